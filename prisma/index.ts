@@ -1,0 +1,18 @@
+// The data layer's front door: migrate a SQLite file and open a Prisma client on it through the
+// better-sqlite3 driver adapter. Everything durable in Snowflock goes through here.
+import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaClient } from './generated/client.ts';
+import { migrateDatabase } from './migrate.ts';
+
+export { migrateDatabase, MIGRATIONS_DIR, type MigrationResult } from './migrate.ts';
+export { PrismaClient, Prisma } from './generated/client.ts';
+export type * from './generated/models.ts';
+
+/** Migrates `file` (created if missing) and returns a connected client. */
+export async function openDatabase(file: string): Promise<PrismaClient> {
+  migrateDatabase(file);
+  const adapter = new PrismaBetterSQLite3({ url: file, timeout: 5000 });
+  const prisma = new PrismaClient({ adapter });
+  await prisma.$connect();
+  return prisma;
+}
