@@ -91,10 +91,10 @@ CREATE UNIQUE INDEX "Host_name_key" ON "Host"("name");
 CREATE UNIQUE INDEX "Cluster_clusterid_key" ON "Cluster"("clusterid");
 
 -- CreateIndex
-CREATE INDEX "Domain_hostId_state_idx" ON "Domain"("hostId", "state");
+CREATE INDEX "Domain_clusterId_vmid_idx" ON "Domain"("clusterId", "vmid");
 
 -- CreateIndex
-CREATE UNIQUE INDEX "Domain_clusterId_vmid_key" ON "Domain"("clusterId", "vmid");
+CREATE INDEX "Domain_hostId_state_idx" ON "Domain"("hostId", "state");
 
 -- CreateIndex
 CREATE INDEX "Ticket_clusterId_state_idx" ON "Ticket"("clusterId", "state");

@@ -1,0 +1,50 @@
+// The shape of a CLI command: its names (sf NAME and the classic binary), help text with examples,
+// its own options, and run(). Global options are shared by all and listed once here.
+import type { CommandContext } from './context.ts';
+
+export interface OptionSpec { type: 'string' | 'boolean'; short?: string; description: string; value?: string }
+
+export interface Command {
+  name: string;
+  /** The classic SnowFlock binary that runs this command, e.g. 'sfstate'. */
+  classic?: string;
+  summary: string;
+  usage: string;
+  description?: string;
+  options?: Record<string, OptionSpec>;
+  examples: string[];
+  run(ctx: CommandContext, args: string[], values: Record<string, string | boolean | undefined>): Promise<number | void>;
+}
+
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  json: { type: 'boolean', description: 'print one JSON document instead of text' },
+  home: { type: 'string', value: 'DIR', description: 'data directory (default $SNOWFLOCK_HOME or ~/.snowflock)' },
+  url: { type: 'string', value: 'URL', description: "sfmd's address (default from $SNOWFLOCK_URL or the configs)" },
+  token: { type: 'string', value: 'TOKEN', description: 'admin token (default $SNOWFLOCK_TOKEN or $SNOWFLOCK_HOME/admin.token)' },
+  domain: { type: 'string', value: 'C:V', description: 'the domain a guest-side call acts for, e.g. 1:0 (outside a VM)' },
+  help: { type: 'boolean', short: 'h', description: 'show help' },
+};
+
+function optionLines(options: Record<string, OptionSpec>): string[] {
+  return Object.entries(options).map(([name, spec]) => {
+    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ' ' + spec.value : ''}`;
+    return `  ${flag.padEnd(26)} ${spec.description}`;
+  });
+}
+
+export function commandHelp(command: Command): string {
+  return [
+    `${command.summary}`,
+    '',
+    `Usage: ${command.usage}`,
+    ...(command.description ? ['', command.description] : []),
+    ...(command.options ? ['', 'Options:', ...optionLines(command.options)] : []),
+    '',
+    'Global options:',
+    ...optionLines(GLOBAL_OPTIONS),
+    '',
+    'Examples:',
+    ...command.examples.map((e) => `  ${e}`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,73 @@
+// What every command gets: parsed global options (--json, --home, --url, --token, --domain), the
+// data directory's paths, output helpers, and a lazily built sfmd client.
+import { existsSync } from 'node:fs';
+import { parseSfldConfig, parseSfmdConfig } from '../common/config/index.ts';
+import { SfError } from '../common/errors.ts';
+import { DEFAULT_MASTER_PORT } from '../common/ports.ts';
+import { snowflockPaths, type SnowflockPaths } from '../common/paths.ts';
+import { readSecretFile } from '../common/secret-file.ts';
+import { readFileSync } from 'node:fs';
+import { createOutput, type Output } from './output.ts';
+import { createSfmdClient, type SfmdClient } from './sfmd-client.ts';
+
+export interface GlobalOptions {
+  json: boolean;
+  home?: string | undefined;
+  url?: string | undefined;
+  token?: string | undefined;
+  domain?: string | undefined;
+}
+
+export interface CommandContext {
+  options: GlobalOptions;
+  paths: SnowflockPaths;
+  out: Output;
+  url: string;
+  /** Client with the admin token (and the --domain header when given). */
+  client(): SfmdClient;
+}
+
+function readConfigQuietly<T>(file: string, parse: (text: string, name: string) => T): T | null {
+  try {
+    return existsSync(file) ? parse(readFileSync(file, 'utf8'), file) : null;
+  } catch {
+    return null; // a broken config is reported by the daemon that owns it, not by every command
+  }
+}
+
+/** --url, then $SNOWFLOCK_URL, then this home's sfmd.cfg or sfld.cfg, then the default port here. */
+export function resolveMasterUrl(options: GlobalOptions, paths: SnowflockPaths): string {
+  if (options.url) return options.url;
+  if (process.env.SNOWFLOCK_URL) return process.env.SNOWFLOCK_URL;
+  const sfmd = readConfigQuietly(paths.sfmdConfig, parseSfmdConfig);
+  if (sfmd) return `http://127.0.0.1:${sfmd.masterListenPort}`;
+  const sfld = readConfigQuietly(paths.sfldConfig, parseSfldConfig);
+  if (sfld) return `http://${sfld.masterHost}:${sfld.masterPort}`;
+  return `http://127.0.0.1:${DEFAULT_MASTER_PORT}`;
+}
+
+export function resolveToken(options: GlobalOptions, paths: SnowflockPaths): string | null {
+  return options.token ?? process.env.SNOWFLOCK_TOKEN ?? readSecretFile(paths.adminToken);
+}
+
+export function createCommandContext(options: GlobalOptions): CommandContext {
+  const paths = snowflockPaths(options.home);
+  const url = resolveMasterUrl(options, paths);
+  let client: SfmdClient | null = null;
+  return {
+    options,
+    paths,
+    out: createOutput(options.json),
+    url,
+    client() {
+      if (!client) {
+        const token = resolveToken(options, paths);
+        if (!token) {
+          throw new SfError('UNAUTHORIZED', `no admin token: pass --token, set SNOWFLOCK_TOKEN, or run where ${paths.adminToken} exists (sfmd writes it at first start)`);
+        }
+        client = createSfmdClient({ url, token, domain: options.domain ?? null });
+      }
+      return client;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+// First-start defaults: an sfmd.cfg listing just this machine (its cpus and RAM as detected) and an
+// sfld.cfg pointing at it, written in the classic syntax so they can be edited by hand later.
+import { existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { DEFAULT_LOCAL_PORT, DEFAULT_MASTER_PORT } from '../common/ports.ts';
+
+export function thisHostName(): string {
+  // A name the allocator and logs can show; dots are fine, but keep it a single token.
+  return os.hostname().split(/\s/)[0] || 'localhost';
+}
+
+export function defaultSfmdCfg(hostname: string, cpus: number, ramBytes: number): string {
+  const gib = Math.floor(ramBytes / 2 ** 30);
+  return `# sfmd.cfg — Snowflock master daemon (classic SnowFlock syntax; parsed, never executed)
+master_listen_port = 0x${DEFAULT_MASTER_PORT.toString(16).toUpperCase()}
+
+# Hosts that may run VMs: 'host' is a name, or [unicast, multicast] names; cpus and RAM (bytes)
+# are what Snowflock may hand out on that host.
+cluster_hosts = [
+    {'host': '${hostname}', 'cpus': ${cpus}, 'RAM': ${gib} * 1024 * 1024 * 1024},
+]
+
+network_mode = 'multicast'   # or 'unicast'
+network_whitelist = []
+bandwidth_cap = 0            # bytes/s for page traffic, 0 = no cap
+clusterid = 1                # id of the first cluster
+`;
+}
+
+export function defaultSfldCfg(hostname: string, masterHost = 'localhost'): string {
+  return `# sfld.cfg — Snowflock local daemon of this host
+hostname = '${hostname}'
+master_host = '${masterHost}'
+master_port = 0x${DEFAULT_MASTER_PORT.toString(16).toUpperCase()}
+local_listen_port = 0x${DEFAULT_LOCAL_PORT.toString(16).toUpperCase()}
+`;
+}
+
+/** Writes the file unless it exists; returns true when it wrote it. */
+export function writeIfMissing(file: string, text: string): boolean {
+  if (existsSync(file)) return false;
+  writeFileSync(file, text, { mode: 0o644, flag: 'wx' });
+  return true;
+}

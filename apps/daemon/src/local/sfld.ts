@@ -1,0 +1,123 @@
+// Starts sfld in this process: reads sfld.cfg and this host's secret, connects to sfmd's /hosts
+// namespace, registers the host (cpus, RAM, KVM, userfaultfd), then sends a heartbeat and metrics
+// every second. socket.io reconnects by itself; every (re)connect registers again.
+import http from 'node:http';
+import { io, type Socket } from 'socket.io-client';
+import { hostCapabilities } from '@snowflock/native';
+import { loadSfldConfig, type SfldConfig } from '../common/config/index.ts';
+import { SfError } from '../common/errors.ts';
+import { HOSTS_NAMESPACE, type HostRegistration, type SfldToSfmdEvents, type SfmdToSfldEvents } from '../common/events.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { ensureDirs, hostSecretPath, snowflockPaths } from '../common/paths.ts';
+import { SNOWFLOCK_VERSION } from '../common/version.ts';
+import { readSecretFile } from '../common/secret-file.ts';
+import { MetricsSampler } from './metrics.ts';
+
+export interface SfldOptions {
+  home?: string;
+  configPath?: string;
+  secretFile?: string;
+  /** Overrides local_listen_port (0 = any free port). */
+  localPort?: number;
+  log?: Logger;
+}
+
+export interface RunningSfld {
+  config: SfldConfig;
+  localPort: number;
+  isRegistered(): boolean;
+  stop(): Promise<void>;
+}
+
+function describeHost(localListenPort: number): HostRegistration {
+  const caps = hostCapabilities();
+  return {
+    version: SNOWFLOCK_VERSION,
+    cpus: caps.cpus,
+    ramBytes: caps.ramBytes,
+    kernelRelease: caps.kernelRelease,
+    kvm: { available: caps.kvm.available, apiVersion: caps.kvm.apiVersion, error: caps.kvm.error },
+    userfaultfd: { available: caps.userfaultfd.available, features: caps.userfaultfd.features, error: caps.userfaultfd.error },
+    localListenPort,
+    pid: process.pid,
+  };
+}
+
+export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld> {
+  const paths = snowflockPaths(options.home);
+  ensureDirs(paths);
+  const log = options.log ?? createLogger('sfld');
+  const config = await loadSfldConfig(options.configPath ?? paths.sfldConfig);
+  const secretFile = options.secretFile ?? hostSecretPath(paths, config.hostname);
+  const secret = process.env.SNOWFLOCK_HOST_SECRET ?? readSecretFile(secretFile);
+  if (!secret) {
+    throw new SfError('BAD_CONFIG', `no secret for host '${config.hostname}' at ${secretFile}: sfmd writes it there when ` +
+      `the host is listed in sfmd.cfg cluster_hosts; copy it to this host (or pass --secret-file)`);
+  }
+
+  let registered = false;
+  const sampler = new MetricsSampler();
+  const local = http.createServer((req, res) => {
+    res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(req.url === '/healthz'
+      ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION }
+      : { ok: false, error: 'sfld serves only /healthz for now' }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    local.once('error', reject);
+    local.listen(options.localPort ?? config.localListenPort, () => resolve());
+  });
+  const address = local.address();
+  const localPort = typeof address === 'object' && address ? address.port : 0;
+  const registration = describeHost(localPort);
+
+  const url = `http://${config.masterHost}:${config.masterPort}${HOSTS_NAMESPACE}`;
+  const socket: Socket<SfmdToSfldEvents, SfldToSfmdEvents> = io(url, {
+    auth: { host: config.hostname, secret },
+    transports: ['websocket'],
+    reconnectionDelay: 250,
+    reconnectionDelayMax: 1000, // sfmd gives a restarted host a few seconds: come back well within them
+  });
+
+  socket.on('connect', () => {
+    socket.timeout(10_000).emit('host:register', registration, (err: Error | null, result) => {
+      if (err) {
+        log.warn({ err: err.message }, 'registration not answered; retrying on reconnect');
+        socket.disconnect().connect();
+        return;
+      }
+      if (!result.ok) {
+        log.error({ error: result.error }, 'sfmd refused registration');
+        return;
+      }
+      registered = true;
+      log.info({ host: config.hostname, master: url }, 'registered with sfmd');
+    });
+  });
+  socket.on('disconnect', (reason) => {
+    registered = false;
+    log.warn({ reason }, 'lost sfmd connection; reconnecting');
+  });
+  socket.on('connect_error', (err) => log.warn({ err: err.message, master: url }, 'cannot reach sfmd; retrying'));
+  socket.on('host:ping', (ping, ack) => ack({ ok: true, value: { receivedAt: Date.now() } }));
+
+  let seq = 0;
+  const ticker = setInterval(() => {
+    if (!registered) return;
+    socket.emit('host:heartbeat', { seq: ++seq, sentAt: Date.now() });
+    socket.emit('host:metrics', sampler.sample(0));
+  }, 1000);
+
+  log.info({ host: config.hostname, localPort, kvm: registration.kvm.available }, 'sfld started');
+  return {
+    config,
+    localPort,
+    isRegistered: () => registered,
+    async stop() {
+      clearInterval(ticker);
+      socket.close();
+      await new Promise<void>((resolve) => local.close(() => resolve()));
+      log.info('sfld stopped');
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// The clone calls of a cluster: clone.master (a ticket's reservations become clone domains),
+// clone.merge (= ic_kill), clone.join (wait for the clones to exit) and clone.exit (a clone ends).
+// They record state and reservations; the data plane behind them attaches to the same records.
+import { SfError } from '../common/errors.ts';
+import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
+import { runOperation } from './operations.ts';
+import type { MasterServices } from './services.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { ownTicket, requester, ticketDetail, transitionTicket } from './tickets.ts';
+
+export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
+
+/** CLONE_MASTER: the master's answer is vmid 0; each clone's own answer comes from the data plane. */
+export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticketId: string) {
+  requireMaster(domain, 'clone.master');
+  return runOperation(svc, { kind: 'clone.master', target: `ticket:${ticketId}`, requester: requester(domain) }, async () => {
+    await ownTicket(svc, domain, ticketId);
+    const clones = await svc.db.$transaction(async (tx) => {
+      const busy = await tx.ticket.findFirst({ where: { clusterId: domain.clusterId, state: 'outstanding' } });
+      if (busy) {
+        throw new SfError('TICKET_STATE', `cluster ${domain.cluster.clusterid} already has clones out on ticket ` +
+          `${busy.id}: merge them (sfmerge) before cloning again`);
+      }
+      await transitionTicket(tx, ticketId, 'outstanding');
+      const allocations = await tx.allocation.findMany({ where: { ticketId }, include: { host: true }, orderBy: { vmid: 'asc' } });
+      const lost = allocations.filter((a) => a.host.state !== 'online');
+      if (lost.length > 0) {
+        throw new SfError('HOST_LOST', `host ${lost[0]!.host.name} of ticket ${ticketId} is offline: dispose of the ticket and request a new one`);
+      }
+      for (const a of allocations) {
+        await tx.domain.create({
+          data: {
+            clusterId: domain.clusterId, vmid: a.vmid, hostId: a.hostId, vcpus: a.processors,
+            memory: a.memory, state: 'defined', ticketId,
+          },
+        });
+      }
+      return allocations;
+    });
+    for (const a of clones) announceDomain(svc, domain.cluster.clusterid, a.vmid, a.host.name, 'defined');
+    return { ticket: ticketId, nclones: clones.length, vmid: 0 };
+  });
+}
+
+async function endClones(svc: MasterServices, ticketId: string, state: 'merged' | 'stopped') {
+  const clones = await svc.db.domain.findMany({
+    where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } },
+    include: { host: true, cluster: true },
+  });
+  await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state, endedAt: new Date() } });
+  for (const c of clones) announceDomain(svc, c.cluster.clusterid, c.vmid, c.host.name, state);
+  return clones.length;
+}
+
+/** MERGE_MASTER / IC_KILL: ends the clones of one outstanding ticket, or of all when ticket is null. */
+export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticketId: string | null) {
+  requireMaster(domain, 'clone.merge');
+  return runOperation(svc, { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${domain.cluster.clusterid}`, requester: requester(domain) }, async () => {
+    let tickets: string[];
+    if (ticketId) {
+      await ownTicket(svc, domain, ticketId);
+      tickets = [ticketId];
+    } else {
+      tickets = (await svc.db.ticket.findMany({ where: { clusterId: domain.clusterId, state: 'outstanding' } })).map((t) => t.id);
+    }
+    let clones = 0;
+    for (const id of tickets) {
+      await transitionTicket(svc.db, id, 'merged');
+      clones += await endClones(svc, id, 'merged');
+    }
+    svc.events.emit('capacity');
+    return { merged: tickets, clones };
+  });
+}
+
+/** IC_JOIN: waits until every clone of the ticket has exited, then the ticket is merged. */
+export async function joinClones(svc: MasterServices, domain: LiveDomain, ticketId: string, timeoutMs = DEFAULT_JOIN_TIMEOUT_MS) {
+  requireMaster(domain, 'clone.join');
+  return runOperation(svc, { kind: 'clone.join', target: `ticket:${ticketId}`, requester: requester(domain) }, async (op) => {
+    const ticket = await ownTicket(svc, domain, ticketId);
+    if (ticket.state !== 'outstanding') {
+      throw new SfError('TICKET_STATE', `ticket ${ticketId} is ${ticket.state}: only a ticket whose clones are out can be joined`);
+    }
+    const total = await svc.db.domain.count({ where: { ticketId } });
+    await waitFor(svc, 'domain:state', Math.min(timeoutMs, svc.timing.maxWaitMs), `the clones of ticket ${ticketId} to exit`, async () => {
+      const live = await svc.db.domain.count({ where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } } });
+      if (total > 0) await op.progress((total - live) / total);
+      return live === 0 ? true : null;
+    });
+    await transitionTicket(svc.db, ticketId, 'merged');
+    svc.events.emit('capacity');
+    return { ticket: ticketId, clones: total };
+  });
+}
+
+/** IC_EXIT: a clone is done; its resources go back to the pool. */
+export async function exitClone(svc: MasterServices, domain: LiveDomain, status: number) {
+  requireClone(domain, 'clone.exit');
+  return runOperation(svc, { kind: 'clone.exit', target: `domain:${domain.cluster.clusterid}:${domain.vmid}`, requester: requester(domain), detail: { status } }, async () => {
+    await svc.db.domain.update({ where: { id: domain.id }, data: { state: 'exited', endedAt: new Date() } });
+    announceDomain(svc, domain.cluster.clusterid, domain.vmid, domain.host.name, 'exited');
+    svc.events.emit('capacity');
+    return { clusterid: domain.cluster.clusterid, vmid: domain.vmid, status };
+  });
+}
+
+export { endClones, ticketDetail };

@@ -1,0 +1,99 @@
+// Clusters: seeding a new master VM (placed by the allocator like any clone) and shutting a cluster
+// down (every domain stopped, unused tickets disposed, outstanding ones merged, resources released).
+import { SfError } from '../common/errors.ts';
+import { freeCapacity } from './capacity.ts';
+import { announceDomain, requireMaster, type LiveDomain } from './domains.ts';
+import { endClones } from './clones.ts';
+import { runOperation } from './operations.ts';
+import type { MasterServices } from './services.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { requester } from './tickets.ts';
+
+export interface SeedConfig {
+  name: string | null;
+  diskImage: string | null;
+  kernel: string | null;
+  args: string | null;
+  vcpus: number;
+  memoryMiB: number;
+}
+
+const MiB = 1024 * 1024;
+
+export async function seedCluster(svc: MasterServices, config: SeedConfig, requesterName: string) {
+  if (!config.diskImage && !config.kernel) {
+    throw new SfError('BAD_CONFIG', 'the seed config needs disk_image or kernel: say what the master VM boots');
+  }
+  return runOperation(svc, { kind: 'cluster.seed', target: config.name ?? 'new cluster', requester: requesterName, detail: { ...config } }, async () => {
+    const { cluster, hostName } = await svc.placementLock.run(async () => {
+      const hosts = await freeCapacity(svc.db);
+      const [placement] = svc.allocator.allocate(hosts, {
+        amount: 1, procs: false, min: 1, masterVcpus: config.vcpus, memory: config.memoryMiB * MiB,
+      });
+      if (!placement) {
+        const online = hosts.length;
+        throw new SfError('NO_RESOURCES', online === 0
+          ? 'no host is online: start sfld on a host listed in sfmd.cfg (sfld start)'
+          : `no online host has ${config.vcpus} free cpus and ${config.memoryMiB} MiB free RAM: shut down a cluster or ask for less`);
+      }
+      const last = await svc.db.cluster.findFirst({ orderBy: { clusterid: 'desc' } });
+      const clusterid = last ? last.clusterid + 1 : svc.config.clusterId;
+      const cluster = await svc.db.cluster.create({
+        data: {
+          clusterid, name: config.name, seedConfig: JSON.stringify(config), state: 'running',
+          domains: {
+            create: { vmid: 0, hostId: placement.hostId, vcpus: config.vcpus, memory: BigInt(config.memoryMiB * MiB), state: 'defined' },
+          },
+        },
+      });
+      const hostName = hosts.find((h) => h.hostId === placement.hostId)!.name;
+      return { cluster, hostName };
+    });
+    announceDomain(svc, cluster.clusterid, 0, hostName, 'defined');
+    return clusterDetail(svc, cluster.clusterid);
+  });
+}
+
+/** SHUTDOWN_CLUSTER: the master (or an admin acting for it) ends the whole cluster. */
+export async function shutdownCluster(svc: MasterServices, domain: LiveDomain) {
+  requireMaster(domain, 'cluster.shutdown');
+  return runOperation(svc, { kind: 'cluster.shutdown', target: `cluster:${domain.cluster.clusterid}`, requester: requester(domain) }, async () => {
+    const tickets = await svc.db.ticket.findMany({ where: { clusterId: domain.clusterId, state: { in: ['unused', 'outstanding'] } } });
+    for (const t of tickets) {
+      if (t.state === 'outstanding') await endClones(svc, t.id, 'stopped');
+      await svc.db.ticket.updateMany({ where: { id: t.id, state: t.state }, data: { state: t.state === 'unused' ? 'disposed' : 'merged' } });
+    }
+    const rest = await svc.db.domain.findMany({
+      where: { clusterId: domain.clusterId, state: { in: [...LIVE_DOMAIN_STATES] } }, include: { host: true },
+    });
+    const now = new Date();
+    await svc.db.domain.updateMany({ where: { id: { in: rest.map((d) => d.id) } }, data: { state: 'stopped', endedAt: now } });
+    await svc.db.cluster.update({ where: { id: domain.clusterId }, data: { state: 'shutdown', endedAt: now } });
+    for (const d of rest) announceDomain(svc, domain.cluster.clusterid, d.vmid, d.host.name, 'stopped');
+    svc.events.emit('capacity');
+    return clusterDetail(svc, domain.cluster.clusterid);
+  });
+}
+
+export async function clusterDetail(svc: MasterServices, clusterid: number) {
+  const cluster = await svc.db.cluster.findUnique({
+    where: { clusterid },
+    include: {
+      domains: { include: { host: true }, orderBy: [{ createdAt: 'asc' }, { vmid: 'asc' }] },
+      tickets: { orderBy: { createdAt: 'asc' } },
+    },
+  });
+  if (!cluster) throw new SfError('CLUSTER_UNKNOWN', `there is no cluster ${clusterid}: list clusters with sfstate`);
+  return {
+    clusterid: cluster.clusterid,
+    name: cluster.name,
+    state: cluster.state,
+    seedConfig: JSON.parse(cluster.seedConfig) as SeedConfig,
+    createdAt: cluster.createdAt.toISOString(),
+    endedAt: cluster.endedAt?.toISOString() ?? null,
+    domains: cluster.domains.map((d) => ({
+      vmid: d.vmid, host: d.host.name, vcpus: d.vcpus, memory: Number(d.memory), state: d.state, ticket: d.ticketId,
+    })),
+    tickets: cluster.tickets.map((t) => ({ ticket: t.id, state: t.state, requested: t.requested, granted: t.granted, procs: t.procs })),
+  };
+}

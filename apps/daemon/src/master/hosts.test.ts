@@ -1,0 +1,78 @@
+// The host registry over a real SQLite file: config sync with per-host secrets, registration,
+// silent hosts going offline with their reservations released, and clean re-registration.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, rmSync } from 'node:fs';
+import { GiB, makeConfig, masterFixture, seedConfig } from '../../test/support.ts';
+import { hostSecretPath } from '../common/paths.ts';
+import { authenticateHost, graceOnlineHosts, recordHeartbeat, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
+
+const hosts = [{ name: 'alpha', cpus: 4, ram: 8 * GiB }, { name: 'beta', cpus: 4, ram: 8 * GiB }];
+
+test('each configured host gets a secret file only its owner can read; wrong secrets are refused', async (t) => {
+  const f = await masterFixture(hosts);
+  t.after(() => f.close());
+  const file = hostSecretPath(f.paths, 'alpha');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.equal((await authenticateHost(f.svc, 'alpha', f.hostSecret('alpha'))).name, 'alpha');
+  await assert.rejects(authenticateHost(f.svc, 'alpha', f.hostSecret('beta')), /not known to sfmd or its secret is wrong/);
+  await assert.rejects(authenticateHost(f.svc, 'gamma', 'x'), { code: 'UNAUTHORIZED' });
+});
+
+test('re-syncing keeps secrets, regenerates a deleted one, and removes hosts dropped from the config', async (t) => {
+  const f = await masterFixture(hosts);
+  t.after(() => f.close());
+  const before = f.hostSecret('alpha');
+  let sync = await syncConfiguredHosts(f.svc, f.paths);
+  assert.deepEqual(sync, { created: [], secretsWritten: [], removed: [] });
+  assert.equal(f.hostSecret('alpha'), before);
+  rmSync(hostSecretPath(f.paths, 'beta'));
+  f.svc.config = makeConfig([hosts[1]!]);
+  sync = await syncConfiguredHosts(f.svc, f.paths);
+  assert.deepEqual(sync, { created: [], secretsWritten: ['beta'], removed: ['alpha'] });
+  await assert.rejects(authenticateHost(f.svc, 'alpha', before), { code: 'UNAUTHORIZED' });
+});
+
+test('a silent host goes offline; its unused reservations and domains are released', async (t) => {
+  const f = await masterFixture(hosts, { offlineAfterMs: 200 });
+  t.after(() => f.close());
+  await f.online('alpha', 'beta');
+  const admin = await f.admin();
+  await admin.cluster.seed({ config: seedConfig(1, 256) });
+  const masterHost = (await admin.state.domains())[0]!.host;
+  const otherHost = masterHost === 'alpha' ? 'beta' : 'alpha';
+  const master = await f.admin('1:0');
+  const ticket = await master.ticket.request({ nclones: 4 }); // 2 on each host (balanced)
+  assert.deepEqual(ticket.allocations.filter((a) => a.host === otherHost).length, 2);
+
+  await new Promise((r) => setTimeout(r, 250));
+  await recordHeartbeat(f.svc, masterHost); // only the master's host keeps beating
+  assert.deepEqual(await sweepSilentHosts(f.svc), [otherHost]);
+  const info = await master.ticket.info({ ticket: ticket.ticket });
+  assert.equal(info.granted, 2);
+  assert.ok(info.allocations.every((a) => a.host === masterHost));
+  const other = (await admin.state.hosts()).find((h) => h.name === otherHost)!;
+  assert.deepEqual([other.state, other.cpusUsed], ['offline', 0]);
+  assert.ok((await admin.operations.list({ kind: 'host.release' })).length === 1);
+
+  // The host comes back: registration is clean and it is allocatable again.
+  await f.online(otherHost);
+  assert.equal((await admin.state.hosts()).find((h) => h.name === otherHost)!.state, 'online');
+  assert.equal((await master.ticket.request({ nclones: 2 })).granted, 2);
+
+  // Now the master's host falls silent: its cluster is lost, and a ticket left empty is disposed.
+  await new Promise((r) => setTimeout(r, 250));
+  await recordHeartbeat(f.svc, otherHost);
+  assert.deepEqual(await sweepSilentHosts(f.svc), [masterHost]);
+  assert.equal((await admin.cluster.get({ clusterid: 1 })).state, 'lost');
+  assert.equal((await admin.state.domains({ all: true }))[0]!.state, 'lost');
+});
+
+test('after an sfmd restart, online hosts get a grace period instead of being dropped at once', async (t) => {
+  const f = await masterFixture(hosts, { offlineAfterMs: 200 });
+  t.after(() => f.close());
+  await f.online('alpha');
+  await new Promise((r) => setTimeout(r, 250));
+  await graceOnlineHosts(f.svc);
+  assert.deepEqual(await sweepSilentHosts(f.svc), []);
+});

@@ -1,0 +1,138 @@
+// The host registry: hosts come from sfmd.cfg's cluster_hosts (each gets a per-host secret), go
+// online when their sfld registers, and go offline when they fall silent — releasing what they held.
+import { existsSync } from 'node:fs';
+import type { HostRegistration, HostMetrics, RegisterReply } from '../common/events.ts';
+import { SfError } from '../common/errors.ts';
+import { hostSecretPath, type SnowflockPaths } from '../common/paths.ts';
+import { writeSecretFile } from '../common/secret-file.ts';
+import { hashSecret, newSecret, secretMatches } from './auth.ts';
+import { runOperation } from './operations.ts';
+import type { MasterServices } from './services.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
+
+export interface HostSyncResult { created: string[]; secretsWritten: string[]; removed: string[] }
+
+/**
+ * Makes the Host table match cluster_hosts. A host new to the table gets a fresh secret written to
+ * $SNOWFLOCK_HOME/secrets/NAME.secret; so does one whose secret file was deleted (the old secret
+ * stops working, which is what deleting it means). Hosts no longer configured become `removed`.
+ */
+export async function syncConfiguredHosts(svc: MasterServices, paths: SnowflockPaths): Promise<HostSyncResult> {
+  const result: HostSyncResult = { created: [], secretsWritten: [], removed: [] };
+  const configured = new Set<string>();
+  for (const host of svc.config.clusterHosts) {
+    configured.add(host.name);
+    const secretFile = hostSecretPath(paths, host.name);
+    const existing = await svc.db.host.findUnique({ where: { name: host.name } });
+    let secretHash = existing?.secretHash;
+    if (!existing || !existsSync(secretFile)) {
+      const secret = newSecret();
+      writeSecretFile(secretFile, secret);
+      secretHash = hashSecret(secret);
+      result.secretsWritten.push(host.name);
+    }
+    const fields = { unicast: host.unicast, multicast: host.multicast, cpus: host.cpus, ram: BigInt(host.ram), secretHash: secretHash! };
+    if (existing) {
+      await svc.db.host.update({
+        where: { id: existing.id },
+        data: { ...fields, state: existing.state === 'removed' ? 'offline' : existing.state },
+      });
+    } else {
+      await svc.db.host.create({ data: { name: host.name, ...fields, state: 'offline' } });
+      result.created.push(host.name);
+    }
+  }
+  const stale = await svc.db.host.findMany({ where: { name: { notIn: [...configured] }, state: { not: 'removed' } } });
+  for (const host of stale) {
+    await releaseHost(svc, host.id, 'removed', 'no longer in cluster_hosts of sfmd.cfg');
+    result.removed.push(host.name);
+  }
+  return result;
+}
+
+/** Checks an sfld's credentials; the error never says which half was wrong. */
+export async function authenticateHost(svc: MasterServices, name: string, secret: string) {
+  const host = await svc.db.host.findUnique({ where: { name } });
+  if (!host || host.state === 'removed' || !secretMatches(secret, host.secretHash)) {
+    throw new SfError('UNAUTHORIZED', `host '${name}' is not known to sfmd or its secret is wrong: ` +
+      `check that it is listed in sfmd.cfg cluster_hosts and that sfld uses the secret from sfmd's secrets/${name}.secret`);
+  }
+  return host;
+}
+
+export async function registerHost(svc: MasterServices, name: string, info: HostRegistration): Promise<RegisterReply> {
+  return runOperation(svc, { kind: 'host.register', target: name, requester: `host:${name}`, detail: { version: info.version } },
+    async () => {
+      const now = new Date();
+      const host = await svc.db.host.update({
+        where: { name },
+        data: { state: 'online', lastSeen: now, registeredAt: now, capabilities: JSON.stringify(info) },
+      });
+      svc.events.emit('host:state', { host: name, state: 'online', at: now.toISOString() });
+      svc.events.emit('capacity');
+      svc.log.info({ host: name, cpus: host.cpus, kvm: info.kvm.available }, 'host registered');
+      return { hostId: host.id, name, heartbeatMs: svc.timing.heartbeatMs, offlineAfterMs: svc.timing.offlineAfterMs };
+    });
+}
+
+export async function recordHeartbeat(svc: MasterServices, name: string): Promise<void> {
+  await svc.db.host.updateMany({ where: { name, state: 'online' }, data: { lastSeen: new Date() } });
+}
+
+export function recordMetrics(svc: MasterServices, name: string, metrics: HostMetrics): void {
+  svc.metrics.set(name, metrics);
+  svc.events.emit('host:metrics', { ...metrics, host: name });
+}
+
+/**
+ * Takes a host out of service: reservations of unused tickets on it are released (a ticket left
+ * with none is disposed), its live domains are lost, and a cluster whose master was there is lost.
+ */
+export async function releaseHost(svc: MasterServices, hostId: string, state: 'offline' | 'removed', reason: string) {
+  const host = await svc.db.host.findUniqueOrThrow({ where: { id: hostId } });
+  await runOperation(svc, { kind: 'host.release', target: host.name, requester: 'sfmd', detail: { state, reason } }, async () => {
+    const lostDomains = await svc.db.$transaction(async (tx) => {
+      await tx.host.update({ where: { id: hostId }, data: { state } });
+      const allocations = await tx.allocation.findMany({ where: { hostId, ticket: { state: 'unused' } } });
+      await tx.allocation.deleteMany({ where: { id: { in: allocations.map((a) => a.id) } } });
+      for (const ticketId of new Set(allocations.map((a) => a.ticketId))) {
+        const left = await tx.allocation.count({ where: { ticketId } });
+        await tx.ticket.update({
+          where: { id: ticketId },
+          data: left === 0 ? { granted: 0, state: 'disposed' } : { granted: left },
+        });
+      }
+      const domains = await tx.domain.findMany({
+        where: { hostId, state: { in: [...LIVE_DOMAIN_STATES] } },
+        include: { cluster: true },
+      });
+      const now = new Date();
+      await tx.domain.updateMany({ where: { id: { in: domains.map((d) => d.id) } }, data: { state: 'lost', endedAt: now } });
+      const lostMasters = domains.filter((d) => d.vmid === 0).map((d) => d.clusterId);
+      await tx.cluster.updateMany({ where: { id: { in: lostMasters } }, data: { state: 'lost', endedAt: now } });
+      return domains;
+    });
+    const at = new Date().toISOString();
+    svc.events.emit('host:state', { host: host.name, state, at });
+    for (const d of lostDomains) {
+      svc.events.emit('domain:state', { clusterid: d.cluster.clusterid, vmid: d.vmid, host: host.name, state: 'lost', at });
+    }
+    svc.events.emit('capacity');
+    svc.log.warn({ host: host.name, reason, lostDomains: lostDomains.length }, 'host released');
+  });
+}
+
+/** Marks silent hosts offline. Runs every heartbeat interval; returns the names it took offline. */
+export async function sweepSilentHosts(svc: MasterServices, now = Date.now()): Promise<string[]> {
+  const cutoff = new Date(now - svc.timing.offlineAfterMs);
+  const silent = await svc.db.host.findMany({
+    where: { state: 'online', OR: [{ lastSeen: null }, { lastSeen: { lt: cutoff } }] },
+  });
+  for (const host of silent) await releaseHost(svc, host.id, 'offline', 'no heartbeat');
+  return silent.map((h) => h.name);
+}
+
+/** After sfmd restarts, hosts that were online get a fresh grace period to reconnect. */
+export async function graceOnlineHosts(svc: MasterServices): Promise<void> {
+  await svc.db.host.updateMany({ where: { state: 'online' }, data: { lastSeen: new Date() } });
+}

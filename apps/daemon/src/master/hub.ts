@@ -1,0 +1,89 @@
+// sfmd's socket.io hub: sflds connect to /hosts (per-host secret) to register and send heartbeats
+// and metrics; dashboards connect to /dash (admin token) and receive live events.
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import { fail, SfError } from '../common/errors.ts';
+import {
+  DASHBOARD_NAMESPACE, HOSTS_NAMESPACE,
+  type DashboardToSfmdEvents, type SfldToSfmdEvents, type SfmdToDashboardEvents, type SfmdToSfldEvents,
+} from '../common/events.ts';
+import { tokenMatches } from './auth.ts';
+import { authenticateHost, recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
+import type { MasterServices } from './services.ts';
+import { z } from 'zod';
+
+interface HostSocketData { host: string }
+type HostSocket = Socket<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, HostSocketData>;
+
+const registrationSchema = z.object({
+  version: z.string().max(64),
+  cpus: z.number().int().min(1).max(65536),
+  ramBytes: z.number().int().min(0),
+  kernelRelease: z.string().max(256),
+  kvm: z.object({ available: z.boolean(), apiVersion: z.number().int(), error: z.string().max(1024).nullable() }),
+  userfaultfd: z.object({ available: z.boolean(), features: z.array(z.string().max(64)).max(64), error: z.string().max(1024).nullable() }),
+  localListenPort: z.number().int().min(0).max(65535),
+  pid: z.number().int().min(0),
+});
+
+const metricsSchema = z.object({
+  sampledAt: z.number(), cpuUtilization: z.number().min(0).max(1), load1: z.number().min(0),
+  memTotal: z.number().min(0), memAvailable: z.number().min(0), domainsRunning: z.number().int().min(0),
+  uptimeSeconds: z.number().min(0),
+});
+
+export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToken: string): Server {
+  const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 1 << 20, cors: { origin: false } });
+  // The default namespace serves nobody: refuse it so stray clients learn quickly.
+  io.of('/').use((_socket, next) => next(new Error('connect to /hosts (sfld) or /dash (dashboard)')));
+
+  const hosts = io.of(HOSTS_NAMESPACE) as unknown as import('socket.io').Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, HostSocketData>;
+  hosts.use(async (socket, next) => {
+    const auth = socket.handshake.auth as { host?: unknown; secret?: unknown };
+    try {
+      if (typeof auth.host !== 'string' || typeof auth.secret !== 'string') {
+        throw new SfError('UNAUTHORIZED', 'sfld must send {host, secret} when it connects');
+      }
+      const host = await authenticateHost(svc, auth.host, auth.secret);
+      socket.data.host = host.name;
+      next();
+    } catch (err) {
+      next(new Error(err instanceof Error ? err.message : String(err)));
+    }
+  });
+  hosts.on('connection', (socket: HostSocket) => {
+    const name = socket.data.host;
+    svc.log.info({ host: name }, 'sfld connected');
+    socket.on('host:register', async (info, ack) => {
+      if (typeof ack !== 'function') return;
+      try {
+        const parsed = registrationSchema.safeParse(info);
+        if (!parsed.success) throw new SfError('BAD_INPUT', `bad registration from ${name}: ${parsed.error.issues[0]?.message}`);
+        ack({ ok: true, value: await registerHost(svc, name, parsed.data) });
+      } catch (err) {
+        ack(fail(err));
+      }
+    });
+    socket.on('host:heartbeat', () => {
+      recordHeartbeat(svc, name).catch((err: unknown) => svc.log.error({ err, host: name }, 'heartbeat not recorded'));
+    });
+    socket.on('host:metrics', (metrics) => {
+      const parsed = metricsSchema.safeParse(metrics);
+      if (parsed.success) recordMetrics(svc, name, parsed.data);
+      else svc.log.warn({ host: name }, 'dropped malformed metrics');
+    });
+    socket.on('disconnect', (reason) => svc.log.info({ host: name, reason }, 'sfld disconnected'));
+  });
+
+  const dash = io.of(DASHBOARD_NAMESPACE) as unknown as import('socket.io').Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
+  dash.use((socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown }).token;
+    if (typeof token === 'string' && tokenMatches(token, adminToken)) next();
+    else next(new Error('the dashboard feed needs the admin token'));
+  });
+  svc.events.on('host:metrics', (m) => dash.emit('host:metrics', m));
+  svc.events.on('host:state', (e) => dash.emit('host:state', e));
+  svc.events.on('domain:state', (e) => dash.emit('domain:state', e));
+  svc.events.on('operation:progress', (e) => dash.emit('operation:progress', e));
+  return io;
+}

@@ -1,0 +1,72 @@
+// Read-only views for admins and the dashboard: hosts with their use, domains, clusters, operations.
+import { SfError } from '../common/errors.ts';
+import { freeCapacity } from './capacity.ts';
+import type { MasterServices } from './services.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { hostView, operationView } from './views.ts';
+
+export async function listHosts(svc: MasterServices) {
+  const [hosts, free] = await Promise.all([svc.db.host.findMany({ orderBy: { name: 'asc' } }), freeCapacity(svc.db)]);
+  const freeById = new Map(free.map((f) => [f.hostId, f]));
+  return hosts.map((h) => {
+    const f = freeById.get(h.id);
+    return hostView(h, svc, f ? { cpus: h.cpus - f.cpusFree, ram: Number(h.ram) - f.ramFree } : undefined);
+  });
+}
+
+export async function getHost(svc: MasterServices, name: string) {
+  const host = (await listHosts(svc)).find((h) => h.name === name);
+  if (!host) throw new SfError('HOST_UNKNOWN', `there is no host '${name}': hosts come from cluster_hosts in sfmd.cfg`);
+  return host;
+}
+
+export async function listDomains(svc: MasterServices, opts: { all: boolean; clusterid?: number | undefined }) {
+  const domains = await svc.db.domain.findMany({
+    where: {
+      ...(opts.all ? {} : { state: { in: [...LIVE_DOMAIN_STATES] } }),
+      ...(opts.clusterid !== undefined ? { cluster: { clusterid: opts.clusterid } } : {}),
+    },
+    include: { cluster: true, host: true },
+    orderBy: [{ createdAt: 'asc' }, { vmid: 'asc' }],
+  });
+  return domains.map((d) => ({
+    domain: `${d.cluster.clusterid}:${d.vmid}`,
+    clusterid: d.cluster.clusterid,
+    vmid: d.vmid,
+    host: d.host.name,
+    vcpus: d.vcpus,
+    memory: Number(d.memory),
+    state: d.state,
+    ip: d.ip,
+    mac: d.mac,
+    ticket: d.ticketId,
+    createdAt: d.createdAt.toISOString(),
+    endedAt: d.endedAt?.toISOString() ?? null,
+  }));
+}
+
+export async function listClusters(svc: MasterServices) {
+  const clusters = await svc.db.cluster.findMany({
+    orderBy: { clusterid: 'asc' },
+    include: { _count: { select: { domains: { where: { state: { in: [...LIVE_DOMAIN_STATES] } } } } } },
+  });
+  return clusters.map((c) => ({
+    clusterid: c.clusterid, name: c.name, state: c.state, liveDomains: c._count.domains,
+    createdAt: c.createdAt.toISOString(), endedAt: c.endedAt?.toISOString() ?? null,
+  }));
+}
+
+export async function listOperations(svc: MasterServices, opts: { limit: number; kind?: string | undefined }) {
+  const ops = await svc.db.operation.findMany({
+    where: opts.kind ? { kind: opts.kind } : {},
+    orderBy: { startedAt: 'desc' },
+    take: opts.limit,
+  });
+  return ops.map(operationView);
+}
+
+export async function getOperation(svc: MasterServices, id: string) {
+  const op = await svc.db.operation.findUnique({ where: { id } });
+  if (!op) throw new SfError('OPERATION_UNKNOWN', `there is no operation ${id}: list operations with sf ops`);
+  return operationView(op);
+}

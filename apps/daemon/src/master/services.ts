@@ -1,0 +1,52 @@
+// What every part of sfmd shares: the database, the logger, the parsed sfmd.cfg, the allocator,
+// the placement lock and an event bus that the socket.io hub relays to dashboards.
+import { EventEmitter } from 'node:events';
+import type { PrismaClient } from '@snowflock/db';
+import type { Logger } from '../common/logger.ts';
+import type { SfmdConfig } from '../common/config/index.ts';
+import type { DomainStateEvent, HostMetrics, HostStateEvent, OperationProgressEvent } from '../common/events.ts';
+import { Mutex } from '../common/mutex.ts';
+import type { Allocator } from './allocator/index.ts';
+
+export interface MasterEventMap {
+  'host:state': [HostStateEvent];
+  'host:metrics': [HostMetrics & { host: string }];
+  'domain:state': [DomainStateEvent];
+  'operation:progress': [OperationProgressEvent];
+  /** Resources were released somewhere: blocked ticket requests try again. */
+  capacity: [];
+}
+
+export interface Timing {
+  heartbeatMs: number;
+  offlineAfterMs: number;
+  /** Longest a blocking ticket request or a join may wait. */
+  maxWaitMs: number;
+}
+
+export const DEFAULT_TIMING: Timing = { heartbeatMs: 1000, offlineAfterMs: 4000, maxWaitMs: 3_600_000 };
+
+export interface MasterServices {
+  db: PrismaClient;
+  log: Logger;
+  config: SfmdConfig;
+  allocator: Allocator;
+  placementLock: Mutex;
+  events: EventEmitter<MasterEventMap>;
+  timing: Timing;
+  /** Latest metrics per host name (volatile: metrics are relayed, not stored). */
+  metrics: Map<string, HostMetrics>;
+}
+
+export function createServices(init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing'> &
+  { timing?: Partial<Timing> }): MasterServices {
+  const events = new EventEmitter<MasterEventMap>();
+  events.setMaxListeners(0); // every blocked request listens for capacity
+  return {
+    ...init,
+    timing: { ...DEFAULT_TIMING, ...init.timing },
+    placementLock: new Mutex(),
+    events,
+    metrics: new Map(),
+  };
+}

@@ -1,0 +1,92 @@
+// Test fixtures for sfmd: a fresh data directory with a real SQLite file, services over it, hosts
+// brought online through the real registration path, and tRPC callers built from real headers.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase } from '@snowflock/db';
+import type { SfmdConfig } from '../src/common/config/index.ts';
+import { createLogger } from '../src/common/logger.ts';
+import { snowflockPaths, ensureDirs, hostSecretPath, type SnowflockPaths } from '../src/common/paths.ts';
+import { readSecretFile } from '../src/common/secret-file.ts';
+import type { HostRegistration } from '../src/common/events.ts';
+import { getAllocator } from '../src/master/allocator/index.ts';
+import { contextFromHeaders } from '../src/master/api/context.ts';
+import { appRouter } from '../src/master/api/router.ts';
+import { createCallerFactory } from '../src/master/api/trpc.ts';
+import { ensureAdminToken } from '../src/master/auth.ts';
+import { registerHost, syncConfiguredHosts } from '../src/master/hosts.ts';
+import { createServices, type MasterServices, type Timing } from '../src/master/services.ts';
+
+export const GiB = 2 ** 30;
+export const MiB = 2 ** 20;
+
+export interface HostSpec { name: string; cpus: number; ram: number }
+
+export function makeConfig(hosts: HostSpec[]): SfmdConfig {
+  return {
+    masterListenPort: 0,
+    clusterHosts: hosts.map((h) => ({ name: h.name, unicast: h.name, multicast: h.name, cpus: h.cpus, ram: h.ram })),
+    networkMode: 'multicast',
+    networkWhitelist: [],
+    bandwidthCap: 0,
+    clusterId: 1,
+  };
+}
+
+export function tempHome(prefix = 'sf-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function registration(overrides: Partial<HostRegistration> = {}): HostRegistration {
+  return {
+    version: '0.1.0', cpus: 2, ramBytes: 4 * GiB, kernelRelease: 'test',
+    kvm: { available: true, apiVersion: 12, error: null },
+    userfaultfd: { available: true, features: ['MISSING_SHMEM'], error: null },
+    localListenPort: 0, pid: process.pid, ...overrides,
+  };
+}
+
+export interface MasterFixture {
+  svc: MasterServices;
+  paths: SnowflockPaths;
+  adminToken: string;
+  hostSecret(name: string): string;
+  /** Brings hosts online through the real registration path. */
+  online(...names: string[]): Promise<void>;
+  caller(headers: Record<string, string>): Promise<ReturnType<ReturnType<typeof createCallerFactory<typeof appRouter>>>>;
+  admin(domain?: string): ReturnType<MasterFixture['caller']>;
+  close(): Promise<void>;
+}
+
+export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> = {}): Promise<MasterFixture> {
+  const home = tempHome();
+  const paths = snowflockPaths(home);
+  ensureDirs(paths);
+  const db = await openDatabase(paths.database);
+  const log = createLogger('test');
+  log.level = 'silent';
+  const svc = createServices({ db, log, config: makeConfig(hosts), allocator: getAllocator('default'), timing });
+  await syncConfiguredHosts(svc, paths);
+  const { token } = ensureAdminToken(paths.adminToken);
+  const factory = createCallerFactory(appRouter);
+  const fixture: MasterFixture = {
+    svc, paths, adminToken: token,
+    hostSecret: (name) => readSecretFile(hostSecretPath(paths, name))!,
+    async online(...names) {
+      for (const name of names) await registerHost(svc, name, registration());
+    },
+    async caller(headers) {
+      return factory(await contextFromHeaders(svc, token, headers));
+    },
+    admin(domain) {
+      return fixture.caller({ authorization: `Bearer ${token}`, ...(domain ? { 'x-snowflock-domain': domain } : {}) });
+    },
+    async close() {
+      await db.$disconnect();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return fixture;
+}
+
+export const seedConfig = (vcpus = 1, memoryMiB = 256) => ({ name: null, diskImage: '/images/test.img', kernel: null, args: null, vcpus, memoryMiB });

@@ -1,0 +1,17 @@
+// Next.js settings for SFDashBoard. The monorepo root is pinned for Turbopack and file tracing so Next
+// does not guess it from lockfiles (and warn); `next start` serves the standard .next output.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const monorepoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** @type {import('next').NextConfig} */
+const nextConfig = {
+  typedRoutes: false,
+  turbopack: { root: monorepoRoot },
+  // Must equal turbopack.root, or Next warns and picks one.
+  outputFileTracingRoot: monorepoRoot,
+  poweredByHeader: false,
+};
+
+export default nextConfig;
