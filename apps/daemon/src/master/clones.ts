@@ -5,7 +5,7 @@ import { SfError } from '../common/errors.ts';
 import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
-import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { assertTicketTransition, LIVE_DOMAIN_STATES } from './store/states.ts';
 import { ownTicket, requester, ticketDetail, transitionTicket } from './tickets.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
@@ -14,7 +14,8 @@ export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
 export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticketId: string) {
   requireMaster(domain, 'clone.master');
   return runOperation(svc, { kind: 'clone.master', target: `ticket:${ticketId}`, requester: requester(domain) }, async () => {
-    await ownTicket(svc, domain, ticketId);
+    const ticket = await ownTicket(svc, domain, ticketId);
+    assertTicketTransition(ticketId, ticket.state, 'outstanding'); // its own state is the better message
     const clones = await svc.db.$transaction(async (tx) => {
       const busy = await tx.ticket.findFirst({ where: { clusterId: domain.clusterId, state: 'outstanding' } });
       if (busy) {

@@ -257,5 +257,5 @@ test('shutdown stops every domain, disposes and merges tickets and frees the hos
   assert.deepEqual(result.tickets.map((x) => [x.ticket, x.state]), [[out.ticket, 'merged'], [spare.ticket, 'disposed']]);
   assert.ok((await admin.state.hosts()).every((h) => h.cpusUsed === 0 && h.ramUsed === 0));
   await rejectsWith(master.ticket.list(), 'DOMAIN_UNKNOWN');
-  assert.equal((await admin.state.domains({ all: true })).length, 4);
+  assert.equal((await admin.state.domains({ all: true })).length, 3);
 });

@@ -1,0 +1,100 @@
+// sfmd.cfg: the master daemon's port, the hosts it may place VMs on and the clusters' network settings.
+// parseSfmdConfig is pure (text in, typed config out); loadSfmdConfig adds reading the file.
+import { DEFAULT_MASTER_PORT } from '../ports.ts';
+import { hostName, networkAddress } from './net-names.ts';
+import { parsePyLiteralFile } from './pyliteral.ts';
+import { readConfigFile } from './read-config-file.ts';
+import {
+  childAt, configError, describe, listOf, nonNegativeInt, nullable, oneOf, optional, port, positiveInt, readSettings,
+  record, required, type Check,
+} from './schema.ts';
+
+export type NetworkMode = 'multicast' | 'unicast';
+
+export interface ClusterHost {
+  /** The host's identity everywhere in Snowflock (database, secrets, sfld.cfg's hostname): its unicast name. */
+  name: string;
+  unicast: string;
+  multicast: string;
+  cpus: number;
+  /** Bytes. */
+  ram: number;
+}
+
+export interface SfmdConfig {
+  masterListenPort: number;
+  clusterHosts: ClusterHost[];
+  networkMode: NetworkMode;
+  /** Host names, addresses or CIDR blocks allowed to reach the clusters' virtual networks. */
+  networkWhitelist: string[];
+  /** Bytes per second; 0 means no cap. */
+  bandwidthCap: number;
+  /** The id the first cluster gets. */
+  clusterId: number;
+}
+
+// Hosts with a separate interface for memory-page multicast are written as [unicast_name, multicast_name].
+const hostNames: Check<{ unicast: string; multicast: string }> = (value, at) => {
+  if (typeof value === 'string') {
+    const name = hostName(value, at);
+    return { unicast: name, multicast: name };
+  }
+  if (Array.isArray(value) && value.length === 2) {
+    return { unicast: hostName(value[0]!, childAt(at, value, 0)), multicast: hostName(value[1]!, childAt(at, value, 1)) };
+  }
+  throw configError(at, `expected a host name or a [unicast_name, multicast_name] pair, got ${describe(value)}`);
+};
+
+const HOST_EXAMPLE = "{'host': 'node1', 'cpus': 4, 'RAM': 4 << 30}";
+
+const clusterHost = record(
+  {
+    host: required(hostNames, "the host's name, or a [unicast_name, multicast_name] pair"),
+    cpus: required(positiveInt, 'how many CPUs VMs may use on this host'),
+    RAM: required(positiveInt, 'how many bytes of RAM VMs may use on this host, e.g. 8 << 30'),
+  },
+  `a host entry like ${HOST_EXAMPLE}`,
+);
+
+const SFMD_FIELDS = {
+  master_listen_port: optional(port, DEFAULT_MASTER_PORT),
+  cluster_hosts: required(
+    listOf(clusterHost, {
+      minItems: 1,
+      what: 'a list of hosts',
+      // Host names are case-insensitive, and each becomes a secret file name.
+      unique: { key: (h) => h.host.unicast.toLowerCase(), what: 'host name' },
+    }),
+    `the hosts VMs may run on, e.g. cluster_hosts = [${HOST_EXAMPLE}]`,
+  ),
+  network_mode: optional(oneOf(['multicast', 'unicast'] as const), 'multicast'),
+  network_whitelist: optional(listOf(networkAddress), [] as string[]),
+  bandwidth_cap: optional(nullable(nonNegativeInt), 0),
+  clusterid: optional(nonNegativeInt, 1),
+};
+
+export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig {
+  const s = readSettings(parsePyLiteralFile(text, fileName), SFMD_FIELDS, fileName);
+  return {
+    masterListenPort: s.master_listen_port,
+    clusterHosts: s.cluster_hosts.map((h) => ({
+      name: h.host.unicast,
+      unicast: h.host.unicast,
+      multicast: h.host.multicast,
+      cpus: h.cpus,
+      ram: h.RAM,
+    })),
+    networkMode: s.network_mode,
+    networkWhitelist: s.network_whitelist,
+    bandwidthCap: s.bandwidth_cap ?? 0,
+    clusterId: s.clusterid,
+  };
+}
+
+export async function loadSfmdConfig(filePath: string): Promise<SfmdConfig> {
+  const text = await readConfigFile(
+    filePath,
+    `create it with at least one host, e.g. cluster_hosts = [${HOST_EXAMPLE}] (one entry per machine running sfld)`,
+  );
+  return parseSfmdConfig(text, filePath);
+}

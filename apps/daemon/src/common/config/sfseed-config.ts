@@ -1,0 +1,52 @@
+// sfseed.cfg: what the seed (master) VM of a new cluster boots and how big it is.
+// parseSfseedConfig is pure and keeps paths as written; loadSfseedConfig resolves them against the file's folder.
+import path from 'node:path';
+import { parsePyLiteralFile } from './pyliteral.ts';
+import { readConfigFile } from './read-config-file.ts';
+import { configError, integer, nullable, optional, readSettings, required, string } from './schema.ts';
+
+export interface SfseedConfig {
+  diskImage: string | null;
+  vcpus: number;
+  memoryMiB: number;
+  kernel: string | null;
+  args: string | null;
+  name: string | null;
+}
+
+const filePath = string({ maxLength: 4096, what: 'a file path' });
+
+// The limits match what sfmd's seed API accepts, so a bad file fails here, with a line number.
+const SFSEED_FIELDS = {
+  disk_image: optional(nullable(filePath), null),
+  vcpus: optional(integer({ min: 1, max: 64 }), 1),
+  memory: required(integer({ min: 16, max: 1_048_576, what: 'a size in MiB from 16 to 1048576' }), "the seed VM's memory in MiB, e.g. memory = 1024"),
+  kernel: optional(nullable(filePath), null),
+  args: optional(nullable(string({ minLength: 0, maxLength: 4096, what: 'a string of boot arguments' })), null),
+  name: optional(
+    nullable(string({ maxLength: 64, pattern: /^[\w.-]+$/, what: "a name of letters, digits, '_', '.' and '-'" })),
+    null,
+  ),
+};
+
+export function parseSfseedConfig(text: string, fileName = 'sfseed.cfg'): SfseedConfig {
+  const entries = parsePyLiteralFile(text, fileName);
+  const s = readSettings(entries, SFSEED_FIELDS, fileName);
+  if (s.disk_image === null && s.kernel === null) {
+    const line = entries.get('disk_image')?.line ?? null;
+    throw configError(
+      { file: fileName, line, path: line === null ? '' : 'disk_image' },
+      `${line === null ? "missing required setting 'disk_image'" : 'disk_image is None'}: give the seed VM's disk image, e.g. disk_image = 'seed.qcow2' (or a kernel = '...' to boot directly)`,
+    );
+  }
+  return { diskImage: s.disk_image, vcpus: s.vcpus, memoryMiB: s.memory, kernel: s.kernel, args: s.args, name: s.name };
+}
+
+export async function loadSfseedConfig(file: string): Promise<SfseedConfig> {
+  const text = await readConfigFile(file, "create it with at least, e.g., disk_image = 'seed.qcow2' and memory = 1024");
+  const config = parseSfseedConfig(text, file);
+  // Relative to the config file, not to wherever the command happens to run.
+  const dir = path.dirname(path.resolve(file));
+  const resolve = (p: string | null) => (p === null ? null : path.resolve(dir, p));
+  return { ...config, diskImage: resolve(config.diskImage), kernel: resolve(config.kernel) };
+}

@@ -1,0 +1,71 @@
+// The migrator: creates the schema once, is idempotent, refuses an edited migration, and leaves
+// the database in a state Prisma's own CLI calls up to date.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { migrateDatabase, MIGRATIONS_DIR, openDatabase } from './index.ts';
+
+function tempDir() {
+  return mkdtempSync(path.join(os.tmpdir(), 'sf-migrate-'));
+}
+
+test('migrates a new file once, then finds nothing to do', (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'db.sqlite');
+  const first = migrateDatabase(file);
+  assert.ok(first.applied.length >= 1);
+  assert.deepEqual(migrateDatabase(file), { applied: [], alreadyApplied: first.applied.length });
+  const db = new Database(file);
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r: any) => r.name);
+  db.close();
+  for (const table of ['Allocation', 'Cluster', 'Domain', 'Host', 'Operation', 'Ticket']) assert.ok(tables.includes(table), table);
+});
+
+test('an applied migration that was edited afterwards is refused', (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const migrations = path.join(dir, 'migrations');
+  cpSync(MIGRATIONS_DIR, migrations, { recursive: true });
+  const file = path.join(dir, 'db.sqlite');
+  migrateDatabase(file, migrations);
+  const first = '20261123100000_init';
+  appendFileSync(path.join(migrations, first, 'migration.sql'), '\n-- edited\n');
+  assert.throws(() => migrateDatabase(file, migrations), /was changed after it was applied/);
+});
+
+test('a failing migration rolls back and is retried on the next start', (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const migrations = path.join(dir, 'migrations');
+  cpSync(MIGRATIONS_DIR, migrations, { recursive: true });
+  const file = path.join(dir, 'db.sqlite');
+  migrateDatabase(file, migrations);
+  const broken = path.join(migrations, '29990101000000_broken');
+  cpSync(path.join(migrations, '20261123100000_init'), broken, { recursive: true });
+  writeFileSync(path.join(broken, 'migration.sql'), 'CREATE TABLE "Extra" ("id" TEXT);\nTHIS IS NOT SQL;\n');
+  assert.throws(() => migrateDatabase(file, migrations));
+  const db = new Database(file);
+  assert.equal(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'Extra'").get().n, 0, 'rolled back');
+  db.close();
+  writeFileSync(path.join(broken, 'migration.sql'), 'CREATE TABLE "Extra" ("id" TEXT);\n');
+  assert.deepEqual(migrateDatabase(file, migrations).applied, ['29990101000000_broken']);
+});
+
+test("Prisma's CLI agrees the migrated database is up to date, and the client works on it", async (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'db.sqlite');
+  const prisma = await openDatabase(file);
+  t.after(() => prisma.$disconnect());
+  await prisma.host.create({ data: { name: 'n1', unicast: 'n1', multicast: 'n1', cpus: 2, ram: 3n << 30n, secretHash: 'x' } });
+  assert.equal((await prisma.host.findUniqueOrThrow({ where: { name: 'n1' } })).ram, 3n << 30n);
+  const status = execFileSync(path.join(import.meta.dirname, '..', 'node_modules', '.bin', 'prisma'), ['migrate', 'status'], {
+    cwd: import.meta.dirname, env: { ...process.env, SNOWFLOCK_DATABASE_URL: `file:${file}` }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  assert.match(status, /Database schema is up to date/);
+});
