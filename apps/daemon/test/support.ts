@@ -12,7 +12,6 @@ import type { HostRegistration } from '../src/common/events.ts';
 import { getAllocator } from '../src/master/allocator/index.ts';
 import { contextFromHeaders } from '../src/master/api/context.ts';
 import { appRouter } from '../src/master/api/router.ts';
-import { createCallerFactory } from '../src/master/api/trpc.ts';
 import { ensureAdminToken } from '../src/master/auth.ts';
 import { registerHost, syncConfiguredHosts } from '../src/master/hosts.ts';
 import { createServices, type MasterServices, type Timing } from '../src/master/services.ts';
@@ -46,6 +45,8 @@ export function registration(overrides: Partial<HostRegistration> = {}): HostReg
   };
 }
 
+export type ApiCaller = ReturnType<typeof appRouter.createCaller>;
+
 export interface MasterFixture {
   svc: MasterServices;
   paths: SnowflockPaths;
@@ -53,7 +54,7 @@ export interface MasterFixture {
   hostSecret(name: string): string;
   /** Brings hosts online through the real registration path. */
   online(...names: string[]): Promise<void>;
-  caller(headers: Record<string, string>): Promise<ReturnType<ReturnType<typeof createCallerFactory<typeof appRouter>>>>;
+  caller(headers: Record<string, string>): Promise<ApiCaller>;
   admin(domain?: string): ReturnType<MasterFixture['caller']>;
   close(): Promise<void>;
 }
@@ -68,7 +69,6 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
   const svc = createServices({ db, log, config: makeConfig(hosts), allocator: getAllocator('default'), timing });
   await syncConfiguredHosts(svc, paths);
   const { token } = ensureAdminToken(paths.adminToken);
-  const factory = createCallerFactory(appRouter);
   const fixture: MasterFixture = {
     svc, paths, adminToken: token,
     hostSecret: (name) => readSecretFile(hostSecretPath(paths, name))!,
@@ -76,7 +76,7 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
       for (const name of names) await registerHost(svc, name, registration());
     },
     async caller(headers) {
-      return factory(await contextFromHeaders(svc, token, headers));
+      return appRouter.createCaller(await contextFromHeaders(svc, token, headers));
     },
     admin(domain) {
       return fixture.caller({ authorization: `Bearer ${token}`, ...(domain ? { 'x-snowflock-domain': domain } : {}) });
