@@ -24,7 +24,7 @@ export interface Timing {
   maxWaitMs: number;
 }
 
-export const DEFAULT_TIMING: Timing = { heartbeatMs: 1000, offlineAfterMs: 4000, maxWaitMs: 3_600_000 };
+export const DEFAULT_TIMING: Timing = { heartbeatMs: 1000, offlineAfterMs: 3000, maxWaitMs: 3_600_000 };
 
 export interface MasterServices {
   db: PrismaClient;
