@@ -12,9 +12,10 @@ export function ensureInstalled() {
   const fresh = !existsSync(marker);
   const stale = !fresh && existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs;
   if (!fresh && !stale) return false;
-  const args = fresh && existsSync(lock) ? ['ci'] : ['install'];
-  console.error(`snowflock: installing dependencies (npm ${args[0]}; the first time builds better-sqlite3 and takes a few minutes)…`);
-  execFileSync('npm', [...args, '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // `npm install`, not `npm ci`: npm ci rejects lock files that omit other platforms' optional
+  // packages (turbo's), which is what npm writes on this machine.
+  console.error('snowflock: installing dependencies (the first time builds better-sqlite3 and takes a few minutes)…');
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   return true;
 }
 
