@@ -1,12 +1,11 @@
 // What every command gets: parsed global options (--json, --home, --url, --token, --domain), the
 // data directory's paths, output helpers, and a lazily built sfmd client.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseSfldConfig, parseSfmdConfig } from '../common/config/index.ts';
 import { SfError } from '../common/errors.ts';
 import { DEFAULT_MASTER_PORT } from '../common/ports.ts';
 import { snowflockPaths, type SnowflockPaths } from '../common/paths.ts';
 import { readSecretFile } from '../common/secret-file.ts';
-import { readFileSync } from 'node:fs';
 import { createOutput, type Output } from './output.ts';
 import { createSfmdClient, type SfmdClient } from './sfmd-client.ts';
 

@@ -6,7 +6,7 @@ import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain }
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { assertTicketTransition, LIVE_DOMAIN_STATES } from './store/states.ts';
-import { ownTicket, requester, ticketDetail, transitionTicket } from './tickets.ts';
+import { ownTicket, requester, transitionTicket } from './tickets.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
 
@@ -105,4 +105,4 @@ export async function exitClone(svc: MasterServices, domain: LiveDomain, status:
   });
 }
 
-export { endClones, ticketDetail };
+export { endClones };

@@ -1,7 +1,8 @@
 // sfmd's socket.io hub: sflds connect to /hosts (per-host secret) to register and send heartbeats
 // and metrics; dashboards connect to /dash (admin token) and receive live events.
 import type { Server as HttpServer } from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import { Server, type Namespace, type Socket } from 'socket.io';
+import { z } from 'zod';
 import { fail, SfError } from '../common/errors.ts';
 import {
   DASHBOARD_NAMESPACE, HOSTS_NAMESPACE,
@@ -10,7 +11,6 @@ import {
 import { tokenMatches } from './auth.ts';
 import { authenticateHost, recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
 import type { MasterServices } from './services.ts';
-import { z } from 'zod';
 
 interface HostSocketData { host: string }
 type HostSocket = Socket<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, HostSocketData>;
@@ -37,7 +37,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
   // The default namespace serves nobody: refuse it so stray clients learn quickly.
   io.of('/').use((_socket, next) => next(new Error('connect to /hosts (sfld) or /dash (dashboard)')));
 
-  const hosts = io.of(HOSTS_NAMESPACE) as unknown as import('socket.io').Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, HostSocketData>;
+  const hosts = io.of(HOSTS_NAMESPACE) as unknown as Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, HostSocketData>;
   hosts.use(async (socket, next) => {
     const auth = socket.handshake.auth as { host?: unknown; secret?: unknown };
     try {
@@ -75,7 +75,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
     socket.on('disconnect', (reason) => svc.log.info({ host: name, reason }, 'sfld disconnected'));
   });
 
-  const dash = io.of(DASHBOARD_NAMESPACE) as unknown as import('socket.io').Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
+  const dash = io.of(DASHBOARD_NAMESPACE) as unknown as Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
   dash.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown }).token;
     if (typeof token === 'string' && tokenMatches(token, adminToken)) next();

@@ -3,7 +3,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import { parseDomainRef } from '../../common/domain-ref.ts';
-import { ERROR_TABLE, SfError, isErrorCode, type ErrorCode } from '../../common/errors.ts';
+import { ERROR_TABLE, SfError, type ErrorCode } from '../../common/errors.ts';
 import { findLiveDomain } from '../domains.ts';
 import type { MasterServices } from '../services.ts';
 
@@ -72,7 +72,3 @@ export const domainProcedure = publicProcedure.use(async ({ ctx, next }) => {
   }
   return next({ ctx: { ...ctx, domain } });
 });
-
-export function sfCodeOf(value: unknown): ErrorCode | null {
-  return isErrorCode(value) ? value : null;
-}

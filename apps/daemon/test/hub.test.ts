@@ -1,0 +1,104 @@
+// sfmd's socket.io hub with a real sfld in-process: registration with real host capabilities,
+// metrics relayed to an authenticated dashboard, and hostile clients refused or ignored.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { io, type Socket } from 'socket.io-client';
+import { startSfmd } from '../src/master/main.ts';
+import { startSfld } from '../src/local/sfld.ts';
+import { createLogger } from '../src/common/logger.ts';
+import { hostSecretPath, snowflockPaths } from '../src/common/paths.ts';
+import { tempHome } from './support.ts';
+import { freePort, waitUntil } from './cli-runner.ts';
+
+const quiet = () => {
+  const log = createLogger('test');
+  log.level = 'silent';
+  return log;
+};
+
+function connect(url: string, auth: Record<string, unknown>): Socket {
+  return io(url, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
+}
+
+function connectError(socket: Socket): Promise<string> {
+  return new Promise((resolve) => socket.once('connect_error', (err) => resolve(err.message)));
+}
+
+test('a real sfld registers, and its metrics reach an authenticated dashboard', { timeout: 30_000 }, async (t) => {
+  const home = tempHome('sf-hub-');
+  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
+  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
+  writeFileSync(path.join(home, 'sfld.cfg'), `hostname = 'solo'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\nlocal_listen_port = ${await freePort()}\n`);
+  const sfld = await startSfld({ home, log: quiet() });
+  const url = `http://127.0.0.1:${sfmd.port}`;
+  const sockets: Socket[] = [];
+  t.after(async () => {
+    for (const s of sockets) s.close();
+    await sfld.stop();
+    await sfmd.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  await waitUntil('registration', 10_000, async () => sfld.isRegistered());
+  const host = await sfmd.svc.db.host.findUniqueOrThrow({ where: { name: 'solo' } });
+  assert.equal(host.state, 'online');
+  const caps = JSON.parse(host.capabilities);
+  assert.equal(caps.cpus, os.availableParallelism());
+  assert.equal(typeof caps.kvm.available, 'boolean');
+  assert.ok(Array.isArray(caps.userfaultfd.features));
+
+  const dash = connect(`${url}/dash`, { token: sfmd.adminToken });
+  sockets.push(dash);
+  const metrics = await new Promise<any>((resolve) => dash.once('host:metrics', resolve));
+  assert.equal(metrics.host, 'solo');
+  assert.ok(metrics.memTotal > 0 && metrics.cpuUtilization >= 0 && metrics.cpuUtilization <= 1);
+
+  const intruder = connect(`${url}/dash`, { token: 'wrong' });
+  sockets.push(intruder);
+  assert.match(await connectError(intruder), /admin token/);
+});
+
+test('hostile sfld clients: bad secrets are refused, garbage registrations and metrics are rejected', { timeout: 30_000 }, async (t) => {
+  const home = tempHome('sf-hub-');
+  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
+  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
+  const url = `http://127.0.0.1:${sfmd.port}`;
+  const sockets: Socket[] = [];
+  t.after(async () => {
+    for (const s of sockets) s.close();
+    await sfmd.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+  for (const auth of [{}, { host: 'solo', secret: 'guess' }, { host: 'nobody', secret: 'x' }, { host: ['solo'], secret: 1 }]) {
+    const s = connect(`${url}/hosts`, auth);
+    sockets.push(s);
+    assert.match(await connectError(s), /secret|must send/);
+  }
+  const root = connect(url, {});
+  sockets.push(root);
+  assert.match(await connectError(root), /connect to \/hosts/);
+
+  const secret = (await import('node:fs')).readFileSync(hostSecretPath(snowflockPaths(home), 'solo'), 'utf8').trim();
+  const sfld = connect(`${url}/hosts`, { host: 'solo', secret });
+  sockets.push(sfld);
+  await new Promise<void>((resolve) => sfld.once('connect', () => resolve()));
+  const garbage = [null, 42, 'x'.repeat(1000), { cpus: -1 }, { version: 'x', cpus: 1e12 }];
+  for (const payload of garbage) {
+    const reply = await sfld.timeout(5000).emitWithAck('host:register', payload);
+    assert.equal(reply.ok, false);
+    assert.equal(reply.error.code, 'BAD_INPUT');
+  }
+  sfld.emit('host:metrics', { cpuUtilization: 'lots' });
+  sfld.emit('host:heartbeat', 'garbage');
+  await new Promise((r) => setTimeout(r, 200));
+  const host = await sfmd.svc.db.host.findUniqueOrThrow({ where: { name: 'solo' } });
+  assert.equal(host.state, 'offline', 'never registered');
+  assert.equal(sfmd.svc.metrics.size, 0, 'malformed metrics are dropped');
+  const health = await (await fetch(`${url}/healthz`)).json();
+  assert.deepEqual(health, { ok: true, version: '0.1.0', hostsOnline: 0, hostsTotal: 1 });
+  const missing = await fetch(`${url}/nope`);
+  assert.equal(missing.status, 404);
+});
