@@ -7,7 +7,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startSfmd } from '../apps/daemon/src/master/main.ts';
 import { registerHost } from '../apps/daemon/src/master/hosts.ts';
-import { createSfmdClient } from '../apps/daemon/src/cli/sfmd-client.ts';
+import { createSfmdClient } from '../apps/daemon/src/common/sfmd-client.ts';
 import { defaultAllocator, type HostCapacity } from '../apps/daemon/src/master/allocator/index.ts';
 import { createLogger } from '../apps/daemon/src/common/logger.ts';
 

@@ -6,8 +6,22 @@
       "target_name": "snowflock",
       "sources": [
         "src/core/capabilities.cc",
+        "src/core/vmm/elf_loader.cc",
+        "src/core/vmm/guest_memory.cc",
+        "src/core/vmm/hypercall.cc",
+        "src/core/vmm/kvm.cc",
+        "src/core/vmm/long_mode.cc",
+        "src/core/vmm/run_control.cc",
+        "src/core/vmm/serial.cc",
+        "src/core/vmm/thread.cc",
+        "src/core/vmm/ticker.cc",
+        "src/core/vmm/vcpu.cc",
+        "src/core/vmm/vm.cc",
         "src/binding/addon.cc",
-        "src/binding/capabilities_binding.cc"
+        "src/binding/capabilities_binding.cc",
+        "src/binding/vm_binding.cc",
+        "src/binding/vm_convert.cc",
+        "src/binding/vm_events.cc"
       ],
       # include_dir is the unquoted path (node-addon-api >= 5); the older `include` is pre-quoted for shells.
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -1,7 +1,7 @@
 // `npm test`: install and build what is needed, then run every test file of the repository in one
 // node:test run (one summary for CI to count). Extra arguments filter test files by substring.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ensureInstalled } from './ensure-installed.mjs';
 import { build } from './build.mjs';
@@ -22,16 +22,38 @@ function findTests(dir, found = []) {
 
 ensureInstalled();
 if (!process.env.SNOWFLOCK_SKIP_BUILD) build();
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const filters = args.filter((a) => a !== 'ctest');
 const files = ['prisma', 'native', 'apps'].flatMap((d) => findTests(path.join(root, d)))
-  .filter((f) => filters.length === 0 || filters.some((flt) => f.includes(flt)))
+  // No arguments: everything. `ctest` alone: only the C++ suite. Other words select node test files.
+  .filter((f) => (filters.length === 0 ? !args.includes('ctest') : filters.some((flt) => f.includes(flt))))
   .sort();
-if (files.length === 0) {
-  console.error('snowflock: no test files matched');
-  process.exit(1);
+
+/** The C++ core's googletest suite, through CMake and ctest (skipped, with the reason, without cmake). */
+function runCoreTests() {
+  if (!existsSync(path.join(root, 'native', 'CMakeLists.txt'))) return 0;
+  const cmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' });
+  if (cmake.status !== 0) {
+    console.error('snowflock: SKIP C++ core tests: cmake is not installed (apt-get install cmake libgtest-dev)');
+    return 0;
+  }
+  const native = path.join(root, 'native');
+  const steps = [
+    ['cmake', ['-S', '.', '-B', 'build-cmake', '-DCMAKE_BUILD_TYPE=Release']],
+    ['cmake', ['--build', 'build-cmake', '-j2']],
+    ['ctest', ['--test-dir', 'build-cmake', '--output-on-failure']],
+  ];
+  for (const [cmd, args] of steps) {
+    const r = spawnSync(cmd, args, { cwd: native, stdio: cmd === 'ctest' ? 'inherit' : ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) return r.status ?? 1;
+  }
+  return 0;
 }
+
+const coreStatus = args.length === 0 || args.includes('ctest') ? runCoreTests() : 0;
+if (files.length === 0) process.exit(coreStatus);
 console.error(`snowflock: running ${files.length} test files`);
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=180000', ...files], {
   cwd: root, stdio: 'inherit', env: { ...process.env, SNOWFLOCK_LOG_LEVEL: process.env.SNOWFLOCK_LOG_LEVEL ?? 'warn' },
 });
-process.exit(result.status ?? 1);
+process.exit(coreStatus !== 0 ? coreStatus : result.status ?? 1);

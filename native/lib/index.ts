@@ -8,3 +8,29 @@ export type {
   UffdOpenPath,
   UserfaultfdCapabilities,
 } from './capabilities.ts';
+export { VmError, vmErrorCodes, vmErrorCodeFor, makeVmErrorFromStatus } from './errors.ts';
+export type { NativeOperation, VmErrorCode, VmErrorOptions } from './errors.ts';
+export {
+  finalVmStates,
+  normalizeGuestReply,
+  SfAbi,
+  SfHypercall,
+  SfStatus,
+  VirtualMachine,
+  vmStates,
+} from './vm.ts';
+export type {
+  GuestCall,
+  GuestCallHandler,
+  GuestReply,
+  GuestRequest,
+  NormalizedGuestReply,
+  SfHypercallName,
+  SfHypercallNumber,
+  SfStatusName,
+  VirtualMachineEvents,
+  VirtualMachineOptions,
+  VmStateEvent,
+  VmStateName,
+  VmStats,
+} from './vm.ts';

@@ -8,7 +8,9 @@ import type { SfmdConfig } from '../src/common/config/index.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { snowflockPaths, ensureDirs, hostSecretPath, type SnowflockPaths } from '../src/common/paths.ts';
 import { readSecretFile } from '../src/common/secret-file.ts';
-import type { HostRegistration } from '../src/common/events.ts';
+import type { HostCommand, HostCommandMap, HostRegistration } from '../src/common/events.ts';
+import type { SfError } from '../src/common/errors.ts';
+import type { HostLinks } from '../src/master/host-links.ts';
 import { getAllocator } from '../src/master/allocator/index.ts';
 import { contextFromHeaders } from '../src/master/api/context.ts';
 import { appRouter } from '../src/master/api/router.ts';
@@ -51,6 +53,7 @@ export interface MasterFixture {
   svc: MasterServices;
   paths: SnowflockPaths;
   adminToken: string;
+  links: RecordingHostLinks;
   hostSecret(name: string): string;
   /** Brings hosts online through the real registration path. */
   online(...names: string[]): Promise<void>;
@@ -66,11 +69,12 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
   const db = await openDatabase(paths.database);
   const log = createLogger('test');
   log.level = 'silent';
-  const svc = createServices({ db, log, config: makeConfig(hosts), allocator: getAllocator('default'), timing });
+  const links = new RecordingHostLinks();
+  const svc = createServices({ db, log, config: makeConfig(hosts), allocator: getAllocator('default'), timing, links });
   await syncConfiguredHosts(svc, paths);
   const { token } = ensureAdminToken(paths.adminToken);
   const fixture: MasterFixture = {
-    svc, paths, adminToken: token,
+    svc, paths, adminToken: token, links,
     hostSecret: (name) => readSecretFile(hostSecretPath(paths, name))!,
     async online(...names) {
       for (const name of names) await registerHost(svc, name, registration());
@@ -89,4 +93,31 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
   return fixture;
 }
 
-export const seedConfig = (vcpus = 1, memoryMiB = 256) => ({ name: null, diskImage: '/images/test.img', kernel: null, args: null, vcpus, memoryMiB });
+export const seedConfig = (vcpus = 1, memoryMiB = 256) => ({ name: null, diskImage: null, kernel: '/guests/test.elf', args: null, vcpus, memoryMiB });
+
+export interface SentCommand { host: string; command: HostCommand; payload: unknown }
+
+/**
+ * Stands in for the sflds' data plane in tests of the control plane around it: every command is
+ * recorded and answered as a healthy sfld would, unless `fail` says otherwise.
+ */
+export class RecordingHostLinks implements HostLinks {
+  readonly sent: SentCommand[] = [];
+  fail: Partial<Record<HostCommand, SfError>> = {};
+  isConnected(): boolean {
+    return true;
+  }
+  async command<C extends HostCommand>(host: string, command: C, payload: HostCommandMap[C][0]): Promise<HostCommandMap[C][1]> {
+    this.sent.push({ host, command, payload });
+    const failure = this.fail[command];
+    if (failure) throw failure;
+    const answers: { [K in HostCommand]: HostCommandMap[K][1] } = {
+      'domain:boot': { state: 'running' },
+      'domain:destroy': { state: 'stopped' },
+      'domain:input': { accepted: 0 },
+      'domain:console-replay': { data: Buffer.alloc(0) },
+      'host:ping': { receivedAt: Date.now() },
+    };
+    return answers[command];
+  }
+}

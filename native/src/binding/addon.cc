@@ -3,11 +3,13 @@
 #include <napi.h>
 
 #include "capabilities_binding.h"
+#include "vm_binding.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   snowflock::binding::RegisterCapabilities(env, exports);
+  snowflock::binding::RegisterVm(env, exports);
   return exports;
 }
 

@@ -7,7 +7,7 @@ import { DEFAULT_MASTER_PORT } from '../common/ports.ts';
 import { snowflockPaths, type SnowflockPaths } from '../common/paths.ts';
 import { readSecretFile } from '../common/secret-file.ts';
 import { createOutput, type Output } from './output.ts';
-import { createSfmdClient, type SfmdClient } from './sfmd-client.ts';
+import { createSfmdClient, type SfmdClient } from '../common/sfmd-client.ts';
 
 export interface GlobalOptions {
   json: boolean;

@@ -34,15 +34,51 @@ export interface HostMetrics {
 
 export interface Heartbeat { seq: number; sentAt: number }
 
+/** Names one VM on the wire. */
+export interface DomainAddress { clusterid: number; vmid: number }
+
+/** What an sfld needs to boot a domain: the seed config's machine, resolved on sfmd. */
+export interface DomainBootSpec extends DomainAddress {
+  vcpus: number;
+  memoryMiB: number;
+  /** A flat guest's ELF image (the seed config's `kernel`), a path on the sfld's host. */
+  image: string;
+  args: string;
+}
+
+/** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
+export interface DomainStateReport extends DomainAddress {
+  state: 'running' | 'paused' | 'halted' | 'exited' | 'crashed' | 'stopped';
+  exitCode: number | null;
+  reason: string | null;
+}
+
+export interface ConsoleChunk extends DomainAddress { data: Buffer }
+
+/**
+ * Commands from sfmd to an sfld: each answers through an ack carrying a Result. The map gives each
+ * command's payload and the value of a successful answer.
+ */
+export interface HostCommandMap {
+  'domain:boot': [DomainBootSpec, { state: string }];
+  'domain:destroy': [DomainAddress, { state: string }];
+  'domain:input': [DomainAddress & { data: Buffer }, { accepted: number }];
+  'domain:console-replay': [DomainAddress, { data: Buffer }];
+  'host:ping': [{ sentAt: number }, { receivedAt: number }];
+}
+export type HostCommand = keyof HostCommandMap;
+
 export interface SfldToSfmdEvents {
   'host:register': (info: HostRegistration, ack: (result: Result<RegisterReply>) => void) => void;
   'host:heartbeat': (beat: Heartbeat) => void;
   'host:metrics': (metrics: HostMetrics) => void;
+  'domain:state': (report: DomainStateReport) => void;
+  'domain:console': (chunk: ConsoleChunk) => void;
 }
 
-export interface SfmdToSfldEvents {
-  'host:ping': (ping: { sentAt: number }, ack: (result: Result<{ receivedAt: number }>) => void) => void;
-}
+export type SfmdToSfldEvents = {
+  [C in HostCommand]: (payload: HostCommandMap[C][0], ack: (result: Result<HostCommandMap[C][1]>) => void) => void;
+};
 
 export interface HostStateEvent { host: string; state: string; at: string }
 export interface DomainStateEvent { clusterid: number; vmid: number; host: string; state: string; at: string }
@@ -55,10 +91,16 @@ export interface SfmdToDashboardEvents {
   'host:metrics': (metrics: HostMetrics & { host: string }) => void;
   'host:state': (event: HostStateEvent) => void;
   'domain:state': (event: DomainStateEvent) => void;
+  'domain:console': (chunk: ConsoleChunk) => void;
   'operation:progress': (event: OperationProgressEvent) => void;
 }
 
-export type DashboardToSfmdEvents = Record<string, never>;
+/** Dashboards and `sf console` follow a domain's console and type into it. */
+export interface DashboardToSfmdEvents {
+  'console:subscribe': (domain: DomainAddress, ack: (result: Result<{ replay: Buffer }>) => void) => void;
+  'console:unsubscribe': (domain: DomainAddress) => void;
+  'console:input': (input: DomainAddress & { data: Buffer }, ack: (result: Result<{ accepted: number }>) => void) => void;
+}
 
 /** socket.io namespaces on sfmd's port. */
 export const HOSTS_NAMESPACE = '/hosts';

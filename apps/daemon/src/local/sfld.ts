@@ -5,13 +5,24 @@ import http from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 import { hostCapabilities } from '@snowflock/native';
 import { loadSfldConfig, type SfldConfig } from '../common/config/index.ts';
-import { SfError } from '../common/errors.ts';
 import { HOSTS_NAMESPACE, type HostRegistration, type SfldToSfmdEvents, type SfmdToSfldEvents } from '../common/events.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureDirs, hostSecretPath, snowflockPaths } from '../common/paths.ts';
 import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { readSecretFile } from '../common/secret-file.ts';
+import { DomainManager } from './domain-manager.ts';
 import { MetricsSampler } from './metrics.ts';
+import { createSfmdClient } from '../common/sfmd-client.ts';
+import { fail, ok, SfError, type Result } from '../common/errors.ts';
+import { z } from 'zod';
+
+// sfmd is trusted, but a bug there must not become a crash here: check what commands carry.
+const addressSchema = z.object({ clusterid: z.number().int().min(0), vmid: z.number().int().min(0) });
+const bootSpecSchema = addressSchema.extend({
+  vcpus: z.number().int().min(1).max(64), memoryMiB: z.number().int().min(16).max(65536),
+  image: z.string().min(1).max(4096), args: z.string().max(4096),
+});
+const inputSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536) });
 
 export interface SfldOptions {
   home?: string;
@@ -71,7 +82,8 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   const localPort = typeof address === 'object' && address ? address.port : 0;
   const registration = describeHost(localPort);
 
-  const url = `http://${config.masterHost}:${config.masterPort}${HOSTS_NAMESPACE}`;
+  const masterUrl = `http://${config.masterHost}:${config.masterPort}`;
+  const url = `${masterUrl}${HOSTS_NAMESPACE}`;
   const socket: Socket<SfmdToSfldEvents, SfldToSfmdEvents> = io(url, {
     auth: { host: config.hostname, secret },
     transports: ['websocket'],
@@ -99,13 +111,34 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     log.warn({ reason }, 'lost sfmd connection; reconnecting');
   });
   socket.on('connect_error', (err) => log.warn({ err: err.message, master: url }, 'cannot reach sfmd; retrying'));
-  socket.on('host:ping', (ping, ack) => ack({ ok: true, value: { receivedAt: Date.now() } }));
+  socket.on('host:ping', (_ping, ack) => ack({ ok: true, value: { receivedAt: Date.now() } }));
+
+  // Commands from sfmd: each answers with a Result, whatever happens.
+  const domains = new DomainManager(log, {
+    clientFor: (domain) => ({
+      client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
+      url: masterUrl,
+    }),
+    reportState: (report) => socket.emit('domain:state', report),
+    console: (chunk) => socket.emit('domain:console', chunk),
+  });
+  const answer = <T>(ack: (r: Result<T>) => void, work: () => T | Promise<T>) => {
+    if (typeof ack !== 'function') return;
+    Promise.resolve().then(work).then((value) => ack(ok(value)), (err: unknown) => ack(fail(err)));
+  };
+  socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(bootSpecSchema.parse(spec))));
+  socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(addressSchema.parse(address))));
+  socket.on('domain:input', (input, ack) => answer(ack, () => {
+    const { data, ...address } = inputSchema.parse(input);
+    return domains.input(address, data);
+  }));
+  socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(addressSchema.parse(address))));
 
   let seq = 0;
   const ticker = setInterval(() => {
     if (!registered) return;
     socket.emit('host:heartbeat', { seq: ++seq, sentAt: Date.now() });
-    socket.emit('host:metrics', sampler.sample(0));
+    socket.emit('host:metrics', sampler.sample(domains.running));
   }, 1000);
 
   log.info({ host: config.hostname, localPort, kvm: registration.kvm.available }, 'sfld started');
@@ -115,6 +148,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     isRegistered: () => registered,
     async stop() {
       clearInterval(ticker);
+      await domains.destroyAll();
       socket.close();
       await new Promise<void>((resolve) => local.close(() => resolve()));
       log.info('sfld stopped');

@@ -3,6 +3,7 @@
 // They record state and reservations; the data plane behind them attaches to the same records.
 import { SfError } from '../common/errors.ts';
 import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
+import { destroyDomainVm } from './domain-lifecycle.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { assertTicketTransition, LIVE_DOMAIN_STATES } from './store/states.ts';
@@ -48,6 +49,7 @@ async function endClones(svc: MasterServices, ticketId: string, state: 'merged' 
     where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } },
     include: { host: true, cluster: true },
   });
+  for (const c of clones) await destroyDomainVm(svc, c);
   await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state, endedAt: new Date() } });
   for (const c of clones) announceDomain(svc, c.cluster.clusterid, c.vmid, c.host.name, state);
   return clones.length;

@@ -4,6 +4,7 @@ import { SfError } from '../common/errors.ts';
 import { freeCapacity } from './capacity.ts';
 import { announceDomain, requireMaster, type LiveDomain } from './domains.ts';
 import { endClones } from './clones.ts';
+import { bootDomain, destroyDomainVm } from './domain-lifecycle.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
@@ -50,27 +51,44 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
       return { cluster, hostName };
     });
     announceDomain(svc, cluster.clusterid, 0, hostName, 'defined');
+    const master = await svc.db.domain.findFirstOrThrow({ where: { clusterId: cluster.id, vmid: 0 } });
+    try {
+      await bootDomain(svc, master.id);
+    } catch (err) {
+      await endCluster(svc, cluster.id, 'lost'); // nothing runs: give the reservation back at once
+      throw err;
+    }
     return clusterDetail(svc, cluster.clusterid);
   });
+}
+
+/**
+ * Ends a cluster: clones of outstanding tickets are stopped and their tickets merged, unused tickets
+ * disposed, every remaining VM destroyed, and the cluster marked `state`. Its resources are free after.
+ */
+export async function endCluster(svc: MasterServices, clusterId: string, state: 'shutdown' | 'lost') {
+  const cluster = await svc.db.cluster.findUniqueOrThrow({ where: { id: clusterId } });
+  const tickets = await svc.db.ticket.findMany({ where: { clusterId, state: { in: ['unused', 'outstanding'] } } });
+  for (const t of tickets) {
+    if (t.state === 'outstanding') await endClones(svc, t.id, 'stopped');
+    await svc.db.ticket.updateMany({ where: { id: t.id, state: t.state }, data: { state: t.state === 'unused' ? 'disposed' : 'merged' } });
+  }
+  const rest = await svc.db.domain.findMany({
+    where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } }, include: { host: true, cluster: true },
+  });
+  for (const d of rest) await destroyDomainVm(svc, d);
+  const now = new Date();
+  await svc.db.domain.updateMany({ where: { id: { in: rest.map((d) => d.id) } }, data: { state: 'stopped', endedAt: now } });
+  await svc.db.cluster.update({ where: { id: clusterId }, data: { state, endedAt: now } });
+  for (const d of rest) announceDomain(svc, cluster.clusterid, d.vmid, d.host.name, 'stopped');
+  svc.events.emit('capacity');
 }
 
 /** SHUTDOWN_CLUSTER: the master (or an admin acting for it) ends the whole cluster. */
 export async function shutdownCluster(svc: MasterServices, domain: LiveDomain) {
   requireMaster(domain, 'cluster.shutdown');
   return runOperation(svc, { kind: 'cluster.shutdown', target: `cluster:${domain.cluster.clusterid}`, requester: requester(domain) }, async () => {
-    const tickets = await svc.db.ticket.findMany({ where: { clusterId: domain.clusterId, state: { in: ['unused', 'outstanding'] } } });
-    for (const t of tickets) {
-      if (t.state === 'outstanding') await endClones(svc, t.id, 'stopped');
-      await svc.db.ticket.updateMany({ where: { id: t.id, state: t.state }, data: { state: t.state === 'unused' ? 'disposed' : 'merged' } });
-    }
-    const rest = await svc.db.domain.findMany({
-      where: { clusterId: domain.clusterId, state: { in: [...LIVE_DOMAIN_STATES] } }, include: { host: true },
-    });
-    const now = new Date();
-    await svc.db.domain.updateMany({ where: { id: { in: rest.map((d) => d.id) } }, data: { state: 'stopped', endedAt: now } });
-    await svc.db.cluster.update({ where: { id: domain.clusterId }, data: { state: 'shutdown', endedAt: now } });
-    for (const d of rest) announceDomain(svc, domain.cluster.clusterid, d.vmid, d.host.name, 'stopped');
-    svc.events.emit('capacity');
+    await endCluster(svc, domain.clusterId, 'shutdown');
     return clusterDetail(svc, domain.cluster.clusterid);
   });
 }

@@ -16,6 +16,17 @@ export async function findLiveDomain(svc: MasterServices, ref: DomainRef) {
   return domain;
 }
 
+/** The newest domain named CLUSTER:VMID, live or ended (an ended one still has a console to read). */
+export async function findLatestDomain(svc: MasterServices, ref: DomainRef) {
+  const domain = await svc.db.domain.findFirst({
+    where: { vmid: ref.vmid, cluster: { clusterid: ref.clusterid } },
+    include: { cluster: true, host: true },
+    orderBy: { createdAt: 'desc' },
+  });
+  if (!domain) throw new SfError('DOMAIN_UNKNOWN', `there is no domain ${ref.clusterid}:${ref.vmid}: list domains with sfstate --all`);
+  return domain;
+}
+
 export type LiveDomain = Awaited<ReturnType<typeof findLiveDomain>>;
 
 export function requireMaster(domain: LiveDomain, call: string): void {

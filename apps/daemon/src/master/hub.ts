@@ -1,19 +1,21 @@
 // sfmd's socket.io hub: sflds connect to /hosts (per-host secret) to register and send heartbeats
 // and metrics; dashboards connect to /dash (admin token) and receive live events.
 import type { Server as HttpServer } from 'node:http';
-import { Server, type Namespace, type Socket } from 'socket.io';
+import { Server, type Namespace } from 'socket.io';
 import { z } from 'zod';
 import { fail, SfError } from '../common/errors.ts';
 import {
   DASHBOARD_NAMESPACE, HOSTS_NAMESPACE,
-  type DashboardToSfmdEvents, type SfldToSfmdEvents, type SfmdToDashboardEvents, type SfmdToSfldEvents,
+  type DashboardToSfmdEvents, type DomainAddress, type SfldToSfmdEvents, type SfmdToDashboardEvents, type SfmdToSfldEvents,
 } from '../common/events.ts';
 import { tokenMatches } from './auth.ts';
 import { authenticateHost, recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
 import type { MasterServices } from './services.ts';
+import { applyStateReport } from './domain-lifecycle.ts';
+import { findLatestDomain, findLiveDomain } from './domains.ts';
+import { SocketHostLinks } from './host-links.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
 
-interface HostSocketData { host: string }
-type HostSocket = Socket<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, HostSocketData>;
 
 const registrationSchema = z.object({
   version: z.string().max(64),
@@ -32,12 +34,36 @@ const metricsSchema = z.object({
   uptimeSeconds: z.number().min(0),
 });
 
+const addressSchema = z.object({ clusterid: z.number().int().min(0), vmid: z.number().int().min(0) });
+const consoleChunkSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536, 'at most 64 KiB') });
+const stateReportSchema = addressSchema.extend({
+  state: z.enum(['running', 'paused', 'halted', 'exited', 'crashed', 'stopped']),
+  exitCode: z.number().int().nullable(),
+  reason: z.string().max(4096).nullable(),
+});
+
+const consoleRoom = (a: DomainAddress) => `console:${a.clusterid}:${a.vmid}`;
+
+async function ownsDomain(svc: MasterServices, host: string, a: DomainAddress): Promise<boolean> {
+  const n = await svc.db.domain.count({ where: { vmid: a.vmid, cluster: { clusterid: a.clusterid }, host: { name: host }, state: { in: [...LIVE_DOMAIN_STATES] } } });
+  return n > 0;
+}
+
+/** The domain a console call names (live for input; ended ones can still be read); its sfld holds the console. */
+async function consoleTarget(svc: MasterServices, address: unknown, live: boolean) {
+  const parsed = addressSchema.safeParse(address);
+  if (!parsed.success) throw new SfError('BAD_INPUT', 'name the domain as {clusterid, vmid}');
+  return live ? findLiveDomain(svc, parsed.data) : findLatestDomain(svc, parsed.data);
+}
+
 export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToken: string): Server {
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 1 << 20, cors: { origin: false } });
   // The default namespace serves nobody: refuse it so stray clients learn quickly.
   io.of('/').use((_socket, next) => next(new Error('connect to /hosts (sfld) or /dash (dashboard)')));
 
-  const hosts = io.of(HOSTS_NAMESPACE) as unknown as Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, HostSocketData>;
+  const links = svc.links instanceof SocketHostLinks ? svc.links : new SocketHostLinks();
+  const dash = io.of(DASHBOARD_NAMESPACE) as unknown as Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
+  const hosts = io.of(HOSTS_NAMESPACE) as unknown as Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, { host: string }>;
   hosts.use(async (socket, next) => {
     const auth = socket.handshake.auth as { host?: unknown; secret?: unknown };
     try {
@@ -51,7 +77,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       next(new Error(err instanceof Error ? err.message : String(err)));
     }
   });
-  hosts.on('connection', (socket: HostSocket) => {
+  hosts.on('connection', (socket) => {
     const name = socket.data.host;
     svc.log.info({ host: name }, 'sfld connected');
     socket.on('host:register', async (info, ack) => {
@@ -72,14 +98,59 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       if (parsed.success) recordMetrics(svc, name, parsed.data);
       else svc.log.warn({ host: name }, 'dropped malformed metrics');
     });
-    socket.on('disconnect', (reason) => svc.log.info({ host: name, reason }, 'sfld disconnected'));
+    socket.on('domain:state', (report) => {
+      const parsed = stateReportSchema.safeParse(report);
+      if (!parsed.success) return void svc.log.warn({ host: name }, 'dropped malformed domain state');
+      applyStateReport(svc, name, parsed.data).catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));
+    });
+    socket.on('domain:console', (chunk) => {
+      const parsed = consoleChunkSchema.safeParse(chunk);
+      if (!parsed.success) return;
+      // Only the domain's own host may speak for its console: checked against the live record.
+      const room = consoleRoom(parsed.data);
+      if (dash.adapter.rooms.get(room)?.size) {
+        ownsDomain(svc, name, parsed.data).then((owns) => { if (owns) dash.to(room).emit('domain:console', parsed.data); });
+      }
+    });
+    links.attach(name, socket);
+    socket.on('disconnect', (reason) => {
+      links.detach(name, socket);
+      svc.log.info({ host: name, reason }, 'sfld disconnected');
+    });
   });
 
-  const dash = io.of(DASHBOARD_NAMESPACE) as unknown as Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
   dash.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown }).token;
     if (typeof token === 'string' && tokenMatches(token, adminToken)) next();
     else next(new Error('the dashboard feed needs the admin token'));
+  });
+  dash.on('connection', (socket) => {
+    socket.on('console:subscribe', async (address, ack) => {
+      if (typeof ack !== 'function') return;
+      try {
+        const domain = await consoleTarget(svc, address, false);
+        const { data } = await svc.links.command(domain.host.name, 'domain:console-replay', { clusterid: domain.cluster.clusterid, vmid: domain.vmid });
+        await socket.join(consoleRoom(address));
+        ack({ ok: true, value: { replay: data } });
+      } catch (err) {
+        ack(fail(err));
+      }
+    });
+    socket.on('console:unsubscribe', (address) => {
+      const parsed = addressSchema.safeParse(address);
+      if (parsed.success) void socket.leave(consoleRoom(parsed.data));
+    });
+    socket.on('console:input', async (input, ack) => {
+      if (typeof ack !== 'function') return;
+      try {
+        const parsed = consoleChunkSchema.safeParse(input);
+        if (!parsed.success) throw new SfError('BAD_INPUT', 'console input needs {clusterid, vmid, data} with at most 64 KiB of data');
+        const domain = await consoleTarget(svc, parsed.data, true);
+        ack({ ok: true, value: await svc.links.command(domain.host.name, 'domain:input', parsed.data) });
+      } catch (err) {
+        ack(fail(err));
+      }
+    });
   });
   svc.events.on('host:metrics', (m) => dash.emit('host:metrics', m));
   svc.events.on('host:state', (e) => dash.emit('host:state', e));

@@ -37,6 +37,8 @@ export async function listDomains(svc: MasterServices, opts: { all: boolean; clu
     vcpus: d.vcpus,
     memory: Number(d.memory),
     state: d.state,
+    exitCode: d.exitCode,
+    endReason: d.endReason,
     ip: d.ip,
     mac: d.mac,
     ticket: d.ticketId,

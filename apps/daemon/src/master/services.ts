@@ -7,6 +7,7 @@ import type { SfmdConfig } from '../common/config/index.ts';
 import type { DomainStateEvent, HostMetrics, HostStateEvent, OperationProgressEvent } from '../common/events.ts';
 import { Mutex } from '../common/mutex.ts';
 import type { Allocator } from './allocator/index.ts';
+import { SocketHostLinks, type HostLinks } from './host-links.ts';
 
 export interface MasterEventMap {
   'host:state': [HostStateEvent];
@@ -36,10 +37,12 @@ export interface MasterServices {
   timing: Timing;
   /** Latest metrics per host name (volatile: metrics are relayed, not stored). */
   metrics: Map<string, HostMetrics>;
+  /** Commands to connected sflds. */
+  links: HostLinks;
 }
 
-export function createServices(init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing'> &
-  { timing?: Partial<Timing> }): MasterServices {
+export function createServices(init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing' | 'links'> &
+  { timing?: Partial<Timing>; links?: HostLinks }): MasterServices {
   const events = new EventEmitter<MasterEventMap>();
   events.setMaxListeners(0); // every blocked request listens for capacity
   return {
@@ -48,5 +51,6 @@ export function createServices(init: Omit<MasterServices, 'placementLock' | 'eve
     placementLock: new Mutex(),
     events,
     metrics: new Map(),
+    links: init.links ?? new SocketHostLinks(),
   };
 }

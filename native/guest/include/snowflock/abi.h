@@ -7,26 +7,62 @@
 
 /* ---- Devices ---------------------------------------------------------------------------------- */
 /* The hypercall doorbell: the guest puts the call number in rax and up to four arguments in
- * rdi, rsi, rdx, r10, then executes `out %eax, %dx` with dx = SF_HC_PORT. The VMM answers in rax
- * (a status: >= 0 success/value, < 0 a negated SF_E* code). Guest memory named by an argument is a
- * guest-physical address; the VMM bounds-checks every (address, length) against guest RAM. */
+ * rdi, rsi, r8, r10 (in that order), then executes `out %eax, %dx` with dx = SF_HC_PORT. (rdx cannot
+ * carry an argument: it holds the port, which is above 0xff and so needs the %dx form of OUT.)
+ * The VMM answers in rax (a status: >= 0 success/value, < 0 a negated SF_E* code); every other
+ * register is preserved. Guest memory named by an argument is a guest-physical address; the VMM
+ * bounds-checks every (address, length) against guest RAM. */
 #define SF_HC_PORT 0x0F10u
 #define SF_SERIAL_PORT 0x3F8u /* 16550-style console, COM1 */
+#define SF_FAULT_PORT 0x0F11u /* used by the VMM's supervisor to report an unhandled guest exception */
+
+/* ---- Privilege ------------------------------------------------------------------------------------ */
+/* Flat guests enter in 64-bit KERNEL mode (CPL 0, no IDT: any exception is a triple fault) unless the
+ * VM is created in user mode. On kvm_pvm hosts (software virtualisation, the build machines) CPL 0
+ * code is emulated instruction by instruction (~1 us each, SSE not at all) while CPL 3 code runs
+ * natively, so a guest either drops to ring 3 itself (the SDK's crt0 does) or asks the VMM for user
+ * mode: the guest then enters at CPL 3 under a tiny VMM supervisor. In user mode:
+ *  - port I/O (serial, hypercalls) is allowed (TSS I/O bitmap);
+ *  - `hlt`, `cli`, `sti` are emulated by the VMM's supervisor (`cli; hlt` stops the vCPU for good);
+ *  - any other exception (page fault, #UD, #GP from a privileged instruction such as lidt/lgdt/mov to
+ *    CR/wrmsr, ...) ends the VM as crashed, with vector, rip, error code and cr2 in the reason;
+ *  - the supervisor's IDT, TSSs and stacks live in [SF_SUPERVISOR_GPA, SF_SUPERVISOR_END); all RAM is
+ *    user-accessible, so a guest that overwrites them only harms itself.
+ * In both modes the GDT at SF_GDT_GPA has the same selectors, and the identity map lives in guest RAM
+ * (a guest may edit it, e.g. to set the U bit for its own ring 3). */
 
 /* ---- Guest-physical layout of a flat guest ------------------------------------------------------ */
-#define SF_GDT_GPA 0x0500ull
-#define SF_BOOTINFO_GPA 0x0600ull /* struct sf_bootinfo, filled by the VMM before the first instruction */
-#define SF_PAGETABLE_GPA 0x1000ull /* PML4; PDPT and PDs follow (identity map of all RAM) */
+/* Everything below SF_IMAGE_MIN_GPA belongs to the VMM's boot data; the guest may reuse it once it
+ * has read what it needs (it is ordinary RAM). */
+#define SF_GDT_GPA 0x0500ull /* null, null, kernel code64 0x10, kernel data 0x18, user data 0x23, */
+                             /* user code64 0x2b, TSS 0x30 (16 bytes) */
+#define SF_BOOTINFO_GPA 0x0600ull /* struct sf_bootinfo, filled by the VMM before the first instruction; */
+                                  /* vCPU i's copy is at SF_BOOTINFO_GPA + i * sizeof(struct sf_bootinfo) */
+#define SF_MAX_VCPUS 32u          /* so that every vCPU's bootinfo fits below SF_PAGETABLE_GPA */
+#define SF_PAGETABLE_GPA 0x1000ull /* PML4; the PDPT is the next page (0x2000) */
+#define SF_PAGEDIR_GPA 0x10000ull  /* page directories: one 4 KiB PD (512 x 2 MiB pages) per GiB */
+#define SF_MAX_PAGEDIRS 72u        /* identity map of all RAM (and the hole below 4 GiB): up to 0x58000 */
 #define SF_CMDLINE_GPA 0x8000ull /* NUL-terminated boot arguments, at most SF_CMDLINE_MAX bytes */
 #define SF_CMDLINE_MAX 4096u
+#define SF_SUPERVISOR_GPA 0x58000ull /* user mode: the VMM's IDT, exception stubs, TSSs, I/O bitmap, */
+#define SF_SUPERVISOR_END 0x70000ull /* and ring-0 stacks */
+#define SF_BOOT_STACK_TOP 0x100000ull /* rsp of the boot vCPU at entry (16-byte aligned, grows down */
+                                      /* towards SF_SUPERVISOR_END) */
 #define SF_IMAGE_MIN_GPA 0x100000ull /* ELF PT_LOAD segments must lie at or above 1 MiB */
 #define SF_PAGE_SIZE 4096u
+
+/* RAM up to SF_RAM_LOW_MAX is [0, ram_bytes). Larger RAM continues above 4 GiB, leaving the MMIO hole
+ * [3 GiB, 4 GiB) for the LAPIC/IOAPIC/devices: [0, 3 GiB) + [4 GiB, 4 GiB + ram_bytes - 3 GiB).
+ * The identity map covers every RAM byte (and the hole). Guest RAM is at most SF_RAM_MAX. */
+#define SF_RAM_LOW_MAX 0xC0000000ull
+#define SF_RAM_HIGH_GPA 0x100000000ull
+#define SF_RAM_MAX (64ull << 30)
 
 /* Passed in rdi at the entry point, and found at SF_BOOTINFO_GPA. */
 struct sf_bootinfo {
   unsigned int magic; /* SF_BOOTINFO_MAGIC */
   unsigned int abi_version; /* SF_ABI_VERSION */
-  unsigned long long ram_bytes; /* guest RAM, identity-mapped from 0 */
+  unsigned long long ram_bytes; /* guest RAM, identity-mapped from 0 (above 3 GiB: see SF_RAM_LOW_MAX) */
   unsigned int vcpus;
   unsigned int vcpu_id; /* the vCPU this entry runs on (0 = boot vCPU) */
   unsigned long long cmdline_gpa; /* SF_CMDLINE_GPA */
@@ -41,9 +77,14 @@ struct sf_bootinfo {
 enum sf_hypercall {
   SF_HC_NOP = 0,            /* () → 0: round-trip probe */
   SF_HC_EXIT = 1,           /* (code) → does not return: the guest program ended with `code` */
-  SF_HC_CONSOLE_WRITE = 2,  /* (gpa, len) → bytes written: bulk console output */
-  SF_HC_FRESH_PAGES = 3,    /* (gpa, npages) → 0: enlightenment hint, these pages will be overwritten */
-  SF_HC_VCPU_START = 4,     /* (vcpu_id, entry_gpa, stack_gpa) → 0: start a secondary vCPU */
+  SF_HC_CONSOLE_WRITE = 2,  /* (gpa, len) → bytes written: bulk console output; the whole range must
+                             * be in RAM, at most SF_CONSOLE_WRITE_MAX bytes are taken per call */
+  SF_HC_FRESH_PAGES = 3,    /* (gpa, npages) → 0: enlightenment hint, these pages will be overwritten;
+                             * gpa page-aligned (-SF_EINVAL otherwise) */
+  SF_HC_VCPU_START = 4,     /* (vcpu_id, entry_gpa, stack_gpa) → 0: start a secondary vCPU in long
+                             * mode at entry with rsp = stack_gpa (top of its stack) and rdi = its own
+                             * bootinfo. -SF_EINVAL: vcpu_id >= vcpus; -SF_ESTATE: already started
+                             * (vCPU 0 always is); -SF_EFAULT: entry or stack outside RAM. */
   SF_HC_PANIC = 5,          /* (vector, rip, gpa_msg, len) → does not return: the guest reports a fault */
   SF_HC_TIME_NS = 6,        /* () → host monotonic nanoseconds */
 
@@ -60,6 +101,8 @@ enum sf_hypercall {
   SF_HC_CLONE_EXIT = 23,
   SF_HC_CLUSTER_SHUTDOWN = 24,
 };
+
+#define SF_CONSOLE_WRITE_MAX 65536u
 
 /* ---- Status codes (rax < 0 is -code) ----------------------------------------------------------- */
 enum sf_status {

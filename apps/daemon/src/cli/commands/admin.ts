@@ -5,7 +5,7 @@ import { loadSfseedConfig } from '../../common/config/index.ts';
 import { SfError } from '../../common/errors.ts';
 import type { Command } from '../command.ts';
 import { formatBytes, renderTable } from '../output.ts';
-import { call } from '../sfmd-client.ts';
+import { call } from '../../common/sfmd-client.ts';
 import { parseCount } from './guest-args.ts';
 
 export const state: Command = {
@@ -36,8 +36,9 @@ export const state: Command = {
         { header: 'HOST', value: (d) => d.host },
         { header: 'VCPUS', value: (d) => d.vcpus, align: 'right' },
         { header: 'MEMORY', value: (d) => formatBytes(d.memory), align: 'right' },
-        { header: 'STATE', value: (d) => d.state },
+        { header: 'STATE', value: (d) => (d.exitCode !== null ? `${d.state}(${d.exitCode})` : d.state) },
         { header: 'TICKET', value: (d) => d.ticket },
+        { header: 'REASON', value: (d) => d.endReason },
       ]),
     ].join('\n'));
   },

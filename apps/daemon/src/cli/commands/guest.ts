@@ -1,7 +1,7 @@
 // The classic guest-side tools (sfdotix, sfdoclone, sfclone, sfmerge, sfshutdown) and their
 // companions (tickets, ticket, dispose, join, exit). Outside a VM they act for --domain C:V.
 import type { Command } from '../command.ts';
-import { call } from '../sfmd-client.ts';
+import { call } from '../../common/sfmd-client.ts';
 import { renderTable, formatBytes } from '../output.ts';
 import { parseCount, parseSeconds, parseTicket, requireDomain } from './guest-args.ts';
 import type { TicketDetail } from '../../master/tickets.ts';

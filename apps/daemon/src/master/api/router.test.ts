@@ -76,13 +76,21 @@ test('seed places a master on an online host, reserves it, and rejects bad confi
   assert.equal(cluster.clusterid, 1);
   assert.equal(cluster.domains.length, 1);
   assert.equal(cluster.domains[0]!.vmid, 0);
+  assert.equal(cluster.domains[0]!.state, 'running');
+  assert.deepEqual(f.links.sent[0], {
+    host: cluster.domains[0]!.host, command: 'domain:boot',
+    payload: { clusterid: 1, vmid: 0, vcpus: 2, memoryMiB: 1024, image: '/guests/test.elf', args: '' },
+  });
   const second = await admin.cluster.seed({ config: { ...seedConfig(), name: 'render' } });
   assert.equal(second.clusterid, 2);
   assert.deepEqual((await admin.cluster.list()).map((c) => [c.clusterid, c.state, c.liveDomains]), [[1, 'running', 1], [2, 'running', 1]]);
   const used = (await admin.state.hosts()).reduce((sum, h) => sum + h.cpusUsed, 0);
   assert.equal(used, 3);
   await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), vcpus: 0 } }), 'BAD_INPUT');
-  await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), diskImage: null } }), 'BAD_CONFIG');
+  await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), kernel: null } }), 'BAD_CONFIG', /disk_image or kernel/);
+  const hostsBefore = await admin.state.hosts();
+  await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), kernel: null, diskImage: '/img/debian.qcow2' } }), 'BAD_CONFIG', /Linux guest/);
+  assert.deepEqual(await admin.state.hosts(), hostsBefore, 'a seed that cannot boot gives its reservation back');
   await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), name: '../etc' } }), 'BAD_INPUT');
   await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), evil: 1 } as never }), 'BAD_INPUT');
   await rejectsWith(admin.cluster.seed({ config: seedConfig(5) }), 'NO_RESOURCES');

@@ -10,7 +10,7 @@ export type ClusterState = (typeof CLUSTER_STATES)[number];
 
 /** A domain holds host resources while it is in one of the live states. */
 export const LIVE_DOMAIN_STATES = ['defined', 'booting', 'running', 'paused', 'cloning'] as const;
-export const ENDED_DOMAIN_STATES = ['exited', 'merged', 'stopped', 'lost', 'crashed'] as const;
+export const ENDED_DOMAIN_STATES = ['exited', 'halted', 'merged', 'stopped', 'lost', 'crashed'] as const;
 export type DomainState = (typeof LIVE_DOMAIN_STATES)[number] | (typeof ENDED_DOMAIN_STATES)[number];
 
 export function isLiveDomainState(state: string): boolean {

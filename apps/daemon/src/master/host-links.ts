@@ -1,0 +1,49 @@
+// sfmd's live links to sflds: the socket of each connected host, and typed commands sent over it
+// whose acks carry a Result. A host that is not connected, or does not answer in time, is HOST_LOST.
+import type { Socket } from 'socket.io';
+import { isErrorCode, SfError } from '../common/errors.ts';
+import type { HostCommand, HostCommandMap, SfldToSfmdEvents, SfmdToSfldEvents } from '../common/events.ts';
+
+export type HostSocket = Socket<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, { host: string }>;
+
+export interface HostLinks {
+  isConnected(host: string): boolean;
+  command<C extends HostCommand>(host: string, command: C, payload: HostCommandMap[C][0], timeoutMs?: number): Promise<HostCommandMap[C][1]>;
+}
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+
+export class SocketHostLinks implements HostLinks {
+  readonly #sockets = new Map<string, HostSocket>();
+
+  attach(host: string, socket: HostSocket): void {
+    const previous = this.#sockets.get(host);
+    // One sfld per host: a second connection with the same secret replaces the first.
+    if (previous && previous !== socket) previous.disconnect(true);
+    this.#sockets.set(host, socket);
+  }
+
+  detach(host: string, socket: HostSocket): void {
+    if (this.#sockets.get(host) === socket) this.#sockets.delete(host);
+  }
+
+  isConnected(host: string): boolean {
+    return this.#sockets.get(host)?.connected === true;
+  }
+
+  async command<C extends HostCommand>(host: string, command: C, payload: HostCommandMap[C][0], timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<HostCommandMap[C][1]> {
+    const socket = this.#sockets.get(host);
+    if (!socket?.connected) throw new SfError('HOST_LOST', `host ${host} is not connected: is its sfld running? (sfld status on that host)`);
+    let result;
+    try {
+      // The typed emit cannot see through the mapped command type; the map above is the contract.
+      result = await (socket.timeout(timeoutMs) as unknown as { emitWithAck(ev: string, p: unknown): Promise<unknown> })
+        .emitWithAck(command, payload) as { ok: true; value: HostCommandMap[C][1] } | { ok: false; error: { code: string; message: string } };
+    } catch {
+      throw new SfError('HOST_LOST', `host ${host} did not answer ${command} within ${timeoutMs} ms`);
+    }
+    if (!result || typeof result !== 'object') throw new SfError('INTERNAL', `host ${host} answered ${command} with garbage`);
+    if (result.ok) return result.value;
+    throw new SfError(isErrorCode(result.error.code) ? result.error.code : 'INTERNAL', `host ${host}: ${result.error.message}`);
+  }
+}

@@ -1,0 +1,25 @@
+// Where the example guests are (built by native's build) and whether this machine can run them:
+// tests that boot VMs skip, with the reason printed, when /dev/kvm or the guests are missing.
+import { accessSync, constants, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const GUEST_BIN = fileURLToPath(new URL('../../../native/guest/build/bin/', import.meta.url));
+
+export function guestImage(name: 'hello' | 'memtouch' | 'align' | 'render'): string {
+  return `${GUEST_BIN}${name}.elf`;
+}
+
+/** Why VMs cannot run here, or null when they can. */
+export function cannotRunVms(): string | null {
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+  } catch {
+    return '/dev/kvm is missing or not accessible: VM tests need KVM';
+  }
+  if (!existsSync(guestImage('hello'))) return `example guests are not built (${GUEST_BIN}): run npm run build`;
+  return null;
+}
+
+export function seedFile(image: string, args = '', memoryMiB = 64): string {
+  return `kernel = '${image}'\nvcpus = 1\nmemory = ${memoryMiB}\nargs = '${args}'\n`;
+}

@@ -1,0 +1,79 @@
+/* hello — the smallest flat guest: greets with its vmid, lists its boot arguments; with
+ * `tickets=N` it walks the seed API (request, list, info, dispose a ticket for N clones), and with
+ * `interactive=1` echoes console lines back until "quit" (or Ctrl-D). */
+#include <sfguest/args.h>
+#include <sfguest/bootinfo.h>
+#include <sfguest/stdio.h>
+#include <sfguest/stdlib.h>
+#include <sfguest/string.h>
+#include <sf.h>
+
+SF_PROGRAM_NAME("hello");
+
+/* Requests, inspects and gives back a ticket: the seed API end to end, without cloning. */
+static int ticket_tour(int nclones) {
+  sf_result *req = REQUEST_CLONE_TICKET(nclones, 0, 1, 0);
+  if (!req) {
+    printf("ticket request failed: %s\n", sf_errmsg());
+    return 3;
+  }
+  char ticket[SF_TICKET_SIZE + 1];
+  strcpy(ticket, req->ticket);
+  printf("ticket %s: %d of %d clones granted\n", ticket, req->rc.allowed_clones, nclones);
+  FREE_SF_RES(req);
+
+  sf_result *list = LIST_TICKETS();
+  int listed = list && list->num_unused == 1 && strcmp(list->unused_tickets->ticket, ticket) == 0;
+  printf("tickets: %d unused, %d outstanding\n", list ? list->num_unused : -1, list ? list->num_outstanding : -1);
+  FREE_SF_RES(list);
+
+  sf_result *info = READ_TICKET_INFO(ticket);
+  if (!info) {
+    printf("ticket info failed: %s\n", sf_errmsg());
+    return 4;
+  }
+  for (sf_clone_info *c = info->clone_list; c; c = c->next) printf("  vmid %d: %d processor(s)\n", c->vmid, c->processors);
+  FREE_SF_RES(info);
+
+  sf_result *bogus = READ_TICKET_INFO("00000000-0000-4000-8000-000000000000");
+  int refused = bogus == NULL && sf_errno == SF_ETICKET;
+  FREE_SF_RES(bogus);
+
+  sf_result *gone = DISPOSE_TICKET(ticket);
+  int disposed = gone != NULL;
+  FREE_SF_RES(gone);
+  sf_result *again = DISPOSE_TICKET(ticket);
+  int twice_refused = again == NULL && sf_errno == SF_ESTATE;
+  FREE_SF_RES(again);
+
+  int ok = listed && refused && disposed && twice_refused;
+  printf("ticket tour %s (listed=%d unknown-refused=%d disposed=%d twice-refused=%d)\n",
+         ok ? "ok" : "FAILED", listed, refused, disposed, twice_refused);
+  return ok ? 0 : 5;
+}
+
+int main(int argc, char **argv) {
+  printf("hello from Snowflock vmid %u\n", sf_vmid());
+  printf("cluster %u, %llu MiB RAM, %u vCPU(s), %d arg(s)\n", sf_clusterid(),
+         sf_ram_bytes() >> 20, sf_bootinfo()->vcpus, argc - 1);
+  for (int i = 0; i < argc; i++) printf("argv[%d] = \"%s\"\n", i, argv[i]);
+
+  const char *tickets = sf_arg_get(argc, argv, "tickets");
+  if (tickets) {
+    int status = ticket_tour(atoi(tickets));
+    if (status) return status;
+  }
+
+  const char *interactive = sf_arg_get(argc, argv, "interactive");
+  if (interactive && strcmp(interactive, "0") != 0) {
+    char line[256];
+    for (;;) {
+      printf("hello> ");
+      int n = readline(line, sizeof line, 1);
+      if (n == EOF || strcmp(line, "quit") == 0) break;
+      printf("you said: %s (%d chars)\n", line, n);
+    }
+    printf("bye\n");
+  }
+  return 0;
+}

@@ -1,0 +1,80 @@
+/* The one path every seed API call takes: fill the shared request/reply block (union sf_hc_block),
+ * ring the doorbell with its address, and turn rax and the reply's status into one SF_E* code.
+ * Keeps sf_errno and the last error message for sf.h. */
+#include <stdint.h>
+#include <sf.h>
+#include <sfguest/hypercall.h>
+#include <sfguest/string.h>
+#include "sf_internal.h"
+
+/* One block for the (single) vCPU: flat guests are one address space with VA == GPA, so its
+ * address is the guest-physical address the VMM wants. */
+static union sf_hc_block block __attribute__((aligned(64)));
+static unsigned timeout_ms;
+static char errmsg[SF_ERRMSG_LEN];
+
+int sf_errno;
+
+void sf_set_timeout_ms(unsigned ms) { timeout_ms = ms; }
+
+const char *sf_strerror(int code) {
+  switch (code) {
+    case SF_OK: return "OK";
+    case SF_EFAULT: return "EFAULT: request outside guest memory";
+    case SF_EINVAL: return "EINVAL: malformed argument";
+    case SF_ENOSYS: return "ENOSYS: the VMM does not offer this call";
+    case SF_ENORES: return "NO_RESOURCES";
+    case SF_ENOTMASTER: return "NOT_MASTER: only the master VM may do this";
+    case SF_ENOTCLONE: return "NOT_CLONE: only a clone may do this";
+    case SF_ETICKET: return "TICKET_UNKNOWN";
+    case SF_ESTATE: return "TICKET_STATE: the ticket is not in a state that allows this";
+    case SF_EHOSTLOST: return "HOST_LOST";
+    case SF_ETIMEDOUT: return "TIMEOUT";
+    case SF_EUNAVAIL: return "UNAVAILABLE: sfld or sfmd cannot be reached";
+    case SF_EPERM: return "FORBIDDEN";
+    case SF_EINTERNAL: return "INTERNAL error";
+    default: return "unknown error";
+  }
+}
+
+const char *sf_errmsg(void) { return errmsg[0] ? errmsg : sf_strerror(sf_errno); }
+
+int sf_fail(int code, const char *msg) {
+  sf_errno = code;
+  if (msg) strlcpy(errmsg, msg, sizeof errmsg);
+  else errmsg[0] = 0;
+  return -code;
+}
+
+int sf_ticket_ok(const char *ticket, int allow_empty) {
+  if (!ticket) return 0;
+  size_t n = strnlen(ticket, SF_TICKET_SIZE + 1);
+  return n <= SF_TICKET_SIZE && (n > 0 || allow_empty);
+}
+
+int sf_seed_call(unsigned nr, const struct sf_seed_args *a, const struct sf_hc_reply **reply) {
+  memset(&block, 0, sizeof block);
+  block.req.nr = nr;
+  block.req.flags = a ? a->flags : 0;
+  block.req.nclones = a ? a->nclones : 0;
+  block.req.min = a ? a->min : 0;
+  block.req.status = a ? a->status : 0;
+  block.req.timeout_ms = timeout_ms;
+  if (a && a->ticket) strlcpy(block.req.ticket, a->ticket, sizeof block.req.ticket);
+
+  long rax = sf_hc1(nr, (unsigned long)(uintptr_t)&block);
+
+  /* Never trust the VMM's strings to be terminated. */
+  block.rep.errmsg[SF_ERRMSG_LEN - 1] = 0;
+  block.rep.ticket[SF_TICKET_LEN] = 0;
+  *reply = &block.rep;
+  long status = rax < 0 ? rax : block.rep.status;
+  if (status >= 0) {
+    sf_errno = 0;
+    errmsg[0] = 0;
+    return 0;
+  }
+  int code = status < -SF_EINTERNAL ? SF_EINTERNAL : (int)-status;
+  /* The VMM rejected the call itself (rax < 0): the reply block holds nothing of sfld's. */
+  return sf_fail(code, rax < 0 ? 0 : (block.rep.errmsg[0] ? block.rep.errmsg : 0));
+}

@@ -1,0 +1,267 @@
+/* Host tests of libsf (sf.h) against a fake sfld in the shim: what each call puts in the request
+ * block, how replies become sf_results and ints, error paths (rax, reply status, local checks),
+ * fork semantics of CLONE_MASTER / sf_clone / sf_checkpoint_parent + sf_create_clones, and that
+ * FREE_SF_RES returns every byte. */
+#include <setjmp.h>
+#include <stdint.h>
+#include <sf.h>
+#include <sfguest/bootinfo.h>
+#include <sfguest/malloc.h>
+#include <sfguest/string.h>
+#include "shim.h"
+#include "test.h"
+
+static const char T1[] = "0f8fad5b-d9cb-469f-a165-70867728950e";
+static const char T2[] = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+static const char T3[] = "c9bf9e57-1685-4c89-bafb-ff5af830be8a";
+
+static struct sf_hc_request last_req; /* copy of the last request the fake sfld saw */
+static int fake_vmid;                  /* what CLONE_MASTER answers this VM */
+static int fake_status;                /* reply status to answer (0 = success) */
+static long fake_rax;                  /* rax to answer (0 = success) */
+static unsigned fake_nunused = 2, fake_noutstanding = 1;
+
+static long fake_sfld(unsigned nr, union sf_hc_block *b) {
+  last_req = b->req;
+  if (fake_rax) return fake_rax;
+  struct sf_hc_reply *rep = &b->rep;
+  memset(rep, 0x5A, sizeof *rep); /* garbage everywhere a careless reader might look */
+  rep->status = fake_status;
+  rep->count = 0;
+  rep->vmid = 0;
+  rep->ticket[0] = 0;
+  rep->errmsg[0] = 0;
+  if (fake_status) {
+    strcpy(rep->errmsg, "only the master may request tickets");
+    return 0;
+  }
+  switch (nr) {
+    case SF_HC_TICKET_REQUEST:
+      rep->count = (unsigned)(last_req.nclones > 3 ? 3 : last_req.nclones);
+      memcpy(rep->ticket, T1, sizeof T1);
+      break;
+    case SF_HC_TICKET_LIST:
+      rep->nunused = fake_nunused;
+      rep->noutstanding = fake_noutstanding;
+      rep->count = fake_nunused + fake_noutstanding;
+      for (unsigned i = 0; i < SF_MAX_TICKETS; i++) memcpy(rep->tickets[i], i % 2 ? T3 : T2, sizeof T2);
+      memcpy(rep->tickets[0], T1, sizeof T1);
+      break;
+    case SF_HC_TICKET_INFO:
+      rep->count = 3;
+      for (unsigned i = 0; i < 3; i++) {
+        rep->alloc[i].vmid = i + 1;
+        rep->alloc[i].processors = 2 * (i + 1);
+      }
+      break;
+    case SF_HC_CLONE_MASTER:
+      rep->count = 3;
+      rep->vmid = fake_vmid;
+      break;
+    case SF_HC_CLONE_MERGE:
+    case SF_HC_CLONE_JOIN:
+      rep->count = 3;
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+static void setup(void) {
+  shim_reset();
+  shim_heap_reset();
+  shim.seed = fake_sfld;
+  fake_vmid = 0;
+  fake_status = 0;
+  fake_rax = 0;
+  fake_nunused = 2;
+  fake_noutstanding = 1;
+  sf_set_vmid(0);
+  memset(&last_req, 0, sizeof last_req);
+}
+
+static size_t used_bytes(void) {
+  struct sf_heap_stats st;
+  sf_heap_stats(&st);
+  return st.used_bytes;
+}
+
+static void test_tickets(void) {
+  setup();
+  sf_result *r = REQUEST_CLONE_TICKET(8, 0, 2, 1);
+  CHECK(r && r->rc.allowed_clones == 3 && strcmp(r->ticket, T1) == 0);
+  CHECK(last_req.nr == SF_HC_TICKET_REQUEST && last_req.nclones == 8 && last_req.min == 2 &&
+        last_req.flags == SF_REQ_BLOCK && last_req.ticket[0] == 0);
+  CHECK(shim.seed_regs[0] != 0 && shim.seed_regs[1] == 0 && shim.seed_regs[2] == 0 &&
+        shim.seed_regs[3] == 0 && shim.seed_nr_mismatch == 0); /* rdi = the block, nothing else */
+  CHECK(sf_errno == 0);
+  FREE_SF_RES(r);
+
+  r = REQUEST_VM_TICKET(2);
+  CHECK(r && r->rc.allowed_clones == 2 && last_req.flags == 0 && last_req.min == 1);
+  FREE_SF_RES(r);
+  r = REQUEST_PROC_TICKET(6);
+  CHECK(r && last_req.flags == SF_REQ_PROCS && last_req.nclones == 6);
+  FREE_SF_RES(r);
+
+  unsigned long calls = shim.calls[SF_HC_TICKET_REQUEST];
+  CHECK(REQUEST_CLONE_TICKET(2, 0, 3, 0) == 0 && sf_errno == SF_EINVAL); /* min > nclones */
+  CHECK(REQUEST_CLONE_TICKET(0, 0, 0, 0) == 0 && sf_errno == SF_EINVAL);
+  CHECK(shim.calls[SF_HC_TICKET_REQUEST] == calls); /* rejected locally */
+
+  char ticket[SF_TICKET_SIZE + 1];
+  CHECK(sf_request_ticket(5, ticket) == 3 && strcmp(ticket, T1) == 0 && last_req.min == 1);
+  CHECK(sf_request_ticket(0, ticket) == -SF_EINVAL);
+
+  r = LIST_TICKETS();
+  CHECK(r && r->num_unused == 2 && r->num_outstanding == 1);
+  CHECK(r && r->unused_tickets && strcmp(r->unused_tickets->ticket, T1) == 0 &&
+        r->unused_tickets->next && strcmp(r->unused_tickets->next->ticket, T3) == 0 &&
+        !r->unused_tickets->next->next);
+  CHECK(r && r->outstanding_tickets && strcmp(r->outstanding_tickets->ticket, T2) == 0 &&
+        !r->outstanding_tickets->next);
+  FREE_SF_RES(r);
+
+  /* Counts larger than the reply's array are clamped, not trusted. */
+  fake_nunused = 1000;
+  fake_noutstanding = 1000;
+  r = LIST_TICKETS();
+  int n = 0;
+  for (sf_ticket_list *t = r ? r->unused_tickets : 0; t; t = t->next) n++;
+  CHECK(r && r->num_unused == SF_MAX_TICKETS && r->num_outstanding == 0 && n == SF_MAX_TICKETS);
+  FREE_SF_RES(r);
+
+  r = READ_TICKET_INFO(T1);
+  CHECK(r && r->rc.number_clones == 3 && strcmp(r->ticket, T1) == 0 &&
+        strcmp(last_req.ticket, T1) == 0 && last_req.nr == SF_HC_TICKET_INFO);
+  int vm = 0, procs = 0;
+  for (sf_clone_info *c = r ? r->clone_list : 0; c; c = c->next) {
+    vm += c->vmid;
+    procs += c->processors;
+  }
+  CHECK(vm == 1 + 2 + 3 && procs == 2 + 4 + 6);
+  FREE_SF_RES(r);
+
+  r = DISPOSE_TICKET(T1);
+  CHECK(r && last_req.nr == SF_HC_TICKET_DISPOSE && strcmp(last_req.ticket, T1) == 0);
+  FREE_SF_RES(r);
+  FREE_SF_RES(0);
+  CHECKF(used_bytes() == 0, "%zu bytes leaked", used_bytes());
+}
+
+static void test_ticket_validation(void) {
+  setup();
+  char longer[SF_TICKET_SIZE + 2];
+  memset(longer, 'a', sizeof longer - 1);
+  longer[sizeof longer - 1] = 0;
+  unsigned long before = shim.calls[SF_HC_CLONE_MASTER] + shim.calls[SF_HC_TICKET_INFO] +
+                         shim.calls[SF_HC_CLONE_MERGE] + shim.calls[SF_HC_CLONE_JOIN];
+  CHECK(CLONE_MASTER(0) == 0 && sf_errno == SF_EINVAL);
+  CHECK(CLONE_MASTER("") == 0 && sf_errno == SF_EINVAL);
+  CHECK(READ_TICKET_INFO(longer) == 0 && sf_errno == SF_EINVAL);
+  CHECK(IC_KILL("") == 0 && sf_errno == SF_EINVAL);
+  CHECK(sf_clone(longer) == -SF_EINVAL);
+  CHECK(sf_join(0) == -SF_EINVAL);
+  CHECK(sf_kill("") == -SF_EINVAL);
+  unsigned long after = shim.calls[SF_HC_CLONE_MASTER] + shim.calls[SF_HC_TICKET_INFO] +
+                        shim.calls[SF_HC_CLONE_MERGE] + shim.calls[SF_HC_CLONE_JOIN];
+  CHECK(before == after);
+}
+
+static void test_errors(void) {
+  setup();
+  fake_status = -SF_ENOTMASTER;
+  CHECK(REQUEST_VM_TICKET(1) == 0 && sf_errno == SF_ENOTMASTER);
+  CHECK(strcmp(sf_errmsg(), "only the master may request tickets") == 0);
+  char ticket[SF_TICKET_SIZE + 1];
+  CHECK(sf_request_ticket(1, ticket) == -SF_ENOTMASTER);
+  fake_status = 0;
+  fake_rax = -SF_EFAULT;
+  CHECK(MERGE_ALL() == 0 && sf_errno == SF_EFAULT);
+  CHECK(strstr(sf_errmsg(), "EFAULT") != 0); /* no sfld message: the code's text */
+  fake_rax = -999;
+  CHECK(sf_join(T1) == -SF_EINTERNAL && sf_errno == SF_EINTERNAL);
+  shim.seed = 0; /* a VMM without the seed API */
+  CHECK(LIST_TICKETS() == 0 && sf_errno == SF_ENOSYS);
+  shim.seed = fake_sfld;
+  fake_rax = 0;
+  sf_result *r = MERGE_ALL();
+  CHECK(r && sf_errno == 0 && strcmp(sf_errmsg(), "OK") == 0);
+  CHECK(last_req.nr == SF_HC_CLONE_MERGE && last_req.ticket[0] == 0);
+  FREE_SF_RES(r);
+  CHECK(strcmp(sf_strerror(SF_ENORES), "NO_RESOURCES") == 0);
+  sf_set_timeout_ms(2500);
+  r = IC_JOIN(T2);
+  CHECK(r && last_req.timeout_ms == 2500 && last_req.nr == SF_HC_CLONE_JOIN && r->rc.number_clones == 3);
+  FREE_SF_RES(r);
+  sf_set_timeout_ms(0);
+}
+
+static void test_fork(void) {
+  setup();
+  /* The master's view. */
+  sf_result *r = CLONE_MASTER(T1);
+  CHECK(r && r->vmid == 0 && r->rc.number_clones == 3 && sf_vmid() == 0);
+  FREE_SF_RES(r);
+  CHECK(sf_clone(T1) == 0 && last_req.nr == SF_HC_CLONE_MASTER && strcmp(last_req.ticket, T1) == 0);
+  /* A clone's view of the same call. */
+  fake_vmid = 2;
+  r = CLONE_MASTER(T1);
+  CHECK(r && r->vmid == 2 && sf_vmid() == 2);
+  FREE_SF_RES(r);
+  sf_set_vmid(0);
+  CHECK(sf_clone(T1) == 2 && sf_vmid() == 2);
+
+  /* Two-step fork: the master gets the clone count, a clone resumes at the checkpoint. */
+  sf_set_vmid(0);
+  fake_vmid = 0;
+  static sf_checkpoint cp;
+  volatile int passes = 0;
+  int id = sf_checkpoint_parent(&cp);
+  passes++;
+  if (id == 0) {
+    CHECK(sf_create_clones(&cp, T1) == 3);
+    fake_vmid = 3;
+    sf_create_clones(&cp, T1); /* as clone 3: jumps back to the checkpoint */
+    CHECK(!"sf_create_clones returned in a clone");
+  } else {
+    CHECK(id == 3 && passes == 2 && sf_vmid() == 3);
+  }
+  CHECK(sf_create_clones(0, T1) == -SF_EINVAL);
+
+  /* Merge, kill, join, shutdown. */
+  CHECK(sf_kill(T2) == 3 && last_req.nr == SF_HC_CLONE_MERGE && strcmp(last_req.ticket, T2) == 0);
+  CHECK(sf_join(T2) == 3 && last_req.nr == SF_HC_CLONE_JOIN);
+  r = MERGE_MASTER(T3);
+  CHECK(r && last_req.nr == SF_HC_CLONE_MERGE && strcmp(last_req.ticket, T3) == 0);
+  FREE_SF_RES(r);
+  r = SHUTDOWN_CLUSTER();
+  CHECK(r && last_req.nr == SF_HC_CLUSTER_SHUTDOWN);
+  FREE_SF_RES(r);
+
+  /* IC_EXIT: a refused exit returns NULL; an accepted one never returns (ends the program). */
+  fake_status = -SF_ENOTCLONE;
+  CHECK(IC_EXIT(0) == 0 && sf_errno == SF_ENOTCLONE);
+  CHECK(sf_exit() == -SF_ENOTCLONE);
+  fake_status = 0;
+  jmp_buf jb;
+  shim.catcher = &jb;
+  shim.terminated_code = -1;
+  if (setjmp(jb) == 0) {
+    IC_EXIT(7);
+    CHECK(!"IC_EXIT returned after success");
+  } else {
+    CHECK(shim.terminated_code == 7 && last_req.nr == SF_HC_CLONE_EXIT && last_req.status == 7);
+  }
+  shim.catcher = 0;
+  CHECKF(used_bytes() == 0, "%zu bytes leaked", used_bytes());
+}
+
+void test_sf(void) {
+  test_tickets();
+  test_ticket_validation();
+  test_errors();
+  test_fork();
+  shim.seed = 0;
+}

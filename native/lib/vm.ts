@@ -1,0 +1,686 @@
+// VirtualMachine: one KVM flat-guest VM driven from JS (create, boot, pause, resume, destroy, console, guest calls).
+// Boundary: argument checks, TS types mirroring the guest ABI (guest/include/snowflock/abi.h), event plumbing and
+// the guest-call answer discipline. The VMM itself is C++ (src/core/vmm); the N-API glue is src/binding/vm_binding.cc.
+import { EventEmitter } from 'node:events';
+import { stat } from 'node:fs/promises';
+
+import { loadAddon } from './addon.ts';
+import { makeVmErrorFromStatus, VmError } from './errors.ts';
+
+// ---- The guest ABI, mirrored from native/guest/include/snowflock/abi.h (vm.test.ts checks they agree) ----
+
+/** Hypercall numbers (`enum sf_hypercall`). */
+export const SfHypercall = {
+  NOP: 0,
+  EXIT: 1,
+  CONSOLE_WRITE: 2,
+  FRESH_PAGES: 3,
+  VCPU_START: 4,
+  PANIC: 5,
+  TIME_NS: 6,
+  TICKET_REQUEST: 16,
+  TICKET_LIST: 17,
+  TICKET_INFO: 18,
+  TICKET_DISPOSE: 19,
+  CLONE_MASTER: 20,
+  CLONE_MERGE: 21,
+  CLONE_JOIN: 22,
+  CLONE_EXIT: 23,
+  CLUSTER_SHUTDOWN: 24,
+} as const;
+export type SfHypercallName = keyof typeof SfHypercall;
+export type SfHypercallNumber = (typeof SfHypercall)[SfHypercallName];
+
+/** Status codes (`enum sf_status`). A reply's `status` is SF_OK (0) or the *negated* code, e.g. `-SfStatus.ETICKET`. */
+export const SfStatus = {
+  OK: 0,
+  EFAULT: 1,
+  EINVAL: 2,
+  ENOSYS: 3,
+  ENORES: 4,
+  ENOTMASTER: 5,
+  ENOTCLONE: 6,
+  ETICKET: 7,
+  ESTATE: 8,
+  EHOSTLOST: 9,
+  ETIMEDOUT: 10,
+  EUNAVAIL: 11,
+  EPERM: 12,
+  EINTERNAL: 13,
+} as const;
+export type SfStatusName = keyof typeof SfStatus;
+
+/** Sizes and flags of the request/reply block and the boot layout. */
+export const SfAbi = {
+  ABI_VERSION: 1,
+  HC_PORT: 0x0f10,
+  SERIAL_PORT: 0x3f8,
+  MAX_VCPUS: 32,
+  CMDLINE_MAX: 4096,
+  CONSOLE_WRITE_MAX: 65536,
+  RAM_MAX: 64 * 1024 * 1024 * 1024,
+  TICKET_LEN: 36,
+  MAX_TICKETS: 64,
+  MAX_ALLOC: 256,
+  ERRMSG_LEN: 240,
+  REQ_PROCS: 1,
+  REQ_BLOCK: 2,
+} as const;
+
+const hypercallNames = new Map<number, SfHypercallName>(
+  Object.entries(SfHypercall).map(([name, nr]) => [nr, name as SfHypercallName]),
+);
+const statusNumbers = new Set<number>(Object.values(SfStatus));
+
+/** The guest's `struct sf_hc_request`, decoded. Every field is guest-controlled: treat it as untrusted input. */
+export interface GuestRequest {
+  /** Repeats the hypercall number (the VMM has checked it matches). */
+  nr: number;
+  /** Raw SF_REQ_* bits. */
+  flags: number;
+  /** flags & SF_REQ_PROCS */
+  procs: boolean;
+  /** flags & SF_REQ_BLOCK */
+  block: boolean;
+  nclones: number;
+  min: number;
+  /** clone.exit's status. */
+  status: number;
+  /** 0 = default. */
+  timeoutMs: number;
+  /** Up to 36 characters; '' = none. */
+  ticket: string;
+}
+
+/** One pending seed-API hypercall. The vCPU that made it waits until it is answered. */
+export interface GuestCall {
+  /** Native call id (unique per VM). */
+  id: bigint;
+  /** The hypercall number (SfHypercall.*). */
+  nr: number;
+  /** SfHypercall name, or `UNKNOWN_<nr>`. */
+  name: SfHypercallName | `UNKNOWN_${number}`;
+  /** The vCPU that is waiting. */
+  vcpu: number;
+  request: GuestRequest;
+}
+
+/** The answer to a guest call (`struct sf_hc_reply`); omitted fields are zero / empty. */
+export interface GuestReply {
+  /** SfStatus.OK (0) or a negated SfStatus code, e.g. `-SfStatus.ENORES`. */
+  status: number;
+  /** Granted clones/processors, nclones, tickets or allocations (uint32). */
+  count?: number;
+  /** clone.master: this VM's answer, 0 = master (int32). */
+  vmid?: number;
+  nunused?: number;
+  noutstanding?: number;
+  /** At most 36 bytes (UTF-8), no NUL. */
+  ticket?: string;
+  /** Human message for status < 0; truncated to 239 UTF-8 bytes. */
+  errmsg?: string;
+  /** ticket.list: at most 64 tickets of at most 36 bytes each. */
+  tickets?: readonly string[];
+  /** ticket.info: at most 256 allocations. */
+  alloc?: readonly { vmid: number; processors: number }[];
+}
+
+/** Answers a guest call. May be async; the vCPU waits for the promise. */
+export type GuestCallHandler = (call: GuestCall) => GuestReply | Promise<GuestReply>;
+
+// ---- VM state, events, statistics ----
+
+export const vmStates = ['created', 'running', 'paused', 'halted', 'exited', 'crashed', 'destroyed'] as const;
+export type VmStateName = (typeof vmStates)[number];
+/** States a VM never leaves on its own (waitForExit resolves on these). */
+export const finalVmStates: readonly VmStateName[] = ['halted', 'exited', 'crashed', 'destroyed'];
+
+export interface VmStateEvent {
+  state: VmStateName;
+  /** The guest's exit code (SF_HC_EXIT); meaningful for 'exited'. */
+  exitCode: number;
+  /** Why the state changed (crash reason, panic message, ...); may be ''. */
+  reason: string;
+}
+
+export interface VmStats {
+  exits: { io: number; mmio: number; hlt: number; other: number };
+  /** Port accesses no device owns (reads see 0xff). */
+  ioUnhandled: number;
+  hypercalls: number;
+  /** Bytes the guest wrote to its console (serial port and SF_HC_CONSOLE_WRITE). */
+  consoleBytes: number;
+  /** Console bytes the binding dropped because JS fell more than 8 MiB behind. */
+  consoleBytesDropped: number;
+  freshPageHints: number;
+  /** Wall time all vCPU threads spent inside KVM_RUN, in nanoseconds. A JS number: exact up to ~104 days. */
+  vcpuTimeNs: number;
+  /** Resident guest RAM pages (4 KiB); 0 after destroy(). */
+  pagesTouched: number;
+}
+
+export interface VirtualMachineEvents {
+  /** Console output, in order, in chunks of any size. */
+  console: [chunk: Buffer];
+  /** Every state change the VMM reports (including the final 'destroyed'). */
+  state: [event: VmStateEvent];
+  /** Once, when the VM first reaches a final state (halted, exited, crashed, destroyed). */
+  exit: [event: VmStateEvent];
+  /** A guest call's handler threw or returned an invalid reply (the guest got -SF_EINTERNAL), or the answer failed. */
+  guestCallError: [error: Error, call: GuestCall];
+}
+
+export interface VirtualMachineOptions {
+  /** 1..SfAbi.MAX_VCPUS (32, the ABI's limit); default 1. */
+  vcpus?: number;
+  /** Guest RAM in MiB, 16..65536 (64 GiB). */
+  memoryMiB: number;
+  /** Path of the guest ELF. */
+  image: string;
+  /** Boot arguments, at most 4095 UTF-8 bytes (SF_CMDLINE_MAX with its NUL), no NUL inside; default ''. */
+  cmdline?: string;
+  /** uint32; default 0. */
+  clusterid?: number;
+  /** uint32 (0 = master); default 0. */
+  vmid?: number;
+}
+
+// ---- The addon's VM surface (untyped until checked here) ----
+
+interface NativeVmConfig {
+  vcpus: number;
+  ramBytes: number;
+  cmdline: string;
+  clusterid: number;
+  vmid: number;
+  imagePath: string;
+}
+
+/** A checked GuestReply with every field present: what crosses into the binding (see normalizeGuestReply). */
+export interface NormalizedGuestReply {
+  status: number;
+  count: number;
+  vmid: number;
+  nunused: number;
+  noutstanding: number;
+  ticket: string;
+  errmsg: string;
+  tickets: string[];
+  alloc: { vmid: number; processors: number }[];
+}
+type NativeReply = NormalizedGuestReply;
+
+/** The native handle (src/binding/vm_binding.cc). Its hooks are plain properties so GC can collect the pair. */
+interface NativeVmHandle {
+  onConsole: (chunk: Buffer) => void;
+  onState: (state: string, exitCode: number, reason: string) => void;
+  onGuestCall: (call: unknown) => void;
+  makeError: (statusCode: number, message: string, operation: string) => Error;
+  create(config: NativeVmConfig): Promise<void>;
+  boot(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  destroy(): Promise<void>;
+  answerCall(id: bigint, reply: NativeReply): void;
+  consoleInput(bytes: Uint8Array): void;
+  stats(): unknown;
+  state(): string;
+  exitCode(): number;
+  reason(): string;
+}
+
+interface NativeVmAddon {
+  NativeVm: new () => NativeVmHandle;
+}
+
+function vmAddon(): NativeVmAddon {
+  const addon = loadAddon() as unknown as Partial<NativeVmAddon>;
+  if (typeof addon.NativeVm !== 'function') {
+    throw new VmError('INTERNAL', 'The native addon has no NativeVm export; rebuild it (`npm run build -w native`).');
+  }
+  return addon as NativeVmAddon;
+}
+
+// ---- argument checks (all before native code runs) ----
+
+const MiB = 1024 * 1024;
+const utf8 = new TextEncoder();
+
+function badInput(message: string): never {
+  throw new VmError('BAD_INPUT', message);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function intInRange(name: string, value: unknown, min: number, max: number, unit = ''): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    badInput(`${name} must be an integer from ${min} to ${max}${unit}, got ${describe(value)}.`);
+  }
+  return value;
+}
+
+async function checkOptions(options: VirtualMachineOptions): Promise<NativeVmConfig> {
+  if (typeof options !== 'object' || options === null) badInput('VirtualMachine.create() needs an options object.');
+  const vcpus = intInRange('vcpus', options.vcpus ?? 1, 1, SfAbi.MAX_VCPUS);
+  const memoryMiB = intInRange('memoryMiB', options.memoryMiB, 16, SfAbi.RAM_MAX / MiB, ' (16 MiB to 64 GiB)');
+  const cmdline = options.cmdline ?? '';
+  if (typeof cmdline !== 'string') badInput(`cmdline must be a string, got ${describe(cmdline)}.`);
+  if (cmdline.includes('\0')) badInput('cmdline must not contain NUL characters.');
+  // The guest gets it NUL-terminated in an SF_CMDLINE_MAX-byte area, so the text itself is one byte shorter.
+  const cmdlineBytes = utf8.encode(cmdline).length;
+  if (cmdlineBytes > SfAbi.CMDLINE_MAX - 1) {
+    badInput(`cmdline is ${cmdlineBytes} bytes (UTF-8); the limit is ${SfAbi.CMDLINE_MAX - 1}.`);
+  }
+  const clusterid = intInRange('clusterid', options.clusterid ?? 0, 0, 0xffff_ffff);
+  const vmid = intInRange('vmid', options.vmid ?? 0, 0, 0xffff_ffff);
+  const image = options.image;
+  if (typeof image !== 'string' || image === '') badInput(`image must be a file path, got ${describe(image)}.`);
+  if (image.includes('\0')) badInput('image path must not contain NUL characters.');
+  let info;
+  try {
+    info = await stat(image);
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    badInput(`image ${image} cannot be used: ${why === 'ENOENT' ? 'it does not exist' : why}.`);
+  }
+  if (!info.isFile()) badInput(`image ${image} is not a regular file.`);
+  return { vcpus, ramBytes: memoryMiB * MiB, cmdline, clusterid, vmid, imagePath: image };
+}
+
+// ---- guest-call conversion ----
+
+function nameOf(nr: number): GuestCall['name'] {
+  return hypercallNames.get(nr) ?? `UNKNOWN_${nr}`;
+}
+
+function shapeError(what: string, value: unknown): never {
+  throw new TypeError(`native VM: ${what} has an unexpected shape (${describe(value)}); rebuild the native addon.`);
+}
+
+function parseGuestCall(value: unknown): GuestCall {
+  const o = value as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null) shapeError('guest call', value);
+  const r = o['request'] as Record<string, unknown> | null;
+  if (typeof o['id'] !== 'bigint' || typeof o['nr'] !== 'number' || typeof o['vcpu'] !== 'number') {
+    shapeError('guest call', value);
+  }
+  if (typeof r !== 'object' || r === null) shapeError('guest call request', r);
+  const num = (key: string): number => {
+    const v = r[key];
+    if (typeof v !== 'number') shapeError(`guest call request.${key}`, v);
+    return v;
+  };
+  const ticket = r['ticket'];
+  if (typeof ticket !== 'string') shapeError('guest call request.ticket', ticket);
+  const flags = num('flags');
+  return {
+    id: o['id'],
+    nr: o['nr'],
+    name: nameOf(o['nr']),
+    vcpu: o['vcpu'],
+    request: {
+      nr: num('nr'),
+      flags,
+      procs: (flags & SfAbi.REQ_PROCS) !== 0,
+      block: (flags & SfAbi.REQ_BLOCK) !== 0,
+      nclones: num('nclones'),
+      min: num('min'),
+      status: num('status'),
+      timeoutMs: num('timeoutMs'),
+      ticket,
+    },
+  };
+}
+
+/** Cuts a string to at most `maxBytes` UTF-8 bytes without splitting a character. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (utf8.encode(text).length <= maxBytes) return text;
+  let out = '';
+  let used = 0;
+  for (const ch of text) {
+    const n = utf8.encode(ch).length;
+    if (used + n > maxBytes) break;
+    out += ch;
+    used += n;
+  }
+  return out;
+}
+
+function replyError(message: string): never {
+  throw new TypeError(`invalid guest-call reply: ${message}`);
+}
+
+function uint32(name: string, value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    replyError(`${name} must be a uint32, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function ticketText(name: string, value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value !== 'string') replyError(`${name} must be a string, got ${describe(value)}`);
+  if (value.includes('\0')) replyError(`${name} must not contain NUL`);
+  if (utf8.encode(value).length > SfAbi.TICKET_LEN) {
+    replyError(`${name} is longer than ${SfAbi.TICKET_LEN} bytes: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Checks a handler's reply and fills defaults. Throws TypeError (with a message fit for errmsg) when invalid. */
+export function normalizeGuestReply(reply: unknown): NativeReply {
+  if (typeof reply !== 'object' || reply === null) replyError(`expected an object, got ${describe(reply)}`);
+  const r = reply as Record<string, unknown>;
+  const status = r['status'];
+  if (typeof status !== 'number' || !Number.isInteger(status) || status > 0 || !statusNumbers.has(-status)) {
+    replyError(`status must be 0 or a negated SfStatus code (-1..-13), got ${describe(status)}`);
+  }
+  const vmid = r['vmid'] ?? 0;
+  if (typeof vmid !== 'number' || !Number.isInteger(vmid) || vmid < -0x8000_0000 || vmid > 0x7fff_ffff) {
+    replyError(`vmid must be an int32, got ${describe(vmid)}`);
+  }
+  const errmsg = r['errmsg'] ?? '';
+  if (typeof errmsg !== 'string') replyError(`errmsg must be a string, got ${describe(errmsg)}`);
+  const tickets = r['tickets'] ?? [];
+  if (!Array.isArray(tickets)) replyError(`tickets must be an array, got ${describe(tickets)}`);
+  if (tickets.length > SfAbi.MAX_TICKETS) replyError(`at most ${SfAbi.MAX_TICKETS} tickets, got ${tickets.length}`);
+  const alloc = r['alloc'] ?? [];
+  if (!Array.isArray(alloc)) replyError(`alloc must be an array, got ${describe(alloc)}`);
+  if (alloc.length > SfAbi.MAX_ALLOC) replyError(`at most ${SfAbi.MAX_ALLOC} allocations, got ${alloc.length}`);
+  return {
+    status,
+    count: uint32('count', r['count']),
+    vmid,
+    nunused: uint32('nunused', r['nunused']),
+    noutstanding: uint32('noutstanding', r['noutstanding']),
+    ticket: ticketText('ticket', r['ticket']),
+    errmsg: truncateUtf8(errmsg.replaceAll('\0', ' '), SfAbi.ERRMSG_LEN - 1),
+    tickets: tickets.map((t: unknown, i) => ticketText(`tickets[${i}]`, t)),
+    alloc: alloc.map((a: unknown, i) => {
+      if (typeof a !== 'object' || a === null) replyError(`alloc[${i}] must be an object, got ${describe(a)}`);
+      const entry = a as Record<string, unknown>;
+      return {
+        vmid: uint32(`alloc[${i}].vmid`, entry['vmid']),
+        processors: uint32(`alloc[${i}].processors`, entry['processors']),
+      };
+    }),
+  };
+}
+
+function failureReply(status: number, message: string): NativeReply {
+  return normalizeGuestReply({ status: -status, errmsg: message });
+}
+
+function parseState(value: unknown): VmStateName {
+  const match = vmStates.find((s) => s === value);
+  if (match === undefined) shapeError('VM state', value);
+  return match;
+}
+
+function parseStats(value: unknown): VmStats {
+  const o = value as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null) shapeError('stats', value);
+  const n = (key: string): number => {
+    const v = o[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) shapeError(`stats.${key}`, v);
+    return v;
+  };
+  return {
+    exits: { io: n('exitsIo'), mmio: n('exitsMmio'), hlt: n('exitsHlt'), other: n('exitsOther') },
+    ioUnhandled: n('ioUnhandled'),
+    hypercalls: n('hypercalls'),
+    consoleBytes: n('serialBytes'),
+    consoleBytesDropped: n('consoleBytesDropped'),
+    freshPageHints: n('freshPageHints'),
+    vcpuTimeNs: n('vcpuRunNs'),
+    pagesTouched: n('pagesTouched'),
+  };
+}
+
+// Exceptions thrown by user listeners must not unwind into the binding's dispatch loop: report them the way
+// Node reports a throwing listener of any native event (as an uncaught exception), just one tick later.
+function rethrowLater(error: unknown): void {
+  process.nextTick(() => {
+    throw error;
+  });
+}
+
+/**
+ * A flat-guest VM. Create with `await VirtualMachine.create({...})`, listen for 'console' / 'state' / 'exit',
+ * set `onGuestCall`, then `boot()`. Lifecycle calls are serialised: each waits for the previous one.
+ * A booted VM keeps Node's event loop alive until it reaches a final state or is destroyed.
+ */
+export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
+  /**
+   * Answers the guest's seed-API hypercalls. Unset: every call is answered -SF_ENOSYS. If it throws (or its
+   * promise rejects, or the reply is invalid), the guest gets -SF_EINTERNAL with the message in errmsg and
+   * 'guestCallError' is emitted. Every call is answered exactly once, so no vCPU is left waiting.
+   */
+  onGuestCall: GuestCallHandler | undefined = undefined;
+
+  readonly #native: NativeVmHandle;
+  #lastEvent: VmStateEvent = { state: 'created', exitCode: 0, reason: '' };
+  #exitEvent: VmStateEvent | undefined;
+  #ops: Promise<unknown> = Promise.resolve();
+  #destroying: Promise<void> | undefined;
+  #destroyed = false;
+
+  private constructor(native: NativeVmHandle) {
+    super();
+    this.#native = native;
+    native.makeError = makeVmErrorFromStatus;
+    native.onConsole = (chunk) => {
+      if (this.#destroyed) return;
+      try {
+        this.emit('console', chunk);
+      } catch (error) {
+        rethrowLater(error);
+      }
+    };
+    native.onState = (state, exitCode, reason) => {
+      if (this.#destroyed) return;
+      try {
+        this.#deliverState({ state: parseState(state), exitCode, reason });
+      } catch (error) {
+        rethrowLater(error);
+      }
+    };
+    native.onGuestCall = (raw) => this.#dispatchGuestCall(raw);
+  }
+
+  /**
+   * Validates the options (VmError 'BAD_INPUT' before any native code runs), then creates the VM and loads the
+   * image on a worker thread. Rejects with VmError ('KVM_UNAVAILABLE', 'BAD_IMAGE', 'NO_RESOURCES', ...).
+   */
+  static async create(options: VirtualMachineOptions): Promise<VirtualMachine> {
+    const config = await checkOptions(options);
+    const native = new (vmAddon().NativeVm)();
+    const vm = new VirtualMachine(native);
+    await native.create(config);
+    return vm;
+  }
+
+  /**
+   * Live VM state as the VMM sees it now ('destroyed' from the moment destroy() is called). 'state' events may
+   * lag behind it; after any awaited lifecycle call they have caught up.
+   */
+  get state(): VmStateName {
+    return parseState(this.#native.state());
+  }
+
+  /** The guest's exit code (0 unless it exited through SF_HC_EXIT); kept after destroy(). */
+  get exitCode(): number {
+    return this.#native.exitCode();
+  }
+
+  /** Why the VM stopped ('triple fault at rip=…', 'the guest exited with code 3', ...), or ''. */
+  get reason(): string {
+    return this.#native.reason();
+  }
+
+  /** Starts the vCPUs. */
+  boot(): Promise<void> {
+    return this.#lifecycle('boot', () => this.#native.boot());
+  }
+
+  /** Stops all vCPUs; resolves once every vCPU is parked. */
+  pause(): Promise<void> {
+    return this.#lifecycle('pause', () => this.#native.pause());
+  }
+
+  resume(): Promise<void> {
+    return this.#lifecycle('resume', () => this.#native.resume());
+  }
+
+  /**
+   * Stops the VM, answers nothing more, joins its threads and frees its memory. Idempotent: every call returns
+   * the same promise. Waits for a lifecycle call already in progress. After it resolves no event is emitted,
+   * `state` is 'destroyed' and `stats()` returns the final counters.
+   */
+  destroy(): Promise<void> {
+    this.#destroying ??= this.#ops
+      .catch(() => undefined)
+      .then(() => this.#native.destroy())
+      .then(() => {
+        // Defensive: the VMM reports 'destroyed' itself (drained before native destroy() resolved).
+        const final: VmStateEvent = { state: 'destroyed', exitCode: this.exitCode, reason: this.reason };
+        if (this.#lastEvent.state !== 'destroyed') {
+          try {
+            this.#deliverState(final);
+          } catch (error) {
+            rethrowLater(error);
+          }
+        }
+        this.#destroyed = true;
+      });
+    return this.#destroying;
+  }
+
+  /** Bytes for the guest's console input (the serial port's receive side). */
+  consoleInput(data: string | Uint8Array): void {
+    if (this.#destroying) throw new VmError('BAD_STATE', 'consoleInput(): the VM is destroyed.');
+    let bytes: Uint8Array;
+    if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
+    else if (data instanceof Uint8Array) bytes = data;
+    else badInput(`consoleInput() takes a string or a Uint8Array, got ${describe(data)}.`);
+    if (bytes.length > 0) this.#native.consoleInput(bytes);
+  }
+
+  /** Counters since creation. Cheap (no vCPU is stopped). After destroy(), the final counters. */
+  stats(): VmStats {
+    return parseStats(this.#native.stats());
+  }
+
+  /**
+   * Resolves with the first final state ('halted', 'exited', 'crashed' or 'destroyed') once its event has been
+   * emitted, i.e. after all console output before it. Rejects with VmError 'TIMEOUT' after `timeoutMs` (if given).
+   */
+  waitForExit(timeoutMs?: number): Promise<VmStateEvent> {
+    if (timeoutMs !== undefined) intInRange('timeoutMs', timeoutMs, 0, 0x7fff_ffff);
+    if (this.#exitEvent) return Promise.resolve({ ...this.#exitEvent });
+    return new Promise<VmStateEvent>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onExit = (event: VmStateEvent): void => {
+        if (timer) clearTimeout(timer);
+        resolve({ ...event });
+      };
+      this.once('exit', onExit);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.off('exit', onExit);
+          const message = `waitForExit(): the VM did not stop within ${timeoutMs} ms (state ${this.state}).`;
+          reject(new VmError('TIMEOUT', message));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  // ---- internals ----
+
+  #deliverState(event: VmStateEvent): void {
+    this.#lastEvent = event;
+    const first = !this.#exitEvent && finalVmStates.includes(event.state);
+    if (first) this.#exitEvent = event;
+    this.emit('state', { ...event });
+    if (first) this.emit('exit', { ...event });
+  }
+
+  #lifecycle(name: string, op: () => Promise<void>): Promise<void> {
+    if (this.#destroying) return Promise.reject(new VmError('BAD_STATE', `${name}(): the VM is destroyed.`));
+    const run = this.#ops.catch(() => undefined).then(() => {
+      if (this.#destroying) throw new VmError('BAD_STATE', `${name}(): the VM is destroyed.`);
+      return op();
+    });
+    this.#ops = run;
+    return run;
+  }
+
+  #dispatchGuestCall(raw: unknown): void {
+    let call: GuestCall;
+    try {
+      call = parseGuestCall(raw);
+    } catch (error) {
+      // Without a usable id there is nothing to answer; the binding's checks make this unreachable.
+      rethrowLater(error);
+      return;
+    }
+    const handler = this.onGuestCall;
+    if (handler === undefined) {
+      this.#answer(call, failureReply(SfStatus.ENOSYS, `no guest-call handler for ${call.name}`));
+      return;
+    }
+    let pending: GuestReply | Promise<GuestReply>;
+    try {
+      pending = handler(call);
+    } catch (error) {
+      this.#answerFailure(call, error);
+      return;
+    }
+    Promise.resolve(pending).then(
+      (reply) => {
+        let checked: NativeReply;
+        try {
+          checked = normalizeGuestReply(reply);
+        } catch (error) {
+          this.#answerFailure(call, error);
+          return;
+        }
+        this.#answer(call, checked);
+      },
+      (error: unknown) => this.#answerFailure(call, error),
+    );
+  }
+
+  #answerFailure(call: GuestCall, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#answer(call, failureReply(SfStatus.EINTERNAL, message));
+    this.#reportCallError(error instanceof Error ? error : new Error(message), call);
+  }
+
+  #answer(call: GuestCall, reply: NativeReply): void {
+    // After destroy() started, the VMM itself releases waiting vCPUs; a late answer has nowhere to go.
+    if (this.#destroying) return;
+    try {
+      this.#native.answerCall(call.id, reply);
+    } catch (error) {
+      // The VM stopped (crash, exit from another vCPU) while the handler ran: nobody waits any more.
+      if (finalVmStates.includes(this.state)) return;
+      this.#reportCallError(error instanceof Error ? error : new Error(String(error)), call);
+    }
+  }
+
+  #reportCallError(error: Error, call: GuestCall): void {
+    if (this.listenerCount('guestCallError') === 0) return;
+    try {
+      this.emit('guestCallError', error, call);
+    } catch (listenerError) {
+      rethrowLater(listenerError);
+    }
+  }
+}

@@ -1,0 +1,461 @@
+// NativeVm: ObjectWrap around sf::vmm::Vm. See vm_binding.h for the contract.
+// Boundary: argument plumbing, worker threads, promise settling and event delivery. Which states allow which
+// calls is the VMM's decision (it answers with a Status); what a Status means to JS is native/lib/errors.ts's.
+#include "vm_binding.h"
+
+#include <errno.h>
+
+#include <utility>
+
+#include "vm_convert.h"
+
+namespace snowflock::binding {
+namespace {
+
+using sf::vmm::Status;
+using sf::vmm::Vm;
+using sf::vmm::VmState;
+
+// Base of the binding's workers: keeps the JS object alive while the work runs (so the finalizer cannot run
+// under a worker thread), and settles one promise on the JS thread.
+class VmWorker : public Napi::AsyncWorker {
+ public:
+  VmWorker(Napi::Env env, VmBinding* self, const char* operation)
+      : Napi::AsyncWorker(env, operation),
+        self_(self),
+        owner_(Napi::Persistent(self->Value())),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        operation_(operation) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  // JS thread: the binding's bookkeeping for this operation, before the promise settles.
+  virtual void Finish(Napi::Env env) = 0;
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    self_->EndOperation();
+    Finish(env);
+    if (status_.ok()) {
+      deferred_.Resolve(env.Undefined());
+    } else {
+      deferred_.Reject(self_->MakeError(env, status_, failed_operation_ ? failed_operation_ : operation_));
+    }
+  }
+
+  VmBinding* self_;
+  Status status_;
+  const char* failed_operation_ = nullptr;  // set when a step other than `operation_` failed
+
+ private:
+  Napi::ObjectReference owner_;
+  Napi::Promise::Deferred deferred_;
+  const char* operation_;
+};
+
+// Vm::create (allocates guest RAM, opens KVM) and Vm::load_elf_file (reads an image of up to GiBs).
+class CreateWorker final : public VmWorker {
+ public:
+  CreateWorker(Napi::Env env, VmBinding* self, sf::vmm::VmConfig config, std::string image_path,
+               sf::vmm::VmCallbacks callbacks)
+      : VmWorker(env, self, "create"),
+        config_(std::move(config)),
+        image_path_(std::move(image_path)),
+        callbacks_(std::move(callbacks)) {}
+
+ private:
+  void Execute() override {
+    auto created = Vm::create(config_, std::move(callbacks_));
+    if (!created.ok()) {
+      status_ = created.status();
+      return;
+    }
+    vm_ = std::move(created.value());
+    status_ = vm_->load_elf_file(image_path_);
+    if (!status_.ok()) {
+      failed_operation_ = "load";
+      vm_->destroy();
+      vm_.reset();
+    }
+  }
+
+  void Finish(Napi::Env env) override { self_->FinishCreate(env, std::move(vm_), status_.ok()); }
+
+  sf::vmm::VmConfig config_;
+  std::string image_path_;
+  sf::vmm::VmCallbacks callbacks_;
+  std::unique_ptr<Vm> vm_;
+};
+
+// boot / pause / resume: one Vm method on a worker thread (pause waits for every vCPU to park).
+class OperationWorker final : public VmWorker {
+ public:
+  OperationWorker(Napi::Env env, VmBinding* self, const char* operation, Vm* vm, Status (Vm::*method)())
+      : VmWorker(env, self, operation), vm_(vm), method_(method), is_boot_(method == &Vm::boot) {}
+
+ private:
+  // vm_ stays valid: the binding frees a Vm only in the destroy worker, which cannot overlap this one.
+  void Execute() override { status_ = (vm_->*method_)(); }
+
+  void Finish(Napi::Env env) override {
+    // Everything the VM reported before the call returned reaches JS before the promise settles.
+    self_->DrainEvents(env);
+    if (is_boot_) self_->FinishBoot(env, status_.ok());
+  }
+
+  Vm* vm_;
+  Status (Vm::*method_)();
+  bool is_boot_;
+};
+
+// Vm::destroy joins the vCPU threads; freeing guest RAM (munmap of up to GiBs) also happens off the JS thread.
+class DestroyWorker final : public VmWorker {
+ public:
+  DestroyWorker(Napi::Env env, VmBinding* self, std::unique_ptr<Vm> vm)
+      : VmWorker(env, self, "destroy"), vm_(std::move(vm)) {}
+
+ private:
+  void Execute() override {
+    if (!vm_) return;
+    vm_->destroy();
+    stats_ = vm_->stats();
+    exit_code_ = vm_->exit_code();
+    reason_ = vm_->reason();
+    vm_.reset();
+  }
+
+  void Finish(Napi::Env env) override { self_->FinishDestroy(env, stats_, exit_code_, reason_); }
+
+  std::unique_ptr<Vm> vm_;
+  sf::vmm::VmStats stats_{};
+  int exit_code_ = 0;
+  std::string reason_;
+};
+
+}  // namespace
+
+Napi::Function VmBinding::DefineClass(Napi::Env env) {
+  return ObjectWrap<VmBinding>::DefineClass(
+      env, "NativeVm",
+      {
+          InstanceMethod<&VmBinding::Create>("create"),
+          InstanceMethod<&VmBinding::Boot>("boot"),
+          InstanceMethod<&VmBinding::Pause>("pause"),
+          InstanceMethod<&VmBinding::Resume>("resume"),
+          InstanceMethod<&VmBinding::Destroy>("destroy"),
+          InstanceMethod<&VmBinding::AnswerCall>("answerCall"),
+          InstanceMethod<&VmBinding::ConsoleInput>("consoleInput"),
+          InstanceMethod<&VmBinding::Stats>("stats"),
+          InstanceMethod<&VmBinding::State>("state"),
+          InstanceMethod<&VmBinding::ExitCode>("exitCode"),
+          InstanceMethod<&VmBinding::Reason>("reason"),
+      });
+}
+
+VmBinding::VmBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmBinding>(info) {
+  events_ = VmEventChannel::Open(info.Env(), this);
+}
+
+VmBinding::~VmBinding() { TearDown(); }
+
+void VmBinding::TearDown() {
+  // No JS from here: this runs inside a GC finalizer or at environment teardown. A VM still here was never
+  // destroy()ed; it is final or was never booted (a running VM holds a strong reference to its JS object), so
+  // joining its threads is quick.
+  if (vm_) {
+    vm_->destroy();
+    if (op_in_flight_) {
+      // Only possible at environment teardown (a worker keeps the object alive otherwise): a worker thread may
+      // still be returning from a Vm method, so the stopped Vm is left to the exiting process, not freed here.
+      (void)vm_.release();
+    } else {
+      vm_.reset();
+    }
+  }
+  if (events_) events_->Close();
+  phase_ = Phase::kDestroyed;
+}
+
+// ---- errors ----
+
+Napi::Value VmBinding::MakeError(Napi::Env env, const Status& status, const char* operation) {
+  Napi::Object self = Value();
+  if (!self.IsEmpty()) {
+    Napi::Value hook = self.Get("makeError");
+    if (hook.IsFunction()) {
+      Napi::Value error = hook.As<Napi::Function>().Call(
+          self, {Napi::Number::New(env, status.code), Napi::String::New(env, status.message),
+                 Napi::String::New(env, operation)});
+      if (!env.IsExceptionPending() && error.IsObject()) return error;
+      if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    }
+  }
+  // No hook (the object was not made by vm.ts): a plain Error carrying the same facts.
+  Napi::Error error = Napi::Error::New(env, status.message);
+  error.Set("statusCode", Napi::Number::New(env, status.code));
+  error.Set("operation", Napi::String::New(env, operation));
+  return error.Value();
+}
+
+void VmBinding::ThrowStatus(Napi::Env env, const Status& status, const char* operation) {
+  napi_throw(env, MakeError(env, status, operation));
+}
+
+Napi::Value VmBinding::Reject(Napi::Env env, const Status& status, const char* operation) {
+  auto deferred = Napi::Promise::Deferred::New(env);
+  deferred.Reject(MakeError(env, status, operation));
+  return deferred.Promise();
+}
+
+Napi::Value VmBinding::CheckOperation(Napi::Env env, const char* operation, Phase required) {
+  if (op_in_flight_) {
+    return Reject(env, Status::Error(EBUSY, std::string(operation) + "(): another VM operation is still running"),
+                  operation);
+  }
+  if (phase_ == Phase::kDestroying || phase_ == Phase::kDestroyed) {
+    return Reject(env, Status::Error(ESRCH, std::string(operation) + "(): the VM is destroyed"), operation);
+  }
+  if (phase_ != required) {
+    const char* why = phase_ == Phase::kNew ? "the VM has not been created" : "the VM was already created";
+    return Reject(env, Status::Error(EALREADY, std::string(operation) + "(): " + why), operation);
+  }
+  return Napi::Value();
+}
+
+// ---- lifecycle ----
+
+Napi::Value VmBinding::Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "create", Phase::kNew); !rejected.IsEmpty()) return rejected;
+  sf::vmm::VmConfig config{};
+  std::string image_path;
+  if (Status s = VmConfigFromJs(info[0], config, image_path); !s.ok()) return Reject(env, s, "create");
+
+  // The callbacks run on vCPU threads: they only queue into the channel (which they co-own, so it outlives
+  // any callback even if this object is collected first).
+  std::shared_ptr<VmEventChannel> events = events_;
+  sf::vmm::VmCallbacks callbacks;
+  callbacks.on_console = [events](std::string_view bytes) { events->PushConsole(bytes); };
+  callbacks.on_state = [events](VmState state, int exit_code, const std::string& reason) {
+    events->PushState(state, exit_code, reason);
+  };
+  callbacks.on_guest_call = [events](const sf::vmm::GuestCall& call) { events->PushGuestCall(call); };
+
+  auto* worker = new CreateWorker(env, this, std::move(config), std::move(image_path), std::move(callbacks));
+  phase_ = Phase::kCreating;
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+void VmBinding::FinishCreate(Napi::Env env, std::unique_ptr<Vm> vm, bool ok) {
+  if (ok) {
+    vm_ = std::move(vm);
+    phase_ = Phase::kReady;
+    DrainEvents(env);
+  } else {
+    // Nothing to destroy later: stop the channel now so a failed create leaves nothing behind.
+    phase_ = Phase::kDestroyed;
+    events_->Close();
+  }
+}
+
+Napi::Value VmBinding::RunVmOperation(const Napi::CallbackInfo& info, const char* operation,
+                                      Status (Vm::*method)()) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, operation, Phase::kReady); !rejected.IsEmpty()) return rejected;
+  // From the moment the vCPUs may start, the VM holds Node open (until its final state).
+  if (method == &Vm::boot) SetKeepAlive(env, true);
+  auto* worker = new OperationWorker(env, this, operation, vm_.get(), method);
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value VmBinding::Boot(const Napi::CallbackInfo& info) { return RunVmOperation(info, "boot", &Vm::boot); }
+
+void VmBinding::FinishBoot(Napi::Env env, bool ok) {
+  if (!ok && vm_ && !(vm_->state() == VmState::running || vm_->state() == VmState::paused)) {
+    SetKeepAlive(env, false);
+  }
+}
+
+Napi::Value VmBinding::Pause(const Napi::CallbackInfo& info) { return RunVmOperation(info, "pause", &Vm::pause); }
+
+Napi::Value VmBinding::Resume(const Napi::CallbackInfo& info) {
+  return RunVmOperation(info, "resume", &Vm::resume);
+}
+
+Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (op_in_flight_) {
+    return Reject(env, Status::Error(EBUSY, "destroy(): another VM operation is still running"), "destroy");
+  }
+  if (phase_ == Phase::kNew || phase_ == Phase::kDestroyed) {
+    // Idempotent; and a VM that was never created only has its channel to release.
+    if (events_) events_->Close();
+    phase_ = Phase::kDestroyed;
+    SetKeepAlive(env, false);
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Resolve(env.Undefined());
+    return deferred.Promise();
+  }
+  // phase_ == kReady (kCreating and kDestroying always have an operation in flight).
+  final_stats_ = vm_->stats();
+  final_exit_code_ = vm_->exit_code();
+  final_reason_ = vm_->reason();
+  auto* worker = new DestroyWorker(env, this, std::move(vm_));
+  phase_ = Phase::kDestroying;
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+void VmBinding::FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, int exit_code, const std::string& reason) {
+  final_stats_ = stats;
+  final_exit_code_ = exit_code;
+  final_reason_ = reason;
+  // What the VM said while stopping (its last console bytes, the 'destroyed' state) still reaches JS; after
+  // this, the channel is closed and the VM can never call into JS again.
+  DrainEvents(env);
+  phase_ = Phase::kDestroyed;
+  events_->Close();
+  SetKeepAlive(env, false);
+}
+
+// ---- synchronous calls ----
+
+Napi::Value VmBinding::AnswerCall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = 0;
+  if (!CallIdFromJs(info[0], id)) {
+    ThrowStatus(env, Status::Error(EINVAL, "answerCall(): the call id must be a bigint"), "answerCall");
+    return env.Undefined();
+  }
+  if (!vm_ || phase_ != Phase::kReady) {
+    ThrowStatus(env, Status::Error(ESRCH, "answerCall(): the VM is destroyed"), "answerCall");
+    return env.Undefined();
+  }
+  sf_hc_reply reply;
+  if (Status s = GuestReplyFromJs(info[1], reply); !s.ok()) {
+    // The vCPU must not be left waiting because JS sent garbage: it gets -SF_EINTERNAL, JS gets the error.
+    AnswerFromBinding(id, SF_EINTERNAL, "invalid reply from the host: " + s.message);
+    ThrowStatus(env, s, "answerCall");
+    return env.Undefined();
+  }
+  if (Status s = vm_->answer_call(id, reply); !s.ok()) ThrowStatus(env, s, "answerCall");
+  return env.Undefined();
+}
+
+void VmBinding::AnswerFromBinding(uint64_t id, int sf_code, const std::string& message) {
+  if (vm_) vm_->answer_call(id, FailureReply(sf_code, message));
+}
+
+Napi::Value VmBinding::ConsoleInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowStatus(env, Status::Error(EINVAL, "consoleInput(): expected a Uint8Array"), "consoleInput");
+    return env.Undefined();
+  }
+  if (!vm_ || phase_ != Phase::kReady) {
+    ThrowStatus(env, Status::Error(ESRCH, "consoleInput(): the VM is destroyed"), "consoleInput");
+    return env.Undefined();
+  }
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  vm_->console_input(std::string_view(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength()));
+  return env.Undefined();
+}
+
+Napi::Value VmBinding::Stats(const Napi::CallbackInfo& info) {
+  const uint64_t dropped = events_ ? events_->console_bytes_dropped() : 0;
+  return VmStatsToJs(info.Env(), vm_ ? vm_->stats() : final_stats_, dropped);
+}
+
+Napi::Value VmBinding::State(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  switch (phase_) {
+    case Phase::kNew:
+    case Phase::kCreating:
+      return Napi::String::New(env, sf::vmm::to_string(VmState::created));
+    case Phase::kDestroying:
+    case Phase::kDestroyed:
+      return Napi::String::New(env, sf::vmm::to_string(VmState::destroyed));
+    case Phase::kReady:
+      break;
+  }
+  return Napi::String::New(env, sf::vmm::to_string(vm_->state()));
+}
+
+Napi::Value VmBinding::ExitCode(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), vm_ ? vm_->exit_code() : final_exit_code_);
+}
+
+Napi::Value VmBinding::Reason(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), vm_ ? vm_->reason() : final_reason_);
+}
+
+// ---- events ----
+
+void VmBinding::SetKeepAlive(Napi::Env env, bool keep_alive) {
+  if (events_) events_->SetKeepAlive(env, keep_alive);
+  if (keep_alive == keep_alive_) return;
+  keep_alive_ = keep_alive;
+  // A strong reference while the VM runs: dropping the last JS reference to a running VM must not let the
+  // collector destroy it under the guest. Weak again once it stopped, so a forgotten VM is still freed.
+  if (keep_alive) {
+    Ref();
+  } else {
+    Unref();
+  }
+}
+
+void VmBinding::CallHook(Napi::Env env, const char* name, std::initializer_list<napi_value> args) {
+  Napi::Object self = Value();
+  if (self.IsEmpty()) return;
+  Napi::Value hook = self.Get(name);
+  if (!hook.IsFunction()) return;
+  hook.As<Napi::Function>().Call(self, args);
+  if (env.IsExceptionPending()) {
+    // vm.ts's hooks do not throw; if one does anyway, report it like any throwing event listener.
+    Napi::Error error = env.GetAndClearPendingException();
+    napi_fatal_exception(env, error.Value());
+  }
+}
+
+void VmBinding::OnVmEvent(Napi::Env env, VmEvent& event) {
+  switch (event.kind) {
+    case VmEvent::Kind::kConsole:
+      CallHook(env, "onConsole", {Napi::Buffer<char>::Copy(env, event.text.data(), event.text.size())});
+      return;
+    case VmEvent::Kind::kState:
+      if (sf::vmm::is_final(event.state)) {
+        SetKeepAlive(env, false);
+      } else if (event.state == VmState::running || event.state == VmState::paused) {
+        SetKeepAlive(env, true);
+      }
+      CallHook(env, "onState",
+               {Napi::String::New(env, sf::vmm::to_string(event.state)), Napi::Number::New(env, event.exit_code),
+                Napi::String::New(env, event.text)});
+      return;
+    case VmEvent::Kind::kGuestCall: {
+      // While destroying, the VMM itself releases waiting vCPUs; JS must not start work it cannot answer.
+      if (!vm_ || phase_ != Phase::kReady) return;
+      Napi::Object self = Value();
+      if (self.IsEmpty() || !self.Get("onGuestCall").IsFunction()) {
+        AnswerFromBinding(event.call.id, SF_ENOSYS, "no guest-call handler is installed");
+        return;
+      }
+      CallHook(env, "onGuestCall", {GuestCallToJs(env, event.call)});
+      return;
+    }
+  }
+}
+
+void RegisterVm(Napi::Env env, Napi::Object exports) { exports.Set("NativeVm", VmBinding::DefineClass(env)); }
+
+}  // namespace snowflock::binding

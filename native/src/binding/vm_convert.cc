@@ -1,0 +1,191 @@
+// Conversions between VMM types and JS values (see vm_convert.h).
+// Boundary: checks types and ABI limits of what JS hands in; never trusts that vm.ts already did.
+#include "vm_convert.h"
+
+#include <errno.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace snowflock::binding {
+namespace {
+
+using sf::vmm::Status;
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
+
+Status Invalid(const std::string& what) { return Status::Error(EINVAL, what); }
+
+// A JS number that is an integer in [lo, hi].
+bool IntegerIn(const Napi::Value& v, double lo, double hi, double& out) {
+  if (!v.IsNumber()) return false;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::trunc(d) != d || d < lo || d > hi) return false;
+  out = d;
+  return true;
+}
+
+Status ReadUint32(const Napi::Object& o, const char* key, const char* where, uint32_t& out) {
+  double d = 0;
+  if (!IntegerIn(o.Get(key), 0, 4294967295.0, d)) return Invalid(std::string(where) + "." + key + " must be a uint32");
+  out = static_cast<uint32_t>(d);
+  return Status::Ok();
+}
+
+Status ReadInt32(const Napi::Object& o, const char* key, const char* where, int32_t& out) {
+  double d = 0;
+  if (!IntegerIn(o.Get(key), -2147483648.0, 2147483647.0, d)) {
+    return Invalid(std::string(where) + "." + key + " must be an int32");
+  }
+  out = static_cast<int32_t>(d);
+  return Status::Ok();
+}
+
+Status ReadString(const Napi::Object& o, const char* key, const char* where, std::string& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) return Invalid(std::string(where) + "." + key + " must be a string");
+  out = v.As<Napi::String>().Utf8Value();
+  return Status::Ok();
+}
+
+// Copies `text` into a NUL-terminated char field of `size` bytes; it must fit with its terminator.
+template <size_t N>
+Status CopyCString(const std::string& text, char (&field)[N], const std::string& name) {
+  if (text.size() >= N || std::memchr(text.data(), 0, text.size()) != nullptr) {
+    return Invalid(name + " must be at most " + std::to_string(N - 1) + " bytes without NUL");
+  }
+  std::memcpy(field, text.data(), text.size());
+  field[text.size()] = 0;
+  return Status::Ok();
+}
+
+// The guest wrote these: stop at the terminator, never read past the field.
+Napi::String FieldString(Napi::Env env, const char* field, size_t size) {
+  const void* nul = std::memchr(field, 0, size);
+  const size_t len = nul ? static_cast<size_t>(static_cast<const char*>(nul) - field) : size;
+  return Napi::String::New(env, field, len);
+}
+
+}  // namespace
+
+Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::string& image_path) {
+  if (!value.IsObject()) return Invalid("config must be an object");
+  const Napi::Object o = value.As<Napi::Object>();
+  double ram = 0;
+  if (!IntegerIn(o.Get("ramBytes"), 0, kMaxSafeInteger, ram)) return Invalid("config.ramBytes must be a safe integer");
+  config.ram_bytes = static_cast<uint64_t>(ram);
+  if (Status s = ReadUint32(o, "vcpus", "config", config.vcpus); !s.ok()) return s;
+  if (Status s = ReadUint32(o, "clusterid", "config", config.clusterid); !s.ok()) return s;
+  if (Status s = ReadUint32(o, "vmid", "config", config.vmid); !s.ok()) return s;
+  if (Status s = ReadString(o, "cmdline", "config", config.cmdline); !s.ok()) return s;
+  if (Status s = ReadString(o, "imagePath", "config", image_path); !s.ok()) return s;
+  if (image_path.empty() || image_path.find('\0') != std::string::npos) {
+    return Invalid("config.imagePath must be a non-empty path without NUL");
+  }
+  return Status::Ok();
+}
+
+Napi::Object GuestCallToJs(Napi::Env env, const sf::vmm::GuestCall& call) {
+  const sf_hc_request& r = call.request;
+  Napi::Object request = Napi::Object::New(env);
+  request.Set("nr", Napi::Number::New(env, r.nr));
+  request.Set("flags", Napi::Number::New(env, r.flags));
+  request.Set("nclones", Napi::Number::New(env, r.nclones));
+  request.Set("min", Napi::Number::New(env, r.min));
+  request.Set("status", Napi::Number::New(env, r.status));
+  request.Set("timeoutMs", Napi::Number::New(env, r.timeout_ms));
+  request.Set("ticket", FieldString(env, r.ticket, sizeof r.ticket));
+
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", Napi::BigInt::New(env, static_cast<uint64_t>(call.id)));
+  o.Set("nr", Napi::Number::New(env, call.nr));
+  o.Set("vcpu", Napi::Number::New(env, call.vcpu));
+  o.Set("request", request);
+  return o;
+}
+
+Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply) {
+  std::memset(&reply, 0, sizeof reply);
+  if (!value.IsObject()) return Invalid("reply must be an object");
+  const Napi::Object o = value.As<Napi::Object>();
+  int32_t status = 0;
+  if (Status s = ReadInt32(o, "status", "reply", status); !s.ok()) return s;
+  if (status > 0 || status < -SF_EINTERNAL) return Invalid("reply.status must be 0 or a negated SF_E* code");
+  reply.status = status;
+  if (Status s = ReadUint32(o, "count", "reply", reply.count); !s.ok()) return s;
+  if (Status s = ReadInt32(o, "vmid", "reply", reply.vmid); !s.ok()) return s;
+  if (Status s = ReadUint32(o, "nunused", "reply", reply.nunused); !s.ok()) return s;
+  if (Status s = ReadUint32(o, "noutstanding", "reply", reply.noutstanding); !s.ok()) return s;
+
+  std::string text;
+  if (Status s = ReadString(o, "ticket", "reply", text); !s.ok()) return s;
+  if (Status s = CopyCString(text, reply.ticket, "reply.ticket"); !s.ok()) return s;
+  if (Status s = ReadString(o, "errmsg", "reply", text); !s.ok()) return s;
+  if (Status s = CopyCString(text, reply.errmsg, "reply.errmsg"); !s.ok()) return s;
+
+  Napi::Value tickets = o.Get("tickets");
+  if (!tickets.IsArray()) return Invalid("reply.tickets must be an array");
+  const Napi::Array list = tickets.As<Napi::Array>();
+  if (list.Length() > SF_MAX_TICKETS) return Invalid("reply.tickets has more than SF_MAX_TICKETS entries");
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value t = list.Get(i);
+    const std::string name = "reply.tickets[" + std::to_string(i) + "]";
+    if (!t.IsString()) return Invalid(name + " must be a string");
+    if (Status s = CopyCString(t.As<Napi::String>().Utf8Value(), reply.tickets[i], name); !s.ok()) return s;
+  }
+
+  Napi::Value alloc = o.Get("alloc");
+  if (!alloc.IsArray()) return Invalid("reply.alloc must be an array");
+  const Napi::Array allocs = alloc.As<Napi::Array>();
+  if (allocs.Length() > SF_MAX_ALLOC) return Invalid("reply.alloc has more than SF_MAX_ALLOC entries");
+  for (uint32_t i = 0; i < allocs.Length(); ++i) {
+    Napi::Value a = allocs.Get(i);
+    const std::string name = "reply.alloc[" + std::to_string(i) + "]";
+    if (!a.IsObject()) return Invalid(name + " must be an object");
+    const Napi::Object entry = a.As<Napi::Object>();
+    if (Status s = ReadUint32(entry, "vmid", name.c_str(), reply.alloc[i].vmid); !s.ok()) return s;
+    if (Status s = ReadUint32(entry, "processors", name.c_str(), reply.alloc[i].processors); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+sf_hc_reply FailureReply(int sf_code, const std::string& message) {
+  sf_hc_reply reply;
+  std::memset(&reply, 0, sizeof reply);
+  reply.status = -sf_code;
+  const size_t n = std::min(message.size(), sizeof reply.errmsg - 1);
+  std::memcpy(reply.errmsg, message.data(), n);
+  return reply;
+}
+
+Napi::Object VmStatsToJs(Napi::Env env, const sf::vmm::VmStats& s, uint64_t console_bytes_dropped) {
+  auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("exitsIo", num(s.exits_io));
+  o.Set("exitsMmio", num(s.exits_mmio));
+  o.Set("exitsHlt", num(s.exits_hlt));
+  o.Set("exitsOther", num(s.exits_other));
+  o.Set("ioUnhandled", num(s.io_unhandled));
+  o.Set("hypercalls", num(s.hypercalls));
+  o.Set("serialBytes", num(s.serial_bytes));
+  o.Set("freshPageHints", num(s.fresh_page_hints));
+  o.Set("vcpuRunNs", num(s.vcpu_run_ns));
+  o.Set("pagesTouched", num(s.pages_touched));
+  o.Set("consoleBytesDropped", num(console_bytes_dropped));
+  return o;
+}
+
+bool CallIdFromJs(const Napi::Value& value, uint64_t& id) {
+  if (value.IsBigInt()) {
+    bool lossless = false;
+    id = value.As<Napi::BigInt>().Uint64Value(&lossless);
+    return lossless;
+  }
+  double d = 0;
+  if (!IntegerIn(value, 0, kMaxSafeInteger, d)) return false;
+  id = static_cast<uint64_t>(d);
+  return true;
+}
+
+}  // namespace snowflock::binding

@@ -1,0 +1,34 @@
+// Field-by-field conversions between the VMM's C++ types and the plain JS values native/lib/vm.ts expects.
+// Boundary: conversion and type/length checks only, no decisions. JS names are camelCase; every uint64 counter
+// crosses as a JS number (exact up to 2^53), call ids as BigInt.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+#include "../core/vmm/vm.h"
+
+namespace snowflock::binding {
+
+// {vcpus, ramBytes, cmdline, clusterid, vmid, imagePath} -> VmConfig + image path. EINVAL on a wrong type.
+sf::vmm::Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::string& image_path);
+
+// {id: bigint, nr, vcpu, request: {nr, flags, nclones, min, status, timeoutMs, ticket}}
+Napi::Object GuestCallToJs(Napi::Env env, const sf::vmm::GuestCall& call);
+
+// {status, count, vmid, nunused, noutstanding, ticket, errmsg, tickets[], alloc[{vmid, processors}]} -> sf_hc_reply.
+// Strings must fit their NUL-terminated fields; arrays their ABI limits. EINVAL (with the field named) otherwise.
+sf::vmm::Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply);
+
+// A reply carrying only a failure: status = -code, errmsg = message (truncated to fit).
+sf_hc_reply FailureReply(int sf_code, const std::string& message);
+
+// {exitsIo, exitsMmio, exitsHlt, exitsOther, ioUnhandled, hypercalls, serialBytes, freshPageHints, vcpuRunNs,
+//  pagesTouched, consoleBytesDropped}
+Napi::Object VmStatsToJs(Napi::Env env, const sf::vmm::VmStats& stats, uint64_t console_bytes_dropped);
+
+// Reads a call id (BigInt, or a non-negative integer Number). False when it is neither.
+bool CallIdFromJs(const Napi::Value& value, uint64_t& id);
+
+}  // namespace snowflock::binding

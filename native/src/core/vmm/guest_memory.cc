@@ -1,0 +1,88 @@
+// GuestMemory: memfd-backed guest RAM, its guest-physical layout and bounds-checked accessors.
+// Boundary: host mapping and layout only; memslot registration is kvm.cc's job.
+#include "guest_memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+
+#include "guest_abi.h"
+
+namespace sf::vmm {
+
+namespace {
+
+constexpr uint64_t kMinRam = 2ull << 20;
+
+}  // namespace
+
+Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes) {
+  if (ram_bytes < kMinRam || ram_bytes > SF_RAM_MAX || ram_bytes % SF_PAGE_SIZE != 0) {
+    return Status::Error(EINVAL, "guest RAM must be a multiple of 4 KiB between 2 MiB and 64 GiB (got " +
+                                     std::to_string(ram_bytes) + " bytes)");
+  }
+  // A memfd rather than anonymous memory: fork (copy-on-write clones) remaps the same file MAP_PRIVATE,
+  // and the fd is what a snapshot hands on. CLOEXEC so spawned processes never inherit guest RAM.
+  snowflock::UniqueFd fd(::memfd_create("snowflock-guest-ram", MFD_CLOEXEC));
+  if (!fd) return Status::FromErrno("memfd_create(guest RAM)", errno);
+  if (::ftruncate(fd.get(), static_cast<off_t>(ram_bytes)) != 0) {
+    return Status::FromErrno("ftruncate(guest RAM, " + std::to_string(ram_bytes) + ")", errno);
+  }
+  // NORESERVE: RAM is committed page by page as the guest touches it, never up front.
+  void* addr = ::mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
+  if (addr == MAP_FAILED) return Status::FromErrno("mmap(guest RAM)", errno);
+  Mapping map(addr, ram_bytes);
+
+  std::vector<RamRegion> regions;
+  const uint64_t low = std::min<uint64_t>(ram_bytes, SF_RAM_LOW_MAX);
+  regions.push_back({0, low, 0});
+  if (ram_bytes > low) regions.push_back({SF_RAM_HIGH_GPA, ram_bytes - low, low});
+  return std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map), std::move(regions)));
+}
+
+GuestMemory::GuestMemory(uint64_t ram_bytes, snowflock::UniqueFd memfd, Mapping map, std::vector<RamRegion> regions)
+    : ram_bytes_(ram_bytes), memfd_(std::move(memfd)), map_(std::move(map)), regions_(std::move(regions)) {}
+
+std::optional<std::span<uint8_t>> GuestMemory::span(uint64_t gpa, uint64_t len) const {
+  for (const RamRegion& r : regions_) {
+    if (gpa < r.gpa) continue;
+    const uint64_t off = gpa - r.gpa;
+    // off <= size and len <= size - off: no addition, so no overflow.
+    if (off > r.size || len > r.size - off) continue;
+    return std::span<uint8_t>(map_.bytes() + r.offset + off, static_cast<size_t>(len));
+  }
+  return std::nullopt;
+}
+
+bool GuestMemory::write_bytes(uint64_t gpa, std::span<const uint8_t> bytes) {
+  auto s = span(gpa, bytes.size());
+  if (!s) return false;
+  if (!bytes.empty()) std::memcpy(s->data(), bytes.data(), bytes.size());
+  return true;
+}
+
+bool GuestMemory::read_bytes(uint64_t gpa, std::span<uint8_t> out) const {
+  auto s = span(gpa, out.size());
+  if (!s) return false;
+  if (!out.empty()) std::memcpy(out.data(), s->data(), out.size());
+  return true;
+}
+
+uint64_t GuestMemory::pages_touched() const {
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t pages = (ram_bytes_ + page - 1) / page;
+  // In chunks: one byte per page of a 64 GiB guest would be a 16 MiB vector.
+  constexpr uint64_t kChunkPages = 64 * 1024;
+  std::vector<unsigned char> vec(static_cast<size_t>(std::min(pages, kChunkPages)));
+  uint64_t resident = 0;
+  for (uint64_t first = 0; first < pages; first += kChunkPages) {
+    const uint64_t n = std::min(kChunkPages, pages - first);
+    if (::mincore(map_.bytes() + first * page, n * page, vec.data()) != 0) return 0;
+    for (uint64_t i = 0; i < n; ++i) resident += vec[i] & 1;
+  }
+  return resident;
+}
+
+}  // namespace sf::vmm

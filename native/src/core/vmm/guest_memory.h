@@ -1,0 +1,83 @@
+// GuestMemory: a VM's RAM as one memfd mapped MAP_SHARED into this process, plus bounds-checked access.
+// Boundary: owns the memfd and the host mapping and knows the guest-physical layout (RAM below 3 GiB,
+// the rest above 4 GiB); it does not talk to KVM (kvm.cc registers the regions as memslots).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "../unique_fd.h"
+#include "mapping.h"
+#include "status.h"
+
+namespace sf::vmm {
+
+// One contiguous guest-physical range of RAM and where it lives in the memfd (= host mapping offset).
+struct RamRegion {
+  uint64_t gpa = 0;
+  uint64_t size = 0;
+  uint64_t offset = 0;
+};
+
+class GuestMemory {
+ public:
+  // ram_bytes: a multiple of 4 KiB between 2 MiB and SF_RAM_MAX.
+  static Result<std::unique_ptr<GuestMemory>> create(uint64_t ram_bytes);
+
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+  ~GuestMemory() = default;  // unmaps, then closes the memfd (member order)
+
+  uint64_t ram_bytes() const { return ram_bytes_; }
+  // One past the highest RAM guest-physical address (what the identity map must cover).
+  uint64_t gpa_end() const { return regions_.back().gpa + regions_.back().size; }
+  const std::vector<RamRegion>& regions() const { return regions_; }
+  uint8_t* host_base() const { return map_.bytes(); }
+  int memfd() const { return memfd_.get(); }
+
+  // The host view of [gpa, gpa + len) if it lies entirely inside one RAM region (a range that crosses
+  // the hole is not contiguous for the guest either). len 0 is fine anywhere inside or at the end of
+  // a region. Overflow-safe: gpa + len wrapping around is rejected.
+  std::optional<std::span<uint8_t>> span(uint64_t gpa, uint64_t len) const;
+  bool contains(uint64_t gpa, uint64_t len) const { return span(gpa, len).has_value(); }
+
+  // Typed access by copy (guest memory may change under us; callers validate the copy, not the
+  // original, so the guest cannot change a value between check and use).
+  template <class T>
+  std::optional<T> read(uint64_t gpa) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    auto s = span(gpa, sizeof(T));
+    if (!s) return std::nullopt;
+    T value;
+    std::memcpy(&value, s->data(), sizeof(T));
+    return value;
+  }
+  template <class T>
+  bool write(uint64_t gpa, const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    auto s = span(gpa, sizeof(T));
+    if (!s) return false;
+    std::memcpy(s->data(), &value, sizeof(T));
+    return true;
+  }
+  bool write_bytes(uint64_t gpa, std::span<const uint8_t> bytes);
+  bool read_bytes(uint64_t gpa, std::span<uint8_t> out) const;
+
+  // Pages of RAM that are resident (mincore over the mapping): what the guest and the VMM have touched.
+  uint64_t pages_touched() const;
+
+ private:
+  GuestMemory(uint64_t ram_bytes, snowflock::UniqueFd memfd, Mapping map, std::vector<RamRegion> regions);
+
+  uint64_t ram_bytes_;
+  snowflock::UniqueFd memfd_;  // declared before map_: the mapping goes first, then the fd
+  Mapping map_;
+  std::vector<RamRegion> regions_;
+};
+
+}  // namespace sf::vmm

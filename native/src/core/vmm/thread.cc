@@ -1,0 +1,108 @@
+// Thread: pthread start/join with a controlled signal mask; the kick signal's do-nothing handler.
+// Boundary: no VM knowledge.
+#include "thread.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include <memory>
+#include <mutex>
+
+namespace sf::vmm {
+
+namespace {
+
+thread_local const void* tls_owner = nullptr;
+
+void on_kick(int) {}  // the point is the interrupted system call (KVM_RUN → EINTR), not the handler
+
+}  // namespace
+
+struct ThreadStart {
+  std::function<void()> body;
+  Thread::Signals signals;
+  const void* owner;
+  Thread* self;
+  char name[16];
+
+  static void wait_for_creator(Thread* t) { std::lock_guard gate(t->start_mu_); }
+};
+
+namespace {
+
+void* thread_main(void* arg) {
+  std::unique_ptr<ThreadStart> block(static_cast<ThreadStart*>(arg));
+  ThreadStart::wait_for_creator(block->self);
+  // The creator blocked everything around pthread_create; open only what this thread should take.
+  // Synchronous faults stay deliverable (blocking them would turn a crash into a hang).
+  sigset_t mask;
+  sigfillset(&mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) sigdelset(&mask, sig);
+  if (block->signals == Thread::Signals::kick) sigdelset(&mask, kick_signal());
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+  pthread_setname_np(pthread_self(), block->name);
+  tls_owner = block->owner;
+  block->body();
+  return nullptr;
+}
+
+}  // namespace
+
+int kick_signal() { return SIGRTMIN + 2; }
+
+const void* current_thread_owner() { return tls_owner; }
+
+Status install_kick_handler() {
+  static Status installed;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = on_kick;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must come back with EINTR
+    if (sigaction(kick_signal(), &sa, nullptr) != 0) installed = Status::FromErrno("sigaction(kick signal)", errno);
+  });
+  return installed;
+}
+
+Status Thread::start(std::function<void()> body, const char* name, Signals signals, const void* owner,
+                     size_t stack_bytes) {
+  if (started_) return Status::Error(EBUSY, "thread already started");
+  auto block = std::make_unique<ThreadStart>();
+  block->body = std::move(body);
+  block->signals = signals;
+  block->owner = owner;
+  block->self = this;
+  strncpy(block->name, name, sizeof block->name - 1);
+  block->name[sizeof block->name - 1] = 0;
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, stack_bytes);
+  // Threads inherit the creator's mask: block everything for the duration of pthread_create so no
+  // process-directed signal can land on the new thread before it sets its own mask.
+  sigset_t all, old;
+  sigfillset(&all);
+  std::lock_guard gate(start_mu_);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int rc = pthread_create(&handle_, &attr, thread_main, block.get());
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return Status::FromErrno(std::string("pthread_create(") + block->name + ")", rc);
+  block.release();  // owned by the thread now
+  started_ = true;
+  return Status::Ok();
+}
+
+void Thread::join() {
+  if (!started_) return;
+  pthread_join(handle_, nullptr);
+  started_ = false;
+}
+
+void Thread::signal(int sig) const {
+  // A pthread_t stays valid until joined, even after the thread function returned.
+  if (started_) pthread_kill(handle_, sig);
+}
+
+}  // namespace sf::vmm

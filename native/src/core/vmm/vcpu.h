@@ -1,0 +1,95 @@
+// Vcpu: one virtual CPU: its KVM fd, its kvm_run page and the thread that runs KVM_RUN and sorts
+// the exits (port I/O to the serial port or the hypercall doorbell, MMIO, halts, faults, kicks).
+// Boundary: the run loop and exit classification. Devices, guest memory, lifecycle decisions and
+// embedder callbacks are reached through VcpuHost (implemented by the VM).
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "../unique_fd.h"
+#include "guest_abi.h"
+#include "hypercall.h"
+#include "kvm.h"
+#include "mapping.h"
+#include "run_control.h"
+#include "serial.h"
+#include "status.h"
+#include "thread.h"
+
+namespace sf::vmm {
+
+struct VcpuCounters {
+  std::atomic<uint64_t> exits_io{0}, exits_mmio{0}, exits_hlt{0}, exits_other{0};
+  std::atomic<uint64_t> io_unhandled{0};  // accesses to ports nobody owns
+  std::atomic<uint64_t> hypercalls{0};
+  std::atomic<uint64_t> run_ns{0};        // wall time spent inside KVM_RUN
+};
+
+// What a vCPU thread needs from its VM. All methods are called on vCPU threads.
+class VcpuHost {
+ public:
+  virtual GuestMemory& memory() = 0;
+  virtual Serial& serial() = 0;
+  virtual RunControl& control() = 0;
+  virtual HypercallEnv& hypercall_env() = 0;
+  // The guest's run is over (exit/crash/halt): stop every vCPU, report the state once.
+  virtual void end_run(VmState state, int exit_code, std::string reason) = 0;
+  // A validated seed-API request, to hand to the embedder (the vCPU then waits for the answer).
+  virtual void guest_call(uint64_t id, uint32_t nr, uint32_t vcpu, const sf_hc_request& request) = 0;
+
+ protected:
+  ~VcpuHost() = default;
+};
+
+class Vcpu {
+ public:
+  // KVM_CREATE_VCPU, maps kvm_run, installs CPUID. The vCPU does not run until start().
+  static Result<std::unique_ptr<Vcpu>> create(KvmVm& vm, uint32_t id, uint32_t vcpus);
+  Vcpu(const Vcpu&) = delete;
+  Vcpu& operator=(const Vcpu&) = delete;
+  ~Vcpu() { join(); }
+
+  // Secondary vCPUs come out of KVM_CREATE_VCPU waiting for INIT/SIPI (in-kernel LAPIC); flat guests
+  // start them directly, so mark them runnable.
+  Status make_runnable();
+  // Starts the run-loop thread (its current_thread_owner() is &host). The VM must have called
+  // RunControl::attach for this vCPU.
+  Status start(VcpuHost& host);
+  void join() { thread_.join(); }
+
+  uint32_t id() const { return id_; }
+  int fd() const { return fd_.get(); }
+  kvm_run* run() const { return static_cast<kvm_run*>(run_map_.get()); }
+  Thread* thread() { return &thread_; }
+  const VcpuCounters& counters() const { return counters_; }
+
+ private:
+  Vcpu(uint32_t id, snowflock::UniqueFd fd, Mapping run_map) : id_(id), fd_(std::move(fd)), run_map_(std::move(run_map)) {}
+
+  void loop(VcpuHost& host);
+  // Each returns false when the loop must end.
+  bool on_io(VcpuHost& host);
+  bool on_hypercall(VcpuHost& host);
+  bool on_fault_report(VcpuHost& host);
+  bool on_interrupted(VcpuHost& host);
+  bool finish_call(VcpuHost& host);
+  void on_mmio();
+  std::string where() const;  // " at rip=0x…" for crash reasons
+
+  uint32_t id_;
+  snowflock::UniqueFd fd_;
+  Mapping run_map_;
+  Thread thread_;  // last: joined (by ~Vcpu) before the fd and mapping go away
+  VcpuCounters counters_;
+
+  // Guest call in progress (only touched by this vCPU's thread).
+  bool call_pending_ = false;
+  uint64_t call_block_gpa_ = 0;
+};
+
+}  // namespace sf::vmm

@@ -1,0 +1,377 @@
+// Vm: assembles a flat-guest VM from its parts (KVM VM, guest RAM, serial port, vCPUs, run control)
+// and implements what vCPU threads ask of their VM (hypercall side effects, end of run, guest calls).
+// Boundary: wiring, ordering and teardown. The parts do the work; this file decides when.
+#include "vm.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "elf_loader.h"
+#include "guest_memory.h"
+#include "hypercall.h"
+#include "kvm.h"
+#include "long_mode.h"
+#include "run_control.h"
+#include "serial.h"
+#include "ticker.h"
+#include "vcpu.h"
+
+namespace sf::vmm {
+
+namespace {
+
+// Often enough that a forgotten newline shows up promptly and a halted guest is noticed quickly;
+// rare enough to cost nothing (a probe kicks only vCPUs that made no exit for a whole period).
+constexpr std::chrono::milliseconds kTickPeriod{20};
+
+uint64_t bootinfo_gpa(uint32_t vcpu) { return SF_BOOTINFO_GPA + uint64_t{vcpu} * sizeof(sf_bootinfo); }
+
+}  // namespace
+
+class Vm::Impl final : public VcpuHost, public HypercallEnv {
+ public:
+  Impl(const VmConfig& config, VmCallbacks callbacks) : config_(config), callbacks_(std::move(callbacks)) {}
+  ~Impl() = default;
+
+  Status init();
+  Status load(std::span<const uint8_t> image);
+  Status boot();
+  Status pause();
+  Status resume();
+  void destroy();
+  VmStats stats() const;
+  Status read_guest(uint64_t gpa, std::span<uint8_t> out) const;
+  Status answer(uint64_t id, const sf_hc_reply& reply) { return control_->answer(id, reply); }
+  void console_input(std::string_view bytes) { serial_->input(bytes); }
+  const RunControl& control_ref() const { return *control_; }
+  uint64_t ram_bytes() const { return config_.ram_bytes; }
+
+  // VcpuHost
+  GuestMemory& memory() override { return *mem_; }
+  Serial& serial() override { return *serial_; }
+  RunControl& control() override { return *control_; }
+  HypercallEnv& hypercall_env() override { return *this; }
+  void end_run(VmState state, int exit_code, std::string reason) override;
+  void guest_call(uint64_t id, uint32_t nr, uint32_t vcpu, const sf_hc_request& request) override;
+
+  // HypercallEnv
+  void console_write(std::span<const uint8_t> bytes) override { serial_->write_console(bytes); }
+  void note_fresh_pages(uint64_t npages) override { fresh_pages_.fetch_add(npages, std::memory_order_relaxed); }
+  int64_t start_vcpu(uint32_t vcpu_id, uint64_t entry, uint64_t stack_top) override;
+
+ private:
+  // What our vCPU and ticker threads carry as current_thread_owner() (the VcpuHost subobject, which
+  // is what Vcpu::start passes).
+  const void* owner_tag() const { return static_cast<const void*>(static_cast<const VcpuHost*>(this)); }
+  Status write_boot_data();
+  Status start_vcpu_thread(Vcpu& vcpu);
+  // Hands queued state changes to on_state, in order, one thread at a time.
+  void deliver_events();
+
+  const VmConfig config_;
+  const VmCallbacks callbacks_;
+
+  // Parts. Serial and RunControl hold no kernel resources and outlive destroy() (answer_call and
+  // console_input stay safe to call); the rest is released by destroy().
+  std::unique_ptr<Serial> serial_;
+  std::unique_ptr<RunControl> control_;
+  std::unique_ptr<GuestMemory> mem_;
+  std::unique_ptr<KvmVm> kvm_;  // after mem_: on an early-failure teardown the VM closes before RAM unmaps
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  Ticker ticker_;
+
+  std::mutex api_mu_;                 // load/boot/pause/resume/destroy, one at a time
+  std::mutex start_mu_;               // a VCPU_START in flight vs. destroy() joining threads
+  std::mutex report_mu_;              // on_state deliveries, one at a time
+  mutable std::shared_mutex res_mu_;  // readers of mem_/vcpus_ vs. their release in destroy()
+
+  bool image_loaded_ = false;
+  uint64_t entry_ = 0;
+  bool destroyed_ = false;
+  std::atomic<uint64_t> fresh_pages_{0};
+  VmStats final_stats_{};  // what stats() reports after destroy()
+};
+
+Status Vm::Impl::init() {
+  if (Status s = install_kick_handler(); !s.ok()) return s;
+  if (config_.vcpus == 0 || config_.vcpus > SF_MAX_VCPUS) {
+    return Status::Error(EINVAL, "vcpus must be between 1 and " + std::to_string(SF_MAX_VCPUS) + " (got " +
+                                     std::to_string(config_.vcpus) + ")");
+  }
+  if (config_.cmdline.size() >= SF_CMDLINE_MAX || config_.cmdline.find('\0') != std::string::npos) {
+    return Status::Error(EINVAL, "cmdline must be shorter than " + std::to_string(SF_CMDLINE_MAX) +
+                                     " bytes and contain no NUL");
+  }
+  serial_ = std::make_unique<Serial>(callbacks_.on_console);
+  control_ = std::make_unique<RunControl>(config_.vcpus);
+
+  auto kvm = KvmVm::create();
+  if (!kvm.ok()) return kvm.status();
+  kvm_ = std::move(kvm).value();
+  if (config_.vcpus > kvm_->max_vcpus()) {
+    return Status::Error(EINVAL, "KVM allows at most " + std::to_string(kvm_->max_vcpus()) + " vCPUs per VM");
+  }
+  auto mem = GuestMemory::create(config_.ram_bytes);
+  if (!mem.ok()) return mem.status();
+  mem_ = std::move(mem).value();
+  // Memory first, irqchip second (notes §0.5), then vCPUs (the LAPIC is created with each vCPU).
+  if (Status s = kvm_->add_ram(*mem_); !s.ok()) return s;
+  if (Status s = kvm_->create_irqchip(/*with_pit=*/false); !s.ok()) return s;
+  for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    auto vcpu = Vcpu::create(*kvm_, i, config_.vcpus);
+    if (!vcpu.ok()) return vcpu.status();
+    control_->attach(i, vcpu.value()->run(), vcpu.value()->thread());
+    vcpus_.push_back(std::move(vcpu).value());
+  }
+  return write_boot_data();
+}
+
+Status Vm::Impl::write_boot_data() {
+  if (Status s = write_boot_tables(*mem_, config_.privilege, config_.vcpus); !s.ok()) return s;
+  std::vector<uint8_t> cmdline(config_.cmdline.begin(), config_.cmdline.end());
+  cmdline.push_back(0);
+  if (!mem_->write_bytes(SF_CMDLINE_GPA, cmdline)) return Status::Error(EFAULT, "command line does not fit in RAM");
+  for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    sf_bootinfo bi{};
+    bi.magic = SF_BOOTINFO_MAGIC;
+    bi.abi_version = SF_ABI_VERSION;
+    bi.ram_bytes = config_.ram_bytes;
+    bi.vcpus = config_.vcpus;
+    bi.vcpu_id = i;
+    bi.cmdline_gpa = SF_CMDLINE_GPA;
+    bi.cmdline_len = static_cast<uint32_t>(config_.cmdline.size());
+    bi.clusterid = config_.clusterid;
+    bi.vmid = config_.vmid;
+    if (!mem_->write(bootinfo_gpa(i), bi)) return Status::Error(EFAULT, "bootinfo does not fit in RAM");
+  }
+  return Status::Ok();
+}
+
+Status Vm::Impl::load(std::span<const uint8_t> image) {
+  std::lock_guard api(api_mu_);
+  if (control_->state() != VmState::created) {
+    return Status::Error(EINVAL, std::string("cannot load an image into a VM that is ") + to_string(control_->state()));
+  }
+  auto loaded = sf::vmm::load_elf(image, *mem_);
+  if (!loaded.ok()) return loaded.status();
+  entry_ = loaded->entry;
+  image_loaded_ = true;
+  return Status::Ok();
+}
+
+Status Vm::Impl::start_vcpu_thread(Vcpu& vcpu) {
+  return vcpu.start(*this);
+}
+
+Status Vm::Impl::boot() {
+  std::lock_guard api(api_mu_);
+  if (control_->state() != VmState::created) {
+    return Status::Error(EINVAL, std::string("cannot boot a VM that is ") + to_string(control_->state()));
+  }
+  if (!image_loaded_) return Status::Error(EINVAL, "no guest image loaded (call load_elf first)");
+  if (Status s = enter_long_mode(vcpus_[0]->fd(), 0, config_.privilege, entry_, SF_BOOT_STACK_TOP, bootinfo_gpa(0));
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = ticker_.start(
+          kTickPeriod,
+          [this] {
+            serial_->flush();
+            control_->probe_quiet();
+          },
+          "sf-vm-ticker", owner_tag());
+      !s.ok()) {
+    return s;
+  }
+  control_->claim_start(0);
+  if (Status s = control_->begin_running(); !s.ok()) return s;
+  Status started;
+  {
+    std::lock_guard start(start_mu_);
+    started = start_vcpu_thread(*vcpus_[0]);
+  }
+  if (!started.ok()) {
+    control_->unclaim_start(0);
+    control_->finish(VmState::crashed, 0, "could not start vCPU 0: " + started.message);
+  }
+  deliver_events();
+  return started;
+}
+
+Status Vm::Impl::pause() {
+  std::lock_guard api(api_mu_);
+  if (destroyed_) return Status::Error(EINVAL, "cannot pause a destroyed VM");
+  Status s = control_->pause();
+  serial_->flush();
+  deliver_events();
+  return s;
+}
+
+Status Vm::Impl::resume() {
+  std::lock_guard api(api_mu_);
+  if (destroyed_) return Status::Error(EINVAL, "cannot resume a destroyed VM");
+  Status s = control_->resume();
+  deliver_events();
+  return s;
+}
+
+void Vm::Impl::end_run(VmState state, int exit_code, std::string reason) {
+  // Output the guest wrote before it ended comes before the state change.
+  serial_->flush();
+  control_->finish(state, exit_code, std::move(reason));
+  deliver_events();
+}
+
+void Vm::Impl::guest_call(uint64_t id, uint32_t nr, uint32_t vcpu, const sf_hc_request& request) {
+  if (!callbacks_.on_guest_call) {
+    sf_hc_reply reply{};
+    reply.status = -static_cast<int>(SF_EUNAVAIL);
+    std::snprintf(reply.errmsg, sizeof reply.errmsg, "this VM has no seed-API handler");
+    control_->answer(id, reply);
+    return;
+  }
+  callbacks_.on_guest_call(GuestCall{id, nr, vcpu, request});
+}
+
+int64_t Vm::Impl::start_vcpu(uint32_t vcpu_id, uint64_t entry, uint64_t stack_top) {
+  if (vcpu_id >= config_.vcpus) return -static_cast<int64_t>(SF_EINVAL);
+  // Checked before the slot is claimed, so a bad call leaves the vCPU startable.
+  if (!mem_->contains(entry, 1)) return -static_cast<int64_t>(SF_EFAULT);
+  if (stack_top < 16 || !mem_->contains(stack_top - 16, 16)) return -static_cast<int64_t>(SF_EFAULT);
+  std::lock_guard start(start_mu_);
+  if (const int rc = control_->claim_start(vcpu_id); rc != 0) return rc;
+  Vcpu& vcpu = *vcpus_[vcpu_id];
+  Status s = enter_long_mode(vcpu.fd(), vcpu_id, config_.privilege, entry, stack_top, bootinfo_gpa(vcpu_id));
+  if (s.ok()) s = vcpu.make_runnable();
+  if (s.ok()) s = start_vcpu_thread(vcpu);
+  if (!s.ok()) {
+    control_->unclaim_start(vcpu_id);
+    return -static_cast<int64_t>(SF_EINTERNAL);
+  }
+  return 0;
+}
+
+void Vm::Impl::deliver_events() {
+  std::lock_guard report(report_mu_);
+  while (auto e = control_->take_event()) {
+    if (callbacks_.on_state) callbacks_.on_state(e->state, e->exit_code, e->reason);
+  }
+}
+
+void Vm::Impl::destroy() {
+  if (current_thread_owner() == owner_tag()) {
+    // On one of our own threads (a callback): joining would wait for ourselves. Stop the VM; the
+    // owner's destroy() or destructor does the teardown.
+    control_->stop_all();
+    return;
+  }
+  std::lock_guard api(api_mu_);
+  if (destroyed_) return;
+  control_->stop_all();
+  {
+    // A VCPU_START in flight finishes creating its thread first; later ones are refused (stopping).
+    std::lock_guard start(start_mu_);
+  }
+  ticker_.stop();
+  for (auto& v : vcpus_) v->join();
+  serial_->flush();
+  final_stats_ = stats();
+  {
+    std::unique_lock lock(res_mu_);
+    vcpus_.clear();  // vCPU fds and kvm_run pages
+    kvm_.reset();    // VM fd and /dev/kvm
+    mem_.reset();    // guest RAM mapping and memfd
+    destroyed_ = true;
+  }
+  final_stats_.pages_touched = 0;
+  control_->mark_destroyed();
+  deliver_events();
+}
+
+VmStats Vm::Impl::stats() const {
+  std::shared_lock lock(res_mu_);
+  if (destroyed_) return final_stats_;
+  VmStats s{};
+  for (const auto& v : vcpus_) {
+    const VcpuCounters& c = v->counters();
+    s.exits_io += c.exits_io.load(std::memory_order_relaxed);
+    s.exits_mmio += c.exits_mmio.load(std::memory_order_relaxed);
+    s.exits_hlt += c.exits_hlt.load(std::memory_order_relaxed);
+    s.exits_other += c.exits_other.load(std::memory_order_relaxed);
+    s.io_unhandled += c.io_unhandled.load(std::memory_order_relaxed);
+    s.hypercalls += c.hypercalls.load(std::memory_order_relaxed);
+    s.vcpu_run_ns += c.run_ns.load(std::memory_order_relaxed);
+  }
+  s.serial_bytes = serial_->bytes_out();
+  s.fresh_page_hints = fresh_pages_.load(std::memory_order_relaxed);
+  s.pages_touched = mem_ ? mem_->pages_touched() : 0;
+  return s;
+}
+
+Status Vm::Impl::read_guest(uint64_t gpa, std::span<uint8_t> out) const {
+  std::shared_lock lock(res_mu_);
+  if (!mem_) return Status::Error(EFAULT, "the VM has no memory (destroyed)");
+  if (!mem_->read_bytes(gpa, out)) return Status::Error(EFAULT, "guest range is outside RAM");
+  return Status::Ok();
+}
+
+// ---- Vm ----------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callbacks) {
+  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  if (Status s = impl->init(); !s.ok()) return s;  // ~Impl releases whatever init created
+  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Vm::~Vm() { destroy(); }
+
+Status Vm::load_elf(std::span<const uint8_t> image) { return impl_->load(image); }
+
+Status Vm::load_elf_file(const std::string& path) {
+  snowflock::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Status::FromErrno("open " + path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("fstat " + path, errno);
+  if (!S_ISREG(st.st_mode)) return Status::Error(EINVAL, path + " is not a regular file");
+  // The image has to fit in guest RAM anyway; this also bounds what a huge file can make us allocate.
+  if (static_cast<uint64_t>(st.st_size) > impl_->ram_bytes()) {
+    return Status::Error(EFBIG, path + " (" + std::to_string(st.st_size) + " bytes) is larger than guest RAM");
+  }
+  std::vector<uint8_t> image(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < image.size()) {
+    const ssize_t n = ::pread(fd.get(), image.data() + done, image.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("read " + path, errno);
+    if (n == 0) break;  // the file shrank: the loader sees a truncated image and says so
+    done += static_cast<size_t>(n);
+  }
+  image.resize(done);
+  return impl_->load(image);
+}
+
+Status Vm::boot() { return impl_->boot(); }
+Status Vm::pause() { return impl_->pause(); }
+Status Vm::resume() { return impl_->resume(); }
+Status Vm::answer_call(uint64_t id, const sf_hc_reply& reply) { return impl_->answer(id, reply); }
+void Vm::console_input(std::string_view bytes) { impl_->console_input(bytes); }
+VmStats Vm::stats() const { return impl_->stats(); }
+VmState Vm::state() const { return impl_->control_ref().state(); }
+int Vm::exit_code() const { return impl_->control_ref().exit_code(); }
+std::string Vm::reason() const { return impl_->control_ref().reason(); }
+Status Vm::read_guest(uint64_t gpa, std::span<uint8_t> out) const { return impl_->read_guest(gpa, out); }
+void Vm::destroy() {
+  if (impl_) impl_->destroy();
+}
+
+}  // namespace sf::vmm

@@ -1,0 +1,101 @@
+// Vm: the public face of the VMM core: create a flat-guest VM, load its ELF image, boot, pause,
+// resume, answer its seed-API calls, feed its console, read its statistics, destroy it.
+// Boundary: what the N-API binding uses; no napi.h. Every call returns a Status instead of throwing,
+// and no guest behaviour can take the host process (or another VM) down.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "guest_abi.h"
+#include "status.h"
+#include "vm_state.h"
+
+namespace sf::vmm {
+
+struct VmConfig {
+  uint32_t vcpus = 1;           // 1 .. SF_MAX_VCPUS (and what KVM allows)
+  uint64_t ram_bytes = 0;       // multiple of 4 KiB, 2 MiB .. SF_RAM_MAX; above 3 GiB RAM continues at 4 GiB
+  std::string cmdline;          // < SF_CMDLINE_MAX bytes, no NUL; the guest finds it via its bootinfo
+  uint32_t clusterid = 0, vmid = 0;
+  // CPU privilege at entry (abi.h "Privilege"): kernel (CPL 0, no IDT; the default and what the SDK's
+  // crt0 expects) or user (CPL 3 under the VMM's supervisor: native speed and SSE on kvm_pvm hosts for
+  // guests that do not drop to ring 3 themselves).
+  GuestPrivilege privilege = GuestPrivilege::kernel;
+};
+
+const char* to_string(VmState);
+
+struct VmStats {
+  uint64_t exits_io = 0, exits_mmio = 0, exits_hlt = 0, exits_other = 0;
+  uint64_t hypercalls = 0;
+  uint64_t serial_bytes = 0;      // console output bytes: serial THR writes plus CONSOLE_WRITE payloads
+  uint64_t fresh_page_hints = 0;  // pages named by FRESH_PAGES
+  uint64_t vcpu_run_ns = 0;       // wall time all vCPUs spent inside KVM_RUN
+  uint64_t pages_touched = 0;     // resident guest RAM pages (4 KiB)
+  uint64_t io_unhandled = 0;      // port accesses nobody owns (reads see 0xff)
+};
+
+struct GuestCall {
+  uint64_t id;           // pass to answer_call
+  uint32_t nr;           // SF_HC_TICKET_REQUEST .. SF_HC_CLUSTER_SHUTDOWN
+  uint32_t vcpu;         // the vCPU that waits for the answer
+  sf_hc_request request; // validated copy: nr matches, ticket NUL-terminated and zero-padded
+};
+
+// Called from vCPU threads (and a helper thread for console flushes): must be cheap and thread-safe.
+// They may call state(), stats(), reason(), answer_call(), console_input(), read_guest(); they must not
+// call boot(), pause() or resume() (those wait for the vCPU threads), and must never delete the Vm.
+// destroy() from a callback only stops the VM; the owner's destroy() or destructor tears it down.
+struct VmCallbacks {
+  // Console output in order, batched (per line, per 4 KiB, or when a vCPU stops to wait).
+  std::function<void(std::string_view)> on_console;
+  // Every state change, once, in order: running (boot, resume), paused, then one of
+  // halted / exited / crashed, and destroyed (from destroy(), on the caller's thread).
+  std::function<void(VmState, int exit_code, const std::string& reason)> on_state;
+  // A guest seed-API call; its vCPU waits until answer_call(call.id, ...). Without this callback every
+  // call fails with -SF_EUNAVAIL. Calls still open when the VM stops are failed with -SF_EUNAVAIL.
+  std::function<void(const GuestCall&)> on_guest_call;
+};
+
+class Vm {
+ public:
+  static Result<std::unique_ptr<Vm>> create(const VmConfig& config, VmCallbacks callbacks);
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+  ~Vm();  // destroy()
+
+  Status load_elf(std::span<const uint8_t> image);  // before boot
+  Status load_elf_file(const std::string& path);    // reads the file with a size cap (≤ RAM)
+  Status boot();                                    // vCPU 0 starts at the ELF entry
+  // Returns once every vCPU is out of KVM_RUN and parked (a vCPU waiting for a guest-call answer, or
+  // halted for good, counts as parked); guest memory and registers then stay still until resume().
+  Status pause();
+  Status resume();
+  // Answers guest call `id` (from any thread); the guest sees reply in its request block and
+  // rax = reply.status. An answer given while paused reaches the guest after resume().
+  Status answer_call(uint64_t id, const sf_hc_reply& reply);
+  void console_input(std::string_view bytes);  // bytes for the guest to read from the serial port
+
+  VmStats stats() const;
+  VmState state() const;
+  int exit_code() const;     // exited: the guest's code
+  std::string reason() const;  // halted / exited / crashed: what happened (e.g. "triple fault at rip=…")
+  // Copies guest RAM [gpa, gpa + out.size()) (diagnostics, tests); EFAULT outside RAM or after destroy().
+  Status read_guest(uint64_t gpa, std::span<uint8_t> out) const;
+
+  // Idempotent; also run by the destructor: stops and joins every thread, closes every fd, unmaps RAM.
+  // Called from a callback (a vCPU thread) it only stops the VM; the teardown happens later.
+  void destroy();
+
+ private:
+  class Impl;
+  explicit Vm(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sf::vmm

@@ -1,0 +1,109 @@
+// Tests of GuestMemory: layout (the hole above 3 GiB), bounds checks (overflow, len 0, outside RAM),
+// typed access and resident-page accounting. Needs no KVM.
+#include <gtest/gtest.h>
+
+#include "vmm/guest_abi.h"
+#include "vmm/guest_memory.h"
+
+namespace sf::vmm {
+namespace {
+
+std::unique_ptr<GuestMemory> make(uint64_t bytes) {
+  auto m = GuestMemory::create(bytes);
+  EXPECT_TRUE(m.ok()) << m.status().message;
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+TEST(GuestMemory, RejectsBadSizes) {
+  EXPECT_EQ(GuestMemory::create(0).status().code, EINVAL);
+  EXPECT_EQ(GuestMemory::create(1ull << 20).status().code, EINVAL);
+  EXPECT_EQ(GuestMemory::create((2ull << 20) + 1).status().code, EINVAL);
+  EXPECT_EQ(GuestMemory::create(SF_RAM_MAX + 4096).status().code, EINVAL);
+}
+
+TEST(GuestMemory, SmallRamIsOneRegionFromZero) {
+  auto m = make(64ull << 20);
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->regions().size(), 1u);
+  EXPECT_EQ(m->regions()[0].gpa, 0u);
+  EXPECT_EQ(m->regions()[0].size, 64ull << 20);
+  EXPECT_EQ(m->gpa_end(), 64ull << 20);
+  EXPECT_GE(m->memfd(), 0);
+}
+
+TEST(GuestMemory, LargeRamContinuesAboveFourGiB) {
+  auto m = make(5ull << 30);  // NORESERVE: costs nothing until touched
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->regions().size(), 2u);
+  EXPECT_EQ(m->regions()[0].size, SF_RAM_LOW_MAX);
+  EXPECT_EQ(m->regions()[1].gpa, SF_RAM_HIGH_GPA);
+  EXPECT_EQ(m->regions()[1].size, 2ull << 30);
+  EXPECT_EQ(m->regions()[1].offset, SF_RAM_LOW_MAX);
+  EXPECT_EQ(m->gpa_end(), 6ull << 30);
+  EXPECT_TRUE(m->contains(SF_RAM_LOW_MAX - 8, 8));
+  EXPECT_FALSE(m->contains(SF_RAM_LOW_MAX - 8, 16)) << "ranges cannot cross the hole";
+  EXPECT_FALSE(m->contains(SF_RAM_LOW_MAX, 1)) << "the hole is not RAM";
+  EXPECT_FALSE(m->contains(SF_RAM_HIGH_GPA - 1, 1));
+  EXPECT_TRUE(m->contains(SF_RAM_HIGH_GPA, 1));
+  EXPECT_TRUE(m->contains((6ull << 30) - 1, 1));
+  EXPECT_FALSE(m->contains(6ull << 30, 1));
+  // Host addresses: the high region follows the low one in the mapping.
+  EXPECT_EQ(m->span(SF_RAM_HIGH_GPA, 1)->data(), m->host_base() + SF_RAM_LOW_MAX);
+  ASSERT_TRUE(m->write<uint64_t>(SF_RAM_HIGH_GPA + 8, 0x1234));
+  EXPECT_EQ(*m->read<uint64_t>(SF_RAM_HIGH_GPA + 8), 0x1234u);
+}
+
+TEST(GuestMemory, SpanBoundsAreOverflowSafe) {
+  auto m = make(4ull << 20);
+  ASSERT_TRUE(m);
+  const uint64_t end = 4ull << 20;
+  EXPECT_TRUE(m->span(0, end));
+  EXPECT_TRUE(m->span(end - 1, 1));
+  EXPECT_FALSE(m->span(end - 1, 2));
+  EXPECT_FALSE(m->span(end, 1));
+  EXPECT_FALSE(m->span(UINT64_MAX, 1));
+  EXPECT_FALSE(m->span(UINT64_MAX - 7, 16)) << "gpa + len wraps to a small number";
+  EXPECT_FALSE(m->span(16, UINT64_MAX)) << "huge length";
+  EXPECT_FALSE(m->span(16, UINT64_MAX - 15));
+  // len 0 is fine inside or at the end of RAM, not beyond.
+  auto empty = m->span(end, 0);
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+  EXPECT_TRUE(m->span(0, 0));
+  EXPECT_FALSE(m->span(end + 1, 0));
+  EXPECT_FALSE(m->span(UINT64_MAX, 0));
+}
+
+TEST(GuestMemory, TypedAndByteAccess) {
+  auto m = make(2ull << 20);
+  ASSERT_TRUE(m);
+  struct Pod {
+    uint32_t a;
+    uint64_t b;
+  };
+  ASSERT_TRUE(m->write(0x1003, Pod{7, 9}));  // unaligned is fine (copies)
+  auto p = m->read<Pod>(0x1003);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->a, 7u);
+  EXPECT_EQ(p->b, 9u);
+  EXPECT_FALSE(m->read<uint64_t>((2ull << 20) - 4));
+  EXPECT_FALSE(m->write<uint64_t>((2ull << 20) - 4, 1));
+  const uint8_t bytes[3] = {1, 2, 3};
+  EXPECT_TRUE(m->write_bytes(0x2000, bytes));
+  uint8_t out[3] = {};
+  EXPECT_TRUE(m->read_bytes(0x2000, out));
+  EXPECT_EQ(out[2], 3);
+  EXPECT_FALSE(m->write_bytes((2ull << 20) - 1, bytes));
+}
+
+TEST(GuestMemory, PagesTouchedCountsResidentPages) {
+  auto m = make(64ull << 20);
+  ASSERT_TRUE(m);
+  const uint64_t before = m->pages_touched();
+  EXPECT_EQ(before, 0u) << "a fresh memfd has no pages";
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(m->write<uint8_t>(i * 4096 * 3, 1));
+  EXPECT_EQ(m->pages_touched(), 10u);
+}
+
+}  // namespace
+}  // namespace sf::vmm
