@@ -29,6 +29,12 @@ const files = ['prisma', 'native', 'apps'].flatMap((d) => findTests(path.join(ro
   .filter((f) => (filters.length === 0 ? !args.includes('ctest') : filters.some((flt) => f.includes(flt))))
   .sort();
 
+/** The guest SDK's host-side checks (libc, malloc, libsf, the examples' algorithms). */
+function runGuestChecks() {
+  const r = spawnSync('make', ['-s', '-C', path.join(root, 'native', 'guest'), 'check'], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
 /** The C++ core's googletest suite, through CMake and ctest (skipped, with the reason, without cmake). */
 function runCoreTests() {
   if (!existsSync(path.join(root, 'native', 'CMakeLists.txt'))) return 0;
@@ -50,7 +56,7 @@ function runCoreTests() {
   return 0;
 }
 
-const coreStatus = args.length === 0 || args.includes('ctest') ? runCoreTests() : 0;
+const coreStatus = args.length === 0 || args.includes('ctest') ? runGuestChecks() || runCoreTests() : 0;
 if (files.length === 0) process.exit(coreStatus);
 console.error(`snowflock: running ${files.length} test files`);
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=180000', ...files], {
