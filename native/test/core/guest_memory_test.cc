@@ -2,6 +2,8 @@
 // typed access and resident-page accounting. Needs no KVM.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "vmm/guest_abi.h"
 #include "vmm/guest_memory.h"
 
@@ -94,6 +96,22 @@ TEST(GuestMemory, TypedAndByteAccess) {
   EXPECT_TRUE(m->read_bytes(0x2000, out));
   EXPECT_EQ(out[2], 3);
   EXPECT_FALSE(m->write_bytes((2ull << 20) - 1, bytes));
+}
+
+TEST(GuestMemory, ZeroClearsExactlyTheRangeAndFreesWholePages) {
+  auto m = make(2ull << 20);
+  ASSERT_TRUE(m);
+  auto all = m->span(0, 64 * 1024);
+  std::memset(all->data(), 0xab, all->size());
+  EXPECT_EQ(m->pages_touched(), 16u);
+  ASSERT_TRUE(m->zero(100, 5 * 4096));  // partial first page, 4 whole pages, partial last page
+  // (checked before the reads below: reading a punched page brings a zero page back)
+  EXPECT_EQ(m->pages_touched(), 12u) << "the four whole pages were punched out, not written";
+  EXPECT_EQ(*m->read<uint8_t>(99), 0xab);
+  for (uint64_t a : {100ull, 4095ull, 4096ull, 12345ull, 100ull + 5 * 4096 - 1}) EXPECT_EQ(*m->read<uint8_t>(a), 0) << a;
+  EXPECT_EQ(*m->read<uint8_t>(100 + 5 * 4096), 0xab);
+  EXPECT_TRUE(m->zero(0, 0));
+  EXPECT_FALSE(m->zero((2ull << 20) - 10, 11));
 }
 
 TEST(GuestMemory, PagesTouchedCountsResidentPages) {

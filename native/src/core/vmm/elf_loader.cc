@@ -130,7 +130,9 @@ Result<LoadedImage> load_elf(std::span<const uint8_t> image, GuestMemory& memory
     auto dst = memory.span(ph->p_paddr, ph->p_memsz);  // checked above; cannot fail
     if (!dst) return bad("internal: segment vanished from RAM");
     if (ph->p_filesz != 0) std::memcpy(dst->data(), image.data() + ph->p_offset, ph->p_filesz);
-    std::memset(dst->data() + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+    // bss: RAM starts zeroed, but an earlier load may have written there. zero() punches whole pages
+    // out instead of touching them, so a large bss costs no memory and no page faults.
+    memory.zero(ph->p_paddr + ph->p_filesz, ph->p_memsz - ph->p_filesz);
     out.lowest = std::min<uint64_t>(out.lowest, ph->p_paddr);
     out.highest = std::max<uint64_t>(out.highest, ph->p_paddr + ph->p_memsz);
   }

@@ -2,6 +2,8 @@
 // Boundary: host mapping and layout only; memslot registration is kvm.cc's job.
 #include "guest_memory.h"
 
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -60,6 +62,26 @@ bool GuestMemory::write_bytes(uint64_t gpa, std::span<const uint8_t> bytes) {
   auto s = span(gpa, bytes.size());
   if (!s) return false;
   if (!bytes.empty()) std::memcpy(s->data(), bytes.data(), bytes.size());
+  return true;
+}
+
+bool GuestMemory::zero(uint64_t gpa, uint64_t len) {
+  auto s = span(gpa, len);
+  if (!s) return false;
+  if (len == 0) return true;
+  constexpr uint64_t kPage = SF_PAGE_SIZE;
+  const uint64_t begin = static_cast<uint64_t>(s->data() - map_.bytes());  // memfd offset
+  const uint64_t end = begin + len;
+  const uint64_t first_full = (begin + kPage - 1) / kPage * kPage;
+  const uint64_t last_full = end / kPage * kPage;
+  if (last_full > first_full &&
+      ::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first_full),
+                  static_cast<off_t>(last_full - first_full)) == 0) {
+    std::memset(map_.bytes() + begin, 0, first_full - begin);
+    std::memset(map_.bytes() + last_full, 0, end - last_full);
+  } else {
+    std::memset(s->data(), 0, len);  // small range, or the hole punch failed: write zeroes
+  }
   return true;
 }
 

@@ -66,6 +66,10 @@ class GuestMemory {
     return true;
   }
   bool write_bytes(uint64_t gpa, std::span<const uint8_t> bytes);
+  // Zeroes [gpa, gpa + len). Whole pages are punched out of the memfd instead of written, so zeroing
+  // a large, never-touched range (an image's bss) allocates nothing. For the MAP_SHARED mapping only
+  // (boot time, before any fork remaps RAM privately).
+  bool zero(uint64_t gpa, uint64_t len);
   bool read_bytes(uint64_t gpa, std::span<uint8_t> out) const;
 
   // Pages of RAM that are resident (mincore over the mapping): what the guest and the VMM have touched.
