@@ -40,7 +40,7 @@ try {
     await registerHost(sfmd.svc, name, {
       version: 'bench', cpus: 64, ramBytes: 256 * 2 ** 30, kernelRelease: os.release(),
       kvm: { available: false, apiVersion: 0, error: 'bench' }, userfaultfd: { available: false, features: [], error: 'bench' },
-      localListenPort: 0, pid: process.pid,
+      localListenPort: 0, pid: process.pid, domains: [],
     });
   }
   const url = `http://127.0.0.1:${sfmd.port}`;

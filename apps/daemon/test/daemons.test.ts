@@ -80,7 +80,7 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
   assert.equal((await sf('sfstate')).code, 12, 'UNAVAILABLE while sfmd is down');
   await json(sf('sfmd', 'start', '--json'));
   await new Promise((r) => setTimeout(r, 6000)); // longer than the offline timeout
-  const after = await json<{ hosts: HostRow[]; domains: { domain: string }[] }>(sf('sfstate', '--json'));
+  const after = await json<{ hosts: HostRow[]; domains: { domain: string; state: string }[] }>(sf('sfstate', '--json'));
   assert.deepEqual(after.hosts.map((h) => [h.name, h.state]), names.map((n) => [n, n === victim ? 'offline' : 'online']));
   assert.deepEqual(after.domains.map((d) => [d.domain, d.state]), [['1:0', 'running']]);
   const again = await json(sf('ticket', ticket.ticket, '--domain', '1:0', '--json'));

@@ -43,7 +43,7 @@ export function registration(overrides: Partial<HostRegistration> = {}): HostReg
     version: '0.1.0', cpus: 2, ramBytes: 4 * GiB, kernelRelease: 'test',
     kvm: { available: true, apiVersion: 12, error: null },
     userfaultfd: { available: true, features: ['MISSING_SHMEM'], error: null },
-    localListenPort: 0, pid: process.pid, ...overrides,
+    localListenPort: 0, pid: process.pid, domains: [], ...overrides,
   };
 }
 

@@ -12,6 +12,8 @@ export interface HostRegistration {
   userfaultfd: { available: boolean; features: string[]; error: string | null };
   localListenPort: number;
   pid: number;
+  /** The VMs this sfld runs right now: after an sfld restart, sfmd learns which domains died with it. */
+  domains: DomainAddress[];
 }
 
 export interface RegisterReply {

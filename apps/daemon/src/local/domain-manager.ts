@@ -37,6 +37,14 @@ export class DomainManager {
     return this.#domains.size;
   }
 
+  /** The domains whose VMs run here now. */
+  addresses(): DomainAddress[] {
+    return [...this.#domains.keys()].map((id) => {
+      const [clusterid, vmid] = id.split(':').map(Number);
+      return { clusterid: clusterid!, vmid: vmid! };
+    });
+  }
+
   async boot(spec: DomainBootSpec): Promise<{ state: string }> {
     const id = key(spec);
     if (this.#domains.has(id)) throw new SfError('BAD_INPUT', `domain ${id} already runs on this host`);

@@ -24,6 +24,12 @@ const bootSpecSchema = addressSchema.extend({
 });
 const inputSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536) });
 
+function parseCommand<T>(schema: z.ZodType<T>, value: unknown, command: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new SfError('BAD_INPUT', `malformed ${command}: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
 export interface SfldOptions {
   home?: string;
   configPath?: string;
@@ -51,6 +57,7 @@ function describeHost(localListenPort: number): HostRegistration {
     userfaultfd: { available: caps.userfaultfd.available, features: caps.userfaultfd.features, error: caps.userfaultfd.error },
     localListenPort,
     pid: process.pid,
+    domains: [],
   };
 }
 
@@ -91,8 +98,16 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     reconnectionDelayMax: 1000, // sfmd gives a restarted host a few seconds: come back well within them
   });
 
+  const domains = new DomainManager(log, {
+    clientFor: (domain) => ({
+      client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
+      url: masterUrl,
+    }),
+    reportState: (report) => socket.emit('domain:state', report),
+    console: (chunk) => socket.emit('domain:console', chunk),
+  });
   socket.on('connect', () => {
-    socket.timeout(10_000).emit('host:register', registration, (err: Error | null, result) => {
+    socket.timeout(10_000).emit('host:register', { ...registration, domains: domains.addresses() }, (err: Error | null, result) => {
       if (err) {
         log.warn({ err: err.message }, 'registration not answered; retrying on reconnect');
         socket.disconnect().connect();
@@ -114,25 +129,17 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   socket.on('host:ping', (_ping, ack) => ack({ ok: true, value: { receivedAt: Date.now() } }));
 
   // Commands from sfmd: each answers with a Result, whatever happens.
-  const domains = new DomainManager(log, {
-    clientFor: (domain) => ({
-      client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
-      url: masterUrl,
-    }),
-    reportState: (report) => socket.emit('domain:state', report),
-    console: (chunk) => socket.emit('domain:console', chunk),
-  });
   const answer = <T>(ack: (r: Result<T>) => void, work: () => T | Promise<T>) => {
     if (typeof ack !== 'function') return;
     Promise.resolve().then(work).then((value) => ack(ok(value)), (err: unknown) => ack(fail(err)));
   };
-  socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(bootSpecSchema.parse(spec))));
-  socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(addressSchema.parse(address))));
+  socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand(bootSpecSchema, spec, 'domain:boot'))));
+  socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(parseCommand(addressSchema, address, 'domain:destroy'))));
   socket.on('domain:input', (input, ack) => answer(ack, () => {
-    const { data, ...address } = inputSchema.parse(input);
+    const { data, ...address } = parseCommand(inputSchema, input, 'domain:input');
     return domains.input(address, data);
   }));
-  socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(addressSchema.parse(address))));
+  socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand(addressSchema, address, 'domain:console-replay'))));
 
   let seq = 0;
   const ticker = setInterval(() => {

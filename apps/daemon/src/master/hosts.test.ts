@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, rmSync } from 'node:fs';
-import { GiB, makeConfig, masterFixture, seedConfig } from '../../test/support.ts';
+import { GiB, makeConfig, masterFixture, registration, seedConfig } from '../../test/support.ts';
 import { hostSecretPath } from '../common/paths.ts';
-import { authenticateHost, graceOnlineHosts, recordHeartbeat, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
+import { authenticateHost, graceOnlineHosts, recordHeartbeat, registerHost, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
 
 const hosts = [{ name: 'alpha', cpus: 4, ram: 8 * GiB }, { name: 'beta', cpus: 4, ram: 8 * GiB }];
 
@@ -75,4 +75,19 @@ test('after an sfmd restart, online hosts get a grace period instead of being dr
   await new Promise((r) => setTimeout(r, 250));
   await graceOnlineHosts(f.svc);
   assert.deepEqual(await sweepSilentHosts(f.svc), []);
+});
+
+test('an sfld that comes back without a VM it had: that domain is lost with its sfld, and its cluster ends', async (t) => {
+  const f = await masterFixture(hosts);
+  t.after(() => f.close());
+  await f.online('alpha', 'beta');
+  const admin = await f.admin();
+  const cluster = await admin.cluster.seed({ config: seedConfig() });
+  const home = cluster.domains[0]!.host;
+  await registerHost(f.svc, home, registration({ domains: [{ clusterid: 1, vmid: 0 }] }));
+  assert.equal((await admin.state.domains())[0]!.state, 'running', 'still running there: nothing changes');
+  await registerHost(f.svc, home, registration({ domains: [] }));
+  const [domain] = await admin.state.domains({ all: true });
+  assert.deepEqual([domain!.state, domain!.endReason], ['crashed', 'its sfld restarted']);
+  assert.equal((await admin.cluster.get({ clusterid: 1 })).state, 'shutdown');
 });

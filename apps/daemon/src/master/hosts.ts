@@ -6,6 +6,7 @@ import { SfError } from '../common/errors.ts';
 import { hostSecretPath, type SnowflockPaths } from '../common/paths.ts';
 import { writeSecretFile } from '../common/secret-file.ts';
 import { hashSecret, newSecret, secretMatches } from './auth.ts';
+import { applyStateReport } from './domain-lifecycle.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
@@ -69,10 +70,26 @@ export async function registerHost(svc: MasterServices, name: string, info: Host
         data: { state: 'online', lastSeen: now, registeredAt: now, capabilities: JSON.stringify(info) },
       });
       svc.events.emit('host:state', { host: name, state: 'online', at: now.toISOString() });
+      await forgetVanishedDomains(svc, host.id, name, info.domains);
       svc.events.emit('capacity');
       svc.log.info({ host: name, cpus: host.cpus, kvm: info.kvm.available }, 'host registered');
       return { hostId: host.id, name, heartbeatMs: svc.timing.heartbeatMs, offlineAfterMs: svc.timing.offlineAfterMs };
     });
+}
+
+/**
+ * A (re)registering sfld says which VMs it runs. Domains the record has on this host with a VM that
+ * the sfld no longer has died with an earlier sfld: they are lost (and a lost master ends its cluster).
+ */
+async function forgetVanishedDomains(svc: MasterServices, hostId: string, hostName: string, running: HostRegistration['domains']) {
+  const alive = new Set(running.map((d) => `${d.clusterid}:${d.vmid}`));
+  const recorded = await svc.db.domain.findMany({
+    where: { hostId, state: { in: ['booting', 'running', 'paused'] } }, include: { cluster: true },
+  });
+  for (const d of recorded) {
+    if (alive.has(`${d.cluster.clusterid}:${d.vmid}`)) continue;
+    await applyStateReport(svc, hostName, { clusterid: d.cluster.clusterid, vmid: d.vmid, state: 'crashed', exitCode: null, reason: 'its sfld restarted' });
+  }
 }
 
 export async function recordHeartbeat(svc: MasterServices, name: string): Promise<void> {

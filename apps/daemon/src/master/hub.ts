@@ -1,21 +1,19 @@
 // sfmd's socket.io hub: sflds connect to /hosts (per-host secret) to register and send heartbeats
-// and metrics; dashboards connect to /dash (admin token) and receive live events.
+// and metrics; dashboards connect to /dash (admin token) and receive live events and consoles.
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace } from 'socket.io';
 import { z } from 'zod';
 import { fail, SfError } from '../common/errors.ts';
 import {
   DASHBOARD_NAMESPACE, HOSTS_NAMESPACE,
-  type DashboardToSfmdEvents, type DomainAddress, type SfldToSfmdEvents, type SfmdToDashboardEvents, type SfmdToSfldEvents,
+  type DashboardToSfmdEvents, type SfldToSfmdEvents, type SfmdToDashboardEvents, type SfmdToSfldEvents,
 } from '../common/events.ts';
 import { tokenMatches } from './auth.ts';
 import { authenticateHost, recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
 import type { MasterServices } from './services.ts';
 import { applyStateReport } from './domain-lifecycle.ts';
-import { findLatestDomain, findLiveDomain } from './domains.ts';
+import { ConsoleRelay } from './console-relay.ts';
 import { SocketHostLinks } from './host-links.ts';
-import { LIVE_DOMAIN_STATES } from './store/states.ts';
-
 
 const registrationSchema = z.object({
   version: z.string().max(64),
@@ -26,6 +24,7 @@ const registrationSchema = z.object({
   userfaultfd: z.object({ available: z.boolean(), features: z.array(z.string().max(64)).max(64), error: z.string().max(1024).nullable() }),
   localListenPort: z.number().int().min(0).max(65535),
   pid: z.number().int().min(0),
+  domains: z.array(z.object({ clusterid: z.number().int().min(0), vmid: z.number().int().min(0) })).max(4096),
 });
 
 const metricsSchema = z.object({
@@ -34,27 +33,13 @@ const metricsSchema = z.object({
   uptimeSeconds: z.number().min(0),
 });
 
-const addressSchema = z.object({ clusterid: z.number().int().min(0), vmid: z.number().int().min(0) });
-const consoleChunkSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536, 'at most 64 KiB') });
-const stateReportSchema = addressSchema.extend({
+const stateReportSchema = z.object({
+  clusterid: z.number().int().min(0),
+  vmid: z.number().int().min(0),
   state: z.enum(['running', 'paused', 'halted', 'exited', 'crashed', 'stopped']),
   exitCode: z.number().int().nullable(),
   reason: z.string().max(4096).nullable(),
 });
-
-const consoleRoom = (a: DomainAddress) => `console:${a.clusterid}:${a.vmid}`;
-
-async function ownsDomain(svc: MasterServices, host: string, a: DomainAddress): Promise<boolean> {
-  const n = await svc.db.domain.count({ where: { vmid: a.vmid, cluster: { clusterid: a.clusterid }, host: { name: host }, state: { in: [...LIVE_DOMAIN_STATES] } } });
-  return n > 0;
-}
-
-/** The domain a console call names (live for input; ended ones can still be read); its sfld holds the console. */
-async function consoleTarget(svc: MasterServices, address: unknown, live: boolean) {
-  const parsed = addressSchema.safeParse(address);
-  if (!parsed.success) throw new SfError('BAD_INPUT', 'name the domain as {clusterid, vmid}');
-  return live ? findLiveDomain(svc, parsed.data) : findLatestDomain(svc, parsed.data);
-}
 
 export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToken: string): Server {
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 1 << 20, cors: { origin: false } });
@@ -63,6 +48,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
 
   const links = svc.links instanceof SocketHostLinks ? svc.links : new SocketHostLinks();
   const dash = io.of(DASHBOARD_NAMESPACE) as unknown as Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
+  const consoles = new ConsoleRelay(svc, dash);
   const hosts = io.of(HOSTS_NAMESPACE) as unknown as Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, { host: string }>;
   hosts.use(async (socket, next) => {
     const auth = socket.handshake.auth as { host?: unknown; secret?: unknown };
@@ -103,15 +89,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       if (!parsed.success) return void svc.log.warn({ host: name }, 'dropped malformed domain state');
       applyStateReport(svc, name, parsed.data).catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));
     });
-    socket.on('domain:console', (chunk) => {
-      const parsed = consoleChunkSchema.safeParse(chunk);
-      if (!parsed.success) return;
-      // Only the domain's own host may speak for its console: checked against the live record.
-      const room = consoleRoom(parsed.data);
-      if (dash.adapter.rooms.get(room)?.size) {
-        ownsDomain(svc, name, parsed.data).then((owns) => { if (owns) dash.to(room).emit('domain:console', parsed.data); });
-      }
-    });
+    socket.on('domain:console', (chunk) => consoles.fromHost(name, chunk));
     links.attach(name, socket);
     socket.on('disconnect', (reason) => {
       links.detach(name, socket);
@@ -124,34 +102,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
     if (typeof token === 'string' && tokenMatches(token, adminToken)) next();
     else next(new Error('the dashboard feed needs the admin token'));
   });
-  dash.on('connection', (socket) => {
-    socket.on('console:subscribe', async (address, ack) => {
-      if (typeof ack !== 'function') return;
-      try {
-        const domain = await consoleTarget(svc, address, false);
-        const { data } = await svc.links.command(domain.host.name, 'domain:console-replay', { clusterid: domain.cluster.clusterid, vmid: domain.vmid });
-        await socket.join(consoleRoom(address));
-        ack({ ok: true, value: { replay: data } });
-      } catch (err) {
-        ack(fail(err));
-      }
-    });
-    socket.on('console:unsubscribe', (address) => {
-      const parsed = addressSchema.safeParse(address);
-      if (parsed.success) void socket.leave(consoleRoom(parsed.data));
-    });
-    socket.on('console:input', async (input, ack) => {
-      if (typeof ack !== 'function') return;
-      try {
-        const parsed = consoleChunkSchema.safeParse(input);
-        if (!parsed.success) throw new SfError('BAD_INPUT', 'console input needs {clusterid, vmid, data} with at most 64 KiB of data');
-        const domain = await consoleTarget(svc, parsed.data, true);
-        ack({ ok: true, value: await svc.links.command(domain.host.name, 'domain:input', parsed.data) });
-      } catch (err) {
-        ack(fail(err));
-      }
-    });
-  });
+  dash.on('connection', (socket) => consoles.serve(socket));
   svc.events.on('host:metrics', (m) => dash.emit('host:metrics', m));
   svc.events.on('host:state', (e) => dash.emit('host:state', e));
   svc.events.on('domain:state', (e) => dash.emit('domain:state', e));
