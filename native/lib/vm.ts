@@ -183,6 +183,12 @@ export interface VirtualMachineOptions {
   clusterid?: number;
   /** uint32 (0 = master); default 0. */
   vmid?: number;
+  /**
+   * CPU privilege at entry. 'user' (default): ring 3 under the VMM's small supervisor — native speed
+   * and SSE on software-virtualised KVM (kvm_pvm), where ring-0 code is emulated (~1 µs/instruction).
+   * 'kernel': ring 0, for guests that set up their own descriptor tables.
+   */
+  privilege?: 'user' | 'kernel';
 }
 
 // ---- The addon's VM surface (untyped until checked here) ----
@@ -194,6 +200,7 @@ interface NativeVmConfig {
   clusterid: number;
   vmid: number;
   imagePath: string;
+  privilege: 'user' | 'kernel';
 }
 
 /** A checked GuestReply with every field present: what crosses into the binding (see normalizeGuestReply). */
@@ -289,7 +296,9 @@ async function checkOptions(options: VirtualMachineOptions): Promise<NativeVmCon
     badInput(`image ${image} cannot be used: ${why === 'ENOENT' ? 'it does not exist' : why}.`);
   }
   if (!info.isFile()) badInput(`image ${image} is not a regular file.`);
-  return { vcpus, ramBytes: memoryMiB * MiB, cmdline, clusterid, vmid, imagePath: image };
+  const privilege = options.privilege ?? 'user';
+  if (privilege !== 'user' && privilege !== 'kernel') badInput(`privilege must be 'user' or 'kernel', got ${describe(privilege)}.`);
+  return { vcpus, ramBytes: memoryMiB * MiB, cmdline, clusterid, vmid, imagePath: image, privilege };
 }
 
 // ---- guest-call conversion ----

@@ -80,6 +80,11 @@ Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::
   if (Status s = ReadUint32(o, "vmid", "config", config.vmid); !s.ok()) return s;
   if (Status s = ReadString(o, "cmdline", "config", config.cmdline); !s.ok()) return s;
   if (Status s = ReadString(o, "imagePath", "config", image_path); !s.ok()) return s;
+  std::string privilege;
+  if (Status s = ReadString(o, "privilege", "config", privilege); !s.ok()) return s;
+  if (privilege == "user") config.privilege = sf::vmm::GuestPrivilege::user;
+  else if (privilege == "kernel") config.privilege = sf::vmm::GuestPrivilege::kernel;
+  else return Invalid("config.privilege must be 'user' or 'kernel'");
   if (image_path.empty() || image_path.find('\0') != std::string::npos) {
     return Invalid("config.imagePath must be a non-empty path without NUL");
   }

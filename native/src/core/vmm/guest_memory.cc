@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,18 +94,11 @@ bool GuestMemory::read_bytes(uint64_t gpa, std::span<uint8_t> out) const {
 }
 
 uint64_t GuestMemory::pages_touched() const {
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const uint64_t pages = (ram_bytes_ + page - 1) / page;
-  // In chunks: one byte per page of a 64 GiB guest would be a 16 MiB vector.
-  constexpr uint64_t kChunkPages = 64 * 1024;
-  std::vector<unsigned char> vec(static_cast<size_t>(std::min(pages, kChunkPages)));
-  uint64_t resident = 0;
-  for (uint64_t first = 0; first < pages; first += kChunkPages) {
-    const uint64_t n = std::min(kChunkPages, pages - first);
-    if (::mincore(map_.bytes() + first * page, n * page, vec.data()) != 0) return 0;
-    for (uint64_t i = 0; i < n; ++i) resident += vec[i] & 1;
-  }
-  return resident;
+  // tmpfs/shmem (which backs a memfd) counts st_blocks in 512-byte units of allocated pages, swapped-out
+  // pages included.
+  struct stat st {};
+  if (::fstat(memfd_.get(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512 / SF_PAGE_SIZE;
 }
 
 }  // namespace sf::vmm

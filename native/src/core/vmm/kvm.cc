@@ -107,13 +107,18 @@ Status KvmVm::add_ram(const GuestMemory& memory) {
   return Status::Ok();
 }
 
-Status KvmVm::create_irqchip(bool with_pit) {
+Status KvmVm::set_vmx_helper_pages() {
   if (::ioctl(vm_.get(), KVM_SET_TSS_ADDR, kTssGpa) != 0) return Status::FromErrno("KVM_SET_TSS_ADDR", errno);
   uint64_t idmap = kIdentityMapGpa;
   if (::ioctl(vm_.get(), KVM_SET_IDENTITY_MAP_ADDR, &idmap) != 0) {
     return Status::FromErrno("KVM_SET_IDENTITY_MAP_ADDR", errno);
   }
+  return Status::Ok();
+}
+
+Status KvmVm::create_irqchip(bool with_pit) {
   if (::ioctl(vm_.get(), KVM_CREATE_IRQCHIP, 0) != 0) return Status::FromErrno("KVM_CREATE_IRQCHIP", errno);
+  irqchip_ = true;
   if (with_pit) {
     kvm_pit_config pit{};
     pit.flags = KVM_PIT_SPEAKER_DUMMY;  // port 0x61 handled in-kernel, no exits
@@ -141,6 +146,12 @@ Status KvmVm::set_cpuid(int vcpu_fd, uint32_t vcpu_id, uint32_t vcpus) const {
       e.ebx = (e.ebx & 0x0000ffffu) | ((vcpus & 0xffu) << 16) | ((vcpu_id & 0xffu) << 24);
       e.ecx |= 1u << 31;
       if (vcpus > 1) e.edx |= 1u << 28; else e.edx &= ~(1u << 28);
+      if (!irqchip_) {
+        // No in-kernel LAPIC: do not advertise one. EDX[9] APIC, ECX[21] x2APIC, ECX[24] TSC deadline
+        // (a LAPIC timer mode).
+        e.edx &= ~(1u << 9);
+        e.ecx &= ~((1u << 21) | (1u << 24));
+      }
     } else if (e.function == 0xb || e.function == 0x1f) {
       e.edx = vcpu_id;  // x2APIC id
     }

@@ -64,11 +64,18 @@ void RunControl::kick_locked(Slot& s) {
   if (s.kickable && s.thread != nullptr) s.thread->signal(kick_signal());
 }
 
+void RunControl::sync_leave_flag_locked() {
+  leave_requested_.store(pause_requested_ || stop_requested_, std::memory_order_seq_cst);
+}
+
 void RunControl::kick_all_locked() {
+  sync_leave_flag_locked();
   for (auto& s : slots_) {
     set_immediate_exit_locked(*s, true);
     kick_locked(*s);
   }
+  // vCPUs waiting in a device model are not in KVM_RUN: the signal does not end their wait, this does.
+  if (waker_) waker_();
 }
 
 void RunControl::push_event_locked(VmState state, int code, const std::string& reason) {
@@ -96,7 +103,7 @@ Status RunControl::begin_running() {
 bool RunControl::quiescent_locked() const {
   for (const auto& s : slots_) {
     if (!s->started || s->exited) continue;
-    if (!(s->parked || s->call_waiting || s->dead_halted)) return false;
+    if (!(s->parked || s->call_waiting || s->dead_halted || s->hlt_sleeping)) return false;
   }
   return true;
 }
@@ -112,6 +119,7 @@ Status RunControl::pause() {
   ctl_cv_.wait(lock, [this] { return stop_requested_ || quiescent_locked(); });
   if (stop_requested_) {
     pause_requested_ = false;
+    sync_leave_flag_locked();
     return Status::Error(ECANCELED, std::string("the VM stopped while pausing (") + to_string(state_) + ")");
   }
   state_ = VmState::paused;
@@ -126,6 +134,7 @@ Status RunControl::resume() {
     return Status::Error(EINVAL, std::string("cannot resume a VM that is ") + to_string(state_));
   }
   pause_requested_ = false;
+  sync_leave_flag_locked();
   state_ = VmState::running;
   push_event_locked(state_, 0, "");
   // Each vCPU clears its own immediate_exit as it leaves park (set_immediate_exit_locked there), so a
@@ -276,12 +285,21 @@ void RunControl::wait_for_stop(uint32_t) {
   vcpu_cv_.wait(lock, [this] { return stop_requested_; });
 }
 
+void RunControl::sleep_in_hlt(uint32_t i) {
+  std::unique_lock lock(mu_);
+  Slot& s = *slots_[i];
+  s.hlt_sleeping = true;
+  ctl_cv_.notify_all();  // a pause in progress may be waiting for this vCPU
+  vcpu_cv_.wait(lock, [this] { return stop_requested_; });
+  s.hlt_sleeping = false;
+}
+
 void RunControl::probe_quiet() {
   std::lock_guard lock(mu_);
   if (pause_requested_ || stop_requested_) return;
   for (auto& sp : slots_) {
     Slot& s = *sp;
-    if (!s.kickable || s.parked || s.in_call || s.dead_halted) continue;
+    if (!s.kickable || s.parked || s.in_call || s.dead_halted || s.hlt_sleeping) continue;
     const uint64_t now = s.progress.load(std::memory_order_relaxed);
     if (now == s.last_probe) kick_locked(s);  // signal only: immediate_exit stays as it is
     s.last_probe = now;

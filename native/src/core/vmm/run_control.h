@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +40,14 @@ class RunControl {
 
   // Wiring, before any thread runs: where vCPU i's kvm_run page and thread are.
   void attach(uint32_t i, kvm_run* run, Thread* thread);
+  // Wiring, before any thread runs: called (with this object's lock held, so it must not call back
+  // into RunControl) right after every kick that asks all vCPUs out of KVM_RUN (pause, stop), to wake
+  // vCPUs that wait in user space for a device (the serial port's idle back-off) instead of sitting in
+  // KVM_RUN, where the kick signal would reach them.
+  void set_waker(std::function<void()> waker) { waker_ = std::move(waker); }
+  // True while a pause or stop asks every vCPU to leave KVM_RUN. Lock-free: a device wait checks it
+  // in its wake-up condition (it is set before the waker is called).
+  const std::atomic<bool>& leave_requested() const { return leave_requested_; }
 
   VmState state() const;
   int exit_code() const;
@@ -62,7 +71,8 @@ class RunControl {
   // already, or the VM stopped and the call was failed with -SF_EUNAVAIL).
   Status answer(uint64_t id, const sf_hc_reply& reply);
   // Kicks vCPUs that made no exit since the previous probe, so a vCPU sleeping in an in-kernel HLT
-  // comes back to user space and can tell whether it can ever wake up (vcpu.cc).
+  // comes back to user space and can tell whether it can ever wake up (vcpu.cc). Only needed with an
+  // in-kernel irqchip: without one, HLT exits to user space by itself.
   void probe_quiet();
   // The next queued state change, in the order they happened.
   std::optional<StateEvent> take_event();
@@ -86,6 +96,11 @@ class RunControl {
   // every started vCPU such a sleeper (the VM is halted).
   bool mark_dead_halted(uint32_t i);
   void wait_for_stop(uint32_t i);  // a dead-halted vCPU's thread waits here (counted as parked)
+  // This vCPU executed HLT with interrupts enabled and there is no in-kernel irqchip, so KVM handed
+  // the halt to user space and no interrupt can ever end it: the thread sleeps here, counted as
+  // parked, until the VM stops (a pause and resume leave it asleep, as an in-kernel halt would be).
+  // It is not "halted for good" (the VM does not become halted because of it), just as with an irqchip.
+  void sleep_in_hlt(uint32_t i);
   // One exit made: for probe_quiet. Lock-free.
   void note_progress(uint32_t i) { slots_[i]->progress.fetch_add(1, std::memory_order_relaxed); }
 
@@ -101,6 +116,7 @@ class RunControl {
     bool call_waiting = false;
     bool answered = false;
     bool dead_halted = false;
+    bool hlt_sleeping = false;  // in sleep_in_hlt
     uint64_t call_id = 0;
     uint32_t call_nr = 0;
     std::unique_ptr<sf_hc_reply> reply;  // 4.7 KiB: allocated on first use
@@ -111,6 +127,7 @@ class RunControl {
   bool quiescent_locked() const;
   void kick_locked(Slot& s);
   void kick_all_locked();
+  void sync_leave_flag_locked();
   void set_immediate_exit_locked(Slot& s, bool on);
   bool stop_locked(VmState final_state, int exit_code, std::string reason);
   void push_event_locked(VmState state, int code, const std::string& reason);
@@ -124,6 +141,8 @@ class RunControl {
   std::string reason_;
   bool pause_requested_ = false;
   bool stop_requested_ = false;
+  std::atomic<bool> leave_requested_{false};  // pause_requested_ || stop_requested_, readable without mu_
+  std::function<void()> waker_;
   uint64_t next_call_id_ = 1;
   std::deque<StateEvent> events_;
 };

@@ -1,8 +1,11 @@
 // Serial: 16550 register subset (THR/RBR, IER, IIR/FCR, LCR, MCR, LSR, MSR, SCR, divisor latch).
-// Boundary: device model and output batching; who calls flush() (vCPU waits, a timer) is the VM's choice.
+// Boundary: device model, output batching and the idle back-off of LSR polls; who calls flush() (vCPU
+// waits, a timer) and who calls wake() (pause/stop) is the VM's choice.
 #include "serial.h"
 
 #include "guest_abi.h"
+
+#include <algorithm>
 
 namespace sf::vmm {
 
@@ -22,6 +25,7 @@ bool Serial::owns(uint16_t port) { return port >= SF_SERIAL_PORT && port < SF_SE
 void Serial::write(uint16_t port, uint8_t value) {
   const uint16_t reg = static_cast<uint16_t>(port - SF_SERIAL_PORT);
   std::unique_lock lock(mu_);
+  reset_backoff_locked();  // the guest is doing something other than waiting for input
   const bool dlab = (lcr_ & kLcrDlab) != 0;
   switch (reg) {
     case kData:
@@ -51,9 +55,16 @@ void Serial::write(uint16_t port, uint8_t value) {
   }
 }
 
-uint8_t Serial::read(uint16_t port) {
+uint8_t Serial::read(uint16_t port, const std::atomic<bool>* leave) {
   const uint16_t reg = static_cast<uint16_t>(port - SF_SERIAL_PORT);
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  if (reg == kLsr) {
+    if (in_.empty()) idle_poll_locked(lock, leave);
+    if (!in_.empty()) reset_backoff_locked();
+    // Transmission is instant, so the transmitter is always empty.
+    return static_cast<uint8_t>(kLsrThrEmpty | kLsrTxEmpty | (in_.empty() ? 0 : kLsrDataReady));
+  }
+  reset_backoff_locked();
   const bool dlab = (lcr_ & kLcrDlab) != 0;
   switch (reg) {
     case kData: {
@@ -67,12 +78,35 @@ uint8_t Serial::read(uint16_t port) {
     case kIirFcr: return static_cast<uint8_t>(kIirNoInterrupt | (fifo_enabled_ ? kIirFifoEnabled : 0));
     case kLcr: return lcr_;
     case kMcr: return mcr_;
-    // Transmission is instant, so the transmitter is always empty.
-    case kLsr: return static_cast<uint8_t>(kLsrThrEmpty | kLsrTxEmpty | (in_.empty() ? 0 : kLsrDataReady));
     case kMsr: return kMsrCts | kMsrDsr | kMsrDcd;
     case kScr: return scr_;
     default: return 0xff;
   }
+}
+
+void Serial::idle_poll_locked(std::unique_lock<std::mutex>& lock, const std::atomic<bool>* leave) {
+  if (backoff_.after_reads == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (idle_reads_ > 0 && now - last_idle_answer_ > backoff_.max_gap) reset_backoff_locked();
+  if (idle_reads_ < backoff_.after_reads) {
+    ++idle_reads_;
+    last_idle_answer_ = now;
+    return;
+  }
+  const auto leaving = [leave] { return leave != nullptr && leave->load(std::memory_order_seq_cst); };
+  if (!leaving()) {  // with a kick pending, answer now so the vCPU can leave
+    idle_wait_ = idle_wait_.count() == 0 ? backoff_.first : std::min(idle_wait_ * 2, backoff_.max);
+    idle_waits_.fetch_add(1, std::memory_order_relaxed);
+    // `leave` is set before wake() takes mu_ to notify, and it is checked here with mu_ held before
+    // sleeping: no wake-up is lost.
+    input_cv_.wait_for(lock, idle_wait_, [&] { return !in_.empty() || leaving(); });
+  }
+  last_idle_answer_ = std::chrono::steady_clock::now();
+}
+
+void Serial::wake() {
+  { std::lock_guard lock(mu_); }
+  input_cv_.notify_all();
 }
 
 void Serial::write_console(std::span<const uint8_t> bytes) {
@@ -90,14 +124,18 @@ void Serial::flush() {
 }
 
 void Serial::input(std::string_view bytes) {
-  std::lock_guard lock(mu_);
-  for (char c : bytes) {
-    if (in_.size() >= kInputLimit) {
-      input_dropped_.fetch_add(1, std::memory_order_relaxed);
-      continue;
+  {
+    std::lock_guard lock(mu_);
+    for (char c : bytes) {
+      if (in_.size() >= kInputLimit) {
+        input_dropped_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      in_.push_back(static_cast<uint8_t>(c));
     }
-    in_.push_back(static_cast<uint8_t>(c));
+    if (!bytes.empty()) reset_backoff_locked();
   }
+  input_cv_.notify_all();  // a vCPU in an idle wait reads the input now
 }
 
 void Serial::append_locked(std::string_view bytes) {

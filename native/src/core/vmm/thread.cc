@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include <memory>
 #include <mutex>
@@ -26,6 +27,16 @@ struct ThreadStart {
   char name[16];
 
   static void wait_for_creator(Thread* t) { std::lock_guard gate(t->start_mu_); }
+  // Last thing the thread does: record its CPU time while it can still read its own clock.
+  static void record_exit(Thread* t) {
+    timespec ts{};
+    const uint64_t ns = ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0
+                            ? static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec)
+                            : 0;
+    std::lock_guard lock(t->cpu_mu_);
+    t->final_cpu_ns_ = ns;
+    t->running_ = false;
+  }
 };
 
 namespace {
@@ -43,6 +54,7 @@ void* thread_main(void* arg) {
   pthread_setname_np(pthread_self(), block->name);
   tls_owner = block->owner;
   block->body();
+  ThreadStart::record_exit(block->self);
   return nullptr;
 }
 
@@ -91,6 +103,12 @@ Status Thread::start(std::function<void()> body, const char* name, Signals signa
   if (rc != 0) return Status::FromErrno(std::string("pthread_create(") + block->name + ")", rc);
   block.release();  // owned by the thread now
   started_ = true;
+  {
+    // The new thread is held at the gate (start_mu_), so it cannot have finished yet.
+    std::lock_guard cpu(cpu_mu_);
+    running_ = true;
+    final_cpu_ns_ = 0;
+  }
   return Status::Ok();
 }
 
@@ -98,6 +116,15 @@ void Thread::join() {
   if (!started_) return;
   pthread_join(handle_, nullptr);
   started_ = false;
+}
+
+uint64_t Thread::cpu_ns() const {
+  std::lock_guard lock(cpu_mu_);
+  if (!running_) return final_cpu_ns_;
+  clockid_t clock;
+  timespec ts{};
+  if (pthread_getcpuclockid(handle_, &clock) != 0 || ::clock_gettime(clock, &ts) != 0) return final_cpu_ns_;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 void Thread::signal(int sig) const {

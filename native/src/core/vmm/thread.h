@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include <cstdint>
 #include <functional>
 #include <mutex>
 
@@ -43,11 +44,20 @@ class Thread {
   bool started() const { return started_; }
   // Sends `sig` to the thread; a no-op when it was never started or has been joined.
   void signal(int sig) const;
+  // CPU time (user + system) the thread has used so far; once its body has returned, its total.
+  // 0 before start(). Callable from any thread.
+  uint64_t cpu_ns() const;
 
  private:
   friend struct ThreadStart;
   pthread_t handle_{};
   bool started_ = false;
+  // The thread's CPU clock may only be read while the thread exists: `running_` is true from a
+  // successful start() until the body has returned and the thread has stored `final_cpu_ns_`, both
+  // under cpu_mu_, so a reader holding cpu_mu_ never sees a thread that is gone (or a reused tid).
+  mutable std::mutex cpu_mu_;
+  bool running_ = false;
+  uint64_t final_cpu_ns_ = 0;
   // Held by start() until handle_/started_ are recorded; the new thread passes through it before
   // running its body, so nothing the body triggers (a kick from another thread) can see a
   // half-started Thread.

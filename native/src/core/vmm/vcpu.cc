@@ -91,17 +91,27 @@ void Vcpu::loop(VcpuHost& host) {
           on_mmio();
           break;
         case KVM_EXIT_HLT: {
-          // Only seen without an in-kernel LAPIC; with one, HLT sleeps in the kernel (see on_interrupted).
+          // Only seen without an in-kernel irqchip (with one, HLT sleeps in the kernel: see
+          // on_interrupted). Nothing can interrupt this vCPU then, so the halt lasts for good either way;
+          // with IF = 0 that is reported at once, with IF = 1 the vCPU just sleeps, as it would in the
+          // kernel's HLT (the VM keeps running; only stopping it ends the sleep).
           counters_.exits_hlt.fetch_add(1, std::memory_order_relaxed);
+          host.serial().flush();
           kvm_regs regs{};
-          if (::ioctl(fd(), KVM_GET_REGS, &regs) == 0 && (regs.rflags & kRflagsIf) == 0) {
+          if (::ioctl(fd(), KVM_GET_REGS, &regs) != 0) {
+            host.end_run(VmState::crashed, 0,
+                         "vCPU " + std::to_string(id_) + ": " + snowflock::ErrnoText("KVM_GET_REGS", errno) +
+                             " after HLT");
+          } else if ((regs.rflags & kRflagsIf) == 0) {
             if (control.mark_dead_halted(id_)) {
               host.end_run(VmState::halted, 0, "every vCPU halted with interrupts disabled (vCPU " +
                                                    std::to_string(id_) + " at rip=" + hex(regs.rip) + ")");
             }
             control.wait_for_stop(id_);
-            keep = false;
+          } else {
+            control.sleep_in_hlt(id_);
           }
+          keep = false;
           break;
         }
         case KVM_EXIT_INTR:
@@ -172,7 +182,12 @@ bool Vcpu::on_io(VcpuHost& host) {
       const uint16_t port = static_cast<uint16_t>(io.port + b);
       uint8_t& byte = data[c * io.size + b];
       if (Serial::owns(port)) {
-        if (out) host.serial().write(port, byte); else byte = host.serial().read(port);
+        if (out) {
+          host.serial().write(port, byte);
+        } else {
+          // An LSR poll may wait for input (idle back-off); a pause or stop ends that wait at once.
+          byte = host.serial().read(port, &host.control().leave_requested());
+        }
       } else {
         if (!out) byte = 0xff;  // nothing answers: the bus floats high
         if (b == 0) counters_.io_unhandled.fetch_add(1, std::memory_order_relaxed);

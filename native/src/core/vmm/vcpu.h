@@ -54,8 +54,9 @@ class Vcpu {
   Vcpu& operator=(const Vcpu&) = delete;
   ~Vcpu() { join(); }
 
-  // Secondary vCPUs come out of KVM_CREATE_VCPU waiting for INIT/SIPI (in-kernel LAPIC); flat guests
-  // start them directly, so mark them runnable.
+  // With an in-kernel irqchip, secondary vCPUs come out of KVM_CREATE_VCPU waiting for INIT/SIPI (their
+  // LAPIC's reset state); flat guests start them directly, so mark them runnable (without an irqchip
+  // they are runnable already, and this is a harmless no-op).
   Status make_runnable();
   // Starts the run-loop thread (its current_thread_owner() is &host). The VM must have called
   // RunControl::attach for this vCPU.
@@ -67,6 +68,7 @@ class Vcpu {
   kvm_run* run() const { return static_cast<kvm_run*>(run_map_.get()); }
   Thread* thread() { return &thread_; }
   const VcpuCounters& counters() const { return counters_; }
+  uint64_t cpu_ns() const { return thread_.cpu_ns(); }  // CPU time of the run-loop thread
 
  private:
   Vcpu(uint32_t id, snowflock::UniqueFd fd, Mapping run_map) : id_(id), fd_(std::move(fd)), run_map_(std::move(run_map)) {}

@@ -29,8 +29,9 @@ namespace sf::vmm {
 
 namespace {
 
-// Often enough that a forgotten newline shows up promptly and a halted guest is noticed quickly;
-// rare enough to cost nothing (a probe kicks only vCPUs that made no exit for a whole period).
+// Often enough that a forgotten newline shows up promptly and (with an irqchip) a halted guest is
+// noticed quickly; rare enough to cost nothing (a probe kicks only vCPUs that made no exit for a whole
+// period).
 constexpr std::chrono::milliseconds kTickPeriod{20};
 
 uint64_t bootinfo_gpa(uint32_t vcpu) { return SF_BOOTINFO_GPA + uint64_t{vcpu} * sizeof(sf_bootinfo); }
@@ -76,6 +77,8 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   Status start_vcpu_thread(Vcpu& vcpu);
   // Hands queued state changes to on_state, in order, one thread at a time.
   void deliver_events();
+  // The counters of the live VM (the caller keeps mem_/vcpus_ alive); pages_touched only if asked.
+  VmStats collect_stats(bool count_pages) const;
 
   const VmConfig config_;
   const VmCallbacks callbacks_;
@@ -111,8 +114,11 @@ Status Vm::Impl::init() {
     return Status::Error(EINVAL, "cmdline must be shorter than " + std::to_string(SF_CMDLINE_MAX) +
                                      " bytes and contain no NUL");
   }
+  if (config_.pit && !config_.irqchip) return Status::Error(EINVAL, "the PIT needs the in-kernel irqchip (irqchip)");
   serial_ = std::make_unique<Serial>(callbacks_.on_console);
   control_ = std::make_unique<RunControl>(config_.vcpus);
+  // A vCPU in the serial port's idle back-off is outside KVM_RUN: pause and stop wake it explicitly.
+  control_->set_waker([serial = serial_.get()] { serial->wake(); });
 
   auto kvm = KvmVm::create();
   if (!kvm.ok()) return kvm.status();
@@ -125,7 +131,10 @@ Status Vm::Impl::init() {
   mem_ = std::move(mem).value();
   // Memory first, irqchip second (notes §0.5), then vCPUs (the LAPIC is created with each vCPU).
   if (Status s = kvm_->add_ram(*mem_); !s.ok()) return s;
-  if (Status s = kvm_->create_irqchip(/*with_pit=*/false); !s.ok()) return s;
+  if (Status s = kvm_->set_vmx_helper_pages(); !s.ok()) return s;
+  if (config_.irqchip) {
+    if (Status s = kvm_->create_irqchip(config_.pit); !s.ok()) return s;
+  }
   for (uint32_t i = 0; i < config_.vcpus; ++i) {
     auto vcpu = Vcpu::create(*kvm_, i, config_.vcpus);
     if (!vcpu.ok()) return vcpu.status();
@@ -182,11 +191,12 @@ Status Vm::Impl::boot() {
       !s.ok()) {
     return s;
   }
+  // Without an irqchip HLT exits to user space by itself: no probing needed, only the flush.
   if (Status s = ticker_.start(
           kTickPeriod,
-          [this] {
+          [this, probe = config_.irqchip] {
             serial_->flush();
-            control_->probe_quiet();
+            if (probe) control_->probe_quiet();
           },
           "sf-vm-ticker", owner_tag());
       !s.ok()) {
@@ -284,7 +294,8 @@ void Vm::Impl::destroy() {
   ticker_.stop();
   for (auto& v : vcpus_) v->join();
   serial_->flush();
-  final_stats_ = stats();
+  // A destroyed VM reports 0 pages: no need to count them.
+  final_stats_ = collect_stats(/*count_pages=*/false);
   {
     std::unique_lock lock(res_mu_);
     vcpus_.clear();  // vCPU fds and kvm_run pages
@@ -292,7 +303,6 @@ void Vm::Impl::destroy() {
     mem_.reset();    // guest RAM mapping and memfd
     destroyed_ = true;
   }
-  final_stats_.pages_touched = 0;
   control_->mark_destroyed();
   deliver_events();
 }
@@ -300,6 +310,10 @@ void Vm::Impl::destroy() {
 VmStats Vm::Impl::stats() const {
   std::shared_lock lock(res_mu_);
   if (destroyed_) return final_stats_;
+  return collect_stats(/*count_pages=*/true);
+}
+
+VmStats Vm::Impl::collect_stats(bool count_pages) const {
   VmStats s{};
   for (const auto& v : vcpus_) {
     const VcpuCounters& c = v->counters();
@@ -310,10 +324,12 @@ VmStats Vm::Impl::stats() const {
     s.io_unhandled += c.io_unhandled.load(std::memory_order_relaxed);
     s.hypercalls += c.hypercalls.load(std::memory_order_relaxed);
     s.vcpu_run_ns += c.run_ns.load(std::memory_order_relaxed);
+    s.vcpu_cpu_ns += v->cpu_ns();
   }
+  s.serial_idle_waits = serial_->idle_waits();
   s.serial_bytes = serial_->bytes_out();
   s.fresh_page_hints = fresh_pages_.load(std::memory_order_relaxed);
-  s.pages_touched = mem_ ? mem_->pages_touched() : 0;
+  s.pages_touched = count_pages && mem_ ? mem_->pages_touched() : 0;
   return s;
 }
 

@@ -1,5 +1,6 @@
 // Boot latency of the flat-guest VMM: create → boot → first console output → destroy, for 64 MiB and
-// 1 GiB of RAM; prints p50/p90/min per phase and one JSON line. Not a test: nothing is asserted.
+// 1 GiB of RAM (without the in-kernel irqchip unless asked); prints p50/p90/min per phase and one JSON
+// line. Not a test: nothing is asserted.
 // Boundary: measurement only, through the public Vm API.
 #include <algorithm>
 #include <chrono>
@@ -28,6 +29,7 @@ double pct(std::vector<double> v, double p) {
 }
 
 sf::vmm::GuestPrivilege g_privilege = sf::vmm::GuestPrivilege::kernel;
+bool g_irqchip = false;
 
 bool run_once(uint64_t ram, Sample* out) {
   std::mutex mu;
@@ -47,6 +49,7 @@ bool run_once(uint64_t ram, Sample* out) {
   cfg.ram_bytes = ram;
   cfg.cmdline = "byte";
   cfg.privilege = g_privilege;
+  cfg.irqchip = g_irqchip;
   // The image is read once, outside the timed region (loading is part of create→boot, though).
   static std::vector<uint8_t> image = [] {
     std::vector<uint8_t> v;
@@ -94,11 +97,13 @@ bool run_once(uint64_t ram, Sample* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Usage: sf_vmm_boot_bench [runs] [kernel|user]
+  // Usage: sf_vmm_boot_bench [runs] [kernel|user] [irqchip]
   const int runs = argc > 1 ? std::atoi(argv[1]) : 50;
   if (argc > 2 && std::string(argv[2]) == "user") g_privilege = sf::vmm::GuestPrivilege::user;
+  if (argc > 3 && std::string(argv[3]) == "irqchip") g_irqchip = true;
   std::string json = "{\"bench\":\"vmm_boot\",\"runs\":" + std::to_string(runs) + ",\"privilege\":\"" +
-                     (g_privilege == sf::vmm::GuestPrivilege::user ? "user" : "kernel") + "\"";
+                     (g_privilege == sf::vmm::GuestPrivilege::user ? "user" : "kernel") + "\",\"irqchip\":" +
+                     (g_irqchip ? "true" : "false");
   for (uint64_t ram : {64ull << 20, 1ull << 30}) {
     std::vector<double> create, booted, console, destroy, total;
     Sample warm;
@@ -140,6 +145,7 @@ int main(int argc, char** argv) {
     cfg.vcpus = 2;
     cfg.cmdline = "spin";
     cfg.privilege = g_privilege;
+    cfg.irqchip = g_irqchip;
     auto vm = sf::vmm::Vm::create(cfg, cb);
     if (!vm.ok() || !vm.value()->load_elf_file(SF_TEST_GUEST_PATH).ok() || !vm.value()->boot().ok()) return 1;
     {

@@ -295,6 +295,44 @@ static int mode_input(void) {
   return 0;
 }
 
+/* ---- poll: wait for console input the way the SDK's getchar does (LSR polling, nothing else) ---- */
+
+static int poll_getc(void) {
+  while ((inb(SF_SERIAL_PORT + 5) & 1) == 0) cpu_relax();
+  return inb(SF_SERIAL_PORT);
+}
+
+/* Echoes every line as "got:<line>"; the line "quit" ends the guest with code 0. */
+static int mode_poll(void) {
+  char line[64];
+  serial_puts("polling\n");
+  for (;;) {
+    size_t n = 0;
+    for (;;) {
+      char c = (char)poll_getc();
+      if (c == '\n') break;
+      if (n < sizeof line - 1) line[n++] = c;
+    }
+    line[n] = 0;
+    if (strcmp(line, "quit") == 0) return 0;
+    serial_puts("got:");
+    serial_puts(line);
+    serial_puts("\n");
+  }
+}
+
+/* ---- idlehlt: hlt with interrupts on (no interrupt ever comes: the vCPU sleeps for good) -------- */
+
+static int mode_idlehlt(void) {
+  volatile u64* c = (volatile u64*)COUNTER_GPA;
+  serial_puts("idling\n");
+  for (;;) {
+    __asm__ volatile("sti; hlt; cli" ::: "memory");
+    *c = *c + 1; /* the test checks that this never happens */
+  }
+  return 1; /* not reached */
+}
+
 /* ---- wait: one seed call; exit with what it returned ------------------------------------------ */
 
 static int mode_wait(void) {
@@ -340,6 +378,8 @@ int guest_main(const struct sf_bootinfo* bi) {
   if (strcmp(mode, "hostile") == 0) return mode_hostile();
   if (strcmp(mode, "input") == 0) return mode_input();
   if (strcmp(mode, "wait") == 0) return mode_wait();
+  if (strcmp(mode, "poll") == 0) return mode_poll();
+  if (strcmp(mode, "idlehlt") == 0) return mode_idlehlt();
   if (strcmp(mode, "high") == 0) return mode_high();
   if (strcmp(mode, "ud2") == 0) return mode_ud2();
   if (strcmp(mode, "pagefault") == 0) return mode_pagefault();
