@@ -1,12 +1,12 @@
-// Control-plane latency: a guest's ticket request + dispose through sfmd's real HTTP tRPC API, and
-// the default allocator's cost, against a /healthz round trip measured in the same run (the floor).
-// Prints one JSON line.
+// Control-plane latency: a guest's ticket request + dispose through sfmd's real HTTP tRPC API (the
+// master is a real VM on a real sfld), and the default allocator's cost, against a /healthz round
+// trip measured in the same run (the floor). Prints one JSON line.
 import { rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startSfmd } from '../apps/daemon/src/master/main.ts';
-import { registerHost } from '../apps/daemon/src/master/hosts.ts';
+import { startSfld } from '../apps/daemon/src/local/sfld.ts';
 import { createSfmdClient } from '../apps/daemon/src/common/sfmd-client.ts';
 import { defaultAllocator, type HostCapacity } from '../apps/daemon/src/master/allocator/index.ts';
 import { createLogger } from '../apps/daemon/src/common/logger.ts';
@@ -29,23 +29,20 @@ async function time(rounds: number, fn: () => Promise<unknown>): Promise<number[
 }
 
 const home = mkdtempSync(path.join(os.tmpdir(), 'sf-bench-'));
-const hosts = Array.from({ length: 8 }, (_, i) => `bench${i}`);
-writeFileSync(path.join(home, 'sfmd.cfg'), `cluster_hosts = [${hosts.map((h) => `{'host': '${h}', 'cpus': 64, 'RAM': 256 << 30}`).join(', ')}]\n`);
+// One host that may hand out 64 cpus: the allocator's bookkeeping, not this machine, is measured.
+writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'bench', 'cpus': 64, 'RAM': 256 << 30}]\n");
 const log = createLogger('bench');
 log.level = 'silent';
-// No sflds heartbeat here: keep the registered hosts online for the whole run.
-const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log, timing: { offlineAfterMs: 3_600_000 } });
+const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log });
+writeFileSync(path.join(home, 'sfld.cfg'), `hostname = 'bench'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\n`);
+const sfld = await startSfld({ home, log, localPort: 0 });
+const HELLO = new URL('../native/guest/build/bin/hello.elf', import.meta.url).pathname;
 try {
-  for (const name of hosts) {
-    await registerHost(sfmd.svc, name, {
-      version: 'bench', cpus: 64, ramBytes: 256 * 2 ** 30, kernelRelease: os.release(),
-      kvm: { available: false, apiVersion: 0, error: 'bench' }, userfaultfd: { available: false, features: [], error: 'bench' },
-      localListenPort: 0, pid: process.pid, domains: [],
-    });
-  }
+  while (!sfld.isRegistered()) await new Promise((r) => setTimeout(r, 20));
   const url = `http://127.0.0.1:${sfmd.port}`;
   const admin = createSfmdClient({ url, token: sfmd.adminToken });
-  await admin.cluster.seed.mutate({ config: { name: 'bench', diskImage: 'x.img', kernel: null, args: null, vcpus: 1, memoryMiB: 256 } });
+  // An interactive hello waits at its prompt: a master that stays up for the whole run.
+  await admin.cluster.seed.mutate({ config: { name: 'bench', diskImage: null, kernel: HELLO, args: 'interactive=1', vcpus: 1, memoryMiB: 64 } });
   const master = createSfmdClient({ url, token: sfmd.adminToken, domain: '1:0' });
 
   const healthz = await time(ROUNDS, async () => (await fetch(`${url}/healthz`)).json());
@@ -72,6 +69,7 @@ try {
     allocate_32_over_64_hosts_us: +allocUs.toFixed(1),
   }));
 } finally {
+  await sfld.stop();
   await sfmd.stop();
   rmSync(home, { recursive: true, force: true });
 }
