@@ -12,7 +12,3 @@ export function parseDomainRef(text: string): DomainRef {
   }
   return { clusterid: Number(match[1]), vmid: Number(match[2]) };
 }
-
-export function formatDomainRef(ref: DomainRef): string {
-  return `${ref.clusterid}:${ref.vmid}`;
-}

@@ -2,6 +2,7 @@
 // JSON 404 that says where the API is.
 import http from 'node:http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { httpStatusFor, SfError } from '../common/errors.ts';
 import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { contextFromHeaders } from './api/context.ts';
 import { appRouter } from './api/router.ts';
@@ -23,6 +24,11 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
     router: appRouter,
     basePath: '/trpc/',
     createContext: ({ req }) => contextFromHeaders(svc, adminToken, req.headers),
+    // The error table decides the HTTP status too (one error per response: clients do not batch).
+    responseMeta: ({ errors }) => {
+      const cause = errors[0]?.cause;
+      return cause instanceof SfError ? { status: httpStatusFor(cause.code) } : {};
+    },
     onError: ({ error, path }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') svc.log.error({ err: error.cause ?? error, path }, 'procedure failed');
     },

@@ -267,3 +267,26 @@ test('shutdown stops every domain, disposes and merges tickets and frees the hos
   await rejectsWith(master.ticket.list(), 'DOMAIN_UNKNOWN');
   assert.equal((await admin.state.domains({ all: true })).length, 3);
 });
+
+test('over HTTP, the error table sets the status code', async (t) => {
+  const { startMasterServer } = await import('../server.ts');
+  const f = await masterFixture(twoHosts);
+  const server = await startMasterServer(f.svc, f.adminToken, 0, '127.0.0.1');
+  t.after(async () => {
+    await server.close();
+    await f.close();
+  });
+  const port = (server.server.address() as import('node:net').AddressInfo).port;
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${port}/trpc/${path}`, { headers });
+  assert.equal((await get('state.hosts')).status, 401);
+  assert.equal((await get('state.hosts', { authorization: `Bearer ${f.adminToken}` })).status, 200);
+  const missing = await get(`cluster.get?input=${encodeURIComponent(JSON.stringify({ clusterid: 9 }))}`, { authorization: `Bearer ${f.adminToken}` });
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).error.data.sfCode, 'CLUSTER_UNKNOWN');
+  // NO_RESOURCES is 409 in the table (tRPC alone would say 412 for PRECONDITION_FAILED).
+  const seed = await fetch(`http://127.0.0.1:${port}/trpc/cluster.seed`, {
+    method: 'POST', headers: { authorization: `Bearer ${f.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ config: seedConfig() }),
+  });
+  assert.equal(seed.status, 409);
+});
