@@ -21,7 +21,8 @@
         "src/binding/capabilities_binding.cc",
         "src/binding/vm_binding.cc",
         "src/binding/vm_convert.cc",
-        "src/binding/vm_events.cc"
+        "src/binding/vm_events.cc",
+        "src/core/vmm/descriptor.cc"
       ],
       # include_dir is the unquoted path (node-addon-api >= 5); the older `include` is pre-quoted for shells.
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -18,6 +18,7 @@ namespace sf::vmm {
 namespace {
 
 constexpr uint64_t kMinRam = 2ull << 20;
+std::vector<RamRegion> layout(uint64_t ram_bytes);
 
 }  // namespace
 
@@ -38,11 +39,7 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes) {
   if (addr == MAP_FAILED) return Status::FromErrno("mmap(guest RAM)", errno);
   Mapping map(addr, ram_bytes);
 
-  std::vector<RamRegion> regions;
-  const uint64_t low = std::min<uint64_t>(ram_bytes, SF_RAM_LOW_MAX);
-  regions.push_back({0, low, 0});
-  if (ram_bytes > low) regions.push_back({SF_RAM_HIGH_GPA, ram_bytes - low, low});
-  return std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map), std::move(regions)));
+  return std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map), layout(ram_bytes)));
 }
 
 GuestMemory::GuestMemory(uint64_t ram_bytes, snowflock::UniqueFd memfd, Mapping map, std::vector<RamRegion> regions)
@@ -70,6 +67,10 @@ bool GuestMemory::zero(uint64_t gpa, uint64_t len) {
   auto s = span(gpa, len);
   if (!s) return false;
   if (len == 0) return true;
+  if (private_) {  // punching the memfd would change the frozen template under every clone
+    std::memset(s->data(), 0, len);
+    return true;
+  }
   constexpr uint64_t kPage = SF_PAGE_SIZE;
   const uint64_t begin = static_cast<uint64_t>(s->data() - map_.bytes());  // memfd offset
   const uint64_t end = begin + len;
@@ -99,6 +100,87 @@ uint64_t GuestMemory::pages_touched() const {
   struct stat st {};
   if (::fstat(memfd_.get(), &st) != 0) return 0;
   return static_cast<uint64_t>(st.st_blocks) * 512 / SF_PAGE_SIZE;
+}
+
+namespace {
+
+std::vector<RamRegion> layout(uint64_t ram_bytes) {
+  std::vector<RamRegion> regions;
+  const uint64_t low = std::min<uint64_t>(ram_bytes, SF_RAM_LOW_MAX);
+  regions.push_back({0, low, 0});
+  if (ram_bytes > low) regions.push_back({SF_RAM_HIGH_GPA, ram_bytes - low, low});
+  return regions;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GuestMemory>> GuestMemory::create_private(uint64_t ram_bytes, int template_fd) {
+  if (ram_bytes < kMinRam || ram_bytes > SF_RAM_MAX || ram_bytes % SF_PAGE_SIZE != 0) {
+    return Status::Error(EINVAL, "guest RAM size " + std::to_string(ram_bytes) + " out of range");
+  }
+  struct stat st {};
+  if (::fstat(template_fd, &st) != 0) return Status::FromErrno("fstat(snapshot memfd)", errno);
+  if (static_cast<uint64_t>(st.st_size) < ram_bytes) {
+    return Status::Error(EINVAL, "snapshot memory (" + std::to_string(st.st_size) + " bytes) is smaller than RAM");
+  }
+  snowflock::UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
+  if (!fd) return Status::FromErrno("dup(snapshot memfd)", errno);
+  void* addr = ::mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd.get(), 0);
+  if (addr == MAP_FAILED) return Status::FromErrno("mmap(clone RAM)", errno);
+  Mapping map(addr, ram_bytes);
+  auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map), layout(ram_bytes)));
+  mem->private_ = true;
+  return mem;
+}
+
+Result<snowflock::UniqueFd> GuestMemory::freeze() {
+  if (private_) {
+    // Materialise: a page with any content is resident either in the template (SEEK_DATA finds it) or
+    // in our mapping (mincore: template page cache or our private copy); everything else reads as zero.
+    snowflock::UniqueFd next(::memfd_create("snowflock-guest-ram", MFD_CLOEXEC));
+    if (!next) return Status::FromErrno("memfd_create(fork template)", errno);
+    if (::ftruncate(next.get(), static_cast<off_t>(ram_bytes_)) != 0) return Status::FromErrno("ftruncate(fork template)", errno);
+    const uint64_t pages = ram_bytes_ / SF_PAGE_SIZE;
+    std::vector<unsigned char> resident(pages, 0);
+    if (::mincore(map_.bytes(), ram_bytes_, resident.data()) != 0) return Status::FromErrno("mincore(guest RAM)", errno);
+    off_t pos = 0;
+    while (static_cast<uint64_t>(pos) < ram_bytes_) {
+      const off_t data = ::lseek(memfd_.get(), pos, SEEK_DATA);
+      if (data < 0) break;  // ENXIO: no more data
+      off_t hole = ::lseek(memfd_.get(), data, SEEK_HOLE);
+      if (hole < 0) hole = static_cast<off_t>(ram_bytes_);
+      for (uint64_t p = static_cast<uint64_t>(data) / SF_PAGE_SIZE; p < pages && p * SF_PAGE_SIZE < static_cast<uint64_t>(hole); ++p) {
+        resident[p] |= 1;
+      }
+      pos = hole;
+    }
+    uint64_t p = 0;
+    while (p < pages) {
+      if (!(resident[p] & 1)) {
+        ++p;
+        continue;
+      }
+      uint64_t q = p;
+      while (q < pages && (resident[q] & 1)) ++q;
+      uint64_t off = p * SF_PAGE_SIZE;
+      const uint64_t end = q * SF_PAGE_SIZE;
+      while (off < end) {
+        const ssize_t n = ::pwrite(next.get(), map_.bytes() + off, end - off, static_cast<off_t>(off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Status::FromErrno("write(fork template)", n < 0 ? errno : EIO);
+        off += static_cast<uint64_t>(n);
+      }
+      p = q;
+    }
+    memfd_ = std::move(next);
+  }
+  void* addr = ::mmap(map_.bytes(), ram_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+                      memfd_.get(), 0);
+  if (addr == MAP_FAILED) return Status::FromErrno("mmap(MAP_PRIVATE|MAP_FIXED guest RAM)", errno);
+  private_ = true;
+  snowflock::UniqueFd out(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!out) return Status::FromErrno("dup(fork template)", errno);
+  return out;
 }
 
 }  // namespace sf::vmm

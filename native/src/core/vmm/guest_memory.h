@@ -29,6 +29,10 @@ class GuestMemory {
   // ram_bytes: a multiple of 4 KiB between 2 MiB and SF_RAM_MAX.
   static Result<std::unique_ptr<GuestMemory>> create(uint64_t ram_bytes);
 
+  // A clone's RAM: `template_fd` (a frozen snapshot memfd, dup()ed here) mapped MAP_PRIVATE: reads see
+  // the snapshot, writes are copy-on-write and private to this VM.
+  static Result<std::unique_ptr<GuestMemory>> create_private(uint64_t ram_bytes, int template_fd);
+
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;
   ~GuestMemory() = default;  // unmaps, then closes the memfd (member order)
@@ -78,6 +82,14 @@ class GuestMemory {
   // a MAP_PRIVATE remap (fork) would not show here.
   uint64_t pages_touched() const;
 
+  // Fork (notes §6.4): freezes the current contents as an immutable template and returns a new fd on it.
+  // RAM still MAP_SHARED over our own memfd: the memfd becomes the template and our RAM is remapped
+  // MAP_PRIVATE|MAP_FIXED over it (no copy; KVM follows through MMU notifiers). RAM already private
+  // (forked before, or a clone): the current contents are first materialised into a new memfd (only
+  // resident pages are copied), which becomes the template. Callers keep the vCPUs out of KVM_RUN.
+  Result<snowflock::UniqueFd> freeze();
+  bool is_private() const { return private_; }
+
  private:
   GuestMemory(uint64_t ram_bytes, snowflock::UniqueFd memfd, Mapping map, std::vector<RamRegion> regions);
 
@@ -85,6 +97,7 @@ class GuestMemory {
   snowflock::UniqueFd memfd_;  // declared before map_: the mapping goes first, then the fd
   Mapping map_;
   std::vector<RamRegion> regions_;
+  bool private_ = false;  // mapped MAP_PRIVATE over a template: memfd_ must never be written again
 };
 
 }  // namespace sf::vmm

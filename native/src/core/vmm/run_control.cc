@@ -306,4 +306,39 @@ void RunControl::probe_quiet() {
   }
 }
 
+Status RunControl::begin_paused(const std::vector<bool>& started) {
+  std::lock_guard lock(mu_);
+  if (state_ != VmState::created) return Status::Error(EINVAL, std::string("cannot restore into a VM that is ") + to_string(state_));
+  for (size_t i = 0; i < slots_.size() && i < started.size(); ++i) slots_[i]->started = started[i];
+  pause_requested_ = true;
+  sync_leave_flag_locked();
+  for (auto& s : slots_) set_immediate_exit_locked(*s, true);
+  state_ = VmState::paused;
+  push_event_locked(state_, 0, "");
+  return Status::Ok();
+}
+
+Status RunControl::wait_quiescent() {
+  std::unique_lock lock(mu_);
+  ctl_cv_.wait(lock, [this] { return stop_requested_ || !pause_requested_ || quiescent_locked(); });
+  if (stop_requested_) return Status::Error(ECANCELED, "the VM stopped");
+  return Status::Ok();
+}
+
+Result<std::vector<bool>> RunControl::fork_check() const {
+  std::lock_guard lock(mu_);
+  if (state_ != VmState::paused) return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(state_));
+  std::vector<bool> started(slots_.size(), false);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = *slots_[i];
+    if (!s.started) continue;
+    if (s.exited || !s.parked) {
+      return Status::Error(EBUSY, "vCPU " + std::to_string(i) +
+                                      " is waiting for a guest-call answer or asleep in HLT: such a VM cannot be forked yet");
+    }
+    started[i] = true;
+  }
+  return started;
+}
+
 }  // namespace sf::vmm

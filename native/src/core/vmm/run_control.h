@@ -59,6 +59,13 @@ class RunControl {
   // or halted for good. Idempotent when already paused.
   Status pause();
   Status resume();  // paused → running (idempotent when running)
+  // Fork: created → paused for a VM restored from a descriptor; its vCPU threads (started afterwards)
+  // park before their first guest instruction. wait_quiescent() returns once every started one has.
+  Status begin_paused(const std::vector<bool>& started);
+  Status wait_quiescent();
+  // Fork, on a paused VM: which vCPUs were started, or EBUSY when a vCPU is inside a guest call or
+  // asleep in HLT (states a restored VM cannot reproduce yet).
+  Result<std::vector<bool>> fork_check() const;
   // The guest's run is over (exit, crash, all vCPUs halted): the first caller wins and gets true;
   // every vCPU is told to stop.
   bool finish(VmState final_state, int exit_code, std::string reason);

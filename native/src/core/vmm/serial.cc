@@ -152,4 +152,20 @@ void Serial::flush_locked() {
   out_.clear();
 }
 
+SerialRegisters Serial::registers() {
+  std::lock_guard lock(mu_);
+  return SerialRegisters{ier_, lcr_, mcr_, scr_, dll_, dlm_, static_cast<uint8_t>(fifo_enabled_ ? 1 : 0), 0};
+}
+
+void Serial::set_registers(const SerialRegisters& r) {
+  std::lock_guard lock(mu_);
+  ier_ = r.ier;
+  lcr_ = r.lcr;
+  mcr_ = r.mcr;
+  scr_ = r.scr;
+  dll_ = r.dll;
+  dlm_ = r.dlm;
+  fifo_enabled_ = r.fifo_enabled != 0;
+}
+
 }  // namespace sf::vmm

@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "descriptor.h"
+
 namespace sf::vmm {
 
 class Serial {
@@ -63,6 +65,9 @@ class Serial {
   // Queues bytes for the guest to read from RBR. Thread-safe.
   void input(std::string_view bytes);
 
+  // Register state for fork (the input queue and output buffer belong to the console, not the guest).
+  SerialRegisters registers();
+  void set_registers(const SerialRegisters& r);
   uint64_t bytes_out() const { return bytes_out_.load(std::memory_order_relaxed); }
   uint64_t input_dropped() const { return input_dropped_.load(std::memory_order_relaxed); }
   uint64_t idle_waits() const { return idle_waits_.load(std::memory_order_relaxed); }

@@ -15,6 +15,7 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "descriptor.h"
 #include "elf_loader.h"
 #include "guest_memory.h"
 #include "hypercall.h"
@@ -44,6 +45,10 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   ~Impl() = default;
 
   Status init();
+  Status init_from(const Descriptor& d, int memfd);
+  bool assembled() const { return control_ != nullptr && serial_ != nullptr; }
+  Result<Snapshot> fork();
+  Result<std::vector<uint8_t>> capture();
   Status load(std::span<const uint8_t> image);
   Status boot();
   Status pause();
@@ -74,6 +79,9 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   // is what Vcpu::start passes).
   const void* owner_tag() const { return static_cast<const void*>(static_cast<const VcpuHost*>(this)); }
   Status write_boot_data();
+  Status init_parts();
+  Status init_kvm();
+  Result<std::vector<uint8_t>> capture_locked();
   Status start_vcpu_thread(Vcpu& vcpu);
   // Hands queued state changes to on_state, in order, one thread at a time.
   void deliver_events();
@@ -115,6 +123,15 @@ Status Vm::Impl::init() {
                                      " bytes and contain no NUL");
   }
   if (config_.pit && !config_.irqchip) return Status::Error(EINVAL, "the PIT needs the in-kernel irqchip (irqchip)");
+  if (Status s = init_parts(); !s.ok()) return s;
+  auto mem = GuestMemory::create(config_.ram_bytes);
+  if (!mem.ok()) return mem.status();
+  mem_ = std::move(mem).value();
+  if (Status s = init_kvm(); !s.ok()) return s;
+  return write_boot_data();
+}
+
+Status Vm::Impl::init_parts() {
   serial_ = std::make_unique<Serial>(callbacks_.on_console);
   control_ = std::make_unique<RunControl>(config_.vcpus);
   // A vCPU in the serial port's idle back-off is outside KVM_RUN: pause and stop wake it explicitly.
@@ -126,9 +143,10 @@ Status Vm::Impl::init() {
   if (config_.vcpus > kvm_->max_vcpus()) {
     return Status::Error(EINVAL, "KVM allows at most " + std::to_string(kvm_->max_vcpus()) + " vCPUs per VM");
   }
-  auto mem = GuestMemory::create(config_.ram_bytes);
-  if (!mem.ok()) return mem.status();
-  mem_ = std::move(mem).value();
+  return Status::Ok();
+}
+
+Status Vm::Impl::init_kvm() {
   // Memory first, irqchip second (notes §0.5), then vCPUs (the LAPIC is created with each vCPU).
   if (Status s = kvm_->add_ram(*mem_); !s.ok()) return s;
   if (Status s = kvm_->set_vmx_helper_pages(); !s.ok()) return s;
@@ -141,7 +159,7 @@ Status Vm::Impl::init() {
     control_->attach(i, vcpu.value()->run(), vcpu.value()->thread());
     vcpus_.push_back(std::move(vcpu).value());
   }
-  return write_boot_data();
+  return Status::Ok();
 }
 
 Status Vm::Impl::write_boot_data() {
@@ -340,6 +358,129 @@ Status Vm::Impl::read_guest(uint64_t gpa, std::span<uint8_t> out) const {
   return Status::Ok();
 }
 
+// ---- fork ----------------------------------------------------------------------------------------
+
+namespace {
+uint64_t mono_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+}  // namespace
+
+Result<std::vector<uint8_t>> Vm::Impl::capture_locked() {
+  // Paused means every started vCPU is parked after a KVM_RUN that returned EINTR with immediate_exit
+  // set, which completes a pending I/O instruction first (notes §0.7): RIP and registers are final.
+  auto started = control_->fork_check();
+  if (!started.ok()) return started.status();
+  Descriptor d;
+  d.clusterid = config_.clusterid;
+  d.vmid = config_.vmid;
+  d.ram_bytes = config_.ram_bytes;
+  d.privilege = config_.privilege == GuestPrivilege::user ? 1 : 0;
+  d.vcpus = config_.vcpus;
+  // Device state before KVM state (notes §6.1.2).
+  d.serial = serial_->registers();
+  for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    if (!started.value()[i]) {
+      VcpuDescriptor v;
+      v.id = i;
+      d.vcpu.push_back(std::move(v));
+      continue;
+    }
+    auto v = capture_vcpu(vcpus_[i]->fd(), i);
+    if (!v.ok()) return v.status();
+    d.vcpu.push_back(std::move(v).value());
+  }
+  return serialize(d);
+}
+
+Result<std::vector<uint8_t>> Vm::Impl::capture() {
+  std::lock_guard api(api_mu_);
+  if (destroyed_) return Status::Error(EINVAL, "cannot describe a destroyed VM");
+  if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be described yet");
+  return capture_locked();
+}
+
+Result<Snapshot> Vm::Impl::fork() {
+  std::lock_guard api(api_mu_);
+  if (destroyed_) return Status::Error(EINVAL, "cannot fork a destroyed VM");
+  if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be forked yet");
+  const VmState before = control_->state();
+  if (before != VmState::running && before != VmState::paused) {
+    return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(before));
+  }
+  ForkTiming timing;
+  const uint64_t t0 = mono_ns();
+  if (Status s = control_->pause(); !s.ok()) {
+    deliver_events();
+    return s;
+  }
+  const uint64_t t1 = mono_ns();
+  auto desc = capture_locked();
+  const uint64_t t2 = mono_ns();
+  Result<snowflock::UniqueFd> frozen = Status::Error(EINVAL, "not frozen");
+  if (desc.ok()) {
+    std::unique_lock lock(res_mu_);  // read_guest must not copy while the mapping is replaced
+    frozen = mem_->freeze();
+  }
+  const uint64_t t3 = mono_ns();
+  Status resumed = before == VmState::running ? control_->resume() : Status::Ok();
+  const uint64_t t4 = mono_ns();
+  serial_->flush();
+  deliver_events();
+  if (!desc.ok()) return desc.status();
+  if (!frozen.ok()) return frozen.status();
+  if (!resumed.ok()) return resumed;
+  timing.pause_ns = before == VmState::running ? t4 - t0 : 0;
+  timing.capture_ns = t2 - t1;
+  timing.freeze_ns = t3 - t2;
+  return Snapshot(std::move(desc).value(), std::move(frozen).value(), config_.ram_bytes, timing);
+}
+
+Status Vm::Impl::init_from(const Descriptor& d, int memfd) {
+  if (Status s = install_kick_handler(); !s.ok()) return s;
+  if (Status s = init_parts(); !s.ok()) return s;
+  auto mem = GuestMemory::create_private(d.ram_bytes, memfd);
+  if (!mem.ok()) return mem.status();
+  mem_ = std::move(mem).value();
+  if (Status s = init_kvm(); !s.ok()) return s;
+  serial_->set_registers(d.serial);
+  std::vector<bool> started(config_.vcpus, false);
+  for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    const VcpuDescriptor& v = d.vcpu[i];
+    if (!v.started) continue;
+    started[i] = true;
+    if (Status s = restore_vcpu(vcpus_[i]->fd(), v); !s.ok()) {
+      return Status::Error(s.code, "restoring vCPU " + std::to_string(i) + ": " + s.message);
+    }
+    // The clone's identity: the guest reads its vmid from its bootinfo (a copy-on-write page of its own).
+    auto bi = mem_->read<sf_bootinfo>(bootinfo_gpa(i));
+    if (bi && bi->magic == SF_BOOTINFO_MAGIC) {
+      bi->vmid = config_.vmid;
+      mem_->write(bootinfo_gpa(i), *bi);
+    }
+  }
+  image_loaded_ = true;
+  if (Status s = ticker_.start(kTickPeriod, [this] { serial_->flush(); }, "sf-vm-ticker", owner_tag()); !s.ok()) {
+    return s;
+  }
+  if (Status s = control_->begin_paused(started); !s.ok()) return s;
+  {
+    std::lock_guard start(start_mu_);
+    for (uint32_t i = 0; i < config_.vcpus; ++i) {
+      if (!started[i]) continue;
+      if (Status s = start_vcpu_thread(*vcpus_[i]); !s.ok()) {
+        control_->unclaim_start(i);
+        return s;
+      }
+    }
+  }
+  Status s = control_->wait_quiescent();
+  deliver_events();
+  return s;
+}
+
 // ---- Vm ----------------------------------------------------------------------------------------
 
 Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callbacks) {
@@ -347,6 +488,29 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callb
   if (Status s = impl->init(); !s.ok()) return s;  // ~Impl releases whatever init created
   return std::unique_ptr<Vm>(new Vm(std::move(impl)));
 }
+
+Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, uint32_t vmid, VmCallbacks callbacks) {
+  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
+  auto d = parse(snapshot.descriptor());
+  if (!d.ok()) return d.status();
+  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
+  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
+  VmConfig config;
+  config.vcpus = d->vcpus;
+  config.ram_bytes = d->ram_bytes;
+  config.clusterid = d->clusterid;
+  config.vmid = vmid;
+  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
+  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  if (Status s = impl->init_from(d.value(), snapshot.memfd()); !s.ok()) {
+    if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
+    return s;
+  }
+  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+Result<Snapshot> Vm::fork_snapshot() { return impl_->fork(); }
+Result<std::vector<uint8_t>> Vm::capture_descriptor() { return impl_->capture(); }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Vm::~Vm() { destroy(); }

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "fork.h"
 #include "guest_abi.h"
 #include "status.h"
 #include "vm_state.h"
@@ -98,6 +99,20 @@ class Vm {
   std::string reason() const;  // halted / exited / crashed: what happened (e.g. "triple fault at rip=…")
   // Copies guest RAM [gpa, gpa + out.size()) (diagnostics, tests); EFAULT outside RAM or after destroy().
   Status read_guest(uint64_t gpa, std::span<uint8_t> out) const;
+
+  // ---- Same-host fork (DESIGN §4.4; notes §6) ----
+  // Pauses the VM (every vCPU out of KVM_RUN with its last I/O instruction completed), captures the
+  // descriptor, makes guest RAM copy-on-write against a frozen snapshot memfd, and returns the VM to
+  // the state it was in (running or paused). EBUSY while a vCPU waits for a guest-call answer or sleeps
+  // in HLT; ENOTSUP with an in-kernel irqchip (its state is not in the descriptor yet).
+  Result<Snapshot> fork_snapshot();
+  // A new VM whose RAM maps the snapshot's memfd MAP_PRIVATE and whose vCPUs are restored from its
+  // descriptor, with `vmid` (also written into every vCPU's bootinfo). It starts paused, at the fork
+  // instant: resume() lets it run.
+  static Result<std::unique_ptr<Vm>> create_from_snapshot(const Snapshot& snapshot, uint32_t vmid,
+                                                         VmCallbacks callbacks);
+  // The serialised descriptor of a paused VM (no RAM change).
+  Result<std::vector<uint8_t>> capture_descriptor();
 
   // Idempotent; also run by the destructor: stops and joins every thread, closes every fd, unmaps RAM.
   // Called from a callback (a vCPU thread) it only stops the VM; the teardown happens later.

@@ -353,6 +353,44 @@ static int mode_high(void) {
   return 0;
 }
 
+/* ---- fork modes: state the test reads at COUNTER_GPA ------------------------------------------ */
+
+#define FORKCOUNT_N 60000ul
+#define FORK_PAGES_GPA (16ul * MiB)
+#define FORK_PAGES 2048ul
+
+/* Counts to FORKCOUNT_N with a hypercall per step (fork points land right after an I/O exit), then
+ * prints the running hash: a clone resumed anywhere in between must print the same line. */
+static int mode_forkcount(void) {
+  volatile u64* st = (volatile u64*)COUNTER_GPA;
+  while (st[0] < FORKCOUNT_N) {
+    st[1] = st[1] * 6364136223846793005ul + st[0];
+    st[0] = st[0] + 1;
+    hc0(SF_HC_NOP);
+  }
+  serial_puts("forkcount ");
+  serial_put_hex(st[1]);
+  serial_puts("\n");
+  return 0;
+}
+
+/* Rewrites every page of an 8 MiB region per pass: word 0 = pass, word 1 = the vmid read from the
+ * bootinfo at that moment; st[2] = passes done. */
+static int mode_forkpages(void) {
+  volatile u64* st = (volatile u64*)COUNTER_GPA;
+  for (;;) {
+    u64 gen = st[2] + 1;
+    for (u64 p = 0; p < FORK_PAGES; ++p) {
+      volatile u64* w = (volatile u64*)(FORK_PAGES_GPA + p * 4096);
+      w[0] = gen;
+      w[1] = ((volatile const struct sf_bootinfo*)boot)->vmid;
+    }
+    st[2] = gen;
+    hc0(SF_HC_NOP);
+  }
+  return 0; /* not reached */
+}
+
 /* ---- entry ---------------------------------------------------------------------------------- */
 
 int guest_main(const struct sf_bootinfo* bi) {
@@ -369,6 +407,8 @@ int guest_main(const struct sf_bootinfo* bi) {
     return 0;
   }
   if (strcmp(mode, "hello") == 0) return mode_hello();
+  if (strcmp(mode, "forkcount") == 0) return mode_forkcount();
+  if (strcmp(mode, "forkpages") == 0) return mode_forkpages();
   if (strcmp(mode, "hyper") == 0) return mode_hyper();
   if (strcmp(mode, "smp") == 0) return mode_smp();
   if (strcmp(mode, "spin") == 0) return mode_spin();

@@ -1,0 +1,67 @@
+// Descriptor: the small architectural snapshot that seeds a clone (DESIGN §1): every vCPU's registers,
+// FPU/XSAVE, MSRs, events and debug registers, the VM's memory layout and identity, the serial port's
+// registers. No page contents. Boundary: capture/restore through vCPU ioctls and a versioned,
+// length-checked, checksummed binary form; parse() trusts nothing it is given.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "status.h"
+
+namespace sf::vmm {
+
+inline constexpr uint64_t kDescriptorMagic = 0x3143534544464c53ull;  // "SLFDESC1" little-endian
+inline constexpr uint32_t kDescriptorVersion = 1;
+inline constexpr size_t kDescriptorHeaderBytes = 32;
+inline constexpr uint32_t kDescriptorMaxMsrs = 1024;
+inline constexpr uint32_t kDescriptorMaxCpuid = 256;
+inline constexpr uint32_t kDescriptorMaxXsave = 64 * 1024;
+
+struct VcpuDescriptor {
+  uint32_t id = 0;
+  bool started = false;  // false: the guest never started this vCPU (VCPU_START); nothing else is meaningful
+  kvm_mp_state mp{};
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+  kvm_fpu fpu{};
+  std::vector<uint8_t> xsave;  // KVM_GET_XSAVE(2) region, KVM_CAP_XSAVE2 bytes (4 KiB here)
+  kvm_xcrs xcrs{};
+  kvm_debugregs debugregs{};
+  kvm_vcpu_events events{};
+  std::vector<kvm_msr_entry> msrs;       // readable entries of KVM_GET_MSR_INDEX_LIST, probed at runtime
+  std::vector<kvm_cpuid_entry2> cpuid;   // what KVM_GET_CPUID2 reports
+};
+
+struct SerialRegisters {
+  uint8_t ier = 0, lcr = 0x03, mcr = 0, scr = 0, dll = 0x01, dlm = 0;
+  uint8_t fifo_enabled = 0, reserved = 0;
+};
+
+struct Descriptor {
+  uint32_t clusterid = 0, vmid = 0;
+  uint64_t ram_bytes = 0;
+  uint32_t privilege = 0;  // GuestPrivilege as an integer
+  uint32_t vcpus = 0;      // == vcpu.size()
+  SerialRegisters serial;
+  std::vector<VcpuDescriptor> vcpu;
+};
+
+// vCPU state of a stopped vCPU (outside KVM_RUN, any pending I/O completed), notes §6.2 order.
+Result<VcpuDescriptor> capture_vcpu(int vcpu_fd, uint32_t id);
+// Restores into a fresh vCPU that has never run, notes §6.3 order. MSRs that KVM refuses are skipped
+// (counted in *msrs_skipped when given), IA32_TSC_DEADLINE last.
+Status restore_vcpu(int vcpu_fd, const VcpuDescriptor& d, uint32_t* msrs_skipped = nullptr);
+
+// Binary form: header {magic u64, version u32, header bytes u32, total bytes u64, checksum u64 (FNV-1a 64
+// of every byte after the header)}, then sections {tag u32, length u32, payload}: one VM section first,
+// one SERIAL section, then exactly `vcpus` VCPU sections. Host byte order (x86-64, same-architecture).
+std::vector<uint8_t> serialize(const Descriptor& d);
+Result<Descriptor> parse(std::span<const uint8_t> bytes);
+// The checksum over `body` (tests use it to forge otherwise well-formed hostile input).
+uint64_t descriptor_checksum(std::span<const uint8_t> body);
+
+}  // namespace sf::vmm

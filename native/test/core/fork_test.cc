@@ -1,0 +1,346 @@
+// Same-host VM fork: descriptor round trip and hostile input, copy-on-write memory isolation between a
+// parent, its clones and their siblings, resumption at the fork instant, parent pause time.
+// Boundary: tests of vm.h's fork API and descriptor.h; the guests are test/core/guests' fork modes.
+#include <dirent.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "test_support.h"
+#include "vmm/descriptor.h"
+#include "vmm/vm.h"
+
+namespace sf::vmm::test {
+namespace {
+
+constexpr uint64_t kCounterGpa = 0x300000;
+constexpr uint64_t kPagesGpa = 16ull << 20;
+constexpr uint64_t kPages = 2048;
+constexpr uint64_t kForkcountN = 60000;
+
+uint64_t read_u64(Vm& vm, uint64_t gpa) {
+  uint64_t v = 0;
+  EXPECT_TRUE(vm.read_guest(gpa, {reinterpret_cast<uint8_t*>(&v), 8}).ok());
+  return v;
+}
+
+std::vector<uint8_t> read_region(Vm& vm) {
+  std::vector<uint8_t> v(kPages * 4096);
+  EXPECT_TRUE(vm.read_guest(kPagesGpa, v).ok());
+  return v;
+}
+
+bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return f();
+}
+
+size_t open_fds() {
+  size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (d != nullptr && ::readdir(d) != nullptr) ++n;
+  if (d != nullptr) ::closedir(d);
+  return n;
+}
+
+std::string expected_forkcount_line() {
+  uint64_t acc = 0;
+  for (uint64_t i = 0; i < kForkcountN; ++i) acc = acc * 6364136223846793005ull + i;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "forkcount 0x%016llx\n", static_cast<unsigned long long>(acc));
+  return buf;
+}
+
+VmConfig user_config(uint64_t ram = 64ull << 20) {
+  VmConfig c;
+  c.ram_bytes = ram;
+  c.privilege = GuestPrivilege::user;
+  c.clusterid = 9;
+  return c;
+}
+
+void reseal(std::vector<uint8_t>& b) {
+  const uint64_t sum = descriptor_checksum(std::span<const uint8_t>(b).subspan(kDescriptorHeaderBytes));
+  std::memcpy(b.data() + 24, &sum, 8);
+}
+
+TEST(Fork, CloneResumesAtTheForkInstantAndFinishesTheSameWay) {
+  SF_REQUIRE_KVM();
+  Harness hp, hc;
+  auto parent = boot_guest(hp, "forkcount", user_config());
+  ASSERT_TRUE(parent);
+  ASSERT_TRUE(wait_for([&] { return read_u64(*parent, kCounterGpa) > 5000; }));
+  auto snap = parent->fork_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  auto clone = Vm::create_from_snapshot(snap.value(), 1, hc.callbacks());
+  ASSERT_TRUE(clone.ok()) << clone.status().message;
+  Vm& c = *clone.value();
+  EXPECT_EQ(c.state(), VmState::paused);
+
+  // Same registers as the parent at the fork instant.
+  auto parent_desc = parse(snap->descriptor());
+  ASSERT_TRUE(parent_desc.ok()) << parent_desc.status().message;
+  auto clone_bytes = c.capture_descriptor();
+  ASSERT_TRUE(clone_bytes.ok()) << clone_bytes.status().message;
+  auto clone_desc = parse(clone_bytes.value());
+  ASSERT_TRUE(clone_desc.ok()) << clone_desc.status().message;
+  const auto& pv = parent_desc->vcpu[0];
+  const auto& cv = clone_desc->vcpu[0];
+  EXPECT_EQ(0, std::memcmp(&pv.regs, &cv.regs, sizeof pv.regs));
+  EXPECT_EQ(0, std::memcmp(&pv.sregs, &cv.sregs, sizeof pv.sregs));
+  EXPECT_EQ(pv.xsave, cv.xsave);
+  EXPECT_EQ(0, std::memcmp(&pv.xcrs, &cv.xcrs, sizeof pv.xcrs));
+  EXPECT_EQ(clone_desc->vmid, 1u);
+  EXPECT_EQ(clone_desc->clusterid, 9u);
+  // The clone's bootinfo carries its own vmid; the counter is the fork-instant one.
+  sf_bootinfo bi{};
+  ASSERT_TRUE(c.read_guest(SF_BOOTINFO_GPA, {reinterpret_cast<uint8_t*>(&bi), sizeof bi}).ok());
+  EXPECT_EQ(bi.vmid, 1u);
+  const uint64_t at_fork = read_u64(c, kCounterGpa);
+  EXPECT_GT(at_fork, 5000u);
+  EXPECT_LT(at_fork, kForkcountN);
+
+  ASSERT_TRUE(c.resume().ok());
+  const std::string line = expected_forkcount_line();
+  auto pf = hp.wait_final();
+  auto cf = hc.wait_final();
+  ASSERT_TRUE(pf && cf);
+  EXPECT_EQ(pf->state, VmState::exited) << pf->reason;
+  EXPECT_EQ(cf->state, VmState::exited) << cf->reason;
+  EXPECT_NE(hp.console().find(line), std::string::npos) << hp.console();
+  EXPECT_NE(hc.console().find(line), std::string::npos) << hc.console();
+}
+
+TEST(Fork, ParentAndSiblingWritesAreInvisibleToAClone) {
+  SF_REQUIRE_KVM();
+  Harness hp, ha, hb;
+  auto parent = boot_guest(hp, "forkpages", user_config());
+  ASSERT_TRUE(parent);
+  ASSERT_TRUE(wait_for([&] { return read_u64(*parent, kCounterGpa + 16) >= 2; }));
+  ASSERT_TRUE(parent->pause().ok());
+  const std::vector<uint8_t> instant = read_region(*parent);
+  const uint64_t gen0 = read_u64(*parent, kCounterGpa + 16);
+  auto snap = parent->fork_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  EXPECT_EQ(parent->state(), VmState::paused);  // fork leaves a paused parent paused
+  auto a = Vm::create_from_snapshot(snap.value(), 1, ha.callbacks());
+  auto b = Vm::create_from_snapshot(snap.value(), 2, hb.callbacks());
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(parent->resume().ok());
+  // The parent rewrites every page (at least two full passes).
+  ASSERT_TRUE(wait_for([&] { return read_u64(*parent, kCounterGpa + 16) >= gen0 + 3; }));
+  EXPECT_EQ(read_region(*a.value()), instant);
+  EXPECT_EQ(read_region(*b.value()), instant);
+  // Clone A runs and rewrites every page with its vmid: B and the parent never see that.
+  ASSERT_TRUE(a.value()->resume().ok());
+  ASSERT_TRUE(wait_for([&] { return read_u64(*a.value(), kCounterGpa + 16) >= gen0 + 3; }));
+  ASSERT_TRUE(a.value()->pause().ok());
+  ASSERT_TRUE(parent->pause().ok());
+  const auto ra = read_region(*a.value());
+  const auto rp = read_region(*parent);
+  EXPECT_EQ(read_region(*b.value()), instant);
+  for (uint64_t p = 0; p < kPages; ++p) {
+    uint64_t wa[2], wp[2], wi[2];
+    std::memcpy(wa, ra.data() + p * 4096, 16);
+    std::memcpy(wp, rp.data() + p * 4096, 16);
+    std::memcpy(wi, instant.data() + p * 4096, 16);
+    ASSERT_EQ(wa[1], 1u) << "page " << p;
+    ASSERT_EQ(wp[1], 0u) << "page " << p;
+    ASSERT_NE(wp[0], wi[0]) << "page " << p;
+  }
+}
+
+TEST(Fork, ThreeForksEachSeeTheirOwnInstant) {
+  SF_REQUIRE_KVM();
+  Harness hp;
+  auto parent = boot_guest(hp, "forkpages", user_config());
+  ASSERT_TRUE(parent);
+  std::vector<Snapshot> snaps;
+  std::vector<std::vector<uint8_t>> instants;
+  for (int k = 0; k < 3; ++k) {
+    const uint64_t g = read_u64(*parent, kCounterGpa + 16);
+    ASSERT_TRUE(wait_for([&] { return read_u64(*parent, kCounterGpa + 16) >= g + 2; }));
+    ASSERT_TRUE(parent->pause().ok());
+    instants.push_back(read_region(*parent));
+    auto snap = parent->fork_snapshot();
+    ASSERT_TRUE(snap.ok()) << snap.status().message;
+    snaps.push_back(snap.value());
+    ASSERT_TRUE(parent->resume().ok());
+    std::printf("[ fork %d ] pause-free freeze %.3f ms\n", k, snap->timing().freeze_ns / 1e6);
+  }
+  EXPECT_NE(instants[0], instants[1]);
+  EXPECT_NE(instants[1], instants[2]);
+  std::vector<std::unique_ptr<Harness>> hs;
+  for (int k = 0; k < 3; ++k) {
+    hs.push_back(std::make_unique<Harness>());
+    auto c = Vm::create_from_snapshot(snaps[k], 10 + k, hs.back()->callbacks());
+    ASSERT_TRUE(c.ok()) << c.status().message;
+    EXPECT_EQ(read_region(*c.value()), instants[k]) << "fork " << k;
+  }
+}
+
+TEST(Fork, CloneOutlivesItsParentAndFdsReturnToBaseline) {
+  SF_REQUIRE_KVM();
+  // One warm-up VM so that lazily opened process-wide fds (if any) are in the baseline.
+  {
+    Harness hw;
+    auto w = boot_guest(hw, "hello", user_config());
+    ASSERT_TRUE(w);
+    hw.wait_final();
+  }
+  const size_t baseline = open_fds();
+  {
+    Harness hp, hc;
+    auto parent = boot_guest(hp, "forkcount", user_config());
+    ASSERT_TRUE(parent);
+    ASSERT_TRUE(wait_for([&] { return read_u64(*parent, kCounterGpa) > 2000; }));
+    std::unique_ptr<Vm> clone;
+    {
+      auto snap = parent->fork_snapshot();
+      ASSERT_TRUE(snap.ok()) << snap.status().message;
+      auto c = Vm::create_from_snapshot(snap.value(), 1, hc.callbacks());
+      ASSERT_TRUE(c.ok()) << c.status().message;
+      clone = std::move(c).value();
+    }  // the snapshot (and its fd) is gone: only the clone's mapping and dup keep the memory
+    ASSERT_TRUE(clone->resume().ok());
+    parent->destroy();
+    parent.reset();
+    auto cf = hc.wait_final();
+    ASSERT_TRUE(cf);
+    EXPECT_EQ(cf->state, VmState::exited) << cf->reason;
+    EXPECT_NE(hc.console().find(expected_forkcount_line()), std::string::npos) << hc.console();
+  }
+  EXPECT_EQ(open_fds(), baseline);
+}
+
+TEST(Fork, ParentPauseDoesNotGrowWithRam) {
+  SF_REQUIRE_KVM();
+  double pause_ms[2] = {0, 0};
+  const uint64_t sizes[2] = {256ull << 20, 1ull << 30};
+  size_t desc_bytes = 0;
+  for (int i = 0; i < 2; ++i) {
+    Harness h;
+    auto vm = boot_guest(h, "forkpages", user_config(sizes[i]));
+    ASSERT_TRUE(vm);
+    ASSERT_TRUE(wait_for([&] { return read_u64(*vm, kCounterGpa + 16) >= 1; }));
+    auto snap = vm->fork_snapshot();
+    ASSERT_TRUE(snap.ok()) << snap.status().message;
+    pause_ms[i] = snap->timing().pause_ns / 1e6;
+    desc_bytes = snap->descriptor().size();
+    std::printf("[ fork ] RAM %4llu MiB: pause %.3f ms (capture %.3f ms, freeze %.3f ms), descriptor %zu bytes\n",
+                static_cast<unsigned long long>(sizes[i] >> 20), pause_ms[i], snap->timing().capture_ns / 1e6,
+                snap->timing().freeze_ns / 1e6, desc_bytes);
+  }
+  EXPECT_LT(pause_ms[1], 20.0);
+  EXPECT_LT(desc_bytes, 64u * 1024);
+}
+
+TEST(Fork, RefusesWhileAGuestCallIsOpen) {
+  SF_REQUIRE_KVM();
+  Harness h;
+  auto vm = boot_guest(h, "wait", user_config());
+  ASSERT_TRUE(vm);
+  auto call = h.wait_call();
+  ASSERT_TRUE(call);
+  auto snap = vm->fork_snapshot();
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.status().code, EBUSY);
+  EXPECT_EQ(vm->state(), VmState::running);
+}
+
+class DescriptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!kvm_usable(&why)) GTEST_SKIP() << why;
+    vm_ = boot_guest(h_, "forkcount", user_config());
+    ASSERT_TRUE(vm_);
+    ASSERT_TRUE(vm_->pause().ok());
+    auto b = vm_->capture_descriptor();
+    ASSERT_TRUE(b.ok()) << b.status().message;
+    bytes_ = std::move(b).value();
+  }
+  Harness h_;
+  std::unique_ptr<Vm> vm_;
+  std::vector<uint8_t> bytes_;
+};
+
+TEST_F(DescriptorTest, RoundTripIsIdentical) {
+  auto d = parse(bytes_);
+  ASSERT_TRUE(d.ok()) << d.status().message;
+  EXPECT_EQ(serialize(d.value()), bytes_);
+  EXPECT_EQ(d->vcpus, 1u);
+  EXPECT_EQ(d->ram_bytes, 64ull << 20);
+  EXPECT_EQ(d->privilege, 1u);
+  EXPECT_FALSE(d->vcpu[0].msrs.empty());
+  EXPECT_FALSE(d->vcpu[0].xsave.empty());
+  EXPECT_LT(bytes_.size(), 64u * 1024);
+  std::printf("[ descriptor ] %zu bytes, %zu MSRs, %zu CPUID entries, %zu-byte XSAVE\n", bytes_.size(),
+              d->vcpu[0].msrs.size(), d->vcpu[0].cpuid.size(), d->vcpu[0].xsave.size());
+}
+
+TEST_F(DescriptorTest, TruncatedAndFlippedInputIsRejected) {
+  for (size_t n = 0; n < bytes_.size(); ++n) {
+    auto d = parse(std::span<const uint8_t>(bytes_.data(), n));
+    ASSERT_FALSE(d.ok()) << "accepted a descriptor truncated to " << n << " bytes";
+    ASSERT_FALSE(d.status().message.empty());
+  }
+  std::vector<uint8_t> b = bytes_;
+  for (size_t i = 0; i < b.size(); ++i) {
+    b[i] ^= 0x5a;
+    ASSERT_FALSE(parse(b).ok()) << "accepted a flipped byte at " << i;
+    b[i] ^= 0x5a;
+  }
+  // Trailing garbage.
+  b.push_back(0);
+  EXPECT_FALSE(parse(b).ok());
+}
+
+TEST_F(DescriptorTest, WellSealedButHostileFieldsAreRejected) {
+  auto expect_reject = [&](const std::function<void(std::vector<uint8_t>&)>& mutate, const char* what,
+                           bool seal = true) {
+    std::vector<uint8_t> b = bytes_;
+    mutate(b);
+    if (seal) reseal(b);
+    auto d = parse(b);
+    EXPECT_FALSE(d.ok()) << what;
+    if (!d.ok()) std::printf("[ hostile ] %s: %s\n", what, d.status().message.c_str());
+  };
+  auto put32 = [](std::vector<uint8_t>& b, size_t off, uint32_t v) { std::memcpy(b.data() + off, &v, 4); };
+  auto put64 = [](std::vector<uint8_t>& b, size_t off, uint64_t v) { std::memcpy(b.data() + off, &v, 8); };
+  expect_reject([&](auto& b) { put32(b, 8, 2); }, "wrong version");
+  expect_reject([&](auto& b) { put64(b, 0, 0x1122334455667788ull); }, "wrong magic");
+  expect_reject([&](auto& b) { put64(b, 16, b.size() + 1); }, "total length too big");
+  expect_reject([&](auto& b) { put32(b, 60, 1000000); }, "huge vCPU count");
+  expect_reject([&](auto& b) { put32(b, 60, 0); }, "zero vCPUs");
+  expect_reject([&](auto& b) { put32(b, 60, 2); }, "more vCPUs than sections");
+  expect_reject([&](auto& b) { put64(b, 48, 1ull << 50); }, "RAM above SF_RAM_MAX");
+  expect_reject([&](auto& b) { put64(b, 48, (64ull << 20) + 1); }, "RAM not page-aligned");
+  expect_reject([&](auto& b) { put32(b, 36, 0xfffffff0u); }, "section length past the end");
+  expect_reject([&](auto& b) { put32(b, 36, 8); }, "section length disagrees");
+  // The VCPU section's counts live after its fixed part; find them from the section header.
+  const size_t vcpu_hdr = 32 + 8 + 24 + 8 + 8;  // VM section (24) + serial section (8)
+  const size_t counts = vcpu_hdr + 8 + (bytes_.size() >= vcpu_hdr + 8 ? 0 : 0);
+  uint32_t vlen = 0;
+  std::memcpy(&vlen, bytes_.data() + vcpu_hdr + 4, 4);
+  ASSERT_EQ(vcpu_hdr + 8 + vlen, bytes_.size());
+  auto d = parse(bytes_);
+  ASSERT_TRUE(d.ok());
+  const size_t fixed = vlen - d->vcpu[0].xsave.size() - d->vcpu[0].msrs.size() * sizeof(kvm_msr_entry) -
+                       d->vcpu[0].cpuid.size() * sizeof(kvm_cpuid_entry2);
+  const size_t nmsrs_off = counts + fixed - 12;  // xsave_len, nmsrs, ncpuid, pad
+  expect_reject([&](auto& b) { put32(b, nmsrs_off, 0xffffffffu); }, "huge MSR count");
+  expect_reject([&](auto& b) { put32(b, nmsrs_off, static_cast<uint32_t>(d->vcpu[0].msrs.size() + 1)); },
+                "MSR count disagrees with length");
+  expect_reject([&](auto& b) { put32(b, nmsrs_off - 4, 0x7fffffffu); }, "huge XSAVE length");
+  expect_reject([&](auto& b) { put32(b, nmsrs_off + 4, 100000); }, "huge CPUID count");
+  expect_reject([&](auto& b) { b.resize(b.size() - 16); put64(b, 16, b.size()); }, "cut section, sealed");
+}
+
+}  // namespace
+}  // namespace sf::vmm::test
