@@ -26,5 +26,5 @@ Snowflock is running.
   dashboard:    http://127.0.0.1:${webPort}
   admin token:  ${path.join(home, 'admin.token')}
   data:         ${home}   (logs in logs/, pid files in run/)
-Try:  npx sfstate    ·    npx sfseed my.cfg    ·    npm stop
+Try:  npx sfstate   ·   npx sfseed native/guest/examples/hello/hello.cfg   ·   npx sf console 1:0   ·   npm stop
 `);
