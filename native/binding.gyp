@@ -11,6 +11,7 @@
         "src/core/vmm/hypercall.cc",
         "src/core/vmm/kvm.cc",
         "src/core/vmm/long_mode.cc",
+        "src/core/vmm/memtap.cc",
         "src/core/vmm/run_control.cc",
         "src/core/vmm/serial.cc",
         "src/core/vmm/thread.cc",

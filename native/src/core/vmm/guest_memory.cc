@@ -95,6 +95,7 @@ bool GuestMemory::read_bytes(uint64_t gpa, std::span<uint8_t> out) const {
 }
 
 uint64_t GuestMemory::pages_touched() const {
+  if (memtap_) return memtap_->presence().count();  // lazy RAM: the pages fetched or zero-filled so far
   // tmpfs/shmem (which backs a memfd) counts st_blocks in 512-byte units of allocated pages, swapped-out
   // pages included.
   struct stat st {};
@@ -131,6 +132,37 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create_private(uint64_t ram_by
   auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map), layout(ram_bytes)));
   mem->private_ = true;
   return mem;
+}
+
+Result<std::unique_ptr<GuestMemory>> GuestMemory::create_lazy(uint64_t ram_bytes, int template_fd) {
+  if (ram_bytes < kMinRam || ram_bytes > SF_RAM_MAX || ram_bytes % SF_PAGE_SIZE != 0) {
+    return Status::Error(EINVAL, "guest RAM size " + std::to_string(ram_bytes) + " out of range");
+  }
+  struct stat st {};
+  if (::fstat(template_fd, &st) != 0) return Status::FromErrno("fstat(snapshot memfd)", errno);
+  if (static_cast<uint64_t>(st.st_size) < ram_bytes) {
+    return Status::Error(EINVAL, "snapshot memory (" + std::to_string(st.st_size) + " bytes) is smaller than RAM");
+  }
+  // The template fd stays with us too: freeze() of a lazy clone finds the snapshot's data through it.
+  snowflock::UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
+  if (!fd) return Status::FromErrno("dup(snapshot memfd)", errno);
+  void* addr = ::mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (addr == MAP_FAILED) return Status::FromErrno("mmap(lazy clone RAM)", errno);
+  Mapping map(addr, ram_bytes);
+  auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map), layout(ram_bytes)));
+  mem->private_ = true;
+  auto tap = Memtap::create(mem->map_.bytes(), ram_bytes, mem->memfd_.get());
+  if (!tap.ok()) return tap.status();
+  mem->memtap_ = std::move(tap).value();
+  return mem;
+}
+
+Status GuestMemory::hint_fresh(uint64_t gpa, uint64_t npages) {
+  if (!memtap_) return Status::Ok();
+  if (npages > UINT64_MAX / SF_PAGE_SIZE || gpa % SF_PAGE_SIZE != 0) return Status::Error(EINVAL, "bad fresh range");
+  auto s = span(gpa, npages * SF_PAGE_SIZE);
+  if (!s) return Status::Error(EFAULT, "fresh range is outside RAM");
+  return memtap_->hint_fresh(static_cast<uint64_t>(s->data() - map_.bytes()) / SF_PAGE_SIZE, npages);
 }
 
 Result<snowflock::UniqueFd> GuestMemory::freeze() {
@@ -173,6 +205,8 @@ Result<snowflock::UniqueFd> GuestMemory::freeze() {
       p = q;
     }
     memfd_ = std::move(next);
+    // Lazy RAM is now fully materialised in `next`; the remap below drops the userfaultfd registration.
+    memtap_.reset();
   }
   void* addr = ::mmap(map_.bytes(), ram_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
                       memfd_.get(), 0);

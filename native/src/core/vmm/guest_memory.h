@@ -13,6 +13,7 @@
 
 #include "../unique_fd.h"
 #include "mapping.h"
+#include "memtap.h"
 #include "status.h"
 
 namespace sf::vmm {
@@ -33,9 +34,14 @@ class GuestMemory {
   // the snapshot, writes are copy-on-write and private to this VM.
   static Result<std::unique_ptr<GuestMemory>> create_private(uint64_t ram_bytes, int template_fd);
 
+  // A lazy clone's RAM (DESIGN §1 memtap): anonymous private memory registered with userfaultfd; each
+  // page is filled from `template_fd` (dup()ed here) on first touch by a Memtap service thread. Reads
+  // see the snapshot, writes are private to this VM, exactly like create_private.
+  static Result<std::unique_ptr<GuestMemory>> create_lazy(uint64_t ram_bytes, int template_fd);
+
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;
-  ~GuestMemory() = default;  // unmaps, then closes the memfd (member order)
+  ~GuestMemory() = default;  // stops memtap, unmaps, then closes the memfd (member order)
 
   uint64_t ram_bytes() const { return ram_bytes_; }
   // One past the highest RAM guest-physical address (what the identity map must cover).
@@ -90,6 +96,17 @@ class GuestMemory {
   Result<snowflock::UniqueFd> freeze();
   bool is_private() const { return private_; }
 
+  // Lazy RAM only (null otherwise, and after freeze() materialised it into a new template).
+  Memtap* memtap() const { return memtap_.get(); }
+  // Lazy RAM: the guest will overwrite [gpa, gpa + npages pages) without reading it (FRESH_PAGES):
+  // pages not fetched yet are zero-filled and never copied. A no-op for other RAM.
+  Status hint_fresh(uint64_t gpa, uint64_t npages);
+  // Lazy RAM: wakes every thread waiting for a page and stops serving (teardown only: later first
+  // touches read zero). A no-op for other RAM.
+  void release_faults() {
+    if (memtap_) memtap_->shutdown();
+  }
+
  private:
   GuestMemory(uint64_t ram_bytes, snowflock::UniqueFd memfd, Mapping map, std::vector<RamRegion> regions);
 
@@ -97,6 +114,7 @@ class GuestMemory {
   snowflock::UniqueFd memfd_;  // declared before map_: the mapping goes first, then the fd
   Mapping map_;
   std::vector<RamRegion> regions_;
+  std::unique_ptr<Memtap> memtap_;  // after map_: stops serving before the mapping goes
   bool private_ = false;  // mapped MAP_PRIVATE over a template: memfd_ must never be written again
 };
 

@@ -45,7 +45,16 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   ~Impl() = default;
 
   Status init();
-  Status init_from(const Descriptor& d, int memfd);
+  Status init_from(const Descriptor& d, int memfd, bool lazy);
+  Result<MemtapStats> memtap_stats() const;
+  Status prefetch(uint64_t gpa, uint64_t npages);
+  Status hint_fresh(uint64_t gpa, uint64_t npages);
+  Status set_stall(bool stalled) {
+    std::shared_lock lock(res_mu_);
+    if (!mem_ || mem_->memtap() == nullptr) return Status::Error(EINVAL, "not a lazy clone (or destroyed)");
+    mem_->memtap()->set_stall(stalled);
+    return Status::Ok();
+  }
   bool assembled() const { return control_ != nullptr && serial_ != nullptr; }
   Result<Snapshot> fork();
   Result<std::vector<uint8_t>> capture();
@@ -310,6 +319,9 @@ void Vm::Impl::destroy() {
     std::lock_guard start(start_mu_);
   }
   ticker_.stop();
+  // Lazy RAM: a vCPU may sit in a page fault that will never be served (a stalled or dead memory
+  // server); releasing the userfaultfd wakes it so that it sees the stop. The VM is going anyway.
+  if (mem_) mem_->release_faults();
   for (auto& v : vcpus_) v->join();
   serial_->flush();
   // A destroyed VM reports 0 pages: no need to count them.
@@ -438,10 +450,32 @@ Result<Snapshot> Vm::Impl::fork() {
   return Snapshot(std::move(desc).value(), std::move(frozen).value(), config_.ram_bytes, timing);
 }
 
-Status Vm::Impl::init_from(const Descriptor& d, int memfd) {
+Result<MemtapStats> Vm::Impl::memtap_stats() const {
+  std::shared_lock lock(res_mu_);
+  if (!mem_ || mem_->memtap() == nullptr) return Status::Error(EINVAL, "not a lazy clone (or destroyed)");
+  return mem_->memtap()->stats();
+}
+
+Status Vm::Impl::prefetch(uint64_t gpa, uint64_t npages) {
+  std::shared_lock lock(res_mu_);
+  if (!mem_) return Status::Error(EFAULT, "the VM has no memory (destroyed)");
+  if (mem_->memtap() == nullptr) return Status::Ok();
+  if (gpa % SF_PAGE_SIZE != 0 || npages > UINT64_MAX / SF_PAGE_SIZE) return Status::Error(EINVAL, "bad prefetch range");
+  auto s = mem_->span(gpa, npages * SF_PAGE_SIZE);
+  if (!s) return Status::Error(EFAULT, "prefetch range is outside RAM");
+  return mem_->memtap()->prefetch(static_cast<uint64_t>(s->data() - mem_->host_base()) / SF_PAGE_SIZE, npages);
+}
+
+Status Vm::Impl::hint_fresh(uint64_t gpa, uint64_t npages) {
+  std::shared_lock lock(res_mu_);
+  if (!mem_) return Status::Error(EFAULT, "the VM has no memory (destroyed)");
+  return mem_->hint_fresh(gpa, npages);
+}
+
+Status Vm::Impl::init_from(const Descriptor& d, int memfd, bool lazy) {
   if (Status s = install_kick_handler(); !s.ok()) return s;
   if (Status s = init_parts(); !s.ok()) return s;
-  auto mem = GuestMemory::create_private(d.ram_bytes, memfd);
+  auto mem = lazy ? GuestMemory::create_lazy(d.ram_bytes, memfd) : GuestMemory::create_private(d.ram_bytes, memfd);
   if (!mem.ok()) return mem.status();
   mem_ = std::move(mem).value();
   if (Status s = init_kvm(); !s.ok()) return s;
@@ -489,7 +523,8 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callb
   return std::unique_ptr<Vm>(new Vm(std::move(impl)));
 }
 
-Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, uint32_t vmid, VmCallbacks callbacks) {
+Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, uint32_t vmid, VmCallbacks callbacks,
+                                                     bool lazy) {
   if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
   auto d = parse(snapshot.descriptor());
   if (!d.ok()) return d.status();
@@ -502,7 +537,7 @@ Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, u
   config.vmid = vmid;
   config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
   auto impl = std::make_unique<Impl>(config, std::move(callbacks));
-  if (Status s = impl->init_from(d.value(), snapshot.memfd()); !s.ok()) {
+  if (Status s = impl->init_from(d.value(), snapshot.memfd(), lazy); !s.ok()) {
     if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
     return s;
   }
@@ -510,6 +545,10 @@ Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, u
 }
 
 Result<Snapshot> Vm::fork_snapshot() { return impl_->fork(); }
+Result<MemtapStats> Vm::memtap_stats() const { return impl_->memtap_stats(); }
+Status Vm::prefetch(uint64_t gpa, uint64_t npages) { return impl_->prefetch(gpa, npages); }
+Status Vm::hint_fresh(uint64_t gpa, uint64_t npages) { return impl_->hint_fresh(gpa, npages); }
+Status Vm::set_memtap_stall_for_test(bool stalled) { return impl_->set_stall(stalled); }
 Result<std::vector<uint8_t>> Vm::capture_descriptor() { return impl_->capture(); }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

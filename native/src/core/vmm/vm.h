@@ -13,6 +13,7 @@
 
 #include "fork.h"
 #include "guest_abi.h"
+#include "memtap.h"
 #include "status.h"
 #include "vm_state.h"
 
@@ -109,8 +110,18 @@ class Vm {
   // A new VM whose RAM maps the snapshot's memfd MAP_PRIVATE and whose vCPUs are restored from its
   // descriptor, with `vmid` (also written into every vCPU's bootinfo). It starts paused, at the fork
   // instant: resume() lets it run.
+  // lazy = true (opt-in): RAM is anonymous memory filled page by page on first touch from the snapshot
+  // memfd by a memtap service thread (userfaultfd; needs root or vm.unprivileged_userfaultfd=1).
   static Result<std::unique_ptr<Vm>> create_from_snapshot(const Snapshot& snapshot, uint32_t vmid,
-                                                         VmCallbacks callbacks);
+                                                         VmCallbacks callbacks, bool lazy = false);
+  // Lazy clones: memtap counters (EINVAL for other VMs), prefetch of [gpa, gpa + npages pages) before
+  // the guest asks, and FRESH_PAGES-style hints (pages the guest will overwrite: zero-filled, never
+  // copied). prefetch/hint_fresh are no-ops on eager RAM.
+  Result<MemtapStats> memtap_stats() const;
+  Status prefetch(uint64_t gpa, uint64_t npages);
+  Status hint_fresh(uint64_t gpa, uint64_t npages);
+  // Test hook (lazy clones): while stalled the memtap leaves faults pending, like a stuck memory server.
+  Status set_memtap_stall_for_test(bool stalled);
   // The serialised descriptor of a paused VM (no RAM change).
   Result<std::vector<uint8_t>> capture_descriptor();
 

@@ -1,0 +1,361 @@
+// Memtap: the userfaultfd fault-service thread of a lazy clone (see memtap.h).
+// Boundary: userfaultfd plumbing, snapshot reads and fill accounting; the mapping belongs to GuestMemory.
+#include "memtap.h"
+
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "guest_abi.h"
+
+namespace sf::vmm {
+
+namespace {
+
+constexpr uint64_t kPage = SF_PAGE_SIZE;
+constexpr uint64_t kPrefetchChunk = 256;        // pages per snapshot read in prefetch (1 MiB)
+constexpr size_t kMaxLatencySamples = 1u << 20;  // fault service samples kept for percentiles
+
+uint64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+using AlignedBuf = std::unique_ptr<uint8_t, FreeDeleter>;
+AlignedBuf aligned_buf(uint64_t bytes) { return AlignedBuf(static_cast<uint8_t*>(std::aligned_alloc(kPage, bytes))); }
+
+// Reads [off, off + len) of the snapshot; holes read as zero without allocating (shmem read path).
+bool pread_full(int fd, uint8_t* out, uint64_t len, uint64_t off) {
+  uint64_t done = 0;
+  while (done < len) {
+    const ssize_t n = ::pread(fd, out + done, len - done, static_cast<off_t>(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) {  // past EOF (cannot happen: size checked): zeroes
+      std::memset(out + done, 0, len - done);
+      return true;
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, int snapshot_fd) {
+  if (base == nullptr || bytes == 0 || bytes % kPage != 0 || reinterpret_cast<uintptr_t>(base) % kPage != 0) {
+    return Status::Error(EINVAL, "memtap: range must be page-aligned and non-empty");
+  }
+  struct stat st {};
+  if (::fstat(snapshot_fd, &st) != 0) return Status::FromErrno("memtap: fstat(snapshot)", errno);
+  if (static_cast<uint64_t>(st.st_size) < bytes) return Status::Error(EINVAL, "memtap: snapshot smaller than RAM");
+  snowflock::UniqueFd snap(::fcntl(snapshot_fd, F_DUPFD_CLOEXEC, 0));
+  if (!snap) return Status::FromErrno("memtap: dup(snapshot)", errno);
+  // Kernel-mode faults too (KVM's own accesses to guest RAM): no UFFD_USER_MODE_ONLY.
+  snowflock::UniqueFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  if (!uffd) {
+    return Status::FromErrno("userfaultfd (lazy clone memory needs root or vm.unprivileged_userfaultfd=1)", errno);
+  }
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = 0;
+  if (::ioctl(uffd.get(), UFFDIO_API, &api) != 0) return Status::FromErrno("UFFDIO_API", errno);
+  uffdio_register reg{};
+  reg.range.start = reinterpret_cast<uint64_t>(base);
+  reg.range.len = bytes;
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+  if (::ioctl(uffd.get(), UFFDIO_REGISTER, &reg) != 0) return Status::FromErrno("UFFDIO_REGISTER(guest RAM)", errno);
+  const uint64_t need = (uint64_t{1} << _UFFDIO_COPY) | (uint64_t{1} << _UFFDIO_ZEROPAGE) | (uint64_t{1} << _UFFDIO_WAKE);
+  if ((reg.ioctls & need) != need) return Status::Error(ENOTSUP, "userfaultfd: COPY/ZEROPAGE/WAKE not offered on guest RAM");
+  snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) return Status::FromErrno("eventfd(memtap)", errno);
+
+  auto tap = std::unique_ptr<Memtap>(new Memtap(base, bytes, std::move(uffd), std::move(wake), std::move(snap)));
+  // The snapshot's allocated extents: everything else is a hole and is zero-filled, never copied.
+  {
+    std::vector<bool> data(tap->pages_, false);
+    bool ok = true;
+    off_t pos = 0;
+    while (static_cast<uint64_t>(pos) < bytes) {
+      const off_t d = ::lseek(tap->snap_.get(), pos, SEEK_DATA);
+      if (d < 0) {
+        ok = errno == ENXIO;
+        break;
+      }
+      off_t h = ::lseek(tap->snap_.get(), d, SEEK_HOLE);
+      if (h < 0) {
+        ok = false;
+        break;
+      }
+      for (uint64_t p = static_cast<uint64_t>(d) / kPage; p < tap->pages_ && p * kPage < static_cast<uint64_t>(h); ++p) {
+        data[p] = true;
+      }
+      pos = h;
+    }
+    if (ok) tap->has_data_ = std::move(data);  // else: treat every page as data (always correct)
+  }
+  tap->thread_ = std::thread([t = tap.get()] { t->run(); });
+  return tap;
+}
+
+Memtap::Memtap(uint8_t* base, uint64_t bytes, snowflock::UniqueFd uffd, snowflock::UniqueFd wake, snowflock::UniqueFd snap)
+    : base_(base),
+      bytes_(bytes),
+      pages_(bytes / kPage),
+      uffd_(std::move(uffd)),
+      wake_(std::move(wake)),
+      snap_(std::move(snap)),
+      present_(bytes / kPage),
+      fresh_(bytes / kPage) {}
+
+Memtap::~Memtap() { shutdown(); }
+
+void Memtap::shutdown() {
+  std::lock_guard lock(shutdown_mu_);
+  stopping_.store(true, std::memory_order_release);
+  {
+    std::lock_guard s(stall_mu_);
+    stall_cv_.notify_all();
+  }
+  if (wake_) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
+  }
+  if (thread_.joinable()) thread_.join();
+  // Fillers (prefetch, hint_fresh) hold fd_mu_ shared while they use the userfaultfd.
+  std::unique_lock fd_lock(fd_mu_);
+  // Closing the last reference releases the context: the kernel unregisters the range and wakes every
+  // thread still waiting in a fault (their retry then sees ordinary anonymous memory).
+  uffd_.reset();
+  wake_.reset();
+}
+
+void Memtap::set_stall(bool stalled) {
+  std::lock_guard s(stall_mu_);
+  stalled_ = stalled;
+  stall_cv_.notify_all();
+}
+
+void Memtap::run() {
+  AlignedBuf buf = aligned_buf(kPage);
+  if (!buf) return;
+  uffd_msg msgs[64];
+  for (;;) {
+    pollfd fds[2] = {{uffd_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    const int r = ::poll(fds, 2, -1);
+    if (r < 0 && errno != EINTR) break;
+    if (stopping_.load(std::memory_order_acquire) || (fds[1].revents & POLLIN)) break;
+    {
+      std::unique_lock s(stall_mu_);
+      stall_cv_.wait(s, [&] { return !stalled_ || stopping_.load(std::memory_order_acquire); });
+    }
+    if (stopping_.load(std::memory_order_acquire)) break;
+    if (r <= 0) continue;
+    if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) break;
+    const ssize_t n = ::read(uffd_.get(), msgs, sizeof msgs);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      break;
+    }
+    const uint64_t t0 = now_ns();
+    const size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
+    for (size_t i = 0; i < count; ++i) {
+      if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+      const uint64_t addr = msgs[i].arg.pagefault.address;
+      const uint64_t base = reinterpret_cast<uint64_t>(base_);
+      if (addr < base || addr >= base + bytes_) continue;
+      if (!serve((addr - base) / kPage, buf.get())) return;
+      record_latency(now_ns() - t0);
+    }
+  }
+}
+
+bool Memtap::serve(uint64_t page, uint8_t* buf) {
+  // Bookkeeping first: the faulting thread resumes inside the ioctl, and whoever it tells must already
+  // see the page counted and present. Claiming the bit also keeps prefetch/hint_fresh off this page.
+  faults_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t addr = reinterpret_cast<uint64_t>(base_) + page * kPage;
+  if (present_.set(page)) {
+    const bool zero = fresh_.test(page) || !snapshot_has_data(page);
+    if (!zero && !pread_full(snap_.get(), buf, kPage, page * kPage)) {
+      std::memset(buf, 0, kPage);  // unreadable snapshot: cannot happen for a memfd; never leave a vCPU stuck
+    }
+    std::atomic<uint64_t>& counter = zero ? zeroed_ : copied_;
+    counter.fetch_add(1, std::memory_order_relaxed);
+    for (;;) {
+      int rc;
+      if (zero) {
+        uffdio_zeropage z{};
+        z.range = {addr, kPage};
+        rc = ::ioctl(uffd_.get(), UFFDIO_ZEROPAGE, &z);
+      } else {
+        uffdio_copy c{};
+        c.dst = addr;
+        c.src = reinterpret_cast<uint64_t>(buf);
+        c.len = kPage;
+        rc = ::ioctl(uffd_.get(), UFFDIO_COPY, &c);
+      }
+      if (rc == 0) return true;
+      if (errno == EAGAIN || errno == EINTR) continue;
+      counter.fetch_sub(1, std::memory_order_relaxed);
+      if (errno != EEXIST) return false;
+      eexist_.fetch_add(1, std::memory_order_relaxed);  // a filler mapped it first: "already there"
+      break;
+    }
+  }
+  // Someone else mapped it (prefetch, a fresh hint), possibly after this fault queued: make sure the
+  // faulting thread is awake.
+  uffdio_range range{addr, kPage};
+  if (::ioctl(uffd_.get(), UFFDIO_WAKE, &range) != 0 && errno != EAGAIN) return false;
+  return true;
+}
+
+int64_t Memtap::fill(uint64_t first, uint64_t n, const uint8_t* src) {
+  int64_t filled = 0;
+  uint64_t off = first * kPage;
+  uint64_t len = n * kPage;
+  const uint64_t src_base = first * kPage;
+  while (len > 0) {
+    uint64_t done = 0;
+    int rc;
+    if (src != nullptr) {
+      uffdio_copy c{};
+      c.dst = reinterpret_cast<uint64_t>(base_) + off;
+      c.src = reinterpret_cast<uint64_t>(src) + (off - src_base);
+      c.len = len;
+      c.mode = 0;
+      rc = ::ioctl(uffd_.get(), UFFDIO_COPY, &c);
+      done = rc == 0 ? len : (c.copy > 0 ? static_cast<uint64_t>(c.copy) : 0);
+    } else {
+      uffdio_zeropage z{};
+      z.range.start = reinterpret_cast<uint64_t>(base_) + off;
+      z.range.len = len;
+      z.mode = 0;
+      rc = ::ioctl(uffd_.get(), UFFDIO_ZEROPAGE, &z);
+      done = rc == 0 ? len : (z.zeropage > 0 ? static_cast<uint64_t>(z.zeropage) : 0);
+    }
+    const int err = rc == 0 ? 0 : errno;
+    for (uint64_t p = off / kPage; p < (off + done) / kPage; ++p) present_.set(p);
+    (src != nullptr ? copied_ : zeroed_).fetch_add(done / kPage, std::memory_order_relaxed);
+    filled += static_cast<int64_t>(done / kPage);
+    off += done;
+    len -= done;
+    if (rc == 0) break;
+    if (err == EAGAIN || err == EINTR) continue;
+    if (err == EEXIST) {  // already mapped by someone else: "already there"
+      present_.set(off / kPage);
+      eexist_.fetch_add(1, std::memory_order_relaxed);
+      off += kPage;
+      len -= kPage;
+      continue;
+    }
+    return -err;
+  }
+  return filled;
+}
+
+Status Memtap::prefetch(uint64_t first_page, uint64_t npages) {
+  std::shared_lock fd_lock(fd_mu_);
+  if (!uffd_) return Status::Error(EBADF, "memtap is shut down");
+  if (first_page >= pages_) return Status::Ok();
+  const uint64_t end = first_page + std::min(npages, pages_ - first_page);
+  AlignedBuf buf = aligned_buf(kPrefetchChunk * kPage);
+  if (!buf) return Status::Error(ENOMEM, "memtap: prefetch buffer");
+  for (uint64_t chunk = first_page; chunk < end; chunk += kPrefetchChunk) {
+    const uint64_t cend = std::min(end, chunk + kPrefetchChunk);
+    bool read = false;
+    uint64_t p = chunk;
+    while (p < cend) {
+      if (present_.test(p)) {
+        ++p;
+        continue;
+      }
+      const bool zero = fresh_.test(p) || !snapshot_has_data(p);
+      uint64_t q = p + 1;
+      while (q < cend && !present_.test(q) && (fresh_.test(q) || !snapshot_has_data(q)) == zero) ++q;
+      if (!zero && !read) {
+        if (!pread_full(snap_.get(), buf.get(), (cend - chunk) * kPage, chunk * kPage)) {
+          return Status::FromErrno("memtap: read snapshot", errno);
+        }
+        read = true;
+      }
+      const int64_t got = fill(p, q - p, zero ? nullptr : buf.get() + (p - chunk) * kPage);
+      if (got < 0) return Status::FromErrno("memtap: prefetch fill", static_cast<int>(-got));
+      prefetched_.fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
+      p = q;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Memtap::hint_fresh(uint64_t first_page, uint64_t npages) {
+  std::shared_lock fd_lock(fd_mu_);
+  if (!uffd_) return Status::Error(EBADF, "memtap is shut down");
+  if (first_page >= pages_) return Status::Ok();
+  const uint64_t end = first_page + std::min(npages, pages_ - first_page);
+  hints_.fetch_add(end - first_page, std::memory_order_relaxed);
+  for (uint64_t p = first_page; p < end; ++p) fresh_.set(p);
+  uint64_t p = first_page;
+  while (p < end) {
+    if (present_.test(p)) {
+      ++p;
+      continue;
+    }
+    uint64_t q = p + 1;
+    while (q < end && !present_.test(q)) ++q;
+    const int64_t got = fill(p, q - p, nullptr);
+    if (got < 0) return Status::FromErrno("memtap: zero-fill fresh pages", static_cast<int>(-got));
+    p = q;
+  }
+  return Status::Ok();
+}
+
+void Memtap::record_latency(uint64_t ns) {
+  std::lock_guard lock(lat_mu_);
+  if (lat_ns_.size() < kMaxLatencySamples) lat_ns_.push_back(static_cast<uint32_t>(std::min<uint64_t>(ns, UINT32_MAX)));
+}
+
+MemtapStats Memtap::stats() const {
+  MemtapStats s;
+  s.faults = faults_.load(std::memory_order_relaxed);
+  s.pages_copied = copied_.load(std::memory_order_relaxed);
+  s.zero_pages = zeroed_.load(std::memory_order_relaxed);
+  s.prefetched = prefetched_.load(std::memory_order_relaxed);
+  s.fresh_hints = hints_.load(std::memory_order_relaxed);
+  s.already_present = eexist_.load(std::memory_order_relaxed);
+  s.present = present_.count();
+  std::vector<uint32_t> v;
+  {
+    std::lock_guard lock(lat_mu_);
+    v = lat_ns_;
+  }
+  if (!v.empty()) {
+    auto pct = [&](double q) {
+      const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+      std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(k), v.end());
+      return static_cast<uint64_t>(v[k]);
+    };
+    s.p50_ns = pct(0.50);
+    s.p99_ns = pct(0.99);
+    s.max_ns = *std::max_element(v.begin(), v.end());
+  }
+  return s;
+}
+
+}  // namespace sf::vmm
