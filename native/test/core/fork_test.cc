@@ -2,6 +2,7 @@
 // parent, its clones and their siblings, resumption at the fork instant, parent pause time.
 // Boundary: tests of vm.h's fork API and descriptor.h; the guests are test/core/guests' fork modes.
 #include <dirent.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -240,17 +241,77 @@ TEST(Fork, ParentPauseDoesNotGrowWithRam) {
   EXPECT_LT(desc_bytes, 64u * 1024);
 }
 
-TEST(Fork, RefusesWhileAGuestCallIsOpen) {
+// The clone path: the master's vCPU waits inside CLONE_MASTER while it is forked; each clone returns
+// from that call with its own answer, the master with the one its embedder gives.
+TEST(Fork, EveryVmReturnsFromTheCloneCallWithItsOwnAnswer) {
   SF_REQUIRE_KVM();
-  Harness h;
-  auto vm = boot_guest(h, "wait", user_config());
+  Harness hp, h1, h2, h3;
+  auto vm = boot_guest(hp, "forkcall", user_config());
   ASSERT_TRUE(vm);
-  auto call = h.wait_call();
+  auto call = hp.wait_call();
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->nr, static_cast<uint32_t>(SF_HC_CLONE_MASTER));
+  auto snap = vm->fork_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  auto desc = parse(snap->descriptor());
+  ASSERT_TRUE(desc.ok()) << desc.status().message;
+  EXPECT_EQ(desc->vcpu[0].pending_call_nr, static_cast<uint32_t>(SF_HC_CLONE_MASTER));
+
+  std::vector<std::unique_ptr<Vm>> clones;
+  Harness* hs[] = {&h1, &h2};
+  for (uint32_t vmid = 1; vmid <= 2; ++vmid) {
+    CloneOptions o;
+    o.lazy = vmid == 2;  // both memory kinds
+    sf_hc_reply r{};
+    r.vmid = static_cast<int>(vmid);
+    r.count = 2;
+    o.clone_reply = r;
+    auto c = Vm::create_from_snapshot(snap.value(), vmid, hs[vmid - 1]->callbacks(), o);
+    ASSERT_TRUE(c.ok()) << c.status().message;
+    ASSERT_TRUE(c.value()->resume().ok());
+    clones.push_back(std::move(c).value());
+  }
+  // A clone made without an answer for the pending call sees it fail, not hang.
+  auto orphan = Vm::create_from_snapshot(snap.value(), 3, h3.callbacks(), CloneOptions{});
+  ASSERT_TRUE(orphan.ok()) << orphan.status().message;
+  ASSERT_TRUE(orphan.value()->resume().ok());
+
+  sf_hc_reply master{};
+  master.count = 2;
+  ASSERT_TRUE(vm->answer_call(call->id, master).ok());
+
+  auto f0 = hp.wait_final(), f1 = h1.wait_final(), f2 = h2.wait_final(), f3 = h3.wait_final();
+  ASSERT_TRUE(f0 && f1 && f2 && f3);
+  EXPECT_EQ(f0->code, 0) << hp.console();
+  EXPECT_EQ(f1->code, 1) << h1.console();
+  EXPECT_EQ(f2->code, 2) << h2.console();
+  EXPECT_EQ(f3->code, 100 + static_cast<int>(SF_EUNAVAIL)) << h3.console();
+  EXPECT_NE(hp.console().find("rax=0x0000000000000000 vmid=0x0000000000000000 count=0x0000000000000002 boot=0x0000000000000000 memory ok"), std::string::npos) << hp.console();
+  EXPECT_NE(h1.console().find("vmid=0x0000000000000001 count=0x0000000000000002 boot=0x0000000000000001 memory ok"), std::string::npos) << h1.console();
+  EXPECT_NE(h2.console().find("vmid=0x0000000000000002 count=0x0000000000000002 boot=0x0000000000000002 memory ok"), std::string::npos) << h2.console();
+}
+
+TEST(Fork, PendingCallBlockOutsideRamIsRejected) {
+  SF_REQUIRE_KVM();
+  Harness hp, hc;
+  auto vm = boot_guest(hp, "forkcall", user_config());
+  ASSERT_TRUE(vm);
+  auto call = hp.wait_call();
   ASSERT_TRUE(call);
   auto snap = vm->fork_snapshot();
-  ASSERT_FALSE(snap.ok());
-  EXPECT_EQ(snap.status().code, EBUSY);
-  EXPECT_EQ(vm->state(), VmState::running);
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  auto d = parse(snap->descriptor());
+  ASSERT_TRUE(d.ok());
+  d->vcpu[0].pending_call_block = (64ull << 20) - 64;  // aligned, but the block runs past RAM
+  Snapshot hostile(serialize(d.value()), snowflock::UniqueFd(::dup(snap->memfd())), snap->ram_bytes(), {});
+  auto c = Vm::create_from_snapshot(hostile, 1, hc.callbacks(), CloneOptions{});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message.find("outside RAM"), std::string::npos) << c.status().message;
+  sf_hc_reply r{};
+  ASSERT_TRUE(vm->answer_call(call->id, r).ok());
+  auto f = hp.wait_final();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->code, 0);
 }
 
 class DescriptorTest : public ::testing::Test {
@@ -284,6 +345,27 @@ TEST_F(DescriptorTest, RoundTripIsIdentical) {
               d->vcpu[0].msrs.size(), d->vcpu[0].cpuid.size(), d->vcpu[0].xsave.size());
 }
 
+TEST_F(DescriptorTest, HostilePendingCallsAreRejected) {
+  auto d = parse(bytes_);
+  ASSERT_TRUE(d.ok());
+  auto reject = [&](uint32_t nr, uint64_t block, const char* what) {
+    Descriptor h = d.value();
+    h.vcpu[0].pending_call_nr = nr;
+    h.vcpu[0].pending_call_block = block;
+    auto p = parse(serialize(h));
+    EXPECT_FALSE(p.ok()) << what;
+  };
+  reject(SF_HC_EXIT, 0x10000, "a VMM-answered hypercall cannot be pending");
+  reject(SF_HC_CLUSTER_SHUTDOWN + 1, 0x10000, "unknown call number");
+  reject(SF_HC_CLONE_MASTER, 0x10001, "misaligned block");
+  Descriptor ok = d.value();
+  ok.vcpu[0].pending_call_nr = SF_HC_CLONE_MASTER;
+  ok.vcpu[0].pending_call_block = 0x10000;
+  auto p = parse(serialize(ok));
+  ASSERT_TRUE(p.ok()) << p.status().message;
+  EXPECT_EQ(p->vcpu[0].pending_call_block, 0x10000u);
+}
+
 TEST_F(DescriptorTest, TruncatedAndFlippedInputIsRejected) {
   for (size_t n = 0; n < bytes_.size(); ++n) {
     auto d = parse(std::span<const uint8_t>(bytes_.data(), n));
@@ -313,7 +395,8 @@ TEST_F(DescriptorTest, WellSealedButHostileFieldsAreRejected) {
   };
   auto put32 = [](std::vector<uint8_t>& b, size_t off, uint32_t v) { std::memcpy(b.data() + off, &v, 4); };
   auto put64 = [](std::vector<uint8_t>& b, size_t off, uint64_t v) { std::memcpy(b.data() + off, &v, 8); };
-  expect_reject([&](auto& b) { put32(b, 8, 2); }, "wrong version");
+  expect_reject([&](auto& b) { put32(b, 8, 1); }, "older version");
+  expect_reject([&](auto& b) { put32(b, 8, kDescriptorVersion + 1); }, "newer version");
   expect_reject([&](auto& b) { put64(b, 0, 0x1122334455667788ull); }, "wrong magic");
   expect_reject([&](auto& b) { put64(b, 16, b.size() + 1); }, "total length too big");
   expect_reject([&](auto& b) { put32(b, 60, 1000000); }, "huge vCPU count");
@@ -333,7 +416,7 @@ TEST_F(DescriptorTest, WellSealedButHostileFieldsAreRejected) {
   ASSERT_TRUE(d.ok());
   const size_t fixed = vlen - d->vcpu[0].xsave.size() - d->vcpu[0].msrs.size() * sizeof(kvm_msr_entry) -
                        d->vcpu[0].cpuid.size() * sizeof(kvm_cpuid_entry2);
-  const size_t nmsrs_off = counts + fixed - 12;  // xsave_len, nmsrs, ncpuid, pad
+  const size_t nmsrs_off = counts + fixed - 20;  // xsave_len, nmsrs, ncpuid, pending call nr, block
   expect_reject([&](auto& b) { put32(b, nmsrs_off, 0xffffffffu); }, "huge MSR count");
   expect_reject([&](auto& b) { put32(b, nmsrs_off, static_cast<uint32_t>(d->vcpu[0].msrs.size() + 1)); },
                 "MSR count disagrees with length");

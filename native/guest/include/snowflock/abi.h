@@ -120,6 +120,7 @@ enum sf_status {
   SF_EUNAVAIL = 11,    /* sfmd or sfld unreachable */
   SF_EPERM = 12,       /* FORBIDDEN / UNAUTHORIZED */
   SF_EINTERNAL = 13,
+  SF_ECLONE = 14,      /* clone.join: at least one clone did not exit by itself (crashed, killed, host lost) */
 };
 
 /* ---- Request / reply block of the seed API hypercalls ------------------------------------------ */
@@ -143,6 +144,20 @@ struct sf_hc_request {
 
 struct sf_hc_alloc { unsigned int vmid; unsigned int processors; };
 
+/* clone.join: how each clone of the ticket ended, in vmid order. A clone's small result travels in
+ * `status` (the int it passed to IC_EXIT / sf_exit_status), so the master gathers results in its join. */
+struct sf_hc_exit {
+  unsigned int vmid;
+  int status;        /* exited: the clone's IC_EXIT status; otherwise 0 */
+  unsigned int how;  /* enum sf_exit_how */
+  unsigned int pad;
+};
+enum sf_exit_how {
+  SF_CLONE_EXITED = 0,   /* IC_EXIT(status) or the guest program returned */
+  SF_CLONE_CRASHED = 1,  /* the clone's VM crashed or halted: see the sfstate/Operation record */
+  SF_CLONE_KILLED = 2,   /* merged (ic_kill) or its host was lost before it exited */
+};
+
 struct sf_hc_reply {
   int status;                      /* SF_OK or a negated SF_E* */
   unsigned int count;              /* granted clones/processors, nclones, tickets or allocations */
@@ -153,6 +168,7 @@ struct sf_hc_reply {
   char errmsg[SF_ERRMSG_LEN];      /* NUL-terminated human message when status < 0 */
   char tickets[SF_MAX_TICKETS][SF_TICKET_LEN + 1]; /* ticket.list: unused first, then outstanding */
   struct sf_hc_alloc alloc[SF_MAX_ALLOC];          /* ticket.info */
+  struct sf_hc_exit exits[SF_MAX_ALLOC];           /* clone.join: `count` records */
 };
 
 /* The request and reply share one guest buffer: the guest passes its address in rdi. */

@@ -154,7 +154,8 @@ struct VcpuFixed {
   kvm_xcrs xcrs;
   kvm_debugregs debugregs;
   kvm_vcpu_events events;
-  uint32_t xsave_len, nmsrs, ncpuid, pad1;
+  uint32_t xsave_len, nmsrs, ncpuid, pending_call_nr;
+  uint64_t pending_call_block;
 };
 static_assert(std::is_trivially_copyable_v<VcpuFixed>);
 
@@ -266,6 +267,8 @@ std::vector<uint8_t> serialize(const Descriptor& d) {
     f.xsave_len = static_cast<uint32_t>(v.xsave.size());
     f.nmsrs = static_cast<uint32_t>(v.msrs.size());
     f.ncpuid = static_cast<uint32_t>(v.cpuid.size());
+    f.pending_call_nr = v.pending_call_nr;
+    f.pending_call_block = v.pending_call_block;
     w.put(f);
     w.bytes(v.xsave.data(), v.xsave.size());
     w.bytes(v.msrs.data(), v.msrs.size() * sizeof(kvm_msr_entry));
@@ -340,6 +343,11 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
                               uint64_t{f.ncpuid} * sizeof(kvm_cpuid_entry2);
         if (want != len) return bad("vCPU section length disagrees with its counts");
         if (f.id != d.vcpu.size() || f.started > 1) return bad("vCPU sections out of order or malformed");
+        if (f.pending_call_nr != 0 && (!f.started || f.pending_call_nr < SF_HC_TICKET_REQUEST ||
+                                       f.pending_call_nr > SF_HC_CLUSTER_SHUTDOWN ||
+                                       f.pending_call_block % alignof(sf_hc_block) != 0)) {
+          return bad("vCPU " + std::to_string(f.id) + " has a malformed pending guest call");
+        }
         VcpuDescriptor v;
         v.id = f.id;
         v.started = f.started != 0;
@@ -350,6 +358,8 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
         v.xcrs = f.xcrs;
         v.debugregs = f.debugregs;
         v.events = f.events;
+        v.pending_call_nr = f.pending_call_nr;
+        v.pending_call_block = f.pending_call_block;
         v.xsave.resize(f.xsave_len);
         v.msrs.resize(f.nmsrs);
         v.cpuid.resize(f.ncpuid);

@@ -13,7 +13,8 @@ namespace sf::vmm {
 static_assert(sizeof(sf_bootinfo) == 64, "sf_bootinfo layout changed");
 static_assert(sizeof(sf_hc_request) == 64, "sf_hc_request layout changed");
 static_assert(offsetof(sf_hc_request, ticket) == 24, "sf_hc_request layout changed");
-static_assert(sizeof(sf_hc_reply) == 4716, "sf_hc_reply layout changed");
+static_assert(sizeof(sf_hc_reply) == 4716 + 16 * SF_MAX_ALLOC, "sf_hc_reply layout changed");
+static_assert(offsetof(sf_hc_reply, exits) == 4716, "sf_hc_reply layout changed");
 static_assert(sizeof(sf_hc_block) == sizeof(sf_hc_reply), "the reply is the larger member of the block");
 // Every vCPU's bootinfo copy must fit between SF_BOOTINFO_GPA and the page tables.
 static_assert(SF_BOOTINFO_GPA + SF_MAX_VCPUS * sizeof(sf_bootinfo) <= SF_PAGETABLE_GPA, "bootinfos overlap");

@@ -44,7 +44,7 @@ HypercallOutcome fresh_pages(const HypercallArgs& a, GuestMemory& memory, Hyperc
   if (a.a0 % SF_PAGE_SIZE != 0) return error(SF_EINVAL);
   if (a.a1 > UINT64_MAX / SF_PAGE_SIZE) return error(SF_EFAULT);
   if (!memory.contains(a.a0, a.a1 * SF_PAGE_SIZE)) return error(SF_EFAULT);
-  env.note_fresh_pages(a.a1);
+  env.note_fresh_pages(a.a0, a.a1);
   return reply(0);
 }
 

@@ -24,7 +24,8 @@ struct HypercallArgs {
 class HypercallEnv {
  public:
   virtual void console_write(std::span<const uint8_t> bytes) = 0;
-  virtual void note_fresh_pages(uint64_t npages) = 0;
+  // [gpa, gpa + npages pages) lies in RAM and gpa is page-aligned (checked).
+  virtual void note_fresh_pages(uint64_t gpa, uint64_t npages) = 0;
   // Returns 0 or a negated SF_E* code for the guest.
   virtual int64_t start_vcpu(uint32_t vcpu_id, uint64_t entry, uint64_t stack_top) = 0;
 

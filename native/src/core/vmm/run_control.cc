@@ -325,20 +325,20 @@ Status RunControl::wait_quiescent() {
   return Status::Ok();
 }
 
-Result<std::vector<bool>> RunControl::fork_check() const {
+Result<std::vector<RunControl::ForkVcpu>> RunControl::fork_check() const {
   std::lock_guard lock(mu_);
   if (state_ != VmState::paused) return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(state_));
-  std::vector<bool> started(slots_.size(), false);
+  std::vector<ForkVcpu> out(slots_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = *slots_[i];
     if (!s.started) continue;
-    if (s.exited || !s.parked) {
-      return Status::Error(EBUSY, "vCPU " + std::to_string(i) +
-                                      " is waiting for a guest-call answer or asleep in HLT: such a VM cannot be forked yet");
+    if (s.exited || !(s.parked || s.call_waiting)) {
+      return Status::Error(EBUSY, "vCPU " + std::to_string(i) + " is asleep in HLT or has stopped: such a VM cannot be forked");
     }
-    started[i] = true;
+    out[i].started = true;
+    out[i].call_nr = s.call_waiting ? s.call_nr : 0;
   }
-  return started;
+  return out;
 }
 
 }  // namespace sf::vmm

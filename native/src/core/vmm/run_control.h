@@ -63,9 +63,14 @@ class RunControl {
   // park before their first guest instruction. wait_quiescent() returns once every started one has.
   Status begin_paused(const std::vector<bool>& started);
   Status wait_quiescent();
-  // Fork, on a paused VM: which vCPUs were started, or EBUSY when a vCPU is inside a guest call or
-  // asleep in HLT (states a restored VM cannot reproduce yet).
-  Result<std::vector<bool>> fork_check() const;
+  // Fork, on a paused VM: which vCPUs were started and which guest call each one waits in (its
+  // doorbell completed, so its registers are final), or EBUSY when a vCPU is asleep in HLT or has left
+  // its loop (states a restored VM cannot reproduce).
+  struct ForkVcpu {
+    bool started = false;
+    uint32_t call_nr = 0;  // 0: not in a guest call
+  };
+  Result<std::vector<ForkVcpu>> fork_check() const;
   // The guest's run is over (exit, crash, all vCPUs halted): the first caller wins and gets true;
   // every vCPU is told to stop.
   bool finish(VmState final_state, int exit_code, std::string reason);

@@ -69,6 +69,9 @@ class Vcpu {
   Thread* thread() { return &thread_; }
   const VcpuCounters& counters() const { return counters_; }
   uint64_t cpu_ns() const { return thread_.cpu_ns(); }  // CPU time of the run-loop thread
+  // The request block of the guest call this vCPU waits in (fork reads it while the vCPU is parked in
+  // RunControl::wait_call, whose lock orders it after the vCPU thread's write).
+  uint64_t call_block_gpa() const { return call_block_gpa_; }
 
  private:
   Vcpu(uint32_t id, snowflock::UniqueFd fd, Mapping run_map) : id_(id), fd_(std::move(fd)), run_map_(std::move(run_map)) {}

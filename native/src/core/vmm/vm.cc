@@ -45,7 +45,7 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   ~Impl() = default;
 
   Status init();
-  Status init_from(const Descriptor& d, int memfd, bool lazy);
+  Status init_from(const Descriptor& d, int memfd, const CloneOptions& options);
   Result<MemtapStats> memtap_stats() const;
   Status prefetch(uint64_t gpa, uint64_t npages);
   Status hint_fresh(uint64_t gpa, uint64_t npages);
@@ -80,7 +80,12 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
 
   // HypercallEnv
   void console_write(std::span<const uint8_t> bytes) override { serial_->write_console(bytes); }
-  void note_fresh_pages(uint64_t npages) override { fresh_pages_.fetch_add(npages, std::memory_order_relaxed); }
+  void note_fresh_pages(uint64_t gpa, uint64_t npages) override {
+    fresh_pages_.fetch_add(npages, std::memory_order_relaxed);
+    // A lazy clone never fetches these pages from its parent (the enlightenment); eager RAM ignores it.
+    // vCPU threads run only while mem_ exists (destroy() joins them before releasing it).
+    (void)mem_->hint_fresh(gpa, npages);
+  }
   int64_t start_vcpu(uint32_t vcpu_id, uint64_t entry, uint64_t stack_top) override;
 
  private:
@@ -92,6 +97,8 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   Status init_kvm();
   Result<std::vector<uint8_t>> capture_locked();
   Status start_vcpu_thread(Vcpu& vcpu);
+  // A clone's vCPU that was forked inside a guest call returns from it before its first instruction.
+  Status answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options);
   // Hands queued state changes to on_state, in order, one thread at a time.
   void deliver_events();
   // The counters of the live VM (the caller keeps mem_/vcpus_ alive); pages_touched only if asked.
@@ -394,7 +401,7 @@ Result<std::vector<uint8_t>> Vm::Impl::capture_locked() {
   // Device state before KVM state (notes §6.1.2).
   d.serial = serial_->registers();
   for (uint32_t i = 0; i < config_.vcpus; ++i) {
-    if (!started.value()[i]) {
+    if (!started.value()[i].started) {
       VcpuDescriptor v;
       v.id = i;
       d.vcpu.push_back(std::move(v));
@@ -402,6 +409,8 @@ Result<std::vector<uint8_t>> Vm::Impl::capture_locked() {
     }
     auto v = capture_vcpu(vcpus_[i]->fd(), i);
     if (!v.ok()) return v.status();
+    v->pending_call_nr = started.value()[i].call_nr;
+    v->pending_call_block = v->pending_call_nr != 0 ? vcpus_[i]->call_block_gpa() : 0;
     d.vcpu.push_back(std::move(v).value());
   }
   return serialize(d);
@@ -472,10 +481,10 @@ Status Vm::Impl::hint_fresh(uint64_t gpa, uint64_t npages) {
   return mem_->hint_fresh(gpa, npages);
 }
 
-Status Vm::Impl::init_from(const Descriptor& d, int memfd, bool lazy) {
+Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& options) {
   if (Status s = install_kick_handler(); !s.ok()) return s;
   if (Status s = init_parts(); !s.ok()) return s;
-  auto mem = lazy ? GuestMemory::create_lazy(d.ram_bytes, memfd) : GuestMemory::create_private(d.ram_bytes, memfd);
+  auto mem = options.lazy ? GuestMemory::create_lazy(d.ram_bytes, memfd) : GuestMemory::create_private(d.ram_bytes, memfd);
   if (!mem.ok()) return mem.status();
   mem_ = std::move(mem).value();
   if (Status s = init_kvm(); !s.ok()) return s;
@@ -493,6 +502,9 @@ Status Vm::Impl::init_from(const Descriptor& d, int memfd, bool lazy) {
     if (bi && bi->magic == SF_BOOTINFO_MAGIC) {
       bi->vmid = config_.vmid;
       mem_->write(bootinfo_gpa(i), *bi);
+    }
+    if (v.pending_call_nr != 0) {
+      if (Status s = answer_forked_call(*vcpus_[i], v, options); !s.ok()) return s;
     }
   }
   image_loaded_ = true;
@@ -515,6 +527,25 @@ Status Vm::Impl::init_from(const Descriptor& d, int memfd, bool lazy) {
   return s;
 }
 
+Status Vm::Impl::answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options) {
+  // The descriptor is untrusted input: the block must lie in RAM like any guest pointer.
+  if (!mem_->contains(v.pending_call_block, sizeof(sf_hc_block))) {
+    return Status::Error(EINVAL, "malformed descriptor: vCPU " + std::to_string(v.id) + "'s pending call block is outside RAM");
+  }
+  sf_hc_reply reply{};
+  if (v.pending_call_nr == SF_HC_CLONE_MASTER && options.clone_reply) {
+    reply = *options.clone_reply;
+  } else {
+    reply.status = -static_cast<int>(SF_EUNAVAIL);
+    std::snprintf(reply.errmsg, sizeof reply.errmsg, "this VM is a clone made while the call was in progress: retry it");
+  }
+  // Registers were captured after the doorbell completed: only rax (the status) and the block change.
+  if (!write_guest_call_reply(*mem_, v.pending_call_block, reply)) {
+    return Status::Error(EFAULT, "cannot write the clone's sf_clone answer into its memory");
+  }
+  return write_hypercall_result(vcpu.fd(), reply.status);
+}
+
 // ---- Vm ----------------------------------------------------------------------------------------
 
 Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callbacks) {
@@ -524,7 +555,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callb
 }
 
 Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, uint32_t vmid, VmCallbacks callbacks,
-                                                     bool lazy) {
+                                                     const CloneOptions& options) {
   if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
   auto d = parse(snapshot.descriptor());
   if (!d.ok()) return d.status();
@@ -537,7 +568,7 @@ Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, u
   config.vmid = vmid;
   config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
   auto impl = std::make_unique<Impl>(config, std::move(callbacks));
-  if (Status s = impl->init_from(d.value(), snapshot.memfd(), lazy); !s.ok()) {
+  if (Status s = impl->init_from(d.value(), snapshot.memfd(), options); !s.ok()) {
     if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
     return s;
   }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,6 +52,18 @@ struct VmStats {
   uint64_t serial_idle_waits = 0; // times a vCPU polling an empty serial port was made to wait (back-off)
   uint64_t pages_touched = 0;     // resident guest RAM pages (4 KiB)
   uint64_t io_unhandled = 0;      // port accesses nobody owns (reads see 0xff)
+};
+
+// How a clone is made from a snapshot (Vm::create_from_snapshot).
+struct CloneOptions {
+  // RAM is anonymous memory filled page by page on first touch from the snapshot memfd by a memtap
+  // service thread (userfaultfd; needs root or vm.unprivileged_userfaultfd=1). Otherwise RAM maps the
+  // snapshot MAP_PRIVATE (every page at once, copy-on-write).
+  bool lazy = false;
+  // The answer the clone's pending SF_HC_CLONE_MASTER call gets (status, its vmid, count, ticket):
+  // the clone returns from sf_clone with it. A pending call of any other kind, or this one without an
+  // answer, returns -SF_EUNAVAIL in the clone (the master's own call is answered as usual).
+  std::optional<sf_hc_reply> clone_reply;
 };
 
 struct GuestCall {
@@ -104,16 +117,22 @@ class Vm {
   // ---- Same-host fork (DESIGN §4.4; notes §6) ----
   // Pauses the VM (every vCPU out of KVM_RUN with its last I/O instruction completed), captures the
   // descriptor, makes guest RAM copy-on-write against a frozen snapshot memfd, and returns the VM to
-  // the state it was in (running or paused). EBUSY while a vCPU waits for a guest-call answer or sleeps
-  // in HLT; ENOTSUP with an in-kernel irqchip (its state is not in the descriptor yet).
+  // the state it was in (running or paused). A vCPU waiting for a guest-call answer (the master inside
+  // sf_clone) is captured with its call pending: each clone answers it with its own reply, the master
+  // with the one answer_call gives it. EBUSY while a vCPU sleeps in HLT; ENOTSUP with an in-kernel
+  // irqchip (its state is not in the descriptor yet).
   Result<Snapshot> fork_snapshot();
   // A new VM whose RAM maps the snapshot's memfd MAP_PRIVATE and whose vCPUs are restored from its
   // descriptor, with `vmid` (also written into every vCPU's bootinfo). It starts paused, at the fork
   // instant: resume() lets it run.
-  // lazy = true (opt-in): RAM is anonymous memory filled page by page on first touch from the snapshot
-  // memfd by a memtap service thread (userfaultfd; needs root or vm.unprivileged_userfaultfd=1).
   static Result<std::unique_ptr<Vm>> create_from_snapshot(const Snapshot& snapshot, uint32_t vmid,
-                                                         VmCallbacks callbacks, bool lazy = false);
+                                                         VmCallbacks callbacks, const CloneOptions& options);
+  static Result<std::unique_ptr<Vm>> create_from_snapshot(const Snapshot& snapshot, uint32_t vmid,
+                                                         VmCallbacks callbacks, bool lazy = false) {
+    CloneOptions o;
+    o.lazy = lazy;
+    return create_from_snapshot(snapshot, vmid, std::move(callbacks), o);
+  }
   // Lazy clones: memtap counters (EINVAL for other VMs), prefetch of [gpa, gpa + npages pages) before
   // the guest asks, and FRESH_PAGES-style hints (pages the guest will overwrite: zero-filled, never
   // copied). prefetch/hint_fresh are no-ops on eager RAM.

@@ -391,6 +391,29 @@ static int mode_forkpages(void) {
   return 0; /* not reached */
 }
 
+/* Calls CLONE_MASTER (the test forks the VM while the call waits), then reports what this VM got:
+ * rax, the reply's status and vmid, and the bootinfo vmid; exits with the reply's vmid (or 100 + the
+ * error code). Memory written before the call must read the same in every VM. */
+static int mode_forkcall(void) {
+  volatile u64* st = (volatile u64*)COUNTER_GPA;
+  st[0] = 0xfeedf00dul;
+  memset(&block, 0, sizeof block);
+  block.req.nr = SF_HC_CLONE_MASTER;
+  memcpy(block.req.ticket, "ticket-1", 9);
+  i64 r = hc(SF_HC_CLONE_MASTER, (u64)&block, 0, 0, 0);
+  serial_puts("forkcall rax=");
+  serial_put_hex((u64)r);
+  serial_puts(" vmid=");
+  serial_put_hex((u64)(i64)block.rep.vmid);
+  serial_puts(" count=");
+  serial_put_hex(block.rep.count);
+  serial_puts(" boot=");
+  serial_put_hex(((volatile const struct sf_bootinfo*)boot)->vmid);
+  serial_puts(st[0] == 0xfeedf00dul ? " memory ok\n" : " memory WRONG\n");
+  if (r < 0) return 100 + (int)-r;
+  return block.rep.vmid;
+}
+
 /* ---- entry ---------------------------------------------------------------------------------- */
 
 int guest_main(const struct sf_bootinfo* bi) {
@@ -409,6 +432,7 @@ int guest_main(const struct sf_bootinfo* bi) {
   if (strcmp(mode, "hello") == 0) return mode_hello();
   if (strcmp(mode, "forkcount") == 0) return mode_forkcount();
   if (strcmp(mode, "forkpages") == 0) return mode_forkpages();
+  if (strcmp(mode, "forkcall") == 0) return mode_forkcall();
   if (strcmp(mode, "hyper") == 0) return mode_hyper();
   if (strcmp(mode, "smp") == 0) return mode_smp();
   if (strcmp(mode, "spin") == 0) return mode_spin();
