@@ -23,6 +23,7 @@
         "src/binding/vm_binding.cc",
         "src/binding/vm_convert.cc",
         "src/binding/vm_events.cc",
+        "src/binding/snapshot_binding.cc",
         "src/core/vmm/descriptor.cc"
       ],
       # include_dir is the unquoted path (node-addon-api >= 5); the older `include` is pre-quoted for shells.

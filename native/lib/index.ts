@@ -8,12 +8,15 @@ export type {
   UffdOpenPath,
   UserfaultfdCapabilities,
 } from './capabilities.ts';
+export { VmSnapshot } from './fork.ts';
+export type { ForkTiming, MemtapStats } from './fork.ts';
 export { VmError, vmErrorCodes, vmErrorCodeFor, makeVmErrorFromStatus } from './errors.ts';
 export type { NativeOperation, VmErrorCode, VmErrorOptions } from './errors.ts';
 export {
   finalVmStates,
   normalizeGuestReply,
   SfAbi,
+  SfExitHow,
   SfHypercall,
   SfStatus,
   VirtualMachine,
@@ -22,6 +25,7 @@ export {
 export type {
   GuestCall,
   GuestCallHandler,
+  GuestExitRecord,
   GuestReply,
   GuestRequest,
   NormalizedGuestReply,

@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 
 import { loadAddon } from './addon.ts';
 import { makeVmErrorFromStatus, VmError } from './errors.ts';
+import { parseMemtapStats, VmSnapshot, type MemtapStats, type NativeSnapshotHandle } from './fork.ts';
 
 // ---- The guest ABI, mirrored from native/guest/include/snowflock/abi.h (vm.test.ts checks they agree) ----
 
@@ -47,8 +48,21 @@ export const SfStatus = {
   EUNAVAIL: 11,
   EPERM: 12,
   EINTERNAL: 13,
+  ECLONE: 14,
 } as const;
 export type SfStatusName = keyof typeof SfStatus;
+
+/** How a clone ended, in clone.join's exit records (`enum sf_exit_how`). */
+export const SfExitHow = { EXITED: 0, CRASHED: 1, KILLED: 2 } as const;
+
+/** One clone.join record (`struct sf_hc_exit`). */
+export interface GuestExitRecord {
+  vmid: number;
+  /** The clone's IC_EXIT status (int32) when it exited by itself, else 0. */
+  status: number;
+  /** SfExitHow. */
+  how: number;
+}
 
 /** Sizes and flags of the request/reply block and the boot layout. */
 export const SfAbi = {
@@ -123,6 +137,8 @@ export interface GuestReply {
   tickets?: readonly string[];
   /** ticket.info: at most 256 allocations. */
   alloc?: readonly { vmid: number; processors: number }[];
+  /** clone.join: at most 256 exit records, in vmid order. */
+  exits?: readonly GuestExitRecord[];
 }
 
 /** Answers a guest call. May be async; the vCPU waits for the promise. */
@@ -214,6 +230,7 @@ export interface NormalizedGuestReply {
   errmsg: string;
   tickets: string[];
   alloc: { vmid: number; processors: number }[];
+  exits: GuestExitRecord[];
 }
 type NativeReply = NormalizedGuestReply;
 
@@ -224,6 +241,10 @@ interface NativeVmHandle {
   onGuestCall: (call: unknown) => void;
   makeError: (statusCode: number, message: string, operation: string) => Error;
   create(config: NativeVmConfig): Promise<void>;
+  createClone(snapshot: NativeSnapshotHandle, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null }): Promise<void>;
+  fork(): Promise<NativeSnapshotHandle>;
+  memtapStats(): unknown;
+  prefetch(gpa: number, npages: number): void;
   boot(): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -388,7 +409,7 @@ export function normalizeGuestReply(reply: unknown): NativeReply {
   const r = reply as Record<string, unknown>;
   const status = r['status'];
   if (typeof status !== 'number' || !Number.isInteger(status) || status > 0 || !statusNumbers.has(-status)) {
-    replyError(`status must be 0 or a negated SfStatus code (-1..-13), got ${describe(status)}`);
+    replyError(`status must be 0 or a negated SfStatus code (-1..-${SfStatus.ECLONE}), got ${describe(status)}`);
   }
   const vmid = r['vmid'] ?? 0;
   if (typeof vmid !== 'number' || !Number.isInteger(vmid) || vmid < -0x8000_0000 || vmid > 0x7fff_ffff) {
@@ -402,6 +423,9 @@ export function normalizeGuestReply(reply: unknown): NativeReply {
   const alloc = r['alloc'] ?? [];
   if (!Array.isArray(alloc)) replyError(`alloc must be an array, got ${describe(alloc)}`);
   if (alloc.length > SfAbi.MAX_ALLOC) replyError(`at most ${SfAbi.MAX_ALLOC} allocations, got ${alloc.length}`);
+  const exits = r['exits'] ?? [];
+  if (!Array.isArray(exits)) replyError(`exits must be an array, got ${describe(exits)}`);
+  if (exits.length > SfAbi.MAX_ALLOC) replyError(`at most ${SfAbi.MAX_ALLOC} exit records, got ${exits.length}`);
   return {
     status,
     count: uint32('count', r['count']),
@@ -418,6 +442,17 @@ export function normalizeGuestReply(reply: unknown): NativeReply {
         vmid: uint32(`alloc[${i}].vmid`, entry['vmid']),
         processors: uint32(`alloc[${i}].processors`, entry['processors']),
       };
+    }),
+    exits: exits.map((e: unknown, i) => {
+      if (typeof e !== 'object' || e === null) replyError(`exits[${i}] must be an object, got ${describe(e)}`);
+      const entry = e as Record<string, unknown>;
+      const status = entry['status'] ?? 0;
+      if (typeof status !== 'number' || !Number.isInteger(status) || status < -0x8000_0000 || status > 0x7fff_ffff) {
+        replyError(`exits[${i}].status must be an int32, got ${describe(status)}`);
+      }
+      const how = uint32(`exits[${i}].how`, entry['how']);
+      if (how > SfExitHow.KILLED) replyError(`exits[${i}].how must be an SfExitHow value, got ${how}`);
+      return { vmid: uint32(`exits[${i}].vmid`, entry['vmid']), status, how };
     }),
   };
 }
@@ -513,6 +548,58 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     const vm = new VirtualMachine(native);
     await native.create(config);
     return vm;
+  }
+
+  /**
+   * A clone of `snapshot` (see fork()), created paused at the fork instant with its own `vmid`; resume() lets it
+   * run. A vCPU forked inside sf_clone returns from it with `cloneReply` (normally `{status: 0, vmid, count,
+   * ticket}`); without one that call fails with -SF_EUNAVAIL in the clone. `lazy`: memory arrives page by page on
+   * first touch (userfaultfd memtap) instead of being mapped copy-on-write all at once.
+   */
+  static async createClone(
+    snapshot: VmSnapshot,
+    options: { vmid: number; lazy?: boolean; cloneReply?: GuestReply },
+  ): Promise<VirtualMachine> {
+    if (!(snapshot instanceof VmSnapshot)) badInput(`createClone() needs a VmSnapshot from fork(), got ${describe(snapshot)}.`);
+    if (snapshot.released) throw new VmError('BAD_STATE', 'createClone(): the snapshot was released.');
+    const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
+    if (options.lazy !== undefined && typeof options.lazy !== 'boolean') badInput(`lazy must be a boolean, got ${describe(options.lazy)}.`);
+    let cloneReply: NativeReply | null = null;
+    if (options.cloneReply !== undefined) {
+      try {
+        cloneReply = normalizeGuestReply(options.cloneReply);
+      } catch (error) {
+        badInput(`cloneReply: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    const native = new (vmAddon().NativeVm)();
+    const vm = new VirtualMachine(native);
+    await native.createClone(snapshot.handle, { vmid, lazy: options.lazy ?? false, cloneReply });
+    return vm;
+  }
+
+  /**
+   * Forks this VM (running or paused; it comes back in the same state): pauses it for the capture only
+   * (≈1 ms whatever its memory size), makes its memory copy-on-write against a frozen snapshot and returns
+   * that snapshot. A vCPU waiting inside sf_clone is captured there: answer the parent's call as usual.
+   */
+  fork(): Promise<VmSnapshot> {
+    let snapshot: VmSnapshot | undefined;
+    return this.#lifecycle('fork', async () => {
+      snapshot = new VmSnapshot(await this.#native.fork());
+    }).then(() => snapshot!);
+  }
+
+  /** Lazy clones: memtap counters (pages fetched, fault service times); null for other VMs. */
+  memtapStats(): MemtapStats | null {
+    if (this.#destroying) return null;
+    return parseMemtapStats(this.#native.memtapStats());
+  }
+
+  /** Lazy clones: fetch [gpa, gpa + npages pages) before the guest touches them. No-op for other VMs. */
+  prefetch(gpa: number, npages: number): void {
+    if (this.#destroying) throw new VmError('BAD_STATE', 'prefetch(): the VM is destroyed.');
+    this.#native.prefetch(intInRange('gpa', gpa, 0, SfAbi.RAM_MAX + 2 ** 32), intInRange('npages', npages, 0, SfAbi.RAM_MAX / 4096));
   }
 
   /**

@@ -7,6 +7,7 @@
 
 #include <utility>
 
+#include "snapshot_binding.h"
 #include "vm_convert.h"
 
 namespace snowflock::binding {
@@ -32,6 +33,8 @@ class VmWorker : public Napi::AsyncWorker {
  protected:
   // JS thread: the binding's bookkeeping for this operation, before the promise settles.
   virtual void Finish(Napi::Env env) = 0;
+  // JS thread, on success: what the promise resolves with.
+  virtual Napi::Value Resolution(Napi::Env env) { return env.Undefined(); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -39,7 +42,7 @@ class VmWorker : public Napi::AsyncWorker {
     self_->EndOperation();
     Finish(env);
     if (status_.ok()) {
-      deferred_.Resolve(env.Undefined());
+      deferred_.Resolve(Resolution(env));
     } else {
       deferred_.Reject(self_->MakeError(env, status_, failed_operation_ ? failed_operation_ : operation_));
     }
@@ -87,6 +90,57 @@ class CreateWorker final : public VmWorker {
   std::string image_path_;
   sf::vmm::VmCallbacks callbacks_;
   std::unique_ptr<Vm> vm_;
+};
+
+// Vm::create_from_snapshot: a clone, parked at the fork instant (resume() lets it run).
+class CloneWorker final : public VmWorker {
+ public:
+  CloneWorker(Napi::Env env, VmBinding* self, sf::vmm::Snapshot snapshot, uint32_t vmid,
+              sf::vmm::CloneOptions options, sf::vmm::VmCallbacks callbacks)
+      : VmWorker(env, self, "createClone"),
+        snapshot_(std::move(snapshot)),
+        vmid_(vmid),
+        options_(std::move(options)),
+        callbacks_(std::move(callbacks)) {}
+
+ private:
+  void Execute() override {
+    auto created = Vm::create_from_snapshot(snapshot_, vmid_, std::move(callbacks_), options_);
+    if (!created.ok()) {
+      status_ = created.status();
+      return;
+    }
+    vm_ = std::move(created.value());
+  }
+
+  void Finish(Napi::Env env) override { self_->FinishCreate(env, std::move(vm_), status_.ok(), /*clone=*/true); }
+
+  sf::vmm::Snapshot snapshot_;
+  uint32_t vmid_;
+  sf::vmm::CloneOptions options_;
+  sf::vmm::VmCallbacks callbacks_;
+  std::unique_ptr<Vm> vm_;
+};
+
+// Vm::fork_snapshot: pauses the VM for the capture (≈1 ms), so it runs off the JS thread too.
+class ForkWorker final : public VmWorker {
+ public:
+  ForkWorker(Napi::Env env, VmBinding* self, Vm* vm) : VmWorker(env, self, "fork"), vm_(vm) {}
+
+ private:
+  void Execute() override {
+    auto snap = vm_->fork_snapshot();
+    if (!snap.ok()) {
+      status_ = snap.status();
+      return;
+    }
+    snapshot_ = std::move(snap).value();
+  }
+  void Finish(Napi::Env env) override { self_->DrainEvents(env); }
+  Napi::Value Resolution(Napi::Env env) override { return SnapshotBinding::Wrap(env, std::move(snapshot_)); }
+
+  Vm* vm_;
+  sf::vmm::Snapshot snapshot_;
 };
 
 // boot / pause / resume: one Vm method on a worker thread (pause waits for every vCPU to park).
@@ -141,6 +195,10 @@ Napi::Function VmBinding::DefineClass(Napi::Env env) {
       env, "NativeVm",
       {
           InstanceMethod<&VmBinding::Create>("create"),
+          InstanceMethod<&VmBinding::CreateClone>("createClone"),
+          InstanceMethod<&VmBinding::Fork>("fork"),
+          InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
+          InstanceMethod<&VmBinding::Prefetch>("prefetch"),
           InstanceMethod<&VmBinding::Boot>("boot"),
           InstanceMethod<&VmBinding::Pause>("pause"),
           InstanceMethod<&VmBinding::Resume>("resume"),
@@ -233,6 +291,15 @@ Napi::Value VmBinding::Create(const Napi::CallbackInfo& info) {
   std::string image_path;
   if (Status s = VmConfigFromJs(info[0], config, image_path); !s.ok()) return Reject(env, s, "create");
 
+  auto* worker = new CreateWorker(env, this, std::move(config), std::move(image_path), Callbacks());
+  phase_ = Phase::kCreating;
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+sf::vmm::VmCallbacks VmBinding::Callbacks() {
   // The callbacks run on vCPU threads: they only queue into the channel (which they co-own, so it outlives
   // any callback even if this object is collected first).
   std::shared_ptr<VmEventChannel> events = events_;
@@ -242,8 +309,21 @@ Napi::Value VmBinding::Create(const Napi::CallbackInfo& info) {
     events->PushState(state, exit_code, reason);
   };
   callbacks.on_guest_call = [events](const sf::vmm::GuestCall& call) { events->PushGuestCall(call); };
+  return callbacks;
+}
 
-  auto* worker = new CreateWorker(env, this, std::move(config), std::move(image_path), std::move(callbacks));
+Napi::Value VmBinding::CreateClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "createClone", Phase::kNew); !rejected.IsEmpty()) return rejected;
+  auto snapshot = SnapshotBinding::From(env, info[0]);
+  if (!snapshot) {
+    return Reject(env, Status::Error(EINVAL, "createClone(): the first argument is not a live snapshot (released?)"),
+                  "createClone");
+  }
+  uint32_t vmid = 0;
+  sf::vmm::CloneOptions options;
+  if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "createClone");
+  auto* worker = new CloneWorker(env, this, std::move(*snapshot), vmid, std::move(options), Callbacks());
   phase_ = Phase::kCreating;
   op_in_flight_ = true;
   Napi::Promise promise = worker->Promise();
@@ -251,10 +331,49 @@ Napi::Value VmBinding::Create(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-void VmBinding::FinishCreate(Napi::Env env, std::unique_ptr<Vm> vm, bool ok) {
+Napi::Value VmBinding::Fork(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "fork", Phase::kReady); !rejected.IsEmpty()) return rejected;
+  auto* worker = new ForkWorker(env, this, vm_.get());
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value VmBinding::MemtapStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // Not a lazy clone (or gone): null rather than an error, the caller just has nothing to show.
+  if (!vm_) return env.Null();
+  auto s = vm_->memtap_stats();
+  if (!s.ok()) return env.Null();
+  return MemtapStatsToJs(env, s.value());
+}
+
+Napi::Value VmBinding::Prefetch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!vm_) {
+    ThrowStatus(env, Status::Error(ESRCH, "prefetch(): the VM is destroyed"), "prefetch");
+    return env.Undefined();
+  }
+  uint64_t gpa = 0, npages = 0;
+  if (!info[0].IsNumber() || !info[1].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0 ||
+      info[1].As<Napi::Number>().DoubleValue() < 0) {
+    ThrowStatus(env, Status::Error(EINVAL, "prefetch(gpa, npages) takes two non-negative numbers"), "prefetch");
+    return env.Undefined();
+  }
+  gpa = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  npages = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  if (Status s = vm_->prefetch(gpa, npages); !s.ok()) ThrowStatus(env, s, "prefetch");
+  return env.Undefined();
+}
+
+void VmBinding::FinishCreate(Napi::Env env, std::unique_ptr<Vm> vm, bool ok, bool clone) {
   if (ok) {
     vm_ = std::move(vm);
     phase_ = Phase::kReady;
+    // A clone's vCPU threads exist already (parked): like a booted VM it holds Node open until it ends.
+    if (clone) SetKeepAlive(env, true);
     DrainEvents(env);
   } else {
     // Nothing to destroy later: stop the channel now so a failed create leaves nothing behind.
@@ -456,6 +575,9 @@ void VmBinding::OnVmEvent(Napi::Env env, VmEvent& event) {
   }
 }
 
-void RegisterVm(Napi::Env env, Napi::Object exports) { exports.Set("NativeVm", VmBinding::DefineClass(env)); }
+void RegisterVm(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeVm", VmBinding::DefineClass(env));
+  SnapshotBinding::Register(env, exports);
+}
 
 }  // namespace snowflock::binding

@@ -30,7 +30,7 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
 
   // Called by the workers on the JS thread.
   Napi::Value MakeError(Napi::Env env, const sf::vmm::Status& status, const char* operation);
-  void FinishCreate(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok);
+  void FinishCreate(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok, bool clone = false);
   void FinishBoot(Napi::Env env, bool ok);
   void FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, int exit_code, const std::string& reason);
   void EndOperation() { op_in_flight_ = false; }
@@ -41,6 +41,11 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
 
   // JS methods.
   Napi::Value Create(const Napi::CallbackInfo& info);  // (config) => Promise<void>
+  // (snapshot: NativeSnapshot, {vmid, lazy, cloneReply?}) => Promise<void>: this object becomes a paused clone.
+  Napi::Value CreateClone(const Napi::CallbackInfo& info);
+  Napi::Value Fork(const Napi::CallbackInfo& info);    // () => Promise<NativeSnapshot>
+  Napi::Value MemtapStats(const Napi::CallbackInfo& info);  // () => {...} | null (not a lazy clone)
+  Napi::Value Prefetch(const Napi::CallbackInfo& info);     // (gpa, npages) => void, throws on failure
   Napi::Value Boot(const Napi::CallbackInfo& info);    // () => Promise<void>
   Napi::Value Pause(const Napi::CallbackInfo& info);   // () => Promise<void>
   Napi::Value Resume(const Napi::CallbackInfo& info);  // () => Promise<void>
@@ -52,6 +57,8 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value ExitCode(const Napi::CallbackInfo& info);
   Napi::Value Reason(const Napi::CallbackInfo& info);
 
+  // Callbacks that only queue into this object's event channel (they run on vCPU threads).
+  sf::vmm::VmCallbacks Callbacks();
   // A settled promise (rejected with MakeError(status)) or an empty Value when the call may go ahead.
   Napi::Value Reject(Napi::Env env, const sf::vmm::Status& status, const char* operation);
   // Checks that a lifecycle call may start now; returns a rejected promise (else empty) when not.

@@ -116,7 +116,7 @@ Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply) {
   const Napi::Object o = value.As<Napi::Object>();
   int32_t status = 0;
   if (Status s = ReadInt32(o, "status", "reply", status); !s.ok()) return s;
-  if (status > 0 || status < -SF_EINTERNAL) return Invalid("reply.status must be 0 or a negated SF_E* code");
+  if (status > 0 || status < -SF_ECLONE) return Invalid("reply.status must be 0 or a negated SF_E* code");
   reply.status = status;
   if (Status s = ReadUint32(o, "count", "reply", reply.count); !s.ok()) return s;
   if (Status s = ReadInt32(o, "vmid", "reply", reply.vmid); !s.ok()) return s;
@@ -152,7 +152,54 @@ Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply) {
     if (Status s = ReadUint32(entry, "vmid", name.c_str(), reply.alloc[i].vmid); !s.ok()) return s;
     if (Status s = ReadUint32(entry, "processors", name.c_str(), reply.alloc[i].processors); !s.ok()) return s;
   }
+
+  Napi::Value exits = o.Get("exits");
+  if (exits.IsUndefined()) return Status::Ok();  // older callers: no join records
+  if (!exits.IsArray()) return Invalid("reply.exits must be an array");
+  const Napi::Array records = exits.As<Napi::Array>();
+  if (records.Length() > SF_MAX_ALLOC) return Invalid("reply.exits has more than SF_MAX_ALLOC entries");
+  for (uint32_t i = 0; i < records.Length(); ++i) {
+    Napi::Value e = records.Get(i);
+    const std::string name = "reply.exits[" + std::to_string(i) + "]";
+    if (!e.IsObject()) return Invalid(name + " must be an object");
+    const Napi::Object entry = e.As<Napi::Object>();
+    if (Status s = ReadUint32(entry, "vmid", name.c_str(), reply.exits[i].vmid); !s.ok()) return s;
+    if (Status s = ReadInt32(entry, "status", name.c_str(), reply.exits[i].status); !s.ok()) return s;
+    if (Status s = ReadUint32(entry, "how", name.c_str(), reply.exits[i].how); !s.ok()) return s;
+    if (reply.exits[i].how > SF_CLONE_KILLED) return Invalid(name + ".how must be an sf_exit_how value");
+  }
   return Status::Ok();
+}
+
+Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::CloneOptions& options) {
+  if (!value.IsObject()) return Invalid("clone options must be an object");
+  const Napi::Object o = value.As<Napi::Object>();
+  if (Status s = ReadUint32(o, "vmid", "clone options", vmid); !s.ok()) return s;
+  Napi::Value lazy = o.Get("lazy");
+  if (!lazy.IsBoolean()) return Invalid("clone options.lazy must be a boolean");
+  options.lazy = lazy.As<Napi::Boolean>().Value();
+  Napi::Value reply = o.Get("cloneReply");
+  if (reply.IsNull() || reply.IsUndefined()) return Status::Ok();
+  sf_hc_reply r;
+  if (Status s = GuestReplyFromJs(reply, r); !s.ok()) return s;
+  options.clone_reply = r;
+  return Status::Ok();
+}
+
+Napi::Object MemtapStatsToJs(Napi::Env env, const sf::vmm::MemtapStats& s) {
+  auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("faults", num(s.faults));
+  o.Set("pagesCopied", num(s.pages_copied));
+  o.Set("zeroPages", num(s.zero_pages));
+  o.Set("prefetched", num(s.prefetched));
+  o.Set("freshHints", num(s.fresh_hints));
+  o.Set("alreadyPresent", num(s.already_present));
+  o.Set("present", num(s.present));
+  o.Set("p50Ns", num(s.p50_ns));
+  o.Set("p99Ns", num(s.p99_ns));
+  o.Set("maxNs", num(s.max_ns));
+  return o;
 }
 
 sf_hc_reply FailureReply(int sf_code, const std::string& message) {

@@ -21,6 +21,12 @@ Napi::Object GuestCallToJs(Napi::Env env, const sf::vmm::GuestCall& call);
 // Strings must fit their NUL-terminated fields; arrays their ABI limits. EINVAL (with the field named) otherwise.
 sf::vmm::Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply);
 
+// {vmid, lazy, cloneReply: reply | null} -> vmid + CloneOptions. EINVAL (with the field named) otherwise.
+sf::vmm::Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::CloneOptions& options);
+
+// {faults, pagesCopied, zeroPages, prefetched, freshHints, alreadyPresent, present, p50Ns, p99Ns, maxNs}
+Napi::Object MemtapStatsToJs(Napi::Env env, const sf::vmm::MemtapStats& stats);
+
 // A reply carrying only a failure: status = -code, errmsg = message (truncated to fit).
 sf_hc_reply FailureReply(int sf_code, const std::string& message);
 

@@ -1,0 +1,166 @@
+// VM fork through the binding on real KVM: a guest that calls sf_clone is forked inside the call, each clone
+// returns from it with its own vmid and finishes its share of the work from lazily fetched memory; snapshot
+// handles and clone options are checked. The seed calls are answered here by a tiny in-test orchestrator (the
+// daemons' job, tested end to end in apps/daemon/test); the VMs, fork and memtap are real.
+import assert from 'node:assert/strict';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { constants } from 'node:os';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { VmSnapshot } from './fork.ts';
+import { SfExitHow, SfHypercall, SfStatus, VirtualMachine, type GuestCall, type GuestReply } from './vm.ts';
+
+const memtouch = fileURLToPath(new URL('../guest/build/bin/memtouch.elf', import.meta.url));
+const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));
+
+function cannotRun(): string | null {
+  try {
+    closeSync(openSync('/dev/kvm', constants.O_RDWR));
+  } catch (error) {
+    return `/dev/kvm cannot be opened (${(error as Error).message})`;
+  }
+  if (!existsSync(memtouch)) return `${memtouch} is missing: build the guest SDK (make -C native/guest)`;
+  return null;
+}
+
+function skipUnlessRunnable(t: TestContext): boolean {
+  const why = cannotRun();
+  if (why) {
+    console.log(`# skipped: ${why}`);
+    t.skip(why);
+    return true;
+  }
+  return false;
+}
+
+interface Cluster {
+  master: VirtualMachine;
+  clones: VirtualMachine[];
+  consoles: Map<number, string>;
+  snapshot?: VmSnapshot;
+}
+
+/** Boots memtouch with clones=n and answers its seed calls the way sfld + sfmd would on one host. */
+async function runForkedMemtouch(n: number, lazy: boolean, args = ''): Promise<Cluster> {
+  const master = await VirtualMachine.create({ memoryMiB: 64, image: memtouch, cmdline: `pages=2048 clones=${n} ${args}`, clusterid: 5 });
+  const cluster: Cluster = { master, clones: [], consoles: new Map([[0, '']]) };
+  const exits = new Map<number, number>();
+  const ended = new Map<number, Promise<void>>();
+  const watch = (vm: VirtualMachine, vmid: number) => {
+    vm.on('console', (c) => cluster.consoles.set(vmid, (cluster.consoles.get(vmid) ?? '') + c.toString()));
+    ended.set(vmid, vm.waitForExit().then(() => undefined));
+  };
+  const handler = (vmid: number) => async (call: GuestCall): Promise<GuestReply> => {
+    switch (call.nr) {
+      case SfHypercall.TICKET_REQUEST:
+        return { status: 0, count: n, ticket: 'ticket-1' };
+      case SfHypercall.CLONE_MASTER: {
+        const snapshot = await master.fork();
+        cluster.snapshot = snapshot;
+        for (let id = 1; id <= n; id++) {
+          const clone = await VirtualMachine.createClone(snapshot, { vmid: id, lazy, cloneReply: { status: 0, vmid: id, count: n, ticket: 'ticket-1' } });
+          clone.onGuestCall = handler(id);
+          watch(clone, id);
+          cluster.clones.push(clone);
+        }
+        await Promise.all(cluster.clones.map((c) => c.resume()));
+        return { status: 0, vmid: 0, count: n, ticket: 'ticket-1' };
+      }
+      case SfHypercall.CLONE_EXIT:
+        exits.set(vmid, call.request.status);
+        return { status: 0 };
+      case SfHypercall.CLONE_JOIN:
+        await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
+        return {
+          status: 0, count: n,
+          exits: [...Array(n).keys()].map((i) => ({ vmid: i + 1, status: exits.get(i + 1) ?? 0, how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED })),
+        };
+      default:
+        return { status: -SfStatus.ENOSYS };
+    }
+  };
+  master.onGuestCall = handler(0);
+  watch(master, 0);
+  await master.boot();
+  return cluster;
+}
+
+async function destroyAll(c: Cluster) {
+  await Promise.all([c.master, ...c.clones].map((vm) => vm.destroy()));
+}
+
+for (const lazy of [true, false]) {
+  test(`a master that calls sf_clone gets 3 ${lazy ? 'lazy' : 'copy-on-write'} clones, each with its own vmid and the master's memory`, async (t) => {
+    if (skipUnlessRunnable(t)) return;
+    const c = await runForkedMemtouch(3, lazy);
+    t.after(() => destroyAll(c));
+    const final = await c.master.waitForExit(30_000);
+    assert.equal(final.state, 'exited', c.consoles.get(0));
+    assert.equal(final.exitCode, 0, c.consoles.get(0));
+    assert.equal(c.clones.length, 3);
+    for (const [i, clone] of c.clones.entries()) {
+      const e = await clone.waitForExit(30_000);
+      assert.equal(e.state, 'exited', c.consoles.get(i + 1));
+      const out = c.consoles.get(i + 1) ?? '';
+      assert.match(out, new RegExp(`memtouch vmid=${i + 1} `), out);
+      assert.doesNotMatch(out, /WRONG|FAILED|mismatch/i, out);
+    }
+    assert.ok(c.snapshot!.timing.pauseNs > 0);
+    assert.ok(c.snapshot!.descriptor().length < 64 * 1024);
+  });
+}
+
+test('a lazy clone fetches only what it touches, and reports it', async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  const c = await runForkedMemtouch(1, true, 'stride=16');
+  t.after(() => destroyAll(c));
+  // Stats are read while the clone is alive: wait for its output, then look before it is destroyed.
+  const clone = await new Promise<VirtualMachine>((resolve) => {
+    const poll = setInterval(() => {
+      if (c.clones[0]) {
+        clearInterval(poll);
+        resolve(c.clones[0]);
+      }
+    }, 1);
+  });
+  const stats = clone.memtapStats();
+  assert.ok(stats, 'a lazy clone has memtap stats');
+  await c.master.waitForExit(30_000);
+  assert.equal(c.master.memtapStats(), null, 'the master is not a lazy clone');
+  const ramPages = 64 * 256;
+  assert.ok(stats.present < ramPages / 2, `present ${stats.present} of ${ramPages}`);
+});
+
+test('clone options and snapshot handles are checked', async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  const master = await VirtualMachine.create({ memoryMiB: 16, image: memtouch, cmdline: 'pages=16' });
+  t.after(() => master.destroy());
+  await master.boot();
+  await master.waitForExit(10_000);
+  await assert.rejects(master.fork(), /fork/i, 'an exited VM cannot be forked');
+  await assert.rejects(VirtualMachine.createClone({} as VmSnapshot, { vmid: 1 }), { code: 'BAD_INPUT' });
+
+  // hello interactive=1 waits for console input: it is running when forked.
+  const live = await VirtualMachine.create({ memoryMiB: 16, image: hello, cmdline: 'interactive=1' });
+  t.after(() => live.destroy());
+  await live.boot();
+  const snap = await live.fork();
+  assert.equal(live.state, 'running', 'a running VM comes back running');
+  await assert.rejects(VirtualMachine.createClone(snap, { vmid: 1, cloneReply: { status: 5 } }), { code: 'BAD_INPUT' });
+  await assert.rejects(VirtualMachine.createClone(snap, { vmid: -1 }), { code: 'BAD_INPUT' });
+  const clone = await VirtualMachine.createClone(snap, { vmid: 7 });
+  t.after(() => clone.destroy());
+  assert.equal(clone.state, 'paused', 'a clone starts paused at the fork instant');
+  snap.release();
+  assert.equal(snap.released, true);
+  assert.throws(() => snap.descriptor(), { code: 'BAD_STATE' });
+  await assert.rejects(VirtualMachine.createClone(snap, { vmid: 1 }), { code: 'BAD_STATE' });
+  // The clone keeps its memory after the handle is released: it runs and answers like its parent.
+  let out = '';
+  clone.on('console', (c) => (out += c.toString()));
+  await clone.resume();
+  clone.consoleInput('ping\r');
+  for (let i = 0; i < 200 && !out.includes('ping'); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(out, /ping/);
+});

@@ -1,0 +1,77 @@
+// NativeSnapshot: ObjectWrap around sf::vmm::Snapshot. See snapshot_binding.h.
+// Boundary: the constructor lives in the addon's instance data so From() can tell a real handle from a fake.
+#include "snapshot_binding.h"
+
+namespace snowflock::binding {
+namespace {
+
+struct SnapshotAddonData {
+  Napi::FunctionReference constructor;
+};
+
+SnapshotAddonData* Data(Napi::Env env) { return env.GetInstanceData<SnapshotAddonData>(); }
+
+}  // namespace
+
+void SnapshotBinding::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "NativeSnapshot",
+                                    {
+                                        InstanceMethod<&SnapshotBinding::Descriptor>("descriptor"),
+                                        InstanceMethod<&SnapshotBinding::RamBytes>("ramBytes"),
+                                        InstanceMethod<&SnapshotBinding::Timing>("timing"),
+                                        InstanceMethod<&SnapshotBinding::Release>("release"),
+                                        InstanceMethod<&SnapshotBinding::Released>("released"),
+                                    });
+  auto* data = new SnapshotAddonData();
+  data->constructor = Napi::Persistent(ctor);
+  env.SetInstanceData(data);
+  exports.Set("NativeSnapshot", ctor);
+}
+
+Napi::Object SnapshotBinding::Wrap(Napi::Env env, sf::vmm::Snapshot snapshot) {
+  Napi::Object o = Data(env)->constructor.New({});
+  Unwrap(o)->snapshot_ = std::move(snapshot);
+  return o;
+}
+
+std::optional<sf::vmm::Snapshot> SnapshotBinding::From(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) return std::nullopt;
+  bool is = false;
+  if (napi_instanceof(env, value, Data(env)->constructor.Value(), &is) != napi_ok || !is) return std::nullopt;
+  SnapshotBinding* self = Unwrap(value.As<Napi::Object>());
+  if (self == nullptr || !self->snapshot_.valid()) return std::nullopt;
+  return self->snapshot_;
+}
+
+SnapshotBinding::SnapshotBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SnapshotBinding>(info) {}
+
+Napi::Value SnapshotBinding::Descriptor(const Napi::CallbackInfo& info) {
+  auto d = snapshot_.descriptor();
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), d.data(), d.size());
+}
+
+Napi::Value SnapshotBinding::RamBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(snapshot_.ram_bytes()));
+}
+
+Napi::Value SnapshotBinding::Timing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& t = snapshot_.timing();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pauseNs", Napi::Number::New(env, static_cast<double>(t.pause_ns)));
+  o.Set("captureNs", Napi::Number::New(env, static_cast<double>(t.capture_ns)));
+  o.Set("freezeNs", Napi::Number::New(env, static_cast<double>(t.freeze_ns)));
+  return o;
+}
+
+Napi::Value SnapshotBinding::Release(const Napi::CallbackInfo& info) {
+  // Clones made from it keep their own reference to the frozen memory; only new clones become impossible.
+  snapshot_ = sf::vmm::Snapshot();
+  return info.Env().Undefined();
+}
+
+Napi::Value SnapshotBinding::Released(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !snapshot_.valid());
+}
+
+}  // namespace snowflock::binding
