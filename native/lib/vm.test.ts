@@ -266,14 +266,17 @@ describe('guest ABI mirror', () => {
 describe('normalizeGuestReply', () => {
   test('fills defaults', () => {
     assert.deepEqual(normalizeGuestReply({ status: 0 }), {
-      status: 0, count: 0, vmid: 0, nunused: 0, noutstanding: 0, ticket: '', errmsg: '', tickets: [], alloc: [],
+      status: 0, count: 0, vmid: 0, nunused: 0, noutstanding: 0, ticket: '', errmsg: '', tickets: [], alloc: [], exits: [],
     });
   });
   test('rejects bad fields with a message naming them', () => {
     const bad: [unknown, RegExp][] = [
       [null, /expected an object/],
       [{ status: 1 }, /status/],
-      [{ status: -14 }, /status/],
+      [{ status: -15 }, /status/],
+      [{ status: 0, exits: [{ vmid: 1, status: 0, how: 3 }] }, /exits\[0\]\.how/],
+      [{ status: 0, exits: [{ vmid: 1, status: 2 ** 31, how: 0 }] }, /exits\[0\]\.status/],
+      [{ status: 0, exits: new Array(257).fill({ vmid: 1, how: 0 }) }, /exit records/],
       [{ status: -2.5 }, /status/],
       [{ status: 0, count: -1 }, /count/],
       [{ status: 0, count: 2 ** 32 }, /count/],
