@@ -114,6 +114,10 @@ export class RecordingHostLinks implements HostLinks {
     const answers: { [K in HostCommand]: HostCommandMap[K][1] } = {
       'domain:boot': { state: 'running' },
       'domain:destroy': { state: 'stopped' },
+      'domain:fork': {
+        clones: (payload as HostCommandMap['domain:fork'][0]).clones?.map((c) => ({ vmid: c.vmid, ok: true, error: null })) ?? [],
+        pauseMs: 1, descriptorBytes: 8192,
+      },
       'domain:input': { accepted: 0 },
       'domain:console-replay': { data: Buffer.alloc(0) },
       'host:ping': { receivedAt: Date.now() },

@@ -124,8 +124,9 @@ void sf_set_timeout_ms(unsigned ms);
 
 /* IC_JOIN(ticket) — wait until every clone of the ticket has called IC_EXIT (or died), then
  * release the ticket. Master only. rc.number_clones = clones joined.
- * Errors: SF_ETICKET, SF_ESTATE, SF_ENOTMASTER, SF_ETIMEDOUT (with sf_set_timeout_ms).
- * Maps to SF_HC_CLONE_JOIN {ticket}. */
+ * Errors: SF_ETICKET, SF_ESTATE, SF_ENOTMASTER, SF_ETIMEDOUT (with sf_set_timeout_ms), SF_ECLONE
+ * (the join completed, but a clone crashed or was killed instead of exiting: sf_errmsg() names
+ * the first one; sf_join_results gives every clone's record). Maps to SF_HC_CLONE_JOIN {ticket}. */
 #define IC_JOIN(ticket) sf_ic_join((ticket))
 
 /* IC_EXIT(status) — end this clone, reporting status (0 = success) to the cluster.
@@ -181,9 +182,22 @@ int sf_create_clones(sf_checkpoint *c, const char *ticket);
 
 /* sf_exit() — IC_EXIT(0): ends this clone; returns -SF_ENOTCLONE if called in the master. */
 int sf_exit(void);
+/* sf_exit_status(status) — IC_EXIT(status): ends this clone, handing status (any int: a small
+ * result, not just a verdict) to the master's sf_join_results. Returns -SF_E* only on failure
+ * (-SF_ENOTCLONE in the master). */
+int sf_exit_status(int status);
 /* sf_join(ticket) — IC_JOIN: blocks until all the ticket's clones reached sf_exit, then
- * discards the ticket. Returns the number of clones joined, or -SF_E*. Master only. */
+ * discards the ticket. Returns the number of clones joined, or -SF_E*. Master only.
+ * -SF_ECLONE: the join completed but a clone crashed or was killed (see sf_join_results). */
 int sf_join(const char *ticket);
+/* sf_join_results(ticket, out, max) — sf_join that also gathers how each clone ended: copies the
+ * first min(n, max) of the n exit records (struct sf_hc_exit, abi.h: vmid, how, and the status
+ * the clone passed to sf_exit_status when how == SF_CLONE_EXITED) into out, in vmid order, and
+ * returns n (at most SF_MAX_ALLOC whatever sfld claims). out may be NULL when max is 0.
+ * If any clone crashed or was killed it returns -SF_ECLONE, with sf_errmsg() naming the first
+ * ("clone 3 crashed", "clone 3 was killed"), and still fills out. Other errors as sf_join, and
+ * SF_EINVAL for max < 0 or out == NULL with max > 0 (checked before any hypercall). */
+int sf_join_results(const char *ticket, struct sf_hc_exit *out, int max);
 /* sf_kill(ticket) — IC_KILL: kills the ticket's clones now and discards the ticket. Returns the
  * number of clones killed, or -SF_E*. Master only. */
 int sf_kill(const char *ticket);

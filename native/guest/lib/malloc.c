@@ -1,7 +1,8 @@
 /* The flat-guest heap: first-fit over a LIFO free list, boundary tags (every header records the
  * previous block's size) for O(1) coalescing, and a 16-byte end sentinel at the break. The break
  * moves up in 64 KiB steps; every page it newly covers is announced with SF_HC_FRESH_PAGES, since
- * nothing in it has ever been written: a clone then never fetches it from its parent. */
+ * nothing in it has ever been written: a clone then never fetches it from its parent (unless a
+ * benchmark turned that off with sf_malloc_set_hints(0) to measure the difference). */
 #include <stdint.h>
 #include <sfguest/hypercall.h>
 #include <sfguest/malloc.h>
@@ -26,6 +27,7 @@ struct fblk {
 static uintptr_t heap_lo, heap_brk, heap_limit;
 static struct fblk *free_head;
 static size_t fresh_pages, hint_calls;
+static int auto_hints = 1; /* grow() announces fresh pages; off only to measure what they save */
 
 static uintptr_t align_up(uintptr_t v, uintptr_t a) { return (v + a - 1) & ~(a - 1); }
 static uintptr_t align_down(uintptr_t v, uintptr_t a) { return v & ~(a - 1); }
@@ -74,6 +76,8 @@ void sf_hint_overwrite(void *p, size_t len) {
   hint_range((uintptr_t)p, (uintptr_t)p + len);
 }
 
+void sf_malloc_set_hints(int on) { auto_hints = on != 0; }
+
 void sf_heap_init(void *start, void *limit) {
   heap_lo = align_up((uintptr_t)start, PAGE);
   heap_limit = align_down((uintptr_t)limit, PAGE);
@@ -81,6 +85,7 @@ void sf_heap_init(void *start, void *limit) {
   heap_brk = heap_lo;
   free_head = 0;
   fresh_pages = hint_calls = 0;
+  auto_hints = 1;
 }
 
 /* Block size for a request of n bytes, or 0 if n is absurd. */
@@ -122,7 +127,7 @@ static struct blk *grow(size_t need) {
   if (new_brk < old_brk + extra) return 0;
 
   /* Everything from the old break up has never been written: tell the VMM before touching it. */
-  hint_range(old_brk, new_brk);
+  if (auto_hints) hint_range(old_brk, new_brk);
   heap_brk = new_brk;
 
   /* The new space becomes one free block starting where the old sentinel was. */

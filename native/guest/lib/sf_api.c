@@ -130,7 +130,15 @@ sf_result *sf_merge_master(const char *ticket) {
 }
 sf_result *sf_merge_all(void) { return ticket_result(SF_HC_CLONE_MERGE, "", 1); }
 sf_result *sf_ic_kill(const char *ticket) { return ticket_result(SF_HC_CLONE_MERGE, ticket, 0); }
-sf_result *sf_ic_join(const char *ticket) { return ticket_result(SF_HC_CLONE_JOIN, ticket, 0); }
+sf_result *sf_ic_join(const char *ticket) {
+  const struct sf_hc_reply *rep;
+  if (ticket_call(SF_HC_CLONE_JOIN, ticket, 0, 0, &rep) < 0) return 0;
+  int n = sf_join_outcome(rep, 0, 0); /* a crashed or killed clone fails the join: SF_ECLONE */
+  if (n < 0) return 0;
+  sf_result *r = new_result(rep, ticket);
+  if (r) r->rc.number_clones = n;
+  return r;
+}
 
 sf_result *sf_ic_exit(int status) {
   const struct sf_hc_reply *rep;

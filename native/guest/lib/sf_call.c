@@ -33,6 +33,7 @@ const char *sf_strerror(int code) {
     case SF_EUNAVAIL: return "UNAVAILABLE: sfld or sfmd cannot be reached";
     case SF_EPERM: return "FORBIDDEN";
     case SF_EINTERNAL: return "INTERNAL error";
+    case SF_ECLONE: return "CLONE_FAILED: a clone crashed or was killed instead of exiting";
     default: return "unknown error";
   }
 }
@@ -74,7 +75,8 @@ int sf_seed_call(unsigned nr, const struct sf_seed_args *a, const struct sf_hc_r
     errmsg[0] = 0;
     return 0;
   }
-  int code = status < -SF_EINTERNAL ? SF_EINTERNAL : (int)-status;
+  /* SF_ECLONE is the highest code abi.h defines: anything beyond is not ours to interpret. */
+  int code = status < -SF_ECLONE ? SF_EINTERNAL : (int)-status;
   /* The VMM rejected the call itself (rax < 0): the reply block holds nothing of sfld's. */
   return sf_fail(code, rax < 0 ? 0 : (block.rep.errmsg[0] ? block.rep.errmsg : 0));
 }

@@ -16,6 +16,10 @@ struct sf_seed_args {
 int sf_seed_call(unsigned nr, const struct sf_seed_args *a, const struct sf_hc_reply **reply);
 /* Records a local failure: sf_errno = code, message msg (or the code's text). Returns -code. */
 int sf_fail(int code, const char *msg);
+/* clone.join's answer (sf_join.c): copies min(count, max) exit records to out (NULL if max is 0)
+ * and returns count, clamped to SF_MAX_ALLOC; or -SF_ECLONE (records still copied, message naming
+ * the first clone that did not exit by itself) if any clone crashed or was killed. */
+int sf_join_outcome(const struct sf_hc_reply *rep, struct sf_hc_exit *out, int max);
 /* A ticket argument is usable: non-NULL, at most SF_TICKET_SIZE chars, non-empty unless allowed. */
 int sf_ticket_ok(const char *ticket, int allow_empty);
 

@@ -1,6 +1,6 @@
 /* The SnowFlock papers' short API (sf_request_ticket, sf_clone, sf_checkpoint_parent +
- * sf_create_clones, sf_exit, sf_join, sf_kill) over the same seed hypercalls, returning ints
- * instead of results so nothing needs freeing. */
+ * sf_create_clones, sf_exit, sf_join, sf_kill, plus sf_exit_status / sf_join_results) over the same
+ * seed hypercalls, returning ints instead of results so nothing needs freeing. */
 #include <sf.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/stdlib.h>
@@ -48,17 +48,23 @@ int sf_create_clones(sf_checkpoint *c, const char *ticket) {
   return (int)rep->count;
 }
 
-int sf_exit(void) {
-  sf_result *r = sf_ic_exit(0); /* returns only on failure */
+int sf_exit_status(int status) {
+  sf_result *r = sf_ic_exit(status); /* returns only on failure */
   (void)r;
   return -sf_errno;
 }
 
-int sf_join(const char *ticket) {
+int sf_exit(void) { return sf_exit_status(0); }
+
+int sf_join_results(const char *ticket, struct sf_hc_exit *out, int max) {
   const struct sf_hc_reply *rep;
+  if (max < 0 || (max > 0 && !out))
+    return sf_fail(SF_EINVAL, "sf_join_results needs max >= 0 and room for max records");
   int rc = ticket_int(SF_HC_CLONE_JOIN, ticket, &rep);
-  return rc < 0 ? rc : (int)rep->count;
+  return rc < 0 ? rc : sf_join_outcome(rep, out, max);
 }
+
+int sf_join(const char *ticket) { return sf_join_results(ticket, 0, 0); }
 
 int sf_kill(const char *ticket) {
   const struct sf_hc_reply *rep;

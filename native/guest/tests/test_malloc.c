@@ -1,6 +1,7 @@
 /* Host tests of lib/malloc.c on a private arena: alignment, contents under a random workload
  * checked against a shadow model, coalescing, exhaustion, double-free detection, and that the
- * fresh-page hints cover exactly the pages the heap reached, page-aligned, once each. */
+ * fresh-page hints cover exactly the pages the heap reached, page-aligned, once each (and stop
+ * when a benchmark turns them off). */
 #include <setjmp.h>
 #include <stdint.h>
 #include <sfguest/malloc.h>
@@ -137,6 +138,28 @@ static void test_hint_overwrite(void) {
   CHECK(shim.nhints == 1);
 }
 
+/* sf_malloc_set_hints(0): the heap grows silently (a benchmark's "without hints" run), explicit
+ * hints still go out, and turning hints back on (or a new heap) hints the next growth again. */
+static void test_hints_off(void) {
+  shim_reset();
+  shim_heap_reset();
+  sf_malloc_set_hints(0);
+  char *a = malloc(200000);
+  CHECK(a && shim.nhints == 0 && shim.calls[SF_HC_FRESH_PAGES] == 0);
+  struct sf_heap_stats st;
+  sf_heap_stats(&st);
+  CHECK(st.fresh_pages == 0 && st.hint_calls == 0 && st.heap_bytes >= 200000);
+  sf_hint_overwrite(a, 2 * SF_PAGE_SIZE + SF_PAGE_SIZE); /* the program's own hint is honoured */
+  CHECK(shim.nhints == 1);
+  sf_malloc_set_hints(1);
+  char *b = malloc(200000);
+  CHECK(b && shim.nhints == 2 && shim.hints[1].gpa % SF_PAGE_SIZE == 0);
+  CHECK(sf_heap_check() == 0);
+  sf_malloc_set_hints(0);
+  shim_heap_reset(); /* sf_heap_init restores the default */
+  CHECK(malloc(10) != 0 && shim.nhints == 1);
+}
+
 #define SLOTS 512
 
 static void test_random_workload(void) {
@@ -194,6 +217,7 @@ void test_malloc(void) {
   test_basics();
   test_double_free();
   test_hint_overwrite();
+  test_hints_off();
   test_random_workload();
   shim_heap_reset();
 }

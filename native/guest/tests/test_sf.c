@@ -1,7 +1,7 @@
 /* Host tests of libsf (sf.h) against a fake sfld in the shim: what each call puts in the request
  * block, how replies become sf_results and ints, error paths (rax, reply status, local checks),
- * fork semantics of CLONE_MASTER / sf_clone / sf_checkpoint_parent + sf_create_clones, and that
- * FREE_SF_RES returns every byte. */
+ * fork semantics of CLONE_MASTER / sf_clone / sf_checkpoint_parent + sf_create_clones, the join's
+ * exit records (sf_join_results, SF_ECLONE), and that FREE_SF_RES returns every byte. */
 #include <setjmp.h>
 #include <stdint.h>
 #include <sf.h>
@@ -20,6 +20,8 @@ static int fake_vmid;                  /* what CLONE_MASTER answers this VM */
 static int fake_status;                /* reply status to answer (0 = success) */
 static long fake_rax;                  /* rax to answer (0 = success) */
 static unsigned fake_nunused = 2, fake_noutstanding = 1;
+static unsigned fake_join_count;       /* clone.join: count to answer ... */
+static struct sf_hc_exit fake_exits[SF_MAX_ALLOC]; /* ... and the records */
 
 static long fake_sfld(unsigned nr, union sf_hc_block *b) {
   last_req = b->req;
@@ -59,8 +61,11 @@ static long fake_sfld(unsigned nr, union sf_hc_block *b) {
       rep->vmid = fake_vmid;
       break;
     case SF_HC_CLONE_MERGE:
-    case SF_HC_CLONE_JOIN:
       rep->count = 3;
+      break;
+    case SF_HC_CLONE_JOIN:
+      rep->count = fake_join_count;
+      memcpy(rep->exits, fake_exits, sizeof fake_exits);
       break;
     default:
       break;
@@ -77,6 +82,14 @@ static void setup(void) {
   fake_rax = 0;
   fake_nunused = 2;
   fake_noutstanding = 1;
+  /* By default three clones that all exited by themselves, with statuses 10, 20, 30. */
+  fake_join_count = 3;
+  memset(fake_exits, 0, sizeof fake_exits);
+  for (unsigned i = 0; i < SF_MAX_ALLOC; i++) {
+    fake_exits[i].vmid = i + 1;
+    fake_exits[i].status = 10 * (int)(i + 1);
+    fake_exits[i].how = SF_CLONE_EXITED;
+  }
   sf_set_vmid(0);
   memset(&last_req, 0, sizeof last_req);
 }
@@ -258,10 +271,96 @@ static void test_fork(void) {
   CHECKF(used_bytes() == 0, "%zu bytes leaked", used_bytes());
 }
 
+/* clone.join's records: copied in vmid order up to max, count clamped to the array, and any clone
+ * that did not exit by itself turns the join into SF_ECLONE naming it, records still delivered. */
+static void test_join_results(void) {
+  setup();
+  struct sf_hc_exit out[8];
+  memset(out, 0xEE, sizeof out);
+  CHECK(sf_join_results(T1, out, 8) == 3 && sf_errno == 0 && last_req.nr == SF_HC_CLONE_JOIN &&
+        strcmp(last_req.ticket, T1) == 0);
+  CHECK(out[0].vmid == 1 && out[1].vmid == 2 && out[2].vmid == 3 && out[2].status == 30 &&
+        out[1].how == SF_CLONE_EXITED);
+  CHECK(out[3].vmid == 0xEEEEEEEEu); /* nothing written past count */
+  memset(out, 0xEE, sizeof out);
+  CHECK(sf_join_results(T1, out, 2) == 3 && out[1].status == 20 && out[2].vmid == 0xEEEEEEEEu);
+  CHECK(sf_join_results(T1, 0, 0) == 3);
+  CHECK(sf_join(T1) == 3);
+
+  /* Local argument checks: no hypercall. */
+  unsigned long calls = shim.calls[SF_HC_CLONE_JOIN];
+  CHECK(sf_join_results(T1, 0, 1) == -SF_EINVAL && sf_errno == SF_EINVAL);
+  CHECK(sf_join_results(T1, out, -1) == -SF_EINVAL);
+  CHECK(sf_join_results("", out, 8) == -SF_EINVAL);
+  CHECK(shim.calls[SF_HC_CLONE_JOIN] == calls);
+
+  /* A crashed clone: SF_ECLONE, the message names it, the records are still there. */
+  fake_exits[1].how = SF_CLONE_CRASHED;
+  fake_exits[1].status = 0;
+  memset(out, 0, sizeof out);
+  CHECK(sf_join_results(T1, out, 8) == -SF_ECLONE && sf_errno == SF_ECLONE);
+  CHECKF(strcmp(sf_errmsg(), "clone 2 crashed") == 0, "errmsg \"%s\"", sf_errmsg());
+  CHECK(out[0].status == 10 && out[1].how == SF_CLONE_CRASHED && out[2].status == 30);
+  CHECK(sf_join(T1) == -SF_ECLONE);
+  sf_result *r = IC_JOIN(T1);
+  CHECK(r == 0 && sf_errno == SF_ECLONE && strcmp(sf_errmsg(), "clone 2 crashed") == 0);
+  /* Killed, several, and a `how` this SDK does not know. */
+  fake_exits[1].how = SF_CLONE_EXITED;
+  fake_exits[2].how = SF_CLONE_KILLED;
+  CHECK(sf_join(T1) == -SF_ECLONE && strcmp(sf_errmsg(), "clone 3 was killed") == 0);
+  fake_exits[0].how = SF_CLONE_CRASHED;
+  CHECK(sf_join(T1) == -SF_ECLONE &&
+        strcmp(sf_errmsg(), "clone 1 crashed; 2 of 3 clones did not exit by themselves") == 0);
+  fake_exits[0].how = 9;
+  fake_exits[2].how = SF_CLONE_EXITED;
+  CHECK(sf_join(T1) == -SF_ECLONE && strcmp(sf_errmsg(), "clone 1 ended abnormally (how=9)") == 0);
+  fake_exits[0].how = SF_CLONE_EXITED;
+  /* A record beyond count does not count, however it ended. */
+  fake_exits[3].how = SF_CLONE_CRASHED;
+  CHECK(sf_join(T1) == 3 && sf_errno == 0);
+  fake_exits[3].how = SF_CLONE_EXITED;
+
+  /* A count beyond the reply's array is clamped, not trusted. */
+  fake_join_count = 100000;
+  static struct sf_hc_exit all[SF_MAX_ALLOC + 4];
+  memset(all, 0xEE, sizeof all);
+  CHECK(sf_join_results(T1, all, SF_MAX_ALLOC + 4) == (int)SF_MAX_ALLOC);
+  CHECK(all[SF_MAX_ALLOC - 1].vmid == SF_MAX_ALLOC && all[SF_MAX_ALLOC].vmid == 0xEEEEEEEEu);
+  r = IC_JOIN(T1);
+  CHECK(r && r->rc.number_clones == (int)SF_MAX_ALLOC);
+  FREE_SF_RES(r);
+  fake_join_count = 3;
+  r = IC_JOIN(T1);
+  CHECK(r && r->rc.number_clones == 3 && sf_errno == 0);
+  FREE_SF_RES(r);
+
+  /* SF_ECLONE straight from the VMM keeps its code; its text says what it means. */
+  fake_rax = -SF_ECLONE;
+  CHECK(sf_join(T1) == -SF_ECLONE && strstr(sf_errmsg(), "CLONE") != 0);
+  fake_rax = 0;
+  CHECK(strstr(sf_strerror(SF_ECLONE), "crashed") != 0);
+
+  /* sf_exit_status: the status travels in the request; refused in the master. */
+  fake_status = -SF_ENOTCLONE;
+  CHECK(sf_exit_status(5) == -SF_ENOTCLONE && last_req.status == 5);
+  fake_status = 0;
+  jmp_buf jb;
+  shim.catcher = &jb;
+  if (setjmp(jb) == 0) {
+    sf_exit_status(0x40000123);
+    CHECK(!"sf_exit_status returned after success");
+  } else {
+    CHECK(last_req.nr == SF_HC_CLONE_EXIT && last_req.status == 0x40000123);
+  }
+  shim.catcher = 0;
+  CHECKF(used_bytes() == 0, "%zu bytes leaked", used_bytes());
+}
+
 void test_sf(void) {
   test_tickets();
   test_ticket_validation();
   test_errors();
   test_fork();
+  test_join_results();
   shim.seed = 0;
 }

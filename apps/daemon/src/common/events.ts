@@ -48,6 +48,23 @@ export interface DomainBootSpec extends DomainAddress {
   args: string;
 }
 
+/**
+ * VM fork (DESIGN §4.4 steps 2-3) on the master's host: freeze the master (which waits inside sf_clone),
+ * and start these clones from its snapshot. `nclones` is what every VM's sf_clone reports as granted.
+ */
+export interface DomainForkSpec extends DomainAddress {
+  ticket: string;
+  nclones: number;
+  clones: { vmid: number }[];
+}
+
+/** What became of each clone of a fork; the fork's figures for the record. */
+export interface DomainForkResult {
+  clones: { vmid: number; ok: boolean; error: string | null }[];
+  pauseMs: number;
+  descriptorBytes: number;
+}
+
 /** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
 export interface DomainStateReport extends DomainAddress {
   state: 'running' | 'paused' | 'halted' | 'exited' | 'crashed' | 'stopped';
@@ -64,6 +81,7 @@ export interface ConsoleChunk extends DomainAddress { data: Buffer }
 export interface HostCommandMap {
   'domain:boot': [DomainBootSpec, { state: string }];
   'domain:destroy': [DomainAddress, { state: string }];
+  'domain:fork': [DomainForkSpec, DomainForkResult];
   'domain:input': [DomainAddress & { data: Buffer }, { accepted: number }];
   'domain:console-replay': [DomainAddress, { data: Buffer }];
   'host:ping': [{ sentAt: number }, { receivedAt: number }];

@@ -1,8 +1,9 @@
-// The VMs of this host: boots domains sfmd placed here (native VirtualMachine), keeps each one's
-// console replay, routes its guest API calls to sfmd as that domain, and reports its state changes.
+// The VMs of this host: boots domains sfmd placed here (native VirtualMachine), forks a master into
+// clones from its snapshot, keeps each one's console replay, routes its guest API calls to sfmd as
+// that domain, and reports its state changes.
 import { stat } from 'node:fs/promises';
-import { finalVmStates, VirtualMachine, type VmStateEvent } from '@snowflock/native';
-import type { ConsoleChunk, DomainAddress, DomainBootSpec, DomainStateReport } from '../common/events.ts';
+import { finalVmStates, SfStatus, VirtualMachine, type VmSnapshot, type VmStateEvent } from '@snowflock/native';
+import type { ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainStateReport } from '../common/events.ts';
 import { SfError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
@@ -63,9 +64,23 @@ export class DomainManager {
       throw new SfError(code === 'KVM_UNAVAILABLE' ? 'KVM_UNAVAILABLE' : code === 'BAD_INPUT' || code === 'BAD_IMAGE' ? 'BAD_CONFIG' : 'INTERNAL',
         `cannot create VM ${id}: ${err instanceof Error ? err.message : String(err)}`);
     }
+    this.#adopt(vm, { clusterid: spec.clusterid, vmid: spec.vmid });
+    try {
+      await vm.boot();
+    } catch (err) {
+      this.#domains.delete(id);
+      await vm.destroy();
+      throw new SfError('INTERNAL', `VM ${id} did not boot: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.log.info({ domain: id, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, image: spec.image }, 'VM booted');
+    return { state: vm.state };
+  }
+
+  /** Tracks a VM as a domain of this host: console replay, state reports, guest calls as that domain. */
+  #adopt(vm: VirtualMachine, address: DomainAddress): Domain {
+    const id = key(address);
     const domain: Domain = { vm, ring: new ConsoleRing() };
     this.#domains.set(id, domain);
-    const address = { clusterid: spec.clusterid, vmid: spec.vmid };
     vm.on('console', (data) => {
       domain.ring.write(data);
       this.hooks.console({ ...address, data });
@@ -87,15 +102,55 @@ export class DomainManager {
       const { client, url } = this.hooks.clientFor(address);
       return answerGuestCall(client, url, call);
     };
-    try {
-      await vm.boot();
-    } catch (err) {
-      this.#domains.delete(id);
-      await vm.destroy();
-      throw new SfError('INTERNAL', `VM ${id} did not boot: ${err instanceof Error ? err.message : String(err)}`);
+    return domain;
+  }
+
+  /**
+   * VM fork: freezes the master (paused only for the capture; its vCPU stays inside sf_clone until
+   * sfmd answers it), creates each clone from the snapshot with lazy memory and its own sf_clone
+   * answer, then lets them all run. A clone that cannot be created is reported, not fatal to the rest.
+   */
+  async fork(spec: DomainForkSpec): Promise<DomainForkResult> {
+    const master = this.#get(spec);
+    for (const c of spec.clones) {
+      if (this.#domains.has(key({ clusterid: spec.clusterid, vmid: c.vmid }))) {
+        throw new SfError('BAD_INPUT', `domain ${spec.clusterid}:${c.vmid} already runs on this host`);
+      }
     }
-    this.log.info({ domain: id, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, image: spec.image }, 'VM booted');
-    return { state: vm.state };
+    let snapshot: VmSnapshot;
+    try {
+      snapshot = await master.vm.fork();
+    } catch (err) {
+      throw new SfError('INTERNAL', `cannot fork domain ${key(spec)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    try {
+      const made = await Promise.all(spec.clones.map(async ({ vmid }) => {
+        try {
+          const vm = await VirtualMachine.createClone(snapshot, {
+            vmid, lazy: true, cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
+          });
+          return { vmid, vm, error: null };
+        } catch (err) {
+          return { vmid, vm: null, error: `clone ${spec.clusterid}:${vmid} could not be created: ${err instanceof Error ? err.message : String(err)}` };
+        }
+      }));
+      for (const m of made) if (m.vm) this.#adopt(m.vm, { clusterid: spec.clusterid, vmid: m.vmid });
+      const started = await Promise.all(made.map(async (m) => {
+        if (!m.vm) return { vmid: m.vmid, ok: false, error: m.error };
+        try {
+          await m.vm.resume();
+          return { vmid: m.vmid, ok: true, error: null };
+        } catch (err) {
+          return { vmid: m.vmid, ok: false, error: `clone ${spec.clusterid}:${m.vmid} did not start: ${err instanceof Error ? err.message : String(err)}` };
+        }
+      }));
+      this.log.info({ domain: key(spec), ticket: spec.ticket, clones: started.filter((c) => c.ok).length,
+        pauseMs: snapshot.timing.pauseNs / 1e6 }, 'VM forked');
+      return { clones: started, pauseMs: snapshot.timing.pauseNs / 1e6, descriptorBytes: snapshot.descriptor().length };
+    } finally {
+      // Clones keep the frozen memory alive; the snapshot goes with the last of them.
+      snapshot.release();
+    }
   }
 
   #retire(id: string, domain: Domain): void {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SfHypercall, SfStatus, type GuestCall } from '@snowflock/native';
+import { SfExitHow, SfHypercall, SfStatus, type GuestCall } from '@snowflock/native';
 import { createLogger } from '../common/logger.ts';
 import { createSfmdClient } from '../common/sfmd-client.ts';
 import { hostSecretPath, snowflockPaths } from '../common/paths.ts';
@@ -54,14 +54,23 @@ test('every seed-API hypercall reaches its procedure and answers in the guest re
   assert.deepEqual(info.alloc, [{ vmid: 1, processors: 1 }, { vmid: 2, processors: 1 }]);
   assert.deepEqual(await master(call(SfHypercall.CLONE_MASTER, { ticket })), { status: 0, count: 2, vmid: 0, ticket });
 
-  // Clones exit (IC_EXIT), then the master joins (IC_JOIN).
+  // Clones exit (IC_EXIT) with their small results, then the master joins (IC_JOIN) and gets them back.
+  // A clone placed on the other host cannot run in this release: it is crashed, and the join says so.
   const join = master(call(SfHypercall.CLONE_JOIN, { ticket, timeoutMs: 10_000 }));
+  const expected = [];
   for (const vmid of [1, 2]) {
     const clone = await sfmd.svc.db.domain.findFirstOrThrow({ where: { vmid, ticketId: ticket }, include: { host: true } });
-    const reply = await answerGuestCall(as(`1:${vmid}`, clone.host.name), url, call(SfHypercall.CLONE_EXIT, { status: 0 }));
+    if (clone.host.name !== home1) {
+      assert.equal(clone.state, 'crashed');
+      assert.match(clone.endReason!, /multi-host/);
+      expected.push({ vmid, status: 0, how: SfExitHow.CRASHED });
+      continue;
+    }
+    const reply = await answerGuestCall(as(`1:${vmid}`, clone.host.name), url, call(SfHypercall.CLONE_EXIT, { status: 40 + vmid }));
     assert.equal(reply.status, SfStatus.OK);
+    expected.push({ vmid, status: 40 + vmid, how: SfExitHow.EXITED });
   }
-  assert.deepEqual(await join, { status: 0, count: 2 });
+  assert.deepEqual(await join, { status: 0, count: 2, exits: expected });
 
   // A second generation merged with MERGE_ALL (empty ticket).
   const second = (await master(call(SfHypercall.TICKET_REQUEST, { nclones: 1 }))).ticket!;

@@ -1,7 +1,7 @@
 // The hypercall bridge: a guest's seed-API call (sf.h) becomes the matching tRPC procedure on sfmd,
 // called with this host's credentials for the calling domain; the answer or error goes back as the
 // guest's reply block. Every guest field is untrusted: sfmd's zod schemas judge it.
-import { SfHypercall, SfStatus, type GuestCall, type GuestReply } from '@snowflock/native';
+import { SfExitHow, SfHypercall, SfStatus, type GuestCall, type GuestReply } from '@snowflock/native';
 import { type ErrorCode } from '../common/errors.ts';
 import { clientError, type SfmdClient } from '../common/sfmd-client.ts';
 
@@ -23,6 +23,8 @@ const STATUS_FOR_CODE: Partial<Record<ErrorCode, number>> = {
 export function guestStatusFor(code: ErrorCode): number {
   return -(STATUS_FOR_CODE[code] ?? SfStatus.EINTERNAL);
 }
+
+const EXIT_HOW = { exited: SfExitHow.EXITED, crashed: SfExitHow.CRASHED, killed: SfExitHow.KILLED } as const;
 
 const ticketOrNull = (ticket: string) => (ticket.length > 0 ? ticket : null);
 
@@ -62,7 +64,8 @@ export async function answerGuestCall(client: SfmdClient, url: string, call: Gue
       }
       case SfHypercall.CLONE_JOIN: {
         const j = await client.clone.join.mutate({ ticket: r.ticket, ...(r.timeoutMs > 0 ? { timeoutMs: r.timeoutMs } : {}) });
-        return { status: SfStatus.OK, count: j.clones };
+        const exits = j.exits.slice(0, 256).map((e) => ({ vmid: e.vmid, status: e.status, how: EXIT_HOW[e.how] }));
+        return { status: SfStatus.OK, count: exits.length, exits };
       }
       case SfHypercall.CLONE_EXIT:
         await client.clone.exit.mutate({ status: r.status });

@@ -22,6 +22,10 @@ const bootSpecSchema = addressSchema.extend({
   vcpus: z.number().int().min(1).max(64), memoryMiB: z.number().int().min(16).max(65536),
   image: z.string().min(1).max(4096), args: z.string().max(4096),
 });
+const forkSpecSchema = addressSchema.extend({
+  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256),
+  clones: z.array(z.object({ vmid: z.number().int().min(1) })).min(1).max(256),
+});
 const inputSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536) });
 
 function parseCommand<T>(schema: z.ZodType<T>, value: unknown, command: string): T {
@@ -134,6 +138,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     Promise.resolve().then(work).then((value) => ack(ok(value)), (err: unknown) => ack(fail(err)));
   };
   socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand(bootSpecSchema, spec, 'domain:boot'))));
+  socket.on('domain:fork', (spec, ack) => answer(ack, () => domains.fork(parseCommand(forkSpecSchema, spec, 'domain:fork'))));
   socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(parseCommand(addressSchema, address, 'domain:destroy'))));
   socket.on('domain:input', (input, ack) => answer(ack, () => {
     const { data, ...address } = parseCommand(inputSchema, input, 'domain:input');

@@ -1,9 +1,10 @@
 // The clone calls of a cluster: clone.master (a ticket's reservations become clone domains),
 // clone.merge (= ic_kill), clone.join (wait for the clones to exit) and clone.exit (a clone ends).
-// They record state and reservations; the data plane behind them attaches to the same records.
+// They record state and reservations; fork.ts has the master's sfld make the clones real.
 import { SfError } from '../common/errors.ts';
 import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { destroyDomainVm } from './domain-lifecycle.ts';
+import { forkClones } from './fork.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { assertTicketTransition, LIVE_DOMAIN_STATES } from './store/states.ts';
@@ -14,7 +15,7 @@ export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
 /** CLONE_MASTER: the master's answer is vmid 0; each clone's own answer comes from the data plane. */
 export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticketId: string) {
   requireMaster(domain, 'clone.master');
-  return runOperation(svc, { kind: 'clone.master', target: `ticket:${ticketId}`, requester: requester(domain) }, async () => {
+  return runOperation(svc, { kind: 'clone.master', target: `ticket:${ticketId}`, requester: requester(domain) }, async (op) => {
     const ticket = await ownTicket(svc, domain, ticketId);
     assertTicketTransition(ticketId, ticket.state, 'outstanding'); // its own state is the better message
     const clones = await svc.db.$transaction(async (tx) => {
@@ -29,17 +30,20 @@ export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticke
       if (lost.length > 0) {
         throw new SfError('HOST_LOST', `host ${lost[0]!.host.name} of ticket ${ticketId} is offline: dispose of the ticket and request a new one`);
       }
+      const records = [];
       for (const a of allocations) {
-        await tx.domain.create({
+        const d = await tx.domain.create({
           data: {
             clusterId: domain.clusterId, vmid: a.vmid, hostId: a.hostId, vcpus: a.processors,
             memory: a.memory, state: 'defined', ticketId,
           },
         });
+        records.push({ id: d.id, vmid: a.vmid, hostId: a.hostId, host: a.host });
       }
-      return allocations;
+      return records;
     });
     for (const a of clones) announceDomain(svc, domain.cluster.clusterid, a.vmid, a.host.name, 'defined');
+    await forkClones(svc, domain, ticketId, clones, op);
     return { ticket: ticketId, nclones: clones.length, vmid: 0 };
   });
 }
@@ -92,15 +96,22 @@ export async function joinClones(svc: MasterServices, domain: LiveDomain, ticket
     });
     await transitionTicket(svc.db, ticketId, 'merged');
     svc.events.emit('capacity');
-    return { ticket: ticketId, clones: total };
+    const ended = await svc.db.domain.findMany({ where: { ticketId }, orderBy: { vmid: 'asc' } });
+    return { ticket: ticketId, clones: total, exits: ended.map(exitRecord) };
   });
+}
+
+/** How a clone ended, for the master's join: its exit status travels back as its small result. */
+function exitRecord(d: { vmid: number; state: string; exitCode: number | null; endReason: string | null }) {
+  const how = d.state === 'exited' ? 'exited' : d.state === 'crashed' || d.state === 'halted' ? 'crashed' : 'killed';
+  return { vmid: d.vmid, how, status: how === 'exited' ? d.exitCode ?? 0 : 0, reason: d.endReason } as const;
 }
 
 /** IC_EXIT: a clone is done; its resources go back to the pool. */
 export async function exitClone(svc: MasterServices, domain: LiveDomain, status: number) {
   requireClone(domain, 'clone.exit');
   return runOperation(svc, { kind: 'clone.exit', target: `domain:${domain.cluster.clusterid}:${domain.vmid}`, requester: requester(domain), detail: { status } }, async () => {
-    await svc.db.domain.update({ where: { id: domain.id }, data: { state: 'exited', endedAt: new Date() } });
+    await svc.db.domain.update({ where: { id: domain.id }, data: { state: 'exited', exitCode: status, endedAt: new Date() } });
     announceDomain(svc, domain.cluster.clusterid, domain.vmid, domain.host.name, 'exited');
     svc.events.emit('capacity');
     return { clusterid: domain.cluster.clusterid, vmid: domain.vmid, status };

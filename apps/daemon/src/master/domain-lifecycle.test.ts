@@ -22,7 +22,7 @@ test('a boot the sfld refuses fails the seed with its error and frees the host',
   assert.match(op!.error!, /^KVM_UNAVAILABLE/);
 });
 
-test("shutdown destroys the VMs that exist; clones that never booted need no command", async (t) => {
+test("shutdown destroys the VMs that exist; clones that never ran need no command", async (t) => {
   const f = await masterFixture(hosts);
   t.after(() => f.close());
   await f.online('alpha', 'beta');
@@ -31,9 +31,15 @@ test("shutdown destroys the VMs that exist; clones that never booted need no com
   const master = await f.admin('1:0');
   const ticket = await master.ticket.request({ nclones: 2 });
   await master.clone.master({ ticket: ticket.ticket });
+  // One clone per host: the one beside the master was forked there, the other cannot run (multi-host).
+  const domains = await f.svc.db.domain.findMany({ include: { host: true }, orderBy: { vmid: 'asc' } });
+  assert.deepEqual(domains.map((d) => d.state).sort(), ['crashed', 'running', 'running']);
   f.links.sent.length = 0;
   await master.cluster.shutdown();
-  assert.deepEqual(f.links.sent, [{ host: cluster.domains[0]!.host, command: 'domain:destroy', payload: { clusterid: 1, vmid: 0 } }]);
+  const expected = domains.filter((d) => d.state === 'running')
+    .map((d) => ({ host: d.host.name, command: 'domain:destroy', payload: { clusterid: 1, vmid: d.vmid } }));
+  assert.deepEqual(f.links.sent.sort((a, b) => (a.payload as { vmid: number }).vmid - (b.payload as { vmid: number }).vmid), expected);
+  assert.equal(cluster.domains[0]!.host, expected[0]!.host);
 });
 
 test("an sfld's report ends a domain; the master's end shuts its cluster down; other hosts are not believed", async (t) => {

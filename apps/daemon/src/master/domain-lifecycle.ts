@@ -10,7 +10,8 @@ import { isLiveDomainState } from './store/states.ts';
 /** Record states in which an sfld holds a VM for the domain. */
 const HAS_VM = ['booting', 'running', 'paused'];
 
-async function setState(svc: MasterServices, domainId: string, state: string, end: { exitCode?: number | null; reason?: string | null } = {}) {
+/** Records a domain's new state (ended states with their exit code and reason) and announces it. */
+export async function setState(svc: MasterServices, domainId: string, state: string, end: { exitCode?: number | null; reason?: string | null } = {}) {
   const ended = !isLiveDomainState(state);
   const domain = await svc.db.domain.update({
     where: { id: domainId },

@@ -15,7 +15,7 @@ export interface OperationHandle {
   progress(fraction: number): Promise<void>;
 }
 
-function jsonDetail(detail: Record<string, unknown> | undefined): string {
+export function jsonDetail(detail: Record<string, unknown> | undefined): string {
   return JSON.stringify(detail ?? {}, (_key, value) => (typeof value === 'bigint' ? Number(value) : value));
 }
 

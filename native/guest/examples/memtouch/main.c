@@ -2,8 +2,11 @@
  * more words per page, values derived from `seed`), optionally forks (`clones=N`), then every VM
  * touches every `stride`-th page (reads, or with write=1 writes new values), in order or in a
  * seeded random order, timing it. The checksum of what was touched is verified against one
- * recomputed from the formulas, so a clone also proves its lazily fetched pages are right.
- * Args: pages=1024 stride=1 words=1 write=0 random=0 seed=1 fill=1 hint=0 split=0 clones=0 nvms=1 */
+ * recomputed from the formulas, so a clone also proves its lazily fetched pages are right. What
+ * each touched page holds goes into the gathered digest (common/share.h), one VM per page.
+ * hint=1 hints the touched pages explicitly; hints=0 stops malloc's own fresh-page hints.
+ * Args: pages=1024 stride=1 words=1 write=0 random=0 seed=1 fill=1 hint=0 split=0 clones=0 nvms=1
+ *       hints=1 */
 #include <stdint.h>
 #include <sfguest/args.h>
 #include <sfguest/bootinfo.h>
@@ -127,14 +130,18 @@ int main(int argc, char **argv) {
   /* Verification, sequentially: the checksum the formulas promise, and (after writes) what the
    * memory really holds now. */
   uint64_t expected = 0, reread = 0;
+  sh.items = count;
   for (uint64_t j = 0; j < count; j++) {
     if (p.split && !share_owns(&sh, j)) continue;
-    uint64_t pg = j * p.stride;
+    uint64_t pg = j * p.stride, page_sum = 0;
     for (uint64_t w = 0; w < p.words; w++) {
       uint64_t off = offset_of(p.seed, pg, w);
       expected += contribution(pg, w, value_of(p.seed, pg, w, p.write ? 1 : 0));
-      reread += contribution(pg, w, buf[pg * WORDS_PER_PAGE + off]);
+      page_sum += contribution(pg, w, buf[pg * WORDS_PER_PAGE + off]);
     }
+    reread += page_sum;
+    /* Without split every VM reads every page, but only the page's owner vouches for it. */
+    if (share_owns(&sh, j)) share_add(&sh, j, page_sum);
   }
   int ok = sum == expected && reread == expected;
 

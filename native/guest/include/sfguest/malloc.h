@@ -16,6 +16,11 @@ void *aligned_alloc(size_t align, size_t size); /* align: a power of two */
  * clone need not fetch them from its parent. Call it only if that is true. */
 void sf_hint_overwrite(void *p, size_t len);
 
+/* on = 0 stops malloc's own SF_HC_FRESH_PAGES hints for pages the heap reaches from now on (on = 1,
+ * the default, restores them), so a benchmark can count the pages a clone fetches with and without
+ * the enlightenment. Explicit sf_hint_overwrite calls are not affected. sf_heap_init turns it on. */
+void sf_malloc_set_hints(int on);
+
 /* Sets the heap to [start, limit); both are page-aligned inwards. Called once by the C runtime
  * (and by host tests on their own arena). Nothing is touched until the first allocation. */
 void sf_heap_init(void *start, void *limit);
