@@ -6,50 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { tempHome } from './support.ts';
-import { freePort, json, runBin, runSf, SF_BIN, waitUntil } from './cli-runner.ts';
+import { json, runBin, runSf, SF_BIN, waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, seedFile } from './guests.ts';
-
-interface DomainRow { domain: string; state: string; exitCode: number | null; endReason: string | null; host: string }
-
-async function cluster(t: import('node:test').TestContext) {
-  const home = tempHome('sf-vms-');
-  const port = await freePort();
-  writeFileSync(path.join(home, 'sfmd.cfg'), `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': 2, 'RAM': 4 << 30}]\n`);
-  writeFileSync(path.join(home, 'sfld.cfg'), `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`);
-  const env = { SNOWFLOCK_HOME: home };
-  t.after(async () => {
-    await runSf(['sfld', 'stop'], env);
-    await runSf(['sfmd', 'stop'], env);
-    rmSync(home, { recursive: true, force: true });
-  });
-  await json(runSf(['sfmd', 'start', '--json'], env));
-  assert.equal((await json(runSf(['sfld', 'start', '--json'], env))).registered, true);
-  let n = 0;
-  return {
-    home, env,
-    async seed(image: string, args = '', memoryMiB = 64) {
-      const file = path.join(home, `seed${++n}.cfg`);
-      writeFileSync(file, seedFile(image, args, memoryMiB));
-      return json(runBin('sfseed', [file, '--json'], env));
-    },
-    async domain(name: string): Promise<DomainRow> {
-      const state = await json<{ domains: DomainRow[] }>(runSf(['state', '--all', '--json'], env));
-      return state.domains.find((d) => d.domain === name)!;
-    },
-    async ended(name: string): Promise<DomainRow> {
-      return waitUntil(`${name} to end`, 30_000, async () => {
-        const d = await this.domain(name);
-        return d && !['defined', 'booting', 'running'].includes(d.state) ? d : null;
-      });
-    },
-    async consoleText(name: string): Promise<string> {
-      const r = await runSf(['console', name, '--once'], env);
-      assert.equal(r.code, 0, r.stderr);
-      return r.stdout;
-    },
-  };
-}
+import { vmCluster as cluster } from './vm-cluster.ts';
 
 test('each example guest boots through sfseed and verifies its own work', { timeout: 120_000 }, async (t) => {
   const why = cannotRunVms();

@@ -6,6 +6,7 @@
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
 #include <sfguest/stdio.h>
+#include <sfguest/stdlib.h>
 #include <sfguest/string.h>
 #include <sfguest/time.h>
 #include "common/share.h"
@@ -23,6 +24,7 @@ int share_init(int argc, char **argv, struct share *s) {
   if (sf_arg_u64(argc, argv, "clones", 0, &s->clones_wanted) < 0) return -1;
   if (sf_arg_u64(argc, argv, "nvms", s->vmid + 1ull, &nvms) < 0) return -1;
   if (sf_arg_u64(argc, argv, "hints", 1, &hints) < 0) return -1;
+  if (sf_arg_u64(argc, argv, "crash", 0, &s->crash_vmid) < 0) return -1;
   if (s->clones_wanted > SF_MAX_ALLOC) {
     printf("clones=%llu: at most %u\n", s->clones_wanted, SF_MAX_ALLOC);
     return -1;
@@ -61,6 +63,7 @@ int share_fork(struct share *s) {
   s->vmid = (unsigned)vmid;
   s->nvms = (unsigned)granted + 1;
   s->forked = 1;
+  if (vmid > 0 && (unsigned long long)vmid == s->crash_vmid) sf_panic("clone %d crashes on purpose (crash=%d)", vmid, vmid);
   if (vmid > 0) printf("clone %d of %d running\n", vmid, granted);
   else printf("forked %d clones with ticket %s\n", granted, s->ticket);
   return 0;

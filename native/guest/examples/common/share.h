@@ -43,6 +43,8 @@ struct share {
    * first act after sf_clone returns. t1 - t0: the fork call in the master, the time from the
    * call to the clone's first instructions in a clone (same host: the same clock). */
   uint64_t fork_t0_ns, fork_t1_ns;
+  /* crash=V (fault tests): clone V panics right after the fork, so the master's join must report it. */
+  unsigned long long crash_vmid;
 };
 
 /* Reads clones=, nvms= and hints= and the VM's identity. Returns 0, or -1 on a malformed argument. */

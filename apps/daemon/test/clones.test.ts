@@ -1,0 +1,86 @@
+// VM fork through the real daemons on one host: a guest calls sf_clone, sfmd has its sfld fork it, each
+// clone runs its share from lazily fetched memory and hands its result back through the master's join.
+// The results must equal a single-VM run; a crashing clone must reach the join and the record.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { json, runSf } from './cli-runner.ts';
+import { cannotRunVms, guestImage } from './guests.ts';
+import { vmCluster } from './vm-cluster.ts';
+
+const RESULT = /^(\w+) result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
+
+interface OpRow { kind: string; status: string; requester: string; target: string; detail?: Record<string, unknown> }
+
+test('a guest that clones itself 8 times runs align to the same verified result as one VM', { timeout: 180_000 }, async (t) => {
+  const why = cannotRunVms();
+  if (why) return t.skip(why);
+  const c = await vmCluster(t, { cpus: 16, ramGiB: 16 });
+  const args = 'queries=16 db=48';
+
+  const single = await c.seed(guestImage('align'), args);
+  const singleEnd = await c.ended(`${single.clusterid}:0`);
+  const singleText = await c.consoleText(`${single.clusterid}:0`);
+  assert.equal(singleEnd.exitCode, 0, singleText);
+  const expected = singleText.match(RESULT)?.[0];
+  assert.ok(expected?.endsWith('verified OK'), singleText);
+
+  const forked = await c.seed(guestImage('align'), `${args} clones=8`);
+  const master = `${forked.clusterid}:0`;
+  const end = await c.ended(master);
+  const text = await c.consoleText(master);
+  assert.deepEqual([end.state, end.exitCode], ['exited', 0], text);
+  assert.match(text, /forked 8 clones with ticket/);
+  assert.equal(text.match(RESULT)?.[0], expected, `the 9-VM result equals the single-VM one:\n${text}`);
+
+  // Every clone ran here and exited by itself; each did its own share (its console shows its queries).
+  for (let vmid = 1; vmid <= 8; vmid++) {
+    const clone = await c.domain(`${forked.clusterid}:${vmid}`);
+    assert.equal(clone.state, 'exited', `clone ${vmid}: ${clone.endReason}`);
+    assert.equal(clone.host, 'kvm1');
+    const out = await c.consoleText(`${forked.clusterid}:${vmid}`);
+    assert.match(out, new RegExp(`clone ${vmid} of 8 running`), out);
+    assert.match(out, new RegExp(`align vmid=${vmid} nvms=9 .* OK`), out);
+  }
+  // The record: a clone.master operation with the fork's figures, a join, eight exits.
+  const ops = await json<OpRow[]>(runSf(['ops', '--limit', '100', '--json'], c.env));
+  const mine = ops.filter((o) => o.requester.startsWith(`domain:${forked.clusterid}:`));
+  const fork = mine.find((o) => o.kind === 'clone.master');
+  assert.equal(fork?.status, 'succeeded');
+  assert.equal(mine.filter((o) => o.kind === 'clone.exit' && o.status === 'succeeded').length, 8);
+  assert.equal(mine.find((o) => o.kind === 'clone.join')?.status, 'succeeded');
+});
+
+test('render split over 4 clones matches one VM; a clone that crashes is reported to the join', { timeout: 180_000 }, async (t) => {
+  const why = cannotRunVms();
+  if (why) return t.skip(why);
+  const c = await vmCluster(t, { cpus: 8, ramGiB: 8 });
+
+  const single = await c.seed(guestImage('render'), '');
+  await c.ended(`${single.clusterid}:0`);
+  const expected = (await c.consoleText(`${single.clusterid}:0`)).match(RESULT)?.[0];
+  assert.ok(expected?.endsWith('verified OK'));
+
+  const forked = await c.seed(guestImage('render'), 'clones=4');
+  await c.ended(`${forked.clusterid}:0`);
+  assert.equal((await c.consoleText(`${forked.clusterid}:0`)).match(RESULT)?.[0], expected);
+
+  // Clone 2 panics right after the fork: the master's join learns it, its result says FAILED, and the
+  // record keeps the crash reason. The other clones and the daemons carry on.
+  const broken = await c.seed(guestImage('render'), 'clones=3 crash=2');
+  const master = `${broken.clusterid}:0`;
+  const end = await c.ended(master);
+  const text = await c.consoleText(master);
+  assert.equal(end.state, 'exited');
+  assert.notEqual(end.exitCode, 0, text);
+  assert.match(text, /clone 2 crashed/, text);
+  assert.match(text, /render result digest=0x[0-9a-f]+ items=\d+ verified FAILED/, text);
+  const crashed = await c.domain(`${broken.clusterid}:2`);
+  assert.equal(crashed.state, 'crashed');
+  assert.match(crashed.endReason ?? '', /crashes on purpose/);
+  for (const vmid of [1, 3]) assert.equal((await c.domain(`${broken.clusterid}:${vmid}`)).state, 'exited');
+
+  // The host is whole again: a new cluster still forks.
+  const again = await c.seed(guestImage('render'), 'clones=2');
+  await c.ended(`${again.clusterid}:0`);
+  assert.equal((await c.consoleText(`${again.clusterid}:0`)).match(RESULT)?.[0], expected);
+});

@@ -1,0 +1,52 @@
+// A real one-host Snowflock for VM tests: sfmd and an sfld started through the CLI in a temporary home,
+// with helpers to seed guests and read domains and consoles. Stopped and removed when the test ends.
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { tempHome } from './support.ts';
+import { freePort, json, runBin, runSf, waitUntil } from './cli-runner.ts';
+import { seedFile } from './guests.ts';
+
+export interface DomainRow { domain: string; state: string; exitCode: number | null; endReason: string | null; host: string }
+
+/** sfmd + one sfld (host kvm1, `cpus`/`ramGiB` of capacity) in a fresh SNOWFLOCK_HOME, stopped after the test. */
+export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB: number } = { cpus: 2, ramGiB: 4 }) {
+  const home = tempHome('sf-vms-');
+  const port = await freePort();
+  writeFileSync(path.join(home, 'sfmd.cfg'), `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`);
+  writeFileSync(path.join(home, 'sfld.cfg'), `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`);
+  const env = { SNOWFLOCK_HOME: home };
+  t.after(async () => {
+    await runSf(['sfld', 'stop'], env);
+    await runSf(['sfmd', 'stop'], env);
+    rmSync(home, { recursive: true, force: true });
+  });
+  await json(runSf(['sfmd', 'start', '--json'], env));
+  assert.equal((await json(runSf(['sfld', 'start', '--json'], env))).registered, true);
+  let n = 0;
+  return {
+    home, env,
+    async seed(image: string, args = '', memoryMiB = 64) {
+      const file = path.join(home, `seed${++n}.cfg`);
+      writeFileSync(file, seedFile(image, args, memoryMiB));
+      return json(runBin('sfseed', [file, '--json'], env));
+    },
+    async domain(name: string): Promise<DomainRow> {
+      const state = await json<{ domains: DomainRow[] }>(runSf(['state', '--all', '--json'], env));
+      return state.domains.find((d) => d.domain === name)!;
+    },
+    async ended(name: string): Promise<DomainRow> {
+      return waitUntil(`${name} to end`, 30_000, async () => {
+        const d = await this.domain(name);
+        return d && !['defined', 'booting', 'running'].includes(d.state) ? d : null;
+      });
+    },
+    async consoleText(name: string): Promise<string> {
+      const r = await runSf(['console', name, '--once'], env);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    },
+  };
+}
+
