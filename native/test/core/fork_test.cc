@@ -241,6 +241,47 @@ TEST(Fork, ParentPauseDoesNotGrowWithRam) {
   EXPECT_LT(desc_bytes, 64u * 1024);
 }
 
+// A four-vCPU parent forked while every vCPU is mid-computation: the clone finishes each vCPU's work
+// from the fork instant and prints exactly what the parent prints.
+TEST(Fork, MultiVcpuParentForkedMidComputation) {
+  SF_REQUIRE_KVM();
+  Harness hp, hc;
+  VmConfig cfg = user_config();
+  cfg.vcpus = 4;
+  auto parent = boot_guest(hp, "forksmp", cfg);
+  ASSERT_TRUE(parent);
+  constexpr uint64_t kN = 15000;
+  auto step = [&](uint32_t id) { return read_u64(*parent, kCounterGpa + 64 * id); };
+  ASSERT_TRUE(wait_for([&] { return step(0) > 1000 && step(1) > 500 && step(2) > 500 && step(3) > 500; }));
+  auto snap = parent->fork_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  auto desc = parse(snap->descriptor());
+  ASSERT_TRUE(desc.ok());
+  for (const auto& v : desc->vcpu) EXPECT_TRUE(v.started) << "vCPU " << v.id;
+  auto clone = Vm::create_from_snapshot(snap.value(), 1, hc.callbacks(), /*lazy=*/true);
+  ASSERT_TRUE(clone.ok()) << clone.status().message;
+  uint64_t at_fork[4];
+  for (uint32_t id = 0; id < 4; ++id) {
+    at_fork[id] = read_u64(*clone.value(), kCounterGpa + 64 * id);
+    EXPECT_LT(at_fork[id], kN) << "vCPU " << id << " had finished before the fork";
+  }
+  ASSERT_TRUE(clone.value()->resume().ok());
+  uint64_t x = 0;
+  for (uint64_t id = 0; id < 4; ++id) {
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < kN; ++i) acc = acc * 6364136223846793005ull + i + id;
+    x ^= acc;
+  }
+  char line[40];
+  std::snprintf(line, sizeof line, "forksmp 0x%016llx\n", static_cast<unsigned long long>(x));
+  auto pf = hp.wait_final(), cf = hc.wait_final();
+  ASSERT_TRUE(pf && cf);
+  EXPECT_EQ(pf->state, VmState::exited) << pf->reason;
+  EXPECT_EQ(cf->state, VmState::exited) << cf->reason;
+  EXPECT_NE(hp.console().find(line), std::string::npos) << hp.console();
+  EXPECT_NE(hc.console().find(line), std::string::npos) << hc.console();
+}
+
 // The clone path: the master's vCPU waits inside CLONE_MASTER while it is forked; each clone returns
 // from that call with its own answer, the master with the one its embedder gives.
 TEST(Fork, EveryVmReturnsFromTheCloneCallWithItsOwnAnswer) {

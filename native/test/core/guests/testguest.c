@@ -391,6 +391,44 @@ static int mode_forkpages(void) {
   return 0; /* not reached */
 }
 
+/* Four vCPUs each run a hypercall-per-step hash (vCPU k's state at COUNTER_GPA + 64 k: step, hash,
+ * done); the test forks the VM mid-way. vCPU 0 prints the XOR of the four hashes once all are done:
+ * a clone must print the same line. Finished secondaries keep making exits (never halt), so the VM
+ * stays forkable. */
+#define FORKSMP_N 15000ul
+static void forksmp_work(u32 id) {
+  volatile u64* st = (volatile u64*)(COUNTER_GPA + 64ul * id);
+  while (st[0] < FORKSMP_N) {
+    st[1] = st[1] * 6364136223846793005ul + st[0] + id;
+    st[0] = st[0] + 1;
+    hc0(SF_HC_NOP);
+  }
+  st[2] = 1;
+}
+
+static void ap_forksmp(const struct sf_bootinfo* bi) {
+  forksmp_work(bi->vcpu_id);
+  for (;;) hc0(SF_HC_NOP);
+}
+
+static int mode_forksmp(void) {
+  if (boot->vcpus != 4) return 90;
+  for (u32 id = 1; id < 4; ++id) {
+    if (hc(SF_HC_VCPU_START, id, (u64)ap_start, ap_stack_top(id), 0) != 0) return 100 + (int)id;
+  }
+  forksmp_work(0);
+  u64 x = 0;
+  for (u32 id = 0; id < 4; ++id) {
+    volatile u64* st = (volatile u64*)(COUNTER_GPA + 64ul * id);
+    while (!st[2]) hc0(SF_HC_NOP);
+    x ^= st[1];
+  }
+  serial_puts("forksmp ");
+  serial_put_hex(x);
+  serial_puts("\n");
+  return 0;
+}
+
 /* Calls CLONE_MASTER (the test forks the VM while the call waits), then reports what this VM got:
  * rax, the reply's status and vmid, and the bootinfo vmid; exits with the reply's vmid (or 100 + the
  * error code). Memory written before the call must read the same in every VM. */
@@ -433,6 +471,7 @@ int guest_main(const struct sf_bootinfo* bi) {
   if (strcmp(mode, "forkcount") == 0) return mode_forkcount();
   if (strcmp(mode, "forkpages") == 0) return mode_forkpages();
   if (strcmp(mode, "forkcall") == 0) return mode_forkcall();
+  if (strcmp(mode, "forksmp") == 0) return mode_forksmp();
   if (strcmp(mode, "hyper") == 0) return mode_hyper();
   if (strcmp(mode, "smp") == 0) return mode_smp();
   if (strcmp(mode, "spin") == 0) return mode_spin();
@@ -458,6 +497,7 @@ int guest_main(const struct sf_bootinfo* bi) {
 
 void ap_main(const struct sf_bootinfo* bi) {
   if (strcmp(mode, "smp") == 0) ap_smp(bi);
+  if (strcmp(mode, "forksmp") == 0) ap_forksmp(bi);
   if (strcmp(mode, "spin") == 0 || strcmp(mode, "exitspin") == 0) ap_spin();
   if (strcmp(mode, "apcrash") == 0) {
     for (volatile int i = 0; i < 1000; ++i) {
