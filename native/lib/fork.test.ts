@@ -13,6 +13,7 @@ import { SfExitHow, SfHypercall, SfStatus, VirtualMachine, type GuestCall, type 
 
 const memtouch = fileURLToPath(new URL('../guest/build/bin/memtouch.elf', import.meta.url));
 const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));
+const forkbench = fileURLToPath(new URL('../guest/build/bin/forkbench.elf', import.meta.url));
 
 function cannotRun(): string | null {
   try {
@@ -41,9 +42,9 @@ interface Cluster {
   snapshot?: VmSnapshot;
 }
 
-/** Boots memtouch with clones=n and answers its seed calls the way sfld + sfmd would on one host. */
-async function runForkedMemtouch(n: number, lazy: boolean, args = ''): Promise<Cluster> {
-  const master = await VirtualMachine.create({ memoryMiB: 64, image: memtouch, cmdline: `pages=2048 clones=${n} ${args}`, clusterid: 5 });
+/** Boots a guest with clones=n and answers its seed calls the way sfld + sfmd would on one host. */
+async function runForked(n: number, lazy: boolean, args = '', image = memtouch, memoryMiB = 64): Promise<Cluster> {
+  const master = await VirtualMachine.create({ memoryMiB, image, cmdline: `clones=${n} ${args}`, clusterid: 5 });
   const cluster: Cluster = { master, clones: [], consoles: new Map([[0, '']]) };
   const exits = new Map<number, number>();
   const ended = new Map<number, Promise<void>>();
@@ -93,7 +94,7 @@ async function destroyAll(c: Cluster) {
 for (const lazy of [true, false]) {
   test(`a master that calls sf_clone gets 3 ${lazy ? 'lazy' : 'copy-on-write'} clones, each with its own vmid and the master's memory`, async (t) => {
     if (skipUnlessRunnable(t)) return;
-    const c = await runForkedMemtouch(3, lazy);
+    const c = await runForked(3, lazy, 'pages=2048');
     t.after(() => destroyAll(c));
     const final = await c.master.waitForExit(30_000);
     assert.equal(final.state, 'exited', c.consoles.get(0));
@@ -111,9 +112,23 @@ for (const lazy of [true, false]) {
   });
 }
 
+test('32 lazy clones of a 1 GiB master run at once on this host, each verifying the pages it reads', { timeout: 120_000 }, async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  const c = await runForked(32, true, 'pages=8192 touch=512', forkbench, 1024);
+  t.after(() => destroyAll(c));
+  const final = await c.master.waitForExit(90_000);
+  const out = c.consoles.get(0) ?? '';
+  assert.deepEqual([final.state, final.exitCode], ['exited', 0], out);
+  assert.match(out, /forkbench result digest=0x[0-9a-f]+ items=\d+ verified OK/, out);
+  assert.equal(c.clones.length, 32);
+  for (let vmid = 1; vmid <= 32; vmid++) {
+    assert.match(c.consoles.get(vmid) ?? '', new RegExp(`forkbench vmid=${vmid} touched=512 verified OK`), c.consoles.get(vmid));
+  }
+});
+
 test('a lazy clone fetches only what it touches, and reports it', async (t) => {
   if (skipUnlessRunnable(t)) return;
-  const c = await runForkedMemtouch(1, true, 'stride=16');
+  const c = await runForked(1, true, 'pages=2048 stride=16');
   t.after(() => destroyAll(c));
   // Stats are read while the clone is alive: wait for its output, then look before it is destroyed.
   const clone = await new Promise<VirtualMachine>((resolve) => {
