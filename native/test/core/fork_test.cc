@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <random>
 #include <cstring>
 #include <thread>
 
@@ -384,6 +385,92 @@ TEST_F(DescriptorTest, RoundTripIsIdentical) {
   EXPECT_LT(bytes_.size(), 64u * 1024);
   std::printf("[ descriptor ] %zu bytes, %zu MSRs, %zu CPUID entries, %zu-byte XSAVE\n", bytes_.size(),
               d->vcpu[0].msrs.size(), d->vcpu[0].cpuid.size(), d->vcpu[0].xsave.size());
+}
+
+TEST(Fork, SnapshotCarriesItsIdentityAndZeroPageMap) {
+  SF_REQUIRE_KVM();
+  Harness h;
+  auto vm = boot_guest(h, "forkcount", user_config());
+  ASSERT_TRUE(vm);
+  ASSERT_TRUE(wait_for([&] { return read_u64(*vm, kCounterGpa) > 100; }));
+  auto a = vm->fork_snapshot();
+  auto b = vm->fork_snapshot();
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto da = parse(a->descriptor()), db = parse(b->descriptor());
+  ASSERT_TRUE(da.ok() && db.ok()) << da.status().message << db.status().message;
+  ASSERT_TRUE(da->identity && db->identity);
+  EXPECT_NE(da->identity->snapshot_id, db->identity->snapshot_id);
+  EXPECT_NE(da->identity->key, db->identity->key);
+  ASSERT_TRUE(da->data_extents.has_value());
+  auto covered = [&](uint64_t gpa) {
+    for (const auto& e : *da->data_extents) {
+      if (gpa / 4096 >= e.first && gpa / 4096 < e.first + e.count) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(covered(kCounterGpa)) << "the page the guest writes holds data";
+  EXPECT_TRUE(covered(SF_BOOTINFO_GPA));
+  EXPECT_FALSE(covered((64ull << 20) - 4096)) << "the last page of RAM was never touched";
+  uint64_t pages = 0;
+  for (const auto& e : *da->data_extents) pages += e.count;
+  std::printf("[ extents ] %zu extents, %llu of %llu pages may hold data\n", da->data_extents->size(),
+              static_cast<unsigned long long>(pages), static_cast<unsigned long long>((64ull << 20) / 4096));
+  EXPECT_LT(pages, (64ull << 20) / 4096 / 4);
+}
+
+TEST(Descriptor, CoarsenedExtentsStillCoverEveryPage) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<PageExtent> in;
+    uint64_t at = rng() % 5;
+    const size_t n = 1 + rng() % 3000;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t len = 1 + rng() % 8;
+      in.push_back({at, len});
+      at += len + 1 + rng() % 50;
+    }
+    const size_t max = 1 + rng() % 1100;
+    auto out = coarsen_extents(in, max);
+    ASSERT_LE(out.size(), max);
+    ASSERT_LE(out.size(), in.size());
+    for (size_t i = 1; i < out.size(); ++i) ASSERT_GT(out[i].first, out[i - 1].first + out[i - 1].count - 1);
+    size_t j = 0;
+    for (const auto& e : in) {
+      while (j < out.size() && out[j].first + out[j].count <= e.first) ++j;
+      ASSERT_LT(j, out.size());
+      ASSERT_LE(out[j].first, e.first);
+      ASSERT_GE(out[j].first + out[j].count, e.first + e.count);
+    }
+  }
+}
+
+TEST_F(DescriptorTest, HostileIdentityAndExtentsAreRejected) {
+  auto d = parse(bytes_);
+  ASSERT_TRUE(d.ok());
+  const uint64_t pages = d->ram_bytes / 4096;
+  auto reject = [&](const std::function<void(Descriptor&)>& mutate, const char* what) {
+    Descriptor h = d.value();
+    h.identity = SnapshotIdentity{42, {}};
+    h.data_extents = std::vector<PageExtent>{{0, 16}, {100, 4}};
+    mutate(h);
+    auto p = parse(serialize(h));
+    EXPECT_FALSE(p.ok()) << what;
+  };
+  reject([](Descriptor& h) { h.identity->snapshot_id = 0; }, "snapshot id 0");
+  reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{10, 4}, {12, 4}}; }, "overlapping");
+  reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{50, 4}, {10, 4}}; }, "unsorted");
+  reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{5, 0}}; }, "empty");
+  reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{pages - 1, 2}}; }, "past RAM");
+  reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{1, UINT64_MAX}}; }, "overflowing");
+  reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>(kDescriptorMaxExtents + 1, PageExtent{0, 1}); }, "too many");
+  Descriptor ok = d.value();
+  ok.identity = SnapshotIdentity{42, {1, 2, 3}};
+  ok.data_extents = std::vector<PageExtent>{{0, 16}, {100, 4}};
+  auto p = parse(serialize(ok));
+  ASSERT_TRUE(p.ok()) << p.status().message;
+  EXPECT_EQ(p->identity->snapshot_id, 42u);
+  EXPECT_EQ(p->identity->key, ok.identity->key);
+  EXPECT_EQ(*p->data_extents, *ok.data_extents);
 }
 
 TEST_F(DescriptorTest, HostilePendingCallsAreRejected) {

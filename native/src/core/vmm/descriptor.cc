@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -21,7 +22,7 @@ namespace sf::vmm {
 namespace {
 
 constexpr uint32_t kMsrTscDeadline = 0x6e0;
-enum : uint32_t { kTagVm = 1, kTagSerial = 2, kTagVcpu = 3 };
+enum : uint32_t { kTagVm = 1, kTagSerial = 2, kTagVcpu = 3, kTagIdentity = 4, kTagExtents = 5 };
 
 // The host's MSR index list, asked once per process (notes §1: never hardcode it).
 const std::vector<uint32_t>& msr_index_list(Status* error) {
@@ -226,6 +227,54 @@ Status restore_vcpu(int fd, const VcpuDescriptor& d, uint32_t* msrs_skipped) {
   return Status::Ok();
 }
 
+Result<std::vector<PageExtent>> scan_data_extents(int fd, uint64_t bytes) {
+  std::vector<PageExtent> out;
+  off_t pos = 0;
+  while (static_cast<uint64_t>(pos) < bytes) {
+    const off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only holes from here on
+    if (data < 0) return Status::FromErrno("lseek(SEEK_DATA) on the snapshot", errno);
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) return Status::FromErrno("lseek(SEEK_HOLE) on the snapshot", errno);
+    if (static_cast<uint64_t>(hole) > bytes) hole = static_cast<off_t>(bytes);
+    const uint64_t first = static_cast<uint64_t>(data) / SF_PAGE_SIZE;
+    const uint64_t end = (static_cast<uint64_t>(hole) + SF_PAGE_SIZE - 1) / SF_PAGE_SIZE;
+    if (end > first) out.push_back({first, end - first});
+    pos = hole;
+  }
+  return coarsen_extents(std::move(out), kDescriptorMaxExtents);
+}
+
+std::vector<PageExtent> coarsen_extents(std::vector<PageExtent> extents, size_t max) {
+  if (max == 0) max = 1;
+  while (extents.size() > max) {
+    // Close the smallest holes first: a threshold pass per round keeps this O(n log n) overall.
+    std::vector<uint64_t> gaps;
+    gaps.reserve(extents.size() - 1);
+    for (size_t i = 1; i < extents.size(); ++i) gaps.push_back(extents[i].first - (extents[i - 1].first + extents[i - 1].count));
+    const size_t merges = extents.size() - max;
+    std::nth_element(gaps.begin(), gaps.begin() + static_cast<ptrdiff_t>(merges - 1), gaps.end());
+    const uint64_t threshold = gaps[merges - 1];
+    std::vector<PageExtent> merged;
+    merged.reserve(max);
+    size_t left = merges;
+    for (const PageExtent& e : extents) {
+      if (!merged.empty() && left > 0) {
+        PageExtent& last = merged.back();
+        const uint64_t gap = e.first - (last.first + last.count);
+        if (gap <= threshold) {
+          last.count = e.first + e.count - last.first;
+          --left;
+          continue;
+        }
+      }
+      merged.push_back(e);
+    }
+    extents = std::move(merged);
+  }
+  return extents;
+}
+
 uint64_t descriptor_checksum(std::span<const uint8_t> body) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint8_t b : body) {
@@ -273,6 +322,21 @@ std::vector<uint8_t> serialize(const Descriptor& d) {
     w.bytes(v.xsave.data(), v.xsave.size());
     w.bytes(v.msrs.data(), v.msrs.size() * sizeof(kvm_msr_entry));
     w.bytes(v.cpuid.data(), v.cpuid.size() * sizeof(kvm_cpuid_entry2));
+    w.end_section(s);
+  }
+  if (d.identity) {
+    const size_t s = w.begin_section(kTagIdentity);
+    w.put(d.identity->snapshot_id);
+    w.bytes(d.identity->key.data(), d.identity->key.size());
+    w.end_section(s);
+  }
+  if (d.data_extents) {
+    const size_t s = w.begin_section(kTagExtents);
+    w.put(static_cast<uint64_t>(d.data_extents->size()));
+    for (const PageExtent& e : *d.data_extents) {
+      w.put(e.first);
+      w.put(e.count);
+    }
     w.end_section(s);
   }
   const uint64_t total = w.out.size();
@@ -369,6 +433,37 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
           return bad("vCPU section truncated");
         }
         d.vcpu.push_back(std::move(v));
+        break;
+      }
+      case kTagIdentity: {
+        if (d.vcpu.size() != d.vcpus || d.identity || d.data_extents) return bad("identity section misplaced or repeated");
+        SnapshotIdentity id;
+        if (len != sizeof id.snapshot_id + id.key.size() || !r.get(&id.snapshot_id) || !r.bytes(id.key.data(), id.key.size())) {
+          return bad("identity section of the wrong size");
+        }
+        if (id.snapshot_id == 0) return bad("snapshot id 0");
+        d.identity = id;
+        break;
+      }
+      case kTagExtents: {
+        if (d.vcpu.size() != d.vcpus || d.data_extents) return bad("extents section misplaced or repeated");
+        uint64_t n = 0;
+        if (len < sizeof n || !r.get(&n) || n > kDescriptorMaxExtents || len != sizeof n + n * sizeof(PageExtent)) {
+          return bad("extents section length disagrees with its count");
+        }
+        const uint64_t pages = d.ram_bytes / SF_PAGE_SIZE;
+        std::vector<PageExtent> extents(n);
+        uint64_t end_of_previous = 0;
+        for (uint64_t i = 0; i < n; ++i) {
+          PageExtent& e = extents[i];
+          if (!r.get(&e.first) || !r.get(&e.count)) return bad("extents section truncated");
+          // Sorted, disjoint, non-empty, inside RAM (checked without overflow).
+          if (e.count == 0 || e.first < end_of_previous || e.first >= pages || e.count > pages - e.first) {
+            return bad("extent " + std::to_string(i) + " is empty, out of order, overlapping or outside RAM");
+          }
+          end_of_previous = e.first + e.count;
+        }
+        d.data_extents = std::move(extents);
         break;
       }
       default:

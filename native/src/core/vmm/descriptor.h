@@ -6,7 +6,9 @@
 
 #include <linux/kvm.h>
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -20,6 +22,8 @@ inline constexpr size_t kDescriptorHeaderBytes = 32;
 inline constexpr uint32_t kDescriptorMaxMsrs = 1024;
 inline constexpr uint32_t kDescriptorMaxCpuid = 256;
 inline constexpr uint32_t kDescriptorMaxXsave = 64 * 1024;
+// Data extents are coarsened to at most this many (16 bytes each) so a descriptor stays small.
+inline constexpr uint32_t kDescriptorMaxExtents = 1024;
 
 struct VcpuDescriptor {
   uint32_t id = 0;
@@ -45,6 +49,20 @@ struct SerialRegisters {
   uint8_t fifo_enabled = 0, reserved = 0;
 };
 
+// Who a fork's pages belong to: every page message of the snapshot carries the id and is authenticated
+// with the key (DESIGN §8), so foreign, stale and forged pages can be told apart.
+struct SnapshotIdentity {
+  uint64_t snapshot_id = 0;
+  std::array<uint8_t, 16> key{};
+};
+
+// Pages [first, first + count) may hold data; every page outside all extents is zero in the snapshot,
+// so a clone zero-fills it instead of fetching it.
+struct PageExtent {
+  uint64_t first = 0, count = 0;
+  bool operator==(const PageExtent&) const = default;
+};
+
 struct Descriptor {
   uint32_t clusterid = 0, vmid = 0;
   uint64_t ram_bytes = 0;
@@ -52,7 +70,17 @@ struct Descriptor {
   uint32_t vcpus = 0;      // == vcpu.size()
   SerialRegisters serial;
   std::vector<VcpuDescriptor> vcpu;
+  // Set by a fork (absent from a plain capture of a paused VM).
+  std::optional<SnapshotIdentity> identity;
+  // Absent: unknown, any page may hold data. Sorted, disjoint, inside RAM, at most kDescriptorMaxExtents.
+  std::optional<std::vector<PageExtent>> data_extents;
 };
+
+// The data extents of a frozen memory image (SEEK_DATA / SEEK_HOLE), coarsened to fit the descriptor.
+Result<std::vector<PageExtent>> scan_data_extents(int fd, uint64_t bytes);
+// Merges the extents separated by the smallest holes until at most `max` remain: the result covers
+// every page the input covers (a hole merged in is only fetched, never lost).
+std::vector<PageExtent> coarsen_extents(std::vector<PageExtent> extents, size_t max);
 
 // vCPU state of a stopped vCPU (outside KVM_RUN, any pending I/O completed), notes §6.2 order.
 Result<VcpuDescriptor> capture_vcpu(int vcpu_fd, uint32_t id);
@@ -62,7 +90,8 @@ Status restore_vcpu(int vcpu_fd, const VcpuDescriptor& d, uint32_t* msrs_skipped
 
 // Binary form: header {magic u64, version u32, header bytes u32, total bytes u64, checksum u64 (FNV-1a 64
 // of every byte after the header)}, then sections {tag u32, length u32, payload}: one VM section first,
-// one SERIAL section, then exactly `vcpus` VCPU sections. Host byte order (x86-64, same-architecture).
+// one SERIAL section, then exactly `vcpus` VCPU sections, then optionally one IDENTITY and one EXTENTS
+// section. Host byte order (x86-64, same-architecture).
 std::vector<uint8_t> serialize(const Descriptor& d);
 Result<Descriptor> parse(std::span<const uint8_t> bytes);
 // The checksum over `body` (tests use it to forge otherwise well-formed hostile input).

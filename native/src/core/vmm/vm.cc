@@ -4,6 +4,7 @@
 #include "vm.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,7 +96,7 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   Status write_boot_data();
   Status init_parts();
   Status init_kvm();
-  Result<std::vector<uint8_t>> capture_locked();
+  Result<Descriptor> capture_locked();
   Status start_vcpu_thread(Vcpu& vcpu);
   // A clone's vCPU that was forked inside a guest call returns from it before its first instruction.
   Status answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options);
@@ -387,7 +388,7 @@ uint64_t mono_ns() {
 }
 }  // namespace
 
-Result<std::vector<uint8_t>> Vm::Impl::capture_locked() {
+Result<Descriptor> Vm::Impl::capture_locked() {
   // Paused means every started vCPU is parked after a KVM_RUN that returned EINTR with immediate_exit
   // set, which completes a pending I/O instruction first (notes §0.7): RIP and registers are final.
   auto started = control_->fork_check();
@@ -413,14 +414,16 @@ Result<std::vector<uint8_t>> Vm::Impl::capture_locked() {
     v->pending_call_block = v->pending_call_nr != 0 ? vcpus_[i]->call_block_gpa() : 0;
     d.vcpu.push_back(std::move(v).value());
   }
-  return serialize(d);
+  return d;
 }
 
 Result<std::vector<uint8_t>> Vm::Impl::capture() {
   std::lock_guard api(api_mu_);
   if (destroyed_) return Status::Error(EINVAL, "cannot describe a destroyed VM");
   if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be described yet");
-  return capture_locked();
+  auto d = capture_locked();
+  if (!d.ok()) return d.status();
+  return serialize(d.value());
 }
 
 Result<Snapshot> Vm::Impl::fork() {
@@ -453,10 +456,22 @@ Result<Snapshot> Vm::Impl::fork() {
   if (!desc.ok()) return desc.status();
   if (!frozen.ok()) return frozen.status();
   if (!resumed.ok()) return resumed;
+  // With the parent running again: the snapshot is immutable, so its identity and its map of zero
+  // pages can be worked out now without lengthening the pause.
+  SnapshotIdentity id;
+  if (::getrandom(&id.snapshot_id, sizeof id.snapshot_id, 0) != sizeof id.snapshot_id ||
+      ::getrandom(id.key.data(), id.key.size(), 0) != static_cast<ssize_t>(id.key.size())) {
+    return Status::FromErrno("getrandom(snapshot identity)", errno);
+  }
+  if (id.snapshot_id == 0) id.snapshot_id = 1;
+  desc->identity = id;
+  auto extents = scan_data_extents(frozen->get(), config_.ram_bytes);
+  if (!extents.ok()) return extents.status();
+  desc->data_extents = std::move(extents).value();
   timing.pause_ns = before == VmState::running ? t4 - t0 : 0;
   timing.capture_ns = t2 - t1;
   timing.freeze_ns = t3 - t2;
-  return Snapshot(std::move(desc).value(), std::move(frozen).value(), config_.ram_bytes, timing);
+  return Snapshot(serialize(desc.value()), std::move(frozen).value(), config_.ram_bytes, timing);
 }
 
 Result<MemtapStats> Vm::Impl::memtap_stats() const {
