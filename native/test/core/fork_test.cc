@@ -186,6 +186,37 @@ TEST(Fork, ThreeForksEachSeeTheirOwnInstant) {
   }
 }
 
+// Fork of a fork: a lazy clone that has fetched some pages and written others is itself forked; the
+// grandchildren (eager and lazy) see the clone's memory at that instant, not its parent's.
+TEST(Fork, ALazyCloneForksItsOwnInstant) {
+  SF_REQUIRE_KVM();
+  Harness hp, hc, hg1, hg2;
+  auto parent = boot_guest(hp, "forkpages", user_config());
+  ASSERT_TRUE(parent);
+  ASSERT_TRUE(wait_for([&] { return read_u64(*parent, kCounterGpa + 16) >= 2; }));
+  auto snap = parent->fork_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  auto clone = Vm::create_from_snapshot(snap.value(), 1, hc.callbacks(), /*lazy=*/true);
+  ASSERT_TRUE(clone.ok()) << clone.status().message;
+  Vm& c = *clone.value();
+  const uint64_t g = read_u64(c, kCounterGpa + 16);
+  ASSERT_TRUE(c.resume().ok());
+  ASSERT_TRUE(wait_for([&] { return read_u64(c, kCounterGpa + 16) >= g + 2; }));
+  ASSERT_TRUE(c.pause().ok());
+  const auto instant = read_region(c);
+  auto snap2 = c.fork_snapshot();
+  ASSERT_TRUE(snap2.ok()) << snap2.status().message;
+  ASSERT_TRUE(c.resume().ok());  // the clone goes on rewriting its pages: its snapshot must not follow
+  ASSERT_TRUE(wait_for([&] { return read_u64(c, kCounterGpa + 16) >= g + 4; }));
+  auto g1 = Vm::create_from_snapshot(snap2.value(), 2, hg1.callbacks(), /*lazy=*/false);
+  auto g2 = Vm::create_from_snapshot(snap2.value(), 3, hg2.callbacks(), /*lazy=*/true);
+  ASSERT_TRUE(g1.ok() && g2.ok());
+  EXPECT_EQ(read_region(*g1.value()), instant);
+  EXPECT_EQ(read_region(*g2.value()), instant);
+  // Every page of the region says it was last written by the clone (vmid 1).
+  EXPECT_EQ(read_u64(*g1.value(), kPagesGpa + 8), 1u);
+}
+
 TEST(Fork, CloneOutlivesItsParentAndFdsReturnToBaseline) {
   SF_REQUIRE_KVM();
   // One warm-up VM so that lazily opened process-wide fds (if any) are in the baseline.

@@ -88,15 +88,25 @@ class GuestMemory {
   // a MAP_PRIVATE remap (fork) would not show here.
   uint64_t pages_touched() const;
 
-  // Fork (notes §6.4): freezes the current contents as an immutable template and returns a new fd on it.
-  // RAM still MAP_SHARED over our own memfd: the memfd becomes the template and our RAM is remapped
-  // MAP_PRIVATE|MAP_FIXED over it (no copy; KVM follows through MMU notifiers). RAM already private
-  // (forked before, or a clone): the current contents are first materialised into a new memfd (only
-  // resident pages are copied), which becomes the template. Callers keep the vCPUs out of KVM_RUN.
-  Result<snowflock::UniqueFd> freeze();
+  // Fork (notes §6.4), in two steps so that the parent's pause covers only what must be instant.
+  // freeze(), with the vCPUs out of KVM_RUN: RAM still MAP_SHARED over our own memfd becomes
+  // MAP_PRIVATE|MAP_FIXED over it and the memfd is the frozen image (no copy; with huge pages one
+  // entry per 2 MiB is zapped, so this is flat in RAM size). RAM already private (forked before, or a
+  // clone) keeps running over its own template; only the pages it holds privately (written since, or
+  // fetched by a lazy clone) are copied into a sparse overlay: the pause grows with what changed, not
+  // with RAM. FrozenMemory::image(), with the parent running again, then gives the image as one memfd.
+  struct FrozenMemory {
+    snowflock::UniqueFd base;     // the template (immutable)
+    snowflock::UniqueFd overlay;  // pages that differ from it (sparse memfd), or invalid: none
+    uint64_t bytes = 0;
+    uint64_t overlay_pages = 0;
+    // base itself, or a new memfd holding base with the overlay's pages written over it.
+    Result<snowflock::UniqueFd> image();
+  };
+  Result<FrozenMemory> freeze();
   bool is_private() const { return private_; }
 
-  // Lazy RAM only (null otherwise, and after freeze() materialised it into a new template).
+  // Lazy RAM only (null otherwise).
   Memtap* memtap() const { return memtap_.get(); }
   // Lazy RAM: the guest will overwrite [gpa, gpa + npages pages) without reading it (FRESH_PAGES):
   // pages not fetched yet are zero-filled and never copied. A no-op for other RAM.

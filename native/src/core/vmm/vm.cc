@@ -443,7 +443,7 @@ Result<Snapshot> Vm::Impl::fork() {
   const uint64_t t1 = mono_ns();
   auto desc = capture_locked();
   const uint64_t t2 = mono_ns();
-  Result<snowflock::UniqueFd> frozen = Status::Error(EINVAL, "not frozen");
+  Result<GuestMemory::FrozenMemory> frozen = Status::Error(EINVAL, "not frozen");
   if (desc.ok()) {
     std::unique_lock lock(res_mu_);  // read_guest must not copy while the mapping is replaced
     frozen = mem_->freeze();
@@ -456,6 +456,9 @@ Result<Snapshot> Vm::Impl::fork() {
   if (!desc.ok()) return desc.status();
   if (!frozen.ok()) return frozen.status();
   if (!resumed.ok()) return resumed;
+  // A fork of RAM that was private already: its image is assembled now, with the parent running.
+  auto image = frozen->image();
+  if (!image.ok()) return image.status();
   // With the parent running again: the snapshot is immutable, so its identity and its map of zero
   // pages can be worked out now without lengthening the pause.
   SnapshotIdentity id;
@@ -465,13 +468,13 @@ Result<Snapshot> Vm::Impl::fork() {
   }
   if (id.snapshot_id == 0) id.snapshot_id = 1;
   desc->identity = id;
-  auto extents = scan_data_extents(frozen->get(), config_.ram_bytes);
+  auto extents = scan_data_extents(image->get(), config_.ram_bytes);
   if (!extents.ok()) return extents.status();
   desc->data_extents = std::move(extents).value();
   timing.pause_ns = before == VmState::running ? t4 - t0 : 0;
   timing.capture_ns = t2 - t1;
   timing.freeze_ns = t3 - t2;
-  return Snapshot(serialize(desc.value()), std::move(frozen).value(), config_.ram_bytes, timing);
+  return Snapshot(serialize(desc.value()), std::move(image).value(), config_.ram_bytes, timing);
 }
 
 Result<MemtapStats> Vm::Impl::memtap_stats() const {
