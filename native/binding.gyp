@@ -6,6 +6,7 @@
       "target_name": "snowflock",
       "sources": [
         "src/core/capabilities.cc",
+        "src/core/host_tuning.cc",
         "src/core/vmm/elf_loader.cc",
         "src/core/vmm/guest_memory.cc",
         "src/core/vmm/hypercall.cc",

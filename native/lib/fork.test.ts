@@ -3,8 +3,7 @@
 // handles and clone options are checked. The seed calls are answered here by a tiny in-test orchestrator (the
 // daemons' job, tested end to end in apps/daemon/test); the VMs, fork and memtap are real.
 import assert from 'node:assert/strict';
-import { existsSync, openSync, closeSync } from 'node:fs';
-import { constants } from 'node:os';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 

@@ -2,6 +2,8 @@
 // Boundary: exports only; each wrapper (types + argument/shape checks) lives in its own file.
 export { AddonNotBuiltError } from './addon.ts';
 export { hostCapabilities } from './capabilities.ts';
+export { allowShmemHugePages, shmemHugePages } from './host-tuning.ts';
+export type { ShmemHugePages } from './host-tuning.ts';
 export type {
   HostCapabilities,
   KvmCapabilities,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../core/capabilities.h"
+#include "../core/host_tuning.h"
 
 namespace snowflock::binding {
 namespace {
@@ -73,8 +74,27 @@ Napi::Value HostCapabilitiesJs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value ShmemHugePagesToJs(Napi::Env env, const ShmemHugePages& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mode", s.mode);
+  o.Set("usable", s.usable);
+  o.Set("changed", s.changed);
+  o.Set("error", ErrorOrNull(env, s.error));
+  return o;
+}
+
+Napi::Value ShmemHugePagesJs(const Napi::CallbackInfo& info) {
+  return ShmemHugePagesToJs(info.Env(), probe_shmem_huge_pages());
+}
+
+Napi::Value AllowShmemHugePagesJs(const Napi::CallbackInfo& info) {
+  return ShmemHugePagesToJs(info.Env(), allow_shmem_huge_pages());
+}
+
 void RegisterCapabilities(Napi::Env env, Napi::Object exports) {
   exports.Set("hostCapabilities", Napi::Function::New(env, HostCapabilitiesJs, "hostCapabilities"));
+  exports.Set("shmemHugePages", Napi::Function::New(env, ShmemHugePagesJs, "shmemHugePages"));
+  exports.Set("allowShmemHugePages", Napi::Function::New(env, AllowShmemHugePagesJs, "allowShmemHugePages"));
 }
 
 }  // namespace snowflock::binding

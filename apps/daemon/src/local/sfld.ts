@@ -3,7 +3,7 @@
 // every second. socket.io reconnects by itself; every (re)connect registers again.
 import http from 'node:http';
 import { io, type Socket } from 'socket.io-client';
-import { hostCapabilities } from '@snowflock/native';
+import { allowShmemHugePages, hostCapabilities } from '@snowflock/native';
 import { loadSfldConfig, type SfldConfig } from '../common/config/index.ts';
 import { HOSTS_NAMESPACE, type HostRegistration, type SfldToSfmdEvents, type SfmdToSfldEvents } from '../common/events.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
@@ -76,6 +76,11 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     throw new SfError('BAD_CONFIG', `no secret for host '${config.hostname}' at ${secretFile}: sfmd writes it there when ` +
       `the host is listed in sfmd.cfg cluster_hosts; copy it to this host (or pass --secret-file)`);
   }
+
+  // Guest RAM asks for shmem huge pages: with them a fork's pause stays flat in memory size.
+  const huge = allowShmemHugePages();
+  if (huge.changed) log.info({ mode: huge.mode }, 'shmem huge pages allowed for mappings that ask (guest RAM)');
+  else if (!huge.usable) log.warn({ mode: huge.mode, error: huge.error }, 'guest RAM gets no huge pages: forks of large VMs pause longer');
 
   let registered = false;
   const sampler = new MetricsSampler();
