@@ -4,12 +4,15 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "guest_abi.h"
 
@@ -198,6 +201,48 @@ namespace {
 // /proc/self/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst).
 constexpr uint64_t kPagemapPresent = 1ull << 63, kPagemapSwapped = 1ull << 62, kPagemapFile = 1ull << 61;
 
+// PAGEMAP_SCAN (Linux 6.7; the system headers are older): the kernel returns only the matching ranges,
+// which for a mostly untouched GiB is far cheaper than reading one pagemap entry per page.
+struct PageRegion {
+  uint64_t start, end, categories;
+};
+struct PmScanArg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
+constexpr uint64_t kPageIsFile = 1ull << 2, kPageIsPresent = 1ull << 3, kPageIsSwapped = 1ull << 4;
+
+// Page ranges [first, end) of the mapping that are ours alone: present or swapped, not page cache.
+// nullopt when the kernel has no PAGEMAP_SCAN.
+std::optional<std::vector<std::pair<uint64_t, uint64_t>>> scan_private_pages(int pagemap, const uint8_t* base, uint64_t bytes) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  std::vector<PageRegion> vec(512);
+  uint64_t at = reinterpret_cast<uintptr_t>(base);
+  const uint64_t end = at + bytes;
+  while (at < end) {
+    PmScanArg arg{};
+    arg.size = sizeof arg;
+    arg.start = at;
+    arg.end = end;
+    arg.vec = reinterpret_cast<uintptr_t>(vec.data());
+    arg.vec_len = vec.size();
+    arg.category_inverted = kPageIsFile;
+    arg.category_mask = kPageIsFile;  // inverted: "not a file page"
+    arg.category_anyof_mask = kPageIsPresent | kPageIsSwapped;
+    arg.return_mask = kPageIsPresent | kPageIsSwapped | kPageIsFile;
+    const int n = ::ioctl(pagemap, kPagemapScan, &arg);
+    if (n < 0) return std::nullopt;
+    for (int i = 0; i < n; ++i) {
+      out.emplace_back((vec[i].start - reinterpret_cast<uintptr_t>(base)) / SF_PAGE_SIZE,
+                       (vec[i].end - reinterpret_cast<uintptr_t>(base)) / SF_PAGE_SIZE);
+    }
+    if (arg.walk_end <= at) break;  // no progress: should not happen, never loop forever
+    at = arg.walk_end;
+  }
+  return out;
+}
+
 // Copies [off, off + len) of `src` (a mapping) into `fd` at the same offset.
 Status write_range(int fd, const uint8_t* src, uint64_t off, uint64_t len) {
   const uint64_t end = off + len;
@@ -265,6 +310,19 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
   // Our private pages: present or swapped, and anonymous (not the template's page cache).
   snowflock::UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
   if (!pagemap) return Status::FromErrno("open /proc/self/pagemap", errno);
+  auto overlay = new_memfd(ram_bytes_, "fork overlay");
+  if (!overlay.ok()) return overlay.status();
+  if (auto ranges = scan_private_pages(pagemap.get(), map_.bytes(), ram_bytes_)) {
+    for (const auto& [first, end] : *ranges) {
+      if (Status s = write_range(overlay->get(), map_.bytes(), first * SF_PAGE_SIZE, (end - first) * SF_PAGE_SIZE); !s.ok()) return s;
+      frozen.overlay_pages += end - first;
+    }
+    frozen.base = snowflock::UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
+    if (!frozen.base) return Status::FromErrno("dup(fork template)", errno);
+    frozen.overlay = std::move(overlay).value();
+    return frozen;
+  }
+  // Older kernels: one pagemap entry per page.
   const uint64_t pages = ram_bytes_ / SF_PAGE_SIZE;
   std::vector<uint64_t> entries(pages);
   const off_t at = static_cast<off_t>(reinterpret_cast<uintptr_t>(map_.bytes()) / SF_PAGE_SIZE * sizeof(uint64_t));
@@ -276,8 +334,6 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
     if (n <= 0) return Status::FromErrno("read /proc/self/pagemap", n < 0 ? errno : EIO);
     got += static_cast<uint64_t>(n);
   }
-  auto overlay = new_memfd(ram_bytes_, "fork overlay");
-  if (!overlay.ok()) return overlay.status();
   auto mine = [&](uint64_t p) { return (entries[p] & (kPagemapPresent | kPagemapSwapped)) != 0 && (entries[p] & kPagemapFile) == 0; };
   for (uint64_t p = 0; p < pages;) {
     if (!mine(p)) {
