@@ -217,6 +217,54 @@ TEST(Fork, ALazyCloneForksItsOwnInstant) {
   EXPECT_EQ(read_u64(*g1.value(), kPagesGpa + 8), 1u);
 }
 
+// Clone shells: made before the fork, they become clones that behave exactly like clones made at the
+// fork; a shell of the wrong shape is refused and goes away.
+TEST(Fork, AShellMadeBeforeTheForkBecomesTheClone) {
+  SF_REQUIRE_KVM();
+  Harness hp, hs, hw, hf;
+  CloneShape shape;
+  shape.ram_bytes = 1ull << 30;
+  auto shell = Vm::create_clone_shell(shape, hs.callbacks());
+  ASSERT_TRUE(shell.ok()) << shell.status().message;
+  EXPECT_EQ(shell.value()->state(), VmState::created);
+  CloneShape other = shape;
+  other.vcpus = 2;
+  auto wrong = Vm::create_clone_shell(other, hw.callbacks());
+  ASSERT_TRUE(wrong.ok()) << wrong.status().message;
+
+  auto parent = boot_guest(hp, "forkcount", user_config(1ull << 30));
+  ASSERT_TRUE(parent);
+  ASSERT_TRUE(wait_for([&] { return read_u64(*parent, kCounterGpa) > 5000; }));
+  auto snap = parent->fork_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  CloneOptions lazy;
+  lazy.lazy = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(shell.value()->become_clone(snap.value(), 4, lazy).ok());
+  const auto t1 = std::chrono::steady_clock::now();
+  auto fresh = Vm::create_from_snapshot(snap.value(), 5, hf.callbacks(), lazy);
+  const auto t2 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(fresh.ok());
+  std::printf("[ shell ] 1 GiB clone: from a shell %.3f ms, from scratch %.3f ms\n",
+              std::chrono::duration<double, std::milli>(t1 - t0).count(), std::chrono::duration<double, std::milli>(t2 - t1).count());
+  Vm& c = *shell.value();
+  EXPECT_EQ(c.state(), VmState::paused);
+  sf_bootinfo bi{};
+  ASSERT_TRUE(c.read_guest(SF_BOOTINFO_GPA, {reinterpret_cast<uint8_t*>(&bi), sizeof bi}).ok());
+  EXPECT_EQ(bi.vmid, 4u);
+  ASSERT_TRUE(c.resume().ok());
+  auto cf = hs.wait_final();
+  ASSERT_TRUE(cf);
+  EXPECT_EQ(cf->state, VmState::exited) << cf->reason;
+  EXPECT_NE(hs.console().find(expected_forkcount_line()), std::string::npos) << hs.console();
+  EXPECT_FALSE(c.become_clone(snap.value(), 6, lazy).ok()) << "a shell is used once";
+
+  Status refused = wrong.value()->become_clone(snap.value(), 7, lazy);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message.find("shape"), std::string::npos) << refused.message;
+  EXPECT_EQ(wrong.value()->state(), VmState::destroyed);
+}
+
 TEST(Fork, CloneOutlivesItsParentAndFdsReturnToBaseline) {
   SF_REQUIRE_KVM();
   // One warm-up VM so that lazily opened process-wide fds (if any) are in the baseline.

@@ -166,26 +166,39 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create_private(uint64_t ram_by
 }
 
 Result<std::unique_ptr<GuestMemory>> GuestMemory::create_lazy(uint64_t ram_bytes, int template_fd) {
+  auto mem = create_unfilled(ram_bytes);
+  if (!mem.ok()) return mem.status();
+  if (Status s = mem.value()->attach_lazy(template_fd); !s.ok()) return s;
+  return mem;
+}
+
+Result<std::unique_ptr<GuestMemory>> GuestMemory::create_unfilled(uint64_t ram_bytes) {
   if (ram_bytes < kMinRam || ram_bytes > SF_RAM_MAX || ram_bytes % SF_PAGE_SIZE != 0) {
     return Status::Error(EINVAL, "guest RAM size " + std::to_string(ram_bytes) + " out of range");
   }
+  void* addr = ::mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (addr == MAP_FAILED) return Status::FromErrno("mmap(lazy clone RAM)", errno);
+  Mapping map(addr, ram_bytes);
+  auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, snowflock::UniqueFd(), std::move(map), layout(ram_bytes)));
+  mem->private_ = true;
+  return mem;
+}
+
+Status GuestMemory::attach_lazy(int template_fd) {
+  if (memtap_ || memfd_) return Status::Error(EALREADY, "this RAM already has its snapshot");
   struct stat st {};
   if (::fstat(template_fd, &st) != 0) return Status::FromErrno("fstat(snapshot memfd)", errno);
-  if (static_cast<uint64_t>(st.st_size) < ram_bytes) {
+  if (static_cast<uint64_t>(st.st_size) < ram_bytes_) {
     return Status::Error(EINVAL, "snapshot memory (" + std::to_string(st.st_size) + " bytes) is smaller than RAM");
   }
   // The template fd stays with us too: freeze() of a lazy clone finds the snapshot's data through it.
   snowflock::UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
   if (!fd) return Status::FromErrno("dup(snapshot memfd)", errno);
-  void* addr = ::mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (addr == MAP_FAILED) return Status::FromErrno("mmap(lazy clone RAM)", errno);
-  Mapping map(addr, ram_bytes);
-  auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map), layout(ram_bytes)));
-  mem->private_ = true;
-  auto tap = Memtap::create(mem->map_.bytes(), ram_bytes, mem->memfd_.get());
+  auto tap = Memtap::create(map_.bytes(), ram_bytes_, fd.get());
   if (!tap.ok()) return tap.status();
-  mem->memtap_ = std::move(tap).value();
-  return mem;
+  memfd_ = std::move(fd);
+  memtap_ = std::move(tap).value();
+  return Status::Ok();
 }
 
 Status GuestMemory::hint_fresh(uint64_t gpa, uint64_t npages) {

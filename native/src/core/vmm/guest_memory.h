@@ -38,6 +38,10 @@ class GuestMemory {
   // page is filled from `template_fd` (dup()ed here) on first touch by a Memtap service thread. Reads
   // see the snapshot, writes are private to this VM, exactly like create_private.
   static Result<std::unique_ptr<GuestMemory>> create_lazy(uint64_t ram_bytes, int template_fd);
+  // The same in two steps, for clone shells made before the fork: the empty anonymous RAM first (KVM
+  // can register it), the snapshot later (attach_lazy: dup of template_fd, userfaultfd, memtap thread).
+  static Result<std::unique_ptr<GuestMemory>> create_unfilled(uint64_t ram_bytes);
+  Status attach_lazy(int template_fd);
 
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;

@@ -47,6 +47,10 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
 
   Status init();
   Status init_from(const Descriptor& d, int memfd, const CloneOptions& options);
+  // Clone shells: everything a lazy clone needs that does not depend on the snapshot, made ahead of the
+  // fork (KVM VM, RAM registered as a memslot, vCPUs); attach() later makes it the clone.
+  Status init_shell();
+  Status attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options);
   Result<MemtapStats> memtap_stats() const;
   Status prefetch(uint64_t gpa, uint64_t npages);
   Status hint_fresh(uint64_t gpa, uint64_t npages);
@@ -57,6 +61,7 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
     return Status::Ok();
   }
   bool assembled() const { return control_ != nullptr && serial_ != nullptr; }
+  bool is_shell() const { return shell_; }
   Result<Snapshot> fork();
   Result<std::vector<uint8_t>> capture();
   Status load(std::span<const uint8_t> image);
@@ -98,6 +103,8 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   Status init_kvm();
   Result<Descriptor> capture_locked();
   Status start_vcpu_thread(Vcpu& vcpu);
+  // The part of making a clone that needs the snapshot: registers, identity, threads (parked).
+  Status finish_clone(const Descriptor& d, const CloneOptions& options);
   // A clone's vCPU that was forked inside a guest call returns from it before its first instruction.
   Status answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options);
   // Hands queued state changes to on_state, in order, one thread at a time.
@@ -105,7 +112,10 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   // The counters of the live VM (the caller keeps mem_/vcpus_ alive); pages_touched only if asked.
   VmStats collect_stats(bool count_pages) const;
 
-  const VmConfig config_;
+  // Const in spirit: a clone shell learns its vmid and cluster when it becomes a clone (attach), before
+  // any of its threads exist; nothing changes it afterwards.
+  VmConfig config_;
+  bool shell_ = false;  // created by init_shell and not attached yet
   const VmCallbacks callbacks_;
 
   // Parts. Serial and RunControl hold no kernel resources and outlive destroy() (answer_call and
@@ -499,13 +509,49 @@ Status Vm::Impl::hint_fresh(uint64_t gpa, uint64_t npages) {
   return mem_->hint_fresh(gpa, npages);
 }
 
-Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& options) {
+Status Vm::Impl::init_shell() {
   if (Status s = install_kick_handler(); !s.ok()) return s;
   if (Status s = init_parts(); !s.ok()) return s;
-  auto mem = options.lazy ? GuestMemory::create_lazy(d.ram_bytes, memfd) : GuestMemory::create_private(d.ram_bytes, memfd);
+  auto mem = GuestMemory::create_unfilled(config_.ram_bytes);
   if (!mem.ok()) return mem.status();
   mem_ = std::move(mem).value();
   if (Status s = init_kvm(); !s.ok()) return s;
+  shell_ = true;
+  return Status::Ok();
+}
+
+Status Vm::Impl::attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options) {
+  std::lock_guard api(api_mu_);
+  if (!shell_ || destroyed_) return Status::Error(EINVAL, "not an unused clone shell");
+  const uint32_t privilege = config_.privilege == GuestPrivilege::user ? 1 : 0;
+  if (d.ram_bytes != config_.ram_bytes || d.vcpus != config_.vcpus || d.privilege != privilege) {
+    return Status::Error(EINVAL, "this clone shell was made for another shape of VM (RAM, vCPUs or privilege)");
+  }
+  if (!options.lazy) return Status::Error(EINVAL, "clone shells hold lazy memory only");
+  shell_ = false;  // one attempt: a shell that failed half-way is not reused
+  config_.vmid = vmid;
+  config_.clusterid = d.clusterid;
+  if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
+  return finish_clone(d, options);
+}
+
+Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& options) {
+  if (options.lazy) {
+    if (Status s = init_shell(); !s.ok()) return s;
+    shell_ = false;
+    if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
+    return finish_clone(d, options);
+  }
+  if (Status s = install_kick_handler(); !s.ok()) return s;
+  if (Status s = init_parts(); !s.ok()) return s;
+  auto mem = GuestMemory::create_private(d.ram_bytes, memfd);
+  if (!mem.ok()) return mem.status();
+  mem_ = std::move(mem).value();
+  if (Status s = init_kvm(); !s.ok()) return s;
+  return finish_clone(d, options);
+}
+
+Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) {
   serial_->set_registers(d.serial);
   std::vector<bool> started(config_.vcpus, false);
   for (uint32_t i = 0; i < config_.vcpus; ++i) {
@@ -591,6 +637,29 @@ Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, u
     return s;
   }
   return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+Result<std::unique_ptr<Vm>> Vm::create_clone_shell(const CloneShape& shape, VmCallbacks callbacks) {
+  if (shape.vcpus == 0 || shape.vcpus > SF_MAX_VCPUS) return Status::Error(EINVAL, "clone shell: bad vCPU count");
+  VmConfig config;
+  config.vcpus = shape.vcpus;
+  config.ram_bytes = shape.ram_bytes;
+  config.privilege = shape.privilege;
+  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  if (Status s = impl->init_shell(); !s.ok()) return s;  // nothing runs yet: ~Impl releases it all
+  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options) {
+  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
+  auto d = parse(snapshot.descriptor());
+  if (!d.ok()) return d.status();
+  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
+  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
+  if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
+  Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
+  if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
+  return s;
 }
 
 Result<Snapshot> Vm::fork_snapshot() { return impl_->fork(); }
