@@ -243,6 +243,8 @@ interface NativeVmHandle {
   create(config: NativeVmConfig): Promise<void>;
   createClone(snapshot: NativeSnapshotHandle, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null }): Promise<void>;
   fork(): Promise<NativeSnapshotHandle>;
+  prepareClone(shape: { ramBytes: number; vcpus: number; privilege: 'user' | 'kernel' }): Promise<void>;
+  becomeClone(snapshot: NativeSnapshotHandle, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null }): Promise<void>;
   memtapStats(): unknown;
   prefetch(gpa: number, npages: number): void;
   boot(): Promise<void>;
@@ -457,6 +459,26 @@ export function normalizeGuestReply(reply: unknown): NativeReply {
   };
 }
 
+function checkCloneOptions(
+  operation: string,
+  snapshot: VmSnapshot,
+  options: { vmid: number; lazy?: boolean; cloneReply?: GuestReply },
+): { vmid: number; lazy: boolean; cloneReply: NativeReply | null } {
+  if (!(snapshot instanceof VmSnapshot)) badInput(`${operation}() needs a VmSnapshot from fork(), got ${describe(snapshot)}.`);
+  if (snapshot.released) throw new VmError('BAD_STATE', `${operation}(): the snapshot was released.`);
+  const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
+  if (options.lazy !== undefined && typeof options.lazy !== 'boolean') badInput(`lazy must be a boolean, got ${describe(options.lazy)}.`);
+  let cloneReply: NativeReply | null = null;
+  if (options.cloneReply !== undefined) {
+    try {
+      cloneReply = normalizeGuestReply(options.cloneReply);
+    } catch (error) {
+      badInput(`cloneReply: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return { vmid, lazy: options.lazy ?? false, cloneReply };
+}
+
 function failureReply(status: number, message: string): NativeReply {
   return normalizeGuestReply({ status: -status, errmsg: message });
 }
@@ -560,22 +582,36 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     snapshot: VmSnapshot,
     options: { vmid: number; lazy?: boolean; cloneReply?: GuestReply },
   ): Promise<VirtualMachine> {
-    if (!(snapshot instanceof VmSnapshot)) badInput(`createClone() needs a VmSnapshot from fork(), got ${describe(snapshot)}.`);
-    if (snapshot.released) throw new VmError('BAD_STATE', 'createClone(): the snapshot was released.');
-    const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
-    if (options.lazy !== undefined && typeof options.lazy !== 'boolean') badInput(`lazy must be a boolean, got ${describe(options.lazy)}.`);
-    let cloneReply: NativeReply | null = null;
-    if (options.cloneReply !== undefined) {
-      try {
-        cloneReply = normalizeGuestReply(options.cloneReply);
-      } catch (error) {
-        badInput(`cloneReply: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
+    const checked = checkCloneOptions('createClone', snapshot, options);
     const native = new (vmAddon().NativeVm)();
     const vm = new VirtualMachine(native);
-    await native.createClone(snapshot.handle, { vmid, lazy: options.lazy ?? false, cloneReply });
+    await native.createClone(snapshot.handle, checked);
     return vm;
+  }
+
+  /**
+   * A clone shell: the parts of a lazy clone that do not depend on the snapshot (KVM VM, vCPUs, empty RAM),
+   * made ahead of a fork (e.g. when a ticket is granted) so that becomeClone() after the fork only restores
+   * state. `memoryMiB`, `vcpus` and `privilege` must match the master's. Never runs until becomeClone().
+   */
+  static async prepareClone(shape: { memoryMiB: number; vcpus?: number; privilege?: 'user' | 'kernel' }): Promise<VirtualMachine> {
+    const memoryMiB = intInRange('memoryMiB', shape.memoryMiB, 16, SfAbi.RAM_MAX / MiB, ' (16 MiB to 64 GiB)');
+    const vcpus = intInRange('vcpus', shape.vcpus ?? 1, 1, SfAbi.MAX_VCPUS);
+    const privilege = shape.privilege ?? 'user';
+    if (privilege !== 'user' && privilege !== 'kernel') badInput(`privilege must be 'user' or 'kernel', got ${describe(privilege)}.`);
+    const native = new (vmAddon().NativeVm)();
+    const vm = new VirtualMachine(native);
+    await native.prepareClone({ ramBytes: memoryMiB * MiB, vcpus, privilege });
+    return vm;
+  }
+
+  /**
+   * Makes this clone shell (prepareClone) a lazy clone of `snapshot`, parked at the fork instant like
+   * createClone's; resume() lets it run. The snapshot must have the shell's shape. On failure the shell is gone.
+   */
+  becomeClone(snapshot: VmSnapshot, options: { vmid: number; cloneReply?: GuestReply }): Promise<void> {
+    const checked = checkCloneOptions('becomeClone', snapshot, { ...options, lazy: true });
+    return this.#lifecycle('becomeClone', () => this.#native.becomeClone(snapshot.handle, checked));
   }
 
   /**

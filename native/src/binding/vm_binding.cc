@@ -122,6 +122,45 @@ class CloneWorker final : public VmWorker {
   std::unique_ptr<Vm> vm_;
 };
 
+// Vm::create_clone_shell: a clone's KVM VM, vCPUs and empty RAM, made before the fork.
+class ShellWorker final : public VmWorker {
+ public:
+  ShellWorker(Napi::Env env, VmBinding* self, sf::vmm::CloneShape shape, sf::vmm::VmCallbacks callbacks)
+      : VmWorker(env, self, "prepareClone"), shape_(shape), callbacks_(std::move(callbacks)) {}
+
+ private:
+  void Execute() override {
+    auto created = Vm::create_clone_shell(shape_, std::move(callbacks_));
+    if (!created.ok()) {
+      status_ = created.status();
+      return;
+    }
+    vm_ = std::move(created.value());
+  }
+  void Finish(Napi::Env env) override { self_->FinishShell(env, std::move(vm_), status_.ok()); }
+
+  sf::vmm::CloneShape shape_;
+  sf::vmm::VmCallbacks callbacks_;
+  std::unique_ptr<Vm> vm_;
+};
+
+// Vm::become_clone: the shell takes the snapshot (lazy memory) and parks at the fork instant.
+class BecomeCloneWorker final : public VmWorker {
+ public:
+  BecomeCloneWorker(Napi::Env env, VmBinding* self, Vm* vm, sf::vmm::Snapshot snapshot, uint32_t vmid,
+                    sf::vmm::CloneOptions options)
+      : VmWorker(env, self, "becomeClone"), vm_(vm), snapshot_(std::move(snapshot)), vmid_(vmid), options_(std::move(options)) {}
+
+ private:
+  void Execute() override { status_ = vm_->become_clone(snapshot_, vmid_, options_); }
+  void Finish(Napi::Env env) override { self_->FinishBecomeClone(env, status_.ok()); }
+
+  Vm* vm_;
+  sf::vmm::Snapshot snapshot_;
+  uint32_t vmid_;
+  sf::vmm::CloneOptions options_;
+};
+
 // Vm::fork_snapshot: pauses the VM for the capture (≈1 ms), so it runs off the JS thread too.
 class ForkWorker final : public VmWorker {
  public:
@@ -197,6 +236,8 @@ Napi::Function VmBinding::DefineClass(Napi::Env env) {
           InstanceMethod<&VmBinding::Create>("create"),
           InstanceMethod<&VmBinding::CreateClone>("createClone"),
           InstanceMethod<&VmBinding::Fork>("fork"),
+          InstanceMethod<&VmBinding::PrepareClone>("prepareClone"),
+          InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
           InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
           InstanceMethod<&VmBinding::Prefetch>("prefetch"),
           InstanceMethod<&VmBinding::Boot>("boot"),
@@ -331,6 +372,55 @@ Napi::Value VmBinding::CreateClone(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+Napi::Value VmBinding::PrepareClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "prepareClone", Phase::kNew); !rejected.IsEmpty()) return rejected;
+  sf::vmm::CloneShape shape;
+  if (Status s = CloneShapeFromJs(info[0], shape); !s.ok()) return Reject(env, s, "prepareClone");
+  auto* worker = new ShellWorker(env, this, shape, Callbacks());
+  phase_ = Phase::kCreating;
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+void VmBinding::FinishShell(Napi::Env env, std::unique_ptr<Vm> vm, bool ok) {
+  if (ok) {
+    vm_ = std::move(vm);
+    phase_ = Phase::kShell;  // no threads yet: it does not hold Node open
+  } else {
+    phase_ = Phase::kDestroyed;
+    events_->Close();
+  }
+  DrainEvents(env);
+}
+
+Napi::Value VmBinding::BecomeClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "becomeClone", Phase::kShell); !rejected.IsEmpty()) return rejected;
+  auto snapshot = SnapshotBinding::From(env, info[0]);
+  if (!snapshot) {
+    return Reject(env, Status::Error(EINVAL, "becomeClone(): the first argument is not a live snapshot (released?)"),
+                  "becomeClone");
+  }
+  uint32_t vmid = 0;
+  sf::vmm::CloneOptions options;
+  if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "becomeClone");
+  auto* worker = new BecomeCloneWorker(env, this, vm_.get(), std::move(*snapshot), vmid, std::move(options));
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+void VmBinding::FinishBecomeClone(Napi::Env env, bool ok) {
+  // Either way it is no longer a shell: a clone parked at the fork instant, or destroyed by the VMM.
+  phase_ = Phase::kReady;
+  if (ok) SetKeepAlive(env, true);
+  DrainEvents(env);
+}
+
 Napi::Value VmBinding::Fork(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (Napi::Value rejected = CheckOperation(env, "fork", Phase::kReady); !rejected.IsEmpty()) return rejected;
@@ -423,7 +513,7 @@ Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
     deferred.Resolve(env.Undefined());
     return deferred.Promise();
   }
-  // phase_ == kReady (kCreating and kDestroying always have an operation in flight).
+  // phase_ == kReady or kShell (kCreating and kDestroying always have an operation in flight).
   final_stats_ = vm_->stats();
   final_exit_code_ = vm_->exit_code();
   final_reason_ = vm_->reason();
@@ -500,6 +590,7 @@ Napi::Value VmBinding::State(const Napi::CallbackInfo& info) {
   switch (phase_) {
     case Phase::kNew:
     case Phase::kCreating:
+    case Phase::kShell:
       return Napi::String::New(env, sf::vmm::to_string(VmState::created));
     case Phase::kDestroying:
     case Phase::kDestroyed:

@@ -32,18 +32,23 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value MakeError(Napi::Env env, const sf::vmm::Status& status, const char* operation);
   void FinishCreate(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok, bool clone = false);
   void FinishBoot(Napi::Env env, bool ok);
+  void FinishShell(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok);
+  void FinishBecomeClone(Napi::Env env, bool ok);
   void FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, int exit_code, const std::string& reason);
   void EndOperation() { op_in_flight_ = false; }
   void DrainEvents(Napi::Env env) { if (events_) events_->Drain(env); }
 
  private:
-  enum class Phase { kNew, kCreating, kReady, kDestroying, kDestroyed };
+  // kShell: a clone shell (prepareClone) waiting for becomeClone; destroy() is its only other way out.
+  enum class Phase { kNew, kCreating, kShell, kReady, kDestroying, kDestroyed };
 
   // JS methods.
   Napi::Value Create(const Napi::CallbackInfo& info);  // (config) => Promise<void>
   // (snapshot: NativeSnapshot, {vmid, lazy, cloneReply?}) => Promise<void>: this object becomes a paused clone.
   Napi::Value CreateClone(const Napi::CallbackInfo& info);
   Napi::Value Fork(const Napi::CallbackInfo& info);    // () => Promise<NativeSnapshot>
+  Napi::Value PrepareClone(const Napi::CallbackInfo& info);  // ({ramBytes, vcpus, privilege}) => Promise<void>
+  Napi::Value BecomeClone(const Napi::CallbackInfo& info);   // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
   Napi::Value MemtapStats(const Napi::CallbackInfo& info);  // () => {...} | null (not a lazy clone)
   Napi::Value Prefetch(const Napi::CallbackInfo& info);     // (gpa, npages) => void, throws on failure
   Napi::Value Boot(const Napi::CallbackInfo& info);    // () => Promise<void>

@@ -186,6 +186,20 @@ Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::Clo
   return Status::Ok();
 }
 
+Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape) {
+  if (!value.IsObject()) return Invalid("clone shape must be an object");
+  const Napi::Object o = value.As<Napi::Object>();
+  double ram = 0;
+  if (!IntegerIn(o.Get("ramBytes"), 0, 9007199254740991.0, ram)) return Invalid("clone shape.ramBytes must be a safe integer");
+  shape.ram_bytes = static_cast<uint64_t>(ram);
+  if (Status s = ReadUint32(o, "vcpus", "clone shape", shape.vcpus); !s.ok()) return s;
+  std::string privilege;
+  if (Status s = ReadString(o, "privilege", "clone shape", privilege); !s.ok()) return s;
+  if (privilege != "user" && privilege != "kernel") return Invalid("clone shape.privilege must be 'user' or 'kernel'");
+  shape.privilege = privilege == "user" ? sf::vmm::GuestPrivilege::user : sf::vmm::GuestPrivilege::kernel;
+  return Status::Ok();
+}
+
 Napi::Object MemtapStatsToJs(Napi::Env env, const sf::vmm::MemtapStats& s) {
   auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
   Napi::Object o = Napi::Object::New(env);

@@ -24,6 +24,9 @@ sf::vmm::Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply);
 // {vmid, lazy, cloneReply: reply | null} -> vmid + CloneOptions. EINVAL (with the field named) otherwise.
 sf::vmm::Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::CloneOptions& options);
 
+// {ramBytes, vcpus, privilege: 'user' | 'kernel'} -> CloneShape. EINVAL (with the field named) otherwise.
+sf::vmm::Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape);
+
 // {faults, pagesCopied, zeroPages, prefetched, freshHints, alreadyPresent, present, p50Ns, p99Ns, maxNs}
 Napi::Object MemtapStatsToJs(Napi::Env env, const sf::vmm::MemtapStats& stats);
 

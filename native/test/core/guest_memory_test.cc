@@ -6,13 +6,14 @@
 #include <cstring>
 
 #include "vmm/guest_abi.h"
+#include "host_tuning.h"
 #include "vmm/guest_memory.h"
 
 namespace sf::vmm {
 namespace {
 
 std::unique_ptr<GuestMemory> make(uint64_t bytes) {
-  auto m = GuestMemory::create(bytes);
+  auto m = GuestMemory::create(bytes, /*huge_pages=*/false);  // these tests count 4 KiB pages exactly
   EXPECT_TRUE(m.ok()) << m.status().message;
   return m.ok() ? std::move(m).value() : nullptr;
 }
@@ -124,6 +125,17 @@ TEST(GuestMemory, PagesTouchedCountsResidentPages) {
   EXPECT_EQ(m->pages_touched(), 10u);
   EXPECT_EQ(*m->read<uint8_t>(4096 * 1000 + 7), 0);
   EXPECT_EQ(m->pages_touched(), 11u) << "reading a page through the shared mapping brings it into being too";
+}
+
+TEST(GuestMemory, VmRamUsesHugePagesWhereTheHostAllowsThem) {
+  auto m = GuestMemory::create(64ull << 20);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(m.value()->host_base()) % (2ull << 20), 0u) << "2 MiB-aligned for huge pages";
+  ASSERT_TRUE(m.value()->write<uint8_t>(4096 * 3, 1));
+  const auto thp = snowflock::probe_shmem_huge_pages();
+  std::printf("[ huge pages ] shmem mode '%s': one byte written commits %llu pages\n", thp.mode.c_str(),
+              static_cast<unsigned long long>(m.value()->pages_touched()));
+  EXPECT_EQ(m.value()->pages_touched(), thp.usable ? 512u : 1u);
 }
 
 TEST(GuestMemory, PagesTouchedDoesNotWalkRam) {

@@ -53,7 +53,7 @@ void advise_huge(const Mapping& map) { (void)::madvise(map.get(), map.size(), MA
 
 }  // namespace
 
-Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes) {
+Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes, bool huge_pages) {
   if (ram_bytes < kMinRam || ram_bytes > SF_RAM_MAX || ram_bytes % SF_PAGE_SIZE != 0) {
     return Status::Error(EINVAL, "guest RAM must be a multiple of 4 KiB between 2 MiB and 64 GiB (got " +
                                      std::to_string(ram_bytes) + " bytes)");
@@ -68,7 +68,7 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes) {
   // NORESERVE: RAM is committed page by page as the guest touches it, never up front.
   auto map = map_aligned(ram_bytes, MAP_SHARED, fd.get());
   if (!map.ok()) return map.status();
-  advise_huge(map.value());
+  if (huge_pages) advise_huge(map.value());
 
   return std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map).value(), layout(ram_bytes)));
 }

@@ -27,8 +27,10 @@ struct RamRegion {
 
 class GuestMemory {
  public:
-  // ram_bytes: a multiple of 4 KiB between 2 MiB and SF_RAM_MAX.
-  static Result<std::unique_ptr<GuestMemory>> create(uint64_t ram_bytes);
+  // ram_bytes: a multiple of 4 KiB between 2 MiB and SF_RAM_MAX. huge_pages: ask for shmem huge pages
+  // (what VMs do: it keeps the fork pause flat); RAM is then allocated, and counted by pages_touched,
+  // 2 MiB at a time where the host allows them. Off: exact 4 KiB accounting.
+  static Result<std::unique_ptr<GuestMemory>> create(uint64_t ram_bytes, bool huge_pages = true);
 
   // A clone's RAM: `template_fd` (a frozen snapshot memfd, dup()ed here) mapped MAP_PRIVATE: reads see
   // the snapshot, writes are copy-on-write and private to this VM.

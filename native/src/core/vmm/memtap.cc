@@ -1,5 +1,7 @@
-// Memtap: the userfaultfd fault-service thread of a lazy clone (see memtap.h).
-// Boundary: userfaultfd plumbing, snapshot reads and fill accounting; the mapping belongs to GuestMemory.
+// Memtap: the userfaultfd fault-service thread of a lazy clone, and the local snapshot-memfd page
+// source (see memtap.h).
+// Boundary: userfaultfd plumbing, page-source calls and fill accounting; the mapping belongs to
+// GuestMemory, the network to memserver/.
 #include "memtap.h"
 
 #include <fcntl.h>
@@ -7,15 +9,16 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "guest_abi.h"
@@ -25,8 +28,9 @@ namespace sf::vmm {
 namespace {
 
 constexpr uint64_t kPage = SF_PAGE_SIZE;
-constexpr uint64_t kPrefetchChunk = 256;        // pages per snapshot read in prefetch (1 MiB)
+constexpr uint64_t kPrefetchChunk = 256;        // pages per source call in prefetch (1 MiB)
 constexpr size_t kMaxLatencySamples = 1u << 20;  // fault service samples kept for percentiles
+constexpr size_t kMsgBatch = 64;                 // userfaultfd messages read at once
 
 uint64_t now_ns() {
   timespec ts{};
@@ -58,15 +62,87 @@ bool pread_full(int fd, uint8_t* out, uint64_t len, uint64_t off) {
 
 }  // namespace
 
+// ---- SnapshotFdSource ----
+
+Result<std::shared_ptr<SnapshotFdSource>> SnapshotFdSource::create(int snapshot_fd, uint64_t bytes) {
+  if (bytes == 0 || bytes % kPage != 0) return Status::Error(EINVAL, "snapshot source: size must be whole pages");
+  struct stat st {};
+  if (::fstat(snapshot_fd, &st) != 0) return Status::FromErrno("memtap: fstat(snapshot)", errno);
+  if (static_cast<uint64_t>(st.st_size) < bytes) return Status::Error(EINVAL, "memtap: snapshot smaller than RAM");
+  snowflock::UniqueFd fd(::fcntl(snapshot_fd, F_DUPFD_CLOEXEC, 0));
+  if (!fd) return Status::FromErrno("memtap: dup(snapshot)", errno);
+  auto src = std::shared_ptr<SnapshotFdSource>(new SnapshotFdSource(std::move(fd), bytes));
+  // The snapshot's allocated extents: everything else is a hole and is zero-filled, never copied.
+  const uint64_t pages = bytes / kPage;
+  std::vector<bool> data(pages, false);
+  bool ok = true;
+  off_t pos = 0;
+  while (static_cast<uint64_t>(pos) < bytes) {
+    const off_t d = ::lseek(src->fd_.get(), pos, SEEK_DATA);
+    if (d < 0) {
+      ok = errno == ENXIO;
+      break;
+    }
+    const off_t h = ::lseek(src->fd_.get(), d, SEEK_HOLE);
+    if (h < 0) {
+      ok = false;
+      break;
+    }
+    for (uint64_t p = static_cast<uint64_t>(d) / kPage; p < pages && p * kPage < static_cast<uint64_t>(h); ++p) data[p] = true;
+    pos = h;
+  }
+  if (!ok) return src;  // treat every page as data (always correct) and pread it: see below
+  src->has_data_ = std::move(data);
+  // Read-only and shared: the snapshot is frozen, nobody writes it, and the view costs no memory.
+  // Only with known extents: reading a hole through a shared mapping would allocate it in the memfd.
+  void* addr = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_NORESERVE, src->fd_.get(), 0);
+  if (addr != MAP_FAILED) src->map_ = Mapping(addr, bytes);
+  return src;
+}
+
+Status SnapshotFdSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
+                             const std::atomic<bool>& cancel) {
+  (void)cancel;  // a memfd read never waits for long
+  if (first >= bytes_ / kPage || n > bytes_ / kPage - first) return Status::Error(EINVAL, "snapshot source: page range outside the snapshot");
+  uint64_t i = 0;
+  while (i < n) {
+    if (!has_data(first + i)) {
+      out[i++] = nullptr;
+      continue;
+    }
+    // One read per run of data pages.
+    uint64_t j = i + 1;
+    while (j < n && has_data(first + j)) ++j;
+    if (map_.valid()) {
+      for (; i < j; ++i) out[i] = map_.bytes() + (first + i) * kPage;
+      continue;
+    }
+    if (!pread_full(fd_.get(), scratch + i * kPage, (j - i) * kPage, (first + i) * kPage)) {
+      return Status::FromErrno("memtap: read snapshot", errno);
+    }
+    for (; i < j; ++i) out[i] = scratch + i * kPage;
+  }
+  return Status::Ok();
+}
+
+// ---- Memtap ----
+
 Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, int snapshot_fd) {
   if (base == nullptr || bytes == 0 || bytes % kPage != 0 || reinterpret_cast<uintptr_t>(base) % kPage != 0) {
     return Status::Error(EINVAL, "memtap: range must be page-aligned and non-empty");
   }
-  struct stat st {};
-  if (::fstat(snapshot_fd, &st) != 0) return Status::FromErrno("memtap: fstat(snapshot)", errno);
-  if (static_cast<uint64_t>(st.st_size) < bytes) return Status::Error(EINVAL, "memtap: snapshot smaller than RAM");
-  snowflock::UniqueFd snap(::fcntl(snapshot_fd, F_DUPFD_CLOEXEC, 0));
-  if (!snap) return Status::FromErrno("memtap: dup(snapshot)", errno);
+  auto src = SnapshotFdSource::create(snapshot_fd, bytes);
+  if (!src.ok()) return src.status();
+  return create(base, bytes, std::move(src).value());
+}
+
+Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, std::shared_ptr<PageSource> source,
+                                               MemtapOptions options) {
+  if (base == nullptr || bytes == 0 || bytes % kPage != 0 || reinterpret_cast<uintptr_t>(base) % kPage != 0) {
+    return Status::Error(EINVAL, "memtap: range must be page-aligned and non-empty");
+  }
+  if (!source) return Status::Error(EINVAL, "memtap: no page source");
+  if (source->bytes() < bytes) return Status::Error(EINVAL, "memtap: page source smaller than RAM");
   // Kernel-mode faults too (KVM's own accesses to guest RAM): no UFFD_USER_MODE_ONLY.
   snowflock::UniqueFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
   if (!uffd) {
@@ -86,43 +162,26 @@ Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, in
   snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Status::FromErrno("eventfd(memtap)", errno);
 
-  auto tap = std::unique_ptr<Memtap>(new Memtap(base, bytes, std::move(uffd), std::move(wake), std::move(snap)));
-  // The snapshot's allocated extents: everything else is a hole and is zero-filled, never copied.
-  {
-    std::vector<bool> data(tap->pages_, false);
-    bool ok = true;
-    off_t pos = 0;
-    while (static_cast<uint64_t>(pos) < bytes) {
-      const off_t d = ::lseek(tap->snap_.get(), pos, SEEK_DATA);
-      if (d < 0) {
-        ok = errno == ENXIO;
-        break;
-      }
-      off_t h = ::lseek(tap->snap_.get(), d, SEEK_HOLE);
-      if (h < 0) {
-        ok = false;
-        break;
-      }
-      for (uint64_t p = static_cast<uint64_t>(d) / kPage; p < tap->pages_ && p * kPage < static_cast<uint64_t>(h); ++p) {
-        data[p] = true;
-      }
-      pos = h;
-    }
-    if (ok) tap->has_data_ = std::move(data);  // else: treat every page as data (always correct)
-  }
-  tap->thread_ = std::thread([t = tap.get()] { t->run(); });
+  auto tap = std::unique_ptr<Memtap>(
+      new Memtap(base, bytes, std::move(uffd), std::move(wake), std::move(source), std::move(options)));
+  Status st = tap->thread_.start([t = tap.get()] { t->run(); }, "sf-memtap", Thread::Signals::none, nullptr, 128 * 1024);
+  if (!st.ok()) return st;
   return tap;
 }
 
-Memtap::Memtap(uint8_t* base, uint64_t bytes, snowflock::UniqueFd uffd, snowflock::UniqueFd wake, snowflock::UniqueFd snap)
+Memtap::Memtap(uint8_t* base, uint64_t bytes, snowflock::UniqueFd uffd, snowflock::UniqueFd wake,
+               std::shared_ptr<PageSource> source, MemtapOptions options)
     : base_(base),
       bytes_(bytes),
       pages_(bytes / kPage),
       uffd_(std::move(uffd)),
       wake_(std::move(wake)),
-      snap_(std::move(snap)),
+      source_(std::move(source)),
+      options_(std::move(options)),
+      async_(source_->is_async()),
       present_(bytes / kPage),
-      fresh_(bytes / kPage) {}
+      fresh_(bytes / kPage),
+      pending_(bytes / kPage) {}
 
 Memtap::~Memtap() { shutdown(); }
 
@@ -133,12 +192,16 @@ void Memtap::shutdown() {
     std::lock_guard s(stall_mu_);
     stall_cv_.notify_all();
   }
+  // A fetch blocked in the source (a slow memserver) rechecks `stopping_` now instead of at its timeout.
+  source_->interrupt();
   if (wake_) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
   }
-  if (thread_.joinable()) thread_.join();
-  // Fillers (prefetch, hint_fresh) hold fd_mu_ shared while they use the userfaultfd.
+  thread_.join();
+  // No page_ready() may run on (or after) a dead memtap: the source forgets us before we go.
+  source_->forget(this);
+  // Fillers (prefetch, hint_fresh, page_ready) hold fd_mu_ shared while they use the userfaultfd.
   std::unique_lock fd_lock(fd_mu_);
   // Closing the last reference releases the context: the kernel unregisters the range and wakes every
   // thread still waiting in a fault (their retry then sees ordinary anonymous memory).
@@ -155,7 +218,7 @@ void Memtap::set_stall(bool stalled) {
 void Memtap::run() {
   AlignedBuf buf = aligned_buf(kPage);
   if (!buf) return;
-  uffd_msg msgs[64];
+  uffd_msg msgs[kMsgBatch];
   for (;;) {
     pollfd fds[2] = {{uffd_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     const int r = ::poll(fds, 2, -1);
@@ -175,55 +238,135 @@ void Memtap::run() {
     }
     const uint64_t t0 = now_ns();
     const size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
+    const uint64_t base = reinterpret_cast<uint64_t>(base_);
     for (size_t i = 0; i < count; ++i) {
       if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
       const uint64_t addr = msgs[i].arg.pagefault.address;
-      const uint64_t base = reinterpret_cast<uint64_t>(base_);
       if (addr < base || addr >= base + bytes_) continue;
-      if (!serve((addr - base) / kPage, buf.get())) return;
-      record_latency(now_ns() - t0);
+      const Served s = serve((addr - base) / kPage, buf.get(), t0);
+      if (s == Served::stop) return;
+      if (s == Served::ok) record_latency(now_ns() - t0);
     }
   }
 }
 
-bool Memtap::serve(uint64_t page, uint8_t* buf) {
+Memtap::Served Memtap::serve(uint64_t page, uint8_t* buf, uint64_t t0) {
   // Bookkeeping first: the faulting thread resumes inside the ioctl, and whoever it tells must already
   // see the page counted and present. Claiming the bit also keeps prefetch/hint_fresh off this page.
   faults_.fetch_add(1, std::memory_order_relaxed);
   const uint64_t addr = reinterpret_cast<uint64_t>(base_) + page * kPage;
   if (present_.set(page)) {
-    const bool zero = fresh_.test(page) || !snapshot_has_data(page);
-    if (!zero && !pread_full(snap_.get(), buf, kPage, page * kPage)) {
-      std::memset(buf, 0, kPage);  // unreadable snapshot: cannot happen for a memfd; never leave a vCPU stuck
-    }
-    std::atomic<uint64_t>& counter = zero ? zeroed_ : copied_;
-    counter.fetch_add(1, std::memory_order_relaxed);
-    for (;;) {
-      int rc;
-      if (zero) {
-        uffdio_zeropage z{};
-        z.range = {addr, kPage};
-        rc = ::ioctl(uffd_.get(), UFFDIO_ZEROPAGE, &z);
+    const uint8_t* src = nullptr;
+    if (!fresh_.test(page)) {
+      Status st;
+      if (async_) {
+        // page_ready() may run on the source's thread before fetch_async() even returns: everything it
+        // relies on is in place first.
+        pending_.set(page);
+        {
+          std::lock_guard lock(lat_mu_);
+          fetch_t0_[page] = t0;
+        }
+        st = source_->fetch_async(page, &src, this);
+        if (st.code == EINPROGRESS) return Served::pending;  // this thread serves other faults meanwhile
+        {
+          std::lock_guard lock(lat_mu_);
+          fetch_t0_.erase(page);
+        }
+        pending_.clear(page);
       } else {
-        uffdio_copy c{};
-        c.dst = addr;
-        c.src = reinterpret_cast<uint64_t>(buf);
-        c.len = kPage;
-        rc = ::ioctl(uffd_.get(), UFFDIO_COPY, &c);
+        st = source_->get(page, 1, buf, &src, stopping_);
       }
-      if (rc == 0) return true;
-      if (errno == EAGAIN || errno == EINTR) continue;
-      counter.fetch_sub(1, std::memory_order_relaxed);
-      if (errno != EEXIST) return false;
-      eexist_.fetch_add(1, std::memory_order_relaxed);  // a filler mapped it first: "already there"
-      break;
+      if (!st.ok()) {
+        // Not ours to fill after all: a later prefetch or fresh hint may still map it (and wake the
+        // parked thread, since UFFDIO_COPY/ZEROPAGE wake the range).
+        present_.clear(page);
+        if (stopping_.load(std::memory_order_acquire)) return Served::stop;
+        record_failure(page, st);
+        return Served::parked;
+      }
     }
+    const int err = map_claimed(page, src);
+    if (err == 0) return Served::ok;
+    if (err != EEXIST) return Served::stop;
   }
+  // A second thread faulting on a page whose fetch is under way: the fill's UFFDIO_COPY wakes every
+  // thread waiting on the page, this one included. Waking it now would only make it fault again.
+  if (pending_.test(page)) return Served::pending;
   // Someone else mapped it (prefetch, a fresh hint), possibly after this fault queued: make sure the
   // faulting thread is awake.
   uffdio_range range{addr, kPage};
-  if (::ioctl(uffd_.get(), UFFDIO_WAKE, &range) != 0 && errno != EAGAIN) return false;
-  return true;
+  if (::ioctl(uffd_.get(), UFFDIO_WAKE, &range) != 0 && errno != EAGAIN) return Served::stop;
+  return Served::ok;
+}
+
+int Memtap::map_claimed(uint64_t page, const uint8_t* src) {
+  // Counted before the ioctl: the faulting thread resumes inside it, and whoever it tells must already
+  // see the page counted.
+  const uint64_t addr = reinterpret_cast<uint64_t>(base_) + page * kPage;
+  const bool zero = src == nullptr;
+  std::atomic<uint64_t>& counter = zero ? zeroed_ : copied_;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  for (;;) {
+    int rc;
+    if (zero) {
+      uffdio_zeropage z{};
+      z.range = {addr, kPage};
+      rc = ::ioctl(uffd_.get(), UFFDIO_ZEROPAGE, &z);
+    } else {
+      uffdio_copy c{};
+      c.dst = addr;
+      c.src = reinterpret_cast<uint64_t>(src);
+      c.len = kPage;
+      rc = ::ioctl(uffd_.get(), UFFDIO_COPY, &c);
+    }
+    if (rc == 0) return 0;
+    const int err = errno;
+    if (err == EAGAIN || err == EINTR) continue;
+    counter.fetch_sub(1, std::memory_order_relaxed);
+    if (err == EEXIST) eexist_.fetch_add(1, std::memory_order_relaxed);  // a filler mapped it first
+    return err;
+  }
+}
+
+void Memtap::page_ready(uint64_t page, const uint8_t* data, const Status& status) {
+  uint64_t t0 = 0;
+  {
+    std::lock_guard lock(lat_mu_);
+    if (auto it = fetch_t0_.find(page); it != fetch_t0_.end()) {
+      t0 = it->second;
+      fetch_t0_.erase(it);
+    }
+  }
+  std::shared_lock fd_lock(fd_mu_);
+  if (!uffd_ || !pending_.test(page)) return;  // shut down, or not a fetch of ours
+  if (!status.ok()) {
+    // The faulting threads stay parked (see failure()); the page may still be prefetched later.
+    present_.clear(page);
+    pending_.clear(page);
+    record_failure(page, status);
+    return;
+  }
+  // Maps the page and wakes every thread faulting on it; EEXIST cannot happen (we hold the claim), and
+  // a failing userfaultfd leaves nothing else to do.
+  (void)map_claimed(page, data);
+  pending_.clear(page);
+  if (t0 != 0) record_latency(now_ns() - t0);
+}
+
+void Memtap::record_failure(uint64_t page, const Status& st) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  Status report = Status::Error(st.code, "memtap: page " + std::to_string(page) + " unavailable: " + st.message);
+  {
+    std::lock_guard lock(failure_mu_);
+    if (failure_.ok()) failure_ = report;
+  }
+  if (options_.on_failure) options_.on_failure(report);
+}
+
+Status Memtap::failure() const {
+  std::lock_guard lock(failure_mu_);
+  return failure_;
 }
 
 int64_t Memtap::fill(uint64_t first, uint64_t n, const uint8_t* src) {
@@ -270,6 +413,25 @@ int64_t Memtap::fill(uint64_t first, uint64_t n, const uint8_t* src) {
   return filled;
 }
 
+int64_t Memtap::fill_delivered(uint64_t first, uint64_t n, const uint8_t* const* out) {
+  int64_t filled = 0;
+  uint64_t i = 0;
+  while (i < n) {
+    // A run: all zero pages, or data pages adjacent in the source's memory (one UFFDIO_COPY).
+    uint64_t j = i + 1;
+    if (out[i] == nullptr) {
+      while (j < n && out[j] == nullptr) ++j;
+    } else {
+      while (j < n && out[j] == out[j - 1] + kPage) ++j;
+    }
+    const int64_t got = fill(first + i, j - i, out[i]);
+    if (got < 0) return got;
+    filled += got;
+    i = j;
+  }
+  return filled;
+}
+
 Status Memtap::prefetch(uint64_t first_page, uint64_t npages) {
   std::shared_lock fd_lock(fd_mu_);
   if (!uffd_) return Status::Error(EBADF, "memtap is shut down");
@@ -277,29 +439,22 @@ Status Memtap::prefetch(uint64_t first_page, uint64_t npages) {
   const uint64_t end = first_page + std::min(npages, pages_ - first_page);
   AlignedBuf buf = aligned_buf(kPrefetchChunk * kPage);
   if (!buf) return Status::Error(ENOMEM, "memtap: prefetch buffer");
-  for (uint64_t chunk = first_page; chunk < end; chunk += kPrefetchChunk) {
-    const uint64_t cend = std::min(end, chunk + kPrefetchChunk);
-    bool read = false;
-    uint64_t p = chunk;
-    while (p < cend) {
-      if (present_.test(p)) {
-        ++p;
-        continue;
-      }
-      const bool zero = fresh_.test(p) || !snapshot_has_data(p);
-      uint64_t q = p + 1;
-      while (q < cend && !present_.test(q) && (fresh_.test(q) || !snapshot_has_data(q)) == zero) ++q;
-      if (!zero && !read) {
-        if (!pread_full(snap_.get(), buf.get(), (cend - chunk) * kPage, chunk * kPage)) {
-          return Status::FromErrno("memtap: read snapshot", errno);
-        }
-        read = true;
-      }
-      const int64_t got = fill(p, q - p, zero ? nullptr : buf.get() + (p - chunk) * kPage);
-      if (got < 0) return Status::FromErrno("memtap: prefetch fill", static_cast<int>(-got));
-      prefetched_.fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
-      p = q;
+  std::vector<const uint8_t*> out(kPrefetchChunk);
+  uint64_t p = first_page;
+  while (p < end) {
+    // Runs of pages this clone lacks and needs from the source (fresh pages are zero-filled by hint).
+    if (present_.test(p) || fresh_.test(p)) {
+      ++p;
+      continue;
     }
+    uint64_t q = p + 1;
+    while (q < end && q - p < kPrefetchChunk && !present_.test(q) && !fresh_.test(q)) ++q;
+    Status st = source_->get(p, q - p, buf.get(), out.data(), stopping_);
+    if (!st.ok()) return Status::Error(st.code, "memtap: prefetch: " + st.message);
+    const int64_t got = fill_delivered(p, q - p, out.data());
+    if (got < 0) return Status::FromErrno("memtap: prefetch fill", static_cast<int>(-got));
+    prefetched_.fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
+    p = q;
   }
   return Status::Ok();
 }
@@ -339,6 +494,7 @@ MemtapStats Memtap::stats() const {
   s.prefetched = prefetched_.load(std::memory_order_relaxed);
   s.fresh_hints = hints_.load(std::memory_order_relaxed);
   s.already_present = eexist_.load(std::memory_order_relaxed);
+  s.fetch_failures = failures_.load(std::memory_order_relaxed);
   s.present = present_.count();
   std::vector<uint32_t> v;
   {

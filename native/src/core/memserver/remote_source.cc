@@ -1,0 +1,405 @@
+// RemotePageSource (see remote_source.h): blocking fetches ask and retry on the caller's thread; the
+// receive thread checks and reassembles replies, stores them in the mirror, maps them into waiting
+// clones, and drives the retries and deadlines of asynchronous fetches.
+// Boundary: one client socket per source; the mirror may be shared by several sources and memtaps.
+#include "remote_source.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bitset>
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+namespace sf::memserver {
+
+namespace {
+
+constexpr uint64_t kPage = kWirePage;
+constexpr size_t kRecvBatch = 32;
+// Room for the largest valid datagram (one whole page in one fragment) plus one byte, so that anything
+// longer shows up as oversized (MSG_TRUNC) rather than being cut to a plausible length.
+constexpr size_t kRecvBytes = kFragmentOverhead + kWirePage + 16;
+constexpr size_t kMaxPartials = 4096;  // half-assembled pages kept at most (16 MiB)
+constexpr int kSocketBuffer = 8 << 20;  // a window of replies arrives as one burst
+
+// A page being reassembled from fragments: which 8-byte units have arrived.
+struct Partial {
+  std::unique_ptr<uint8_t[]> bytes{new (std::nothrow) uint8_t[kPage]};
+  std::bitset<kPage / kFragmentAlign> have;
+};
+
+}  // namespace
+
+uint64_t RemoteSourceStats::dropped_total() const {
+  uint64_t n = 0;
+  for (uint64_t d : dropped) n += d;
+  return n;
+}
+
+vmm::Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteSourceConfig& config,
+                                                                         std::shared_ptr<Mirror> mirror) {
+  if (!mirror) return vmm::Status::Error(EINVAL, "remote page source: no mirror");
+  if (mirror->snapshot_id() != config.snapshot_id) {
+    return vmm::Status::Error(EINVAL, "remote page source: mirror holds another snapshot");
+  }
+  if (config.max_request_pages == 0 || config.max_request_pages > kMaxRequestPages || config.window_pages == 0) {
+    return vmm::Status::Error(EINVAL, "remote page source: request/window sizes out of range");
+  }
+  if (config.first_retry.count() <= 0 || config.timeout.count() <= 0) {
+    return vmm::Status::Error(EINVAL, "remote page source: retry and timeout must be positive");
+  }
+  RemoteSourceConfig cfg = config;
+  while (cfg.client_id == 0) {
+    if (::getrandom(&cfg.client_id, sizeof cfg.client_id, 0) != sizeof cfg.client_id) cfg.client_id = static_cast<uint32_t>(::getpid());
+  }
+  if (cfg.max_retry < cfg.first_retry) cfg.max_retry = cfg.first_retry;
+  Endpoint local;
+  auto sock = open_udp(cfg.bind, &local, kSocketBuffer, 1 << 20);
+  if (!sock.ok()) return sock.status();
+  snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) return vmm::Status::FromErrno("eventfd(remote page source)", errno);
+  auto src = std::shared_ptr<RemotePageSource>(
+      new RemotePageSource(cfg, std::move(mirror), std::move(sock).value(), std::move(wake), local));
+  vmm::Status st = src->thread_.start([s = src.get()] { s->receive_loop(); }, "sf-memclient", vmm::Thread::Signals::none,
+                                      nullptr, 128 * 1024);
+  if (!st.ok()) return st;
+  return src;
+}
+
+RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror,
+                                   snowflock::UniqueFd sock, snowflock::UniqueFd wake, Endpoint local)
+    : config_(config),
+      server_(config.server.sockaddr()),
+      mirror_(std::move(mirror)),
+      sock_(std::move(sock)),
+      wake_(std::move(wake)),
+      local_(local) {
+  for (auto& d : dropped_) d.store(0, std::memory_order_relaxed);
+}
+
+RemotePageSource::~RemotePageSource() {
+  stopping_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
+  thread_.join();
+}
+
+RemoteSourceStats RemotePageSource::stats() const {
+  RemoteSourceStats s;
+  s.requests_sent = requests_.load(std::memory_order_relaxed);
+  s.pages_requested = pages_requested_.load(std::memory_order_relaxed);
+  s.send_errors = send_errors_.load(std::memory_order_relaxed);
+  s.mirror_hits = hits_.load(std::memory_order_relaxed);
+  s.mirror_misses = misses_.load(std::memory_order_relaxed);
+  s.datagrams_received = datagrams_.load(std::memory_order_relaxed);
+  s.pages_installed = installed_.load(std::memory_order_relaxed);
+  s.zero_pages_installed = zero_installed_.load(std::memory_order_relaxed);
+  s.duplicates = duplicates_.load(std::memory_order_relaxed);
+  s.out_of_range = out_of_range_.load(std::memory_order_relaxed);
+  s.reassembly_evictions = evictions_.load(std::memory_order_relaxed);
+  s.timeouts = timeouts_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < kWireErrorCount; ++i) s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
+  return s;
+}
+
+void RemotePageSource::send_request(uint64_t first, uint32_t n) {
+  PageRequest req;
+  req.snapshot_id = config_.snapshot_id;
+  req.first_page = first;
+  req.npages = n;
+  req.client_id = config_.client_id;
+  req.seq = seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint8_t buf[kRequestBytes];
+  const size_t len = encode_request(req, config_.key, buf);
+  if (len == 0) return;
+  for (;;) {
+    const ssize_t r = ::sendto(sock_.get(), buf, len, 0, reinterpret_cast<const sockaddr*>(&server_), sizeof server_);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      send_errors_.fetch_add(1, std::memory_order_relaxed);  // the retry timer covers it
+      return;
+    }
+    break;
+  }
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  pages_requested_.fetch_add(n, std::memory_order_relaxed);
+}
+
+void RemotePageSource::request(uint64_t first, uint64_t n) {
+  const uint64_t pages = mirror_->pages();
+  if (first >= pages) return;
+  const uint64_t end = first + std::min(n, pages - first);
+  uint64_t p = first;
+  while (p < end) {
+    if (mirror_->has(p)) {
+      ++p;
+      continue;
+    }
+    // A run of missing pages, at most one request's worth.
+    uint64_t q = p + 1;
+    while (q < end && q - p < config_.max_request_pages && !mirror_->has(q)) ++q;
+    send_request(p, static_cast<uint32_t>(q - p));
+    p = q;
+  }
+}
+
+vmm::Status RemotePageSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
+                                  const std::atomic<bool>& cancel) {
+  (void)scratch;  // pages are handed out from the mirror itself
+  const uint64_t pages = mirror_->pages();
+  if (first >= pages || n > pages - first) return vmm::Status::Error(EINVAL, "remote page source: page range outside the snapshot");
+  uint64_t missing = 0;
+  for (uint64_t p = first; p < first + n; ++p) missing += mirror_->has(p) ? 0 : 1;
+  hits_.fetch_add(n - missing, std::memory_order_relaxed);
+  if (missing > 0) {
+    misses_.fetch_add(missing, std::memory_order_relaxed);
+    for (uint64_t w = first; w < first + n; w += config_.window_pages) {
+      vmm::Status st = fetch_window(w, std::min<uint64_t>(config_.window_pages, first + n - w), cancel);
+      if (!st.ok()) return st;
+    }
+  }
+  for (uint64_t i = 0; i < n; ++i) out[i] = mirror_->is_zero(first + i) ? nullptr : mirror_->data(first + i);
+  return vmm::Status::Ok();
+}
+
+vmm::Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, vmm::PageWaiter* waiter) {
+  if (page >= mirror_->pages()) return vmm::Status::Error(EINVAL, "remote page source: page outside the snapshot");
+  if (mirror_->has(page) || mirror_->wait_async(page, waiter)) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    *out = mirror_->is_zero(page) ? nullptr : mirror_->data(page);
+    return vmm::Status::Ok();
+  }
+  misses_.fetch_add(1, std::memory_order_relaxed);
+  bool ask = false, kick = false;
+  const Clock::time_point now = Clock::now();
+  {
+    std::lock_guard lock(asks_mu_);
+    // One ask per page however many clones wait for it; the receive thread owns the retries.
+    auto [it, inserted] = asks_.try_emplace(page);
+    if (inserted) {
+      it->second = Ask{now + config_.first_retry, now + config_.timeout, config_.first_retry, 1};
+      ask = true;
+    }
+    last_ask_ = now;
+    // Under the lock: the receive thread decides to sleep without a tick under it too.
+    kick = rx_idle_.load(std::memory_order_acquire);
+  }
+  if (ask) send_request(page, 1);
+  if (kick) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
+  }
+  return vmm::Status::Error(EINPROGRESS, "page fetch in flight");
+}
+
+vmm::Status RemotePageSource::timeout_status(uint64_t page, uint64_t sends) const {
+  return vmm::Status::Error(ETIMEDOUT, "memserver " + config_.server.to_string() + " did not deliver page " +
+                                           std::to_string(page) + " of snapshot " + std::to_string(config_.snapshot_id) +
+                                           " within " + std::to_string(config_.timeout.count()) + " ms (" +
+                                           std::to_string(sends) + " requests)");
+}
+
+int RemotePageSource::service_asks() {
+  // How long the receive thread keeps ticking after the last ask: a burst of faults then needs no kicks.
+  constexpr auto kLinger = std::chrono::seconds(1);
+  std::vector<std::pair<uint64_t, uint32_t>> resend, expired;
+  const Clock::time_point now = Clock::now();
+  Clock::time_point due = Clock::time_point::max();
+  {
+    std::lock_guard lock(asks_mu_);
+    for (auto it = asks_.begin(); it != asks_.end();) {
+      Ask& a = it->second;
+      if (mirror_->has(it->first)) {
+        it = asks_.erase(it);  // arrived (the mirror already told the waiters)
+        continue;
+      }
+      if (now >= a.give_up) {
+        expired.emplace_back(it->first, a.sends);
+        it = asks_.erase(it);
+        continue;
+      }
+      if (now >= a.next) {
+        resend.emplace_back(it->first, a.sends);
+        a.retry = std::min(a.retry * 2, config_.max_retry);
+        a.next = std::min(now + a.retry, a.give_up);
+        ++a.sends;
+      }
+      due = std::min(due, std::min(a.next, a.give_up));
+      ++it;
+    }
+    if (asks_.empty()) {
+      if (now - last_ask_ >= kLinger) {
+        rx_idle_.store(true, std::memory_order_release);
+      } else {
+        due = now + config_.first_retry;
+      }
+    }
+  }
+  for (auto& [page, sends] : resend) send_request(page, 1);
+  for (auto& [page, sends] : expired) {
+    timeouts_.fetch_add(1, std::memory_order_relaxed);
+    mirror_->fail(page, timeout_status(page, sends));
+  }
+  if (due == Clock::time_point::max()) return -1;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count() + 1;
+  return static_cast<int>(std::clamp<int64_t>(ms, 1, 60000));
+}
+
+vmm::Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel) {
+  auto count_present = [&] {
+    uint64_t c = 0;
+    for (uint64_t p = first; p < first + n; ++p) c += mirror_->has(p) ? 1 : 0;
+    return c;
+  };
+  auto retry = config_.first_retry;
+  uint64_t have = count_present();
+  uint64_t asks = 0;
+  Clock::time_point last_progress = Clock::now();
+  bool ask = true;
+  for (;;) {
+    if (mirror_->has_all(first, n)) return vmm::Status::Ok();
+    if (cancel.load(std::memory_order_acquire)) return vmm::Status::Error(ECANCELED, "page fetch cancelled");
+    const Clock::time_point now = Clock::now();
+    const Clock::time_point give_up = last_progress + config_.timeout;
+    if (now >= give_up) {
+      timeouts_.fetch_add(1, std::memory_order_relaxed);
+      uint64_t p = first;
+      while (p < first + n && mirror_->has(p)) ++p;
+      return timeout_status(p, asks);
+    }
+    if (ask) {
+      request(first, n);  // only what is still missing
+      ++asks;
+    }
+    mirror_->wait(first, n, std::min(now + retry, give_up), cancel);
+    const uint64_t now_have = count_present();
+    if (now_have > have) {
+      // Replies are still arriving for the earlier requests: re-asking now would only duplicate them.
+      have = now_have;
+      last_progress = Clock::now();
+      ask = false;
+    } else {
+      // A whole interval brought nothing: ask again, and back off (a loaded or distant server).
+      ask = true;
+      retry = std::min(retry * 2, config_.max_retry);
+    }
+  }
+}
+
+void RemotePageSource::receive_loop() {
+  std::unique_ptr<uint8_t[]> bufs(new (std::nothrow) uint8_t[kRecvBatch * kRecvBytes]);
+  if (!bufs) return;
+  std::unordered_map<uint64_t, Partial> partials;
+  std::vector<Mirror::Range> stored;
+  mmsghdr msgs[kRecvBatch];
+  iovec iov[kRecvBatch];
+  const uint64_t pages = mirror_->pages();
+  int timeout_ms = -1;
+  for (;;) {
+    pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    const int r = ::poll(fds, 2, timeout_ms);
+    if (stopping_.load(std::memory_order_acquire)) return;
+    // This thread also fails overdue fetches, so it never gives up on its own: a fault must not wait
+    // forever because a socket call failed. (poll cannot fail here short of a bug; don't spin if it does.)
+    if (r < 0 && errno != EINTR) ::usleep(1000);
+    rx_idle_.store(false, std::memory_order_release);
+    if (r > 0 && (fds[1].revents & POLLIN)) {  // a kick: a new ask needs the retry tick
+      uint64_t v;
+      [[maybe_unused]] ssize_t n = ::read(wake_.get(), &v, sizeof v);
+    }
+    if (r > 0 && (fds[0].revents & (POLLERR | POLLNVAL)) && !(fds[0].revents & POLLIN)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      (void)::getsockopt(sock_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    }
+    if (r > 0 && (fds[0].revents & POLLIN)) {
+      std::memset(msgs, 0, sizeof msgs);
+      for (size_t i = 0; i < kRecvBatch; ++i) {
+        iov[i] = {bufs.get() + i * kRecvBytes, kRecvBytes};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      // MSG_TRUNC: msg_len is the datagram's real length, so an oversized one is recognised, not cut.
+      const int n = ::recvmmsg(sock_.get(), msgs, kRecvBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+      if (n < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED) ::usleep(1000);
+      stored.clear();
+      for (int i = 0; i < n; ++i) {
+        datagrams_.fetch_add(1, std::memory_order_relaxed);
+        const size_t len = msgs[i].msg_len;
+        PageFragment f;
+        WireError err;
+        if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+          err = WireError::oversized;
+        } else {
+          err = decode_fragment({bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, config_.snapshot_id, config_.key, &f);
+        }
+        if (err != WireError::ok) {
+          dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        // Authentic, but does it fit this snapshot? (A different-size snapshot under the same id and
+        // key would be a bug on the other side; never write past the mirror.)
+        if (f.page >= pages || f.count > pages - f.page) {
+          out_of_range_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        if (f.zero) {
+          const uint64_t added = mirror_->install_zero(f.page, f.count);
+          zero_installed_.fetch_add(added, std::memory_order_relaxed);
+          if (added < f.count) duplicates_.fetch_add(1, std::memory_order_relaxed);
+          if (added > 0) stored.push_back({f.page, f.count});
+          continue;
+        }
+        if (mirror_->has(f.page)) {
+          duplicates_.fetch_add(1, std::memory_order_relaxed);
+          partials.erase(f.page);
+          continue;
+        }
+        if (f.offset == 0 && f.length == kPage) {  // a whole page in one datagram: no reassembly
+          mirror_->deliver_early(f.page, f.payload.data());
+          if (mirror_->install(f.page, f.payload.data())) {
+            installed_.fetch_add(1, std::memory_order_relaxed);
+            stored.push_back({f.page, 1});
+          }
+          continue;
+        }
+        auto it = partials.find(f.page);
+        if (it == partials.end()) {
+          if (partials.size() >= kMaxPartials) {
+            // Bounded memory beats completeness: pages in flight this long are re-asked for anyway.
+            evictions_.fetch_add(partials.size(), std::memory_order_relaxed);
+            partials.clear();
+          }
+          it = partials.try_emplace(f.page).first;
+          if (!it->second.bytes) {
+            partials.erase(it);
+            continue;
+          }
+        }
+        Partial& part = it->second;
+        std::memcpy(part.bytes.get() + f.offset, f.payload.data(), f.length);
+        for (uint32_t u = f.offset / kFragmentAlign; u < (uint32_t{f.offset} + f.length) / kFragmentAlign; ++u) part.have.set(u);
+        if (part.have.all()) {
+          mirror_->deliver_early(f.page, part.bytes.get());
+          if (mirror_->install(f.page, part.bytes.get())) {
+            installed_.fetch_add(1, std::memory_order_relaxed);
+            stored.push_back({f.page, 1});
+          }
+          partials.erase(it);
+        }
+      }
+      // One publication per batch: blocked waiters rescan once; asynchronous waiters (faulting clones)
+      // get their pages mapped right here, on this thread.
+      mirror_->publish(stored);
+    }
+    timeout_ms = service_asks();
+  }
+}
+
+}  // namespace sf::memserver

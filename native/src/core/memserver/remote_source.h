@@ -1,0 +1,122 @@
+// RemotePageSource: a memtap page source that fetches from a Memserver over UDP (page_wire.h) into the
+// host-local Mirror (mirror.h). Pages the mirror already holds cost no request; every valid page that
+// arrives for the snapshot is kept there, whichever clone asked. Requests are retried with backoff and
+// give up with ETIMEDOUT when the server stops answering, so a fault never waits forever.
+// Boundary: owns the client socket and its receive thread, shares the mirror; installs only datagrams
+// whose length, snapshot id and MAC check out (others are counted by reason). Knows nothing of uffd.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "../unique_fd.h"
+#include "../vmm/memtap.h"
+#include "../vmm/status.h"
+#include "../vmm/thread.h"
+#include "mirror.h"
+#include "page_wire.h"
+#include "udp.h"
+
+namespace sf::memserver {
+
+struct RemoteSourceConfig {
+  Endpoint server;                         // the memserver's request address
+  Endpoint bind = Endpoint::loopback(0);   // the client socket (replies come back here)
+  uint64_t snapshot_id = 0;
+  SnapshotKey key{};
+  uint32_t client_id = 0;                  // 0: a random one
+  uint32_t max_request_pages = 64;         // pages per request datagram (≤ the server's limit)
+  uint32_t window_pages = 256;             // pages one get() has outstanding at a time
+  std::chrono::milliseconds first_retry{10};   // re-ask for missing pages after this; doubles per retry...
+  std::chrono::milliseconds max_retry{200};    // ...up to this
+  std::chrono::milliseconds timeout{1000};     // give up when no page of a window arrived for this long
+};
+
+struct RemoteSourceStats {
+  uint64_t requests_sent = 0;
+  uint64_t pages_requested = 0;     // summed over requests (retries included)
+  uint64_t send_errors = 0;
+  uint64_t mirror_hits = 0;         // pages get() found in the mirror: no request
+  uint64_t mirror_misses = 0;       // pages get() had to ask for
+  uint64_t datagrams_received = 0;
+  uint64_t pages_installed = 0;     // data pages this source stored in the mirror
+  uint64_t zero_pages_installed = 0;
+  uint64_t duplicates = 0;          // valid datagrams for pages the mirror already held
+  uint64_t out_of_range = 0;        // authentic datagrams naming pages past the snapshot
+  uint64_t reassembly_evictions = 0;  // half-assembled pages dropped to bound memory (retries recover)
+  uint64_t timeouts = 0;            // get() calls that gave up
+  std::array<uint64_t, kWireErrorCount> dropped{};  // by WireError (index 0 unused)
+  uint64_t dropped_total() const;
+};
+
+class RemotePageSource final : public vmm::PageSource {
+ public:
+  // `mirror` must be for the same snapshot id; its size is the snapshot's size.
+  static vmm::Result<std::shared_ptr<RemotePageSource>> create(const RemoteSourceConfig& config,
+                                                               std::shared_ptr<Mirror> mirror);
+  RemotePageSource(const RemotePageSource&) = delete;
+  RemotePageSource& operator=(const RemotePageSource&) = delete;
+  ~RemotePageSource() override;  // stops the receive thread
+
+  uint64_t bytes() const override { return mirror_->bytes(); }
+  // Pages come back as pointers into the mirror (null for zero pages). Blocking (prefetch): asks for
+  // a window of pages at a time and waits for the mirror to fill.
+  vmm::Status get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
+                  const std::atomic<bool>& cancel) override;
+  // Faults: a page the mirror lacks is asked for once and the waiter registered with the mirror; the
+  // receive thread maps it when it arrives, re-asks on the retry schedule, and fails it (ETIMEDOUT)
+  // `timeout` after the first ask.
+  bool is_async() const override { return true; }
+  vmm::Status fetch_async(uint64_t page, const uint8_t** out, vmm::PageWaiter* waiter) override;
+  void forget(vmm::PageWaiter* waiter) override { mirror_->forget(waiter); }
+  void interrupt() override { mirror_->interrupt(); }
+
+  // Asks for [first, first + n) without waiting (pages already in the mirror are skipped).
+  void request(uint64_t first, uint64_t n);
+
+  Endpoint local() const { return local_; }
+  const std::shared_ptr<Mirror>& mirror() const { return mirror_; }
+  RemoteSourceStats stats() const;
+
+ private:
+  RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, snowflock::UniqueFd sock,
+                   snowflock::UniqueFd wake, Endpoint local);
+  using Clock = std::chrono::steady_clock;
+  // An outstanding asynchronous ask for one page (retry schedule and deadline).
+  struct Ask {
+    Clock::time_point next, give_up;
+    std::chrono::milliseconds retry;
+    uint32_t sends;
+  };
+  vmm::Status fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel);
+  void send_request(uint64_t first, uint32_t n);
+  void receive_loop();
+  // Re-asks for overdue pages and fails expired ones; returns the poll timeout (ms, −1: none due).
+  int service_asks();
+  vmm::Status timeout_status(uint64_t page, uint64_t sends) const;
+
+  const RemoteSourceConfig config_;
+  const sockaddr_in server_;
+  std::shared_ptr<Mirror> mirror_;
+  snowflock::UniqueFd sock_;
+  snowflock::UniqueFd wake_;
+  const Endpoint local_;
+  std::atomic<uint32_t> seq_{0};
+
+  std::atomic<uint64_t> requests_{0}, pages_requested_{0}, send_errors_{0}, hits_{0}, misses_{0}, datagrams_{0},
+      installed_{0}, zero_installed_{0}, duplicates_{0}, out_of_range_{0}, evictions_{0}, timeouts_{0};
+  std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};
+  std::mutex asks_mu_;
+  std::unordered_map<uint64_t, Ask> asks_;
+  Clock::time_point last_ask_{};       // the receive thread keeps a retry tick for a while after this
+  std::atomic<bool> rx_idle_{true};    // the receive thread sleeps without a tick: kick it on a new ask
+  std::atomic<bool> stopping_{false};
+  vmm::Thread thread_;
+};
+
+}  // namespace sf::memserver
