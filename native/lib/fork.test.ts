@@ -146,6 +146,32 @@ test('a lazy clone fetches only what it touches, and reports it', async (t) => {
   assert.ok(stats.present < ramPages / 2, `present ${stats.present} of ${ramPages}`);
 });
 
+test('a clone shell prepared before the fork becomes a clone that runs like one made at the fork', async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  const shell = await VirtualMachine.prepareClone({ memoryMiB: 64 });
+  const wrongShape = await VirtualMachine.prepareClone({ memoryMiB: 128 });
+  t.after(() => Promise.all([shell.destroy(), wrongShape.destroy()]));
+  assert.equal(shell.state, 'created');
+  await assert.rejects(VirtualMachine.prepareClone({ memoryMiB: 8 }), { code: 'BAD_INPUT' });
+
+  const live = await VirtualMachine.create({ memoryMiB: 64, image: hello, cmdline: 'interactive=1' });
+  t.after(() => live.destroy());
+  await live.boot();
+  const snap = await live.fork();
+  await shell.becomeClone(snap, { vmid: 3 });
+  assert.equal(shell.state, 'paused');
+  await assert.rejects(wrongShape.becomeClone(snap, { vmid: 4 }), /shape/);
+  assert.equal(wrongShape.state, 'destroyed');
+  let out = '';
+  shell.on('console', (c) => (out += c.toString()));
+  await shell.resume();
+  shell.consoleInput('pong\r');
+  for (let i = 0; i < 200 && !out.includes('pong'); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(out, /pong/);
+  assert.ok(shell.memtapStats(), 'a shell becomes a lazy clone');
+  snap.release();
+});
+
 test('clone options and snapshot handles are checked', async (t) => {
   if (skipUnlessRunnable(t)) return;
   const master = await VirtualMachine.create({ memoryMiB: 16, image: memtouch, cmdline: 'pages=16' });

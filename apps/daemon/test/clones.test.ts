@@ -46,6 +46,9 @@ test('a guest that clones itself 8 times runs align to the same verified result 
   const mine = ops.filter((o) => o.requester.startsWith(`domain:${forked.clusterid}:`));
   const fork = mine.find((o) => o.kind === 'clone.master');
   assert.equal(fork?.status, 'succeeded');
+  // The shells prepared when the ticket was granted became the clones; the pause was short.
+  assert.equal(fork?.detail?.['fromShells'], 8, JSON.stringify(fork?.detail));
+  assert.ok(Number(fork?.detail?.['pauseMs']) < 50, JSON.stringify(fork?.detail));
   assert.equal(mine.filter((o) => o.kind === 'clone.exit' && o.status === 'succeeded').length, 8);
   assert.equal(mine.find((o) => o.kind === 'clone.join')?.status, 'succeeded');
 });

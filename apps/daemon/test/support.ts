@@ -116,7 +116,7 @@ export class RecordingHostLinks implements HostLinks {
       'domain:destroy': { state: 'stopped' },
       'domain:fork': {
         clones: (payload as HostCommandMap['domain:fork'][0]).clones?.map((c) => ({ vmid: c.vmid, ok: true, error: null })) ?? [],
-        pauseMs: 1, descriptorBytes: 8192,
+        pauseMs: 1, descriptorBytes: 8192, fromShells: 0,
       },
       'domain:input': { accepted: 0 },
       'domain:console-replay': { data: Buffer.alloc(0) },

@@ -63,6 +63,8 @@ export interface DomainForkResult {
   clones: { vmid: number; ok: boolean; error: string | null }[];
   pauseMs: number;
   descriptorBytes: number;
+  /** Clones made from shells prepared when the ticket was granted (the rest were made at the fork). */
+  fromShells: number;
 }
 
 /** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */

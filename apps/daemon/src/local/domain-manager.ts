@@ -2,13 +2,14 @@
 // clones from its snapshot, keeps each one's console replay, routes its guest API calls to sfmd as
 // that domain, and reports its state changes.
 import { stat } from 'node:fs/promises';
-import { finalVmStates, SfStatus, VirtualMachine, type VmSnapshot, type VmStateEvent } from '@snowflock/native';
+import { finalVmStates, SfHypercall, SfStatus, VirtualMachine, type VmSnapshot, type VmStateEvent } from '@snowflock/native';
 import type { ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainStateReport } from '../common/events.ts';
 import { SfError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
 import { ConsoleRing } from './console-ring.ts';
 import { answerGuestCall } from './guest-calls.ts';
+import { CloneShells, type CloneShape } from './clone-shells.ts';
 
 export interface DomainManagerHooks {
   /** A tRPC client that acts for `domain` with this host's credentials. */
@@ -17,7 +18,7 @@ export interface DomainManagerHooks {
   console(chunk: ConsoleChunk): void;
 }
 
-interface Domain { vm: VirtualMachine; ring: ConsoleRing }
+interface Domain { vm: VirtualMachine; ring: ConsoleRing; shape: CloneShape | null }
 
 const key = (a: DomainAddress) => `${a.clusterid}:${a.vmid}`;
 
@@ -31,8 +32,11 @@ const KEEP_ENDED = 64;
 export class DomainManager {
   readonly #domains = new Map<string, Domain>();
   readonly #ended = new Map<string, ConsoleRing>();
+  readonly #shells: CloneShells;
 
-  constructor(private readonly log: Logger, private readonly hooks: DomainManagerHooks) {}
+  constructor(private readonly log: Logger, private readonly hooks: DomainManagerHooks) {
+    this.#shells = new CloneShells(log);
+  }
 
   get running(): number {
     return this.#domains.size;
@@ -64,7 +68,7 @@ export class DomainManager {
       throw new SfError(code === 'KVM_UNAVAILABLE' ? 'KVM_UNAVAILABLE' : code === 'BAD_INPUT' || code === 'BAD_IMAGE' ? 'BAD_CONFIG' : 'INTERNAL',
         `cannot create VM ${id}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    this.#adopt(vm, { clusterid: spec.clusterid, vmid: spec.vmid });
+    this.#adopt(vm, { clusterid: spec.clusterid, vmid: spec.vmid }, { memoryMiB: spec.memoryMiB, vcpus: spec.vcpus });
     try {
       await vm.boot();
     } catch (err) {
@@ -77,9 +81,9 @@ export class DomainManager {
   }
 
   /** Tracks a VM as a domain of this host: console replay, state reports, guest calls as that domain. */
-  #adopt(vm: VirtualMachine, address: DomainAddress): Domain {
+  #adopt(vm: VirtualMachine, address: DomainAddress, shape: CloneShape | null): Domain {
     const id = key(address);
-    const domain: Domain = { vm, ring: new ConsoleRing() };
+    const domain: Domain = { vm, ring: new ConsoleRing(), shape };
     this.#domains.set(id, domain);
     vm.on('console', (data) => {
       domain.ring.write(data);
@@ -98,9 +102,14 @@ export class DomainManager {
       if (this.#domains.get(id) === domain) this.#retire(id, domain);
       if (event.state !== 'destroyed') void vm.destroy();
     });
-    vm.onGuestCall = (call) => {
+    vm.onGuestCall = async (call) => {
       const { client, url } = this.hooks.clientFor(address);
-      return answerGuestCall(client, url, call);
+      const reply = await answerGuestCall(client, url, call);
+      // A granted ticket is a fork to come: prepare its clones' shells while the master goes on.
+      if (call.nr === SfHypercall.TICKET_REQUEST && reply.status === SfStatus.OK && reply.ticket && domain.shape) {
+        this.#shells.prepare(reply.ticket, domain.shape, reply.count ?? 0);
+      }
+      return reply;
     };
     return domain;
   }
@@ -124,17 +133,27 @@ export class DomainManager {
       throw new SfError('INTERNAL', `cannot fork domain ${key(spec)}: ${err instanceof Error ? err.message : String(err)}`);
     }
     try {
-      const made = await Promise.all(spec.clones.map(async ({ vmid }) => {
+      const shells = await this.#shells.take(spec.ticket, spec.clones.length);
+      const made = await Promise.all(spec.clones.map(async ({ vmid }, i) => {
+        const cloneReply = { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket };
         try {
-          const vm = await VirtualMachine.createClone(snapshot, {
-            vmid, lazy: true, cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
-          });
-          return { vmid, vm, error: null };
+          const shell = shells[i];
+          if (shell) {
+            try {
+              await shell.becomeClone(snapshot, { vmid, cloneReply });
+              return { vmid, vm: shell, error: null, fromShell: true };
+            } catch (err) {
+              // A shell of another shape (the master changed?) or a failed attach: make this one afresh.
+              this.log.warn({ ticket: spec.ticket, vmid, err: err instanceof Error ? err.message : String(err) }, 'clone shell not usable');
+            }
+          }
+          const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply });
+          return { vmid, vm, error: null, fromShell: false };
         } catch (err) {
-          return { vmid, vm: null, error: `clone ${spec.clusterid}:${vmid} could not be created: ${err instanceof Error ? err.message : String(err)}` };
+          return { vmid, vm: null, fromShell: false, error: `clone ${spec.clusterid}:${vmid} could not be created: ${err instanceof Error ? err.message : String(err)}` };
         }
       }));
-      for (const m of made) if (m.vm) this.#adopt(m.vm, { clusterid: spec.clusterid, vmid: m.vmid });
+      for (const m of made) if (m.vm) this.#adopt(m.vm, { clusterid: spec.clusterid, vmid: m.vmid }, null);
       const started = await Promise.all(made.map(async (m) => {
         if (!m.vm) return { vmid: m.vmid, ok: false, error: m.error };
         try {
@@ -146,7 +165,10 @@ export class DomainManager {
       }));
       this.log.info({ domain: key(spec), ticket: spec.ticket, clones: started.filter((c) => c.ok).length,
         pauseMs: snapshot.timing.pauseNs / 1e6 }, 'VM forked');
-      return { clones: started, pauseMs: snapshot.timing.pauseNs / 1e6, descriptorBytes: snapshot.descriptor().length };
+      return {
+        clones: started, pauseMs: snapshot.timing.pauseNs / 1e6, descriptorBytes: snapshot.descriptor().length,
+        fromShells: made.filter((m) => m.fromShell).length,
+      };
     } finally {
       // Clones keep the frozen memory alive; the snapshot goes with the last of them.
       snapshot.release();
@@ -187,6 +209,7 @@ export class DomainManager {
   async destroyAll(): Promise<void> {
     const all = [...this.#domains.values()];
     this.#domains.clear();
+    await this.#shells.releaseAll();
     await Promise.all(all.map((d) => d.vm.destroy()));
   }
 }

@@ -43,7 +43,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
   }
   await svc.db.operation.update({
     where: { id: op.id },
-    data: { detail: jsonDetail({ clones: clones.length, started: result.clones.filter((c) => c.ok).length, pauseMs: result.pauseMs, descriptorBytes: result.descriptorBytes }) },
+    data: { detail: jsonDetail({ clones: clones.length, started: result.clones.filter((c) => c.ok).length, pauseMs: result.pauseMs, descriptorBytes: result.descriptorBytes, fromShells: result.fromShells }) },
   });
   svc.log.info({ cluster: clusterid, ticket: ticketId, clones: local.length, pauseMs: result.pauseMs }, 'clones forked');
 }
