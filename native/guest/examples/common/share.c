@@ -16,6 +16,8 @@
 static struct sf_hc_exit exits[SF_MAX_ALLOC];
 static unsigned char seen[SF_MAX_ALLOC + 1];
 
+static int share_reserve(struct share *s);
+
 int share_init(int argc, char **argv, struct share *s) {
   unsigned long long nvms, hints;
   memset(s, 0, sizeof *s);
@@ -36,6 +38,22 @@ int share_init(int argc, char **argv, struct share *s) {
   sf_malloc_set_hints((int)hints);
   if (nvms <= s->vmid) nvms = s->vmid + 1ull; /* a booted clone is at least one of vmid+1 VMs */
   s->nvms = (unsigned)nvms;
+  (void)share_reserve(s); /* a failure is reported now and ends the program at share_fork */
+  return 0;
+}
+
+/* The ticket comes first, before the program builds its data: the hosts then prepare the clones
+ * (their VMs, empty) while the master works, and the fork itself only has to copy state. */
+static int share_reserve(struct share *s) {
+  if (!s->clones_wanted || s->vmid != 0) return 0;
+  int granted = sf_request_ticket((int)s->clones_wanted, s->ticket);
+  if (granted < 0) {
+    printf("sf_request_ticket(%llu) failed: %s\n", s->clones_wanted, sf_errmsg());
+    return -1;
+  }
+  if ((unsigned)granted < s->clones_wanted)
+    printf("ticket %s: %d of %llu clones granted\n", s->ticket, granted, s->clones_wanted);
+  s->granted = granted;
   return 0;
 }
 
@@ -45,13 +63,8 @@ int share_fork(struct share *s) {
     printf("clones=%llu ignored: this VM is already clone %u\n", s->clones_wanted, s->vmid);
     return 0;
   }
-  int granted = sf_request_ticket((int)s->clones_wanted, s->ticket);
-  if (granted < 0) {
-    printf("sf_request_ticket(%llu) failed: %s\n", s->clones_wanted, sf_errmsg());
-    return -1;
-  }
-  if ((unsigned)granted < s->clones_wanted)
-    printf("ticket %s: %d of %llu clones granted\n", s->ticket, granted, s->clones_wanted);
+  if (s->granted <= 0) return -1; /* share_init reported why */
+  int granted = s->granted;
   s->fork_t0_ns = sf_time_ns();
   int vmid = sf_clone(s->ticket);
   s->fork_t1_ns = sf_time_ns(); /* in a clone: the first thing it does */
@@ -60,10 +73,10 @@ int share_fork(struct share *s) {
     sf_kill(s->ticket);
     return -1;
   }
+  if (vmid > 0 && (unsigned long long)vmid == s->crash_vmid) sf_panic("clone %d crashes on purpose (crash=%d)", vmid, vmid);
   s->vmid = (unsigned)vmid;
   s->nvms = (unsigned)granted + 1;
   s->forked = 1;
-  if (vmid > 0 && (unsigned long long)vmid == s->crash_vmid) sf_panic("clone %d crashes on purpose (crash=%d)", vmid, vmid);
   if (vmid > 0) printf("clone %d of %d running\n", vmid, granted);
   else printf("forked %d clones with ticket %s\n", granted, s->ticket);
   return 0;

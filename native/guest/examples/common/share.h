@@ -45,12 +45,15 @@ struct share {
   uint64_t fork_t0_ns, fork_t1_ns;
   /* crash=V (fault tests): clone V panics right after the fork, so the master's join must report it. */
   unsigned long long crash_vmid;
+  int granted;  /* clones the ticket granted (share_init requests it when clones=N) */
 };
 
-/* Reads clones=, nvms= and hints= and the VM's identity. Returns 0, or -1 on a malformed argument. */
+/* Reads clones=, nvms=, hints= and crash= and the VM's identity; with clones=N the master requests its
+ * ticket now, before building its data, so the hosts prepare the clones meanwhile. Returns 0, or -1 on
+ * a malformed argument. */
 int share_init(int argc, char **argv, struct share *s);
-/* If clones=N was given: ticket + fork now. Returns 0 (in every VM), or -1 in the master if the
- * cluster could not be made (the reason is printed). */
+/* If clones=N was given: fork now with the ticket share_init got. Returns 0 (in every VM), or -1 in the
+ * master if the cluster could not be made (the reason is printed). */
 int share_fork(struct share *s);
 static inline int share_owns(const struct share *s, unsigned long long item) {
   return item % s->nvms == s->vmid;
