@@ -87,3 +87,25 @@ test('render split over 4 clones matches one VM; a clone that crashes is reporte
   await c.ended(`${again.clusterid}:0`);
   assert.equal((await c.consoleText(`${again.clusterid}:0`)).match(RESULT)?.[0], expected);
 });
+
+test('fewer clones granted than asked: the VMs that exist share the work and the result is the same', { timeout: 180_000 }, async (t) => {
+  const why = cannotRunVms();
+  if (why) return t.skip(why);
+  // 4 cpus: the master holds one, so a ticket for 8 clones is granted 3.
+  const c = await vmCluster(t, { cpus: 4, ramGiB: 8 });
+  const args = 'queries=12 db=32';
+  const single = await c.seed(guestImage('align'), args);
+  await c.ended(`${single.clusterid}:0`);
+  const expected = (await c.consoleText(`${single.clusterid}:0`)).match(RESULT)?.[0];
+  assert.ok(expected?.endsWith('verified OK'));
+
+  const forked = await c.seed(guestImage('align'), `${args} clones=8`);
+  await c.ended(`${forked.clusterid}:0`);
+  const text = await c.consoleText(`${forked.clusterid}:0`);
+  assert.match(text, /3 of 8 clones granted/, text);
+  assert.match(text, /forked 3 clones/, text);
+  assert.equal(text.match(RESULT)?.[0], expected, text);
+  const clones = (await json<{ domains: { domain: string; state: string }[] }>(runSf(['state', '--all', '--json'], c.env)))
+    .domains.filter((d) => d.domain.startsWith(`${forked.clusterid}:`) && d.domain !== `${forked.clusterid}:0`);
+  assert.deepEqual(clones.map((d) => d.state), ['exited', 'exited', 'exited']);
+});

@@ -160,6 +160,7 @@ export class DomainManager {
           await m.vm.resume();
           return { vmid: m.vmid, ok: true, error: null };
         } catch (err) {
+          await this.destroy({ clusterid: spec.clusterid, vmid: m.vmid }); // a clone that cannot run holds nothing
           return { vmid: m.vmid, ok: false, error: `clone ${spec.clusterid}:${m.vmid} did not start: ${err instanceof Error ? err.message : String(err)}` };
         }
       }));
