@@ -307,8 +307,19 @@ Result<snowflock::UniqueFd> GuestMemory::FrozenMemory::image() {
   return out;
 }
 
+Status GuestMemory::attach_source(std::shared_ptr<PageSource> source, MemtapOptions options) {
+  if (memtap_ || memfd_) return Status::Error(EALREADY, "this RAM already has its snapshot");
+  auto tap = Memtap::create(map_.bytes(), ram_bytes_, std::move(source), std::move(options));
+  if (!tap.ok()) return tap.status();
+  memtap_ = std::move(tap).value();
+  return Status::Ok();
+}
+
 Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
   FrozenMemory frozen;
+  if (private_ && !memfd_) {
+    return Status::Error(ENOTSUP, "a clone whose memory comes from another host cannot be forked yet");
+  }
   frozen.bytes = ram_bytes_;
   if (!private_) {
     void* addr = ::mmap(map_.bytes(), ram_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,

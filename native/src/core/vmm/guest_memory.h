@@ -44,6 +44,9 @@ class GuestMemory {
   // can register it), the snapshot later (attach_lazy: dup of template_fd, userfaultfd, memtap thread).
   static Result<std::unique_ptr<GuestMemory>> create_unfilled(uint64_t ram_bytes);
   Status attach_lazy(int template_fd);
+  // Unfilled RAM filled from any page source (a memserver on another host through this host's mirror).
+  // Such RAM has no local template: it cannot be forked again (freeze() says so).
+  Status attach_source(std::shared_ptr<PageSource> source, MemtapOptions options);
 
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;

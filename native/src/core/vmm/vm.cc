@@ -51,6 +51,7 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   // fork (KVM VM, RAM registered as a memslot, vCPUs); attach() later makes it the clone.
   Status init_shell();
   Status attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options);
+  Status init_remote(const Descriptor& d, std::shared_ptr<PageSource> source, const CloneOptions& options);
   Result<MemtapStats> memtap_stats() const;
   Status prefetch(uint64_t gpa, uint64_t npages);
   Status hint_fresh(uint64_t gpa, uint64_t npages);
@@ -535,6 +536,19 @@ Status Vm::Impl::attach(const Descriptor& d, int memfd, uint32_t vmid, const Clo
   return finish_clone(d, options);
 }
 
+Status Vm::Impl::init_remote(const Descriptor& d, std::shared_ptr<PageSource> source, const CloneOptions& options) {
+  if (Status s = init_shell(); !s.ok()) return s;
+  shell_ = false;
+  MemtapOptions tap;
+  // The source gave up on a page a vCPU waits for (memserver gone, timeout): the clone cannot continue.
+  // This runs on the source's thread; end_run only records the end and kicks the vCPUs.
+  tap.on_failure = [this](const Status& why) {
+    end_run(VmState::crashed, 0, "guest memory unavailable: " + why.message);
+  };
+  if (Status s = mem_->attach_source(std::move(source), std::move(tap)); !s.ok()) return s;
+  return finish_clone(d, options);
+}
+
 Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& options) {
   if (options.lazy) {
     if (Status s = init_shell(); !s.ok()) return s;
@@ -660,6 +674,28 @@ Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOpti
   Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
   if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
   return s;
+}
+
+Result<std::unique_ptr<Vm>> Vm::create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
+                                                       VmCallbacks callbacks, const CloneOptions& options,
+                                                       std::shared_ptr<PageSource> source) {
+  if (!source) return Status::Error(EINVAL, "no page source");
+  auto d = parse(descriptor);
+  if (!d.ok()) return d.status();
+  if (source->bytes() < d->ram_bytes) return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
+  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
+  VmConfig config;
+  config.vcpus = d->vcpus;
+  config.ram_bytes = d->ram_bytes;
+  config.clusterid = d->clusterid;
+  config.vmid = vmid;
+  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
+  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  if (Status s = impl->init_remote(d.value(), std::move(source), options); !s.ok()) {
+    if (impl->assembled()) impl->destroy();
+    return s;
+  }
+  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
 }
 
 Result<Snapshot> Vm::fork_snapshot() { return impl_->fork(); }

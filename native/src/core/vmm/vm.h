@@ -147,6 +147,12 @@ class Vm {
   // create_from_snapshot with lazy = true); on failure the shell is destroyed.
   static Result<std::unique_ptr<Vm>> create_clone_shell(const CloneShape& shape, VmCallbacks callbacks);
   Status become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options);
+  // A lazy clone from a descriptor alone, its pages coming from `source` (e.g. a RemotePageSource: a
+  // memserver on the master's host through this host's mirror). If the source gives up on a page the
+  // clone cannot go on: it ends as crashed with the source's reason. Such a clone cannot fork again.
+  static Result<std::unique_ptr<Vm>> create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
+                                                           VmCallbacks callbacks, const CloneOptions& options,
+                                                           std::shared_ptr<PageSource> source);
   // Lazy clones: memtap counters (EINVAL for other VMs), prefetch of [gpa, gpa + npages pages) before
   // the guest asks, and FRESH_PAGES-style hints (pages the guest will overwrite: zero-filled, never
   // copied). prefetch/hint_fresh are no-ops on eager RAM.
