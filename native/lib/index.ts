@@ -11,6 +11,8 @@ export type {
   UserfaultfdCapabilities,
 } from './capabilities.ts';
 export { VmSnapshot } from './fork.ts';
+export { Memserver, startMemserver } from './memserver.ts';
+export type { MemserverStats } from './memserver.ts';
 export type { ForkTiming, MemtapStats } from './fork.ts';
 export { VmError, vmErrorCodes, vmErrorCodeFor, makeVmErrorFromStatus } from './errors.ts';
 export type { NativeOperation, VmErrorCode, VmErrorOptions } from './errors.ts';

@@ -244,6 +244,7 @@ interface NativeVmHandle {
   createClone(snapshot: NativeSnapshotHandle, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null }): Promise<void>;
   fork(): Promise<NativeSnapshotHandle>;
   prepareClone(shape: { ramBytes: number; vcpus: number; privilege: 'user' | 'kernel' }): Promise<void>;
+  createRemoteClone(descriptor: Buffer, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null; server: string; bind?: string }): Promise<void>;
   becomeClone(snapshot: NativeSnapshotHandle, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null }): Promise<void>;
   memtapStats(): unknown;
   prefetch(gpa: number, npages: number): void;
@@ -586,6 +587,35 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     const native = new (vmAddon().NativeVm)();
     const vm = new VirtualMachine(native);
     await native.createClone(snapshot.handle, checked);
+    return vm;
+  }
+
+  /**
+   * A lazy clone on this host of a VM forked on another: `descriptor` is the fork's (VmSnapshot.descriptor()),
+   * pages come from the memserver at `server` ('address:port', see startMemserver) through this host's mirror,
+   * shared by every clone of that snapshot here; `bind` is the local UDP address to use ('127.0.0.1:0' by
+   * default). Created paused. If the memserver stops answering while the clone needs a page, the clone ends as
+   * crashed with the reason.
+   */
+  static async createRemoteClone(
+    descriptor: Buffer,
+    options: { vmid: number; server: string; bind?: string; cloneReply?: GuestReply },
+  ): Promise<VirtualMachine> {
+    if (!Buffer.isBuffer(descriptor)) badInput(`createRemoteClone() needs the descriptor as a Buffer, got ${describe(descriptor)}.`);
+    const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
+    if (typeof options.server !== 'string') badInput(`server must be 'address:port', got ${describe(options.server)}.`);
+    if (options.bind !== undefined && typeof options.bind !== 'string') badInput(`bind must be 'address:port', got ${describe(options.bind)}.`);
+    let cloneReply: NativeReply | null = null;
+    if (options.cloneReply !== undefined) {
+      try {
+        cloneReply = normalizeGuestReply(options.cloneReply);
+      } catch (error) {
+        badInput(`cloneReply: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    const native = new (vmAddon().NativeVm)();
+    const vm = new VirtualMachine(native);
+    await native.createRemoteClone(descriptor, { vmid, lazy: true, cloneReply, server: options.server, ...(options.bind ? { bind: options.bind } : {}) });
     return vm;
   }
 

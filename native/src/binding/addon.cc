@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "capabilities_binding.h"
+#include "memserver_binding.h"
 #include "vm_binding.h"
 
 namespace {
@@ -10,6 +11,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   snowflock::binding::RegisterCapabilities(env, exports);
   snowflock::binding::RegisterVm(env, exports);
+  snowflock::binding::RegisterMemserver(env, exports);
   return exports;
 }
 

@@ -1,15 +1,13 @@
 // NativeSnapshot: ObjectWrap around sf::vmm::Snapshot. See snapshot_binding.h.
-// Boundary: the constructor lives in the addon's instance data so From() can tell a real handle from a fake.
+// Boundary: the constructor lives in the addon's data (addon_data.h) so From() can tell a real handle from a fake.
 #include "snapshot_binding.h"
+
+#include "addon_data.h"
 
 namespace snowflock::binding {
 namespace {
 
-struct SnapshotAddonData {
-  Napi::FunctionReference constructor;
-};
-
-SnapshotAddonData* Data(Napi::Env env) { return env.GetInstanceData<SnapshotAddonData>(); }
+Napi::FunctionReference& Constructor(Napi::Env env) { return GetAddonData(env)->snapshot_constructor; }
 
 }  // namespace
 
@@ -22,14 +20,12 @@ void SnapshotBinding::Register(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&SnapshotBinding::Release>("release"),
                                         InstanceMethod<&SnapshotBinding::Released>("released"),
                                     });
-  auto* data = new SnapshotAddonData();
-  data->constructor = Napi::Persistent(ctor);
-  env.SetInstanceData(data);
+  Constructor(env) = Napi::Persistent(ctor);
   exports.Set("NativeSnapshot", ctor);
 }
 
 Napi::Object SnapshotBinding::Wrap(Napi::Env env, sf::vmm::Snapshot snapshot) {
-  Napi::Object o = Data(env)->constructor.New({});
+  Napi::Object o = Constructor(env).New({});
   Unwrap(o)->snapshot_ = std::move(snapshot);
   return o;
 }
@@ -37,7 +33,7 @@ Napi::Object SnapshotBinding::Wrap(Napi::Env env, sf::vmm::Snapshot snapshot) {
 std::optional<sf::vmm::Snapshot> SnapshotBinding::From(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject()) return std::nullopt;
   bool is = false;
-  if (napi_instanceof(env, value, Data(env)->constructor.Value(), &is) != napi_ok || !is) return std::nullopt;
+  if (napi_instanceof(env, value, Constructor(env).Value(), &is) != napi_ok || !is) return std::nullopt;
   SnapshotBinding* self = Unwrap(value.As<Napi::Object>());
   if (self == nullptr || !self->snapshot_.valid()) return std::nullopt;
   return self->snapshot_;

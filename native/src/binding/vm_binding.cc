@@ -7,6 +7,8 @@
 
 #include <utility>
 
+#include "../core/vmm/descriptor.h"
+#include "memserver_binding.h"
 #include "snapshot_binding.h"
 #include "vm_convert.h"
 
@@ -118,6 +120,53 @@ class CloneWorker final : public VmWorker {
   sf::vmm::Snapshot snapshot_;
   uint32_t vmid_;
   sf::vmm::CloneOptions options_;
+  sf::vmm::VmCallbacks callbacks_;
+  std::unique_ptr<Vm> vm_;
+};
+
+// Vm::create_from_descriptor with this host's shared remote source for the snapshot (memserver elsewhere).
+class RemoteCloneWorker final : public VmWorker {
+ public:
+  RemoteCloneWorker(Napi::Env env, VmBinding* self, std::vector<uint8_t> descriptor, uint32_t vmid,
+                    sf::vmm::CloneOptions options, sf::memserver::Endpoint server, sf::memserver::Endpoint bind,
+                    sf::vmm::VmCallbacks callbacks)
+      : VmWorker(env, self, "createRemoteClone"), descriptor_(std::move(descriptor)), vmid_(vmid),
+        options_(std::move(options)), server_(server), bind_(bind), callbacks_(std::move(callbacks)) {}
+
+ private:
+  void Execute() override {
+    auto d = sf::vmm::parse(descriptor_);
+    if (!d.ok()) {
+      status_ = d.status();
+      return;
+    }
+    if (!d->identity) {
+      status_ = Status::Error(EINVAL, "the descriptor has no snapshot identity (not from a fork)");
+      return;
+    }
+    sf::memserver::RemoteSourceConfig rc;
+    rc.server = server_;
+    rc.bind = bind_;
+    rc.snapshot_id = d->identity->snapshot_id;
+    rc.key = d->identity->key;
+    auto source = SharedRemoteSource(rc, d->ram_bytes);
+    if (!source.ok()) {
+      status_ = source.status();
+      return;
+    }
+    auto created = Vm::create_from_descriptor(descriptor_, vmid_, std::move(callbacks_), options_, source.value());
+    if (!created.ok()) {
+      status_ = created.status();
+      return;
+    }
+    vm_ = std::move(created.value());
+  }
+  void Finish(Napi::Env env) override { self_->FinishCreate(env, std::move(vm_), status_.ok(), /*clone=*/true); }
+
+  std::vector<uint8_t> descriptor_;
+  uint32_t vmid_;
+  sf::vmm::CloneOptions options_;
+  sf::memserver::Endpoint server_, bind_;
   sf::vmm::VmCallbacks callbacks_;
   std::unique_ptr<Vm> vm_;
 };
@@ -237,6 +286,7 @@ Napi::Function VmBinding::DefineClass(Napi::Env env) {
           InstanceMethod<&VmBinding::CreateClone>("createClone"),
           InstanceMethod<&VmBinding::Fork>("fork"),
           InstanceMethod<&VmBinding::PrepareClone>("prepareClone"),
+          InstanceMethod<&VmBinding::CreateRemoteClone>("createRemoteClone"),
           InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
           InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
           InstanceMethod<&VmBinding::Prefetch>("prefetch"),
@@ -365,6 +415,36 @@ Napi::Value VmBinding::CreateClone(const Napi::CallbackInfo& info) {
   sf::vmm::CloneOptions options;
   if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "createClone");
   auto* worker = new CloneWorker(env, this, std::move(*snapshot), vmid, std::move(options), Callbacks());
+  phase_ = Phase::kCreating;
+  op_in_flight_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value VmBinding::CreateRemoteClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "createRemoteClone", Phase::kNew); !rejected.IsEmpty()) return rejected;
+  if (!info[0].IsBuffer()) return Reject(env, Status::Error(EINVAL, "createRemoteClone(): the descriptor must be a Buffer"), "createRemoteClone");
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  std::vector<uint8_t> descriptor(buf.Data(), buf.Data() + buf.Length());
+  uint32_t vmid = 0;
+  sf::vmm::CloneOptions options;
+  if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "createRemoteClone");
+  const Napi::Object o = info[1].As<Napi::Object>();
+  auto endpoint = [&](const char* key, const char* fallback) -> sf::vmm::Result<sf::memserver::Endpoint> {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() && fallback != nullptr) return sf::memserver::Endpoint::parse(fallback);
+    if (!v.IsString()) return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + " must be 'address:port'");
+    return sf::memserver::Endpoint::parse(v.As<Napi::String>().Utf8Value());
+  };
+  auto server = endpoint("server", nullptr);
+  if (!server.ok()) return Reject(env, server.status(), "createRemoteClone");
+  auto bind = endpoint("bind", "127.0.0.1:0");
+  if (!bind.ok()) return Reject(env, bind.status(), "createRemoteClone");
+  options.lazy = true;
+  auto* worker = new RemoteCloneWorker(env, this, std::move(descriptor), vmid, std::move(options), server.value(),
+                                       bind.value(), Callbacks());
   phase_ = Phase::kCreating;
   op_in_flight_ = true;
   Napi::Promise promise = worker->Promise();

@@ -48,6 +48,8 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value CreateClone(const Napi::CallbackInfo& info);
   Napi::Value Fork(const Napi::CallbackInfo& info);    // () => Promise<NativeSnapshot>
   Napi::Value PrepareClone(const Napi::CallbackInfo& info);  // ({ramBytes, vcpus, privilege}) => Promise<void>
+  // (descriptor: Buffer, {vmid, lazy, cloneReply?, server: 'ip:port', bind?: 'ip:port'}) => Promise<void>
+  Napi::Value CreateRemoteClone(const Napi::CallbackInfo& info);
   Napi::Value BecomeClone(const Napi::CallbackInfo& info);   // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
   Napi::Value MemtapStats(const Napi::CallbackInfo& info);  // () => {...} | null (not a lazy clone)
   Napi::Value Prefetch(const Napi::CallbackInfo& info);     // (gpa, npages) => void, throws on failure

@@ -567,6 +567,25 @@ Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& o
 
 Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) {
   serial_->set_registers(d.serial);
+  // With lazy RAM, the pages we are about to write (bootinfo, pending call blocks) are fetched first
+  // through the memtap's own path: a source that cannot deliver them fails the clone here with its
+  // reason, instead of leaving this thread in a page fault nobody will ever serve.
+  if (mem_->memtap() != nullptr) {
+    auto need = [&](uint64_t gpa, uint64_t len) -> Status {
+      const uint64_t first = gpa / SF_PAGE_SIZE * SF_PAGE_SIZE;
+      const uint64_t pages = (gpa + len - first + SF_PAGE_SIZE - 1) / SF_PAGE_SIZE;
+      if (!mem_->contains(first, pages * SF_PAGE_SIZE)) return Status::Ok();  // the checks below say why
+      if (Status s = prefetch(first, pages); !s.ok()) return Status::Error(s.code, "guest memory unavailable: " + s.message);
+      return Status::Ok();
+    };
+    for (uint32_t i = 0; i < config_.vcpus; ++i) {
+      if (!d.vcpu[i].started) continue;
+      if (Status s = need(bootinfo_gpa(i), sizeof(sf_bootinfo)); !s.ok()) return s;
+      if (d.vcpu[i].pending_call_nr != 0) {
+        if (Status s = need(d.vcpu[i].pending_call_block, sizeof(sf_hc_block)); !s.ok()) return s;
+      }
+    }
+  }
   std::vector<bool> started(config_.vcpus, false);
   for (uint32_t i = 0; i < config_.vcpus; ++i) {
     const VcpuDescriptor& v = d.vcpu[i];
