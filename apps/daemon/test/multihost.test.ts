@@ -3,10 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { tempHome } from './support.ts';
+import { cannotRunVms, guestImage, seedFile } from './guests.ts';
 import { json, runSf, waitUntil, type CliResult } from './cli-runner.ts';
 
 const HOSTS_BIN = fileURLToPath(new URL('../../../scripts/hosts.mjs', import.meta.url));
@@ -149,4 +151,49 @@ test('multi-host harness: 3 namespaced hosts register, one is lost, multicast cr
   assert.deepEqual(after.hosts.filter((h) => h.state === 'online').map((h) => h.name).sort(), [h1.address, h3.address]);
   const later = await json<HarnessStatus>(hostsCli(['status', ...where, '--json']));
   assert.deepEqual(later.hosts.map((h) => h.running), [true, false, true]);
+});
+
+test('align cloned across 3 namespaced hosts gives the single-VM result; remote clones fetch pages from the master host', { timeout: 180_000 }, async (t) => {
+  const why = cannotRunHarness() ?? cannotRunVms();
+  if (why) {
+    console.log(`SKIP multihost clones: ${why}`);
+    return t.skip(why);
+  }
+  const prefix = `mc${(process.pid % 36 ** 4).toString(36)}`;
+  const home = tempHome('sf-multihost-clones-');
+  const where = ['--prefix', prefix, '--home', home];
+  t.after(async () => {
+    await hostsCli(['down', ...where, '--json']);
+    rmSync(home, { recursive: true, force: true });
+    assert.deepEqual(leftovers(prefix), [], 'no namespace, veth or bridge is left');
+  });
+  await json<HarnessStatus>(hostsCli(['up', '3', ...where, '--subnet', 'auto', '--cpus', '3', '--ram-gib', '4', '--json']));
+  const env = { SNOWFLOCK_HOME: home };
+  const seed = async (args: string) => {
+    const file = path.join(home, `align-${args.replace(/\W+/g, '_')}.cfg`);
+    writeFileSync(file, seedFile(guestImage('align'), args));
+    const seeded = await json<{ clusterid: number }>(runSf(['seed', file, '--json'], env));
+    const name = `${seeded.clusterid}:0`;
+    await waitUntil(`${name} to end`, 120_000, async () => {
+      const s = await json<{ domains: { domain: string; state: string }[] }>(runSf(['state', '--all', '--json'], env));
+      const d = s.domains.find((x) => x.domain === name);
+      return d && !['defined', 'booting', 'running'].includes(d.state) ? d : null;
+    });
+    const text = (await runSf(['console', name, '--once'], env)).stdout;
+    return { clusterid: seeded.clusterid, text };
+  };
+  const RESULT = /^align result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
+  const single = await seed('queries=12 db=32');
+  const expected = single.text.match(RESULT)?.[0];
+  assert.ok(expected?.endsWith('verified OK'), single.text);
+
+  const forked = await seed('queries=12 db=32 clones=6');
+  assert.match(forked.text, /forked 6 clones/, forked.text);
+  assert.equal(forked.text.match(RESULT)?.[0], expected, forked.text);
+  const state = await json<{ domains: { domain: string; state: string; host: string }[] }>(runSf(['state', '--all', '--json'], env));
+  const clones = state.domains.filter((d) => d.domain.startsWith(`${forked.clusterid}:`) && !d.domain.endsWith(':0'));
+  const master = state.domains.find((d) => d.domain === `${forked.clusterid}:0`)!;
+  assert.equal(clones.length, 6);
+  assert.ok(clones.every((d) => d.state === 'exited'), JSON.stringify(clones));
+  assert.ok(clones.some((d) => d.host !== master.host), 'some clones ran on other hosts than the master');
 });

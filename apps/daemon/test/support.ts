@@ -114,9 +114,13 @@ export class RecordingHostLinks implements HostLinks {
     const answers: { [K in HostCommand]: HostCommandMap[K][1] } = {
       'domain:boot': { state: 'running' },
       'domain:destroy': { state: 'stopped' },
+      'domain:clone-remote': {
+        clones: (payload as HostCommandMap['domain:clone-remote'][0]).clones?.map((c) => ({ vmid: c.vmid, ok: true, error: null })) ?? [],
+      },
       'domain:fork': {
         clones: (payload as HostCommandMap['domain:fork'][0]).clones?.map((c) => ({ vmid: c.vmid, ok: true, error: null })) ?? [],
         pauseMs: 1, descriptorBytes: 8192, fromShells: 0,
+        ...((payload as HostCommandMap['domain:fork'][0]).serve ? { descriptor: Buffer.from('descriptor'), memserverPort: 40000 } : { descriptor: null, memserverPort: null }),
       },
       'domain:input': { accepted: 0 },
       'domain:console-replay': { data: Buffer.alloc(0) },

@@ -56,6 +56,22 @@ export interface DomainForkSpec extends DomainAddress {
   ticket: string;
   nclones: number;
   clones: { vmid: number }[];
+  /** Clones on other hosts will fetch pages: serve the snapshot and hand back its descriptor. */
+  serve: boolean;
+}
+
+/**
+ * Clones of a VM forked on another host (DESIGN §4.4 step 3): made here from the fork's descriptor, their
+ * pages fetched from the memserver at `server` ('address:port') through this host's mirror.
+ */
+export interface DomainRemoteCloneSpec {
+  clusterid: number;
+  ticket: string;
+  nclones: number;
+  descriptor: Buffer;
+  /** 'host:port' of the memserver (the master host's unicast address from sfmd.cfg; resolved by the sfld). */
+  server: string;
+  clones: { vmid: number }[];
 }
 
 /** What became of each clone of a fork; the fork's figures for the record. */
@@ -65,6 +81,9 @@ export interface DomainForkResult {
   descriptorBytes: number;
   /** Clones made from shells prepared when the ticket was granted (the rest were made at the fork). */
   fromShells: number;
+  /** With `serve`: the fork's descriptor and the UDP port of its memserver on this host. */
+  descriptor: Buffer | null;
+  memserverPort: number | null;
 }
 
 /** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
@@ -84,6 +103,7 @@ export interface HostCommandMap {
   'domain:boot': [DomainBootSpec, { state: string }];
   'domain:destroy': [DomainAddress, { state: string }];
   'domain:fork': [DomainForkSpec, DomainForkResult];
+  'domain:clone-remote': [DomainRemoteCloneSpec, { clones: { vmid: number; ok: boolean; error: string | null }[] }];
   'domain:input': [DomainAddress & { data: Buffer }, { accepted: number }];
   'domain:console-replay': [DomainAddress, { data: Buffer }];
   'host:ping': [{ sentAt: number }, { receivedAt: number }];

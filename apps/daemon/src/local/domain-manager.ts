@@ -1,9 +1,14 @@
 // The VMs of this host: boots domains sfmd placed here (native VirtualMachine), forks a master into
 // clones from its snapshot, keeps each one's console replay, routes its guest API calls to sfmd as
 // that domain, and reports its state changes.
+import { lookup } from 'node:dns/promises';
 import { stat } from 'node:fs/promises';
-import { finalVmStates, SfHypercall, SfStatus, VirtualMachine, type VmSnapshot, type VmStateEvent } from '@snowflock/native';
-import type { ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainStateReport } from '../common/events.ts';
+import {
+  finalVmStates, SfHypercall, SfStatus, startMemserver, VirtualMachine, type Memserver, type VmSnapshot, type VmStateEvent,
+} from '@snowflock/native';
+import type {
+  ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateReport,
+} from '../common/events.ts';
 import { SfError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
@@ -18,7 +23,13 @@ export interface DomainManagerHooks {
   console(chunk: ConsoleChunk): void;
 }
 
-interface Domain { vm: VirtualMachine; ring: ConsoleRing; shape: CloneShape | null }
+interface Domain {
+  vm: VirtualMachine;
+  ring: ConsoleRing;
+  shape: CloneShape | null;
+  /** A master's memservers (one per fork with clones on other hosts): they stop when it ends. */
+  memservers: Memserver[];
+}
 
 const key = (a: DomainAddress) => `${a.clusterid}:${a.vmid}`;
 
@@ -83,7 +94,7 @@ export class DomainManager {
   /** Tracks a VM as a domain of this host: console replay, state reports, guest calls as that domain. */
   #adopt(vm: VirtualMachine, address: DomainAddress, shape: CloneShape | null): Domain {
     const id = key(address);
-    const domain: Domain = { vm, ring: new ConsoleRing(), shape };
+    const domain: Domain = { vm, ring: new ConsoleRing(), shape, memservers: [] };
     this.#domains.set(id, domain);
     vm.on('console', (data) => {
       domain.ring.write(data);
@@ -164,11 +175,19 @@ export class DomainManager {
           return { vmid: m.vmid, ok: false, error: `clone ${spec.clusterid}:${m.vmid} did not start: ${err instanceof Error ? err.message : String(err)}` };
         }
       }));
+      // Clones on other hosts fetch their pages from here: serve the snapshot while the master lives.
+      let memserverPort: number | null = null;
+      if (spec.serve) {
+        const server = startMemserver(snapshot, '0.0.0.0:0');
+        master.memservers.push(server);
+        memserverPort = Number(server.endpoint.split(':')[1]);
+      }
       this.log.info({ domain: key(spec), ticket: spec.ticket, clones: started.filter((c) => c.ok).length,
-        pauseMs: snapshot.timing.pauseNs / 1e6 }, 'VM forked');
+        pauseMs: snapshot.timing.pauseNs / 1e6, memserverPort }, 'VM forked');
       return {
         clones: started, pauseMs: snapshot.timing.pauseNs / 1e6, descriptorBytes: snapshot.descriptor().length,
         fromShells: made.filter((m) => m.fromShell).length,
+        descriptor: spec.serve ? snapshot.descriptor() : null, memserverPort,
       };
     } finally {
       // Clones keep the frozen memory alive; the snapshot goes with the last of them.
@@ -176,7 +195,44 @@ export class DomainManager {
     }
   }
 
+  /** Clones of a VM forked on another host: from its descriptor, pages from its memserver (DESIGN §4.4). */
+  async cloneRemote(spec: DomainRemoteCloneSpec): Promise<{ clones: { vmid: number; ok: boolean; error: string | null }[] }> {
+    const at = spec.server.lastIndexOf(':');
+    const name = spec.server.slice(0, at);
+    const address = await lookup(name, { family: 4 }).catch(() => null);
+    if (!address) {
+      const error = `cannot resolve the memserver's host '${name}' to an IPv4 address: give it one in sfmd.cfg cluster_hosts`;
+      return { clones: spec.clones.map((c) => ({ vmid: c.vmid, ok: false, error })) };
+    }
+    const server = `${address.address}:${spec.server.slice(at + 1)}`;
+    const results = await Promise.all(spec.clones.map(async ({ vmid }) => {
+      const address = { clusterid: spec.clusterid, vmid };
+      if (this.#domains.has(key(address))) return { vmid, ok: false, error: `domain ${key(address)} already runs on this host` };
+      let vm: VirtualMachine;
+      try {
+        vm = await VirtualMachine.createRemoteClone(spec.descriptor, {
+          vmid, server, bind: '0.0.0.0:0',
+          cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
+        });
+      } catch (err) {
+        return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${err instanceof Error ? err.message : String(err)}` };
+      }
+      this.#adopt(vm, address, null);
+      try {
+        await vm.resume();
+        return { vmid, ok: true, error: null };
+      } catch (err) {
+        await this.destroy(address);
+        return { vmid, ok: false, error: `clone ${key(address)} did not start: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    }));
+    this.log.info({ cluster: spec.clusterid, ticket: spec.ticket, server, clones: results.filter((r) => r.ok).length }, 'remote clones made');
+    return { clones: results };
+  }
+
   #retire(id: string, domain: Domain): void {
+    for (const server of domain.memservers) server.stop();
+    domain.memservers.length = 0;
     this.#domains.delete(id);
     this.#ended.set(id, domain.ring);
     while (this.#ended.size > KEEP_ENDED) this.#ended.delete(this.#ended.keys().next().value!);

@@ -22,9 +22,16 @@ const bootSpecSchema = addressSchema.extend({
   vcpus: z.number().int().min(1).max(64), memoryMiB: z.number().int().min(16).max(65536),
   image: z.string().min(1).max(4096), args: z.string().max(4096),
 });
+const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1) })).min(1).max(256);
 const forkSpecSchema = addressSchema.extend({
-  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256),
-  clones: z.array(z.object({ vmid: z.number().int().min(1) })).min(1).max(256),
+  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256), clones: z.array(z.object({ vmid: z.number().int().min(1) })).max(256),
+  serve: z.boolean(),
+});
+const remoteCloneSchema = z.object({
+  clusterid: z.number().int().min(0), ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256),
+  descriptor: z.instanceof(Buffer).refine((b) => b.length > 0 && b.length <= 1 << 20, 'descriptor of 1 B .. 1 MiB'),
+  server: z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, "server must be 'host:port'"),
+  clones: clonesSchema,
 });
 const inputSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536) });
 
@@ -144,6 +151,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   };
   socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand(bootSpecSchema, spec, 'domain:boot'))));
   socket.on('domain:fork', (spec, ack) => answer(ack, () => domains.fork(parseCommand(forkSpecSchema, spec, 'domain:fork'))));
+  socket.on('domain:clone-remote', (spec, ack) => answer(ack, () => domains.cloneRemote(parseCommand(remoteCloneSchema, spec, 'domain:clone-remote'))));
   socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(parseCommand(addressSchema, address, 'domain:destroy'))));
   socket.on('domain:input', (input, ack) => answer(ack, () => {
     const { data, ...address } = parseCommand(inputSchema, input, 'domain:input');

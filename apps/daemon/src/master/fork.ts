@@ -1,49 +1,83 @@
 // The data-plane half of clone.master (DESIGN §4.4 steps 2-4): the master's sfld freezes the master and
-// starts the ticket's clones from its snapshot; each clone record follows what really happened.
-// Boundary: sfmd decides which clones exist (clones.ts); the sfld does the fork; this file connects them.
+// starts the clones placed on its host; clones placed elsewhere are made by their hosts' sflds from the
+// fork's descriptor, fetching pages from the master host's memserver. Each clone record follows what
+// really happened. Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
 import { SfError } from '../common/errors.ts';
 import { setState } from './domain-lifecycle.ts';
 import { announceDomain, type LiveDomain } from './domains.ts';
 import { jsonDetail, type OperationHandle } from './operations.ts';
 import type { MasterServices } from './services.ts';
 
-interface CloneRecord { id: string; vmid: number; hostId: string; host: { name: string } }
+interface CloneRecord { id: string; vmid: number; hostId: string; host: { name: string; unicast: string } }
+type Outcome = { vmid: number; ok: boolean; error: string | null };
 
-const REMOTE_CLONES_UNSUPPORTED = 'clones on a host other than the master\'s need the multi-host page distribution ' +
-  '(mcdist), which this release does not have yet: run the cluster on one host';
+async function applyOutcomes(svc: MasterServices, clusterid: number, clones: CloneRecord[], outcomes: Outcome[], fallback: string) {
+  for (const c of clones) {
+    const outcome = outcomes.find((r) => r.vmid === c.vmid);
+    if (outcome?.ok) {
+      // The clone may have exited or crashed already (its sfld's reports race this answer): only a
+      // record still waiting for its VM becomes running.
+      const moved = await svc.db.domain.updateMany({ where: { id: c.id, state: 'defined' }, data: { state: 'running' } });
+      if (moved.count > 0) announceDomain(svc, clusterid, c.vmid, c.host.name, 'running');
+    } else {
+      await setState(svc, c.id, 'crashed', { reason: outcome?.error ?? fallback });
+    }
+  }
+}
+
+async function crashAll(svc: MasterServices, clones: CloneRecord[], reason: string) {
+  for (const c of clones) await setState(svc, c.id, 'crashed', { reason });
+}
 
 /** Starts a ticket's clones; returns once each clone record is running or crashed (with its reason). */
 export async function forkClones(svc: MasterServices, master: LiveDomain, ticketId: string, clones: CloneRecord[], op: OperationHandle) {
   const clusterid = master.cluster.clusterid;
   const local = clones.filter((c) => c.hostId === master.hostId);
-  for (const c of clones.filter((c) => c.hostId !== master.hostId)) {
-    await setState(svc, c.id, 'crashed', { reason: `${c.host.name}: ${REMOTE_CLONES_UNSUPPORTED}` });
-  }
-  if (local.length === 0) return;
+  const remote = clones.filter((c) => c.hostId !== master.hostId);
   let result;
   try {
     result = await svc.links.command(master.host.name, 'domain:fork', {
       clusterid, vmid: master.vmid, ticket: ticketId, nclones: clones.length, clones: local.map((c) => ({ vmid: c.vmid })),
+      serve: remote.length > 0,
     });
   } catch (err) {
     const reason = `the fork of ${clusterid}:${master.vmid} failed: ${err instanceof Error ? err.message : String(err)}`;
-    for (const c of local) await setState(svc, c.id, 'crashed', { reason });
+    await crashAll(svc, clones, reason);
     throw err instanceof SfError ? new SfError(err.code, `${reason}; merge the ticket (sfmerge) and try again`) : err;
   }
-  for (const c of local) {
-    const outcome = result.clones.find((r) => r.vmid === c.vmid);
-    if (outcome?.ok) {
-      // The clone may have exited or crashed already (its sfld reports race this answer): only a
-      // record still waiting for its VM becomes running.
-      const moved = await svc.db.domain.updateMany({ where: { id: c.id, state: 'defined' }, data: { state: 'running' } });
-      if (moved.count > 0) announceDomain(svc, clusterid, c.vmid, c.host.name, 'running');
+  await applyOutcomes(svc, clusterid, local, result.clones, `${master.host.name} did not report this clone`);
+
+  let remoteStarted = 0;
+  if (remote.length > 0) {
+    const address = master.host.unicast;
+    if (!result.descriptor || !result.memserverPort) {
+      await crashAll(svc, remote, `${master.host.name} did not serve the fork's memory to other hosts`);
     } else {
-      await setState(svc, c.id, 'crashed', { reason: outcome?.error ?? `${master.host.name} did not report clone ${c.vmid}` });
+      const server = `${address}:${result.memserverPort}`;
+      const byHost = new Map<string, CloneRecord[]>();
+      for (const c of remote) byHost.set(c.host.name, [...(byHost.get(c.host.name) ?? []), c]);
+      await Promise.all([...byHost.entries()].map(async ([host, mine]) => {
+        try {
+          const made = await svc.links.command(host, 'domain:clone-remote', {
+            clusterid, ticket: ticketId, nclones: clones.length, descriptor: result.descriptor!, server,
+            clones: mine.map((c) => ({ vmid: c.vmid })),
+          });
+          remoteStarted += made.clones.filter((c) => c.ok).length;
+          await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);
+        } catch (err) {
+          await crashAll(svc, mine, `${host} could not make its clones: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }));
     }
   }
   await svc.db.operation.update({
     where: { id: op.id },
-    data: { detail: jsonDetail({ clones: clones.length, started: result.clones.filter((c) => c.ok).length, pauseMs: result.pauseMs, descriptorBytes: result.descriptorBytes, fromShells: result.fromShells }) },
+    data: {
+      detail: jsonDetail({
+        clones: clones.length, started: result.clones.filter((c) => c.ok).length + remoteStarted, remote: remote.length,
+        pauseMs: result.pauseMs, descriptorBytes: result.descriptorBytes, fromShells: result.fromShells,
+      }),
+    },
   });
-  svc.log.info({ cluster: clusterid, ticket: ticketId, clones: local.length, pauseMs: result.pauseMs }, 'clones forked');
+  svc.log.info({ cluster: clusterid, ticket: ticketId, local: local.length, remote: remote.length, pauseMs: result.pauseMs }, 'clones forked');
 }
