@@ -427,9 +427,11 @@ TEST(LazyFork, FreshHintsAndPrefetchOnAClone) {
   // B: prefetch the region, then read it: no faults for it, fork-instant contents.
   auto b = Vm::create_from_snapshot(snap.value(), 2, hb.callbacks(), true);
   ASSERT_TRUE(b.ok()) << b.status().message;
+  // (creation itself prefetches the pages the VMM writes: the bootinfo)
+  const auto sb_made = b.value()->memtap_stats().value();
   ASSERT_TRUE(b.value()->prefetch(kPagesGpa, kPages).ok());
   const auto sb0 = b.value()->memtap_stats().value();
-  EXPECT_EQ(sb0.prefetched, kPages);
+  EXPECT_EQ(sb0.prefetched - sb_made.prefetched, kPages);
   EXPECT_EQ(read_region(*b.value()), instant);
   const auto sb1 = b.value()->memtap_stats().value();
   EXPECT_EQ(sb1.faults, sb0.faults);

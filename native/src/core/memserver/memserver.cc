@@ -1,5 +1,6 @@
-// Memserver service loop (see memserver.h): receive a batch of requests, check each, read the pages,
-// send zero runs and data fragments back in batches.
+// Memserver service loop (see memserver.h): receive a batch of requests, check each, decide per page
+// (multicast, unicast, or already on its way: lockstep), queue, and send zero runs and data fragments
+// in batches at the flow-control pace.
 // Boundary: one UDP socket, one snapshot; nothing a datagram says is used before it is checked.
 #include "memserver.h"
 
@@ -10,7 +11,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <ctime>
 
 namespace sf::memserver {
 
@@ -41,21 +44,47 @@ uint64_t MemserverStats::dropped_total() const {
 
 vmm::Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& config) {
   if (config.ram_bytes == 0 || config.ram_bytes % kPage != 0) return vmm::Status::Error(EINVAL, "memserver: RAM size must be whole pages");
-  if (fragment_payload(config.max_datagram) == 0 || config.max_datagram > kMaxDatagram) {
-    return vmm::Status::Error(EINVAL, "memserver: max_datagram " + std::to_string(config.max_datagram) + " out of range");
+  const bool multicast = config.mode == NetworkMode::multicast;
+  uint32_t max_datagram = config.max_datagram;
+  if (max_datagram == 0) {
+    // Size datagrams from the interface replies leave by: whole pages on jumbo or loopback MTUs.
+    auto mtu = interface_mtu(multicast ? config.multicast_interface : config.bind.addr);
+    if (!mtu.ok()) return vmm::Status::Error(mtu.status().code, "memserver: max_datagram 0 needs the interface MTU: " + mtu.status().message);
+    max_datagram = std::min<uint32_t>(datagram_for_mtu(mtu.value()), kFragmentOverhead + kWirePage);
+  }
+  if (fragment_payload(max_datagram) == 0 || max_datagram > kMaxDatagram) {
+    return vmm::Status::Error(EINVAL, "memserver: max_datagram " + std::to_string(max_datagram) + " out of range");
   }
   if (config.max_request_pages == 0 || config.max_request_pages > kMaxRequestPages) {
     return vmm::Status::Error(EINVAL, "memserver: max_request_pages out of range");
+  }
+  if (config.max_backlog_pages < config.max_request_pages) {
+    return vmm::Status::Error(EINVAL, "memserver: max_backlog_pages must hold at least one request");
+  }
+  if (!(config.endgame_share > 0.0) || std::isnan(config.endgame_share) || config.lockstep_window.count() < 0 ||
+      config.lockstep_first_ask_window.count() < 0) {
+    return vmm::Status::Error(EINVAL, "memserver: endgame_share must be > 0 and the lockstep windows ≥ 0");
   }
   auto source = vmm::SnapshotFdSource::create(config.snapshot_fd, config.ram_bytes);
   if (!source.ok()) return source.status();
   Endpoint bound;
   auto sock = open_udp(config.bind, &bound, kSocketBuffer, kSocketBuffer);
   if (!sock.ok()) return sock.status();
+  Endpoint group{};
+  if (multicast) {
+    group = Endpoint{config.group.addr, config.group.port != 0 ? config.group.port : bound.port};
+    if (!is_multicast(group.addr)) {
+      return vmm::Status::Error(EINVAL, "memserver: multicast mode needs a 224.0.0.0/4 group, not " + config.group.to_string());
+    }
+    vmm::Status st = set_multicast_sender(sock.value().get(), config.multicast_interface, config.multicast_ttl);
+    if (!st.ok()) return vmm::Status::Error(st.code, "memserver: " + st.message);
+  }
+  uint64_t data_pages = 0;
+  for (uint64_t p = 0; p < config.ram_bytes / kPage; ++p) data_pages += source.value()->has_data(p) ? 1 : 0;
   snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return vmm::Status::FromErrno("eventfd(memserver)", errno);
-  auto server = std::unique_ptr<Memserver>(
-      new Memserver(config, std::move(source).value(), std::move(sock).value(), std::move(wake), bound));
+  auto server = std::unique_ptr<Memserver>(new Memserver(config, std::move(source).value(), std::move(sock).value(),
+                                                         std::move(wake), bound, group, max_datagram, data_pages));
   if (!server->pagebuf_ || !server->arena_) return vmm::Status::Error(ENOMEM, "memserver: buffers");
   vmm::Status st = server->thread_.start([s = server.get()] { s->run(); }, "sf-memserver", vmm::Thread::Signals::none,
                                          nullptr, 128 * 1024);
@@ -64,21 +93,33 @@ vmm::Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig&
 }
 
 Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<vmm::SnapshotFdSource> source,
-                     snowflock::UniqueFd sock, snowflock::UniqueFd wake, Endpoint endpoint)
+                     snowflock::UniqueFd sock, snowflock::UniqueFd wake, Endpoint endpoint, Endpoint group,
+                     uint32_t max_datagram, uint64_t data_pages)
     : snapshot_id_(config.snapshot_id),
       key_(config.key),
       pages_(config.ram_bytes / kPage),
-      payload_(fragment_payload(config.max_datagram)),
+      payload_(fragment_payload(max_datagram)),
       max_request_pages_(config.max_request_pages),
-      slot_bytes_(kFragmentOverhead + fragment_payload(config.max_datagram)),
+      slot_bytes_(kFragmentOverhead + fragment_payload(max_datagram)),
+      mode_(config.mode),
+      group_(group),
+      group_sa_(group.sockaddr()),
+      endgame_share_(config.endgame_share),
       source_(std::move(source)),
       sock_(std::move(sock)),
       wake_(std::move(wake)),
       endpoint_(endpoint),
-      pagebuf_(new (std::nothrow) uint8_t[config.max_request_pages * kPage]),
-      pageptr_(new (std::nothrow) const uint8_t*[config.max_request_pages]),
-      arena_(new (std::nothrow) uint8_t[kSendBatch * (kFragmentOverhead + fragment_payload(config.max_datagram))]) {
+      pagebuf_(new (std::nothrow) uint8_t[kPage]),
+      arena_(new (std::nothrow) uint8_t[kSendBatch * (kFragmentOverhead + fragment_payload(max_datagram))]),
+      backlog_(config.max_backlog_pages),
+      // The send history (4 bytes and 2 bits a page) only matters to a multicast server.
+      lockstep_(config.mode == NetworkMode::multicast ? config.ram_bytes / kPage : 0, data_pages, config.lockstep_window,
+                config.lockstep_first_ask_window),
+      flow_(config.flow),
+      send_loss_(config.send_drop_for_test, config.snapshot_id ^ 0x6d63646973740000ull),
+      data_pages_(data_pages) {
   for (auto& d : dropped_) d.store(0, std::memory_order_relaxed);
+  pace_.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
 }
 
 Memserver::~Memserver() { stop(); }
@@ -105,7 +146,30 @@ MemserverStats Memserver::stats() const {
   s.send_errors = send_errors_.load(std::memory_order_relaxed);
   s.out_of_range = out_of_range_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < kWireErrorCount; ++i) s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
+  s.multicast_datagrams = mc_datagrams_.load(std::memory_order_relaxed);
+  s.unicast_datagrams = uc_datagrams_.load(std::memory_order_relaxed);
+  s.lockstep_suppressed = lockstep_suppressed_.load(std::memory_order_relaxed);
+  s.endgame_unicast_pages = endgame_unicast_.load(std::memory_order_relaxed);
+  s.endgame = endgame_flag_.load(std::memory_order_relaxed);
+  s.data_pages = data_pages_;
+  s.data_pages_multicast = data_multicast_.load(std::memory_order_relaxed);
+  s.rate_reports = rate_reports_.load(std::memory_order_relaxed);
+  s.client_rate = client_rate_.load(std::memory_order_relaxed);
+  s.pace = pace_.load(std::memory_order_relaxed);
+  s.paced_waits = paced_waits_.load(std::memory_order_relaxed);
+  s.backlog_pages = backlog_pages_.load(std::memory_order_relaxed);
+  s.backlog_full = backlog_full_.load(std::memory_order_relaxed);
+  s.test_send_drops = test_send_drops_.load(std::memory_order_relaxed);
+  s.queued_duplicates = queued_duplicates_.load(std::memory_order_relaxed);
   return s;
+}
+
+void Memserver::publish_stats() {
+  backlog_pages_.store(backlog_.pages(), std::memory_order_relaxed);
+  data_multicast_.store(lockstep_.data_pages_sent(), std::memory_order_relaxed);
+  endgame_flag_.store(endgame_, std::memory_order_relaxed);
+  client_rate_.store(flow_.average(), std::memory_order_relaxed);
+  pace_.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
 }
 
 void Memserver::run() {
@@ -114,121 +178,225 @@ void Memserver::run() {
   mmsghdr msgs[kRecvBatch];
   iovec iov[kRecvBatch];
   sockaddr_in from[kRecvBatch];
+  Clock::duration wait = Clock::duration::zero();
   for (;;) {
+    // Idle: sleep until a request or stop(). Work queued: come back when the pace allows more (or at
+    // once if the last pump only stopped because its batch was full).
+    timespec ts{};
+    timespec* timeout = nullptr;
+    if (!backlog_.empty()) {
+      const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+      ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+      ts.tv_nsec = static_cast<long>(ns % 1000000000);
+      timeout = &ts;
+    }
     pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    const int r = ::poll(fds, 2, -1);
+    const int r = ::ppoll(fds, 2, timeout, nullptr);
     if (stopping_.load(std::memory_order_acquire)) return;
     if (r < 0) {
       // Cannot fail here short of a bug; a server that quietly stopped would look like a dead one.
       if (errno != EINTR) ::usleep(1000);
       continue;
     }
-    if (!(fds[0].revents & POLLIN)) {
-      if (fds[0].revents & (POLLERR | POLLNVAL)) {
-        // A pending ICMP error on the socket (a client went away): reading it clears it.
-        int err = 0;
-        socklen_t len = sizeof err;
-        (void)::getsockopt(sock_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-      }
-      continue;
+    if (r > 0 && !(fds[0].revents & POLLIN) && (fds[0].revents & (POLLERR | POLLNVAL))) {
+      // A pending ICMP error on the socket (a client went away): reading it clears it.
+      int err = 0;
+      socklen_t len = sizeof err;
+      (void)::getsockopt(sock_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
     }
-    std::memset(msgs, 0, sizeof msgs);
-    for (size_t i = 0; i < kRecvBatch; ++i) {
-      iov[i] = {bufs.get() + i * kRecvBytes, kRecvBytes};
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = &from[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-    }
-    // MSG_TRUNC: msg_len is the datagram's real length, so an oversized one is recognised, not cut.
-    const int n = ::recvmmsg(sock_.get(), msgs, kRecvBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
-    if (n < 0) {
-      if (errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED) ::usleep(1000);
-      continue;
-    }
-    for (int i = 0; i < n; ++i) {
-      const size_t len = msgs[i].msg_len;
-      WireError err = WireError::ok;
-      PageRequest req;
-      if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-        err = WireError::oversized;
-      } else {
-        err = decode_request({bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, snapshot_id_, key_, &req);
+    if (r > 0 && (fds[0].revents & POLLIN)) {
+      std::memset(msgs, 0, sizeof msgs);
+      for (size_t i = 0; i < kRecvBatch; ++i) {
+        iov[i] = {bufs.get() + i * kRecvBytes, kRecvBytes};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof from[i];
       }
-      if (err == WireError::ok && req.npages > max_request_pages_) err = WireError::malformed;
-      if (err != WireError::ok) {
-        dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
-        continue;
+      // MSG_TRUNC: msg_len is the datagram's real length, so an oversized one is recognised, not cut.
+      const int n = ::recvmmsg(sock_.get(), msgs, kRecvBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+      if (n < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED) ::usleep(1000);
+      for (int i = 0; i < n; ++i) {
+        const size_t len = msgs[i].msg_len;
+        WireError err = WireError::ok;
+        PageRequest req;
+        if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+          err = WireError::oversized;
+        } else {
+          err = decode_request({bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, snapshot_id_, key_, &req);
+        }
+        if (err == WireError::ok && req.npages > max_request_pages_) err = WireError::malformed;
+        if (err != WireError::ok) {
+          dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        if (req.first_page >= pages_ || req.npages > pages_ - req.first_page) {
+          out_of_range_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        if (stalled_.load(std::memory_order_acquire)) continue;
+        if (msgs[i].msg_hdr.msg_namelen != sizeof(sockaddr_in) || from[i].sin_family != AF_INET) continue;
+        admit(req, from[i]);
       }
-      if (req.first_page >= pages_ || req.npages > pages_ - req.first_page) {
-        out_of_range_.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      if (stalled_.load(std::memory_order_acquire)) continue;
-      if (msgs[i].msg_hdr.msg_namelen != sizeof(sockaddr_in) || from[i].sin_family != AF_INET) continue;
-      answer(req, from[i]);
-      if (stopping_.load(std::memory_order_acquire)) return;
     }
+    wait = pump();
+    publish_stats();
   }
 }
 
-void Memserver::answer(const PageRequest& req, const sockaddr_in& to) {
+void Memserver::admit(const PageRequest& req, const sockaddr_in& from) {
+  if (!backlog_.fits(req.npages)) {
+    backlog_full_.fetch_add(1, std::memory_order_relaxed);  // the client's retry asks again later
+    return;
+  }
   requests_.fetch_add(1, std::memory_order_relaxed);
-  dest_ = to;
-  queued_ = 0;
-  const vmm::Status st = source_->get(req.first_page, req.npages, pagebuf_.get(), pageptr_.get(), stopping_);
-  if (!st.ok()) return;  // a memfd read failed: nothing sensible to send; the client retries
-  PageFragment f;
-  f.snapshot_id = snapshot_id_;
-  f.client_id = req.client_id;
-  f.seq = req.seq;
-  uint64_t zero_from = 0, zero_run = 0;
-  auto emit_zero_run = [&] {
-    if (zero_run == 0) return;
-    PageFragment z = f;
-    z.zero = true;
-    z.page = zero_from;
-    z.count = static_cast<uint32_t>(zero_run);
-    z.offset = z.length = 0;
-    z.payload = {};
-    queue(z);
-    zero_pages_.fetch_add(zero_run, std::memory_order_relaxed);
-    zero_run = 0;
-  };
-  for (uint32_t i = 0; i < req.npages; ++i) {
-    const uint64_t page = req.first_page + i;
-    const uint8_t* data = pageptr_[i];
-    // Holes and pages that happen to be all zero cost one small datagram per run, not 4 KiB each.
-    if (data == nullptr || all_zero(data)) {
-      if (zero_run == 0) zero_from = page;
-      ++zero_run;
-      continue;
-    }
-    emit_zero_run();
-    for (uint32_t off = 0; off < kPage; off += payload_) {
-      PageFragment d = f;
-      d.zero = false;
-      d.page = page;
-      d.count = 1;
-      d.offset = static_cast<uint16_t>(off);
-      d.length = static_cast<uint16_t>(std::min<uint32_t>(payload_, kPage - off));
-      d.payload = {data + off, d.length};
-      queue(d);
-    }
+  if (req.rate_kib != 0) {
+    flow_.report(uint64_t{req.rate_kib} * 1024);
+    rate_reports_.fetch_add(1, std::memory_order_relaxed);
   }
-  emit_zero_run();
-  pages_served_.fetch_add(req.npages, std::memory_order_relaxed);
-  flush();
+  const bool urgent = req.npages <= SendBacklog::kUrgentPages;
+  const bool group = mode_ == NetworkMode::multicast && !req.unicast;
+  const Clock::time_point now = Clock::now();
+  SendJob run;
+  run.to = from;
+  run.client_id = req.client_id;
+  run.seq = req.seq;
+  auto close_run = [&] {
+    if (run.n > 0) backlog_.push(run, urgent);
+    run.n = 0;
+  };
+  uint64_t suppressed = 0, endgame_unicast = 0, duplicates = 0;
+  for (uint64_t page = req.first_page; page < req.first_page + req.npages; ++page) {
+    bool to_group = group;
+    if (group) {
+      if (endgame_ && lockstep_.ever_sent(page)) {
+        // Everyone else had their chance at this page: a retransmission goes to the one who lost it.
+        to_group = false;
+      } else if (lockstep_.redundant(page, now, urgent, req.retry)) {
+        ++suppressed;  // the group just got it or is about to: this requester gets that copy too
+        close_run();
+        continue;
+      } else {
+        lockstep_.set_queued(page, urgent);
+      }
+    }
+    if (!to_group) {
+      if (!backlog_.mark_unicast(page, from)) {
+        ++duplicates;  // a retry that overtook its original: that copy is still on its way
+        close_run();
+        continue;
+      }
+      if (group) ++endgame_unicast;
+    }
+    if (run.n > 0 && (run.multicast != to_group || run.first + run.n != page)) close_run();
+    if (run.n == 0) {
+      run.first = page;
+      run.multicast = to_group;
+    }
+    ++run.n;
+  }
+  close_run();
+  if (suppressed > 0) lockstep_suppressed_.fetch_add(suppressed, std::memory_order_relaxed);
+  if (endgame_unicast > 0) endgame_unicast_.fetch_add(endgame_unicast, std::memory_order_relaxed);
+  if (duplicates > 0) queued_duplicates_.fetch_add(duplicates, std::memory_order_relaxed);
 }
 
-void Memserver::queue(const PageFragment& frag) {
+Memserver::Clock::duration Memserver::pump() {
+  Clock::duration wait = Clock::duration::zero();
+  size_t budget = kSendBatch;  // datagrams per pump, so requests are read (and coalesced) in between
+  while (!backlog_.empty() && budget > 0 && !stopping_.load(std::memory_order_acquire)) {
+    // The reported rates describe the group's stream, which every receiver gets: pace that. (In
+    // unicast mode each receiver gets only its own replies, and one receiver's rate says nothing
+    // about the sum.) A fault's few datagrams are not held back; what they spend delays bulk work.
+    if (mode_ == NetworkMode::multicast && !backlog_.front_is_urgent()) {
+      if (const Clock::duration d = flow_.delay(Clock::now()); d > Clock::duration::zero()) {
+        paced_waits_.fetch_add(1, std::memory_order_relaxed);
+        wait = d;
+        break;
+      }
+    }
+    SendJob& job = backlog_.front();
+    const uint64_t page = job.first;
+    // A page that is no longer queued went out with a fault's request that overtook this job.
+    const bool lockstep = job.multicast && lockstep_.enabled();
+    if (lockstep && !lockstep_.queued(page)) {
+      lockstep_suppressed_.fetch_add(1, std::memory_order_relaxed);
+      backlog_.consume(1);
+      continue;
+    }
+    const uint8_t* data = nullptr;
+    if (!source_->get(page, 1, pagebuf_.get(), &data, stopping_).ok()) {
+      // A memfd read failed: nothing sensible to send; the client retries.
+      if (job.multicast) {
+        lockstep_.unqueue(page);
+      } else {
+        backlog_.unmark_unicast(page, job.to);
+      }
+      backlog_.consume(1);
+      continue;
+    }
+    PageFragment f;
+    f.snapshot_id = snapshot_id_;
+    f.client_id = job.client_id;
+    f.seq = job.seq;
+    f.page = page;
+    uint32_t done = 1;
+    if (data == nullptr || all_zero(data)) {
+      // Holes and pages that happen to be all zero cost one small datagram per run, not 4 KiB each.
+      while (done < job.n && (!lockstep || lockstep_.queued(page + done))) {
+        const uint8_t* next = nullptr;
+        if (!source_->get(page + done, 1, pagebuf_.get(), &next, stopping_).ok() || (next != nullptr && !all_zero(next))) break;
+        ++done;
+      }
+      f.zero = true;
+      f.count = done;
+      queue(f, job);
+      --budget;
+      zero_pages_.fetch_add(done, std::memory_order_relaxed);
+    } else {
+      for (uint32_t off = 0; off < kPage; off += payload_) {
+        f.zero = false;
+        f.count = 1;
+        f.offset = static_cast<uint16_t>(off);
+        f.length = static_cast<uint16_t>(std::min<uint32_t>(payload_, kPage - off));
+        f.payload = {data + off, f.length};
+        queue(f, job);
+        budget = budget > 0 ? budget - 1 : 0;
+      }
+    }
+    if (!job.multicast) {
+      for (uint32_t i = 0; i < done; ++i) backlog_.unmark_unicast(page + i, job.to);
+    } else {
+      const Clock::time_point now = Clock::now();
+      for (uint32_t i = 0; i < done; ++i) lockstep_.sent(page + i, now, source_->has_data(page + i));
+      if (!endgame_ && lockstep_.data_pages() > 0 &&
+          static_cast<double>(lockstep_.data_pages_sent()) >= endgame_share_ * static_cast<double>(lockstep_.data_pages())) {
+        endgame_ = true;
+      }
+    }
+    pages_served_.fetch_add(done, std::memory_order_relaxed);
+    backlog_.consume(done);
+  }
+  flush();
+  return wait;
+}
+
+void Memserver::queue(const PageFragment& frag, const SendJob& job) {
+  if (send_loss_.drop()) {  // test-only: as if the network lost it on the way to everyone
+    test_send_drops_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (queued_ == kSendBatch) flush();
   const size_t len = encode_fragment(frag, key_, {arena_.get() + queued_ * slot_bytes_, slot_bytes_});
   if (len == 0) return;  // cannot happen: the fields come from checked requests and the payload size
-  lens_[queued_++] = len;
+  lens_[queued_] = len;
+  to_group_[queued_] = job.multicast;
+  dests_[queued_] = job.multicast ? group_sa_ : job.to;
+  ++queued_;
 }
 
 void Memserver::flush() {
+  if (queued_ == 0) return;
   mmsghdr msgs[kSendBatch];
   iovec iov[kSendBatch];
   std::memset(msgs, 0, sizeof(mmsghdr) * queued_);
@@ -236,16 +404,20 @@ void Memserver::flush() {
     iov[i] = {arena_.get() + i * slot_bytes_, lens_[i]};
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &dest_;
-    msgs[i].msg_hdr.msg_namelen = sizeof dest_;
+    msgs[i].msg_hdr.msg_name = &dests_[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof dests_[i];
   }
   size_t sent = 0;
   int stalls = 0;
+  uint64_t bytes = 0, group = 0, ok = 0;
   while (sent < queued_) {
     const int n = ::sendmmsg(sock_.get(), msgs + sent, static_cast<unsigned>(queued_ - sent), 0);
     if (n > 0) {
-      for (size_t i = sent; i < sent + static_cast<size_t>(n); ++i) bytes_.fetch_add(lens_[i], std::memory_order_relaxed);
-      datagrams_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      for (size_t i = sent; i < sent + static_cast<size_t>(n); ++i) {
+        bytes += lens_[i];
+        group += to_group_[i] ? 1 : 0;
+      }
+      ok += static_cast<uint64_t>(n);
       sent += static_cast<size_t>(n);
       continue;
     }
@@ -257,9 +429,15 @@ void Memserver::flush() {
       continue;
     }
     // Unreachable requester (ICMP), or the queue stays full: the client's retry covers what is lost.
-    send_errors_.fetch_add(queued_ - sent, std::memory_order_relaxed);
-    break;
+    // Skip the one datagram that failed and keep going: the rest may be for other destinations.
+    send_errors_.fetch_add(1, std::memory_order_relaxed);
+    ++sent;
   }
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  datagrams_.fetch_add(ok, std::memory_order_relaxed);
+  mc_datagrams_.fetch_add(group, std::memory_order_relaxed);
+  uc_datagrams_.fetch_add(ok - group, std::memory_order_relaxed);
+  flow_.spent(bytes, Clock::now());
   queued_ = 0;
 }
 

@@ -64,7 +64,12 @@ void Mirror::interrupt() {
 void Mirror::publish(std::span<const Range> installed) {
   if (installed.empty()) return;
   interrupt();
-  if (nwaiters_.load(std::memory_order_acquire) == 0) return;
+  // Pairs with the fence in wait_async(): the installer stored the presence bits and then reads the
+  // waiter count; a registrant announced itself in the count and then reads the bits. With a full
+  // fence on both sides at least one sees the other, so a page cannot be installed "between" a
+  // registrant's check and its registration unnoticed (a lost wake-up: a fault parked forever).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (nwaiters_.load(std::memory_order_relaxed) == 0) return;
   std::vector<std::pair<uint64_t, vmm::PageWaiter*>> ready;
   std::lock_guard deliver(deliver_mu_);
   {
@@ -109,11 +114,15 @@ void Mirror::deliver_early(uint64_t page, const uint8_t* bytes) {
 bool Mirror::wait_async(uint64_t page, vmm::PageWaiter* waiter) {
   if (page >= pages()) return false;
   std::lock_guard lock(waiters_mu_);
-  // Rechecked under the lock: an installer sets the bit before publish() takes this lock, so either it
-  // sees this registration or this check sees its page.
-  if (present_.test(page)) return true;
+  // Announce the registration before checking the page (see publish()): either the installer sees a
+  // waiter and delivers under this lock, after we registered, or this check sees its page.
+  nwaiters_.store(waiters_.size() + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (present_.test(page)) {
+    nwaiters_.store(waiters_.size(), std::memory_order_release);
+    return true;
+  }
   waiters_.emplace(page, waiter);
-  nwaiters_.store(waiters_.size(), std::memory_order_release);
   return false;
 }
 

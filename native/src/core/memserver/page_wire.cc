@@ -102,12 +102,14 @@ size_t encode_request(const PageRequest& req, const SnapshotKey& key, std::span<
     return 0;
   }
   uint8_t* p = out.data();
-  put_header(p, MsgType::request, 0, req.snapshot_id);
+  const uint16_t flags = static_cast<uint16_t>((req.rate_kib != 0 ? kRequestFlagRate : 0) |
+                                               (req.unicast ? kRequestFlagUnicast : 0) | (req.retry ? kRequestFlagRetry : 0));
+  put_header(p, MsgType::request, flags, req.snapshot_id);
   put64(p + 16, req.first_page);
   put32(p + 24, req.npages);
   put32(p + 28, req.client_id);
   put32(p + 32, req.seq);
-  put32(p + 36, 0);
+  put32(p + 36, req.rate_kib);
   seal(p, kRequestBytes - kMacBytes, key);
   return kRequestBytes;
 }
@@ -149,8 +151,14 @@ WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, cons
   r.npages = get32(p + 24);
   r.client_id = get32(p + 28);
   r.seq = get32(p + 32);
-  if (get16(p + 6) != 0 || get32(p + 36) != 0 || r.npages == 0 || r.npages > kMaxRequestPages ||
-      r.first_page > UINT64_MAX - r.npages) {
+  const uint16_t flags = get16(p + 6);
+  r.rate_kib = get32(p + 36);
+  r.unicast = (flags & kRequestFlagUnicast) != 0;
+  r.retry = (flags & kRequestFlagRetry) != 0;
+  // Without the rate flag the field is reserved (0); with it a rate of 0 would be a contradiction.
+  const bool rate_ok = (flags & kRequestFlagRate) ? r.rate_kib != 0 : r.rate_kib == 0;
+  if ((flags & ~(kRequestFlagRate | kRequestFlagUnicast | kRequestFlagRetry)) != 0 || !rate_ok || r.npages == 0 ||
+      r.npages > kMaxRequestPages || r.first_page > UINT64_MAX - r.npages) {
     return WireError::malformed;
   }
   *out = r;

@@ -1,5 +1,5 @@
 // The page-server wire format (DESIGN §4.4 step 5, §8): versioned, length-checked request and reply
-// datagrams that memtap clients and the memserver exchange now over UDP unicast and later over mcdist.
+// datagrams that memtap clients and the memserver exchange over UDP (mcdist: unicast or multicast).
 // Every datagram names its snapshot and ends in a SipHash-2-4 MAC under that snapshot's 128-bit key.
 // Boundary: encoding and checking bytes only; no sockets, no page storage. Decoders trust nothing and
 // return a typed reason that callers count.
@@ -49,13 +49,24 @@ constexpr size_t kWireErrorCount = 9;
 const char* wire_error_name(WireError e);
 
 // "Send me pages [first_page, first_page + npages)". Layout after the header, little-endian:
-// first_page u64 @16, npages u32 @24, client_id u32 @28, seq u32 @32, reserved u32 @36 (0), MAC @40.
+// first_page u64 @16, npages u32 @24, client_id u32 @28, seq u32 @32, rate u32 @36, MAC @40.
+// Header flags (mcdist extensions of version 1; a request with no flag is the original layout with
+// the u32 at @36 reserved and 0): bit 0 (kRequestFlagRate) — @36 carries the client's receive rate in
+// KiB/s (> 0) for the server's flow control; bit 1 (kRequestFlagUnicast) — the client has not joined
+// the snapshot's multicast group: answer it by unicast; bit 2 (kRequestFlagRetry) — the client asked
+// for these pages before and got nothing (lockstep detection treats a retry as a sign of loss).
+constexpr uint16_t kRequestFlagRate = 1;
+constexpr uint16_t kRequestFlagUnicast = 2;
+constexpr uint16_t kRequestFlagRetry = 4;
 struct PageRequest {
   uint64_t snapshot_id = 0;
   uint64_t first_page = 0;
   uint32_t npages = 0;
   uint32_t client_id = 0;  // who asked (for counters and, with multicast, for the end game)
   uint32_t seq = 0;        // the client's request number, echoed in replies
+  uint32_t rate_kib = 0;   // the client's measured receive rate, KiB/s; 0: not measured (flag clear)
+  bool unicast = false;    // reply to the sender's address even when the server multicasts
+  bool retry = false;      // asked before, nothing came
 };
 
 // One reply datagram: either `length` bytes at `offset` of one page (a page larger than the path MTU

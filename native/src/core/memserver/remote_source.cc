@@ -1,11 +1,15 @@
 // RemotePageSource (see remote_source.h): blocking fetches ask and retry on the caller's thread; the
-// receive thread checks and reassembles replies, stores them in the mirror, maps them into waiting
-// clones, and drives the retries and deadlines of asynchronous fetches.
-// Boundary: one client socket per source; the mirror may be shared by several sources and memtaps.
+// receive thread checks and reassembles replies (from the client socket and the multicast group),
+// stores them in the mirror, maps them into waiting clones, measures the receive rate, and drives the
+// retries and deadlines of asynchronous fetches.
+// Boundary: one client socket (and group socket) per source; the mirror may be shared by several
+// sources and memtaps.
 #include "remote_source.h"
 
+#include <linux/sockios.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,7 +18,11 @@
 #include <bitset>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <unordered_map>
+#include <vector>
+
+#include "multicast.h"
 
 namespace sf::memserver {
 
@@ -34,7 +42,36 @@ struct Partial {
   std::bitset<kPage / kFragmentAlign> have;
 };
 
+// Room for the kernel's receive timestamp (SO_TIMESTAMPNS) of each datagram.
+constexpr size_t kCmsgBytes = CMSG_SPACE(sizeof(timespec));
+
+uint64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// When the datagram reached the socket (the receive rate must not include this thread's own delays).
+uint64_t arrival_ns(const msghdr& h, uint64_t fallback) {
+  if (h.msg_flags & MSG_CTRUNC) return fallback;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+      timespec ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    }
+  }
+  return fallback;
+}
+
 }  // namespace
+
+struct RemotePageSource::Reassembly {
+  std::unique_ptr<uint8_t[]> bufs{new (std::nothrow) uint8_t[kRecvBatch * kRecvBytes]};
+  std::unique_ptr<uint8_t[]> cmsgs{new (std::nothrow) uint8_t[kRecvBatch * kCmsgBytes]};
+  std::unordered_map<uint64_t, Partial> partials;
+  std::vector<Mirror::Range> stored;
+};
 
 uint64_t RemoteSourceStats::dropped_total() const {
   uint64_t n = 0;
@@ -59,13 +96,28 @@ vmm::Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const Re
     if (::getrandom(&cfg.client_id, sizeof cfg.client_id, 0) != sizeof cfg.client_id) cfg.client_id = static_cast<uint32_t>(::getpid());
   }
   if (cfg.max_retry < cfg.first_retry) cfg.max_retry = cfg.first_retry;
+  if (!(cfg.drop_for_test >= 0.0 && cfg.drop_for_test <= 1.0)) {
+    return vmm::Status::Error(EINVAL, "remote page source: drop_for_test must be in [0, 1]");
+  }
   Endpoint local;
   auto sock = open_udp(cfg.bind, &local, kSocketBuffer, 1 << 20);
   if (!sock.ok()) return sock.status();
+  Endpoint group{};
+  snowflock::UniqueFd group_sock;
+  if (cfg.group.addr != 0) {
+    group = Endpoint{cfg.group.addr, cfg.group.port != 0 ? cfg.group.port : cfg.server.port};
+    auto g = open_group_receiver(group, cfg.multicast_interface, kSocketBuffer);
+    if (!g.ok()) return vmm::Status::Error(g.status().code, "remote page source: " + g.status().message);
+    group_sock = std::move(g).value();
+  }
+  // Kernel arrival times for the rate meter; without them it falls back to the time of reading.
+  const int one = 1;
+  (void)::setsockopt(sock.value().get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+  if (group_sock) (void)::setsockopt(group_sock.get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return vmm::Status::FromErrno("eventfd(remote page source)", errno);
-  auto src = std::shared_ptr<RemotePageSource>(
-      new RemotePageSource(cfg, std::move(mirror), std::move(sock).value(), std::move(wake), local));
+  auto src = std::shared_ptr<RemotePageSource>(new RemotePageSource(
+      cfg, std::move(mirror), std::move(sock).value(), std::move(group_sock), std::move(wake), local, group));
   vmm::Status st = src->thread_.start([s = src.get()] { s->receive_loop(); }, "sf-memclient", vmm::Thread::Signals::none,
                                       nullptr, 128 * 1024);
   if (!st.ok()) return st;
@@ -73,13 +125,17 @@ vmm::Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const Re
 }
 
 RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror,
-                                   snowflock::UniqueFd sock, snowflock::UniqueFd wake, Endpoint local)
+                                   snowflock::UniqueFd sock, snowflock::UniqueFd group_sock, snowflock::UniqueFd wake,
+                                   Endpoint local, Endpoint group)
     : config_(config),
       server_(config.server.sockaddr()),
       mirror_(std::move(mirror)),
       sock_(std::move(sock)),
+      group_sock_(std::move(group_sock)),
       wake_(std::move(wake)),
-      local_(local) {
+      local_(local),
+      group_(group),
+      loss_(config.drop_for_test, (uint64_t{config.client_id} << 32) ^ config.snapshot_id ^ 0x6c6f7373ull) {
   for (auto& d : dropped_) d.store(0, std::memory_order_relaxed);
 }
 
@@ -104,17 +160,24 @@ RemoteSourceStats RemotePageSource::stats() const {
   s.out_of_range = out_of_range_.load(std::memory_order_relaxed);
   s.reassembly_evictions = evictions_.load(std::memory_order_relaxed);
   s.timeouts = timeouts_.load(std::memory_order_relaxed);
+  s.group_datagrams = group_datagrams_.load(std::memory_order_relaxed);
+  s.test_drops = test_drops_.load(std::memory_order_relaxed);
+  s.receive_rate = config_.report_rate_for_test != 0 ? config_.report_rate_for_test : meter_.rate();
   for (size_t i = 0; i < kWireErrorCount; ++i) s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
   return s;
 }
 
-void RemotePageSource::send_request(uint64_t first, uint32_t n) {
+void RemotePageSource::send_request(uint64_t first, uint32_t n, bool retry) {
   PageRequest req;
   req.snapshot_id = config_.snapshot_id;
   req.first_page = first;
   req.npages = n;
   req.client_id = config_.client_id;
   req.seq = seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t forced = config_.report_rate_for_test;
+  req.rate_kib = forced != 0 ? static_cast<uint32_t>(std::clamp<uint64_t>(forced / 1024, 1, UINT32_MAX)) : meter_.rate_kib();
+  req.unicast = !group_sock_;  // not in the group: a multicast reply would never reach us
+  req.retry = retry;
   uint8_t buf[kRequestBytes];
   const size_t len = encode_request(req, config_.key, buf);
   if (len == 0) return;
@@ -131,7 +194,9 @@ void RemotePageSource::send_request(uint64_t first, uint32_t n) {
   pages_requested_.fetch_add(n, std::memory_order_relaxed);
 }
 
-void RemotePageSource::request(uint64_t first, uint64_t n) {
+void RemotePageSource::request(uint64_t first, uint64_t n) { request_missing(first, n, false); }
+
+void RemotePageSource::request_missing(uint64_t first, uint64_t n, bool retry) {
   const uint64_t pages = mirror_->pages();
   if (first >= pages) return;
   const uint64_t end = first + std::min(n, pages - first);
@@ -144,7 +209,7 @@ void RemotePageSource::request(uint64_t first, uint64_t n) {
     // A run of missing pages, at most one request's worth.
     uint64_t q = p + 1;
     while (q < end && q - p < config_.max_request_pages && !mirror_->has(q)) ++q;
-    send_request(p, static_cast<uint32_t>(q - p));
+    send_request(p, static_cast<uint32_t>(q - p), retry);
     p = q;
   }
 }
@@ -190,7 +255,7 @@ vmm::Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, vm
     // Under the lock: the receive thread decides to sleep without a tick under it too.
     kick = rx_idle_.load(std::memory_order_acquire);
   }
-  if (ask) send_request(page, 1);
+  if (ask) send_request(page, 1, false);
   if (kick) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
@@ -241,7 +306,7 @@ int RemotePageSource::service_asks() {
       }
     }
   }
-  for (auto& [page, sends] : resend) send_request(page, 1);
+  for (auto& [page, sends] : resend) send_request(page, 1, true);
   for (auto& [page, sends] : expired) {
     timeouts_.fetch_add(1, std::memory_order_relaxed);
     mirror_->fail(page, timeout_status(page, sends));
@@ -261,7 +326,7 @@ vmm::Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std
   uint64_t have = count_present();
   uint64_t asks = 0;
   Clock::time_point last_progress = Clock::now();
-  bool ask = true;
+  bool ask = true, deferred = false;
   for (;;) {
     if (mirror_->has_all(first, n)) return vmm::Status::Ok();
     if (cancel.load(std::memory_order_acquire)) return vmm::Status::Error(ECANCELED, "page fetch cancelled");
@@ -274,7 +339,7 @@ vmm::Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std
       return timeout_status(p, asks);
     }
     if (ask) {
-      request(first, n);  // only what is still missing
+      request_missing(first, n, asks > 0);  // only what is still missing
       ++asks;
     }
     mirror_->wait(first, n, std::min(now + retry, give_up), cancel);
@@ -284,121 +349,147 @@ vmm::Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std
       have = now_have;
       last_progress = Clock::now();
       ask = false;
+    } else if (!deferred && replies_waiting()) {
+      // Nothing new, but datagrams sit unread: the receive thread is behind (a busy host), and they
+      // may be these very pages. Give it one more interval — only one, so a flood of junk keeping
+      // the socket busy cannot stop the retries.
+      deferred = true;
+      ask = false;
     } else {
       // A whole interval brought nothing: ask again, and back off (a loaded or distant server).
+      deferred = false;
       ask = true;
       retry = std::min(retry * 2, config_.max_retry);
     }
   }
 }
 
+bool RemotePageSource::replies_waiting() const {
+  // SIOCINQ on UDP: the size of the next queued datagram, 0 if none.
+  int bytes = 0;
+  if (::ioctl(sock_.get(), SIOCINQ, &bytes) == 0 && bytes > 0) return true;
+  return group_sock_ && ::ioctl(group_sock_.get(), SIOCINQ, &bytes) == 0 && bytes > 0;
+}
+
 void RemotePageSource::receive_loop() {
-  std::unique_ptr<uint8_t[]> bufs(new (std::nothrow) uint8_t[kRecvBatch * kRecvBytes]);
-  if (!bufs) return;
-  std::unordered_map<uint64_t, Partial> partials;
-  std::vector<Mirror::Range> stored;
-  mmsghdr msgs[kRecvBatch];
-  iovec iov[kRecvBatch];
-  const uint64_t pages = mirror_->pages();
+  Reassembly rx;
+  if (!rx.bufs || !rx.cmsgs) return;
   int timeout_ms = -1;
   for (;;) {
-    pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    const int r = ::poll(fds, 2, timeout_ms);
+    pollfd fds[3] = {{wake_.get(), POLLIN, 0}, {sock_.get(), POLLIN, 0}, {group_sock_.get(), POLLIN, 0}};
+    const int r = ::poll(fds, group_sock_ ? 3 : 2, timeout_ms);
     if (stopping_.load(std::memory_order_acquire)) return;
     // This thread also fails overdue fetches, so it never gives up on its own: a fault must not wait
     // forever because a socket call failed. (poll cannot fail here short of a bug; don't spin if it does.)
     if (r < 0 && errno != EINTR) ::usleep(1000);
     rx_idle_.store(false, std::memory_order_release);
-    if (r > 0 && (fds[1].revents & POLLIN)) {  // a kick: a new ask needs the retry tick
+    if (r > 0 && (fds[0].revents & POLLIN)) {  // a kick: a new ask needs the retry tick
       uint64_t v;
       [[maybe_unused]] ssize_t n = ::read(wake_.get(), &v, sizeof v);
     }
-    if (r > 0 && (fds[0].revents & (POLLERR | POLLNVAL)) && !(fds[0].revents & POLLIN)) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      (void)::getsockopt(sock_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    }
-    if (r > 0 && (fds[0].revents & POLLIN)) {
-      std::memset(msgs, 0, sizeof msgs);
-      for (size_t i = 0; i < kRecvBatch; ++i) {
-        iov[i] = {bufs.get() + i * kRecvBytes, kRecvBytes};
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
+    for (int i = 1; r > 0 && i < (group_sock_ ? 3 : 2); ++i) {
+      if ((fds[i].revents & (POLLERR | POLLNVAL)) && !(fds[i].revents & POLLIN)) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        (void)::getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
       }
-      // MSG_TRUNC: msg_len is the datagram's real length, so an oversized one is recognised, not cut.
-      const int n = ::recvmmsg(sock_.get(), msgs, kRecvBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
-      if (n < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED) ::usleep(1000);
-      stored.clear();
-      for (int i = 0; i < n; ++i) {
-        datagrams_.fetch_add(1, std::memory_order_relaxed);
-        const size_t len = msgs[i].msg_len;
-        PageFragment f;
-        WireError err;
-        if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-          err = WireError::oversized;
-        } else {
-          err = decode_fragment({bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, config_.snapshot_id, config_.key, &f);
-        }
-        if (err != WireError::ok) {
-          dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        // Authentic, but does it fit this snapshot? (A different-size snapshot under the same id and
-        // key would be a bug on the other side; never write past the mirror.)
-        if (f.page >= pages || f.count > pages - f.page) {
-          out_of_range_.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        if (f.zero) {
-          const uint64_t added = mirror_->install_zero(f.page, f.count);
-          zero_installed_.fetch_add(added, std::memory_order_relaxed);
-          if (added < f.count) duplicates_.fetch_add(1, std::memory_order_relaxed);
-          if (added > 0) stored.push_back({f.page, f.count});
-          continue;
-        }
-        if (mirror_->has(f.page)) {
-          duplicates_.fetch_add(1, std::memory_order_relaxed);
-          partials.erase(f.page);
-          continue;
-        }
-        if (f.offset == 0 && f.length == kPage) {  // a whole page in one datagram: no reassembly
-          mirror_->deliver_early(f.page, f.payload.data());
-          if (mirror_->install(f.page, f.payload.data())) {
-            installed_.fetch_add(1, std::memory_order_relaxed);
-            stored.push_back({f.page, 1});
-          }
-          continue;
-        }
-        auto it = partials.find(f.page);
-        if (it == partials.end()) {
-          if (partials.size() >= kMaxPartials) {
-            // Bounded memory beats completeness: pages in flight this long are re-asked for anyway.
-            evictions_.fetch_add(partials.size(), std::memory_order_relaxed);
-            partials.clear();
-          }
-          it = partials.try_emplace(f.page).first;
-          if (!it->second.bytes) {
-            partials.erase(it);
-            continue;
-          }
-        }
-        Partial& part = it->second;
-        std::memcpy(part.bytes.get() + f.offset, f.payload.data(), f.length);
-        for (uint32_t u = f.offset / kFragmentAlign; u < (uint32_t{f.offset} + f.length) / kFragmentAlign; ++u) part.have.set(u);
-        if (part.have.all()) {
-          mirror_->deliver_early(f.page, part.bytes.get());
-          if (mirror_->install(f.page, part.bytes.get())) {
-            installed_.fetch_add(1, std::memory_order_relaxed);
-            stored.push_back({f.page, 1});
-          }
-          partials.erase(it);
-        }
-      }
+      if (!(fds[i].revents & POLLIN)) continue;
+      rx.stored.clear();
+      drain(fds[i].fd, i == 2, rx);
       // One publication per batch: blocked waiters rescan once; asynchronous waiters (faulting clones)
       // get their pages mapped right here, on this thread.
-      mirror_->publish(stored);
+      mirror_->publish(rx.stored);
     }
     timeout_ms = service_asks();
+  }
+}
+
+void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
+  mmsghdr msgs[kRecvBatch];
+  iovec iov[kRecvBatch];
+  std::memset(msgs, 0, sizeof msgs);
+  for (size_t i = 0; i < kRecvBatch; ++i) {
+    iov[i] = {rx.bufs.get() + i * kRecvBytes, kRecvBytes};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = rx.cmsgs.get() + i * kCmsgBytes;
+    msgs[i].msg_hdr.msg_controllen = kCmsgBytes;
+  }
+  // MSG_TRUNC: msg_len is the datagram's real length, so an oversized one is recognised, not cut.
+  const int n = ::recvmmsg(fd, msgs, kRecvBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+  if (n < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED) ::usleep(1000);
+  const uint64_t pages = mirror_->pages();
+  const uint64_t read_ns = n > 0 ? realtime_ns() : 0;
+  for (int i = 0; i < n; ++i) {
+    if (loss_.drop()) {  // test-only: as if the network had lost it
+      test_drops_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    datagrams_.fetch_add(1, std::memory_order_relaxed);
+    if (from_group) group_datagrams_.fetch_add(1, std::memory_order_relaxed);
+    const size_t len = msgs[i].msg_len;
+    PageFragment f;
+    WireError err;
+    if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+      err = WireError::oversized;
+    } else {
+      err = decode_fragment({rx.bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, config_.snapshot_id, config_.key, &f);
+    }
+    if (err != WireError::ok) {
+      dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    // Authentic, but does it fit this snapshot? (A different-size snapshot under the same id and
+    // key would be a bug on the other side; never write past the mirror.)
+    if (f.page >= pages || f.count > pages - f.page) {
+      out_of_range_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    meter_.add(arrival_ns(msgs[i].msg_hdr, read_ns), len);
+    if (f.zero) {
+      const uint64_t added = mirror_->install_zero(f.page, f.count);
+      zero_installed_.fetch_add(added, std::memory_order_relaxed);
+      if (added < f.count) duplicates_.fetch_add(1, std::memory_order_relaxed);
+      if (added > 0) rx.stored.push_back({f.page, f.count});
+      continue;
+    }
+    if (mirror_->has(f.page)) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      rx.partials.erase(f.page);
+      continue;
+    }
+    if (f.offset == 0 && f.length == kPage) {  // a whole page in one datagram: no reassembly
+      mirror_->deliver_early(f.page, f.payload.data());
+      if (mirror_->install(f.page, f.payload.data())) {
+        installed_.fetch_add(1, std::memory_order_relaxed);
+        rx.stored.push_back({f.page, 1});
+      }
+      continue;
+    }
+    auto it = rx.partials.find(f.page);
+    if (it == rx.partials.end()) {
+      if (rx.partials.size() >= kMaxPartials) {
+        // Bounded memory beats completeness: pages in flight this long are re-asked for anyway.
+        evictions_.fetch_add(rx.partials.size(), std::memory_order_relaxed);
+        rx.partials.clear();
+      }
+      it = rx.partials.try_emplace(f.page).first;
+      if (!it->second.bytes) {
+        rx.partials.erase(it);
+        continue;
+      }
+    }
+    Partial& part = it->second;
+    std::memcpy(part.bytes.get() + f.offset, f.payload.data(), f.length);
+    for (uint32_t u = f.offset / kFragmentAlign; u < (uint32_t{f.offset} + f.length) / kFragmentAlign; ++u) part.have.set(u);
+    if (part.have.all()) {
+      mirror_->deliver_early(f.page, part.bytes.get());
+      if (mirror_->install(f.page, part.bytes.get())) {
+        installed_.fetch_add(1, std::memory_order_relaxed);
+        rx.stored.push_back({f.page, 1});
+      }
+      rx.partials.erase(it);
+    }
   }
 }
 

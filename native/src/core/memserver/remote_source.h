@@ -1,9 +1,12 @@
 // RemotePageSource: a memtap page source that fetches from a Memserver over UDP (page_wire.h) into the
-// host-local Mirror (mirror.h). Pages the mirror already holds cost no request; every valid page that
-// arrives for the snapshot is kept there, whichever clone asked. Requests are retried with backoff and
-// give up with ETIMEDOUT when the server stops answering, so a fault never waits forever.
-// Boundary: owns the client socket and its receive thread, shares the mirror; installs only datagrams
-// whose length, snapshot id and MAC check out (others are counted by reason). Knows nothing of uffd.
+// host-local Mirror (mirror.h); the receiving half of mcdist. Pages the mirror already holds cost no
+// request; every valid page that arrives for the snapshot is kept there, whichever clone (or, through
+// the snapshot's multicast group, whichever host) asked. Requests carry this receiver's measured rate
+// (flow control) and are retried with backoff; they give up with ETIMEDOUT when the server stops
+// answering, so a fault never waits forever.
+// Boundary: owns the client socket, the group socket and their receive thread, shares the mirror;
+// installs only datagrams whose length, snapshot id and MAC check out (others are counted by reason).
+// Knows nothing of uffd.
 #pragma once
 
 #include <array>
@@ -19,7 +22,9 @@
 #include "../vmm/status.h"
 #include "../vmm/thread.h"
 #include "mirror.h"
+#include "loss_knob.h"
 #include "page_wire.h"
+#include "rate_meter.h"
 #include "udp.h"
 
 namespace sf::memserver {
@@ -35,6 +40,14 @@ struct RemoteSourceConfig {
   std::chrono::milliseconds first_retry{10};   // re-ask for missing pages after this; doubles per retry...
   std::chrono::milliseconds max_retry{200};    // ...up to this
   std::chrono::milliseconds timeout{1000};     // give up when no page of a window arrived for this long
+
+  // mcdist: the snapshot's multicast group (from the descriptor), joined on the interface that owns
+  // `multicast_interface`; port 0 = the server's port. No group (addr 0): requests ask the server
+  // for unicast replies, whatever its mode.
+  Endpoint group{};
+  uint32_t multicast_interface = 0x7f000001;
+  double drop_for_test = 0.0;          // test-only: this fraction of received datagrams is discarded unread
+  uint64_t report_rate_for_test = 0;   // test-only: report this receive rate (bytes/s), not the measured one
 };
 
 struct RemoteSourceStats {
@@ -52,6 +65,11 @@ struct RemoteSourceStats {
   uint64_t timeouts = 0;            // get() calls that gave up
   std::array<uint64_t, kWireErrorCount> dropped{};  // by WireError (index 0 unused)
   uint64_t dropped_total() const;
+
+  // mcdist
+  uint64_t group_datagrams = 0;     // of datagrams_received: through the multicast group
+  uint64_t test_drops = 0;          // datagrams the test-only loss knob discarded (not in datagrams_received)
+  uint64_t receive_rate = 0;        // measured receive rate, bytes/s (what requests report)
 };
 
 class RemotePageSource final : public vmm::PageSource {
@@ -80,12 +98,15 @@ class RemotePageSource final : public vmm::PageSource {
   void request(uint64_t first, uint64_t n);
 
   Endpoint local() const { return local_; }
+  // The multicast group this source listens to ({} when unicast only).
+  Endpoint group() const { return group_; }
   const std::shared_ptr<Mirror>& mirror() const { return mirror_; }
   RemoteSourceStats stats() const;
 
  private:
   RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, snowflock::UniqueFd sock,
-                   snowflock::UniqueFd wake, Endpoint local);
+                   snowflock::UniqueFd group_sock, snowflock::UniqueFd wake, Endpoint local, Endpoint group);
+  struct Reassembly;
   using Clock = std::chrono::steady_clock;
   // An outstanding asynchronous ask for one page (retry schedule and deadline).
   struct Ask {
@@ -94,22 +115,34 @@ class RemotePageSource final : public vmm::PageSource {
     uint32_t sends;
   };
   vmm::Status fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel);
-  void send_request(uint64_t first, uint32_t n);
+  void send_request(uint64_t first, uint32_t n, bool retry);
+  // Asks for the missing pages of [first, first + n) (a retry: they were asked for before).
+  void request_missing(uint64_t first, uint64_t n, bool retry);
   void receive_loop();
+  // Reads one batch from `fd` and installs what checks out (`rx`: buffers, half-assembled pages, what
+  // this batch stored, for one publication).
+  void drain(int fd, bool from_group, Reassembly& rx);
   // Re-asks for overdue pages and fails expired ones; returns the poll timeout (ms, −1: none due).
   int service_asks();
   vmm::Status timeout_status(uint64_t page, uint64_t sends) const;
+  // Datagrams are queued on a socket that the receive thread has not read yet.
+  bool replies_waiting() const;
 
   const RemoteSourceConfig config_;
   const sockaddr_in server_;
   std::shared_ptr<Mirror> mirror_;
   snowflock::UniqueFd sock_;
+  snowflock::UniqueFd group_sock_;  // empty when unicast only
   snowflock::UniqueFd wake_;
   const Endpoint local_;
+  const Endpoint group_;
+  LossKnob loss_;       // receive thread only
+  RateMeter meter_;     // fed by the receive thread
   std::atomic<uint32_t> seq_{0};
 
   std::atomic<uint64_t> requests_{0}, pages_requested_{0}, send_errors_{0}, hits_{0}, misses_{0}, datagrams_{0},
-      installed_{0}, zero_installed_{0}, duplicates_{0}, out_of_range_{0}, evictions_{0}, timeouts_{0};
+      installed_{0}, zero_installed_{0}, duplicates_{0}, out_of_range_{0}, evictions_{0}, timeouts_{0},
+      group_datagrams_{0}, test_drops_{0};
   std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};
   std::mutex asks_mu_;
   std::unordered_map<uint64_t, Ask> asks_;

@@ -1,5 +1,5 @@
 // UDP plumbing shared by the memserver and its clients: an IPv4 endpoint value and a socket opener.
-// Boundary: addresses and socket options only; IPv4 because mcdist will use IPv4 multicast.
+// Boundary: addresses and socket options only; IPv4 because mcdist uses IPv4 multicast.
 #pragma once
 
 #include <netinet/in.h>
