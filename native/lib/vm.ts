@@ -469,15 +469,17 @@ function checkCloneOptions(
   if (snapshot.released) throw new VmError('BAD_STATE', `${operation}(): the snapshot was released.`);
   const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
   if (options.lazy !== undefined && typeof options.lazy !== 'boolean') badInput(`lazy must be a boolean, got ${describe(options.lazy)}.`);
-  let cloneReply: NativeReply | null = null;
-  if (options.cloneReply !== undefined) {
-    try {
-      cloneReply = normalizeGuestReply(options.cloneReply);
-    } catch (error) {
-      badInput(`cloneReply: ${error instanceof Error ? error.message : String(error)}`);
-    }
+  return { vmid, lazy: options.lazy ?? false, cloneReply: checkCloneReply(options.cloneReply) };
+}
+
+/** A clone's answer to its pending sf_clone, checked like any reply; null when none is given. */
+function checkCloneReply(reply: GuestReply | undefined): NativeReply | null {
+  if (reply === undefined) return null;
+  try {
+    return normalizeGuestReply(reply);
+  } catch (error) {
+    badInput(`cloneReply: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return { vmid, lazy: options.lazy ?? false, cloneReply };
 }
 
 function failureReply(status: number, message: string): NativeReply {
@@ -605,14 +607,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
     if (typeof options.server !== 'string') badInput(`server must be 'address:port', got ${describe(options.server)}.`);
     if (options.bind !== undefined && typeof options.bind !== 'string') badInput(`bind must be 'address:port', got ${describe(options.bind)}.`);
-    let cloneReply: NativeReply | null = null;
-    if (options.cloneReply !== undefined) {
-      try {
-        cloneReply = normalizeGuestReply(options.cloneReply);
-      } catch (error) {
-        badInput(`cloneReply: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
+    const cloneReply = checkCloneReply(options.cloneReply);
     const native = new (vmAddon().NativeVm)();
     const vm = new VirtualMachine(native);
     await native.createRemoteClone(descriptor, { vmid, lazy: true, cloneReply, server: options.server, ...(options.bind ? { bind: options.bind } : {}) });

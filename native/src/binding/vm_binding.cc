@@ -60,6 +60,14 @@ class VmWorker : public Napi::AsyncWorker {
   const char* operation_;
 };
 
+// Marks the binding busy, queues the worker and hands back its promise (settled on the JS thread).
+Napi::Promise StartWorker(VmWorker* worker, bool& op_in_flight) {
+  op_in_flight = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 // Vm::create (allocates guest RAM, opens KVM) and Vm::load_elf_file (reads an image of up to GiBs).
 class CreateWorker final : public VmWorker {
  public:
@@ -384,10 +392,7 @@ Napi::Value VmBinding::Create(const Napi::CallbackInfo& info) {
 
   auto* worker = new CreateWorker(env, this, std::move(config), std::move(image_path), Callbacks());
   phase_ = Phase::kCreating;
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 sf::vmm::VmCallbacks VmBinding::Callbacks() {
@@ -416,10 +421,7 @@ Napi::Value VmBinding::CreateClone(const Napi::CallbackInfo& info) {
   if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "createClone");
   auto* worker = new CloneWorker(env, this, std::move(*snapshot), vmid, std::move(options), Callbacks());
   phase_ = Phase::kCreating;
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 Napi::Value VmBinding::CreateRemoteClone(const Napi::CallbackInfo& info) {
@@ -446,10 +448,7 @@ Napi::Value VmBinding::CreateRemoteClone(const Napi::CallbackInfo& info) {
   auto* worker = new RemoteCloneWorker(env, this, std::move(descriptor), vmid, std::move(options), server.value(),
                                        bind.value(), Callbacks());
   phase_ = Phase::kCreating;
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 Napi::Value VmBinding::PrepareClone(const Napi::CallbackInfo& info) {
@@ -459,10 +458,7 @@ Napi::Value VmBinding::PrepareClone(const Napi::CallbackInfo& info) {
   if (Status s = CloneShapeFromJs(info[0], shape); !s.ok()) return Reject(env, s, "prepareClone");
   auto* worker = new ShellWorker(env, this, shape, Callbacks());
   phase_ = Phase::kCreating;
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 void VmBinding::FinishShell(Napi::Env env, std::unique_ptr<Vm> vm, bool ok) {
@@ -488,10 +484,7 @@ Napi::Value VmBinding::BecomeClone(const Napi::CallbackInfo& info) {
   sf::vmm::CloneOptions options;
   if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "becomeClone");
   auto* worker = new BecomeCloneWorker(env, this, vm_.get(), std::move(*snapshot), vmid, std::move(options));
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 void VmBinding::FinishBecomeClone(Napi::Env env, bool ok) {
@@ -505,10 +498,7 @@ Napi::Value VmBinding::Fork(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (Napi::Value rejected = CheckOperation(env, "fork", Phase::kReady); !rejected.IsEmpty()) return rejected;
   auto* worker = new ForkWorker(env, this, vm_.get());
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 Napi::Value VmBinding::MemtapStats(const Napi::CallbackInfo& info) {
@@ -559,10 +549,7 @@ Napi::Value VmBinding::RunVmOperation(const Napi::CallbackInfo& info, const char
   // From the moment the vCPUs may start, the VM holds Node open (until its final state).
   if (method == &Vm::boot) SetKeepAlive(env, true);
   auto* worker = new OperationWorker(env, this, operation, vm_.get(), method);
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 Napi::Value VmBinding::Boot(const Napi::CallbackInfo& info) { return RunVmOperation(info, "boot", &Vm::boot); }
@@ -599,10 +586,7 @@ Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
   final_reason_ = vm_->reason();
   auto* worker = new DestroyWorker(env, this, std::move(vm_));
   phase_ = Phase::kDestroying;
-  op_in_flight_ = true;
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return StartWorker(worker, op_in_flight_);
 }
 
 void VmBinding::FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, int exit_code, const std::string& reason) {

@@ -33,14 +33,6 @@ std::vector<uint8_t> read_region(Vm& vm) {
   return v;
 }
 
-bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return f();
-}
 
 size_t open_fds() {
   size_t n = 0;

@@ -26,6 +26,7 @@
 #include "memserver/mirror.h"
 #include "memserver/page_wire.h"
 #include "memserver/remote_source.h"
+#include "test_support.h"
 #include "vmm/memtap.h"
 
 namespace sf::memserver::test {
@@ -34,38 +35,15 @@ namespace {
 using vmm::Memtap;
 using vmm::MemtapStats;
 using namespace std::chrono_literals;
+using vmm::test::mono;
+using vmm::test::uffd_usable;
+using vmm::test::wait_for;
 
 constexpr uint64_t kPg = 4096;
 constexpr uint64_t kSnapId = 0x5eed0001;
 
-uint64_t mono() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
 
-bool uffd_usable(std::string* why) {
-  const int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
-  if (fd < 0) {
-    *why = std::string("userfaultfd unavailable: ") + std::strerror(errno);
-    return false;
-  }
-  ::close(fd);
-  return true;
-}
-#define SF_REQUIRE_UFFD()                          \
-  do {                                             \
-    std::string why_;                              \
-    if (!uffd_usable(&why_)) GTEST_SKIP() << why_; \
-  } while (0)
 
-bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds timeout = 5s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return f();
-}
 
 SnapshotKey test_key(uint8_t salt = 0) {
   SnapshotKey k;

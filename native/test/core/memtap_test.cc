@@ -30,25 +30,7 @@ constexpr uint64_t kCounterGpa = 0x300000;
 constexpr uint64_t kPagesGpa = 16ull << 20;
 constexpr uint64_t kPages = 2048;
 
-uint64_t mono() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
 
-bool uffd_usable(std::string* why) {
-  int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
-  if (fd < 0) {
-    *why = std::string("userfaultfd unavailable: ") + std::strerror(errno);
-    return false;
-  }
-  ::close(fd);
-  return true;
-}
-#define SF_REQUIRE_UFFD()                         \
-  do {                                            \
-    std::string why_;                             \
-    if (!uffd_usable(&why_)) GTEST_SKIP() << why_; \
-  } while (0)
 
 // A snapshot-like memfd: page p holds (p * 7 + 1) in every word for p in [0, data_pages); the rest holes.
 struct Fixture {
@@ -290,14 +272,6 @@ std::vector<uint8_t> read_region(Vm& vm) {
   return v;
 }
 
-bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return f();
-}
 
 VmConfig user_config(uint64_t ram = 64ull << 20) {
   VmConfig c;

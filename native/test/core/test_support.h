@@ -1,10 +1,12 @@
-// Shared helpers of the VMM tests: KVM availability (tests skip with a reason without it), the test
-// guest image, and a Harness that records a VM's callbacks and waits for them with timeouts.
+// Shared helpers of the native tests: KVM and userfaultfd availability (tests skip with a reason
+// without them), polling with a timeout, the test guest image, and a Harness that records a VM's
+// callbacks and waits for them with timeouts.
 // Boundary: test support only.
 #pragma once
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,11 +14,13 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "vmm/vm.h"
@@ -43,6 +47,38 @@ inline bool kvm_usable(std::string* why) {
     std::string why_;                                                 \
     if (!::sf::vmm::test::kvm_usable(&why_)) GTEST_SKIP() << why_;    \
   } while (0)
+
+inline bool uffd_usable(std::string* why) {
+  const int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (fd < 0) {
+    *why = std::string("userfaultfd unavailable: ") + std::strerror(errno);
+    return false;
+  }
+  ::close(fd);
+  return true;
+}
+
+#define SF_REQUIRE_UFFD()                                             \
+  do {                                                                \
+    std::string why_;                                                 \
+    if (!::sf::vmm::test::uffd_usable(&why_)) GTEST_SKIP() << why_;   \
+  } while (0)
+
+// Monotonic nanoseconds (latency figures).
+inline uint64_t mono() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+// Polls `f` every millisecond until it holds or `timeout` passes; returns its last answer.
+inline bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return f();
+}
 
 inline const std::vector<uint8_t>& guest_image() {
   static const std::vector<uint8_t> image = [] {

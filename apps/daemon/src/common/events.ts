@@ -74,9 +74,12 @@ export interface DomainRemoteCloneSpec {
   clones: { vmid: number }[];
 }
 
+/** What became of one clone an sfld was asked to make. */
+export interface CloneOutcome { vmid: number; ok: boolean; error: string | null }
+
 /** What became of each clone of a fork; the fork's figures for the record. */
 export interface DomainForkResult {
-  clones: { vmid: number; ok: boolean; error: string | null }[];
+  clones: CloneOutcome[];
   pauseMs: number;
   descriptorBytes: number;
   /** Clones made from shells prepared when the ticket was granted (the rest were made at the fork). */
@@ -103,7 +106,7 @@ export interface HostCommandMap {
   'domain:boot': [DomainBootSpec, { state: string }];
   'domain:destroy': [DomainAddress, { state: string }];
   'domain:fork': [DomainForkSpec, DomainForkResult];
-  'domain:clone-remote': [DomainRemoteCloneSpec, { clones: { vmid: number; ok: boolean; error: string | null }[] }];
+  'domain:clone-remote': [DomainRemoteCloneSpec, { clones: CloneOutcome[] }];
   'domain:input': [DomainAddress & { data: Buffer }, { accepted: number }];
   'domain:console-replay': [DomainAddress, { data: Buffer }];
   'host:ping': [{ sentAt: number }, { receivedAt: number }];

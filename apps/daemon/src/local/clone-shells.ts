@@ -59,9 +59,4 @@ export class CloneShells {
   async releaseAll(): Promise<void> {
     await Promise.all([...this.#byTicket.keys()].map((t) => this.release(t)));
   }
-
-  /** Tickets with shells prepared or being prepared. */
-  get tickets(): string[] {
-    return [...this.#byTicket.keys()];
-  }
 }

@@ -7,7 +7,7 @@ import {
   finalVmStates, SfHypercall, SfStatus, startMemserver, VirtualMachine, type Memserver, type VmSnapshot, type VmStateEvent,
 } from '@snowflock/native';
 import type {
-  ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateReport,
+  CloneOutcome, ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateReport,
 } from '../common/events.ts';
 import { SfError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
@@ -165,16 +165,8 @@ export class DomainManager {
         }
       }));
       for (const m of made) if (m.vm) this.#adopt(m.vm, { clusterid: spec.clusterid, vmid: m.vmid }, null);
-      const started = await Promise.all(made.map(async (m) => {
-        if (!m.vm) return { vmid: m.vmid, ok: false, error: m.error };
-        try {
-          await m.vm.resume();
-          return { vmid: m.vmid, ok: true, error: null };
-        } catch (err) {
-          await this.destroy({ clusterid: spec.clusterid, vmid: m.vmid }); // a clone that cannot run holds nothing
-          return { vmid: m.vmid, ok: false, error: `clone ${spec.clusterid}:${m.vmid} did not start: ${err instanceof Error ? err.message : String(err)}` };
-        }
-      }));
+      const started = await Promise.all(made.map((m) =>
+        m.vm ? this.#start({ clusterid: spec.clusterid, vmid: m.vmid }) : { vmid: m.vmid, ok: false, error: m.error }));
       // Clones on other hosts fetch their pages from here: serve the snapshot while the master lives.
       let memserverPort: number | null = null;
       if (spec.serve) {
@@ -196,7 +188,7 @@ export class DomainManager {
   }
 
   /** Clones of a VM forked on another host: from its descriptor, pages from its memserver (DESIGN §4.4). */
-  async cloneRemote(spec: DomainRemoteCloneSpec): Promise<{ clones: { vmid: number; ok: boolean; error: string | null }[] }> {
+  async cloneRemote(spec: DomainRemoteCloneSpec): Promise<{ clones: CloneOutcome[] }> {
     const at = spec.server.lastIndexOf(':');
     const name = spec.server.slice(0, at);
     const address = await lookup(name, { family: 4 }).catch(() => null);
@@ -218,16 +210,21 @@ export class DomainManager {
         return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${err instanceof Error ? err.message : String(err)}` };
       }
       this.#adopt(vm, address, null);
-      try {
-        await vm.resume();
-        return { vmid, ok: true, error: null };
-      } catch (err) {
-        await this.destroy(address);
-        return { vmid, ok: false, error: `clone ${key(address)} did not start: ${err instanceof Error ? err.message : String(err)}` };
-      }
+      return this.#start(address);
     }));
     this.log.info({ cluster: spec.clusterid, ticket: spec.ticket, server, clones: results.filter((r) => r.ok).length }, 'remote clones made');
     return { clones: results };
+  }
+
+  /** Lets an adopted clone run; one that cannot is destroyed (it holds nothing) and reported. */
+  async #start(address: DomainAddress): Promise<CloneOutcome> {
+    try {
+      await this.#get(address).vm.resume();
+      return { vmid: address.vmid, ok: true, error: null };
+    } catch (err) {
+      await this.destroy(address);
+      return { vmid: address.vmid, ok: false, error: `clone ${key(address)} did not start: ${err instanceof Error ? err.message : String(err)}` };
+    }
   }
 
   #retire(id: string, domain: Domain): void {

@@ -22,16 +22,16 @@ const bootSpecSchema = addressSchema.extend({
   vcpus: z.number().int().min(1).max(64), memoryMiB: z.number().int().min(16).max(65536),
   image: z.string().min(1).max(4096), args: z.string().max(4096),
 });
-const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1) })).min(1).max(256);
+// A fork may make no clone on the master's host (all placed elsewhere); a host asked for remote clones gets one at least.
+const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1) })).max(256);
 const forkSpecSchema = addressSchema.extend({
-  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256), clones: z.array(z.object({ vmid: z.number().int().min(1) })).max(256),
-  serve: z.boolean(),
+  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256), clones: clonesSchema, serve: z.boolean(),
 });
 const remoteCloneSchema = z.object({
   clusterid: z.number().int().min(0), ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256),
   descriptor: z.instanceof(Buffer).refine((b) => b.length > 0 && b.length <= 1 << 20, 'descriptor of 1 B .. 1 MiB'),
   server: z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, "server must be 'host:port'"),
-  clones: clonesSchema,
+  clones: clonesSchema.min(1),
 });
 const inputSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536) });
 

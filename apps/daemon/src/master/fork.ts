@@ -3,15 +3,15 @@
 // fork's descriptor, fetching pages from the master host's memserver. Each clone record follows what
 // really happened. Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
 import { SfError } from '../common/errors.ts';
+import type { CloneOutcome } from '../common/events.ts';
 import { setState } from './domain-lifecycle.ts';
 import { announceDomain, type LiveDomain } from './domains.ts';
 import { jsonDetail, type OperationHandle } from './operations.ts';
 import type { MasterServices } from './services.ts';
 
 interface CloneRecord { id: string; vmid: number; hostId: string; host: { name: string; unicast: string } }
-type Outcome = { vmid: number; ok: boolean; error: string | null };
 
-async function applyOutcomes(svc: MasterServices, clusterid: number, clones: CloneRecord[], outcomes: Outcome[], fallback: string) {
+async function applyOutcomes(svc: MasterServices, clusterid: number, clones: CloneRecord[], outcomes: CloneOutcome[], fallback: string) {
   for (const c of clones) {
     const outcome = outcomes.find((r) => r.vmid === c.vmid);
     if (outcome?.ok) {
