@@ -7,7 +7,7 @@ import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { VmSnapshot } from './fork.ts';
+import { inspectDescriptor, VmSnapshot } from './fork.ts';
 import { SfExitHow, SfHypercall, SfStatus, VirtualMachine, type GuestCall, type GuestReply } from './vm.ts';
 
 const memtouch = fileURLToPath(new URL('../guest/build/bin/memtouch.elf', import.meta.url));
@@ -187,6 +187,19 @@ test('clone options and snapshot handles are checked', async (t) => {
   await live.boot();
   const snap = await live.fork();
   assert.equal(live.state, 'running', 'a running VM comes back running');
+  // A descriptor describes itself (receivers check what they were sent); a damaged one is refused.
+  const info = inspectDescriptor(snap.descriptor());
+  assert.match(info.snapshotId ?? '', /^[0-9a-f]{16}$/);
+  assert.equal(info.snapshotId, snap.id);
+  assert.deepEqual([info.ramBytes, info.vcpus], [16 << 20, 1]);
+  assert.ok(info.dataPages !== null && info.dataPages > 0 && info.dataPages <= 4096);
+  const damaged = snap.descriptor();
+  damaged[damaged.length - 1]! ^= 0xff;
+  assert.throws(() => inspectDescriptor(damaged), { code: 'BAD_INPUT', message: /not a valid descriptor/ });
+  assert.throws(() => inspectDescriptor(Buffer.alloc(3)), { code: 'BAD_INPUT' });
+  const again = await live.fork();
+  assert.notEqual(again.id, snap.id, 'each fork has its own snapshot id');
+  again.release();
   await assert.rejects(VirtualMachine.createClone(snap, { vmid: 1, cloneReply: { status: 5 } }), { code: 'BAD_INPUT' });
   await assert.rejects(VirtualMachine.createClone(snap, { vmid: -1 }), { code: 'BAD_INPUT' });
   const clone = await VirtualMachine.createClone(snap, { vmid: 7 });

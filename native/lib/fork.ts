@@ -1,6 +1,7 @@
 // VM fork from JS: the snapshot a fork hands to clones (descriptor + frozen memory) and the shapes of
 // clone options and lazy-memory (memtap) counters. Boundary: types and checks; VirtualMachine.fork() and
 // VirtualMachine.createClone() (vm.ts) do the work through the binding (src/binding/snapshot_binding.cc).
+import { loadAddon } from './addon.ts';
 import { VmError } from './errors.ts';
 
 /** The binding's snapshot handle (src/binding/snapshot_binding.cc). */
@@ -36,6 +37,11 @@ export class VmSnapshot {
     this.#native = native;
     this.timing = native.timing();
     this.ramBytes = native.ramBytes();
+  }
+
+  /** The fork's snapshot id (16 hex digits): every page message of this fork carries it. */
+  get id(): string {
+    return inspectDescriptor(this.descriptor()).snapshotId ?? '';
   }
 
   /** The serialised descriptor (a copy): vCPU and device state, memory layout, identity; no page contents. */
@@ -91,4 +97,25 @@ export function parseMemtapStats(value: unknown): MemtapStats | null {
     out[k] = v;
   }
   return out;
+}
+
+/** What a descriptor says about itself, read with the same checks a clone applies. */
+export interface DescriptorInfo {
+  /** 16 hex digits; null for a plain capture (not a fork). */
+  snapshotId: string | null;
+  ramBytes: number;
+  vcpus: number;
+  /** Pages that may hold data (the rest are zero); null when the descriptor does not say. */
+  dataPages: number | null;
+}
+
+/** Parses and checks a descriptor received from elsewhere; throws VmError('BAD_INPUT') if it is not valid. */
+export function inspectDescriptor(descriptor: Buffer): DescriptorInfo {
+  if (!Buffer.isBuffer(descriptor)) throw new VmError('BAD_INPUT', 'inspectDescriptor() needs the descriptor as a Buffer.');
+  const addon = loadAddon() as unknown as { inspectDescriptor(b: Buffer): DescriptorInfo };
+  try {
+    return addon.inspectDescriptor(descriptor);
+  } catch (error) {
+    throw new VmError('BAD_INPUT', error instanceof Error ? error.message : String(error));
+  }
 }

@@ -10,10 +10,10 @@ export type {
   UffdOpenPath,
   UserfaultfdCapabilities,
 } from './capabilities.ts';
-export { VmSnapshot } from './fork.ts';
+export { inspectDescriptor, VmSnapshot } from './fork.ts';
 export { Memserver, startMemserver } from './memserver.ts';
 export type { MemserverStats } from './memserver.ts';
-export type { ForkTiming, MemtapStats } from './fork.ts';
+export type { DescriptorInfo, ForkTiming, MemtapStats } from './fork.ts';
 export { VmError, vmErrorCodes, vmErrorCodeFor, makeVmErrorFromStatus } from './errors.ts';
 export type { NativeOperation, VmErrorCode, VmErrorOptions } from './errors.ts';
 export {

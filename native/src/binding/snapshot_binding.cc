@@ -2,12 +2,51 @@
 // Boundary: the constructor lives in the addon's data (addon_data.h) so From() can tell a real handle from a fake.
 #include "snapshot_binding.h"
 
+#include <cinttypes>
+#include <cstdio>
+
+#include "../core/vmm/descriptor.h"
 #include "addon_data.h"
 
 namespace snowflock::binding {
 namespace {
 
 Napi::FunctionReference& Constructor(Napi::Env env) { return GetAddonData(env)->snapshot_constructor; }
+
+// inspectDescriptor(Buffer) => {snapshotId: string | null, ramBytes, vcpus, dataPages: number | null}:
+// parses with the same checks a clone applies, so a receiver can verify what it was sent before using it.
+Napi::Value InspectDescriptor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) {
+    Napi::TypeError::New(env, "inspectDescriptor() needs the descriptor as a Buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  auto parsed = sf::vmm::parse({buf.Data(), buf.Length()});
+  if (!parsed.ok()) {
+    Napi::Error::New(env, "not a valid descriptor: " + parsed.status().message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const sf::vmm::Descriptor& d = parsed.value();
+  Napi::Object o = Napi::Object::New(env);
+  if (d.identity) {
+    char id[17];
+    std::snprintf(id, sizeof id, "%016" PRIx64, d.identity->snapshot_id);
+    o.Set("snapshotId", Napi::String::New(env, id));
+  } else {
+    o.Set("snapshotId", env.Null());
+  }
+  o.Set("ramBytes", Napi::Number::New(env, static_cast<double>(d.ram_bytes)));
+  o.Set("vcpus", Napi::Number::New(env, d.vcpus));
+  if (d.data_extents) {
+    uint64_t pages = 0;
+    for (const auto& e : *d.data_extents) pages += e.count;
+    o.Set("dataPages", Napi::Number::New(env, static_cast<double>(pages)));
+  } else {
+    o.Set("dataPages", env.Null());
+  }
+  return o;
+}
 
 }  // namespace
 
@@ -22,6 +61,7 @@ void SnapshotBinding::Register(Napi::Env env, Napi::Object exports) {
                                     });
   Constructor(env) = Napi::Persistent(ctor);
   exports.Set("NativeSnapshot", ctor);
+  exports.Set("inspectDescriptor", Napi::Function::New(env, InspectDescriptor, "inspectDescriptor"));
 }
 
 Napi::Object SnapshotBinding::Wrap(Napi::Env env, sf::vmm::Snapshot snapshot) {
