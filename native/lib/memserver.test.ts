@@ -7,8 +7,8 @@ import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { startMemserver, type Memserver } from './memserver.ts';
-import { SfExitHow, SfHypercall, SfStatus, VirtualMachine, type GuestCall, type GuestReply } from './vm.ts';
+import { startMemserver, type Memserver, type MemserverOptions } from './memserver.ts';
+import { SfExitHow, SfHypercall, SfStatus, VirtualMachine, type CloneMemtapStats, type GuestCall, type GuestReply } from './vm.ts';
 
 const forkbench = fileURLToPath(new URL('../guest/build/bin/forkbench.elf', import.meta.url));
 const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));
@@ -28,9 +28,21 @@ function skipUnlessRunnable(t: TestContext): boolean {
   return why !== null;
 }
 
-test('clones made from a descriptor and a memserver run their share and verify every page they read', { timeout: 60_000 }, async (t) => {
-  if (skipUnlessRunnable(t)) return;
-  const n = 3;
+interface RemoteRun {
+  server: Memserver;
+  /** Each clone's memtapStats() just before it was destroyed (the remote figures are the host's). */
+  clones: (CloneMemtapStats | null)[];
+}
+
+// A forkbench master whose clones are made "on another host" (createRemoteClone from the descriptor),
+// pages served by a memserver started with `serverOptions`; checks the single-VM result and every clone's
+// own verification line.
+async function remoteForkbench(
+  t: TestContext,
+  serverOptions: Omit<MemserverOptions, 'bind'>,
+  n = 3,
+  cloneOptions: (server: Memserver) => { group?: string | null; interface?: string } = () => ({}),
+): Promise<RemoteRun> {
   const master = await VirtualMachine.create({ memoryMiB: 256, image: forkbench, cmdline: `clones=${n} pages=8192 touch=512` });
   const vms: VirtualMachine[] = [master];
   let server: Memserver | undefined;
@@ -41,22 +53,26 @@ test('clones made from a descriptor and a memserver run their share and verify e
   const out = new Map<number, string>([[0, '']]);
   const ended: Promise<unknown>[] = [];
   const exits = new Map<number, number>();
+  const clones: (CloneMemtapStats | null)[] = [];
   const handler = (vmid: number) => async (call: GuestCall): Promise<GuestReply> => {
     switch (call.nr) {
       case SfHypercall.TICKET_REQUEST:
         return { status: 0, count: n, ticket: 'remote' };
       case SfHypercall.CLONE_MASTER: {
         const snapshot = await master.fork();
-        server = startMemserver(snapshot, '127.0.0.1:0');
+        server = startMemserver(snapshot, { bind: '127.0.0.1:0', ...serverOptions });
         const descriptor = snapshot.descriptor();
         for (let id = 1; id <= n; id++) {
           const clone = await VirtualMachine.createRemoteClone(descriptor, {
-            vmid: id, server: server.endpoint, cloneReply: { status: 0, vmid: id, count: n, ticket: 'remote' },
+            vmid: id, server: server.endpoint, cloneReply: { status: 0, vmid: id, count: n, ticket: 'remote' }, ...cloneOptions(server),
           });
           vms.push(clone);
           out.set(id, '');
           clone.on('console', (c) => out.set(id, out.get(id)! + c.toString()));
-          clone.onGuestCall = handler(id);
+          clone.onGuestCall = async (c) => {
+            if (c.nr === SfHypercall.CLONE_EXIT) clones[id - 1] = clone.memtapStats();
+            return handler(id)(c);
+          };
           ended.push(clone.waitForExit());
           await clone.resume();
         }
@@ -79,11 +95,42 @@ test('clones made from a descriptor and a memserver run their share and verify e
   assert.deepEqual([final.state, final.exitCode], ['exited', 0], out.get(0));
   assert.match(out.get(0)!, /forkbench result digest=0x[0-9a-f]+ items=\d+ verified OK/, out.get(0));
   for (let id = 1; id <= n; id++) assert.match(out.get(id)!, new RegExp(`forkbench vmid=${id} touched=512 verified OK`), out.get(id));
-  const stats = server!.stats();
+  return { server: server!, clones };
+}
+
+test('clones made from a descriptor and a memserver run their share and verify every page they read', { timeout: 60_000 }, async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  const { server, clones } = await remoteForkbench(t, {});
+  const stats = server.stats();
+  assert.equal(server.mode, 'unicast');
+  assert.equal(server.group, null);
   // The clones share one mirror on this host: pages one fetched are there for the others.
   assert.ok(stats.pagesServed > 0);
   assert.ok(stats.pagesServed < 256 * 256 / 4, `served ${stats.pagesServed} pages of ${256 * 256}`);
   assert.equal(stats.dropped, 0);
+  assert.equal(stats.multicastDatagrams, 0);
+  assert.equal(stats.unicastDatagrams, stats.datagramsSent);
+  for (const c of clones) {
+    assert.ok(c?.remote, 'a remote clone reports its page source');
+    assert.ok(c.remote.requestsSent > 0 && c.remote.bytesReceived > 0, JSON.stringify(c.remote));
+    assert.equal(c.remote.groupDatagrams, 0);
+  }
+});
+
+test('three remote clones in multicast mode get their pages through the snapshot\'s group', { timeout: 60_000 }, async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  const { server, clones } = await remoteForkbench(t, { mode: 'multicast' }, 3, (s) => ({ group: s.group }));
+  assert.equal(server.mode, 'multicast');
+  // Derived from the snapshot id (239.x.y.z), on the server's own port.
+  assert.match(server.group ?? '', new RegExp(`^239\\.\\d+\\.\\d+\\.\\d+:${server.endpoint.split(':')[1]}$`));
+  const stats = server.stats();
+  assert.ok(stats.multicastDatagrams > 0, JSON.stringify(stats));
+  assert.equal(stats.unicastDatagrams, 0, 'members of the group are answered through it');
+  assert.equal(stats.dropped, 0);
+  assert.ok(stats.dataPagesMulticast > 0 && stats.dataPages >= stats.dataPagesMulticast);
+  for (const c of clones) {
+    assert.ok(c?.remote && c.remote.groupDatagrams > 0 && c.remote.groupBytesReceived > 0, JSON.stringify(c?.remote));
+  }
 });
 
 test('a clone whose memserver has stopped ends as crashed with the reason; bad arguments are refused', { timeout: 30_000 }, async (t) => {
@@ -111,4 +158,83 @@ test('a clone whose memserver has stopped ends as crashed with the reason; bad a
   gone.stop();
   await assert.rejects(VirtualMachine.createRemoteClone(second.descriptor(), { vmid: 10, server: gone.endpoint }), /guest memory unavailable/);
   second.release();
+});
+
+test('memserver and remote-clone network options are checked with clear errors', { timeout: 30_000 }, async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  const live = await VirtualMachine.create({ memoryMiB: 64, image: hello, cmdline: 'interactive=1' });
+  t.after(() => live.destroy());
+  await live.boot();
+  const snapshot = await live.fork();
+  t.after(() => snapshot.release());
+  const bad: [MemserverOptions, RegExp][] = [
+    [{ bind: '127.0.0.1' }, /bind must be 'a\.b\.c\.d:port'/],
+    [{ bind: '300.0.0.1:0' }, /bind must be/],
+    [{ bind: '239.1.2.3:0' }, /bind must be a unicast address/],
+    [{ bind: '127.0.0.1:0', mode: 'broadcast' as 'unicast' }, /mode must be 'multicast' or 'unicast'/],
+    [{ bind: '127.0.0.1:0', mode: 'multicast', group: '10.1.2.3:5000' }, /group must be a multicast address/],
+    [{ bind: '127.0.0.1:0', mode: 'multicast', group: '239.1.2.3' }, /group must be 'a\.b\.c\.d:port'/],
+    [{ bind: '127.0.0.1:0', mode: 'multicast', interface: '127.0.0.1:9' }, /interface must be a unicast IPv4 address/],
+    [{ bind: '127.0.0.1:0', mode: 'multicast', interface: '224.0.0.1' }, /interface must be a unicast IPv4 address/],
+    [{ bind: '127.0.0.1:0', maxDatagram: 70000 }, /maxDatagram must be/],
+    [{ bind: '127.0.0.1:0', maxDatagram: 10 }, /max_datagram 10 out of range/],
+    [{ bind: '127.0.0.1:0', lossForTest: 0.9 }, /lossForTest must be a fraction from 0 to 0\.5/],
+    [{ bind: '127.0.0.1:0', lossForTest: -1 }, /lossForTest/],
+    [{ bind: '127.0.0.1:0', reap: 'yes' as unknown as boolean }, /reap must be a boolean/],
+    [{ bind: '127.0.0.1:0', workingSet: { ramBytes: -1, pages: new Uint32Array() } }, /workingSet\.ramBytes/],
+    [{ bind: '127.0.0.1:0', workingSet: { ramBytes: 4096, pages: 'all' as unknown as Uint32Array } }, /workingSet\.pages/],
+    // An address this host does not have: multicast could not leave by it.
+    [{ bind: '127.0.0.1:0', mode: 'multicast', interface: '198.18.255.254' }, /IP_MULTICAST_IF|198\.18\.255\.254/],
+  ];
+  for (const [options, message] of bad) {
+    assert.throws(() => startMemserver(snapshot, options), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'BAD_INPUT', `${JSON.stringify(options)}: ${e.message}`);
+      assert.match(e.message, message, JSON.stringify(options));
+      return true;
+    });
+  }
+  // A string is still the bind address; the group can be chosen; the interface defaults to the bind address.
+  const plain = startMemserver(snapshot, '127.0.0.1:0');
+  t.after(() => plain.stop());
+  assert.deepEqual([plain.mode, plain.group], ['unicast', null]);
+  const chosen = startMemserver(snapshot, { bind: '127.0.0.1:0', mode: 'multicast', group: '239.255.90.7:0', maxDatagram: 0 });
+  t.after(() => chosen.stop());
+  assert.equal(chosen.group, `239.255.90.7:${chosen.endpoint.split(':')[1]}`);
+
+  const descriptor = snapshot.descriptor();
+  const badClone: [Record<string, unknown>, RegExp][] = [
+    [{ server: 'nowhere' }, /server must be 'a\.b\.c\.d:port'/],
+    [{ server: plain.endpoint, group: '10.0.0.1:1' }, /group must be a multicast address/],
+    [{ server: plain.endpoint, group: 17 }, /group must be 'a\.b\.c\.d:port'/],
+    [{ server: plain.endpoint, interface: 'lo' }, /interface must be a unicast IPv4 address/],
+    [{ server: plain.endpoint, dropForTest: 2 }, /dropForTest must be a fraction/],
+  ];
+  for (const [options, message] of badClone) {
+    await assert.rejects(VirtualMachine.createRemoteClone(descriptor, { vmid: 1, ...options } as never), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'BAD_INPUT', `${JSON.stringify(options)}: ${e.message}`);
+      assert.match(e.message, message, JSON.stringify(options));
+      return true;
+    });
+  }
+  // Clones of one snapshot on a host share one source: the first decides the group, a different one is refused.
+  const first = await VirtualMachine.createRemoteClone(descriptor, { vmid: 1, server: chosen.endpoint, group: chosen.group });
+  t.after(() => first.destroy());
+  const same = await VirtualMachine.createRemoteClone(descriptor, { vmid: 2, server: chosen.endpoint, group: chosen.group });
+  t.after(() => same.destroy());
+  await assert.rejects(
+    VirtualMachine.createRemoteClone(descriptor, { vmid: 3, server: chosen.endpoint, group: null }),
+    (e: Error & { code?: string }) => e.code === 'BAD_INPUT' && /already receive group 239\.255\.90\.7:\d+; this clone asks for unicast replies/.test(e.message),
+  );
+  await assert.rejects(
+    VirtualMachine.createRemoteClone(descriptor, { vmid: 3, server: chosen.endpoint, group: '239.255.90.8:0' }),
+    (e: Error & { code?: string }) => e.code === 'BAD_INPUT' && /this clone asks for group 239\.255\.90\.8/.test(e.message),
+  );
+  const stats = first.memtapStats();
+  assert.ok(stats?.remote, 'a remote clone reports its page source');
+  assert.deepEqual(Object.keys(stats.remote).sort(), [
+    'bytesReceived', 'datagramsReceived', 'dropped', 'duplicates', 'groupBytesReceived', 'groupDatagrams', 'mirrorHits', 'mirrorMisses',
+    'outOfRange', 'pagesInstalled', 'pagesRequested', 'receiveRate', 'requestsSent', 'sendErrors', 'testDrops', 'timeouts', 'zeroPagesInstalled',
+  ]);
+  // Its creation fetched the pages the restore needed, through the group.
+  assert.ok(stats.remote.groupDatagrams > 0, JSON.stringify(stats.remote));
 });

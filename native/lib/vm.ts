@@ -6,7 +6,8 @@ import { stat } from 'node:fs/promises';
 
 import { loadAddon } from './addon.ts';
 import { makeVmErrorFromStatus, VmError } from './errors.ts';
-import { parseMemtapStats, VmSnapshot, type MemtapStats, type NativeSnapshotHandle } from './fork.ts';
+import { inspectDescriptor, parseMemtapStats, VmSnapshot, type MemtapStats, type NativeSnapshotHandle } from './fork.ts';
+import { remoteSourceStats, type RemoteSourceStats } from './memserver.ts';
 
 // ---- The guest ABI, mirrored from native/guest/include/snowflock/abi.h (vm.test.ts checks they agree) ----
 
@@ -244,7 +245,7 @@ interface NativeVmHandle {
   createClone(snapshot: NativeSnapshotHandle, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null }): Promise<void>;
   fork(): Promise<NativeSnapshotHandle>;
   prepareClone(shape: { ramBytes: number; vcpus: number; privilege: 'user' | 'kernel' }): Promise<void>;
-  createRemoteClone(descriptor: Buffer, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null; server: string; bind?: string }): Promise<void>;
+  createRemoteClone(descriptor: Buffer, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null } & RemoteCloneNetwork): Promise<void>;
   becomeClone(snapshot: NativeSnapshotHandle, options: { vmid: number; lazy: boolean; cloneReply: NativeReply | null }): Promise<void>;
   memtapStats(): unknown;
   prefetch(gpa: number, npages: number): void;
@@ -276,6 +277,31 @@ function vmAddon(): NativeVmAddon {
 
 const MiB = 1024 * 1024;
 const utf8 = new TextEncoder();
+
+/** createRemoteClone's network options as the binding takes them. */
+interface RemoteCloneNetwork {
+  server: string;
+  bind?: string;
+  group?: string;
+  interface?: string;
+  dropForTest?: number;
+}
+
+/** A lazy clone's memtap counters; `remote`: a remote clone's page source on this host (null: a local clone). */
+export type CloneMemtapStats = MemtapStats & { remote: RemoteSourceStats | null };
+
+const ipv4Address = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function checkEndpoint(name: string, value: unknown): string {
+  const m = typeof value === 'string' ? /^([^:]+):(\d{1,5})$/.exec(value) : null;
+  if (!m || !ipv4Address.test(m[1]!) || Number(m[2]) > 65535) badInput(`${name} must be 'a.b.c.d:port', got ${describe(value)}.`);
+  return value as string;
+}
+
+function isMulticastAddress(address: string): boolean {
+  const first = Number(address.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
 
 function badInput(message: string): never {
   throw new VmError('BAD_INPUT', message);
@@ -539,6 +565,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   #ops: Promise<unknown> = Promise.resolve();
   #destroying: Promise<void> | undefined;
   #destroyed = false;
+  #remoteSnapshot: string | undefined;  // a remote clone's snapshot id: its page source's stats are the host's
 
   private constructor(native: NativeVmHandle) {
     super();
@@ -596,21 +623,61 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
    * A lazy clone on this host of a VM forked on another: `descriptor` is the fork's (VmSnapshot.descriptor()),
    * pages come from the memserver at `server` ('address:port', see startMemserver) through this host's mirror,
    * shared by every clone of that snapshot here; `bind` is the local UDP address to use ('127.0.0.1:0' by
-   * default). Created paused. If the memserver stops answering while the clone needs a page, the clone ends as
+   * default). `group` (the memserver's Memserver.group; null/absent: unicast replies) is joined on the
+   * interface that owns `interface` (default: the bind address, or 127.0.0.1). The first clone of a
+   * snapshot on this host decides these; a later one asking for another group is refused (BAD_INPUT).
+   * Created paused. If the memserver stops answering while the clone needs a page, the clone ends as
    * crashed with the reason.
    */
   static async createRemoteClone(
     descriptor: Buffer,
-    options: { vmid: number; server: string; bind?: string; cloneReply?: GuestReply },
+    options: {
+      vmid: number;
+      server: string;
+      bind?: string;
+      cloneReply?: GuestReply;
+      group?: string | null;
+      interface?: string;
+      /** Test only: this fraction (0 to 0.5) of received page datagrams is discarded unread. */
+      dropForTest?: number;
+    },
   ): Promise<VirtualMachine> {
     if (!Buffer.isBuffer(descriptor)) badInput(`createRemoteClone() needs the descriptor as a Buffer, got ${describe(descriptor)}.`);
     const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
-    if (typeof options.server !== 'string') badInput(`server must be 'address:port', got ${describe(options.server)}.`);
-    if (options.bind !== undefined && typeof options.bind !== 'string') badInput(`bind must be 'address:port', got ${describe(options.bind)}.`);
+    const network: RemoteCloneNetwork = { server: checkEndpoint('server', options.server) };
+    if (options.bind !== undefined) network.bind = checkEndpoint('bind', options.bind);
+    if (options.group !== undefined && options.group !== null) {
+      network.group = checkEndpoint('group', options.group);
+      if (!isMulticastAddress(network.group)) badInput(`group must be a multicast address (224.0.0.0/4), got '${network.group}'.`);
+    }
+    if (options.interface !== undefined) {
+      if (typeof options.interface !== 'string' || !ipv4Address.test(options.interface) || options.interface === '0.0.0.0' || isMulticastAddress(options.interface)) {
+        badInput(`interface must be a unicast IPv4 address of this host (no port), got ${describe(options.interface)}.`);
+      }
+      network.interface = options.interface;
+    }
+    if (options.dropForTest !== undefined) {
+      if (typeof options.dropForTest !== 'number' || !(options.dropForTest >= 0 && options.dropForTest <= 0.5)) {
+        badInput(`dropForTest must be a fraction from 0 to 0.5, got ${describe(options.dropForTest)}.`);
+      }
+      network.dropForTest = options.dropForTest;
+    }
     const cloneReply = checkCloneReply(options.cloneReply);
+    const snapshotId = inspectDescriptor(descriptor).snapshotId;
+    if (!snapshotId) badInput('createRemoteClone(): the descriptor has no snapshot identity (not from a fork).');
     const native = new (vmAddon().NativeVm)();
     const vm = new VirtualMachine(native);
-    await native.createRemoteClone(descriptor, { vmid, lazy: true, cloneReply, server: options.server, ...(options.bind ? { bind: options.bind } : {}) });
+    try {
+      await native.createRemoteClone(descriptor, { vmid, lazy: true, cloneReply, ...network });
+    } catch (error) {
+      // EINVAL here is about what the caller passed (the descriptor, a group that disagrees with this
+      // host's earlier clones of the snapshot), whatever the generic table says.
+      if (error instanceof VmError && error.errno === 'EINVAL') {
+        throw new VmError('BAD_INPUT', error.message, { statusCode: error.statusCode, operation: error.operation, errno: error.errno });
+      }
+      throw error;
+    }
+    vm.#remoteSnapshot = snapshotId;
     return vm;
   }
 
@@ -651,10 +718,15 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     }).then(() => snapshot!);
   }
 
-  /** Lazy clones: memtap counters (pages fetched, fault service times); null for other VMs. */
-  memtapStats(): MemtapStats | null {
+  /**
+   * Lazy clones: memtap counters (pages fetched, fault service times) and, for remote clones, this host's
+   * shared source of the snapshot's pages under `remote` (null for local clones); null for other VMs.
+   */
+  memtapStats(): CloneMemtapStats | null {
     if (this.#destroying) return null;
-    return parseMemtapStats(this.#native.memtapStats());
+    const local = parseMemtapStats(this.#native.memtapStats());
+    if (!local) return null;
+    return { ...local, remote: this.#remoteSnapshot ? remoteSourceStats(this.#remoteSnapshot) : null };
   }
 
   /** Lazy clones: fetch [gpa, gpa + npages pages) before the guest touches them. No-op for other VMs. */

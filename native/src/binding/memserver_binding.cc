@@ -1,12 +1,17 @@
-// NativeMemserver: ObjectWrap around sf::memserver::Memserver; the shared remote-source cache.
-// Boundary: argument checks and conversion only. See memserver_binding.h.
+// NativeMemserver: ObjectWrap around sf::memserver::Memserver (options from JS, stats to JS); the
+// remote-clone side: a clone's remote-source options and the per-host cache of shared sources.
+// Boundary: argument checks and conversion only (the protocol is src/core/memserver). See memserver_binding.h.
 #include "memserver_binding.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <mutex>
 
 #include "../core/memserver/memserver.h"
 #include "../core/memserver/mirror.h"
+#include "../core/memserver/multicast.h"
 #include "../core/vmm/descriptor.h"
 #include "addon_data.h"
 #include "snapshot_binding.h"
@@ -22,51 +27,180 @@ Napi::Value Throw(Napi::Env env, const std::string& message) {
   return env.Undefined();
 }
 
+Napi::Number Num(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
+
+// 'a.b.c.d' (no port) → its address; 0.0.0.0 is no interface.
+sf::vmm::Result<uint32_t> InterfaceAddress(const std::string& text, const char* what) {
+  if (text.find(':') != std::string::npos) return Status::Error(EINVAL, std::string(what) + " must be an IPv4 address without a port, not '" + text + "'");
+  auto e = Endpoint::parse(text);
+  if (!e.ok()) return Status::Error(EINVAL, std::string(what) + ": " + e.status().message);
+  if (e->addr == 0 || sf::memserver::is_multicast(e->addr)) {
+    return Status::Error(EINVAL, std::string(what) + " must be a unicast address of this host, not '" + text + "'");
+  }
+  return e->addr;
+}
+
+// Multicast leaves by the interface the socket is bound to, unless told otherwise; the wildcard binds
+// to no interface, and the default route is never the right one, so loopback then.
+uint32_t DefaultInterface(const Endpoint& bind) { return bind.addr != 0 ? bind.addr : 0x7f000001u; }
+
+sf::vmm::Result<Endpoint> GroupEndpoint(const std::string& text) {
+  auto g = Endpoint::parse(text);
+  if (!g.ok()) return Status::Error(EINVAL, "group: " + g.status().message);
+  if (!sf::memserver::is_multicast(g->addr)) {
+    return Status::Error(EINVAL, "group must be a multicast address (224.0.0.0/4) with a port, not '" + text + "'");
+  }
+  return g.value();
+}
+
+// A double in [lo, hi] from an optional property (undefined → `fallback`).
+Status ReadFraction(const Napi::Object& o, const char* key, double lo, double hi, double fallback, double& out) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) {
+    out = fallback;
+    return Status::Ok();
+  }
+  if (!v.IsNumber()) return Status::Error(EINVAL, std::string(key) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi)) return Status::Error(EINVAL, std::string(key) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  out = d;
+  return Status::Ok();
+}
+
+sf::vmm::Result<std::string> ReadOptionalString(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::string();
+  if (!v.IsString()) return Status::Error(EINVAL, std::string(key) + " must be a string");
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.empty()) return Status::Error(EINVAL, std::string(key) + " must not be empty");
+  return s;
+}
+
+// The MemserverConfig fields JS may set: {bind, mode?, group?, interface?, maxDatagram?, lossForTest?}.
+Status MemserverOptionsFromJs(const Napi::Value& value, uint64_t snapshot_id, sf::memserver::MemserverConfig& c) {
+  if (!value.IsObject()) return Status::Error(EINVAL, "options must be an object");
+  const Napi::Object o = value.As<Napi::Object>();
+  if (!o.Get("bind").IsString()) return Status::Error(EINVAL, "bind must be 'address:port'");
+  auto bind = Endpoint::parse(o.Get("bind").As<Napi::String>().Utf8Value());
+  if (!bind.ok()) return Status::Error(EINVAL, "bind: " + bind.status().message);
+  if (sf::memserver::is_multicast(bind->addr)) return Status::Error(EINVAL, "bind must be a unicast address of this host");
+  c.bind = bind.value();
+  auto mode = ReadOptionalString(o, "mode");
+  if (!mode.ok()) return mode.status();
+  if (!mode->empty()) {
+    auto m = sf::memserver::parse_network_mode(mode.value());
+    if (!m.ok()) return Status::Error(EINVAL, "mode must be 'multicast' or 'unicast', not '" + mode.value() + "'");
+    c.mode = m.value();
+  }
+  // Group and interface are checked in either mode (a typo should not wait for the mode to change).
+  auto group = ReadOptionalString(o, "group");
+  if (!group.ok()) return group.status();
+  if (!group->empty()) {
+    auto g = GroupEndpoint(group.value());
+    if (!g.ok()) return g.status();
+    c.group = g.value();
+  } else {
+    c.group = sf::memserver::derive_multicast_group(snapshot_id, 0);  // port 0: the server's own
+  }
+  auto iface = ReadOptionalString(o, "interface");
+  if (!iface.ok()) return iface.status();
+  c.multicast_interface = DefaultInterface(c.bind);
+  if (!iface->empty()) {
+    auto a = InterfaceAddress(iface.value(), "interface");
+    if (!a.ok()) return a.status();
+    c.multicast_interface = a.value();
+  }
+  Napi::Value md = o.Get("maxDatagram");
+  if (!md.IsUndefined()) {
+    const double d = md.IsNumber() ? md.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= sf::memserver::kMaxDatagram) || std::floor(d) != d) {
+      return Status::Error(EINVAL, "maxDatagram must be 0 (from the interface MTU) or a datagram size up to " +
+                                       std::to_string(sf::memserver::kMaxDatagram));
+    }
+    c.max_datagram = static_cast<uint32_t>(d);
+  }
+  return ReadFraction(o, "lossForTest", 0.0, 0.5, 0.0, c.send_drop_for_test);
+}
+
+Napi::Object MemserverStatsToJs(Napi::Env env, const sf::memserver::MemserverStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("requests", Num(env, s.requests));
+  o.Set("pagesServed", Num(env, s.pages_served));
+  o.Set("zeroPages", Num(env, s.zero_pages));
+  o.Set("datagramsSent", Num(env, s.datagrams_sent));
+  o.Set("bytesSent", Num(env, s.bytes_sent));
+  o.Set("sendErrors", Num(env, s.send_errors));
+  o.Set("outOfRange", Num(env, s.out_of_range));
+  o.Set("dropped", Num(env, s.dropped_total()));
+  o.Set("multicastDatagrams", Num(env, s.multicast_datagrams));
+  o.Set("unicastDatagrams", Num(env, s.unicast_datagrams));
+  o.Set("lockstepSuppressed", Num(env, s.lockstep_suppressed));
+  o.Set("queuedDuplicates", Num(env, s.queued_duplicates));
+  o.Set("endgameUnicastPages", Num(env, s.endgame_unicast_pages));
+  o.Set("endgame", Napi::Boolean::New(env, s.endgame));
+  o.Set("dataPages", Num(env, s.data_pages));
+  o.Set("dataPagesMulticast", Num(env, s.data_pages_multicast));
+  o.Set("rateReports", Num(env, s.rate_reports));
+  o.Set("clientRate", Num(env, s.client_rate));
+  o.Set("pace", Num(env, s.pace));
+  o.Set("pacedWaits", Num(env, s.paced_waits));
+  o.Set("backlogPages", Num(env, s.backlog_pages));
+  o.Set("backlogFull", Num(env, s.backlog_full));
+  o.Set("testSendDrops", Num(env, s.test_send_drops));
+  return o;
+}
+
 class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeMemserver",
                        {InstanceMethod<&MemserverBinding::Endpoint>("endpoint"),
+                        InstanceMethod<&MemserverBinding::Mode>("mode"),
+                        InstanceMethod<&MemserverBinding::Group>("group"),
                         InstanceMethod<&MemserverBinding::Stats>("stats"),
                         InstanceMethod<&MemserverBinding::Stop>("stop")});
   }
   explicit MemserverBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemserverBinding>(info) {}
-  std::unique_ptr<sf::memserver::Memserver> server;
+  void Adopt(std::unique_ptr<sf::memserver::Memserver> s) {
+    server_ = std::move(s);
+    endpoint_ = server_->endpoint();
+    mode_ = server_->mode();
+    group_ = server_->group();
+  }
 
  private:
-  Napi::Value Endpoint(const Napi::CallbackInfo& info) {
-    return server ? Napi::String::New(info.Env(), server->endpoint().to_string()) : info.Env().Null();
+  Napi::Value Endpoint(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), endpoint_.to_string()); }
+  Napi::Value Mode(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), sf::memserver::network_mode_name(mode_));
+  }
+  Napi::Value Group(const Napi::CallbackInfo& info) {
+    if (mode_ != sf::memserver::NetworkMode::multicast) return info.Env().Null();
+    return Napi::String::New(info.Env(), group_.to_string());
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Napi::Object o = Napi::Object::New(env);
-    if (!server) return o;
-    const auto s = server->stats();
-    auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
-    o.Set("requests", num(s.requests));
-    o.Set("pagesServed", num(s.pages_served));
-    o.Set("zeroPages", num(s.zero_pages));
-    o.Set("datagramsSent", num(s.datagrams_sent));
-    o.Set("bytesSent", num(s.bytes_sent));
-    o.Set("sendErrors", num(s.send_errors));
-    o.Set("dropped", num(s.dropped_total()));
-    return o;
+    return MemserverStatsToJs(info.Env(), server_ ? server_->stats() : final_stats_);
   }
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (server) server->stop();
-    server.reset();
+    // The figures outlive the server (callers read them after stopping it); the snapshot fd must not.
+    if (server_) {
+      server_->stop();
+      final_stats_ = server_->stats();
+    }
+    server_.reset();
     return info.Env().Undefined();
   }
+
+  std::unique_ptr<sf::memserver::Memserver> server_;
+  sf::memserver::Endpoint endpoint_, group_;
+  sf::memserver::NetworkMode mode_ = sf::memserver::NetworkMode::unicast;
+  sf::memserver::MemserverStats final_stats_;
 };
 
-// startMemserver(snapshot: NativeSnapshot, bind: 'a.b.c.d:port') => NativeMemserver (throws on failure).
+// startMemserver(snapshot: NativeSnapshot, options: {bind, mode?, ...}) => NativeMemserver (throws on failure).
 Napi::Value StartMemserver(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto snapshot = SnapshotBinding::From(env, info[0]);
   if (!snapshot) return Throw(env, "startMemserver(): the first argument is not a live snapshot");
-  if (!info[1].IsString()) return Throw(env, "startMemserver(): bind must be 'address:port'");
-  auto bind = Endpoint::parse(info[1].As<Napi::String>().Utf8Value());
-  if (!bind.ok()) return Throw(env, "startMemserver(): " + bind.status().message);
   auto d = sf::vmm::parse(snapshot->descriptor());
   if (!d.ok() || !d->identity) return Throw(env, "startMemserver(): the snapshot has no identity (not from a fork)");
   sf::memserver::MemserverConfig c;
@@ -74,25 +208,114 @@ Napi::Value StartMemserver(const Napi::CallbackInfo& info) {
   c.ram_bytes = snapshot->ram_bytes();
   c.snapshot_id = d->identity->snapshot_id;
   c.key = d->identity->key;
-  c.bind = bind.value();
+  if (Status s = MemserverOptionsFromJs(info[1], c.snapshot_id, c); !s.ok()) return Throw(env, "startMemserver(): " + s.message);
   auto server = sf::memserver::Memserver::create(c);
   if (!server.ok()) return Throw(env, "startMemserver(): " + server.status().message);
   Napi::Object o = GetAddonData(env)->memserver_constructor.New({});
-  MemserverBinding::Unwrap(o)->server = std::move(server).value();
+  MemserverBinding::Unwrap(o)->Adopt(std::move(server).value());
   return o;
+}
+
+std::mutex cache_mu;
+std::map<uint64_t, std::weak_ptr<sf::memserver::RemotePageSource>> cache;  // by snapshot id
+
+Napi::Object RemoteStatsToJs(Napi::Env env, const sf::memserver::RemoteSourceStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("requestsSent", Num(env, s.requests_sent));
+  o.Set("pagesRequested", Num(env, s.pages_requested));
+  o.Set("sendErrors", Num(env, s.send_errors));
+  o.Set("mirrorHits", Num(env, s.mirror_hits));
+  o.Set("mirrorMisses", Num(env, s.mirror_misses));
+  o.Set("datagramsReceived", Num(env, s.datagrams_received));
+  o.Set("groupDatagrams", Num(env, s.group_datagrams));
+  o.Set("bytesReceived", Num(env, s.bytes_received));
+  o.Set("groupBytesReceived", Num(env, s.group_bytes_received));
+  o.Set("pagesInstalled", Num(env, s.pages_installed));
+  o.Set("zeroPagesInstalled", Num(env, s.zero_pages_installed));
+  o.Set("duplicates", Num(env, s.duplicates));
+  o.Set("outOfRange", Num(env, s.out_of_range));
+  o.Set("dropped", Num(env, s.dropped_total()));
+  o.Set("timeouts", Num(env, s.timeouts));
+  o.Set("testDrops", Num(env, s.test_drops));
+  o.Set("receiveRate", Num(env, s.receive_rate));
+  return o;
+}
+
+// remoteSourceStats(snapshotId: 16 hex digits) => {...} | null: this host's shared source for that
+// snapshot (every remote clone of it here reads through the same one), null if none lives.
+Napi::Value RemoteSourceStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return Throw(env, "remoteSourceStats(): the snapshot id must be a hex string");
+  const std::string hex = info[0].As<Napi::String>().Utf8Value();
+  uint64_t id = 0;
+  const auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), id, 16);
+  if (hex.empty() || ec != std::errc() || ptr != hex.data() + hex.size()) return Throw(env, "remoteSourceStats(): bad snapshot id '" + hex + "'");
+  std::shared_ptr<sf::memserver::RemotePageSource> live;
+  {
+    std::lock_guard lock(cache_mu);
+    if (auto it = cache.find(id); it != cache.end()) live = it->second.lock();
+  }
+  if (!live) return env.Null();
+  return RemoteStatsToJs(env, live->stats());
 }
 
 }  // namespace
 
+Status RemoteSourceOptionsFromJs(const Napi::Object& o, sf::memserver::RemoteSourceConfig& rc) {
+  auto endpoint = [&](const char* key, const char* fallback) -> sf::vmm::Result<Endpoint> {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() && fallback != nullptr) return Endpoint::parse(fallback);
+    if (!v.IsString()) return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + " must be 'address:port'");
+    auto e = Endpoint::parse(v.As<Napi::String>().Utf8Value());
+    if (!e.ok()) return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + ": " + e.status().message);
+    return e;
+  };
+  auto server = endpoint("server", nullptr);
+  if (!server.ok()) return server.status();
+  auto bind = endpoint("bind", "127.0.0.1:0");
+  if (!bind.ok()) return bind.status();
+  rc.server = server.value();
+  rc.bind = bind.value();
+  rc.group = Endpoint{};
+  if (Napi::Value g = o.Get("group"); !g.IsUndefined() && !g.IsNull()) {
+    if (!g.IsString()) return Status::Error(EINVAL, "createRemoteClone(): group must be 'address:port' or null");
+    auto ge = GroupEndpoint(g.As<Napi::String>().Utf8Value());
+    if (!ge.ok()) return Status::Error(EINVAL, "createRemoteClone(): " + ge.status().message);
+    rc.group = ge.value();
+  }
+  auto iface = ReadOptionalString(o, "interface");
+  if (!iface.ok()) return Status::Error(EINVAL, "createRemoteClone(): " + iface.status().message);
+  rc.multicast_interface = DefaultInterface(rc.bind);
+  if (!iface->empty()) {
+    auto a = InterfaceAddress(iface.value(), "interface");
+    if (!a.ok()) return Status::Error(EINVAL, "createRemoteClone(): " + a.status().message);
+    rc.multicast_interface = a.value();
+  }
+  if (Status s = ReadFraction(o, "dropForTest", 0.0, 0.5, 0.0, rc.drop_for_test); !s.ok()) {
+    return Status::Error(EINVAL, "createRemoteClone(): " + s.message);
+  }
+  return Status::Ok();
+}
+
 sf::vmm::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
     const sf::memserver::RemoteSourceConfig& config, uint64_t ram_bytes) {
   // One source (and one mirror) per snapshot per host: a page one clone fetched is there for the next.
-  static std::mutex mu;
-  static std::map<uint64_t, std::weak_ptr<sf::memserver::RemotePageSource>> cache;
-  std::lock_guard lock(mu);
+  std::lock_guard lock(cache_mu);
   for (auto it = cache.begin(); it != cache.end();) it = it->second.expired() ? cache.erase(it) : std::next(it);
   if (auto live = cache[config.snapshot_id].lock()) {
     if (live->bytes() < ram_bytes) return Status::Error(EINVAL, "snapshot size disagrees with an earlier clone's");
+    // The first clone's network options made the source; a clone wanting another group would silently
+    // get nothing through it (or everything twice), so say so.
+    const Endpoint want = config.group.addr == 0 ? Endpoint{}
+                                                 : Endpoint{config.group.addr, config.group.port != 0 ? config.group.port : config.server.port};
+    if (!(want == live->group())) {
+      auto name = [](const Endpoint& g) { return g.addr == 0 ? std::string("unicast replies") : "group " + g.to_string(); };
+      char id[17];
+      std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(config.snapshot_id));
+      return Status::Error(EINVAL, std::string("clones of snapshot ") + id + " on this host already receive " +
+                                       name(live->group()) + "; this clone asks for " + name(want) +
+                                       " (all clones of a snapshot on a host share one source: give them the same group)");
+    }
     return live;
   }
   auto mirror = sf::memserver::Mirror::create(config.snapshot_id, ram_bytes);
@@ -107,6 +330,7 @@ void RegisterMemserver(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = MemserverBinding::Define(env);
   GetAddonData(env)->memserver_constructor = Napi::Persistent(ctor);
   exports.Set("startMemserver", Napi::Function::New(env, StartMemserver, "startMemserver"));
+  exports.Set("remoteSourceStats", Napi::Function::New(env, RemoteSourceStats, "remoteSourceStats"));
   exports.Set("NativeMemserver", ctor);
 }
 

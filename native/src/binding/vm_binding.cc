@@ -136,10 +136,10 @@ class CloneWorker final : public VmWorker {
 class RemoteCloneWorker final : public VmWorker {
  public:
   RemoteCloneWorker(Napi::Env env, VmBinding* self, std::vector<uint8_t> descriptor, uint32_t vmid,
-                    sf::vmm::CloneOptions options, sf::memserver::Endpoint server, sf::memserver::Endpoint bind,
+                    sf::vmm::CloneOptions options, sf::memserver::RemoteSourceConfig source,
                     sf::vmm::VmCallbacks callbacks)
       : VmWorker(env, self, "createRemoteClone"), descriptor_(std::move(descriptor)), vmid_(vmid),
-        options_(std::move(options)), server_(server), bind_(bind), callbacks_(std::move(callbacks)) {}
+        options_(std::move(options)), source_(source), callbacks_(std::move(callbacks)) {}
 
  private:
   void Execute() override {
@@ -152,9 +152,7 @@ class RemoteCloneWorker final : public VmWorker {
       status_ = Status::Error(EINVAL, "the descriptor has no snapshot identity (not from a fork)");
       return;
     }
-    sf::memserver::RemoteSourceConfig rc;
-    rc.server = server_;
-    rc.bind = bind_;
+    sf::memserver::RemoteSourceConfig rc = source_;  // the network options; the identity is the descriptor's
     rc.snapshot_id = d->identity->snapshot_id;
     rc.key = d->identity->key;
     auto source = SharedRemoteSource(rc, d->ram_bytes);
@@ -174,7 +172,7 @@ class RemoteCloneWorker final : public VmWorker {
   std::vector<uint8_t> descriptor_;
   uint32_t vmid_;
   sf::vmm::CloneOptions options_;
-  sf::memserver::Endpoint server_, bind_;
+  sf::memserver::RemoteSourceConfig source_;
   sf::vmm::VmCallbacks callbacks_;
   std::unique_ptr<Vm> vm_;
 };
@@ -433,20 +431,10 @@ Napi::Value VmBinding::CreateRemoteClone(const Napi::CallbackInfo& info) {
   uint32_t vmid = 0;
   sf::vmm::CloneOptions options;
   if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "createRemoteClone");
-  const Napi::Object o = info[1].As<Napi::Object>();
-  auto endpoint = [&](const char* key, const char* fallback) -> sf::vmm::Result<sf::memserver::Endpoint> {
-    Napi::Value v = o.Get(key);
-    if (v.IsUndefined() && fallback != nullptr) return sf::memserver::Endpoint::parse(fallback);
-    if (!v.IsString()) return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + " must be 'address:port'");
-    return sf::memserver::Endpoint::parse(v.As<Napi::String>().Utf8Value());
-  };
-  auto server = endpoint("server", nullptr);
-  if (!server.ok()) return Reject(env, server.status(), "createRemoteClone");
-  auto bind = endpoint("bind", "127.0.0.1:0");
-  if (!bind.ok()) return Reject(env, bind.status(), "createRemoteClone");
+  sf::memserver::RemoteSourceConfig source;
+  if (Status s = RemoteSourceOptionsFromJs(info[1].As<Napi::Object>(), source); !s.ok()) return Reject(env, s, "createRemoteClone");
   options.lazy = true;
-  auto* worker = new RemoteCloneWorker(env, this, std::move(descriptor), vmid, std::move(options), server.value(),
-                                       bind.value(), Callbacks());
+  auto* worker = new RemoteCloneWorker(env, this, std::move(descriptor), vmid, std::move(options), source, Callbacks());
   phase_ = Phase::kCreating;
   return StartWorker(worker, op_in_flight_);
 }

@@ -161,6 +161,8 @@ RemoteSourceStats RemotePageSource::stats() const {
   s.reassembly_evictions = evictions_.load(std::memory_order_relaxed);
   s.timeouts = timeouts_.load(std::memory_order_relaxed);
   s.group_datagrams = group_datagrams_.load(std::memory_order_relaxed);
+  s.bytes_received = bytes_.load(std::memory_order_relaxed);
+  s.group_bytes_received = group_bytes_.load(std::memory_order_relaxed);
   s.test_drops = test_drops_.load(std::memory_order_relaxed);
   s.receive_rate = config_.report_rate_for_test != 0 ? config_.report_rate_for_test : meter_.rate();
   for (size_t i = 0; i < kWireErrorCount; ++i) s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
@@ -306,7 +308,10 @@ int RemotePageSource::service_asks() {
       }
     }
   }
-  for (auto& [page, sends] : resend) send_request(page, 1, true);
+  for (auto& [page, sends] : resend) {
+    // The reply may have landed since the sweep: a retry for a page we hold is wasted server work.
+    if (!mirror_->has(page)) send_request(page, 1, true);
+  }
   for (auto& [page, sends] : expired) {
     timeouts_.fetch_add(1, std::memory_order_relaxed);
     mirror_->fail(page, timeout_status(page, sends));
@@ -425,9 +430,13 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
       test_drops_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    datagrams_.fetch_add(1, std::memory_order_relaxed);
-    if (from_group) group_datagrams_.fetch_add(1, std::memory_order_relaxed);
     const size_t len = msgs[i].msg_len;
+    datagrams_.fetch_add(1, std::memory_order_relaxed);
+    bytes_.fetch_add(len, std::memory_order_relaxed);
+    if (from_group) {
+      group_datagrams_.fetch_add(1, std::memory_order_relaxed);
+      group_bytes_.fetch_add(len, std::memory_order_relaxed);
+    }
     PageFragment f;
     WireError err;
     if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {

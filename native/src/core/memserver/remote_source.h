@@ -68,6 +68,8 @@ struct RemoteSourceStats {
 
   // mcdist
   uint64_t group_datagrams = 0;     // of datagrams_received: through the multicast group
+  uint64_t bytes_received = 0;      // UDP payload bytes of datagrams_received
+  uint64_t group_bytes_received = 0;  // of which through the multicast group
   uint64_t test_drops = 0;          // datagrams the test-only loss knob discarded (not in datagrams_received)
   uint64_t receive_rate = 0;        // measured receive rate, bytes/s (what requests report)
 };
@@ -142,7 +144,7 @@ class RemotePageSource final : public vmm::PageSource {
 
   std::atomic<uint64_t> requests_{0}, pages_requested_{0}, send_errors_{0}, hits_{0}, misses_{0}, datagrams_{0},
       installed_{0}, zero_installed_{0}, duplicates_{0}, out_of_range_{0}, evictions_{0}, timeouts_{0},
-      group_datagrams_{0}, test_drops_{0};
+      group_datagrams_{0}, test_drops_{0}, bytes_{0}, group_bytes_{0};
   std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};
   std::mutex asks_mu_;
   std::unordered_map<uint64_t, Ask> asks_;
