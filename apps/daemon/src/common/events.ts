@@ -119,6 +119,8 @@ export interface SfldToSfmdEvents {
   'host:metrics': (metrics: HostMetrics) => void;
   'domain:state': (report: DomainStateReport) => void;
   'domain:console': (chunk: ConsoleChunk) => void;
+  /** Once a second: the data-plane figures of this host's lazy clones (for dashboards). */
+  'domain:figures': (batch: DomainFiguresBatch) => void;
 }
 
 export type SfmdToSfldEvents = {
@@ -131,6 +133,29 @@ export interface OperationProgressEvent {
   id: string; kind: string; target: string; status: string; progress: number; error: string | null;
 }
 
+/**
+ * One lazy clone's data-plane figures (its memtap counters since it started): what the dashboard shows
+ * as pages fetched, fault rate (from successive samples) and bytes brought in from the snapshot.
+ */
+export interface DomainFigures extends DomainAddress {
+  faults: number;
+  /** Pages filled from the snapshot (on fault or prefetch): over the network for clones on other hosts. */
+  pagesFetched: number;
+  zeroPages: number;
+  prefetched: number;
+  freshHints: number;
+  /** Pages this clone holds (presence bits set). */
+  present: number;
+  faultP50Ns: number;
+  faultP99Ns: number;
+}
+
+/** What an sfld sends once a second; `domains` may be empty. */
+export interface DomainFiguresBatch { sampledAt: number; domains: DomainFigures[] }
+
+/** The same, relayed to dashboards with the host that measured it. */
+export interface DomainFiguresEvent extends DomainFiguresBatch { host: string }
+
 /** sfmd → dashboards (namespace /dash). */
 export interface SfmdToDashboardEvents {
   'host:metrics': (metrics: HostMetrics & { host: string }) => void;
@@ -138,6 +163,7 @@ export interface SfmdToDashboardEvents {
   'domain:state': (event: DomainStateEvent) => void;
   'domain:console': (chunk: ConsoleChunk) => void;
   'operation:progress': (event: OperationProgressEvent) => void;
+  'domain:figures': (event: DomainFiguresEvent) => void;
 }
 
 /** Dashboards and `sf console` follow a domain's console and type into it. */

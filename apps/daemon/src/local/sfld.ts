@@ -12,6 +12,7 @@ import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { readSecretFile } from '../common/secret-file.ts';
 import { DomainManager } from './domain-manager.ts';
 import { MetricsSampler } from './metrics.ts';
+import { startDomainFigures } from './domain-figures.ts';
 import { createSfmdClient } from '../common/sfmd-client.ts';
 import { fail, ok, SfError, type Result } from '../common/errors.ts';
 import { z } from 'zod';
@@ -165,6 +166,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     socket.emit('host:heartbeat', { seq: ++seq, sentAt: Date.now() });
     socket.emit('host:metrics', sampler.sample(domains.running));
   }, 1000);
+  startDomainFigures(socket, domains, () => registered, log);
 
   log.info({ host: config.hostname, localPort, kvm: registration.kvm.available }, 'sfld started');
   return {

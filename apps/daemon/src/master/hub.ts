@@ -14,6 +14,8 @@ import type { MasterServices } from './services.ts';
 import { applyStateReport } from './domain-lifecycle.ts';
 import { ConsoleRelay } from './console-relay.ts';
 import { SocketHostLinks } from './host-links.ts';
+import { attachFigureRelay } from './dashboard-figures.ts';
+import { metricHistory } from './dashboard-metric-history.ts';
 
 const registrationSchema = z.object({
   version: z.string().max(64),
@@ -49,6 +51,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
   const links = svc.links instanceof SocketHostLinks ? svc.links : new SocketHostLinks();
   const dash = io.of(DASHBOARD_NAMESPACE) as unknown as Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
   const consoles = new ConsoleRelay(svc, dash);
+  const figures = attachFigureRelay(svc, (e) => dash.emit('domain:figures', e));
   const hosts = io.of(HOSTS_NAMESPACE) as unknown as Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, { host: string }>;
   hosts.use(async (socket, next) => {
     const auth = socket.handshake.auth as { host?: unknown; secret?: unknown };
@@ -90,6 +93,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       applyStateReport(svc, name, parsed.data).catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));
     });
     socket.on('domain:console', (chunk) => consoles.fromHost(name, chunk));
+    socket.on('domain:figures', (batch) => figures.fromHost(name, batch));
     links.attach(name, socket);
     socket.on('disconnect', (reason) => {
       links.detach(name, socket);
@@ -107,5 +111,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
   svc.events.on('host:state', (e) => dash.emit('host:state', e));
   svc.events.on('domain:state', (e) => dash.emit('domain:state', e));
   svc.events.on('operation:progress', (e) => dash.emit('operation:progress', e));
+  // Charts of the last minutes are ready for a dashboard that connects later.
+  metricHistory(svc);
   return io;
 }

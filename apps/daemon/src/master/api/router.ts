@@ -6,6 +6,7 @@ import { clusterDetail, seedCluster, shutdownCluster } from '../clusters.ts';
 import { getHost, getOperation, listClusters, listDomains, listHosts, listOperations } from '../queries.ts';
 import { disposeTicket, listTickets, requestTicket, ticketInfo } from '../tickets.ts';
 import { adminProcedure, domainProcedure, publicProcedure, router } from './trpc.ts';
+import { dashboardRouter } from './dashboard-router.ts';
 import { SNOWFLOCK_VERSION } from '../../common/version.ts';
 
 const ticketId = z.string().uuid('a ticket is a 36-character uuid');
@@ -92,6 +93,7 @@ export const appRouter = router({
   state: stateRouter,
   host: hostRouter,
   operations: operationsRouter,
+  dashboard: dashboardRouter,
 });
 
 export type AppRouter = typeof appRouter;

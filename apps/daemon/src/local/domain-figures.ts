@@ -1,0 +1,60 @@
+// Once a second, the data-plane figures of this host's lazy clones (memtap counters: faults, pages
+// fetched, fault service times) go to sfmd as one `domain:figures` batch, which it relays to dashboards.
+import type { MemtapStats } from '@snowflock/native';
+import type { DomainAddress, DomainFigures, DomainFiguresBatch } from '../common/events.ts';
+import type { Logger } from '../common/logger.ts';
+
+/** What this module needs from the domain manager: the domains here and a lazy clone's counters. */
+export interface FigureSource {
+  addresses(): DomainAddress[];
+  /** null for a VM that is not a lazy clone, or one that is ending. */
+  memtapStats?(address: DomainAddress): MemtapStats | null;
+}
+
+export const FIGURES_INTERVAL_MS = 1000;
+
+export function figuresOf(address: DomainAddress, stats: MemtapStats): DomainFigures {
+  return {
+    ...address, faults: stats.faults, pagesFetched: stats.pagesCopied, zeroPages: stats.zeroPages, prefetched: stats.prefetched,
+    freshHints: stats.freshHints, present: stats.present, faultP50Ns: stats.p50Ns, faultP99Ns: stats.p99Ns,
+  };
+}
+
+/** One batch: every lazy clone's figures now; a VM that ends while being read is left out. */
+export function sampleFigures(source: FigureSource, now = Date.now()): DomainFiguresBatch {
+  const domains: DomainFigures[] = [];
+  for (const address of source.addresses()) {
+    let stats: MemtapStats | null = null;
+    try {
+      stats = source.memtapStats?.(address) ?? null;
+    } catch {
+      // Destroyed between listing and reading: nothing to report for it.
+    }
+    if (stats) domains.push(figuresOf(address, stats));
+  }
+  return { sampledAt: now, domains };
+}
+
+/**
+ * Starts the once-a-second batches while `connected()` says sfmd listens; an empty batch is not sent,
+ * and nothing is sent until a clone exists. Returns the stop function.
+ */
+export function startDomainFigures(
+  socket: { emit(event: 'domain:figures', batch: DomainFiguresBatch): unknown },
+  source: FigureSource,
+  connected: () => boolean,
+  log: Logger,
+): () => void {
+  if (typeof source.memtapStats !== 'function') {
+    // Until the domain manager can read a clone's counters, the dashboard simply shows no figures.
+    log.warn('domain figures are off: this sfld cannot read its clones\' memtap counters');
+    return () => {};
+  }
+  const timer = setInterval(() => {
+    if (!connected()) return;
+    const batch = sampleFigures(source);
+    if (batch.domains.length > 0) socket.emit('domain:figures', batch);
+  }, FIGURES_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}

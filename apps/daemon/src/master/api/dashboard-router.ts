@@ -1,0 +1,40 @@
+// Admin procedures for SFDashBoard (mounted as `dashboard.*`): one read per page, the admin actions
+// with per-domain results, console input, the example guests and seed-form checks with the API's schema.
+import { z } from 'zod';
+import { adminKill, adminMerge, adminShutdown, consoleInput } from '../dashboard-actions.ts';
+import { listExampleGuests } from '../dashboard-guests.ts';
+import { metricHistory } from '../dashboard-metric-history.ts';
+import { dashboardCluster, dashboardOverview } from '../dashboard-views.ts';
+import { adminProcedure, router } from './trpc.ts';
+
+const clusterid = z.number().int().min(0);
+const vmid = z.number().int().min(0);
+
+export const dashboardRouter = router({
+  overview: adminProcedure.query(({ ctx }) => dashboardOverview(ctx.svc)),
+  hostMetrics: adminProcedure.input(z.object({ host: z.string().min(1).max(253) }).strict())
+    .query(({ ctx, input }) => metricHistory(ctx.svc).of(input.host)),
+  cluster: adminProcedure.input(z.object({ clusterid }).strict())
+    .query(({ ctx, input }) => dashboardCluster(ctx.svc, input.clusterid)),
+  guests: adminProcedure.query(() => listExampleGuests()),
+  /**
+   * Checks a seed form against cluster.seed's own schema and answers every issue with its field, so
+   * the form shows the API's messages before anything is submitted.
+   */
+  checkSeed: adminProcedure.input(z.object({ config: z.unknown() }).strict()).query(async ({ input }) => {
+    // Loaded on use: router.ts mounts this router, so a static import would be a cycle.
+    const { seedConfigSchema } = await import('./router.ts');
+    const parsed = seedConfigSchema.safeParse(input.config);
+    return parsed.success
+      ? { ok: true as const, issues: [] }
+      : { ok: false as const, issues: parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message })) };
+  }),
+  merge: adminProcedure.input(z.object({ clusterid, ticket: z.string().uuid('a ticket is a 36-character uuid').nullable() }).strict())
+    .mutation(({ ctx, input }) => adminMerge(ctx.svc, input.clusterid, input.ticket)),
+  kill: adminProcedure.input(z.object({ clusterid, vmid }).strict())
+    .mutation(({ ctx, input }) => adminKill(ctx.svc, input.clusterid, input.vmid)),
+  shutdown: adminProcedure.input(z.object({ clusterid }).strict())
+    .mutation(({ ctx, input }) => adminShutdown(ctx.svc, input.clusterid)),
+  consoleInput: adminProcedure.input(z.object({ clusterid, vmid, text: z.string().min(1).max(4096) }).strict())
+    .mutation(({ ctx, input }) => consoleInput(ctx.svc, input.clusterid, input.vmid, input.text)),
+});

@@ -1,0 +1,72 @@
+// Data-plane figures of lazy clones on their way to dashboards: sflds send a batch a second, sfmd
+// checks its shape, relays it to /dash and keeps each domain's last two samples (for rates) until it ends.
+import { z } from 'zod';
+import type { DomainFigures, DomainFiguresEvent } from '../common/events.ts';
+import type { MasterServices } from './services.ts';
+import { isLiveDomainState } from './store/states.ts';
+
+const count = z.number().min(0).finite();
+const figuresSchema = z.object({
+  sampledAt: z.number().finite(),
+  domains: z.array(z.object({
+    clusterid: z.number().int().min(0), vmid: z.number().int().min(0),
+    faults: count, pagesFetched: count, zeroPages: count, prefetched: count, freshHints: count, present: count,
+    faultP50Ns: count, faultP99Ns: count,
+  })).max(4096),
+});
+
+/** One domain's figures as the dashboard reads them: who measured, and the sample before the last. */
+export interface FigureSamples {
+  host: string;
+  latest: DomainFigures & { sampledAt: number };
+  previous: (DomainFigures & { sampledAt: number }) | null;
+}
+
+const key = (clusterid: number, vmid: number) => `${clusterid}:${vmid}`;
+
+export class FigureRelay {
+  readonly #last = new Map<string, FigureSamples>();
+
+  constructor(private readonly svc: MasterServices, private readonly emit: (event: DomainFiguresEvent) => void) {
+    // An ended domain's figures stop meaning anything live; its last ones go with it.
+    svc.events.on('domain:state', (e) => {
+      if (!isLiveDomainState(e.state)) this.#last.delete(key(e.clusterid, e.vmid));
+    });
+  }
+
+  /** A batch from `host`'s sfld: dropped (and logged) when malformed, otherwise kept and relayed. */
+  fromHost(host: string, batch: unknown): void {
+    const parsed = figuresSchema.safeParse(batch);
+    if (!parsed.success) return void this.svc.log.warn({ host }, 'dropped malformed domain figures');
+    const { sampledAt, domains } = parsed.data;
+    for (const d of domains) {
+      const k = key(d.clusterid, d.vmid);
+      const before = this.#last.get(k);
+      // The sending host is remembered: the dashboard shows figures only where the record puts the domain.
+      this.#last.set(k, { host, latest: { ...d, sampledAt }, previous: before?.host === host ? before.latest : null });
+    }
+    if (domains.length > 0) this.emit({ host, sampledAt, domains });
+  }
+
+  /** The figures of one cluster's domains, by vmid. */
+  ofCluster(clusterid: number): Record<number, FigureSamples> {
+    const out: Record<number, FigureSamples> = {};
+    for (const samples of this.#last.values()) {
+      if (samples.latest.clusterid === clusterid) out[samples.latest.vmid] = samples;
+    }
+    return out;
+  }
+}
+
+const relays = new WeakMap<MasterServices, FigureRelay>();
+
+/** The hub makes the relay when it starts (it knows where to emit); the API reads it, if there is one. */
+export function attachFigureRelay(svc: MasterServices, emit: (event: DomainFiguresEvent) => void): FigureRelay {
+  const relay = new FigureRelay(svc, emit);
+  relays.set(svc, relay);
+  return relay;
+}
+
+export function figureRelay(svc: MasterServices): FigureRelay | null {
+  return relays.get(svc) ?? null;
+}
