@@ -99,14 +99,14 @@ function sfJson(home, args, netns = null) {
   });
 }
 
-function sfmdConfig(port, hosts, cpus, ramGiB) {
+function sfmdConfig(port, hosts, cpus, ramGiB, networkMode) {
   return `# sfmd.cfg of the multi-host harness (scripts/hosts.mjs): rewritten by every \`up\`.
 # Hosts are named by their addresses: sfmd and the other hosts reach each sfld at NAME:${SFLD_PORT}.
 master_listen_port = ${port}
 cluster_hosts = [
 ${hosts.map((h) => `    {'host': '${h.address}', 'cpus': ${cpus}, 'RAM': ${ramGiB} << 30},   # h${h.index}, namespace ${h.netns}`).join('\n')}
 ]
-network_mode = 'multicast'
+network_mode = '${networkMode}'
 `;
 }
 
@@ -127,7 +127,7 @@ function positiveInt(value, what, max) {
 
 /**
  * Brings up `count` hosts and sfmd; on any failure tears down what it made and throws.
- * opts: { count, prefix?, home?, subnet? ('auto' or a /24 in 198.18.0.0/15), port?, cpus?, ramGiB? }
+ * opts: { count, prefix?, home?, subnet? ('auto' or a /24 in 198.18.0.0/15), port?, cpus?, ramGiB?, networkMode? }
  */
 export async function hostsUp(opts) {
   const why = cannotBuildNetwork();
@@ -149,12 +149,14 @@ export async function hostsUp(opts) {
   const users = subnetUsers(subnet.base);
   if (users.length) throw new HarnessError(`subnet ${subnet.cidr} is already used here (${users.join(', ')}): pick another with --subnet (or --subnet auto)`);
   const port = opts.port === undefined ? await freePort() : positiveInt(opts.port, '--port', 65535);
+  const networkMode = opts.networkMode ?? 'multicast';
+  if (!['multicast', 'unicast'].includes(networkMode)) throw new HarnessError(`--network-mode must be multicast or unicast, got '${networkMode}'`, 2);
 
   mkdirSync(home, { recursive: true });
   try {
     const network = createNetwork({ prefix, base: subnet.base, count });
     const hosts = network.hosts.map((h) => ({ ...h, name: h.address, config: path.join(home, `sfld-h${h.index}.cfg`) }));
-    writeFileSync(path.join(home, 'sfmd.cfg'), sfmdConfig(port, hosts, cpus, ramGiB));
+    writeFileSync(path.join(home, 'sfmd.cfg'), sfmdConfig(port, hosts, cpus, ramGiB, networkMode));
     for (const h of hosts) writeFileSync(h.config, sfldConfig(h, network.bridgeAddress, port));
     const state = { prefix, subnet: subnet.cidr, bridge: network.bridge, bridgeAddress: network.bridgeAddress, port, cpus, ramGiB, hosts };
     writeFileSync(statePath(home), `${JSON.stringify(state, null, 2)}\n`);
@@ -298,6 +300,7 @@ Options:
   --port N       sfmd's port (default: a free one, written into the data directory's sfmd.cfg)
   --cpus N       cpus each host offers to VMs (default 2)
   --ram-gib N    GiB of RAM each host offers to VMs (default 2)
+  --network-mode multicast|unicast   how pages travel between hosts (sfmd.cfg network_mode; default multicast)
   --purge        with down: also delete the data directory (database, logs, secrets)
   --json         print one JSON document
   -h, --help     this help
@@ -323,7 +326,8 @@ async function main(argv) {
     allowPositionals: true,
     options: {
       prefix: { type: 'string' }, subnet: { type: 'string' }, home: { type: 'string' }, port: { type: 'string' },
-      cpus: { type: 'string' }, 'ram-gib': { type: 'string' }, purge: { type: 'boolean' }, json: { type: 'boolean' },
+      cpus: { type: 'string' }, 'ram-gib': { type: 'string' }, 'network-mode': { type: 'string' },
+      purge: { type: 'boolean' }, json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -336,7 +340,7 @@ async function main(argv) {
   const print = (value, text) => console.log(values.json ? JSON.stringify(value, null, 2) : text);
   if (command === 'up') {
     if (rest.length !== 1) throw new HarnessError('up needs the number of hosts, e.g. up 3', 2);
-    const status = await hostsUp({ ...opts, count: rest[0], subnet: values.subnet, port: values.port, cpus: values.cpus, ramGiB: values['ram-gib'] });
+    const status = await hostsUp({ ...opts, count: rest[0], subnet: values.subnet, port: values.port, cpus: values.cpus, ramGiB: values['ram-gib'], networkMode: values['network-mode'] });
     print(status, describeStatus(status));
     return 0;
   }

@@ -2,46 +2,15 @@
 // sfld goes offline, unicast and UDP multicast cross the bridge, and teardown leaves no namespace or link behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { tempHome } from './support.ts';
-import { cannotRunVms, guestImage, seedFile } from './guests.ts';
-import { json, runSf, waitUntil, type CliResult } from './cli-runner.ts';
+import { json, runSf, waitUntil } from './cli-runner.ts';
+import { cannotRunHarness, hostsCli, leftovers, type HarnessHost, type HarnessStatus, type HostRow } from './harness.ts';
 
-const HOSTS_BIN = fileURLToPath(new URL('../../../scripts/hosts.mjs', import.meta.url));
-const ADDON = fileURLToPath(new URL('../../../native/build/Release/snowflock.node', import.meta.url));
 const GROUP = '239.255.77.1'; // administratively scoped: never leaves the bridge, and no default route could carry it
 const MCAST_PORT = 47701;
-
-interface HarnessHost { host: string; netns: string; address: string; pid: number | null; running: boolean; present: boolean }
-interface HarnessStatus { prefix: string; home: string; up: boolean; subnet: string; bridge: { name: string; address: string }; sfmd: { pid: number; url: string }; hosts: HarnessHost[] }
-interface HostRow { name: string; unicast: string; multicast: string; state: string }
-
-function cannotRunHarness(): string | null {
-  if (process.getuid?.() !== 0) return 'the multi-host harness needs root (network namespaces, veth pairs, a bridge)';
-  const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (netns.error || netns.status !== 0) return '`ip netns` is not available here (iproute2 with network namespace support)';
-  if (!existsSync(ADDON)) return `the native addon is not built (${ADDON}; sfld loads it): run npm run build`;
-  return null;
-}
-
-function hostsCli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [HOSTS_BIN, ...args], { timeout: 60_000, maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** Everything `ip` still shows with this prefix in the root namespace: namespaces and links. */
-function leftovers(prefix: string): string[] {
-  const namespaces = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]!);
-  const links = (JSON.parse(spawnSync('ip', ['-j', 'link'], { encoding: 'utf8' }).stdout) as { ifname: string }[]).map((l) => l.ifname);
-  return [...namespaces, ...links].filter((n) => n === `${prefix}br0` || n.startsWith(`${prefix}-h`));
-}
 
 const inNetns = (netns: string, script: string, args: string[]) =>
   spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -151,49 +120,4 @@ test('multi-host harness: 3 namespaced hosts register, one is lost, multicast cr
   assert.deepEqual(after.hosts.filter((h) => h.state === 'online').map((h) => h.name).sort(), [h1.address, h3.address]);
   const later = await json<HarnessStatus>(hostsCli(['status', ...where, '--json']));
   assert.deepEqual(later.hosts.map((h) => h.running), [true, false, true]);
-});
-
-test('align cloned across 3 namespaced hosts gives the single-VM result; remote clones fetch pages from the master host', { timeout: 180_000 }, async (t) => {
-  const why = cannotRunHarness() ?? cannotRunVms();
-  if (why) {
-    console.log(`SKIP multihost clones: ${why}`);
-    return t.skip(why);
-  }
-  const prefix = `mc${(process.pid % 36 ** 4).toString(36)}`;
-  const home = tempHome('sf-multihost-clones-');
-  const where = ['--prefix', prefix, '--home', home];
-  t.after(async () => {
-    await hostsCli(['down', ...where, '--json']);
-    rmSync(home, { recursive: true, force: true });
-    assert.deepEqual(leftovers(prefix), [], 'no namespace, veth or bridge is left');
-  });
-  await json<HarnessStatus>(hostsCli(['up', '3', ...where, '--subnet', 'auto', '--cpus', '3', '--ram-gib', '4', '--json']));
-  const env = { SNOWFLOCK_HOME: home };
-  const seed = async (args: string) => {
-    const file = path.join(home, `align-${args.replace(/\W+/g, '_')}.cfg`);
-    writeFileSync(file, seedFile(guestImage('align'), args));
-    const seeded = await json<{ clusterid: number }>(runSf(['seed', file, '--json'], env));
-    const name = `${seeded.clusterid}:0`;
-    await waitUntil(`${name} to end`, 120_000, async () => {
-      const s = await json<{ domains: { domain: string; state: string }[] }>(runSf(['state', '--all', '--json'], env));
-      const d = s.domains.find((x) => x.domain === name);
-      return d && !['defined', 'booting', 'running'].includes(d.state) ? d : null;
-    });
-    const text = (await runSf(['console', name, '--once'], env)).stdout;
-    return { clusterid: seeded.clusterid, text };
-  };
-  const RESULT = /^align result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
-  const single = await seed('queries=12 db=32');
-  const expected = single.text.match(RESULT)?.[0];
-  assert.ok(expected?.endsWith('verified OK'), single.text);
-
-  const forked = await seed('queries=12 db=32 clones=6');
-  assert.match(forked.text, /forked 6 clones/, forked.text);
-  assert.equal(forked.text.match(RESULT)?.[0], expected, forked.text);
-  const state = await json<{ domains: { domain: string; state: string; host: string }[] }>(runSf(['state', '--all', '--json'], env));
-  const clones = state.domains.filter((d) => d.domain.startsWith(`${forked.clusterid}:`) && !d.domain.endsWith(':0'));
-  const master = state.domains.find((d) => d.domain === `${forked.clusterid}:0`)!;
-  assert.equal(clones.length, 6);
-  assert.ok(clones.every((d) => d.state === 'exited'), JSON.stringify(clones));
-  assert.ok(clones.some((d) => d.host !== master.host), 'some clones ran on other hosts than the master');
 });

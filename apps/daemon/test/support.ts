@@ -120,7 +120,9 @@ export class RecordingHostLinks implements HostLinks {
       'domain:fork': {
         clones: (payload as HostCommandMap['domain:fork'][0]).clones?.map((c) => ({ vmid: c.vmid, ok: true, error: null })) ?? [],
         pauseMs: 1, descriptorBytes: 8192, fromShells: 0,
-        ...((payload as HostCommandMap['domain:fork'][0]).serve ? { descriptor: Buffer.from('descriptor'), memserverPort: 40000 } : { descriptor: null, memserverPort: null }),
+        served: (payload as HostCommandMap['domain:fork'][0]).serve
+          ? { snapshotId: '00000000000000aa', descriptorToken: 'ab'.repeat(32), descriptorPort: 7001, memserverPort: 40000, group: '239.1.2.3:40000' }
+          : null,
       },
       'domain:input': { accepted: 0 },
       'domain:console-replay': { data: Buffer.alloc(0) },

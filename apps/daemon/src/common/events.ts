@@ -56,21 +56,33 @@ export interface DomainForkSpec extends DomainAddress {
   ticket: string;
   nclones: number;
   clones: { vmid: number }[];
-  /** Clones on other hosts will fetch pages: serve the snapshot and hand back its descriptor. */
-  serve: boolean;
+  /** Clones on other hosts will fetch pages: serve the snapshot (how: `serve`) and shelve its descriptor. */
+  serve: ForkNetwork | null;
+}
+
+/** How a fork's pages travel between hosts (sfmd.cfg network_mode and the hosts' multicast names). */
+export interface ForkNetwork {
+  mode: 'multicast' | 'unicast';
+  /** This host's name or address on the page network (cluster_hosts' multicast name; resolved by the sfld). */
+  interface: string;
 }
 
 /**
- * Clones of a VM forked on another host (DESIGN §4.4 step 3): made here from the fork's descriptor, their
- * pages fetched from the memserver at `server` ('address:port') through this host's mirror.
+ * Clones of a VM forked on another host (DESIGN §4.4 step 3): made here from the fork's descriptor (fetched
+ * over TCP from the master host's sfld), their pages fetched from the memserver at `server` through this
+ * host's mirror; in multicast mode replies arrive on `group`, joined on `interface`.
  */
 export interface DomainRemoteCloneSpec {
   clusterid: number;
   ticket: string;
   nclones: number;
-  descriptor: Buffer;
-  /** 'host:port' of the memserver (the master host's unicast address from sfmd.cfg; resolved by the sfld). */
+  descriptor: { host: string; port: number; snapshotId: string; token: string };
+  /** 'host:port' of the memserver (the master host's unicast name from sfmd.cfg; resolved by the sfld). */
   server: string;
+  /** The snapshot's multicast group 'a.b.c.d:port'; null: replies come by unicast. */
+  group: string | null;
+  /** This host's name or address on the page network. */
+  interface: string;
   clones: { vmid: number }[];
 }
 
@@ -84,9 +96,18 @@ export interface DomainForkResult {
   descriptorBytes: number;
   /** Clones made from shells prepared when the ticket was granted (the rest were made at the fork). */
   fromShells: number;
-  /** With `serve`: the fork's descriptor and the UDP port of its memserver on this host. */
-  descriptor: Buffer | null;
-  memserverPort: number | null;
+  /** With `serve`: where other hosts get the descriptor (the sfld's local port) and the pages. */
+  served: ServedFork | null;
+}
+
+export interface ServedFork {
+  snapshotId: string;
+  /** Shown to fetch the descriptor from this sfld (it carries the snapshot's page key). */
+  descriptorToken: string;
+  descriptorPort: number;
+  memserverPort: number;
+  /** Multicast mode: the group replies go to, 'a.b.c.d:port'; null in unicast mode. */
+  group: string | null;
 }
 
 /** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */

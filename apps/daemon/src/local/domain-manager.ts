@@ -1,10 +1,9 @@
 // The VMs of this host: boots domains sfmd placed here (native VirtualMachine), forks a master into
 // clones from its snapshot, keeps each one's console replay, routes its guest API calls to sfmd as
 // that domain, and reports its state changes.
-import { lookup } from 'node:dns/promises';
 import { stat } from 'node:fs/promises';
 import {
-  finalVmStates, SfHypercall, SfStatus, startMemserver, VirtualMachine, type Memserver, type VmSnapshot, type VmStateEvent,
+  finalVmStates, SfHypercall, SfStatus, VirtualMachine, type Memserver, type VmSnapshot, type VmStateEvent,
 } from '@snowflock/native';
 import type {
   CloneOutcome, ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateReport,
@@ -15,12 +14,17 @@ import type { SfmdClient } from '../common/sfmd-client.ts';
 import { ConsoleRing } from './console-ring.ts';
 import { answerGuestCall } from './guest-calls.ts';
 import { CloneShells, type CloneShape } from './clone-shells.ts';
+import { fetchDescriptor, type DescriptorShelf } from './descriptor-shelf.ts';
+import { pageLossForTest, resolveIPv4, serveFork } from './fork-serving.ts';
 
 export interface DomainManagerHooks {
   /** A tRPC client that acts for `domain` with this host's credentials. */
   clientFor(domain: DomainAddress): { client: SfmdClient; url: string };
   reportState(report: DomainStateReport): void;
   console(chunk: ConsoleChunk): void;
+  /** Descriptors of forks served to other hosts, fetched through this sfld's local HTTP port. */
+  shelf: DescriptorShelf;
+  descriptorPort(): number;
 }
 
 interface Domain {
@@ -44,9 +48,11 @@ export class DomainManager {
   readonly #domains = new Map<string, Domain>();
   readonly #ended = new Map<string, ConsoleRing>();
   readonly #shells: CloneShells;
+  readonly #lossForTest = pageLossForTest();
 
   constructor(private readonly log: Logger, private readonly hooks: DomainManagerHooks) {
     this.#shells = new CloneShells(log);
+    if (this.#lossForTest > 0) log.warn({ loss: this.#lossForTest }, 'TEST KNOB: page datagrams are dropped on purpose (SNOWFLOCK_TEST_PAGE_LOSS)');
   }
 
   get running(): number {
@@ -168,18 +174,20 @@ export class DomainManager {
       const started = await Promise.all(made.map((m) =>
         m.vm ? this.#start({ clusterid: spec.clusterid, vmid: m.vmid }) : { vmid: m.vmid, ok: false, error: m.error }));
       // Clones on other hosts fetch their pages from here: serve the snapshot while the master lives.
-      let memserverPort: number | null = null;
+      let served: DomainForkResult['served'] = null;
       if (spec.serve) {
-        const server = startMemserver(snapshot, '0.0.0.0:0');
-        master.memservers.push(server);
-        memserverPort = Number(server.endpoint.split(':')[1]);
+        const fork = await serveFork(snapshot, spec.serve, {
+          shelf: this.hooks.shelf, owner: key(spec), descriptorPort: this.hooks.descriptorPort(),
+          previous: master.memservers.at(-1), lossForTest: this.#lossForTest,
+        });
+        master.memservers.push(fork.memserver);
+        served = fork.served;
       }
       this.log.info({ domain: key(spec), ticket: spec.ticket, clones: started.filter((c) => c.ok).length,
-        pauseMs: snapshot.timing.pauseNs / 1e6, memserverPort }, 'VM forked');
+        pauseMs: snapshot.timing.pauseNs / 1e6, memserverPort: served?.memserverPort, group: served?.group }, 'VM forked');
       return {
         clones: started, pauseMs: snapshot.timing.pauseNs / 1e6, descriptorBytes: snapshot.descriptor().length,
-        fromShells: made.filter((m) => m.fromShell).length,
-        descriptor: spec.serve ? snapshot.descriptor() : null, memserverPort,
+        fromShells: made.filter((m) => m.fromShell).length, served,
       };
     } finally {
       // Clones keep the frozen memory alive; the snapshot goes with the last of them.
@@ -187,23 +195,31 @@ export class DomainManager {
     }
   }
 
-  /** Clones of a VM forked on another host: from its descriptor, pages from its memserver (DESIGN §4.4). */
+  /**
+   * Clones of a VM forked on another host (DESIGN §4.4 step 3): the descriptor comes over TCP from the
+   * master host's sfld, pages from its memserver through this host's mirror (multicast: on the group).
+   */
   async cloneRemote(spec: DomainRemoteCloneSpec): Promise<{ clones: CloneOutcome[] }> {
-    const at = spec.server.lastIndexOf(':');
-    const name = spec.server.slice(0, at);
-    const address = await lookup(name, { family: 4 }).catch(() => null);
-    if (!address) {
-      const error = `cannot resolve the memserver's host '${name}' to an IPv4 address: give it one in sfmd.cfg cluster_hosts`;
+    let descriptor: Buffer, server: string, iface: string;
+    try {
+      const [masterAddress, serverAddress] = await Promise.all([
+        resolveIPv4(spec.descriptor.host, "the master's host"), resolveIPv4(spec.server.slice(0, spec.server.lastIndexOf(':')), "the memserver's host"),
+      ]);
+      iface = await resolveIPv4(spec.interface, "this host's page-network name");
+      server = `${serverAddress}:${spec.server.slice(spec.server.lastIndexOf(':') + 1)}`;
+      descriptor = await fetchDescriptor(spec.descriptor, masterAddress);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
       return { clones: spec.clones.map((c) => ({ vmid: c.vmid, ok: false, error })) };
     }
-    const server = `${address.address}:${spec.server.slice(at + 1)}`;
     const results = await Promise.all(spec.clones.map(async ({ vmid }) => {
       const address = { clusterid: spec.clusterid, vmid };
       if (this.#domains.has(key(address))) return { vmid, ok: false, error: `domain ${key(address)} already runs on this host` };
       let vm: VirtualMachine;
       try {
-        vm = await VirtualMachine.createRemoteClone(spec.descriptor, {
-          vmid, server, bind: '0.0.0.0:0',
+        vm = await VirtualMachine.createRemoteClone(descriptor, {
+          vmid, server, bind: '0.0.0.0:0', group: spec.group, interface: iface,
+          ...(this.#lossForTest > 0 ? { dropForTest: this.#lossForTest } : {}),
           cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
         });
       } catch (err) {
@@ -212,7 +228,7 @@ export class DomainManager {
       this.#adopt(vm, address, null);
       return this.#start(address);
     }));
-    this.log.info({ cluster: spec.clusterid, ticket: spec.ticket, server, clones: results.filter((r) => r.ok).length }, 'remote clones made');
+    this.log.info({ cluster: spec.clusterid, ticket: spec.ticket, server, group: spec.group, clones: results.filter((r) => r.ok).length }, 'remote clones made');
     return { clones: results };
   }
 
@@ -230,6 +246,7 @@ export class DomainManager {
   #retire(id: string, domain: Domain): void {
     for (const server of domain.memservers) server.stop();
     domain.memservers.length = 0;
+    this.hooks.shelf.withdrawOwner(id);
     this.#domains.delete(id);
     this.#ended.set(id, domain.ring);
     while (this.#ended.size > KEEP_ENDED) this.#ended.delete(this.#ended.keys().next().value!);

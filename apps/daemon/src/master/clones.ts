@@ -103,7 +103,8 @@ export async function joinClones(svc: MasterServices, domain: LiveDomain, ticket
 
 /** How a clone ended, for the master's join: its exit status travels back as its small result. */
 function exitRecord(d: { vmid: number; state: string; exitCode: number | null; endReason: string | null }) {
-  const how = d.state === 'exited' ? 'exited' : d.state === 'crashed' || d.state === 'halted' ? 'crashed' : 'killed';
+  // A clone lost with its host did not end by itself: to its master that is a crash, with the reason.
+  const how = d.state === 'exited' ? 'exited' : ['crashed', 'halted', 'lost'].includes(d.state) ? 'crashed' : 'killed';
   return { vmid: d.vmid, how, status: how === 'exited' ? d.exitCode ?? 0 : 0, reason: d.endReason } as const;
 }
 

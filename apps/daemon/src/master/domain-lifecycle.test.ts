@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SfError } from '../common/errors.ts';
+import type { DomainForkSpec, DomainRemoteCloneSpec } from '../common/events.ts';
 import { GiB, masterFixture, seedConfig } from '../../test/support.ts';
 import { applyStateReport } from './domain-lifecycle.ts';
 
@@ -38,6 +39,14 @@ test("shutdown destroys the VMs that exist; clones that never ran need no comman
   const remote = domains.filter((d) => d.host.name !== home);
   const sentRemote = f.links.sent.filter((s) => s.command === 'domain:clone-remote');
   assert.deepEqual(sentRemote.flatMap((s) => (s.payload as { clones: { vmid: number }[] }).clones.map((c) => c.vmid)), remote.map((d) => d.vmid));
+  // The master's sfld served the fork (multicast, the default); targets learn where the descriptor and pages are.
+  const fork = f.links.sent.find((s) => s.command === 'domain:fork')!;
+  assert.deepEqual((fork.payload as DomainForkSpec).serve, { mode: 'multicast', interface: home });
+  for (const s of sentRemote) {
+    const spec = s.payload as DomainRemoteCloneSpec;
+    assert.deepEqual(spec.descriptor, { host: home, port: 7001, snapshotId: '00000000000000aa', token: 'ab'.repeat(32) });
+    assert.deepEqual([spec.server, spec.group, spec.interface], [`${home}:40000`, '239.1.2.3:40000', s.host]);
+  }
   f.links.sent.length = 0;
   await master.cluster.shutdown();
   const expected = domains.filter((d) => d.state === 'running')

@@ -1,6 +1,7 @@
 // The data-plane half of clone.master (DESIGN §4.4 steps 2-4): the master's sfld freezes the master and
 // starts the clones placed on its host; clones placed elsewhere are made by their hosts' sflds from the
-// fork's descriptor, fetching pages from the master host's memserver. Each clone record follows what
+// fork's descriptor (fetched from the master's sfld), with pages from the master host's memserver over
+// mcdist (sfmd.cfg network_mode). Each clone record follows what
 // really happened. Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
 import { SfError } from '../common/errors.ts';
 import type { CloneOutcome } from '../common/events.ts';
@@ -9,7 +10,7 @@ import { announceDomain, type LiveDomain } from './domains.ts';
 import { jsonDetail, type OperationHandle } from './operations.ts';
 import type { MasterServices } from './services.ts';
 
-interface CloneRecord { id: string; vmid: number; hostId: string; host: { name: string; unicast: string } }
+interface CloneRecord { id: string; vmid: number; hostId: string; host: { name: string; unicast: string; multicast: string } }
 
 async function applyOutcomes(svc: MasterServices, clusterid: number, clones: CloneRecord[], outcomes: CloneOutcome[], fallback: string) {
   for (const c of clones) {
@@ -38,7 +39,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
   try {
     result = await svc.links.command(master.host.name, 'domain:fork', {
       clusterid, vmid: master.vmid, ticket: ticketId, nclones: clones.length, clones: local.map((c) => ({ vmid: c.vmid })),
-      serve: remote.length > 0,
+      serve: remote.length > 0 ? { mode: svc.config.networkMode, interface: master.host.multicast } : null,
     });
   } catch (err) {
     const reason = `the fork of ${clusterid}:${master.vmid} failed: ${err instanceof Error ? err.message : String(err)}`;
@@ -48,19 +49,21 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
   await applyOutcomes(svc, clusterid, local, result.clones, `${master.host.name} did not report this clone`);
 
   let remoteStarted = 0;
+  const served = result.served;
   if (remote.length > 0) {
-    const address = master.host.unicast;
-    if (!result.descriptor || !result.memserverPort) {
+    if (!served) {
       await crashAll(svc, remote, `${master.host.name} did not serve the fork's memory to other hosts`);
     } else {
-      const server = `${address}:${result.memserverPort}`;
+      // Each target sfld fetches the descriptor from the master's sfld (TCP) and pages from its memserver.
+      const descriptor = { host: master.host.unicast, port: served.descriptorPort, snapshotId: served.snapshotId, token: served.descriptorToken };
+      const server = `${master.host.unicast}:${served.memserverPort}`;
       const byHost = new Map<string, CloneRecord[]>();
       for (const c of remote) byHost.set(c.host.name, [...(byHost.get(c.host.name) ?? []), c]);
       await Promise.all([...byHost.entries()].map(async ([host, mine]) => {
         try {
           const made = await svc.links.command(host, 'domain:clone-remote', {
-            clusterid, ticket: ticketId, nclones: clones.length, descriptor: result.descriptor!, server,
-            clones: mine.map((c) => ({ vmid: c.vmid })),
+            clusterid, ticket: ticketId, nclones: clones.length, descriptor, server, group: served.group,
+            interface: mine[0]!.host.multicast, clones: mine.map((c) => ({ vmid: c.vmid })),
           });
           remoteStarted += made.clones.filter((c) => c.ok).length;
           await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);
@@ -76,6 +79,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
       detail: jsonDetail({
         clones: clones.length, started: result.clones.filter((c) => c.ok).length + remoteStarted, remote: remote.length,
         pauseMs: result.pauseMs, descriptorBytes: result.descriptorBytes, fromShells: result.fromShells,
+        network: served ? { mode: svc.config.networkMode, group: served.group, snapshotId: served.snapshotId, memserverPort: served.memserverPort } : null,
       }),
     },
   });

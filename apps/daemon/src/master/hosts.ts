@@ -124,7 +124,9 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
         include: { cluster: true },
       });
       const now = new Date();
-      await tx.domain.updateMany({ where: { id: { in: domains.map((d) => d.id) } }, data: { state: 'lost', endedAt: now } });
+      // The reason reaches a master's join (its clones there ended with the host) and sfstate.
+      const endReason = `host ${host.name} ${state === 'offline' ? 'went offline' : 'was removed'} (${reason}): its VMs are gone`;
+      await tx.domain.updateMany({ where: { id: { in: domains.map((d) => d.id) } }, data: { state: 'lost', endedAt: now, endReason } });
       const lostMasters = domains.filter((d) => d.vmid === 0).map((d) => d.clusterId);
       await tx.cluster.updateMany({ where: { id: { in: lostMasters } }, data: { state: 'lost', endedAt: now } });
       return domains;

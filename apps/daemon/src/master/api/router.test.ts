@@ -138,7 +138,7 @@ test('the ticket lifecycle through every guest procedure, with fork answers and 
   const fork = await master.clone.master({ ticket: ticket.ticket });
   assert.deepEqual(fork, { ticket: ticket.ticket, nclones: 3, vmid: 0 });
   assert.deepEqual(f.links.sent.filter((s) => s.command === 'domain:fork').map((s) => s.payload),
-    [{ clusterid: 1, vmid: 0, ticket: ticket.ticket, nclones: 3, clones: [{ vmid: 1 }, { vmid: 2 }, { vmid: 3 }], serve: false }]);
+    [{ clusterid: 1, vmid: 0, ticket: ticket.ticket, nclones: 3, clones: [{ vmid: 1 }, { vmid: 2 }, { vmid: 3 }], serve: null }]);
   assert.ok((await admin.state.domains()).every((d) => d.state === 'running'));
   assert.deepEqual(await master.ticket.list(), { unused: [], outstanding: [ticket.ticket] });
   const domains = await admin.state.domains();
