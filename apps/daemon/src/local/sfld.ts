@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureDirs, hostSecretPath, snowflockPaths } from '../common/paths.ts';
 import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { readSecretFile } from '../common/secret-file.ts';
+import { DescriptorShelf } from './descriptor-shelf.ts';
 import { DomainManager } from './domain-manager.ts';
 import { MetricsSampler } from './metrics.ts';
 import { startDomainFigures } from './domain-figures.ts';
@@ -25,13 +26,21 @@ const bootSpecSchema = addressSchema.extend({
 });
 // A fork may make no clone on the master's host (all placed elsewhere); a host asked for remote clones gets one at least.
 const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1) })).max(256);
+const hostOrAddress = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name or IPv4 address');
 const forkSpecSchema = addressSchema.extend({
-  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256), clones: clonesSchema, serve: z.boolean(),
+  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256), clones: clonesSchema,
+  serve: z.object({ mode: z.enum(['multicast', 'unicast']), interface: hostOrAddress }).nullable(),
 });
 const remoteCloneSchema = z.object({
   clusterid: z.number().int().min(0), ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256),
-  descriptor: z.instanceof(Buffer).refine((b) => b.length > 0 && b.length <= 1 << 20, 'descriptor of 1 B .. 1 MiB'),
+  descriptor: z.object({
+    host: hostOrAddress, port: z.number().int().min(1).max(65535),
+    snapshotId: z.string().regex(/^[0-9a-f]{16}$/, 'a snapshot id is 16 hex digits'),
+    token: z.string().regex(/^[0-9a-f]{64}$/, 'a descriptor token is 64 hex digits'),
+  }),
   server: z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, "server must be 'host:port'"),
+  group: z.string().regex(/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/, "group must be a multicast 'a.b.c.d:port'").nullable(),
+  interface: hostOrAddress,
   clones: clonesSchema.min(1),
 });
 const inputSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536) });
@@ -92,11 +101,13 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
 
   let registered = false;
   const sampler = new MetricsSampler();
+  const shelf = new DescriptorShelf();
   const local = http.createServer((req, res) => {
+    if (shelf.handle(req, res)) return;
     res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(req.url === '/healthz'
       ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION }
-      : { ok: false, error: 'sfld serves only /healthz for now' }));
+      : { ok: false, error: 'sfld serves /healthz and /descriptors/<snapshot id> (with its token)' }));
   });
   await new Promise<void>((resolve, reject) => {
     local.once('error', reject);
@@ -122,6 +133,8 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     }),
     reportState: (report) => socket.emit('domain:state', report),
     console: (chunk) => socket.emit('domain:console', chunk),
+    shelf,
+    descriptorPort: () => localPort,
   });
   socket.on('connect', () => {
     socket.timeout(10_000).emit('host:register', { ...registration, domains: domains.addresses() }, (err: Error | null, result) => {
