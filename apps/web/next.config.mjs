@@ -12,6 +12,8 @@ const nextConfig = {
   // Must equal turbopack.root, or Next warns and picks one.
   outputFileTracingRoot: monorepoRoot,
   poweredByHeader: false,
+  // The live feed's upstream client (and its ws transport) run as plain Node modules, not bundled.
+  serverExternalPackages: ['socket.io-client'],
 };
 
 export default nextConfig;

@@ -1,0 +1,6 @@
+// The dashboard opens on the Host View.
+import { redirect } from 'next/navigation';
+
+export default function Home() {
+  redirect('/hosts');
+}

@@ -1,0 +1,57 @@
+// Small building blocks every page uses: state badges with one colour per meaning, empty states that
+// say what to do, error banners that say what happened, and the page heading.
+import type { ReactNode } from 'react';
+
+const TONES: Record<string, 'ok' | 'warn' | 'bad' | 'idle' | 'busy'> = {
+  online: 'ok', running: 'ok', succeeded: 'ok', unused: 'idle', outstanding: 'busy',
+  booting: 'busy', defined: 'busy', cloning: 'busy', paused: 'warn',
+  offline: 'bad', lost: 'bad', crashed: 'bad', failed: 'bad', halted: 'bad',
+  exited: 'idle', merged: 'idle', stopped: 'idle', shutdown: 'idle', removed: 'idle', disposed: 'idle',
+};
+
+export function StateBadge({ state, label }: { state: string; label?: string }) {
+  return <span className={`badge badge--${TONES[state] ?? 'idle'}`} data-state={state}>{label ?? state}</span>;
+}
+
+export function EmptyState({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <div className="empty" role="status">
+      <p className="empty__title">{title}</p>
+      <div className="empty__body">{children}</div>
+    </div>
+  );
+}
+
+export function ErrorBanner({ title, message, children }: { title: string; message: string; children?: ReactNode }) {
+  return (
+    <div className="banner banner--error" role="alert">
+      <strong>{title}</strong> <span>{message}</span>
+      {children}
+    </div>
+  );
+}
+
+export function PageHeading({ title, subtitle, actions }: { title: string; subtitle?: ReactNode; actions?: ReactNode }) {
+  return (
+    <div className="page-heading">
+      <div>
+        <h1>{title}</h1>
+        {subtitle && <p className="page-heading__sub">{subtitle}</p>}
+      </div>
+      {actions && <div className="page-heading__actions">{actions}</div>}
+    </div>
+  );
+}
+
+/** A labelled bar: `used` of `total`, with an optional second, lighter part (e.g. reserved vs in use). */
+export function Meter({ label, used, total, text }: { label: string; used: number; total: number; text: string }) {
+  const pct = total > 0 ? Math.min(100, Math.max(0, (used / total) * 100)) : 0;
+  return (
+    <div className="meter">
+      <div className="meter__top"><span>{label}</span><span className="meter__text">{text}</span></div>
+      <div className="meter__track" role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={total} aria-valuenow={used}>
+        <div className={`meter__fill${pct > 90 ? ' meter__fill--hot' : ''}`} style={{ width: `${pct}%` }} />
+      </div>
+    </div>
+  );
+}

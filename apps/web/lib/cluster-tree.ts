@@ -1,0 +1,81 @@
+// The Cluster View's tree: a cluster's domains and tickets → its master at the root, then one branch
+// per ticket (a clone generation) holding that ticket's clones and its allocation map. Pure, tested.
+
+/** The fields of a domain row the tree needs (sfmd's state.domains / dashboard.cluster rows). */
+export interface TreeDomain {
+  clusterid: number; vmid: number; host: string; state: string; ip: string | null; vcpus: number; memory: number;
+  ticket: string | null; exitCode: number | null; endReason: string | null; createdAt: string; endedAt: string | null;
+}
+
+export interface TreeTicket {
+  ticket: string; state: string; requested: number; granted: number; procs: boolean; createdAt: string;
+  allocations: { vmid: number; host: string; processors: number; memory: number }[];
+}
+
+/** States in which a domain holds resources (sfmd's LIVE_DOMAIN_STATES). */
+export const LIVE_STATES = ['defined', 'booting', 'running', 'paused', 'cloning'] as const;
+export const isLive = (state: string) => (LIVE_STATES as readonly string[]).includes(state);
+
+export interface DomainNode extends TreeDomain {
+  /** Unique within the cluster: a vmid comes back with every generation of clones. */
+  key: string;
+  live: boolean;
+  /** How it ended, for people: "exited 0", "crashed: reason", "merged". Null while it lives. */
+  ending: string | null;
+}
+
+export interface Branch {
+  ticket: TreeTicket;
+  clones: DomainNode[];
+  /** Allocation-map entries with no domain yet: reserved, not cloned (an unused ticket). */
+  reserved: TreeTicket['allocations'];
+}
+
+export interface ClusterTree {
+  master: DomainNode | null;
+  branches: Branch[];
+  /** Domains that name a ticket the cluster does not list (should not happen; shown rather than lost). */
+  strays: DomainNode[];
+  counts: { live: number; ended: number; clonesLive: number };
+}
+
+export function describeEnding(d: Pick<TreeDomain, 'state' | 'exitCode' | 'endReason'>): string | null {
+  if (isLive(d.state)) return null;
+  const base = d.state === 'exited' ? `exited ${d.exitCode ?? 0}` : d.state;
+  return d.endReason ? `${base}: ${d.endReason}` : base;
+}
+
+function node(d: TreeDomain): DomainNode {
+  return { ...d, key: `${d.vmid}@${d.ticket ?? 'seed'}`, live: isLive(d.state), ending: describeEnding(d) };
+}
+
+export function buildClusterTree(domains: readonly TreeDomain[], tickets: readonly TreeTicket[]): ClusterTree {
+  const nodes = domains.map(node);
+  const master = nodes.find((n) => n.vmid === 0 && n.ticket === null) ?? null;
+  const byTicket = new Map<string, DomainNode[]>();
+  const strays: DomainNode[] = [];
+  const known = new Set(tickets.map((t) => t.ticket));
+  for (const n of nodes) {
+    if (n === master) continue;
+    if (n.ticket && known.has(n.ticket)) byTicket.set(n.ticket, [...(byTicket.get(n.ticket) ?? []), n]);
+    else strays.push(n);
+  }
+  // Oldest generation first, as they happened; within one, by vmid.
+  const branches = [...tickets]
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    .map((ticket) => {
+      const clones = (byTicket.get(ticket.ticket) ?? []).sort((a, b) => a.vmid - b.vmid);
+      const made = new Set(clones.map((c) => c.vmid));
+      return { ticket, clones, reserved: ticket.allocations.filter((a) => !made.has(a.vmid)) };
+    });
+  const live = nodes.filter((n) => n.live).length;
+  return {
+    master, branches, strays,
+    counts: { live, ended: nodes.length - live, clonesLive: nodes.filter((n) => n.live && n.vmid !== 0).length },
+  };
+}
+
+/** Which tickets can be merged now: outstanding ones (their clones are out). */
+export function mergeableTickets(tree: ClusterTree): string[] {
+  return tree.branches.filter((b) => b.ticket.state === 'outstanding').map((b) => b.ticket.ticket);
+}

@@ -1,0 +1,23 @@
+// The Next server's own link to sfmd's socket.io hub (/dash), made with the session's admin token:
+// the browser never talks to sfmd and never sees the token. One link per open page; it retries by itself.
+import { io, type Socket } from 'socket.io-client';
+import type { DashboardToSfmdEvents, SfmdToDashboardEvents } from '../../../daemon/src/common/events.ts';
+import { sfmdUrl } from './sfmd-health.ts';
+
+export type DashSocket = Socket<SfmdToDashboardEvents, DashboardToSfmdEvents>;
+
+export function connectDash(token: string): DashSocket {
+  return io(`${sfmdUrl()}/dash`, {
+    auth: { token },
+    transports: ['websocket'],
+    forceNew: true,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 3000,
+  });
+}
+
+/** Why the link failed, in words for the status line. */
+export function describeConnectError(err: Error): string {
+  if (/admin token/.test(err.message)) return 'sfmd refused the admin token: sign in again';
+  return `cannot reach sfmd at ${sfmdUrl()} (${err.message}): is it running? (npm start)`;
+}
