@@ -238,3 +238,89 @@ test('memserver and remote-clone network options are checked with clear errors',
   // Its creation fetched the pages the restore needed, through the group.
   assert.ok(stats.remote.groupDatagrams > 0, JSON.stringify(stats.remote));
 });
+
+test('a later clone of a snapshot gets the working set an earlier one touched streamed in bulk (reap on vs off)', { timeout: 90_000 }, async (t) => {
+  if (skipUnlessRunnable(t)) return;
+  // Clone A runs to completion through a memserver; then clone B, on a fresh mirror (A is gone, so this
+  // host's source for the snapshot is new: a new client to the server), does the same work. With reap the
+  // server streams B what A asked for; without, B faults every page itself.
+  const touch = 1024;
+  const ids = { on: [1, 2], off: [3, 4] } as const;
+  const n = 4;
+  const master = await VirtualMachine.create({ memoryMiB: 256, image: forkbench, cmdline: `clones=${n} pages=8192 touch=${touch}` });
+  const vms: VirtualMachine[] = [master];
+  const servers: Memserver[] = [];
+  t.after(async () => {
+    for (const s of servers) s.stop();
+    await Promise.all(vms.map((vm) => vm.destroy()));
+  });
+  const out = new Map<number, string>([[0, '']]);
+  const exits = new Map<number, number>();
+  const remote = new Map<number, CloneMemtapStats | null>();
+  let descriptor: Buffer = Buffer.alloc(0);
+  const runClone = async (server: Memserver, id: number) => {
+    const clone = await VirtualMachine.createRemoteClone(descriptor, {
+      vmid: id, server: server.endpoint, cloneReply: { status: 0, vmid: id, count: n, ticket: 'reap' },
+    });
+    vms.push(clone);
+    out.set(id, '');
+    clone.on('console', (c) => out.set(id, out.get(id)! + c.toString()));
+    clone.onGuestCall = async (c) => {
+      if (c.nr === SfHypercall.CLONE_EXIT) {
+        remote.set(id, clone.memtapStats());
+        exits.set(id, c.request.status);
+        return { status: 0 };
+      }
+      return { status: -SfStatus.ENOSYS };
+    };
+    await clone.resume();
+    const end = await clone.waitForExit(30_000);
+    assert.equal(end.state, 'exited', out.get(id));
+    await clone.destroy();  // its page source and mirror go with it: the next clone starts afresh
+  };
+  master.onGuestCall = async (call: GuestCall): Promise<GuestReply> => {
+    switch (call.nr) {
+      case SfHypercall.TICKET_REQUEST:
+        return { status: 0, count: n, ticket: 'reap' };
+      case SfHypercall.CLONE_MASTER: {
+        const snapshot = await master.fork();
+        descriptor = snapshot.descriptor();
+        for (const reap of [true, false]) {
+          const server = startMemserver(snapshot, { bind: '127.0.0.1:0', reap });
+          servers.push(server);
+          for (const id of reap ? ids.on : ids.off) await runClone(server, id);
+        }
+        return { status: 0, vmid: 0, count: n, ticket: 'reap' };
+      }
+      case SfHypercall.CLONE_JOIN:
+        return { status: 0, count: n, exits: [...Array(n).keys()].map((i) => ({ vmid: i + 1, status: exits.get(i + 1) ?? 0, how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED })) };
+      default:
+        return { status: -SfStatus.ENOSYS };
+    }
+  };
+  master.on('console', (c) => out.set(0, out.get(0)! + c.toString()));
+  await master.boot();
+  const final = await master.waitForExit(60_000);
+  assert.deepEqual([final.state, final.exitCode], ['exited', 0], out.get(0));
+  assert.match(out.get(0)!, /forkbench result digest=0x[0-9a-f]+ items=\d+ verified OK/, out.get(0));
+  for (let id = 1; id <= n; id++) assert.match(out.get(id)!, new RegExp(`forkbench vmid=${id} touched=${touch} verified OK`), out.get(id));
+
+  const [on, off] = servers.map((s) => s.stats());
+  const requests = (id: number) => remote.get(id)?.remote?.requestsSent ?? NaN;
+  const touchNs = (id: number) => Number(/touch_ns=(\d+)/.exec(out.get(id)!)?.[1] ?? NaN);
+  console.log(`reap: clone B sent ${requests(ids.on[1])} requests with reap (A: ${requests(ids.on[0])}), ${requests(ids.off[1])} without (A: ${requests(ids.off[0])}); ` +
+    `B touched its ${touch} pages in ${(touchNs(ids.on[1]) / 1e6).toFixed(1)} ms with reap, ${(touchNs(ids.off[1]) / 1e6).toFixed(1)} ms without; ` +
+    `streamed ${on!.streamedPages} pages in ${on!.streamedDatagrams} datagrams (working set ${on!.workingSetPages} pages)`);
+  assert.equal(on!.streamsStarted, 1, 'B was a new client; A found nothing recorded');
+  assert.equal(off!.streamsStarted, 0);
+  assert.equal(off!.streamedPages, 0);
+  assert.ok(on!.streamedPages >= touch, JSON.stringify(on));
+  // Both A's sent about the whole working set's worth of requests; B with reap a small fraction of it.
+  assert.ok(requests(ids.off[1]) >= touch / 2, `B without reap: ${requests(ids.off[1])} requests`);
+  assert.ok(requests(ids.on[1]) * 4 < requests(ids.off[1]), `B: ${requests(ids.on[1])} requests with reap vs ${requests(ids.off[1])} without`);
+  // The recorded set carries over: a memserver for the next fork can start from it.
+  const ws = servers[0]!.workingSet();
+  assert.equal(ws.ramBytes, 256 * 1024 * 1024);
+  assert.ok(ws.pages.length >= touch && ws.pages.length === on!.workingSetPages, `${ws.pages.length} pages`);
+  assert.ok(ws.pages.every((p, i) => i === 0 || p > ws.pages[i - 1]!), 'sorted, distinct');
+});

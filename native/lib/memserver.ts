@@ -26,9 +26,16 @@ export interface MemserverOptions {
   interface?: string;
   /** UDP payload bytes per reply datagram; 0 = from the interface MTU; default 1472 (a 1500-byte path). */
   maxDatagram?: number;
-  /** Pages to stream to clients in bulk when they first ask (e.g. the previous fork's workingSet()). */
+  /**
+   * Pages to stream to each new client in bulk when it first asks (e.g. the previous fork's workingSet());
+   * pages past this snapshot or in its holes are left out, whatever `reap` says.
+   */
   workingSet?: WorkingSet | null;
-  /** Stream the pages earlier clients of this snapshot asked for to each new client; default true. */
+  /**
+   * Stream the pages earlier clients of this snapshot asked for to each new client (a client's first
+   * request starts its stream, sent behind request replies); default true. The pages asked for are
+   * recorded either way (workingSet()).
+   */
   reap?: boolean;
   /** Test only: this fraction (0 to 0.5) of reply datagrams is not sent, as if the network lost it. */
   lossForTest?: number;
@@ -80,6 +87,22 @@ export interface MemserverStats {
   backlogFull: number;
   /** Datagrams the test-only loss knob did not send. */
   testSendDrops: number;
+  /** Pages in workingSet(): the seed (in range, holding data) plus the pages clients asked for. */
+  workingSetPages: number;
+  /** Of the workingSet option's pages, those in range and holding data. */
+  workingSetSeeded: number;
+  /** Pages clients asked for. */
+  workingSetRecorded: number;
+  /** New clients a working-set stream began for. */
+  streamsStarted: number;
+  /** New clients that got none (too many streams at once). */
+  streamsRefused: number;
+  streamsActive: number;
+  /** Pages sent by working-set streams (data + zero). */
+  streamedPages: number;
+  streamedDatagrams: number;
+  /** Working-set pages a stream left out: its client asked for them itself, or had them through the group. */
+  streamSkipped: number;
 }
 
 interface NativeMemserverHandle {
@@ -87,6 +110,7 @@ interface NativeMemserverHandle {
   mode(): 'multicast' | 'unicast';
   group(): string | null;
   stats(): MemserverStats;
+  workingSet(): WorkingSet;
   stop(): void;
 }
 
@@ -108,6 +132,14 @@ export class Memserver {
   /** Counters since the start; still readable after stop(). */
   stats(): MemserverStats {
     return this.#native.stats();
+  }
+
+  /**
+   * The pages this snapshot's clients asked for so far, plus the workingSet it was started with (those in
+   * range and holding data); still readable after stop(). Pass it to the next fork's startMemserver.
+   */
+  workingSet(): WorkingSet {
+    return this.#native.workingSet();
   }
 
   /** Stops serving: clones still missing pages time out and end as crashed with the reason. Idempotent. */

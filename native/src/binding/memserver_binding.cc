@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -76,7 +77,8 @@ sf::vmm::Result<std::string> ReadOptionalString(const Napi::Object& o, const cha
   return s;
 }
 
-// The MemserverConfig fields JS may set: {bind, mode?, group?, interface?, maxDatagram?, lossForTest?}.
+// The MemserverConfig fields JS may set: {bind, mode?, group?, interface?, maxDatagram?, lossForTest?,
+// reap? (default true), workingSet?: {pages: Uint32Array} | null}.
 Status MemserverOptionsFromJs(const Napi::Value& value, uint64_t snapshot_id, sf::memserver::MemserverConfig& c) {
   if (!value.IsObject()) return Status::Error(EINVAL, "options must be an object");
   const Napi::Object o = value.As<Napi::Object>();
@@ -119,6 +121,19 @@ Status MemserverOptionsFromJs(const Napi::Value& value, uint64_t snapshot_id, sf
     }
     c.max_datagram = static_cast<uint32_t>(d);
   }
+  Napi::Value reap = o.Get("reap");
+  if (!reap.IsUndefined() && !reap.IsBoolean()) return Status::Error(EINVAL, "reap must be a boolean");
+  c.reap = reap.IsUndefined() ? true : reap.As<Napi::Boolean>().Value();
+  Napi::Value ws = o.Get("workingSet");
+  if (!ws.IsUndefined() && !ws.IsNull()) {
+    Napi::Value pages = ws.IsObject() ? ws.As<Napi::Object>().Get("pages") : Napi::Value();
+    if (pages.IsEmpty() || !pages.IsTypedArray() || pages.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+      return Status::Error(EINVAL, "workingSet.pages must be a Uint32Array");
+    }
+    // Copied: the server keeps only its own bits, and any page number is safe (clipped there).
+    auto a = pages.As<Napi::Uint32Array>();
+    c.working_set_seed.assign(a.Data(), a.Data() + a.ElementLength());
+  }
   return ReadFraction(o, "lossForTest", 0.0, 0.5, 0.0, c.send_drop_for_test);
 }
 
@@ -147,6 +162,15 @@ Napi::Object MemserverStatsToJs(Napi::Env env, const sf::memserver::MemserverSta
   o.Set("backlogPages", Num(env, s.backlog_pages));
   o.Set("backlogFull", Num(env, s.backlog_full));
   o.Set("testSendDrops", Num(env, s.test_send_drops));
+  o.Set("workingSetPages", Num(env, s.working_set_pages));
+  o.Set("workingSetSeeded", Num(env, s.working_set_seeded));
+  o.Set("workingSetRecorded", Num(env, s.working_set_recorded));
+  o.Set("streamsStarted", Num(env, s.streams_started));
+  o.Set("streamsRefused", Num(env, s.streams_refused));
+  o.Set("streamsActive", Num(env, s.streams_active));
+  o.Set("streamedPages", Num(env, s.streamed_pages));
+  o.Set("streamedDatagrams", Num(env, s.streamed_datagrams));
+  o.Set("streamSkipped", Num(env, s.stream_skipped));
   return o;
 }
 
@@ -158,14 +182,16 @@ class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
                         InstanceMethod<&MemserverBinding::Mode>("mode"),
                         InstanceMethod<&MemserverBinding::Group>("group"),
                         InstanceMethod<&MemserverBinding::Stats>("stats"),
+                        InstanceMethod<&MemserverBinding::WorkingSet>("workingSet"),
                         InstanceMethod<&MemserverBinding::Stop>("stop")});
   }
   explicit MemserverBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemserverBinding>(info) {}
-  void Adopt(std::unique_ptr<sf::memserver::Memserver> s) {
+  void Adopt(std::unique_ptr<sf::memserver::Memserver> s, uint64_t ram_bytes) {
     server_ = std::move(s);
     endpoint_ = server_->endpoint();
     mode_ = server_->mode();
     group_ = server_->group();
+    ram_bytes_ = ram_bytes;
   }
 
  private:
@@ -180,11 +206,24 @@ class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     return MemserverStatsToJs(info.Env(), server_ ? server_->stats() : final_stats_);
   }
+  // {ramBytes, pages: Uint32Array}: what the next fork's memserver is given as its workingSet.
+  Napi::Value WorkingSet(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::vector<uint32_t> pages = server_ ? server_->working_set() : final_working_set_;
+    auto a = Napi::Uint32Array::New(env, pages.size());
+    if (!pages.empty()) std::memcpy(a.Data(), pages.data(), pages.size() * sizeof(uint32_t));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ramBytes", Num(env, ram_bytes_));
+    o.Set("pages", a);
+    return o;
+  }
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    // The figures outlive the server (callers read them after stopping it); the snapshot fd must not.
+    // The figures and the working set outlive the server (callers read them after stopping it, the
+    // working set at the next fork); the snapshot fd must not.
     if (server_) {
       server_->stop();
       final_stats_ = server_->stats();
+      final_working_set_ = server_->working_set();
     }
     server_.reset();
     return info.Env().Undefined();
@@ -193,7 +232,9 @@ class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
   std::unique_ptr<sf::memserver::Memserver> server_;
   sf::memserver::Endpoint endpoint_, group_;
   sf::memserver::NetworkMode mode_ = sf::memserver::NetworkMode::unicast;
+  uint64_t ram_bytes_ = 0;
   sf::memserver::MemserverStats final_stats_;
+  std::vector<uint32_t> final_working_set_;
 };
 
 // startMemserver(snapshot: NativeSnapshot, options: {bind, mode?, ...}) => NativeMemserver (throws on failure).
@@ -212,7 +253,7 @@ Napi::Value StartMemserver(const Napi::CallbackInfo& info) {
   auto server = sf::memserver::Memserver::create(c);
   if (!server.ok()) return Throw(env, "startMemserver(): " + server.status().message);
   Napi::Object o = GetAddonData(env)->memserver_constructor.New({});
-  MemserverBinding::Unwrap(o)->Adopt(std::move(server).value());
+  MemserverBinding::Unwrap(o)->Adopt(std::move(server).value(), c.ram_bytes);
   return o;
 }
 

@@ -46,4 +46,10 @@ void LockstepTracker::sent(uint64_t page, Clock::time_point now, bool is_data) {
   }
 }
 
+bool LockstepTracker::sent_since(uint64_t page, Clock::time_point t) const {
+  if (page >= last_.size() || last_[page] == 0) return false;
+  // Signed difference of the wrapping tick counter: "not before t".
+  return static_cast<int32_t>(last_[page] - tick(t)) >= 0;
+}
+
 }  // namespace sf::memserver

@@ -34,6 +34,8 @@ class LockstepTracker {
   // `page` went to the group at `now`; `is_data`: it counts towards the end game.
   void sent(uint64_t page, Clock::time_point now, bool is_data);
   bool ever_sent(uint64_t page) const { return page < ever_.size() && ever_[page]; }
+  // `page` went to the group at or after `t` (for `t` within the last ~9 hours).
+  bool sent_since(uint64_t page, Clock::time_point t) const;
 
   uint64_t data_pages() const { return data_pages_; }
   uint64_t data_pages_sent() const { return data_sent_; }

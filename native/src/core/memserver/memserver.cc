@@ -23,6 +23,10 @@ constexpr uint64_t kPage = kWirePage;
 constexpr size_t kRecvBatch = 16;
 constexpr size_t kRecvBytes = 512;   // requests are 48 bytes; anything longer is dropped as oversized
 constexpr int kSocketBuffer = 4 << 20;
+// Working-set streams: pages queued per turn (small, so a request arriving meanwhile waits little), and
+// set pages looked at per pump at most (a stretch the client already has must not hold requests up).
+constexpr uint32_t kStreamRunPages = 32;
+constexpr uint64_t kStreamExaminePerPump = 4096;
 
 bool all_zero(const uint8_t* p) {
   // Word-wise OR; most data pages differ from zero in their first cache line, so check that first.
@@ -117,8 +121,13 @@ Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<vmm::Snapsho
                 config.lockstep_first_ask_window),
       flow_(config.flow),
       send_loss_(config.send_drop_for_test, config.snapshot_id ^ 0x6d63646973740000ull),
+      working_set_(config.ram_bytes / kPage),
+      streams_(config.ram_bytes / kPage, config.max_stream_clients, config.max_streams),
+      reap_(config.reap),
       data_pages_(data_pages) {
   for (auto& d : dropped_) d.store(0, std::memory_order_relaxed);
+  // Clones never ask for holes (their descriptor says which pages hold data): streaming them is waste.
+  working_set_.seed(config.working_set_seed, [this](uint64_t p) { return source_->has_data(p); });
   pace_.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
 }
 
@@ -161,6 +170,15 @@ MemserverStats Memserver::stats() const {
   s.backlog_full = backlog_full_.load(std::memory_order_relaxed);
   s.test_send_drops = test_send_drops_.load(std::memory_order_relaxed);
   s.queued_duplicates = queued_duplicates_.load(std::memory_order_relaxed);
+  s.working_set_pages = working_set_.count();
+  s.working_set_seeded = working_set_.seeded_count();
+  s.working_set_recorded = working_set_.recorded_count();
+  s.streams_started = streams_started_.load(std::memory_order_relaxed);
+  s.streams_refused = streams_refused_.load(std::memory_order_relaxed);
+  s.streams_active = streams_active_.load(std::memory_order_relaxed);
+  s.streamed_pages = streamed_pages_.load(std::memory_order_relaxed);
+  s.streamed_datagrams = streamed_datagrams_.load(std::memory_order_relaxed);
+  s.stream_skipped = stream_skipped_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -170,6 +188,7 @@ void Memserver::publish_stats() {
   endgame_flag_.store(endgame_, std::memory_order_relaxed);
   client_rate_.store(flow_.average(), std::memory_order_relaxed);
   pace_.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
+  streams_active_.store(streams_.active(), std::memory_order_relaxed);
 }
 
 void Memserver::run() {
@@ -180,11 +199,11 @@ void Memserver::run() {
   sockaddr_in from[kRecvBatch];
   Clock::duration wait = Clock::duration::zero();
   for (;;) {
-    // Idle: sleep until a request or stop(). Work queued: come back when the pace allows more (or at
-    // once if the last pump only stopped because its batch was full).
+    // Idle: sleep until a request or stop(). Work queued (or a stream to continue): come back when the
+    // pace allows more (or at once if the last pump only stopped because its batch was full).
     timespec ts{};
     timespec* timeout = nullptr;
-    if (!backlog_.empty()) {
+    if (!backlog_.empty() || !streams_.empty()) {
       const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
       ts.tv_sec = static_cast<time_t>(ns / 1000000000);
       ts.tv_nsec = static_cast<long>(ns % 1000000000);
@@ -254,9 +273,10 @@ void Memserver::admit(const PageRequest& req, const sockaddr_in& from) {
     flow_.report(uint64_t{req.rate_kib} * 1024);
     rate_reports_.fetch_add(1, std::memory_order_relaxed);
   }
+  const Clock::time_point now = Clock::now();
+  note_request(req, from, now);
   const bool urgent = req.npages <= SendBacklog::kUrgentPages;
   const bool group = mode_ == NetworkMode::multicast && !req.unicast;
-  const Clock::time_point now = Clock::now();
   SendJob run;
   run.to = from;
   run.client_id = req.client_id;
@@ -301,10 +321,84 @@ void Memserver::admit(const PageRequest& req, const sockaddr_in& from) {
   if (duplicates > 0) queued_duplicates_.fetch_add(duplicates, std::memory_order_relaxed);
 }
 
+void Memserver::note_request(const PageRequest& req, const sockaddr_in& from, Clock::time_point now) {
+  if (streams_.first_request(req.client_id)) {
+    // A client new to this snapshot (a host whose clones just started) will probably touch what the
+    // earlier ones touched: send it that in bulk rather than fault by fault.
+    if (working_set_.seeded_count() > 0 || (reap_ && working_set_.recorded_count() > 0)) {
+      const WorkingSetStreams::Target target{req.client_id, from, mode_ == NetworkMode::multicast && !req.unicast};
+      (streams_.start(target, now) ? streams_started_ : streams_refused_).fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  streams_.asked(req.client_id, req.first_page, req.npages);
+  working_set_.record(req.first_page, req.npages);
+}
+
+bool Memserver::queue_stream(uint64_t* examined) {
+  auto hole = [this](uint64_t p) { return !source_->has_data(p); };
+  auto run = streams_.next(working_set_, reap_, kStreamRunPages, hole, kStreamExaminePerPump, examined);
+  if (!run) return false;
+  const bool group = mode_ == NetworkMode::multicast && run->target.multicast;
+  SendJob job;
+  job.to = run->target.to;
+  job.client_id = run->target.client_id;
+  job.streamed = true;
+  auto close_job = [&] {
+    if (job.n > 0) backlog_.push(job, /*urgent=*/false);
+    job.n = 0;
+  };
+  uint64_t skipped = 0;
+  // As for a bulk request (admit), plus: a group member gets every page the group gets from its first
+  // request on, so pages sent since then are not sent again (which also keeps two newcomers' streams
+  // from sending a page twice). Lockstep as for a first ask: a page the group got moments ago (or that
+  // is queued) is not sent again — hosts that just got it are not flooded; a newcomer that was not yet
+  // listening faults it on demand.
+  const Clock::time_point now = Clock::now();
+  for (uint64_t page = run->first; page < run->first + run->n; ++page) {
+    bool to_group = group;
+    if (group) {
+      if (lockstep_.sent_since(page, run->started)) {
+        ++skipped;
+        close_job();
+        continue;
+      }
+      if (endgame_ && lockstep_.ever_sent(page)) {
+        to_group = false;  // the other hosts had it: only the newcomer needs it
+      } else if (lockstep_.redundant(page, now, /*urgent=*/false, /*retry=*/false)) {
+        ++skipped;
+        close_job();
+        continue;
+      } else {
+        lockstep_.set_queued(page, /*urgent=*/false);
+      }
+    }
+    if (!to_group && !backlog_.mark_unicast(page, job.to)) {
+      ++skipped;  // already queued for this client
+      close_job();
+      continue;
+    }
+    if (job.n > 0 && (job.multicast != to_group || job.first + job.n != page)) close_job();
+    if (job.n == 0) {
+      job.first = page;
+      job.multicast = to_group;
+    }
+    ++job.n;
+  }
+  close_job();
+  if (skipped > 0) stream_skipped_.fetch_add(skipped, std::memory_order_relaxed);
+  return true;
+}
+
 Memserver::Clock::duration Memserver::pump() {
   Clock::duration wait = Clock::duration::zero();
   size_t budget = kSendBatch;  // datagrams per pump, so requests are read (and coalesced) in between
-  while (!backlog_.empty() && budget > 0 && !stopping_.load(std::memory_order_acquire)) {
+  uint64_t examined = 0;       // working-set pages looked at this pump
+  while (budget > 0 && !stopping_.load(std::memory_order_acquire)) {
+    if (backlog_.empty()) {
+      // Requests' replies are all out: continue a working-set stream, if any.
+      if (examined >= kStreamExaminePerPump || !queue_stream(&examined)) break;
+      continue;
+    }
     // The reported rates describe the group's stream, which every receiver gets: pace that. (In
     // unicast mode each receiver gets only its own replies, and one receiver's rate says nothing
     // about the sum.) A fault's few datagrams are not held back; what they spend delays bulk work.
@@ -335,6 +429,8 @@ Memserver::Clock::duration Memserver::pump() {
       backlog_.consume(1);
       continue;
     }
+    const bool streamed = job.streamed;
+    uint64_t datagrams = 0;
     PageFragment f;
     f.snapshot_id = snapshot_id_;
     f.client_id = job.client_id;
@@ -352,6 +448,7 @@ Memserver::Clock::duration Memserver::pump() {
       f.count = done;
       queue(f, job);
       --budget;
+      datagrams = 1;
       zero_pages_.fetch_add(done, std::memory_order_relaxed);
     } else {
       for (uint32_t off = 0; off < kPage; off += payload_) {
@@ -362,6 +459,7 @@ Memserver::Clock::duration Memserver::pump() {
         f.payload = {data + off, f.length};
         queue(f, job);
         budget = budget > 0 ? budget - 1 : 0;
+        ++datagrams;
       }
     }
     if (!job.multicast) {
@@ -375,6 +473,10 @@ Memserver::Clock::duration Memserver::pump() {
       }
     }
     pages_served_.fetch_add(done, std::memory_order_relaxed);
+    if (streamed) {
+      streamed_pages_.fetch_add(done, std::memory_order_relaxed);
+      streamed_datagrams_.fetch_add(datagrams, std::memory_order_relaxed);
+    }
     backlog_.consume(done);
   }
   flush();

@@ -3,7 +3,9 @@
 // snapshot memfd: holes and all-zero pages as payload-free zero runs, data pages split into fragments
 // that fit the configured datagram size. Replies go to the requester (unicast mode) or to the
 // snapshot's multicast group, where every host keeps them; then lockstep detection (lockstep.h),
-// flow control (flow_control.h) and the end game (retransmissions by unicast) apply.
+// flow control (flow_control.h) and the end game (retransmissions by unicast) apply. It records which
+// pages clients ask for (working_set.h) and streams that set to each new client behind the replies
+// (working_set_stream.h): REAP's working-set prefetch, within a snapshot and, seeded, across forks.
 // Boundary: owns a dup of the snapshot fd, the socket and one service thread; trusts no datagram
 // (malformed, foreign, forged ones are dropped and counted by reason, never answered).
 #pragma once
@@ -16,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "../unique_fd.h"
 #include "../vmm/memtap.h"
@@ -28,6 +31,8 @@
 #include "page_wire.h"
 #include "send_backlog.h"
 #include "udp.h"
+#include "working_set.h"
+#include "working_set_stream.h"
 
 namespace sf::memserver {
 
@@ -63,6 +68,19 @@ struct MemserverConfig {
   FlowControlConfig flow{};
   uint32_t max_backlog_pages = 1u << 16;       // pages queued for sending at most; further requests are dropped
   double send_drop_for_test = 0.0;             // test-only: this fraction of reply datagrams is never sent
+
+  // Working-set prefetch (REAP). The pages of every authentic request are recorded (working_set()).
+  // When a client sends its first request, the server streams it the seed (pages an earlier fork's
+  // clients used, e.g. that memserver's working_set(); pages past this snapshot or in its holes are
+  // left out) and, with `reap`, the pages earlier clients of this snapshot asked for. Streams go behind
+  // every request's replies, at the flow-control pace, to the group in multicast mode (once: lockstep,
+  // and pages the group got since the client's first request are not sent again), by unicast to that
+  // client otherwise or for pages the end game would retransmit. (The struct defaults to reap off so
+  // existing callers keep their behaviour; the JS API defaults to on.)
+  bool reap = false;
+  std::vector<uint32_t> working_set_seed;
+  uint32_t max_streams = 16;          // clients streamed to at once; a client arriving beyond faults on demand
+  uint32_t max_stream_clients = 4096; // client ids remembered (first requests recognised)
 };
 
 struct MemserverStats {
@@ -92,6 +110,17 @@ struct MemserverStats {
   uint64_t backlog_pages = 0;          // pages queued for sending now
   uint64_t backlog_full = 0;           // requests dropped because the queue was full (clients retry)
   uint64_t test_send_drops = 0;        // datagrams the test-only loss knob did not send
+
+  // working-set prefetch
+  uint64_t working_set_pages = 0;      // pages in working_set(): seeded ∪ recorded
+  uint64_t working_set_seeded = 0;     // of the seed, pages in range and holding data
+  uint64_t working_set_recorded = 0;   // pages clients asked for
+  uint64_t streams_started = 0;        // clients a stream began for
+  uint64_t streams_refused = 0;        // new clients that got none (too many streams at once)
+  uint64_t streams_active = 0;
+  uint64_t streamed_pages = 0;         // pages sent by streams (data + zero)
+  uint64_t streamed_datagrams = 0;
+  uint64_t stream_skipped = 0;         // set pages a stream left out: its client asked itself, or the group had them
 };
 
 class Memserver {
@@ -112,6 +141,8 @@ class Memserver {
   uint32_t max_datagram() const { return static_cast<uint32_t>(slot_bytes_); }
   uint64_t snapshot_id() const { return snapshot_id_; }
   MemserverStats stats() const;
+  // The working set so far (seeded ∪ recorded), sorted page numbers; any thread.
+  std::vector<uint32_t> working_set() const { return working_set_.list(); }
 
   // Test hook: while stalled, requests are read but not answered (a server that hangs). stop() still
   // returns promptly.
@@ -127,6 +158,12 @@ class Memserver {
   // Sends queued pages until a batch is out, the queue is empty, or the pace says wait; returns how
   // long to wait before sending more (zero: nothing is waiting on the pace).
   Clock::duration pump();
+  // A client's request arrived: the first one of a client starts its working-set stream; every one
+  // is recorded (and left out of that client's stream).
+  void note_request(const PageRequest& req, const sockaddr_in& from, Clock::time_point now);
+  // With nothing else queued: queues the next run of a working-set stream (deciding per page like
+  // admit() does for a bulk request). False when no stream has more.
+  bool queue_stream(uint64_t* examined);
   // Encodes one reply datagram into the next arena slot; sends the batch when the arena is full.
   void queue(const PageFragment& frag, const SendJob& job);
   // Sends every queued datagram (sendmmsg).
@@ -162,12 +199,16 @@ class Memserver {
   FlowControl flow_;
   LossKnob send_loss_;
   bool endgame_ = false;
+  WorkingSet working_set_;          // written here, read by working_set() from any thread
+  WorkingSetStreams streams_;
+  const bool reap_;
 
   std::atomic<uint64_t> requests_{0}, pages_served_{0}, zero_pages_{0}, datagrams_{0}, bytes_{0}, send_errors_{0},
       out_of_range_{0};
   std::atomic<uint64_t> mc_datagrams_{0}, uc_datagrams_{0}, lockstep_suppressed_{0}, endgame_unicast_{0},
       data_multicast_{0}, rate_reports_{0}, client_rate_{0}, pace_{0}, paced_waits_{0}, backlog_pages_{0},
-      backlog_full_{0}, test_send_drops_{0}, queued_duplicates_{0};
+      backlog_full_{0}, test_send_drops_{0}, queued_duplicates_{0}, streams_started_{0}, streams_refused_{0},
+      streams_active_{0}, streamed_pages_{0}, streamed_datagrams_{0}, stream_skipped_{0};
   std::atomic<bool> endgame_flag_{false};
   const uint64_t data_pages_;
   std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};

@@ -17,6 +17,7 @@ struct SendJob {
   bool multicast = false;
   sockaddr_in to{};     // unicast destination (unused for the group)
   uint32_t client_id = 0, seq = 0;  // echoed in the replies
+  bool streamed = false;  // working-set stream, not a request: counted apart
 };
 
 class SendBacklog {
