@@ -51,8 +51,10 @@ vmm::Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig&
   const bool multicast = config.mode == NetworkMode::multicast;
   uint32_t max_datagram = config.max_datagram;
   if (max_datagram == 0) {
-    // Size datagrams from the interface replies leave by: whole pages on jumbo or loopback MTUs.
-    auto mtu = interface_mtu(multicast ? config.multicast_interface : config.bind.addr);
+    // Size datagrams from the interface replies leave by: whole pages on jumbo or loopback MTUs. (A
+    // server bound to the wildcard has no interface of its own: the configured multicast one stands in.)
+    const uint32_t via = multicast || config.bind.addr == 0 ? config.multicast_interface : config.bind.addr;
+    auto mtu = interface_mtu(via);
     if (!mtu.ok()) return vmm::Status::Error(mtu.status().code, "memserver: max_datagram 0 needs the interface MTU: " + mtu.status().message);
     max_datagram = std::min<uint32_t>(datagram_for_mtu(mtu.value()), kFragmentOverhead + kWirePage);
   }

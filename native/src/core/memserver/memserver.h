@@ -46,7 +46,8 @@ struct MemserverConfig {
   SnapshotKey key{};
   Endpoint bind = Endpoint::loopback(0);
   // UDP payload bytes per reply datagram (path MTU − 28); 0: from the MTU of the interface replies
-  // leave by (multicast_interface, or the bind address in unicast mode), e.g. whole pages on jumbo frames.
+  // leave by (multicast_interface, or the bind address in unicast mode unless that is the wildcard),
+  // e.g. whole pages on jumbo frames.
   uint32_t max_datagram = kEthernetDatagram;
   uint32_t max_request_pages = 256;           // larger requests are malformed here (≤ kMaxRequestPages)
 
