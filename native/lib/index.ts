@@ -11,8 +11,8 @@ export type {
   UserfaultfdCapabilities,
 } from './capabilities.ts';
 export { inspectDescriptor, VmSnapshot } from './fork.ts';
-export { Memserver, startMemserver } from './memserver.ts';
-export type { MemserverStats } from './memserver.ts';
+export { checkMemserverOptions, Memserver, remoteSourceStats, startMemserver } from './memserver.ts';
+export type { MemserverOptions, MemserverStats, RemoteSourceStats, WorkingSet } from './memserver.ts';
 export type { DescriptorInfo, ForkTiming, MemtapStats } from './fork.ts';
 export { VmError, vmErrorCodes, vmErrorCodeFor, makeVmErrorFromStatus } from './errors.ts';
 export type { NativeOperation, VmErrorCode, VmErrorOptions } from './errors.ts';
@@ -27,6 +27,7 @@ export {
   vmStates,
 } from './vm.ts';
 export type {
+  CloneMemtapStats,
   GuestCall,
   GuestCallHandler,
   GuestExitRecord,

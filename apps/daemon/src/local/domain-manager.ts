@@ -114,7 +114,12 @@ export class DomainManager {
       this.hooks.reportState({ ...address, state: reportedState(event.state), exitCode: event.state === 'exited' ? event.exitCode : null, reason: event.reason || null });
     });
     vm.on('exit', (event) => {
-      this.log.info({ domain: id, state: event.state, exitCode: event.exitCode, reason: event.reason }, 'VM ended');
+      // A clone's data-plane figures go to the log with its end (pages fetched, fault service, mcdist).
+      let memtap: unknown = null;
+      try {
+        memtap = vm.memtapStats();
+      } catch { /* already torn down */ }
+      this.log.info({ domain: id, state: event.state, exitCode: event.exitCode, reason: event.reason, memtap }, 'VM ended');
       // A finished VM's memory goes back at once; its console replay is kept a while longer.
       if (this.#domains.get(id) === domain) this.#retire(id, domain);
       if (event.state !== 'destroyed') void vm.destroy();
@@ -244,7 +249,10 @@ export class DomainManager {
   }
 
   #retire(id: string, domain: Domain): void {
-    for (const server of domain.memservers) server.stop();
+    for (const server of domain.memservers) {
+      server.stop();
+      this.log.info({ domain: id, endpoint: server.endpoint, mode: server.mode, group: server.group, stats: server.stats() }, 'memserver stopped');
+    }
     domain.memservers.length = 0;
     this.hooks.shelf.withdrawOwner(id);
     this.#domains.delete(id);

@@ -181,6 +181,8 @@ int share_finish(struct share *s, int status) {
   }
   uint32_t digest = s->digest;
   int clones = s->forked ? gather(s, &digest) : 0;
+  /* The parallel part's wall time (benchmarks set it against a single VM's work time). */
+  if (s->forked) printf("%s master fork_to_join_ns=%llu\n", s->name, (unsigned long long)(sf_time_ns() - s->fork_t0_ns));
   result_line(s, digest, mine_ok && clones == 0);
   if (status) return status;
   return !mine_ok ? 1 : clones;
