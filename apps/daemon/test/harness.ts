@@ -8,6 +8,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { json, runSf, waitUntil, type CliResult } from './cli-runner.ts';
 import { seedFile } from './guests.ts';
+import { createCommandContext } from '../src/cli/context.ts';
 import { tempHome } from './support.ts';
 
 const HOSTS_BIN = fileURLToPath(new URL('../../../scripts/hosts.mjs', import.meta.url));
@@ -71,8 +72,13 @@ export async function upHosts(t: TestContext, tag: string, options: UpOptions) {
 
 export const ALIGN_RESULT = /^align result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
 
+/**
+ * Every domain sfmd knows, asked in-process (tRPC with the home's admin token): a CLI process per poll
+ * would take seconds to start on a machine busy running the VMs under test.
+ */
 export async function domains(env: NodeJS.ProcessEnv): Promise<DomainRow[]> {
-  return (await json<{ domains: DomainRow[] }>(runSf(['state', '--all', '--json'], env))).domains;
+  const client = createCommandContext({ home: env.SNOWFLOCK_HOME, json: true }).client();
+  return (await client.state.domains.query({ all: true })) as unknown as DomainRow[];
 }
 
 /** Seeds `image args`; returns its cluster id once it is seeded (the master runs). */

@@ -73,10 +73,10 @@ test('align split over 16 clones on 4 namespaced hosts gives the verified single
 
   // Garbage and forged datagrams at the next fork's memserver while its clones fetch pages.
   const flooder = status.hosts.find((h) => h.address !== run.master.host) as HarnessHost;
-  const clusterid = await seed(env, home, align, 'queries=32 db=48 clones=8');
+  const clusterid = await seed(env, home, align, 'queries=24 db=64 len=2048 qlen=128 clones=8');
   const port = await waitUntil('the fork to be served', 60_000, async () => {
-    const ops = await json<{ target: string; detail: Record<string, any> }[]>(runSf(['ops', '--kind', 'clone.master', '--limit', '1', '--json'], env));
-    return ops[0]?.target.startsWith(`domain:${clusterid}:`) ? ops[0].detail.network?.memserverPort as number : null;
+    const ops = await json<{ requester: string; detail: Record<string, any> }[]>(runSf(['ops', '--kind', 'clone.master', '--limit', '1', '--json'], env));
+    return ops[0]?.requester === `domain:${clusterid}:0` ? ops[0].detail.network?.memserverPort as number | undefined : null;
   });
   const master = (await domains(env)).find((d) => d.domain === `${clusterid}:0`)!;
   const flood = spawn('ip', ['netns', 'exec', flooder.netns, process.execPath, '-e', FLOOD, master.host, String(port)], { stdio: 'ignore' });
@@ -107,11 +107,19 @@ test('a host lost mid-run fails its clones with the reason, frees what it held, 
   if (skip(t)) return;
   const { status, home, env } = await upHosts(t, 'mk', { count: 3, cpus: 3, ramGiB: 4 });
   // Long enough per clone (seconds) that the kill lands while they compute.
-  const clusterid = await seed(env, home, align, 'queries=42 db=96 len=2048 qlen=128 clones=6');
+  const clusterid = await seed(env, home, align, 'queries=14 db=512 len=4096 qlen=256 clones=6');
+  const seen: string[] = [];
   const running = await waitUntil('clones to run', 60_000, async () => {
-    const rows = (await domains(env)).filter((d) => d.domain.startsWith(`${clusterid}:`));
+    let rows;
+    try {
+      rows = (await domains(env)).filter((d) => d.domain.startsWith(`${clusterid}:`));
+    } catch (err) {
+      seen.push(String(err));
+      throw err;
+    }
+    seen.push(rows.map((d) => `${d.domain}=${d.state}`).join(','));
     return rows.length === 7 && rows.every((d) => d.state === 'running') ? rows : null;
-  });
+  }).catch((err: Error) => assert.fail(`${err.message}: ${[...new Set(seen)].join(' | ')}`));
   const masterHost = running.find((d) => d.domain === `${clusterid}:0`)!.host;
   const victim = status.hosts.find((h) => h.address !== masterHost && running.some((d) => d.host === h.address))!;
   process.kill(victim.pid!, 'SIGKILL');
