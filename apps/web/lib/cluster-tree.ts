@@ -27,7 +27,7 @@ export interface DomainNode extends TreeDomain {
 export interface Branch {
   ticket: TreeTicket;
   clones: DomainNode[];
-  /** Allocation-map entries with no domain yet: reserved, not cloned (an unused ticket). */
+  /** An unused ticket's allocation-map entries: reserved on their hosts, not cloned yet. */
   reserved: TreeTicket['allocations'];
 }
 
@@ -66,7 +66,9 @@ export function buildClusterTree(domains: readonly TreeDomain[], tickets: readon
     .map((ticket) => {
       const clones = (byTicket.get(ticket.ticket) ?? []).sort((a, b) => a.vmid - b.vmid);
       const made = new Set(clones.map((c) => c.vmid));
-      return { ticket, clones, reserved: ticket.allocations.filter((a) => !made.has(a.vmid)) };
+      // Only an unused ticket's allocations are still reservations; a merged or disposed one's are history.
+      const reserved = ticket.state === 'unused' ? ticket.allocations.filter((a) => !made.has(a.vmid)) : [];
+      return { ticket, clones, reserved };
     });
   const live = nodes.filter((n) => n.live).length;
   return {

@@ -1,0 +1,101 @@
+// A cluster as a tree: the master (vmid 0) at the root, then one branch per ticket with its clones
+// (vmid, host, state, IP, vCPUs, memory, data-plane figures) and whatever of its allocation map is
+// still only reserved. Buttons raise intents; the page decides (and confirms) what happens.
+import type { Branch, ClusterTree, DomainNode } from '../../lib/cluster-tree.ts';
+import { figuresFor, type FigureMap, type FigureView } from '../../lib/figures.ts';
+import { formatBytes, formatCount, formatRate, shortId } from '../../lib/format.ts';
+import { StateBadge } from '../ui.tsx';
+
+export interface TreeIntents {
+  console(vmid: number): void;
+  kill(vmid: number): void;
+  merge(ticket: string, clones: number): void;
+}
+
+export function DomainTree({ tree, figures, intents, busy, consoleVmid }: {
+  tree: ClusterTree; figures: FigureMap; intents: TreeIntents; busy: boolean; consoleVmid: number | null;
+}) {
+  return (
+    <div data-testid="cluster-tree">
+      <div className="tree-head" aria-hidden="true">
+        <span>vmid</span><span>host</span><span>state</span><span>IP</span><span>vCPUs</span><span>memory</span><span>data plane</span><span />
+      </div>
+      <ul className="tree">
+        {tree.master && (
+          <li>
+            <NodeRow node={tree.master} figures={null} intents={intents} busy={busy} master consoleOpen={consoleVmid === 0} />
+            {(tree.branches.length > 0 || tree.strays.length > 0) && (
+              <ul>
+                {tree.branches.map((b) => <BranchView key={b.ticket.ticket} branch={b} figures={figures} intents={intents} busy={busy} consoleVmid={consoleVmid} />)}
+                {tree.strays.map((n) => <li key={n.key}><NodeRow node={n} figures={null} intents={intents} busy={busy} consoleOpen={consoleVmid === n.vmid} /></li>)}
+              </ul>
+            )}
+          </li>
+        )}
+      </ul>
+    </div>
+  );
+}
+
+function BranchView({ branch, figures, intents, busy, consoleVmid }: { branch: Branch; figures: FigureMap; intents: TreeIntents; busy: boolean; consoleVmid: number | null }) {
+  const { ticket, clones, reserved } = branch;
+  const live = clones.filter((c) => c.live).length;
+  return (
+    <li className="tree__branch" data-testid={`branch-${ticket.ticket}`}>
+      <div className="tree__branch-head">
+        <span>ticket</span> <strong title={ticket.ticket}>{shortId(ticket.ticket)}</strong>
+        <StateBadge state={ticket.state} />
+        <span>{ticket.granted} of {ticket.requested} {ticket.procs ? 'processors' : 'clones'} granted · {live} live</span>
+        {ticket.state === 'outstanding' && (
+          <button type="button" className="button button--small button--danger" disabled={busy}
+            onClick={() => intents.merge(ticket.ticket, live)} data-testid={`merge-${ticket.ticket}`}>Merge clones</button>
+        )}
+      </div>
+      <ul>
+        {clones.map((c) => (
+          <li key={c.key}>
+            <NodeRow node={c} figures={c.live || figures[c.vmid] ? figuresFor(figures, c.vmid, c.host) : null} intents={intents} busy={busy} consoleOpen={consoleVmid === c.vmid && c.live} />
+          </li>
+        ))}
+        {reserved.length > 0 && (
+          <li className="muted small" style={{ padding: '0.3rem 0.2rem' }}>
+            reserved, not cloned yet: {reserved.map((a) => `vmid ${a.vmid} on ${a.host}`).join(', ')}
+          </li>
+        )}
+      </ul>
+    </li>
+  );
+}
+
+function NodeRow({ node, figures, intents, busy, master = false, consoleOpen }: {
+  node: DomainNode; figures: FigureView | null; intents: TreeIntents; busy: boolean; master?: boolean; consoleOpen: boolean;
+}) {
+  const name = `${node.clusterid}:${node.vmid}`;
+  return (
+    <div className={`node${master ? ' node--master' : ''}${node.live ? '' : ' node--ended'}`} data-testid={`node-${name}`} data-state={node.state}>
+      <span className="node__vmid" title={master ? 'the master VM' : 'a clone'}>{master ? '⌂ ' : ''}{node.vmid}</span>
+      <span className="node__cell"><small>host</small>{node.host}</span>
+      <span className="node__cell"><StateBadge state={node.state} /></span>
+      <span className="node__cell mono"><small>IP</small>{node.ip ?? '—'}</span>
+      <span className="node__cell"><small>vCPUs</small>{node.vcpus}</span>
+      <span className="node__cell"><small>memory</small>{formatBytes(node.memory)}</span>
+      <span className="node__figures" data-testid={`figures-${name}`}>
+        {figures ? (
+          <>
+            <b>{formatCount(figures.pagesFetched)}</b> pages fetched ({formatBytes(figures.bytesFetched)}) · <b>{formatRate(figures.faultRate)}</b> faults
+            {figures.faultP50Ns > 0 && <> · p50 {(figures.faultP50Ns / 1000).toFixed(1)} µs</>}
+          </>
+        ) : master ? 'master: serves its pages to clones' : node.live ? 'no figures yet' : ''}
+      </span>
+      <span className="node__actions">
+        <button type="button" className="button button--small" onClick={() => intents.console(node.vmid)} aria-pressed={consoleOpen}
+          data-testid={`console-${name}`}>Console</button>
+        {node.live && !master && (
+          <button type="button" className="button button--small button--danger" disabled={busy} onClick={() => intents.kill(node.vmid)}
+            data-testid={`kill-${name}`}>Kill</button>
+        )}
+      </span>
+      {node.ending && <span className="node__ending">{node.ending}{node.endedAt ? ` · ${new Date(node.endedAt).toLocaleTimeString('en-GB')}` : ''}</span>}
+    </div>
+  );
+}
