@@ -7,6 +7,8 @@ export interface Point { t: number; v: number }
 
 /** Five minutes: what sfmd keeps and what the charts show. */
 export const WINDOW_MS = 5 * 60_000;
+/** A young history is drawn over at least this much time, so a fresh host's line is not a sliver. */
+export const MIN_WINDOW_MS = 60_000;
 /** sflds sample every second; a hole longer than this is drawn as a gap. */
 export const GAP_MS = 5_000;
 
@@ -75,6 +77,21 @@ export function niceBytesMax(peak: number, floor = 0): number {
   let max = 64 * MiB;
   while (max < target) max *= 2;
   return max;
+}
+
+/**
+ * The time span a chart shows, ending at `end`: the whole window once there is that much history,
+ * otherwise from the oldest sample (but at least MIN_WINDOW_MS), so charts fill as history grows.
+ */
+export function chartWindow(points: readonly Point[], end: number): { start: number; end: number } {
+  const oldest = points[0]?.t ?? end;
+  const start = Math.max(end - WINDOW_MS, Math.min(oldest, end - MIN_WINDOW_MS));
+  return { start, end };
+}
+
+/** "−5 min", "−90 s": the left edge of a chart's time axis. */
+export function spanLabel(ms: number): string {
+  return ms >= 120_000 ? `−${Math.round(ms / 60_000)} min` : `−${Math.round(ms / 1000)} s`;
 }
 
 export function lastValue(points: readonly Point[]): number | null {

@@ -2,7 +2,7 @@
 // metrics, gaps where a host fell silent, and SVG paths that stay inside their frame.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendSample, chartPaths, cpuSeries, lastValue, memorySeries, niceBytesMax, segments, WINDOW_MS } from '../lib/series.ts';
+import { appendSample, chartPaths, chartWindow, cpuSeries, lastValue, memorySeries, MIN_WINDOW_MS, niceBytesMax, segments, spanLabel, WINDOW_MS } from '../lib/series.ts';
 
 const sample = (s: number, cpu = 0.5, used = 1024) => ({ sampledAt: s * 1000, cpuUtilization: cpu, memTotal: 4096, memAvailable: 4096 - used });
 
@@ -46,4 +46,14 @@ test('niceBytesMax rounds the memory axis up to a power of two', () => {
   assert.equal(niceBytesMax(100 * MiB), 128 * MiB);
   assert.equal(niceBytesMax(0), 64 * MiB);
   assert.equal(niceBytesMax(3 * 1024 * MiB), 4096 * MiB);
+});
+
+test('a young history is drawn over the time it has, at least a minute; an old one over the window', () => {
+  const end = 1_000_000;
+  assert.deepEqual(chartWindow([{ t: end - 5000, v: 0 }], end), { start: end - MIN_WINDOW_MS, end });
+  assert.deepEqual(chartWindow([{ t: end - 150_000, v: 0 }], end), { start: end - 150_000, end });
+  assert.deepEqual(chartWindow([{ t: end - 2 * WINDOW_MS, v: 0 }], end), { start: end - WINDOW_MS, end });
+  assert.deepEqual(chartWindow([], end), { start: end - MIN_WINDOW_MS, end });
+  assert.equal(spanLabel(WINDOW_MS), '−5 min');
+  assert.equal(spanLabel(60_000), '−60 s');
 });

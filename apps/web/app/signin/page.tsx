@@ -25,13 +25,15 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
         )}
         <p className={`sfmd-line sfmd-line--${health.state}`} data-testid="sfmd-status" data-state={health.state}>
           <span className="feed__dot" aria-hidden="true" />
-          {health.state === 'online' && <>sfmd {health.version} is online at <code>{health.url}</code> · {health.hostsOnline} of {health.hostsTotal} hosts online</>}
-          {health.state === 'unhealthy' && <>sfmd at <code>{health.url}</code> is not healthy ({health.reason}): see its log</>}
-          {health.state === 'unreachable' && <>sfmd is unreachable at <code>{health.url}</code> ({health.reason}): start it with <code>npm start</code></>}
+          <span>
+            {health.state === 'online' && <>sfmd {health.version} is online at <code>{health.url}</code> · {health.hostsOnline} of {health.hostsTotal} hosts online</>}
+            {health.state === 'unhealthy' && <>sfmd at <code>{health.url}</code> is not healthy ({health.reason}): see its log</>}
+            {health.state === 'unreachable' && <>sfmd is unreachable at <code>{health.url}</code> ({health.reason}): start it with <code>npm start</code></>}
+          </span>
         </p>
         <SignInForm next={safeNext(params.next)} />
         <p className="muted small">
-          The token is in <code>$SNOWFLOCK_HOME/admin.token</code> on the master host (default <code>~/.snowflock/admin.token</code>);
+          The token is in <code>$SNOWFLOCK_HOME/admin.token</code> on the master host (default <code>~/.snowflock/admin.token</code>);{' '}
           <code>npm start</code> prints where. It is kept in an http-only cookie, never shown to page scripts.
         </p>
       </div>

@@ -17,9 +17,6 @@ export function DomainTree({ tree, figures, intents, busy, consoleVmid }: {
 }) {
   return (
     <div data-testid="cluster-tree">
-      <div className="tree-head" aria-hidden="true">
-        <span>vmid</span><span>host</span><span>state</span><span>IP</span><span>vCPUs</span><span>memory</span><span>data plane</span><span />
-      </div>
       <ul className="tree">
         {tree.master && (
           <li>
@@ -75,17 +72,18 @@ function NodeRow({ node, figures, intents, busy, master = false, consoleOpen }: 
     <div className={`node${master ? ' node--master' : ''}${node.live ? '' : ' node--ended'}`} data-testid={`node-${name}`} data-state={node.state}>
       <span className="node__vmid" title={master ? 'the master VM' : 'a clone'}>{master ? '⌂ ' : ''}{node.vmid}</span>
       <span className="node__cell"><small>host</small>{node.host}</span>
-      <span className="node__cell"><StateBadge state={node.state} /></span>
+      <span className="node__cell"><small>state</small><StateBadge state={node.state} /></span>
       <span className="node__cell mono"><small>IP</small>{node.ip ?? '—'}</span>
       <span className="node__cell"><small>vCPUs</small>{node.vcpus}</span>
       <span className="node__cell"><small>memory</small>{formatBytes(node.memory)}</span>
-      <span className="node__figures" data-testid={`figures-${name}`}>
+      <span className="node__cell node__figures" data-testid={`figures-${name}`}>
+        <small>data plane</small>
         {figures ? (
           <>
             <b>{formatCount(figures.pagesFetched)}</b> pages fetched ({formatBytes(figures.bytesFetched)}) · <b>{formatRate(figures.faultRate)}</b> faults
             {figures.faultP50Ns > 0 && <> · p50 {(figures.faultP50Ns / 1000).toFixed(1)} µs</>}
           </>
-        ) : master ? 'master: serves its pages to clones' : node.live ? 'no figures yet' : ''}
+        ) : master ? 'master: serves its pages to clones' : node.live ? 'no figures yet' : '—'}
       </span>
       <span className="node__actions">
         <button type="button" className="button button--small" onClick={() => intents.console(node.vmid)} aria-pressed={consoleOpen}

@@ -44,8 +44,8 @@ export function HostCard({ host, domains, samples, now }: { host: HostInfo; doma
           text={`${formatBytes(host.ramUsed)} of ${formatBytes(host.ram)} reserved${online && memInUse !== null ? ` · ${formatBytes(memInUse)} in use` : ''}`} />
       </div>
       <div className="host__charts">
-        <LineChart title="CPU busy" points={cpuSeries(samples)} end={end} yMax={1} format={formatPercent} tone="cpu" testId={`cpu-chart-${host.name}`} />
-        <LineChart title="Memory in use" points={memorySeries(samples)} end={end} yMax={memTotal} format={formatBytes} tone="mem" testId={`mem-chart-${host.name}`} />
+        <LineChart title="CPU busy" points={cpuSeries(samples)} end={end} yMax={1} format={formatPercent} tone="cpu" testId={`cpu-chart-${host.name}`} stale={!online} />
+        <LineChart title="Memory in use" points={memorySeries(samples)} end={end} yMax={memTotal} format={formatBytes} tone="mem" testId={`mem-chart-${host.name}`} stale={!online} />
       </div>
       <section className="host__domains" aria-label={`domains on ${host.name}`}>
         <h3>Domains here <span className="count">{domains.length}</span></h3>

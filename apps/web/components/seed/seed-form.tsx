@@ -83,7 +83,7 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
           <legend className="field__label">Guest</legend>
           <div className="guest-list">
             {data.guests.map((g) => (
-              <label key={g.name} className="guest-option">
+              <label key={g.name} className="guest-option" title={g.description}>
                 <input type="radio" name="guest" value={g.name} checked={guest === g.name} disabled={!g.built}
                   onChange={() => { setGuest(g.name); setValues(valuesFor(g)); }} />
                 <strong>{g.name}</strong>
