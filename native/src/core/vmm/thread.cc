@@ -2,9 +2,12 @@
 // Boundary: no VM knowledge.
 #include "thread.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <memory>
 #include <mutex>
@@ -52,6 +55,15 @@ void* thread_main(void* arg) {
   if (block->signals == Thread::Signals::kick) sigdelset(&mask, kick_signal());
   pthread_sigmask(SIG_SETMASK, &mask, nullptr);
   pthread_setname_np(pthread_self(), block->name);
+  // vCPU threads (the kickable ones) run guest work a notch below the host's own threads: a host full
+  // of busy guests must still answer heartbeats, serve page faults and relay consoles on time.
+  // (Linux nice is per thread; raising it needs no privilege. Best effort.)
+  if (block->signals == Thread::Signals::kick) {
+    const id_t tid = static_cast<id_t>(::gettid());
+    errno = 0;
+    const int inherited = ::getpriority(PRIO_PROCESS, tid);
+    if (errno == 0 && inherited < kGuestNice) (void)::setpriority(PRIO_PROCESS, tid, kGuestNice);  // only ever lower it
+  }
   tls_owner = block->owner;
   block->body();
   ThreadStart::record_exit(block->self);

@@ -17,6 +17,8 @@ namespace sf::vmm {
 // and is installed without SA_RESTART, so KVM_RUN returns EINTR. Not SIGUSR1 (Node's inspector) nor
 // SIGPROF (V8's profiler).
 int kick_signal();
+// The nice value vCPU threads run at (host threads keep 0): guests yield to the host's control plane.
+constexpr int kGuestNice = 5;
 // Installs the kick handler once per process. Thread-safe, idempotent.
 Status install_kick_handler();
 
