@@ -181,12 +181,17 @@ export class DomainManager {
       // Clones on other hosts fetch their pages from here: serve the snapshot while the master lives.
       let served: DomainForkResult['served'] = null;
       if (spec.serve) {
-        const fork = await serveFork(snapshot, spec.serve, {
-          shelf: this.hooks.shelf, owner: key(spec), descriptorPort: this.hooks.descriptorPort(),
-          previous: master.memservers.at(-1), lossForTest: this.#lossForTest,
-        });
-        master.memservers.push(fork.memserver);
-        served = fork.served;
+        // Not serving fails only the clones on other hosts (sfmd records why); those here already run.
+        try {
+          const fork = await serveFork(snapshot, spec.serve, {
+            shelf: this.hooks.shelf, owner: key(spec), descriptorPort: this.hooks.descriptorPort(),
+            previous: master.memservers.at(-1), lossForTest: this.#lossForTest,
+          });
+          master.memservers.push(fork.memserver);
+          served = fork.served;
+        } catch (err) {
+          this.log.error({ domain: key(spec), err: err instanceof Error ? err.message : String(err) }, 'cannot serve the fork to other hosts');
+        }
       }
       this.log.info({ domain: key(spec), ticket: spec.ticket, clones: started.filter((c) => c.ok).length,
         pauseMs: snapshot.timing.pauseNs / 1e6, memserverPort: served?.memserverPort, group: served?.group }, 'VM forked');
