@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { json, runSf, waitUntil, type CliResult } from './cli-runner.ts';
 import { seedFile } from './guests.ts';
 import { createCommandContext } from '../src/cli/context.ts';
+import { LIVE_DOMAIN_STATES } from '../src/master/store/states.ts';
 import { tempHome } from './support.ts';
 
 const HOSTS_BIN = fileURLToPath(new URL('../../../scripts/hosts.mjs', import.meta.url));
@@ -93,7 +94,7 @@ export async function masterOutput(env: NodeJS.ProcessEnv, clusterid: number, ti
   const name = `${clusterid}:0`;
   await waitUntil(`${name} to end`, timeoutMs, async () => {
     const d = (await domains(env)).find((x) => x.domain === name);
-    return d && !['defined', 'booting', 'running'].includes(d.state) ? d : null;
+    return d && !(LIVE_DOMAIN_STATES as readonly string[]).includes(d.state) ? d : null;
   });
   return (await runSf(['console', name, '--once'], env)).stdout;
 }

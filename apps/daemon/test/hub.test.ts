@@ -102,3 +102,27 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
   const missing = await fetch(`${url}/nope`);
   assert.equal(missing.status, 404);
 });
+
+test("one host's domain state reports apply in the order sent: a fork's pause then resume leaves the domain running", { timeout: 30_000 }, async (t) => {
+  const home = tempHome('sf-hub-order-');
+  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
+  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
+  const secret = (await import('node:fs')).readFileSync(hostSecretPath(snowflockPaths(home), 'solo'), 'utf8').trim();
+  const sfld = connect(`http://127.0.0.1:${sfmd.port}/hosts`, { host: 'solo', secret });
+  t.after(async () => {
+    sfld.close();
+    await sfmd.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+  await new Promise<void>((resolve) => sfld.once('connect', () => resolve()));
+  const db = sfmd.svc.db;
+  const host = await db.host.findUniqueOrThrow({ where: { name: 'solo' } });
+  const cluster = await db.cluster.create({ data: { clusterid: 7, seedConfig: '{}' } });
+  const domain = await db.domain.create({ data: { clusterId: cluster.id, vmid: 0, hostId: host.id, vcpus: 1, memory: 1n << 26n, state: 'running' } });
+  for (let i = 0; i < 20; i++) {
+    sfld.emit('domain:state', { clusterid: 7, vmid: 0, state: i % 2 === 0 ? 'paused' : 'running', exitCode: null, reason: null });
+  }
+  // Applied one after another they end with the last one sent; applied at once, any one may land last.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal((await db.domain.findUniqueOrThrow({ where: { id: domain.id } })).state, 'running');
+});

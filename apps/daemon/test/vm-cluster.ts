@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { tempHome } from './support.ts';
 import { freePort, json, runBin, runSf, waitUntil } from './cli-runner.ts';
 import { seedFile } from './guests.ts';
+import { LIVE_DOMAIN_STATES } from '../src/master/store/states.ts';
 
 export interface DomainRow { domain: string; state: string; exitCode: number | null; endReason: string | null; host: string }
 
@@ -39,7 +40,7 @@ export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB
     async ended(name: string): Promise<DomainRow> {
       return waitUntil(`${name} to end`, 30_000, async () => {
         const d = await this.domain(name);
-        return d && !['defined', 'booting', 'running'].includes(d.state) ? d : null;
+        return d && !(LIVE_DOMAIN_STATES as readonly string[]).includes(d.state) ? d : null;
       });
     },
     async consoleText(name: string): Promise<string> {

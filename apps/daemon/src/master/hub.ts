@@ -87,10 +87,14 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       if (parsed.success) recordMetrics(svc, name, parsed.data);
       else svc.log.warn({ host: name }, 'dropped malformed metrics');
     });
+    // One host's reports are applied in the order it sent them: a fork's pause and resume arrive a
+    // millisecond apart, and applied concurrently the pause could land last and stick.
+    let reports: Promise<unknown> = Promise.resolve();
     socket.on('domain:state', (report) => {
       const parsed = stateReportSchema.safeParse(report);
       if (!parsed.success) return void svc.log.warn({ host: name }, 'dropped malformed domain state');
-      applyStateReport(svc, name, parsed.data).catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));
+      reports = reports.then(() => applyStateReport(svc, name, parsed.data))
+        .catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));
     });
     socket.on('domain:console', (chunk) => consoles.fromHost(name, chunk));
     socket.on('domain:figures', (batch) => figures.fromHost(name, batch));
