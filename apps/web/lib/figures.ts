@@ -18,6 +18,8 @@ export interface FigureView {
   faultP50Ns: number;
   faultP99Ns: number;
   freshHints: number;
+  /** Bytes the clone's host received through the fork's multicast group; null for clones beside their master. */
+  multicastBytes: number | null;
 }
 
 export function figureView(pair: FigurePair): FigureView {
@@ -27,6 +29,7 @@ export function figureView(pair: FigurePair): FigureView {
   return {
     pagesFetched: latest.pagesFetched, bytesFetched: latest.pagesFetched * PAGE_BYTES, present: latest.present,
     faultRate, faultP50Ns: latest.faultP50Ns, faultP99Ns: latest.faultP99Ns, freshHints: latest.freshHints,
+    multicastBytes: latest.multicastBytes ?? null,
   };
 }
 

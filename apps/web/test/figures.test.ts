@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { figuresFor, figureView, foldFigures, PAGE_BYTES, type FigureMap } from '../lib/figures.ts';
 
 const fig = (clusterid: number, vmid: number, faults: number) => ({
-  clusterid, vmid, faults, pagesFetched: faults * 2, zeroPages: 0, prefetched: 0, freshHints: 3, present: faults * 2, faultP50Ns: 5000, faultP99Ns: 9000,
+  clusterid, vmid, faults, pagesFetched: faults * 2, zeroPages: 0, prefetched: 0, freshHints: 3, present: faults * 2, faultP50Ns: 5000, faultP99Ns: 9000, multicastBytes: null,
 });
 
 test('the fault rate comes from the last two samples; bytes are pages × 4 KiB', () => {

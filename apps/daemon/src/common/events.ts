@@ -169,6 +169,11 @@ export interface DomainFigures extends DomainAddress {
   present: number;
   faultP50Ns: number;
   faultP99Ns: number;
+  /**
+   * Clones on other hosts: bytes this host's mirror of the snapshot received through its multicast group
+   * (shared by the host's clones of that fork: a sibling's fetch is a prefetch for them); null otherwise.
+   */
+  multicastBytes: number | null;
 }
 
 /** What an sfld sends once a second; `domains` may be empty. */

@@ -1,6 +1,6 @@
 // Once a second, the data-plane figures of this host's lazy clones (memtap counters: faults, pages
 // fetched, fault service times) go to sfmd as one `domain:figures` batch, which it relays to dashboards.
-import type { MemtapStats } from '@snowflock/native';
+import type { CloneMemtapStats } from '@snowflock/native';
 import type { DomainAddress, DomainFigures, DomainFiguresBatch } from '../common/events.ts';
 import type { Logger } from '../common/logger.ts';
 
@@ -8,15 +8,16 @@ import type { Logger } from '../common/logger.ts';
 export interface FigureSource {
   addresses(): DomainAddress[];
   /** null for a VM that is not a lazy clone, or one that is ending. */
-  memtapStats?(address: DomainAddress): MemtapStats | null;
+  memtapStats?(address: DomainAddress): CloneMemtapStats | null;
 }
 
 export const FIGURES_INTERVAL_MS = 1000;
 
-export function figuresOf(address: DomainAddress, stats: MemtapStats): DomainFigures {
+export function figuresOf(address: DomainAddress, stats: CloneMemtapStats): DomainFigures {
   return {
     ...address, faults: stats.faults, pagesFetched: stats.pagesCopied, zeroPages: stats.zeroPages, prefetched: stats.prefetched,
     freshHints: stats.freshHints, present: stats.present, faultP50Ns: stats.p50Ns, faultP99Ns: stats.p99Ns,
+    multicastBytes: stats.remote ? stats.remote.groupBytesReceived : null,
   };
 }
 
@@ -24,7 +25,7 @@ export function figuresOf(address: DomainAddress, stats: MemtapStats): DomainFig
 export function sampleFigures(source: FigureSource, now = Date.now()): DomainFiguresBatch {
   const domains: DomainFigures[] = [];
   for (const address of source.addresses()) {
-    let stats: MemtapStats | null = null;
+    let stats: CloneMemtapStats | null = null;
     try {
       stats = source.memtapStats?.(address) ?? null;
     } catch {

@@ -3,7 +3,7 @@
 // that domain, and reports its state changes.
 import { stat } from 'node:fs/promises';
 import {
-  finalVmStates, SfHypercall, SfStatus, VirtualMachine, type Memserver, type VmSnapshot, type VmStateEvent,
+  finalVmStates, SfHypercall, SfStatus, VirtualMachine, type CloneMemtapStats, type Memserver, type VmSnapshot, type VmStateEvent,
 } from '@snowflock/native';
 import type {
   CloneOutcome, ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateReport,
@@ -57,6 +57,11 @@ export class DomainManager {
 
   get running(): number {
     return this.#domains.size;
+  }
+
+  /** A lazy clone's data-plane counters (memtap, and the host's page source for remote clones); null otherwise. */
+  memtapStats(address: DomainAddress): CloneMemtapStats | null {
+    return this.#domains.get(key(address))?.vm.memtapStats() ?? null;
   }
 
   /** The domains whose VMs run here now. */

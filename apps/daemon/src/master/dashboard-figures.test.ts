@@ -7,7 +7,7 @@ import { GiB, masterFixture } from '../../test/support.ts';
 import { FigureRelay } from './dashboard-figures.ts';
 
 const clone = (vmid: number, faults: number) => ({
-  clusterid: 1, vmid, faults, pagesFetched: faults, zeroPages: 0, prefetched: 0, freshHints: 0, present: faults, faultP50Ns: 1, faultP99Ns: 2,
+  clusterid: 1, vmid, faults, pagesFetched: faults, zeroPages: 0, prefetched: 0, freshHints: 0, present: faults, faultP50Ns: 1, faultP99Ns: 2, multicastBytes: null,
 });
 
 test('figures are relayed, kept two deep per domain, and forgotten when the domain ends', async (t) => {

@@ -11,7 +11,7 @@ const figuresSchema = z.object({
   domains: z.array(z.object({
     clusterid: z.number().int().min(0), vmid: z.number().int().min(0),
     faults: count, pagesFetched: count, zeroPages: count, prefetched: count, freshHints: count, present: count,
-    faultP50Ns: count, faultP99Ns: count,
+    faultP50Ns: count, faultP99Ns: count, multicastBytes: count.nullable(),
   })).max(4096),
 });
 

@@ -82,6 +82,7 @@ function NodeRow({ node, figures, intents, busy, master = false, consoleOpen }: 
           <>
             <b>{formatCount(figures.pagesFetched)}</b> pages fetched ({formatBytes(figures.bytesFetched)}) · <b>{formatRate(figures.faultRate)}</b> faults
             {figures.faultP50Ns > 0 && <> · p50 {(figures.faultP50Ns / 1000).toFixed(1)} µs</>}
+            {figures.multicastBytes !== null && <> · {formatBytes(figures.multicastBytes)} via multicast</>}
           </>
         ) : master ? 'master: serves its pages to clones' : node.live ? 'no figures yet' : '—'}
       </span>
