@@ -1,6 +1,7 @@
 'use client';
 // Page data that live events make stale: starts from what the server rendered, and `refresh()` fetches
-// it again (bursts of events become one request). A failed refresh keeps the last data and says why.
+// it again (bursts of events become one request), and once after mount. A failed refresh keeps the last
+// data and says why.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { getJson } from './http.ts';
 
@@ -26,6 +27,11 @@ export function useResource<T>(url: string, initial: T) {
     clearTimeout(timer.current);
     timer.current = setTimeout(() => void fetchNow(), DEBOUNCE_MS);
   }, [fetchNow]);
-  useEffect(() => () => clearTimeout(timer.current), []);
+  // Once after mount: events between the server render and this page's subscription to the live feed
+  // (a fork takes a few ms; a page load much longer) would otherwise leave the page stale until the next one.
+  useEffect(() => {
+    refresh();
+    return () => clearTimeout(timer.current);
+  }, [refresh]);
   return { data, setData, error, refresh };
 }
