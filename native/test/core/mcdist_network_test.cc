@@ -30,6 +30,7 @@
 #include "memserver/multicast.h"
 #include "memserver/page_wire.h"
 #include "memserver/remote_source.h"
+#include "memserver_fixture.h"
 #include "test_support.h"
 #include "vmm/memtap.h"
 
@@ -42,69 +43,12 @@ using vmm::test::mono;
 using vmm::test::uffd_usable;
 using vmm::test::wait_for;
 
-constexpr uint64_t kPg = 4096;
 constexpr uint64_t kSnapId = 0x3c0ffee5;
 constexpr uint32_t kLoopback = 0x7f000001u;
 constexpr uint32_t kWholePage = static_cast<uint32_t>(kFragmentOverhead + kPg);
 
 // A group per test (239.255.77.x); the port is the memserver's own (unique while it lives).
 Endpoint group_for(uint8_t n) { return Endpoint{0xefff4d00u | n, 0}; }
-
-
-
-
-SnapshotKey test_key(uint8_t salt = 0) {
-  SnapshotKey k;
-  for (int i = 0; i < 16; ++i) k[i] = static_cast<uint8_t>(0x50 + 3 * i + salt);
-  return k;
-}
-
-// A snapshot memfd: page p is a hole when p % 5 == 3, allocated-but-zero when p % 7 == 2, otherwise
-// distinct bytes; `expect` holds what every page must read as.
-struct Snapshot {
-  snowflock::UniqueFd fd;
-  uint64_t pages;
-  std::vector<uint8_t> expect;
-  explicit Snapshot(uint64_t n) : pages(n), expect(n * kPg, 0) {
-    fd = snowflock::UniqueFd(::memfd_create("mcdist-test", MFD_CLOEXEC));
-    EXPECT_EQ(::ftruncate(fd.get(), static_cast<off_t>(n * kPg)), 0);
-    for (uint64_t p = 0; p < n; ++p) {
-      if (p % 5 == 3) continue;
-      uint8_t* page = expect.data() + p * kPg;
-      if (p % 7 != 2) {
-        uint64_t x = p * 0xd1b54a32d192ed03ull + 7;
-        for (uint64_t i = 0; i < kPg; i += 8) {
-          x ^= x << 13;
-          x ^= x >> 7;
-          x ^= x << 17;
-          std::memcpy(page + i, &x, 8);
-        }
-      }
-      EXPECT_EQ(::pwrite(fd.get(), page, kPg, static_cast<off_t>(p * kPg)), static_cast<ssize_t>(kPg));
-    }
-  }
-  uint64_t bytes() const { return pages * kPg; }
-  const uint8_t* page(uint64_t p) const { return expect.data() + p * kPg; }
-};
-
-// Anonymous memory for a clone; unmapped last (after the memtap that serves it).
-struct CloneRam {
-  uint8_t* ram = nullptr;
-  uint64_t bytes;
-  std::unique_ptr<Memtap> tap;
-  CloneRam(uint64_t b, std::shared_ptr<vmm::PageSource> src) : bytes(b) {
-    ram = static_cast<uint8_t*>(::mmap(nullptr, b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
-    EXPECT_NE(ram, MAP_FAILED);
-    auto t = Memtap::create(ram, b, std::move(src), {});
-    EXPECT_TRUE(t.ok()) << t.status().message;
-    if (t.ok()) tap = std::move(t).value();
-  }
-  ~CloneRam() {
-    tap.reset();
-    ::munmap(ram, bytes);
-  }
-  bool page_ok(const Snapshot& s, uint64_t p) const { return std::memcmp(ram + p * kPg, s.page(p), kPg) == 0; }
-};
 
 struct ServerOpts {
   NetworkMode mode = NetworkMode::multicast;

@@ -26,6 +26,7 @@
 #include "memserver/mirror.h"
 #include "memserver/page_wire.h"
 #include "memserver/remote_source.h"
+#include "memserver_fixture.h"
 #include "test_support.h"
 #include "vmm/memtap.h"
 
@@ -39,64 +40,7 @@ using vmm::test::mono;
 using vmm::test::uffd_usable;
 using vmm::test::wait_for;
 
-constexpr uint64_t kPg = 4096;
 constexpr uint64_t kSnapId = 0x5eed0001;
-
-
-
-
-SnapshotKey test_key(uint8_t salt = 0) {
-  SnapshotKey k;
-  for (int i = 0; i < 16; ++i) k[i] = static_cast<uint8_t>(0x30 + i + salt);
-  return k;
-}
-
-// A snapshot memfd: page p is a hole when p % 5 == 3, allocated-but-zero when p % 7 == 2, otherwise
-// distinct bytes; `expect` holds what every page must read as.
-struct Snapshot {
-  snowflock::UniqueFd fd;
-  uint64_t pages;
-  std::vector<uint8_t> expect;
-  explicit Snapshot(uint64_t n) : pages(n), expect(n * kPg, 0) {
-    fd = snowflock::UniqueFd(::memfd_create("memserver-test", MFD_CLOEXEC));
-    EXPECT_EQ(::ftruncate(fd.get(), static_cast<off_t>(n * kPg)), 0);
-    for (uint64_t p = 0; p < n; ++p) {
-      if (p % 5 == 3) continue;
-      uint8_t* page = expect.data() + p * kPg;
-      if (p % 7 != 2) {
-        uint64_t x = p * 0x9e3779b97f4a7c15ull + 1;
-        for (uint64_t i = 0; i < kPg; i += 8) {
-          x ^= x << 13;
-          x ^= x >> 7;
-          x ^= x << 17;
-          std::memcpy(page + i, &x, 8);
-        }
-      }
-      EXPECT_EQ(::pwrite(fd.get(), page, kPg, static_cast<off_t>(p * kPg)), static_cast<ssize_t>(kPg));
-    }
-  }
-  uint64_t bytes() const { return pages * kPg; }
-};
-
-// Anonymous memory for a clone; unmapped last (after the memtap that serves it).
-struct CloneRam {
-  uint8_t* ram = nullptr;
-  uint64_t bytes;
-  std::unique_ptr<Memtap> tap;
-  CloneRam(uint64_t b, std::shared_ptr<vmm::PageSource> src, vmm::MemtapOptions opts = {}) : bytes(b) {
-    ram = static_cast<uint8_t*>(::mmap(nullptr, b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
-    EXPECT_NE(ram, MAP_FAILED);
-    auto t = Memtap::create(ram, b, std::move(src), std::move(opts));
-    EXPECT_TRUE(t.ok()) << t.status().message;
-    if (t.ok()) tap = std::move(t).value();
-  }
-  ~CloneRam() {
-    tap.reset();
-    ::munmap(ram, bytes);
-  }
-  uint64_t word(uint64_t p, uint64_t off = 8) const { return *reinterpret_cast<volatile uint64_t*>(ram + p * kPg + off); }
-  bool page_ok(const Snapshot& s, uint64_t p) const { return std::memcmp(ram + p * kPg, s.expect.data() + p * kPg, kPg) == 0; }
-};
 
 std::unique_ptr<Memserver> start_server(const Snapshot& s, uint32_t max_datagram = kEthernetDatagram) {
   MemserverConfig c;

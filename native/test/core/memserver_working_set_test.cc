@@ -22,6 +22,7 @@
 #include "memserver/mirror.h"
 #include "memserver/multicast.h"
 #include "memserver/remote_source.h"
+#include "memserver_fixture.h"
 #include "test_support.h"
 
 namespace sf::memserver::test {
@@ -31,43 +32,8 @@ using namespace std::chrono_literals;
 using vmm::test::mono;
 using vmm::test::wait_for;
 
-constexpr uint64_t kPg = 4096;
 constexpr uint64_t kSnapId = 0x7e4b5e70;
 constexpr uint32_t kLoopback = 0x7f000001u;
-
-SnapshotKey test_key() {
-  SnapshotKey k;
-  for (int i = 0; i < 16; ++i) k[i] = static_cast<uint8_t>(0x21 + 5 * i);
-  return k;
-}
-
-// A snapshot memfd: page p is a hole when p % 5 == 3, allocated-but-zero when p % 7 == 2, otherwise
-// distinct bytes.
-struct Snapshot {
-  snowflock::UniqueFd fd;
-  uint64_t pages;
-  std::vector<uint8_t> expect;
-  explicit Snapshot(uint64_t n) : pages(n), expect(n * kPg, 0) {
-    fd = snowflock::UniqueFd(::memfd_create("working-set-test", MFD_CLOEXEC));
-    EXPECT_EQ(::ftruncate(fd.get(), static_cast<off_t>(n * kPg)), 0);
-    for (uint64_t p = 0; p < n; ++p) {
-      if (is_hole(p)) continue;
-      uint8_t* page = expect.data() + p * kPg;
-      if (p % 7 != 2) {
-        uint64_t x = p * 0x2545f4914f6cdd1dull + 3;
-        for (uint64_t i = 0; i < kPg; i += 8) {
-          x ^= x << 13;
-          x ^= x >> 7;
-          x ^= x << 17;
-          std::memcpy(page + i, &x, 8);
-        }
-      }
-      EXPECT_EQ(::pwrite(fd.get(), page, kPg, static_cast<off_t>(p * kPg)), static_cast<ssize_t>(kPg));
-    }
-  }
-  static bool is_hole(uint64_t p) { return p % 5 == 3; }
-  uint64_t bytes() const { return pages * kPg; }
-};
 
 struct ServerOpts {
   NetworkMode mode = NetworkMode::unicast;
