@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { json, runSf } from './cli-runner.ts';
-import { cannotRunVms, guestImage } from './guests.ts';
+import { cannotRunVms, guestImage, skipIf } from './guests.ts';
 import { vmCluster } from './vm-cluster.ts';
 
 const RESULT = /^(\w+) result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
@@ -12,8 +12,7 @@ const RESULT = /^(\w+) result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$
 interface OpRow { kind: string; status: string; requester: string; target: string; detail?: Record<string, unknown> }
 
 test('a guest that clones itself 8 times runs align to the same verified result as one VM', { timeout: 180_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   const c = await vmCluster(t, { cpus: 16, ramGiB: 16 });
   const args = 'queries=16 db=48';
 
@@ -54,8 +53,7 @@ test('a guest that clones itself 8 times runs align to the same verified result 
 });
 
 test('render split over 4 clones matches one VM; a clone that crashes is reported to the join', { timeout: 180_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   const c = await vmCluster(t, { cpus: 8, ramGiB: 8 });
 
   const single = await c.seed(guestImage('render'), '');
@@ -89,8 +87,7 @@ test('render split over 4 clones matches one VM; a clone that crashes is reporte
 });
 
 test('fewer clones granted than asked: the VMs that exist share the work and the result is the same', { timeout: 180_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   // 4 cpus: the master holds one, so a ticket for 8 clones is granted 3.
   const c = await vmCluster(t, { cpus: 4, ramGiB: 8 });
   const args = 'queries=12 db=32';

@@ -7,13 +7,12 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempHome } from './support.ts';
 import { freePort, json, runBin, runSf, waitUntil } from './cli-runner.ts';
-import { cannotRunVms, guestImage, seedFile } from './guests.ts';
+import { cannotRunVms, guestImage, seedFile, skipIf } from './guests.ts';
 
 interface HostRow { name: string; state: string; cpus: number; ram: number; cpusUsed: number; kvm: boolean }
 
 test('sfmd + three sflds: registration, a lost host, an sfmd restart', { timeout: 150_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   const home = tempHome('sf-e2e-');
   const masterPort = await freePort();
   const names = ['node1', 'node2', 'node3'];

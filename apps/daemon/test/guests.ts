@@ -1,6 +1,7 @@
 // Where the example guests are (built by native's build) and whether this machine can run them:
 // tests that boot VMs skip, with the reason printed, when /dev/kvm or the guests are missing.
 import { accessSync, constants, existsSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const GUEST_BIN = fileURLToPath(new URL('../../../native/guest/build/bin/', import.meta.url));
@@ -22,4 +23,12 @@ export function cannotRunVms(): string | null {
 
 export function seedFile(image: string, args = '', memoryMiB = 64): string {
   return `kernel = '${image}'\nvcpus = 1\nmemory = ${memoryMiB}\nargs = '${args}'\n`;
+}
+
+/** Skips `t` when `why` says it cannot run, printing the reason (a skip in the log says why); true if skipped. */
+export function skipIf(t: TestContext, why: string | null): boolean {
+  if (!why) return false;
+  console.log(`# skipped: ${why}`);
+  t.skip(why);
+  return true;
 }

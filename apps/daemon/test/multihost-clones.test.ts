@@ -3,23 +3,14 @@
 // memserver changes nothing; a host lost mid-run fails its clones with the reason and nothing else.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { json, runSf, waitUntil } from './cli-runner.ts';
-import { cannotRunVms, guestImage } from './guests.ts';
+import { cannotRunVms, guestImage, skipIf } from './guests.ts';
 import {
   ALIGN_RESULT, cannotRunHarness, domains, lastOperation, masterOutput, seed, upHosts, type HarnessHost, type HostRow,
 } from './harness.ts';
 
 const align = guestImage('align');
-
-function skip(t: TestContext): boolean {
-  const why = cannotRunHarness() ?? cannotRunVms();
-  if (why) {
-    console.log(`# skipped: ${why}`);
-    t.skip(why);
-  }
-  return why !== null;
-}
 
 /** Runs align alone and split over `clones`; asserts the same verified line and returns the clones' rows. */
 async function alignMatchesSingleVm(env: NodeJS.ProcessEnv, home: string, work: string, clones: number) {
@@ -59,7 +50,7 @@ blast();
 `;
 
 test('align split over 16 clones on 4 namespaced hosts gives the verified single-VM result over multicast, a garbage flood changes nothing', { timeout: 600_000 }, async (t) => {
-  if (skip(t)) return;
+  if (skipIf(t, cannotRunHarness() ?? cannotRunVms())) return;
   const { status, home, env } = await upHosts(t, 'mx', { count: 4, cpus: 5, ramGiB: 4 });
   const started = Date.now();
   const run = await alignMatchesSingleVm(env, home, 'queries=32 db=48', 16);
@@ -88,14 +79,14 @@ test('align split over 16 clones on 4 namespaced hosts gives the verified single
 });
 
 test('under 5 % injected packet loss every clone still converges to the right memory', { timeout: 300_000 }, async (t) => {
-  if (skip(t)) return;
+  if (skipIf(t, cannotRunHarness() ?? cannotRunVms())) return;
   const { home, env } = await upHosts(t, 'ml', { count: 3, cpus: 4, ramGiB: 4, env: { SNOWFLOCK_TEST_PAGE_LOSS: '0.05' } });
   const run = await alignMatchesSingleVm(env, home, 'queries=24 db=48', 8);
   assert.ok(new Set(run.clones.map((c) => c.host)).size >= 2, 'clones on several hosts');
 });
 
 test('unicast mode (network_mode = unicast) end to end', { timeout: 300_000 }, async (t) => {
-  if (skip(t)) return;
+  if (skipIf(t, cannotRunHarness() ?? cannotRunVms())) return;
   const { home, env } = await upHosts(t, 'mu', { count: 2, cpus: 4, ramGiB: 4, networkMode: 'unicast' });
   const run = await alignMatchesSingleVm(env, home, 'queries=12 db=32', 4);
   assert.ok(run.clones.some((c) => c.host !== run.master.host), 'some clones on the other host');
@@ -104,7 +95,7 @@ test('unicast mode (network_mode = unicast) end to end', { timeout: 300_000 }, a
 });
 
 test('a host lost mid-run fails its clones with the reason, frees what it held, and the master and other clones go on', { timeout: 300_000 }, async (t) => {
-  if (skip(t)) return;
+  if (skipIf(t, cannotRunHarness() ?? cannotRunVms())) return;
   const { status, home, env } = await upHosts(t, 'mk', { count: 3, cpus: 3, ramGiB: 4 });
   // Long enough per clone (seconds) that the kill lands while they compute.
   const clusterid = await seed(env, home, align, 'queries=14 db=512 len=4096 qlen=256 clones=6');

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tempHome } from './support.ts';
+import { skipIf } from './guests.ts';
 import { json, runSf, waitUntil } from './cli-runner.ts';
 import { cannotRunHarness, hostsCli, leftovers, type HarnessHost, type HarnessStatus, type HostRow } from './harness.ts';
 
@@ -60,11 +61,7 @@ async function multicastReceiver(netns: string, address: string) {
 }
 
 test('multi-host harness: 3 namespaced hosts register, one is lost, multicast crosses the bridge, teardown is clean', { timeout: 90_000 }, async (t) => {
-  const why = cannotRunHarness();
-  if (why) {
-    console.log(`SKIP multihost: ${why}`);
-    return t.skip(why);
-  }
+  if (skipIf(t, cannotRunHarness())) return;
   // Its own prefix, subnet and data directory: runs beside `npm start -- --hosts N` and other test runs.
   const prefix = `mh${(process.pid % 36 ** 4).toString(36)}`;
   const home = tempHome('sf-multihost-');

@@ -7,12 +7,11 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { json, runBin, runSf, SF_BIN, waitUntil } from './cli-runner.ts';
-import { cannotRunVms, guestImage, seedFile } from './guests.ts';
+import { cannotRunVms, guestImage, seedFile, skipIf } from './guests.ts';
 import { vmCluster as cluster } from './vm-cluster.ts';
 
 test('each example guest boots through sfseed and verifies its own work', { timeout: 120_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   const c = await cluster(t);
   const expectations: [Parameters<typeof guestImage>[0], string, RegExp][] = [
     ['hello', 'greeting=hi', /hello from Snowflock vmid 0[\s\S]*argv\[1\] = "greeting=hi"/],
@@ -31,8 +30,7 @@ test('each example guest boots through sfseed and verifies its own work', { time
 });
 
 test('guest API calls travel hypercall → sfld → sfmd, stamped with the guest identity', { timeout: 60_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   const c = await cluster(t);
   const seeded = await c.seed(guestImage('hello'), 'tickets=3');
   const name = `${seeded.clusterid}:0`;
@@ -44,8 +42,7 @@ test('guest API calls travel hypercall → sfld → sfmd, stamped with the guest
 });
 
 test('sf console replays output and delivers keystrokes; sfshutdown stops a running master', { timeout: 60_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   const c = await cluster(t);
   const seeded = await c.seed(guestImage('hello'), 'interactive=1');
   const name = `${seeded.clusterid}:0`;
@@ -71,8 +68,7 @@ test('sf console replays output and delivers keystrokes; sfshutdown stops a runn
 });
 
 test('a guest image that is not an ELF fails the seed and leaves the host free', { timeout: 60_000 }, async (t) => {
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  if (skipIf(t, cannotRunVms())) return;
   const c = await cluster(t);
   const junk = path.join(c.home, 'junk.elf');
   writeFileSync(junk, 'this is not an ELF file');

@@ -28,9 +28,11 @@ const mark = (page: Page) => page.evaluate(() => { (window as unknown as { __e2e
 const stillMarked = (page: Page) => page.evaluate(() => (window as unknown as { __e2e?: number }).__e2e === 42);
 
 test('dashboard end to end: sign in, hosts live, seed and console, clones live and merged, operations, host offline', { timeout: 420_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) return t.skip(`${CHROMIUM} is missing (apt-get install chromium)`);
-  const why = cannotRunVms();
-  if (why) return t.skip(why);
+  const why = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (apt-get install chromium)` : cannotRunVms();
+  if (why) {
+    console.log(`# skipped: ${why}`);
+    return t.skip(why);
+  }
   ensureBuilt();
   const sf = await startSnowflock(t);
   const web = await startDashboard(t, sf.url);

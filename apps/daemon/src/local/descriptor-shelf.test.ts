@@ -1,30 +1,12 @@
 // Descriptor transfer between sflds: only the fork's token gets a descriptor, only a valid descriptor of
 // the snapshot asked for is accepted, and hostile servers (oversized, truncated, foreign) are refused.
 import assert from 'node:assert/strict';
-import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { VirtualMachine } from '@snowflock/native';
+import { cannotRunVms, guestImage, skipIf } from '../../test/guests.ts';
 import { DescriptorShelf, fetchDescriptor, MAX_DESCRIPTOR_BYTES } from './descriptor-shelf.ts';
-
-const hello = fileURLToPath(new URL('../../../../native/guest/build/bin/hello.elf', import.meta.url));
-
-function skipWithoutKvm(t: TestContext): boolean {
-  let why: string | null = null;
-  try {
-    closeSync(openSync('/dev/kvm', constants.O_RDWR));
-    if (!existsSync(hello)) why = `${hello} is missing: build the guests (npm run build)`;
-  } catch (err) {
-    why = `/dev/kvm cannot be opened (${(err as Error).message})`;
-  }
-  if (why) {
-    console.log(`# skipped: ${why}`);
-    t.skip(why);
-  }
-  return why !== null;
-}
 
 async function listen(t: TestContext, handler: http.RequestListener): Promise<number> {
   const server = http.createServer(handler);
@@ -35,7 +17,7 @@ async function listen(t: TestContext, handler: http.RequestListener): Promise<nu
 
 /** Two real forks of one running guest: two valid descriptors with different snapshot ids. */
 async function twoForks(t: TestContext) {
-  const vm = await VirtualMachine.create({ memoryMiB: 16, image: hello, cmdline: 'interactive=1' });
+  const vm = await VirtualMachine.create({ memoryMiB: 16, image: guestImage('hello'), cmdline: 'interactive=1' });
   t.after(() => vm.destroy());
   await vm.boot();
   const a = await vm.fork();
@@ -47,7 +29,7 @@ async function twoForks(t: TestContext) {
 }
 
 test('a shelved descriptor goes only to its token, and arrives checked', async (t) => {
-  if (skipWithoutKvm(t)) return;
+  if (skipIf(t, cannotRunVms())) return;
   const forks = await twoForks(t);
   const shelf = new DescriptorShelf();
   const token = shelf.offer(forks.a.id, forks.a.descriptor, '1:0');
