@@ -6,10 +6,10 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { json, runSf, waitUntil, type CliResult } from './cli-runner.ts';
+import { json, runSf, type CliResult } from './cli-runner.ts';
+import { consoleText, domainEnded } from './cluster-driver.ts';
+export { domains, type DomainRow } from './cluster-driver.ts';
 import { seedFile } from './guests.ts';
-import { createCommandContext } from '../src/cli/context.ts';
-import { LIVE_DOMAIN_STATES } from '../src/master/store/states.ts';
 import { tempHome } from './support.ts';
 
 const HOSTS_BIN = fileURLToPath(new URL('../../../scripts/hosts.mjs', import.meta.url));
@@ -21,7 +21,6 @@ export interface HarnessStatus {
   sfmd: { pid: number; url: string }; hosts: HarnessHost[];
 }
 export interface HostRow { name: string; unicast: string; multicast: string; state: string; cpusUsed?: number }
-export interface DomainRow { domain: string; state: string; host: string; exitCode: number | null; endReason: string | null }
 
 export function cannotRunHarness(): string | null {
   if (process.getuid?.() !== 0) return 'the multi-host harness needs root (network namespaces, veth pairs, a bridge)';
@@ -73,15 +72,6 @@ export async function upHosts(t: TestContext, tag: string, options: UpOptions) {
 
 export const ALIGN_RESULT = /^align result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
 
-/**
- * Every domain sfmd knows, asked in-process (tRPC with the home's admin token): a CLI process per poll
- * would take seconds to start on a machine busy running the VMs under test.
- */
-export async function domains(env: NodeJS.ProcessEnv): Promise<DomainRow[]> {
-  const client = createCommandContext({ home: env.SNOWFLOCK_HOME, json: true }).client();
-  return (await client.state.domains.query({ all: true })) as unknown as DomainRow[];
-}
-
 /** Seeds `image args`; returns its cluster id once it is seeded (the master runs). */
 export async function seed(env: NodeJS.ProcessEnv, home: string, image: string, args: string, memoryMiB = 64): Promise<number> {
   const file = path.join(home, `seed-${path.basename(image)}-${args.replace(/\W+/g, '_')}.cfg`);
@@ -91,12 +81,8 @@ export async function seed(env: NodeJS.ProcessEnv, home: string, image: string, 
 
 /** Waits for a cluster's master to end; returns its console text. */
 export async function masterOutput(env: NodeJS.ProcessEnv, clusterid: number, timeoutMs = 150_000): Promise<string> {
-  const name = `${clusterid}:0`;
-  await waitUntil(`${name} to end`, timeoutMs, async () => {
-    const d = (await domains(env)).find((x) => x.domain === name);
-    return d && !(LIVE_DOMAIN_STATES as readonly string[]).includes(d.state) ? d : null;
-  });
-  return (await runSf(['console', name, '--once'], env)).stdout;
+  await domainEnded(env, `${clusterid}:0`, timeoutMs);
+  return consoleText(env, `${clusterid}:0`);
 }
 
 /** The newest operation of a kind, with its detail. */

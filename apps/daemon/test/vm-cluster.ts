@@ -5,11 +5,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { tempHome } from './support.ts';
-import { freePort, json, runBin, runSf, waitUntil } from './cli-runner.ts';
+import { freePort, json, runBin, runSf } from './cli-runner.ts';
+import { consoleText, domainEnded, domains, type DomainRow } from './cluster-driver.ts';
 import { seedFile } from './guests.ts';
-import { LIVE_DOMAIN_STATES } from '../src/master/store/states.ts';
-
-export interface DomainRow { domain: string; state: string; exitCode: number | null; endReason: string | null; host: string }
 
 /** sfmd + one sfld (host kvm1, `cpus`/`ramGiB` of capacity) in a fresh SNOWFLOCK_HOME, stopped after the test. */
 export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB: number } = { cpus: 2, ramGiB: 4 }) {
@@ -34,20 +32,10 @@ export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB
       return json(runBin('sfseed', [file, '--json'], env));
     },
     async domain(name: string): Promise<DomainRow> {
-      const state = await json<{ domains: DomainRow[] }>(runSf(['state', '--all', '--json'], env));
-      return state.domains.find((d) => d.domain === name)!;
+      return (await domains(env)).find((d) => d.domain === name)!;
     },
-    async ended(name: string): Promise<DomainRow> {
-      return waitUntil(`${name} to end`, 30_000, async () => {
-        const d = await this.domain(name);
-        return d && !(LIVE_DOMAIN_STATES as readonly string[]).includes(d.state) ? d : null;
-      });
-    },
-    async consoleText(name: string): Promise<string> {
-      const r = await runSf(['console', name, '--once'], env);
-      assert.equal(r.code, 0, r.stderr);
-      return r.stdout;
-    },
+    ended: (name: string) => domainEnded(env, name, 30_000),
+    consoleText: (name: string) => consoleText(env, name),
   };
 }
 

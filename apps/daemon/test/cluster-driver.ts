@@ -1,0 +1,32 @@
+// Reading a running Snowflock from tests, whatever its shape (one host or namespaced hosts): domains
+// asked in-process over tRPC with the home's admin token, waiting for a domain to end, its console text.
+import assert from 'node:assert/strict';
+import { createCommandContext } from '../src/cli/context.ts';
+import { LIVE_DOMAIN_STATES } from '../src/master/store/states.ts';
+import { runSf, waitUntil } from './cli-runner.ts';
+
+export interface DomainRow { domain: string; state: string; host: string; exitCode: number | null; endReason: string | null }
+
+/**
+ * Every domain sfmd knows, asked in-process (tRPC with the home's admin token): a CLI process per poll
+ * would take seconds to start on a machine busy running the VMs under test.
+ */
+export async function domains(env: NodeJS.ProcessEnv): Promise<DomainRow[]> {
+  const client = createCommandContext({ home: env.SNOWFLOCK_HOME, json: true }).client();
+  return (await client.state.domains.query({ all: true })) as unknown as DomainRow[];
+}
+
+/** Waits until domain `name` (CLUSTER:VMID) is in an ended state; returns its row. */
+export function domainEnded(env: NodeJS.ProcessEnv, name: string, timeoutMs: number): Promise<DomainRow> {
+  return waitUntil(`${name} to end`, timeoutMs, async () => {
+    const d = (await domains(env)).find((x) => x.domain === name);
+    return d && !(LIVE_DOMAIN_STATES as readonly string[]).includes(d.state) ? d : null;
+  });
+}
+
+/** What the domain's console holds now (through `sf console --once`). */
+export async function consoleText(env: NodeJS.ProcessEnv, name: string): Promise<string> {
+  const r = await runSf(['console', name, '--once'], env);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout;
+}
