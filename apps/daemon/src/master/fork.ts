@@ -1,7 +1,8 @@
 // The data-plane half of clone.master (DESIGN §4.4 steps 2-4): the master's sfld freezes the master and
 // starts the clones placed on its host; clones placed elsewhere are made by their hosts' sflds from the
 // fork's descriptor (fetched from the master's sfld), with pages from the master host's memserver over
-// mcdist (sfmd.cfg network_mode). Each clone record follows what really happened. Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
+// mcdist (sfmd.cfg network_mode). Each clone record follows what really happened.
+// Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
 import { SfError } from '../common/errors.ts';
 import type { CloneOutcome } from '../common/events.ts';
 import { setState } from './domain-lifecycle.ts';
