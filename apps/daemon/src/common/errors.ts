@@ -1,5 +1,7 @@
 // The one error type of Snowflock: a closed set of codes, each mapped once to a tRPC code,
 // a CLI exit code and an HTTP status. Messages say what happened and what to do next.
+export { messageOf } from '@snowflock/native/message';
+import { messageOf } from '@snowflock/native/message';
 
 export const ERROR_TABLE = {
   BAD_INPUT: { trpc: 'BAD_REQUEST', exit: 2, http: 400 },
@@ -44,8 +46,7 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 /** Turns anything thrown into an SfError, keeping SfErrors as they are. */
 export function toSfError(err: unknown): SfError {
   if (err instanceof SfError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new SfError('INTERNAL', message, { cause: err });
+  return new SfError('INTERNAL', messageOf(err), { cause: err });
 }
 
 export function exitCodeFor(code: ErrorCode): number {
