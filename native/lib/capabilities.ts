@@ -1,65 +1,14 @@
 // hostCapabilities(): typed, shape-checked view of what this host offers (CPUs, RAM, KVM, userfaultfd).
-// Boundary: types and validation of the addon's answer; the probing itself is C++ (src/core/capabilities.cc).
-import { loadAddon } from './addon.ts';
+// Boundary: validation of the addon's answer (its types are addon.ts's); the probing itself is C++ (src/core/capabilities.cc).
+import {
+  loadAddon,
+  type HostCapabilities,
+  type KvmCapabilities,
+  type UffdOpenPath,
+  type UserfaultfdCapabilities,
+} from './addon.ts';
 
-export interface KvmCapabilities {
-  /** /dev/kvm could be opened and speaks KVM API version 12. */
-  available: boolean;
-  /** KVM_GET_API_VERSION; 0 when /dev/kvm could not be opened. */
-  apiVersion: number;
-  /** Why KVM is unavailable (with errno text), or null. */
-  error: string | null;
-  /** Hard per-VM vCPU limit. */
-  maxVcpus: number;
-  /** Recommended per-VM vCPU limit (usually the host's CPU count). */
-  nrVcpus: number;
-  nrMemslots: number;
-  /** Size in bytes of each vCPU's shared kvm_run area. */
-  vcpuMmapSize: number;
-  /** Bytes KVM_GET_XSAVE2 needs; 0 when unsupported. */
-  xsave2Size: number;
-  hasUserMemory: boolean;
-  /** KVM follows host remaps of guest RAM (copy-on-write fork relies on it). */
-  hasSyncMmu: boolean;
-  hasIrqchip: boolean;
-  hasSplitIrqchip: boolean;
-  hasPit2: boolean;
-  hasIrqfd: boolean;
-  hasIoeventfd: boolean;
-  hasImmediateExit: boolean;
-}
-
-export type UffdOpenPath = 'syscall-user-mode-only' | 'syscall' | 'dev-userfaultfd' | 'none';
-
-export interface UserfaultfdCapabilities {
-  /** A userfaultfd could be created and its UFFDIO_API handshake succeeded. */
-  available: boolean;
-  /** The API id the kernel answered (0xAA), or 0. */
-  api: number;
-  /** Raw UFFD_FEATURE_* bitmask the kernel offers. */
-  featureMask: number;
-  /** UFFD_FEATURE_* names without the prefix, e.g. 'MISSING_SHMEM'; unknown bits appear as 'BIT_n'. */
-  features: string[];
-  /** ioctls the fd accepts before any range is registered, e.g. 'REGISTER', 'API'. */
-  ioctls: string[];
-  /** How the probe got its fd (least privilege first). */
-  openedVia: UffdOpenPath;
-  /** A userfaultfd that also traps kernel-mode faults (what KVM-backed clone memory needs) can be created. */
-  kernelFaults: boolean;
-  /** Why userfaultfd is unavailable (with errno text), or null. */
-  error: string | null;
-}
-
-export interface HostCapabilities {
-  /** Online CPUs. */
-  cpus: number;
-  /** Total RAM in bytes. */
-  ramBytes: number;
-  /** `uname -r`. */
-  kernelRelease: string;
-  kvm: KvmCapabilities;
-  userfaultfd: UserfaultfdCapabilities;
-}
+export type { HostCapabilities, KvmCapabilities, UffdOpenPath, UserfaultfdCapabilities } from './addon.ts';
 
 /** Probes the host. Synchronous and cheap (a few syscalls); opens and closes /dev/kvm and a userfaultfd. */
 export function hostCapabilities(): HostCapabilities {

@@ -8,7 +8,9 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { inspectDescriptor, VmSnapshot } from './fork.ts';
-import { SfExitHow, SfHypercall, SfStatus, VirtualMachine, type GuestCall, type GuestReply } from './vm.ts';
+import { SfExitHow, SfHypercall, SfStatus } from './guest-abi.ts';
+import type { GuestCall, GuestReply } from './guest-call.ts';
+import { VirtualMachine } from './vm.ts';
 
 const memtouch = fileURLToPath(new URL('../guest/build/bin/memtouch.elf', import.meta.url));
 const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));

@@ -1,23 +1,9 @@
 // Shmem huge pages from JS: whether guest RAM can use them (the fork pause stays flat in memory size only
-// then), and the switch sfld flips at start. Boundary: types and shape checks; the work is C++ (src/core/host_tuning.cc).
-import { loadAddon } from './addon.ts';
+// then), and the switch sfld flips at start. Boundary: shape checks (types: addon.ts); the work is C++ (src/core/host_tuning.cc).
+import { loadAddon, type ShmemHugePages } from './addon.ts';
 import { VmError } from './errors.ts';
 
-export interface ShmemHugePages {
-  /** The active mode of /sys/kernel/mm/transparent_hugepage/shmem_enabled ('' when unreadable). */
-  mode: string;
-  /** Guest RAM gets huge pages (advise, within_size, always or force). */
-  usable: boolean;
-  /** allowShmemHugePages() switched it from never/deny to advise. */
-  changed: boolean;
-  /** Why it could not be read or changed, or null. */
-  error: string | null;
-}
-
-interface HostTuningAddon {
-  shmemHugePages(): unknown;
-  allowShmemHugePages(): unknown;
-}
+export type { ShmemHugePages } from './addon.ts';
 
 function parse(value: unknown): ShmemHugePages {
   const o = value as Record<string, unknown> | null;
@@ -28,13 +14,9 @@ function parse(value: unknown): ShmemHugePages {
   return { mode: o['mode'], usable: o['usable'], changed: o['changed'], error: o['error'] as string | null };
 }
 
-function addon(): HostTuningAddon {
-  return loadAddon() as unknown as HostTuningAddon;
-}
-
 /** The host's shmem huge-page mode, read-only. */
 export function shmemHugePages(): ShmemHugePages {
-  return parse(addon().shmemHugePages());
+  return parse(loadAddon().shmemHugePages());
 }
 
 /**
@@ -42,5 +24,5 @@ export function shmemHugePages(): ShmemHugePages {
  * users are unaffected). Needs root; otherwise `error` says why and forks of large VMs pause longer.
  */
 export function allowShmemHugePages(): ShmemHugePages {
-  return parse(addon().allowShmemHugePages());
+  return parse(loadAddon().allowShmemHugePages());
 }

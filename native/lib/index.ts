@@ -16,30 +16,17 @@ export type { MemserverOptions, MemserverStats, RemoteSourceStats, WorkingSet } 
 export type { DescriptorInfo, ForkTiming, MemtapStats } from './fork.ts';
 export { VmError, vmErrorCodes, vmErrorCodeFor, makeVmErrorFromStatus } from './errors.ts';
 export type { NativeOperation, VmErrorCode, VmErrorOptions } from './errors.ts';
-export {
-  finalVmStates,
-  normalizeGuestReply,
-  SfAbi,
-  SfExitHow,
-  SfHypercall,
-  SfStatus,
-  VirtualMachine,
-  vmStates,
-} from './vm.ts';
+export { SfAbi, SfExitHow, SfHypercall, SfStatus } from './guest-abi.ts';
+export type { SfHypercallName, SfHypercallNumber, SfStatusName } from './guest-abi.ts';
+export { normalizeGuestReply } from './guest-call.ts';
 export type {
-  CloneMemtapStats,
   GuestCall,
   GuestCallHandler,
   GuestExitRecord,
   GuestReply,
   GuestRequest,
   NormalizedGuestReply,
-  SfHypercallName,
-  SfHypercallNumber,
-  SfStatusName,
-  VirtualMachineEvents,
-  VirtualMachineOptions,
-  VmStateEvent,
-  VmStateName,
-  VmStats,
-} from './vm.ts';
+} from './guest-call.ts';
+export type { VirtualMachineOptions } from './vm-options.ts';
+export { finalVmStates, VirtualMachine, vmStates } from './vm.ts';
+export type { CloneMemtapStats, VirtualMachineEvents, VmStateEvent, VmStateName, VmStats } from './vm.ts';

@@ -8,7 +8,9 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { startMemserver, type Memserver, type MemserverOptions } from './memserver.ts';
-import { SfExitHow, SfHypercall, SfStatus, VirtualMachine, type CloneMemtapStats, type GuestCall, type GuestReply } from './vm.ts';
+import { SfExitHow, SfHypercall, SfStatus } from './guest-abi.ts';
+import type { GuestCall, GuestReply } from './guest-call.ts';
+import { VirtualMachine, type CloneMemtapStats } from './vm.ts';
 
 const forkbench = fileURLToPath(new URL('../guest/build/bin/forkbench.elf', import.meta.url));
 const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));

@@ -2,18 +2,14 @@
 // with VirtualMachine.createRemoteClone), by unicast or to the snapshot's multicast group (mcdist), and
 // streams the snapshot's working set to clients in bulk (REAP). Boundary: types and checks; the
 // protocol is C++ (src/core/memserver).
-import { loadAddon } from './addon.ts';
+import { loadAddon, type MemserverStats, type NativeMemserverHandle, type RemoteSourceStats, type WorkingSet } from './addon.ts';
+import { malformedAnswer, readCounters } from './addon-results.ts';
+import { badInput, checkEndpoint, checkInterfaceAddress, checkTestFraction, isMulticastAddress } from './argument-checks.ts';
 import { VmError } from './errors.ts';
-import { VmSnapshot } from './fork.ts';
+import { checkLiveSnapshot, type VmSnapshot } from './fork.ts';
+import { messageOf } from './message.ts';
 
-/**
- * The pages clients of a snapshot asked for (and were streamed): sorted, distinct page numbers of a
- * guest RAM of `ramBytes`. Plain data: it can be kept, copied and passed to the next fork's memserver.
- */
-export interface WorkingSet {
-  ramBytes: number;
-  pages: Uint32Array;
-}
+export type { MemserverStats, RemoteSourceStats, WorkingSet } from './addon.ts';
 
 export interface MemserverOptions {
   /** 'a.b.c.d:port' requests come to; port 0 = any free port. */
@@ -39,79 +35,6 @@ export interface MemserverOptions {
   reap?: boolean;
   /** Test only: this fraction (0 to 0.5) of reply datagrams is not sent, as if the network lost it. */
   lossForTest?: number;
-}
-
-export interface MemserverStats {
-  /** Authentic requests answered (or found already on their way: lockstep). */
-  requests: number;
-  /** Pages sent (data + zero). */
-  pagesServed: number;
-  /** Of which answered as zero (snapshot hole or all-zero page). */
-  zeroPages: number;
-  datagramsSent: number;
-  /** UDP payload bytes. */
-  bytesSent: number;
-  /** Datagrams the kernel refused (the client retries). */
-  sendErrors: number;
-  /** Authentic requests for pages past the snapshot: dropped. */
-  outOfRange: number;
-  /** Malformed, foreign or forged datagrams dropped. */
-  dropped: number;
-  /** Of datagramsSent: to the multicast group. */
-  multicastDatagrams: number;
-  /** Of datagramsSent: to one requester. */
-  unicastDatagrams: number;
-  /** Requested pages not sent: multicast moments ago or already queued. */
-  lockstepSuppressed: number;
-  /** Requested pages already queued by unicast for the same requester. */
-  queuedDuplicates: number;
-  /** Retransmissions answered by unicast in the end game. */
-  endgameUnicastPages: number;
-  /** The end game has begun (most data pages multicast at least once). */
-  endgame: boolean;
-  /** The snapshot's data (non-hole) pages. */
-  dataPages: number;
-  /** Of which multicast at least once. */
-  dataPagesMulticast: number;
-  /** Requests that carried a receive rate. */
-  rateReports: number;
-  /** Weighted average of the clients' reported receive rates, bytes/s. */
-  clientRate: number;
-  /** The group's send pace, bytes/s (0: unpaced; always in unicast mode). */
-  pace: number;
-  /** Times sending paused to keep the pace. */
-  pacedWaits: number;
-  /** Pages queued for sending now. */
-  backlogPages: number;
-  /** Requests dropped because the send queue was full (clients retry). */
-  backlogFull: number;
-  /** Datagrams the test-only loss knob did not send. */
-  testSendDrops: number;
-  /** Pages in workingSet(): the seed (in range, holding data) plus the pages clients asked for. */
-  workingSetPages: number;
-  /** Of the workingSet option's pages, those in range and holding data. */
-  workingSetSeeded: number;
-  /** Pages clients asked for. */
-  workingSetRecorded: number;
-  /** New clients a working-set stream began for. */
-  streamsStarted: number;
-  /** New clients that got none (too many streams at once). */
-  streamsRefused: number;
-  streamsActive: number;
-  /** Pages sent by working-set streams (data + zero). */
-  streamedPages: number;
-  streamedDatagrams: number;
-  /** Working-set pages a stream left out: its client asked for them itself, or had them through the group. */
-  streamSkipped: number;
-}
-
-interface NativeMemserverHandle {
-  endpoint(): string;
-  mode(): 'multicast' | 'unicast';
-  group(): string | null;
-  stats(): MemserverStats;
-  workingSet(): WorkingSet;
-  stop(): void;
 }
 
 export class Memserver {
@@ -148,74 +71,49 @@ export class Memserver {
   }
 }
 
-function badInput(message: string): never {
-  throw new VmError('BAD_INPUT', `startMemserver(): ${message}`);
-}
-
-const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-function checkEndpoint(name: string, value: unknown): string {
-  const m = typeof value === 'string' ? /^([^:]+):(\d{1,5})$/.exec(value) : null;
-  if (!m || !ipv4.test(m[1]!) || Number(m[2]) > 65535) badInput(`${name} must be 'a.b.c.d:port', got ${JSON.stringify(value)}.`);
-  return value as string;
-}
-
-function isMulticast(address: string): boolean {
-  const first = Number(address.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
+const where = 'startMemserver()';
 
 /** Checks and normalises startMemserver's options (a string is the bind address). */
 export function checkMemserverOptions(options: unknown): MemserverOptions {
   const o = (typeof options === 'string' ? { bind: options } : options) as MemserverOptions;
-  if (typeof o !== 'object' || o === null) badInput(`options must be 'a.b.c.d:port' or an object, got ${String(options)}.`);
-  const out: MemserverOptions = { bind: checkEndpoint('bind', o.bind) };
-  if (isMulticast(out.bind.split(':')[0]!)) badInput(`bind must be a unicast address of this host, got '${out.bind}'.`);
+  if (typeof o !== 'object' || o === null) badInput(`options must be 'a.b.c.d:port' or an object, got ${String(options)}.`, where);
+  const out: MemserverOptions = { bind: checkEndpoint('bind', o.bind, where) };
+  if (isMulticastAddress(out.bind.split(':')[0]!)) badInput(`bind must be a unicast address of this host, got '${out.bind}'.`, where);
   if (o.mode !== undefined) {
-    if (o.mode !== 'multicast' && o.mode !== 'unicast') badInput(`mode must be 'multicast' or 'unicast', got ${JSON.stringify(o.mode)}.`);
+    if (o.mode !== 'multicast' && o.mode !== 'unicast') badInput(`mode must be 'multicast' or 'unicast', got ${JSON.stringify(o.mode)}.`, where);
     out.mode = o.mode;
   }
   if (o.group !== undefined) {
-    out.group = checkEndpoint('group', o.group);
-    if (!isMulticast(out.group.split(':')[0]!)) badInput(`group must be a multicast address (224.0.0.0/4), got '${out.group}'.`);
+    out.group = checkEndpoint('group', o.group, where);
+    if (!isMulticastAddress(out.group.split(':')[0]!)) badInput(`group must be a multicast address (224.0.0.0/4), got '${out.group}'.`, where);
   }
-  if (o.interface !== undefined) {
-    if (typeof o.interface !== 'string' || !ipv4.test(o.interface) || o.interface === '0.0.0.0' || isMulticast(o.interface)) {
-      badInput(`interface must be a unicast IPv4 address of this host (no port), got ${JSON.stringify(o.interface)}.`);
-    }
-    out.interface = o.interface;
-  }
+  if (o.interface !== undefined) out.interface = checkInterfaceAddress('interface', o.interface, where);
   if (o.maxDatagram !== undefined) {
     if (!Number.isInteger(o.maxDatagram) || o.maxDatagram < 0 || o.maxDatagram > 65507) {
-      badInput(`maxDatagram must be 0 (from the interface MTU) or a UDP payload size up to 65507, got ${String(o.maxDatagram)}.`);
+      badInput(`maxDatagram must be 0 (from the interface MTU) or a UDP payload size up to 65507, got ${String(o.maxDatagram)}.`, where);
     }
     out.maxDatagram = o.maxDatagram;
   }
   if (o.reap !== undefined) {
-    if (typeof o.reap !== 'boolean') badInput(`reap must be a boolean, got ${String(o.reap)}.`);
+    if (typeof o.reap !== 'boolean') badInput(`reap must be a boolean, got ${String(o.reap)}.`, where);
     out.reap = o.reap;
   }
   if (o.workingSet !== undefined && o.workingSet !== null) out.workingSet = checkWorkingSet(o.workingSet);
-  if (o.lossForTest !== undefined) {
-    if (typeof o.lossForTest !== 'number' || !(o.lossForTest >= 0 && o.lossForTest <= 0.5)) {
-      badInput(`lossForTest must be a fraction from 0 to 0.5, got ${String(o.lossForTest)}.`);
-    }
-    out.lossForTest = o.lossForTest;
-  }
+  if (o.lossForTest !== undefined) out.lossForTest = checkTestFraction('lossForTest', o.lossForTest, where);
   return out;
 }
 
 function checkWorkingSet(ws: unknown): WorkingSet {
   const w = ws as WorkingSet;
-  if (typeof w !== 'object' || w === null) badInput('workingSet must be {ramBytes, pages} (from Memserver.workingSet()).');
-  if (!Number.isSafeInteger(w.ramBytes) || w.ramBytes < 0) badInput(`workingSet.ramBytes must be a byte count, got ${String(w.ramBytes)}.`);
+  if (typeof w !== 'object' || w === null) badInput('workingSet must be {ramBytes, pages} (from Memserver.workingSet()).', where);
+  if (!Number.isSafeInteger(w.ramBytes) || w.ramBytes < 0) badInput(`workingSet.ramBytes must be a byte count, got ${String(w.ramBytes)}.`, where);
   // Page numbers outside this snapshot (another size of VM) are clipped by the server, not refused.
   const pages: unknown = w.pages;
   if (pages instanceof Uint32Array) return { ramBytes: w.ramBytes, pages };
   if (Array.isArray(pages) && pages.every((p: unknown) => Number.isInteger(p) && (p as number) >= 0 && (p as number) <= 0xffff_ffff)) {
     return { ramBytes: w.ramBytes, pages: Uint32Array.from(pages as number[]) };
   }
-  return badInput('workingSet.pages must be a Uint32Array (or an array) of page numbers.');
+  return badInput('workingSet.pages must be a Uint32Array (or an array) of page numbers.', where);
 }
 
 /**
@@ -223,70 +121,24 @@ function checkWorkingSet(ws: unknown): WorkingSet {
  * ('a.b.c.d:port'; port 0 = any) or MemserverOptions (mode, multicast group and interface, datagram size).
  */
 export function startMemserver(snapshot: VmSnapshot, options: string | MemserverOptions): Memserver {
-  if (!(snapshot instanceof VmSnapshot)) throw new VmError('BAD_INPUT', 'startMemserver() needs a VmSnapshot from fork().');
-  if (snapshot.released) throw new VmError('BAD_STATE', 'startMemserver(): the snapshot was released.');
+  const { handle } = checkLiveSnapshot('startMemserver', snapshot);
   const checked = checkMemserverOptions(options);
-  const addon = loadAddon() as unknown as { startMemserver(s: unknown, options: MemserverOptions): NativeMemserverHandle };
   try {
-    return new Memserver(addon.startMemserver(snapshot.handle, checked));
+    return new Memserver(loadAddon().startMemserver(handle, checked));
   } catch (error) {
-    throw new VmError('BAD_INPUT', error instanceof Error ? error.message : String(error));
+    throw new VmError('BAD_INPUT', messageOf(error));
   }
-}
-
-/**
- * A remote clone's page source on this host (shared by every clone of the snapshot here, so the figures
- * are the host's for that snapshot, not one clone's).
- */
-export interface RemoteSourceStats {
-  /** Page requests sent to the memserver (retries included). */
-  requestsSent: number;
-  pagesRequested: number;
-  sendErrors: number;
-  /** Pages found in this host's mirror: no request. */
-  mirrorHits: number;
-  mirrorMisses: number;
-  datagramsReceived: number;
-  /** Of datagramsReceived: through the multicast group. */
-  groupDatagrams: number;
-  /** UDP payload bytes received. */
-  bytesReceived: number;
-  /** Of which through the multicast group. */
-  groupBytesReceived: number;
-  /** Data pages stored in the mirror. */
-  pagesInstalled: number;
-  zeroPagesInstalled: number;
-  /** Valid datagrams for pages the mirror already held. */
-  duplicates: number;
-  outOfRange: number;
-  /** Malformed, foreign or forged datagrams dropped. */
-  dropped: number;
-  /** Fetches that gave up. */
-  timeouts: number;
-  /** Datagrams the test-only loss knob discarded. */
-  testDrops: number;
-  /** Measured receive rate, bytes/s. */
-  receiveRate: number;
 }
 
 const remoteKeys = [
   'requestsSent', 'pagesRequested', 'sendErrors', 'mirrorHits', 'mirrorMisses', 'datagramsReceived', 'groupDatagrams',
   'bytesReceived', 'groupBytesReceived', 'pagesInstalled', 'zeroPagesInstalled', 'duplicates', 'outOfRange', 'dropped',
   'timeouts', 'testDrops', 'receiveRate',
-] as const satisfies readonly (keyof RemoteSourceStats)[];
+] as const;
 
 /** This host's shared remote source for snapshot `snapshotId` (16 hex digits), or null if none lives. */
 export function remoteSourceStats(snapshotId: string): RemoteSourceStats | null {
-  const addon = loadAddon() as unknown as { remoteSourceStats(id: string): unknown };
-  const value = addon.remoteSourceStats(snapshotId) as Record<string, unknown> | null;
+  const value = loadAddon().remoteSourceStats(snapshotId);
   if (value === null) return null;
-  const out = {} as RemoteSourceStats;
-  for (const k of remoteKeys) {
-    const v = value[k];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new VmError('INTERNAL', `The native addon returned a malformed remote source stat ${k} (${String(v)}).`);
-    }
-    out[k] = v;
-  }
-  return out;
+  return readCounters(value, remoteKeys, (k, v) => malformedAnswer(`remote source stat ${k}`, v));
 }

@@ -1,27 +1,20 @@
-// Tests VirtualMachine end to end on real KVM with tiny flat guests compiled here (gcc, no SDK needed), plus the
-// pure parts (argument checks, reply validation, errno mapping, ABI mirror). Needs the addon built (npm run build).
+// Tests VirtualMachine end to end on real KVM with tiny flat guests compiled here (gcc, no SDK needed): console,
+// guest calls, lifecycle, errors and the Node process lifetime. Needs the addon built (npm run build).
 // KVM tests skip (t.skip) when /dev/kvm cannot be opened or gcc is missing.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { makeVmErrorFromStatus, VmError, vmErrorCodeFor } from './errors.ts';
-import {
-  normalizeGuestReply,
-  SfAbi,
-  SfHypercall,
-  SfStatus,
-  VirtualMachine,
-  type GuestCall,
-  type VmStateEvent,
-} from './vm.ts';
+import { VmError } from './errors.ts';
+import { SfAbi, SfHypercall, SfStatus } from './guest-abi.ts';
+import type { GuestCall } from './guest-call.ts';
+import { VirtualMachine, type VmStateEvent } from './vm.ts';
 
 const nativeDir = fileURLToPath(new URL('..', import.meta.url));
-const abiHeader = join(nativeDir, 'guest', 'include', 'snowflock', 'abi.h');
 
 // ---- the test guest: one freestanding ELF, behaviour picked by the first word of the command line ----
 
@@ -221,142 +214,6 @@ async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: Re
     return true;
   });
 }
-
-// ---- pure parts ----
-
-describe('guest ABI mirror', () => {
-  const header = readFileSync(abiHeader, 'utf8');
-  const enumValues = (prefix: string): Map<string, number> => {
-    const out = new Map<string, number>();
-    for (const m of header.matchAll(new RegExp(`^\\s*${prefix}([A-Z0-9_]+)\\s*=\\s*(\\d+)`, 'gm'))) {
-      out.set(m[1]!, Number(m[2]));
-    }
-    return out;
-  };
-  const define = (name: string): number => {
-    const m = header.match(new RegExp(`#define ${name}\\s+(0x[0-9A-Fa-f]+|\\d+)u?`));
-    assert.ok(m, `${name} not found in abi.h`);
-    return Number(m[1]);
-  };
-
-  test('SfHypercall matches enum sf_hypercall', () => {
-    assert.deepEqual(Object.fromEntries(enumValues('SF_HC_')), SfHypercall);
-  });
-  test('SfStatus matches enum sf_status', () => {
-    const fromHeader = Object.fromEntries([...enumValues('SF_')].filter(([k]) => k === 'OK' || k.startsWith('E')));
-    assert.deepEqual(fromHeader, SfStatus);
-  });
-  test('SfAbi sizes and flags match the #defines', () => {
-    assert.equal(SfAbi.ABI_VERSION, define('SF_ABI_VERSION'));
-    assert.equal(SfAbi.HC_PORT, define('SF_HC_PORT'));
-    assert.equal(SfAbi.SERIAL_PORT, define('SF_SERIAL_PORT'));
-    assert.equal(SfAbi.MAX_VCPUS, define('SF_MAX_VCPUS'));
-    assert.equal(SfAbi.CMDLINE_MAX, define('SF_CMDLINE_MAX'));
-    assert.equal(SfAbi.CONSOLE_WRITE_MAX, define('SF_CONSOLE_WRITE_MAX'));
-    assert.equal(SfAbi.TICKET_LEN, define('SF_TICKET_LEN'));
-    assert.equal(SfAbi.MAX_TICKETS, define('SF_MAX_TICKETS'));
-    assert.equal(SfAbi.MAX_ALLOC, define('SF_MAX_ALLOC'));
-    assert.equal(SfAbi.ERRMSG_LEN, define('SF_ERRMSG_LEN'));
-    assert.equal(SfAbi.REQ_PROCS, define('SF_REQ_PROCS'));
-    assert.equal(SfAbi.REQ_BLOCK, define('SF_REQ_BLOCK'));
-    assert.match(header, /#define SF_RAM_MAX \(64ull << 30\)/);
-  });
-});
-
-describe('normalizeGuestReply', () => {
-  test('fills defaults', () => {
-    assert.deepEqual(normalizeGuestReply({ status: 0 }), {
-      status: 0, count: 0, vmid: 0, nunused: 0, noutstanding: 0, ticket: '', errmsg: '', tickets: [], alloc: [], exits: [],
-    });
-  });
-  test('rejects bad fields with a message naming them', () => {
-    const bad: [unknown, RegExp][] = [
-      [null, /expected an object/],
-      [{ status: 1 }, /status/],
-      [{ status: -15 }, /status/],
-      [{ status: 0, exits: [{ vmid: 1, status: 0, how: 3 }] }, /exits\[0\]\.how/],
-      [{ status: 0, exits: [{ vmid: 1, status: 2 ** 31, how: 0 }] }, /exits\[0\]\.status/],
-      [{ status: 0, exits: new Array(257).fill({ vmid: 1, how: 0 }) }, /exit records/],
-      [{ status: -2.5 }, /status/],
-      [{ status: 0, count: -1 }, /count/],
-      [{ status: 0, count: 2 ** 32 }, /count/],
-      [{ status: 0, vmid: 2 ** 31 }, /vmid/],
-      [{ status: 0, ticket: 'x'.repeat(37) }, /ticket/],
-      [{ status: 0, ticket: 'a\0b' }, /ticket/],
-      [{ status: 0, tickets: new Array(65).fill('t') }, /tickets/],
-      [{ status: 0, tickets: [1] }, /tickets\[0\]/],
-      [{ status: 0, alloc: [{ vmid: 1, processors: -1 }] }, /alloc\[0\]\.processors/],
-      [{ status: 0, alloc: new Array(257).fill({ vmid: 0, processors: 0 }) }, /alloc/],
-    ];
-    for (const [reply, pattern] of bad) assert.throws(() => normalizeGuestReply(reply), pattern, JSON.stringify(reply));
-  });
-  test('truncates errmsg to 239 UTF-8 bytes without splitting a character', () => {
-    const r = normalizeGuestReply({ status: -SfStatus.EINVAL, errmsg: 'é'.repeat(200) });
-    assert.equal(Buffer.byteLength(r.errmsg), 238);
-    assert.equal(r.errmsg, 'é'.repeat(119));
-  });
-});
-
-describe('C++ status -> VmError mapping', () => {
-  const e = constants.errno;
-  test('errno + operation pick the code', () => {
-    assert.equal(vmErrorCodeFor(e.ENOENT, 'create'), 'KVM_UNAVAILABLE');
-    assert.equal(vmErrorCodeFor(e.EACCES, 'create'), 'KVM_UNAVAILABLE');
-    assert.equal(vmErrorCodeFor(e.EINVAL, 'create'), 'BAD_INPUT');
-    assert.equal(vmErrorCodeFor(e.ENOMEM, 'create'), 'NO_RESOURCES');
-    assert.equal(vmErrorCodeFor(e.ENOEXEC, 'load'), 'BAD_IMAGE');
-    assert.equal(vmErrorCodeFor(e.ENOENT, 'load'), 'BAD_IMAGE');
-    assert.equal(vmErrorCodeFor(e.EINVAL, 'pause'), 'BAD_STATE');
-    assert.equal(vmErrorCodeFor(e.ECANCELED, 'pause'), 'BAD_STATE');
-    assert.equal(vmErrorCodeFor(e.ENOENT, 'answerCall'), 'BAD_STATE');
-    assert.equal(vmErrorCodeFor(e.EBUSY, 'boot'), 'BAD_STATE');
-    assert.equal(vmErrorCodeFor(e.EIO, 'boot'), 'INTERNAL');
-    assert.equal(vmErrorCodeFor(e.ENOTSUP, 'create'), 'KVM_UNAVAILABLE');
-  });
-  test('the error keeps the native facts', () => {
-    const error = makeVmErrorFromStatus(e.ENOEXEC, 'invalid guest ELF image: bad magic', 'load');
-    assert.ok(error instanceof VmError && error instanceof Error);
-    assert.equal(error.code, 'BAD_IMAGE');
-    assert.equal(error.statusCode, e.ENOEXEC);
-    assert.equal(error.errno, 'ENOEXEC');
-    assert.equal(error.operation, 'load');
-    assert.equal(error.message, 'invalid guest ELF image: bad magic');
-  });
-});
-
-// ---- argument checks (no native code involved) ----
-
-describe('VirtualMachine.create argument checks', () => {
-  test('invalid arguments are rejected with VmError BAD_INPUT', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sf-vm-args-'));
-    const file = join(dir, 'image.elf');
-    writeFileSync(file, 'not an elf');
-    try {
-      const cases: [Record<string, unknown>, RegExp][] = [
-        [{ memoryMiB: 16, image: file, vcpus: 0 }, /vcpus/],
-        [{ memoryMiB: 16, image: file, vcpus: 33 }, /vcpus/],
-        [{ memoryMiB: 16, image: file, vcpus: 1.5 }, /vcpus/],
-        [{ memoryMiB: 15, image: file }, /memoryMiB/],
-        [{ memoryMiB: 64 * 1024 + 1, image: file }, /memoryMiB/],
-        [{ memoryMiB: '64', image: file }, /memoryMiB/],
-        [{ memoryMiB: 16, image: file, cmdline: 'x'.repeat(4096) }, /cmdline is 4096 bytes .* limit is 4095/],
-        [{ memoryMiB: 16, image: file, cmdline: 'é'.repeat(2048) }, /cmdline is 4096 bytes/],
-        [{ memoryMiB: 16, image: file, cmdline: 'a\0b' }, /NUL/],
-        [{ memoryMiB: 16, image: file, clusterid: -1 }, /clusterid/],
-        [{ memoryMiB: 16, image: file, vmid: 2 ** 32 }, /vmid/],
-        [{ memoryMiB: 16, image: join(dir, 'missing.elf') }, /does not exist/],
-        [{ memoryMiB: 16, image: dir }, /not a regular file/],
-        [{ memoryMiB: 16, image: '' }, /image/],
-        [{ memoryMiB: 16 }, /image/],
-      ];
-      for (const [options, pattern] of cases) {
-        await rejectsWith(VirtualMachine.create(options as never), 'BAD_INPUT', pattern);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
 
 // ---- on KVM ----
 
