@@ -3,8 +3,22 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { SfStatus } from './guest-abi.ts';
-import { normalizeGuestReply } from './guest-call.ts';
+import { SfAbi, SfHypercall, SfStatus } from './guest-abi.ts';
+import { failureReply, normalizeGuestReply, parseGuestCall } from './guest-call.ts';
+
+describe('parseGuestCall', () => {
+  const request = { nr: SfHypercall.TICKET_REQUEST, flags: SfAbi.REQ_BLOCK, nclones: 3, min: 2, status: 0, timeoutMs: 0, ticket: '' };
+  test('names the call and splits the request flags', () => {
+    const call = parseGuestCall({ id: 5n, nr: SfHypercall.TICKET_REQUEST, vcpu: 1, request });
+    assert.equal(call.name, 'TICKET_REQUEST');
+    assert.deepEqual([call.request.block, call.request.procs], [true, false]);
+    assert.equal(parseGuestCall({ id: 6n, nr: 99, vcpu: 0, request: { ...request, nr: 99 } }).name, 'UNKNOWN_99');
+  });
+  test('a call of another shape (a stale binary) is a TypeError naming the field', () => {
+    assert.throws(() => parseGuestCall({ id: 5, nr: 16, vcpu: 0, request }), { name: 'TypeError', message: /guest call/ });
+    assert.throws(() => parseGuestCall({ id: 5n, nr: 16, vcpu: 0, request: { ...request, ticket: 7 } }), /request\.ticket/);
+  });
+});
 
 describe('normalizeGuestReply', () => {
   test('fills defaults', () => {
@@ -37,5 +51,12 @@ describe('normalizeGuestReply', () => {
     const r = normalizeGuestReply({ status: -SfStatus.EINVAL, errmsg: 'é'.repeat(200) });
     assert.equal(Buffer.byteLength(r.errmsg), 238);
     assert.equal(r.errmsg, 'é'.repeat(119));
+  });
+});
+
+describe('failureReply', () => {
+  test('negates the status and carries the message', () => {
+    const r = failureReply(SfStatus.EINTERNAL, 'boom');
+    assert.deepEqual([r.status, r.errmsg, r.tickets], [-SfStatus.EINTERNAL, 'boom', []]);
   });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { VmError } from './errors.ts';
-import { checkCreateOptions } from './vm-options.ts';
+import { checkCloneShape, checkCreateOptions } from './vm-options.ts';
 
 async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -47,5 +47,14 @@ describe('checkCreateOptions', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('checkCloneShape', () => {
+  test('defaults and limits match create()', () => {
+    assert.deepEqual(checkCloneShape({ memoryMiB: 16 }), { ramBytes: 16 << 20, vcpus: 1, privilege: 'user' });
+    assert.throws(() => checkCloneShape({ memoryMiB: 8 }), { code: 'BAD_INPUT', message: /memoryMiB/ });
+    assert.throws(() => checkCloneShape({ memoryMiB: 16, vcpus: 33 }), { code: 'BAD_INPUT', message: /vcpus/ });
+    assert.throws(() => checkCloneShape({ memoryMiB: 16, privilege: 'root' as never }), { code: 'BAD_INPUT', message: /privilege/ });
   });
 });

@@ -215,6 +215,12 @@ async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: Re
   });
 }
 
+// ---- argument checks (the cases are vm-options.test.ts's) ----
+
+test('create() checks its options before any native code runs', async () => {
+  await rejectsWith(VirtualMachine.create({ memoryMiB: 15, image: '/nonexistent' }), 'BAD_INPUT', /memoryMiB/);
+});
+
 // ---- on KVM ----
 
 describe('VirtualMachine on KVM', () => {
