@@ -2,7 +2,7 @@
 // token, and every failure turned into an SfmdFailure with sfmd's error code and a message that says what to do.
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '@snowflock/daemon/api';
-import { ERROR_TABLE, isErrorCode, type ErrorCode } from '../../../daemon/src/common/errors.ts';
+import { ERROR_TABLE, isErrorCode, type ErrorCode } from '@snowflock/daemon/errors';
 import { sfmdUrl } from './sfmd-health.ts';
 
 export type SfmdClient = ReturnType<typeof createTRPCClient<AppRouter>>;
