@@ -1,7 +1,7 @@
 // Numbers as the dashboard writes them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatDuration, formatPercent, formatRate } from '../lib/format.ts';
+import { formatBytes, formatDuration, formatPercent, formatRate } from './format.ts';
 
 test('sizes, percentages, durations and rates', () => {
   assert.equal(formatBytes(0), '0 B');
