@@ -12,6 +12,9 @@ const nextConfig = {
   // Must equal turbopack.root, or Next warns and picks one.
   outputFileTracingRoot: monorepoRoot,
   poweredByHeader: false,
+  // The daemon's shared modules (errors, events, the tRPC client, domain names) ship as TypeScript source,
+  // as does the one dependency-free file of native/ they use (message.ts); nothing else of native/ is imported.
+  transpilePackages: ['@snowflock/daemon', '@snowflock/native'],
   // The live feed's upstream client (and its ws transport) run as plain Node modules, not bundled.
   serverExternalPackages: ['socket.io-client'],
 };

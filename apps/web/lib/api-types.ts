@@ -4,7 +4,7 @@ import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@snowflock/daemon/api';
 import type {
   DomainFigures, DomainFiguresEvent, DomainStateEvent, HostMetrics, HostStateEvent, OperationProgressEvent,
-} from '../../daemon/src/common/events.ts';
+} from '@snowflock/daemon/events';
 
 type Outputs = inferRouterOutputs<AppRouter>;
 

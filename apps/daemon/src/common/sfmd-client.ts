@@ -1,8 +1,9 @@
-// A typed tRPC client for sfmd, as the CLI (admin token) or an sfld (host secret) uses it. Errors
-// come back as SfErrors with the server's code; an unreachable sfmd is UNAVAILABLE with advice.
+// A typed tRPC client for sfmd, as the CLI (admin token), an sfld (host secret) and the dashboard's server
+// (the session's admin token) use it. Errors come back as SfErrors with the server's code; an sfmd that does
+// not answer is UNAVAILABLE or TIMEOUT, with advice in the words of whoever reads it.
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../master/api/client-types.ts';
-import { SfError, isErrorCode } from '../common/errors.ts';
+import { SfError, isErrorCode, messageOf } from './errors.ts';
 
 export interface ClientOptions {
   url: string;
@@ -10,12 +11,30 @@ export interface ClientOptions {
   host?: { name: string; secret: string } | null;
   /** CLUSTER:VMID that guest calls act for. */
   domain?: string | null;
+  /**
+   * Gives up on a request after this long, as TIMEOUT. None by default: some calls (clone.join) wait as
+   * long as they were asked to.
+   */
+  timeoutMs?: number | null;
+  /** Sends the requests; the global fetch, looked up per request, when absent (Next.js replaces it at run time). */
+  fetch?: typeof fetch;
 }
+
+/** What the reader of a failure is told to do; the CLI's words unless the caller has its own. */
+export interface ClientAdvice {
+  /** What to do when nothing answers at the URL, after "sfmd is not reachable at URL: ". */
+  unreachable: string;
+  /** Who asked, named when an answer is not one of sfmd's errors (e.g. a proxy's page); without it, the bare message. */
+  client?: string;
+}
+
+export const CLI_ADVICE: ClientAdvice = { unreachable: "start it with 'sfmd start' (or npm start), or pass --url" };
 
 export type SfmdClient = ReturnType<typeof createTRPCClient<AppRouter>>;
 
 export function createSfmdClient(options: ClientOptions): SfmdClient {
   const base = options.url.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? null;
   return createTRPCClient<AppRouter>({
     links: [httpLink({
       url: `${base}/trpc`,
@@ -26,24 +45,39 @@ export function createSfmdClient(options: ClientOptions): SfmdClient {
         if (options.domain) headers['x-snowflock-domain'] = options.domain;
         return headers;
       },
+      // Never from a cache (Next.js caches server-side fetches unless told not to): every answer is the
+      // system's state now. tRPC always passes a signal of its own, so the time limit joins it.
+      fetch: (input, init) => (options.fetch ?? fetch)(input, {
+        ...init,
+        cache: 'no-store',
+        signal: timeoutMs === null ? init?.signal : withTimeout(init?.signal, timeoutMs),
+      }),
     })],
   });
 }
 
+function withTimeout(signal: AbortSignal | null | undefined, ms: number): AbortSignal {
+  const timer = AbortSignal.timeout(ms);
+  return signal ? AbortSignal.any([signal, timer]) : timer;
+}
+
 /** Turns what a tRPC call threw into an SfError that says what to do. */
-export function clientError(err: unknown, url: string): SfError {
+export function clientError(err: unknown, url: string, advice: ClientAdvice = CLI_ADVICE): SfError {
   if (err instanceof SfError) return err;
   if (err instanceof TRPCClientError) {
     const data = err.data as { sfCode?: unknown } | undefined;
     if (data && isErrorCode(data.sfCode)) return new SfError(data.sfCode, err.message);
-    const cause = err.cause as { code?: string; cause?: { code?: string } } | undefined;
+    const cause = err.cause as { name?: string; code?: string; cause?: { code?: string } } | undefined;
+    if (cause?.name === 'TimeoutError') {
+      return new SfError('TIMEOUT', `sfmd at ${url} did not answer in time: see its log ($SNOWFLOCK_HOME/logs)`);
+    }
     const netCode = cause?.code ?? cause?.cause?.code;
     if (err.message.includes('fetch failed') || netCode === 'ECONNREFUSED') {
-      return new SfError('UNAVAILABLE', `sfmd is not reachable at ${url}: start it with 'sfmd start' (or npm start), or pass --url`);
+      return new SfError('UNAVAILABLE', `sfmd is not reachable at ${url}: ${advice.unreachable}`);
     }
-    return new SfError('INTERNAL', err.message);
+    return new SfError('INTERNAL', advice.client ? `sfmd answered with an error ${advice.client} does not know: ${err.message}` : err.message);
   }
-  return new SfError('INTERNAL', err instanceof Error ? err.message : String(err));
+  return new SfError('INTERNAL', messageOf(err));
 }
 
 /** Runs one call and converts its failure. */

@@ -1,6 +1,7 @@
 // A cluster as a tree: the master (vmid 0) at the root, then one branch per ticket with its clones
 // (vmid, host, state, IP, vCPUs, memory, data-plane figures) and whatever of its allocation map is
 // still only reserved. Buttons raise intents; the page decides (and confirms) what happens.
+import { formatDomainRef } from '@snowflock/daemon/domain-ref';
 import type { Branch, ClusterTree, DomainNode } from '../../lib/cluster-tree.ts';
 import { figuresFor, type FigureMap, type FigureView } from '../../lib/figures.ts';
 import { formatBytes, formatCount, formatRate, shortId } from '../../lib/format.ts';
@@ -67,7 +68,7 @@ function BranchView({ branch, figures, intents, busy, consoleVmid }: { branch: B
 function NodeRow({ node, figures, intents, busy, master = false, consoleOpen }: {
   node: DomainNode; figures: FigureView | null; intents: TreeIntents; busy: boolean; master?: boolean; consoleOpen: boolean;
 }) {
-  const name = `${node.clusterid}:${node.vmid}`;
+  const name = formatDomainRef(node);
   return (
     <div className={`node${master ? ' node--master' : ''}${node.live ? '' : ' node--ended'}`} data-testid={`node-${name}`} data-state={node.state}>
       <span className="node__vmid" title={master ? 'the master VM' : 'a clone'}>{master ? '⌂ ' : ''}{node.vmid}</span>

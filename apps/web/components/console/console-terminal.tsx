@@ -5,6 +5,7 @@
 import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import type { Terminal } from '@xterm/xterm';
+import { formatDomainRef } from '@snowflock/daemon/domain-ref';
 import { postJson } from '../http.ts';
 import { StateBadge } from '../ui.tsx';
 
@@ -33,7 +34,7 @@ export function ConsoleTerminal({ clusterid, vmid, state: initialState, actions,
   useEffect(() => setState(initialState), [initialState]);
 
   useEffect(() => {
-    const name = `${clusterid}:${vmid}`;
+    const name = formatDomainRef({ clusterid, vmid });
     let disposed = false;
     let term: Terminal | null = null;
     let source: EventSource | null = null;

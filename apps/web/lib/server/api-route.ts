@@ -3,11 +3,18 @@
 // input checked with zod, sfmd's errors answered with their code, HTTP status and message.
 import { NextResponse, type NextRequest } from 'next/server';
 import type { z } from 'zod';
+import { httpStatusFor } from '@snowflock/daemon/errors';
 import { SESSION_COOKIE } from './session.ts';
-import { sfmdClient, toFailure, type SfmdClient } from './sfmd.ts';
+import { sfmdClient, sfmdError, type SfmdClient } from './sfmd.ts';
 
 export function errorResponse(status: number, code: string, message: string): NextResponse {
   return NextResponse.json({ error: { code, message } }, { status, headers: { 'cache-control': 'no-store' } });
+}
+
+/** What a call to sfmd threw, answered with its code, HTTP status and message. */
+export function sfmdErrorResponse(err: unknown): NextResponse {
+  const e = sfmdError(err);
+  return errorResponse(httpStatusFor(e.code), e.code, e.message);
 }
 
 export function tokenOf(req: NextRequest): string | null {
@@ -33,8 +40,7 @@ export async function readRoute<T>(req: NextRequest, call: (c: SfmdClient) => Pr
   try {
     return NextResponse.json(await call(sfmdClient(token)), { headers: { 'cache-control': 'no-store' } });
   } catch (err) {
-    const f = toFailure(err);
-    return errorResponse(f.status, f.code, f.message);
+    return sfmdErrorResponse(err);
   }
 }
 
@@ -58,7 +64,6 @@ export async function writeRoute<S extends z.ZodType, T>(
   try {
     return NextResponse.json(await call(sfmdClient(token), parsed.data), { headers: { 'cache-control': 'no-store' } });
   } catch (err) {
-    const f = toFailure(err);
-    return errorResponse(f.status, f.code, f.message);
+    return sfmdErrorResponse(err);
   }
 }

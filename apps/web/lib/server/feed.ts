@@ -1,7 +1,7 @@
 // The Next server's own link to sfmd's socket.io hub (/dash), made with the session's admin token:
 // the browser never talks to sfmd and never sees the token. One link per open page; it retries by itself.
 import { io, type Socket } from 'socket.io-client';
-import type { DashboardToSfmdEvents, SfmdToDashboardEvents } from '../../../daemon/src/common/events.ts';
+import type { DashboardToSfmdEvents, SfmdToDashboardEvents } from '@snowflock/daemon/events';
 import { sfmdUrl } from './sfmd-health.ts';
 
 export type DashSocket = Socket<SfmdToDashboardEvents, DashboardToSfmdEvents>;

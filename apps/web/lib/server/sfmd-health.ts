@@ -1,5 +1,6 @@
 // Asks the master daemon (sfmd) for its /healthz and turns every outcome into a value the page can
 // render: the dashboard must still load, and say why, when sfmd is down or slow.
+import { messageOf } from '@snowflock/daemon/errors';
 
 export const DEFAULT_SFMD_URL = 'http://127.0.0.1:61708';
 const TIMEOUT_MS = 1500;
@@ -50,5 +51,5 @@ function describeFetchError(err: unknown): string {
   if (cause?.code === 'ECONNREFUSED') return 'connection refused';
   if (typeof cause?.code === 'string') return cause.code;
   if (typeof cause?.message === 'string') return cause.message;
-  return err instanceof Error ? err.message : String(err);
+  return messageOf(err);
 }

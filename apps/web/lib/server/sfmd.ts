@@ -1,55 +1,29 @@
-// sfmd's tRPC API as the dashboard's server code calls it: a typed client carrying the session's admin
-// token, and every failure turned into an SfmdFailure with sfmd's error code and a message that says what to do.
-import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
-import type { AppRouter } from '@snowflock/daemon/api';
-import { ERROR_TABLE, isErrorCode, type ErrorCode } from '../../../daemon/src/common/errors.ts';
+// sfmd's tRPC API as the dashboard's server code calls it: the daemon's client carrying the session's admin
+// token, and every failure turned into the daemon's SfError with sfmd's code and a message that says what to do.
+import { clientError, createSfmdClient, type ClientAdvice, type SfmdClient } from '@snowflock/daemon/client';
+import type { SfError } from '@snowflock/daemon/errors';
 import { sfmdUrl } from './sfmd-health.ts';
 
-export type SfmdClient = ReturnType<typeof createTRPCClient<AppRouter>>;
+export type { SfmdClient };
+
+const REQUEST_TIMEOUT_MS = 60_000;
+
+const DASHBOARD_ADVICE: ClientAdvice = { unreachable: 'start it with npm start (or sfmd start)', client: 'the dashboard' };
 
 export function sfmdClient(token: string): SfmdClient {
-  return createTRPCClient<AppRouter>({
-    links: [httpLink({
-      url: `${sfmdUrl()}/trpc`,
-      headers: () => ({ authorization: `Bearer ${token}` }),
-      // Never cached: every answer is the system's state now.
-      fetch: (input, init) => fetch(input, { ...init, cache: 'no-store', signal: init?.signal ?? AbortSignal.timeout(60_000) }),
-    })],
-  });
+  return createSfmdClient({ url: sfmdUrl(), token, timeoutMs: REQUEST_TIMEOUT_MS });
 }
 
-export class SfmdFailure extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-    this.name = 'SfmdFailure';
-  }
-
-  get status(): number {
-    return ERROR_TABLE[this.code].http;
-  }
-}
-
-export function toFailure(err: unknown): SfmdFailure {
-  if (err instanceof SfmdFailure) return err;
-  if (err instanceof TRPCClientError) {
-    const code = (err.data as { sfCode?: unknown } | undefined)?.sfCode;
-    if (isErrorCode(code)) return new SfmdFailure(code, err.message);
-    const cause = err.cause as { name?: string; code?: string; cause?: { code?: string } } | undefined;
-    const net = cause?.code ?? cause?.cause?.code;
-    if (cause?.name === 'TimeoutError') return new SfmdFailure('TIMEOUT', `sfmd at ${sfmdUrl()} did not answer in time: see its log ($SNOWFLOCK_HOME/logs)`);
-    if (err.message.includes('fetch failed') || net === 'ECONNREFUSED') {
-      return new SfmdFailure('UNAVAILABLE', `sfmd is not reachable at ${sfmdUrl()}: start it with npm start (or sfmd start)`);
-    }
-    return new SfmdFailure('INTERNAL', `sfmd answered with an error the dashboard does not know: ${err.message}`);
-  }
-  return new SfmdFailure('INTERNAL', err instanceof Error ? err.message : String(err));
+/** What a call to sfmd threw, as an SfError in the dashboard's words. */
+export function sfmdError(err: unknown): SfError {
+  return clientError(err, sfmdUrl(), DASHBOARD_ADVICE);
 }
 
 /** One call with the session's token; a failure comes back as a value, so pages can show it. */
-export async function trySfmd<T>(token: string, call: (c: SfmdClient) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: SfmdFailure }> {
+export async function trySfmd<T>(token: string, call: (c: SfmdClient) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: SfError }> {
   try {
     return { ok: true, value: await call(sfmdClient(token)) };
   } catch (err) {
-    return { ok: false, error: toFailure(err) };
+    return { ok: false, error: sfmdError(err) };
   }
 }

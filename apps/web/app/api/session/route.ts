@@ -2,9 +2,9 @@
 // in an http-only cookie; DELETE drops the cookie. The token never goes back to the page.
 import { NextResponse, type NextRequest } from 'next/server';
 import { z } from 'zod';
-import { errorResponse, sameOrigin } from '../../../lib/server/api-route.ts';
+import { errorResponse, sameOrigin, sfmdErrorResponse } from '../../../lib/server/api-route.ts';
 import { cookieOptions, SESSION_COOKIE } from '../../../lib/server/session.ts';
-import { sfmdClient, toFailure } from '../../../lib/server/sfmd.ts';
+import { sfmdClient } from '../../../lib/server/sfmd.ts';
 
 export const dynamic = 'force-dynamic';
 
@@ -19,8 +19,7 @@ export async function POST(req: NextRequest): Promise<NextResponse> {
   try {
     caller = (await sfmdClient(token).whoami.query()).caller;
   } catch (err) {
-    const f = toFailure(err);
-    return errorResponse(f.status, f.code, f.message);
+    return sfmdErrorResponse(err);
   }
   if (caller !== 'admin') {
     return errorResponse(401, 'UNAUTHORIZED', 'sfmd does not accept this token: copy it again from $SNOWFLOCK_HOME/admin.token on the master host');

@@ -1,9 +1,9 @@
 // The console-only view of one domain: the terminal, full height, with a way back to its cluster.
 import type { Metadata } from 'next';
 import Link from 'next/link';
+import { tryParseDomainRef } from '@snowflock/daemon/domain-ref';
 import { ConsoleTerminal } from '../../../components/console/console-terminal.tsx';
 import { EmptyState, ErrorBanner } from '../../../components/ui.tsx';
-import { parseDomainRef } from '../../../lib/domain-ref.ts';
 import { loadForPage } from '../../../lib/server/page-data.ts';
 
 export const dynamic = 'force-dynamic';
@@ -14,7 +14,7 @@ export async function generateMetadata({ params }: { params: Promise<{ domain: s
 
 export default async function ConsolePage({ params }: { params: Promise<{ domain: string }> }) {
   const raw = decodeURIComponent((await params).domain);
-  const ref = parseDomainRef(raw);
+  const ref = tryParseDomainRef(raw);
   if (!ref) {
     return (
       <main className="page console-page">

@@ -2,7 +2,7 @@
 // `output` chunks as they come, both base64 (console bytes need not be UTF-8); `console:error` when
 // sfmd cannot attach. Subscribes through this server's own link to sfmd's /dash hub.
 import type { NextRequest } from 'next/server';
-import { parseDomainRef } from '../../../../lib/domain-ref.ts';
+import { tryParseDomainRef } from '@snowflock/daemon/domain-ref';
 import { errorResponse, tokenOf } from '../../../../lib/server/api-route.ts';
 import { connectDash, describeConnectError } from '../../../../lib/server/feed.ts';
 import { sseResponse } from '../../../../lib/server/sse.ts';
@@ -15,7 +15,7 @@ export async function GET(req: NextRequest, ctx: { params: Promise<{ domain: str
   const token = tokenOf(req);
   if (!token) return errorResponse(401, 'UNAUTHORIZED', 'not signed in: sign in at /signin');
   const { domain } = await ctx.params;
-  const ref = parseDomainRef(decodeURIComponent(domain));
+  const ref = tryParseDomainRef(decodeURIComponent(domain));
   if (!ref) return errorResponse(400, 'BAD_INPUT', `'${domain}' is not a domain: name it CLUSTER:VMID, e.g. 1:0`);
   return sseResponse(req.signal, (send, close) => {
     const socket = connectDash(token);

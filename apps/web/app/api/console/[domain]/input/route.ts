@@ -2,7 +2,7 @@
 // domain's sfld (dashboard.consoleInput). Refused, with the reason, for a domain that has ended.
 import type { NextRequest } from 'next/server';
 import { z } from 'zod';
-import { parseDomainRef } from '../../../../../lib/domain-ref.ts';
+import { tryParseDomainRef } from '@snowflock/daemon/domain-ref';
 import { errorResponse, writeRoute } from '../../../../../lib/server/api-route.ts';
 
 export const dynamic = 'force-dynamic';
@@ -11,7 +11,7 @@ const body = z.object({ text: z.string().min(1).max(4096) });
 
 export async function POST(req: NextRequest, ctx: { params: Promise<{ domain: string }> }) {
   const { domain } = await ctx.params;
-  const ref = parseDomainRef(decodeURIComponent(domain));
+  const ref = tryParseDomainRef(decodeURIComponent(domain));
   if (!ref) return errorResponse(400, 'BAD_INPUT', `'${domain}' is not a domain: name it CLUSTER:VMID, e.g. 1:0`);
   return writeRoute(req, body, (c, input) => c.dashboard.consoleInput.mutate({ ...ref, text: input.text }));
 }

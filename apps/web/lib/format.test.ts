@@ -1,8 +1,7 @@
 // Numbers as the dashboard writes them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatDuration, formatPercent, formatRate } from '../lib/format.ts';
-import { parseDomainRef } from '../lib/domain-ref.ts';
+import { formatBytes, formatDuration, formatPercent, formatRate } from './format.ts';
 
 test('sizes, percentages, durations and rates', () => {
   assert.equal(formatBytes(0), '0 B');
@@ -16,11 +15,4 @@ test('sizes, percentages, durations and rates', () => {
   assert.equal(formatRate(null), '—');
   assert.equal(formatRate(2.5), '2.5/s');
   assert.equal(formatRate(1500), '1.5k/s');
-});
-
-test('domain references', () => {
-  assert.deepEqual(parseDomainRef('1:0'), { clusterid: 1, vmid: 0 });
-  assert.equal(parseDomainRef('1'), null);
-  assert.equal(parseDomainRef('1:x'), null);
-  assert.equal(parseDomainRef('99999999999:0'), null);
 });

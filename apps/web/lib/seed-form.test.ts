@@ -2,7 +2,7 @@
 // issues only the form can know (nothing to boot, more than any host has, no single host fits).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { byField, formIssues, seedLimits, toSeedConfig } from '../lib/seed-form.ts';
+import { byField, formIssues, seedLimits, toSeedConfig } from './seed-form.ts';
 
 const MiB = 1024 * 1024;
 const hosts = [

@@ -1,8 +1,8 @@
 // The operations panel's list under live progress events, and the words it shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Operation } from '../lib/api-types.ts';
-import { applyProgress, clusterOf, kindLabel, requesterLabel, targetLabel } from '../lib/operations.ts';
+import type { Operation } from './api-types.ts';
+import { applyProgress, clusterOf, kindLabel, requesterLabel, targetLabel } from './operations.ts';
 
 const op = (id: string, status = 'running'): Operation => ({
   id, kind: 'clone.merge', target: 'cluster:1', requester: 'admin', status, progress: 0, error: null, detail: {},

@@ -2,7 +2,7 @@
 // metrics, gaps where a host fell silent, and SVG paths that stay inside their frame.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendSample, chartPaths, chartWindow, cpuSeries, lastValue, memorySeries, MIN_WINDOW_MS, niceBytesMax, segments, spanLabel, WINDOW_MS } from '../lib/series.ts';
+import { appendSample, chartPaths, chartWindow, cpuSeries, lastValue, memorySeries, MIN_WINDOW_MS, niceBytesMax, segments, spanLabel, WINDOW_MS } from './series.ts';
 
 const sample = (s: number, cpu = 0.5, used = 1024) => ({ sampledAt: s * 1000, cpuUtilization: cpu, memTotal: 4096, memAvailable: 4096 - used });
 

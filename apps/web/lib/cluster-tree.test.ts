@@ -2,7 +2,7 @@
 // reservations only for unused tickets, strays kept visible, counts and endings as people read them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildClusterTree, describeEnding, mergeableTickets, type TreeDomain, type TreeTicket } from '../lib/cluster-tree.ts';
+import { buildClusterTree, describeEnding, mergeableTickets, type TreeDomain, type TreeTicket } from './cluster-tree.ts';
 
 const T1 = '11111111-1111-4111-8111-111111111111';
 const T2 = '22222222-2222-4222-8222-222222222222';

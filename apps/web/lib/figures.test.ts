@@ -2,7 +2,7 @@
 // from a host other than the domain's own are not believed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { figuresFor, figureView, foldFigures, PAGE_BYTES, type FigureMap } from '../lib/figures.ts';
+import { figuresFor, figureView, foldFigures, PAGE_BYTES, type FigureMap } from './figures.ts';
 
 const fig = (clusterid: number, vmid: number, faults: number) => ({
   clusterid, vmid, faults, pagesFetched: faults * 2, zeroPages: 0, prefetched: 0, freshHints: 3, present: faults * 2, faultP50Ns: 5000, faultP99Ns: 9000, multicastBytes: null,
