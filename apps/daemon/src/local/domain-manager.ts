@@ -10,6 +10,7 @@ import type {
 } from '../common/events.ts';
 import { messageOf, SfError } from '../common/errors.ts';
 import type { ReportedVmState } from '../common/states.ts';
+import type { HostCommandValue } from '../common/wire.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
 import { ConsoleRing } from './console-ring.ts';
@@ -73,7 +74,7 @@ export class DomainManager {
     });
   }
 
-  async boot(spec: DomainBootSpec): Promise<{ state: ReportedVmState }> {
+  async boot(spec: DomainBootSpec): Promise<HostCommandValue<'domain:boot'>> {
     const id = key(spec);
     if (this.#domains.has(id)) throw new SfError('BAD_INPUT', `domain ${id} already runs on this host`);
     const image = await stat(spec.image).catch(() => null);
@@ -215,7 +216,7 @@ export class DomainManager {
    * Clones of a VM forked on another host (DESIGN §4.4 step 3): the descriptor comes over TCP from the
    * master host's sfld, pages from its memserver through this host's mirror (multicast: on the group).
    */
-  async cloneRemote(spec: DomainRemoteCloneSpec): Promise<{ clones: CloneOutcome[] }> {
+  async cloneRemote(spec: DomainRemoteCloneSpec): Promise<HostCommandValue<'domain:clone-remote'>> {
     let descriptor: Buffer, server: string, iface: string;
     try {
       const [masterAddress, serverAddress] = await Promise.all([
@@ -277,7 +278,7 @@ export class DomainManager {
     return domain;
   }
 
-  async destroy(address: DomainAddress): Promise<{ state: ReportedVmState }> {
+  async destroy(address: DomainAddress): Promise<HostCommandValue<'domain:destroy'>> {
     const domain = this.#domains.get(key(address));
     if (!domain) return { state: 'stopped' }; // already gone: destroying is idempotent
     this.#retire(key(address), domain);
@@ -285,12 +286,12 @@ export class DomainManager {
     return { state: 'stopped' };
   }
 
-  input(address: DomainAddress, data: Buffer): { accepted: number } {
+  input(address: DomainAddress, data: Buffer): HostCommandValue<'domain:input'> {
     this.#get(address).vm.consoleInput(data);
     return { accepted: data.length };
   }
 
-  replay(address: DomainAddress): { data: Buffer } {
+  replay(address: DomainAddress): HostCommandValue<'domain:console-replay'> {
     const ring = this.#domains.get(key(address))?.ring ?? this.#ended.get(key(address));
     if (!ring) throw new SfError('DOMAIN_UNKNOWN', `domain ${key(address)} has no console on this host`);
     return { data: ring.contents() };

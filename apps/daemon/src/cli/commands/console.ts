@@ -4,6 +4,7 @@ import { io, type Socket } from 'socket.io-client';
 import { parseDomainRef } from '../../common/domain-ref.ts';
 import { messageOf, SfError, type Result } from '../../common/errors.ts';
 import { DASHBOARD_NAMESPACE, type DashboardToSfmdEvents, type SfmdToDashboardEvents } from '../../common/events.ts';
+import type { ConsoleReplay } from '../../common/wire.ts';
 import type { Command } from '../command.ts';
 import { resolveToken } from '../context.ts';
 
@@ -45,7 +46,7 @@ export const consoleCommand: Command = {
       else process.stdout.write(data);
     };
     try {
-      const { replay } = unwrap(await socket.timeout(30_000).emitWithAck('console:subscribe', address) as Result<{ replay: Buffer }>);
+      const { replay } = unwrap(await socket.timeout(30_000).emitWithAck('console:subscribe', address) as Result<ConsoleReplay>);
       print(Buffer.from(replay));
       if (values.once === true) return 0;
       socket.on('domain:console', (chunk) => {
