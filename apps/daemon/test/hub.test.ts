@@ -8,6 +8,7 @@ import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { startSfmd } from '../src/master/main.ts';
 import { startSfld } from '../src/local/sfld.ts';
+import { SfError } from '../src/common/errors.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { hostSecretPath, snowflockPaths } from '../src/common/paths.ts';
 import { tempHome } from './support.ts';
@@ -59,6 +60,12 @@ test('a real sfld registers, and its metrics reach an authenticated dashboard', 
   const intruder = connect(`${url}/dash`, { token: 'wrong' });
   sockets.push(intruder);
   assert.match(await connectError(intruder), /admin token/);
+
+  // The sfld checks what sfmd sends: a malformed command is answered BAD_INPUT naming the field, not a crash.
+  const fork = { clusterid: 1, vmid: 0, ticket: 'x', nclones: 1, clones: [{ vmid: 0 }], serve: null };
+  await assert.rejects(sfmd.svc.links.command('solo', 'domain:fork', fork), (err: unknown) =>
+    err instanceof SfError && err.code === 'BAD_INPUT' && /malformed domain:fork: clones\.0\.vmid: /.test(err.message));
+  assert.ok(sfld.isRegistered(), 'still connected and registered');
 });
 
 test('hostile sfld clients: bad secrets are refused, garbage registrations and metrics are rejected', { timeout: 30_000 }, async (t) => {
@@ -91,6 +98,8 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
     assert.equal(reply.ok, false);
     assert.equal(reply.error.code, 'BAD_INPUT');
   }
+  const named = await sfld.timeout(5000).emitWithAck('host:register', { version: 'x', cpus: 1e12 });
+  assert.match(named.error.message, /^malformed registration from solo: cpus: /, 'the refusal names the field');
   sfld.emit('host:metrics', { cpuUtilization: 'lots' });
   sfld.emit('host:heartbeat', 'garbage');
   await new Promise((r) => setTimeout(r, 200));
@@ -125,4 +134,17 @@ test("one host's domain state reports apply in the order sent: a fork's pause th
   // Applied one after another they end with the last one sent; applied at once, any one may land last.
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal((await db.domain.findUniqueOrThrow({ where: { id: domain.id } })).state, 'running');
+
+  // Malformed reports are dropped: the record stays as it was, and later good reports still apply.
+  for (const bad of [
+    { clusterid: 7, vmid: 0, state: 'exploded', exitCode: null, reason: null },
+    { clusterid: 7, vmid: 0, state: 'exited', exitCode: 'zero', reason: null },
+    { clusterid: 7, vmid: 0, state: 'exited' },
+    'exited',
+  ]) sfld.emit('domain:state', bad);
+  sfld.emit('domain:figures', { sampledAt: 'now', domains: [{ clusterid: 7, vmid: 0 }] });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await db.domain.findUniqueOrThrow({ where: { id: domain.id } })).state, 'running', 'malformed reports change nothing');
+  sfld.emit('domain:state', { clusterid: 7, vmid: 0, state: 'paused', exitCode: null, reason: null });
+  await waitUntil('the good report', 5000, async () => (await db.domain.findUniqueOrThrow({ where: { id: domain.id } })).state === 'paused');
 });

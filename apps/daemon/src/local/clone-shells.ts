@@ -2,6 +2,7 @@
 // clone it may run (KVM VM, vCPUs, empty RAM), so the fork itself only restores state into them.
 // Boundary: a cache with a lifetime; the fork (domain-manager.ts) decides when to take them.
 import { VirtualMachine } from '@snowflock/native';
+import { messageOf } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 
 export interface CloneShape { memoryMiB: number; vcpus: number }
@@ -29,7 +30,7 @@ export class CloneShells {
         try {
           made.push(await VirtualMachine.prepareClone({ memoryMiB: shape.memoryMiB, vcpus: shape.vcpus }));
         } catch (err) {
-          this.log.warn({ ticket, err: err instanceof Error ? err.message : String(err) }, 'cannot prepare a clone shell; the fork will make its clones from scratch');
+          this.log.warn({ ticket, err: messageOf(err) }, 'cannot prepare a clone shell; the fork will make its clones from scratch');
           break;
         }
       }

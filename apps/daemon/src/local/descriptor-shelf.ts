@@ -4,7 +4,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { inspectDescriptor } from '@snowflock/native';
-import { SfError } from '../common/errors.ts';
+import { messageOf, SfError } from '../common/errors.ts';
 
 /** A descriptor is a few KiB (≤ 64 KiB by design); anything past this is not one. */
 export const MAX_DESCRIPTOR_BYTES = 1 << 20;
@@ -95,7 +95,7 @@ export async function fetchDescriptor(from: DescriptorLocation, address: string,
   try {
     snapshotId = inspectDescriptor(body).snapshotId;
   } catch (err) {
-    throw new SfError('BAD_INPUT', `${where} sent something that is not a descriptor: ${err instanceof Error ? err.message : String(err)}`);
+    throw new SfError('BAD_INPUT', `${where} sent something that is not a descriptor: ${messageOf(err)}`);
   }
   if (snapshotId !== from.snapshotId) {
     throw new SfError('BAD_INPUT', `${where} sent the descriptor of snapshot ${snapshotId}, not ${from.snapshotId}`);

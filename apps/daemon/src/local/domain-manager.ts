@@ -8,7 +8,9 @@ import {
 import type {
   CloneOutcome, ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateReport,
 } from '../common/events.ts';
-import { SfError } from '../common/errors.ts';
+import { messageOf, SfError } from '../common/errors.ts';
+import type { ReportedVmState } from '../common/states.ts';
+import type { HostCommandValue } from '../common/wire.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
 import { ConsoleRing } from './console-ring.ts';
@@ -37,7 +39,7 @@ interface Domain {
 
 const key = (a: DomainAddress) => `${a.clusterid}:${a.vmid}`;
 
-function reportedState(state: VmStateEvent['state']): DomainStateReport['state'] {
+function reportedState(state: VmStateEvent['state']): ReportedVmState {
   return state === 'destroyed' ? 'stopped' : state === 'created' ? 'running' : state;
 }
 
@@ -72,7 +74,7 @@ export class DomainManager {
     });
   }
 
-  async boot(spec: DomainBootSpec): Promise<{ state: string }> {
+  async boot(spec: DomainBootSpec): Promise<HostCommandValue<'domain:boot'>> {
     const id = key(spec);
     if (this.#domains.has(id)) throw new SfError('BAD_INPUT', `domain ${id} already runs on this host`);
     const image = await stat(spec.image).catch(() => null);
@@ -88,7 +90,7 @@ export class DomainManager {
     } catch (err) {
       const code = (err as { code?: string }).code;
       throw new SfError(code === 'KVM_UNAVAILABLE' ? 'KVM_UNAVAILABLE' : code === 'BAD_INPUT' || code === 'BAD_IMAGE' ? 'BAD_CONFIG' : 'INTERNAL',
-        `cannot create VM ${id}: ${err instanceof Error ? err.message : String(err)}`);
+        `cannot create VM ${id}: ${messageOf(err)}`);
     }
     this.#adopt(vm, { clusterid: spec.clusterid, vmid: spec.vmid }, { memoryMiB: spec.memoryMiB, vcpus: spec.vcpus });
     try {
@@ -96,10 +98,10 @@ export class DomainManager {
     } catch (err) {
       this.#domains.delete(id);
       await vm.destroy();
-      throw new SfError('INTERNAL', `VM ${id} did not boot: ${err instanceof Error ? err.message : String(err)}`);
+      throw new SfError('INTERNAL', `VM ${id} did not boot: ${messageOf(err)}`);
     }
     this.log.info({ domain: id, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, image: spec.image }, 'VM booted');
-    return { state: vm.state };
+    return { state: reportedState(vm.state) };
   }
 
   /** Tracks a VM as a domain of this host: console replay, state reports, guest calls as that domain. */
@@ -157,7 +159,7 @@ export class DomainManager {
     try {
       snapshot = await master.vm.fork();
     } catch (err) {
-      throw new SfError('INTERNAL', `cannot fork domain ${key(spec)}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new SfError('INTERNAL', `cannot fork domain ${key(spec)}: ${messageOf(err)}`);
     }
     try {
       const shells = await this.#shells.take(spec.ticket, spec.clones.length);
@@ -171,13 +173,13 @@ export class DomainManager {
               return { vmid, vm: shell, error: null, fromShell: true };
             } catch (err) {
               // A shell of another shape (the master changed?) or a failed attach: make this one afresh.
-              this.log.warn({ ticket: spec.ticket, vmid, err: err instanceof Error ? err.message : String(err) }, 'clone shell not usable');
+              this.log.warn({ ticket: spec.ticket, vmid, err: messageOf(err) }, 'clone shell not usable');
             }
           }
           const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply });
           return { vmid, vm, error: null, fromShell: false };
         } catch (err) {
-          return { vmid, vm: null, fromShell: false, error: `clone ${spec.clusterid}:${vmid} could not be created: ${err instanceof Error ? err.message : String(err)}` };
+          return { vmid, vm: null, fromShell: false, error: `clone ${spec.clusterid}:${vmid} could not be created: ${messageOf(err)}` };
         }
       }));
       for (const m of made) if (m.vm) this.#adopt(m.vm, { clusterid: spec.clusterid, vmid: m.vmid }, null);
@@ -195,7 +197,7 @@ export class DomainManager {
           master.memservers.push(fork.memserver);
           served = fork.served;
         } catch (err) {
-          this.log.error({ domain: key(spec), err: err instanceof Error ? err.message : String(err) }, 'cannot serve the fork to other hosts');
+          this.log.error({ domain: key(spec), err: messageOf(err) }, 'cannot serve the fork to other hosts');
         }
       }
       this.log.info({ domain: key(spec), ticket: spec.ticket, clones: started.filter((c) => c.ok).length,
@@ -214,7 +216,7 @@ export class DomainManager {
    * Clones of a VM forked on another host (DESIGN §4.4 step 3): the descriptor comes over TCP from the
    * master host's sfld, pages from its memserver through this host's mirror (multicast: on the group).
    */
-  async cloneRemote(spec: DomainRemoteCloneSpec): Promise<{ clones: CloneOutcome[] }> {
+  async cloneRemote(spec: DomainRemoteCloneSpec): Promise<HostCommandValue<'domain:clone-remote'>> {
     let descriptor: Buffer, server: string, iface: string;
     try {
       const [masterAddress, serverAddress] = await Promise.all([
@@ -224,7 +226,7 @@ export class DomainManager {
       server = `${serverAddress}:${spec.server.slice(spec.server.lastIndexOf(':') + 1)}`;
       descriptor = await fetchDescriptor(spec.descriptor, masterAddress);
     } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
+      const error = messageOf(err);
       return { clones: spec.clones.map((c) => ({ vmid: c.vmid, ok: false, error })) };
     }
     const results = await Promise.all(spec.clones.map(async ({ vmid }) => {
@@ -238,7 +240,7 @@ export class DomainManager {
           cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
         });
       } catch (err) {
-        return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${err instanceof Error ? err.message : String(err)}` };
+        return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${messageOf(err)}` };
       }
       this.#adopt(vm, address, null);
       return this.#start(address);
@@ -254,7 +256,7 @@ export class DomainManager {
       return { vmid: address.vmid, ok: true, error: null };
     } catch (err) {
       await this.destroy(address);
-      return { vmid: address.vmid, ok: false, error: `clone ${key(address)} did not start: ${err instanceof Error ? err.message : String(err)}` };
+      return { vmid: address.vmid, ok: false, error: `clone ${key(address)} did not start: ${messageOf(err)}` };
     }
   }
 
@@ -276,7 +278,7 @@ export class DomainManager {
     return domain;
   }
 
-  async destroy(address: DomainAddress): Promise<{ state: string }> {
+  async destroy(address: DomainAddress): Promise<HostCommandValue<'domain:destroy'>> {
     const domain = this.#domains.get(key(address));
     if (!domain) return { state: 'stopped' }; // already gone: destroying is idempotent
     this.#retire(key(address), domain);
@@ -284,12 +286,12 @@ export class DomainManager {
     return { state: 'stopped' };
   }
 
-  input(address: DomainAddress, data: Buffer): { accepted: number } {
+  input(address: DomainAddress, data: Buffer): HostCommandValue<'domain:input'> {
     this.#get(address).vm.consoleInput(data);
     return { accepted: data.length };
   }
 
-  replay(address: DomainAddress): { data: Buffer } {
+  replay(address: DomainAddress): HostCommandValue<'domain:console-replay'> {
     const ring = this.#domains.get(key(address))?.ring ?? this.#ended.get(key(address));
     if (!ring) throw new SfError('DOMAIN_UNKNOWN', `domain ${key(address)} has no console on this host`);
     return { data: ring.contents() };

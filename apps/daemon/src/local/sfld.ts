@@ -16,40 +16,7 @@ import { MetricsSampler } from './metrics.ts';
 import { startDomainFigures } from './domain-figures.ts';
 import { createSfmdClient } from '../common/sfmd-client.ts';
 import { fail, ok, SfError, type Result } from '../common/errors.ts';
-import { z } from 'zod';
-
-// sfmd is trusted, but a bug there must not become a crash here: check what commands carry.
-const addressSchema = z.object({ clusterid: z.number().int().min(0), vmid: z.number().int().min(0) });
-const bootSpecSchema = addressSchema.extend({
-  vcpus: z.number().int().min(1).max(64), memoryMiB: z.number().int().min(16).max(65536),
-  image: z.string().min(1).max(4096), args: z.string().max(4096),
-});
-// A fork may make no clone on the master's host (all placed elsewhere); a host asked for remote clones gets one at least.
-const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1) })).max(256);
-const hostOrAddress = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name or IPv4 address');
-const forkSpecSchema = addressSchema.extend({
-  ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256), clones: clonesSchema,
-  serve: z.object({ mode: z.enum(['multicast', 'unicast']), interface: hostOrAddress }).nullable(),
-});
-const remoteCloneSchema = z.object({
-  clusterid: z.number().int().min(0), ticket: z.string().min(1).max(36), nclones: z.number().int().min(1).max(256),
-  descriptor: z.object({
-    host: hostOrAddress, port: z.number().int().min(1).max(65535),
-    snapshotId: z.string().regex(/^[0-9a-f]{16}$/, 'a snapshot id is 16 hex digits'),
-    token: z.string().regex(/^[0-9a-f]{64}$/, 'a descriptor token is 64 hex digits'),
-  }),
-  server: z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, "server must be 'host:port'"),
-  group: z.string().regex(/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/, "group must be a multicast 'a.b.c.d:port'").nullable(),
-  interface: hostOrAddress,
-  clones: clonesSchema.min(1),
-});
-const inputSchema = addressSchema.extend({ data: z.instanceof(Buffer).refine((b) => b.length <= 65536) });
-
-function parseCommand<T>(schema: z.ZodType<T>, value: unknown, command: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new SfError('BAD_INPUT', `malformed ${command}: ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
-}
+import { parseHostCommand as parseCommand } from '../common/wire.ts';
 
 export interface SfldOptions {
   home?: string;
@@ -158,20 +125,21 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   socket.on('connect_error', (err) => log.warn({ err: err.message, master: url }, 'cannot reach sfmd; retrying'));
   socket.on('host:ping', (_ping, ack) => ack({ ok: true, value: { receivedAt: Date.now() } }));
 
-  // Commands from sfmd: each answers with a Result, whatever happens.
+  // Commands from sfmd: each answers with a Result, whatever happens. sfmd is trusted, but a bug there
+  // must not become a crash here: check what commands carry (a malformed one is refused with BAD_INPUT).
   const answer = <T>(ack: (r: Result<T>) => void, work: () => T | Promise<T>) => {
     if (typeof ack !== 'function') return;
     Promise.resolve().then(work).then((value) => ack(ok(value)), (err: unknown) => ack(fail(err)));
   };
-  socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand(bootSpecSchema, spec, 'domain:boot'))));
-  socket.on('domain:fork', (spec, ack) => answer(ack, () => domains.fork(parseCommand(forkSpecSchema, spec, 'domain:fork'))));
-  socket.on('domain:clone-remote', (spec, ack) => answer(ack, () => domains.cloneRemote(parseCommand(remoteCloneSchema, spec, 'domain:clone-remote'))));
-  socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(parseCommand(addressSchema, address, 'domain:destroy'))));
+  socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand('domain:boot', spec))));
+  socket.on('domain:fork', (spec, ack) => answer(ack, () => domains.fork(parseCommand('domain:fork', spec))));
+  socket.on('domain:clone-remote', (spec, ack) => answer(ack, () => domains.cloneRemote(parseCommand('domain:clone-remote', spec))));
+  socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(parseCommand('domain:destroy', address))));
   socket.on('domain:input', (input, ack) => answer(ack, () => {
-    const { data, ...address } = parseCommand(inputSchema, input, 'domain:input');
+    const { data, ...address } = parseCommand('domain:input', input);
     return domains.input(address, data);
   }));
-  socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand(addressSchema, address, 'domain:console-replay'))));
+  socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
 
   let seq = 0;
   const ticker = setInterval(() => {

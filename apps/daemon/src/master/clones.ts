@@ -7,7 +7,7 @@ import { destroyDomainVm } from './domain-lifecycle.ts';
 import { forkClones } from './fork.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
-import { assertTicketTransition, LIVE_DOMAIN_STATES } from './store/states.ts';
+import { assertTicketTransition, LIVE_DOMAIN_STATES, storedDomainState, type DomainState } from './store/states.ts';
 import { ownTicket, requester, transitionTicket } from './tickets.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
@@ -53,7 +53,7 @@ async function endClones(svc: MasterServices, ticketId: string, state: 'merged' 
     where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } },
     include: { host: true, cluster: true },
   });
-  for (const c of clones) await destroyDomainVm(svc, c);
+  for (const c of clones) await destroyDomainVm(svc, { ...c, state: storedDomainState(c.state) });
   await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state, endedAt: new Date() } });
   for (const c of clones) announceDomain(svc, c.cluster.clusterid, c.vmid, c.host.name, state);
   return clones.length;
@@ -97,12 +97,12 @@ export async function joinClones(svc: MasterServices, domain: LiveDomain, ticket
     await transitionTicket(svc.db, ticketId, 'merged');
     svc.events.emit('capacity');
     const ended = await svc.db.domain.findMany({ where: { ticketId }, orderBy: { vmid: 'asc' } });
-    return { ticket: ticketId, clones: total, exits: ended.map(exitRecord) };
+    return { ticket: ticketId, clones: total, exits: ended.map((d) => exitRecord({ ...d, state: storedDomainState(d.state) })) };
   });
 }
 
 /** How a clone ended, for the master's join: its exit status travels back as its small result. */
-function exitRecord(d: { vmid: number; state: string; exitCode: number | null; endReason: string | null }) {
+function exitRecord(d: { vmid: number; state: DomainState; exitCode: number | null; endReason: string | null }) {
   // A clone lost with its host did not end by itself: to its master that is a crash, with the reason.
   const how = d.state === 'exited' ? 'exited' : ['crashed', 'halted', 'lost'].includes(d.state) ? 'crashed' : 'killed';
   return { vmid: d.vmid, how, status: how === 'exited' ? d.exitCode ?? 0 : 0, reason: d.endReason } as const;

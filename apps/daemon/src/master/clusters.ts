@@ -6,18 +6,10 @@ import { announceDomain, requireMaster, type LiveDomain } from './domains.ts';
 import { endClones } from './clones.ts';
 import { bootDomain, destroyDomainVm } from './domain-lifecycle.ts';
 import { runOperation } from './operations.ts';
+import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
-import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { LIVE_DOMAIN_STATES, storedDomainState } from './store/states.ts';
 import { requester } from './tickets.ts';
-
-export interface SeedConfig {
-  name: string | null;
-  diskImage: string | null;
-  kernel: string | null;
-  args: string | null;
-  vcpus: number;
-  memoryMiB: number;
-}
 
 const MiB = 1024 * 1024;
 
@@ -76,7 +68,7 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
   const rest = await svc.db.domain.findMany({
     where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } }, include: { host: true, cluster: true },
   });
-  for (const d of rest) await destroyDomainVm(svc, d);
+  for (const d of rest) await destroyDomainVm(svc, { ...d, state: storedDomainState(d.state) });
   const now = new Date();
   await svc.db.domain.updateMany({ where: { id: { in: rest.map((d) => d.id) } }, data: { state: 'stopped', endedAt: now } });
   await svc.db.cluster.update({ where: { id: clusterId }, data: { state, endedAt: now } });

@@ -2,16 +2,11 @@
 // from the domain's sfld, then live chunks; keystrokes go back to that sfld. Chunks are relayed only
 // from the host that holds the domain, in the order they arrive.
 import type { Namespace, Socket } from 'socket.io';
-import { z } from 'zod';
 import { fail, SfError } from '../common/errors.ts';
-import type { DashboardToSfmdEvents, DomainAddress, SfmdToDashboardEvents } from '../common/events.ts';
+import type { DashboardToSfmdEvents, SfmdToDashboardEvents } from '../common/events.ts';
+import { consoleChunkSchema, domainAddressSchema, type DomainAddress } from '../common/wire.ts';
 import { findLatestDomain, findLiveDomain } from './domains.ts';
 import type { MasterServices } from './services.ts';
-
-const addressSchema = z.object({ clusterid: z.number().int().min(0), vmid: z.number().int().min(0) });
-export const consoleChunkSchema = addressSchema.extend({
-  data: z.instanceof(Buffer).refine((b) => b.length <= 65536, 'at most 64 KiB'),
-});
 
 const roomOf = (a: DomainAddress) => `console:${a.clusterid}:${a.vmid}`;
 
@@ -26,7 +21,7 @@ export class ConsoleRelay {
 
   /** The domain a console call names: live for input; an ended one can still be read. */
   async #target(address: unknown, live: boolean) {
-    const parsed = addressSchema.safeParse(address);
+    const parsed = domainAddressSchema.safeParse(address);
     if (!parsed.success) throw new SfError('BAD_INPUT', 'name the domain as {clusterid, vmid}');
     return live ? findLiveDomain(this.svc, parsed.data) : findLatestDomain(this.svc, parsed.data);
   }
@@ -54,7 +49,7 @@ export class ConsoleRelay {
       }
     });
     socket.on('console:unsubscribe', (address) => {
-      const parsed = addressSchema.safeParse(address);
+      const parsed = domainAddressSchema.safeParse(address);
       if (parsed.success) void socket.leave(roomOf(parsed.data));
     });
     socket.on('console:input', async (input, ack) => {

@@ -7,7 +7,7 @@ import { announceDomain, findLiveDomain } from './domains.ts';
 import { setState } from './domain-lifecycle.ts';
 import { jsonDetail, runOperation, type OperationHandle } from './operations.ts';
 import type { MasterServices } from './services.ts';
-import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { transitionTicket } from './tickets.ts';
 
 export const ADMIN = 'admin';
@@ -18,7 +18,7 @@ export interface DomainActionResult {
   host: string;
   ok: boolean;
   /** The record's state after the action. */
-  state: string;
+  state: DomainState;
   error: string | null;
 }
 
@@ -33,7 +33,7 @@ export interface ActionOutcome {
 type Target = { vmid: number; host: { name: string }; cluster: { clusterid: number } };
 
 /** Asks each domain's sfld to destroy its VM; a failure is that domain's result, not the action's. */
-async function destroyEach(svc: MasterServices, domains: Target[], state: string, op: OperationHandle): Promise<DomainActionResult[]> {
+async function destroyEach(svc: MasterServices, domains: Target[], state: DomainState, op: OperationHandle): Promise<DomainActionResult[]> {
   const results: DomainActionResult[] = [];
   let done = 0;
   // One at a time per action: a slow host then delays only its own line, and progress moves steadily.

@@ -1,19 +1,9 @@
 // Data-plane figures of lazy clones on their way to dashboards: sflds send a batch a second, sfmd
 // checks its shape, relays it to /dash and keeps each domain's last two samples (for rates) until it ends.
-import { z } from 'zod';
 import type { DomainFigures, DomainFiguresEvent } from '../common/events.ts';
+import { domainFiguresBatchSchema } from '../common/wire.ts';
 import type { MasterServices } from './services.ts';
 import { isLiveDomainState } from './store/states.ts';
-
-const count = z.number().min(0).finite();
-const figuresSchema = z.object({
-  sampledAt: z.number().finite(),
-  domains: z.array(z.object({
-    clusterid: z.number().int().min(0), vmid: z.number().int().min(0),
-    faults: count, pagesFetched: count, zeroPages: count, prefetched: count, freshHints: count, present: count,
-    faultP50Ns: count, faultP99Ns: count, multicastBytes: count.nullable(),
-  })).max(4096),
-});
 
 /** One domain's figures as the dashboard reads them: who measured, and the sample before the last. */
 export interface FigureSamples {
@@ -36,7 +26,7 @@ export class FigureRelay {
 
   /** A batch from `host`'s sfld: dropped (and logged) when malformed, otherwise kept and relayed. */
   fromHost(host: string, batch: unknown): void {
-    const parsed = figuresSchema.safeParse(batch);
+    const parsed = domainFiguresBatchSchema.safeParse(batch);
     if (!parsed.success) return void this.svc.log.warn({ host }, 'dropped malformed domain figures');
     const { sampledAt, domains } = parsed.data;
     for (const d of domains) {

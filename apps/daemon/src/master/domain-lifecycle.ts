@@ -1,17 +1,17 @@
 // Turning domain records into running VMs and back: sfmd asks the domain's sfld to boot or destroy
-// its VM, and applies the state changes sflds report (a VM that exits, crashes or halts ends).
-import type { DomainStateReport } from '../common/events.ts';
-import { SfError } from '../common/errors.ts';
-import { endCluster, type SeedConfig } from './clusters.ts';
+// its VM, and records each change of a domain's state. Mechanism only: what a change means for the
+// cluster (a master that ends takes its cluster with it) is decided above, in state-reports.ts.
+import { messageOf, SfError } from '../common/errors.ts';
 import { announceDomain } from './domains.ts';
+import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
-import { isLiveDomainState } from './store/states.ts';
+import { isLiveDomainState, type DomainState } from './store/states.ts';
 
 /** Record states in which an sfld holds a VM for the domain. */
-const HAS_VM = ['booting', 'running', 'paused'];
+const HAS_VM: readonly DomainState[] = ['booting', 'running', 'paused'];
 
 /** Records a domain's new state (ended states with their exit code and reason) and announces it. */
-export async function setState(svc: MasterServices, domainId: string, state: string, end: { exitCode?: number | null; reason?: string | null } = {}) {
+export async function setState(svc: MasterServices, domainId: string, state: DomainState, end: { exitCode?: number | null; reason?: string | null } = {}) {
   const ended = !isLiveDomainState(state);
   const domain = await svc.db.domain.update({
     where: { id: domainId },
@@ -24,7 +24,7 @@ export async function setState(svc: MasterServices, domainId: string, state: str
 }
 
 /** Boots the VM of a `defined` domain on its host; on failure the domain is `crashed` and the error thrown. */
-export async function bootDomain(svc: MasterServices, domainId: string): Promise<string> {
+export async function bootDomain(svc: MasterServices, domainId: string): Promise<DomainState> {
   const domain = await svc.db.domain.findUniqueOrThrow({ where: { id: domainId }, include: { cluster: true, host: true } });
   const seed = JSON.parse(domain.cluster.seedConfig) as SeedConfig;
   if (!seed.kernel) {
@@ -40,45 +40,20 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
     });
     // The VM may already have finished (a short guest): keep the newer state the sfld reported.
     const now = await svc.db.domain.findUniqueOrThrow({ where: { id: domainId } });
-    if (now.state === 'booting') await setState(svc, domainId, reply.state === 'running' ? 'running' : reply.state);
+    if (now.state === 'booting') await setState(svc, domainId, reply.state);
     return reply.state;
   } catch (err) {
-    await setState(svc, domainId, 'crashed', { reason: err instanceof Error ? err.message : String(err) });
+    await setState(svc, domainId, 'crashed', { reason: messageOf(err) });
     throw err;
   }
 }
 
 /** Asks the domain's sfld to destroy its VM, if it has one; a lost host has nothing left to destroy. */
-export async function destroyDomainVm(svc: MasterServices, domain: { state: string; vmid: number; host: { name: string }; cluster: { clusterid: number } }): Promise<void> {
+export async function destroyDomainVm(svc: MasterServices, domain: { state: DomainState; vmid: number; host: { name: string }; cluster: { clusterid: number } }): Promise<void> {
   if (!HAS_VM.includes(domain.state)) return;
   try {
     await svc.links.command(domain.host.name, 'domain:destroy', { clusterid: domain.cluster.clusterid, vmid: domain.vmid });
   } catch (err) {
     svc.log.warn({ err, host: domain.host.name, domain: `${domain.cluster.clusterid}:${domain.vmid}` }, 'could not destroy VM');
   }
-}
-
-const REPORTED_TO_RECORD: Record<DomainStateReport['state'], string> = {
-  running: 'running', paused: 'paused', halted: 'halted', exited: 'exited', crashed: 'crashed', stopped: 'stopped',
-};
-
-/**
- * Applies an sfld's report about one of its VMs. Reports about domains on other hosts, or about
- * domains whose record already ended (merged, stopped), are ignored: the record wins.
- */
-export async function applyStateReport(svc: MasterServices, hostName: string, report: DomainStateReport): Promise<boolean> {
-  const domain = await svc.db.domain.findFirst({
-    where: { vmid: report.vmid, cluster: { clusterid: report.clusterid }, host: { name: hostName } },
-    orderBy: { createdAt: 'desc' },
-  });
-  if (!domain || !isLiveDomainState(domain.state)) return false;
-  const state = REPORTED_TO_RECORD[report.state];
-  if (state === domain.state) return false;
-  await setState(svc, domain.id, state, { exitCode: report.exitCode, reason: report.reason });
-  if (domain.vmid === 0 && !isLiveDomainState(state)) {
-    // The master is gone: its cluster cannot go on. Release everything it held.
-    await endCluster(svc, domain.clusterId, 'shutdown');
-  }
-  svc.log.info({ domain: `${report.clusterid}:${report.vmid}`, state, exitCode: report.exitCode, reason: report.reason }, 'domain state');
-  return true;
 }

@@ -3,7 +3,7 @@
 import type { DomainRef } from '../common/domain-ref.ts';
 import { SfError } from '../common/errors.ts';
 import type { MasterServices } from './services.ts';
-import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 
 export async function findLiveDomain(svc: MasterServices, ref: DomainRef) {
   const domain = await svc.db.domain.findFirst({
@@ -43,7 +43,7 @@ export function requireClone(domain: LiveDomain, call: string): void {
 }
 
 /** Announces a domain's new state to dashboards. */
-export function announceDomain(svc: MasterServices, clusterid: number, vmid: number, host: string, state: string): void {
+export function announceDomain(svc: MasterServices, clusterid: number, vmid: number, host: string, state: DomainState): void {
   svc.events.emit('domain:state', { clusterid, vmid, host, state, at: new Date().toISOString() });
 }
 

@@ -3,7 +3,7 @@
 // fork's descriptor (fetched from the master's sfld), with pages from the master host's memserver over
 // mcdist (sfmd.cfg network_mode). Each clone record follows what really happened.
 // Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
-import { SfError } from '../common/errors.ts';
+import { messageOf, SfError } from '../common/errors.ts';
 import type { CloneOutcome } from '../common/events.ts';
 import { setState } from './domain-lifecycle.ts';
 import { announceDomain, type LiveDomain } from './domains.ts';
@@ -42,7 +42,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
       serve: remote.length > 0 ? { mode: svc.config.networkMode, interface: master.host.multicast } : null,
     });
   } catch (err) {
-    const reason = `the fork of ${clusterid}:${master.vmid} failed: ${err instanceof Error ? err.message : String(err)}`;
+    const reason = `the fork of ${clusterid}:${master.vmid} failed: ${messageOf(err)}`;
     await crashAll(svc, clones, reason);
     throw err instanceof SfError ? new SfError(err.code, `${reason}; merge the ticket (sfmerge) and try again`) : err;
   }
@@ -68,7 +68,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
           remoteStarted += made.clones.filter((c) => c.ok).length;
           await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);
         } catch (err) {
-          await crashAll(svc, mine, `${host} could not make its clones: ${err instanceof Error ? err.message : String(err)}`);
+          await crashAll(svc, mine, `${host} could not make its clones: ${messageOf(err)}`);
         }
       }));
     }

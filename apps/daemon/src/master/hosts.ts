@@ -6,7 +6,7 @@ import { SfError } from '../common/errors.ts';
 import { hostSecretPath, type SnowflockPaths } from '../common/paths.ts';
 import { writeSecretFile } from '../common/secret-file.ts';
 import { hashSecret, newSecret, secretMatches } from './auth.ts';
-import { applyStateReport } from './domain-lifecycle.ts';
+import { applyStateReport } from './state-reports.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';

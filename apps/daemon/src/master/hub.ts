@@ -2,46 +2,20 @@
 // and metrics; dashboards connect to /dash (admin token) and receive live events and consoles.
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace } from 'socket.io';
-import { z } from 'zod';
-import { fail, SfError } from '../common/errors.ts';
+import { fail, messageOf, SfError } from '../common/errors.ts';
 import {
   DASHBOARD_NAMESPACE, HOSTS_NAMESPACE,
   type DashboardToSfmdEvents, type SfldToSfmdEvents, type SfmdToDashboardEvents, type SfmdToSfldEvents,
 } from '../common/events.ts';
+import { domainStateReportSchema, hostMetricsSchema, hostRegistrationSchema, parseWire } from '../common/wire.ts';
 import { tokenMatches } from './auth.ts';
 import { authenticateHost, recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
 import type { MasterServices } from './services.ts';
-import { applyStateReport } from './domain-lifecycle.ts';
+import { applyStateReport } from './state-reports.ts';
 import { ConsoleRelay } from './console-relay.ts';
 import { SocketHostLinks } from './host-links.ts';
 import { attachFigureRelay } from './dashboard-figures.ts';
 import { metricHistory } from './dashboard-metric-history.ts';
-
-const registrationSchema = z.object({
-  version: z.string().max(64),
-  cpus: z.number().int().min(1).max(65536),
-  ramBytes: z.number().int().min(0),
-  kernelRelease: z.string().max(256),
-  kvm: z.object({ available: z.boolean(), apiVersion: z.number().int(), error: z.string().max(1024).nullable() }),
-  userfaultfd: z.object({ available: z.boolean(), features: z.array(z.string().max(64)).max(64), error: z.string().max(1024).nullable() }),
-  localListenPort: z.number().int().min(0).max(65535),
-  pid: z.number().int().min(0),
-  domains: z.array(z.object({ clusterid: z.number().int().min(0), vmid: z.number().int().min(0) })).max(4096),
-});
-
-const metricsSchema = z.object({
-  sampledAt: z.number(), cpuUtilization: z.number().min(0).max(1), load1: z.number().min(0),
-  memTotal: z.number().min(0), memAvailable: z.number().min(0), domainsRunning: z.number().int().min(0),
-  uptimeSeconds: z.number().min(0),
-});
-
-const stateReportSchema = z.object({
-  clusterid: z.number().int().min(0),
-  vmid: z.number().int().min(0),
-  state: z.enum(['running', 'paused', 'halted', 'exited', 'crashed', 'stopped']),
-  exitCode: z.number().int().nullable(),
-  reason: z.string().max(4096).nullable(),
-});
 
 export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToken: string): Server {
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 1 << 20, cors: { origin: false } });
@@ -63,7 +37,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       socket.data.host = host.name;
       next();
     } catch (err) {
-      next(new Error(err instanceof Error ? err.message : String(err)));
+      next(new Error(messageOf(err)));
     }
   });
   hosts.on('connection', (socket) => {
@@ -72,9 +46,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
     socket.on('host:register', async (info, ack) => {
       if (typeof ack !== 'function') return;
       try {
-        const parsed = registrationSchema.safeParse(info);
-        if (!parsed.success) throw new SfError('BAD_INPUT', `bad registration from ${name}: ${parsed.error.issues[0]?.message}`);
-        ack({ ok: true, value: await registerHost(svc, name, parsed.data) });
+        ack({ ok: true, value: await registerHost(svc, name, parseWire(hostRegistrationSchema, info, `registration from ${name}`)) });
       } catch (err) {
         ack(fail(err));
       }
@@ -83,7 +55,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       recordHeartbeat(svc, name).catch((err: unknown) => svc.log.error({ err, host: name }, 'heartbeat not recorded'));
     });
     socket.on('host:metrics', (metrics) => {
-      const parsed = metricsSchema.safeParse(metrics);
+      const parsed = hostMetricsSchema.safeParse(metrics);
       if (parsed.success) recordMetrics(svc, name, parsed.data);
       else svc.log.warn({ host: name }, 'dropped malformed metrics');
     });
@@ -91,7 +63,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
     // millisecond apart, and applied concurrently the pause could land last and stick.
     let reports: Promise<unknown> = Promise.resolve();
     socket.on('domain:state', (report) => {
-      const parsed = stateReportSchema.safeParse(report);
+      const parsed = domainStateReportSchema.safeParse(report);
       if (!parsed.success) return void svc.log.warn({ host: name }, 'dropped malformed domain state');
       reports = reports.then(() => applyStateReport(svc, name, parsed.data))
         .catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));

@@ -2,6 +2,7 @@
 // `succeeded` or `failed` (with the error code and message) after it, and announced to dashboards.
 import { toSfError } from '../common/errors.ts';
 import type { MasterServices } from './services.ts';
+import type { OperationStatus } from './store/states.ts';
 
 export interface OperationSpec {
   kind: string;
@@ -27,7 +28,7 @@ export async function runOperation<T>(
   const row = await svc.db.operation.create({
     data: { kind: spec.kind, target: spec.target, requester: spec.requester, detail: jsonDetail(spec.detail) },
   });
-  const announce = (status: string, progress: number, error: string | null) =>
+  const announce = (status: OperationStatus, progress: number, error: string | null) =>
     svc.events.emit('operation:progress', { id: row.id, kind: spec.kind, target: spec.target, status, progress, error });
   announce('running', 0, null);
   const handle: OperationHandle = {

@@ -4,14 +4,14 @@ import { EventEmitter } from 'node:events';
 import type { PrismaClient } from '@snowflock/db';
 import type { Logger } from '../common/logger.ts';
 import type { SfmdConfig } from '../common/config/index.ts';
-import type { DomainStateEvent, HostMetrics, HostStateEvent, OperationProgressEvent } from '../common/events.ts';
+import type { DomainStateEvent, HostMetrics, HostMetricsEvent, HostStateEvent, OperationProgressEvent } from '../common/wire.ts';
 import { Mutex } from '../common/mutex.ts';
 import type { Allocator } from './allocator/index.ts';
 import { SocketHostLinks, type HostLinks } from './host-links.ts';
 
 export interface MasterEventMap {
   'host:state': [HostStateEvent];
-  'host:metrics': [HostMetrics & { host: string }];
+  'host:metrics': [HostMetricsEvent];
   'domain:state': [DomainStateEvent];
   'operation:progress': [OperationProgressEvent];
   /** Resources were released somewhere: blocked ticket requests try again. */

@@ -2,8 +2,9 @@
 // first) and types what you type into it. Ctrl-] detaches; --once prints the replay and exits.
 import { io, type Socket } from 'socket.io-client';
 import { parseDomainRef } from '../../common/domain-ref.ts';
-import { SfError, type Result } from '../../common/errors.ts';
+import { messageOf, SfError, type Result } from '../../common/errors.ts';
 import { DASHBOARD_NAMESPACE, type DashboardToSfmdEvents, type SfmdToDashboardEvents } from '../../common/events.ts';
+import type { ConsoleReplay } from '../../common/wire.ts';
 import type { Command } from '../command.ts';
 import { resolveToken } from '../context.ts';
 
@@ -45,7 +46,7 @@ export const consoleCommand: Command = {
       else process.stdout.write(data);
     };
     try {
-      const { replay } = unwrap(await socket.timeout(30_000).emitWithAck('console:subscribe', address) as Result<{ replay: Buffer }>);
+      const { replay } = unwrap(await socket.timeout(30_000).emitWithAck('console:subscribe', address) as Result<ConsoleReplay>);
       print(Buffer.from(replay));
       if (values.once === true) return 0;
       socket.on('domain:console', (chunk) => {
@@ -70,7 +71,7 @@ export const consoleCommand: Command = {
           const keys = detach >= 0 ? data.subarray(0, detach) : data;
           if (keys.length > 0) {
             socket.timeout(10_000).emitWithAck('console:input', { ...address, data: keys })
-              .then(unwrap, (err: unknown) => ctx.out.note(`[input lost: ${err instanceof Error ? err.message : String(err)}]`));
+              .then(unwrap, (err: unknown) => ctx.out.note(`[input lost: ${messageOf(err)}]`));
           }
           if (detach >= 0) finish(0);
         });

@@ -2,6 +2,7 @@
 // vcpu rules of clone/procs mode, vmid numbering, determinism and fair tie-breaking. Seeds print on failure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { messageOf } from '../../common/errors.ts';
 import { defaultAllocator } from './default-allocator.ts';
 import { placedAmount, type AllocationRequest, type HostCapacity, type Placement } from './types.ts';
 import { chance, mulberry32, pick, randInt } from './test-random.ts';
@@ -63,7 +64,7 @@ function forAll(base: number, check: (c: Case, placements: Placement[]) => void,
       placements = run(c);
       check(c, placements);
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = messageOf(err);
       assert.fail(`${msg}${describe(c, placements)}`);
     }
   }

@@ -5,6 +5,7 @@ import { adminKill, adminMerge, adminShutdown, consoleInput } from '../dashboard
 import { listExampleGuests } from '../dashboard-guests.ts';
 import { metricHistory } from '../dashboard-metric-history.ts';
 import { dashboardCluster, dashboardOverview } from '../dashboard-views.ts';
+import { seedConfigSchema } from '../seed-config.ts';
 import { adminProcedure, router } from './trpc.ts';
 
 const clusterid = z.number().int().min(0);
@@ -21,9 +22,7 @@ export const dashboardRouter = router({
    * Checks a seed form against cluster.seed's own schema and answers every issue with its field, so
    * the form shows the API's messages before anything is submitted.
    */
-  checkSeed: adminProcedure.input(z.object({ config: z.unknown() }).strict()).query(async ({ input }) => {
-    // Loaded on use: router.ts mounts this router, so a static import would be a cycle.
-    const { seedConfigSchema } = await import('./router.ts');
+  checkSeed: adminProcedure.input(z.object({ config: z.unknown() }).strict()).query(({ input }) => {
     const parsed = seedConfigSchema.safeParse(input.config);
     return parsed.success
       ? { ok: true as const, issues: [] }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { cloneMaster, exitClone, joinClones, mergeClones } from '../clones.ts';
 import { clusterDetail, seedCluster, shutdownCluster } from '../clusters.ts';
+import { seedConfigSchema } from '../seed-config.ts';
 import { getHost, getOperation, listClusters, listDomains, listHosts, listOperations } from '../queries.ts';
 import { disposeTicket, listTickets, requestTicket, ticketInfo } from '../tickets.ts';
 import { adminProcedure, domainProcedure, publicProcedure, router } from './trpc.ts';
@@ -11,15 +12,6 @@ import { SNOWFLOCK_VERSION } from '../../common/version.ts';
 
 const ticketId = z.string().uuid('a ticket is a 36-character uuid');
 const waitMs = z.number().int().min(0).max(3_600_000);
-
-export const seedConfigSchema = z.object({
-  name: z.string().min(1).max(64).regex(/^[\w.-]+$/, 'letters, digits, _ . - only').nullable().default(null),
-  diskImage: z.string().min(1).max(4096).nullable().default(null),
-  kernel: z.string().min(1).max(4096).nullable().default(null),
-  args: z.string().max(4096).nullable().default(null),
-  vcpus: z.number().int().min(1).max(64),
-  memoryMiB: z.number().int().min(16).max(1_048_576),
-}).strict();
 
 const ticketRouter = router({
   request: domainProcedure

@@ -1,24 +1,24 @@
-// The closed sets of states stored as strings in SQLite, and the ticket lifecycle:
+// The closed sets of states stored as strings in SQLite, read back as their unions, and the ticket lifecycle:
 // unused → outstanding → merged, or unused → disposed. Every change of a ticket's state goes through here.
 import { SfError } from '../../common/errors.ts';
 
-export const HOST_STATES = ['online', 'offline', 'removed'] as const;
-export type HostState = (typeof HOST_STATES)[number];
+// The lists themselves live in common/states.ts (the wire schemas use them too); the store's code reads them here.
+export {
+  CLUSTER_STATES, DOMAIN_STATES, ENDED_DOMAIN_STATES, HOST_STATES, isLiveDomainState, LIVE_DOMAIN_STATES, OPERATION_STATUSES,
+  REPORTED_VM_STATES, TICKET_STATES,
+  type ClusterState, type DomainState, type HostState, type OperationStatus, type ReportedVmState, type TicketState,
+} from '../../common/states.ts';
+import { DOMAIN_STATES, TICKET_STATES, type DomainState, type TicketState } from '../../common/states.ts';
 
-export const CLUSTER_STATES = ['running', 'shutdown', 'lost'] as const;
-export type ClusterState = (typeof CLUSTER_STATES)[number];
-
-/** A domain holds host resources while it is in one of the live states. */
-export const LIVE_DOMAIN_STATES = ['defined', 'booting', 'running', 'paused', 'cloning'] as const;
-export const ENDED_DOMAIN_STATES = ['exited', 'halted', 'merged', 'stopped', 'lost', 'crashed'] as const;
-export type DomainState = (typeof LIVE_DOMAIN_STATES)[number] | (typeof ENDED_DOMAIN_STATES)[number];
-
-export function isLiveDomainState(state: string): boolean {
-  return (LIVE_DOMAIN_STATES as readonly string[]).includes(state);
+/** A domain state read from the database; anything outside the list is a fault of the record, not a state. */
+export function storedDomainState(stored: string): DomainState {
+  if ((DOMAIN_STATES as readonly string[]).includes(stored)) return stored as DomainState;
+  throw new SfError('INTERNAL', `the database holds a domain in state '${stored}', which this sfmd does not know`);
 }
 
-export const TICKET_STATES = ['unused', 'outstanding', 'merged', 'disposed'] as const;
-export type TicketState = (typeof TICKET_STATES)[number];
+function isTicketState(stored: string): stored is TicketState {
+  return (TICKET_STATES as readonly string[]).includes(stored);
+}
 
 const TICKET_TRANSITIONS: Record<TicketState, readonly TicketState[]> = {
   unused: ['outstanding', 'disposed'],
@@ -35,16 +35,14 @@ const TICKET_STATE_HINTS: Record<TicketState, string> = {
   disposed: 'it was disposed: request a new ticket (sfdotix)',
 };
 
+// These two read a ticket's state as stored, so they take its text: a value outside TICKET_STATES allows nothing.
 export function canTransitionTicket(from: string, to: TicketState): boolean {
-  return (TICKET_TRANSITIONS[from as TicketState] ?? []).includes(to);
+  return isTicketState(from) && TICKET_TRANSITIONS[from].includes(to);
 }
 
 export function assertTicketTransition(ticketId: string, from: string, to: TicketState): void {
   if (!canTransitionTicket(from, to)) {
-    const hint = TICKET_STATE_HINTS[from as TicketState] ?? 'its state is unknown';
+    const hint = isTicketState(from) ? TICKET_STATE_HINTS[from] : 'its state is unknown';
     throw new SfError('TICKET_STATE', `ticket ${ticketId} is ${from} and cannot become ${to}: ${hint}`);
   }
 }
-
-export const OPERATION_STATUSES = ['running', 'succeeded', 'failed'] as const;
-export type OperationStatus = (typeof OPERATION_STATUSES)[number];

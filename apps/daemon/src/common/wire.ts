@@ -1,0 +1,275 @@
+// The wire contract: every message between sfmd and its sflds, and from sfmd to dashboards, as one zod
+// schema each. The TypeScript types are inferred from these schemas; events.ts builds the socket.io
+// event maps from them. Whoever receives a message checks it with the schema named here, nowhere else.
+import { z } from 'zod';
+import { MAX_CLUSTERID, MAX_VMID } from './domain-ref.ts';
+import { SfError } from './errors.ts';
+import { DOMAIN_STATES, HOST_STATES, OPERATION_STATUSES, REPORTED_VM_STATES } from './states.ts';
+
+// ---- building blocks ----
+
+/** Names one VM on the wire. */
+export const domainAddressSchema = z.object({
+  clusterid: z.number().int().min(0).max(MAX_CLUSTERID),
+  vmid: z.number().int().min(0).max(MAX_VMID),
+});
+export type DomainAddress = z.infer<typeof domainAddressSchema>;
+
+/** Bytes (a Buffer): checked only when a message is, so a page without Buffer can still import this module. */
+const bytes = z.custom<Buffer>((value) => Buffer.isBuffer(value), 'expected bytes (a Buffer)');
+/** Bytes of a console (either way): at most 64 KiB a message. */
+const consoleBytes = bytes.refine((data) => data.length <= 65536, 'at most 64 KiB');
+
+/** A host name or IPv4 address, as sfmd.cfg gives them (resolved by the sfld that uses it). */
+const hostOrAddress = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name or IPv4 address');
+const ticketId = z.string().min(1).max(36);
+const nclones = z.number().int().min(1).max(256);
+// A fork may make no clone on the master's host (all placed elsewhere); a host asked for remote clones gets one at least.
+const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1).max(MAX_VMID) })).max(256);
+const count = z.number().min(0).finite();
+
+export const reportedVmStateSchema = z.enum(REPORTED_VM_STATES);
+
+// ---- sfld → sfmd ----
+
+/** What sfld tells sfmd about its host when it (re)connects. */
+export const hostRegistrationSchema = z.object({
+  version: z.string().max(64),
+  cpus: z.number().int().min(1).max(65536),
+  ramBytes: z.number().int().min(0),
+  kernelRelease: z.string().max(256),
+  kvm: z.object({ available: z.boolean(), apiVersion: z.number().int(), error: z.string().max(1024).nullable() }),
+  userfaultfd: z.object({ available: z.boolean(), features: z.array(z.string().max(64)).max(64), error: z.string().max(1024).nullable() }),
+  localListenPort: z.number().int().min(0).max(65535),
+  pid: z.number().int().min(0),
+  /** The VMs this sfld runs right now: after an sfld restart, sfmd learns which domains died with it. */
+  domains: z.array(domainAddressSchema).max(4096),
+});
+export type HostRegistration = z.infer<typeof hostRegistrationSchema>;
+
+/** sfmd's answer to a registration. */
+export const registerReplySchema = z.object({
+  hostId: z.string(),
+  name: z.string(),
+  heartbeatMs: z.number().int().min(1),
+  offlineAfterMs: z.number().int().min(1),
+});
+export type RegisterReply = z.infer<typeof registerReplySchema>;
+
+export const heartbeatSchema = z.object({ seq: z.number().int().min(0), sentAt: z.number() });
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+/** One second of a host's life, as sampled by sfld. */
+export const hostMetricsSchema = z.object({
+  /** ms since epoch */
+  sampledAt: z.number(),
+  /** 0..1 over the last interval, all cpus */
+  cpuUtilization: z.number().min(0).max(1),
+  load1: z.number().min(0),
+  /** bytes */
+  memTotal: z.number().min(0),
+  /** bytes */
+  memAvailable: z.number().min(0),
+  domainsRunning: z.number().int().min(0),
+  uptimeSeconds: z.number().min(0),
+});
+export type HostMetrics = z.infer<typeof hostMetricsSchema>;
+
+/** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
+export const domainStateReportSchema = domainAddressSchema.extend({
+  state: reportedVmStateSchema,
+  exitCode: z.number().int().nullable(),
+  reason: z.string().max(4096).nullable(),
+});
+export type DomainStateReport = z.infer<typeof domainStateReportSchema>;
+
+/** Console output of a domain (sfld → sfmd → dashboards), and keystrokes for it (the other way). */
+export const consoleChunkSchema = domainAddressSchema.extend({ data: consoleBytes });
+export type ConsoleChunk = z.infer<typeof consoleChunkSchema>;
+
+/**
+ * One lazy clone's data-plane figures (its memtap counters since it started): what the dashboard shows
+ * as pages fetched, fault rate (from successive samples) and bytes brought in from the snapshot.
+ */
+export const domainFiguresSchema = domainAddressSchema.extend({
+  faults: count,
+  /** Pages filled from the snapshot (on fault or prefetch): over the network for clones on other hosts. */
+  pagesFetched: count,
+  zeroPages: count,
+  prefetched: count,
+  freshHints: count,
+  /** Pages this clone holds (presence bits set). */
+  present: count,
+  faultP50Ns: count,
+  faultP99Ns: count,
+  /**
+   * Clones on other hosts: bytes this host's mirror of the snapshot received through its multicast group
+   * (shared by the host's clones of that fork: a sibling's fetch is a prefetch for them); null otherwise.
+   */
+  multicastBytes: count.nullable(),
+});
+export type DomainFigures = z.infer<typeof domainFiguresSchema>;
+
+/** What an sfld sends once a second; `domains` may be empty. */
+export const domainFiguresBatchSchema = z.object({
+  sampledAt: z.number().finite(),
+  domains: z.array(domainFiguresSchema).max(4096),
+});
+export type DomainFiguresBatch = z.infer<typeof domainFiguresBatchSchema>;
+
+// ---- sfmd → sfld commands (payloads and the values of successful answers) ----
+
+/** What an sfld needs to boot a domain: the seed config's machine, resolved on sfmd. */
+export const domainBootSpecSchema = domainAddressSchema.extend({
+  vcpus: z.number().int().min(1).max(64),
+  memoryMiB: z.number().int().min(16).max(65536),
+  /** A flat guest's ELF image (the seed config's `kernel`), a path on the sfld's host. */
+  image: z.string().min(1).max(4096),
+  args: z.string().max(4096),
+});
+export type DomainBootSpec = z.infer<typeof domainBootSpecSchema>;
+
+/** How a fork's pages travel between hosts (sfmd.cfg network_mode and the hosts' multicast names). */
+export const forkNetworkSchema = z.object({
+  mode: z.enum(['multicast', 'unicast']),
+  /** This host's name or address on the page network (cluster_hosts' multicast name; resolved by the sfld). */
+  interface: hostOrAddress,
+});
+export type ForkNetwork = z.infer<typeof forkNetworkSchema>;
+
+/**
+ * VM fork (DESIGN §4.4 steps 2-3) on the master's host: freeze the master (which waits inside sf_clone),
+ * and start these clones from its snapshot. `nclones` is what every VM's sf_clone reports as granted.
+ */
+export const domainForkSpecSchema = domainAddressSchema.extend({
+  ticket: ticketId,
+  nclones,
+  clones: clonesSchema,
+  /** Clones on other hosts will fetch pages: serve the snapshot (how: `serve`) and shelve its descriptor. */
+  serve: forkNetworkSchema.nullable(),
+});
+export type DomainForkSpec = z.infer<typeof domainForkSpecSchema>;
+
+/**
+ * Clones of a VM forked on another host (DESIGN §4.4 step 3): made here from the fork's descriptor (fetched
+ * over TCP from the master host's sfld), their pages fetched from the memserver at `server` through this
+ * host's mirror; in multicast mode replies arrive on `group`, joined on `interface`.
+ */
+export const domainRemoteCloneSpecSchema = z.object({
+  clusterid: domainAddressSchema.shape.clusterid,
+  ticket: ticketId,
+  nclones,
+  descriptor: z.object({
+    host: hostOrAddress,
+    port: z.number().int().min(1).max(65535),
+    snapshotId: z.string().regex(/^[0-9a-f]{16}$/, 'a snapshot id is 16 hex digits'),
+    token: z.string().regex(/^[0-9a-f]{64}$/, 'a descriptor token is 64 hex digits'),
+  }),
+  /** 'host:port' of the memserver (the master host's unicast name from sfmd.cfg; resolved by the sfld). */
+  server: z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, "server must be 'host:port'"),
+  /** The snapshot's multicast group 'a.b.c.d:port'; null: replies come by unicast. */
+  group: z.string().regex(/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/, "group must be a multicast 'a.b.c.d:port'").nullable(),
+  /** This host's name or address on the page network. */
+  interface: hostOrAddress,
+  clones: clonesSchema.min(1),
+});
+export type DomainRemoteCloneSpec = z.infer<typeof domainRemoteCloneSpecSchema>;
+
+/** What became of one clone an sfld was asked to make. */
+export const cloneOutcomeSchema = z.object({ vmid: z.number().int().min(0), ok: z.boolean(), error: z.string().nullable() });
+export type CloneOutcome = z.infer<typeof cloneOutcomeSchema>;
+
+export const servedForkSchema = z.object({
+  snapshotId: z.string(),
+  /** Shown to fetch the descriptor from this sfld (it carries the snapshot's page key). */
+  descriptorToken: z.string(),
+  descriptorPort: z.number().int().min(0).max(65535),
+  memserverPort: z.number().int().min(0).max(65535),
+  /** Multicast mode: the group replies go to, 'a.b.c.d:port'; null in unicast mode. */
+  group: z.string().nullable(),
+});
+export type ServedFork = z.infer<typeof servedForkSchema>;
+
+/** What became of each clone of a fork; the fork's figures for the record. */
+export const domainForkResultSchema = z.object({
+  clones: z.array(cloneOutcomeSchema),
+  pauseMs: z.number().min(0),
+  descriptorBytes: z.number().min(0),
+  /** Clones made from shells prepared when the ticket was granted (the rest were made at the fork). */
+  fromShells: z.number().int().min(0),
+  /** With `serve`: where other hosts get the descriptor (the sfld's local port) and the pages. */
+  served: servedForkSchema.nullable(),
+});
+export type DomainForkResult = z.infer<typeof domainForkResultSchema>;
+
+/** A VM's state after a boot or destroy command, as the sfld reports it. */
+const vmStateReplySchema = z.object({ state: reportedVmStateSchema });
+const acceptedSchema = z.object({ accepted: z.number().int().min(0) });
+
+/**
+ * Commands from sfmd to an sfld: each answers through an ack carrying a Result. For each command, the
+ * payload sfld checks and the value of a successful answer.
+ */
+export const hostCommandSchemas = {
+  'domain:boot': { payload: domainBootSpecSchema, value: vmStateReplySchema },
+  'domain:destroy': { payload: domainAddressSchema, value: vmStateReplySchema },
+  'domain:fork': { payload: domainForkSpecSchema, value: domainForkResultSchema },
+  'domain:clone-remote': { payload: domainRemoteCloneSpecSchema, value: z.object({ clones: z.array(cloneOutcomeSchema) }) },
+  'domain:input': { payload: consoleChunkSchema, value: acceptedSchema },
+  'domain:console-replay': { payload: domainAddressSchema, value: z.object({ data: bytes }) },
+  'host:ping': { payload: z.object({ sentAt: z.number() }), value: z.object({ receivedAt: z.number() }) },
+} as const;
+export type HostCommand = keyof typeof hostCommandSchemas;
+export type HostCommandPayload<C extends HostCommand> = z.infer<(typeof hostCommandSchemas)[C]['payload']>;
+export type HostCommandValue<C extends HostCommand> = z.infer<(typeof hostCommandSchemas)[C]['value']>;
+
+// ---- sfmd → dashboards, and back ----
+
+export const hostMetricsEventSchema = hostMetricsSchema.extend({ host: z.string() });
+export type HostMetricsEvent = z.infer<typeof hostMetricsEventSchema>;
+
+export const hostStateEventSchema = z.object({ host: z.string(), state: z.enum(HOST_STATES), at: z.string() });
+export type HostStateEvent = z.infer<typeof hostStateEventSchema>;
+
+export const domainStateEventSchema = domainAddressSchema.extend({ host: z.string(), state: z.enum(DOMAIN_STATES), at: z.string() });
+export type DomainStateEvent = z.infer<typeof domainStateEventSchema>;
+
+export const operationProgressEventSchema = z.object({
+  id: z.string(),
+  kind: z.string(),
+  target: z.string(),
+  status: z.enum(OPERATION_STATUSES),
+  progress: z.number().min(0).max(1),
+  error: z.string().nullable(),
+});
+export type OperationProgressEvent = z.infer<typeof operationProgressEventSchema>;
+
+/** A figures batch relayed to dashboards with the host that measured it. */
+export const domainFiguresEventSchema = domainFiguresBatchSchema.extend({ host: z.string() });
+export type DomainFiguresEvent = z.infer<typeof domainFiguresEventSchema>;
+
+/** A dashboard's console subscription is answered with what the console printed so far. */
+export const consoleReplaySchema = z.object({ replay: bytes });
+export type ConsoleReplay = z.infer<typeof consoleReplaySchema>;
+
+// ---- checking ----
+
+/** Where a message went wrong and how: `field: message` for its first issue. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'not understood';
+  const field = issue.path.map(String).join('.');
+  return field ? `${field}: ${issue.message}` : issue.message;
+}
+
+/** A message checked against its schema; BAD_INPUT naming `what` and the field when it does not fit. */
+export function parseWire<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new SfError('BAD_INPUT', `malformed ${what}: ${describeIssue(parsed.error)}`);
+  return parsed.data;
+}
+
+/** A command's payload checked against its schema (what sfld does with each command sfmd sends). */
+export function parseHostCommand<C extends HostCommand>(command: C, payload: unknown): HostCommandPayload<C> {
+  return parseWire(hostCommandSchemas[command].payload, payload, command) as HostCommandPayload<C>;
+}

@@ -1,0 +1,33 @@
+// What sfmd makes of an sfld's report about one of its VMs: the domain's record follows the VM, and a
+// master that ends takes its cluster with it. Sits above the record mechanism (domain-lifecycle.ts)
+// and the cluster policy (clusters.ts), so neither of those needs the other.
+import type { DomainStateReport } from '../common/events.ts';
+import { endCluster } from './clusters.ts';
+import { setState } from './domain-lifecycle.ts';
+import type { MasterServices } from './services.ts';
+import { isLiveDomainState, type DomainState, type ReportedVmState } from './store/states.ts';
+
+const REPORTED_TO_RECORD: Record<ReportedVmState, DomainState> = {
+  running: 'running', paused: 'paused', halted: 'halted', exited: 'exited', crashed: 'crashed', stopped: 'stopped',
+};
+
+/**
+ * Applies an sfld's report about one of its VMs. Reports about domains on other hosts, or about
+ * domains whose record already ended (merged, stopped), are ignored: the record wins.
+ */
+export async function applyStateReport(svc: MasterServices, hostName: string, report: DomainStateReport): Promise<boolean> {
+  const domain = await svc.db.domain.findFirst({
+    where: { vmid: report.vmid, cluster: { clusterid: report.clusterid }, host: { name: hostName } },
+    orderBy: { createdAt: 'desc' },
+  });
+  if (!domain || !isLiveDomainState(domain.state)) return false;
+  const state = REPORTED_TO_RECORD[report.state];
+  if (state === domain.state) return false;
+  await setState(svc, domain.id, state, { exitCode: report.exitCode, reason: report.reason });
+  if (domain.vmid === 0 && !isLiveDomainState(state)) {
+    // The master is gone: its cluster cannot go on. Release everything it held.
+    await endCluster(svc, domain.clusterId, 'shutdown');
+  }
+  svc.log.info({ domain: `${report.clusterid}:${report.vmid}`, state, exitCode: report.exitCode, reason: report.reason }, 'domain state');
+  return true;
+}
