@@ -50,7 +50,7 @@ test('a failing migration rolls back and is retried on the next start', (t) => {
   writeFileSync(path.join(broken, 'migration.sql'), 'CREATE TABLE "Extra" ("id" TEXT);\nTHIS IS NOT SQL;\n');
   assert.throws(() => migrateDatabase(file, migrations));
   const db = new Database(file);
-  assert.equal(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'Extra'").get().n, 0, 'rolled back');
+  assert.equal((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'Extra'").get() as { n: number }).n, 0, 'rolled back');
   db.close();
   writeFileSync(path.join(broken, 'migration.sql'), 'CREATE TABLE "Extra" ("id" TEXT);\n');
   assert.deepEqual(migrateDatabase(file, migrations).applied, ['29990101000000_broken']);

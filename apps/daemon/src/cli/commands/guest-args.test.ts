@@ -1,7 +1,6 @@
-// Guest-side arguments from a hostile command line: counts, ticket ids, seconds and domain names.
+// Guest-side arguments from a hostile command line: counts, ticket ids and seconds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDomainRef } from '../../common/domain-ref.ts';
 import { parseCount, parseSeconds, parseTicket } from './guest-args.ts';
 
 test('counts are small whole numbers', () => {
@@ -23,12 +22,4 @@ test('seconds become milliseconds', () => {
   assert.equal(parseSeconds('30', '--timeout'), 30_000);
   assert.equal(parseSeconds(undefined, '--timeout'), undefined);
   assert.throws(() => parseSeconds('-5', '--timeout'), /whole seconds/);
-});
-
-test('domains are CLUSTER:VMID', () => {
-  assert.deepEqual(parseDomainRef('1:0'), { clusterid: 1, vmid: 0 });
-  assert.deepEqual(parseDomainRef(' 12:345 '), { clusterid: 12, vmid: 345 });
-  for (const bad of ['1', '1:', ':0', '1:0:0', 'a:b', '-1:0', '1:9999999', '1234567890:0']) {
-    assert.throws(() => parseDomainRef(bad), { code: 'BAD_INPUT' }, bad);
-  }
 });
