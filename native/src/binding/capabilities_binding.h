@@ -4,9 +4,9 @@
 
 #include <napi.h>
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 // Adds `hostCapabilities` to the module's exports.
 void RegisterCapabilities(Napi::Env env, Napi::Object exports);
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding
