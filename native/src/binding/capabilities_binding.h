@@ -1,5 +1,5 @@
 // N-API face of the host capability probe: exports hostCapabilities().
-// Boundary: conversion only (C++ struct -> JS object); the probing lives in src/core/capabilities.
+// Boundary: conversion only (C++ struct -> JS object); the probing lives in src/core/base/capabilities.
 #pragma once
 
 #include <napi.h>

@@ -5,7 +5,7 @@
 // retransmissions by unicast; the server paces to the reported receive rates; with 5 % loss at the
 // receivers and the sender every clone still converges; a flood of garbage, forged, foreign and stale
 // datagrams at the server and at the group is counted and dropped and never installed.
-// Boundary: memserver/{memserver,remote_source,mirror}.h with vmm/memtap.h; sends only to 127.0.0.1
+// Boundary: memserver/{memserver,remote_source,mirror}.h with memory/memtap.h; sends only to 127.0.0.1
 // and to 239.255.x.y groups on the loopback interface (TTL 1). No KVM needed.
 #include <fcntl.h>
 #include <gtest/gtest.h>

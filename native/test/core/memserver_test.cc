@@ -3,7 +3,7 @@
 // clone, garbage/forged/foreign datagrams at both ends counted and never installed, a server that dies
 // while a fault waits (the fault fails within the timeout; shutdown stays prompt), and fault service
 // times through the server vs the mirror vs a local memfd memtap (printed, not asserted).
-// Boundary: tests of memserver/{memserver,mirror,remote_source}.h with vmm/memtap.h; no KVM needed.
+// Boundary: tests of memserver/{memserver,mirror,remote_source}.h with memory/memtap.h; no KVM needed.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>

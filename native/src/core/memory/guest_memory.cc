@@ -1,5 +1,5 @@
 // GuestMemory: memfd-backed guest RAM, its guest-physical layout and bounds-checked accessors.
-// Boundary: host mapping and layout only; memslot registration is kvm.cc's job.
+// Boundary: host mapping and layout only; memslot registration is vmm/kvm.cc's job.
 #include "guest_memory.h"
 
 #include <fcntl.h>

@@ -3,7 +3,7 @@
 // of that snapshot on the host. A clone faulting a page the mirror holds is served from here without a
 // request; a page fetched for one clone is thereby a prefetch for its siblings.
 // Boundary: storage, presence and telling waiters (blocked threads, or memtaps via PageWaiter) that
-// pages arrived; who fetches pages (remote_source.h) and how a clone maps them (memtap.h) live elsewhere.
+// pages arrived; who fetches pages (remote_source.h) and how a clone maps them (memory/memtap.h) live elsewhere.
 #pragma once
 
 #include <atomic>
