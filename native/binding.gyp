@@ -4,31 +4,14 @@
   "targets": [
     {
       "target_name": "snowflock",
+      # Every .cc of each core room (lowest first), so a new file is never left out of the addon; then the binding.
       "sources": [
-        "src/core/capabilities.cc",
-        "src/core/host_tuning.cc",
-        "src/core/vmm/elf_loader.cc",
-        "src/core/vmm/guest_memory.cc",
-        "src/core/vmm/hypercall.cc",
-        "src/core/vmm/kvm.cc",
-        "src/core/vmm/long_mode.cc",
-        "src/core/vmm/memtap.cc",
-        "src/core/vmm/run_control.cc",
-        "src/core/vmm/serial.cc",
-        "src/core/vmm/thread.cc",
-        "src/core/vmm/ticker.cc",
-        "src/core/vmm/vcpu.cc",
-        "src/core/vmm/vm.cc",
-        "src/binding/addon.cc",
-        "src/binding/capabilities_binding.cc",
-        "src/binding/vm_binding.cc",
-        "src/binding/vm_convert.cc",
-        "src/binding/vm_events.cc",
-        "src/binding/snapshot_binding.cc",
-        "src/binding/memserver_binding.cc",
-        # The memserver protocol: every file of the directory, so new parts are never left out of the addon.
-        "<!@(ls -1 src/core/memserver/*.cc)",
-        "src/core/vmm/descriptor.cc"
+        "<!@(find src/core/base -name '*.cc' | sort)",
+        "<!@(find src/core/memory -name '*.cc' | sort)",
+        "<!@(find src/core/devices -name '*.cc' | sort)",
+        "<!@(find src/core/vmm -name '*.cc' | sort)",
+        "<!@(find src/core/memserver -name '*.cc' | sort)",
+        "<!@(find src/binding -name '*.cc' | sort)"
       ],
       # include_dir is the unquoted path (node-addon-api >= 5); the older `include` is pre-quoted for shells.
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

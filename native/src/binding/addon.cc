@@ -9,9 +9,9 @@
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  snowflock::binding::RegisterCapabilities(env, exports);
-  snowflock::binding::RegisterVm(env, exports);
-  snowflock::binding::RegisterMemserver(env, exports);
+  sf::binding::RegisterCapabilities(env, exports);
+  sf::binding::RegisterVm(env, exports);
+  sf::binding::RegisterMemserver(env, exports);
   return exports;
 }
 

@@ -4,7 +4,7 @@
 
 #include <napi.h>
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 struct AddonData {
   Napi::FunctionReference snapshot_constructor;
@@ -21,4 +21,4 @@ inline AddonData* GetAddonData(Napi::Env env) {
   return data;
 }
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "../core/capabilities.h"
-#include "../core/host_tuning.h"
+#include "../core/base/capabilities.h"
+#include "../core/base/host_tuning.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 namespace {
 
 // The core uses "" for "no error"; JS callers get null so `if (caps.kvm.error)` reads naturally.
@@ -97,4 +97,4 @@ void RegisterCapabilities(Napi::Env env, Napi::Object exports) {
   exports.Set("allowShmemHugePages", Napi::Function::New(env, AllowShmemHugePagesJs, "allowShmemHugePages"));
 }
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

@@ -15,13 +15,13 @@
 #include "../core/memserver/multicast.h"
 #include "../core/vmm/descriptor.h"
 #include "addon_data.h"
+#include "counters_to_js.h"
 #include "snapshot_binding.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 namespace {
 
 using sf::memserver::Endpoint;
-using sf::vmm::Status;
 
 Napi::Value Throw(Napi::Env env, const std::string& message) {
   Napi::Error::New(env, message).ThrowAsJavaScriptException();
@@ -31,7 +31,7 @@ Napi::Value Throw(Napi::Env env, const std::string& message) {
 Napi::Number Num(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
 
 // 'a.b.c.d' (no port) → its address; 0.0.0.0 is no interface.
-sf::vmm::Result<uint32_t> InterfaceAddress(const std::string& text, const char* what) {
+sf::Result<uint32_t> InterfaceAddress(const std::string& text, const char* what) {
   if (text.find(':') != std::string::npos) return Status::Error(EINVAL, std::string(what) + " must be an IPv4 address without a port, not '" + text + "'");
   auto e = Endpoint::parse(text);
   if (!e.ok()) return Status::Error(EINVAL, std::string(what) + ": " + e.status().message);
@@ -45,7 +45,7 @@ sf::vmm::Result<uint32_t> InterfaceAddress(const std::string& text, const char* 
 // to no interface, and the default route is never the right one, so loopback then.
 uint32_t DefaultInterface(const Endpoint& bind) { return bind.addr != 0 ? bind.addr : 0x7f000001u; }
 
-sf::vmm::Result<Endpoint> GroupEndpoint(const std::string& text) {
+sf::Result<Endpoint> GroupEndpoint(const std::string& text) {
   auto g = Endpoint::parse(text);
   if (!g.ok()) return Status::Error(EINVAL, "group: " + g.status().message);
   if (!sf::memserver::is_multicast(g->addr)) {
@@ -68,7 +68,7 @@ Status ReadFraction(const Napi::Object& o, const char* key, double lo, double hi
   return Status::Ok();
 }
 
-sf::vmm::Result<std::string> ReadOptionalString(const Napi::Object& o, const char* key) {
+sf::Result<std::string> ReadOptionalString(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return std::string();
   if (!v.IsString()) return Status::Error(EINVAL, std::string(key) + " must be a string");
@@ -137,43 +137,6 @@ Status MemserverOptionsFromJs(const Napi::Value& value, uint64_t snapshot_id, sf
   return ReadFraction(o, "lossForTest", 0.0, 0.5, 0.0, c.send_drop_for_test);
 }
 
-Napi::Object MemserverStatsToJs(Napi::Env env, const sf::memserver::MemserverStats& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("requests", Num(env, s.requests));
-  o.Set("pagesServed", Num(env, s.pages_served));
-  o.Set("zeroPages", Num(env, s.zero_pages));
-  o.Set("datagramsSent", Num(env, s.datagrams_sent));
-  o.Set("bytesSent", Num(env, s.bytes_sent));
-  o.Set("sendErrors", Num(env, s.send_errors));
-  o.Set("outOfRange", Num(env, s.out_of_range));
-  o.Set("dropped", Num(env, s.dropped_total()));
-  o.Set("multicastDatagrams", Num(env, s.multicast_datagrams));
-  o.Set("unicastDatagrams", Num(env, s.unicast_datagrams));
-  o.Set("lockstepSuppressed", Num(env, s.lockstep_suppressed));
-  o.Set("queuedDuplicates", Num(env, s.queued_duplicates));
-  o.Set("endgameUnicastPages", Num(env, s.endgame_unicast_pages));
-  o.Set("endgame", Napi::Boolean::New(env, s.endgame));
-  o.Set("dataPages", Num(env, s.data_pages));
-  o.Set("dataPagesMulticast", Num(env, s.data_pages_multicast));
-  o.Set("rateReports", Num(env, s.rate_reports));
-  o.Set("clientRate", Num(env, s.client_rate));
-  o.Set("pace", Num(env, s.pace));
-  o.Set("pacedWaits", Num(env, s.paced_waits));
-  o.Set("backlogPages", Num(env, s.backlog_pages));
-  o.Set("backlogFull", Num(env, s.backlog_full));
-  o.Set("testSendDrops", Num(env, s.test_send_drops));
-  o.Set("workingSetPages", Num(env, s.working_set_pages));
-  o.Set("workingSetSeeded", Num(env, s.working_set_seeded));
-  o.Set("workingSetRecorded", Num(env, s.working_set_recorded));
-  o.Set("streamsStarted", Num(env, s.streams_started));
-  o.Set("streamsRefused", Num(env, s.streams_refused));
-  o.Set("streamsActive", Num(env, s.streams_active));
-  o.Set("streamedPages", Num(env, s.streamed_pages));
-  o.Set("streamedDatagrams", Num(env, s.streamed_datagrams));
-  o.Set("streamSkipped", Num(env, s.stream_skipped));
-  return o;
-}
-
 class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -204,7 +167,7 @@ class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
     return Napi::String::New(info.Env(), group_.to_string());
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
-    return MemserverStatsToJs(info.Env(), server_ ? server_->stats() : final_stats_);
+    return CountersToJs(info.Env(), server_ ? server_->stats() : final_stats_);
   }
   // {ramBytes, pages: Uint32Array}: what the next fork's memserver is given as its workingSet.
   Napi::Value WorkingSet(const Napi::CallbackInfo& info) {
@@ -260,28 +223,6 @@ Napi::Value StartMemserver(const Napi::CallbackInfo& info) {
 std::mutex cache_mu;
 std::map<uint64_t, std::weak_ptr<sf::memserver::RemotePageSource>> cache;  // by snapshot id
 
-Napi::Object RemoteStatsToJs(Napi::Env env, const sf::memserver::RemoteSourceStats& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("requestsSent", Num(env, s.requests_sent));
-  o.Set("pagesRequested", Num(env, s.pages_requested));
-  o.Set("sendErrors", Num(env, s.send_errors));
-  o.Set("mirrorHits", Num(env, s.mirror_hits));
-  o.Set("mirrorMisses", Num(env, s.mirror_misses));
-  o.Set("datagramsReceived", Num(env, s.datagrams_received));
-  o.Set("groupDatagrams", Num(env, s.group_datagrams));
-  o.Set("bytesReceived", Num(env, s.bytes_received));
-  o.Set("groupBytesReceived", Num(env, s.group_bytes_received));
-  o.Set("pagesInstalled", Num(env, s.pages_installed));
-  o.Set("zeroPagesInstalled", Num(env, s.zero_pages_installed));
-  o.Set("duplicates", Num(env, s.duplicates));
-  o.Set("outOfRange", Num(env, s.out_of_range));
-  o.Set("dropped", Num(env, s.dropped_total()));
-  o.Set("timeouts", Num(env, s.timeouts));
-  o.Set("testDrops", Num(env, s.test_drops));
-  o.Set("receiveRate", Num(env, s.receive_rate));
-  return o;
-}
-
 // remoteSourceStats(snapshotId: 16 hex digits) => {...} | null: this host's shared source for that
 // snapshot (every remote clone of it here reads through the same one), null if none lives.
 Napi::Value RemoteSourceStats(const Napi::CallbackInfo& info) {
@@ -297,13 +238,13 @@ Napi::Value RemoteSourceStats(const Napi::CallbackInfo& info) {
     if (auto it = cache.find(id); it != cache.end()) live = it->second.lock();
   }
   if (!live) return env.Null();
-  return RemoteStatsToJs(env, live->stats());
+  return CountersToJs(env, live->stats());
 }
 
 }  // namespace
 
 Status RemoteSourceOptionsFromJs(const Napi::Object& o, sf::memserver::RemoteSourceConfig& rc) {
-  auto endpoint = [&](const char* key, const char* fallback) -> sf::vmm::Result<Endpoint> {
+  auto endpoint = [&](const char* key, const char* fallback) -> sf::Result<Endpoint> {
     Napi::Value v = o.Get(key);
     if (v.IsUndefined() && fallback != nullptr) return Endpoint::parse(fallback);
     if (!v.IsString()) return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + " must be 'address:port'");
@@ -338,7 +279,7 @@ Status RemoteSourceOptionsFromJs(const Napi::Object& o, sf::memserver::RemoteSou
   return Status::Ok();
 }
 
-sf::vmm::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
+sf::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
     const sf::memserver::RemoteSourceConfig& config, uint64_t ram_bytes) {
   // One source (and one mirror) per snapshot per host: a page one clone fetched is there for the next.
   std::lock_guard lock(cache_mu);
@@ -375,4 +316,4 @@ void RegisterMemserver(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMemserver", ctor);
 }
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

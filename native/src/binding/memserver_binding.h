@@ -9,18 +9,18 @@
 
 #include "../core/memserver/remote_source.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 void RegisterMemserver(Napi::Env env, Napi::Object exports);
 
 // A remote clone's source options from createRemoteClone's options object: server, bind ('127.0.0.1:0'
 // by default), group (null/absent: unicast replies), interface (default: the bind address, or
 // 127.0.0.1), dropForTest. Fills the network fields of `config`.
-sf::vmm::Status RemoteSourceOptionsFromJs(const Napi::Object& options, sf::memserver::RemoteSourceConfig& config);
+sf::Status RemoteSourceOptionsFromJs(const Napi::Object& options, sf::memserver::RemoteSourceConfig& config);
 
 // The page source for clones of snapshot `snapshot_id` on this host: shared while any clone uses it; the
 // first clone's network options make it, a later clone asking for another group is refused (EINVAL).
-sf::vmm::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
+sf::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
     const sf::memserver::RemoteSourceConfig& config, uint64_t ram_bytes);
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

@@ -8,7 +8,7 @@
 #include "../core/vmm/descriptor.h"
 #include "addon_data.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 namespace {
 
 Napi::FunctionReference& Constructor(Napi::Env env) { return GetAddonData(env)->snapshot_constructor; }
@@ -110,4 +110,4 @@ Napi::Value SnapshotBinding::Released(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !snapshot_.valid());
 }
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

@@ -8,7 +8,7 @@
 
 #include "../core/vmm/fork.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 class SnapshotBinding final : public Napi::ObjectWrap<SnapshotBinding> {
  public:
@@ -30,4 +30,4 @@ class SnapshotBinding final : public Napi::ObjectWrap<SnapshotBinding> {
   sf::vmm::Snapshot snapshot_;
 };
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

@@ -12,10 +12,9 @@
 #include "snapshot_binding.h"
 #include "vm_convert.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 namespace {
 
-using sf::vmm::Status;
 using sf::vmm::Vm;
 using sf::vmm::VmState;
 
@@ -723,4 +722,4 @@ void RegisterVm(Napi::Env env, Napi::Object exports) {
   SnapshotBinding::Register(env, exports);
 }
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

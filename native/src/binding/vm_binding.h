@@ -13,7 +13,7 @@
 #include "../core/vmm/vm.h"
 #include "vm_events.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
  public:
@@ -29,7 +29,7 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   void OnVmEvent(Napi::Env env, VmEvent& event) override;
 
   // Called by the workers on the JS thread.
-  Napi::Value MakeError(Napi::Env env, const sf::vmm::Status& status, const char* operation);
+  Napi::Value MakeError(Napi::Env env, const sf::Status& status, const char* operation);
   void FinishCreate(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok, bool clone = false);
   void FinishBoot(Napi::Env env, bool ok);
   void FinishShell(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok);
@@ -67,12 +67,12 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   // Callbacks that only queue into this object's event channel (they run on vCPU threads).
   sf::vmm::VmCallbacks Callbacks();
   // A settled promise (rejected with MakeError(status)) or an empty Value when the call may go ahead.
-  Napi::Value Reject(Napi::Env env, const sf::vmm::Status& status, const char* operation);
+  Napi::Value Reject(Napi::Env env, const sf::Status& status, const char* operation);
   // Checks that a lifecycle call may start now; returns a rejected promise (else empty) when not.
   Napi::Value CheckOperation(Napi::Env env, const char* operation, Phase required);
   Napi::Value RunVmOperation(const Napi::CallbackInfo& info, const char* operation,
-                             sf::vmm::Status (sf::vmm::Vm::*method)());
-  void ThrowStatus(Napi::Env env, const sf::vmm::Status& status, const char* operation);
+                             sf::Status (sf::vmm::Vm::*method)());
+  void ThrowStatus(Napi::Env env, const sf::Status& status, const char* operation);
   // Whether a booted VM keeps Node alive and its JS object reachable.
   void SetKeepAlive(Napi::Env env, bool keep_alive);
   // Calls the JS hook `name` on this object; a throwing hook is reported as an uncaught exception.
@@ -96,4 +96,4 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
 // Adds `NativeVm` to the module's exports.
 void RegisterVm(Napi::Env env, Napi::Object exports);
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

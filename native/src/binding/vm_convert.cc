@@ -8,10 +8,10 @@
 #include <cmath>
 #include <cstring>
 
-namespace snowflock::binding {
-namespace {
+#include "counters_to_js.h"
 
-using sf::vmm::Status;
+namespace sf::binding {
+namespace {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
@@ -200,21 +200,7 @@ Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape) {
   return Status::Ok();
 }
 
-Napi::Object MemtapStatsToJs(Napi::Env env, const sf::vmm::MemtapStats& s) {
-  auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("faults", num(s.faults));
-  o.Set("pagesCopied", num(s.pages_copied));
-  o.Set("zeroPages", num(s.zero_pages));
-  o.Set("prefetched", num(s.prefetched));
-  o.Set("freshHints", num(s.fresh_hints));
-  o.Set("alreadyPresent", num(s.already_present));
-  o.Set("present", num(s.present));
-  o.Set("p50Ns", num(s.p50_ns));
-  o.Set("p99Ns", num(s.p99_ns));
-  o.Set("maxNs", num(s.max_ns));
-  return o;
-}
+Napi::Object MemtapStatsToJs(Napi::Env env, const sf::memory::MemtapStats& s) { return CountersToJs(env, s); }
 
 sf_hc_reply FailureReply(int sf_code, const std::string& message) {
   sf_hc_reply reply;
@@ -226,19 +212,9 @@ sf_hc_reply FailureReply(int sf_code, const std::string& message) {
 }
 
 Napi::Object VmStatsToJs(Napi::Env env, const sf::vmm::VmStats& s, uint64_t console_bytes_dropped) {
-  auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("exitsIo", num(s.exits_io));
-  o.Set("exitsMmio", num(s.exits_mmio));
-  o.Set("exitsHlt", num(s.exits_hlt));
-  o.Set("exitsOther", num(s.exits_other));
-  o.Set("ioUnhandled", num(s.io_unhandled));
-  o.Set("hypercalls", num(s.hypercalls));
-  o.Set("serialBytes", num(s.serial_bytes));
-  o.Set("freshPageHints", num(s.fresh_page_hints));
-  o.Set("vcpuRunNs", num(s.vcpu_run_ns));
-  o.Set("pagesTouched", num(s.pages_touched));
-  o.Set("consoleBytesDropped", num(console_bytes_dropped));
+  Napi::Object o = CountersToJs(env, s);
+  // Not a VM counter: the binding's own count of console bytes JS fell too far behind to receive.
+  o.Set("consoleBytesDropped", Napi::Number::New(env, static_cast<double>(console_bytes_dropped)));
   return o;
 }
 
@@ -254,4 +230,4 @@ bool CallIdFromJs(const Napi::Value& value, uint64_t& id) {
   return true;
 }
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

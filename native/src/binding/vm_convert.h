@@ -9,35 +9,34 @@
 
 #include "../core/vmm/vm.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 // {vcpus, ramBytes, cmdline, clusterid, vmid, imagePath} -> VmConfig + image path. EINVAL on a wrong type.
-sf::vmm::Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::string& image_path);
+sf::Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::string& image_path);
 
 // {id: bigint, nr, vcpu, request: {nr, flags, nclones, min, status, timeoutMs, ticket}}
 Napi::Object GuestCallToJs(Napi::Env env, const sf::vmm::GuestCall& call);
 
 // {status, count, vmid, nunused, noutstanding, ticket, errmsg, tickets[], alloc[{vmid, processors}]} -> sf_hc_reply.
 // Strings must fit their NUL-terminated fields; arrays their ABI limits. EINVAL (with the field named) otherwise.
-sf::vmm::Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply);
+sf::Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply);
 
 // {vmid, lazy, cloneReply: reply | null} -> vmid + CloneOptions. EINVAL (with the field named) otherwise.
-sf::vmm::Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::CloneOptions& options);
+sf::Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::CloneOptions& options);
 
 // {ramBytes, vcpus, privilege: 'user' | 'kernel'} -> CloneShape. EINVAL (with the field named) otherwise.
-sf::vmm::Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape);
+sf::Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape);
 
-// {faults, pagesCopied, zeroPages, prefetched, freshHints, alreadyPresent, present, p50Ns, p99Ns, maxNs}
-Napi::Object MemtapStatsToJs(Napi::Env env, const sf::vmm::MemtapStats& stats);
+// The keys of SF_MEMTAP_COUNTERS (core/memory/memtap_stats.h).
+Napi::Object MemtapStatsToJs(Napi::Env env, const sf::memory::MemtapStats& stats);
 
 // A reply carrying only a failure: status = -code, errmsg = message (truncated to fit).
 sf_hc_reply FailureReply(int sf_code, const std::string& message);
 
-// {exitsIo, exitsMmio, exitsHlt, exitsOther, ioUnhandled, hypercalls, serialBytes, freshPageHints, vcpuRunNs,
-//  pagesTouched, consoleBytesDropped}
+// The keys of SF_VM_COUNTERS (core/vmm/vm_stats.h), then consoleBytesDropped.
 Napi::Object VmStatsToJs(Napi::Env env, const sf::vmm::VmStats& stats, uint64_t console_bytes_dropped);
 
 // Reads a call id (BigInt, or a non-negative integer Number). False when it is neither.
 bool CallIdFromJs(const Napi::Value& value, uint64_t& id);
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

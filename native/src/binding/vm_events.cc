@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <utility>
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 std::shared_ptr<VmEventChannel> VmEventChannel::Open(Napi::Env env, VmEventSink* sink) {
   auto channel = std::make_shared<VmEventChannel>(Private{});
@@ -131,4 +131,4 @@ bool VmEventChannel::closed() const {
   return closed_;
 }
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

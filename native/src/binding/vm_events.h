@@ -19,7 +19,7 @@
 
 #include "../core/vmm/vm.h"
 
-namespace snowflock::binding {
+namespace sf::binding {
 
 struct VmEvent {
   enum class Kind : uint8_t { kConsole, kState, kGuestCall };
@@ -94,4 +94,4 @@ class VmEventChannel {
   bool keep_alive_ = false;        // JS thread only
 };
 
-}  // namespace snowflock::binding
+}  // namespace sf::binding

@@ -8,9 +8,9 @@
 #include <random>
 #include <vector>
 
+#include "base/guest_abi.h"
 #include "test_support.h"
 #include "vmm/elf_loader.h"
-#include "vmm/guest_abi.h"
 
 namespace sf::vmm {
 namespace {
@@ -65,7 +65,7 @@ struct Image {
 class ElfLoader : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto m = GuestMemory::create(kRam);
+    auto m = memory::GuestMemory::create(kRam);
     ASSERT_TRUE(m.ok());
     mem = std::move(m).value();
   }
@@ -77,7 +77,7 @@ class ElfLoader : public ::testing::Test {
     EXPECT_NE(r.status().message.find(what), std::string::npos) << r.status().message;
     EXPECT_EQ(mem->pages_touched(), 0u) << "a rejected image must not write guest RAM";
   }
-  std::unique_ptr<GuestMemory> mem;
+  std::unique_ptr<memory::GuestMemory> mem;
 };
 
 TEST_F(ElfLoader, LoadsAValidImageAndZeroesBss) {

@@ -416,7 +416,7 @@ TEST(Fork, PendingCallBlockOutsideRamIsRejected) {
   auto d = parse(snap->descriptor());
   ASSERT_TRUE(d.ok());
   d->vcpu[0].pending_call_block = (64ull << 20) - 64;  // aligned, but the block runs past RAM
-  Snapshot hostile(serialize(d.value()), snowflock::UniqueFd(::dup(snap->memfd())), snap->ram_bytes(), {});
+  Snapshot hostile(serialize(d.value()), sf::UniqueFd(::dup(snap->memfd())), snap->ram_bytes(), {});
   auto c = Vm::create_from_snapshot(hostile, 1, hc.callbacks(), CloneOptions{});
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message.find("outside RAM"), std::string::npos) << c.status().message;

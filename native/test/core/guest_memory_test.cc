@@ -5,24 +5,24 @@
 #include <chrono>
 #include <cstring>
 
-#include "vmm/guest_abi.h"
-#include "host_tuning.h"
-#include "vmm/guest_memory.h"
+#include "base/guest_abi.h"
+#include "base/host_tuning.h"
+#include "memory/guest_memory.h"
 
 namespace sf::vmm {
 namespace {
 
-std::unique_ptr<GuestMemory> make(uint64_t bytes) {
-  auto m = GuestMemory::create(bytes, /*huge_pages=*/false);  // these tests count 4 KiB pages exactly
+std::unique_ptr<memory::GuestMemory> make(uint64_t bytes) {
+  auto m = memory::GuestMemory::create(bytes, /*huge_pages=*/false);  // these tests count 4 KiB pages exactly
   EXPECT_TRUE(m.ok()) << m.status().message;
   return m.ok() ? std::move(m).value() : nullptr;
 }
 
 TEST(GuestMemory, RejectsBadSizes) {
-  EXPECT_EQ(GuestMemory::create(0).status().code, EINVAL);
-  EXPECT_EQ(GuestMemory::create(1ull << 20).status().code, EINVAL);
-  EXPECT_EQ(GuestMemory::create((2ull << 20) + 1).status().code, EINVAL);
-  EXPECT_EQ(GuestMemory::create(SF_RAM_MAX + 4096).status().code, EINVAL);
+  EXPECT_EQ(memory::GuestMemory::create(0).status().code, EINVAL);
+  EXPECT_EQ(memory::GuestMemory::create(1ull << 20).status().code, EINVAL);
+  EXPECT_EQ(memory::GuestMemory::create((2ull << 20) + 1).status().code, EINVAL);
+  EXPECT_EQ(memory::GuestMemory::create(SF_RAM_MAX + 4096).status().code, EINVAL);
 }
 
 TEST(GuestMemory, SmallRamIsOneRegionFromZero) {
@@ -128,11 +128,11 @@ TEST(GuestMemory, PagesTouchedCountsResidentPages) {
 }
 
 TEST(GuestMemory, VmRamUsesHugePagesWhereTheHostAllowsThem) {
-  auto m = GuestMemory::create(64ull << 20);
+  auto m = memory::GuestMemory::create(64ull << 20);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(reinterpret_cast<uintptr_t>(m.value()->host_base()) % (2ull << 20), 0u) << "2 MiB-aligned for huge pages";
   ASSERT_TRUE(m.value()->write<uint8_t>(4096 * 3, 1));
-  const auto thp = snowflock::probe_shmem_huge_pages();
+  const auto thp = sf::probe_shmem_huge_pages();
   std::printf("[ huge pages ] shmem mode '%s': one byte written commits %llu pages\n", thp.mode.c_str(),
               static_cast<unsigned long long>(m.value()->pages_touched()));
   EXPECT_EQ(m.value()->pages_touched(), thp.usable ? 512u : 1u);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/guest_abi.h"
+#include "base/guest_abi.h"
 #include "vmm/hypercall.h"
 
 namespace sf::vmm {
@@ -30,7 +30,7 @@ struct FakeEnv final : HypercallEnv {
 class Hypercall : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto m = GuestMemory::create(kRam);
+    auto m = memory::GuestMemory::create(kRam);
     ASSERT_TRUE(m.ok());
     mem = std::move(m).value();
   }
@@ -51,7 +51,7 @@ class Hypercall : public ::testing::Test {
     r.nr = nr;
     return r;
   }
-  std::unique_ptr<GuestMemory> mem;
+  std::unique_ptr<memory::GuestMemory> mem;
   FakeEnv env;
 };
 

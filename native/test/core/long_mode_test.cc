@@ -2,14 +2,14 @@
 // and writes a well-formed supervisor (IDT gates, entry stubs, TSS with I/O bitmap). Needs no KVM.
 #include <gtest/gtest.h>
 
-#include "vmm/guest_abi.h"
+#include "base/guest_abi.h"
 #include "vmm/long_mode.h"
 
 namespace sf::vmm {
 namespace {
 
 // Walks the identity map like the CPU does; returns the physical address or ~0 when unmapped.
-uint64_t translate(const GuestMemory& m, uint64_t va, bool* user) {
+uint64_t translate(const memory::GuestMemory& m, uint64_t va, bool* user) {
   *user = true;
   uint64_t table = SF_PAGETABLE_GPA;
   for (int level = 0; level < 3; ++level) {
@@ -27,7 +27,7 @@ uint64_t translate(const GuestMemory& m, uint64_t va, bool* user) {
 }
 
 TEST(LongMode, IdentityMapCoversAllRamInKernelMode) {
-  auto m = std::move(GuestMemory::create(64ull << 20, /*huge_pages=*/false)).value();
+  auto m = std::move(memory::GuestMemory::create(64ull << 20, /*huge_pages=*/false)).value();
   ASSERT_TRUE(write_boot_tables(*m, GuestPrivilege::kernel, 1).ok());
   bool user;
   for (uint64_t va : std::initializer_list<uint64_t>{0, 0x100000, (64ull << 20) - 1, (1ull << 30) - 1}) {
@@ -41,7 +41,7 @@ TEST(LongMode, IdentityMapCoversAllRamInKernelMode) {
 
 TEST(LongMode, IdentityMapCoversRamAboveTheHole) {
   const uint64_t ram = (4ull << 30) + (2ull << 20);
-  auto m = std::move(GuestMemory::create(ram, /*huge_pages=*/false)).value();
+  auto m = std::move(memory::GuestMemory::create(ram, /*huge_pages=*/false)).value();
   ASSERT_TRUE(write_boot_tables(*m, GuestPrivilege::user, 2).ok());
   const uint64_t top = SF_RAM_HIGH_GPA + (ram - SF_RAM_LOW_MAX);
   EXPECT_EQ(page_directories_for(m->gpa_end()), 6u);
@@ -54,7 +54,7 @@ TEST(LongMode, IdentityMapCoversRamAboveTheHole) {
 }
 
 TEST(LongMode, MaximumRamFitsThePageDirectories) {
-  auto m = GuestMemory::create(SF_RAM_MAX);
+  auto m = memory::GuestMemory::create(SF_RAM_MAX);
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE(write_boot_tables(*m.value(), GuestPrivilege::user, SF_MAX_VCPUS).ok());
   bool user;
@@ -63,7 +63,7 @@ TEST(LongMode, MaximumRamFitsThePageDirectories) {
 }
 
 TEST(LongMode, UserModeSupervisorIsWellFormed) {
-  auto m = std::move(GuestMemory::create(64ull << 20, /*huge_pages=*/false)).value();
+  auto m = std::move(memory::GuestMemory::create(64ull << 20, /*huge_pages=*/false)).value();
   ASSERT_TRUE(write_boot_tables(*m, GuestPrivilege::user, 4).ok());
   using L = SupervisorLayout;
   for (int v = 0; v < 32; ++v) {

@@ -12,9 +12,9 @@
 namespace sf::memserver::test {
 namespace {
 
-struct CountingWaiter final : vmm::PageWaiter {
+struct CountingWaiter final : memory::PageWaiter {
   std::atomic<uint64_t> ready{0};
-  void page_ready(uint64_t, const uint8_t*, const vmm::Status& st) override {
+  void page_ready(uint64_t, const uint8_t*, const Status& st) override {
     EXPECT_TRUE(st.ok());
     ready.fetch_add(1);
   }

@@ -5,7 +5,7 @@
 // retransmissions by unicast; the server paces to the reported receive rates; with 5 % loss at the
 // receivers and the sender every clone still converges; a flood of garbage, forged, foreign and stale
 // datagrams at the server and at the group is counted and dropped and never installed.
-// Boundary: memserver/{memserver,remote_source,mirror}.h with vmm/memtap.h; sends only to 127.0.0.1
+// Boundary: memserver/{memserver,remote_source,mirror}.h with memory/memtap.h; sends only to 127.0.0.1
 // and to 239.255.x.y groups on the loopback interface (TTL 1). No KVM needed.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "memory/memtap.h"
 #include "memserver/memserver.h"
 #include "memserver/mirror.h"
 #include "memserver/multicast.h"
@@ -32,12 +33,11 @@
 #include "memserver/remote_source.h"
 #include "memserver_fixture.h"
 #include "test_support.h"
-#include "vmm/memtap.h"
 
 namespace sf::memserver::test {
 namespace {
 
-using vmm::Memtap;
+using memory::Memtap;
 using namespace std::chrono_literals;
 using vmm::test::mono;
 using vmm::test::uffd_usable;
@@ -119,7 +119,7 @@ bool fetch(Host& h, uint64_t first, uint64_t n) {
   std::vector<const uint8_t*> out(n);
   std::vector<uint8_t> scratch;  // the remote source hands out mirror pointers
   std::atomic<bool> cancel{false};
-  const vmm::Status st = h.src->get(first, n, scratch.data(), out.data(), cancel);
+  const Status st = h.src->get(first, n, scratch.data(), out.data(), cancel);
   EXPECT_TRUE(st.ok()) << st.message;
   return st.ok();
 }
@@ -145,7 +145,7 @@ uint64_t pct(std::vector<uint64_t> v, double q) {
 
 // A plain UDP socket for injecting datagrams at the server or (multicast out of lo, TTL 1) the group.
 struct Injector {
-  snowflock::UniqueFd fd;
+  sf::UniqueFd fd;
   Endpoint self;
   Injector() {
     auto s = open_udp(Endpoint::loopback(0), &self, 1 << 20, 4 << 20);
@@ -205,7 +205,7 @@ TEST(McdistMulticast, APageOneHostAskedForLandsInEveryHostsMirror) {
     const MemserverStats s = server->stats();
     EXPECT_EQ(s.unicast_datagrams, 0u);
     EXPECT_EQ(s.multicast_datagrams, s.datagrams_sent);
-    EXPECT_EQ(s.dropped_total(), 0u);
+    EXPECT_EQ(s.dropped_total, 0u);
   }
 }
 
@@ -641,14 +641,14 @@ TEST(McdistHostile, AFloodOfGarbageForgedForeignAndStaleDatagramsIsCountedAndNev
     for (int h = 0; h < 3; ++h) own_total += expect_own[h][i];
   }
   ASSERT_TRUE(wait_for([&] {
-    bool done = server->stats().dropped_total() >= server_total;
+    bool done = server->stats().dropped_total >= server_total;
     for (int h = 0; h < 3; ++h) {
       uint64_t own = 0;
       for (size_t i = 0; i < kWireErrorCount; ++i) own += expect_own[h][i];
-      done = done && hs[h].src->stats().dropped_total() >= host_total + own;
+      done = done && hs[h].src->stats().dropped_total >= host_total + own;
     }
     return done;
-  })) << server->stats().dropped_total() << " of " << server_total;
+  })) << server->stats().dropped_total << " of " << server_total;
   const MemserverStats ss = server->stats();
   for (size_t i = 1; i < kWireErrorCount; ++i) {
     const char* why = wire_error_name(static_cast<WireError>(i));

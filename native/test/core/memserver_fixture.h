@@ -13,9 +13,9 @@
 #include <memory>
 #include <vector>
 
+#include "base/unique_fd.h"
+#include "memory/memtap.h"
 #include "memserver/page_wire.h"
-#include "unique_fd.h"
-#include "vmm/memtap.h"
 
 namespace sf::memserver::test {
 
@@ -31,11 +31,11 @@ inline SnapshotKey test_key(uint8_t salt = 0) {
 // A snapshot memfd: page p is a hole when p % 5 == 3, allocated-but-zero when p % 7 == 2, otherwise
 // distinct bytes; `expect` holds what every page must read as.
 struct Snapshot {
-  snowflock::UniqueFd fd;
+  sf::UniqueFd fd;
   uint64_t pages;
   std::vector<uint8_t> expect;
   explicit Snapshot(uint64_t n) : pages(n), expect(n * kPg, 0) {
-    fd = snowflock::UniqueFd(::memfd_create("memserver-test", MFD_CLOEXEC));
+    fd = sf::UniqueFd(::memfd_create("memserver-test", MFD_CLOEXEC));
     EXPECT_EQ(::ftruncate(fd.get(), static_cast<off_t>(n * kPg)), 0);
     for (uint64_t p = 0; p < n; ++p) {
       if (is_hole(p)) continue;
@@ -61,11 +61,11 @@ struct Snapshot {
 struct CloneRam {
   uint8_t* ram = nullptr;
   uint64_t bytes;
-  std::unique_ptr<vmm::Memtap> tap;
-  CloneRam(uint64_t b, std::shared_ptr<vmm::PageSource> src, vmm::MemtapOptions opts = {}) : bytes(b) {
+  std::unique_ptr<memory::Memtap> tap;
+  CloneRam(uint64_t b, std::shared_ptr<memory::PageSource> src, memory::MemtapOptions opts = {}) : bytes(b) {
     ram = static_cast<uint8_t*>(::mmap(nullptr, b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     EXPECT_NE(ram, MAP_FAILED);
-    auto t = vmm::Memtap::create(ram, b, std::move(src), std::move(opts));
+    auto t = memory::Memtap::create(ram, b, std::move(src), std::move(opts));
     EXPECT_TRUE(t.ok()) << t.status().message;
     if (t.ok()) tap = std::move(t).value();
   }

@@ -3,7 +3,7 @@
 // clone, garbage/forged/foreign datagrams at both ends counted and never installed, a server that dies
 // while a fault waits (the fault fails within the timeout; shutdown stays prompt), and fault service
 // times through the server vs the mirror vs a local memfd memtap (printed, not asserted).
-// Boundary: tests of memserver/{memserver,mirror,remote_source}.h with vmm/memtap.h; no KVM needed.
+// Boundary: tests of memserver/{memserver,mirror,remote_source}.h with memory/memtap.h; no KVM needed.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -22,19 +22,19 @@
 #include <thread>
 #include <vector>
 
+#include "memory/memtap.h"
 #include "memserver/memserver.h"
 #include "memserver/mirror.h"
 #include "memserver/page_wire.h"
 #include "memserver/remote_source.h"
 #include "memserver_fixture.h"
 #include "test_support.h"
-#include "vmm/memtap.h"
 
 namespace sf::memserver::test {
 namespace {
 
-using vmm::Memtap;
-using vmm::MemtapStats;
+using memory::Memtap;
+using memory::MemtapStats;
 using namespace std::chrono_literals;
 using vmm::test::mono;
 using vmm::test::uffd_usable;
@@ -76,7 +76,7 @@ std::shared_ptr<Mirror> mirror_for(const Snapshot& s) {
 
 // A plain UDP socket for injecting datagrams.
 struct Injector {
-  snowflock::UniqueFd fd;
+  sf::UniqueFd fd;
   Endpoint self;
   Injector() {
     auto s = open_udp(Endpoint::loopback(0), &self, 1 << 20, 1 << 20);
@@ -141,7 +141,7 @@ TEST(Memserver, RemoteMemtapIsByteExact) {
       return server->stats().datagrams_sent >= (snap.pages - zero) * per_page + zero &&
              server->stats().requests == src->stats().requests_sent;
     }));
-    const MemtapStats ts = clone.tap->stats();
+    const memory::MemtapStats ts = clone.tap->stats();
     const MemserverStats ss = server->stats();
     const RemoteSourceStats cs = src->stats();
     EXPECT_EQ(ts.faults, snap.pages);
@@ -151,8 +151,8 @@ TEST(Memserver, RemoteMemtapIsByteExact) {
     EXPECT_EQ(ss.requests, cs.requests_sent);
     EXPECT_GE(ss.pages_served, snap.pages);  // more only if a reply was slower than the first retry
     EXPECT_GE(ss.zero_pages, zero);
-    EXPECT_EQ(ss.dropped_total(), 0u);
-    EXPECT_EQ(cs.dropped_total(), 0u);
+    EXPECT_EQ(ss.dropped_total, 0u);
+    EXPECT_EQ(cs.dropped_total, 0u);
     EXPECT_EQ(cs.pages_installed, snap.pages - zero);
     EXPECT_EQ(cs.zero_pages_installed, zero);
     EXPECT_EQ(src->mirror()->stats().pages, snap.pages);
@@ -318,7 +318,7 @@ TEST(Memserver, DropsGarbageForgedAndForeignRequestsAndStillServes) {
   past.first_page = 510;  // 510 + 8 > 512 pages
   inj.send(server->endpoint(), req(past, test_key()));                    // out_of_range
 
-  ASSERT_TRUE(wait_for([&] { return server->stats().dropped_total() + server->stats().out_of_range >= 13; }));
+  ASSERT_TRUE(wait_for([&] { return server->stats().dropped_total + server->stats().out_of_range >= 13; }));
   const MemserverStats s = server->stats();
   auto d = [&](WireError e) { return s.dropped[static_cast<size_t>(e)]; };
   EXPECT_EQ(d(WireError::bad_magic), 1u);
@@ -458,9 +458,9 @@ TEST(Memserver, ADeadServerFailsTheFaultWithinTheTimeoutAndShutdownStaysPrompt) 
   ASSERT_TRUE(src);
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<vmm::Status> failures;
-  vmm::MemtapOptions opts;
-  opts.on_failure = [&](const vmm::Status& st) {
+  std::vector<Status> failures;
+  memory::MemtapOptions opts;
+  opts.on_failure = [&](const Status& st) {
     std::lock_guard l(mu);
     failures.push_back(st);
     cv.notify_all();
@@ -485,7 +485,7 @@ TEST(Memserver, ADeadServerFailsTheFaultWithinTheTimeoutAndShutdownStaysPrompt) 
     ASSERT_TRUE(cv.wait_for(l, kTimeout + 2s, [&] { return !failures.empty(); })) << "the fault never failed";
   }
   const uint64_t fail_ms = (mono() - t_kill) / 1000000;
-  const vmm::Status st = clone.tap->failure();
+  const Status st = clone.tap->failure();
   EXPECT_EQ(st.code, ETIMEDOUT);
   EXPECT_NE(st.message.find("memserver"), std::string::npos) << st.message;
   EXPECT_NE(st.message.find("page 1"), std::string::npos) << st.message;
@@ -565,11 +565,11 @@ TEST(Memserver, FaultLatencyThroughServerMirrorAndLocalMemfd) {
   };
   std::vector<Row> rows;
   auto row = [&](const char* name, CloneRam& c, const std::vector<uint64_t>& touch) {
-    const MemtapStats s = c.tap->stats();
+    const memory::MemtapStats s = c.tap->stats();
     rows.push_back({name, pct(touch, 0.5), s.p50_ns, s.p99_ns});
   };
   {
-    auto local = vmm::SnapshotFdSource::create(snap.fd.get(), snap.bytes());
+    auto local = memory::SnapshotFdSource::create(snap.fd.get(), snap.bytes());
     ASSERT_TRUE(local.ok());
     CloneRam c(snap.bytes(), std::move(local).value());
     ASSERT_TRUE(c.tap);

@@ -89,7 +89,7 @@ Host make_host(const Snapshot& s, const Memserver& server) {
 bool fetch(Host& h, uint64_t first, uint64_t n) {
   std::vector<const uint8_t*> out(n);
   std::atomic<bool> cancel{false};
-  const vmm::Status st = h.src->get(first, n, nullptr, out.data(), cancel);
+  const Status st = h.src->get(first, n, nullptr, out.data(), cancel);
   EXPECT_TRUE(st.ok()) << st.message;
   return st.ok();
 }
@@ -169,7 +169,7 @@ TEST(MemserverWorkingSet, ASecondClientGetsThePagesTheFirstAskedForWithoutAsking
       }
       EXPECT_EQ(wrong_pages(snap, *b.mirror), 0u);
       EXPECT_EQ(wrong_pages(snap, *a.mirror), 0u);
-      EXPECT_EQ(server->stats().dropped_total(), 0u);
+      EXPECT_EQ(server->stats().dropped_total, 0u);
     }
   }
 }

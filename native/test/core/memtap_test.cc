@@ -17,9 +17,9 @@
 #include <cstring>
 #include <thread>
 
+#include "memory/memtap.h"
+#include "memory/presence_bitmap.h"
 #include "test_support.h"
-#include "vmm/memtap.h"
-#include "vmm/presence_bitmap.h"
 #include "vmm/vm.h"
 
 namespace sf::vmm::test {
@@ -34,12 +34,12 @@ constexpr uint64_t kPages = 2048;
 
 // A snapshot-like memfd: page p holds (p * 7 + 1) in every word for p in [0, data_pages); the rest holes.
 struct Fixture {
-  snowflock::UniqueFd fd;
+  sf::UniqueFd fd;
   uint8_t* ram = nullptr;
   uint64_t bytes = 0;
-  std::unique_ptr<Memtap> tap;
+  std::unique_ptr<memory::Memtap> tap;
   Fixture(uint64_t pages, uint64_t data_pages) : bytes(pages * kPg) {
-    fd = snowflock::UniqueFd(::memfd_create("memtap-test", MFD_CLOEXEC));
+    fd = sf::UniqueFd(::memfd_create("memtap-test", MFD_CLOEXEC));
     EXPECT_EQ(::ftruncate(fd.get(), static_cast<off_t>(bytes)), 0);
     std::vector<uint64_t> page(kPg / 8);
     for (uint64_t p = 0; p < data_pages; ++p) {
@@ -48,7 +48,7 @@ struct Fixture {
     }
     ram = static_cast<uint8_t*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     EXPECT_NE(ram, MAP_FAILED);
-    auto t = Memtap::create(ram, bytes, fd.get());
+    auto t = memory::Memtap::create(ram, bytes, fd.get());
     EXPECT_TRUE(t.ok()) << t.status().message;
     if (t.ok()) tap = std::move(t).value();
   }
@@ -60,7 +60,7 @@ struct Fixture {
 };
 
 TEST(PresenceBitmap, SetTestClearCount) {
-  PresenceBitmap b(130);
+  memory::PresenceBitmap b(130);
   EXPECT_EQ(b.size(), 130u);
   EXPECT_FALSE(b.test(0));
   EXPECT_TRUE(b.set(0));
@@ -75,7 +75,7 @@ TEST(PresenceBitmap, SetTestClearCount) {
   EXPECT_FALSE(b.clear(65));
   EXPECT_EQ(b.count(), 11u);
   // Concurrent setters: every bit counted once.
-  PresenceBitmap c(1 << 16);
+  memory::PresenceBitmap c(1 << 16);
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) ts.emplace_back([&] { for (uint64_t p = 0; p < (1 << 16); ++p) c.set(p); });
   for (auto& t : ts) t.join();
@@ -207,7 +207,7 @@ TEST(Memtap, FaultLatencyMicrobenchmark) {
   SF_REQUIRE_UFFD();
   constexpr uint64_t kN = 8192;
   std::vector<uint64_t> tap_ns, min_ns;
-  MemtapStats st;
+  memory::MemtapStats st;
   {
     Fixture f(kN, kN);
     ASSERT_TRUE(f.tap);
@@ -285,7 +285,7 @@ VmConfig user_config(uint64_t ram = 64ull << 20) {
   SF_REQUIRE_KVM();           \
   SF_REQUIRE_UFFD()
 
-void print_stats(const char* what, const MemtapStats& s, uint64_t ram_pages) {
+void print_stats(const char* what, const memory::MemtapStats& s, uint64_t ram_pages) {
   std::printf("[ lazy ] %s: %llu faults, %llu copied, %llu zero-filled, %llu prefetched, %llu present of %llu "
               "RAM pages; service p50 %llu ns p99 %llu ns\n",
               what, (unsigned long long)s.faults, (unsigned long long)s.pages_copied, (unsigned long long)s.zero_pages,

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "vmm/guest_abi.h"
+#include "base/guest_abi.h"
 #include "vmm/serial.h"
 
 namespace sf::vmm {

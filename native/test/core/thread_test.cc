@@ -1,6 +1,6 @@
 // Thread: vCPU threads run guest work below the host's threads (nice), helper threads keep the
 // creator's priority, so busy guests cannot starve heartbeats, memtap or consoles.
-#include "../../src/core/vmm/thread.h"
+#include "base/thread.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

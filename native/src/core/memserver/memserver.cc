@@ -40,14 +40,8 @@ bool all_zero(const uint8_t* p) {
 
 }  // namespace
 
-uint64_t MemserverStats::dropped_total() const {
-  uint64_t n = 0;
-  for (uint64_t d : dropped) n += d;
-  return n;
-}
-
-vmm::Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& config) {
-  if (config.ram_bytes == 0 || config.ram_bytes % kPage != 0) return vmm::Status::Error(EINVAL, "memserver: RAM size must be whole pages");
+Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& config) {
+  if (config.ram_bytes == 0 || config.ram_bytes % kPage != 0) return Status::Error(EINVAL, "memserver: RAM size must be whole pages");
   const bool multicast = config.mode == NetworkMode::multicast;
   uint32_t max_datagram = config.max_datagram;
   if (max_datagram == 0) {
@@ -55,23 +49,23 @@ vmm::Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig&
     // server bound to the wildcard has no interface of its own: the configured multicast one stands in.)
     const uint32_t via = multicast || config.bind.addr == 0 ? config.multicast_interface : config.bind.addr;
     auto mtu = interface_mtu(via);
-    if (!mtu.ok()) return vmm::Status::Error(mtu.status().code, "memserver: max_datagram 0 needs the interface MTU: " + mtu.status().message);
+    if (!mtu.ok()) return Status::Error(mtu.status().code, "memserver: max_datagram 0 needs the interface MTU: " + mtu.status().message);
     max_datagram = std::min<uint32_t>(datagram_for_mtu(mtu.value()), kFragmentOverhead + kWirePage);
   }
   if (fragment_payload(max_datagram) == 0 || max_datagram > kMaxDatagram) {
-    return vmm::Status::Error(EINVAL, "memserver: max_datagram " + std::to_string(max_datagram) + " out of range");
+    return Status::Error(EINVAL, "memserver: max_datagram " + std::to_string(max_datagram) + " out of range");
   }
   if (config.max_request_pages == 0 || config.max_request_pages > kMaxRequestPages) {
-    return vmm::Status::Error(EINVAL, "memserver: max_request_pages out of range");
+    return Status::Error(EINVAL, "memserver: max_request_pages out of range");
   }
   if (config.max_backlog_pages < config.max_request_pages) {
-    return vmm::Status::Error(EINVAL, "memserver: max_backlog_pages must hold at least one request");
+    return Status::Error(EINVAL, "memserver: max_backlog_pages must hold at least one request");
   }
   if (!(config.endgame_share > 0.0) || std::isnan(config.endgame_share) || config.lockstep_window.count() < 0 ||
       config.lockstep_first_ask_window.count() < 0) {
-    return vmm::Status::Error(EINVAL, "memserver: endgame_share must be > 0 and the lockstep windows ≥ 0");
+    return Status::Error(EINVAL, "memserver: endgame_share must be > 0 and the lockstep windows ≥ 0");
   }
-  auto source = vmm::SnapshotFdSource::create(config.snapshot_fd, config.ram_bytes);
+  auto source = memory::SnapshotFdSource::create(config.snapshot_fd, config.ram_bytes);
   if (!source.ok()) return source.status();
   Endpoint bound;
   auto sock = open_udp(config.bind, &bound, kSocketBuffer, kSocketBuffer);
@@ -80,26 +74,26 @@ vmm::Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig&
   if (multicast) {
     group = Endpoint{config.group.addr, config.group.port != 0 ? config.group.port : bound.port};
     if (!is_multicast(group.addr)) {
-      return vmm::Status::Error(EINVAL, "memserver: multicast mode needs a 224.0.0.0/4 group, not " + config.group.to_string());
+      return Status::Error(EINVAL, "memserver: multicast mode needs a 224.0.0.0/4 group, not " + config.group.to_string());
     }
-    vmm::Status st = set_multicast_sender(sock.value().get(), config.multicast_interface, config.multicast_ttl);
-    if (!st.ok()) return vmm::Status::Error(st.code, "memserver: " + st.message);
+    Status st = set_multicast_sender(sock.value().get(), config.multicast_interface, config.multicast_ttl);
+    if (!st.ok()) return Status::Error(st.code, "memserver: " + st.message);
   }
   uint64_t data_pages = 0;
   for (uint64_t p = 0; p < config.ram_bytes / kPage; ++p) data_pages += source.value()->has_data(p) ? 1 : 0;
-  snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake) return vmm::Status::FromErrno("eventfd(memserver)", errno);
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) return Status::FromErrno("eventfd(memserver)", errno);
   auto server = std::unique_ptr<Memserver>(new Memserver(config, std::move(source).value(), std::move(sock).value(),
                                                          std::move(wake), bound, group, max_datagram, data_pages));
-  if (!server->pagebuf_ || !server->arena_) return vmm::Status::Error(ENOMEM, "memserver: buffers");
-  vmm::Status st = server->thread_.start([s = server.get()] { s->run(); }, "sf-memserver", vmm::Thread::Signals::none,
+  if (!server->pagebuf_ || !server->arena_) return Status::Error(ENOMEM, "memserver: buffers");
+  Status st = server->thread_.start([s = server.get()] { s->run(); }, "sf-memserver", Thread::Signals::none,
                                          nullptr, 128 * 1024);
   if (!st.ok()) return st;
   return server;
 }
 
-Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<vmm::SnapshotFdSource> source,
-                     snowflock::UniqueFd sock, snowflock::UniqueFd wake, Endpoint endpoint, Endpoint group,
+Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<memory::SnapshotFdSource> source,
+                     UniqueFd sock, UniqueFd wake, Endpoint endpoint, Endpoint group,
                      uint32_t max_datagram, uint64_t data_pages)
     : snapshot_id_(config.snapshot_id),
       key_(config.key),
@@ -130,7 +124,7 @@ Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<vmm::Snapsho
   for (auto& d : dropped_) d.store(0, std::memory_order_relaxed);
   // Clones never ask for holes (their descriptor says which pages hold data): streaming them is waste.
   working_set_.seed(config.working_set_seed, [this](uint64_t p) { return source_->has_data(p); });
-  pace_.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
+  counters_.pace.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
 }
 
 Memserver::~Memserver() { stop(); }
@@ -149,48 +143,26 @@ void Memserver::stop() {
 
 MemserverStats Memserver::stats() const {
   MemserverStats s;
-  s.requests = requests_.load(std::memory_order_relaxed);
-  s.pages_served = pages_served_.load(std::memory_order_relaxed);
-  s.zero_pages = zero_pages_.load(std::memory_order_relaxed);
-  s.datagrams_sent = datagrams_.load(std::memory_order_relaxed);
-  s.bytes_sent = bytes_.load(std::memory_order_relaxed);
-  s.send_errors = send_errors_.load(std::memory_order_relaxed);
-  s.out_of_range = out_of_range_.load(std::memory_order_relaxed);
-  for (size_t i = 0; i < kWireErrorCount; ++i) s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
-  s.multicast_datagrams = mc_datagrams_.load(std::memory_order_relaxed);
-  s.unicast_datagrams = uc_datagrams_.load(std::memory_order_relaxed);
-  s.lockstep_suppressed = lockstep_suppressed_.load(std::memory_order_relaxed);
-  s.endgame_unicast_pages = endgame_unicast_.load(std::memory_order_relaxed);
+  add_counters(counters_, s);
+  for (size_t i = 0; i < kWireErrorCount; ++i) {
+    s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
+    s.dropped_total += s.dropped[i];
+  }
   s.endgame = endgame_flag_.load(std::memory_order_relaxed);
   s.data_pages = data_pages_;
-  s.data_pages_multicast = data_multicast_.load(std::memory_order_relaxed);
-  s.rate_reports = rate_reports_.load(std::memory_order_relaxed);
-  s.client_rate = client_rate_.load(std::memory_order_relaxed);
-  s.pace = pace_.load(std::memory_order_relaxed);
-  s.paced_waits = paced_waits_.load(std::memory_order_relaxed);
-  s.backlog_pages = backlog_pages_.load(std::memory_order_relaxed);
-  s.backlog_full = backlog_full_.load(std::memory_order_relaxed);
-  s.test_send_drops = test_send_drops_.load(std::memory_order_relaxed);
-  s.queued_duplicates = queued_duplicates_.load(std::memory_order_relaxed);
   s.working_set_pages = working_set_.count();
   s.working_set_seeded = working_set_.seeded_count();
   s.working_set_recorded = working_set_.recorded_count();
-  s.streams_started = streams_started_.load(std::memory_order_relaxed);
-  s.streams_refused = streams_refused_.load(std::memory_order_relaxed);
-  s.streams_active = streams_active_.load(std::memory_order_relaxed);
-  s.streamed_pages = streamed_pages_.load(std::memory_order_relaxed);
-  s.streamed_datagrams = streamed_datagrams_.load(std::memory_order_relaxed);
-  s.stream_skipped = stream_skipped_.load(std::memory_order_relaxed);
   return s;
 }
 
 void Memserver::publish_stats() {
-  backlog_pages_.store(backlog_.pages(), std::memory_order_relaxed);
-  data_multicast_.store(lockstep_.data_pages_sent(), std::memory_order_relaxed);
+  counters_.backlog_pages.store(backlog_.pages(), std::memory_order_relaxed);
+  counters_.data_pages_multicast.store(lockstep_.data_pages_sent(), std::memory_order_relaxed);
   endgame_flag_.store(endgame_, std::memory_order_relaxed);
-  client_rate_.store(flow_.average(), std::memory_order_relaxed);
-  pace_.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
-  streams_active_.store(streams_.active(), std::memory_order_relaxed);
+  counters_.client_rate.store(flow_.average(), std::memory_order_relaxed);
+  counters_.pace.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
+  counters_.streams_active.store(streams_.active(), std::memory_order_relaxed);
 }
 
 void Memserver::run() {
@@ -252,7 +224,7 @@ void Memserver::run() {
           continue;
         }
         if (req.first_page >= pages_ || req.npages > pages_ - req.first_page) {
-          out_of_range_.fetch_add(1, std::memory_order_relaxed);
+          counters_.out_of_range.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         if (stalled_.load(std::memory_order_acquire)) continue;
@@ -267,13 +239,13 @@ void Memserver::run() {
 
 void Memserver::admit(const PageRequest& req, const sockaddr_in& from) {
   if (!backlog_.fits(req.npages)) {
-    backlog_full_.fetch_add(1, std::memory_order_relaxed);  // the client's retry asks again later
+    counters_.backlog_full.fetch_add(1, std::memory_order_relaxed);  // the client's retry asks again later
     return;
   }
-  requests_.fetch_add(1, std::memory_order_relaxed);
+  counters_.requests.fetch_add(1, std::memory_order_relaxed);
   if (req.rate_kib != 0) {
     flow_.report(uint64_t{req.rate_kib} * 1024);
-    rate_reports_.fetch_add(1, std::memory_order_relaxed);
+    counters_.rate_reports.fetch_add(1, std::memory_order_relaxed);
   }
   const Clock::time_point now = Clock::now();
   note_request(req, from, now);
@@ -318,9 +290,9 @@ void Memserver::admit(const PageRequest& req, const sockaddr_in& from) {
     ++run.n;
   }
   close_run();
-  if (suppressed > 0) lockstep_suppressed_.fetch_add(suppressed, std::memory_order_relaxed);
-  if (endgame_unicast > 0) endgame_unicast_.fetch_add(endgame_unicast, std::memory_order_relaxed);
-  if (duplicates > 0) queued_duplicates_.fetch_add(duplicates, std::memory_order_relaxed);
+  if (suppressed > 0) counters_.lockstep_suppressed.fetch_add(suppressed, std::memory_order_relaxed);
+  if (endgame_unicast > 0) counters_.endgame_unicast_pages.fetch_add(endgame_unicast, std::memory_order_relaxed);
+  if (duplicates > 0) counters_.queued_duplicates.fetch_add(duplicates, std::memory_order_relaxed);
 }
 
 void Memserver::note_request(const PageRequest& req, const sockaddr_in& from, Clock::time_point now) {
@@ -329,7 +301,7 @@ void Memserver::note_request(const PageRequest& req, const sockaddr_in& from, Cl
     // earlier ones touched: send it that in bulk rather than fault by fault.
     if (working_set_.seeded_count() > 0 || (reap_ && working_set_.recorded_count() > 0)) {
       const WorkingSetStreams::Target target{req.client_id, from, mode_ == NetworkMode::multicast && !req.unicast};
-      (streams_.start(target, now) ? streams_started_ : streams_refused_).fetch_add(1, std::memory_order_relaxed);
+      (streams_.start(target, now) ? counters_.streams_started : counters_.streams_refused).fetch_add(1, std::memory_order_relaxed);
     }
   }
   streams_.asked(req.client_id, req.first_page, req.npages);
@@ -387,7 +359,7 @@ bool Memserver::queue_stream(uint64_t* examined) {
     ++job.n;
   }
   close_job();
-  if (skipped > 0) stream_skipped_.fetch_add(skipped, std::memory_order_relaxed);
+  if (skipped > 0) counters_.stream_skipped.fetch_add(skipped, std::memory_order_relaxed);
   return true;
 }
 
@@ -406,7 +378,7 @@ Memserver::Clock::duration Memserver::pump() {
     // about the sum.) A fault's few datagrams are not held back; what they spend delays bulk work.
     if (mode_ == NetworkMode::multicast && !backlog_.front_is_urgent()) {
       if (const Clock::duration d = flow_.delay(Clock::now()); d > Clock::duration::zero()) {
-        paced_waits_.fetch_add(1, std::memory_order_relaxed);
+        counters_.paced_waits.fetch_add(1, std::memory_order_relaxed);
         wait = d;
         break;
       }
@@ -416,7 +388,7 @@ Memserver::Clock::duration Memserver::pump() {
     // A page that is no longer queued went out with a fault's request that overtook this job.
     const bool lockstep = job.multicast && lockstep_.enabled();
     if (lockstep && !lockstep_.queued(page)) {
-      lockstep_suppressed_.fetch_add(1, std::memory_order_relaxed);
+      counters_.lockstep_suppressed.fetch_add(1, std::memory_order_relaxed);
       backlog_.consume(1);
       continue;
     }
@@ -451,7 +423,7 @@ Memserver::Clock::duration Memserver::pump() {
       queue(f, job);
       --budget;
       datagrams = 1;
-      zero_pages_.fetch_add(done, std::memory_order_relaxed);
+      counters_.zero_pages.fetch_add(done, std::memory_order_relaxed);
     } else {
       for (uint32_t off = 0; off < kPage; off += payload_) {
         f.zero = false;
@@ -474,10 +446,10 @@ Memserver::Clock::duration Memserver::pump() {
         endgame_ = true;
       }
     }
-    pages_served_.fetch_add(done, std::memory_order_relaxed);
+    counters_.pages_served.fetch_add(done, std::memory_order_relaxed);
     if (streamed) {
-      streamed_pages_.fetch_add(done, std::memory_order_relaxed);
-      streamed_datagrams_.fetch_add(datagrams, std::memory_order_relaxed);
+      counters_.streamed_pages.fetch_add(done, std::memory_order_relaxed);
+      counters_.streamed_datagrams.fetch_add(datagrams, std::memory_order_relaxed);
     }
     backlog_.consume(done);
   }
@@ -487,7 +459,7 @@ Memserver::Clock::duration Memserver::pump() {
 
 void Memserver::queue(const PageFragment& frag, const SendJob& job) {
   if (send_loss_.drop()) {  // test-only: as if the network lost it on the way to everyone
-    test_send_drops_.fetch_add(1, std::memory_order_relaxed);
+    counters_.test_send_drops.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (queued_ == kSendBatch) flush();
@@ -534,13 +506,13 @@ void Memserver::flush() {
     }
     // Unreachable requester (ICMP), or the queue stays full: the client's retry covers what is lost.
     // Skip the one datagram that failed and keep going: the rest may be for other destinations.
-    send_errors_.fetch_add(1, std::memory_order_relaxed);
+    counters_.send_errors.fetch_add(1, std::memory_order_relaxed);
     ++sent;
   }
-  bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  datagrams_.fetch_add(ok, std::memory_order_relaxed);
-  mc_datagrams_.fetch_add(group, std::memory_order_relaxed);
-  uc_datagrams_.fetch_add(ok - group, std::memory_order_relaxed);
+  counters_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+  counters_.datagrams_sent.fetch_add(ok, std::memory_order_relaxed);
+  counters_.multicast_datagrams.fetch_add(group, std::memory_order_relaxed);
+  counters_.unicast_datagrams.fetch_add(ok - group, std::memory_order_relaxed);
   flow_.spent(bytes, Clock::now());
   queued_ = 0;
 }

@@ -20,13 +20,14 @@
 #include <optional>
 #include <vector>
 
-#include "../unique_fd.h"
-#include "../vmm/memtap.h"
-#include "../vmm/status.h"
-#include "../vmm/thread.h"
+#include "../base/status.h"
+#include "../base/thread.h"
+#include "../base/unique_fd.h"
+#include "../memory/snapshot_fd_source.h"
 #include "flow_control.h"
 #include "lockstep.h"
 #include "loss_knob.h"
+#include "memserver_stats.h"
 #include "multicast.h"
 #include "page_wire.h"
 #include "send_backlog.h"
@@ -84,49 +85,9 @@ struct MemserverConfig {
   uint32_t max_stream_clients = 4096; // client ids remembered (first requests recognised)
 };
 
-struct MemserverStats {
-  uint64_t requests = 0;        // authentic requests answered (or found already on their way: lockstep)
-  uint64_t pages_served = 0;    // pages sent (data + zero)
-  uint64_t zero_pages = 0;      // of which answered as zero (snapshot hole or all-zero page)
-  uint64_t datagrams_sent = 0;
-  uint64_t bytes_sent = 0;      // UDP payload bytes
-  uint64_t send_errors = 0;     // datagrams the kernel refused (buffer full, unreachable): the client retries
-  uint64_t out_of_range = 0;    // authentic requests for pages past the snapshot: dropped
-  std::array<uint64_t, kWireErrorCount> dropped{};  // by WireError (index 0 unused)
-  uint64_t dropped_total() const;
-
-  // mcdist
-  uint64_t multicast_datagrams = 0;    // of datagrams_sent: to the group
-  uint64_t unicast_datagrams = 0;      // of datagrams_sent: to one requester
-  uint64_t lockstep_suppressed = 0;    // requested pages not sent: multicast moments ago or already queued
-  uint64_t queued_duplicates = 0;      // requested pages already queued by unicast for the same requester
-  uint64_t endgame_unicast_pages = 0;  // retransmissions answered by unicast in the end game
-  bool endgame = false;                // the end game has begun
-  uint64_t data_pages = 0;             // the snapshot's data (non-hole) pages
-  uint64_t data_pages_multicast = 0;   // of which multicast at least once
-  uint64_t rate_reports = 0;           // requests that carried a receive rate
-  uint64_t client_rate = 0;            // weighted average of the reported rates, bytes/s
-  uint64_t pace = 0;                   // the group's send pace, bytes/s (0: unpaced; always in unicast mode)
-  uint64_t paced_waits = 0;            // times sending paused to keep the pace
-  uint64_t backlog_pages = 0;          // pages queued for sending now
-  uint64_t backlog_full = 0;           // requests dropped because the queue was full (clients retry)
-  uint64_t test_send_drops = 0;        // datagrams the test-only loss knob did not send
-
-  // working-set prefetch
-  uint64_t working_set_pages = 0;      // pages in working_set(): seeded ∪ recorded
-  uint64_t working_set_seeded = 0;     // of the seed, pages in range and holding data
-  uint64_t working_set_recorded = 0;   // pages clients asked for
-  uint64_t streams_started = 0;        // clients a stream began for
-  uint64_t streams_refused = 0;        // new clients that got none (too many streams at once)
-  uint64_t streams_active = 0;
-  uint64_t streamed_pages = 0;         // pages sent by streams (data + zero)
-  uint64_t streamed_datagrams = 0;
-  uint64_t stream_skipped = 0;         // set pages a stream left out: its client asked itself, or the group had them
-};
-
 class Memserver {
  public:
-  static vmm::Result<std::unique_ptr<Memserver>> create(const MemserverConfig& config);
+  static Result<std::unique_ptr<Memserver>> create(const MemserverConfig& config);
   Memserver(const Memserver&) = delete;
   Memserver& operator=(const Memserver&) = delete;
   ~Memserver();  // stop()
@@ -151,8 +112,8 @@ class Memserver {
 
  private:
   using Clock = std::chrono::steady_clock;
-  Memserver(const MemserverConfig& config, std::shared_ptr<vmm::SnapshotFdSource> source, snowflock::UniqueFd sock,
-            snowflock::UniqueFd wake, Endpoint endpoint, Endpoint group, uint32_t max_datagram, uint64_t data_pages);
+  Memserver(const MemserverConfig& config, std::shared_ptr<memory::SnapshotFdSource> source, UniqueFd sock,
+            UniqueFd wake, Endpoint endpoint, Endpoint group, uint32_t max_datagram, uint64_t data_pages);
   void run();
   // Checks one authentic, in-range request against the send history and queues what must go out.
   void admit(const PageRequest& req, const sockaddr_in& from);
@@ -181,9 +142,9 @@ class Memserver {
   const Endpoint group_;
   const sockaddr_in group_sa_;
   const double endgame_share_;
-  std::shared_ptr<vmm::SnapshotFdSource> source_;  // reads pages, knows the holes
-  snowflock::UniqueFd sock_;
-  snowflock::UniqueFd wake_;
+  std::shared_ptr<memory::SnapshotFdSource> source_;  // reads pages, knows the holes
+  UniqueFd sock_;
+  UniqueFd wake_;
   const Endpoint endpoint_;
 
   // Service-thread-only state: a read buffer for one page, an arena of outgoing datagrams, the
@@ -204,19 +165,14 @@ class Memserver {
   WorkingSetStreams streams_;
   const bool reap_;
 
-  std::atomic<uint64_t> requests_{0}, pages_served_{0}, zero_pages_{0}, datagrams_{0}, bytes_{0}, send_errors_{0},
-      out_of_range_{0};
-  std::atomic<uint64_t> mc_datagrams_{0}, uc_datagrams_{0}, lockstep_suppressed_{0}, endgame_unicast_{0},
-      data_multicast_{0}, rate_reports_{0}, client_rate_{0}, pace_{0}, paced_waits_{0}, backlog_pages_{0},
-      backlog_full_{0}, test_send_drops_{0}, queued_duplicates_{0}, streams_started_{0}, streams_refused_{0},
-      streams_active_{0}, streamed_pages_{0}, streamed_datagrams_{0}, stream_skipped_{0};
+  MemserverCounters counters_;
   std::atomic<bool> endgame_flag_{false};
   const uint64_t data_pages_;
   std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};
   std::atomic<bool> stalled_{false};
   std::atomic<bool> stopping_{false};
   std::mutex stop_mu_;
-  vmm::Thread thread_;
+  Thread thread_;
 };
 
 }  // namespace sf::memserver

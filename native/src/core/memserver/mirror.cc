@@ -11,19 +11,19 @@
 
 namespace sf::memserver {
 
-vmm::Result<std::shared_ptr<Mirror>> Mirror::create(uint64_t snapshot_id, uint64_t bytes) {
-  if (bytes == 0 || bytes % kPage != 0) return vmm::Status::Error(EINVAL, "mirror: size must be whole pages");
-  snowflock::UniqueFd fd(::memfd_create("snowflock-mirror", MFD_CLOEXEC));
-  if (!fd) return vmm::Status::FromErrno("memfd_create(mirror)", errno);
-  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) return vmm::Status::FromErrno("ftruncate(mirror)", errno);
+Result<std::shared_ptr<Mirror>> Mirror::create(uint64_t snapshot_id, uint64_t bytes) {
+  if (bytes == 0 || bytes % kPage != 0) return Status::Error(EINVAL, "mirror: size must be whole pages");
+  UniqueFd fd(::memfd_create("snowflock-mirror", MFD_CLOEXEC));
+  if (!fd) return Status::FromErrno("memfd_create(mirror)", errno);
+  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) return Status::FromErrno("ftruncate(mirror)", errno);
   // NORESERVE: the mirror only ever holds what was touched somewhere, not the whole snapshot.
   void* addr = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
-  if (addr == MAP_FAILED) return vmm::Status::FromErrno("mmap(mirror)", errno);
-  vmm::Mapping map(addr, bytes);
+  if (addr == MAP_FAILED) return Status::FromErrno("mmap(mirror)", errno);
+  Mapping map(addr, bytes);
   return std::shared_ptr<Mirror>(new Mirror(snapshot_id, bytes, std::move(fd), std::move(map)));
 }
 
-Mirror::Mirror(uint64_t snapshot_id, uint64_t bytes, snowflock::UniqueFd fd, vmm::Mapping map)
+Mirror::Mirror(uint64_t snapshot_id, uint64_t bytes, UniqueFd fd, Mapping map)
     : snapshot_id_(snapshot_id),
       bytes_(bytes),
       fd_(std::move(fd)),
@@ -70,7 +70,7 @@ void Mirror::publish(std::span<const Range> installed) {
   // registrant's check and its registration unnoticed (a lost wake-up: a fault parked forever).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (nwaiters_.load(std::memory_order_relaxed) == 0) return;
-  std::vector<std::pair<uint64_t, vmm::PageWaiter*>> ready;
+  std::vector<std::pair<uint64_t, memory::PageWaiter*>> ready;
   std::lock_guard deliver(deliver_mu_);
   {
     std::lock_guard lock(waiters_mu_);
@@ -94,12 +94,12 @@ void Mirror::publish(std::span<const Range> installed) {
     }
     nwaiters_.store(waiters_.size(), std::memory_order_release);
   }
-  for (auto& [page, w] : ready) w->page_ready(page, zero_.test(page) ? nullptr : data(page), vmm::Status::Ok());
+  for (auto& [page, w] : ready) w->page_ready(page, zero_.test(page) ? nullptr : data(page), Status::Ok());
 }
 
 void Mirror::deliver_early(uint64_t page, const uint8_t* bytes) {
   if (nwaiters_.load(std::memory_order_acquire) == 0) return;
-  std::vector<vmm::PageWaiter*> ready;
+  std::vector<memory::PageWaiter*> ready;
   std::lock_guard deliver(deliver_mu_);
   {
     std::lock_guard lock(waiters_mu_);
@@ -108,10 +108,10 @@ void Mirror::deliver_early(uint64_t page, const uint8_t* bytes) {
     waiters_.erase(b, e);
     nwaiters_.store(waiters_.size(), std::memory_order_release);
   }
-  for (vmm::PageWaiter* w : ready) w->page_ready(page, bytes, vmm::Status::Ok());
+  for (memory::PageWaiter* w : ready) w->page_ready(page, bytes, Status::Ok());
 }
 
-bool Mirror::wait_async(uint64_t page, vmm::PageWaiter* waiter) {
+bool Mirror::wait_async(uint64_t page, memory::PageWaiter* waiter) {
   if (page >= pages()) return false;
   std::lock_guard lock(waiters_mu_);
   // Announce the registration before checking the page (see publish()): either the installer sees a
@@ -126,8 +126,8 @@ bool Mirror::wait_async(uint64_t page, vmm::PageWaiter* waiter) {
   return false;
 }
 
-void Mirror::fail(uint64_t page, const vmm::Status& status) {
-  std::vector<vmm::PageWaiter*> failed;
+void Mirror::fail(uint64_t page, const Status& status) {
+  std::vector<memory::PageWaiter*> failed;
   std::lock_guard deliver(deliver_mu_);
   {
     std::lock_guard lock(waiters_mu_);
@@ -138,16 +138,16 @@ void Mirror::fail(uint64_t page, const vmm::Status& status) {
   }
   // The page may have arrived (through another fetcher) since the caller gave up: then it is no failure.
   const bool arrived = present_.test(page);
-  for (vmm::PageWaiter* w : failed) {
+  for (memory::PageWaiter* w : failed) {
     if (arrived) {
-      w->page_ready(page, zero_.test(page) ? nullptr : data(page), vmm::Status::Ok());
+      w->page_ready(page, zero_.test(page) ? nullptr : data(page), Status::Ok());
     } else {
       w->page_ready(page, nullptr, status);
     }
   }
 }
 
-void Mirror::forget(vmm::PageWaiter* waiter) {
+void Mirror::forget(memory::PageWaiter* waiter) {
   {
     std::lock_guard lock(waiters_mu_);
     for (auto it = waiters_.begin(); it != waiters_.end();) it = it->second == waiter ? waiters_.erase(it) : std::next(it);

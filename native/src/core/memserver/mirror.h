@@ -3,7 +3,7 @@
 // of that snapshot on the host. A clone faulting a page the mirror holds is served from here without a
 // request; a page fetched for one clone is thereby a prefetch for its siblings.
 // Boundary: storage, presence and telling waiters (blocked threads, or memtaps via PageWaiter) that
-// pages arrived; who fetches pages (remote_source.h) and how a clone maps them (memtap.h) live elsewhere.
+// pages arrived; who fetches pages (remote_source.h) and how a clone maps them (memory/memtap.h) live elsewhere.
 #pragma once
 
 #include <atomic>
@@ -15,11 +15,11 @@
 #include <span>
 #include <unordered_map>
 
-#include "../unique_fd.h"
-#include "../vmm/mapping.h"
-#include "../vmm/memtap.h"
-#include "../vmm/presence_bitmap.h"
-#include "../vmm/status.h"
+#include "../base/mapping.h"
+#include "../base/status.h"
+#include "../base/unique_fd.h"
+#include "../memory/page_source.h"
+#include "../memory/presence_bitmap.h"
 
 namespace sf::memserver {
 
@@ -32,7 +32,7 @@ class Mirror {
  public:
   using Clock = std::chrono::steady_clock;
 
-  static vmm::Result<std::shared_ptr<Mirror>> create(uint64_t snapshot_id, uint64_t bytes);
+  static Result<std::shared_ptr<Mirror>> create(uint64_t snapshot_id, uint64_t bytes);
   Mirror(const Mirror&) = delete;
   Mirror& operator=(const Mirror&) = delete;
 
@@ -47,7 +47,7 @@ class Mirror {
   bool is_zero(uint64_t page) const { return zero_.test(page); }
   // Valid once has(page) and !is_zero(page): the page's bytes, for the mirror's lifetime.
   const uint8_t* data(uint64_t page) const { return map_.bytes() + page * kPage; }
-  const vmm::PresenceBitmap& presence() const { return present_; }
+  const memory::PresenceBitmap& presence() const { return present_; }
 
   // Stores one page (4 KiB at `bytes`) unless the mirror has it or another thread is storing it; true
   // if this call stored it. Installers publish() what they stored after a batch.
@@ -73,11 +73,11 @@ class Mirror {
 
   // Asynchronous waiting (memtaps whose source is_async): true if `page` is present (nothing
   // registered); else `waiter` gets one page_ready for it when it is published or failed.
-  bool wait_async(uint64_t page, vmm::PageWaiter* waiter);
+  bool wait_async(uint64_t page, memory::PageWaiter* waiter);
   // A fetcher gave up on `page`: its asynchronous waiters get `status` (unless the page arrived).
-  void fail(uint64_t page, const vmm::Status& status);
+  void fail(uint64_t page, const Status& status);
   // Removes every registration of `waiter`; when this returns no page_ready for it is running.
-  void forget(vmm::PageWaiter* waiter);
+  void forget(memory::PageWaiter* waiter);
   // True if every page of [first, first + n) is present.
   bool has_all(uint64_t first, uint64_t n) const;
 
@@ -85,22 +85,22 @@ class Mirror {
 
  private:
   static constexpr uint64_t kPage = 4096;
-  Mirror(uint64_t snapshot_id, uint64_t bytes, snowflock::UniqueFd fd, vmm::Mapping map);
+  Mirror(uint64_t snapshot_id, uint64_t bytes, UniqueFd fd, Mapping map);
 
   const uint64_t snapshot_id_;
   const uint64_t bytes_;
-  snowflock::UniqueFd fd_;
-  vmm::Mapping map_;             // MAP_SHARED view of fd_: stores go through it, memtaps copy from it
-  vmm::PresenceBitmap claimed_;  // someone is storing (or has stored) the page
-  vmm::PresenceBitmap zero_;     // set before present_ for zero pages
-  vmm::PresenceBitmap present_;  // set after the bytes are in place (release), read with acquire
+  UniqueFd fd_;
+  Mapping map_;             // MAP_SHARED view of fd_: stores go through it, memtaps copy from it
+  memory::PresenceBitmap claimed_;  // someone is storing (or has stored) the page
+  memory::PresenceBitmap zero_;     // set before present_ for zero pages
+  memory::PresenceBitmap present_;  // set after the bytes are in place (release), read with acquire
   std::mutex mu_;
   std::condition_variable cv_;
   // Asynchronous waiters. deliver_mu_ is held while page_ready calls run, so forget() can wait them out;
   // lock order: deliver_mu_, then waiters_mu_.
   std::mutex deliver_mu_;
   std::mutex waiters_mu_;
-  std::unordered_multimap<uint64_t, vmm::PageWaiter*> waiters_;
+  std::unordered_multimap<uint64_t, memory::PageWaiter*> waiters_;
   std::atomic<uint64_t> nwaiters_{0};  // lets publish() skip the locks when nobody waits
 };
 

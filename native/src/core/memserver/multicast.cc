@@ -24,41 +24,41 @@ std::string addr_text(uint32_t addr) {
 
 }  // namespace
 
-vmm::Result<NetworkMode> parse_network_mode(std::string_view text) {
+Result<NetworkMode> parse_network_mode(std::string_view text) {
   if (text == "multicast") return NetworkMode::multicast;
   if (text == "unicast") return NetworkMode::unicast;
-  return vmm::Status::Error(EINVAL, "network_mode must be 'multicast' or 'unicast', not '" + std::string(text) + "'");
+  return Status::Error(EINVAL, "network_mode must be 'multicast' or 'unicast', not '" + std::string(text) + "'");
 }
 
 const char* network_mode_name(NetworkMode mode) { return mode == NetworkMode::multicast ? "multicast" : "unicast"; }
 
-vmm::Status set_multicast_sender(int fd, uint32_t interface_addr, int ttl) {
+Status set_multicast_sender(int fd, uint32_t interface_addr, int ttl) {
   if (interface_addr == 0 || is_multicast(interface_addr)) {
-    return vmm::Status::Error(EINVAL, "multicast interface must be a unicast address of this host, not " + addr_text(interface_addr));
+    return Status::Error(EINVAL, "multicast interface must be a unicast address of this host, not " + addr_text(interface_addr));
   }
   // Without an explicit interface the kernel would pick the default route's: never send there.
   in_addr ifa{};
   ifa.s_addr = htonl(interface_addr);
   if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa) != 0) {
-    return vmm::Status::FromErrno("IP_MULTICAST_IF " + addr_text(interface_addr), errno);
+    return Status::FromErrno("IP_MULTICAST_IF " + addr_text(interface_addr), errno);
   }
   const unsigned char t = static_cast<unsigned char>(ttl < 1 ? 1 : (ttl > 255 ? 255 : ttl));
-  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t) != 0) return vmm::Status::FromErrno("IP_MULTICAST_TTL", errno);
+  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t) != 0) return Status::FromErrno("IP_MULTICAST_TTL", errno);
   const unsigned char loop = 1;
   if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) != 0) {
-    return vmm::Status::FromErrno("IP_MULTICAST_LOOP", errno);
+    return Status::FromErrno("IP_MULTICAST_LOOP", errno);
   }
-  return vmm::Status::Ok();
+  return Status::Ok();
 }
 
-vmm::Result<snowflock::UniqueFd> open_group_receiver(const Endpoint& group, uint32_t interface_addr, int rcvbuf) {
+Result<UniqueFd> open_group_receiver(const Endpoint& group, uint32_t interface_addr, int rcvbuf) {
   if (!is_multicast(group.addr) || group.port == 0) {
-    return vmm::Status::Error(EINVAL, "multicast group must be a 224.0.0.0/4 address with a port, not " + group.to_string());
+    return Status::Error(EINVAL, "multicast group must be a 224.0.0.0/4 address with a port, not " + group.to_string());
   }
-  snowflock::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return vmm::Status::FromErrno("socket(UDP group)", errno);
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return Status::FromErrno("socket(UDP group)", errno);
   const int one = 1, zero = 0;
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return vmm::Status::FromErrno("SO_REUSEADDR", errno);
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return Status::FromErrno("SO_REUSEADDR", errno);
   if (rcvbuf > 0 && ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
     (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   }
@@ -66,20 +66,20 @@ vmm::Result<snowflock::UniqueFd> open_group_receiver(const Endpoint& group, uint
   (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
   const sockaddr_in sa = group.sockaddr();
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-    return vmm::Status::FromErrno("bind(UDP group " + group.to_string() + ")", errno);
+    return Status::FromErrno("bind(UDP group " + group.to_string() + ")", errno);
   }
   ip_mreq mreq{};
   mreq.imr_multiaddr.s_addr = htonl(group.addr);
   mreq.imr_interface.s_addr = htonl(interface_addr);
   if (::setsockopt(fd.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) {
-    return vmm::Status::FromErrno("IP_ADD_MEMBERSHIP " + group.to_string() + " on " + addr_text(interface_addr), errno);
+    return Status::FromErrno("IP_ADD_MEMBERSHIP " + group.to_string() + " on " + addr_text(interface_addr), errno);
   }
   return fd;
 }
 
-vmm::Result<uint32_t> interface_mtu(uint32_t addr) {
+Result<uint32_t> interface_mtu(uint32_t addr) {
   ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return vmm::Status::FromErrno("getifaddrs", errno);
+  if (::getifaddrs(&list) != 0) return Status::FromErrno("getifaddrs", errno);
   std::string name;
   for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
     if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
@@ -91,14 +91,14 @@ vmm::Result<uint32_t> interface_mtu(uint32_t addr) {
   }
   ::freeifaddrs(list);
   if (name.empty() || name.size() >= IFNAMSIZ) {
-    return vmm::Status::Error(EADDRNOTAVAIL, "no interface of this host has address " + addr_text(addr));
+    return Status::Error(EADDRNOTAVAIL, "no interface of this host has address " + addr_text(addr));
   }
-  snowflock::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return vmm::Status::FromErrno("socket(SIOCGIFMTU)", errno);
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Status::FromErrno("socket(SIOCGIFMTU)", errno);
   ifreq req{};
   std::memcpy(req.ifr_name, name.c_str(), name.size() + 1);
-  if (::ioctl(fd.get(), SIOCGIFMTU, &req) != 0) return vmm::Status::FromErrno("SIOCGIFMTU " + name, errno);
-  if (req.ifr_mtu <= 0) return vmm::Status::Error(EINVAL, "interface " + name + " reports MTU " + std::to_string(req.ifr_mtu));
+  if (::ioctl(fd.get(), SIOCGIFMTU, &req) != 0) return Status::FromErrno("SIOCGIFMTU " + name, errno);
+  if (req.ifr_mtu <= 0) return Status::Error(EINVAL, "interface " + name + " reports MTU " + std::to_string(req.ifr_mtu));
   return static_cast<uint32_t>(req.ifr_mtu);
 }
 

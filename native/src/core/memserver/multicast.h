@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "../unique_fd.h"
-#include "../vmm/status.h"
+#include "../base/status.h"
+#include "../base/unique_fd.h"
 #include "udp.h"
 
 namespace sf::memserver {
@@ -15,7 +15,7 @@ namespace sf::memserver {
 // How a memserver sends its replies (the sfld config key network_mode: "multicast", the default
 // there, or "unicast").
 enum class NetworkMode : uint8_t { unicast = 0, multicast = 1 };
-vmm::Result<NetworkMode> parse_network_mode(std::string_view text);
+Result<NetworkMode> parse_network_mode(std::string_view text);
 const char* network_mode_name(NetworkMode mode);
 
 // True for 224.0.0.0/4.
@@ -24,15 +24,15 @@ constexpr bool is_multicast(uint32_t addr) { return (addr >> 28) == 0xe; }
 // Makes `fd` send multicast out of the interface that owns `interface_addr` (never the default
 // route), with the given TTL (1: the datagrams never leave the link) and loopback delivery on (other
 // receivers on this host are group members too).
-vmm::Status set_multicast_sender(int fd, uint32_t interface_addr, int ttl);
+Status set_multicast_sender(int fd, uint32_t interface_addr, int ttl);
 
 // A non-blocking UDP socket bound to `group` (address and port, SO_REUSEADDR so every receiver on the
 // host gets its own copy) that has joined `group` on the interface owning `interface_addr`; it hears
 // that group and port only (IP_MULTICAST_ALL off).
-vmm::Result<snowflock::UniqueFd> open_group_receiver(const Endpoint& group, uint32_t interface_addr, int rcvbuf);
+Result<UniqueFd> open_group_receiver(const Endpoint& group, uint32_t interface_addr, int rcvbuf);
 
 // The MTU of the interface that owns `addr` (EADDRNOTAVAIL if none does).
-vmm::Result<uint32_t> interface_mtu(uint32_t addr);
+Result<uint32_t> interface_mtu(uint32_t addr);
 // The UDP payload one IPv4 datagram carries on a path of this MTU without IP fragmentation.
 constexpr uint32_t datagram_for_mtu(uint32_t mtu) { return mtu > 28 ? mtu - 28 : 0; }
 

@@ -61,13 +61,13 @@ WireError check_header(std::span<const uint8_t> in, MsgType type) {
 
 }  // namespace
 
-vmm::Result<SnapshotKey> random_snapshot_key() {
+Result<SnapshotKey> random_snapshot_key() {
   SnapshotKey key{};
   size_t done = 0;
   while (done < key.size()) {
     const ssize_t n = ::getrandom(key.data() + done, key.size() - done, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return vmm::Status::FromErrno("getrandom(snapshot key)", errno);
+    if (n < 0) return Status::FromErrno("getrandom(snapshot key)", errno);
     done += static_cast<size_t>(n);
   }
   return key;

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <span>
 
-#include "../vmm/status.h"
+#include "../base/status.h"
 #include "siphash.h"
 
 namespace sf::memserver {
@@ -18,7 +18,7 @@ namespace sf::memserver {
 // The per-snapshot key (carried in the descriptor): it authenticates every datagram of that snapshot.
 using SnapshotKey = SipKey;
 // A fresh random key from getrandom(2).
-vmm::Result<SnapshotKey> random_snapshot_key();
+Result<SnapshotKey> random_snapshot_key();
 
 constexpr uint32_t kWireMagic = 0x47504653;  // "SFPG" little-endian
 constexpr uint8_t kWireVersion = 1;

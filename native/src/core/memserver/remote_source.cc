@@ -73,23 +73,17 @@ struct RemotePageSource::Reassembly {
   std::vector<Mirror::Range> stored;
 };
 
-uint64_t RemoteSourceStats::dropped_total() const {
-  uint64_t n = 0;
-  for (uint64_t d : dropped) n += d;
-  return n;
-}
-
-vmm::Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteSourceConfig& config,
+Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteSourceConfig& config,
                                                                          std::shared_ptr<Mirror> mirror) {
-  if (!mirror) return vmm::Status::Error(EINVAL, "remote page source: no mirror");
+  if (!mirror) return Status::Error(EINVAL, "remote page source: no mirror");
   if (mirror->snapshot_id() != config.snapshot_id) {
-    return vmm::Status::Error(EINVAL, "remote page source: mirror holds another snapshot");
+    return Status::Error(EINVAL, "remote page source: mirror holds another snapshot");
   }
   if (config.max_request_pages == 0 || config.max_request_pages > kMaxRequestPages || config.window_pages == 0) {
-    return vmm::Status::Error(EINVAL, "remote page source: request/window sizes out of range");
+    return Status::Error(EINVAL, "remote page source: request/window sizes out of range");
   }
   if (config.first_retry.count() <= 0 || config.timeout.count() <= 0) {
-    return vmm::Status::Error(EINVAL, "remote page source: retry and timeout must be positive");
+    return Status::Error(EINVAL, "remote page source: retry and timeout must be positive");
   }
   RemoteSourceConfig cfg = config;
   while (cfg.client_id == 0) {
@@ -97,35 +91,35 @@ vmm::Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const Re
   }
   if (cfg.max_retry < cfg.first_retry) cfg.max_retry = cfg.first_retry;
   if (!(cfg.drop_for_test >= 0.0 && cfg.drop_for_test <= 1.0)) {
-    return vmm::Status::Error(EINVAL, "remote page source: drop_for_test must be in [0, 1]");
+    return Status::Error(EINVAL, "remote page source: drop_for_test must be in [0, 1]");
   }
   Endpoint local;
   auto sock = open_udp(cfg.bind, &local, kSocketBuffer, 1 << 20);
   if (!sock.ok()) return sock.status();
   Endpoint group{};
-  snowflock::UniqueFd group_sock;
+  UniqueFd group_sock;
   if (cfg.group.addr != 0) {
     group = Endpoint{cfg.group.addr, cfg.group.port != 0 ? cfg.group.port : cfg.server.port};
     auto g = open_group_receiver(group, cfg.multicast_interface, kSocketBuffer);
-    if (!g.ok()) return vmm::Status::Error(g.status().code, "remote page source: " + g.status().message);
+    if (!g.ok()) return Status::Error(g.status().code, "remote page source: " + g.status().message);
     group_sock = std::move(g).value();
   }
   // Kernel arrival times for the rate meter; without them it falls back to the time of reading.
   const int one = 1;
   (void)::setsockopt(sock.value().get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   if (group_sock) (void)::setsockopt(group_sock.get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-  snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake) return vmm::Status::FromErrno("eventfd(remote page source)", errno);
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) return Status::FromErrno("eventfd(remote page source)", errno);
   auto src = std::shared_ptr<RemotePageSource>(new RemotePageSource(
       cfg, std::move(mirror), std::move(sock).value(), std::move(group_sock), std::move(wake), local, group));
-  vmm::Status st = src->thread_.start([s = src.get()] { s->receive_loop(); }, "sf-memclient", vmm::Thread::Signals::none,
+  Status st = src->thread_.start([s = src.get()] { s->receive_loop(); }, "sf-memclient", Thread::Signals::none,
                                       nullptr, 128 * 1024);
   if (!st.ok()) return st;
   return src;
 }
 
 RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror,
-                                   snowflock::UniqueFd sock, snowflock::UniqueFd group_sock, snowflock::UniqueFd wake,
+                                   UniqueFd sock, UniqueFd group_sock, UniqueFd wake,
                                    Endpoint local, Endpoint group)
     : config_(config),
       server_(config.server.sockaddr()),
@@ -148,24 +142,12 @@ RemotePageSource::~RemotePageSource() {
 
 RemoteSourceStats RemotePageSource::stats() const {
   RemoteSourceStats s;
-  s.requests_sent = requests_.load(std::memory_order_relaxed);
-  s.pages_requested = pages_requested_.load(std::memory_order_relaxed);
-  s.send_errors = send_errors_.load(std::memory_order_relaxed);
-  s.mirror_hits = hits_.load(std::memory_order_relaxed);
-  s.mirror_misses = misses_.load(std::memory_order_relaxed);
-  s.datagrams_received = datagrams_.load(std::memory_order_relaxed);
-  s.pages_installed = installed_.load(std::memory_order_relaxed);
-  s.zero_pages_installed = zero_installed_.load(std::memory_order_relaxed);
-  s.duplicates = duplicates_.load(std::memory_order_relaxed);
-  s.out_of_range = out_of_range_.load(std::memory_order_relaxed);
-  s.reassembly_evictions = evictions_.load(std::memory_order_relaxed);
-  s.timeouts = timeouts_.load(std::memory_order_relaxed);
-  s.group_datagrams = group_datagrams_.load(std::memory_order_relaxed);
-  s.bytes_received = bytes_.load(std::memory_order_relaxed);
-  s.group_bytes_received = group_bytes_.load(std::memory_order_relaxed);
-  s.test_drops = test_drops_.load(std::memory_order_relaxed);
+  add_counters(counters_, s);
   s.receive_rate = config_.report_rate_for_test != 0 ? config_.report_rate_for_test : meter_.rate();
-  for (size_t i = 0; i < kWireErrorCount; ++i) s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
+  for (size_t i = 0; i < kWireErrorCount; ++i) {
+    s.dropped[i] = dropped_[i].load(std::memory_order_relaxed);
+    s.dropped_total += s.dropped[i];
+  }
   return s;
 }
 
@@ -187,13 +169,13 @@ void RemotePageSource::send_request(uint64_t first, uint32_t n, bool retry) {
     const ssize_t r = ::sendto(sock_.get(), buf, len, 0, reinterpret_cast<const sockaddr*>(&server_), sizeof server_);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      send_errors_.fetch_add(1, std::memory_order_relaxed);  // the retry timer covers it
+      counters_.send_errors.fetch_add(1, std::memory_order_relaxed);  // the retry timer covers it
       return;
     }
     break;
   }
-  requests_.fetch_add(1, std::memory_order_relaxed);
-  pages_requested_.fetch_add(n, std::memory_order_relaxed);
+  counters_.requests_sent.fetch_add(1, std::memory_order_relaxed);
+  counters_.pages_requested.fetch_add(n, std::memory_order_relaxed);
 }
 
 void RemotePageSource::request(uint64_t first, uint64_t n) { request_missing(first, n, false); }
@@ -216,33 +198,33 @@ void RemotePageSource::request_missing(uint64_t first, uint64_t n, bool retry) {
   }
 }
 
-vmm::Status RemotePageSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
+Status RemotePageSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
                                   const std::atomic<bool>& cancel) {
   (void)scratch;  // pages are handed out from the mirror itself
   const uint64_t pages = mirror_->pages();
-  if (first >= pages || n > pages - first) return vmm::Status::Error(EINVAL, "remote page source: page range outside the snapshot");
+  if (first >= pages || n > pages - first) return Status::Error(EINVAL, "remote page source: page range outside the snapshot");
   uint64_t missing = 0;
   for (uint64_t p = first; p < first + n; ++p) missing += mirror_->has(p) ? 0 : 1;
-  hits_.fetch_add(n - missing, std::memory_order_relaxed);
+  counters_.mirror_hits.fetch_add(n - missing, std::memory_order_relaxed);
   if (missing > 0) {
-    misses_.fetch_add(missing, std::memory_order_relaxed);
+    counters_.mirror_misses.fetch_add(missing, std::memory_order_relaxed);
     for (uint64_t w = first; w < first + n; w += config_.window_pages) {
-      vmm::Status st = fetch_window(w, std::min<uint64_t>(config_.window_pages, first + n - w), cancel);
+      Status st = fetch_window(w, std::min<uint64_t>(config_.window_pages, first + n - w), cancel);
       if (!st.ok()) return st;
     }
   }
   for (uint64_t i = 0; i < n; ++i) out[i] = mirror_->is_zero(first + i) ? nullptr : mirror_->data(first + i);
-  return vmm::Status::Ok();
+  return Status::Ok();
 }
 
-vmm::Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, vmm::PageWaiter* waiter) {
-  if (page >= mirror_->pages()) return vmm::Status::Error(EINVAL, "remote page source: page outside the snapshot");
+Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, memory::PageWaiter* waiter) {
+  if (page >= mirror_->pages()) return Status::Error(EINVAL, "remote page source: page outside the snapshot");
   if (mirror_->has(page) || mirror_->wait_async(page, waiter)) {
-    hits_.fetch_add(1, std::memory_order_relaxed);
+    counters_.mirror_hits.fetch_add(1, std::memory_order_relaxed);
     *out = mirror_->is_zero(page) ? nullptr : mirror_->data(page);
-    return vmm::Status::Ok();
+    return Status::Ok();
   }
-  misses_.fetch_add(1, std::memory_order_relaxed);
+  counters_.mirror_misses.fetch_add(1, std::memory_order_relaxed);
   bool ask = false, kick = false;
   const Clock::time_point now = Clock::now();
   {
@@ -262,11 +244,11 @@ vmm::Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, vm
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
   }
-  return vmm::Status::Error(EINPROGRESS, "page fetch in flight");
+  return Status::Error(EINPROGRESS, "page fetch in flight");
 }
 
-vmm::Status RemotePageSource::timeout_status(uint64_t page, uint64_t sends) const {
-  return vmm::Status::Error(ETIMEDOUT, "memserver " + config_.server.to_string() + " did not deliver page " +
+Status RemotePageSource::timeout_status(uint64_t page, uint64_t sends) const {
+  return Status::Error(ETIMEDOUT, "memserver " + config_.server.to_string() + " did not deliver page " +
                                            std::to_string(page) + " of snapshot " + std::to_string(config_.snapshot_id) +
                                            " within " + std::to_string(config_.timeout.count()) + " ms (" +
                                            std::to_string(sends) + " requests)");
@@ -313,7 +295,7 @@ int RemotePageSource::service_asks() {
     if (!mirror_->has(page)) send_request(page, 1, true);
   }
   for (auto& [page, sends] : expired) {
-    timeouts_.fetch_add(1, std::memory_order_relaxed);
+    counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
     mirror_->fail(page, timeout_status(page, sends));
   }
   if (due == Clock::time_point::max()) return -1;
@@ -321,7 +303,7 @@ int RemotePageSource::service_asks() {
   return static_cast<int>(std::clamp<int64_t>(ms, 1, 60000));
 }
 
-vmm::Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel) {
+Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel) {
   auto count_present = [&] {
     uint64_t c = 0;
     for (uint64_t p = first; p < first + n; ++p) c += mirror_->has(p) ? 1 : 0;
@@ -333,12 +315,12 @@ vmm::Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std
   Clock::time_point last_progress = Clock::now();
   bool ask = true, deferred = false;
   for (;;) {
-    if (mirror_->has_all(first, n)) return vmm::Status::Ok();
-    if (cancel.load(std::memory_order_acquire)) return vmm::Status::Error(ECANCELED, "page fetch cancelled");
+    if (mirror_->has_all(first, n)) return Status::Ok();
+    if (cancel.load(std::memory_order_acquire)) return Status::Error(ECANCELED, "page fetch cancelled");
     const Clock::time_point now = Clock::now();
     const Clock::time_point give_up = last_progress + config_.timeout;
     if (now >= give_up) {
-      timeouts_.fetch_add(1, std::memory_order_relaxed);
+      counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
       uint64_t p = first;
       while (p < first + n && mirror_->has(p)) ++p;
       return timeout_status(p, asks);
@@ -427,15 +409,15 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
   const uint64_t read_ns = n > 0 ? realtime_ns() : 0;
   for (int i = 0; i < n; ++i) {
     if (loss_.drop()) {  // test-only: as if the network had lost it
-      test_drops_.fetch_add(1, std::memory_order_relaxed);
+      counters_.test_drops.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     const size_t len = msgs[i].msg_len;
-    datagrams_.fetch_add(1, std::memory_order_relaxed);
-    bytes_.fetch_add(len, std::memory_order_relaxed);
+    counters_.datagrams_received.fetch_add(1, std::memory_order_relaxed);
+    counters_.bytes_received.fetch_add(len, std::memory_order_relaxed);
     if (from_group) {
-      group_datagrams_.fetch_add(1, std::memory_order_relaxed);
-      group_bytes_.fetch_add(len, std::memory_order_relaxed);
+      counters_.group_datagrams.fetch_add(1, std::memory_order_relaxed);
+      counters_.group_bytes_received.fetch_add(len, std::memory_order_relaxed);
     }
     PageFragment f;
     WireError err;
@@ -451,26 +433,26 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
     // Authentic, but does it fit this snapshot? (A different-size snapshot under the same id and
     // key would be a bug on the other side; never write past the mirror.)
     if (f.page >= pages || f.count > pages - f.page) {
-      out_of_range_.fetch_add(1, std::memory_order_relaxed);
+      counters_.out_of_range.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     meter_.add(arrival_ns(msgs[i].msg_hdr, read_ns), len);
     if (f.zero) {
       const uint64_t added = mirror_->install_zero(f.page, f.count);
-      zero_installed_.fetch_add(added, std::memory_order_relaxed);
-      if (added < f.count) duplicates_.fetch_add(1, std::memory_order_relaxed);
+      counters_.zero_pages_installed.fetch_add(added, std::memory_order_relaxed);
+      if (added < f.count) counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       if (added > 0) rx.stored.push_back({f.page, f.count});
       continue;
     }
     if (mirror_->has(f.page)) {
-      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       rx.partials.erase(f.page);
       continue;
     }
     if (f.offset == 0 && f.length == kPage) {  // a whole page in one datagram: no reassembly
       mirror_->deliver_early(f.page, f.payload.data());
       if (mirror_->install(f.page, f.payload.data())) {
-        installed_.fetch_add(1, std::memory_order_relaxed);
+        counters_.pages_installed.fetch_add(1, std::memory_order_relaxed);
         rx.stored.push_back({f.page, 1});
       }
       continue;
@@ -479,7 +461,7 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
     if (it == rx.partials.end()) {
       if (rx.partials.size() >= kMaxPartials) {
         // Bounded memory beats completeness: pages in flight this long are re-asked for anyway.
-        evictions_.fetch_add(rx.partials.size(), std::memory_order_relaxed);
+        counters_.reassembly_evictions.fetch_add(rx.partials.size(), std::memory_order_relaxed);
         rx.partials.clear();
       }
       it = rx.partials.try_emplace(f.page).first;
@@ -494,7 +476,7 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
     if (part.have.all()) {
       mirror_->deliver_early(f.page, part.bytes.get());
       if (mirror_->install(f.page, part.bytes.get())) {
-        installed_.fetch_add(1, std::memory_order_relaxed);
+        counters_.pages_installed.fetch_add(1, std::memory_order_relaxed);
         rx.stored.push_back({f.page, 1});
       }
       rx.partials.erase(it);

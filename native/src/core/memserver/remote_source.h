@@ -17,14 +17,15 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "../unique_fd.h"
-#include "../vmm/memtap.h"
-#include "../vmm/status.h"
-#include "../vmm/thread.h"
-#include "mirror.h"
+#include "../base/status.h"
+#include "../base/thread.h"
+#include "../base/unique_fd.h"
+#include "../memory/page_source.h"
 #include "loss_knob.h"
+#include "mirror.h"
 #include "page_wire.h"
 #include "rate_meter.h"
+#include "remote_source_stats.h"
 #include "udp.h"
 
 namespace sf::memserver {
@@ -50,34 +51,10 @@ struct RemoteSourceConfig {
   uint64_t report_rate_for_test = 0;   // test-only: report this receive rate (bytes/s), not the measured one
 };
 
-struct RemoteSourceStats {
-  uint64_t requests_sent = 0;
-  uint64_t pages_requested = 0;     // summed over requests (retries included)
-  uint64_t send_errors = 0;
-  uint64_t mirror_hits = 0;         // pages get() found in the mirror: no request
-  uint64_t mirror_misses = 0;       // pages get() had to ask for
-  uint64_t datagrams_received = 0;
-  uint64_t pages_installed = 0;     // data pages this source stored in the mirror
-  uint64_t zero_pages_installed = 0;
-  uint64_t duplicates = 0;          // valid datagrams for pages the mirror already held
-  uint64_t out_of_range = 0;        // authentic datagrams naming pages past the snapshot
-  uint64_t reassembly_evictions = 0;  // half-assembled pages dropped to bound memory (retries recover)
-  uint64_t timeouts = 0;            // get() calls that gave up
-  std::array<uint64_t, kWireErrorCount> dropped{};  // by WireError (index 0 unused)
-  uint64_t dropped_total() const;
-
-  // mcdist
-  uint64_t group_datagrams = 0;     // of datagrams_received: through the multicast group
-  uint64_t bytes_received = 0;      // UDP payload bytes of datagrams_received
-  uint64_t group_bytes_received = 0;  // of which through the multicast group
-  uint64_t test_drops = 0;          // datagrams the test-only loss knob discarded (not in datagrams_received)
-  uint64_t receive_rate = 0;        // measured receive rate, bytes/s (what requests report)
-};
-
-class RemotePageSource final : public vmm::PageSource {
+class RemotePageSource final : public memory::PageSource {
  public:
   // `mirror` must be for the same snapshot id; its size is the snapshot's size.
-  static vmm::Result<std::shared_ptr<RemotePageSource>> create(const RemoteSourceConfig& config,
+  static Result<std::shared_ptr<RemotePageSource>> create(const RemoteSourceConfig& config,
                                                                std::shared_ptr<Mirror> mirror);
   RemotePageSource(const RemotePageSource&) = delete;
   RemotePageSource& operator=(const RemotePageSource&) = delete;
@@ -86,14 +63,14 @@ class RemotePageSource final : public vmm::PageSource {
   uint64_t bytes() const override { return mirror_->bytes(); }
   // Pages come back as pointers into the mirror (null for zero pages). Blocking (prefetch): asks for
   // a window of pages at a time and waits for the mirror to fill.
-  vmm::Status get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
+  Status get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
                   const std::atomic<bool>& cancel) override;
   // Faults: a page the mirror lacks is asked for once and the waiter registered with the mirror; the
   // receive thread maps it when it arrives, re-asks on the retry schedule, and fails it (ETIMEDOUT)
   // `timeout` after the first ask.
   bool is_async() const override { return true; }
-  vmm::Status fetch_async(uint64_t page, const uint8_t** out, vmm::PageWaiter* waiter) override;
-  void forget(vmm::PageWaiter* waiter) override { mirror_->forget(waiter); }
+  Status fetch_async(uint64_t page, const uint8_t** out, memory::PageWaiter* waiter) override;
+  void forget(memory::PageWaiter* waiter) override { mirror_->forget(waiter); }
   void interrupt() override { mirror_->interrupt(); }
 
   // Asks for [first, first + n) without waiting (pages already in the mirror are skipped).
@@ -106,8 +83,8 @@ class RemotePageSource final : public vmm::PageSource {
   RemoteSourceStats stats() const;
 
  private:
-  RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, snowflock::UniqueFd sock,
-                   snowflock::UniqueFd group_sock, snowflock::UniqueFd wake, Endpoint local, Endpoint group);
+  RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, UniqueFd sock,
+                   UniqueFd group_sock, UniqueFd wake, Endpoint local, Endpoint group);
   struct Reassembly;
   using Clock = std::chrono::steady_clock;
   // An outstanding asynchronous ask for one page (retry schedule and deadline).
@@ -116,7 +93,7 @@ class RemotePageSource final : public vmm::PageSource {
     std::chrono::milliseconds retry;
     uint32_t sends;
   };
-  vmm::Status fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel);
+  Status fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel);
   void send_request(uint64_t first, uint32_t n, bool retry);
   // Asks for the missing pages of [first, first + n) (a retry: they were asked for before).
   void request_missing(uint64_t first, uint64_t n, bool retry);
@@ -126,32 +103,30 @@ class RemotePageSource final : public vmm::PageSource {
   void drain(int fd, bool from_group, Reassembly& rx);
   // Re-asks for overdue pages and fails expired ones; returns the poll timeout (ms, −1: none due).
   int service_asks();
-  vmm::Status timeout_status(uint64_t page, uint64_t sends) const;
+  Status timeout_status(uint64_t page, uint64_t sends) const;
   // Datagrams are queued on a socket that the receive thread has not read yet.
   bool replies_waiting() const;
 
   const RemoteSourceConfig config_;
   const sockaddr_in server_;
   std::shared_ptr<Mirror> mirror_;
-  snowflock::UniqueFd sock_;
-  snowflock::UniqueFd group_sock_;  // empty when unicast only
-  snowflock::UniqueFd wake_;
+  UniqueFd sock_;
+  UniqueFd group_sock_;  // empty when unicast only
+  UniqueFd wake_;
   const Endpoint local_;
   const Endpoint group_;
   LossKnob loss_;       // receive thread only
   RateMeter meter_;     // fed by the receive thread
   std::atomic<uint32_t> seq_{0};
 
-  std::atomic<uint64_t> requests_{0}, pages_requested_{0}, send_errors_{0}, hits_{0}, misses_{0}, datagrams_{0},
-      installed_{0}, zero_installed_{0}, duplicates_{0}, out_of_range_{0}, evictions_{0}, timeouts_{0},
-      group_datagrams_{0}, test_drops_{0}, bytes_{0}, group_bytes_{0};
+  RemoteSourceCounters counters_;
   std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};
   std::mutex asks_mu_;
   std::unordered_map<uint64_t, Ask> asks_;
   Clock::time_point last_ask_{};       // the receive thread keeps a retry tick for a while after this
   std::atomic<bool> rx_idle_{true};    // the receive thread sleeps without a tick: kick it on a new ask
   std::atomic<bool> stopping_{false};
-  vmm::Thread thread_;
+  Thread thread_;
 };
 
 }  // namespace sf::memserver

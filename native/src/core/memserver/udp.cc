@@ -10,7 +10,7 @@
 
 namespace sf::memserver {
 
-vmm::Result<Endpoint> Endpoint::parse(std::string_view text) {
+Result<Endpoint> Endpoint::parse(std::string_view text) {
   std::string_view host = text;
   uint16_t port = 0;
   if (const size_t colon = text.rfind(':'); colon != std::string_view::npos) {
@@ -19,13 +19,13 @@ vmm::Result<Endpoint> Endpoint::parse(std::string_view text) {
     unsigned v = 0;
     const auto [ptr, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), v);
     if (ps.empty() || ec != std::errc() || ptr != ps.data() + ps.size() || v > 65535) {
-      return vmm::Status::Error(EINVAL, "bad port in endpoint '" + std::string(text) + "'");
+      return Status::Error(EINVAL, "bad port in endpoint '" + std::string(text) + "'");
     }
     port = static_cast<uint16_t>(v);
   }
   in_addr a{};
   if (::inet_pton(AF_INET, std::string(host).c_str(), &a) != 1) {
-    return vmm::Status::Error(EINVAL, "bad IPv4 address in endpoint '" + std::string(text) + "'");
+    return Status::Error(EINVAL, "bad IPv4 address in endpoint '" + std::string(text) + "'");
   }
   return Endpoint{ntohl(a.s_addr), port};
 }
@@ -45,9 +45,9 @@ std::string Endpoint::to_string() const {
          "." + std::to_string(addr & 0xff) + ":" + std::to_string(port);
 }
 
-vmm::Result<snowflock::UniqueFd> open_udp(const Endpoint& bind, Endpoint* bound, int rcvbuf, int sndbuf) {
-  snowflock::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return vmm::Status::FromErrno("socket(UDP)", errno);
+Result<UniqueFd> open_udp(const Endpoint& bind, Endpoint* bound, int rcvbuf, int sndbuf) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return Status::FromErrno("socket(UDP)", errno);
   // FORCE needs CAP_NET_ADMIN; without it the plain option still gets up to the sysctl maximum.
   if (rcvbuf > 0 && ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
     (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
@@ -57,11 +57,11 @@ vmm::Result<snowflock::UniqueFd> open_udp(const Endpoint& bind, Endpoint* bound,
   }
   const sockaddr_in sa = bind.sockaddr();
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-    return vmm::Status::FromErrno("bind(UDP " + bind.to_string() + ")", errno);
+    return Status::FromErrno("bind(UDP " + bind.to_string() + ")", errno);
   }
   sockaddr_in got{};
   socklen_t len = sizeof got;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&got), &len) != 0) return vmm::Status::FromErrno("getsockname", errno);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&got), &len) != 0) return Status::FromErrno("getsockname", errno);
   if (bound != nullptr) *bound = Endpoint::from(got);
   return fd;
 }

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "../unique_fd.h"
-#include "../vmm/status.h"
+#include "../base/status.h"
+#include "../base/unique_fd.h"
 
 namespace sf::memserver {
 
@@ -18,7 +18,7 @@ struct Endpoint {
   uint16_t port = 0;  // host byte order; 0 when binding = any free port
 
   // "a.b.c.d:port" (the port may be omitted when binding: port 0).
-  static vmm::Result<Endpoint> parse(std::string_view text);
+  static Result<Endpoint> parse(std::string_view text);
   static Endpoint loopback(uint16_t port = 0) { return Endpoint{0x7f000001u, port}; }
   sockaddr_in sockaddr() const;
   static Endpoint from(const sockaddr_in& sa);
@@ -29,6 +29,6 @@ struct Endpoint {
 // A non-blocking, close-on-exec UDP socket bound to `bind` with receive/send buffers of about the
 // given sizes (forced past rmem_max/wmem_max when the process may, since page replies come in bursts);
 // `*bound` gets the address actually bound (the chosen port).
-vmm::Result<snowflock::UniqueFd> open_udp(const Endpoint& bind, Endpoint* bound, int rcvbuf, int sndbuf);
+Result<UniqueFd> open_udp(const Endpoint& bind, Endpoint* bound, int rcvbuf, int sndbuf);
 
 }  // namespace sf::memserver

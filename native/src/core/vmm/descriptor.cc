@@ -13,8 +13,8 @@
 #include <string>
 #include <type_traits>
 
-#include "../unique_fd.h"
-#include "guest_abi.h"
+#include "../base/guest_abi.h"
+#include "../base/unique_fd.h"
 #include "kvm_uapi.h"
 
 namespace sf::vmm {
@@ -30,7 +30,7 @@ const std::vector<uint32_t>& msr_index_list(Status* error) {
   static std::vector<uint32_t> list;
   static Status status;
   std::call_once(once, [] {
-    snowflock::UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+    UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
     if (!kvm) {
       status = Status::FromErrno("open /dev/kvm", errno);
       return;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "guest_abi.h"
+#include "../base/guest_abi.h"
 
 namespace sf::vmm {
 
@@ -68,7 +68,7 @@ Status check_elf_header(const Elf64_Ehdr& eh, uint64_t size) {
 
 }  // namespace
 
-Result<LoadedImage> load_elf(std::span<const uint8_t> image, GuestMemory& memory) {
+Result<LoadedImage> load_elf(std::span<const uint8_t> image, memory::GuestMemory& memory) {
   const uint64_t size = image.size();
   if (size < sizeof(Elf64_Ehdr)) return bad("truncated (" + std::to_string(size) + " bytes, smaller than an ELF header)");
   Elf64_Ehdr eh;

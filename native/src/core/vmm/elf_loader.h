@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <span>
 
-#include "guest_memory.h"
-#include "status.h"
+#include "../base/status.h"
+#include "../memory/guest_memory.h"
 
 namespace sf::vmm {
 
@@ -20,6 +20,6 @@ struct LoadedImage {
 
 // Validates `image` and loads it into `memory`: segments at p_paddr (>= SF_IMAGE_MIN_GPA, inside one
 // RAM region, vaddr == paddr because flat guests run identity-mapped), bss zeroed.
-Result<LoadedImage> load_elf(std::span<const uint8_t> image, GuestMemory& memory);
+Result<LoadedImage> load_elf(std::span<const uint8_t> image, memory::GuestMemory& memory);
 
 }  // namespace sf::vmm

@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "../unique_fd.h"
+#include "../base/unique_fd.h"
 
 namespace sf::vmm {
 
@@ -23,9 +23,9 @@ struct ForkTiming {
 class Snapshot {
  public:
   Snapshot() = default;
-  Snapshot(std::vector<uint8_t> descriptor, snowflock::UniqueFd memfd, uint64_t ram_bytes, ForkTiming timing)
+  Snapshot(std::vector<uint8_t> descriptor, UniqueFd memfd, uint64_t ram_bytes, ForkTiming timing)
       : descriptor_(std::make_shared<const std::vector<uint8_t>>(std::move(descriptor))),
-        memfd_(std::make_shared<const snowflock::UniqueFd>(std::move(memfd))),
+        memfd_(std::make_shared<const UniqueFd>(std::move(memfd))),
         ram_bytes_(ram_bytes),
         timing_(timing) {}
 
@@ -40,7 +40,7 @@ class Snapshot {
 
  private:
   std::shared_ptr<const std::vector<uint8_t>> descriptor_;
-  std::shared_ptr<const snowflock::UniqueFd> memfd_;
+  std::shared_ptr<const UniqueFd> memfd_;
   uint64_t ram_bytes_ = 0;
   ForkTiming timing_{};
 };

@@ -29,7 +29,7 @@ int64_t monotonic_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-HypercallOutcome console_write(const HypercallArgs& a, GuestMemory& memory, HypercallEnv& env) {
+HypercallOutcome console_write(const HypercallArgs& a, memory::GuestMemory& memory, HypercallEnv& env) {
   // The whole range must be RAM (a hostile length is an error, not a short write); then at most
   // SF_CONSOLE_WRITE_MAX bytes are taken, like write(2) returning a short count.
   if (!memory.contains(a.a0, a.a1)) return error(SF_EFAULT);
@@ -40,7 +40,7 @@ HypercallOutcome console_write(const HypercallArgs& a, GuestMemory& memory, Hype
   return reply(static_cast<int64_t>(n));
 }
 
-HypercallOutcome fresh_pages(const HypercallArgs& a, GuestMemory& memory, HypercallEnv& env) {
+HypercallOutcome fresh_pages(const HypercallArgs& a, memory::GuestMemory& memory, HypercallEnv& env) {
   if (a.a0 % SF_PAGE_SIZE != 0) return error(SF_EINVAL);
   if (a.a1 > UINT64_MAX / SF_PAGE_SIZE) return error(SF_EFAULT);
   if (!memory.contains(a.a0, a.a1 * SF_PAGE_SIZE)) return error(SF_EFAULT);
@@ -48,7 +48,7 @@ HypercallOutcome fresh_pages(const HypercallArgs& a, GuestMemory& memory, Hyperc
   return reply(0);
 }
 
-HypercallOutcome panic(const HypercallArgs& a, const GuestMemory& memory) {
+HypercallOutcome panic(const HypercallArgs& a, const memory::GuestMemory& memory) {
   HypercallOutcome o;
   o.kind = HypercallOutcome::Kind::panic;
   char head[96];
@@ -70,7 +70,7 @@ HypercallOutcome panic(const HypercallArgs& a, const GuestMemory& memory) {
   return o;
 }
 
-HypercallOutcome guest_call(const HypercallArgs& a, const GuestMemory& memory) {
+HypercallOutcome guest_call(const HypercallArgs& a, const memory::GuestMemory& memory) {
   // The reply is written into the same block later, so the whole union must be RAM, not just the request.
   if (!memory.contains(a.a0, sizeof(sf_hc_block))) return error(SF_EFAULT);
   auto req = memory.read<sf_hc_request>(a.a0);
@@ -115,7 +115,7 @@ Status write_hypercall_result(int vcpu_fd, int64_t rax) {
   return Status::Ok();
 }
 
-HypercallOutcome handle_hypercall(const HypercallArgs& a, GuestMemory& memory, HypercallEnv& env) {
+HypercallOutcome handle_hypercall(const HypercallArgs& a, memory::GuestMemory& memory, HypercallEnv& env) {
   switch (a.nr) {
     case SF_HC_NOP:
       return reply(0);
@@ -142,7 +142,7 @@ HypercallOutcome handle_hypercall(const HypercallArgs& a, GuestMemory& memory, H
   }
 }
 
-bool write_guest_call_reply(GuestMemory& memory, uint64_t block_gpa, const sf_hc_reply& reply) {
+bool write_guest_call_reply(memory::GuestMemory& memory, uint64_t block_gpa, const sf_hc_reply& reply) {
   sf_hc_reply r = reply;
   // The guest treats these as C strings: make sure they are terminated whatever the embedder sent.
   r.ticket[sizeof r.ticket - 1] = 0;

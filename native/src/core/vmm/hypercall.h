@@ -9,9 +9,9 @@
 #include <span>
 #include <string>
 
-#include "guest_abi.h"
-#include "guest_memory.h"
-#include "status.h"
+#include "../base/guest_abi.h"
+#include "../base/status.h"
+#include "../memory/guest_memory.h"
 
 namespace sf::vmm {
 
@@ -51,10 +51,10 @@ struct HypercallOutcome {
 Status read_hypercall_args(int vcpu_fd, HypercallArgs* args);
 Status write_hypercall_result(int vcpu_fd, int64_t rax);
 
-HypercallOutcome handle_hypercall(const HypercallArgs& args, GuestMemory& memory, HypercallEnv& env);
+HypercallOutcome handle_hypercall(const HypercallArgs& args, memory::GuestMemory& memory, HypercallEnv& env);
 
 // Stores an answer to a guest call in the request's block (the union's reply member).
-bool write_guest_call_reply(GuestMemory& memory, uint64_t block_gpa, const sf_hc_reply& reply);
+bool write_guest_call_reply(memory::GuestMemory& memory, uint64_t block_gpa, const sf_hc_reply& reply);
 
 // True for the seed-API numbers (SF_HC_TICKET_REQUEST .. SF_HC_CLUSTER_SHUTDOWN).
 bool is_guest_call(uint64_t nr);

@@ -59,7 +59,7 @@ Status open_error(int err) {
   std::string hint;
   if (err == ENOENT) hint = " (no KVM on this host: load kvm_intel/kvm_amd, or use a host with virtualisation)";
   if (err == EACCES || err == EPERM) hint = " (give this user read/write access to /dev/kvm, e.g. group kvm)";
-  return Status::Error(err, snowflock::ErrnoText("open /dev/kvm", err) + hint);
+  return Status::Error(err, ErrnoText("open /dev/kvm", err) + hint);
 }
 
 }  // namespace
@@ -91,9 +91,9 @@ Result<std::unique_ptr<KvmVm>> KvmVm::create() {
   return vm;
 }
 
-Status KvmVm::add_ram(const GuestMemory& memory) {
+Status KvmVm::add_ram(const memory::GuestMemory& memory) {
   uint32_t slot = 0;
-  for (const RamRegion& r : memory.regions()) {
+  for (const memory::RamRegion& r : memory.regions()) {
     kvm_userspace_memory_region region{};
     region.slot = slot;
     region.guest_phys_addr = r.gpa;
@@ -127,8 +127,8 @@ Status KvmVm::create_irqchip(bool with_pit) {
   return Status::Ok();
 }
 
-Result<snowflock::UniqueFd> KvmVm::create_vcpu(uint32_t vcpu_id) {
-  snowflock::UniqueFd fd(::ioctl(vm_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(vcpu_id)));
+Result<UniqueFd> KvmVm::create_vcpu(uint32_t vcpu_id) {
+  UniqueFd fd(::ioctl(vm_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(vcpu_id)));
   if (!fd) return Status::FromErrno("KVM_CREATE_VCPU(" + std::to_string(vcpu_id) + ")", errno);
   ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
   return fd;

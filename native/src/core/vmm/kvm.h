@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <memory>
 
-#include "../unique_fd.h"
-#include "guest_memory.h"
-#include "status.h"
+#include "../base/status.h"
+#include "../base/unique_fd.h"
+#include "../memory/guest_memory.h"
 
 namespace sf::vmm {
 
@@ -25,7 +25,7 @@ class KvmVm {
 
   // Registers every RAM region of `memory` as a memslot (low RAM is slot 0). Call before
   // create_irqchip(): registering memory after KVM_CREATE_IRQCHIP costs milliseconds here.
-  Status add_ram(const GuestMemory& memory);
+  Status add_ram(const memory::GuestMemory& memory);
   // TSS and identity-map pages in the hole below 4 GiB. Only VMX without unrestricted guest uses them
   // (to emulate real mode), with or without an irqchip; they cost nothing to set up or tear down.
   // Before any vCPU exists.
@@ -36,7 +36,7 @@ class KvmVm {
   // user space (KVM_EXIT_HLT) and LAPIC/IOAPIC accesses are plain MMIO exits. Before any vCPU exists.
   Status create_irqchip(bool with_pit);
   // KVM_CREATE_VCPU; the caller maps vcpu_mmap_size() bytes of it for kvm_run.
-  Result<snowflock::UniqueFd> create_vcpu(uint32_t vcpu_id);
+  Result<UniqueFd> create_vcpu(uint32_t vcpu_id);
   // The host's supported CPUID with per-vCPU fix-ups (APIC id, hypervisor bit, topology; APIC and
   // x2APIC cleared when there is no in-kernel irqchip, as there is then no local APIC), installed
   // with KVM_SET_CPUID2. Must run before the vCPU's first KVM_RUN.
@@ -49,8 +49,8 @@ class KvmVm {
  private:
   KvmVm() = default;
 
-  snowflock::UniqueFd kvm_;  // /dev/kvm: supported CPUID and mmap size are asked here
-  snowflock::UniqueFd vm_;
+  UniqueFd kvm_;  // /dev/kvm: supported CPUID and mmap size are asked here
+  UniqueFd vm_;
   size_t vcpu_mmap_size_ = 0;
   uint32_t max_vcpus_ = 1;
   bool irqchip_ = false;  // create_irqchip() succeeded: vCPUs get a LAPIC (set_cpuid advertises it)

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <vector>
 
-#include "guest_abi.h"
+#include "../base/guest_abi.h"
 
 namespace sf::vmm {
 
@@ -116,7 +116,7 @@ uint64_t tss_descriptor_low(uint64_t base, uint64_t limit) {
          (1ull << 47) /* present */ | (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 }
 
-Status write_supervisor(GuestMemory& memory, uint32_t vcpus) {
+Status write_supervisor(memory::GuestMemory& memory, uint32_t vcpus) {
   // Entry stubs: [push $0 when the CPU pushes no error code] push $vector; jmp common.
   std::array<uint8_t, kVectors * 16> stubs{};
   stubs.fill(0xcc);  // int3 padding, never executed
@@ -166,7 +166,7 @@ Status write_supervisor(GuestMemory& memory, uint32_t vcpus) {
 
 uint64_t page_directories_for(uint64_t gpa_end) { return (gpa_end + kGiB - 1) / kGiB; }
 
-Status write_boot_tables(GuestMemory& memory, GuestPrivilege privilege, uint32_t vcpus) {
+Status write_boot_tables(memory::GuestMemory& memory, GuestPrivilege privilege, uint32_t vcpus) {
   if (vcpus == 0 || vcpus > SF_MAX_VCPUS) return Status::Error(EINVAL, "bad vCPU count");
   const bool user = privilege == GuestPrivilege::user;
   std::array<uint64_t, kGdtEntries> gdt = {

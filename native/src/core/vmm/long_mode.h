@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "guest_memory.h"
-#include "status.h"
+#include "../base/status.h"
+#include "../memory/guest_memory.h"
 #include "vm_state.h"
 
 namespace sf::vmm {
@@ -16,7 +16,7 @@ namespace sf::vmm {
 // 2 MiB pages identity-mapping [0, memory.gpa_end()) rounded up to a GiB (the hole included), user-
 // accessible in user mode. User mode also gets the supervisor: IDT, exception stubs, one TSS per vCPU
 // (ring-0 stack, I/O bitmap allowing every port), in [SF_SUPERVISOR_GPA, SF_SUPERVISOR_END).
-Status write_boot_tables(GuestMemory& memory, GuestPrivilege privilege, uint32_t vcpus);
+Status write_boot_tables(memory::GuestMemory& memory, GuestPrivilege privilege, uint32_t vcpus);
 
 // Puts vCPU `vcpu_id` in 64-bit mode at `entry` with rsp = stack_top, rdi = rdi, interrupts off,
 // SSE enabled, at CPL 3 (user) or CPL 0 (kernel).

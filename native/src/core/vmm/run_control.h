@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "guest_abi.h"
-#include "status.h"
-#include "thread.h"
+#include "../base/guest_abi.h"
+#include "../base/status.h"
+#include "../base/thread.h"
 #include "vm_state.h"
 
 namespace sf::vmm {

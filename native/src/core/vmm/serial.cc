@@ -3,7 +3,7 @@
 // waits, a timer) and who calls wake() (pause/stop) is the VM's choice.
 #include "serial.h"
 
-#include "guest_abi.h"
+#include "../base/guest_abi.h"
 
 #include <algorithm>
 

@@ -69,14 +69,14 @@ void Vcpu::loop(VcpuHost& host) {
     const uint64_t t0 = now_ns();
     const int rc = ::ioctl(fd(), KVM_RUN, 0);
     const int err = errno;
-    counters_.run_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+    counters_.vcpu_run_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
     bool keep = true;
     if (rc < 0) {
       if (err == EINTR || err == EAGAIN) {
         keep = on_interrupted(host);
       } else {
         host.end_run(VmState::crashed, 0,
-                     "vCPU " + std::to_string(id_) + ": " + snowflock::ErrnoText("KVM_RUN", err) + where());
+                     "vCPU " + std::to_string(id_) + ": " + ErrnoText("KVM_RUN", err) + where());
         keep = false;
       }
     } else {
@@ -100,7 +100,7 @@ void Vcpu::loop(VcpuHost& host) {
           kvm_regs regs{};
           if (::ioctl(fd(), KVM_GET_REGS, &regs) != 0) {
             host.end_run(VmState::crashed, 0,
-                         "vCPU " + std::to_string(id_) + ": " + snowflock::ErrnoText("KVM_GET_REGS", errno) +
+                         "vCPU " + std::to_string(id_) + ": " + ErrnoText("KVM_GET_REGS", errno) +
                              " after HLT");
           } else if ((regs.rflags & kRflagsIf) == 0) {
             if (control.mark_dead_halted(id_)) {

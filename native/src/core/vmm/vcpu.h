@@ -11,29 +11,23 @@
 #include <memory>
 #include <string>
 
-#include "../unique_fd.h"
-#include "guest_abi.h"
+#include "../base/guest_abi.h"
+#include "../base/mapping.h"
+#include "../base/status.h"
+#include "../base/thread.h"
+#include "../base/unique_fd.h"
 #include "hypercall.h"
 #include "kvm.h"
-#include "mapping.h"
 #include "run_control.h"
 #include "serial.h"
-#include "status.h"
-#include "thread.h"
+#include "vm_stats.h"
 
 namespace sf::vmm {
-
-struct VcpuCounters {
-  std::atomic<uint64_t> exits_io{0}, exits_mmio{0}, exits_hlt{0}, exits_other{0};
-  std::atomic<uint64_t> io_unhandled{0};  // accesses to ports nobody owns
-  std::atomic<uint64_t> hypercalls{0};
-  std::atomic<uint64_t> run_ns{0};        // wall time spent inside KVM_RUN
-};
 
 // What a vCPU thread needs from its VM. All methods are called on vCPU threads.
 class VcpuHost {
  public:
-  virtual GuestMemory& memory() = 0;
+  virtual memory::GuestMemory& memory() = 0;
   virtual Serial& serial() = 0;
   virtual RunControl& control() = 0;
   virtual HypercallEnv& hypercall_env() = 0;
@@ -74,7 +68,7 @@ class Vcpu {
   uint64_t call_block_gpa() const { return call_block_gpa_; }
 
  private:
-  Vcpu(uint32_t id, snowflock::UniqueFd fd, Mapping run_map) : id_(id), fd_(std::move(fd)), run_map_(std::move(run_map)) {}
+  Vcpu(uint32_t id, UniqueFd fd, Mapping run_map) : id_(id), fd_(std::move(fd)), run_map_(std::move(run_map)) {}
 
   void loop(VcpuHost& host);
   // Each returns false when the loop must end.
@@ -87,7 +81,7 @@ class Vcpu {
   std::string where() const;  // " at rip=0x…" for crash reasons
 
   uint32_t id_;
-  snowflock::UniqueFd fd_;
+  UniqueFd fd_;
   Mapping run_map_;
   Thread thread_;  // last: joined (by ~Vcpu) before the fd and mapping go away
   VcpuCounters counters_;

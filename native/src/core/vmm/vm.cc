@@ -1,144 +1,21 @@
 // Vm: assembles a flat-guest VM from its parts (KVM VM, guest RAM, serial port, vCPUs, run control)
 // and implements what vCPU threads ask of their VM (hypercall side effects, end of run, guest calls).
-// Boundary: wiring, ordering and teardown. The parts do the work; this file decides when.
+// Boundary: wiring, ordering and teardown of create/boot/run/pause/destroy; forks and clones are in
+// vm_fork.cc. The parts do the work; this file decides when.
 #include "vm.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
-#include <shared_mutex>
-#include <vector>
 
-#include "descriptor.h"
 #include "elf_loader.h"
-#include "guest_memory.h"
-#include "hypercall.h"
-#include "kvm.h"
 #include "long_mode.h"
-#include "run_control.h"
-#include "serial.h"
-#include "ticker.h"
-#include "vcpu.h"
+#include "vm_impl.h"
 
 namespace sf::vmm {
-
-namespace {
-
-// Often enough that a forgotten newline shows up promptly and (with an irqchip) a halted guest is
-// noticed quickly; rare enough to cost nothing (a probe kicks only vCPUs that made no exit for a whole
-// period).
-constexpr std::chrono::milliseconds kTickPeriod{20};
-
-uint64_t bootinfo_gpa(uint32_t vcpu) { return SF_BOOTINFO_GPA + uint64_t{vcpu} * sizeof(sf_bootinfo); }
-
-}  // namespace
-
-class Vm::Impl final : public VcpuHost, public HypercallEnv {
- public:
-  Impl(const VmConfig& config, VmCallbacks callbacks) : config_(config), callbacks_(std::move(callbacks)) {}
-  ~Impl() = default;
-
-  Status init();
-  Status init_from(const Descriptor& d, int memfd, const CloneOptions& options);
-  // Clone shells: everything a lazy clone needs that does not depend on the snapshot, made ahead of the
-  // fork (KVM VM, RAM registered as a memslot, vCPUs); attach() later makes it the clone.
-  Status init_shell();
-  Status attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options);
-  Status init_remote(const Descriptor& d, std::shared_ptr<PageSource> source, const CloneOptions& options);
-  Result<MemtapStats> memtap_stats() const;
-  Status prefetch(uint64_t gpa, uint64_t npages);
-  Status hint_fresh(uint64_t gpa, uint64_t npages);
-  Status set_stall(bool stalled) {
-    std::shared_lock lock(res_mu_);
-    if (!mem_ || mem_->memtap() == nullptr) return Status::Error(EINVAL, "not a lazy clone (or destroyed)");
-    mem_->memtap()->set_stall(stalled);
-    return Status::Ok();
-  }
-  bool assembled() const { return control_ != nullptr && serial_ != nullptr; }
-  bool is_shell() const { return shell_; }
-  Result<Snapshot> fork();
-  Result<std::vector<uint8_t>> capture();
-  Status load(std::span<const uint8_t> image);
-  Status boot();
-  Status pause();
-  Status resume();
-  void destroy();
-  VmStats stats() const;
-  Status read_guest(uint64_t gpa, std::span<uint8_t> out) const;
-  Status answer(uint64_t id, const sf_hc_reply& reply) { return control_->answer(id, reply); }
-  void console_input(std::string_view bytes) { serial_->input(bytes); }
-  const RunControl& control_ref() const { return *control_; }
-  uint64_t ram_bytes() const { return config_.ram_bytes; }
-
-  // VcpuHost
-  GuestMemory& memory() override { return *mem_; }
-  Serial& serial() override { return *serial_; }
-  RunControl& control() override { return *control_; }
-  HypercallEnv& hypercall_env() override { return *this; }
-  void end_run(VmState state, int exit_code, std::string reason) override;
-  void guest_call(uint64_t id, uint32_t nr, uint32_t vcpu, const sf_hc_request& request) override;
-
-  // HypercallEnv
-  void console_write(std::span<const uint8_t> bytes) override { serial_->write_console(bytes); }
-  void note_fresh_pages(uint64_t gpa, uint64_t npages) override {
-    fresh_pages_.fetch_add(npages, std::memory_order_relaxed);
-    // A lazy clone never fetches these pages from its parent (the enlightenment); eager RAM ignores it.
-    // vCPU threads run only while mem_ exists (destroy() joins them before releasing it).
-    (void)mem_->hint_fresh(gpa, npages);
-  }
-  int64_t start_vcpu(uint32_t vcpu_id, uint64_t entry, uint64_t stack_top) override;
-
- private:
-  // What our vCPU and ticker threads carry as current_thread_owner() (the VcpuHost subobject, which
-  // is what Vcpu::start passes).
-  const void* owner_tag() const { return static_cast<const void*>(static_cast<const VcpuHost*>(this)); }
-  Status write_boot_data();
-  Status init_parts();
-  Status init_kvm();
-  Result<Descriptor> capture_locked();
-  Status start_vcpu_thread(Vcpu& vcpu);
-  // The part of making a clone that needs the snapshot: registers, identity, threads (parked).
-  Status finish_clone(const Descriptor& d, const CloneOptions& options);
-  // A clone's vCPU that was forked inside a guest call returns from it before its first instruction.
-  Status answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options);
-  // Hands queued state changes to on_state, in order, one thread at a time.
-  void deliver_events();
-  // The counters of the live VM (the caller keeps mem_/vcpus_ alive); pages_touched only if asked.
-  VmStats collect_stats(bool count_pages) const;
-
-  // Const in spirit: a clone shell learns its vmid and cluster when it becomes a clone (attach), before
-  // any of its threads exist; nothing changes it afterwards.
-  VmConfig config_;
-  bool shell_ = false;  // created by init_shell and not attached yet
-  const VmCallbacks callbacks_;
-
-  // Parts. Serial and RunControl hold no kernel resources and outlive destroy() (answer_call and
-  // console_input stay safe to call); the rest is released by destroy().
-  std::unique_ptr<Serial> serial_;
-  std::unique_ptr<RunControl> control_;
-  std::unique_ptr<GuestMemory> mem_;
-  std::unique_ptr<KvmVm> kvm_;  // after mem_: on an early-failure teardown the VM closes before RAM unmaps
-  std::vector<std::unique_ptr<Vcpu>> vcpus_;
-  Ticker ticker_;
-
-  std::mutex api_mu_;                 // load/boot/pause/resume/destroy, one at a time
-  std::mutex start_mu_;               // a VCPU_START in flight vs. destroy() joining threads
-  std::mutex report_mu_;              // on_state deliveries, one at a time
-  mutable std::shared_mutex res_mu_;  // readers of mem_/vcpus_ vs. their release in destroy()
-
-  bool image_loaded_ = false;
-  uint64_t entry_ = 0;
-  bool destroyed_ = false;
-  std::atomic<uint64_t> fresh_pages_{0};
-  VmStats final_stats_{};  // what stats() reports after destroy()
-};
 
 Status Vm::Impl::init() {
   if (Status s = install_kick_handler(); !s.ok()) return s;
@@ -152,7 +29,7 @@ Status Vm::Impl::init() {
   }
   if (config_.pit && !config_.irqchip) return Status::Error(EINVAL, "the PIT needs the in-kernel irqchip (irqchip)");
   if (Status s = init_parts(); !s.ok()) return s;
-  auto mem = GuestMemory::create(config_.ram_bytes);
+  auto mem = memory::GuestMemory::create(config_.ram_bytes);
   if (!mem.ok()) return mem.status();
   mem_ = std::move(mem).value();
   if (Status s = init_kvm(); !s.ok()) return s;
@@ -365,14 +242,7 @@ VmStats Vm::Impl::stats() const {
 VmStats Vm::Impl::collect_stats(bool count_pages) const {
   VmStats s{};
   for (const auto& v : vcpus_) {
-    const VcpuCounters& c = v->counters();
-    s.exits_io += c.exits_io.load(std::memory_order_relaxed);
-    s.exits_mmio += c.exits_mmio.load(std::memory_order_relaxed);
-    s.exits_hlt += c.exits_hlt.load(std::memory_order_relaxed);
-    s.exits_other += c.exits_other.load(std::memory_order_relaxed);
-    s.io_unhandled += c.io_unhandled.load(std::memory_order_relaxed);
-    s.hypercalls += c.hypercalls.load(std::memory_order_relaxed);
-    s.vcpu_run_ns += c.run_ns.load(std::memory_order_relaxed);
+    add_counters(v->counters(), s);
     s.vcpu_cpu_ns += v->cpu_ns();
   }
   s.serial_idle_waits = serial_->idle_waits();
@@ -389,260 +259,6 @@ Status Vm::Impl::read_guest(uint64_t gpa, std::span<uint8_t> out) const {
   return Status::Ok();
 }
 
-// ---- fork ----------------------------------------------------------------------------------------
-
-namespace {
-uint64_t mono_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-}  // namespace
-
-Result<Descriptor> Vm::Impl::capture_locked() {
-  // Paused means every started vCPU is parked after a KVM_RUN that returned EINTR with immediate_exit
-  // set, which completes a pending I/O instruction first (notes §0.7): RIP and registers are final.
-  auto started = control_->fork_check();
-  if (!started.ok()) return started.status();
-  Descriptor d;
-  d.clusterid = config_.clusterid;
-  d.vmid = config_.vmid;
-  d.ram_bytes = config_.ram_bytes;
-  d.privilege = config_.privilege == GuestPrivilege::user ? 1 : 0;
-  d.vcpus = config_.vcpus;
-  // Device state before KVM state (notes §6.1.2).
-  d.serial = serial_->registers();
-  for (uint32_t i = 0; i < config_.vcpus; ++i) {
-    if (!started.value()[i].started) {
-      VcpuDescriptor v;
-      v.id = i;
-      d.vcpu.push_back(std::move(v));
-      continue;
-    }
-    auto v = capture_vcpu(vcpus_[i]->fd(), i);
-    if (!v.ok()) return v.status();
-    v->pending_call_nr = started.value()[i].call_nr;
-    v->pending_call_block = v->pending_call_nr != 0 ? vcpus_[i]->call_block_gpa() : 0;
-    d.vcpu.push_back(std::move(v).value());
-  }
-  return d;
-}
-
-Result<std::vector<uint8_t>> Vm::Impl::capture() {
-  std::lock_guard api(api_mu_);
-  if (destroyed_) return Status::Error(EINVAL, "cannot describe a destroyed VM");
-  if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be described yet");
-  auto d = capture_locked();
-  if (!d.ok()) return d.status();
-  return serialize(d.value());
-}
-
-Result<Snapshot> Vm::Impl::fork() {
-  std::lock_guard api(api_mu_);
-  if (destroyed_) return Status::Error(EINVAL, "cannot fork a destroyed VM");
-  if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be forked yet");
-  const VmState before = control_->state();
-  if (before != VmState::running && before != VmState::paused) {
-    return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(before));
-  }
-  ForkTiming timing;
-  const uint64_t t0 = mono_ns();
-  if (Status s = control_->pause(); !s.ok()) {
-    deliver_events();
-    return s;
-  }
-  const uint64_t t1 = mono_ns();
-  auto desc = capture_locked();
-  const uint64_t t2 = mono_ns();
-  Result<GuestMemory::FrozenMemory> frozen = Status::Error(EINVAL, "not frozen");
-  if (desc.ok()) {
-    std::unique_lock lock(res_mu_);  // read_guest must not copy while the mapping is replaced
-    frozen = mem_->freeze();
-  }
-  const uint64_t t3 = mono_ns();
-  Status resumed = before == VmState::running ? control_->resume() : Status::Ok();
-  const uint64_t t4 = mono_ns();
-  serial_->flush();
-  deliver_events();
-  if (!desc.ok()) return desc.status();
-  if (!frozen.ok()) return frozen.status();
-  if (!resumed.ok()) return resumed;
-  // A fork of RAM that was private already: its image is assembled now, with the parent running.
-  auto image = frozen->image();
-  if (!image.ok()) return image.status();
-  // With the parent running again: the snapshot is immutable, so its identity and its map of zero
-  // pages can be worked out now without lengthening the pause.
-  SnapshotIdentity id;
-  if (::getrandom(&id.snapshot_id, sizeof id.snapshot_id, 0) != sizeof id.snapshot_id ||
-      ::getrandom(id.key.data(), id.key.size(), 0) != static_cast<ssize_t>(id.key.size())) {
-    return Status::FromErrno("getrandom(snapshot identity)", errno);
-  }
-  if (id.snapshot_id == 0) id.snapshot_id = 1;
-  desc->identity = id;
-  auto extents = scan_data_extents(image->get(), config_.ram_bytes);
-  if (!extents.ok()) return extents.status();
-  desc->data_extents = std::move(extents).value();
-  timing.pause_ns = before == VmState::running ? t4 - t0 : 0;
-  timing.capture_ns = t2 - t1;
-  timing.freeze_ns = t3 - t2;
-  return Snapshot(serialize(desc.value()), std::move(image).value(), config_.ram_bytes, timing);
-}
-
-Result<MemtapStats> Vm::Impl::memtap_stats() const {
-  std::shared_lock lock(res_mu_);
-  if (!mem_ || mem_->memtap() == nullptr) return Status::Error(EINVAL, "not a lazy clone (or destroyed)");
-  return mem_->memtap()->stats();
-}
-
-Status Vm::Impl::prefetch(uint64_t gpa, uint64_t npages) {
-  std::shared_lock lock(res_mu_);
-  if (!mem_) return Status::Error(EFAULT, "the VM has no memory (destroyed)");
-  if (mem_->memtap() == nullptr) return Status::Ok();
-  if (gpa % SF_PAGE_SIZE != 0 || npages > UINT64_MAX / SF_PAGE_SIZE) return Status::Error(EINVAL, "bad prefetch range");
-  auto s = mem_->span(gpa, npages * SF_PAGE_SIZE);
-  if (!s) return Status::Error(EFAULT, "prefetch range is outside RAM");
-  return mem_->memtap()->prefetch(static_cast<uint64_t>(s->data() - mem_->host_base()) / SF_PAGE_SIZE, npages);
-}
-
-Status Vm::Impl::hint_fresh(uint64_t gpa, uint64_t npages) {
-  std::shared_lock lock(res_mu_);
-  if (!mem_) return Status::Error(EFAULT, "the VM has no memory (destroyed)");
-  return mem_->hint_fresh(gpa, npages);
-}
-
-Status Vm::Impl::init_shell() {
-  if (Status s = install_kick_handler(); !s.ok()) return s;
-  if (Status s = init_parts(); !s.ok()) return s;
-  auto mem = GuestMemory::create_unfilled(config_.ram_bytes);
-  if (!mem.ok()) return mem.status();
-  mem_ = std::move(mem).value();
-  if (Status s = init_kvm(); !s.ok()) return s;
-  shell_ = true;
-  return Status::Ok();
-}
-
-Status Vm::Impl::attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options) {
-  std::lock_guard api(api_mu_);
-  if (!shell_ || destroyed_) return Status::Error(EINVAL, "not an unused clone shell");
-  const uint32_t privilege = config_.privilege == GuestPrivilege::user ? 1 : 0;
-  if (d.ram_bytes != config_.ram_bytes || d.vcpus != config_.vcpus || d.privilege != privilege) {
-    return Status::Error(EINVAL, "this clone shell was made for another shape of VM (RAM, vCPUs or privilege)");
-  }
-  if (!options.lazy) return Status::Error(EINVAL, "clone shells hold lazy memory only");
-  shell_ = false;  // one attempt: a shell that failed half-way is not reused
-  config_.vmid = vmid;
-  config_.clusterid = d.clusterid;
-  if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
-  return finish_clone(d, options);
-}
-
-Status Vm::Impl::init_remote(const Descriptor& d, std::shared_ptr<PageSource> source, const CloneOptions& options) {
-  if (Status s = init_shell(); !s.ok()) return s;
-  shell_ = false;
-  MemtapOptions tap;
-  // The source gave up on a page a vCPU waits for (memserver gone, timeout): the clone cannot continue.
-  // This runs on the source's thread; end_run only records the end and kicks the vCPUs.
-  tap.on_failure = [this](const Status& why) {
-    end_run(VmState::crashed, 0, "guest memory unavailable: " + why.message);
-  };
-  if (Status s = mem_->attach_source(std::move(source), std::move(tap)); !s.ok()) return s;
-  return finish_clone(d, options);
-}
-
-Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& options) {
-  if (options.lazy) {
-    if (Status s = init_shell(); !s.ok()) return s;
-    shell_ = false;
-    if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
-    return finish_clone(d, options);
-  }
-  if (Status s = install_kick_handler(); !s.ok()) return s;
-  if (Status s = init_parts(); !s.ok()) return s;
-  auto mem = GuestMemory::create_private(d.ram_bytes, memfd);
-  if (!mem.ok()) return mem.status();
-  mem_ = std::move(mem).value();
-  if (Status s = init_kvm(); !s.ok()) return s;
-  return finish_clone(d, options);
-}
-
-Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) {
-  serial_->set_registers(d.serial);
-  // With lazy RAM, the pages we are about to write (bootinfo, pending call blocks) are fetched first
-  // through the memtap's own path: a source that cannot deliver them fails the clone here with its
-  // reason, instead of leaving this thread in a page fault nobody will ever serve.
-  if (mem_->memtap() != nullptr) {
-    auto need = [&](uint64_t gpa, uint64_t len) -> Status {
-      const uint64_t first = gpa / SF_PAGE_SIZE * SF_PAGE_SIZE;
-      const uint64_t pages = (gpa + len - first + SF_PAGE_SIZE - 1) / SF_PAGE_SIZE;
-      if (!mem_->contains(first, pages * SF_PAGE_SIZE)) return Status::Ok();  // the checks below say why
-      if (Status s = prefetch(first, pages); !s.ok()) return Status::Error(s.code, "guest memory unavailable: " + s.message);
-      return Status::Ok();
-    };
-    for (uint32_t i = 0; i < config_.vcpus; ++i) {
-      if (!d.vcpu[i].started) continue;
-      if (Status s = need(bootinfo_gpa(i), sizeof(sf_bootinfo)); !s.ok()) return s;
-      if (d.vcpu[i].pending_call_nr != 0) {
-        if (Status s = need(d.vcpu[i].pending_call_block, sizeof(sf_hc_block)); !s.ok()) return s;
-      }
-    }
-  }
-  std::vector<bool> started(config_.vcpus, false);
-  for (uint32_t i = 0; i < config_.vcpus; ++i) {
-    const VcpuDescriptor& v = d.vcpu[i];
-    if (!v.started) continue;
-    started[i] = true;
-    if (Status s = restore_vcpu(vcpus_[i]->fd(), v); !s.ok()) {
-      return Status::Error(s.code, "restoring vCPU " + std::to_string(i) + ": " + s.message);
-    }
-    // The clone's identity: the guest reads its vmid from its bootinfo (a copy-on-write page of its own).
-    auto bi = mem_->read<sf_bootinfo>(bootinfo_gpa(i));
-    if (bi && bi->magic == SF_BOOTINFO_MAGIC) {
-      bi->vmid = config_.vmid;
-      mem_->write(bootinfo_gpa(i), *bi);
-    }
-    if (v.pending_call_nr != 0) {
-      if (Status s = answer_forked_call(*vcpus_[i], v, options); !s.ok()) return s;
-    }
-  }
-  image_loaded_ = true;
-  if (Status s = ticker_.start(kTickPeriod, [this] { serial_->flush(); }, "sf-vm-ticker", owner_tag()); !s.ok()) {
-    return s;
-  }
-  if (Status s = control_->begin_paused(started); !s.ok()) return s;
-  {
-    std::lock_guard start(start_mu_);
-    for (uint32_t i = 0; i < config_.vcpus; ++i) {
-      if (!started[i]) continue;
-      if (Status s = start_vcpu_thread(*vcpus_[i]); !s.ok()) {
-        control_->unclaim_start(i);
-        return s;
-      }
-    }
-  }
-  Status s = control_->wait_quiescent();
-  deliver_events();
-  return s;
-}
-
-Status Vm::Impl::answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options) {
-  // The descriptor is untrusted input: the block must lie in RAM like any guest pointer.
-  if (!mem_->contains(v.pending_call_block, sizeof(sf_hc_block))) {
-    return Status::Error(EINVAL, "malformed descriptor: vCPU " + std::to_string(v.id) + "'s pending call block is outside RAM");
-  }
-  sf_hc_reply reply{};
-  if (v.pending_call_nr == SF_HC_CLONE_MASTER && options.clone_reply) {
-    reply = *options.clone_reply;
-  } else {
-    reply.status = -static_cast<int>(SF_EUNAVAIL);
-    std::snprintf(reply.errmsg, sizeof reply.errmsg, "this VM is a clone made while the call was in progress: retry it");
-  }
-  // Registers were captured after the doorbell completed: only rax (the status) and the block change.
-  if (!write_guest_call_reply(*mem_, v.pending_call_block, reply)) {
-    return Status::Error(EFAULT, "cannot write the clone's sf_clone answer into its memory");
-  }
-  return write_hypercall_result(vcpu.fd(), reply.status);
-}
-
 // ---- Vm ----------------------------------------------------------------------------------------
 
 Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callbacks) {
@@ -651,86 +267,13 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, VmCallbacks callb
   return std::unique_ptr<Vm>(new Vm(std::move(impl)));
 }
 
-Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, uint32_t vmid, VmCallbacks callbacks,
-                                                     const CloneOptions& options) {
-  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
-  auto d = parse(snapshot.descriptor());
-  if (!d.ok()) return d.status();
-  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
-  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
-  VmConfig config;
-  config.vcpus = d->vcpus;
-  config.ram_bytes = d->ram_bytes;
-  config.clusterid = d->clusterid;
-  config.vmid = vmid;
-  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
-  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
-  if (Status s = impl->init_from(d.value(), snapshot.memfd(), options); !s.ok()) {
-    if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
-    return s;
-  }
-  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
-}
-
-Result<std::unique_ptr<Vm>> Vm::create_clone_shell(const CloneShape& shape, VmCallbacks callbacks) {
-  if (shape.vcpus == 0 || shape.vcpus > SF_MAX_VCPUS) return Status::Error(EINVAL, "clone shell: bad vCPU count");
-  VmConfig config;
-  config.vcpus = shape.vcpus;
-  config.ram_bytes = shape.ram_bytes;
-  config.privilege = shape.privilege;
-  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
-  if (Status s = impl->init_shell(); !s.ok()) return s;  // nothing runs yet: ~Impl releases it all
-  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
-}
-
-Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options) {
-  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
-  auto d = parse(snapshot.descriptor());
-  if (!d.ok()) return d.status();
-  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
-  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
-  if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
-  Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
-  if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
-  return s;
-}
-
-Result<std::unique_ptr<Vm>> Vm::create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
-                                                       VmCallbacks callbacks, const CloneOptions& options,
-                                                       std::shared_ptr<PageSource> source) {
-  if (!source) return Status::Error(EINVAL, "no page source");
-  auto d = parse(descriptor);
-  if (!d.ok()) return d.status();
-  if (source->bytes() < d->ram_bytes) return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
-  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
-  VmConfig config;
-  config.vcpus = d->vcpus;
-  config.ram_bytes = d->ram_bytes;
-  config.clusterid = d->clusterid;
-  config.vmid = vmid;
-  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
-  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
-  if (Status s = impl->init_remote(d.value(), std::move(source), options); !s.ok()) {
-    if (impl->assembled()) impl->destroy();
-    return s;
-  }
-  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
-}
-
-Result<Snapshot> Vm::fork_snapshot() { return impl_->fork(); }
-Result<MemtapStats> Vm::memtap_stats() const { return impl_->memtap_stats(); }
-Status Vm::prefetch(uint64_t gpa, uint64_t npages) { return impl_->prefetch(gpa, npages); }
-Status Vm::hint_fresh(uint64_t gpa, uint64_t npages) { return impl_->hint_fresh(gpa, npages); }
-Status Vm::set_memtap_stall_for_test(bool stalled) { return impl_->set_stall(stalled); }
-Result<std::vector<uint8_t>> Vm::capture_descriptor() { return impl_->capture(); }
-
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Vm::~Vm() { destroy(); }
 
 Status Vm::load_elf(std::span<const uint8_t> image) { return impl_->load(image); }
 
 Status Vm::load_elf_file(const std::string& path) {
-  snowflock::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Status::FromErrno("open " + path, errno);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("fstat " + path, errno);

@@ -12,11 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "../base/guest_abi.h"
+#include "../base/status.h"
+#include "../memory/memtap_stats.h"
+#include "../memory/page_source.h"
 #include "fork.h"
-#include "guest_abi.h"
-#include "memtap.h"
-#include "status.h"
 #include "vm_state.h"
+#include "vm_stats.h"
 
 namespace sf::vmm {
 
@@ -41,18 +43,6 @@ struct VmConfig {
 };
 
 const char* to_string(VmState);
-
-struct VmStats {
-  uint64_t exits_io = 0, exits_mmio = 0, exits_hlt = 0, exits_other = 0;
-  uint64_t hypercalls = 0;
-  uint64_t serial_bytes = 0;      // console output bytes: serial THR writes plus CONSOLE_WRITE payloads
-  uint64_t fresh_page_hints = 0;  // pages named by FRESH_PAGES
-  uint64_t vcpu_run_ns = 0;       // wall time all vCPUs spent inside KVM_RUN
-  uint64_t vcpu_cpu_ns = 0;       // CPU time the vCPU threads used (guest, exits and device work)
-  uint64_t serial_idle_waits = 0; // times a vCPU polling an empty serial port was made to wait (back-off)
-  uint64_t pages_touched = 0;     // resident guest RAM pages (4 KiB)
-  uint64_t io_unhandled = 0;      // port accesses nobody owns (reads see 0xff)
-};
 
 // How a clone is made from a snapshot (Vm::create_from_snapshot).
 struct CloneOptions {
@@ -152,11 +142,11 @@ class Vm {
   // clone cannot go on: it ends as crashed with the source's reason. Such a clone cannot fork again.
   static Result<std::unique_ptr<Vm>> create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
                                                            VmCallbacks callbacks, const CloneOptions& options,
-                                                           std::shared_ptr<PageSource> source);
+                                                           std::shared_ptr<memory::PageSource> source);
   // Lazy clones: memtap counters (EINVAL for other VMs), prefetch of [gpa, gpa + npages pages) before
   // the guest asks, and FRESH_PAGES-style hints (pages the guest will overwrite: zero-filled, never
   // copied). prefetch/hint_fresh are no-ops on eager RAM.
-  Result<MemtapStats> memtap_stats() const;
+  Result<memory::MemtapStats> memtap_stats() const;
   Status prefetch(uint64_t gpa, uint64_t npages);
   Status hint_fresh(uint64_t gpa, uint64_t npages);
   // Test hook (lazy clones): while stalled the memtap leaves faults pending, like a stuck memory server.

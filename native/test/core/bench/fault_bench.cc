@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "vmm/memtap.h"
+#include "memory/memtap.h"
 
 namespace {
 
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   const uint64_t bytes = pages * kPg;
 
   // The snapshot: a memfd whose every page holds data (no holes: every fault is a real copy).
-  snowflock::UniqueFd snap(::memfd_create("fault-bench-snapshot", MFD_CLOEXEC));
+  sf::UniqueFd snap(::memfd_create("fault-bench-snapshot", MFD_CLOEXEC));
   if (!snap) die(std::string("memfd_create: ") + std::strerror(errno));
   if (::ftruncate(snap.get(), static_cast<off_t>(bytes)) != 0) die("ftruncate failed");
   {
@@ -142,10 +142,10 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) {
     {
       uint8_t* ram = fresh_anon(bytes);
-      auto tap = sf::vmm::Memtap::create(ram, bytes, snap.get());
+      auto tap = sf::memory::Memtap::create(ram, bytes, snap.get());
       if (!tap.ok()) die("Memtap::create: " + tap.status().message);
       auto ns = touch_all(ram, pages, true, "memtap");
-      const sf::vmm::MemtapStats st = tap.value()->stats();
+      const sf::memory::MemtapStats st = tap.value()->stats();
       if (st.faults < pages || st.pages_copied != pages) {
         die("memtap served " + std::to_string(st.faults) + " faults, copied " + std::to_string(st.pages_copied) +
             " pages, expected " + std::to_string(pages));

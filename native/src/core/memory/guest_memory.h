@@ -1,6 +1,6 @@
 // GuestMemory: a VM's RAM as one memfd mapped MAP_SHARED into this process, plus bounds-checked access.
 // Boundary: owns the memfd and the host mapping and knows the guest-physical layout (RAM below 3 GiB,
-// the rest above 4 GiB); it does not talk to KVM (kvm.cc registers the regions as memslots).
+// the rest above 4 GiB); it does not talk to KVM (vmm/kvm.cc registers the regions as memslots).
 #pragma once
 
 #include <cstdint>
@@ -11,12 +11,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "../unique_fd.h"
-#include "mapping.h"
+#include "../base/mapping.h"
+#include "../base/status.h"
+#include "../base/unique_fd.h"
 #include "memtap.h"
-#include "status.h"
 
-namespace sf::vmm {
+namespace sf::memory {
 
 // One contiguous guest-physical range of RAM and where it lives in the memfd (= host mapping offset).
 struct RamRegion {
@@ -105,12 +105,12 @@ class GuestMemory {
   // fetched by a lazy clone) are copied into a sparse overlay: the pause grows with what changed, not
   // with RAM. FrozenMemory::image(), with the parent running again, then gives the image as one memfd.
   struct FrozenMemory {
-    snowflock::UniqueFd base;     // the template (immutable)
-    snowflock::UniqueFd overlay;  // pages that differ from it (sparse memfd), or invalid: none
+    UniqueFd base;     // the template (immutable)
+    UniqueFd overlay;  // pages that differ from it (sparse memfd), or invalid: none
     uint64_t bytes = 0;
     uint64_t overlay_pages = 0;
     // base itself, or a new memfd holding base with the overlay's pages written over it.
-    Result<snowflock::UniqueFd> image();
+    Result<UniqueFd> image();
   };
   Result<FrozenMemory> freeze();
   bool is_private() const { return private_; }
@@ -127,14 +127,14 @@ class GuestMemory {
   }
 
  private:
-  GuestMemory(uint64_t ram_bytes, snowflock::UniqueFd memfd, Mapping map, std::vector<RamRegion> regions);
+  GuestMemory(uint64_t ram_bytes, UniqueFd memfd, Mapping map, std::vector<RamRegion> regions);
 
   uint64_t ram_bytes_;
-  snowflock::UniqueFd memfd_;  // declared before map_: the mapping goes first, then the fd
+  UniqueFd memfd_;  // declared before map_: the mapping goes first, then the fd
   Mapping map_;
   std::vector<RamRegion> regions_;
   std::unique_ptr<Memtap> memtap_;  // after map_: stops serving before the mapping goes
   bool private_ = false;  // mapped MAP_PRIVATE over a template: memfd_ must never be written again
 };
 
-}  // namespace sf::vmm
+}  // namespace sf::memory

@@ -1,13 +1,14 @@
 // Host capability probe: what this machine offers Snowflock (CPUs, RAM, KVM, userfaultfd, kernel).
 // Boundary: plain C++ (no napi.h), read-only probing; every fd it opens is closed before returning.
-// Errors are carried as strings in the result, never thrown.
+// Errors are carried as strings in the result, never thrown. In base/ because it needs nothing but the
+// kernel and base's fd/errno helpers, and every room above (and the binding) may ask it.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace snowflock {
+namespace sf {
 
 struct KvmInfo {
   bool available = false;     // /dev/kvm opened and speaks API version 12
@@ -63,4 +64,4 @@ KvmInfo ProbeKvm();
 UffdInfo ProbeUffd();
 HostCapabilities ProbeHostCapabilities();
 
-}  // namespace snowflock
+}  // namespace sf

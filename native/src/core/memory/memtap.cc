@@ -1,5 +1,4 @@
-// Memtap: the userfaultfd fault-service thread of a lazy clone, and the local snapshot-memfd page
-// source (see memtap.h).
+// Memtap: the userfaultfd fault-service thread of a lazy clone (see memtap.h).
 // Boundary: userfaultfd plumbing, page-source calls and fill accounting; the mapping belongs to
 // GuestMemory, the network to memserver/.
 #include "memtap.h"
@@ -21,9 +20,9 @@
 #include <cstring>
 #include <string>
 
-#include "guest_abi.h"
+#include "../base/guest_abi.h"
 
-namespace sf::vmm {
+namespace sf::memory {
 
 namespace {
 
@@ -44,88 +43,7 @@ struct FreeDeleter {
 using AlignedBuf = std::unique_ptr<uint8_t, FreeDeleter>;
 AlignedBuf aligned_buf(uint64_t bytes) { return AlignedBuf(static_cast<uint8_t*>(std::aligned_alloc(kPage, bytes))); }
 
-// Reads [off, off + len) of the snapshot; holes read as zero without allocating (shmem read path).
-bool pread_full(int fd, uint8_t* out, uint64_t len, uint64_t off) {
-  uint64_t done = 0;
-  while (done < len) {
-    const ssize_t n = ::pread(fd, out + done, len - done, static_cast<off_t>(off + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) {  // past EOF (cannot happen: size checked): zeroes
-      std::memset(out + done, 0, len - done);
-      return true;
-    }
-    done += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
-
-// ---- SnapshotFdSource ----
-
-Result<std::shared_ptr<SnapshotFdSource>> SnapshotFdSource::create(int snapshot_fd, uint64_t bytes) {
-  if (bytes == 0 || bytes % kPage != 0) return Status::Error(EINVAL, "snapshot source: size must be whole pages");
-  struct stat st {};
-  if (::fstat(snapshot_fd, &st) != 0) return Status::FromErrno("memtap: fstat(snapshot)", errno);
-  if (static_cast<uint64_t>(st.st_size) < bytes) return Status::Error(EINVAL, "memtap: snapshot smaller than RAM");
-  snowflock::UniqueFd fd(::fcntl(snapshot_fd, F_DUPFD_CLOEXEC, 0));
-  if (!fd) return Status::FromErrno("memtap: dup(snapshot)", errno);
-  auto src = std::shared_ptr<SnapshotFdSource>(new SnapshotFdSource(std::move(fd), bytes));
-  // The snapshot's allocated extents: everything else is a hole and is zero-filled, never copied.
-  const uint64_t pages = bytes / kPage;
-  std::vector<bool> data(pages, false);
-  bool ok = true;
-  off_t pos = 0;
-  while (static_cast<uint64_t>(pos) < bytes) {
-    const off_t d = ::lseek(src->fd_.get(), pos, SEEK_DATA);
-    if (d < 0) {
-      ok = errno == ENXIO;
-      break;
-    }
-    const off_t h = ::lseek(src->fd_.get(), d, SEEK_HOLE);
-    if (h < 0) {
-      ok = false;
-      break;
-    }
-    for (uint64_t p = static_cast<uint64_t>(d) / kPage; p < pages && p * kPage < static_cast<uint64_t>(h); ++p) data[p] = true;
-    pos = h;
-  }
-  if (!ok) return src;  // treat every page as data (always correct) and pread it: see below
-  src->has_data_ = std::move(data);
-  // Read-only and shared: the snapshot is frozen, nobody writes it, and the view costs no memory.
-  // Only with known extents: reading a hole through a shared mapping would allocate it in the memfd.
-  void* addr = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_NORESERVE, src->fd_.get(), 0);
-  if (addr != MAP_FAILED) src->map_ = Mapping(addr, bytes);
-  return src;
-}
-
-Status SnapshotFdSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
-                             const std::atomic<bool>& cancel) {
-  (void)cancel;  // a memfd read never waits for long
-  if (first >= bytes_ / kPage || n > bytes_ / kPage - first) return Status::Error(EINVAL, "snapshot source: page range outside the snapshot");
-  uint64_t i = 0;
-  while (i < n) {
-    if (!has_data(first + i)) {
-      out[i++] = nullptr;
-      continue;
-    }
-    // One read per run of data pages.
-    uint64_t j = i + 1;
-    while (j < n && has_data(first + j)) ++j;
-    if (map_.valid()) {
-      for (; i < j; ++i) out[i] = map_.bytes() + (first + i) * kPage;
-      continue;
-    }
-    if (!pread_full(fd_.get(), scratch + i * kPage, (j - i) * kPage, (first + i) * kPage)) {
-      return Status::FromErrno("memtap: read snapshot", errno);
-    }
-    for (; i < j; ++i) out[i] = scratch + i * kPage;
-  }
-  return Status::Ok();
-}
-
-// ---- Memtap ----
 
 Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, int snapshot_fd) {
   if (base == nullptr || bytes == 0 || bytes % kPage != 0 || reinterpret_cast<uintptr_t>(base) % kPage != 0) {
@@ -144,7 +62,7 @@ Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, st
   if (!source) return Status::Error(EINVAL, "memtap: no page source");
   if (source->bytes() < bytes) return Status::Error(EINVAL, "memtap: page source smaller than RAM");
   // Kernel-mode faults too (KVM's own accesses to guest RAM): no UFFD_USER_MODE_ONLY.
-  snowflock::UniqueFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  UniqueFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
   if (!uffd) {
     return Status::FromErrno("userfaultfd (lazy clone memory needs root or vm.unprivileged_userfaultfd=1)", errno);
   }
@@ -159,7 +77,7 @@ Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, st
   if (::ioctl(uffd.get(), UFFDIO_REGISTER, &reg) != 0) return Status::FromErrno("UFFDIO_REGISTER(guest RAM)", errno);
   const uint64_t need = (uint64_t{1} << _UFFDIO_COPY) | (uint64_t{1} << _UFFDIO_ZEROPAGE) | (uint64_t{1} << _UFFDIO_WAKE);
   if ((reg.ioctls & need) != need) return Status::Error(ENOTSUP, "userfaultfd: COPY/ZEROPAGE/WAKE not offered on guest RAM");
-  snowflock::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Status::FromErrno("eventfd(memtap)", errno);
 
   auto tap = std::unique_ptr<Memtap>(
@@ -169,7 +87,7 @@ Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, st
   return tap;
 }
 
-Memtap::Memtap(uint8_t* base, uint64_t bytes, snowflock::UniqueFd uffd, snowflock::UniqueFd wake,
+Memtap::Memtap(uint8_t* base, uint64_t bytes, UniqueFd uffd, UniqueFd wake,
                std::shared_ptr<PageSource> source, MemtapOptions options)
     : base_(base),
       bytes_(bytes),
@@ -253,7 +171,7 @@ void Memtap::run() {
 Memtap::Served Memtap::serve(uint64_t page, uint8_t* buf, uint64_t t0) {
   // Bookkeeping first: the faulting thread resumes inside the ioctl, and whoever it tells must already
   // see the page counted and present. Claiming the bit also keeps prefetch/hint_fresh off this page.
-  faults_.fetch_add(1, std::memory_order_relaxed);
+  counters_.faults.fetch_add(1, std::memory_order_relaxed);
   const uint64_t addr = reinterpret_cast<uint64_t>(base_) + page * kPage;
   if (present_.set(page)) {
     const uint8_t* src = nullptr;
@@ -305,7 +223,7 @@ int Memtap::map_claimed(uint64_t page, const uint8_t* src) {
   // see the page counted.
   const uint64_t addr = reinterpret_cast<uint64_t>(base_) + page * kPage;
   const bool zero = src == nullptr;
-  std::atomic<uint64_t>& counter = zero ? zeroed_ : copied_;
+  std::atomic<uint64_t>& counter = zero ? counters_.zero_pages : counters_.pages_copied;
   counter.fetch_add(1, std::memory_order_relaxed);
   for (;;) {
     int rc;
@@ -324,7 +242,7 @@ int Memtap::map_claimed(uint64_t page, const uint8_t* src) {
     const int err = errno;
     if (err == EAGAIN || err == EINTR) continue;
     counter.fetch_sub(1, std::memory_order_relaxed);
-    if (err == EEXIST) eexist_.fetch_add(1, std::memory_order_relaxed);  // a filler mapped it first
+    if (err == EEXIST) counters_.already_present.fetch_add(1, std::memory_order_relaxed);  // a filler mapped it first
     return err;
   }
 }
@@ -355,7 +273,7 @@ void Memtap::page_ready(uint64_t page, const uint8_t* data, const Status& status
 }
 
 void Memtap::record_failure(uint64_t page, const Status& st) {
-  failures_.fetch_add(1, std::memory_order_relaxed);
+  counters_.fetch_failures.fetch_add(1, std::memory_order_relaxed);
   Status report = Status::Error(st.code, "memtap: page " + std::to_string(page) + " unavailable: " + st.message);
   {
     std::lock_guard lock(failure_mu_);
@@ -395,7 +313,7 @@ int64_t Memtap::fill(uint64_t first, uint64_t n, const uint8_t* src) {
     }
     const int err = rc == 0 ? 0 : errno;
     for (uint64_t p = off / kPage; p < (off + done) / kPage; ++p) present_.set(p);
-    (src != nullptr ? copied_ : zeroed_).fetch_add(done / kPage, std::memory_order_relaxed);
+    (src != nullptr ? counters_.pages_copied : counters_.zero_pages).fetch_add(done / kPage, std::memory_order_relaxed);
     filled += static_cast<int64_t>(done / kPage);
     off += done;
     len -= done;
@@ -403,7 +321,7 @@ int64_t Memtap::fill(uint64_t first, uint64_t n, const uint8_t* src) {
     if (err == EAGAIN || err == EINTR) continue;
     if (err == EEXIST) {  // already mapped by someone else: "already there"
       present_.set(off / kPage);
-      eexist_.fetch_add(1, std::memory_order_relaxed);
+      counters_.already_present.fetch_add(1, std::memory_order_relaxed);
       off += kPage;
       len -= kPage;
       continue;
@@ -453,7 +371,7 @@ Status Memtap::prefetch(uint64_t first_page, uint64_t npages) {
     if (!st.ok()) return Status::Error(st.code, "memtap: prefetch: " + st.message);
     const int64_t got = fill_delivered(p, q - p, out.data());
     if (got < 0) return Status::FromErrno("memtap: prefetch fill", static_cast<int>(-got));
-    prefetched_.fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
+    counters_.prefetched.fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
     p = q;
   }
   return Status::Ok();
@@ -464,7 +382,7 @@ Status Memtap::hint_fresh(uint64_t first_page, uint64_t npages) {
   if (!uffd_) return Status::Error(EBADF, "memtap is shut down");
   if (first_page >= pages_) return Status::Ok();
   const uint64_t end = first_page + std::min(npages, pages_ - first_page);
-  hints_.fetch_add(end - first_page, std::memory_order_relaxed);
+  counters_.fresh_hints.fetch_add(end - first_page, std::memory_order_relaxed);
   for (uint64_t p = first_page; p < end; ++p) fresh_.set(p);
   uint64_t p = first_page;
   while (p < end) {
@@ -488,13 +406,7 @@ void Memtap::record_latency(uint64_t ns) {
 
 MemtapStats Memtap::stats() const {
   MemtapStats s;
-  s.faults = faults_.load(std::memory_order_relaxed);
-  s.pages_copied = copied_.load(std::memory_order_relaxed);
-  s.zero_pages = zeroed_.load(std::memory_order_relaxed);
-  s.prefetched = prefetched_.load(std::memory_order_relaxed);
-  s.fresh_hints = hints_.load(std::memory_order_relaxed);
-  s.already_present = eexist_.load(std::memory_order_relaxed);
-  s.fetch_failures = failures_.load(std::memory_order_relaxed);
+  add_counters(counters_, s);
   s.present = present_.count();
   std::vector<uint32_t> v;
   {
@@ -514,4 +426,4 @@ MemtapStats Memtap::stats() const {
   return s;
 }
 
-}  // namespace sf::vmm
+}  // namespace sf::memory

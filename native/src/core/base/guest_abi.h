@@ -1,5 +1,5 @@
-// The guest ABI as the VMM sees it: includes native/guest's abi.h (the one definition shared with the
-// guest SDK) and pins the layout facts the VMM relies on when copying structs in and out of guest RAM.
+// The guest ABI as the core sees it: includes native/guest's abi.h (the one definition shared with the
+// guest SDK) and pins the layout facts the core relies on when copying structs in and out of guest RAM.
 // Boundary: no code. Included by path so that both build systems (node-gyp, CMake) find it unchanged.
 #pragma once
 
@@ -7,7 +7,7 @@
 
 #include "../../../guest/include/snowflock/abi.h"
 
-namespace sf::vmm {
+namespace sf {
 
 // The guest sees these structs compiled by its own compiler; any size drift here is an ABI break.
 static_assert(sizeof(sf_bootinfo) == 64, "sf_bootinfo layout changed");
@@ -27,4 +27,4 @@ static_assert(SF_CMDLINE_GPA + SF_CMDLINE_MAX <= SF_PAGEDIR_GPA, "command line o
 static_assert((SF_RAM_MAX + (SF_RAM_HIGH_GPA - SF_RAM_LOW_MAX)) / (1ull << 30) <= SF_MAX_PAGEDIRS,
               "not enough page directories for SF_RAM_MAX");
 
-}  // namespace sf::vmm
+}  // namespace sf

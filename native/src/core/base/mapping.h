@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <utility>
 
-namespace sf::vmm {
+namespace sf {
 
 class Mapping {
  public:
@@ -46,4 +46,4 @@ class Mapping {
   size_t size_ = 0;
 };
 
-}  // namespace sf::vmm
+}  // namespace sf

@@ -1,10 +1,11 @@
 // Host tuning Snowflock relies on: transparent huge pages for shmem, which guest RAM (a memfd) uses so
 // that a fork's pause stays flat in memory size. Boundary: reads and (when asked) writes one sysfs knob.
+// In base/ rather than memory/: it is a host probe that knows no core object, only a sysfs path.
 #pragma once
 
 #include <string>
 
-namespace snowflock {
+namespace sf {
 
 struct ShmemHugePages {
   std::string mode;     // always | within_size | advise | never | deny | force | "" (unknown)
@@ -18,4 +19,4 @@ ShmemHugePages probe_shmem_huge_pages();
 // pages, every other shmem user is unaffected. Needs root; otherwise reports why in `error`.
 ShmemHugePages allow_shmem_huge_pages();
 
-}  // namespace snowflock
+}  // namespace sf

@@ -11,7 +11,7 @@
 
 #include "status.h"
 
-namespace sf::vmm {
+namespace sf {
 
 // The real-time signal used to kick a vCPU out of KVM_RUN (SIGRTMIN + 2). Its handler does nothing
 // and is installed without SA_RESTART, so KVM_RUN returns EINTR. Not SIGUSR1 (Node's inspector) nor
@@ -66,4 +66,4 @@ class Thread {
   std::mutex start_mu_;
 };
 
-}  // namespace sf::vmm
+}  // namespace sf

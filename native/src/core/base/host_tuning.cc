@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace snowflock {
+namespace sf {
 namespace {
 
 constexpr const char* kKnob = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
@@ -62,4 +62,4 @@ ShmemHugePages allow_shmem_huge_pages() {
   return after;
 }
 
-}  // namespace snowflock
+}  // namespace sf

@@ -7,7 +7,7 @@
 
 #include <utility>
 
-namespace snowflock {
+namespace sf {
 
 class UniqueFd {
  public:
@@ -42,4 +42,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace snowflock
+}  // namespace sf

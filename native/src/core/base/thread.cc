@@ -12,7 +12,7 @@
 #include <memory>
 #include <mutex>
 
-namespace sf::vmm {
+namespace sf {
 
 namespace {
 
@@ -144,4 +144,4 @@ void Thread::signal(int sig) const {
   if (started_) pthread_kill(handle_, sig);
 }
 
-}  // namespace sf::vmm
+}  // namespace sf

@@ -45,7 +45,7 @@
 #define _UFFDIO_POISON (0x08)
 #endif
 
-namespace snowflock {
+namespace sf {
 namespace {
 
 // The API version every KVM since 2.6.22 reports; anything else means an ABI we do not understand.
@@ -277,4 +277,4 @@ HostCapabilities ProbeHostCapabilities() {
   return caps;
 }
 
-}  // namespace snowflock
+}  // namespace sf

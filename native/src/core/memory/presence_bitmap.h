@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <memory>
 
-namespace sf::vmm {
+namespace sf::memory {
 
 class PresenceBitmap {
  public:
@@ -54,4 +54,4 @@ class PresenceBitmap {
   std::atomic<uint64_t> count_{0};
 };
 
-}  // namespace sf::vmm
+}  // namespace sf::memory

@@ -11,7 +11,7 @@
 #include "status.h"
 #include "thread.h"
 
-namespace sf::vmm {
+namespace sf {
 
 class Ticker {
  public:
@@ -33,4 +33,4 @@ class Ticker {
   Thread thread_;
 };
 
-}  // namespace sf::vmm
+}  // namespace sf

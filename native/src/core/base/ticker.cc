@@ -2,7 +2,7 @@
 // Boundary: see ticker.h.
 #include "ticker.h"
 
-namespace sf::vmm {
+namespace sf {
 
 Status Ticker::start(std::chrono::milliseconds period, std::function<void()> tick, const char* name,
                      const void* owner) {
@@ -31,4 +31,4 @@ void Ticker::stop() {
   thread_.join();
 }
 
-}  // namespace sf::vmm
+}  // namespace sf

@@ -7,7 +7,7 @@
 
 #include <string>
 
-namespace snowflock {
+namespace sf {
 
 inline std::string ErrnoName(int err) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
@@ -25,4 +25,4 @@ inline std::string ErrnoText(const std::string& what, int err) {
   return what + ": " + msg + " (" + ErrnoName(err) + ")";
 }
 
-}  // namespace snowflock
+}  // namespace sf

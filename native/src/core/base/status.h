@@ -1,4 +1,4 @@
-// Status and Result<T>: how every fallible call in the VMM reports failure.
+// Status and Result<T>: how every fallible call in the core reports failure.
 // Boundary: value types only. The core is built without exceptions and nothing may throw across the
 // N-API boundary, so errors travel as values: an errno-style code plus a message for humans.
 #pragma once
@@ -9,9 +9,9 @@
 #include <string>
 #include <utility>
 
-#include "../errno_text.h"
+#include "errno_text.h"
 
-namespace sf::vmm {
+namespace sf {
 
 struct Status {
   int code = 0;         // 0 = success; otherwise an errno value (EINVAL, ENOMEM, the failing syscall's errno)
@@ -26,7 +26,7 @@ struct Status {
   }
   // "what: strerror (ENAME)" for a failed system call.
   static Status FromErrno(const std::string& what, int err) {
-    return Error(err, snowflock::ErrnoText(what, err));
+    return Error(err, ErrnoText(what, err));
   }
 };
 
@@ -53,4 +53,4 @@ class Result {
   Status status_;
 };
 
-}  // namespace sf::vmm
+}  // namespace sf

@@ -1,5 +1,5 @@
 // GuestMemory: memfd-backed guest RAM, its guest-physical layout and bounds-checked accessors.
-// Boundary: host mapping and layout only; memslot registration is kvm.cc's job.
+// Boundary: host mapping and layout only; memslot registration is vmm/kvm.cc's job.
 #include "guest_memory.h"
 
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 #include <string>
 #include <utility>
 
-#include "guest_abi.h"
+#include "../base/guest_abi.h"
 
-namespace sf::vmm {
+namespace sf::memory {
 
 namespace {
 
@@ -60,7 +60,7 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes, boo
   }
   // A memfd rather than anonymous memory: fork (copy-on-write clones) remaps the same file MAP_PRIVATE,
   // and the fd is what a snapshot hands on. CLOEXEC so spawned processes never inherit guest RAM.
-  snowflock::UniqueFd fd(::memfd_create("snowflock-guest-ram", MFD_CLOEXEC));
+  UniqueFd fd(::memfd_create("snowflock-guest-ram", MFD_CLOEXEC));
   if (!fd) return Status::FromErrno("memfd_create(guest RAM)", errno);
   if (::ftruncate(fd.get(), static_cast<off_t>(ram_bytes)) != 0) {
     return Status::FromErrno("ftruncate(guest RAM, " + std::to_string(ram_bytes) + ")", errno);
@@ -73,7 +73,7 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes, boo
   return std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map).value(), layout(ram_bytes)));
 }
 
-GuestMemory::GuestMemory(uint64_t ram_bytes, snowflock::UniqueFd memfd, Mapping map, std::vector<RamRegion> regions)
+GuestMemory::GuestMemory(uint64_t ram_bytes, UniqueFd memfd, Mapping map, std::vector<RamRegion> regions)
     : ram_bytes_(ram_bytes), memfd_(std::move(memfd)), map_(std::move(map)), regions_(std::move(regions)) {}
 
 std::optional<std::span<uint8_t>> GuestMemory::span(uint64_t gpa, uint64_t len) const {
@@ -155,7 +155,7 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create_private(uint64_t ram_by
   if (static_cast<uint64_t>(st.st_size) < ram_bytes) {
     return Status::Error(EINVAL, "snapshot memory (" + std::to_string(st.st_size) + " bytes) is smaller than RAM");
   }
-  snowflock::UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
   if (!fd) return Status::FromErrno("dup(snapshot memfd)", errno);
   auto map = map_aligned(ram_bytes, MAP_PRIVATE, fd.get());
   if (!map.ok()) return map.status();
@@ -179,7 +179,7 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create_unfilled(uint64_t ram_b
   void* addr = ::mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (addr == MAP_FAILED) return Status::FromErrno("mmap(lazy clone RAM)", errno);
   Mapping map(addr, ram_bytes);
-  auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, snowflock::UniqueFd(), std::move(map), layout(ram_bytes)));
+  auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, UniqueFd(), std::move(map), layout(ram_bytes)));
   mem->private_ = true;
   return mem;
 }
@@ -192,7 +192,7 @@ Status GuestMemory::attach_lazy(int template_fd) {
     return Status::Error(EINVAL, "snapshot memory (" + std::to_string(st.st_size) + " bytes) is smaller than RAM");
   }
   // The template fd stays with us too: freeze() of a lazy clone finds the snapshot's data through it.
-  snowflock::UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
   if (!fd) return Status::FromErrno("dup(snapshot memfd)", errno);
   auto tap = Memtap::create(map_.bytes(), ram_bytes_, fd.get());
   if (!tap.ok()) return tap.status();
@@ -268,8 +268,8 @@ Status write_range(int fd, const uint8_t* src, uint64_t off, uint64_t len) {
   return Status::Ok();
 }
 
-Result<snowflock::UniqueFd> new_memfd(uint64_t bytes, const char* what) {
-  snowflock::UniqueFd fd(::memfd_create("snowflock-guest-ram", MFD_CLOEXEC));
+Result<UniqueFd> new_memfd(uint64_t bytes, const char* what) {
+  UniqueFd fd(::memfd_create("snowflock-guest-ram", MFD_CLOEXEC));
   if (!fd) return Status::FromErrno(std::string("memfd_create(") + what + ")", errno);
   if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) return Status::FromErrno(std::string("ftruncate(") + what + ")", errno);
   return fd;
@@ -298,8 +298,8 @@ Status copy_data(int from, int to, uint64_t bytes) {
 
 }  // namespace
 
-Result<snowflock::UniqueFd> GuestMemory::FrozenMemory::image() {
-  if (!overlay) return snowflock::UniqueFd(::fcntl(base.get(), F_DUPFD_CLOEXEC, 0));
+Result<UniqueFd> GuestMemory::FrozenMemory::image() {
+  if (!overlay) return UniqueFd(::fcntl(base.get(), F_DUPFD_CLOEXEC, 0));
   auto out = new_memfd(bytes, "fork image");
   if (!out.ok()) return out.status();
   if (Status s = copy_data(base.get(), out->get(), bytes); !s.ok()) return s;
@@ -327,12 +327,12 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
     if (addr == MAP_FAILED) return Status::FromErrno("mmap(MAP_PRIVATE|MAP_FIXED guest RAM)", errno);
     advise_huge(map_);
     private_ = true;
-    frozen.base = snowflock::UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
+    frozen.base = UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
     if (!frozen.base) return Status::FromErrno("dup(fork template)", errno);
     return frozen;
   }
   // Our private pages: present or swapped, and anonymous (not the template's page cache).
-  snowflock::UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
   if (!pagemap) return Status::FromErrno("open /proc/self/pagemap", errno);
   auto overlay = new_memfd(ram_bytes_, "fork overlay");
   if (!overlay.ok()) return overlay.status();
@@ -341,7 +341,7 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
       if (Status s = write_range(overlay->get(), map_.bytes(), first * SF_PAGE_SIZE, (end - first) * SF_PAGE_SIZE); !s.ok()) return s;
       frozen.overlay_pages += end - first;
     }
-    frozen.base = snowflock::UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
+    frozen.base = UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
     if (!frozen.base) return Status::FromErrno("dup(fork template)", errno);
     frozen.overlay = std::move(overlay).value();
     return frozen;
@@ -370,10 +370,10 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
     frozen.overlay_pages += q - p;
     p = q;
   }
-  frozen.base = snowflock::UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
+  frozen.base = UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
   if (!frozen.base) return Status::FromErrno("dup(fork template)", errno);
   frozen.overlay = std::move(overlay).value();
   return frozen;
 }
 
-}  // namespace sf::vmm
+}  // namespace sf::memory

@@ -1,0 +1,34 @@
+// MemtapStats: a lazy clone's memory counters, declared once (base/counters.h): the snapshot struct,
+// the atomics a Memtap counts with, and the list the binding turns into JS (lib MemtapStats).
+// Boundary: declarations only; Memtap::stats() fills the derived fields.
+#pragma once
+
+#include <cstdint>
+
+#include "../base/counters.h"
+
+namespace sf::memory {
+
+// clang-format off
+#define SF_MEMTAP_COUNTERS(X)                                                                              \
+  X(live, faults, "faults")                  /* page faults served by the service thread */                \
+  X(live, pages_copied, "pagesCopied")       /* pages filled from the source (faults and prefetch) */      \
+  X(live, zero_pages, "zeroPages")           /* zero-filled (source zero page or FRESH_PAGES), no copy */  \
+  X(live, prefetched, "prefetched")          /* filled by prefetch() (also in pages_copied / zero_pages) */ \
+  X(live, fresh_hints, "freshHints")         /* pages named by hint_fresh() */                             \
+  X(live, already_present, "alreadyPresent") /* fills that found the page there (EEXIST: another filler) */ \
+  X(derived, present, "present")             /* presence bits set (mapped, or claimed and being fetched) */ \
+  /* Not plain counters: percentiles of the fault service time (message read → page mapped), computed */  \
+  /* by Memtap::stats() from its sample of latencies. */                                                   \
+  X(derived, p50_ns, "p50Ns")                                                                              \
+  X(derived, p99_ns, "p99Ns")                                                                              \
+  X(derived, max_ns, "maxNs")                                                                              \
+  X(live, fetch_failures, SF_CPP_ONLY)       /* faults the source could not answer (the thread stays parked) */
+// clang-format on
+
+struct MemtapStats {
+  SF_MEMTAP_COUNTERS(SF_COUNTER_MEMBER)
+};
+SF_DEFINE_COUNTERS(MemtapStats, MemtapCounters, SF_MEMTAP_COUNTERS)
+
+}  // namespace sf::memory

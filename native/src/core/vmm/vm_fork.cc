@@ -1,0 +1,339 @@
+// Vm fork and clones (DESIGN §4.4): capture a paused VM's descriptor, freeze its RAM into a snapshot,
+// and make clones from a snapshot, a clone shell or a bare descriptor with a page source.
+// Boundary: the fork/clone half of Vm::Impl (vm_impl.h); create/boot/run/pause/destroy are in vm.cc.
+#include <sys/random.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "long_mode.h"
+#include "vm_impl.h"
+
+namespace sf::vmm {
+
+namespace {
+uint64_t mono_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+}  // namespace
+
+Result<Descriptor> Vm::Impl::capture_locked() {
+  // Paused means every started vCPU is parked after a KVM_RUN that returned EINTR with immediate_exit
+  // set, which completes a pending I/O instruction first (notes §0.7): RIP and registers are final.
+  auto started = control_->fork_check();
+  if (!started.ok()) return started.status();
+  Descriptor d;
+  d.clusterid = config_.clusterid;
+  d.vmid = config_.vmid;
+  d.ram_bytes = config_.ram_bytes;
+  d.privilege = config_.privilege == GuestPrivilege::user ? 1 : 0;
+  d.vcpus = config_.vcpus;
+  // Device state before KVM state (notes §6.1.2).
+  d.serial = serial_->registers();
+  for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    if (!started.value()[i].started) {
+      VcpuDescriptor v;
+      v.id = i;
+      d.vcpu.push_back(std::move(v));
+      continue;
+    }
+    auto v = capture_vcpu(vcpus_[i]->fd(), i);
+    if (!v.ok()) return v.status();
+    v->pending_call_nr = started.value()[i].call_nr;
+    v->pending_call_block = v->pending_call_nr != 0 ? vcpus_[i]->call_block_gpa() : 0;
+    d.vcpu.push_back(std::move(v).value());
+  }
+  return d;
+}
+
+Result<std::vector<uint8_t>> Vm::Impl::capture() {
+  std::lock_guard api(api_mu_);
+  if (destroyed_) return Status::Error(EINVAL, "cannot describe a destroyed VM");
+  if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be described yet");
+  auto d = capture_locked();
+  if (!d.ok()) return d.status();
+  return serialize(d.value());
+}
+
+Result<Snapshot> Vm::Impl::fork() {
+  std::lock_guard api(api_mu_);
+  if (destroyed_) return Status::Error(EINVAL, "cannot fork a destroyed VM");
+  if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be forked yet");
+  const VmState before = control_->state();
+  if (before != VmState::running && before != VmState::paused) {
+    return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(before));
+  }
+  ForkTiming timing;
+  const uint64_t t0 = mono_ns();
+  if (Status s = control_->pause(); !s.ok()) {
+    deliver_events();
+    return s;
+  }
+  const uint64_t t1 = mono_ns();
+  auto desc = capture_locked();
+  const uint64_t t2 = mono_ns();
+  Result<memory::GuestMemory::FrozenMemory> frozen = Status::Error(EINVAL, "not frozen");
+  if (desc.ok()) {
+    std::unique_lock lock(res_mu_);  // read_guest must not copy while the mapping is replaced
+    frozen = mem_->freeze();
+  }
+  const uint64_t t3 = mono_ns();
+  Status resumed = before == VmState::running ? control_->resume() : Status::Ok();
+  const uint64_t t4 = mono_ns();
+  serial_->flush();
+  deliver_events();
+  if (!desc.ok()) return desc.status();
+  if (!frozen.ok()) return frozen.status();
+  if (!resumed.ok()) return resumed;
+  // A fork of RAM that was private already: its image is assembled now, with the parent running.
+  auto image = frozen->image();
+  if (!image.ok()) return image.status();
+  // With the parent running again: the snapshot is immutable, so its identity and its map of zero
+  // pages can be worked out now without lengthening the pause.
+  SnapshotIdentity id;
+  if (::getrandom(&id.snapshot_id, sizeof id.snapshot_id, 0) != sizeof id.snapshot_id ||
+      ::getrandom(id.key.data(), id.key.size(), 0) != static_cast<ssize_t>(id.key.size())) {
+    return Status::FromErrno("getrandom(snapshot identity)", errno);
+  }
+  if (id.snapshot_id == 0) id.snapshot_id = 1;
+  desc->identity = id;
+  auto extents = scan_data_extents(image->get(), config_.ram_bytes);
+  if (!extents.ok()) return extents.status();
+  desc->data_extents = std::move(extents).value();
+  timing.pause_ns = before == VmState::running ? t4 - t0 : 0;
+  timing.capture_ns = t2 - t1;
+  timing.freeze_ns = t3 - t2;
+  return Snapshot(serialize(desc.value()), std::move(image).value(), config_.ram_bytes, timing);
+}
+
+Result<memory::MemtapStats> Vm::Impl::memtap_stats() const {
+  std::shared_lock lock(res_mu_);
+  if (!mem_ || mem_->memtap() == nullptr) return Status::Error(EINVAL, "not a lazy clone (or destroyed)");
+  return mem_->memtap()->stats();
+}
+
+Status Vm::Impl::prefetch(uint64_t gpa, uint64_t npages) {
+  std::shared_lock lock(res_mu_);
+  if (!mem_) return Status::Error(EFAULT, "the VM has no memory (destroyed)");
+  if (mem_->memtap() == nullptr) return Status::Ok();
+  if (gpa % SF_PAGE_SIZE != 0 || npages > UINT64_MAX / SF_PAGE_SIZE) return Status::Error(EINVAL, "bad prefetch range");
+  auto s = mem_->span(gpa, npages * SF_PAGE_SIZE);
+  if (!s) return Status::Error(EFAULT, "prefetch range is outside RAM");
+  return mem_->memtap()->prefetch(static_cast<uint64_t>(s->data() - mem_->host_base()) / SF_PAGE_SIZE, npages);
+}
+
+Status Vm::Impl::hint_fresh(uint64_t gpa, uint64_t npages) {
+  std::shared_lock lock(res_mu_);
+  if (!mem_) return Status::Error(EFAULT, "the VM has no memory (destroyed)");
+  return mem_->hint_fresh(gpa, npages);
+}
+
+Status Vm::Impl::init_shell() {
+  if (Status s = install_kick_handler(); !s.ok()) return s;
+  if (Status s = init_parts(); !s.ok()) return s;
+  auto mem = memory::GuestMemory::create_unfilled(config_.ram_bytes);
+  if (!mem.ok()) return mem.status();
+  mem_ = std::move(mem).value();
+  if (Status s = init_kvm(); !s.ok()) return s;
+  shell_ = true;
+  return Status::Ok();
+}
+
+Status Vm::Impl::attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options) {
+  std::lock_guard api(api_mu_);
+  if (!shell_ || destroyed_) return Status::Error(EINVAL, "not an unused clone shell");
+  const uint32_t privilege = config_.privilege == GuestPrivilege::user ? 1 : 0;
+  if (d.ram_bytes != config_.ram_bytes || d.vcpus != config_.vcpus || d.privilege != privilege) {
+    return Status::Error(EINVAL, "this clone shell was made for another shape of VM (RAM, vCPUs or privilege)");
+  }
+  if (!options.lazy) return Status::Error(EINVAL, "clone shells hold lazy memory only");
+  shell_ = false;  // one attempt: a shell that failed half-way is not reused
+  config_.vmid = vmid;
+  config_.clusterid = d.clusterid;
+  if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
+  return finish_clone(d, options);
+}
+
+Status Vm::Impl::init_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source, const CloneOptions& options) {
+  if (Status s = init_shell(); !s.ok()) return s;
+  shell_ = false;
+  memory::MemtapOptions tap;
+  // The source gave up on a page a vCPU waits for (memserver gone, timeout): the clone cannot continue.
+  // This runs on the source's thread; end_run only records the end and kicks the vCPUs.
+  tap.on_failure = [this](const Status& why) {
+    end_run(VmState::crashed, 0, "guest memory unavailable: " + why.message);
+  };
+  if (Status s = mem_->attach_source(std::move(source), std::move(tap)); !s.ok()) return s;
+  return finish_clone(d, options);
+}
+
+Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& options) {
+  if (options.lazy) {
+    if (Status s = init_shell(); !s.ok()) return s;
+    shell_ = false;
+    if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
+    return finish_clone(d, options);
+  }
+  if (Status s = install_kick_handler(); !s.ok()) return s;
+  if (Status s = init_parts(); !s.ok()) return s;
+  auto mem = memory::GuestMemory::create_private(d.ram_bytes, memfd);
+  if (!mem.ok()) return mem.status();
+  mem_ = std::move(mem).value();
+  if (Status s = init_kvm(); !s.ok()) return s;
+  return finish_clone(d, options);
+}
+
+Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) {
+  serial_->set_registers(d.serial);
+  // With lazy RAM, the pages we are about to write (bootinfo, pending call blocks) are fetched first
+  // through the memtap's own path: a source that cannot deliver them fails the clone here with its
+  // reason, instead of leaving this thread in a page fault nobody will ever serve.
+  if (mem_->memtap() != nullptr) {
+    auto need = [&](uint64_t gpa, uint64_t len) -> Status {
+      const uint64_t first = gpa / SF_PAGE_SIZE * SF_PAGE_SIZE;
+      const uint64_t pages = (gpa + len - first + SF_PAGE_SIZE - 1) / SF_PAGE_SIZE;
+      if (!mem_->contains(first, pages * SF_PAGE_SIZE)) return Status::Ok();  // the checks below say why
+      if (Status s = prefetch(first, pages); !s.ok()) return Status::Error(s.code, "guest memory unavailable: " + s.message);
+      return Status::Ok();
+    };
+    for (uint32_t i = 0; i < config_.vcpus; ++i) {
+      if (!d.vcpu[i].started) continue;
+      if (Status s = need(bootinfo_gpa(i), sizeof(sf_bootinfo)); !s.ok()) return s;
+      if (d.vcpu[i].pending_call_nr != 0) {
+        if (Status s = need(d.vcpu[i].pending_call_block, sizeof(sf_hc_block)); !s.ok()) return s;
+      }
+    }
+  }
+  std::vector<bool> started(config_.vcpus, false);
+  for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    const VcpuDescriptor& v = d.vcpu[i];
+    if (!v.started) continue;
+    started[i] = true;
+    if (Status s = restore_vcpu(vcpus_[i]->fd(), v); !s.ok()) {
+      return Status::Error(s.code, "restoring vCPU " + std::to_string(i) + ": " + s.message);
+    }
+    // The clone's identity: the guest reads its vmid from its bootinfo (a copy-on-write page of its own).
+    auto bi = mem_->read<sf_bootinfo>(bootinfo_gpa(i));
+    if (bi && bi->magic == SF_BOOTINFO_MAGIC) {
+      bi->vmid = config_.vmid;
+      mem_->write(bootinfo_gpa(i), *bi);
+    }
+    if (v.pending_call_nr != 0) {
+      if (Status s = answer_forked_call(*vcpus_[i], v, options); !s.ok()) return s;
+    }
+  }
+  image_loaded_ = true;
+  if (Status s = ticker_.start(kTickPeriod, [this] { serial_->flush(); }, "sf-vm-ticker", owner_tag()); !s.ok()) {
+    return s;
+  }
+  if (Status s = control_->begin_paused(started); !s.ok()) return s;
+  {
+    std::lock_guard start(start_mu_);
+    for (uint32_t i = 0; i < config_.vcpus; ++i) {
+      if (!started[i]) continue;
+      if (Status s = start_vcpu_thread(*vcpus_[i]); !s.ok()) {
+        control_->unclaim_start(i);
+        return s;
+      }
+    }
+  }
+  Status s = control_->wait_quiescent();
+  deliver_events();
+  return s;
+}
+
+Status Vm::Impl::answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options) {
+  // The descriptor is untrusted input: the block must lie in RAM like any guest pointer.
+  if (!mem_->contains(v.pending_call_block, sizeof(sf_hc_block))) {
+    return Status::Error(EINVAL, "malformed descriptor: vCPU " + std::to_string(v.id) + "'s pending call block is outside RAM");
+  }
+  sf_hc_reply reply{};
+  if (v.pending_call_nr == SF_HC_CLONE_MASTER && options.clone_reply) {
+    reply = *options.clone_reply;
+  } else {
+    reply.status = -static_cast<int>(SF_EUNAVAIL);
+    std::snprintf(reply.errmsg, sizeof reply.errmsg, "this VM is a clone made while the call was in progress: retry it");
+  }
+  // Registers were captured after the doorbell completed: only rax (the status) and the block change.
+  if (!write_guest_call_reply(*mem_, v.pending_call_block, reply)) {
+    return Status::Error(EFAULT, "cannot write the clone's sf_clone answer into its memory");
+  }
+  return write_hypercall_result(vcpu.fd(), reply.status);
+}
+
+Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, uint32_t vmid, VmCallbacks callbacks,
+                                                     const CloneOptions& options) {
+  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
+  auto d = parse(snapshot.descriptor());
+  if (!d.ok()) return d.status();
+  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
+  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
+  VmConfig config;
+  config.vcpus = d->vcpus;
+  config.ram_bytes = d->ram_bytes;
+  config.clusterid = d->clusterid;
+  config.vmid = vmid;
+  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
+  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  if (Status s = impl->init_from(d.value(), snapshot.memfd(), options); !s.ok()) {
+    if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
+    return s;
+  }
+  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+Result<std::unique_ptr<Vm>> Vm::create_clone_shell(const CloneShape& shape, VmCallbacks callbacks) {
+  if (shape.vcpus == 0 || shape.vcpus > SF_MAX_VCPUS) return Status::Error(EINVAL, "clone shell: bad vCPU count");
+  VmConfig config;
+  config.vcpus = shape.vcpus;
+  config.ram_bytes = shape.ram_bytes;
+  config.privilege = shape.privilege;
+  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  if (Status s = impl->init_shell(); !s.ok()) return s;  // nothing runs yet: ~Impl releases it all
+  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options) {
+  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
+  auto d = parse(snapshot.descriptor());
+  if (!d.ok()) return d.status();
+  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
+  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
+  if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
+  Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
+  if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
+  return s;
+}
+
+Result<std::unique_ptr<Vm>> Vm::create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
+                                                       VmCallbacks callbacks, const CloneOptions& options,
+                                                       std::shared_ptr<memory::PageSource> source) {
+  if (!source) return Status::Error(EINVAL, "no page source");
+  auto d = parse(descriptor);
+  if (!d.ok()) return d.status();
+  if (source->bytes() < d->ram_bytes) return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
+  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
+  VmConfig config;
+  config.vcpus = d->vcpus;
+  config.ram_bytes = d->ram_bytes;
+  config.clusterid = d->clusterid;
+  config.vmid = vmid;
+  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
+  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  if (Status s = impl->init_remote(d.value(), std::move(source), options); !s.ok()) {
+    if (impl->assembled()) impl->destroy();
+    return s;
+  }
+  return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+Result<Snapshot> Vm::fork_snapshot() { return impl_->fork(); }
+Result<memory::MemtapStats> Vm::memtap_stats() const { return impl_->memtap_stats(); }
+Status Vm::prefetch(uint64_t gpa, uint64_t npages) { return impl_->prefetch(gpa, npages); }
+Status Vm::hint_fresh(uint64_t gpa, uint64_t npages) { return impl_->hint_fresh(gpa, npages); }
+Status Vm::set_memtap_stall_for_test(bool stalled) { return impl_->set_stall(stalled); }
+Result<std::vector<uint8_t>> Vm::capture_descriptor() { return impl_->capture(); }
+
+}  // namespace sf::vmm
