@@ -1,5 +1,5 @@
 // hostCapabilities(): typed, shape-checked view of what this host offers (CPUs, RAM, KVM, userfaultfd).
-// Boundary: validation of the addon's answer (its types are addon.ts's); the probing itself is C++ (src/core/capabilities.cc).
+// Boundary: validation of the addon's answer (its types are addon.ts's); the probing itself is C++ (src/core/base/capabilities.cc).
 import {
   loadAddon,
   type HostCapabilities,

@@ -1,5 +1,5 @@
 // Shmem huge pages from JS: whether guest RAM can use them (the fork pause stays flat in memory size only
-// then), and the switch sfld flips at start. Boundary: shape checks (types: addon.ts); the work is C++ (src/core/host_tuning.cc).
+// then), and the switch sfld flips at start. Boundary: shape checks (types: addon.ts); the work is C++ (src/core/base/host_tuning.cc).
 import { loadAddon, type ShmemHugePages } from './addon.ts';
 import { VmError } from './errors.ts';
 
