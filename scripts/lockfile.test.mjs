@@ -42,3 +42,8 @@ test("every dependency of every locked package is in the lock, other platforms' 
   }
   assert.deepEqual(missing, [], 'regenerate the lock from the registry: npm install --package-lock-only');
 });
+
+test('one better-sqlite3, so one SQLite library loads into sfmd (the root package.json overrides the adapter\'s)', () => {
+  const copies = Object.keys(packages).filter((loc) => /(^|\/)node_modules\/better-sqlite3$/.test(loc));
+  assert.deepEqual(copies, ['node_modules/better-sqlite3']);
+});
