@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { preflight } from './preflight.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const marker = path.join(root, 'node_modules', '.package-lock.json');
@@ -48,6 +49,7 @@ export function ensureInstalled() {
     process.exit(1);
   }
   if (!fresh && !stale) return false;
+  if (!preflight()) process.exit(1);
   console.error('snowflock: installing dependencies (npm ci; the first time builds better-sqlite3 and takes a few minutes)…');
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   return true;

@@ -46,12 +46,17 @@ function runGuestChecks() {
   return r.status ?? 1;
 }
 
-/** The C++ core's googletest suite, through CMake and ctest (skipped, with the reason, without cmake). */
+/** The C++ core's googletest suite, through CMake and ctest (skipped, with the reason, without cmake or googletest). */
 function runCoreTests() {
   if (!existsSync(path.join(root, 'native', 'CMakeLists.txt'))) return 0;
   const cmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' });
   if (cmake.status !== 0) {
     console.error('snowflock: SKIP C++ core tests: cmake is not installed (apt-get install cmake libgtest-dev)');
+    return 0;
+  }
+  // native/CMakeLists.txt uses an installed GTest package or compiles Debian's source tree; without either, skip.
+  if (!existsSync('/usr/include/gtest/gtest.h') && !existsSync('/usr/src/googletest')) {
+    console.error('snowflock: SKIP C++ core tests: googletest is not installed (apt-get install libgtest-dev)');
     return 0;
   }
   const native = path.join(root, 'native');
