@@ -26,9 +26,7 @@ export function lockMismatches(dir = root) {
     if (!existsSync(file)) continue;
     const pkg = JSON.parse(readFileSync(file, 'utf8'));
     const locked = packages[folder] ?? {};
-    const same = DEP_FIELDS.every(
-      (f) => JSON.stringify(sorted(pkg[f])) === JSON.stringify(sorted(locked[f])),
-    );
+    const same = DEP_FIELDS.every((f) => JSON.stringify(sorted(pkg[f])) === JSON.stringify(sorted(locked[f])));
     if (!same) differ.push(folder);
   }
   return differ;

@@ -98,7 +98,7 @@ test('the import patterns: type, inline type, re-exports, side effects, dynamic'
       "export type { F } from './four.ts';",
       "import './five.css';",
       "const m = await import('./six.ts');",
-      "const s = 'import x from \"./not-a-comment-but-ok.ts\"';",
+      'const s = \'import x from "./not-a-comment-but-ok.ts"\';',
     ].join('\n'),
   );
   const byName = Object.fromEntries(specs.map((s) => [s.spec, s.typeOnly]));
@@ -108,10 +108,7 @@ test('the import patterns: type, inline type, re-exports, side effects, dynamic'
   assert.equal(byName['./four.ts'], true);
   assert.equal(byName['./five.css'], false);
   assert.equal(byName['./six.ts'], false);
-  assert.deepEqual(quotedIncludes('#include "a.h"\n// #include "b.h"\n  #  include "c.h"\n#include <d.h>\n'), [
-    'a.h',
-    'c.h',
-  ]);
+  assert.deepEqual(quotedIncludes('#include "a.h"\n// #include "b.h"\n  #  include "c.h"\n#include <d.h>\n'), ['a.h', 'c.h']);
 });
 
 test('the command exits 1 and prints the cycle, or 0 with a summary', () => {

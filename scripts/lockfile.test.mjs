@@ -27,7 +27,10 @@ test('every package.json asks for the dependencies the lock records for it', () 
 test('the lock is version 3 and carries no registry URLs (the shape .npmrc pins)', () => {
   assert.equal(lock.lockfileVersion, 3);
   const withUrl = Object.entries(packages).filter(([, e]) => !e.link && /^https?:/.test(e.resolved ?? ''));
-  assert.deepEqual(withUrl.map(([loc]) => loc), []);
+  assert.deepEqual(
+    withUrl.map(([loc]) => loc),
+    [],
+  );
 });
 
 test("every dependency of every locked package is in the lock, other platforms' optional ones included", () => {
@@ -43,7 +46,7 @@ test("every dependency of every locked package is in the lock, other platforms' 
   assert.deepEqual(missing, [], 'regenerate the lock from the registry: npm install --package-lock-only');
 });
 
-test('one better-sqlite3, so one SQLite library loads into sfmd (the root package.json overrides the adapter\'s)', () => {
+test("one better-sqlite3, so one SQLite library loads into sfmd (the root package.json overrides the adapter's)", () => {
   const copies = Object.keys(packages).filter((loc) => /(^|\/)node_modules\/better-sqlite3$/.test(loc));
   assert.deepEqual(copies, ['node_modules/better-sqlite3']);
 });

@@ -12,7 +12,7 @@ function checkNode() {
   if (major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1])) return;
   console.error(
     `snowflock: Node.js ${process.versions.node} is too old; install Node.js ${MIN_NODE.join('.')} or newer ` +
-      '(e.g. from https://nodejs.org or NodeSource\'s Debian packages) and run the command again',
+      "(e.g. from https://nodejs.org or NodeSource's Debian packages) and run the command again",
   );
   process.exit(1);
 }

@@ -1,6 +1,7 @@
 // `npm test`: install and build what is needed, then run every test file of the repository in one
 // node:test run (one summary for CI to count). Extra arguments filter test files by substring. A full run also
-// checks the import graph for cycles first; a failed check fails the run at the end, after the tests.
+// checks the import graph for cycles and runs the linter and format checks first; a failed check fails the run at
+// the end, after the tests.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +24,10 @@ function findTests(dir, found = []) {
 
 /** Whole-tree checks of a full run: [name, exit status]; they run before the tests, their verdict comes after. */
 function runChecks() {
-  const checks = [['import cycles', [path.join(root, 'scripts', 'import-cycles.mjs'), root]]];
+  const checks = [
+    ['import cycles', [path.join(root, 'scripts', 'import-cycles.mjs'), root]],
+    ['lint and format', [path.join(root, 'scripts', 'lint.mjs')]],
+  ];
   return checks.map(([name, argv]) => {
     console.error(`snowflock: checking ${name}`);
     const r = spawnSync(process.execPath, argv, { cwd: root, stdio: 'inherit' });
@@ -35,7 +39,8 @@ ensureInstalled();
 if (!process.env.SNOWFLOCK_SKIP_BUILD) build();
 const args = process.argv.slice(2);
 const filters = args.filter((a) => a !== 'ctest');
-const files = ['prisma', 'native', 'apps', 'scripts'].flatMap((d) => findTests(path.join(root, d)))
+const files = ['prisma', 'native', 'apps', 'scripts']
+  .flatMap((d) => findTests(path.join(root, d)))
   // No arguments: everything. `ctest` alone: only the C++ suite. Other words select node test files.
   .filter((f) => (filters.length === 0 ? !args.includes('ctest') : filters.some((flt) => f.includes(flt))))
   .sort();
@@ -78,13 +83,17 @@ let testStatus = 0;
 if (files.length > 0) {
   console.error(`snowflock: running ${files.length} test files`);
   const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=180000', ...files], {
-    cwd: root, stdio: 'inherit', env: { ...process.env, SNOWFLOCK_LOG_LEVEL: process.env.SNOWFLOCK_LOG_LEVEL ?? 'warn' },
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, SNOWFLOCK_LOG_LEVEL: process.env.SNOWFLOCK_LOG_LEVEL ?? 'warn' },
   });
   testStatus = result.status ?? 1;
 }
 const failedChecks = checks.filter(([, status]) => status !== 0).map(([name]) => name);
 if (failedChecks.length > 0) {
-  console.error(`snowflock: FAILED check(s): ${failedChecks.join(', ')} (see their output before the tests; ` +
-    'node scripts/import-cycles.mjs reruns the cycle check)');
+  console.error(
+    `snowflock: FAILED check(s): ${failedChecks.join(', ')} (their output is above the tests'; ` +
+      'node scripts/import-cycles.mjs and npm run lint rerun them)',
+  );
 }
 process.exit(coreStatus || testStatus || (failedChecks.length > 0 ? 1 : 0));
