@@ -9,7 +9,11 @@ const root = path.resolve(import.meta.dirname, '..');
 ensureInstalled();
 build();
 const dir = path.join(root, 'bench');
-const benches = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort() : [];
+const benches = existsSync(dir)
+  ? readdirSync(dir)
+      .filter((f) => f.endsWith('.bench.ts'))
+      .sort()
+  : [];
 let failed = false;
 for (const file of benches) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(dir, file)], { cwd: root, stdio: 'inherit' });

@@ -2,13 +2,17 @@
 // Turbo caches outputs, so a second run with nothing changed takes seconds.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { preflight } from './preflight.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 
 export function build() {
+  if (!preflight()) process.exit(1);
   console.error('snowflock: building (turbo run build)…');
   execFileSync(path.join(root, 'node_modules', '.bin', 'turbo'), ['run', 'build', '--output-logs=errors-only'], {
-    cwd: root, stdio: 'inherit', env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', NEXT_TELEMETRY_DISABLED: '1' },
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', NEXT_TELEMETRY_DISABLED: '1' },
   });
 }
 

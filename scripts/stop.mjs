@@ -6,13 +6,19 @@ import { hostsDown, hostsPresent } from './hosts.mjs';
 
 const sf = path.resolve(import.meta.dirname, '..', 'apps', 'daemon', 'bin', 'sf.mjs');
 let failed = false;
-for (const args of [['web', 'stop'], ['sfld', 'stop'], ['sfmd', 'stop']]) {
+for (const args of [
+  ['web', 'stop'],
+  ['sfld', 'stop'],
+  ['sfmd', 'stop'],
+]) {
   failed ||= spawnSync(process.execPath, [sf, ...args], { stdio: 'inherit' }).status !== 0;
 }
 if (process.argv.slice(2).includes('--hosts') || hostsPresent()) {
   try {
     const down = await hostsDown();
-    console.log(`hosts: removed ${down.removedNamespaces.length} namespace(s) and their sflds; stopped ${down.stopped.map((d) => d.id).join(', ') || 'nothing else'}`);
+    console.log(
+      `hosts: removed ${down.removedNamespaces.length} namespace(s) and their sflds; stopped ${down.stopped.map((d) => d.id).join(', ') || 'nothing else'}`,
+    );
   } catch (err) {
     console.error(`snowflock: ${err.message}`);
     failed = true;

@@ -1,5 +1,7 @@
 // `npm test`: install and build what is needed, then run every test file of the repository in one
-// node:test run (one summary for CI to count). Extra arguments filter test files by substring.
+// node:test run (one summary for CI to count). Extra arguments filter test files by substring. A full run also
+// checks the import graph for cycles and runs the linter and format checks first; a failed check fails the run at
+// the end, after the tests.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,11 +22,25 @@ function findTests(dir, found = []) {
   return found;
 }
 
+/** Whole-tree checks of a full run: [name, exit status]; they run before the tests, their verdict comes after. */
+function runChecks() {
+  const checks = [
+    ['import cycles', [path.join(root, 'scripts', 'import-cycles.mjs'), root]],
+    ['lint and format', [path.join(root, 'scripts', 'lint.mjs')]],
+  ];
+  return checks.map(([name, argv]) => {
+    console.error(`snowflock: checking ${name}`);
+    const r = spawnSync(process.execPath, argv, { cwd: root, stdio: 'inherit' });
+    return [name, r.status ?? 1];
+  });
+}
+
 ensureInstalled();
 if (!process.env.SNOWFLOCK_SKIP_BUILD) build();
 const args = process.argv.slice(2);
 const filters = args.filter((a) => a !== 'ctest');
-const files = ['prisma', 'native', 'apps'].flatMap((d) => findTests(path.join(root, d)))
+const files = ['prisma', 'native', 'apps', 'scripts']
+  .flatMap((d) => findTests(path.join(root, d)))
   // No arguments: everything. `ctest` alone: only the C++ suite. Other words select node test files.
   .filter((f) => (filters.length === 0 ? !args.includes('ctest') : filters.some((flt) => f.includes(flt))))
   .sort();
@@ -35,12 +51,17 @@ function runGuestChecks() {
   return r.status ?? 1;
 }
 
-/** The C++ core's googletest suite, through CMake and ctest (skipped, with the reason, without cmake). */
+/** The C++ core's googletest suite, through CMake and ctest (skipped, with the reason, without cmake or googletest). */
 function runCoreTests() {
   if (!existsSync(path.join(root, 'native', 'CMakeLists.txt'))) return 0;
   const cmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' });
   if (cmake.status !== 0) {
     console.error('snowflock: SKIP C++ core tests: cmake is not installed (apt-get install cmake libgtest-dev)');
+    return 0;
+  }
+  // native/CMakeLists.txt uses an installed GTest package or compiles Debian's source tree; without either, skip.
+  if (!existsSync('/usr/include/gtest/gtest.h') && !existsSync('/usr/src/googletest')) {
+    console.error('snowflock: SKIP C++ core tests: googletest is not installed (apt-get install libgtest-dev)');
     return 0;
   }
   const native = path.join(root, 'native');
@@ -56,10 +77,23 @@ function runCoreTests() {
   return 0;
 }
 
+const checks = args.length === 0 ? runChecks() : [];
 const coreStatus = args.length === 0 || args.includes('ctest') ? runGuestChecks() || runCoreTests() : 0;
-if (files.length === 0) process.exit(coreStatus);
-console.error(`snowflock: running ${files.length} test files`);
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=180000', ...files], {
-  cwd: root, stdio: 'inherit', env: { ...process.env, SNOWFLOCK_LOG_LEVEL: process.env.SNOWFLOCK_LOG_LEVEL ?? 'warn' },
-});
-process.exit(coreStatus !== 0 ? coreStatus : result.status ?? 1);
+let testStatus = 0;
+if (files.length > 0) {
+  console.error(`snowflock: running ${files.length} test files`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=180000', ...files], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, SNOWFLOCK_LOG_LEVEL: process.env.SNOWFLOCK_LOG_LEVEL ?? 'warn' },
+  });
+  testStatus = result.status ?? 1;
+}
+const failedChecks = checks.filter(([, status]) => status !== 0).map(([name]) => name);
+if (failedChecks.length > 0) {
+  console.error(
+    `snowflock: FAILED check(s): ${failedChecks.join(', ')} (their output is above the tests'; ` +
+      'node scripts/import-cycles.mjs and npm run lint rerun them)',
+  );
+}
+process.exit(coreStatus || testStatus || (failedChecks.length > 0 ? 1 : 0));
