@@ -29,7 +29,10 @@ async function createDestroy(memoryMiB: number): Promise<number> {
 }
 
 const figures: Record<string, number | string> = { bench: 'boot', runs: RUNS };
-for (const [label, mib] of [['64m', 64], ['1g', 1024]] as const) {
+for (const [label, mib] of [
+  ['64m', 64],
+  ['1g', 1024],
+] as const) {
   await bootToFirstByte(mib); // warm up: page cache, code paths
   const floor: number[] = [];
   const first: number[] = [];

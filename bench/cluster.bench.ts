@@ -29,7 +29,12 @@ if (why) {
   process.exit(0);
 }
 
-interface Harness { home: string; env: NodeJS.ProcessEnv; prefix: string; hosts: { address: string; netns: string }[] }
+interface Harness {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  prefix: string;
+  hosts: { address: string; netns: string }[];
+}
 
 async function up(tag: string, networkMode: 'multicast' | 'unicast'): Promise<Harness> {
   const prefix = `cb${tag}`;
@@ -37,7 +42,12 @@ async function up(tag: string, networkMode: 'multicast' | 'unicast'): Promise<Ha
   await hostsDown({ prefix, home, purge: true }).catch(() => {});
   // Room for 32 clones of a 1 GiB master: RAM is reserved per clone but only touched pages are used.
   const status = await hostsUp({ count: HOSTS, prefix, home, subnet: 'auto', cpus: 9, ramGiB: 12, networkMode });
-  return { home, prefix, env: { SNOWFLOCK_HOME: home }, hosts: status.hosts.map((h: { address: string; netns: string }) => ({ address: h.address, netns: h.netns })) };
+  return {
+    home,
+    prefix,
+    env: { SNOWFLOCK_HOME: home },
+    hosts: status.hosts.map((h: { address: string; netns: string }) => ({ address: h.address, netns: h.netns })),
+  };
 }
 
 async function down(h: Harness) {
@@ -55,7 +65,9 @@ function logLines(h: Harness, msg: string): Record<string, any>[] {
       try {
         const o = JSON.parse(line) as Record<string, any>;
         if (o.msg === msg) out.push({ ...o, sfld: host.address });
-      } catch { /* a partial line */ }
+      } catch {
+        /* a partial line */
+      }
     }
   }
   return out;
@@ -69,7 +81,16 @@ async function run(h: Harness, image: string, args: string, memoryMiB: number, c
   if (row?.state !== 'exited') fail(`${image} ${args} clones=${clones}: the master ended ${row?.state} (${row?.endReason}):\n${master}`);
   const consoles: string[] = [];
   for (let v = 1; v <= clones; v++) consoles.push((await runSf(['console', `${clusterid}:${v}`, '--once'], h.env)).stdout);
-  if (clones > 0 && !/verified OK/.test(master.split('\n').filter((l) => / result /.test(l)).join())) fail(`${image} ${args} clones=${clones} did not verify:\n${master}`);
+  if (
+    clones > 0 &&
+    !/verified OK/.test(
+      master
+        .split('\n')
+        .filter((l) => / result /.test(l))
+        .join(),
+    )
+  )
+    fail(`${image} ${args} clones=${clones} did not verify:\n${master}`);
   return { clusterid, master, consoles };
 }
 
@@ -86,11 +107,19 @@ const figures: Record<string, number | string> = { bench: 'cluster', hosts: HOST
 }
 
 // A UDP echo in one namespace, a client in another (python: a tight loop adds little to the kernel's path).
-const ECHO = 'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],47788))\nwhile True:\n d,a=s.recvfrom(64)\n s.sendto(d,a)\n';
+const ECHO =
+  'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],47788))\nwhile True:\n d,a=s.recvfrom(64)\n s.sendto(d,a)\n';
 const PINGER = [
-  'import socket,sys,time', 's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)', 's.settimeout(1)', 'out=[]',
-  'for i in range(3000):', ' t=time.perf_counter_ns()', ' s.sendto(b"x"*32,(sys.argv[1],47788))', ' s.recvfrom(64)',
-  ' out.append(time.perf_counter_ns()-t)', 'print(" ".join(map(str,out[500:])))',
+  'import socket,sys,time',
+  's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)',
+  's.settimeout(1)',
+  'out=[]',
+  'for i in range(3000):',
+  ' t=time.perf_counter_ns()',
+  ' s.sendto(b"x"*32,(sys.argv[1],47788))',
+  ' s.recvfrom(64)',
+  ' out.append(time.perf_counter_ns()-t)',
+  'print(" ".join(map(str,out[500:])))',
 ].join('\n');
 
 const WORKING_SET = 1024 * 4096;
@@ -115,7 +144,10 @@ try {
     const [a, b] = multicast.hosts;
     const echo = spawn('ip', ['netns', 'exec', a!.netns, 'python3', '-c', ECHO, a!.address], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 500));
-    const rtts = execFileSync('ip', ['netns', 'exec', b!.netns, 'python3', '-c', PINGER, a!.address], { encoding: 'utf8' }).trim().split(' ').map(Number);
+    const rtts = execFileSync('ip', ['netns', 'exec', b!.netns, 'python3', '-c', PINGER, a!.address], { encoding: 'utf8' })
+      .trim()
+      .split(' ')
+      .map(Number);
     echo.kill('SIGKILL');
     figures.udp_rtt_p50_us = r3(p50(rtts) / 1e3);
     figures.target_cross_host_fault_p50_us = r3((figures.bare_uffd_touch_p50_us as number) + 2 * (figures.udp_rtt_p50_us as number));
@@ -125,7 +157,9 @@ try {
   await run(multicast, 'forkbench', 'pages=4096 touch=16', 1024, 1); // warm-up: page cache, code paths
   for (const n of [1, 8, 32]) {
     const r = await run(multicast, 'forkbench', 'pages=65536 touch=64', 1024, n);
-    const first = r.consoles.map((c, i) => Number(/first_instruction_ns=(\d+)/.exec(c)?.[1] ?? fail(`clone ${i + 1} printed no first_instruction_ns:\n${c}`)));
+    const first = r.consoles.map((c, i) =>
+      Number(/first_instruction_ns=(\d+)/.exec(c)?.[1] ?? fail(`clone ${i + 1} printed no first_instruction_ns:\n${c}`)),
+    );
     const hosts = new Set((await domains(multicast.env)).filter((d) => d.domain.startsWith(`${r.clusterid}:`)).map((d) => d.host));
     figures[`all_first_instruction_${n}c_ms`] = r3(Math.max(...first) / 1e6);
     figures[`first_instruction_${n}c_p50_ms`] = r3(p50(first) / 1e6);

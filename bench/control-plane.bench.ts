@@ -42,7 +42,9 @@ try {
   const url = `http://127.0.0.1:${sfmd.port}`;
   const admin = createSfmdClient({ url, token: sfmd.adminToken });
   // An interactive hello waits at its prompt: a master that stays up for the whole run.
-  await admin.cluster.seed.mutate({ config: { name: 'bench', diskImage: null, kernel: HELLO, args: 'interactive=1', vcpus: 1, memoryMiB: 64 } });
+  await admin.cluster.seed.mutate({
+    config: { name: 'bench', diskImage: null, kernel: HELLO, args: 'interactive=1', vcpus: 1, memoryMiB: 64 },
+  });
   const master = createSfmdClient({ url, token: sfmd.adminToken, domain: '1:0' });
 
   const healthz = await time(ROUNDS, async () => (await fetch(`${url}/healthz`)).json());
@@ -51,23 +53,31 @@ try {
     await master.ticket.dispose.mutate({ ticket: t.ticket });
   });
 
-  const capacity: HostCapacity[] = Array.from({ length: 64 }, (_, i) => ({ hostId: `h${i}`, name: `h${i}`, cpusFree: 32, ramFree: 128 * 2 ** 30 }));
+  const capacity: HostCapacity[] = Array.from({ length: 64 }, (_, i) => ({
+    hostId: `h${i}`,
+    name: `h${i}`,
+    cpusFree: 32,
+    ramFree: 128 * 2 ** 30,
+  }));
   const allocStart = performance.now();
   const ALLOCS = 2000;
-  for (let i = 0; i < ALLOCS; i++) defaultAllocator.allocate(capacity, { amount: 32, procs: false, min: 1, masterVcpus: 2, memory: 2 ** 30 });
+  for (let i = 0; i < ALLOCS; i++)
+    defaultAllocator.allocate(capacity, { amount: 32, procs: false, min: 1, masterVcpus: 2, memory: 2 ** 30 });
   const allocUs = ((performance.now() - allocStart) * 1000) / ALLOCS;
 
   const healthP50 = percentile(healthz, 50);
   const ticketP50 = percentile(ticket, 50);
-  console.log(JSON.stringify({
-    bench: 'control-plane',
-    rounds: ROUNDS,
-    healthz_p50_ms: +healthP50.toFixed(3),
-    ticket_request_dispose_32_p50_ms: +ticketP50.toFixed(3),
-    ticket_request_dispose_32_p99_ms: +percentile(ticket, 99).toFixed(3),
-    ticket_vs_healthz_ratio: +(ticketP50 / healthP50).toFixed(2),
-    allocate_32_over_64_hosts_us: +allocUs.toFixed(1),
-  }));
+  console.log(
+    JSON.stringify({
+      bench: 'control-plane',
+      rounds: ROUNDS,
+      healthz_p50_ms: +healthP50.toFixed(3),
+      ticket_request_dispose_32_p50_ms: +ticketP50.toFixed(3),
+      ticket_request_dispose_32_p99_ms: +percentile(ticket, 99).toFixed(3),
+      ticket_vs_healthz_ratio: +(ticketP50 / healthP50).toFixed(2),
+      allocate_32_over_64_hosts_us: +allocUs.toFixed(1),
+    }),
+  );
 } finally {
   await sfld.stop();
   await sfmd.stop();

@@ -4,7 +4,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { allowShmemHugePages, SfExitHow, SfHypercall, SfStatus, VirtualMachine, type GuestCall, type GuestReply, type MemtapStats } from '../native/lib/index.ts';
+import {
+  allowShmemHugePages,
+  SfExitHow,
+  SfHypercall,
+  SfStatus,
+  VirtualMachine,
+  type GuestCall,
+  type GuestReply,
+  type MemtapStats,
+} from '../native/lib/index.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -79,62 +88,68 @@ async function forkRun(o: ForkRunOptions): Promise<ForkRun> {
   // The guest requests its ticket before building its data (examples/common/share.c); like sfld, the bench
   // prepares the clones' shells then, one after the other, while the master works.
   let shells: Promise<VirtualMachine[]> = Promise.resolve([]);
-  const handler = (vmid: number) => async (call: GuestCall): Promise<GuestReply> => {
-    switch (call.nr) {
-      case SfHypercall.TICKET_REQUEST:
-        if (o.shells !== false) {
-          shells = (async () => {
-            const made: VirtualMachine[] = [];
-            for (let i = 0; i < n; i++) made.push(await VirtualMachine.prepareClone({ memoryMiB: o.memoryMiB }));
-            return made;
-          })();
+  const handler =
+    (vmid: number) =>
+    async (call: GuestCall): Promise<GuestReply> => {
+      switch (call.nr) {
+        case SfHypercall.TICKET_REQUEST:
+          if (o.shells !== false) {
+            shells = (async () => {
+              const made: VirtualMachine[] = [];
+              for (let i = 0; i < n; i++) made.push(await VirtualMachine.prepareClone({ memoryMiB: o.memoryMiB }));
+              return made;
+            })();
+          }
+          return { status: 0, count: n, ticket };
+        case SfHypercall.CLONE_MASTER: {
+          const t0 = performance.now();
+          snapshot = await master.fork();
+          const t1 = performance.now();
+          const ready = await shells;
+          const made = await Promise.all(
+            [...Array(n).keys()].map(async (i) => {
+              const cloneReply = { status: 0, vmid: i + 1, count: n, ticket };
+              const shell = ready[i];
+              if (!shell) return VirtualMachine.createClone(snapshot!, { vmid: i + 1, lazy: true, cloneReply });
+              await shell.becomeClone(snapshot!, { vmid: i + 1, cloneReply });
+              return shell;
+            }),
+          );
+          const t2 = performance.now();
+          for (const [i, clone] of made.entries()) {
+            vms.push(clone);
+            clones.push(clone);
+            clone.onGuestCall = handler(i + 1);
+            watch(clone, i + 1);
+          }
+          if (o.prefetchAll) {
+            // Synchronous: the whole of RAM is in the clone before its vCPU may run (a full copy from the snapshot).
+            for (const clone of made) clone.prefetch(0, o.memoryMiB * PAGES_PER_MIB);
+            run.hostPrefetchMs = performance.now() - t2;
+          }
+          await Promise.all(made.map((c) => c.resume()));
+          run.hostForkMs = t1 - t0;
+          run.hostCreateMs = t2 - t1;
+          return { status: 0, vmid: 0, count: n, ticket };
         }
-        return { status: 0, count: n, ticket };
-      case SfHypercall.CLONE_MASTER: {
-        const t0 = performance.now();
-        snapshot = await master.fork();
-        const t1 = performance.now();
-        const ready = await shells;
-        const made = await Promise.all(
-          [...Array(n).keys()].map(async (i) => {
-            const cloneReply = { status: 0, vmid: i + 1, count: n, ticket };
-            const shell = ready[i];
-            if (!shell) return VirtualMachine.createClone(snapshot!, { vmid: i + 1, lazy: true, cloneReply });
-            await shell.becomeClone(snapshot!, { vmid: i + 1, cloneReply });
-            return shell;
-          }),
-        );
-        const t2 = performance.now();
-        for (const [i, clone] of made.entries()) {
-          vms.push(clone);
-          clones.push(clone);
-          clone.onGuestCall = handler(i + 1);
-          watch(clone, i + 1);
-        }
-        if (o.prefetchAll) {
-          // Synchronous: the whole of RAM is in the clone before its vCPU may run (a full copy from the snapshot).
-          for (const clone of made) clone.prefetch(0, o.memoryMiB * PAGES_PER_MIB);
-          run.hostPrefetchMs = performance.now() - t2;
-        }
-        await Promise.all(made.map((c) => c.resume()));
-        run.hostForkMs = t1 - t0;
-        run.hostCreateMs = t2 - t1;
-        return { status: 0, vmid: 0, count: n, ticket };
+        case SfHypercall.CLONE_EXIT:
+          exits.set(vmid, call.request.status);
+          return { status: 0 };
+        case SfHypercall.CLONE_JOIN:
+          await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
+          return {
+            status: 0,
+            count: n,
+            exits: [...Array(n).keys()].map((i) => ({
+              vmid: i + 1,
+              status: exits.get(i + 1) ?? 0,
+              how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
+            })),
+          };
+        default:
+          return { status: -SfStatus.ENOSYS };
       }
-      case SfHypercall.CLONE_EXIT:
-        exits.set(vmid, call.request.status);
-        return { status: 0 };
-      case SfHypercall.CLONE_JOIN:
-        await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
-        return {
-          status: 0,
-          count: n,
-          exits: [...Array(n).keys()].map((i) => ({ vmid: i + 1, status: exits.get(i + 1) ?? 0, how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED })),
-        };
-      default:
-        return { status: -SfStatus.ENOSYS };
-    }
-  };
+    };
   try {
     master.onGuestCall = handler(0);
     watch(master, 0);
@@ -142,7 +157,11 @@ async function forkRun(o: ForkRunOptions): Promise<ForkRun> {
     const final = await master.waitForExit(300_000);
     const name = o.image === ALIGN ? 'align' : 'forkbench';
     const out0 = consoles.get(0)!;
-    if (final.state !== 'exited' || final.exitCode !== 0 || !new RegExp(`${name} result digest=0x[0-9a-f]+ items=\\d+ verified OK`).test(out0)) {
+    if (
+      final.state !== 'exited' ||
+      final.exitCode !== 0 ||
+      !new RegExp(`${name} result digest=0x[0-9a-f]+ items=\\d+ verified OK`).test(out0)
+    ) {
       fail(`${name} master (${o.memoryMiB} MiB, ${o.cmdline}) did not verify OK (${final.state}, exit ${final.exitCode}):\n${out0}`);
     }
     if (clones.length !== n) fail(`expected ${n} clones, made ${clones.length}`);
@@ -183,7 +202,9 @@ const figures: Record<string, number | string> = { bench: 'fork', runs: RUNS };
 // fault_bench (section 3b) is built first, so a build failure is reported before minutes of VM runs. Always asks
 // cmake: it rebuilds only when fault_bench.cc or the core changed.
 {
-  const configure = existsSync(`${CMAKE_BUILD}/CMakeCache.txt`) ? null : spawnSync('cmake', ['-S', `${ROOT}native`, '-B', CMAKE_BUILD], { encoding: 'utf8' });
+  const configure = existsSync(`${CMAKE_BUILD}/CMakeCache.txt`)
+    ? null
+    : spawnSync('cmake', ['-S', `${ROOT}native`, '-B', CMAKE_BUILD], { encoding: 'utf8' });
   if (configure && configure.status !== 0) fail(`cmake configure failed:\n${configure.stdout}${configure.stderr}`);
   const build = spawnSync('cmake', ['--build', CMAKE_BUILD, '-j2', '--target', 'sf_fault_bench'], { encoding: 'utf8' });
   if (build.status !== 0) fail(`building sf_fault_bench failed:\n${build.stdout}${build.stderr}`);
@@ -195,7 +216,11 @@ await forkRun({ memoryMiB: 256, image: FORKBENCH, cmdline: 'pages=1024 touch=16'
 // 1. Parent pause by RAM size: a fresh master each time with a quarter of its RAM filled (a fork of an untouched
 // VM would hide any cost that grows with populated memory). 256 MiB is the baseline the ratio is taken against.
 const pauses: Record<string, number> = {};
-for (const [label, mib] of [['256m', 256], ['1g', 1024], ['4g', 4096]] as const) {
+for (const [label, mib] of [
+  ['256m', 256],
+  ['1g', 1024],
+  ['4g', 4096],
+] as const) {
   const samples: number[] = [];
   let desc = 0;
   for (let i = 0; i < RUNS; i++) {
@@ -221,7 +246,11 @@ figures.pause_4g_vs_256m_ratio = r3(pauses['4g']! / pauses['256m']!);
 
 // 2. sf_clone → first clone instruction, 1 GiB master, N lazy clones created in parallel then resumed.
 // Each clone also touches a few thousand pages, so its memtap counters describe real lazy fetching.
-for (const [n, runs] of [[1, RUNS], [8, Math.max(2, Math.ceil(RUNS / 2))], [32, 2]] as const) {
+for (const [n, runs] of [
+  [1, RUNS],
+  [8, Math.max(2, Math.ceil(RUNS / 2))],
+  [32, 2],
+] as const) {
   const first: number[] = [];
   const call: number[] = [];
   const fork: number[] = [];

@@ -21,7 +21,10 @@ test('migrates a new file once, then finds nothing to do', (t) => {
   assert.ok(first.applied.length >= 1);
   assert.deepEqual(migrateDatabase(file), { applied: [], alreadyApplied: first.applied.length });
   const db = new Database(file);
-  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r: any) => r.name);
+  const tables = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    .all()
+    .map((r: any) => r.name);
   db.close();
   for (const table of ['Allocation', 'Cluster', 'Domain', 'Host', 'Operation', 'Ticket']) assert.ok(tables.includes(table), table);
 });
@@ -65,7 +68,10 @@ test("Prisma's CLI agrees the migrated database is up to date, and the client wo
   await prisma.host.create({ data: { name: 'n1', unicast: 'n1', multicast: 'n1', cpus: 2, ram: 3n << 30n, secretHash: 'x' } });
   assert.equal((await prisma.host.findUniqueOrThrow({ where: { name: 'n1' } })).ram, 3n << 30n);
   const status = execFileSync(path.join(import.meta.dirname, '..', 'node_modules', '.bin', 'prisma'), ['migrate', 'status'], {
-    cwd: import.meta.dirname, env: { ...process.env, SNOWFLOCK_DATABASE_URL: `file:${file}` }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: import.meta.dirname,
+    env: { ...process.env, SNOWFLOCK_DATABASE_URL: `file:${file}` },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   assert.match(status, /Database schema is up to date/);
 });

@@ -46,17 +46,22 @@ export function migrateDatabase(file: string, dir: string = MIGRATIONS_DIR): Mig
     db.pragma('busy_timeout = 5000');
     db.exec(BOOKKEEPING_TABLE);
     const done = new Map<string, string>(
-      (db.prepare(`SELECT migration_name, checksum FROM "_prisma_migrations"
-                   WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`).all() as
-        { migration_name: string; checksum: string }[]).map((row) => [row.migration_name, row.checksum]),
+      (
+        db
+          .prepare(`SELECT migration_name, checksum FROM "_prisma_migrations"
+                   WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`)
+          .all() as { migration_name: string; checksum: string }[]
+      ).map((row) => [row.migration_name, row.checksum]),
     );
     const result: MigrationResult = { applied: [], alreadyApplied: 0 };
     for (const migration of listMigrations(dir)) {
       const recorded = done.get(migration.name);
       if (recorded !== undefined) {
         if (recorded !== migration.checksum) {
-          throw new Error(`migration ${migration.name} was changed after it was applied to ${file}; ` +
-            'restore the original migration.sql and add a new migration instead');
+          throw new Error(
+            `migration ${migration.name} was changed after it was applied to ${file}; ` +
+              'restore the original migration.sql and add a new migration instead',
+          );
         }
         result.alreadyApplied++;
         continue;

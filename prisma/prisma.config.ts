@@ -4,7 +4,7 @@ import path from 'node:path';
 import { defineConfig } from 'prisma/config';
 import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
 
-const url = process.env.SNOWFLOCK_DATABASE_URL ?? 'file:' + path.join(import.meta.dirname, 'dev.db');
+const url = process.env.SNOWFLOCK_DATABASE_URL ?? `file:${path.join(import.meta.dirname, 'dev.db')}`;
 process.env.SNOWFLOCK_DATABASE_URL = url;
 
 export default defineConfig({

@@ -15,7 +15,10 @@ const PREFIX = /^[a-z][a-z0-9]{0,7}$/;
 
 export function checkPrefix(prefix) {
   if (!PREFIX.test(prefix)) {
-    throw new HarnessError(`prefix '${prefix}' must be a lowercase letter then up to 7 lowercase letters or digits (interface names are short)`, 2);
+    throw new HarnessError(
+      `prefix '${prefix}' must be a lowercase letter then up to 7 lowercase letters or digits (interface names are short)`,
+      2,
+    );
   }
   return prefix;
 }
@@ -99,7 +102,8 @@ export function pickFreeSubnet() {
 
 export function listNamespaces(prefix) {
   const re = new RegExp(`^${prefix}-h(\\d+)$`);
-  return ip(['netns', 'list']).split('\n')
+  return ip(['netns', 'list'])
+    .split('\n')
     .map((line) => line.trim().split(/\s+/)[0])
     .map((name) => ({ name, m: re.exec(name ?? '') }))
     .filter((x) => x.m)
@@ -110,7 +114,9 @@ export function listNamespaces(prefix) {
 /** Links in the root namespace that belong to the harness with this prefix (bridge, veth ends). */
 export function listLinks(prefix) {
   const re = new RegExp(`^(${prefix}br0|${prefix}-h\\d+p?)$`);
-  return ipJson(['link']).map((l) => l.ifname).filter((n) => re.test(n));
+  return ipJson(['link'])
+    .map((l) => l.ifname)
+    .filter((n) => re.test(n));
 }
 
 export function bridgeAddress(prefix) {
@@ -179,10 +185,20 @@ const alive = (pid) => {
 /** Ends every process in these namespaces: SIGTERM, then SIGKILL after `graceMs`. Returns the pids it found. */
 export async function killNamespaceProcesses(namespaces, graceMs = 5000) {
   const pids = namespaces.flatMap((ns) => namespacePids(ns));
-  for (const pid of pids) try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+  for (const pid of pids)
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
   const deadline = Date.now() + graceMs;
   while (pids.some(alive) && Date.now() < deadline) await sleep(50);
-  for (const pid of pids.filter(alive)) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  for (const pid of pids.filter(alive))
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   while (pids.some(alive) && Date.now() < deadline + 2000) await sleep(20);
   return pids;
 }

@@ -8,8 +8,20 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  HarnessError, MAX_HOSTS, bridgeAddress, bridgeName, cannotBuildNetwork, checkPrefix, createNetwork,
-  destroyNetwork, listLinks, listNamespaces, namespaceAddress, parseSubnet, pickFreeSubnet, subnetUsers,
+  HarnessError,
+  MAX_HOSTS,
+  bridgeAddress,
+  bridgeName,
+  cannotBuildNetwork,
+  checkPrefix,
+  createNetwork,
+  destroyNetwork,
+  listLinks,
+  listNamespaces,
+  namespaceAddress,
+  parseSubnet,
+  pickFreeSubnet,
+  subnetUsers,
 } from './hosts-net.mjs';
 
 export { HarnessError, cannotBuildNetwork } from './hosts-net.mjs';
@@ -84,13 +96,17 @@ function freePort() {
 
 /** Runs `sf ARGS --json` (inside a namespace when given) against the harness's data directory. */
 function sfJson(home, args, netns = null) {
-  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, SF, ...args, '--json']] : [process.execPath, [SF, ...args, '--json']];
+  const [cmd, argv] = netns
+    ? ['ip', ['netns', 'exec', netns, process.execPath, SF, ...args, '--json']]
+    : [process.execPath, [SF, ...args, '--json']];
   return new Promise((resolve, reject) => {
     execFile(cmd, argv, { env: { ...process.env, SNOWFLOCK_HOME: home }, timeout: 60_000, maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
       let value = null;
       try {
         value = JSON.parse(stdout);
-      } catch { /* not JSON: reported below */ }
+      } catch {
+        /* not JSON: reported below */
+      }
       if (error || !value || value.error) {
         const message = value?.error?.message ?? (stderr.trim() || stdout.trim() || error?.message);
         reject(new HarnessError(`sf ${args.join(' ')}${netns ? ` (in ${netns})` : ''} failed: ${message}`));
@@ -121,7 +137,8 @@ local_listen_port = ${SFLD_PORT}
 
 function positiveInt(value, what, max) {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new HarnessError(`${what} must be a whole number from 1 to ${max}, got '${value}'`, 2);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new HarnessError(`${what} must be a whole number from 1 to ${max}, got '${value}'`, 2);
   return n;
 }
 
@@ -141,16 +158,22 @@ export async function hostsUp(opts) {
   const sfmdPid = daemonPid(home, 'sfmd');
   if (sfmdPid) leftovers.push(`sfmd pid ${sfmdPid}`);
   if (leftovers.length) {
-    throw new HarnessError(`hosts with prefix '${prefix}' are already up or left over from a crash (${leftovers.join(', ')}): ` +
-      `see node scripts/hosts.mjs status, or remove them with ${downHint}`);
+    throw new HarnessError(
+      `hosts with prefix '${prefix}' are already up or left over from a crash (${leftovers.join(', ')}): ` +
+        `see node scripts/hosts.mjs status, or remove them with ${downHint}`,
+    );
   }
   const requested = opts.subnet ?? process.env.SNOWFLOCK_HOSTS_SUBNET ?? DEFAULT_SUBNET;
   const subnet = requested === 'auto' ? pickFreeSubnet() : parseSubnet(requested);
   const users = subnetUsers(subnet.base);
-  if (users.length) throw new HarnessError(`subnet ${subnet.cidr} is already used here (${users.join(', ')}): pick another with --subnet (or --subnet auto)`);
+  if (users.length)
+    throw new HarnessError(
+      `subnet ${subnet.cidr} is already used here (${users.join(', ')}): pick another with --subnet (or --subnet auto)`,
+    );
   const port = opts.port === undefined ? await freePort() : positiveInt(opts.port, '--port', 65535);
   const networkMode = opts.networkMode ?? 'multicast';
-  if (!['multicast', 'unicast'].includes(networkMode)) throw new HarnessError(`--network-mode must be multicast or unicast, got '${networkMode}'`, 2);
+  if (!['multicast', 'unicast'].includes(networkMode))
+    throw new HarnessError(`--network-mode must be multicast or unicast, got '${networkMode}'`, 2);
 
   mkdirSync(home, { recursive: true });
   try {
@@ -169,7 +192,9 @@ export async function hostsUp(opts) {
       for (let h = queue.shift(); h; h = queue.shift()) {
         const started = await sfJson(home, ['sfld', 'start', '--config', h.config], h.netns);
         if (!started.registered) {
-          throw new HarnessError(`sfld h${h.index} (${h.address}) started but did not register with sfmd at ${network.bridgeAddress}:${port}; see ${started.logFile}`);
+          throw new HarnessError(
+            `sfld h${h.index} (${h.address}) started but did not register with sfmd at ${network.bridgeAddress}:${port}; see ${started.logFile}`,
+          );
         }
       }
     };
@@ -191,11 +216,23 @@ export function hostsStatus(opts = {}) {
   for (const n of namespaces) byIndex.set(n.index, { index: n.index, config: null, ...byIndex.get(n.index), netns: n.netns });
   const present = new Set(namespaces.map((n) => n.netns));
   const canInspect = process.getuid?.() === 0;
-  const hosts = [...byIndex.values()].sort((a, b) => a.index - b.index).map((h) => {
-    const address = (canInspect && present.has(h.netns) ? namespaceAddress(h.netns) : null) ?? h.address ?? null;
-    const pid = address ? daemonPid(home, `sfld-${address}`) : null;
-    return { host: `h${h.index}`, name: address, netns: h.netns, present: present.has(h.netns), address, sfldPort: SFLD_PORT, pid, running: pid !== null, config: h.config };
-  });
+  const hosts = [...byIndex.values()]
+    .sort((a, b) => a.index - b.index)
+    .map((h) => {
+      const address = (canInspect && present.has(h.netns) ? namespaceAddress(h.netns) : null) ?? h.address ?? null;
+      const pid = address ? daemonPid(home, `sfld-${address}`) : null;
+      return {
+        host: `h${h.index}`,
+        name: address,
+        netns: h.netns,
+        present: present.has(h.netns),
+        address,
+        sfldPort: SFLD_PORT,
+        pid,
+        running: pid !== null,
+        config: h.config,
+      };
+    });
   const bridgeIp = bridgeAddress(prefix);
   const port = state?.port ?? null;
   const sfmdPid = daemonPid(home, 'sfmd');
@@ -207,7 +244,9 @@ export function hostsStatus(opts = {}) {
     subnet: state?.subnet ?? null,
     bridge: { name: bridgeName(prefix), address: bridgeIp, present: bridgeIp !== null || listLinks(prefix).includes(bridgeName(prefix)) },
     sfmd: {
-      pid: sfmdPid, running: sfmdPid !== null, port,
+      pid: sfmdPid,
+      running: sfmdPid !== null,
+      port,
       url: masterIp && port ? `http://${masterIp}:${port}` : null,
       localUrl: port ? `http://127.0.0.1:${port}` : null,
     },
@@ -231,14 +270,28 @@ export function hostsPresent(opts = {}) {
 async function stopHomeDaemons(home, graceMs = 10_000) {
   const runDir = path.join(home, 'run');
   if (!existsSync(runDir)) return [];
-  const daemons = readdirSync(runDir).filter((f) => f.endsWith('.pid')).map((f) => ({
-    id: f.slice(0, -4), file: path.join(runDir, f), pid: snowflockPid(path.join(runDir, f)),
-  }));
+  const daemons = readdirSync(runDir)
+    .filter((f) => f.endsWith('.pid'))
+    .map((f) => ({
+      id: f.slice(0, -4),
+      file: path.join(runDir, f),
+      pid: snowflockPid(path.join(runDir, f)),
+    }));
   const running = daemons.filter((d) => d.pid !== null);
-  for (const d of running) try { process.kill(d.pid, 'SIGTERM'); } catch { /* already gone */ }
+  for (const d of running)
+    try {
+      process.kill(d.pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
   const deadline = Date.now() + graceMs;
   while (running.some((d) => alive(d.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const d of running.filter((x) => alive(x.pid))) try { process.kill(d.pid, 'SIGKILL'); } catch { /* already gone */ }
+  for (const d of running.filter((x) => alive(x.pid)))
+    try {
+      process.kill(d.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   for (const d of daemons) rmSync(d.file, { force: true });
   return running.map((d) => ({ id: d.id, pid: d.pid }));
 }
@@ -254,16 +307,28 @@ export async function hostsDown(opts = {}) {
   const stopped = await stopHomeDaemons(home);
   rmSync(statePath(home), { force: true });
   if (opts.purge) rmSync(home, { recursive: true, force: true });
-  return { prefix, home, removedNamespaces: network.namespaces, removedLinks: network.links, killedInNamespaces: network.killed, stopped, purged: Boolean(opts.purge) };
+  return {
+    prefix,
+    home,
+    removedNamespaces: network.namespaces,
+    removedLinks: network.links,
+    killedInNamespaces: network.killed,
+    stopped,
+    purged: Boolean(opts.purge),
+  };
 }
 
 /** Runs a command inside one host's namespace; HOST is h2, 2, the namespace name or the address. */
 export function hostsExec(opts, host, command) {
   const status = hostsStatus(opts);
   const h = status.hosts.find((x) => [x.host, String(x.host.slice(1)), x.netns, x.address].includes(host));
-  if (!h || !h.present) throw new HarnessError(`no host '${host}' is up (hosts: ${status.hosts.map((x) => x.host).join(', ') || 'none'})`, 2);
+  if (!h || !h.present)
+    throw new HarnessError(`no host '${host}' is up (hosts: ${status.hosts.map((x) => x.host).join(', ') || 'none'})`, 2);
   if (command.length === 0) throw new HarnessError('exec needs a command after --, e.g. exec h1 -- node -v', 2);
-  const r = spawnSync('ip', ['netns', 'exec', h.netns, ...command], { stdio: 'inherit', env: { ...process.env, SNOWFLOCK_HOME: status.home } });
+  const r = spawnSync('ip', ['netns', 'exec', h.netns, ...command], {
+    stdio: 'inherit',
+    env: { ...process.env, SNOWFLOCK_HOME: status.home },
+  });
   return r.status ?? 1;
 }
 
@@ -272,7 +337,10 @@ export function describeStatus(s) {
   return [
     `${s.hosts.length} host(s), prefix ${s.prefix}, subnet ${s.subnet ?? '?'}, bridge ${s.bridge.name} ${s.bridge.address ?? '(missing)'}`,
     `  sfmd       ${s.sfmd.running ? `pid ${s.sfmd.pid}` : 'not running'}   ${s.sfmd.url ?? ''}${s.sfmd.localUrl ? ` (from this machine ${s.sfmd.localUrl})` : ''}`,
-    ...s.hosts.map((h) => `  ${h.host.padEnd(4)} ${h.netns.padEnd(12)} ${String(h.address ?? '?').padEnd(15)} sfld ${h.running ? `pid ${h.pid}` : 'not running'}${h.present ? '' : '   (namespace missing)'}`),
+    ...s.hosts.map(
+      (h) =>
+        `  ${h.host.padEnd(4)} ${h.netns.padEnd(12)} ${String(h.address ?? '?').padEnd(15)} sfld ${h.running ? `pid ${h.pid}` : 'not running'}${h.present ? '' : '   (namespace missing)'}`,
+    ),
     `  data       ${s.home}   (SNOWFLOCK_HOME=${s.home} npx sfstate)`,
   ].join('\n');
 }
@@ -325,9 +393,15 @@ async function main(argv) {
     args: argv,
     allowPositionals: true,
     options: {
-      prefix: { type: 'string' }, subnet: { type: 'string' }, home: { type: 'string' }, port: { type: 'string' },
-      cpus: { type: 'string' }, 'ram-gib': { type: 'string' }, 'network-mode': { type: 'string' },
-      purge: { type: 'boolean' }, json: { type: 'boolean' },
+      prefix: { type: 'string' },
+      subnet: { type: 'string' },
+      home: { type: 'string' },
+      port: { type: 'string' },
+      cpus: { type: 'string' },
+      'ram-gib': { type: 'string' },
+      'network-mode': { type: 'string' },
+      purge: { type: 'boolean' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -340,7 +414,15 @@ async function main(argv) {
   const print = (value, text) => console.log(values.json ? JSON.stringify(value, null, 2) : text);
   if (command === 'up') {
     if (rest.length !== 1) throw new HarnessError('up needs the number of hosts, e.g. up 3', 2);
-    const status = await hostsUp({ ...opts, count: rest[0], subnet: values.subnet, port: values.port, cpus: values.cpus, ramGiB: values['ram-gib'], networkMode: values['network-mode'] });
+    const status = await hostsUp({
+      ...opts,
+      count: rest[0],
+      subnet: values.subnet,
+      port: values.port,
+      cpus: values.cpus,
+      ramGiB: values['ram-gib'],
+      networkMode: values['network-mode'],
+    });
     print(status, describeStatus(status));
     return 0;
   }
@@ -351,9 +433,12 @@ async function main(argv) {
   }
   if (command === 'down') {
     const result = await hostsDown({ ...opts, purge: values.purge });
-    print(result, `removed ${result.removedNamespaces.length} namespace(s) and ${result.removedLinks.length} link(s); ` +
-      `stopped ${result.killedInNamespaces.length} process(es) in them and ${result.stopped.map((d) => d.id).join(', ') || 'no other daemons'}` +
-      `${result.purged ? `; deleted ${result.home}` : ''}`);
+    print(
+      result,
+      `removed ${result.removedNamespaces.length} namespace(s) and ${result.removedLinks.length} link(s); ` +
+        `stopped ${result.killedInNamespaces.length} process(es) in them and ${result.stopped.map((d) => d.id).join(', ') || 'no other daemons'}` +
+        `${result.purged ? `; deleted ${result.home}` : ''}`,
+    );
     return 0;
   }
   if (command === 'exec') {
@@ -366,10 +451,15 @@ async function main(argv) {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const json = process.argv.includes('--json');
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err) => {
-    const code = err instanceof HarnessError ? err.exitCode : (String(err.code).startsWith('ERR_PARSE_ARGS') ? 2 : 1);
-    if (json) console.log(JSON.stringify({ error: { message: err.message } }, null, 2));
-    else console.error(`hosts: ${err.message}`);
-    process.exitCode = code;
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      const code = err instanceof HarnessError ? err.exitCode : String(err.code).startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+      if (json) console.log(JSON.stringify({ error: { message: err.message } }, null, 2));
+      else console.error(`hosts: ${err.message}`);
+      process.exitCode = code;
+    },
+  );
 }

@@ -7,23 +7,54 @@ import { loadAddon, type NativeAddon, type NativeMemserverHandle, type NativeSna
 
 // `satisfies Record<…, true>` makes the compiler insist each list names every member of its interface.
 const addonExports = {
-  hostCapabilities: true, shmemHugePages: true, allowShmemHugePages: true, NativeVm: true, NativeSnapshot: true,
-  inspectDescriptor: true, NativeMemserver: true, startMemserver: true, remoteSourceStats: true,
+  hostCapabilities: true,
+  shmemHugePages: true,
+  allowShmemHugePages: true,
+  NativeVm: true,
+  NativeSnapshot: true,
+  inspectDescriptor: true,
+  NativeMemserver: true,
+  startMemserver: true,
+  remoteSourceStats: true,
 } as const satisfies Record<keyof NativeAddon, true>;
 
 type VmHook = 'onConsole' | 'onState' | 'onGuestCall' | 'makeError';
 const vmMethods = {
-  create: true, createClone: true, fork: true, prepareClone: true, createRemoteClone: true, becomeClone: true,
-  memtapStats: true, prefetch: true, boot: true, pause: true, resume: true, destroy: true, answerCall: true,
-  consoleInput: true, stats: true, state: true, exitCode: true, reason: true,
+  create: true,
+  createClone: true,
+  fork: true,
+  prepareClone: true,
+  createRemoteClone: true,
+  becomeClone: true,
+  memtapStats: true,
+  prefetch: true,
+  boot: true,
+  pause: true,
+  resume: true,
+  destroy: true,
+  answerCall: true,
+  consoleInput: true,
+  stats: true,
+  state: true,
+  exitCode: true,
+  reason: true,
 } as const satisfies Record<Exclude<keyof NativeVmHandle, VmHook>, true>;
 
 const snapshotMethods = {
-  descriptor: true, ramBytes: true, timing: true, release: true, released: true,
+  descriptor: true,
+  ramBytes: true,
+  timing: true,
+  release: true,
+  released: true,
 } as const satisfies Record<keyof NativeSnapshotHandle, true>;
 
 const memserverMethods = {
-  endpoint: true, mode: true, group: true, stats: true, workingSet: true, stop: true,
+  endpoint: true,
+  mode: true,
+  group: true,
+  stats: true,
+  workingSet: true,
+  stop: true,
 } as const satisfies Record<keyof NativeMemserverHandle, true>;
 
 test('the addon exports everything NativeAddon declares, as functions', () => {

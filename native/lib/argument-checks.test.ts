@@ -22,10 +22,15 @@ describe('argument checks', () => {
   });
 
   test('describe shows strings quoted and objects by kind only', () => {
-    assert.deepEqual(
-      ['a', 7, 3n, null, undefined, [1], { secret: 1 }].map(describeValue),
-      ['"a"', '7', '3n', 'null', 'undefined', 'an array', 'an object'],
-    );
+    assert.deepEqual(['a', 7, 3n, null, undefined, [1], { secret: 1 }].map(describeValue), [
+      '"a"',
+      '7',
+      '3n',
+      'null',
+      'undefined',
+      'an array',
+      'an object',
+    ]);
   });
 
   test('intInRange takes integers within the bounds only', () => {

@@ -81,7 +81,7 @@ test('a malformed addon answer is rejected with the path of the bad field', () =
   const good = hostCapabilities();
   assert.deepEqual(parseHostCapabilities(structuredClone(good)), good);
   const broken = structuredClone(good) as unknown as { kvm: Record<string, unknown> };
-  delete broken.kvm['apiVersion'];
+  delete broken.kvm.apiVersion;
   assert.throws(() => parseHostCapabilities(broken), { name: 'TypeError', message: /result\.kvm\.apiVersion/ });
   assert.throws(() => parseHostCapabilities(null), TypeError);
 });

@@ -1,12 +1,6 @@
 // hostCapabilities(): typed, shape-checked view of what this host offers (CPUs, RAM, KVM, userfaultfd).
 // Boundary: validation of the addon's answer (its types are addon.ts's); the probing itself is C++ (src/core/base/capabilities.cc).
-import {
-  loadAddon,
-  type HostCapabilities,
-  type KvmCapabilities,
-  type UffdOpenPath,
-  type UserfaultfdCapabilities,
-} from './addon.ts';
+import { loadAddon, type HostCapabilities, type KvmCapabilities, type UffdOpenPath, type UserfaultfdCapabilities } from './addon.ts';
 
 export type { HostCapabilities, KvmCapabilities, UffdOpenPath, UserfaultfdCapabilities } from './addon.ts';
 
@@ -111,7 +105,7 @@ export function parseHostCapabilities(value: unknown): HostCapabilities {
     cpus: count(o, 'cpus', 'result'),
     ramBytes: count(o, 'ramBytes', 'result'),
     kernelRelease: text(o, 'kernelRelease', 'result'),
-    kvm: parseKvm(o['kvm'], 'result.kvm'),
-    userfaultfd: parseUffd(o['userfaultfd'], 'result.userfaultfd'),
+    kvm: parseKvm(o.kvm, 'result.kvm'),
+    userfaultfd: parseUffd(o.userfaultfd, 'result.userfaultfd'),
   };
 }

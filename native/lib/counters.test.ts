@@ -21,29 +21,82 @@ import {
 
 // `satisfies Record<keyof T, true>` on an object literal: a missing key and an extra key both fail tsc.
 const MEMSERVER_KEYS = {
-  requests: true, pagesServed: true, zeroPages: true, datagramsSent: true, bytesSent: true, sendErrors: true,
-  outOfRange: true, dropped: true, multicastDatagrams: true, unicastDatagrams: true, lockstepSuppressed: true,
-  queuedDuplicates: true, endgameUnicastPages: true, endgame: true, dataPages: true, dataPagesMulticast: true,
-  rateReports: true, clientRate: true, pace: true, pacedWaits: true, backlogPages: true, backlogFull: true,
-  testSendDrops: true, workingSetPages: true, workingSetSeeded: true, workingSetRecorded: true, streamsStarted: true,
-  streamsRefused: true, streamsActive: true, streamedPages: true, streamedDatagrams: true, streamSkipped: true,
+  requests: true,
+  pagesServed: true,
+  zeroPages: true,
+  datagramsSent: true,
+  bytesSent: true,
+  sendErrors: true,
+  outOfRange: true,
+  dropped: true,
+  multicastDatagrams: true,
+  unicastDatagrams: true,
+  lockstepSuppressed: true,
+  queuedDuplicates: true,
+  endgameUnicastPages: true,
+  endgame: true,
+  dataPages: true,
+  dataPagesMulticast: true,
+  rateReports: true,
+  clientRate: true,
+  pace: true,
+  pacedWaits: true,
+  backlogPages: true,
+  backlogFull: true,
+  testSendDrops: true,
+  workingSetPages: true,
+  workingSetSeeded: true,
+  workingSetRecorded: true,
+  streamsStarted: true,
+  streamsRefused: true,
+  streamsActive: true,
+  streamedPages: true,
+  streamedDatagrams: true,
+  streamSkipped: true,
 } satisfies Record<keyof MemserverStats, true>;
 
 const REMOTE_SOURCE_KEYS = {
-  requestsSent: true, pagesRequested: true, sendErrors: true, mirrorHits: true, mirrorMisses: true,
-  datagramsReceived: true, groupDatagrams: true, bytesReceived: true, groupBytesReceived: true, pagesInstalled: true,
-  zeroPagesInstalled: true, duplicates: true, outOfRange: true, dropped: true, timeouts: true, testDrops: true,
+  requestsSent: true,
+  pagesRequested: true,
+  sendErrors: true,
+  mirrorHits: true,
+  mirrorMisses: true,
+  datagramsReceived: true,
+  groupDatagrams: true,
+  bytesReceived: true,
+  groupBytesReceived: true,
+  pagesInstalled: true,
+  zeroPagesInstalled: true,
+  duplicates: true,
+  outOfRange: true,
+  dropped: true,
+  timeouts: true,
+  testDrops: true,
   receiveRate: true,
 } satisfies Record<keyof RemoteSourceStats, true>;
 
 const MEMTAP_KEYS = {
-  faults: true, pagesCopied: true, zeroPages: true, prefetched: true, freshHints: true, alreadyPresent: true,
-  present: true, p50Ns: true, p99Ns: true, maxNs: true,
+  faults: true,
+  pagesCopied: true,
+  zeroPages: true,
+  prefetched: true,
+  freshHints: true,
+  alreadyPresent: true,
+  present: true,
+  p50Ns: true,
+  p99Ns: true,
+  maxNs: true,
 } satisfies Record<keyof MemtapStats, true>;
 
 const VM_KEYS = {
-  exits: true, ioUnhandled: true, hypercalls: true, consoleBytes: true, consoleBytesDropped: true,
-  freshPageHints: true, vcpuTimeNs: true, pagesTouched: true,
+  exits: true,
+  ioUnhandled: true,
+  hypercalls: true,
+  consoleBytes: true,
+  consoleBytesDropped: true,
+  freshPageHints: true,
+  vcpuTimeNs: true,
+  pagesTouched: true,
 } satisfies Record<keyof VmStats, true>;
 
 const VM_EXIT_KEYS = { io: true, mmio: true, hlt: true, other: true } satisfies Record<keyof VmStats['exits'], true>;
@@ -51,9 +104,17 @@ const VM_EXIT_KEYS = { io: true, mmio: true, hlt: true, other: true } satisfies 
 // The addon's own VM stats object is flat and named after the C++ fields; VirtualMachine.stats() reshapes it.
 // Each raw key names the VmStats key it feeds, so a rename on either side fails tsc or the test below.
 const RAW_VM_KEYS = {
-  exitsIo: 'exits', exitsMmio: 'exits', exitsHlt: 'exits', exitsOther: 'exits', ioUnhandled: 'ioUnhandled',
-  hypercalls: 'hypercalls', serialBytes: 'consoleBytes', freshPageHints: 'freshPageHints', vcpuRunNs: 'vcpuTimeNs',
-  pagesTouched: 'pagesTouched', consoleBytesDropped: 'consoleBytesDropped',
+  exitsIo: 'exits',
+  exitsMmio: 'exits',
+  exitsHlt: 'exits',
+  exitsOther: 'exits',
+  ioUnhandled: 'ioUnhandled',
+  hypercalls: 'hypercalls',
+  serialBytes: 'consoleBytes',
+  freshPageHints: 'freshPageHints',
+  vcpuRunNs: 'vcpuTimeNs',
+  pagesTouched: 'pagesTouched',
+  consoleBytesDropped: 'consoleBytesDropped',
 } as const satisfies Record<string, keyof VmStats>;
 
 const keysOf = (o: object): string[] => Object.keys(o).sort();
@@ -132,7 +193,7 @@ test('memtap and remote-source stats carry exactly the keys of MemtapStats and R
   t.after(() => server.stop());
   const remoteClone = await VirtualMachine.createRemoteClone(snapshot.descriptor(), { vmid: 2, server: server.endpoint });
   t.after(() => remoteClone.destroy());
-  remoteClone.prefetch(0, 4);  // some traffic, so the figures are not all zero
+  remoteClone.prefetch(0, 4); // some traffic, so the figures are not all zero
   const cloneStats = remoteClone.memtapStats();
   assert.ok(cloneStats?.remote, 'a remote clone reports its page source');
   const { remote, ...memtap } = cloneStats;
@@ -183,7 +244,15 @@ test("the addon's own VM and memtap stats objects carry exactly the listed keys"
   const addon = rawAddon();
   const master = rawVm(addon);
   t.after(() => master.destroy());
-  await master.create({ vcpus: 1, ramBytes: 32 << 20, cmdline: 'interactive=1', clusterid: 0, vmid: 0, imagePath: hello, privilege: 'kernel' });
+  await master.create({
+    vcpus: 1,
+    ramBytes: 32 << 20,
+    cmdline: 'interactive=1',
+    clusterid: 0,
+    vmid: 0,
+    imagePath: hello,
+    privilege: 'kernel',
+  });
   await master.boot();
   const raw = master.stats() as Record<string, unknown>;
   assertKeys(raw, RAW_VM_KEYS, 'NativeVm.stats()');

@@ -67,15 +67,7 @@ export class VmError extends Error {
 // operation failed, and the table below is keyed by both. Anything not listed is INTERNAL.
 
 /** The native operations that can fail. 'load' is reading and loading the image during create(). */
-export type NativeOperation =
-  | 'create'
-  | 'load'
-  | 'boot'
-  | 'pause'
-  | 'resume'
-  | 'destroy'
-  | 'answerCall'
-  | 'consoleInput';
+export type NativeOperation = 'create' | 'load' | 'boot' | 'pause' | 'resume' | 'destroy' | 'answerCall' | 'consoleInput';
 
 type ErrnoName = keyof typeof constants.errno;
 type ErrnoTable = Partial<Record<ErrnoName, VmErrorCode>>;

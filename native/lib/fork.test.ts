@@ -7,7 +7,7 @@ import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { inspectDescriptor, VmSnapshot } from './fork.ts';
+import { inspectDescriptor, type VmSnapshot } from './fork.ts';
 import { SfExitHow, SfHypercall, SfStatus } from './guest-abi.ts';
 import type { GuestCall, GuestReply } from './guest-call.ts';
 import { VirtualMachine } from './vm.ts';
@@ -51,37 +51,51 @@ async function runForked(n: number, lazy: boolean, args = '', image = memtouch, 
   const ended = new Map<number, Promise<void>>();
   const watch = (vm: VirtualMachine, vmid: number) => {
     vm.on('console', (c) => cluster.consoles.set(vmid, (cluster.consoles.get(vmid) ?? '') + c.toString()));
-    ended.set(vmid, vm.waitForExit().then(() => undefined));
+    ended.set(
+      vmid,
+      vm.waitForExit().then(() => undefined),
+    );
   };
-  const handler = (vmid: number) => async (call: GuestCall): Promise<GuestReply> => {
-    switch (call.nr) {
-      case SfHypercall.TICKET_REQUEST:
-        return { status: 0, count: n, ticket: 'ticket-1' };
-      case SfHypercall.CLONE_MASTER: {
-        const snapshot = await master.fork();
-        cluster.snapshot = snapshot;
-        for (let id = 1; id <= n; id++) {
-          const clone = await VirtualMachine.createClone(snapshot, { vmid: id, lazy, cloneReply: { status: 0, vmid: id, count: n, ticket: 'ticket-1' } });
-          clone.onGuestCall = handler(id);
-          watch(clone, id);
-          cluster.clones.push(clone);
+  const handler =
+    (vmid: number) =>
+    async (call: GuestCall): Promise<GuestReply> => {
+      switch (call.nr) {
+        case SfHypercall.TICKET_REQUEST:
+          return { status: 0, count: n, ticket: 'ticket-1' };
+        case SfHypercall.CLONE_MASTER: {
+          const snapshot = await master.fork();
+          cluster.snapshot = snapshot;
+          for (let id = 1; id <= n; id++) {
+            const clone = await VirtualMachine.createClone(snapshot, {
+              vmid: id,
+              lazy,
+              cloneReply: { status: 0, vmid: id, count: n, ticket: 'ticket-1' },
+            });
+            clone.onGuestCall = handler(id);
+            watch(clone, id);
+            cluster.clones.push(clone);
+          }
+          await Promise.all(cluster.clones.map((c) => c.resume()));
+          return { status: 0, vmid: 0, count: n, ticket: 'ticket-1' };
         }
-        await Promise.all(cluster.clones.map((c) => c.resume()));
-        return { status: 0, vmid: 0, count: n, ticket: 'ticket-1' };
+        case SfHypercall.CLONE_EXIT:
+          exits.set(vmid, call.request.status);
+          return { status: 0 };
+        case SfHypercall.CLONE_JOIN:
+          await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
+          return {
+            status: 0,
+            count: n,
+            exits: [...Array(n).keys()].map((i) => ({
+              vmid: i + 1,
+              status: exits.get(i + 1) ?? 0,
+              how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
+            })),
+          };
+        default:
+          return { status: -SfStatus.ENOSYS };
       }
-      case SfHypercall.CLONE_EXIT:
-        exits.set(vmid, call.request.status);
-        return { status: 0 };
-      case SfHypercall.CLONE_JOIN:
-        await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
-        return {
-          status: 0, count: n,
-          exits: [...Array(n).keys()].map((i) => ({ vmid: i + 1, status: exits.get(i + 1) ?? 0, how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED })),
-        };
-      default:
-        return { status: -SfStatus.ENOSYS };
-    }
-  };
+    };
   master.onGuestCall = handler(0);
   watch(master, 0);
   await master.boot();

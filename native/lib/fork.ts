@@ -49,7 +49,18 @@ export class VmSnapshot {
   }
 }
 
-const memtapKeys = ['faults', 'pagesCopied', 'zeroPages', 'prefetched', 'freshHints', 'alreadyPresent', 'present', 'p50Ns', 'p99Ns', 'maxNs'] as const;
+const memtapKeys = [
+  'faults',
+  'pagesCopied',
+  'zeroPages',
+  'prefetched',
+  'freshHints',
+  'alreadyPresent',
+  'present',
+  'p50Ns',
+  'p99Ns',
+  'maxNs',
+] as const;
 
 /** Checks a NativeVm's memtapStats() answer (null: not a lazy clone). */
 export function parseMemtapStats(value: unknown): MemtapStats | null {

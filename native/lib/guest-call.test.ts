@@ -23,7 +23,16 @@ describe('parseGuestCall', () => {
 describe('normalizeGuestReply', () => {
   test('fills defaults', () => {
     assert.deepEqual(normalizeGuestReply({ status: 0 }), {
-      status: 0, count: 0, vmid: 0, nunused: 0, noutstanding: 0, ticket: '', errmsg: '', tickets: [], alloc: [], exits: [],
+      status: 0,
+      count: 0,
+      vmid: 0,
+      nunused: 0,
+      noutstanding: 0,
+      ticket: '',
+      errmsg: '',
+      tickets: [],
+      alloc: [],
+      exits: [],
     });
   });
   test('rejects bad fields with a message naming them', () => {

@@ -14,9 +14,7 @@ export interface GuestExitRecord {
   how: number;
 }
 
-const hypercallNames = new Map<number, SfHypercallName>(
-  Object.entries(SfHypercall).map(([name, nr]) => [nr, name as SfHypercallName]),
-);
+const hypercallNames = new Map<number, SfHypercallName>(Object.entries(SfHypercall).map(([name, nr]) => [nr, name as SfHypercallName]));
 const statusNumbers = new Set<number>(Object.values(SfStatus));
 
 /** The guest's `struct sf_hc_request`, decoded. Every field is guest-controlled: treat it as untrusted input. */
@@ -90,8 +88,8 @@ function nameOf(nr: number): GuestCall['name'] {
 export function parseGuestCall(value: unknown): GuestCall {
   const o = value as Record<string, unknown> | null;
   if (typeof o !== 'object' || o === null) shapeError('guest call', value);
-  const r = o['request'] as Record<string, unknown> | null;
-  if (typeof o['id'] !== 'bigint' || typeof o['nr'] !== 'number' || typeof o['vcpu'] !== 'number') {
+  const r = o.request as Record<string, unknown> | null;
+  if (typeof o.id !== 'bigint' || typeof o.nr !== 'number' || typeof o.vcpu !== 'number') {
     shapeError('guest call', value);
   }
   if (typeof r !== 'object' || r === null) shapeError('guest call request', r);
@@ -100,14 +98,14 @@ export function parseGuestCall(value: unknown): GuestCall {
     if (typeof v !== 'number') shapeError(`guest call request.${key}`, v);
     return v;
   };
-  const ticket = r['ticket'];
+  const ticket = r.ticket;
   if (typeof ticket !== 'string') shapeError('guest call request.ticket', ticket);
   const flags = num('flags');
   return {
-    id: o['id'],
-    nr: o['nr'],
-    name: nameOf(o['nr']),
-    vcpu: o['vcpu'],
+    id: o.id,
+    nr: o.nr,
+    name: nameOf(o.nr),
+    vcpu: o.vcpu,
     request: {
       nr: num('nr'),
       flags,
@@ -162,52 +160,52 @@ function ticketText(name: string, value: unknown): string {
 export function normalizeGuestReply(reply: unknown): NormalizedGuestReply {
   if (typeof reply !== 'object' || reply === null) replyError(`expected an object, got ${describe(reply)}`);
   const r = reply as Record<string, unknown>;
-  const status = r['status'];
+  const status = r.status;
   if (typeof status !== 'number' || !Number.isInteger(status) || status > 0 || !statusNumbers.has(-status)) {
     replyError(`status must be 0 or a negated SfStatus code (-1..-${SfStatus.ECLONE}), got ${describe(status)}`);
   }
-  const vmid = r['vmid'] ?? 0;
+  const vmid = r.vmid ?? 0;
   if (typeof vmid !== 'number' || !Number.isInteger(vmid) || vmid < -0x8000_0000 || vmid > 0x7fff_ffff) {
     replyError(`vmid must be an int32, got ${describe(vmid)}`);
   }
-  const errmsg = r['errmsg'] ?? '';
+  const errmsg = r.errmsg ?? '';
   if (typeof errmsg !== 'string') replyError(`errmsg must be a string, got ${describe(errmsg)}`);
-  const tickets = r['tickets'] ?? [];
+  const tickets = r.tickets ?? [];
   if (!Array.isArray(tickets)) replyError(`tickets must be an array, got ${describe(tickets)}`);
   if (tickets.length > SfAbi.MAX_TICKETS) replyError(`at most ${SfAbi.MAX_TICKETS} tickets, got ${tickets.length}`);
-  const alloc = r['alloc'] ?? [];
+  const alloc = r.alloc ?? [];
   if (!Array.isArray(alloc)) replyError(`alloc must be an array, got ${describe(alloc)}`);
   if (alloc.length > SfAbi.MAX_ALLOC) replyError(`at most ${SfAbi.MAX_ALLOC} allocations, got ${alloc.length}`);
-  const exits = r['exits'] ?? [];
+  const exits = r.exits ?? [];
   if (!Array.isArray(exits)) replyError(`exits must be an array, got ${describe(exits)}`);
   if (exits.length > SfAbi.MAX_ALLOC) replyError(`at most ${SfAbi.MAX_ALLOC} exit records, got ${exits.length}`);
   return {
     status,
-    count: uint32('count', r['count']),
+    count: uint32('count', r.count),
     vmid,
-    nunused: uint32('nunused', r['nunused']),
-    noutstanding: uint32('noutstanding', r['noutstanding']),
-    ticket: ticketText('ticket', r['ticket']),
+    nunused: uint32('nunused', r.nunused),
+    noutstanding: uint32('noutstanding', r.noutstanding),
+    ticket: ticketText('ticket', r.ticket),
     errmsg: truncateUtf8(errmsg.replaceAll('\0', ' '), SfAbi.ERRMSG_LEN - 1),
     tickets: tickets.map((t: unknown, i) => ticketText(`tickets[${i}]`, t)),
     alloc: alloc.map((a: unknown, i) => {
       if (typeof a !== 'object' || a === null) replyError(`alloc[${i}] must be an object, got ${describe(a)}`);
       const entry = a as Record<string, unknown>;
       return {
-        vmid: uint32(`alloc[${i}].vmid`, entry['vmid']),
-        processors: uint32(`alloc[${i}].processors`, entry['processors']),
+        vmid: uint32(`alloc[${i}].vmid`, entry.vmid),
+        processors: uint32(`alloc[${i}].processors`, entry.processors),
       };
     }),
     exits: exits.map((e: unknown, i) => {
       if (typeof e !== 'object' || e === null) replyError(`exits[${i}] must be an object, got ${describe(e)}`);
       const entry = e as Record<string, unknown>;
-      const status = entry['status'] ?? 0;
+      const status = entry.status ?? 0;
       if (typeof status !== 'number' || !Number.isInteger(status) || status < -0x8000_0000 || status > 0x7fff_ffff) {
         replyError(`exits[${i}].status must be an int32, got ${describe(status)}`);
       }
-      const how = uint32(`exits[${i}].how`, entry['how']);
+      const how = uint32(`exits[${i}].how`, entry.how);
       if (how > SfExitHow.KILLED) replyError(`exits[${i}].how must be an SfExitHow value, got ${how}`);
-      return { vmid: uint32(`exits[${i}].vmid`, entry['vmid']), status, how };
+      return { vmid: uint32(`exits[${i}].vmid`, entry.vmid), status, how };
     }),
   };
 }

@@ -7,11 +7,17 @@ export type { ShmemHugePages } from './addon.ts';
 
 function parse(value: unknown): ShmemHugePages {
   const o = value as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null || typeof o['mode'] !== 'string' || typeof o['usable'] !== 'boolean' ||
-      typeof o['changed'] !== 'boolean' || !(o['error'] === null || typeof o['error'] === 'string')) {
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    typeof o.mode !== 'string' ||
+    typeof o.usable !== 'boolean' ||
+    typeof o.changed !== 'boolean' ||
+    !(o.error === null || typeof o.error === 'string')
+  ) {
     throw new VmError('INTERNAL', 'The native addon returned a malformed shmem huge-page report.');
   }
-  return { mode: o['mode'], usable: o['usable'], changed: o['changed'], error: o['error'] as string | null };
+  return { mode: o.mode, usable: o.usable, changed: o.changed, error: o.error as string | null };
 }
 
 /** The host's shmem huge-page mode, read-only. */

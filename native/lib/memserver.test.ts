@@ -56,40 +56,53 @@ async function remoteForkbench(
   const ended: Promise<unknown>[] = [];
   const exits = new Map<number, number>();
   const clones: (CloneMemtapStats | null)[] = [];
-  const handler = (vmid: number) => async (call: GuestCall): Promise<GuestReply> => {
-    switch (call.nr) {
-      case SfHypercall.TICKET_REQUEST:
-        return { status: 0, count: n, ticket: 'remote' };
-      case SfHypercall.CLONE_MASTER: {
-        const snapshot = await master.fork();
-        server = startMemserver(snapshot, { bind: '127.0.0.1:0', ...serverOptions });
-        const descriptor = snapshot.descriptor();
-        for (let id = 1; id <= n; id++) {
-          const clone = await VirtualMachine.createRemoteClone(descriptor, {
-            vmid: id, server: server.endpoint, cloneReply: { status: 0, vmid: id, count: n, ticket: 'remote' }, ...cloneOptions(server),
-          });
-          vms.push(clone);
-          out.set(id, '');
-          clone.on('console', (c) => out.set(id, out.get(id)! + c.toString()));
-          clone.onGuestCall = async (c) => {
-            if (c.nr === SfHypercall.CLONE_EXIT) clones[id - 1] = clone.memtapStats();
-            return handler(id)(c);
-          };
-          ended.push(clone.waitForExit());
-          await clone.resume();
+  const handler =
+    (vmid: number) =>
+    async (call: GuestCall): Promise<GuestReply> => {
+      switch (call.nr) {
+        case SfHypercall.TICKET_REQUEST:
+          return { status: 0, count: n, ticket: 'remote' };
+        case SfHypercall.CLONE_MASTER: {
+          const snapshot = await master.fork();
+          server = startMemserver(snapshot, { bind: '127.0.0.1:0', ...serverOptions });
+          const descriptor = snapshot.descriptor();
+          for (let id = 1; id <= n; id++) {
+            const clone = await VirtualMachine.createRemoteClone(descriptor, {
+              vmid: id,
+              server: server.endpoint,
+              cloneReply: { status: 0, vmid: id, count: n, ticket: 'remote' },
+              ...cloneOptions(server),
+            });
+            vms.push(clone);
+            out.set(id, '');
+            clone.on('console', (c) => out.set(id, out.get(id)! + c.toString()));
+            clone.onGuestCall = async (c) => {
+              if (c.nr === SfHypercall.CLONE_EXIT) clones[id - 1] = clone.memtapStats();
+              return handler(id)(c);
+            };
+            ended.push(clone.waitForExit());
+            await clone.resume();
+          }
+          return { status: 0, vmid: 0, count: n, ticket: 'remote' };
         }
-        return { status: 0, vmid: 0, count: n, ticket: 'remote' };
+        case SfHypercall.CLONE_EXIT:
+          exits.set(vmid, call.request.status);
+          return { status: 0 };
+        case SfHypercall.CLONE_JOIN:
+          await Promise.all(ended);
+          return {
+            status: 0,
+            count: n,
+            exits: [...Array(n).keys()].map((i) => ({
+              vmid: i + 1,
+              status: exits.get(i + 1) ?? 0,
+              how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
+            })),
+          };
+        default:
+          return { status: -SfStatus.ENOSYS };
       }
-      case SfHypercall.CLONE_EXIT:
-        exits.set(vmid, call.request.status);
-        return { status: 0 };
-      case SfHypercall.CLONE_JOIN:
-        await Promise.all(ended);
-        return { status: 0, count: n, exits: [...Array(n).keys()].map((i) => ({ vmid: i + 1, status: exits.get(i + 1) ?? 0, how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED })) };
-      default:
-        return { status: -SfStatus.ENOSYS };
-    }
-  };
+    };
   master.onGuestCall = handler(0);
   master.on('console', (c) => out.set(0, out.get(0)! + c.toString()));
   await master.boot();
@@ -108,7 +121,7 @@ test('clones made from a descriptor and a memserver run their share and verify e
   assert.equal(server.group, null);
   // The clones share one mirror on this host: pages one fetched are there for the others.
   assert.ok(stats.pagesServed > 0);
-  assert.ok(stats.pagesServed < 256 * 256 / 4, `served ${stats.pagesServed} pages of ${256 * 256}`);
+  assert.ok(stats.pagesServed < (256 * 256) / 4, `served ${stats.pagesServed} pages of ${256 * 256}`);
   assert.equal(stats.dropped, 0);
   assert.equal(stats.multicastDatagrams, 0);
   assert.equal(stats.unicastDatagrams, stats.datagramsSent);
@@ -119,7 +132,7 @@ test('clones made from a descriptor and a memserver run their share and verify e
   }
 });
 
-test('three remote clones in multicast mode get their pages through the snapshot\'s group', { timeout: 60_000 }, async (t) => {
+test("three remote clones in multicast mode get their pages through the snapshot's group", { timeout: 60_000 }, async (t) => {
   if (skipUnlessRunnable(t)) return;
   const { server, clones } = await remoteForkbench(t, { mode: 'multicast' }, 3, (s) => ({ group: s.group }));
   assert.equal(server.mode, 'multicast');
@@ -158,7 +171,10 @@ test('a clone whose memserver has stopped ends as crashed with the reason; bad a
   const second = await live.fork();
   const gone = startMemserver(second, '127.0.0.1:0');
   gone.stop();
-  await assert.rejects(VirtualMachine.createRemoteClone(second.descriptor(), { vmid: 10, server: gone.endpoint }), /guest memory unavailable/);
+  await assert.rejects(
+    VirtualMachine.createRemoteClone(second.descriptor(), { vmid: 10, server: gone.endpoint }),
+    /guest memory unavailable/,
+  );
   second.release();
 });
 
@@ -189,11 +205,14 @@ test('memserver and remote-clone network options are checked with clear errors',
     [{ bind: '127.0.0.1:0', mode: 'multicast', interface: '198.18.255.254' }, /IP_MULTICAST_IF|198\.18\.255\.254/],
   ];
   for (const [options, message] of bad) {
-    assert.throws(() => startMemserver(snapshot, options), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'BAD_INPUT', `${JSON.stringify(options)}: ${e.message}`);
-      assert.match(e.message, message, JSON.stringify(options));
-      return true;
-    });
+    assert.throws(
+      () => startMemserver(snapshot, options),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'BAD_INPUT', `${JSON.stringify(options)}: ${e.message}`);
+        assert.match(e.message, message, JSON.stringify(options));
+        return true;
+      },
+    );
   }
   // A string is still the bind address; the group can be chosen; the interface defaults to the bind address.
   const plain = startMemserver(snapshot, '127.0.0.1:0');
@@ -225,7 +244,8 @@ test('memserver and remote-clone network options are checked with clear errors',
   t.after(() => same.destroy());
   await assert.rejects(
     VirtualMachine.createRemoteClone(descriptor, { vmid: 3, server: chosen.endpoint, group: null }),
-    (e: Error & { code?: string }) => e.code === 'BAD_INPUT' && /already receive group 239\.255\.90\.7:\d+; this clone asks for unicast replies/.test(e.message),
+    (e: Error & { code?: string }) =>
+      e.code === 'BAD_INPUT' && /already receive group 239\.255\.90\.7:\d+; this clone asks for unicast replies/.test(e.message),
   );
   await assert.rejects(
     VirtualMachine.createRemoteClone(descriptor, { vmid: 3, server: chosen.endpoint, group: '239.255.90.8:0' }),
@@ -234,14 +254,31 @@ test('memserver and remote-clone network options are checked with clear errors',
   const stats = first.memtapStats();
   assert.ok(stats?.remote, 'a remote clone reports its page source');
   assert.deepEqual(Object.keys(stats.remote).sort(), [
-    'bytesReceived', 'datagramsReceived', 'dropped', 'duplicates', 'groupBytesReceived', 'groupDatagrams', 'mirrorHits', 'mirrorMisses',
-    'outOfRange', 'pagesInstalled', 'pagesRequested', 'receiveRate', 'requestsSent', 'sendErrors', 'testDrops', 'timeouts', 'zeroPagesInstalled',
+    'bytesReceived',
+    'datagramsReceived',
+    'dropped',
+    'duplicates',
+    'groupBytesReceived',
+    'groupDatagrams',
+    'mirrorHits',
+    'mirrorMisses',
+    'outOfRange',
+    'pagesInstalled',
+    'pagesRequested',
+    'receiveRate',
+    'requestsSent',
+    'sendErrors',
+    'testDrops',
+    'timeouts',
+    'zeroPagesInstalled',
   ]);
   // Its creation fetched the pages the restore needed, through the group.
   assert.ok(stats.remote.groupDatagrams > 0, JSON.stringify(stats.remote));
 });
 
-test('a later clone of a snapshot gets the working set an earlier one touched streamed in bulk (reap on vs off)', { timeout: 90_000 }, async (t) => {
+test('a later clone of a snapshot gets the working set an earlier one touched streamed in bulk (reap on vs off)', {
+  timeout: 90_000,
+}, async (t) => {
   if (skipUnlessRunnable(t)) return;
   // Clone A runs to completion through a memserver; then clone B, on a fresh mirror (A is gone, so this
   // host's source for the snapshot is new: a new client to the server), does the same work. With reap the
@@ -262,7 +299,9 @@ test('a later clone of a snapshot gets the working set an earlier one touched st
   let descriptor: Buffer = Buffer.alloc(0);
   const runClone = async (server: Memserver, id: number) => {
     const clone = await VirtualMachine.createRemoteClone(descriptor, {
-      vmid: id, server: server.endpoint, cloneReply: { status: 0, vmid: id, count: n, ticket: 'reap' },
+      vmid: id,
+      server: server.endpoint,
+      cloneReply: { status: 0, vmid: id, count: n, ticket: 'reap' },
     });
     vms.push(clone);
     out.set(id, '');
@@ -278,7 +317,7 @@ test('a later clone of a snapshot gets the working set an earlier one touched st
     await clone.resume();
     const end = await clone.waitForExit(30_000);
     assert.equal(end.state, 'exited', out.get(id));
-    await clone.destroy();  // its page source and mirror go with it: the next clone starts afresh
+    await clone.destroy(); // its page source and mirror go with it: the next clone starts afresh
   };
   master.onGuestCall = async (call: GuestCall): Promise<GuestReply> => {
     switch (call.nr) {
@@ -295,7 +334,15 @@ test('a later clone of a snapshot gets the working set an earlier one touched st
         return { status: 0, vmid: 0, count: n, ticket: 'reap' };
       }
       case SfHypercall.CLONE_JOIN:
-        return { status: 0, count: n, exits: [...Array(n).keys()].map((i) => ({ vmid: i + 1, status: exits.get(i + 1) ?? 0, how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED })) };
+        return {
+          status: 0,
+          count: n,
+          exits: [...Array(n).keys()].map((i) => ({
+            vmid: i + 1,
+            status: exits.get(i + 1) ?? 0,
+            how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
+          })),
+        };
       default:
         return { status: -SfStatus.ENOSYS };
     }
@@ -310,19 +357,27 @@ test('a later clone of a snapshot gets the working set an earlier one touched st
   const [on, off] = servers.map((s) => s.stats());
   const requests = (id: number) => remote.get(id)?.remote?.requestsSent ?? NaN;
   const touchNs = (id: number) => Number(/touch_ns=(\d+)/.exec(out.get(id)!)?.[1] ?? NaN);
-  console.log(`reap: clone B sent ${requests(ids.on[1])} requests with reap (A: ${requests(ids.on[0])}), ${requests(ids.off[1])} without (A: ${requests(ids.off[0])}); ` +
-    `B touched its ${touch} pages in ${(touchNs(ids.on[1]) / 1e6).toFixed(1)} ms with reap, ${(touchNs(ids.off[1]) / 1e6).toFixed(1)} ms without; ` +
-    `streamed ${on!.streamedPages} pages in ${on!.streamedDatagrams} datagrams (working set ${on!.workingSetPages} pages)`);
+  console.log(
+    `reap: clone B sent ${requests(ids.on[1])} requests with reap (A: ${requests(ids.on[0])}), ${requests(ids.off[1])} without (A: ${requests(ids.off[0])}); ` +
+      `B touched its ${touch} pages in ${(touchNs(ids.on[1]) / 1e6).toFixed(1)} ms with reap, ${(touchNs(ids.off[1]) / 1e6).toFixed(1)} ms without; ` +
+      `streamed ${on!.streamedPages} pages in ${on!.streamedDatagrams} datagrams (working set ${on!.workingSetPages} pages)`,
+  );
   assert.equal(on!.streamsStarted, 1, 'B was a new client; A found nothing recorded');
   assert.equal(off!.streamsStarted, 0);
   assert.equal(off!.streamedPages, 0);
   assert.ok(on!.streamedPages >= touch, JSON.stringify(on));
   // Both A's sent about the whole working set's worth of requests; B with reap a small fraction of it.
   assert.ok(requests(ids.off[1]) >= touch / 2, `B without reap: ${requests(ids.off[1])} requests`);
-  assert.ok(requests(ids.on[1]) * 4 < requests(ids.off[1]), `B: ${requests(ids.on[1])} requests with reap vs ${requests(ids.off[1])} without`);
+  assert.ok(
+    requests(ids.on[1]) * 4 < requests(ids.off[1]),
+    `B: ${requests(ids.on[1])} requests with reap vs ${requests(ids.off[1])} without`,
+  );
   // The recorded set carries over: a memserver for the next fork can start from it.
   const ws = servers[0]!.workingSet();
   assert.equal(ws.ramBytes, 256 * 1024 * 1024);
   assert.ok(ws.pages.length >= touch && ws.pages.length === on!.workingSetPages, `${ws.pages.length} pages`);
-  assert.ok(ws.pages.every((p, i) => i === 0 || p > ws.pages[i - 1]!), 'sorted, distinct');
+  assert.ok(
+    ws.pages.every((p, i) => i === 0 || p > ws.pages[i - 1]!),
+    'sorted, distinct',
+  );
 });

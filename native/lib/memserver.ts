@@ -80,12 +80,14 @@ export function checkMemserverOptions(options: unknown): MemserverOptions {
   const out: MemserverOptions = { bind: checkEndpoint('bind', o.bind, where) };
   if (isMulticastAddress(out.bind.split(':')[0]!)) badInput(`bind must be a unicast address of this host, got '${out.bind}'.`, where);
   if (o.mode !== undefined) {
-    if (o.mode !== 'multicast' && o.mode !== 'unicast') badInput(`mode must be 'multicast' or 'unicast', got ${JSON.stringify(o.mode)}.`, where);
+    if (o.mode !== 'multicast' && o.mode !== 'unicast')
+      badInput(`mode must be 'multicast' or 'unicast', got ${JSON.stringify(o.mode)}.`, where);
     out.mode = o.mode;
   }
   if (o.group !== undefined) {
     out.group = checkEndpoint('group', o.group, where);
-    if (!isMulticastAddress(out.group.split(':')[0]!)) badInput(`group must be a multicast address (224.0.0.0/4), got '${out.group}'.`, where);
+    if (!isMulticastAddress(out.group.split(':')[0]!))
+      badInput(`group must be a multicast address (224.0.0.0/4), got '${out.group}'.`, where);
   }
   if (o.interface !== undefined) out.interface = checkInterfaceAddress('interface', o.interface, where);
   if (o.maxDatagram !== undefined) {
@@ -106,7 +108,8 @@ export function checkMemserverOptions(options: unknown): MemserverOptions {
 function checkWorkingSet(ws: unknown): WorkingSet {
   const w = ws as WorkingSet;
   if (typeof w !== 'object' || w === null) badInput('workingSet must be {ramBytes, pages} (from Memserver.workingSet()).', where);
-  if (!Number.isSafeInteger(w.ramBytes) || w.ramBytes < 0) badInput(`workingSet.ramBytes must be a byte count, got ${String(w.ramBytes)}.`, where);
+  if (!Number.isSafeInteger(w.ramBytes) || w.ramBytes < 0)
+    badInput(`workingSet.ramBytes must be a byte count, got ${String(w.ramBytes)}.`, where);
   // Page numbers outside this snapshot (another size of VM) are clipped by the server, not refused.
   const pages: unknown = w.pages;
   if (pages instanceof Uint32Array) return { ramBytes: w.ramBytes, pages };
@@ -131,9 +134,23 @@ export function startMemserver(snapshot: VmSnapshot, options: string | Memserver
 }
 
 const remoteKeys = [
-  'requestsSent', 'pagesRequested', 'sendErrors', 'mirrorHits', 'mirrorMisses', 'datagramsReceived', 'groupDatagrams',
-  'bytesReceived', 'groupBytesReceived', 'pagesInstalled', 'zeroPagesInstalled', 'duplicates', 'outOfRange', 'dropped',
-  'timeouts', 'testDrops', 'receiveRate',
+  'requestsSent',
+  'pagesRequested',
+  'sendErrors',
+  'mirrorHits',
+  'mirrorMisses',
+  'datagramsReceived',
+  'groupDatagrams',
+  'bytesReceived',
+  'groupBytesReceived',
+  'pagesInstalled',
+  'zeroPagesInstalled',
+  'duplicates',
+  'outOfRange',
+  'dropped',
+  'timeouts',
+  'testDrops',
+  'receiveRate',
 ] as const;
 
 /** This host's shared remote source for snapshot `snapshotId` (16 hex digits), or null if none lives. */

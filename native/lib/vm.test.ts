@@ -151,11 +151,28 @@ before(() => {
     execFileSync(
       'gcc',
       [
-        '-O1', '-ffreestanding', '-nostdlib', '-static', '-fno-pic', '-no-pie', '-mno-red-zone', '-mgeneral-regs-only',
-        '-fno-builtin', '-fno-stack-protector', '-fno-asynchronous-unwind-tables', '-fno-tree-loop-distribute-patterns',
-        '-I', join(nativeDir, 'guest', 'include'),
+        '-O1',
+        '-ffreestanding',
+        '-nostdlib',
+        '-static',
+        '-fno-pic',
+        '-no-pie',
+        '-mno-red-zone',
+        '-mgeneral-regs-only',
+        '-fno-builtin',
+        '-fno-stack-protector',
+        '-fno-asynchronous-unwind-tables',
+        '-fno-tree-loop-distribute-patterns',
+        '-I',
+        join(nativeDir, 'guest', 'include'),
         // Text-segment base (not just .text) at 1 MiB, so the ELF headers' segment is not loaded below it.
-        '-Wl,-Ttext-segment=0x100000', '-Wl,--build-id=none', '-e', '_start', '-o', env.guest, source,
+        '-Wl,-Ttext-segment=0x100000',
+        '-Wl,--build-id=none',
+        '-e',
+        '_start',
+        '-o',
+        env.guest,
+        source,
       ],
       { stdio: 'pipe' },
     );
@@ -237,7 +254,10 @@ describe('VirtualMachine on KVM', () => {
     assert.equal(out.text(), 'hello\n');
     assert.equal(vm.state, 'exited');
     assert.equal(vm.exitCode, 0);
-    assert.deepEqual(states.map((s) => s.state), ['running', 'exited']);
+    assert.deepEqual(
+      states.map((s) => s.state),
+      ['running', 'exited'],
+    );
     const stats = vm.stats();
     assert.ok(stats.exits.io >= 7, `io exits ${stats.exits.io}`); // 6 serial bytes + the exit doorbell
     assert.equal(stats.hypercalls, 1);
@@ -311,7 +331,11 @@ describe('VirtualMachine on KVM', () => {
         nunused: 2,
         ticket: '123e4567-e89b-12d3-a456-426614174000',
         tickets: ['a', 'second'],
-        alloc: [{ vmid: 1, processors: 1 }, { vmid: 2, processors: 2 }, { vmid: 3, processors: 4 }],
+        alloc: [
+          { vmid: 1, processors: 1 },
+          { vmid: 2, processors: 2 },
+          { vmid: 3, processors: 4 },
+        ],
       };
     };
     await vm.boot();
@@ -378,7 +402,10 @@ describe('VirtualMachine on KVM', () => {
     const final = await vm.waitForExit(10_000);
     assert.equal(final.exitCode, 100 + SfStatus.EINTERNAL);
     assert.match(out.text(), /status=-13 .*errmsg=boom\n$/);
-    assert.deepEqual(errors.map((e) => e.message), ['boom']);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ['boom'],
+    );
   });
 
   test('a rejected promise or an invalid reply also answers -SF_EINTERNAL', async (t) => {
@@ -497,7 +524,10 @@ describe('VirtualMachine on KVM', () => {
     await rejectsWith(vm.pause(), 'BAD_STATE');
     await vm.destroy();
     await rejectsWith(vm.boot(), 'BAD_STATE', /destroyed/);
-    assert.throws(() => vm.consoleInput('x'), (e: unknown) => e instanceof VmError && e.code === 'BAD_STATE');
+    assert.throws(
+      () => vm.consoleInput('x'),
+      (e: unknown) => e instanceof VmError && e.code === 'BAD_STATE',
+    );
   });
 
   test('an image that is not an ELF is rejected with BAD_IMAGE', async (t) => {

@@ -91,8 +91,17 @@ function parseState(value: unknown): VmStateName {
 }
 
 const nativeStatsKeys = [
-  'exitsIo', 'exitsMmio', 'exitsHlt', 'exitsOther', 'ioUnhandled', 'hypercalls', 'serialBytes', 'consoleBytesDropped',
-  'freshPageHints', 'vcpuRunNs', 'pagesTouched',
+  'exitsIo',
+  'exitsMmio',
+  'exitsHlt',
+  'exitsOther',
+  'ioUnhandled',
+  'hypercalls',
+  'serialBytes',
+  'consoleBytesDropped',
+  'freshPageHints',
+  'vcpuRunNs',
+  'pagesTouched',
 ] as const satisfies readonly (keyof NativeVmStats)[];
 
 function parseStats(value: unknown): VmStats {
@@ -137,7 +146,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   #ops: Promise<unknown> = Promise.resolve();
   #destroying: Promise<void> | undefined;
   #destroyed = false;
-  #remoteSnapshot: string | undefined;  // a remote clone's snapshot id: its page source's stats are the host's
+  #remoteSnapshot: string | undefined; // a remote clone's snapshot id: its page source's stats are the host's
 
   private constructor(native: NativeVmHandle) {
     super();
@@ -374,10 +383,12 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
 
   #lifecycle(name: string, op: () => Promise<void>): Promise<void> {
     if (this.#destroying) return Promise.reject(new VmError('BAD_STATE', `${name}(): the VM is destroyed.`));
-    const run = this.#ops.catch(() => undefined).then(() => {
-      if (this.#destroying) throw new VmError('BAD_STATE', `${name}(): the VM is destroyed.`);
-      return op();
-    });
+    const run = this.#ops
+      .catch(() => undefined)
+      .then(() => {
+        if (this.#destroying) throw new VmError('BAD_STATE', `${name}(): the VM is destroyed.`);
+        return op();
+      });
     this.#ops = run;
     return run;
   }

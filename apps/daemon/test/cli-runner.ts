@@ -6,16 +6,27 @@ import { fileURLToPath } from 'node:url';
 export const SF_BIN = fileURLToPath(new URL('../bin/sf.mjs', import.meta.url));
 export const BIN_DIR = fileURLToPath(new URL('../bin/', import.meta.url));
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export function runBin(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN_DIR + bin + '.mjs', ...args], {
-      env: { ...process.env, SNOWFLOCK_LOG_LEVEL: 'warn', ...env }, timeout: 60_000, maxBuffer: 16 << 20,
-    }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [`${BIN_DIR + bin}.mjs`, ...args],
+      {
+        env: { ...process.env, SNOWFLOCK_LOG_LEVEL: 'warn', ...env },
+        timeout: 60_000,
+        maxBuffer: 16 << 20,
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 

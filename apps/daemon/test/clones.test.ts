@@ -9,7 +9,13 @@ import { vmCluster } from './vm-cluster.ts';
 
 const RESULT = /^(\w+) result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
 
-interface OpRow { kind: string; status: string; requester: string; target: string; detail?: Record<string, unknown> }
+interface OpRow {
+  kind: string;
+  status: string;
+  requester: string;
+  target: string;
+  detail?: Record<string, unknown>;
+}
 
 test('a guest that clones itself 8 times runs align to the same verified result as one VM', { timeout: 180_000 }, async (t) => {
   if (skipIf(t, cannotRunVms())) return;
@@ -46,8 +52,8 @@ test('a guest that clones itself 8 times runs align to the same verified result 
   const fork = mine.find((o) => o.kind === 'clone.master');
   assert.equal(fork?.status, 'succeeded');
   // The shells prepared when the ticket was granted became the clones; the pause was short.
-  assert.equal(fork?.detail?.['fromShells'], 8, JSON.stringify(fork?.detail));
-  assert.ok(Number(fork?.detail?.['pauseMs']) < 50, JSON.stringify(fork?.detail));
+  assert.equal(fork?.detail?.fromShells, 8, JSON.stringify(fork?.detail));
+  assert.ok(Number(fork?.detail?.pauseMs) < 50, JSON.stringify(fork?.detail));
   assert.equal(mine.filter((o) => o.kind === 'clone.exit' && o.status === 'succeeded').length, 8);
   assert.equal(mine.find((o) => o.kind === 'clone.join')?.status, 'succeeded');
 });
@@ -102,7 +108,11 @@ test('fewer clones granted than asked: the VMs that exist share the work and the
   assert.match(text, /3 of 8 clones granted/, text);
   assert.match(text, /forked 3 clones/, text);
   assert.equal(text.match(RESULT)?.[0], expected, text);
-  const clones = (await json<{ domains: { domain: string; state: string }[] }>(runSf(['state', '--all', '--json'], c.env)))
-    .domains.filter((d) => d.domain.startsWith(`${forked.clusterid}:`) && d.domain !== `${forked.clusterid}:0`);
-  assert.deepEqual(clones.map((d) => d.state), ['exited', 'exited', 'exited']);
+  const clones = (await json<{ domains: { domain: string; state: string }[] }>(runSf(['state', '--all', '--json'], c.env))).domains.filter(
+    (d) => d.domain.startsWith(`${forked.clusterid}:`) && d.domain !== `${forked.clusterid}:0`,
+  );
+  assert.deepEqual(
+    clones.map((d) => d.state),
+    ['exited', 'exited', 'exited'],
+  );
 });

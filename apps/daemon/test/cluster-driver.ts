@@ -5,7 +5,13 @@ import { createCommandContext } from '../src/cli/context.ts';
 import { LIVE_DOMAIN_STATES } from '../src/master/store/states.ts';
 import { runSf, waitUntil } from './cli-runner.ts';
 
-export interface DomainRow { domain: string; state: string; host: string; exitCode: number | null; endReason: string | null }
+export interface DomainRow {
+  domain: string;
+  state: string;
+  host: string;
+  exitCode: number | null;
+  endReason: string | null;
+}
 
 /**
  * Every domain sfmd knows, asked in-process (tRPC with the home's admin token): a CLI process per poll

@@ -9,22 +9,35 @@ import { tempHome } from './support.ts';
 import { freePort, json, runBin, runSf, waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, seedFile, skipIf } from './guests.ts';
 
-interface HostRow { name: string; state: string; cpus: number; ram: number; cpusUsed: number; kvm: boolean }
+interface HostRow {
+  name: string;
+  state: string;
+  cpus: number;
+  ram: number;
+  cpusUsed: number;
+  kvm: boolean;
+}
 
 test('sfmd + three sflds: registration, a lost host, an sfmd restart', { timeout: 150_000 }, async (t) => {
   if (skipIf(t, cannotRunVms())) return;
   const home = tempHome('sf-e2e-');
   const masterPort = await freePort();
   const names = ['node1', 'node2', 'node3'];
-  writeFileSync(path.join(home, 'sfmd.cfg'), `master_listen_port = ${masterPort}
+  writeFileSync(
+    path.join(home, 'sfmd.cfg'),
+    `master_listen_port = ${masterPort}
 cluster_hosts = [
 ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024},`).join('\n')}
 ]
-`);
+`,
+  );
   const sfldConfigs: Record<string, string> = {};
   for (const name of names) {
     sfldConfigs[name] = path.join(home, `${name}.cfg`);
-    writeFileSync(sfldConfigs[name]!, `hostname = '${name}'\nmaster_host = '127.0.0.1'\nmaster_port = ${masterPort}\nlocal_listen_port = ${await freePort()}\n`);
+    writeFileSync(
+      sfldConfigs[name]!,
+      `hostname = '${name}'\nmaster_host = '127.0.0.1'\nmaster_port = ${masterPort}\nlocal_listen_port = ${await freePort()}\n`,
+    );
   }
   const env = { SNOWFLOCK_HOME: home };
   const sf = (...args: string[]) => runSf(args, env);
@@ -45,7 +58,10 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
     assert.equal(r.registered, true, `${name} registered`);
   }
   const state = await json<{ hosts: HostRow[] }>(runBin('sfstate', ['--json'], env));
-  assert.deepEqual(state.hosts.map((h) => [h.name, h.state, h.cpus, h.ram]), names.map((n) => [n, 'online', 2, 2 * 2 ** 30]));
+  assert.deepEqual(
+    state.hosts.map((h) => [h.name, h.state, h.cpus, h.ram]),
+    names.map((n) => [n, 'online', 2, 2 * 2 ** 30]),
+  );
 
   // A master on one host and a ticket spread over all three.
   const seedCfg = path.join(home, 'seed.cfg');
@@ -80,8 +96,14 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
   await json(sf('sfmd', 'start', '--json'));
   await new Promise((r) => setTimeout(r, 6000)); // longer than the offline timeout
   const after = await json<{ hosts: HostRow[]; domains: { domain: string; state: string }[] }>(sf('sfstate', '--json'));
-  assert.deepEqual(after.hosts.map((h) => [h.name, h.state]), names.map((n) => [n, n === victim ? 'offline' : 'online']));
-  assert.deepEqual(after.domains.map((d) => [d.domain, d.state]), [['1:0', 'running']]);
+  assert.deepEqual(
+    after.hosts.map((h) => [h.name, h.state]),
+    names.map((n) => [n, n === victim ? 'offline' : 'online']),
+  );
+  assert.deepEqual(
+    after.domains.map((d) => [d.domain, d.state]),
+    [['1:0', 'running']],
+  );
   const again = await json(sf('ticket', ticket.ticket, '--domain', '1:0', '--json'));
   assert.deepEqual(again.allocations, info.allocations);
 
@@ -111,6 +133,6 @@ test('CLI errors carry the error table exit codes', { timeout: 60_000 }, async (
   assert.equal(missingCfg.code, 3);
   const help = await runBin('sfdotix', ['--help'], env);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /Examples:\n  sfdotix 4 --domain 1:0/);
+  assert.match(help.stdout, /Examples:\n {2}sfdotix 4 --domain 1:0/);
   assert.match((await runSf(['help'], env)).stdout, /sfstate/);
 });

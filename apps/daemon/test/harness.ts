@@ -15,12 +15,30 @@ import { tempHome } from './support.ts';
 const HOSTS_BIN = fileURLToPath(new URL('../../../scripts/hosts.mjs', import.meta.url));
 const ADDON = fileURLToPath(new URL('../../../native/build/Release/snowflock.node', import.meta.url));
 
-export interface HarnessHost { host: string; netns: string; address: string; pid: number | null; running: boolean; present: boolean }
-export interface HarnessStatus {
-  prefix: string; home: string; up: boolean; subnet: string; bridge: { name: string; address: string };
-  sfmd: { pid: number; url: string }; hosts: HarnessHost[];
+export interface HarnessHost {
+  host: string;
+  netns: string;
+  address: string;
+  pid: number | null;
+  running: boolean;
+  present: boolean;
 }
-export interface HostRow { name: string; unicast: string; multicast: string; state: string; cpusUsed?: number }
+export interface HarnessStatus {
+  prefix: string;
+  home: string;
+  up: boolean;
+  subnet: string;
+  bridge: { name: string; address: string };
+  sfmd: { pid: number; url: string };
+  hosts: HarnessHost[];
+}
+export interface HostRow {
+  name: string;
+  unicast: string;
+  multicast: string;
+  state: string;
+  cpusUsed?: number;
+}
 
 export function cannotRunHarness(): string | null {
   if (process.getuid?.() !== 0) return 'the multi-host harness needs root (network namespaces, veth pairs, a bridge)';
@@ -32,15 +50,22 @@ export function cannotRunHarness(): string | null {
 
 export function hostsCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [HOSTS_BIN, ...args], { timeout: 90_000, maxBuffer: 4 << 20, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [HOSTS_BIN, ...args],
+      { timeout: 90_000, maxBuffer: 4 << 20, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
 /** Everything `ip` still shows with this prefix in the root namespace: namespaces and links. */
 export function leftovers(prefix: string): string[] {
-  const namespaces = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]!);
+  const namespaces = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0]!);
   const links = (JSON.parse(spawnSync('ip', ['-j', 'link'], { encoding: 'utf8' }).stdout) as { ifname: string }[]).map((l) => l.ifname);
   return [...namespaces, ...links].filter((n) => n === `${prefix}br0` || n.startsWith(`${prefix}-h`));
 }
@@ -64,9 +89,25 @@ export async function upHosts(t: TestContext, tag: string, options: UpOptions) {
     rmSync(home, { recursive: true, force: true });
     assert.deepEqual(leftovers(prefix), [], 'no namespace, veth or bridge is left');
   });
-  const status = await json<HarnessStatus>(hostsCli(['up', String(options.count), ...where, '--subnet', 'auto',
-    '--cpus', String(options.cpus ?? 2), '--ram-gib', String(options.ramGiB ?? 2),
-    '--network-mode', options.networkMode ?? 'multicast', '--json'], options.env));
+  const status = await json<HarnessStatus>(
+    hostsCli(
+      [
+        'up',
+        String(options.count),
+        ...where,
+        '--subnet',
+        'auto',
+        '--cpus',
+        String(options.cpus ?? 2),
+        '--ram-gib',
+        String(options.ramGiB ?? 2),
+        '--network-mode',
+        options.networkMode ?? 'multicast',
+        '--json',
+      ],
+      options.env,
+    ),
+  );
   return { status, home, prefix, env: { SNOWFLOCK_HOME: home } };
 }
 
@@ -87,7 +128,9 @@ export async function masterOutput(env: NodeJS.ProcessEnv, clusterid: number, ti
 
 /** The newest operation of a kind, with its detail. */
 export async function lastOperation(env: NodeJS.ProcessEnv, kind: string) {
-  const ops = await json<{ kind: string; status: string; detail: Record<string, any> }[]>(runSf(['ops', '--kind', kind, '--limit', '1', '--json'], env));
+  const ops = await json<{ kind: string; status: string; detail: Record<string, any> }[]>(
+    runSf(['ops', '--kind', kind, '--limit', '1', '--json'], env),
+  );
   assert.ok(ops[0], `an operation of kind ${kind}`);
   return ops[0];
 }

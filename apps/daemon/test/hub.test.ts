@@ -32,7 +32,10 @@ test('a real sfld registers, and its metrics reach an authenticated dashboard', 
   const home = tempHome('sf-hub-');
   writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
   const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
-  writeFileSync(path.join(home, 'sfld.cfg'), `hostname = 'solo'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\nlocal_listen_port = ${await freePort()}\n`);
+  writeFileSync(
+    path.join(home, 'sfld.cfg'),
+    `hostname = 'solo'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\nlocal_listen_port = ${await freePort()}\n`,
+  );
   const sfld = await startSfld({ home, log: quiet() });
   const url = `http://127.0.0.1:${sfmd.port}`;
   const sockets: Socket[] = [];
@@ -63,8 +66,10 @@ test('a real sfld registers, and its metrics reach an authenticated dashboard', 
 
   // The sfld checks what sfmd sends: a malformed command is answered BAD_INPUT naming the field, not a crash.
   const fork = { clusterid: 1, vmid: 0, ticket: 'x', nclones: 1, clones: [{ vmid: 0 }], serve: null };
-  await assert.rejects(sfmd.svc.links.command('solo', 'domain:fork', fork), (err: unknown) =>
-    err instanceof SfError && err.code === 'BAD_INPUT' && /malformed domain:fork: clones\.0\.vmid: /.test(err.message));
+  await assert.rejects(
+    sfmd.svc.links.command('solo', 'domain:fork', fork),
+    (err: unknown) => err instanceof SfError && err.code === 'BAD_INPUT' && /malformed domain:fork: clones\.0\.vmid: /.test(err.message),
+  );
   assert.ok(sfld.isRegistered(), 'still connected and registered');
 });
 
@@ -112,7 +117,9 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
   assert.equal(missing.status, 404);
 });
 
-test("one host's domain state reports apply in the order sent: a fork's pause then resume leaves the domain running", { timeout: 30_000 }, async (t) => {
+test("one host's domain state reports apply in the order sent: a fork's pause then resume leaves the domain running", {
+  timeout: 30_000,
+}, async (t) => {
   const home = tempHome('sf-hub-order-');
   writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
   const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
@@ -127,7 +134,9 @@ test("one host's domain state reports apply in the order sent: a fork's pause th
   const db = sfmd.svc.db;
   const host = await db.host.findUniqueOrThrow({ where: { name: 'solo' } });
   const cluster = await db.cluster.create({ data: { clusterid: 7, seedConfig: '{}' } });
-  const domain = await db.domain.create({ data: { clusterId: cluster.id, vmid: 0, hostId: host.id, vcpus: 1, memory: 1n << 26n, state: 'running' } });
+  const domain = await db.domain.create({
+    data: { clusterId: cluster.id, vmid: 0, hostId: host.id, vcpus: 1, memory: 1n << 26n, state: 'running' },
+  });
   for (let i = 0; i < 20; i++) {
     sfld.emit('domain:state', { clusterid: 7, vmid: 0, state: i % 2 === 0 ? 'paused' : 'running', exitCode: null, reason: null });
   }
@@ -141,10 +150,15 @@ test("one host's domain state reports apply in the order sent: a fork's pause th
     { clusterid: 7, vmid: 0, state: 'exited', exitCode: 'zero', reason: null },
     { clusterid: 7, vmid: 0, state: 'exited' },
     'exited',
-  ]) sfld.emit('domain:state', bad);
+  ])
+    sfld.emit('domain:state', bad);
   sfld.emit('domain:figures', { sampledAt: 'now', domains: [{ clusterid: 7, vmid: 0 }] });
   await new Promise((r) => setTimeout(r, 300));
   assert.equal((await db.domain.findUniqueOrThrow({ where: { id: domain.id } })).state, 'running', 'malformed reports change nothing');
   sfld.emit('domain:state', { clusterid: 7, vmid: 0, state: 'paused', exitCode: null, reason: null });
-  await waitUntil('the good report', 5000, async () => (await db.domain.findUniqueOrThrow({ where: { id: domain.id } })).state === 'paused');
+  await waitUntil(
+    'the good report',
+    5000,
+    async () => (await db.domain.findUniqueOrThrow({ where: { id: domain.id } })).state === 'paused',
+  );
 });

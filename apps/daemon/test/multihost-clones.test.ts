@@ -7,7 +7,15 @@ import { test } from 'node:test';
 import { json, runSf, waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, skipIf } from './guests.ts';
 import {
-  ALIGN_RESULT, cannotRunHarness, domains, lastOperation, masterOutput, seed, upHosts, type HarnessHost, type HostRow,
+  ALIGN_RESULT,
+  cannotRunHarness,
+  domains,
+  lastOperation,
+  masterOutput,
+  seed,
+  upHosts,
+  type HarnessHost,
+  type HostRow,
 } from './harness.ts';
 
 const align = guestImage('align');
@@ -25,7 +33,10 @@ async function alignMatchesSingleVm(env: NodeJS.ProcessEnv, home: string, work: 
   const master = rows.find((d) => d.domain === `${clusterid}:0`)!;
   const cloneRows = rows.filter((d) => d !== master);
   assert.equal(cloneRows.length, clones);
-  assert.ok(cloneRows.every((d) => d.state === 'exited'), JSON.stringify(cloneRows));
+  assert.ok(
+    cloneRows.every((d) => d.state === 'exited'),
+    JSON.stringify(cloneRows),
+  );
   return { clusterid, master, clones: cloneRows };
 }
 
@@ -49,7 +60,9 @@ const blast = () => {
 blast();
 `;
 
-test('align split over 16 clones on 4 namespaced hosts gives the verified single-VM result over multicast, a garbage flood changes nothing', { timeout: 600_000 }, async (t) => {
+test('align split over 16 clones on 4 namespaced hosts gives the verified single-VM result over multicast, a garbage flood changes nothing', {
+  timeout: 600_000,
+}, async (t) => {
   if (skipIf(t, cannotRunHarness() ?? cannotRunVms())) return;
   const { status, home, env } = await upHosts(t, 'mx', { count: 4, cpus: 5, ramGiB: 4 });
   const started = Date.now();
@@ -66,11 +79,15 @@ test('align split over 16 clones on 4 namespaced hosts gives the verified single
   const flooder = status.hosts.find((h) => h.address !== run.master.host) as HarnessHost;
   const clusterid = await seed(env, home, align, 'queries=24 db=64 len=2048 qlen=128 clones=8');
   const port = await waitUntil('the fork to be served', 60_000, async () => {
-    const ops = await json<{ requester: string; detail: Record<string, any> }[]>(runSf(['ops', '--kind', 'clone.master', '--limit', '1', '--json'], env));
-    return ops[0]?.requester === `domain:${clusterid}:0` ? ops[0].detail.network?.memserverPort as number | undefined : null;
+    const ops = await json<{ requester: string; detail: Record<string, any> }[]>(
+      runSf(['ops', '--kind', 'clone.master', '--limit', '1', '--json'], env),
+    );
+    return ops[0]?.requester === `domain:${clusterid}:0` ? (ops[0].detail.network?.memserverPort as number | undefined) : null;
   });
   const master = (await domains(env)).find((d) => d.domain === `${clusterid}:0`)!;
-  const flood = spawn('ip', ['netns', 'exec', flooder.netns, process.execPath, '-e', FLOOD, master.host, String(port)], { stdio: 'ignore' });
+  const flood = spawn('ip', ['netns', 'exec', flooder.netns, process.execPath, '-e', FLOOD, master.host, String(port)], {
+    stdio: 'ignore',
+  });
   t.after(() => flood.kill('SIGKILL'));
   const text = await masterOutput(env, clusterid);
   flood.kill('SIGKILL');
@@ -89,12 +106,17 @@ test('unicast mode (network_mode = unicast) end to end', { timeout: 300_000 }, a
   if (skipIf(t, cannotRunHarness() ?? cannotRunVms())) return;
   const { home, env } = await upHosts(t, 'mu', { count: 2, cpus: 4, ramGiB: 4, networkMode: 'unicast' });
   const run = await alignMatchesSingleVm(env, home, 'queries=12 db=32', 4);
-  assert.ok(run.clones.some((c) => c.host !== run.master.host), 'some clones on the other host');
+  assert.ok(
+    run.clones.some((c) => c.host !== run.master.host),
+    'some clones on the other host',
+  );
   const op = await lastOperation(env, 'clone.master');
   assert.deepEqual([op.detail.network?.mode, op.detail.network?.group], ['unicast', null]);
 });
 
-test('a host lost mid-run fails its clones with the reason, frees what it held, and the master and other clones go on', { timeout: 300_000 }, async (t) => {
+test('a host lost mid-run fails its clones with the reason, frees what it held, and the master and other clones go on', {
+  timeout: 300_000,
+}, async (t) => {
   if (skipIf(t, cannotRunHarness() ?? cannotRunVms())) return;
   const { status, home, env } = await upHosts(t, 'mk', { count: 3, cpus: 3, ramGiB: 4 });
   // Long enough per clone (seconds) that the kill lands while they compute.
@@ -125,7 +147,10 @@ test('a host lost mid-run fails its clones with the reason, frees what it held, 
   }
   const master = rows.find((d) => d.domain === `${clusterid}:0`)!;
   assert.equal(master.state, 'exited', 'the master finished its join');
-  assert.ok(rows.filter((d) => d.host !== victim.address && d !== master).every((d) => d.state === 'exited'), JSON.stringify(rows));
+  assert.ok(
+    rows.filter((d) => d.host !== victim.address && d !== master).every((d) => d.state === 'exited'),
+    JSON.stringify(rows),
+  );
   assert.match(text, /verified FAILED/, 'a result missing clones is not passed off as verified');
   const hosts = (await json<{ hosts: HostRow[] }>(runSf(['state', '--json'], env))).hosts;
   assert.equal(hosts.find((h) => h.name === victim.address)?.state, 'offline');

@@ -60,7 +60,9 @@ async function multicastReceiver(netns: string, address: string) {
   };
 }
 
-test('multi-host harness: 3 namespaced hosts register, one is lost, multicast crosses the bridge, teardown is clean', { timeout: 90_000 }, async (t) => {
+test('multi-host harness: 3 namespaced hosts register, one is lost, multicast crosses the bridge, teardown is clean', {
+  timeout: 90_000,
+}, async (t) => {
   if (skipIf(t, cannotRunHarness())) return;
   // Its own prefix, subnet and data directory: runs beside `npm start -- --hosts N` and other test runs.
   const prefix = `mh${(process.pid % 36 ** 4).toString(36)}`;
@@ -82,8 +84,10 @@ test('multi-host harness: 3 namespaced hosts register, one is lost, multicast cr
   const base = status.subnet.replace(/\.0\/24$/, '');
   assert.match(status.subnet, /^198\.1[89]\.\d{1,3}\.0\/24$/, 'inside 198.18.0.0/15');
   assert.equal(status.bridge.address, `${base}.1`);
-  assert.deepEqual(status.hosts.map((h) => [h.host, h.netns, h.address, h.running]),
-    [1, 2, 3].map((i) => [`h${i}`, `${prefix}-h${i}`, `${base}.${10 + i}`, true]));
+  assert.deepEqual(
+    status.hosts.map((h) => [h.host, h.netns, h.address, h.running]),
+    [1, 2, 3].map((i) => [`h${i}`, `${prefix}-h${i}`, `${base}.${10 + i}`, true]),
+  );
   for (const h of status.hosts) {
     const pids = spawnSync('ip', ['netns', 'pids', h.netns], { encoding: 'utf8' }).stdout.split('\n').map(Number);
     assert.ok(pids.includes(h.pid!), `sfld of ${h.host} (pid ${h.pid}) runs inside ${h.netns}`);
@@ -92,12 +96,25 @@ test('multi-host harness: 3 namespaced hosts register, one is lost, multicast cr
   // sfmd knows all three, online, by their addresses on the bridge.
   const env = { SNOWFLOCK_HOME: home };
   const state = await json<{ hosts: HostRow[] }>(runSf(['state', '--json'], env));
-  assert.deepEqual(state.hosts.map((h) => [h.name, h.unicast, h.state]).sort(), status.hosts.map((h) => [h.address, h.address, 'online']));
+  assert.deepEqual(
+    state.hosts.map((h) => [h.name, h.unicast, h.state]).sort(),
+    status.hosts.map((h) => [h.address, h.address, 'online']),
+  );
 
   // Unicast between namespaces: one host reaches another's sfld (where descriptors will travel).
   const [h1, h2, h3] = status.hosts as [HarnessHost, HarnessHost, HarnessHost];
-  const probe = spawnSync('ip', ['netns', 'exec', h1.netns, process.execPath, '-e',
-    `fetch('http://${h3.address}:49183/healthz').then((r) => r.json()).then((b) => console.log(JSON.stringify(b)))`], { encoding: 'utf8', timeout: 10_000 });
+  const probe = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      h1.netns,
+      process.execPath,
+      '-e',
+      `fetch('http://${h3.address}:49183/healthz').then((r) => r.json()).then((b) => console.log(JSON.stringify(b)))`,
+    ],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
   assert.equal(JSON.parse(probe.stdout).host, h3.address, `h1 reaches h3's sfld: ${probe.stderr}`);
 
   // Multicast from h1 reaches both other hosts (the next step distributes pages this way).
@@ -114,7 +131,16 @@ test('multi-host harness: 3 namespaced hosts register, one is lost, multicast cr
     return s.hosts.find((h) => h.name === h2.address)?.state === 'offline' ? s : null;
   });
   t.diagnostic(`killed host offline after ${Date.now() - killedAt} ms`);
-  assert.deepEqual(after.hosts.filter((h) => h.state === 'online').map((h) => h.name).sort(), [h1.address, h3.address]);
+  assert.deepEqual(
+    after.hosts
+      .filter((h) => h.state === 'online')
+      .map((h) => h.name)
+      .sort(),
+    [h1.address, h3.address],
+  );
   const later = await json<HarnessStatus>(hostsCli(['status', ...where, '--json']));
-  assert.deepEqual(later.hosts.map((h) => h.running), [true, false, true]);
+  assert.deepEqual(
+    later.hosts.map((h) => h.running),
+    [true, false, true],
+  );
 });

@@ -21,7 +21,11 @@ import { createServices, type MasterServices, type Timing } from '../src/master/
 export const GiB = 2 ** 30;
 export const MiB = 2 ** 20;
 
-export interface HostSpec { name: string; cpus: number; ram: number }
+export interface HostSpec {
+  name: string;
+  cpus: number;
+  ram: number;
+}
 
 export function makeConfig(hosts: HostSpec[]): SfmdConfig {
   return {
@@ -40,10 +44,16 @@ export function tempHome(prefix = 'sf-test-'): string {
 
 export function registration(overrides: Partial<HostRegistration> = {}): HostRegistration {
   return {
-    version: '0.1.0', cpus: 2, ramBytes: 4 * GiB, kernelRelease: 'test',
+    version: '0.1.0',
+    cpus: 2,
+    ramBytes: 4 * GiB,
+    kernelRelease: 'test',
     kvm: { available: true, apiVersion: 12, error: null },
     userfaultfd: { available: true, features: ['MISSING_SHMEM'], error: null },
-    localListenPort: 0, pid: process.pid, domains: [], ...overrides,
+    localListenPort: 0,
+    pid: process.pid,
+    domains: [],
+    ...overrides,
   };
 }
 
@@ -74,7 +84,10 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
   await syncConfiguredHosts(svc, paths);
   const { token } = ensureAdminToken(paths.adminToken);
   const fixture: MasterFixture = {
-    svc, paths, adminToken: token, links,
+    svc,
+    paths,
+    adminToken: token,
+    links,
     hostSecret: (name) => readSecretFile(hostSecretPath(paths, name))!,
     async online(...names) {
       for (const name of names) await registerHost(svc, name, registration());
@@ -93,9 +106,20 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
   return fixture;
 }
 
-export const seedConfig = (vcpus = 1, memoryMiB = 256) => ({ name: null, diskImage: null, kernel: '/guests/test.elf', args: null, vcpus, memoryMiB });
+export const seedConfig = (vcpus = 1, memoryMiB = 256) => ({
+  name: null,
+  diskImage: null,
+  kernel: '/guests/test.elf',
+  args: null,
+  vcpus,
+  memoryMiB,
+});
 
-export interface SentCommand { host: string; command: HostCommand; payload: unknown }
+export interface SentCommand {
+  host: string;
+  command: HostCommand;
+  payload: unknown;
+}
 
 /**
  * Stands in for the sflds' data plane in tests of the control plane around it: every command is
@@ -119,9 +143,17 @@ export class RecordingHostLinks implements HostLinks {
       },
       'domain:fork': {
         clones: (payload as HostCommandMap['domain:fork'][0]).clones?.map((c) => ({ vmid: c.vmid, ok: true, error: null })) ?? [],
-        pauseMs: 1, descriptorBytes: 8192, fromShells: 0,
+        pauseMs: 1,
+        descriptorBytes: 8192,
+        fromShells: 0,
         served: (payload as HostCommandMap['domain:fork'][0]).serve
-          ? { snapshotId: '00000000000000aa', descriptorToken: 'ab'.repeat(32), descriptorPort: 7001, memserverPort: 40000, group: '239.1.2.3:40000' }
+          ? {
+              snapshotId: '00000000000000aa',
+              descriptorToken: 'ab'.repeat(32),
+              descriptorPort: 7001,
+              memserverPort: 40000,
+              group: '239.1.2.3:40000',
+            }
           : null,
       },
       'domain:input': { accepted: 0 },

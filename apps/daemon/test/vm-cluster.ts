@@ -13,8 +13,14 @@ import { seedFile } from './guests.ts';
 export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB: number } = { cpus: 2, ramGiB: 4 }) {
   const home = tempHome('sf-vms-');
   const port = await freePort();
-  writeFileSync(path.join(home, 'sfmd.cfg'), `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`);
-  writeFileSync(path.join(home, 'sfld.cfg'), `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`);
+  writeFileSync(
+    path.join(home, 'sfmd.cfg'),
+    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`,
+  );
+  writeFileSync(
+    path.join(home, 'sfld.cfg'),
+    `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`,
+  );
   const env = { SNOWFLOCK_HOME: home };
   t.after(async () => {
     await runSf(['sfld', 'stop'], env);
@@ -25,7 +31,8 @@ export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB
   assert.equal((await json(runSf(['sfld', 'start', '--json'], env))).registered, true);
   let n = 0;
   return {
-    home, env,
+    home,
+    env,
     async seed(image: string, args = '', memoryMiB = 64) {
       const file = path.join(home, `seed${++n}.cfg`);
       writeFileSync(file, seedFile(image, args, memoryMiB));
@@ -38,4 +45,3 @@ export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB
     consoleText: (name: string) => consoleText(env, name),
   };
 }
-

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { json, runBin, runSf, SF_BIN, waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, seedFile, skipIf } from './guests.ts';
@@ -37,7 +37,10 @@ test('guest API calls travel hypercall → sfld → sfmd, stamped with the guest
   assert.equal((await c.ended(name)).exitCode, 0, await c.consoleText(name));
   assert.match(await c.consoleText(name), /ticket [0-9a-f-]{36}: 1 of 3 clones granted[\s\S]*ticket tour ok/);
   const ops = await json<{ kind: string; requester: string; status: string }[]>(runSf(['ops', '--limit', '50', '--json'], c.env));
-  const guestOps = ops.filter((o) => o.requester === `domain:${name}`).map((o) => `${o.kind}:${o.status}`).sort();
+  const guestOps = ops
+    .filter((o) => o.requester === `domain:${name}`)
+    .map((o) => `${o.kind}:${o.status}`)
+    .sort();
   assert.deepEqual(guestOps, ['ticket.dispose:failed', 'ticket.dispose:succeeded', 'ticket.request:succeeded']);
 });
 
@@ -48,9 +51,14 @@ test('sf console replays output and delivers keystrokes; sfshutdown stops a runn
   const name = `${seeded.clusterid}:0`;
   await waitUntil('the prompt', 15_000, async () => /hello> $/.test(await c.consoleText(name)));
 
-  const attached = spawn(process.execPath, [SF_BIN, 'console', name], { env: { ...process.env, ...c.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const attached = spawn(process.execPath, [SF_BIN, 'console', name], {
+    env: { ...process.env, ...c.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let seen = '';
-  attached.stdout.on('data', (d: Buffer) => { seen += d.toString(); });
+  attached.stdout.on('data', (d: Buffer) => {
+    seen += d.toString();
+  });
   t.after(() => attached.kill());
   await waitUntil('the replay', 10_000, async () => seen.includes('hello> '));
   attached.stdin.write('snowflock\r');

@@ -19,14 +19,27 @@ export function ConfirmDialog({ title, body, confirmLabel, onConfirm, onCancel }
     return () => dialog?.close();
   }, []);
   return (
-    <dialog ref={ref} className="confirm" aria-labelledby="confirm-title" onCancel={(e) => { e.preventDefault(); onCancel(); }} data-testid="confirm-dialog">
+    <dialog
+      ref={ref}
+      className="confirm"
+      aria-labelledby="confirm-title"
+      onCancel={(e) => {
+        e.preventDefault();
+        onCancel();
+      }}
+      data-testid="confirm-dialog"
+    >
       <div className="confirm__body">
         <h2 id="confirm-title">{title}</h2>
         <div>{body}</div>
       </div>
       <div className="confirm__actions">
-        <button type="button" className="button" onClick={onCancel}>Cancel</button>
-        <button type="button" className="button button--danger-solid" onClick={onConfirm} autoFocus data-testid="confirm-yes">{confirmLabel}</button>
+        <button type="button" className="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" className="button button--danger-solid" onClick={onConfirm} autoFocus data-testid="confirm-yes">
+          {confirmLabel}
+        </button>
       </div>
     </dialog>
   );

@@ -7,9 +7,12 @@ async function call<T>(url: string, init?: RequestInit): Promise<ApiResult<T>> {
   try {
     res = await fetch(url, { cache: 'no-store', ...init });
   } catch {
-    return { ok: false, error: { code: 'UNAVAILABLE', message: 'the dashboard server did not answer: is it still running? (sf web status)' } };
+    return {
+      ok: false,
+      error: { code: 'UNAVAILABLE', message: 'the dashboard server did not answer: is it still running? (sf web status)' },
+    };
   }
-  const body = await res.json().catch(() => null) as { error?: { code: string; message: string } } | null;
+  const body = (await res.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
   if (res.ok && body !== null) return { ok: true, value: body as T };
   // A lost session sends the page to sign in; the sign-in call itself reports a wrong token instead.
   if (res.status === 401 && typeof window !== 'undefined' && url !== '/api/session') {
@@ -18,7 +21,7 @@ async function call<T>(url: string, init?: RequestInit): Promise<ApiResult<T>> {
   return { ok: false, error: body?.error ?? { code: 'INTERNAL', message: `the dashboard server answered HTTP ${res.status}` } };
 }
 
-export const getJson = <T,>(url: string) => call<T>(url);
+export const getJson = <T>(url: string) => call<T>(url);
 
-export const postJson = <T,>(url: string, body: unknown) =>
+export const postJson = <T>(url: string, body: unknown) =>
   call<T>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -30,14 +30,23 @@ export function LineChart({ title, points, end, yMax, format, tone = 'cpu', test
         <strong>{current === null || stale ? '—' : format(current)}</strong>
       </figcaption>
       <div className="chart__plot">
-        <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${title}, last ${spanLabel(end - start).slice(1)}`}>
+        <svg
+          viewBox={`0 0 ${W} ${H}`}
+          preserveAspectRatio="none"
+          role="img"
+          aria-label={`${title}, last ${spanLabel(end - start).slice(1)}`}
+        >
           <line x1="0" x2={W} y1={H / 2} y2={H / 2} className="chart__grid" />
           <path d={area} className="chart__area" />
           <path d={line} className="chart__line" vectorEffect="non-scaling-stroke" />
         </svg>
         {inWindow === 0 && <span className="chart__empty">no samples yet: sfld sends one a second while it runs</span>}
       </div>
-      <div className="chart__axis"><span>{spanLabel(end - start)}</span><span>max {format(yMax)}</span><span>now</span></div>
+      <div className="chart__axis">
+        <span>{spanLabel(end - start)}</span>
+        <span>max {format(yMax)}</span>
+        <span>now</span>
+      </div>
     </figure>
   );
 }

@@ -5,7 +5,10 @@ import { createContext, useContext, useEffect, useRef, useState, type ReactNode 
 import { LIVE_EVENTS, type LiveEventMap, type LiveEventName } from '../lib/api-types.ts';
 
 export type FeedState = 'connecting' | 'live' | 'sfmd-down' | 'offline';
-export interface FeedStatusView { state: FeedState; message: string | null }
+export interface FeedStatusView {
+  state: FeedState;
+  message: string | null;
+}
 
 type Handler<K extends LiveEventName> = (payload: LiveEventMap[K]) => void;
 
@@ -50,12 +53,18 @@ export function LiveFeedProvider({ children }: { children: ReactNode }) {
         }
         // Closed for good (an error answer): find out whether the session is gone before retrying.
         source.close();
-        void fetch('/api/session', { cache: 'no-store' }).then((r) => r.json() as Promise<{ signedIn?: boolean }>).then((s) => {
-          if (!s.signedIn) window.location.assign(`/signin?expired=1&next=${encodeURIComponent(window.location.pathname)}`);
-        }, () => {}).finally(() => {
-          setStatus({ state: 'offline', message: 'the live feed stopped; reconnecting' });
-          if (!stopped) retry = setTimeout(open, RETRY_MS);
-        });
+        void fetch('/api/session', { cache: 'no-store' })
+          .then((r) => r.json() as Promise<{ signedIn?: boolean }>)
+          .then(
+            (s) => {
+              if (!s.signedIn) window.location.assign(`/signin?expired=1&next=${encodeURIComponent(window.location.pathname)}`);
+            },
+            () => {},
+          )
+          .finally(() => {
+            setStatus({ state: 'offline', message: 'the live feed stopped; reconnecting' });
+            if (!stopped) retry = setTimeout(open, RETRY_MS);
+          });
       };
     };
     open();

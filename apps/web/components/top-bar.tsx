@@ -19,15 +19,25 @@ export function TopBar() {
   const feed = useFeedStatus();
   return (
     <header className="topbar">
-      <Link href="/hosts" className="brand"><span aria-hidden="true">❄</span> SFDashBoard</Link>
+      <Link href="/hosts" className="brand">
+        <span aria-hidden="true">❄</span> SFDashBoard
+      </Link>
       <nav className="views" aria-label="views">
         {VIEWS.map((v) => (
-          <Link key={v.href} href={v.href} className="views__link" aria-current={path.startsWith(v.href) ? 'page' : undefined}>{v.label}</Link>
+          <Link key={v.href} href={v.href} className="views__link" aria-current={path.startsWith(v.href) ? 'page' : undefined}>
+            {v.label}
+          </Link>
         ))}
       </nav>
       <div className="topbar__end">
-        <span className={`feed feed--${feed.state}`} data-testid="feed-status" data-state={feed.state} title={feed.message ?? 'live updates from sfmd'}>
-          <span className="feed__dot" aria-hidden="true" />{FEED_TEXT[feed.state]}
+        <span
+          className={`feed feed--${feed.state}`}
+          data-testid="feed-status"
+          data-state={feed.state}
+          title={feed.message ?? 'live updates from sfmd'}
+        >
+          <span className="feed__dot" aria-hidden="true" />
+          {FEED_TEXT[feed.state]}
         </span>
         <SignOut />
       </div>
@@ -37,10 +47,16 @@ export function TopBar() {
 
 function SignOut() {
   return (
-    <button type="button" className="button button--quiet" onClick={async () => {
-      await fetch('/api/session', { method: 'DELETE' }).catch(() => {});
-      window.location.assign('/signin');
-    }}>Sign out</button>
+    <button
+      type="button"
+      className="button button--quiet"
+      onClick={async () => {
+        await fetch('/api/session', { method: 'DELETE' }).catch(() => {});
+        window.location.assign('/signin');
+      }}
+    >
+      Sign out
+    </button>
   );
 }
 

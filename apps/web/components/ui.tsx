@@ -3,14 +3,34 @@
 import type { ReactNode } from 'react';
 
 const TONES: Record<string, 'ok' | 'warn' | 'bad' | 'idle' | 'busy'> = {
-  online: 'ok', running: 'ok', succeeded: 'ok', unused: 'idle', outstanding: 'busy',
-  booting: 'busy', defined: 'busy', cloning: 'busy', paused: 'warn',
-  offline: 'bad', lost: 'bad', crashed: 'bad', failed: 'bad', halted: 'bad',
-  exited: 'idle', merged: 'idle', stopped: 'idle', shutdown: 'idle', removed: 'idle', disposed: 'idle',
+  online: 'ok',
+  running: 'ok',
+  succeeded: 'ok',
+  unused: 'idle',
+  outstanding: 'busy',
+  booting: 'busy',
+  defined: 'busy',
+  cloning: 'busy',
+  paused: 'warn',
+  offline: 'bad',
+  lost: 'bad',
+  crashed: 'bad',
+  failed: 'bad',
+  halted: 'bad',
+  exited: 'idle',
+  merged: 'idle',
+  stopped: 'idle',
+  shutdown: 'idle',
+  removed: 'idle',
+  disposed: 'idle',
 };
 
 export function StateBadge({ state, label }: { state: string; label?: string }) {
-  return <span className={`badge badge--${TONES[state] ?? 'idle'}`} data-state={state}>{label ?? state}</span>;
+  return (
+    <span className={`badge badge--${TONES[state] ?? 'idle'}`} data-state={state}>
+      {label ?? state}
+    </span>
+  );
 }
 
 export function EmptyState({ title, children }: { title: string; children: ReactNode }) {
@@ -48,7 +68,10 @@ export function Meter({ label, used, total, text }: { label: string; used: numbe
   const pct = total > 0 ? Math.min(100, Math.max(0, (used / total) * 100)) : 0;
   return (
     <div className="meter">
-      <div className="meter__top"><span>{label}</span><span className="meter__text">{text}</span></div>
+      <div className="meter__top">
+        <span>{label}</span>
+        <span className="meter__text">{text}</span>
+      </div>
       <div className="meter__track" role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={total} aria-valuenow={used}>
         <div className={`meter__fill${pct > 90 ? ' meter__fill--hot' : ''}`} style={{ width: `${pct}%` }} />
       </div>

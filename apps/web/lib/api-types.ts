@@ -3,7 +3,12 @@
 import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@snowflock/daemon/api';
 import type {
-  DomainFigures, DomainFiguresEvent, DomainStateEvent, HostMetrics, HostStateEvent, OperationProgressEvent,
+  DomainFigures,
+  DomainFiguresEvent,
+  DomainStateEvent,
+  HostMetrics,
+  HostStateEvent,
+  OperationProgressEvent,
 } from '@snowflock/daemon/events';
 
 type Outputs = inferRouterOutputs<AppRouter>;
@@ -37,10 +42,20 @@ export interface LiveEventMap {
 }
 export type LiveEventName = keyof LiveEventMap;
 export const LIVE_EVENTS: readonly LiveEventName[] = [
-  'host:metrics', 'host:state', 'domain:state', 'operation:progress', 'domain:figures', 'feed:status',
+  'host:metrics',
+  'host:state',
+  'domain:state',
+  'operation:progress',
+  'domain:figures',
+  'feed:status',
 ];
 
-export interface FeedStatus { state: 'live' | 'sfmd-down'; message: string | null }
+export interface FeedStatus {
+  state: 'live' | 'sfmd-down';
+  message: string | null;
+}
 
 /** Every JSON error the dashboard's routes answer with. */
-export interface ApiError { error: { code: string; message: string } }
+export interface ApiError {
+  error: { code: string; message: string };
+}

@@ -8,11 +8,27 @@ const T1 = '11111111-1111-4111-8111-111111111111';
 const T2 = '22222222-2222-4222-8222-222222222222';
 
 const dom = (vmid: number, state: string, ticket: string | null, extra: Partial<TreeDomain> = {}): TreeDomain => ({
-  clusterid: 1, vmid, host: 'kvm1', state, ip: null, vcpus: 1, memory: 64 << 20, ticket, exitCode: null, endReason: null,
-  createdAt: `2026-01-01T00:00:0${vmid}Z`, endedAt: null, ...extra,
+  clusterid: 1,
+  vmid,
+  host: 'kvm1',
+  state,
+  ip: null,
+  vcpus: 1,
+  memory: 64 << 20,
+  ticket,
+  exitCode: null,
+  endReason: null,
+  createdAt: `2026-01-01T00:00:0${vmid}Z`,
+  endedAt: null,
+  ...extra,
 });
 const ticket = (id: string, state: string, createdAt: string, vmids: number[]): TreeTicket => ({
-  ticket: id, state, requested: vmids.length, granted: vmids.length, procs: false, createdAt,
+  ticket: id,
+  state,
+  requested: vmids.length,
+  granted: vmids.length,
+  procs: false,
+  createdAt,
   allocations: vmids.map((vmid) => ({ vmid, host: 'kvm1', processors: 1, memory: 64 << 20 })),
 });
 
@@ -22,25 +38,44 @@ test('master at the root, a branch per ticket in creation order, clones by vmid'
     [ticket(T2, 'outstanding', '2026-01-01T00:01:00Z', [1, 2]), ticket(T1, 'merged', '2026-01-01T00:00:30Z', [1, 2])],
   );
   assert.equal(tree.master?.vmid, 0);
-  assert.deepEqual(tree.branches.map((b) => b.ticket.ticket), [T1, T2]);
-  assert.deepEqual(tree.branches[1]!.clones.map((c) => [c.vmid, c.state]), [[1, 'running'], [2, 'running']]);
+  assert.deepEqual(
+    tree.branches.map((b) => b.ticket.ticket),
+    [T1, T2],
+  );
+  assert.deepEqual(
+    tree.branches[1]!.clones.map((c) => [c.vmid, c.state]),
+    [
+      [1, 'running'],
+      [2, 'running'],
+    ],
+  );
   assert.deepEqual(tree.counts, { live: 3, ended: 2, clonesLive: 2 });
-  assert.notEqual(tree.branches[0]!.clones[0]!.key, tree.branches[1]!.clones[0]!.key, 'a vmid reused by a later generation gets its own key');
+  assert.notEqual(
+    tree.branches[0]!.clones[0]!.key,
+    tree.branches[1]!.clones[0]!.key,
+    'a vmid reused by a later generation gets its own key',
+  );
   assert.deepEqual(mergeableTickets(tree), [T2]);
 });
 
 test('an unused ticket shows its reservations; merged and disposed ones do not', () => {
-  const tree = buildClusterTree([dom(0, 'running', null)], [
-    ticket(T1, 'unused', '2026-01-01T00:00:01Z', [1, 2]),
-    ticket(T2, 'disposed', '2026-01-01T00:00:02Z', [1]),
-  ]);
-  assert.deepEqual(tree.branches.map((b) => b.reserved.map((a) => a.vmid)), [[1, 2], []]);
+  const tree = buildClusterTree(
+    [dom(0, 'running', null)],
+    [ticket(T1, 'unused', '2026-01-01T00:00:01Z', [1, 2]), ticket(T2, 'disposed', '2026-01-01T00:00:02Z', [1])],
+  );
+  assert.deepEqual(
+    tree.branches.map((b) => b.reserved.map((a) => a.vmid)),
+    [[1, 2], []],
+  );
 });
 
 test('a domain naming an unknown ticket is kept as a stray, and a cluster without master has none', () => {
   const tree = buildClusterTree([dom(3, 'running', T1)], []);
   assert.equal(tree.master, null);
-  assert.deepEqual(tree.strays.map((s) => s.vmid), [3]);
+  assert.deepEqual(
+    tree.strays.map((s) => s.vmid),
+    [3],
+  );
 });
 
 test('endings read as people say them', () => {

@@ -3,12 +3,27 @@
 
 /** The fields of a domain row the tree needs (sfmd's state.domains / dashboard.cluster rows). */
 export interface TreeDomain {
-  clusterid: number; vmid: number; host: string; state: string; ip: string | null; vcpus: number; memory: number;
-  ticket: string | null; exitCode: number | null; endReason: string | null; createdAt: string; endedAt: string | null;
+  clusterid: number;
+  vmid: number;
+  host: string;
+  state: string;
+  ip: string | null;
+  vcpus: number;
+  memory: number;
+  ticket: string | null;
+  exitCode: number | null;
+  endReason: string | null;
+  createdAt: string;
+  endedAt: string | null;
 }
 
 export interface TreeTicket {
-  ticket: string; state: string; requested: number; granted: number; procs: boolean; createdAt: string;
+  ticket: string;
+  state: string;
+  requested: number;
+  granted: number;
+  procs: boolean;
+  createdAt: string;
   allocations: { vmid: number; host: string; processors: number; memory: number }[];
 }
 
@@ -72,7 +87,9 @@ export function buildClusterTree(domains: readonly TreeDomain[], tickets: readon
     });
   const live = nodes.filter((n) => n.live).length;
   return {
-    master, branches, strays,
+    master,
+    branches,
+    strays,
     counts: { live, ended: nodes.length - live, clonesLive: nodes.filter((n) => n.live && n.vmid !== 0).length },
   };
 }

@@ -5,17 +5,31 @@ import assert from 'node:assert/strict';
 import { figuresFor, figureView, foldFigures, PAGE_BYTES, type FigureMap } from './figures.ts';
 
 const fig = (clusterid: number, vmid: number, faults: number) => ({
-  clusterid, vmid, faults, pagesFetched: faults * 2, zeroPages: 0, prefetched: 0, freshHints: 3, present: faults * 2, faultP50Ns: 5000, faultP99Ns: 9000, multicastBytes: null,
+  clusterid,
+  vmid,
+  faults,
+  pagesFetched: faults * 2,
+  zeroPages: 0,
+  prefetched: 0,
+  freshHints: 3,
+  present: faults * 2,
+  faultP50Ns: 5000,
+  faultP99Ns: 9000,
+  multicastBytes: null,
 });
 
 test('the fault rate comes from the last two samples; bytes are pages × 4 KiB', () => {
-  const view = figureView({ host: 'kvm1', latest: { ...fig(1, 1, 300), sampledAt: 3000 }, previous: { ...fig(1, 1, 100), sampledAt: 1000 } });
+  const view = figureView({
+    host: 'kvm1',
+    latest: { ...fig(1, 1, 300), sampledAt: 3000 },
+    previous: { ...fig(1, 1, 100), sampledAt: 1000 },
+  });
   assert.equal(view.faultRate, 100);
   assert.equal(view.bytesFetched, 600 * PAGE_BYTES);
   assert.equal(figureView({ host: 'kvm1', latest: { ...fig(1, 1, 5), sampledAt: 1 }, previous: null }).faultRate, null);
 });
 
-test('live batches fold into one cluster\'s map, keeping the sample before', () => {
+test("live batches fold into one cluster's map, keeping the sample before", () => {
   let map: FigureMap = {};
   map = foldFigures(map, 1, { host: 'kvm1', sampledAt: 1000, domains: [fig(1, 1, 10), fig(2, 1, 99)] });
   const same = foldFigures(map, 1, { host: 'kvm1', sampledAt: 1500, domains: [fig(2, 1, 100)] });

@@ -5,7 +5,11 @@ import type { DomainFigures, DomainFiguresEvent } from './api-types.ts';
 export const PAGE_BYTES = 4096;
 
 export type TimedFigures = DomainFigures & { sampledAt: number };
-export interface FigurePair { host: string; latest: TimedFigures; previous: TimedFigures | null }
+export interface FigurePair {
+  host: string;
+  latest: TimedFigures;
+  previous: TimedFigures | null;
+}
 /** By vmid, for one cluster. */
 export type FigureMap = Record<number, FigurePair>;
 
@@ -27,8 +31,13 @@ export function figureView(pair: FigurePair): FigureView {
   const seconds = previous ? (latest.sampledAt - previous.sampledAt) / 1000 : 0;
   const faultRate = previous && seconds > 0 ? Math.max(0, latest.faults - previous.faults) / seconds : null;
   return {
-    pagesFetched: latest.pagesFetched, bytesFetched: latest.pagesFetched * PAGE_BYTES, present: latest.present,
-    faultRate, faultP50Ns: latest.faultP50Ns, faultP99Ns: latest.faultP99Ns, freshHints: latest.freshHints,
+    pagesFetched: latest.pagesFetched,
+    bytesFetched: latest.pagesFetched * PAGE_BYTES,
+    present: latest.present,
+    faultRate,
+    faultP50Ns: latest.faultP50Ns,
+    faultP99Ns: latest.faultP99Ns,
+    freshHints: latest.freshHints,
     multicastBytes: latest.multicastBytes ?? null,
   };
 }

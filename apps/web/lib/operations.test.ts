@@ -5,25 +5,48 @@ import type { Operation } from './api-types.ts';
 import { applyProgress, clusterOf, kindLabel, requesterLabel, targetLabel } from './operations.ts';
 
 const op = (id: string, status = 'running'): Operation => ({
-  id, kind: 'clone.merge', target: 'cluster:1', requester: 'admin', status, progress: 0, error: null, detail: {},
-  startedAt: '2026-01-01T00:00:00.000Z', finishedAt: null,
+  id,
+  kind: 'clone.merge',
+  target: 'cluster:1',
+  requester: 'admin',
+  status,
+  progress: 0,
+  error: null,
+  detail: {},
+  startedAt: '2026-01-01T00:00:00.000Z',
+  finishedAt: null,
 });
 const now = new Date('2026-01-01T00:00:05.000Z');
 
 test('progress updates its operation in place and keeps it after it finishes', () => {
   const list = [op('b'), op('a', 'succeeded')];
-  const mid = applyProgress(list, { id: 'b', kind: 'clone.merge', target: 'cluster:1', status: 'running', progress: 0.5, error: null }, now);
+  const mid = applyProgress(
+    list,
+    { id: 'b', kind: 'clone.merge', target: 'cluster:1', status: 'running', progress: 0.5, error: null },
+    now,
+  );
   assert.equal(mid.unknown, false);
   assert.deepEqual([mid.list[0]!.progress, mid.list[0]!.finishedAt], [0.5, null]);
-  const done = applyProgress(mid.list, { id: 'b', kind: 'clone.merge', target: 'cluster:1', status: 'failed', progress: 0, error: 'HOST_LOST: gone' }, now);
+  const done = applyProgress(
+    mid.list,
+    { id: 'b', kind: 'clone.merge', target: 'cluster:1', status: 'failed', progress: 0, error: 'HOST_LOST: gone' },
+    now,
+  );
   assert.deepEqual([done.list[0]!.status, done.list[0]!.error, done.list[0]!.finishedAt], ['failed', 'HOST_LOST: gone', now.toISOString()]);
   assert.equal(done.list.length, 2, 'finished operations stay');
 });
 
 test('an operation the list did not have goes on top and asks for a refetch', () => {
-  const r = applyProgress([op('a')], { id: 'new', kind: 'cluster.seed', target: 'hello', status: 'running', progress: 0, error: null }, now);
+  const r = applyProgress(
+    [op('a')],
+    { id: 'new', kind: 'cluster.seed', target: 'hello', status: 'running', progress: 0, error: null },
+    now,
+  );
   assert.equal(r.unknown, true);
-  assert.deepEqual(r.list.map((o) => o.id), ['new', 'a']);
+  assert.deepEqual(
+    r.list.map((o) => o.id),
+    ['new', 'a'],
+  );
 });
 
 test('labels for kinds, targets and requesters, and the cluster an operation belongs to', () => {

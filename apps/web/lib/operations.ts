@@ -14,14 +14,25 @@ export function applyProgress(list: readonly Operation[], event: OperationProgre
   if (index >= 0) {
     const before = list[index]!;
     const updated: Operation = {
-      ...before, status: event.status, progress: event.progress, error: event.error,
-      finishedAt: done ? before.finishedAt ?? now.toISOString() : null,
+      ...before,
+      status: event.status,
+      progress: event.progress,
+      error: event.error,
+      finishedAt: done ? (before.finishedAt ?? now.toISOString()) : null,
     };
     return { list: list.map((op, i) => (i === index ? updated : op)), unknown: false };
   }
   const added: Operation = {
-    id: event.id, kind: event.kind, target: event.target, requester: '…', status: event.status, progress: event.progress,
-    error: event.error, detail: {}, startedAt: now.toISOString(), finishedAt: done ? now.toISOString() : null,
+    id: event.id,
+    kind: event.kind,
+    target: event.target,
+    requester: '…',
+    status: event.status,
+    progress: event.progress,
+    error: event.error,
+    detail: {},
+    startedAt: now.toISOString(),
+    finishedAt: done ? now.toISOString() : null,
   };
   return { list: [added, ...list], unknown: true };
 }

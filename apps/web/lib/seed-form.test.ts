@@ -13,7 +13,12 @@ const hosts = [
 
 test('fields become the config cluster.seed takes; text that is not a number stays text for the schema', () => {
   assert.deepEqual(toSeedConfig({ kernel: ' /g/hello.elf ', name: '', vcpus: '2', memoryMiB: '64', args: ' a=1 ' }), {
-    name: null, diskImage: null, kernel: '/g/hello.elf', args: 'a=1', vcpus: 2, memoryMiB: 64,
+    name: null,
+    diskImage: null,
+    kernel: '/g/hello.elf',
+    args: 'a=1',
+    vcpus: 2,
+    memoryMiB: 64,
   });
   assert.equal(toSeedConfig({ kernel: '', name: 'x', vcpus: 'two', memoryMiB: '1.5', args: '' }).vcpus, 'two');
   assert.equal(toSeedConfig({ kernel: '', name: 'x', vcpus: '1', memoryMiB: '1.5', args: '' }).memoryMiB, 1.5);
@@ -26,10 +31,14 @@ test('limits are what one online host can give', () => {
 
 test('the form says what does not fit, and when no single host fits both', () => {
   const limits = seedLimits(hosts);
-  const cfg = (vcpus: number, memoryMiB: number) => toSeedConfig({ kernel: '/g.elf', name: '', vcpus: String(vcpus), memoryMiB: String(memoryMiB), args: '' });
+  const cfg = (vcpus: number, memoryMiB: number) =>
+    toSeedConfig({ kernel: '/g.elf', name: '', vcpus: String(vcpus), memoryMiB: String(memoryMiB), args: '' });
   assert.deepEqual(formIssues(cfg(1, 64), limits, hosts), []);
   assert.deepEqual(byField(formIssues(cfg(9, 64), limits, hosts)), { vcpus: ['at most 3 vCPU(s) are free on any online host now'] });
   assert.match(byField(formIssues(cfg(3, 2048), limits, hosts)).form![0]!, /no single online host has 3 vCPU\(s\) and 2048 MiB/);
   const none = formIssues(toSeedConfig({ kernel: '', name: '', vcpus: '1', memoryMiB: '64', args: '' }), seedLimits([]), []);
-  assert.deepEqual(none.map((i) => i.field), ['kernel', 'form']);
+  assert.deepEqual(
+    none.map((i) => i.field),
+    ['kernel', 'form'],
+  );
 });

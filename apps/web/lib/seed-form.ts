@@ -1,7 +1,13 @@
 // The seed form's logic: its text fields → the config cluster.seed takes, the limits the online hosts
 // can give now, and every issue (the API schema's, sent back by sfmd, plus capacity) sorted by field. Pure.
 
-export interface SeedFormValues { kernel: string; name: string; vcpus: string; memoryMiB: string; args: string }
+export interface SeedFormValues {
+  kernel: string;
+  name: string;
+  vcpus: string;
+  memoryMiB: string;
+  args: string;
+}
 
 /** The config as cluster.seed takes it. Numbers that do not parse stay text, so the schema names the field. */
 export interface SeedConfigDraft {
@@ -13,7 +19,10 @@ export interface SeedConfigDraft {
   memoryMiB: number | string;
 }
 
-export interface SeedIssue { field: string; message: string }
+export interface SeedIssue {
+  field: string;
+  message: string;
+}
 
 export function toSeedConfig(v: SeedFormValues): SeedConfigDraft {
   const num = (s: string) => (/^\s*-?\d+(\.\d+)?\s*$/.test(s) ? Number(s) : s);
@@ -28,7 +37,14 @@ export function toSeedConfig(v: SeedFormValues): SeedConfigDraft {
 }
 
 /** What a host offers for a new master VM: only online hosts count. */
-export interface HostCapacity { name: string; state: string; cpus: number; cpusUsed: number; ram: number; ramUsed: number }
+export interface HostCapacity {
+  name: string;
+  state: string;
+  cpus: number;
+  cpusUsed: number;
+  ram: number;
+  ramUsed: number;
+}
 
 export interface SeedLimits {
   onlineHosts: number;
@@ -66,7 +82,8 @@ export function formIssues(config: SeedConfigDraft, limits: SeedLimits, hosts: r
   }
   if (vcpus !== null && memory !== null && vcpus <= limits.maxVcpus && memory <= limits.maxMemoryMiB) {
     const fits = hosts.some((h) => h.state === 'online' && h.cpus - h.cpusUsed >= vcpus && (h.ram - h.ramUsed) / MiB >= memory);
-    if (!fits) issues.push({ field: 'form', message: `no single online host has ${vcpus} vCPU(s) and ${memory} MiB free together: ask for less` });
+    if (!fits)
+      issues.push({ field: 'form', message: `no single online host has ${vcpus} vCPU(s) and ${memory} MiB free together: ask for less` });
   }
   return issues;
 }

@@ -2,8 +2,16 @@
 // where samples stopped (a host offline draws no line across its silence), and the SVG paths for them.
 // Pure, so the shaping is tested without a browser.
 
-export interface MetricSample { sampledAt: number; cpuUtilization: number; memTotal: number; memAvailable: number }
-export interface Point { t: number; v: number }
+export interface MetricSample {
+  sampledAt: number;
+  cpuUtilization: number;
+  memTotal: number;
+  memAvailable: number;
+}
+export interface Point {
+  t: number;
+  v: number;
+}
 
 /** Five minutes: what sfmd keeps and what the charts show. */
 export const WINDOW_MS = 5 * 60_000;
@@ -47,7 +55,13 @@ export function segments(points: readonly Point[], gapMs = GAP_MS): Point[][] {
   return out;
 }
 
-export interface Frame { start: number; end: number; yMax: number; width: number; height: number }
+export interface Frame {
+  start: number;
+  end: number;
+  yMax: number;
+  width: number;
+  height: number;
+}
 
 /**
  * SVG path data for a series in a frame: `line` strokes each segment, `area` fills under it. A lone

@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import {
-  ARTIFACTS, CHROMIUM, cannotRunVms, ensureBuilt, launchChromium, screenshots, startDashboard, startSnowflock,
+  ARTIFACTS,
+  CHROMIUM,
+  cannotRunVms,
+  ensureBuilt,
+  launchChromium,
+  screenshots,
+  startDashboard,
+  startSnowflock,
 } from './e2e-support.ts';
 
 const WIDE = { width: 1280, height: 800 };
@@ -19,15 +26,23 @@ const CLONING_ARGS = 'clones=2 queries=256 db=2048';
 const terminalText = (page: Page) => page.locator('.xterm-rows').innerText();
 
 async function waitForTerminal(page: Page, pattern: RegExp, what: string): Promise<void> {
-  await page.waitForFunction((source) => new RegExp(source).test(document.querySelector('.xterm-rows')?.textContent ?? ''), pattern.source, { timeout: 30_000 })
+  await page
+    .waitForFunction((source) => new RegExp(source).test(document.querySelector('.xterm-rows')?.textContent ?? ''), pattern.source, {
+      timeout: 30_000,
+    })
     .catch(async () => assert.fail(`console never showed ${what}; it shows:\n${await terminalText(page)}`));
 }
 
 /** Marks the page's JS world: the mark is gone after any reload or navigation. */
-const mark = (page: Page) => page.evaluate(() => { (window as unknown as { __e2e: number }).__e2e = 42; });
+const mark = (page: Page) =>
+  page.evaluate(() => {
+    (window as unknown as { __e2e: number }).__e2e = 42;
+  });
 const stillMarked = (page: Page) => page.evaluate(() => (window as unknown as { __e2e?: number }).__e2e === 42);
 
-test('dashboard end to end: sign in, hosts live, seed and console, clones live and merged, operations, host offline', { timeout: 420_000 }, async (t) => {
+test('dashboard end to end: sign in, hosts live, seed and console, clones live and merged, operations, host offline', {
+  timeout: 420_000,
+}, async (t) => {
   const why = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (apt-get install chromium)` : cannotRunVms();
   if (why) {
     console.log(`# skipped: ${why}`);
@@ -73,7 +88,11 @@ test('dashboard end to end: sign in, hosts live, seed and console, clones live a
     await mark(page);
     const chart = page.locator('[data-testid=cpu-chart-kvm1]');
     const before = Number(await chart.getAttribute('data-points'));
-    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=cpu-chart-kvm1]')?.getAttribute('data-points')) >= n + 2, before, { timeout: 15_000 });
+    await page.waitForFunction(
+      (n) => Number(document.querySelector('[data-testid=cpu-chart-kvm1]')?.getAttribute('data-points')) >= n + 2,
+      before,
+      { timeout: 15_000 },
+    );
     assert.ok(await stillMarked(page), 'samples arrived without a reload');
     await shot(page, 'hosts');
   });
@@ -86,7 +105,7 @@ test('dashboard end to end: sign in, hosts live, seed and console, clones live a
     await page.fill('input[name=vcpus]', '0');
     const vcpuIssue = page.locator('[data-testid=issue-vcpus]');
     await vcpuIssue.waitFor();
-    assert.match(await vcpuIssue.innerText(), /expected number to be >=1/, 'the message is the seed schema\'s');
+    assert.match(await vcpuIssue.innerText(), /expected number to be >=1/, "the message is the seed schema's");
     await page.fill('input[name=vcpus]', '1');
     await page.fill('input[name=memoryMiB]', '999999');
     await page.locator('[data-testid=issue-memoryMiB]', { hasText: /free on any online host/ }).waitFor();
@@ -151,16 +170,21 @@ test('dashboard end to end: sign in, hosts live, seed and console, clones live a
   await t.test('operations: who seeded, cloned and merged, kept after they finished', async () => {
     await page.click('a.views__link[href="/operations"]');
     await page.waitForURL(/\/operations$/);
-    const row = (kind: string, requester: string) => page.locator(`tr[data-kind="${kind}"][data-requester="${requester}"][data-status=succeeded]`);
+    const row = (kind: string, requester: string) =>
+      page.locator(`tr[data-kind="${kind}"][data-requester="${requester}"][data-status=succeeded]`);
     await row('clone.merge', 'admin').first().waitFor();
-    assert.ok(await row('cluster.seed', 'admin').count() >= 2, 'both seeds were the admin\'s');
-    assert.ok(await row('clone.master', `domain:${align}:0`).count() >= 1, 'the fork was the guest\'s own call');
+    assert.ok((await row('cluster.seed', 'admin').count()) >= 2, "both seeds were the admin's");
+    assert.ok((await row('clone.master', `domain:${align}:0`).count()) >= 1, "the fork was the guest's own call");
     await shot(page, 'operations');
   });
 
   await t.test('readable at phone width', async () => {
     await page.setViewportSize(PHONE);
-    for (const [path, name] of [['/hosts', 'hosts-phone'], [`/clusters/${align}`, 'cluster-phone'], ['/seed', 'seed-phone']] as const) {
+    for (const [path, name] of [
+      ['/hosts', 'hosts-phone'],
+      [`/clusters/${align}`, 'cluster-phone'],
+      ['/seed', 'seed-phone'],
+    ] as const) {
       await page.goto(`${web}${path}`);
       await page.locator('[data-testid=feed-status][data-state=live]').waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -23,9 +23,16 @@ const WAIT_MS = 60_000;
 /** Runs `sf ARGS --json` as a user would; rejects with its output when it fails. */
 function sfJson(args: string[], home: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [SF_BIN, ...args, '--json'], {
-      env: { ...process.env, SNOWFLOCK_HOME: home, SNOWFLOCK_LOG_LEVEL: 'warn' }, timeout: 60_000,
-    }, (err, stdout, stderr) => (err ? reject(new Error(`sf ${args.join(' ')} failed: ${stderr}${stdout}`)) : resolve(JSON.parse(stdout) as Record<string, unknown>)));
+    execFile(
+      process.execPath,
+      [SF_BIN, ...args, '--json'],
+      {
+        env: { ...process.env, SNOWFLOCK_HOME: home, SNOWFLOCK_LOG_LEVEL: 'warn' },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`sf ${args.join(' ')} failed: ${stderr}${stdout}`)) : resolve(JSON.parse(stdout) as Record<string, unknown>),
+    );
   });
 }
 
@@ -45,8 +52,14 @@ function freePort(): Promise<number> {
 export async function startSnowflock(t: TestContext, capacity = { cpus: 8, ramGiB: 8 }) {
   const home = mkdtempSync(path.join(os.tmpdir(), 'sf-web-e2e-'));
   const port = await freePort();
-  writeFileSync(path.join(home, 'sfmd.cfg'), `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`);
-  writeFileSync(path.join(home, 'sfld.cfg'), `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`);
+  writeFileSync(
+    path.join(home, 'sfmd.cfg'),
+    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`,
+  );
+  writeFileSync(
+    path.join(home, 'sfld.cfg'),
+    `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`,
+  );
   t.after(async () => {
     await sfJson(['sfld', 'stop'], home).catch(() => {});
     await sfJson(['sfmd', 'stop'], home).catch(() => {});
@@ -66,7 +79,9 @@ export async function startSnowflock(t: TestContext, capacity = { cpus: 8, ramGi
 export function ensureBuilt(): void {
   if (existsSync(path.join(WEB_DIR, '.next', 'BUILD_ID'))) return;
   const r = spawnSync(process.execPath, [nextBin(), 'build'], {
-    cwd: WEB_DIR, stdio: 'inherit', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+    cwd: WEB_DIR,
+    stdio: 'inherit',
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
   });
   assert.equal(r.status, 0, 'next build failed (see above)');
 }
@@ -79,18 +94,27 @@ function nextBin(): string {
 export async function startDashboard(t: TestContext, sfmdUrl: string): Promise<string> {
   const port = await freePort();
   const child = spawn(process.execPath, [nextBin(), 'start', '-p', String(port), '-H', '127.0.0.1'], {
-    cwd: WEB_DIR, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: WEB_DIR,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SNOWFLOCK_SFMD_URL: sfmdUrl, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' },
   });
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   t.after(() => killGroup(child));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) assert.fail(`next start exited with ${child.exitCode}:\n${output}`);
-    const ok = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return url;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -101,7 +125,11 @@ async function killGroup(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const signal = (sig: NodeJS.Signals) => {
-    try { process.kill(-child.pid!, sig); } catch { /* already gone */ }
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      /* already gone */
+    }
   };
   signal('SIGTERM');
   const timer = setTimeout(() => signal('SIGKILL'), 5_000);
@@ -111,13 +139,27 @@ async function killGroup(child: ChildProcess): Promise<void> {
 
 export async function launchChromium(t: TestContext): Promise<Browser> {
   const browser = await chromium.launch({
-    executablePath: CHROMIUM, timeout: WAIT_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: CHROMIUM,
+    timeout: WAIT_MS,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   t.after(async () => {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([browser.close(), new Promise((r) => { timer = setTimeout(r, 10_000); })]);
+    await Promise.race([
+      browser.close(),
+      new Promise((r) => {
+        timer = setTimeout(r, 10_000);
+      }),
+    ]);
     clearTimeout(timer);
   });
   return browser;

@@ -25,8 +25,8 @@
 #ifndef SNOWFLOCK_SF_H
 #define SNOWFLOCK_SF_H
 
-#include <snowflock/abi.h>
 #include <sfguest/setjmp.h>
+#include <snowflock/abi.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,10 +55,10 @@ typedef struct sf_result {
                            IC_JOIN / MERGE_* / IC_KILL: clones joined or merged */
     int retval;         /* any call: the answer's count as a plain value */
   } rc;
-  int vmid;                         /* CLONE_MASTER: 0 in the master, 1..n in each clone */
-  char ticket[SF_TICKET_SIZE + 1];  /* REQUEST_*_TICKET: the new ticket; else the one asked about */
-  int num_unused;                   /* LIST_TICKETS: length of unused_tickets */
-  int num_outstanding;              /* LIST_TICKETS: length of outstanding_tickets */
+  int vmid;                            /* CLONE_MASTER: 0 in the master, 1..n in each clone */
+  char ticket[SF_TICKET_SIZE + 1];     /* REQUEST_*_TICKET: the new ticket; else the one asked about */
+  int num_unused;                      /* LIST_TICKETS: length of unused_tickets */
+  int num_outstanding;                 /* LIST_TICKETS: length of outstanding_tickets */
   sf_ticket_list *unused_tickets;      /* LIST_TICKETS: granted, not yet used to clone */
   sf_ticket_list *outstanding_tickets; /* LIST_TICKETS: used to clone, clones not yet merged */
   sf_clone_info *clone_list;           /* READ_TICKET_INFO: the allocation, vmid → processors */
@@ -81,8 +81,7 @@ void sf_set_timeout_ms(unsigned ms);
  * → rc.allowed_clones (min..nclones granted), ticket. Master only.
  * Errors: SF_ENORES (fewer than min available and !block), SF_ENOTMASTER, SF_EINVAL (nclones < 1,
  * min outside 1..nclones). Maps to SF_HC_TICKET_REQUEST {nclones, min, flags PROCS|BLOCK}. */
-#define REQUEST_CLONE_TICKET(nclones, procs, min, block) \
-  sf_request_clone_ticket((nclones), (procs), (min), (block))
+#define REQUEST_CLONE_TICKET(nclones, procs, min, block) sf_request_clone_ticket((nclones), (procs), (min), (block))
 /* REQUEST_VM_TICKET(n) = REQUEST_CLONE_TICKET(n, 0, 1, 0): up to n VMs, at least one, no wait. */
 #define REQUEST_VM_TICKET(nclones) sf_request_clone_ticket((nclones), 0, 1, 0)
 /* REQUEST_PROC_TICKET(n) = REQUEST_CLONE_TICKET(n, 1, 1, 0): up to n processors, no wait. */

@@ -89,8 +89,7 @@ int sf_parse_u64(const char *s, unsigned long long *out) {
   return 0;
 }
 
-int sf_arg_u64(int argc, char **argv, const char *key, unsigned long long dflt,
-               unsigned long long *out) {
+int sf_arg_u64(int argc, char **argv, const char *key, unsigned long long dflt, unsigned long long *out) {
   const char *v = sf_arg_get(argc, argv, key);
   if (!v) {
     *out = dflt;

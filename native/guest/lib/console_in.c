@@ -1,8 +1,8 @@
 /* Console input: keystrokes from `sf console` arrive on the 16550's receive register; a flat
  * guest runs with interrupts off, so it polls the line status register (bit 0 = data ready). */
+#include <sfguest/hypercall.h>
 #include <sfguest/io.h>
 #include <sfguest/stdio.h>
-#include <sfguest/hypercall.h>
 
 int sf_trygetchar(void) {
   if (inb(SF_SERIAL_PORT + SF_UART_LSR) & SF_UART_LSR_DR) return inb(SF_SERIAL_PORT + SF_UART_RBR);

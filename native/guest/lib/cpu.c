@@ -2,8 +2,8 @@
  * segments and a TSS (stack for exceptions taken in ring 3, I/O bitmap opening the hypercall port
  * and the UART), the IDT, the U bit on the VMM's identity map, SSE enabled, SMEP/SMAP off.
  * Runs emulated on kvm_pvm: keep it short, no SSE. */
-#include <stdint.h>
 #include <snowflock/abi.h>
+#include <stdint.h>
 
 #define PTE_P 0x1ull
 #define PTE_U 0x4ull
@@ -29,12 +29,11 @@ void sf_idt_install(uint16_t code_selector);
 /* Selectors: 0x10/0x18 kernel code/data (the same as the VMM's GDT), 0x23/0x2b user data/code,
  * 0x30 the TSS. */
 static uint64_t gdt[8] __attribute__((aligned(16))) = {
-    0, 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull, 0x00cff3000000ffffull,
-    0x00affb000000ffffull, 0, 0};
+    0, 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull, 0x00cff3000000ffffull, 0x00affb000000ffffull, 0, 0};
 static struct tss64 tss __attribute__((aligned(16)));
 static uint8_t df_stack[4096] __attribute__((aligned(16))); /* IST1: #DF gets a known-good stack */
 
-static void allow_port(unsigned port) { tss.iomap[port / 8] &= (uint8_t)~(1u << (port % 8)); }
+static void allow_port(unsigned port) { tss.iomap[port / 8] &= (uint8_t) ~(1u << (port % 8)); }
 
 static void load_gdt_tss(void) {
   uint64_t base = (uint64_t)(uintptr_t)&tss, limit = sizeof tss - 1;
@@ -46,8 +45,8 @@ static void load_gdt_tss(void) {
   for (unsigned i = 0; i < sizeof tss.iomap; i++) tss.iomap[i] = 0xff;
   for (unsigned p = 0; p < 4; p++) allow_port(SF_HC_PORT + p);
   for (unsigned p = 0; p < 8; p++) allow_port(SF_SERIAL_PORT + p);
-  gdt[6] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
-           (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+  gdt[6] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) | (((limit >> 16) & 0xf) << 48) |
+           (((base >> 24) & 0xff) << 56);
   gdt[7] = base >> 32;
   struct {
     uint16_t limit;

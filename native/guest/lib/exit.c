@@ -1,11 +1,11 @@
 /* Ending a guest program: exit() flushes the console and issues SF_HC_EXIT; sf_panic reports an
  * unrecoverable error through SF_HC_PANIC. Both spin for good if the VMM resumes the vCPU (the
  * program runs in ring 3, where cli/hlt would fault). */
-#include <stdarg.h>
 #include <sfguest/hypercall.h>
 #include <sfguest/io.h>
 #include <sfguest/stdio.h>
 #include <sfguest/stdlib.h>
+#include <stdarg.h>
 
 int sf_stack_intact(void);
 

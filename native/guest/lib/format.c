@@ -1,9 +1,9 @@
 /* printf-style formatting for the flat-guest libc: one formatter (sf_format) that emits through
  * a callback, and vsnprintf/snprintf on top of it. Pure code, no I/O: host tests compare it
  * against the host libc's snprintf. */
-#include <stdint.h>
 #include <sfguest/stdio.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 
 struct spec {
   int left, zero, plus, space, alt;
@@ -34,8 +34,8 @@ static void emit_str(struct out *o, const struct spec *sp, const char *s) {
 }
 
 /* Integer conversions: prefix (sign or 0x), zero padding from precision or the 0 flag, digits. */
-static void emit_uint(struct out *o, const struct spec *sp, unsigned long long v, int base,
-                      int upper, const char *prefix) {
+static void emit_uint(struct out *o, const struct spec *sp, unsigned long long v, int base, int upper,
+                      const char *prefix) {
   char digits[24];
   int nd = 0;
   const char *set = upper ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -140,9 +140,18 @@ int sf_format(void (*put)(char c, void *ctx), void *ctx, const char *fmt, va_lis
         m = fmt[1] == 'l' ? L_LLONG : L_LONG;
         fmt += m == L_LLONG ? 2 : 1;
         break;
-      case 'z': m = L_SIZE; fmt++; break;
-      case 't': m = L_PTRDIFF; fmt++; break;
-      case 'j': m = L_INTMAX; fmt++; break;
+      case 'z':
+        m = L_SIZE;
+        fmt++;
+        break;
+      case 't':
+        m = L_PTRDIFF;
+        fmt++;
+        break;
+      case 'j':
+        m = L_INTMAX;
+        fmt++;
+        break;
       default: break;
     }
     char conv = *fmt;

@@ -3,14 +3,14 @@
  * moves up in 64 KiB steps; every page it newly covers is announced with SF_HC_FRESH_PAGES, since
  * nothing in it has ever been written: a clone then never fetches it from its parent (unless a
  * benchmark turned that off with sf_malloc_set_hints(0) to measure the difference). */
-#include <stdint.h>
 #include <sfguest/hypercall.h>
 #include <sfguest/malloc.h>
 #include <sfguest/stdlib.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 
-#define HDR 16u          /* header size; payloads are 16-byte aligned */
-#define MIN_BLOCK 32u    /* header + the two free-list links */
+#define HDR 16u       /* header size; payloads are 16-byte aligned */
+#define MIN_BLOCK 32u /* header + the two free-list links */
 #define GROW_STEP (64u * 1024u)
 #define PAGE SF_PAGE_SIZE
 #define USED 1u
@@ -35,9 +35,7 @@ static uintptr_t align_down(uintptr_t v, uintptr_t a) { return v & ~(a - 1); }
 static size_t bsize(const struct blk *b) { return b->size & ~(size_t)15; }
 static int used(const struct blk *b) { return (int)(b->size & USED); }
 static struct blk *next_blk(struct blk *b) { return (struct blk *)((char *)b + bsize(b)); }
-static struct blk *prev_blk(struct blk *b) {
-  return b->prev_size ? (struct blk *)((char *)b - b->prev_size) : 0;
-}
+static struct blk *prev_blk(struct blk *b) { return b->prev_size ? (struct blk *)((char *)b - b->prev_size) : 0; }
 static struct blk *header_of(void *p) { return (struct blk *)((char *)p - HDR); }
 static void *payload_of(struct blk *b) { return (char *)b + HDR; }
 
@@ -72,9 +70,7 @@ static void hint_range(uintptr_t start, uintptr_t end) {
   hint_calls++;
 }
 
-void sf_hint_overwrite(void *p, size_t len) {
-  hint_range((uintptr_t)p, (uintptr_t)p + len);
-}
+void sf_hint_overwrite(void *p, size_t len) { hint_range((uintptr_t)p, (uintptr_t)p + len); }
 
 void sf_malloc_set_hints(int on) { auto_hints = on != 0; }
 

@@ -41,8 +41,7 @@ sf_result *sf_request_clone_ticket(int nclones, int procs, int min, int block) {
     sf_fail(SF_EINVAL, "REQUEST_CLONE_TICKET needs 1 <= min <= nclones");
     return 0;
   }
-  struct sf_seed_args a = {(procs ? SF_REQ_PROCS : 0u) | (block ? SF_REQ_BLOCK : 0u), nclones, min,
-                           0, 0};
+  struct sf_seed_args a = {(procs ? SF_REQ_PROCS : 0u) | (block ? SF_REQ_BLOCK : 0u), nclones, min, 0, 0};
   if (sf_seed_call(SF_HC_TICKET_REQUEST, &a, &rep) < 0) return 0;
   if (!rep->ticket[0]) {
     sf_fail(SF_EINTERNAL, "ticket.request answered without a ticket");
@@ -51,8 +50,7 @@ sf_result *sf_request_clone_ticket(int nclones, int procs, int min, int block) {
   return new_result(rep, 0);
 }
 
-static sf_ticket_list *ticket_chain(const char (*tickets)[SF_TICKET_LEN + 1], unsigned n,
-                                    int *ok) {
+static sf_ticket_list *ticket_chain(const char (*tickets)[SF_TICKET_LEN + 1], unsigned n, int *ok) {
   sf_ticket_list *head = 0, **tail = &head;
   for (unsigned i = 0; i < n; i++) {
     sf_ticket_list *t = calloc(1, sizeof *t);
@@ -113,9 +111,7 @@ sf_result *sf_read_ticket_info(const char *ticket) {
   return r;
 }
 
-sf_result *sf_dispose_ticket(const char *ticket) {
-  return ticket_result(SF_HC_TICKET_DISPOSE, ticket, 0);
-}
+sf_result *sf_dispose_ticket(const char *ticket) { return ticket_result(SF_HC_TICKET_DISPOSE, ticket, 0); }
 
 sf_result *sf_clone_master(const char *ticket) {
   const struct sf_hc_reply *rep;
@@ -125,9 +121,7 @@ sf_result *sf_clone_master(const char *ticket) {
   return new_result(rep, ticket);
 }
 
-sf_result *sf_merge_master(const char *ticket) {
-  return ticket_result(SF_HC_CLONE_MERGE, ticket, 0);
-}
+sf_result *sf_merge_master(const char *ticket) { return ticket_result(SF_HC_CLONE_MERGE, ticket, 0); }
 sf_result *sf_merge_all(void) { return ticket_result(SF_HC_CLONE_MERGE, "", 1); }
 sf_result *sf_ic_kill(const char *ticket) { return ticket_result(SF_HC_CLONE_MERGE, ticket, 0); }
 sf_result *sf_ic_join(const char *ticket) {

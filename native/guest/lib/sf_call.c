@@ -1,10 +1,10 @@
 /* The one path every seed API call takes: fill the shared request/reply block (union sf_hc_block),
  * ring the doorbell with its address, and turn rax and the reply's status into one SF_E* code.
  * Keeps sf_errno and the last error message for sf.h. */
-#include <stdint.h>
 #include <sf.h>
 #include <sfguest/hypercall.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 #include "sf_internal.h"
 
 /* One block for the (single) vCPU: flat guests are one address space with VA == GPA, so its

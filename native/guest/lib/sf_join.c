@@ -29,8 +29,7 @@ int sf_join_outcome(const struct sf_hc_reply *rep, struct sf_hc_exit *out, int m
   char msg[96];
   if (e->how == SF_CLONE_CRASHED || e->how == SF_CLONE_KILLED)
     snprintf(msg, sizeof msg, "clone %u %s", e->vmid, how_text(e->how));
-  else
-    snprintf(msg, sizeof msg, "clone %u %s (how=%u)", e->vmid, how_text(e->how), e->how);
+  else snprintf(msg, sizeof msg, "clone %u %s (how=%u)", e->vmid, how_text(e->how), e->how);
   if (bad > 1) {
     size_t len = strlen(msg);
     snprintf(msg + len, sizeof msg - len, "; %d of %u clones did not exit by themselves", bad, n);

@@ -1,13 +1,13 @@
 /* The C half of program start, already in ring 3 (crt0 + cpu.c did the CPL0 part): validate the
  * boot info, set up the heap and argv from the boot arguments, run main, exit with its result.
  * Also answers who this VM is (sfguest/bootinfo.h). */
-#include <stdint.h>
 #include <sfguest/args.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/malloc.h>
 #include <sfguest/stdio.h>
 #include <sfguest/stdlib.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 
 /* Room kept free below the top of (low) RAM: nothing of ours lives there (the stacks are in
  * .bss), and a little slack is cheap. */

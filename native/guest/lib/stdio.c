@@ -14,8 +14,7 @@ static size_t outlen;
 static void uart_write(const char *s, size_t len) {
   for (size_t i = 0; i < len; i++) {
     /* Bounded wait for THRE: the VMM's UART is always ready; real-looking ones may lag. */
-    for (int spin = 0; spin < 1000 && !(inb(SF_SERIAL_PORT + SF_UART_LSR) & SF_UART_LSR_THRE); spin++)
-      cpu_relax();
+    for (int spin = 0; spin < 1000 && !(inb(SF_SERIAL_PORT + SF_UART_LSR) & SF_UART_LSR_THRE); spin++) cpu_relax();
     outb(SF_SERIAL_PORT + SF_UART_RBR, (unsigned char)s[i]);
   }
 }

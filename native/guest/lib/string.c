@@ -1,8 +1,8 @@
 /* Memory and string functions (sfguest/string.h). Plain loops, word-sized where it is simple:
  * guests copy little, and -fno-tree-loop-distribute-patterns keeps gcc from turning these loops
  * back into calls to themselves. */
-#include <stdint.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 
 void *memcpy(void *dst, const void *src, size_t n) {
   unsigned char *d = dst;

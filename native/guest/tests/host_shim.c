@@ -1,14 +1,14 @@
 /* The fake VMM behind SF_HOST_TEST builds: the doorbell (sf_host_hypercall), the UART ports, the
  * bits of lib/start.c and lib/exit.c the pure code calls (vmid, sf_terminate, sf_panic). */
 #include <setjmp.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <sfguest/hypercall.h>
 #include <sfguest/io.h>
 #include <sfguest/malloc.h>
 #include <sfguest/stdio.h>
 #include <sfguest/string.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include "shim.h"
 
 struct shim_state shim;
@@ -39,8 +39,7 @@ char *shim_heap_arena(size_t *size) {
   return arena;
 }
 
-long sf_host_hypercall(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
-                       unsigned long a3) {
+long sf_host_hypercall(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3) {
   if (nr < 32) shim.calls[nr]++;
   shim.last_a0 = a0;
   shim.last_a1 = a1;

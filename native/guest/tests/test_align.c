@@ -1,9 +1,9 @@
 /* Host tests of the alignment workload: the fast Smith-Waterman against the naive one on random
  * pairs, both against an exhaustive enumeration of alignments on tiny pairs, and the planted
  * queries' claimed optimum and best hit over many seeds and lengths. */
-#include <stdint.h>
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
+#include <stdint.h>
 #include "align/seqdb.h"
 #include "align/sw.h"
 #include "shim.h"
@@ -126,8 +126,7 @@ static void test_planted(void) {
         if (seed <= 5) {
           int from = pq.start >= 5 ? pq.start - 5 : 0;
           int to = pq.start + pq.srclen + 5 <= db.len ? pq.start + pq.srclen + 5 : db.len;
-          wrong_naive += sw_naive(pq.bases, pq.len, seqdb_seq(&db, pq.target) + from, to - from, &sc) !=
-                         pq.expected;
+          wrong_naive += sw_naive(pq.bases, pq.len, seqdb_seq(&db, pq.target) + from, to - from, &sc) != pq.expected;
         }
       }
   CHECK(wrong_len == 0);

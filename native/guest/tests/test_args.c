@@ -17,8 +17,8 @@ static void test_split(void) {
   CHECK(split("a", v, 16, buf) == 1 && strcmp(v[0], "a") == 0);
   CHECK(split("  pages=4  stride=2\twrite=1 ", v, 16, buf) == 3 && strcmp(v[0], "pages=4") == 0 &&
         strcmp(v[1], "stride=2") == 0 && strcmp(v[2], "write=1") == 0);
-  CHECK(split("x \"y z\" 'w  v' end", v, 16, buf) == 4 && strcmp(v[1], "y z") == 0 &&
-        strcmp(v[2], "w  v") == 0 && strcmp(v[3], "end") == 0);
+  CHECK(split("x \"y z\" 'w  v' end", v, 16, buf) == 4 && strcmp(v[1], "y z") == 0 && strcmp(v[2], "w  v") == 0 &&
+        strcmp(v[3], "end") == 0);
   CHECK(split("name=\"a b\"c", v, 16, buf) == 1 && strcmp(v[0], "name=a bc") == 0);
   CHECK(split("a\\ b c", v, 16, buf) == 2 && strcmp(v[0], "a b") == 0);
   CHECK(split("\"say \\\"hi\\\"\" 'no \\ escape'", v, 16, buf) == 2 && strcmp(v[0], "say \"hi\"") == 0 &&

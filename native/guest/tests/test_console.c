@@ -17,7 +17,9 @@ void test_console(void) {
   feed("hi", 2);
   CHECK(sf_trygetchar() == 'h' && getchar() == 'i' && sf_trygetchar() == EOF);
 
-  static const char input[] = "hello\r\nworld\nab\x7f" "c\x08x\r\r\n\x04";
+  static const char input[] =
+      "hello\r\nworld\nab\x7f"
+      "c\x08x\r\r\n\x04";
   feed(input, sizeof input - 1);
   CHECK(readline(line, sizeof line, 1) == 5 && strcmp(line, "hello") == 0);
   CHECK(readline(line, sizeof line, 1) == 5 && strcmp(line, "world") == 0); /* LF of CR LF eaten */
@@ -32,7 +34,9 @@ void test_console(void) {
   feed(longline, sizeof longline - 1);
   CHECK(readline(line, sizeof line, 0) == 15 && strcmp(line, "0123456789abcde") == 0);
   CHECK(shim.console_len == 0); /* echo off */
-  static const char ctl[] = "a\x01\x1b" "b\xc3\xa9\n";
+  static const char ctl[] =
+      "a\x01\x1b"
+      "b\xc3\xa9\n";
   feed(ctl, sizeof ctl - 1);
   CHECK(readline(line, sizeof line, 0) == 2 && strcmp(line, "ab") == 0); /* controls and non-ASCII dropped */
   shim_reset();

@@ -1,9 +1,9 @@
 /* Host tests of lib/format.c (compared with the host libc's snprintf, bound by asm name so the
  * rename cannot touch it) and of lib/stdio.c's line buffering on the fake console. */
-#include <stdint.h>
-#include <stddef.h>
 #include <sfguest/stdio.h>
 #include <sfguest/string.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "shim.h"
 #include "test.h"
 
@@ -14,13 +14,13 @@
 
 int host_snprintf(char *buf, size_t size, const char *fmt, ...) __asm__("snprintf");
 
-#define SAME(...)                                                                        \
-  do {                                                                                   \
-    char ours[256], theirs[256];                                                         \
-    int a = snprintf(ours, sizeof ours, __VA_ARGS__);                                    \
-    int b = host_snprintf(theirs, sizeof theirs, __VA_ARGS__);                           \
-    CHECKF(a == b && strcmp(ours, theirs) == 0, "format %s: ours \"%s\" (%d), host \"%s\" (%d)", \
-           #__VA_ARGS__, ours, a, theirs, b);                                            \
+#define SAME(...)                                                                                                    \
+  do {                                                                                                               \
+    char ours[256], theirs[256];                                                                                     \
+    int a = snprintf(ours, sizeof ours, __VA_ARGS__);                                                                \
+    int b = host_snprintf(theirs, sizeof theirs, __VA_ARGS__);                                                       \
+    CHECKF(a == b && strcmp(ours, theirs) == 0, "format %s: ours \"%s\" (%d), host \"%s\" (%d)", #__VA_ARGS__, ours, \
+           a, theirs, b);                                                                                            \
   } while (0)
 
 static void test_against_host(void) {
@@ -30,8 +30,8 @@ static void test_against_host(void) {
     SAME("%d", v);
     SAME("%i|%5d|%-5d|%05d|%+d|% d", v, v, v, v, v, v);
     SAME("%.3d|%8.3d|%-8.3d|%08.3d", v, v, v, v);
-    SAME("%u|%x|%X|%o|%#x|%#X|%#o", (unsigned)v, (unsigned)v, (unsigned)v, (unsigned)v,
-         (unsigned)v, (unsigned)v, (unsigned)v);
+    SAME("%u|%x|%X|%o|%#x|%#X|%#o", (unsigned)v, (unsigned)v, (unsigned)v, (unsigned)v, (unsigned)v, (unsigned)v,
+         (unsigned)v);
     SAME("%08x|%-8x|%#010x|%.0d|%.0x", (unsigned)v, (unsigned)v, (unsigned)v, v, (unsigned)v);
     SAME("%*d|%-*d|%.*d", 6, v, 6, v, 4, v);
     SAME("%hd|%hhd|%hu|%hhx", v, v, (unsigned)v, (unsigned)v);
@@ -39,10 +39,9 @@ static void test_against_host(void) {
   long longs[] = {0, -1, INT64_MAX, INT64_MIN, 0x123456789abcdefl};
   for (unsigned i = 0; i < sizeof longs / sizeof longs[0]; i++) {
     long v = longs[i];
-    SAME("%ld|%lu|%lx|%lX|%lo", v, (unsigned long)v, (unsigned long)v, (unsigned long)v,
-         (unsigned long)v);
-    SAME("%lld|%llu|%llx|%20lld|%-20llx|%016llx", (long long)v, (unsigned long long)v,
-         (unsigned long long)v, (long long)v, (unsigned long long)v, (unsigned long long)v);
+    SAME("%ld|%lu|%lx|%lX|%lo", v, (unsigned long)v, (unsigned long)v, (unsigned long)v, (unsigned long)v);
+    SAME("%lld|%llu|%llx|%20lld|%-20llx|%016llx", (long long)v, (unsigned long long)v, (unsigned long long)v,
+         (long long)v, (unsigned long long)v, (unsigned long long)v);
     SAME("%zu|%zd|%jd|%td", (size_t)v, (ptrdiff_t)v, (intmax_t)v, (ptrdiff_t)v);
   }
   SAME("%s|%10s|%-10s|%.3s|%10.3s|%-10.2s|", "hello", "hello", "hello", "hello", "hello", "hello");
@@ -75,7 +74,7 @@ static void test_stdout(void) {
   CHECK(shim.console_len == 0); /* line-buffered: nothing until the newline */
   printf(" y=%s\n", "ok");
   CHECKF(strcmp(shim.console, "x=5 y=ok\n") == 0, "console: \"%s\"", shim.console);
-  CHECK(shim.calls[SF_HC_CONSOLE_WRITE] == 1); /* one hypercall for the whole line */
+  CHECK(shim.calls[SF_HC_CONSOLE_WRITE] == 1);                        /* one hypercall for the whole line */
   CHECK(shim.last_a1 == 9 && shim.last_a2 == 0 && shim.last_a3 == 0); /* (gpa, len), nothing else */
   shim_console_clear();
   char line[700];

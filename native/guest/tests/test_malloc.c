@@ -3,10 +3,10 @@
  * fresh-page hints cover exactly the pages the heap reached, page-aligned, once each (and stop
  * when a benchmark turns them off). */
 #include <setjmp.h>
-#include <stdint.h>
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 #include "shim.h"
 #include "test.h"
 
@@ -21,8 +21,7 @@ static int hints_tile_heap(const char *arena) {
     expect += shim.hints[i].npages * SF_PAGE_SIZE;
     pages += shim.hints[i].npages;
   }
-  return expect == (uintptr_t)arena + st.heap_bytes && pages == st.fresh_pages &&
-         (size_t)shim.nhints == st.hint_calls;
+  return expect == (uintptr_t)arena + st.heap_bytes && pages == st.fresh_pages && (size_t)shim.nhints == st.hint_calls;
 }
 
 static void test_basics(void) {
@@ -132,8 +131,7 @@ static void test_hint_overwrite(void) {
   char *arena = shim_heap_arena(&size);
   (void)size;
   sf_hint_overwrite(arena + 100, 3 * SF_PAGE_SIZE); /* covers pages 1 and 2 fully, not 0 or 3 */
-  CHECK(shim.nhints == 1 && shim.hints[0].gpa == (uintptr_t)arena + SF_PAGE_SIZE &&
-        shim.hints[0].npages == 2);
+  CHECK(shim.nhints == 1 && shim.hints[0].gpa == (uintptr_t)arena + SF_PAGE_SIZE && shim.hints[0].npages == 2);
   sf_hint_overwrite(arena + 100, 200); /* no whole page: no hypercall */
   CHECK(shim.nhints == 1);
 }
@@ -167,7 +165,11 @@ static void test_random_workload(void) {
   char *arena = shim_heap_arena(&arena_size);
   shim_reset();
   shim_heap_reset();
-  struct { unsigned char *p; size_t n; unsigned char fill; } slot[SLOTS];
+  struct {
+    unsigned char *p;
+    size_t n;
+    unsigned char fill;
+  } slot[SLOTS];
   memset(slot, 0, sizeof slot);
   struct sf_prng r;
   sf_prng_seed(&r, 12345);

@@ -2,8 +2,8 @@
  * to full-image renders for even and ragged tilings and with supersampling, and an image with
  * actual content (sky on top, something else below). Prints the default image's checksum so a
  * guest run can be compared with the host. */
-#include <stdint.h>
 #include <sfguest/malloc.h>
+#include <stdint.h>
 #include "render/scene.h"
 #include "shim.h"
 #include "test.h"
@@ -57,6 +57,5 @@ void test_render(void) {
     sum = fnv_fold(sum, pixels_checksum(tile, p.tile, w, h));
   }
   free(tile);
-  t_note("render: default 320x240 tile=32 aa=1 checksum=0x%016llx (compare with the guest)",
-         (unsigned long long)sum);
+  t_note("render: default 320x240 tile=32 aa=1 checksum=0x%016llx (compare with the guest)", (unsigned long long)sum);
 }

@@ -3,11 +3,11 @@
  * fork semantics of CLONE_MASTER / sf_clone / sf_checkpoint_parent + sf_create_clones, the join's
  * exit records (sf_join_results, SF_ECLONE), and that FREE_SF_RES returns every byte. */
 #include <setjmp.h>
-#include <stdint.h>
 #include <sf.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/malloc.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 #include "shim.h"
 #include "test.h"
 
@@ -16,11 +16,11 @@ static const char T2[] = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
 static const char T3[] = "c9bf9e57-1685-4c89-bafb-ff5af830be8a";
 
 static struct sf_hc_request last_req; /* copy of the last request the fake sfld saw */
-static int fake_vmid;                  /* what CLONE_MASTER answers this VM */
-static int fake_status;                /* reply status to answer (0 = success) */
-static long fake_rax;                  /* rax to answer (0 = success) */
+static int fake_vmid;                 /* what CLONE_MASTER answers this VM */
+static int fake_status;               /* reply status to answer (0 = success) */
+static long fake_rax;                 /* rax to answer (0 = success) */
 static unsigned fake_nunused = 2, fake_noutstanding = 1;
-static unsigned fake_join_count;       /* clone.join: count to answer ... */
+static unsigned fake_join_count;                   /* clone.join: count to answer ... */
 static struct sf_hc_exit fake_exits[SF_MAX_ALLOC]; /* ... and the records */
 
 static long fake_sfld(unsigned nr, union sf_hc_block *b) {
@@ -60,15 +60,12 @@ static long fake_sfld(unsigned nr, union sf_hc_block *b) {
       rep->count = 3;
       rep->vmid = fake_vmid;
       break;
-    case SF_HC_CLONE_MERGE:
-      rep->count = 3;
-      break;
+    case SF_HC_CLONE_MERGE: rep->count = 3; break;
     case SF_HC_CLONE_JOIN:
       rep->count = fake_join_count;
       memcpy(rep->exits, fake_exits, sizeof fake_exits);
       break;
-    default:
-      break;
+    default: break;
   }
   return 0;
 }
@@ -106,8 +103,8 @@ static void test_tickets(void) {
   CHECK(r && r->rc.allowed_clones == 3 && strcmp(r->ticket, T1) == 0);
   CHECK(last_req.nr == SF_HC_TICKET_REQUEST && last_req.nclones == 8 && last_req.min == 2 &&
         last_req.flags == SF_REQ_BLOCK && last_req.ticket[0] == 0);
-  CHECK(shim.seed_regs[0] != 0 && shim.seed_regs[1] == 0 && shim.seed_regs[2] == 0 &&
-        shim.seed_regs[3] == 0 && shim.seed_nr_mismatch == 0); /* rdi = the block, nothing else */
+  CHECK(shim.seed_regs[0] != 0 && shim.seed_regs[1] == 0 && shim.seed_regs[2] == 0 && shim.seed_regs[3] == 0 &&
+        shim.seed_nr_mismatch == 0); /* rdi = the block, nothing else */
   CHECK(sf_errno == 0);
   FREE_SF_RES(r);
 
@@ -129,9 +126,8 @@ static void test_tickets(void) {
 
   r = LIST_TICKETS();
   CHECK(r && r->num_unused == 2 && r->num_outstanding == 1);
-  CHECK(r && r->unused_tickets && strcmp(r->unused_tickets->ticket, T1) == 0 &&
-        r->unused_tickets->next && strcmp(r->unused_tickets->next->ticket, T3) == 0 &&
-        !r->unused_tickets->next->next);
+  CHECK(r && r->unused_tickets && strcmp(r->unused_tickets->ticket, T1) == 0 && r->unused_tickets->next &&
+        strcmp(r->unused_tickets->next->ticket, T3) == 0 && !r->unused_tickets->next->next);
   CHECK(r && r->outstanding_tickets && strcmp(r->outstanding_tickets->ticket, T2) == 0 &&
         !r->outstanding_tickets->next);
   FREE_SF_RES(r);
@@ -146,8 +142,8 @@ static void test_tickets(void) {
   FREE_SF_RES(r);
 
   r = READ_TICKET_INFO(T1);
-  CHECK(r && r->rc.number_clones == 3 && strcmp(r->ticket, T1) == 0 &&
-        strcmp(last_req.ticket, T1) == 0 && last_req.nr == SF_HC_TICKET_INFO);
+  CHECK(r && r->rc.number_clones == 3 && strcmp(r->ticket, T1) == 0 && strcmp(last_req.ticket, T1) == 0 &&
+        last_req.nr == SF_HC_TICKET_INFO);
   int vm = 0, procs = 0;
   for (sf_clone_info *c = r ? r->clone_list : 0; c; c = c->next) {
     vm += c->vmid;
@@ -177,8 +173,8 @@ static void test_ticket_validation(void) {
   CHECK(sf_clone(longer) == -SF_EINVAL);
   CHECK(sf_join(0) == -SF_EINVAL);
   CHECK(sf_kill("") == -SF_EINVAL);
-  unsigned long after = shim.calls[SF_HC_CLONE_MASTER] + shim.calls[SF_HC_TICKET_INFO] +
-                        shim.calls[SF_HC_CLONE_MERGE] + shim.calls[SF_HC_CLONE_JOIN];
+  unsigned long after = shim.calls[SF_HC_CLONE_MASTER] + shim.calls[SF_HC_TICKET_INFO] + shim.calls[SF_HC_CLONE_MERGE] +
+                        shim.calls[SF_HC_CLONE_JOIN];
   CHECK(before == after);
 }
 

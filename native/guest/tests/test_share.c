@@ -3,12 +3,12 @@
  * and whole runs — one VM, a master with 8 clones whose statuses come from real clone-side
  * share_finish calls — that must print the same last line, or FAILED when a clone goes wrong. */
 #include <setjmp.h>
-#include <stdint.h>
 #include <sf.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 #include "common/share.h"
 #include "shim.h"
 #include "test.h"
@@ -17,11 +17,11 @@
 #define CLONES 8
 
 static const char TICKET[] = "0f8fad5b-d9cb-469f-a165-70867728950e";
-static int fake_vmid;            /* CLONE_MASTER's answer */
-static int fake_join_status;     /* clone.join's reply status (0 = the join succeeded) */
+static int fake_vmid;        /* CLONE_MASTER's answer */
+static int fake_join_status; /* clone.join's reply status (0 = the join succeeded) */
 static unsigned fake_join_count;
 static struct sf_hc_exit fake_exits[SF_MAX_ALLOC];
-static int last_exit_status;     /* what the last CLONE_EXIT carried */
+static int last_exit_status; /* what the last CLONE_EXIT carried */
 
 static long fake_sfld(unsigned nr, union sf_hc_block *b) {
   int status = b->req.status, nclones = b->req.nclones; /* the reply overwrites the request */
@@ -41,19 +41,14 @@ static long fake_sfld(unsigned nr, union sf_hc_block *b) {
       rep->count = fake_join_count;
       memcpy(rep->exits, fake_exits, sizeof fake_exits);
       break;
-    case SF_HC_CLONE_EXIT:
-      last_exit_status = status;
-      break;
-    default:
-      break;
+    case SF_HC_CLONE_EXIT: last_exit_status = status; break;
+    default: break;
   }
   return 0;
 }
 
 /* The job: item i's correct result is value_of(i); `wrong` (if < ITEMS) is computed wrongly. */
-static uint64_t value_of(unsigned long long i, unsigned long long wrong) {
-  return sf_mix64(i * 7 + 1) + (i == wrong);
-}
+static uint64_t value_of(unsigned long long i, unsigned long long wrong) { return sf_mix64(i * 7 + 1) + (i == wrong); }
 
 static const char *last_line(void) {
   static char line[256];
@@ -153,8 +148,8 @@ static void test_combine(void) {
   /* The item number matters: the same value for another item digests differently. */
   CHECK(share_item_digest(1, 42) != share_item_digest(2, 42));
   CHECK(share_item_digest(0, 0) != 0);
-  CHECK(share_owned_count(16, 0, 9) == 2 && share_owned_count(16, 7, 9) == 1 &&
-        share_owned_count(16, 0, 1) == 16 && share_owned_count(3, 5, 9) == 0);
+  CHECK(share_owned_count(16, 0, 9) == 2 && share_owned_count(16, 7, 9) == 1 && share_owned_count(16, 0, 1) == 16 &&
+        share_owned_count(3, 5, 9) == 0);
 }
 
 static void test_runs(void) {
@@ -198,8 +193,7 @@ static void test_runs(void) {
 static int failed_run(int expect_code, const char *why) {
   int code = run_vm("clones=8", 0, ITEMS, 0);
   const char *line = last_line();
-  int ok = code == expect_code && strstr(line, "test result digest=0x") == line &&
-           strstr(line, "verified FAILED") != 0;
+  int ok = code == expect_code && strstr(line, "test result digest=0x") == line && strstr(line, "verified FAILED") != 0;
   CHECKF(ok, "%s: code %d, line \"%s\"", why, code, line);
   return ok;
 }

@@ -1,7 +1,7 @@
 /* Host tests of lib/string.c and lib/convert.c against straightforward byte-loop expectations. */
-#include <stdint.h>
 #include <sfguest/stdlib.h>
 #include <sfguest/string.h>
+#include <stdint.h>
 #include "test.h"
 
 static void test_mem(void) {
@@ -75,7 +75,8 @@ static void test_str(void) {
   CHECK(strchr(s, 0) == s + 5);
   CHECK(strrchr(s, 0) == s + 5);
   CHECK(strchr(s, 'x') == 0);
-  CHECK(strstr("hello world", "o w") == (const char *)"hello world" + 4 || strncmp(strstr("hello world", "o w"), "o w", 3) == 0);
+  CHECK(strstr("hello world", "o w") == (const char *)"hello world" + 4 ||
+        strncmp(strstr("hello world", "o w"), "o w", 3) == 0);
   CHECK(strstr("hello", "") != 0);
   CHECK(strstr("hello", "lo!") == 0);
 }
@@ -90,12 +91,12 @@ static void test_convert(void) {
   CHECK(strtol("+7", 0, 10) == 7);
   CHECK(strtoul("abc", &end, 10) == 0 && strcmp(end, "abc") == 0);
   CHECK(strtoll("9223372036854775807", 0, 10) == INT64_MAX);
-  CHECK(strtoll("9223372036854775808", 0, 10) == INT64_MAX);  /* saturates */
+  CHECK(strtoll("9223372036854775808", 0, 10) == INT64_MAX); /* saturates */
   CHECK(strtoll("-9223372036854775808", 0, 10) == INT64_MIN);
   CHECK(strtoll("-99999999999999999999", 0, 10) == INT64_MIN);
   CHECK(strtoull("18446744073709551615", 0, 10) == UINT64_MAX);
   CHECK(strtoull("18446744073709551616", 0, 10) == UINT64_MAX);
-  CHECK(strtoull("-1", 0, 10) == UINT64_MAX); /* C: negation in the unsigned type */
+  CHECK(strtoull("-1", 0, 10) == UINT64_MAX);       /* C: negation in the unsigned type */
   CHECK(strtol("0x", &end, 0) == 0 && *end == 'x'); /* "0" parsed, "x" left */
   CHECK(atoi("123") == 123 && atoi("-5") == -5 && atoi("") == 0);
 }

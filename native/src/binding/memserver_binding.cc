@@ -32,7 +32,8 @@ Napi::Number Num(Napi::Env env, uint64_t v) { return Napi::Number::New(env, stat
 
 // 'a.b.c.d' (no port) → its address; 0.0.0.0 is no interface.
 sf::Result<uint32_t> InterfaceAddress(const std::string& text, const char* what) {
-  if (text.find(':') != std::string::npos) return Status::Error(EINVAL, std::string(what) + " must be an IPv4 address without a port, not '" + text + "'");
+  if (text.find(':') != std::string::npos)
+    return Status::Error(EINVAL, std::string(what) + " must be an IPv4 address without a port, not '" + text + "'");
   auto e = Endpoint::parse(text);
   if (!e.ok()) return Status::Error(EINVAL, std::string(what) + ": " + e.status().message);
   if (e->addr == 0 || sf::memserver::is_multicast(e->addr)) {
@@ -63,7 +64,9 @@ Status ReadFraction(const Napi::Object& o, const char* key, double lo, double hi
   }
   if (!v.IsNumber()) return Status::Error(EINVAL, std::string(key) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi)) return Status::Error(EINVAL, std::string(key) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  if (!(d >= lo && d <= hi))
+    return Status::Error(EINVAL,
+                         std::string(key) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   out = d;
   return Status::Ok();
 }
@@ -85,7 +88,8 @@ Status MemserverOptionsFromJs(const Napi::Value& value, uint64_t snapshot_id, sf
   if (!o.Get("bind").IsString()) return Status::Error(EINVAL, "bind must be 'address:port'");
   auto bind = Endpoint::parse(o.Get("bind").As<Napi::String>().Utf8Value());
   if (!bind.ok()) return Status::Error(EINVAL, "bind: " + bind.status().message);
-  if (sf::memserver::is_multicast(bind->addr)) return Status::Error(EINVAL, "bind must be a unicast address of this host");
+  if (sf::memserver::is_multicast(bind->addr))
+    return Status::Error(EINVAL, "bind must be a unicast address of this host");
   c.bind = bind.value();
   auto mode = ReadOptionalString(o, "mode");
   if (!mode.ok()) return mode.status();
@@ -127,7 +131,8 @@ Status MemserverOptionsFromJs(const Napi::Value& value, uint64_t snapshot_id, sf
   Napi::Value ws = o.Get("workingSet");
   if (!ws.IsUndefined() && !ws.IsNull()) {
     Napi::Value pages = ws.IsObject() ? ws.As<Napi::Object>().Get("pages") : Napi::Value();
-    if (pages.IsEmpty() || !pages.IsTypedArray() || pages.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    if (pages.IsEmpty() || !pages.IsTypedArray() ||
+        pages.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
       return Status::Error(EINVAL, "workingSet.pages must be a Uint32Array");
     }
     // Copied: the server keeps only its own bits, and any page number is safe (clipped there).
@@ -140,13 +145,11 @@ Status MemserverOptionsFromJs(const Napi::Value& value, uint64_t snapshot_id, sf
 class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeMemserver",
-                       {InstanceMethod<&MemserverBinding::Endpoint>("endpoint"),
-                        InstanceMethod<&MemserverBinding::Mode>("mode"),
-                        InstanceMethod<&MemserverBinding::Group>("group"),
-                        InstanceMethod<&MemserverBinding::Stats>("stats"),
-                        InstanceMethod<&MemserverBinding::WorkingSet>("workingSet"),
-                        InstanceMethod<&MemserverBinding::Stop>("stop")});
+    return DefineClass(
+        env, "NativeMemserver",
+        {InstanceMethod<&MemserverBinding::Endpoint>("endpoint"), InstanceMethod<&MemserverBinding::Mode>("mode"),
+         InstanceMethod<&MemserverBinding::Group>("group"), InstanceMethod<&MemserverBinding::Stats>("stats"),
+         InstanceMethod<&MemserverBinding::WorkingSet>("workingSet"), InstanceMethod<&MemserverBinding::Stop>("stop")});
   }
   explicit MemserverBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemserverBinding>(info) {}
   void Adopt(std::unique_ptr<sf::memserver::Memserver> s, uint64_t ram_bytes) {
@@ -212,7 +215,8 @@ Napi::Value StartMemserver(const Napi::CallbackInfo& info) {
   c.ram_bytes = snapshot->ram_bytes();
   c.snapshot_id = d->identity->snapshot_id;
   c.key = d->identity->key;
-  if (Status s = MemserverOptionsFromJs(info[1], c.snapshot_id, c); !s.ok()) return Throw(env, "startMemserver(): " + s.message);
+  if (Status s = MemserverOptionsFromJs(info[1], c.snapshot_id, c); !s.ok())
+    return Throw(env, "startMemserver(): " + s.message);
   auto server = sf::memserver::Memserver::create(c);
   if (!server.ok()) return Throw(env, "startMemserver(): " + server.status().message);
   Napi::Object o = GetAddonData(env)->memserver_constructor.New({});
@@ -231,7 +235,8 @@ Napi::Value RemoteSourceStats(const Napi::CallbackInfo& info) {
   const std::string hex = info[0].As<Napi::String>().Utf8Value();
   uint64_t id = 0;
   const auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), id, 16);
-  if (hex.empty() || ec != std::errc() || ptr != hex.data() + hex.size()) return Throw(env, "remoteSourceStats(): bad snapshot id '" + hex + "'");
+  if (hex.empty() || ec != std::errc() || ptr != hex.data() + hex.size())
+    return Throw(env, "remoteSourceStats(): bad snapshot id '" + hex + "'");
   std::shared_ptr<sf::memserver::RemotePageSource> live;
   {
     std::lock_guard lock(cache_mu);
@@ -247,7 +252,8 @@ Status RemoteSourceOptionsFromJs(const Napi::Object& o, sf::memserver::RemoteSou
   auto endpoint = [&](const char* key, const char* fallback) -> sf::Result<Endpoint> {
     Napi::Value v = o.Get(key);
     if (v.IsUndefined() && fallback != nullptr) return Endpoint::parse(fallback);
-    if (!v.IsString()) return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + " must be 'address:port'");
+    if (!v.IsString())
+      return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + " must be 'address:port'");
     auto e = Endpoint::parse(v.As<Napi::String>().Utf8Value());
     if (!e.ok()) return Status::Error(EINVAL, std::string("createRemoteClone(): ") + key + ": " + e.status().message);
     return e;
@@ -288,15 +294,20 @@ sf::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
     if (live->bytes() < ram_bytes) return Status::Error(EINVAL, "snapshot size disagrees with an earlier clone's");
     // The first clone's network options made the source; a clone wanting another group would silently
     // get nothing through it (or everything twice), so say so.
-    const Endpoint want = config.group.addr == 0 ? Endpoint{}
-                                                 : Endpoint{config.group.addr, config.group.port != 0 ? config.group.port : config.server.port};
+    const Endpoint want =
+        config.group.addr == 0
+            ? Endpoint{}
+            : Endpoint{config.group.addr, config.group.port != 0 ? config.group.port : config.server.port};
     if (!(want == live->group())) {
-      auto name = [](const Endpoint& g) { return g.addr == 0 ? std::string("unicast replies") : "group " + g.to_string(); };
+      auto name = [](const Endpoint& g) {
+        return g.addr == 0 ? std::string("unicast replies") : "group " + g.to_string();
+      };
       char id[17];
       std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(config.snapshot_id));
-      return Status::Error(EINVAL, std::string("clones of snapshot ") + id + " on this host already receive " +
-                                       name(live->group()) + "; this clone asks for " + name(want) +
-                                       " (all clones of a snapshot on a host share one source: give them the same group)");
+      return Status::Error(
+          EINVAL, std::string("clones of snapshot ") + id + " on this host already receive " + name(live->group()) +
+                      "; this clone asks for " + name(want) +
+                      " (all clones of a snapshot on a host share one source: give them the same group)");
     }
     return live;
   }

@@ -104,8 +104,8 @@ class CreateWorker final : public VmWorker {
 // Vm::create_from_snapshot: a clone, parked at the fork instant (resume() lets it run).
 class CloneWorker final : public VmWorker {
  public:
-  CloneWorker(Napi::Env env, VmBinding* self, sf::vmm::Snapshot snapshot, uint32_t vmid,
-              sf::vmm::CloneOptions options, sf::vmm::VmCallbacks callbacks)
+  CloneWorker(Napi::Env env, VmBinding* self, sf::vmm::Snapshot snapshot, uint32_t vmid, sf::vmm::CloneOptions options,
+              sf::vmm::VmCallbacks callbacks)
       : VmWorker(env, self, "createClone"),
         snapshot_(std::move(snapshot)),
         vmid_(vmid),
@@ -137,8 +137,12 @@ class RemoteCloneWorker final : public VmWorker {
   RemoteCloneWorker(Napi::Env env, VmBinding* self, std::vector<uint8_t> descriptor, uint32_t vmid,
                     sf::vmm::CloneOptions options, sf::memserver::RemoteSourceConfig source,
                     sf::vmm::VmCallbacks callbacks)
-      : VmWorker(env, self, "createRemoteClone"), descriptor_(std::move(descriptor)), vmid_(vmid),
-        options_(std::move(options)), source_(source), callbacks_(std::move(callbacks)) {}
+      : VmWorker(env, self, "createRemoteClone"),
+        descriptor_(std::move(descriptor)),
+        vmid_(vmid),
+        options_(std::move(options)),
+        source_(source),
+        callbacks_(std::move(callbacks)) {}
 
  private:
   void Execute() override {
@@ -203,7 +207,11 @@ class BecomeCloneWorker final : public VmWorker {
  public:
   BecomeCloneWorker(Napi::Env env, VmBinding* self, Vm* vm, sf::vmm::Snapshot snapshot, uint32_t vmid,
                     sf::vmm::CloneOptions options)
-      : VmWorker(env, self, "becomeClone"), vm_(vm), snapshot_(std::move(snapshot)), vmid_(vmid), options_(std::move(options)) {}
+      : VmWorker(env, self, "becomeClone"),
+        vm_(vm),
+        snapshot_(std::move(snapshot)),
+        vmid_(vmid),
+        options_(std::move(options)) {}
 
  private:
   void Execute() override { status_ = vm_->become_clone(snapshot_, vmid_, options_); }
@@ -284,28 +292,27 @@ class DestroyWorker final : public VmWorker {
 }  // namespace
 
 Napi::Function VmBinding::DefineClass(Napi::Env env) {
-  return ObjectWrap<VmBinding>::DefineClass(
-      env, "NativeVm",
-      {
-          InstanceMethod<&VmBinding::Create>("create"),
-          InstanceMethod<&VmBinding::CreateClone>("createClone"),
-          InstanceMethod<&VmBinding::Fork>("fork"),
-          InstanceMethod<&VmBinding::PrepareClone>("prepareClone"),
-          InstanceMethod<&VmBinding::CreateRemoteClone>("createRemoteClone"),
-          InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
-          InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
-          InstanceMethod<&VmBinding::Prefetch>("prefetch"),
-          InstanceMethod<&VmBinding::Boot>("boot"),
-          InstanceMethod<&VmBinding::Pause>("pause"),
-          InstanceMethod<&VmBinding::Resume>("resume"),
-          InstanceMethod<&VmBinding::Destroy>("destroy"),
-          InstanceMethod<&VmBinding::AnswerCall>("answerCall"),
-          InstanceMethod<&VmBinding::ConsoleInput>("consoleInput"),
-          InstanceMethod<&VmBinding::Stats>("stats"),
-          InstanceMethod<&VmBinding::State>("state"),
-          InstanceMethod<&VmBinding::ExitCode>("exitCode"),
-          InstanceMethod<&VmBinding::Reason>("reason"),
-      });
+  return ObjectWrap<VmBinding>::DefineClass(env, "NativeVm",
+                                            {
+                                                InstanceMethod<&VmBinding::Create>("create"),
+                                                InstanceMethod<&VmBinding::CreateClone>("createClone"),
+                                                InstanceMethod<&VmBinding::Fork>("fork"),
+                                                InstanceMethod<&VmBinding::PrepareClone>("prepareClone"),
+                                                InstanceMethod<&VmBinding::CreateRemoteClone>("createRemoteClone"),
+                                                InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
+                                                InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
+                                                InstanceMethod<&VmBinding::Prefetch>("prefetch"),
+                                                InstanceMethod<&VmBinding::Boot>("boot"),
+                                                InstanceMethod<&VmBinding::Pause>("pause"),
+                                                InstanceMethod<&VmBinding::Resume>("resume"),
+                                                InstanceMethod<&VmBinding::Destroy>("destroy"),
+                                                InstanceMethod<&VmBinding::AnswerCall>("answerCall"),
+                                                InstanceMethod<&VmBinding::ConsoleInput>("consoleInput"),
+                                                InstanceMethod<&VmBinding::Stats>("stats"),
+                                                InstanceMethod<&VmBinding::State>("state"),
+                                                InstanceMethod<&VmBinding::ExitCode>("exitCode"),
+                                                InstanceMethod<&VmBinding::Reason>("reason"),
+                                            });
 }
 
 VmBinding::VmBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmBinding>(info) {
@@ -423,15 +430,19 @@ Napi::Value VmBinding::CreateClone(const Napi::CallbackInfo& info) {
 
 Napi::Value VmBinding::CreateRemoteClone(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (Napi::Value rejected = CheckOperation(env, "createRemoteClone", Phase::kNew); !rejected.IsEmpty()) return rejected;
-  if (!info[0].IsBuffer()) return Reject(env, Status::Error(EINVAL, "createRemoteClone(): the descriptor must be a Buffer"), "createRemoteClone");
+  if (Napi::Value rejected = CheckOperation(env, "createRemoteClone", Phase::kNew); !rejected.IsEmpty())
+    return rejected;
+  if (!info[0].IsBuffer())
+    return Reject(env, Status::Error(EINVAL, "createRemoteClone(): the descriptor must be a Buffer"),
+                  "createRemoteClone");
   auto buf = info[0].As<Napi::Buffer<uint8_t>>();
   std::vector<uint8_t> descriptor(buf.Data(), buf.Data() + buf.Length());
   uint32_t vmid = 0;
   sf::vmm::CloneOptions options;
   if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "createRemoteClone");
   sf::memserver::RemoteSourceConfig source;
-  if (Status s = RemoteSourceOptionsFromJs(info[1].As<Napi::Object>(), source); !s.ok()) return Reject(env, s, "createRemoteClone");
+  if (Status s = RemoteSourceOptionsFromJs(info[1].As<Napi::Object>(), source); !s.ok())
+    return Reject(env, s, "createRemoteClone");
   options.lazy = true;
   auto* worker = new RemoteCloneWorker(env, this, std::move(descriptor), vmid, std::move(options), source, Callbacks());
   phase_ = Phase::kCreating;
@@ -529,8 +540,7 @@ void VmBinding::FinishCreate(Napi::Env env, std::unique_ptr<Vm> vm, bool ok, boo
   }
 }
 
-Napi::Value VmBinding::RunVmOperation(const Napi::CallbackInfo& info, const char* operation,
-                                      Status (Vm::*method)()) {
+Napi::Value VmBinding::RunVmOperation(const Napi::CallbackInfo& info, const char* operation, Status (Vm::*method)()) {
   Napi::Env env = info.Env();
   if (Napi::Value rejected = CheckOperation(env, operation, Phase::kReady); !rejected.IsEmpty()) return rejected;
   // From the moment the vCPUs may start, the VM holds Node open (until its final state).
@@ -549,9 +559,7 @@ void VmBinding::FinishBoot(Napi::Env env, bool ok) {
 
 Napi::Value VmBinding::Pause(const Napi::CallbackInfo& info) { return RunVmOperation(info, "pause", &Vm::pause); }
 
-Napi::Value VmBinding::Resume(const Napi::CallbackInfo& info) {
-  return RunVmOperation(info, "resume", &Vm::resume);
-}
+Napi::Value VmBinding::Resume(const Napi::CallbackInfo& info) { return RunVmOperation(info, "resume", &Vm::resume); }
 
 Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -641,13 +649,10 @@ Napi::Value VmBinding::State(const Napi::CallbackInfo& info) {
   switch (phase_) {
     case Phase::kNew:
     case Phase::kCreating:
-    case Phase::kShell:
-      return Napi::String::New(env, sf::vmm::to_string(VmState::created));
+    case Phase::kShell: return Napi::String::New(env, sf::vmm::to_string(VmState::created));
     case Phase::kDestroying:
-    case Phase::kDestroyed:
-      return Napi::String::New(env, sf::vmm::to_string(VmState::destroyed));
-    case Phase::kReady:
-      break;
+    case Phase::kDestroyed: return Napi::String::New(env, sf::vmm::to_string(VmState::destroyed));
+    case Phase::kReady: break;
   }
   return Napi::String::New(env, sf::vmm::to_string(vm_->state()));
 }

@@ -36,7 +36,9 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   void FinishBecomeClone(Napi::Env env, bool ok);
   void FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, int exit_code, const std::string& reason);
   void EndOperation() { op_in_flight_ = false; }
-  void DrainEvents(Napi::Env env) { if (events_) events_->Drain(env); }
+  void DrainEvents(Napi::Env env) {
+    if (events_) events_->Drain(env);
+  }
 
  private:
   // kShell: a clone shell (prepareClone) waiting for becomeClone; destroy() is its only other way out.
@@ -46,17 +48,17 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value Create(const Napi::CallbackInfo& info);  // (config) => Promise<void>
   // (snapshot: NativeSnapshot, {vmid, lazy, cloneReply?}) => Promise<void>: this object becomes a paused clone.
   Napi::Value CreateClone(const Napi::CallbackInfo& info);
-  Napi::Value Fork(const Napi::CallbackInfo& info);    // () => Promise<NativeSnapshot>
+  Napi::Value Fork(const Napi::CallbackInfo& info);          // () => Promise<NativeSnapshot>
   Napi::Value PrepareClone(const Napi::CallbackInfo& info);  // ({ramBytes, vcpus, privilege}) => Promise<void>
   // (descriptor: Buffer, {vmid, lazy, cloneReply?, server: 'ip:port', bind?: 'ip:port'}) => Promise<void>
   Napi::Value CreateRemoteClone(const Napi::CallbackInfo& info);
   Napi::Value BecomeClone(const Napi::CallbackInfo& info);   // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
-  Napi::Value MemtapStats(const Napi::CallbackInfo& info);  // () => {...} | null (not a lazy clone)
-  Napi::Value Prefetch(const Napi::CallbackInfo& info);     // (gpa, npages) => void, throws on failure
-  Napi::Value Boot(const Napi::CallbackInfo& info);    // () => Promise<void>
-  Napi::Value Pause(const Napi::CallbackInfo& info);   // () => Promise<void>
-  Napi::Value Resume(const Napi::CallbackInfo& info);  // () => Promise<void>
-  Napi::Value Destroy(const Napi::CallbackInfo& info); // () => Promise<void>
+  Napi::Value MemtapStats(const Napi::CallbackInfo& info);   // () => {...} | null (not a lazy clone)
+  Napi::Value Prefetch(const Napi::CallbackInfo& info);      // (gpa, npages) => void, throws on failure
+  Napi::Value Boot(const Napi::CallbackInfo& info);          // () => Promise<void>
+  Napi::Value Pause(const Napi::CallbackInfo& info);         // () => Promise<void>
+  Napi::Value Resume(const Napi::CallbackInfo& info);        // () => Promise<void>
+  Napi::Value Destroy(const Napi::CallbackInfo& info);       // () => Promise<void>
   Napi::Value AnswerCall(const Napi::CallbackInfo& info);    // (id: bigint, reply) => void, throws on failure
   Napi::Value ConsoleInput(const Napi::CallbackInfo& info);  // (bytes: Uint8Array) => void
   Napi::Value Stats(const Napi::CallbackInfo& info);

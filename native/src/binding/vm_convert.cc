@@ -190,7 +190,8 @@ Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape) {
   if (!value.IsObject()) return Invalid("clone shape must be an object");
   const Napi::Object o = value.As<Napi::Object>();
   double ram = 0;
-  if (!IntegerIn(o.Get("ramBytes"), 0, 9007199254740991.0, ram)) return Invalid("clone shape.ramBytes must be a safe integer");
+  if (!IntegerIn(o.Get("ramBytes"), 0, 9007199254740991.0, ram))
+    return Invalid("clone shape.ramBytes must be a safe integer");
   shape.ram_bytes = static_cast<uint64_t>(ram);
   if (Status s = ReadUint32(o, "vcpus", "clone shape", shape.vcpus); !s.ok()) return s;
   std::string privilege;

@@ -13,9 +13,8 @@ std::shared_ptr<VmEventChannel> VmEventChannel::Open(Napi::Env env, VmEventSink*
   auto* context = new std::shared_ptr<VmEventChannel>(channel);
   // Unlimited queue: the vCPU side never blocks on JS (a full queue could deadlock against a JS thread that is
   // itself waiting for the VM, e.g. a finalizer destroying it). The channel bounds memory itself.
-  channel->tsfn_ = Tsfn::New(
-      env, "snowflock:vm-events", 0, 1, context,
-      [](Napi::Env, void*, std::shared_ptr<VmEventChannel>* ctx) { delete ctx; });
+  channel->tsfn_ = Tsfn::New(env, "snowflock:vm-events", 0, 1, context,
+                             [](Napi::Env, void*, std::shared_ptr<VmEventChannel>* ctx) { delete ctx; });
   // A VM that is only created (or already stopped) must not hold the process open.
   channel->tsfn_.Unref(env);
   return channel;

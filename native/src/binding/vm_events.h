@@ -83,15 +83,15 @@ class VmEventChannel {
   void WakeLocked();
 
   mutable std::mutex mutex_;
-  std::deque<VmEvent> queue_;      // guarded by mutex_
-  size_t pending_console_ = 0;     // bytes of console text in queue_; guarded by mutex_
-  uint64_t console_dropped_ = 0;   // guarded by mutex_
-  bool wake_pending_ = false;      // a TSFN call is queued and has not drained yet; guarded by mutex_
-  bool closed_ = false;            // guarded by mutex_
+  std::deque<VmEvent> queue_;     // guarded by mutex_
+  size_t pending_console_ = 0;    // bytes of console text in queue_; guarded by mutex_
+  uint64_t console_dropped_ = 0;  // guarded by mutex_
+  bool wake_pending_ = false;     // a TSFN call is queued and has not drained yet; guarded by mutex_
+  bool closed_ = false;           // guarded by mutex_
 
-  Tsfn tsfn_;                      // set in Open, released in Close
-  VmEventSink* sink_ = nullptr;    // JS thread only
-  bool keep_alive_ = false;        // JS thread only
+  Tsfn tsfn_;                    // set in Open, released in Close
+  VmEventSink* sink_ = nullptr;  // JS thread only
+  bool keep_alive_ = false;      // JS thread only
 };
 
 }  // namespace sf::binding

@@ -127,10 +127,30 @@ TEST_F(ElfLoader, RejectsBadIdentAndHeaderFields) {
       {[](Image& i) { i.eh.e_ehsize = 52; }, "e_ehsize"},
       {[](Image& i) { i.eh.e_phentsize = 32; }, "e_phentsize"},
       {[](Image& i) { i.ph.clear(); }, "no program headers"},
-      {[](Image& i) { i.eh.e_shnum = 3; i.eh.e_shentsize = 10; }, "e_shentsize"},
-      {[](Image& i) { i.eh.e_shnum = 3; i.eh.e_shentsize = 64; i.eh.e_shoff = 0x100000; }, "section headers extend"},
-      {[](Image& i) { i.eh.e_shnum = 1; i.eh.e_shentsize = 64; i.eh.e_shoff = 64; }, "section and program headers overlap"},
-      {[](Image& i) { i.eh.e_shnum = 1; i.eh.e_shentsize = 64; i.eh.e_shoff = 0x200; i.eh.e_shstrndx = 5; }, "e_shstrndx"},
+      {[](Image& i) {
+         i.eh.e_shnum = 3;
+         i.eh.e_shentsize = 10;
+       },
+       "e_shentsize"},
+      {[](Image& i) {
+         i.eh.e_shnum = 3;
+         i.eh.e_shentsize = 64;
+         i.eh.e_shoff = 0x100000;
+       },
+       "section headers extend"},
+      {[](Image& i) {
+         i.eh.e_shnum = 1;
+         i.eh.e_shentsize = 64;
+         i.eh.e_shoff = 64;
+       },
+       "section and program headers overlap"},
+      {[](Image& i) {
+         i.eh.e_shnum = 1;
+         i.eh.e_shentsize = 64;
+         i.eh.e_shoff = 0x200;
+         i.eh.e_shstrndx = 5;
+       },
+       "e_shstrndx"},
   };
   for (const Case& c : cases) {
     Image img;
@@ -166,9 +186,20 @@ TEST_F(ElfLoader, RejectsBadSegments) {
   const Case cases[] = {
       {[](Image& i) { i.ph[0].p_memsz = 2; }, "p_filesz 0x4 > p_memsz 0x2"},
       {[](Image& i) { i.ph[0].p_offset = UINT64_MAX - 1; }, "file range extends past"},
-      {[](Image& i) { i.ph[0].p_paddr = i.ph[0].p_vaddr = 0x1000; i.eh.e_entry = 0x1000; }, "below 0x100000"},
-      {[](Image& i) { i.ph[0].p_paddr = i.ph[0].p_vaddr = kRam - 0x1000; i.eh.e_entry = kRam - 0x1000; }, "outside guest RAM"},
-      {[](Image& i) { i.ph[0].p_paddr = i.ph[0].p_vaddr = UINT64_MAX - 0xfff; i.eh.e_entry = UINT64_MAX - 0xfff; },
+      {[](Image& i) {
+         i.ph[0].p_paddr = i.ph[0].p_vaddr = 0x1000;
+         i.eh.e_entry = 0x1000;
+       },
+       "below 0x100000"},
+      {[](Image& i) {
+         i.ph[0].p_paddr = i.ph[0].p_vaddr = kRam - 0x1000;
+         i.eh.e_entry = kRam - 0x1000;
+       },
+       "outside guest RAM"},
+      {[](Image& i) {
+         i.ph[0].p_paddr = i.ph[0].p_vaddr = UINT64_MAX - 0xfff;
+         i.eh.e_entry = UINT64_MAX - 0xfff;
+       },
        "outside guest RAM"},
       {[](Image& i) { i.ph[0].p_memsz = UINT64_MAX; }, "outside guest RAM"},
       {[](Image& i) { i.ph[0].p_vaddr = 0xffffffff80100000ull; }, "identity-mapped"},

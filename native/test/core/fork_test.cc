@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <random>
 #include <cstring>
+#include <random>
 #include <thread>
 
 #include "test_support.h"
@@ -32,7 +32,6 @@ std::vector<uint8_t> read_region(Vm& vm) {
   EXPECT_TRUE(vm.read_guest(kPagesGpa, v).ok());
   return v;
 }
-
 
 size_t open_fds() {
   size_t n = 0;
@@ -238,7 +237,8 @@ TEST(Fork, AShellMadeBeforeTheForkBecomesTheClone) {
   const auto t2 = std::chrono::steady_clock::now();
   ASSERT_TRUE(fresh.ok());
   std::printf("[ shell ] 1 GiB clone: from a shell %.3f ms, from scratch %.3f ms\n",
-              std::chrono::duration<double, std::milli>(t1 - t0).count(), std::chrono::duration<double, std::milli>(t2 - t1).count());
+              std::chrono::duration<double, std::milli>(t1 - t0).count(),
+              std::chrono::duration<double, std::milli>(t2 - t1).count());
   Vm& c = *shell.value();
   EXPECT_EQ(c.state(), VmState::paused);
   sf_bootinfo bi{};
@@ -399,9 +399,17 @@ TEST(Fork, EveryVmReturnsFromTheCloneCallWithItsOwnAnswer) {
   EXPECT_EQ(f1->code, 1) << h1.console();
   EXPECT_EQ(f2->code, 2) << h2.console();
   EXPECT_EQ(f3->code, 100 + static_cast<int>(SF_EUNAVAIL)) << h3.console();
-  EXPECT_NE(hp.console().find("rax=0x0000000000000000 vmid=0x0000000000000000 count=0x0000000000000002 boot=0x0000000000000000 memory ok"), std::string::npos) << hp.console();
-  EXPECT_NE(h1.console().find("vmid=0x0000000000000001 count=0x0000000000000002 boot=0x0000000000000001 memory ok"), std::string::npos) << h1.console();
-  EXPECT_NE(h2.console().find("vmid=0x0000000000000002 count=0x0000000000000002 boot=0x0000000000000002 memory ok"), std::string::npos) << h2.console();
+  EXPECT_NE(
+      hp.console().find(
+          "rax=0x0000000000000000 vmid=0x0000000000000000 count=0x0000000000000002 boot=0x0000000000000000 memory ok"),
+      std::string::npos)
+      << hp.console();
+  EXPECT_NE(h1.console().find("vmid=0x0000000000000001 count=0x0000000000000002 boot=0x0000000000000001 memory ok"),
+            std::string::npos)
+      << h1.console();
+  EXPECT_NE(h2.console().find("vmid=0x0000000000000002 count=0x0000000000000002 boot=0x0000000000000002 memory ok"),
+            std::string::npos)
+      << h2.console();
 }
 
 TEST(Fork, PendingCallBlockOutsideRamIsRejected) {
@@ -533,7 +541,11 @@ TEST_F(DescriptorTest, HostileIdentityAndExtentsAreRejected) {
   reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{5, 0}}; }, "empty");
   reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{pages - 1, 2}}; }, "past RAM");
   reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>{{1, UINT64_MAX}}; }, "overflowing");
-  reject([&](Descriptor& h) { h.data_extents = std::vector<PageExtent>(kDescriptorMaxExtents + 1, PageExtent{0, 1}); }, "too many");
+  reject(
+      [&](Descriptor& h) {
+        h.data_extents = std::vector<PageExtent>(kDescriptorMaxExtents + 1, PageExtent{0, 1});
+      },
+      "too many");
   Descriptor ok = d.value();
   ok.identity = SnapshotIdentity{42, {1, 2, 3}};
   ok.data_extents = std::vector<PageExtent>{{0, 16}, {100, 4}};
@@ -621,7 +633,12 @@ TEST_F(DescriptorTest, WellSealedButHostileFieldsAreRejected) {
                 "MSR count disagrees with length");
   expect_reject([&](auto& b) { put32(b, nmsrs_off - 4, 0x7fffffffu); }, "huge XSAVE length");
   expect_reject([&](auto& b) { put32(b, nmsrs_off + 4, 100000); }, "huge CPUID count");
-  expect_reject([&](auto& b) { b.resize(b.size() - 16); put64(b, 16, b.size()); }, "cut section, sealed");
+  expect_reject(
+      [&](auto& b) {
+        b.resize(b.size() - 16);
+        put64(b, 16, b.size());
+      },
+      "cut section, sealed");
 }
 
 }  // namespace

@@ -110,7 +110,8 @@ TEST(GuestMemory, ZeroClearsExactlyTheRangeAndFreesWholePages) {
   // (checked before the reads below: reading a punched page brings a zero page back)
   EXPECT_EQ(m->pages_touched(), 12u) << "the four whole pages were punched out, not written";
   EXPECT_EQ(*m->read<uint8_t>(99), 0xab);
-  for (uint64_t a : {100ull, 4095ull, 4096ull, 12345ull, 100ull + 5 * 4096 - 1}) EXPECT_EQ(*m->read<uint8_t>(a), 0) << a;
+  for (uint64_t a : {100ull, 4095ull, 4096ull, 12345ull, 100ull + 5 * 4096 - 1})
+    EXPECT_EQ(*m->read<uint8_t>(a), 0) << a;
   EXPECT_EQ(*m->read<uint8_t>(100 + 5 * 4096), 0xab);
   EXPECT_TRUE(m->zero(0, 0));
   EXPECT_FALSE(m->zero((2ull << 20) - 10, 11));

@@ -19,7 +19,9 @@ struct FakeEnv final : HypercallEnv {
   uint64_t fresh = 0;
   std::vector<std::tuple<uint32_t, uint64_t, uint64_t>> starts;
   int64_t start_result = 0;
-  void console_write(std::span<const uint8_t> b) override { console.append(reinterpret_cast<const char*>(b.data()), b.size()); }
+  void console_write(std::span<const uint8_t> b) override {
+    console.append(reinterpret_cast<const char*>(b.data()), b.size());
+  }
   void note_fresh_pages(uint64_t, uint64_t n) override { fresh += n; }
   int64_t start_vcpu(uint32_t id, uint64_t entry, uint64_t stack) override {
     starts.emplace_back(id, entry, stack);

@@ -46,7 +46,8 @@ TEST(LongMode, IdentityMapCoversRamAboveTheHole) {
   const uint64_t top = SF_RAM_HIGH_GPA + (ram - SF_RAM_LOW_MAX);
   EXPECT_EQ(page_directories_for(m->gpa_end()), 6u);
   bool user;
-  for (uint64_t va : std::initializer_list<uint64_t>{0, SF_RAM_LOW_MAX - 1, SF_RAM_LOW_MAX /* hole: mapped, MMIO */, SF_RAM_HIGH_GPA, top - 1}) {
+  for (uint64_t va : std::initializer_list<uint64_t>{0, SF_RAM_LOW_MAX - 1, SF_RAM_LOW_MAX /* hole: mapped, MMIO */,
+                                                     SF_RAM_HIGH_GPA, top - 1}) {
     EXPECT_EQ(translate(*m, va, &user), va);
     EXPECT_TRUE(user);
   }

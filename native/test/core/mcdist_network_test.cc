@@ -231,7 +231,8 @@ TEST(McdistMulticast, AClientOutsideTheGroupIsAnsweredByUnicast) {
 struct Traffic {
   uint64_t bytes, datagrams, lockstep, fault_p50_ns;
 };
-Traffic shared_working_set(const Snapshot& snap, NetworkMode mode, int hosts, uint64_t pages, bool faults, uint8_t group) {
+Traffic shared_working_set(const Snapshot& snap, NetworkMode mode, int hosts, uint64_t pages, bool faults,
+                           uint8_t group) {
   ServerOpts so;
   so.mode = mode;
   so.group = group;
@@ -288,13 +289,14 @@ TEST(McdistMulticast, NHostsTouchingTheSamePagesCostOneWorkingSetNotN) {
     const Traffic one = shared_working_set(snap, NetworkMode::unicast, 1, kSet, faults, 2);
     const Traffic uni = shared_working_set(snap, NetworkMode::unicast, kHosts, kSet, faults, 2);
     const Traffic multi = shared_working_set(snap, NetworkMode::multicast, kHosts, kSet, faults, 3);
-    std::printf("[ mcdist ] %s, %d hosts x %llu pages: one host %llu B; unicast %llu B (%.2fx); multicast %llu B "
-                "(%.2fx, %llu lockstep-suppressed pages); fault service p50: unicast %llu ns, multicast %llu ns\n",
-                faults ? "faults  " : "prefetch", kHosts, (unsigned long long)kSet, (unsigned long long)one.bytes,
-                (unsigned long long)uni.bytes, static_cast<double>(uni.bytes) / static_cast<double>(one.bytes),
-                (unsigned long long)multi.bytes, static_cast<double>(multi.bytes) / static_cast<double>(one.bytes),
-                (unsigned long long)multi.lockstep, (unsigned long long)uni.fault_p50_ns,
-                (unsigned long long)multi.fault_p50_ns);
+    std::printf(
+        "[ mcdist ] %s, %d hosts x %llu pages: one host %llu B; unicast %llu B (%.2fx); multicast %llu B "
+        "(%.2fx, %llu lockstep-suppressed pages); fault service p50: unicast %llu ns, multicast %llu ns\n",
+        faults ? "faults  " : "prefetch", kHosts, (unsigned long long)kSet, (unsigned long long)one.bytes,
+        (unsigned long long)uni.bytes, static_cast<double>(uni.bytes) / static_cast<double>(one.bytes),
+        (unsigned long long)multi.bytes, static_cast<double>(multi.bytes) / static_cast<double>(one.bytes),
+        (unsigned long long)multi.lockstep, (unsigned long long)uni.fault_p50_ns,
+        (unsigned long long)multi.fault_p50_ns);
     EXPECT_GE(one.bytes, kSet * kPg / 2);  // about half the pages are data, the rest zero runs
     EXPECT_GE(static_cast<double>(uni.bytes), 2.5 * static_cast<double>(one.bytes)) << "unicast: N working sets";
     EXPECT_LE(static_cast<double>(multi.bytes), 1.5 * static_cast<double>(one.bytes)) << "multicast: about one";
@@ -339,7 +341,8 @@ TEST(McdistLockstep, SimultaneousRequestsForOnePageAreServedOnce) {
     });
   }
   for (auto& t : ts) t.join();
-  ASSERT_TRUE(wait_for([&] { return a.mirror->has_all(100, 80) && b.mirror->has_all(100, 80) && c.mirror->has_all(100, 80); }));
+  ASSERT_TRUE(
+      wait_for([&] { return a.mirror->has_all(100, 80) && b.mirror->has_all(100, 80) && c.mirror->has_all(100, 80); }));
   EXPECT_GT(server->stats().lockstep_suppressed, 64u);
   for (Host* h : hs) EXPECT_EQ(wrong_pages(snap, *h->mirror), 0u);
 }
@@ -365,9 +368,10 @@ TEST(McdistLockstep, AFaultOvertakesBulkWorkQueuedForItsPageAndThePageGoesOutOnc
   const uint64_t bulk_pages_then = bulk.mirror->stats().pages;
   ASSERT_TRUE(wait_for([&] { return bulk.mirror->has_all(0, 512); }, 10s));
   const uint64_t bulk_ms = (mono() - t0) / 1000000;
-  std::printf("[ mcdist ] a fault behind a paced prefetch: served in %llu ms (prefetch had %llu of 512 pages; done "
-              "after %llu ms)\n",
-              (unsigned long long)fault_ms, (unsigned long long)bulk_pages_then, (unsigned long long)bulk_ms);
+  std::printf(
+      "[ mcdist ] a fault behind a paced prefetch: served in %llu ms (prefetch had %llu of 512 pages; done "
+      "after %llu ms)\n",
+      (unsigned long long)fault_ms, (unsigned long long)bulk_pages_then, (unsigned long long)bulk_ms);
   EXPECT_LT(bulk_pages_then, 500u);
   EXPECT_LT(fault_ms * 2, bulk_ms);
   EXPECT_LT(fault_ms, 100u) << "a fault's reply is not held back by the pace";
@@ -493,7 +497,8 @@ TEST(McdistLoss, EveryCloneConvergesWithFivePercentLoss) {
         }
       });
     }
-    for (int h = 0; h < 3; ++h) ts.emplace_back([&, h] { (void)fetch(hs[h], static_cast<uint64_t>(h) * 384 + 384, 384); });
+    for (int h = 0; h < 3; ++h)
+      ts.emplace_back([&, h] { (void)fetch(hs[h], static_cast<uint64_t>(h) * 384 + 384, 384); });
     for (auto& t : ts) t.join();
     const double secs = static_cast<double>(mono() - t0) / 1e9;
     EXPECT_EQ(bad.load(), 0u);
@@ -505,10 +510,11 @@ TEST(McdistLoss, EveryCloneConvergesWithFivePercentLoss) {
       timeouts += h.src->stats().timeouts;
     }
     const MemserverStats s = server->stats();
-    std::printf("[ mcdist ] 5%% loss, %u B datagrams: 6 clones on 3 hosts converged in %.2f s; %llu datagrams "
-                "dropped at receivers, %llu at the sender; %llu requests, %llu lockstep-suppressed pages\n",
-                dgram, secs, (unsigned long long)drops, (unsigned long long)s.test_send_drops,
-                (unsigned long long)s.requests, (unsigned long long)s.lockstep_suppressed);
+    std::printf(
+        "[ mcdist ] 5%% loss, %u B datagrams: 6 clones on 3 hosts converged in %.2f s; %llu datagrams "
+        "dropped at receivers, %llu at the sender; %llu requests, %llu lockstep-suppressed pages\n",
+        dgram, secs, (unsigned long long)drops, (unsigned long long)s.test_send_drops, (unsigned long long)s.requests,
+        (unsigned long long)s.lockstep_suppressed);
     EXPECT_EQ(failures, 0u);
     EXPECT_EQ(timeouts, 0u);
     EXPECT_GT(drops, 0u);
@@ -575,11 +581,14 @@ TEST(McdistHostile, AFloodOfGarbageForgedForeignAndStaleDatagramsIsCountedAndNev
       batch.push_back({garbage, {"garbage", g_reason, true}});
       batch.push_back({garbage, {"garbage", g_reason, false}});
       batch.push_back({frag(page, 0, 1424, test_key(7), kSnapId), {"forged fragment", WireError::bad_mac, true}});
-      batch.push_back({frag(page, 0, static_cast<uint16_t>(kPg), test_key(7), kSnapId), {"forged page", WireError::bad_mac, true}});
+      batch.push_back(
+          {frag(page, 0, static_cast<uint16_t>(kPg), test_key(7), kSnapId), {"forged page", WireError::bad_mac, true}});
       batch.push_back({zero_run(test_key(7), kSnapId), {"forged zero run", WireError::bad_mac, true}});
       // Stale: an older snapshot's authentic-looking traffic (its own key) on the same group and port.
-      batch.push_back({frag(page, 0, static_cast<uint16_t>(kPg), test_key(3), kSnapId - 1), {"stale page", WireError::foreign_snapshot, true}});
-      batch.push_back({request_bytes(page, 1, 5, test_key(3), kSnapId - 1), {"stale request", WireError::foreign_snapshot, false}});
+      batch.push_back({frag(page, 0, static_cast<uint16_t>(kPg), test_key(3), kSnapId - 1),
+                       {"stale page", WireError::foreign_snapshot, true}});
+      batch.push_back(
+          {request_bytes(page, 1, 5, test_key(3), kSnapId - 1), {"stale request", WireError::foreign_snapshot, false}});
       batch.push_back({request_bytes(page, 1, 5, test_key(7)), {"forged request", WireError::bad_mac, false}});
       // A request sent to the group, and a reply sent to the server: the wrong direction.
       batch.push_back({request_bytes(page, 1, 5), {"request at the group", WireError::bad_type, true}});
@@ -648,18 +657,21 @@ TEST(McdistHostile, AFloodOfGarbageForgedForeignAndStaleDatagramsIsCountedAndNev
       done = done && hs[h].src->stats().dropped_total >= host_total + own;
     }
     return done;
-  })) << server->stats().dropped_total << " of " << server_total;
+  })) << server->stats().dropped_total
+      << " of " << server_total;
   const MemserverStats ss = server->stats();
   for (size_t i = 1; i < kWireErrorCount; ++i) {
     const char* why = wire_error_name(static_cast<WireError>(i));
     EXPECT_EQ(ss.dropped[i], expect_server[i]) << "server, " << why;
-    for (int h = 0; h < 3; ++h) EXPECT_EQ(hs[h].src->stats().dropped[i], expect_host[i] + expect_own[h][i]) << "host " << h << ", " << why;
+    for (int h = 0; h < 3; ++h)
+      EXPECT_EQ(hs[h].src->stats().dropped[i], expect_host[i] + expect_own[h][i]) << "host " << h << ", " << why;
   }
   EXPECT_EQ(ss.out_of_range, 0u);
-  std::printf("[ mcdist ] flood: %llu datagrams at the server, %llu at the group, %llu at hosts' own sockets: all "
-              "dropped and counted by reason; %llu pages served meanwhile\n",
-              (unsigned long long)server_total, (unsigned long long)host_total, (unsigned long long)own_total,
-              (unsigned long long)ss.pages_served);
+  std::printf(
+      "[ mcdist ] flood: %llu datagrams at the server, %llu at the group, %llu at hosts' own sockets: all "
+      "dropped and counted by reason; %llu pages served meanwhile\n",
+      (unsigned long long)server_total, (unsigned long long)host_total, (unsigned long long)own_total,
+      (unsigned long long)ss.pages_served);
   // And the server still answers.
   Host late = make_host(snap, *server);
   ASSERT_TRUE(fetch(late, 0, 64));
@@ -702,8 +714,9 @@ TEST(McdistLatency, OneHostFaultsThroughUnicastAndMulticast) {
       auto t = touch_all(c, kN);
       EXPECT_EQ(std::memcmp(c.ram, snap.expect.data(), snap.bytes()), 0);
       const auto s = c.tap->stats();
-      rows.push_back({std::string(network_mode_name(mode)) + ", " + std::to_string(server->max_datagram()) + " B datagrams",
-                      pct(t, 0.5), s.p50_ns, s.p99_ns});
+      rows.push_back(
+          {std::string(network_mode_name(mode)) + ", " + std::to_string(server->max_datagram()) + " B datagrams",
+           pct(t, 0.5), s.p50_ns, s.p99_ns});
     }
   }
   // A UDP round trip on loopback between two threads, for scale (DESIGN §7: remote fault target).

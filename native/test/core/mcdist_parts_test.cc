@@ -58,7 +58,8 @@ TEST(McdistWire, RequestsCarryTheReceiveRateAndTheUnicastAndRetryFlags) {
       EXPECT_EQ(got.retry, retry);
       EXPECT_EQ(got.first_page, 77u);
       EXPECT_EQ(got.npages, 3u);
-      EXPECT_EQ(b[6], (rate ? kRequestFlagRate : 0) | (uni ? kRequestFlagUnicast : 0) | (retry ? kRequestFlagRetry : 0));
+      EXPECT_EQ(b[6],
+                (rate ? kRequestFlagRate : 0) | (uni ? kRequestFlagUnicast : 0) | (retry ? kRequestFlagRetry : 0));
     }
   }
   // A request without either extension is byte for byte the original layout (reserved word 0).
@@ -80,11 +81,11 @@ TEST(McdistWire, InconsistentRateFieldsAndUnknownFlagsAreMalformed) {
   };
   EXPECT_EQ(edited(0, 0), WireError::ok);
   EXPECT_EQ(edited(kRequestFlagRate, 5), WireError::ok);
-  EXPECT_EQ(edited(kRequestFlagRate, 0), WireError::malformed);   // "a rate of zero"
-  EXPECT_EQ(edited(0, 5), WireError::malformed);                  // a rate without its flag
+  EXPECT_EQ(edited(kRequestFlagRate, 0), WireError::malformed);  // "a rate of zero"
+  EXPECT_EQ(edited(0, 5), WireError::malformed);                 // a rate without its flag
   EXPECT_EQ(edited(kRequestFlagUnicast, 5), WireError::malformed);
   EXPECT_EQ(edited(kRequestFlagRetry | kRequestFlagUnicast, 0), WireError::ok);
-  EXPECT_EQ(edited(8, 0), WireError::malformed);                  // an unknown flag
+  EXPECT_EQ(edited(8, 0), WireError::malformed);  // an unknown flag
   EXPECT_EQ(edited(0x8000 | kRequestFlagRate, 5), WireError::malformed);
   // The rate is under the MAC like everything else: changing it in flight is a forgery.
   std::vector<uint8_t> b(kRequestBytes);

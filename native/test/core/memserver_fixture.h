@@ -63,7 +63,8 @@ struct CloneRam {
   uint64_t bytes;
   std::unique_ptr<memory::Memtap> tap;
   CloneRam(uint64_t b, std::shared_ptr<memory::PageSource> src, memory::MemtapOptions opts = {}) : bytes(b) {
-    ram = static_cast<uint8_t*>(::mmap(nullptr, b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    ram = static_cast<uint8_t*>(
+        ::mmap(nullptr, b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     EXPECT_NE(ram, MAP_FAILED);
     auto t = memory::Memtap::create(ram, b, std::move(src), std::move(opts));
     EXPECT_TRUE(t.ok()) << t.status().message;
@@ -75,7 +76,9 @@ struct CloneRam {
   }
   CloneRam(const CloneRam&) = delete;
   CloneRam& operator=(const CloneRam&) = delete;
-  uint64_t word(uint64_t p, uint64_t off = 8) const { return *reinterpret_cast<volatile uint64_t*>(ram + p * kPg + off); }
+  uint64_t word(uint64_t p, uint64_t off = 8) const {
+    return *reinterpret_cast<volatile uint64_t*>(ram + p * kPg + off);
+  }
   bool page_ok(const Snapshot& s, uint64_t p) const { return std::memcmp(ram + p * kPg, s.page(p), kPg) == 0; }
 };
 

@@ -283,40 +283,40 @@ TEST(Memserver, DropsGarbageForgedAndForeignRequestsAndStillServes) {
   const std::vector<uint8_t> valid = req(r, test_key());
   std::vector<uint8_t> garbage(300);
   for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<uint8_t>(i * 13);
-  inj.send(server->endpoint(), garbage);                                  // bad_magic
-  inj.send(server->endpoint(), {valid.data(), 10});                       // truncated
-  inj.send(server->endpoint(), {valid.data(), kRequestBytes - 1});        // truncated
+  inj.send(server->endpoint(), garbage);                            // bad_magic
+  inj.send(server->endpoint(), {valid.data(), 10});                 // truncated
+  inj.send(server->endpoint(), {valid.data(), kRequestBytes - 1});  // truncated
   std::vector<uint8_t> longer = valid;
   longer.resize(200, 0);
-  inj.send(server->endpoint(), longer);                                   // oversized
+  inj.send(server->endpoint(), longer);  // oversized
   std::vector<uint8_t> jumbo(9000, 0);
   std::memcpy(jumbo.data(), valid.data(), valid.size());
-  inj.send(server->endpoint(), jumbo);                                    // oversized (past the buffer)
+  inj.send(server->endpoint(), jumbo);  // oversized (past the buffer)
   std::vector<uint8_t> v2 = valid;
   v2[4] = 2;
   reseal(v2, test_key());
-  inj.send(server->endpoint(), v2);                                       // bad_version
+  inj.send(server->endpoint(), v2);  // bad_version
   PageRequest foreign = r;
-  foreign.snapshot_id = kSnapId - 1;  // an older snapshot
-  inj.send(server->endpoint(), req(foreign, test_key()));                 // foreign_snapshot
-  inj.send(server->endpoint(), req(r, test_key(1)));                      // bad_mac (wrong key)
+  foreign.snapshot_id = kSnapId - 1;                       // an older snapshot
+  inj.send(server->endpoint(), req(foreign, test_key()));  // foreign_snapshot
+  inj.send(server->endpoint(), req(r, test_key(1)));       // bad_mac (wrong key)
   std::vector<uint8_t> flipped = valid;
   flipped[20] ^= 0x40;
-  inj.send(server->endpoint(), flipped);                                  // bad_mac (changed in flight)
+  inj.send(server->endpoint(), flipped);  // bad_mac (changed in flight)
   std::vector<uint8_t> as_reply = valid;
   as_reply[5] = static_cast<uint8_t>(MsgType::page);
   reseal(as_reply, test_key());
-  inj.send(server->endpoint(), as_reply);                                 // bad_type
+  inj.send(server->endpoint(), as_reply);  // bad_type
   std::vector<uint8_t> reserved = valid;
   reserved[36] = 1;
   reseal(reserved, test_key());
-  inj.send(server->endpoint(), reserved);                                 // malformed
+  inj.send(server->endpoint(), reserved);  // malformed
   PageRequest big = r;
-  big.npages = 512;  // more than the server's max_request_pages (256)
-  inj.send(server->endpoint(), req(big, test_key()));                     // malformed
+  big.npages = 512;                                    // more than the server's max_request_pages (256)
+  inj.send(server->endpoint(), req(big, test_key()));  // malformed
   PageRequest past = r;
-  past.first_page = 510;  // 510 + 8 > 512 pages
-  inj.send(server->endpoint(), req(past, test_key()));                    // out_of_range
+  past.first_page = 510;                                // 510 + 8 > 512 pages
+  inj.send(server->endpoint(), req(past, test_key()));  // out_of_range
 
   ASSERT_TRUE(wait_for([&] { return server->stats().dropped_total + server->stats().out_of_range >= 13; }));
   const MemserverStats s = server->stats();
@@ -377,36 +377,36 @@ TEST(Memserver, ClientDropsForgedForeignAndMalformedRepliesAndNeverInstallsThem)
     inj.send(client, b);
     ++sent;
   };
-  send(frag(whole, test_key(9)));                                     // bad_mac: forged page 1
-  send(frag(zeros, test_key(9)));                                     // bad_mac: forged zero run
+  send(frag(whole, test_key(9)));  // bad_mac: forged page 1
+  send(frag(zeros, test_key(9)));  // bad_mac: forged zero run
   PageFragment foreign = whole;
   foreign.snapshot_id = kSnapId + 1;
-  send(frag(foreign, test_key()));                                    // foreign_snapshot
-  auto good = frag(whole, test_key());  // (valid MAC; used only as a base for broken variants below)
-  send({good.data(), 30});                                            // truncated
-  send({good.data(), good.size() - 1});                               // truncated
+  send(frag(foreign, test_key()));       // foreign_snapshot
+  auto good = frag(whole, test_key());   // (valid MAC; used only as a base for broken variants below)
+  send({good.data(), 30});               // truncated
+  send({good.data(), good.size() - 1});  // truncated
   std::vector<uint8_t> longer = good;
   longer.push_back(0);
-  send(longer);                                                       // oversized
+  send(longer);  // oversized
   std::vector<uint8_t> jumbo(6000, 0);
   std::memcpy(jumbo.data(), good.data(), good.size());
-  send(jumbo);                                                        // oversized (past the buffer)
+  send(jumbo);  // oversized (past the buffer)
   std::vector<uint8_t> v9 = good;
   v9[4] = 9;
   reseal(v9, test_key());
-  send(v9);                                                           // bad_version
+  send(v9);  // bad_version
   std::vector<uint8_t> magic = good;
   magic[1] ^= 0xff;
-  send(magic);                                                        // bad_magic
+  send(magic);  // bad_magic
   std::vector<uint8_t> flip = good;
   flip[100] ^= 1;
-  send(flip);                                                         // bad_mac: payload changed in flight
+  send(flip);  // bad_mac: payload changed in flight
   PageRequest rq;
   rq.snapshot_id = kSnapId;
   rq.npages = 1;
   std::vector<uint8_t> reqb(kRequestBytes);
   ASSERT_EQ(encode_request(rq, test_key(), reqb), kRequestBytes);
-  send(reqb);                                                         // bad_type: a request at a client
+  send(reqb);  // bad_type: a request at a client
   PageFragment half = whole;
   half.page = 2;
   half.offset = 2048;
@@ -415,11 +415,11 @@ TEST(Memserver, ClientDropsForgedForeignAndMalformedRepliesAndNeverInstallsThem)
   std::vector<uint8_t> unaligned = frag(half, test_key());
   unaligned[36] = 4;  // offset 2052
   reseal(unaligned, test_key());
-  send(unaligned);                                                    // malformed
+  send(unaligned);  // malformed
   PageFragment past = zeros;
   past.page = 500;
-  past.count = 100;  // runs past page 511
-  send(frag(past, test_key()));                                       // out_of_range
+  past.count = 100;              // runs past page 511
+  send(frag(past, test_key()));  // out_of_range
 
   ASSERT_TRUE(wait_for([&] { return src->stats().datagrams_received >= static_cast<uint64_t>(sent); }));
   const RemoteSourceStats s = src->stats();
@@ -498,10 +498,11 @@ TEST(Memserver, ADeadServerFailsTheFaultWithinTheTimeoutAndShutdownStaysPrompt) 
   clone.tap->shutdown();
   toucher.join();
   const uint64_t shutdown_ms = (mono() - t0) / 1000000;
-  std::printf("[ memserver ] dead server: stop %llu ms, fault failed %llu ms after the kill (timeout %lld ms): %s; "
-              "shutdown %llu ms\n",
-              (unsigned long long)kill_ms, (unsigned long long)fail_ms, (long long)kTimeout.count(), st.message.c_str(),
-              (unsigned long long)shutdown_ms);
+  std::printf(
+      "[ memserver ] dead server: stop %llu ms, fault failed %llu ms after the kill (timeout %lld ms): %s; "
+      "shutdown %llu ms\n",
+      (unsigned long long)kill_ms, (unsigned long long)fail_ms, (long long)kTimeout.count(), st.message.c_str(),
+      (unsigned long long)shutdown_ms);
   EXPECT_LT(shutdown_ms, 1000u);
   EXPECT_TRUE(done.load());
 }

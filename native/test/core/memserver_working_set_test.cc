@@ -190,14 +190,16 @@ TEST(MemserverWorkingSet, TwoNewcomersOnAGroupShareOneStream) {
   ASSERT_TRUE(b.src && c.src);
   ASSERT_TRUE(fetch(b, 2000, 1));
   ASSERT_TRUE(fetch(c, 2001, 1));
-  ASSERT_TRUE(wait_for([&] { return holds_data_pages_of_first_client(*b.mirror) && holds_data_pages_of_first_client(*c.mirror); }, 10s));
+  ASSERT_TRUE(wait_for(
+      [&] { return holds_data_pages_of_first_client(*b.mirror) && holds_data_pages_of_first_client(*c.mirror); }, 10s));
   ASSERT_TRUE(wait_for([&] { return server->stats().streams_active == 0; }));
   const MemserverStats s = server->stats();
   std::printf("[ reap ] two newcomers on a group: %llu pages streamed for a set of %llu data pages, %llu left out\n",
               (unsigned long long)s.streamed_pages, (unsigned long long)data_pages_of_first_client(),
               (unsigned long long)s.stream_skipped);
   EXPECT_EQ(s.streams_started, 2u);
-  EXPECT_LE(s.streamed_pages, data_pages_of_first_client() + data_pages_of_first_client() / 10) << "about once, not twice";
+  EXPECT_LE(s.streamed_pages, data_pages_of_first_client() + data_pages_of_first_client() / 10)
+      << "about once, not twice";
   EXPECT_EQ(s.unicast_datagrams, 0u);
   EXPECT_LE(b.src->stats().requests_sent + c.src->stats().requests_sent, 4u);
   for (const Host* h : {&a, &b, &c}) EXPECT_EQ(wrong_pages(snap, *h->mirror), 0u);
@@ -274,10 +276,12 @@ TEST(MemserverWorkingSet, DemandIsAnsweredWithinMillisecondsWhileALargeStreamIsS
   }
   streamed_after = server->stats().streamed_pages;
   std::sort(us.begin(), us.end());
-  std::printf("[ reap ] demand fetch while streaming (%llu → %llu of 10000 pages streamed): p50 %llu us, max %llu us; "
-              "with nothing else going on: p50 %llu us, max %llu us\n",
-              (unsigned long long)streamed_before, (unsigned long long)streamed_after, (unsigned long long)us[us.size() / 2],
-              (unsigned long long)us.back(), (unsigned long long)quiet_us[quiet_us.size() / 2], (unsigned long long)quiet_us.back());
+  std::printf(
+      "[ reap ] demand fetch while streaming (%llu → %llu of 10000 pages streamed): p50 %llu us, max %llu us; "
+      "with nothing else going on: p50 %llu us, max %llu us\n",
+      (unsigned long long)streamed_before, (unsigned long long)streamed_after, (unsigned long long)us[us.size() / 2],
+      (unsigned long long)us.back(), (unsigned long long)quiet_us[quiet_us.size() / 2],
+      (unsigned long long)quiet_us.back());
   EXPECT_LT(streamed_before, 10000u) << "the stream was still going when the measurement started";
   // The server answers a request after at most one batch of stream datagrams; the rest is this 2-core
   // machine's scheduling (the streamed client's receive thread is busy too).

@@ -30,8 +30,6 @@ constexpr uint64_t kCounterGpa = 0x300000;
 constexpr uint64_t kPagesGpa = 16ull << 20;
 constexpr uint64_t kPages = 2048;
 
-
-
 // A snapshot-like memfd: page p holds (p * 7 + 1) in every word for p in [0, data_pages); the rest holes.
 struct Fixture {
   sf::UniqueFd fd;
@@ -46,7 +44,8 @@ struct Fixture {
       std::fill(page.begin(), page.end(), p * 7 + 1);
       EXPECT_EQ(::pwrite(fd.get(), page.data(), kPg, static_cast<off_t>(p * kPg)), static_cast<ssize_t>(kPg));
     }
-    ram = static_cast<uint8_t*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    ram = static_cast<uint8_t*>(
+        ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     EXPECT_NE(ram, MAP_FAILED);
     auto t = memory::Memtap::create(ram, bytes, fd.get());
     EXPECT_TRUE(t.ok()) << t.status().message;
@@ -77,7 +76,10 @@ TEST(PresenceBitmap, SetTestClearCount) {
   // Concurrent setters: every bit counted once.
   memory::PresenceBitmap c(1 << 16);
   std::vector<std::thread> ts;
-  for (int t = 0; t < 4; ++t) ts.emplace_back([&] { for (uint64_t p = 0; p < (1 << 16); ++p) c.set(p); });
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      for (uint64_t p = 0; p < (1 << 16); ++p) c.set(p);
+    });
   for (auto& t : ts) t.join();
   EXPECT_EQ(c.count(), uint64_t{1} << 16);
 }
@@ -131,7 +133,7 @@ TEST(Memtap, PrefetchFillsBeforeTheFault) {
   EXPECT_EQ(s.prefetched, 2999u);
   EXPECT_EQ(s.present, 3000u);
   for (uint64_t p = 0; p < 3000; ++p) ASSERT_EQ(f.word(p), p < 2048 ? p * 7 + 1 : 0) << p;
-  EXPECT_EQ(f.tap->stats().faults, 1u);  // prefetched pages never fault
+  EXPECT_EQ(f.tap->stats().faults, 1u);           // prefetched pages never fault
   EXPECT_TRUE(f.tap->prefetch(4000, 1000).ok());  // clipped at the end
   EXPECT_EQ(f.tap->stats().present, 3096u);
 }
@@ -222,7 +224,8 @@ TEST(Memtap, FaultLatencyMicrobenchmark) {
   }
   {
     const uint64_t bytes = kN * kPg;
-    auto* ram = static_cast<uint8_t*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    auto* ram = static_cast<uint8_t*>(
+        ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     ASSERT_NE(ram, MAP_FAILED);
     {
       MinimalLoop loop(ram, bytes);
@@ -239,7 +242,8 @@ TEST(Memtap, FaultLatencyMicrobenchmark) {
   std::vector<uint64_t> anon_ns;
   {
     const uint64_t bytes = kN * kPg;
-    auto* ram = static_cast<uint8_t*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    auto* ram = static_cast<uint8_t*>(
+        ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     ASSERT_NE(ram, MAP_FAILED);
     for (uint64_t p = 0; p < kN; ++p) {
       const uint64_t t0 = mono();
@@ -248,12 +252,13 @@ TEST(Memtap, FaultLatencyMicrobenchmark) {
     }
     ::munmap(ram, bytes);
   }
-  std::printf("[ memtap ] %llu faults: touch-to-return p50 memtap %llu ns, minimal uffd loop %llu ns, "
-              "plain anon write fault %llu ns; memtap service time p50 %llu ns p99 %llu ns max %llu ns\n",
-              static_cast<unsigned long long>(kN), static_cast<unsigned long long>(p50(tap_ns)),
-              static_cast<unsigned long long>(p50(min_ns)), static_cast<unsigned long long>(p50(anon_ns)),
-              static_cast<unsigned long long>(st.p50_ns), static_cast<unsigned long long>(st.p99_ns),
-              static_cast<unsigned long long>(st.max_ns));
+  std::printf(
+      "[ memtap ] %llu faults: touch-to-return p50 memtap %llu ns, minimal uffd loop %llu ns, "
+      "plain anon write fault %llu ns; memtap service time p50 %llu ns p99 %llu ns max %llu ns\n",
+      static_cast<unsigned long long>(kN), static_cast<unsigned long long>(p50(tap_ns)),
+      static_cast<unsigned long long>(p50(min_ns)), static_cast<unsigned long long>(p50(anon_ns)),
+      static_cast<unsigned long long>(st.p50_ns), static_cast<unsigned long long>(st.p99_ns),
+      static_cast<unsigned long long>(st.max_ns));
   EXPECT_GT(st.p50_ns, 0u);
   EXPECT_LE(st.p50_ns, st.p99_ns);
 }
@@ -272,7 +277,6 @@ std::vector<uint8_t> read_region(Vm& vm) {
   return v;
 }
 
-
 VmConfig user_config(uint64_t ram = 64ull << 20) {
   VmConfig c;
   c.ram_bytes = ram;
@@ -286,11 +290,12 @@ VmConfig user_config(uint64_t ram = 64ull << 20) {
   SF_REQUIRE_UFFD()
 
 void print_stats(const char* what, const memory::MemtapStats& s, uint64_t ram_pages) {
-  std::printf("[ lazy ] %s: %llu faults, %llu copied, %llu zero-filled, %llu prefetched, %llu present of %llu "
-              "RAM pages; service p50 %llu ns p99 %llu ns\n",
-              what, (unsigned long long)s.faults, (unsigned long long)s.pages_copied, (unsigned long long)s.zero_pages,
-              (unsigned long long)s.prefetched, (unsigned long long)s.present, (unsigned long long)ram_pages,
-              (unsigned long long)s.p50_ns, (unsigned long long)s.p99_ns);
+  std::printf(
+      "[ lazy ] %s: %llu faults, %llu copied, %llu zero-filled, %llu prefetched, %llu present of %llu "
+      "RAM pages; service p50 %llu ns p99 %llu ns\n",
+      what, (unsigned long long)s.faults, (unsigned long long)s.pages_copied, (unsigned long long)s.zero_pages,
+      (unsigned long long)s.prefetched, (unsigned long long)s.present, (unsigned long long)ram_pages,
+      (unsigned long long)s.p50_ns, (unsigned long long)s.p99_ns);
 }
 
 TEST(LazyFork, ParentAndSiblingWritesAreInvisibleToALazyClone) {

@@ -193,7 +193,8 @@ TEST(PageWire, FragmentPayloadFitsTheDatagram) {
 
 TEST(PageWire, EveryTruncationExtensionAndBitFlipIsRejected) {
   const auto page = page_bytes();
-  const std::vector<std::vector<uint8_t>> valid = {make_request(sample_request()), make_fragment(sample_fragment(page))};
+  const std::vector<std::vector<uint8_t>> valid = {make_request(sample_request()),
+                                                   make_fragment(sample_fragment(page))};
   for (size_t which = 0; which < valid.size(); ++which) {
     const auto& v = valid[which];
     auto decode = [&](std::span<const uint8_t> in) {
@@ -230,8 +231,8 @@ TEST(PageWire, EachRejectionHasItsReason) {
     return decode_request(b, kSnap, test_key(), &r);
   };
   EXPECT_EQ(edited(0, 'X', true), WireError::bad_magic);
-  EXPECT_EQ(edited(4, 2, true), WireError::bad_version);   // a future version
-  EXPECT_EQ(edited(5, 2, true), WireError::bad_type);      // a page reply sent to a server
+  EXPECT_EQ(edited(4, 2, true), WireError::bad_version);  // a future version
+  EXPECT_EQ(edited(5, 2, true), WireError::bad_type);     // a page reply sent to a server
   EXPECT_EQ(edited(5, 77, true), WireError::bad_type);
   EXPECT_EQ(edited(8, 0x89, true), WireError::foreign_snapshot);  // another (older) snapshot
   EXPECT_EQ(edited(16, 0x55, false), WireError::bad_mac);         // first_page changed in flight
@@ -267,11 +268,11 @@ TEST(PageWire, EachRejectionHasItsReason) {
     return decode_fragment(b, kSnap, test_key(), &f);
   };
   EXPECT_EQ(decode_fragment(good, kSnap, test_key(), &f), WireError::bad_type);  // a request at a client
-  EXPECT_EQ(fedit(36, 0x91), WireError::malformed);  // offset 0x591: not 8-aligned
-  EXPECT_EQ(fedit(37, 0x0f), WireError::malformed);  // offset 0xf90 + 1424 > 4096
-  EXPECT_EQ(fedit(32, 2), WireError::malformed);     // data with a run count
-  EXPECT_EQ(fedit(6, 1), WireError::malformed);      // zero flag with a payload
-  EXPECT_EQ(fedit(6, 2), WireError::malformed);      // unknown flag
+  EXPECT_EQ(fedit(36, 0x91), WireError::malformed);                              // offset 0x591: not 8-aligned
+  EXPECT_EQ(fedit(37, 0x0f), WireError::malformed);                              // offset 0xf90 + 1424 > 4096
+  EXPECT_EQ(fedit(32, 2), WireError::malformed);                                 // data with a run count
+  EXPECT_EQ(fedit(6, 1), WireError::malformed);                                  // zero flag with a payload
+  EXPECT_EQ(fedit(6, 2), WireError::malformed);                                  // unknown flag
   {
     auto b = frag;
     b[38] = 0;  // length 1280 instead of 1424: the datagram is now longer than its fields say

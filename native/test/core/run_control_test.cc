@@ -34,7 +34,7 @@ TEST(RunControl, LifecycleAndEvents) {
   rc.mark_destroyed();
   rc.mark_destroyed();
   EXPECT_EQ(drain(rc), (std::vector<VmState>{VmState::running, VmState::paused, VmState::running, VmState::exited,
-                                              VmState::destroyed}));
+                                             VmState::destroyed}));
 }
 
 TEST(RunControl, VcpuStartClaims) {

@@ -91,9 +91,10 @@ TEST(Serial, LineStatusAndInput) {
 TEST(Serial, InputIsCappedAndThreadSafe) {
   Serial s(nullptr);
   std::vector<std::thread> writers;
-  for (int t = 0; t < 4; ++t) writers.emplace_back([&] {
-    for (int i = 0; i < 1000; ++i) s.input("xy");
-  });
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) s.input("xy");
+    });
   for (auto& w : writers) w.join();
   size_t n = 0;
   while (s.read(kBase + 5) & 1) {

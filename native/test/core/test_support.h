@@ -42,10 +42,10 @@ inline bool kvm_usable(std::string* why) {
   return true;
 }
 
-#define SF_REQUIRE_KVM()                                              \
-  do {                                                                \
-    std::string why_;                                                 \
-    if (!::sf::vmm::test::kvm_usable(&why_)) GTEST_SKIP() << why_;    \
+#define SF_REQUIRE_KVM()                                           \
+  do {                                                             \
+    std::string why_;                                              \
+    if (!::sf::vmm::test::kvm_usable(&why_)) GTEST_SKIP() << why_; \
   } while (0)
 
 inline bool uffd_usable(std::string* why) {
@@ -58,16 +58,17 @@ inline bool uffd_usable(std::string* why) {
   return true;
 }
 
-#define SF_REQUIRE_UFFD()                                             \
-  do {                                                                \
-    std::string why_;                                                 \
-    if (!::sf::vmm::test::uffd_usable(&why_)) GTEST_SKIP() << why_;   \
+#define SF_REQUIRE_UFFD()                                           \
+  do {                                                              \
+    std::string why_;                                               \
+    if (!::sf::vmm::test::uffd_usable(&why_)) GTEST_SKIP() << why_; \
   } while (0)
 
 // Monotonic nanoseconds (latency figures).
 inline uint64_t mono() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 // Polls `f` every millisecond until it holds or `timeout` passes; returns its last answer.
@@ -129,7 +130,8 @@ class Harness {
   bool wait_state(VmState s, std::chrono::milliseconds timeout = kTimeout) {
     std::unique_lock l(mu_);
     return cv_.wait_for(l, timeout, [&] {
-      for (auto& r : states_) if (r.state == s) return true;
+      for (auto& r : states_)
+        if (r.state == s) return true;
       return false;
     });
   }

@@ -14,10 +14,13 @@ namespace {
 int nice_of_new_thread(Thread::Signals signals) {
   std::atomic<int> seen{-100};
   Thread t;
-  EXPECT_TRUE(t.start([&] {
-    errno = 0;
-    seen = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-  }, "sf-nice-test", signals).ok());
+  EXPECT_TRUE(t.start(
+                   [&] {
+                     errno = 0;
+                     seen = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+                   },
+                   "sf-nice-test", signals)
+                  .ok());
   t.join();
   return seen.load();
 }

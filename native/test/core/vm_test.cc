@@ -311,8 +311,8 @@ TEST_P(VmModes, HltWithInterruptsOnSleepsWithoutCpuUntilStopped) {
   t = Clock::now();
   vm->destroy();
   EXPECT_LT(ms_since(t), irqchip() ? 200.0 : 50.0);
-  EXPECT_EQ(state_list(h), (std::vector<VmState>{VmState::running, VmState::paused, VmState::running,
-                                                 VmState::destroyed}));
+  EXPECT_EQ(state_list(h),
+            (std::vector<VmState>{VmState::running, VmState::paused, VmState::running, VmState::destroyed}));
   std::printf("[ info ] vCPU asleep in HLT (IF=1): %.2f%% of a core\n", share * 100);
 }
 
@@ -362,9 +362,10 @@ TEST_P(VmModes, AnIdlePollingGuestUsesLittleCpuYetGetsInputAtOnce) {
   const double destroy_ms = ms_since(t);
   EXPECT_LT(destroy_ms, irqchip() ? 200.0 : 50.0);
   EXPECT_EQ(vm->state(), VmState::destroyed);
-  std::printf("[ info ] idle polling guest: %.2f%% of a core; input → echo worst %.2f ms; pause %.2f ms; "
-              "destroy %.2f ms\n",
-              share * 100, worst_ms, pause_ms, destroy_ms);
+  std::printf(
+      "[ info ] idle polling guest: %.2f%% of a core; input → echo worst %.2f ms; pause %.2f ms; "
+      "destroy %.2f ms\n",
+      share * 100, worst_ms, pause_ms, destroy_ms);
 }
 
 TEST_P(VmModes, APollingGuestQuitsOnInput) {
@@ -678,12 +679,11 @@ TEST_P(UserModeFaults, AreReportedWithVectorAndRip) {
   EXPECT_NE(fin->reason.find("at rip=0x10"), std::string::npos) << fin->reason;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Supervisor, UserModeFaults,
-    ::testing::Values(FaultCase{"ud2", "guest exception #UD invalid opcode (vector 6)"},
-                      FaultCase{"pagefault", "#PF page fault (vector 14)"},
-                      FaultCase{"privileged", "#GP general protection (vector 13)"}),
-    [](const auto& info) { return std::string(info.param.mode); });
+INSTANTIATE_TEST_SUITE_P(Supervisor, UserModeFaults,
+                         ::testing::Values(FaultCase{"ud2", "guest exception #UD invalid opcode (vector 6)"},
+                                           FaultCase{"pagefault", "#PF page fault (vector 14)"},
+                                           FaultCase{"privileged", "#GP general protection (vector 13)"}),
+                         [](const auto& info) { return std::string(info.param.mode); });
 
 TEST(UserMode, PageFaultReasonNamesTheAddress) {
   SF_REQUIRE_KVM();

@@ -62,10 +62,12 @@ TEST(WorkingSet, RecordAndScanAgreeWithAPlainSet) {
   EXPECT_EQ(ws.list(), std::vector<uint32_t>(expect.begin(), expect.end()));
   // Scans: with the record, the union; without, the seed only.
   std::vector<uint32_t> scanned;
-  for (uint64_t p = ws.next(0, true); p < ws.pages(); p = ws.next(p + 1, true)) scanned.push_back(static_cast<uint32_t>(p));
+  for (uint64_t p = ws.next(0, true); p < ws.pages(); p = ws.next(p + 1, true))
+    scanned.push_back(static_cast<uint32_t>(p));
   EXPECT_EQ(scanned, std::vector<uint32_t>(expect.begin(), expect.end()));
   scanned.clear();
-  for (uint64_t p = ws.next(0, false); p < ws.pages(); p = ws.next(p + 1, false)) scanned.push_back(static_cast<uint32_t>(p));
+  for (uint64_t p = ws.next(0, false); p < ws.pages(); p = ws.next(p + 1, false))
+    scanned.push_back(static_cast<uint32_t>(p));
   EXPECT_EQ(scanned, (std::vector<uint32_t>{0, 63, 64, 200}));
   EXPECT_EQ(ws.next(301, true), 300u);
 }

@@ -2,7 +2,12 @@
 // its own options, and run(). Global options are shared by all and listed once here.
 import type { CommandContext } from './context.ts';
 
-export interface OptionSpec { type: 'string' | 'boolean'; short?: string; description: string; value?: string }
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  description: string;
+  value?: string;
+}
 
 export interface Command {
   name: string;
@@ -27,7 +32,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, spec]) => {
-    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ' ' + spec.value : ''}`;
+    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ` ${spec.value}` : ''}`;
     return `  ${flag.padEnd(26)} ${spec.description}`;
   });
 }

@@ -62,7 +62,10 @@ export function createCommandContext(options: GlobalOptions): CommandContext {
       if (!client) {
         const token = resolveToken(options, paths);
         if (!token) {
-          throw new SfError('UNAUTHORIZED', `no admin token: pass --token, set SNOWFLOCK_TOKEN, or run where ${paths.adminToken} exists (sfmd writes it at first start)`);
+          throw new SfError(
+            'UNAUTHORIZED',
+            `no admin token: pass --token, set SNOWFLOCK_TOKEN, or run where ${paths.adminToken} exists (sfmd writes it at first start)`,
+          );
         }
         client = createSfmdClient({ url, token, domain: options.domain ?? null });
       }

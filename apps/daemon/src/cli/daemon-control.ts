@@ -19,7 +19,13 @@ export interface DaemonSpec {
   readyTimeoutMs?: number;
 }
 
-export interface DaemonStatus { id: string; running: boolean; pid: number | null; pidFile: string; logFile: string }
+export interface DaemonStatus {
+  id: string;
+  running: boolean;
+  pid: number | null;
+  pidFile: string;
+  logFile: string;
+}
 
 const pidFileOf = (paths: SnowflockPaths, id: string) => path.join(paths.runDir, `${id}.pid`);
 const logFileOf = (paths: SnowflockPaths, id: string) => path.join(paths.logDir, `${id}.log`);
@@ -55,7 +61,11 @@ function logTail(file: string, offset: number): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function startDaemon(paths: SnowflockPaths, spec: DaemonSpec, env: NodeJS.ProcessEnv = process.env): Promise<DaemonStatus & { alreadyRunning: boolean }> {
+export async function startDaemon(
+  paths: SnowflockPaths,
+  spec: DaemonSpec,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<DaemonStatus & { alreadyRunning: boolean }> {
   const status = daemonStatus(paths, spec.id);
   if (status.running) return { ...status, alreadyRunning: true };
   const logFile = logFileOf(paths, spec.id);
@@ -68,20 +78,28 @@ export async function startDaemon(paths: SnowflockPaths, spec: DaemonSpec, env: 
   });
   closeSync(logFd);
   let exited: number | null = null;
-  child.once('exit', (code) => { exited = code ?? 1; });
+  child.once('exit', (code) => {
+    exited = code ?? 1;
+  });
   writeFileSync(status.pidFile, `${child.pid}\n`);
   child.unref();
   const deadline = Date.now() + (spec.readyTimeoutMs ?? 30_000);
   while (Date.now() < deadline) {
     if (exited !== null) {
       rmSync(status.pidFile, { force: true });
-      throw new SfError('UNAVAILABLE', `${spec.id} exited with status ${exited} while starting; its log (${logFile}) ends:\n${logTail(logFile, logStart)}`);
+      throw new SfError(
+        'UNAVAILABLE',
+        `${spec.id} exited with status ${exited} while starting; its log (${logFile}) ends:\n${logTail(logFile, logStart)}`,
+      );
     }
     if (await spec.ready().catch(() => false)) return { ...daemonStatus(paths, spec.id), alreadyRunning: false };
     await sleep(100);
   }
-  throw new SfError('TIMEOUT', `${spec.id} did not become ready within ${(spec.readyTimeoutMs ?? 30_000) / 1000} s; ` +
-    `it is still running as pid ${child.pid}; its log (${logFile}) ends:\n${logTail(logFile, logStart)}`);
+  throw new SfError(
+    'TIMEOUT',
+    `${spec.id} did not become ready within ${(spec.readyTimeoutMs ?? 30_000) / 1000} s; ` +
+      `it is still running as pid ${child.pid}; its log (${logFile}) ends:\n${logTail(logFile, logStart)}`,
+  );
 }
 
 export async function stopDaemon(paths: SnowflockPaths, id: string, graceMs = 10_000): Promise<{ wasRunning: boolean; forced: boolean }> {

@@ -53,8 +53,12 @@ export async function main(argv: string[]): Promise<number> {
       args: rest,
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(Object.entries({ ...GLOBAL_OPTIONS, ...command.options }).map(([key, spec]) =>
-        [key, { type: spec.type, ...(spec.short ? { short: spec.short } : {}) }])),
+      options: Object.fromEntries(
+        Object.entries({ ...GLOBAL_OPTIONS, ...command.options }).map(([key, spec]) => [
+          key,
+          { type: spec.type, ...(spec.short ? { short: spec.short } : {}) },
+        ]),
+      ),
     });
     if (values.help === true) {
       process.stdout.write(commandHelp(command));
@@ -69,9 +73,10 @@ export async function main(argv: string[]): Promise<number> {
     });
     return (await command.run(ctx, positionals, values as Record<string, string | boolean | undefined>)) ?? 0;
   } catch (err) {
-    const error = err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
-      ? new SfError('BAD_INPUT', `${err.message} (see ${command.classic ?? 'sf ' + command.name} --help)`)
-      : err;
+    const error =
+      err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
+        ? new SfError('BAD_INPUT', `${err.message} (see ${command.classic ?? `sf ${command.name}`} --help)`)
+        : err;
     return reportError(error, json);
   }
 }

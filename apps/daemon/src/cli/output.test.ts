@@ -8,14 +8,23 @@ import { createOutput, formatBytes, renderTable, reportError } from './output.ts
 function capture() {
   const stream = new PassThrough();
   let text = '';
-  stream.on('data', (chunk) => { text += chunk; });
+  stream.on('data', (chunk) => {
+    text += chunk;
+  });
   return { stream, text: () => text };
 }
 
 test('tables align columns and show missing values as -', () => {
-  const table = renderTable([{ a: 'x', n: 5 }, { a: 'longer', n: null }], [
-    { header: 'NAME', value: (r) => r.a }, { header: 'N', value: (r) => r.n, align: 'right' },
-  ]);
+  const table = renderTable(
+    [
+      { a: 'x', n: 5 },
+      { a: 'longer', n: null },
+    ],
+    [
+      { header: 'NAME', value: (r) => r.a },
+      { header: 'N', value: (r) => r.n, align: 'right' },
+    ],
+  );
   assert.equal(table, 'NAME    N\nx       5\nlonger  -');
 });
 

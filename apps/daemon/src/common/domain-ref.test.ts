@@ -3,10 +3,27 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatDomainRef, MAX_CLUSTERID, MAX_VMID, parseDomainRef, tryParseDomainRef } from './domain-ref.ts';
 
-const BAD = ['', '1', '1:', ':0', '1:0:0', 'a:b', '-1:0', '1:-1', '1.5:0', '0x1:0', '1 :0', '１:0', '\ud800:0',
-  `${MAX_CLUSTERID + 1}:0`, `1:${MAX_VMID + 1}`, '99999999999:0', '1:00000000001'];
+const BAD = [
+  '',
+  '1',
+  '1:',
+  ':0',
+  '1:0:0',
+  'a:b',
+  '-1:0',
+  '1:-1',
+  '1.5:0',
+  '0x1:0',
+  '1 :0',
+  '１:0',
+  '\ud800:0',
+  `${MAX_CLUSTERID + 1}:0`,
+  `1:${MAX_VMID + 1}`,
+  '99999999999:0',
+  '1:00000000001',
+];
 
-test('CLUSTER:VMID names a domain, surrounding blanks ignored, up to the stored ids\' limits', () => {
+test("CLUSTER:VMID names a domain, surrounding blanks ignored, up to the stored ids' limits", () => {
   assert.deepEqual(parseDomainRef('1:0'), { clusterid: 1, vmid: 0 });
   assert.deepEqual(parseDomainRef(' 12:345 '), { clusterid: 12, vmid: 345 });
   assert.deepEqual(tryParseDomainRef(`${MAX_CLUSTERID}:${MAX_VMID}`), { clusterid: MAX_CLUSTERID, vmid: MAX_VMID });

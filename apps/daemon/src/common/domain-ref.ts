@@ -2,7 +2,10 @@
 // One parser and one set of limits for all of them (the wire schemas use the same limits).
 import { SfError } from './errors.ts';
 
-export interface DomainRef { clusterid: number; vmid: number }
+export interface DomainRef {
+  clusterid: number;
+  vmid: number;
+}
 
 /** Both ids are stored as 32-bit signed integers (Prisma Int): larger ones name nothing. */
 export const MAX_CLUSTERID = 2 ** 31 - 1;

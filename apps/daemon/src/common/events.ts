@@ -3,15 +3,47 @@
 // Every payload is a type of the wire contract (wire.ts), re-exported here under its usual name.
 import type { Result } from './errors.ts';
 import type {
-  ConsoleChunk, ConsoleReplay, DomainAddress, DomainFiguresBatch, DomainFiguresEvent, DomainStateEvent, DomainStateReport,
-  Heartbeat, HostCommand, HostCommandPayload, HostCommandValue, HostMetrics, HostMetricsEvent, HostRegistration,
-  HostStateEvent, OperationProgressEvent, RegisterReply,
+  ConsoleChunk,
+  ConsoleReplay,
+  DomainAddress,
+  DomainFiguresBatch,
+  DomainFiguresEvent,
+  DomainStateEvent,
+  DomainStateReport,
+  Heartbeat,
+  HostCommand,
+  HostCommandPayload,
+  HostCommandValue,
+  HostMetrics,
+  HostMetricsEvent,
+  HostRegistration,
+  HostStateEvent,
+  OperationProgressEvent,
+  RegisterReply,
 } from './wire.ts';
 
 export type {
-  CloneOutcome, ConsoleChunk, DomainAddress, DomainBootSpec, DomainFigures, DomainFiguresBatch, DomainFiguresEvent,
-  DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateEvent, DomainStateReport, ForkNetwork, Heartbeat,
-  HostCommand, HostMetrics, HostRegistration, HostStateEvent, OperationProgressEvent, RegisterReply, ServedFork,
+  CloneOutcome,
+  ConsoleChunk,
+  DomainAddress,
+  DomainBootSpec,
+  DomainFigures,
+  DomainFiguresBatch,
+  DomainFiguresEvent,
+  DomainForkResult,
+  DomainForkSpec,
+  DomainRemoteCloneSpec,
+  DomainStateEvent,
+  DomainStateReport,
+  ForkNetwork,
+  Heartbeat,
+  HostCommand,
+  HostMetrics,
+  HostRegistration,
+  HostStateEvent,
+  OperationProgressEvent,
+  RegisterReply,
+  ServedFork,
 } from './wire.ts';
 
 /**

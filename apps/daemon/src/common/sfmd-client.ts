@@ -36,23 +36,26 @@ export function createSfmdClient(options: ClientOptions): SfmdClient {
   const base = options.url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? null;
   return createTRPCClient<AppRouter>({
-    links: [httpLink({
-      url: `${base}/trpc`,
-      headers() {
-        const headers: Record<string, string> = {};
-        if (options.token) headers.authorization = `Bearer ${options.token}`;
-        else if (options.host) headers.authorization = `SfHost ${options.host.name}:${options.host.secret}`;
-        if (options.domain) headers['x-snowflock-domain'] = options.domain;
-        return headers;
-      },
-      // Never from a cache (Next.js caches server-side fetches unless told not to): every answer is the
-      // system's state now. tRPC always passes a signal of its own, so the time limit joins it.
-      fetch: (input, init) => (options.fetch ?? fetch)(input, {
-        ...init,
-        cache: 'no-store',
-        signal: timeoutMs === null ? init?.signal : withTimeout(init?.signal, timeoutMs),
+    links: [
+      httpLink({
+        url: `${base}/trpc`,
+        headers() {
+          const headers: Record<string, string> = {};
+          if (options.token) headers.authorization = `Bearer ${options.token}`;
+          else if (options.host) headers.authorization = `SfHost ${options.host.name}:${options.host.secret}`;
+          if (options.domain) headers['x-snowflock-domain'] = options.domain;
+          return headers;
+        },
+        // Never from a cache (Next.js caches server-side fetches unless told not to): every answer is the
+        // system's state now. tRPC always passes a signal of its own, so the time limit joins it.
+        fetch: (input, init) =>
+          (options.fetch ?? fetch)(input, {
+            ...init,
+            cache: 'no-store',
+            signal: timeoutMs === null ? init?.signal : withTimeout(init?.signal, timeoutMs),
+          }),
       }),
-    })],
+    ],
   });
 }
 
@@ -75,7 +78,10 @@ export function clientError(err: unknown, url: string, advice: ClientAdvice = CL
     if (err.message.includes('fetch failed') || netCode === 'ECONNREFUSED') {
       return new SfError('UNAVAILABLE', `sfmd is not reachable at ${url}: ${advice.unreachable}`);
     }
-    return new SfError('INTERNAL', advice.client ? `sfmd answered with an error ${advice.client} does not know: ${err.message}` : err.message);
+    return new SfError(
+      'INTERNAL',
+      advice.client ? `sfmd answered with an error ${advice.client} does not know: ${err.message}` : err.message,
+    );
   }
   return new SfError('INTERNAL', messageOf(err));
 }

@@ -6,21 +6,34 @@ import { SfError } from './errors.ts';
 import { MAX_VMID } from './domain-ref.ts';
 import { DOMAIN_STATES, HOST_STATES, OPERATION_STATUSES, REPORTED_VM_STATES } from './states.ts';
 import {
-  consoleChunkSchema, domainFiguresBatchSchema, domainStateEventSchema, domainStateReportSchema, hostCommandSchemas,
-  hostMetricsSchema, hostRegistrationSchema, hostStateEventSchema, operationProgressEventSchema, parseHostCommand,
-  parseWire, reportedVmStateSchema,
+  consoleChunkSchema,
+  domainFiguresBatchSchema,
+  domainStateEventSchema,
+  domainStateReportSchema,
+  hostCommandSchemas,
+  hostMetricsSchema,
+  hostRegistrationSchema,
+  hostStateEventSchema,
+  operationProgressEventSchema,
+  parseHostCommand,
+  parseWire,
+  reportedVmStateSchema,
 } from './wire.ts';
 
 const forkSpec = { clusterid: 1, vmid: 0, ticket: 't'.repeat(36), nclones: 2, clones: [{ vmid: 1 }, { vmid: 2 }], serve: null };
 const remoteSpec = {
-  clusterid: 1, ticket: 't'.repeat(36), nclones: 2,
+  clusterid: 1,
+  ticket: 't'.repeat(36),
+  nclones: 2,
   descriptor: { host: 'alpha', port: 7001, snapshotId: '00000000000000aa', token: 'ab'.repeat(32) },
-  server: 'alpha:40000', group: '239.1.2.3:40000', interface: 'beta', clones: [{ vmid: 2 }],
+  server: 'alpha:40000',
+  group: '239.1.2.3:40000',
+  interface: 'beta',
+  clones: [{ vmid: 2 }],
 };
 
 function refusedNaming(field: string, command: string) {
-  return (err: unknown) => err instanceof SfError && err.code === 'BAD_INPUT' &&
-    err.message.startsWith(`malformed ${command}: ${field}: `);
+  return (err: unknown) => err instanceof SfError && err.code === 'BAD_INPUT' && err.message.startsWith(`malformed ${command}: ${field}: `);
 }
 
 test('well-formed commands pass, unchanged', () => {
@@ -33,21 +46,41 @@ test('well-formed commands pass, unchanged', () => {
 });
 
 test('a malformed command is refused with BAD_INPUT naming the field', () => {
-  assert.throws(() => parseHostCommand('domain:fork', { ...forkSpec, clones: [{ vmid: 0 }] }), refusedNaming('clones.0.vmid', 'domain:fork'));
-  assert.throws(() => parseHostCommand('domain:fork', { ...forkSpec, serve: { mode: 'broadcast', interface: 'a' } }),
-    refusedNaming('serve.mode', 'domain:fork'));
-  assert.throws(() => parseHostCommand('domain:clone-remote', { ...remoteSpec, descriptor: { ...remoteSpec.descriptor, token: 'short' } }),
-    refusedNaming('descriptor.token', 'domain:clone-remote'));
-  assert.throws(() => parseHostCommand('domain:clone-remote', { ...remoteSpec, group: '10.0.0.1:40000' }), refusedNaming('group', 'domain:clone-remote'));
-  assert.throws(() => parseHostCommand('domain:clone-remote', { ...remoteSpec, clones: [] }), refusedNaming('clones', 'domain:clone-remote'));
-  assert.throws(() => parseHostCommand('domain:boot', { clusterid: 1, vmid: 0, vcpus: 65, memoryMiB: 64, image: 'x', args: '' }),
-    refusedNaming('vcpus', 'domain:boot'));
+  assert.throws(
+    () => parseHostCommand('domain:fork', { ...forkSpec, clones: [{ vmid: 0 }] }),
+    refusedNaming('clones.0.vmid', 'domain:fork'),
+  );
+  assert.throws(
+    () => parseHostCommand('domain:fork', { ...forkSpec, serve: { mode: 'broadcast', interface: 'a' } }),
+    refusedNaming('serve.mode', 'domain:fork'),
+  );
+  assert.throws(
+    () => parseHostCommand('domain:clone-remote', { ...remoteSpec, descriptor: { ...remoteSpec.descriptor, token: 'short' } }),
+    refusedNaming('descriptor.token', 'domain:clone-remote'),
+  );
+  assert.throws(
+    () => parseHostCommand('domain:clone-remote', { ...remoteSpec, group: '10.0.0.1:40000' }),
+    refusedNaming('group', 'domain:clone-remote'),
+  );
+  assert.throws(
+    () => parseHostCommand('domain:clone-remote', { ...remoteSpec, clones: [] }),
+    refusedNaming('clones', 'domain:clone-remote'),
+  );
+  assert.throws(
+    () => parseHostCommand('domain:boot', { clusterid: 1, vmid: 0, vcpus: 65, memoryMiB: 64, image: 'x', args: '' }),
+    refusedNaming('vcpus', 'domain:boot'),
+  );
   assert.throws(() => parseHostCommand('domain:destroy', { clusterid: 1, vmid: MAX_VMID + 1 }), refusedNaming('vmid', 'domain:destroy'));
-  assert.throws(() => parseHostCommand('domain:input', { clusterid: 1, vmid: 0, data: Buffer.alloc(65537) }), refusedNaming('data', 'domain:input'));
+  assert.throws(
+    () => parseHostCommand('domain:input', { clusterid: 1, vmid: 0, data: Buffer.alloc(65537) }),
+    refusedNaming('data', 'domain:input'),
+  );
   assert.throws(() => parseHostCommand('domain:input', { clusterid: 1, vmid: 0, data: 'text' }), refusedNaming('data', 'domain:input'));
   // A payload that is not an object at all has no field to name.
-  assert.throws(() => parseHostCommand('domain:console-replay', null), (err: unknown) =>
-    err instanceof SfError && err.code === 'BAD_INPUT' && /^malformed domain:console-replay: /.test(err.message));
+  assert.throws(
+    () => parseHostCommand('domain:console-replay', null),
+    (err: unknown) => err instanceof SfError && err.code === 'BAD_INPUT' && /^malformed domain:console-replay: /.test(err.message),
+  );
 });
 
 test('every command sfmd can send has a payload schema and an answer schema', () => {
@@ -62,13 +95,28 @@ test('malformed reports fail their schemas (sfmd drops them)', () => {
   const report = { clusterid: 7, vmid: 0, state: 'exited', exitCode: 0, reason: null };
   assert.ok(domainStateReportSchema.safeParse(report).success);
   for (const bad of [
-    { ...report, state: 'exploded' }, { ...report, vmid: -1 }, { ...report, exitCode: 1.5 }, { ...report, reason: 'x'.repeat(4097) }, null,
+    { ...report, state: 'exploded' },
+    { ...report, vmid: -1 },
+    { ...report, exitCode: 1.5 },
+    { ...report, reason: 'x'.repeat(4097) },
+    null,
   ]) {
     assert.equal(domainStateReportSchema.safeParse(bad).success, false, JSON.stringify(bad)?.slice(0, 60));
   }
   assert.equal(hostMetricsSchema.safeParse({ cpuUtilization: 'lots' }).success, false);
-  const figures = { clusterid: 1, vmid: 1, faults: 1, pagesFetched: 1, zeroPages: 0, prefetched: 0, freshHints: 0, present: 1,
-    faultP50Ns: 10, faultP99Ns: 20, multicastBytes: null };
+  const figures = {
+    clusterid: 1,
+    vmid: 1,
+    faults: 1,
+    pagesFetched: 1,
+    zeroPages: 0,
+    prefetched: 0,
+    freshHints: 0,
+    present: 1,
+    faultP50Ns: 10,
+    faultP99Ns: 20,
+    multicastBytes: null,
+  };
   assert.ok(domainFiguresBatchSchema.safeParse({ sampledAt: 1, domains: [figures] }).success);
   assert.equal(domainFiguresBatchSchema.safeParse({ sampledAt: 1, domains: [{ ...figures, faults: -1 }] }).success, false);
   assert.equal(domainFiguresBatchSchema.safeParse({ sampledAt: Infinity, domains: [] }).success, false);
@@ -76,8 +124,10 @@ test('malformed reports fail their schemas (sfmd drops them)', () => {
 });
 
 test('a registration is refused naming the field', () => {
-  assert.throws(() => parseWire(hostRegistrationSchema, { version: 'x', cpus: 1e12 }, 'registration from solo'),
-    (err: unknown) => err instanceof SfError && err.code === 'BAD_INPUT' && /^malformed registration from solo: cpus: /.test(err.message));
+  assert.throws(
+    () => parseWire(hostRegistrationSchema, { version: 'x', cpus: 1e12 }, 'registration from solo'),
+    (err: unknown) => err instanceof SfError && err.code === 'BAD_INPUT' && /^malformed registration from solo: cpus: /.test(err.message),
+  );
 });
 
 test('the wire enums are the state lists themselves', () => {

@@ -168,7 +168,10 @@ export const domainRemoteCloneSpecSchema = z.object({
   /** 'host:port' of the memserver (the master host's unicast name from sfmd.cfg; resolved by the sfld). */
   server: z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, "server must be 'host:port'"),
   /** The snapshot's multicast group 'a.b.c.d:port'; null: replies come by unicast. */
-  group: z.string().regex(/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/, "group must be a multicast 'a.b.c.d:port'").nullable(),
+  group: z
+    .string()
+    .regex(/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/, "group must be a multicast 'a.b.c.d:port'")
+    .nullable(),
   /** This host's name or address on the page network. */
   interface: hostOrAddress,
   clones: clonesSchema.min(1),

@@ -5,19 +5,28 @@ import { VirtualMachine } from '@snowflock/native';
 import { messageOf } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 
-export interface CloneShape { memoryMiB: number; vcpus: number }
+export interface CloneShape {
+  memoryMiB: number;
+  vcpus: number;
+}
 
 /** Shells not taken by a fork within this time are destroyed (a ticket may be disposed of elsewhere). */
 export const SHELL_LIFETIME_MS = 120_000;
 /** Never more than this many prepared shells per ticket (they cost kernel memory, not guest RAM). */
 export const MAX_SHELLS_PER_TICKET = 64;
 
-interface Entry { shells: Promise<VirtualMachine[]>; timer: NodeJS.Timeout }
+interface Entry {
+  shells: Promise<VirtualMachine[]>;
+  timer: NodeJS.Timeout;
+}
 
 export class CloneShells {
   readonly #byTicket = new Map<string, Entry>();
 
-  constructor(private readonly log: Logger, private readonly lifetimeMs = SHELL_LIFETIME_MS) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly lifetimeMs = SHELL_LIFETIME_MS,
+  ) {}
 
   /** Starts preparing `count` shells for `ticket` in the background; failures only mean no shells. */
   prepare(ticket: string, shape: CloneShape, count: number): void {

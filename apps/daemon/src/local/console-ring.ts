@@ -15,7 +15,7 @@ export class ConsoleRing {
     const capacity = this.#buffer.length;
     // Only the last `capacity` bytes of a huge chunk can survive anyway.
     const data = chunk.length > capacity ? chunk.subarray(chunk.length - capacity) : chunk;
-    for (let offset = 0; offset < data.length;) {
+    for (let offset = 0; offset < data.length; ) {
       const end = (this.#start + this.#length) % capacity;
       const room = Math.min(data.length - offset, capacity - end);
       data.copy(this.#buffer, end, offset, offset + room);

@@ -43,8 +43,10 @@ test('a shelved descriptor goes only to its token, and arrives checked', async (
   await assert.rejects(fetchDescriptor({ ...at, snapshotId: forks.b.id }, '127.0.0.1'), { message: /HTTP 404/ });
   // A stale answer (the descriptor of another fork under the asked-for id) is refused.
   const staleToken = shelf.offer(forks.b.id, forks.a.descriptor, '1:0');
-  await assert.rejects(fetchDescriptor({ ...at, snapshotId: forks.b.id, token: staleToken }, '127.0.0.1'),
-    { code: 'BAD_INPUT', message: new RegExp(`snapshot ${forks.a.id}, not ${forks.b.id}`) });
+  await assert.rejects(fetchDescriptor({ ...at, snapshotId: forks.b.id, token: staleToken }, '127.0.0.1'), {
+    code: 'BAD_INPUT',
+    message: new RegExp(`snapshot ${forks.a.id}, not ${forks.b.id}`),
+  });
 
   // The master ended: its descriptors are gone.
   shelf.withdrawOwner('1:0');
@@ -76,7 +78,9 @@ test('hostile or broken descriptor servers are refused with the reason', async (
   });
   await assert.rejects(fetchDescriptor(garbage, '127.0.0.1'), { code: 'BAD_INPUT', message: /not a descriptor/ });
 
-  const silent = await serve(() => { /* never answers */ });
+  const silent = await serve(() => {
+    /* never answers */
+  });
   await assert.rejects(fetchDescriptor(silent, '127.0.0.1', 300), { code: 'UNAVAILABLE', message: /within 300 ms/ });
 
   await assert.rejects(fetchDescriptor({ ...at, port: 1 }, '127.0.0.1'), { code: 'UNAVAILABLE', message: /cannot fetch/ });

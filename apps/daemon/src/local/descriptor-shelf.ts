@@ -10,10 +10,19 @@ import { messageOf, SfError } from '../common/errors.ts';
 export const MAX_DESCRIPTOR_BYTES = 1 << 20;
 const PATH = /^\/descriptors\/([0-9a-f]{16})$/;
 
-interface Shelved { descriptor: Buffer; token: Buffer; owner: string }
+interface Shelved {
+  descriptor: Buffer;
+  token: Buffer;
+  owner: string;
+}
 
 /** Where a target sfld gets a fork's descriptor: the master host's sfld, the snapshot, and the secret for it. */
-export interface DescriptorLocation { host: string; port: number; snapshotId: string; token: string }
+export interface DescriptorLocation {
+  host: string;
+  port: number;
+  snapshotId: string;
+  token: string;
+}
 
 export class DescriptorShelf {
   readonly #items = new Map<string, Shelved>();
@@ -45,12 +54,12 @@ export class DescriptorShelf {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: false, error }));
     };
-    if (req.method !== 'GET') return reply(405, 'descriptors are fetched with GET'), true;
+    if (req.method !== 'GET') return (reply(405, 'descriptors are fetched with GET'), true);
     const item = this.#items.get(match[1]!);
-    if (!item) return reply(404, `no fork with snapshot id ${match[1]} is served here (its master ended?)`), true;
+    if (!item) return (reply(404, `no fork with snapshot id ${match[1]} is served here (its master ended?)`), true);
     const shown = /^Bearer ([0-9a-f]{64})$/.exec(req.headers.authorization ?? '')?.[1];
     if (!shown || !timingSafeEqual(Buffer.from(shown, 'hex'), item.token)) {
-      return reply(403, 'the descriptor needs the token sfmd gave with the clone request'), true;
+      return (reply(403, 'the descriptor needs the token sfmd gave with the clone request'), true);
     }
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': item.descriptor.length });
     res.end(item.descriptor);
@@ -65,29 +74,46 @@ export class DescriptorShelf {
 export async function fetchDescriptor(from: DescriptorLocation, address: string, timeoutMs = 10_000): Promise<Buffer> {
   const where = `${from.host} (${address}:${from.port})`;
   const body = await new Promise<Buffer>((resolve, reject) => {
-    const req = http.get({
-      host: address, port: from.port, path: `/descriptors/${from.snapshotId}`, timeout: timeoutMs,
-      headers: { authorization: `Bearer ${from.token}` },
-    }, (res) => {
-      const declared = Number(res.headers['content-length'] ?? NaN);
-      if (res.statusCode !== 200) {
-        res.resume();
-        return reject(new SfError('UNAVAILABLE', `${where} did not give the descriptor of snapshot ${from.snapshotId}: HTTP ${res.statusCode}`));
-      }
-      if (!Number.isSafeInteger(declared) || declared <= 0 || declared > MAX_DESCRIPTOR_BYTES) {
-        res.destroy();
-        return reject(new SfError('BAD_INPUT', `${where} sent a descriptor of ${res.headers['content-length'] ?? 'undeclared'} bytes (at most ${MAX_DESCRIPTOR_BYTES})`));
-      }
-      const chunks: Buffer[] = [];
-      let got = 0;
-      res.on('data', (c: Buffer) => {
-        got += c.length;
-        if (got > declared) res.destroy(new Error(`more than the ${declared} bytes declared`));
-        else chunks.push(c);
-      });
-      res.on('end', () => got === declared ? resolve(Buffer.concat(chunks)) : reject(new SfError('UNAVAILABLE', `${where} sent ${got} of ${declared} descriptor bytes`)));
-      res.on('error', (err) => reject(new SfError('UNAVAILABLE', `descriptor transfer from ${where} failed: ${err.message}`)));
-    });
+    const req = http.get(
+      {
+        host: address,
+        port: from.port,
+        path: `/descriptors/${from.snapshotId}`,
+        timeout: timeoutMs,
+        headers: { authorization: `Bearer ${from.token}` },
+      },
+      (res) => {
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (res.statusCode !== 200) {
+          res.resume();
+          return reject(
+            new SfError('UNAVAILABLE', `${where} did not give the descriptor of snapshot ${from.snapshotId}: HTTP ${res.statusCode}`),
+          );
+        }
+        if (!Number.isSafeInteger(declared) || declared <= 0 || declared > MAX_DESCRIPTOR_BYTES) {
+          res.destroy();
+          return reject(
+            new SfError(
+              'BAD_INPUT',
+              `${where} sent a descriptor of ${res.headers['content-length'] ?? 'undeclared'} bytes (at most ${MAX_DESCRIPTOR_BYTES})`,
+            ),
+          );
+        }
+        const chunks: Buffer[] = [];
+        let got = 0;
+        res.on('data', (c: Buffer) => {
+          got += c.length;
+          if (got > declared) res.destroy(new Error(`more than the ${declared} bytes declared`));
+          else chunks.push(c);
+        });
+        res.on('end', () =>
+          got === declared
+            ? resolve(Buffer.concat(chunks))
+            : reject(new SfError('UNAVAILABLE', `${where} sent ${got} of ${declared} descriptor bytes`)),
+        );
+        res.on('error', (err) => reject(new SfError('UNAVAILABLE', `descriptor transfer from ${where} failed: ${err.message}`)));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (err) => reject(new SfError('UNAVAILABLE', `cannot fetch the descriptor from ${where}: ${err.message}`)));
   });

@@ -6,23 +6,66 @@ import type { CloneMemtapStats, RemoteSourceStats } from '@snowflock/native';
 import { sampleFigures } from './domain-figures.ts';
 
 const stats = (faults: number, remote: Partial<RemoteSourceStats> | null = null): CloneMemtapStats => ({
-  faults, pagesCopied: faults * 2, zeroPages: 3, prefetched: 4, freshHints: 5, alreadyPresent: 6, present: 7, p50Ns: 800, p99Ns: 9000, maxNs: 12000,
+  faults,
+  pagesCopied: faults * 2,
+  zeroPages: 3,
+  prefetched: 4,
+  freshHints: 5,
+  alreadyPresent: 6,
+  present: 7,
+  p50Ns: 800,
+  p99Ns: 9000,
+  maxNs: 12000,
   remote: remote as RemoteSourceStats | null,
 });
 
 test('a batch has every lazy clone, named for the dashboard, and skips the rest', () => {
-  const batch = sampleFigures({
-    addresses: () => [{ clusterid: 1, vmid: 0 }, { clusterid: 1, vmid: 1 }, { clusterid: 1, vmid: 2 }, { clusterid: 1, vmid: 3 }],
-    memtapStats: (a) => {
-      if (a.vmid === 0) return null; // the master is no lazy clone
-      if (a.vmid === 2) throw new Error('destroyed meanwhile');
-      return a.vmid === 3 ? stats(10, { groupBytesReceived: 8192 }) : stats(10); // 3: on another host than its master
+  const batch = sampleFigures(
+    {
+      addresses: () => [
+        { clusterid: 1, vmid: 0 },
+        { clusterid: 1, vmid: 1 },
+        { clusterid: 1, vmid: 2 },
+        { clusterid: 1, vmid: 3 },
+      ],
+      memtapStats: (a) => {
+        if (a.vmid === 0) return null; // the master is no lazy clone
+        if (a.vmid === 2) throw new Error('destroyed meanwhile');
+        return a.vmid === 3 ? stats(10, { groupBytesReceived: 8192 }) : stats(10); // 3: on another host than its master
+      },
     },
-  }, 1234);
+    1234,
+  );
   assert.deepEqual(batch, {
     sampledAt: 1234,
-    domains: [{ clusterid: 1, vmid: 1, faults: 10, pagesFetched: 20, zeroPages: 3, prefetched: 4, freshHints: 5, present: 7, faultP50Ns: 800, faultP99Ns: 9000, multicastBytes: null },
-      { clusterid: 1, vmid: 3, faults: 10, pagesFetched: 20, zeroPages: 3, prefetched: 4, freshHints: 5, present: 7, faultP50Ns: 800, faultP99Ns: 9000, multicastBytes: 8192 }],
+    domains: [
+      {
+        clusterid: 1,
+        vmid: 1,
+        faults: 10,
+        pagesFetched: 20,
+        zeroPages: 3,
+        prefetched: 4,
+        freshHints: 5,
+        present: 7,
+        faultP50Ns: 800,
+        faultP99Ns: 9000,
+        multicastBytes: null,
+      },
+      {
+        clusterid: 1,
+        vmid: 3,
+        faults: 10,
+        pagesFetched: 20,
+        zeroPages: 3,
+        prefetched: 4,
+        freshHints: 5,
+        present: 7,
+        faultP50Ns: 800,
+        faultP99Ns: 9000,
+        multicastBytes: 8192,
+      },
+    ],
   });
 });
 

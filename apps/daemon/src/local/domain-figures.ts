@@ -15,8 +15,15 @@ export const FIGURES_INTERVAL_MS = 1000;
 
 export function figuresOf(address: DomainAddress, stats: CloneMemtapStats): DomainFigures {
   return {
-    ...address, faults: stats.faults, pagesFetched: stats.pagesCopied, zeroPages: stats.zeroPages, prefetched: stats.prefetched,
-    freshHints: stats.freshHints, present: stats.present, faultP50Ns: stats.p50Ns, faultP99Ns: stats.p99Ns,
+    ...address,
+    faults: stats.faults,
+    pagesFetched: stats.pagesCopied,
+    zeroPages: stats.zeroPages,
+    prefetched: stats.prefetched,
+    freshHints: stats.freshHints,
+    present: stats.present,
+    faultP50Ns: stats.p50Ns,
+    faultP99Ns: stats.p99Ns,
     multicastBytes: stats.remote ? stats.remote.groupBytesReceived : null,
   };
 }
@@ -48,7 +55,7 @@ export function startDomainFigures(
 ): () => void {
   if (typeof source.memtapStats !== 'function') {
     // Until the domain manager can read a clone's counters, the dashboard simply shows no figures.
-    log.warn('domain figures are off: this sfld cannot read its clones\' memtap counters');
+    log.warn("domain figures are off: this sfld cannot read its clones' memtap counters");
     return () => {};
   }
   const timer = setInterval(() => {

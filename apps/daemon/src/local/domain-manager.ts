@@ -3,10 +3,24 @@
 // that domain, and reports its state changes.
 import { stat } from 'node:fs/promises';
 import {
-  finalVmStates, SfHypercall, SfStatus, VirtualMachine, type CloneMemtapStats, type Memserver, type VmSnapshot, type VmStateEvent,
+  finalVmStates,
+  SfHypercall,
+  SfStatus,
+  VirtualMachine,
+  type CloneMemtapStats,
+  type Memserver,
+  type VmSnapshot,
+  type VmStateEvent,
 } from '@snowflock/native';
 import type {
-  CloneOutcome, ConsoleChunk, DomainAddress, DomainBootSpec, DomainForkResult, DomainForkSpec, DomainRemoteCloneSpec, DomainStateReport,
+  CloneOutcome,
+  ConsoleChunk,
+  DomainAddress,
+  DomainBootSpec,
+  DomainForkResult,
+  DomainForkSpec,
+  DomainRemoteCloneSpec,
+  DomainStateReport,
 } from '../common/events.ts';
 import { messageOf, SfError } from '../common/errors.ts';
 import type { ReportedVmState } from '../common/states.ts';
@@ -52,9 +66,13 @@ export class DomainManager {
   readonly #shells: CloneShells;
   readonly #lossForTest = pageLossForTest();
 
-  constructor(private readonly log: Logger, private readonly hooks: DomainManagerHooks) {
+  constructor(
+    private readonly log: Logger,
+    private readonly hooks: DomainManagerHooks,
+  ) {
     this.#shells = new CloneShells(log);
-    if (this.#lossForTest > 0) log.warn({ loss: this.#lossForTest }, 'TEST KNOB: page datagrams are dropped on purpose (SNOWFLOCK_TEST_PAGE_LOSS)');
+    if (this.#lossForTest > 0)
+      log.warn({ loss: this.#lossForTest }, 'TEST KNOB: page datagrams are dropped on purpose (SNOWFLOCK_TEST_PAGE_LOSS)');
   }
 
   get running(): number {
@@ -79,18 +97,27 @@ export class DomainManager {
     if (this.#domains.has(id)) throw new SfError('BAD_INPUT', `domain ${id} already runs on this host`);
     const image = await stat(spec.image).catch(() => null);
     if (!image?.isFile()) {
-      throw new SfError('BAD_CONFIG', `guest image ${spec.image} is not a file on this host: build the guests (npm run build) or fix kernel in the seed config`);
+      throw new SfError(
+        'BAD_CONFIG',
+        `guest image ${spec.image} is not a file on this host: build the guests (npm run build) or fix kernel in the seed config`,
+      );
     }
     let vm: VirtualMachine;
     try {
       vm = await VirtualMachine.create({
-        vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, image: spec.image, cmdline: spec.args,
-        clusterid: spec.clusterid, vmid: spec.vmid,
+        vcpus: spec.vcpus,
+        memoryMiB: spec.memoryMiB,
+        image: spec.image,
+        cmdline: spec.args,
+        clusterid: spec.clusterid,
+        vmid: spec.vmid,
       });
     } catch (err) {
       const code = (err as { code?: string }).code;
-      throw new SfError(code === 'KVM_UNAVAILABLE' ? 'KVM_UNAVAILABLE' : code === 'BAD_INPUT' || code === 'BAD_IMAGE' ? 'BAD_CONFIG' : 'INTERNAL',
-        `cannot create VM ${id}: ${messageOf(err)}`);
+      throw new SfError(
+        code === 'KVM_UNAVAILABLE' ? 'KVM_UNAVAILABLE' : code === 'BAD_INPUT' || code === 'BAD_IMAGE' ? 'BAD_CONFIG' : 'INTERNAL',
+        `cannot create VM ${id}: ${messageOf(err)}`,
+      );
     }
     this.#adopt(vm, { clusterid: spec.clusterid, vmid: spec.vmid }, { memoryMiB: spec.memoryMiB, vcpus: spec.vcpus });
     try {
@@ -118,14 +145,21 @@ export class DomainManager {
       // Only the first final state counts: the destroy that follows an exit is housekeeping.
       if (ended) return;
       ended = (finalVmStates as readonly string[]).includes(event.state);
-      this.hooks.reportState({ ...address, state: reportedState(event.state), exitCode: event.state === 'exited' ? event.exitCode : null, reason: event.reason || null });
+      this.hooks.reportState({
+        ...address,
+        state: reportedState(event.state),
+        exitCode: event.state === 'exited' ? event.exitCode : null,
+        reason: event.reason || null,
+      });
     });
     vm.on('exit', (event) => {
       // A clone's data-plane figures go to the log with its end (pages fetched, fault service, mcdist).
       let memtap: unknown = null;
       try {
         memtap = vm.memtapStats();
-      } catch { /* already torn down */ }
+      } catch {
+        /* already torn down */
+      }
       this.log.info({ domain: id, state: event.state, exitCode: event.exitCode, reason: event.reason, memtap }, 'VM ended');
       // A finished VM's memory goes back at once; its console replay is kept a while longer.
       if (this.#domains.get(id) === domain) this.#retire(id, domain);
@@ -163,36 +197,42 @@ export class DomainManager {
     }
     try {
       const shells = await this.#shells.take(spec.ticket, spec.clones.length);
-      const made = await Promise.all(spec.clones.map(async ({ vmid }, i) => {
-        const cloneReply = { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket };
-        try {
-          const shell = shells[i];
-          if (shell) {
-            try {
-              await shell.becomeClone(snapshot, { vmid, cloneReply });
-              return { vmid, vm: shell, error: null, fromShell: true };
-            } catch (err) {
-              // A shell of another shape (the master changed?) or a failed attach: make this one afresh.
-              this.log.warn({ ticket: spec.ticket, vmid, err: messageOf(err) }, 'clone shell not usable');
+      const made = await Promise.all(
+        spec.clones.map(async ({ vmid }, i) => {
+          const cloneReply = { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket };
+          try {
+            const shell = shells[i];
+            if (shell) {
+              try {
+                await shell.becomeClone(snapshot, { vmid, cloneReply });
+                return { vmid, vm: shell, error: null, fromShell: true };
+              } catch (err) {
+                // A shell of another shape (the master changed?) or a failed attach: make this one afresh.
+                this.log.warn({ ticket: spec.ticket, vmid, err: messageOf(err) }, 'clone shell not usable');
+              }
             }
+            const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply });
+            return { vmid, vm, error: null, fromShell: false };
+          } catch (err) {
+            return { vmid, vm: null, fromShell: false, error: `clone ${spec.clusterid}:${vmid} could not be created: ${messageOf(err)}` };
           }
-          const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply });
-          return { vmid, vm, error: null, fromShell: false };
-        } catch (err) {
-          return { vmid, vm: null, fromShell: false, error: `clone ${spec.clusterid}:${vmid} could not be created: ${messageOf(err)}` };
-        }
-      }));
+        }),
+      );
       for (const m of made) if (m.vm) this.#adopt(m.vm, { clusterid: spec.clusterid, vmid: m.vmid }, null);
-      const started = await Promise.all(made.map((m) =>
-        m.vm ? this.#start({ clusterid: spec.clusterid, vmid: m.vmid }) : { vmid: m.vmid, ok: false, error: m.error }));
+      const started = await Promise.all(
+        made.map((m) => (m.vm ? this.#start({ clusterid: spec.clusterid, vmid: m.vmid }) : { vmid: m.vmid, ok: false, error: m.error })),
+      );
       // Clones on other hosts fetch their pages from here: serve the snapshot while the master lives.
       let served: DomainForkResult['served'] = null;
       if (spec.serve) {
         // Not serving fails only the clones on other hosts (sfmd records why); those here already run.
         try {
           const fork = await serveFork(snapshot, spec.serve, {
-            shelf: this.hooks.shelf, owner: key(spec), descriptorPort: this.hooks.descriptorPort(),
-            previous: master.memservers.at(-1), lossForTest: this.#lossForTest,
+            shelf: this.hooks.shelf,
+            owner: key(spec),
+            descriptorPort: this.hooks.descriptorPort(),
+            previous: master.memservers.at(-1),
+            lossForTest: this.#lossForTest,
           });
           master.memservers.push(fork.memserver);
           served = fork.served;
@@ -200,11 +240,23 @@ export class DomainManager {
           this.log.error({ domain: key(spec), err: messageOf(err) }, 'cannot serve the fork to other hosts');
         }
       }
-      this.log.info({ domain: key(spec), ticket: spec.ticket, clones: started.filter((c) => c.ok).length,
-        pauseMs: snapshot.timing.pauseNs / 1e6, memserverPort: served?.memserverPort, group: served?.group }, 'VM forked');
+      this.log.info(
+        {
+          domain: key(spec),
+          ticket: spec.ticket,
+          clones: started.filter((c) => c.ok).length,
+          pauseMs: snapshot.timing.pauseNs / 1e6,
+          memserverPort: served?.memserverPort,
+          group: served?.group,
+        },
+        'VM forked',
+      );
       return {
-        clones: started, pauseMs: snapshot.timing.pauseNs / 1e6, descriptorBytes: snapshot.descriptor().length,
-        fromShells: made.filter((m) => m.fromShell).length, served,
+        clones: started,
+        pauseMs: snapshot.timing.pauseNs / 1e6,
+        descriptorBytes: snapshot.descriptor().length,
+        fromShells: made.filter((m) => m.fromShell).length,
+        served,
       };
     } finally {
       // Clones keep the frozen memory alive; the snapshot goes with the last of them.
@@ -220,7 +272,8 @@ export class DomainManager {
     let descriptor: Buffer, server: string, iface: string;
     try {
       const [masterAddress, serverAddress] = await Promise.all([
-        resolveIPv4(spec.descriptor.host, "the master's host"), resolveIPv4(spec.server.slice(0, spec.server.lastIndexOf(':')), "the memserver's host"),
+        resolveIPv4(spec.descriptor.host, "the master's host"),
+        resolveIPv4(spec.server.slice(0, spec.server.lastIndexOf(':')), "the memserver's host"),
       ]);
       iface = await resolveIPv4(spec.interface, "this host's page-network name");
       server = `${serverAddress}:${spec.server.slice(spec.server.lastIndexOf(':') + 1)}`;
@@ -229,23 +282,32 @@ export class DomainManager {
       const error = messageOf(err);
       return { clones: spec.clones.map((c) => ({ vmid: c.vmid, ok: false, error })) };
     }
-    const results = await Promise.all(spec.clones.map(async ({ vmid }) => {
-      const address = { clusterid: spec.clusterid, vmid };
-      if (this.#domains.has(key(address))) return { vmid, ok: false, error: `domain ${key(address)} already runs on this host` };
-      let vm: VirtualMachine;
-      try {
-        vm = await VirtualMachine.createRemoteClone(descriptor, {
-          vmid, server, bind: '0.0.0.0:0', group: spec.group, interface: iface,
-          ...(this.#lossForTest > 0 ? { dropForTest: this.#lossForTest } : {}),
-          cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
-        });
-      } catch (err) {
-        return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${messageOf(err)}` };
-      }
-      this.#adopt(vm, address, null);
-      return this.#start(address);
-    }));
-    this.log.info({ cluster: spec.clusterid, ticket: spec.ticket, server, group: spec.group, clones: results.filter((r) => r.ok).length }, 'remote clones made');
+    const results = await Promise.all(
+      spec.clones.map(async ({ vmid }) => {
+        const address = { clusterid: spec.clusterid, vmid };
+        if (this.#domains.has(key(address))) return { vmid, ok: false, error: `domain ${key(address)} already runs on this host` };
+        let vm: VirtualMachine;
+        try {
+          vm = await VirtualMachine.createRemoteClone(descriptor, {
+            vmid,
+            server,
+            bind: '0.0.0.0:0',
+            group: spec.group,
+            interface: iface,
+            ...(this.#lossForTest > 0 ? { dropForTest: this.#lossForTest } : {}),
+            cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
+          });
+        } catch (err) {
+          return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${messageOf(err)}` };
+        }
+        this.#adopt(vm, address, null);
+        return this.#start(address);
+      }),
+    );
+    this.log.info(
+      { cluster: spec.clusterid, ticket: spec.ticket, server, group: spec.group, clones: results.filter((r) => r.ok).length },
+      'remote clones made',
+    );
     return { clones: results };
   }
 
@@ -263,7 +325,10 @@ export class DomainManager {
   #retire(id: string, domain: Domain): void {
     for (const server of domain.memservers) {
       server.stop();
-      this.log.info({ domain: id, endpoint: server.endpoint, mode: server.mode, group: server.group, stats: server.stats() }, 'memserver stopped');
+      this.log.info(
+        { domain: id, endpoint: server.endpoint, mode: server.mode, group: server.group, stats: server.stats() },
+        'memserver stopped',
+      );
     }
     domain.memservers.length = 0;
     this.hooks.shelf.withdrawOwner(id);

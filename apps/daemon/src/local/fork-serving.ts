@@ -41,7 +41,11 @@ export interface ServeOptions {
 }
 
 /** Serves `snapshot` to clones on other hosts; the memserver is the caller's to stop. */
-export async function serveFork(snapshot: VmSnapshot, network: ForkNetwork, options: ServeOptions): Promise<{ memserver: Memserver; served: ServedFork }> {
+export async function serveFork(
+  snapshot: VmSnapshot,
+  network: ForkNetwork,
+  options: ServeOptions,
+): Promise<{ memserver: Memserver; served: ServedFork }> {
   const iface = await resolveIPv4(network.interface, "this host's page-network name");
   const memserver = startMemserver(snapshot, {
     bind: '0.0.0.0:0',
@@ -56,8 +60,11 @@ export async function serveFork(snapshot: VmSnapshot, network: ForkNetwork, opti
   return {
     memserver,
     served: {
-      snapshotId, descriptorToken, descriptorPort: options.descriptorPort,
-      memserverPort: Number(memserver.endpoint.split(':').at(-1)), group: memserver.group,
+      snapshotId,
+      descriptorToken,
+      descriptorPort: options.descriptorPort,
+      memserverPort: Number(memserver.endpoint.split(':').at(-1)),
+      group: memserver.group,
     },
   };
 }

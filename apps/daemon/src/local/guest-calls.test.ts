@@ -18,14 +18,20 @@ import { answerGuestCall } from './guest-calls.ts';
 let nextId = 1n;
 function call(nr: number, request: Partial<GuestCall['request']> = {}): GuestCall {
   return {
-    id: nextId++, nr, name: 'TICKET_REQUEST', vcpu: 0,
+    id: nextId++,
+    nr,
+    name: 'TICKET_REQUEST',
+    vcpu: 0,
     request: { nr, flags: 0, procs: false, block: false, nclones: 0, min: 0, status: 0, timeoutMs: 0, ticket: '', ...request },
   };
 }
 
 test('every seed-API hypercall reaches its procedure and answers in the guest reply', { timeout: 60_000 }, async (t) => {
   const home = tempHome('sf-bridge-');
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'h1', 'cpus': 4, 'RAM': 8 << 30}, {'host': 'h2', 'cpus': 4, 'RAM': 8 << 30}]\n");
+  writeFileSync(
+    path.join(home, 'sfmd.cfg'),
+    "cluster_hosts = [{'host': 'h1', 'cpus': 4, 'RAM': 8 << 30}, {'host': 'h2', 'cpus': 4, 'RAM': 8 << 30}]\n",
+  );
   const log = createLogger('test');
   log.level = 'silent';
   const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log, timing: { offlineAfterMs: 600_000 } });
@@ -51,7 +57,10 @@ test('every seed-API hypercall reaches its procedure and answers in the guest re
   assert.match(ticket, /^[0-9a-f-]{36}$/);
   assert.deepEqual(await master(call(SfHypercall.TICKET_LIST)), { status: 0, count: 1, nunused: 1, noutstanding: 0, tickets: [ticket] });
   const info = await master(call(SfHypercall.TICKET_INFO, { ticket }));
-  assert.deepEqual(info.alloc, [{ vmid: 1, processors: 1 }, { vmid: 2, processors: 1 }]);
+  assert.deepEqual(info.alloc, [
+    { vmid: 1, processors: 1 },
+    { vmid: 2, processors: 1 },
+  ]);
   assert.deepEqual(await master(call(SfHypercall.CLONE_MASTER, { ticket })), { status: 0, count: 2, vmid: 0, ticket });
 
   // Clones exit (IC_EXIT) with their small results, then the master joins (IC_JOIN) and gets them back.
@@ -85,7 +94,11 @@ test('every seed-API hypercall reaches its procedure and answers in the guest re
   assert.equal((await master(call(99))).status, -SfStatus.ENOSYS);
   const spoofed = await answerGuestCall(as('1:0', other), url, call(SfHypercall.TICKET_LIST));
   assert.equal(spoofed.status, -SfStatus.EPERM, 'another host cannot act for this domain');
-  const down = await answerGuestCall(createSfmdClient({ url: 'http://127.0.0.1:1', host: { name: home1, secret: secret(home1) }, domain: '1:0' }), 'http://127.0.0.1:1', call(SfHypercall.TICKET_LIST));
+  const down = await answerGuestCall(
+    createSfmdClient({ url: 'http://127.0.0.1:1', host: { name: home1, secret: secret(home1) }, domain: '1:0' }),
+    'http://127.0.0.1:1',
+    call(SfHypercall.TICKET_LIST),
+  );
   assert.equal(down.status, -SfStatus.EUNAVAIL);
 
   assert.deepEqual(await master(call(SfHypercall.CLUSTER_SHUTDOWN)), { status: 0 });

@@ -2,7 +2,7 @@
 // called with this host's credentials for the calling domain; the answer or error goes back as the
 // guest's reply block. Every guest field is untrusted: sfmd's zod schemas judge it.
 import { SfExitHow, SfHypercall, SfStatus, type GuestCall, type GuestReply } from '@snowflock/native';
-import { type ErrorCode } from '../common/errors.ts';
+import type { ErrorCode } from '../common/errors.ts';
 import { clientError, type SfmdClient } from '../common/sfmd-client.ts';
 
 const STATUS_FOR_CODE: Partial<Record<ErrorCode, number>> = {
@@ -35,7 +35,11 @@ export async function answerGuestCall(client: SfmdClient, url: string, call: Gue
     switch (call.nr) {
       case SfHypercall.TICKET_REQUEST: {
         const t = await client.ticket.request.mutate({
-          nclones: r.nclones, procs: r.procs, min: r.min, block: r.block, ...(r.timeoutMs > 0 ? { timeoutMs: r.timeoutMs } : {}),
+          nclones: r.nclones,
+          procs: r.procs,
+          min: r.min,
+          block: r.block,
+          ...(r.timeoutMs > 0 ? { timeoutMs: r.timeoutMs } : {}),
         });
         return { status: SfStatus.OK, count: t.granted, ticket: t.ticket };
       }
@@ -47,7 +51,9 @@ export async function answerGuestCall(client: SfmdClient, url: string, call: Gue
       case SfHypercall.TICKET_INFO: {
         const t = await client.ticket.info.query({ ticket: r.ticket });
         return {
-          status: SfStatus.OK, count: t.allocations.length, ticket: t.ticket,
+          status: SfStatus.OK,
+          count: t.allocations.length,
+          ticket: t.ticket,
           alloc: t.allocations.slice(0, 256).map((a) => ({ vmid: a.vmid, processors: a.processors })),
         };
       }

@@ -4,7 +4,10 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { HostMetrics } from '../common/events.ts';
 
-interface CpuTimes { busy: number; total: number }
+interface CpuTimes {
+  busy: number;
+  total: number;
+}
 
 function readCpuTimes(): CpuTimes | null {
   try {

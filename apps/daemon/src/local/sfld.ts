@@ -57,8 +57,11 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   const secretFile = options.secretFile ?? hostSecretPath(paths, config.hostname);
   const secret = process.env.SNOWFLOCK_HOST_SECRET ?? readSecretFile(secretFile);
   if (!secret) {
-    throw new SfError('BAD_CONFIG', `no secret for host '${config.hostname}' at ${secretFile}: sfmd writes it there when ` +
-      `the host is listed in sfmd.cfg cluster_hosts; copy it to this host (or pass --secret-file)`);
+    throw new SfError(
+      'BAD_CONFIG',
+      `no secret for host '${config.hostname}' at ${secretFile}: sfmd writes it there when ` +
+        `the host is listed in sfmd.cfg cluster_hosts; copy it to this host (or pass --secret-file)`,
+    );
   }
 
   // Guest RAM asks for shmem huge pages: with them a fork's pause stays flat in memory size.
@@ -72,9 +75,13 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   const local = http.createServer((req, res) => {
     if (shelf.handle(req, res)) return;
     res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(req.url === '/healthz'
-      ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION }
-      : { ok: false, error: 'sfld serves /healthz and /descriptors/<snapshot id> (with its token)' }));
+    res.end(
+      JSON.stringify(
+        req.url === '/healthz'
+          ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION }
+          : { ok: false, error: 'sfld serves /healthz and /descriptors/<snapshot id> (with its token)' },
+      ),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     local.once('error', reject);
@@ -129,16 +136,23 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   // must not become a crash here: check what commands carry (a malformed one is refused with BAD_INPUT).
   const answer = <T>(ack: (r: Result<T>) => void, work: () => T | Promise<T>) => {
     if (typeof ack !== 'function') return;
-    Promise.resolve().then(work).then((value) => ack(ok(value)), (err: unknown) => ack(fail(err)));
+    Promise.resolve()
+      .then(work)
+      .then(
+        (value) => ack(ok(value)),
+        (err: unknown) => ack(fail(err)),
+      );
   };
   socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand('domain:boot', spec))));
   socket.on('domain:fork', (spec, ack) => answer(ack, () => domains.fork(parseCommand('domain:fork', spec))));
   socket.on('domain:clone-remote', (spec, ack) => answer(ack, () => domains.cloneRemote(parseCommand('domain:clone-remote', spec))));
   socket.on('domain:destroy', (address, ack) => answer(ack, () => domains.destroy(parseCommand('domain:destroy', address))));
-  socket.on('domain:input', (input, ack) => answer(ack, () => {
-    const { data, ...address } = parseCommand('domain:input', input);
-    return domains.input(address, data);
-  }));
+  socket.on('domain:input', (input, ack) =>
+    answer(ack, () => {
+      const { data, ...address } = parseCommand('domain:input', input);
+      return domains.input(address, data);
+    }),
+  );
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
 
   let seq = 0;

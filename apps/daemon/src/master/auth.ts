@@ -26,10 +26,7 @@ export function ensureAdminToken(file: string): { token: string; created: boolea
   return { token, created: true };
 }
 
-export type Credentials =
-  | { kind: 'admin'; token: string }
-  | { kind: 'host'; name: string; secret: string }
-  | { kind: 'none' };
+export type Credentials = { kind: 'admin'; token: string } | { kind: 'host'; name: string; secret: string } | { kind: 'none' };
 
 /** Reads `Authorization: Bearer <admin token>` or `Authorization: SfHost <name>:<secret>`. */
 export function parseAuthorization(header: string | undefined): Credentials {

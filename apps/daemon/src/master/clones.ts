@@ -21,21 +21,31 @@ export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticke
     const clones = await svc.db.$transaction(async (tx) => {
       const busy = await tx.ticket.findFirst({ where: { clusterId: domain.clusterId, state: 'outstanding' } });
       if (busy) {
-        throw new SfError('TICKET_STATE', `cluster ${domain.cluster.clusterid} already has clones out on ticket ` +
-          `${busy.id}: merge them (sfmerge) before cloning again`);
+        throw new SfError(
+          'TICKET_STATE',
+          `cluster ${domain.cluster.clusterid} already has clones out on ticket ` + `${busy.id}: merge them (sfmerge) before cloning again`,
+        );
       }
       await transitionTicket(tx, ticketId, 'outstanding');
       const allocations = await tx.allocation.findMany({ where: { ticketId }, include: { host: true }, orderBy: { vmid: 'asc' } });
       const lost = allocations.filter((a) => a.host.state !== 'online');
       if (lost.length > 0) {
-        throw new SfError('HOST_LOST', `host ${lost[0]!.host.name} of ticket ${ticketId} is offline: dispose of the ticket and request a new one`);
+        throw new SfError(
+          'HOST_LOST',
+          `host ${lost[0]!.host.name} of ticket ${ticketId} is offline: dispose of the ticket and request a new one`,
+        );
       }
       const records = [];
       for (const a of allocations) {
         const d = await tx.domain.create({
           data: {
-            clusterId: domain.clusterId, vmid: a.vmid, hostId: a.hostId, vcpus: a.processors,
-            memory: a.memory, state: 'defined', ticketId,
+            clusterId: domain.clusterId,
+            vmid: a.vmid,
+            hostId: a.hostId,
+            vcpus: a.processors,
+            memory: a.memory,
+            state: 'defined',
+            ticketId,
           },
         });
         records.push({ id: d.id, vmid: a.vmid, hostId: a.hostId, host: a.host });
@@ -62,22 +72,26 @@ async function endClones(svc: MasterServices, ticketId: string, state: 'merged' 
 /** MERGE_MASTER / IC_KILL: ends the clones of one outstanding ticket, or of all when ticket is null. */
 export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticketId: string | null) {
   requireMaster(domain, 'clone.merge');
-  return runOperation(svc, { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${domain.cluster.clusterid}`, requester: requester(domain) }, async () => {
-    let tickets: string[];
-    if (ticketId) {
-      await ownTicket(svc, domain, ticketId);
-      tickets = [ticketId];
-    } else {
-      tickets = (await svc.db.ticket.findMany({ where: { clusterId: domain.clusterId, state: 'outstanding' } })).map((t) => t.id);
-    }
-    let clones = 0;
-    for (const id of tickets) {
-      await transitionTicket(svc.db, id, 'merged');
-      clones += await endClones(svc, id, 'merged');
-    }
-    svc.events.emit('capacity');
-    return { merged: tickets, clones };
-  });
+  return runOperation(
+    svc,
+    { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${domain.cluster.clusterid}`, requester: requester(domain) },
+    async () => {
+      let tickets: string[];
+      if (ticketId) {
+        await ownTicket(svc, domain, ticketId);
+        tickets = [ticketId];
+      } else {
+        tickets = (await svc.db.ticket.findMany({ where: { clusterId: domain.clusterId, state: 'outstanding' } })).map((t) => t.id);
+      }
+      let clones = 0;
+      for (const id of tickets) {
+        await transitionTicket(svc.db, id, 'merged');
+        clones += await endClones(svc, id, 'merged');
+      }
+      svc.events.emit('capacity');
+      return { merged: tickets, clones };
+    },
+  );
 }
 
 /** IC_JOIN: waits until every clone of the ticket has exited, then the ticket is merged. */
@@ -105,18 +119,22 @@ export async function joinClones(svc: MasterServices, domain: LiveDomain, ticket
 function exitRecord(d: { vmid: number; state: DomainState; exitCode: number | null; endReason: string | null }) {
   // A clone lost with its host did not end by itself: to its master that is a crash, with the reason.
   const how = d.state === 'exited' ? 'exited' : ['crashed', 'halted', 'lost'].includes(d.state) ? 'crashed' : 'killed';
-  return { vmid: d.vmid, how, status: how === 'exited' ? d.exitCode ?? 0 : 0, reason: d.endReason } as const;
+  return { vmid: d.vmid, how, status: how === 'exited' ? (d.exitCode ?? 0) : 0, reason: d.endReason } as const;
 }
 
 /** IC_EXIT: a clone is done; its resources go back to the pool. */
 export async function exitClone(svc: MasterServices, domain: LiveDomain, status: number) {
   requireClone(domain, 'clone.exit');
-  return runOperation(svc, { kind: 'clone.exit', target: `domain:${domain.cluster.clusterid}:${domain.vmid}`, requester: requester(domain), detail: { status } }, async () => {
-    await svc.db.domain.update({ where: { id: domain.id }, data: { state: 'exited', exitCode: status, endedAt: new Date() } });
-    announceDomain(svc, domain.cluster.clusterid, domain.vmid, domain.host.name, 'exited');
-    svc.events.emit('capacity');
-    return { clusterid: domain.cluster.clusterid, vmid: domain.vmid, status };
-  });
+  return runOperation(
+    svc,
+    { kind: 'clone.exit', target: `domain:${domain.cluster.clusterid}:${domain.vmid}`, requester: requester(domain), detail: { status } },
+    async () => {
+      await svc.db.domain.update({ where: { id: domain.id }, data: { state: 'exited', exitCode: status, endedAt: new Date() } });
+      announceDomain(svc, domain.cluster.clusterid, domain.vmid, domain.host.name, 'exited');
+      svc.events.emit('capacity');
+      return { clusterid: domain.cluster.clusterid, vmid: domain.vmid, status };
+    },
+  );
 }
 
 export { endClones };

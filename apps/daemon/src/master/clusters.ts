@@ -17,41 +17,55 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
   if (!config.diskImage && !config.kernel) {
     throw new SfError('BAD_CONFIG', 'the seed config needs disk_image or kernel: say what the master VM boots');
   }
-  return runOperation(svc, { kind: 'cluster.seed', target: config.name ?? 'new cluster', requester: requesterName, detail: { ...config } }, async () => {
-    const { cluster, hostName } = await svc.placementLock.run(async () => {
-      const hosts = await freeCapacity(svc.db);
-      const [placement] = svc.allocator.allocate(hosts, {
-        amount: 1, procs: false, min: 1, masterVcpus: config.vcpus, memory: config.memoryMiB * MiB,
-      });
-      if (!placement) {
-        const online = hosts.length;
-        throw new SfError('NO_RESOURCES', online === 0
-          ? 'no host is online: start sfld on a host listed in sfmd.cfg (sfld start)'
-          : `no online host has ${config.vcpus} free cpus and ${config.memoryMiB} MiB free RAM: shut down a cluster or ask for less`);
-      }
-      const last = await svc.db.cluster.findFirst({ orderBy: { clusterid: 'desc' } });
-      const clusterid = last ? last.clusterid + 1 : svc.config.clusterId;
-      const cluster = await svc.db.cluster.create({
-        data: {
-          clusterid, name: config.name, seedConfig: JSON.stringify(config), state: 'running',
-          domains: {
-            create: { vmid: 0, hostId: placement.hostId, vcpus: config.vcpus, memory: BigInt(config.memoryMiB * MiB), state: 'defined' },
+  return runOperation(
+    svc,
+    { kind: 'cluster.seed', target: config.name ?? 'new cluster', requester: requesterName, detail: { ...config } },
+    async () => {
+      const { cluster, hostName } = await svc.placementLock.run(async () => {
+        const hosts = await freeCapacity(svc.db);
+        const [placement] = svc.allocator.allocate(hosts, {
+          amount: 1,
+          procs: false,
+          min: 1,
+          masterVcpus: config.vcpus,
+          memory: config.memoryMiB * MiB,
+        });
+        if (!placement) {
+          const online = hosts.length;
+          throw new SfError(
+            'NO_RESOURCES',
+            online === 0
+              ? 'no host is online: start sfld on a host listed in sfmd.cfg (sfld start)'
+              : `no online host has ${config.vcpus} free cpus and ${config.memoryMiB} MiB free RAM: shut down a cluster or ask for less`,
+          );
+        }
+        const last = await svc.db.cluster.findFirst({ orderBy: { clusterid: 'desc' } });
+        const clusterid = last ? last.clusterid + 1 : svc.config.clusterId;
+        const cluster = await svc.db.cluster.create({
+          data: {
+            clusterid,
+            name: config.name,
+            seedConfig: JSON.stringify(config),
+            state: 'running',
+            domains: {
+              create: { vmid: 0, hostId: placement.hostId, vcpus: config.vcpus, memory: BigInt(config.memoryMiB * MiB), state: 'defined' },
+            },
           },
-        },
+        });
+        const hostName = hosts.find((h) => h.hostId === placement.hostId)!.name;
+        return { cluster, hostName };
       });
-      const hostName = hosts.find((h) => h.hostId === placement.hostId)!.name;
-      return { cluster, hostName };
-    });
-    announceDomain(svc, cluster.clusterid, 0, hostName, 'defined');
-    const master = await svc.db.domain.findFirstOrThrow({ where: { clusterId: cluster.id, vmid: 0 } });
-    try {
-      await bootDomain(svc, master.id);
-    } catch (err) {
-      await endCluster(svc, cluster.id, 'lost'); // nothing runs: give the reservation back at once
-      throw err;
-    }
-    return clusterDetail(svc, cluster.clusterid);
-  });
+      announceDomain(svc, cluster.clusterid, 0, hostName, 'defined');
+      const master = await svc.db.domain.findFirstOrThrow({ where: { clusterId: cluster.id, vmid: 0 } });
+      try {
+        await bootDomain(svc, master.id);
+      } catch (err) {
+        await endCluster(svc, cluster.id, 'lost'); // nothing runs: give the reservation back at once
+        throw err;
+      }
+      return clusterDetail(svc, cluster.clusterid);
+    },
+  );
 }
 
 /**
@@ -66,7 +80,8 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
     await svc.db.ticket.updateMany({ where: { id: t.id, state: t.state }, data: { state: t.state === 'unused' ? 'disposed' : 'merged' } });
   }
   const rest = await svc.db.domain.findMany({
-    where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } }, include: { host: true, cluster: true },
+    where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } },
+    include: { host: true, cluster: true },
   });
   for (const d of rest) await destroyDomainVm(svc, { ...d, state: storedDomainState(d.state) });
   const now = new Date();
@@ -79,10 +94,14 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
 /** SHUTDOWN_CLUSTER: the master (or an admin acting for it) ends the whole cluster. */
 export async function shutdownCluster(svc: MasterServices, domain: LiveDomain) {
   requireMaster(domain, 'cluster.shutdown');
-  return runOperation(svc, { kind: 'cluster.shutdown', target: `cluster:${domain.cluster.clusterid}`, requester: requester(domain) }, async () => {
-    await endCluster(svc, domain.clusterId, 'shutdown');
-    return clusterDetail(svc, domain.cluster.clusterid);
-  });
+  return runOperation(
+    svc,
+    { kind: 'cluster.shutdown', target: `cluster:${domain.cluster.clusterid}`, requester: requester(domain) },
+    async () => {
+      await endCluster(svc, domain.clusterId, 'shutdown');
+      return clusterDetail(svc, domain.cluster.clusterid);
+    },
+  );
 }
 
 export async function clusterDetail(svc: MasterServices, clusterid: number) {
@@ -102,7 +121,12 @@ export async function clusterDetail(svc: MasterServices, clusterid: number) {
     createdAt: cluster.createdAt.toISOString(),
     endedAt: cluster.endedAt?.toISOString() ?? null,
     domains: cluster.domains.map((d) => ({
-      vmid: d.vmid, host: d.host.name, vcpus: d.vcpus, memory: Number(d.memory), state: d.state, ticket: d.ticketId,
+      vmid: d.vmid,
+      host: d.host.name,
+      vcpus: d.vcpus,
+      memory: Number(d.memory),
+      state: d.state,
+      ticket: d.ticketId,
     })),
     tickets: cluster.tickets.map((t) => ({ ticket: t.id, state: t.state, requested: t.requested, granted: t.granted, procs: t.procs })),
   };

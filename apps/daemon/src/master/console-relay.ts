@@ -17,7 +17,10 @@ export class ConsoleRelay {
   /** room → the host whose sfld holds that console (learnt when someone subscribes). */
   readonly #holder = new Map<string, string>();
 
-  constructor(private readonly svc: MasterServices, private readonly dash: DashNamespace) {}
+  constructor(
+    private readonly svc: MasterServices,
+    private readonly dash: DashNamespace,
+  ) {}
 
   /** The domain a console call names: live for input; an ended one can still be read. */
   async #target(address: unknown, live: boolean) {

@@ -44,7 +44,10 @@ async function destroyEach(svc: MasterServices, domains: Target[], state: Domain
     } catch (err) {
       const e = toSfError(err);
       results.push({
-        vmid: d.vmid, host: d.host.name, ok: false, state,
+        vmid: d.vmid,
+        host: d.host.name,
+        ok: false,
+        state,
         error: `${e.code}: ${e.message} — its VM may still run there; restarting that host's sfld clears it`,
       });
     }
@@ -82,32 +85,40 @@ async function liveCluster(svc: MasterServices, clusterid: number) {
 export async function adminMerge(svc: MasterServices, clusterid: number, ticketId: string | null): Promise<ActionOutcome> {
   const cluster = await liveCluster(svc, clusterid);
   const detail = { clusterid, ticket: ticketId };
-  return runOperation(svc, { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${clusterid}`, requester: ADMIN, detail }, async (op) => {
-    const tickets = ticketId
-      ? [await svc.db.ticket.findUnique({ where: { id: ticketId } })].filter((t) => t?.clusterId === cluster.id)
-      : await svc.db.ticket.findMany({ where: { clusterId: cluster.id, state: 'outstanding' } });
-    if (ticketId && tickets.length === 0) {
-      throw new SfError('TICKET_UNKNOWN', `ticket ${ticketId} does not belong to cluster ${clusterid}: reload the cluster view`);
-    }
-    const ids = tickets.map((t) => t!.id);
-    for (const id of ids) await transitionTicket(svc.db, id, 'merged');
-    const clones = await svc.db.domain.findMany({
-      where: { ticketId: { in: ids }, state: { in: [...LIVE_DOMAIN_STATES] } },
-      include: { host: true, cluster: true }, orderBy: { vmid: 'asc' },
-    });
-    await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state: 'merged', endedAt: new Date() } });
-    for (const c of clones) announceDomain(svc, clusterid, c.vmid, c.host.name, 'merged');
-    svc.events.emit('capacity');
-    const results = await destroyEach(svc, clones, 'merged', op);
-    await keepResults(svc, op, { ...detail, merged: ids }, results);
-    return { operation: op.id, clusterid, results, summary: summarize('merge', results) };
-  });
+  return runOperation(
+    svc,
+    { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${clusterid}`, requester: ADMIN, detail },
+    async (op) => {
+      const tickets = ticketId
+        ? [await svc.db.ticket.findUnique({ where: { id: ticketId } })].filter((t) => t?.clusterId === cluster.id)
+        : await svc.db.ticket.findMany({ where: { clusterId: cluster.id, state: 'outstanding' } });
+      if (ticketId && tickets.length === 0) {
+        throw new SfError('TICKET_UNKNOWN', `ticket ${ticketId} does not belong to cluster ${clusterid}: reload the cluster view`);
+      }
+      const ids = tickets.map((t) => t!.id);
+      for (const id of ids) await transitionTicket(svc.db, id, 'merged');
+      const clones = await svc.db.domain.findMany({
+        where: { ticketId: { in: ids }, state: { in: [...LIVE_DOMAIN_STATES] } },
+        include: { host: true, cluster: true },
+        orderBy: { vmid: 'asc' },
+      });
+      await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state: 'merged', endedAt: new Date() } });
+      for (const c of clones) announceDomain(svc, clusterid, c.vmid, c.host.name, 'merged');
+      svc.events.emit('capacity');
+      const results = await destroyEach(svc, clones, 'merged', op);
+      await keepResults(svc, op, { ...detail, merged: ids }, results);
+      return { operation: op.id, clusterid, results, summary: summarize('merge', results) };
+    },
+  );
 }
 
 /** Kills one clone: recorded `stopped` (its master's join sees it as killed), then its VM destroyed. */
 export async function adminKill(svc: MasterServices, clusterid: number, vmid: number): Promise<ActionOutcome> {
   if (vmid === 0) {
-    throw new SfError('BAD_INPUT', `vmid 0 is cluster ${clusterid}'s master: without it the cluster cannot go on, so shut the cluster down instead`);
+    throw new SfError(
+      'BAD_INPUT',
+      `vmid 0 is cluster ${clusterid}'s master: without it the cluster cannot go on, so shut the cluster down instead`,
+    );
   }
   const domain = await findLiveDomain(svc, { clusterid, vmid });
   const detail = { clusterid, vmid };
@@ -129,7 +140,8 @@ export async function adminShutdown(svc: MasterServices, clusterid: number): Pro
   return runOperation(svc, { kind: 'cluster.shutdown', target: `cluster:${clusterid}`, requester: ADMIN, detail }, async (op) => {
     const live = await svc.db.domain.findMany({
       where: { clusterId: cluster.id, state: { in: [...LIVE_DOMAIN_STATES] } },
-      include: { host: true, cluster: true }, orderBy: { vmid: 'desc' },
+      include: { host: true, cluster: true },
+      orderBy: { vmid: 'desc' },
     });
     const results = await destroyEach(svc, live, 'stopped', op);
     await endCluster(svc, cluster.id, 'shutdown');

@@ -7,7 +7,17 @@ import { GiB, masterFixture } from '../../test/support.ts';
 import { FigureRelay } from './dashboard-figures.ts';
 
 const clone = (vmid: number, faults: number) => ({
-  clusterid: 1, vmid, faults, pagesFetched: faults, zeroPages: 0, prefetched: 0, freshHints: 0, present: faults, faultP50Ns: 1, faultP99Ns: 2, multicastBytes: null,
+  clusterid: 1,
+  vmid,
+  faults,
+  pagesFetched: faults,
+  zeroPages: 0,
+  prefetched: 0,
+  freshHints: 0,
+  present: faults,
+  faultP50Ns: 1,
+  faultP99Ns: 2,
+  multicastBytes: null,
 });
 
 test('figures are relayed, kept two deep per domain, and forgotten when the domain ends', async (t) => {
@@ -19,7 +29,13 @@ test('figures are relayed, kept two deep per domain, and forgotten when the doma
   relay.fromHost('alpha', { sampledAt: 2000, domains: [clone(1, 30), clone(2, 5)] });
   relay.fromHost('alpha', { sampledAt: 3000, domains: [] }); // nothing to tell anyone
   relay.fromHost('alpha', { sampledAt: 'soon', domains: [clone(1, -1)] });
-  assert.deepEqual(sent.map((e) => [e.host, e.sampledAt, e.domains.length]), [['alpha', 1000, 1], ['alpha', 2000, 2]]);
+  assert.deepEqual(
+    sent.map((e) => [e.host, e.sampledAt, e.domains.length]),
+    [
+      ['alpha', 1000, 1],
+      ['alpha', 2000, 2],
+    ],
+  );
   const one = relay.ofCluster(1)[1]!;
   assert.deepEqual([one.host, one.previous?.faults, one.latest.faults, one.latest.sampledAt], ['alpha', 10, 30, 2000]);
   assert.equal(relay.ofCluster(1)[2]?.previous, null);

@@ -17,7 +17,10 @@ const key = (clusterid: number, vmid: number) => `${clusterid}:${vmid}`;
 export class FigureRelay {
   readonly #last = new Map<string, FigureSamples>();
 
-  constructor(private readonly svc: MasterServices, private readonly emit: (event: DomainFiguresEvent) => void) {
+  constructor(
+    private readonly svc: MasterServices,
+    private readonly emit: (event: DomainFiguresEvent) => void,
+  ) {
     // An ended domain's figures stop meaning anything live; its last ones go with it.
     svc.events.on('domain:state', (e) => {
       if (!isLiveDomainState(e.state)) this.#last.delete(key(e.clusterid, e.vmid));

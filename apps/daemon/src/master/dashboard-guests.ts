@@ -22,7 +22,12 @@ export interface ExampleGuest {
 /** "hello — the smallest flat guest: greets …; with …" → "the smallest flat guest: greets …". */
 export function describeFromSource(source: string): string {
   const comment = /^\s*\/\*([\s\S]*?)\*\//.exec(source)?.[1] ?? '';
-  const text = comment.split('\n').map((l) => l.replace(/^\s*\*?\s?/, '')).join(' ').replace(/\s+/g, ' ').trim();
+  const text = comment
+    .split('\n')
+    .map((l) => l.replace(/^\s*\*?\s?/, ''))
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   const afterName = text.replace(/^[\w-]+\s+—\s+/, '');
   const sentence = /^(.*?[.;])(\s|$)/.exec(afterName)?.[1] ?? afterName;
   return sentence.replace(/[.;]$/, '');
@@ -31,7 +36,10 @@ export function describeFromSource(source: string): string {
 export async function listExampleGuests(dir = EXAMPLES_DIR): Promise<ExampleGuest[]> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   } catch {
     return []; // an installation without the examples: the form still takes a kernel path
   }
@@ -44,8 +52,13 @@ export async function listExampleGuests(dir = EXAMPLES_DIR): Promise<ExampleGues
       if (!seed.kernel) continue;
       const source = await readFile(path.join(dir, name, 'main.c'), 'utf8').catch(() => '');
       guests.push({
-        name: seed.name ?? name, description: describeFromSource(source), kernel: seed.kernel, built: existsSync(seed.kernel),
-        vcpus: seed.vcpus, memoryMiB: seed.memoryMiB, args: seed.args ?? '',
+        name: seed.name ?? name,
+        description: describeFromSource(source),
+        kernel: seed.kernel,
+        built: existsSync(seed.kernel),
+        vcpus: seed.vcpus,
+        memoryMiB: seed.memoryMiB,
+        args: seed.args ?? '',
       });
     } catch {
       // A broken example config must not hide the others; sfseed reports it with its line when used.

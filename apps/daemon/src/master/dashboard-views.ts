@@ -27,8 +27,13 @@ export async function dashboardCluster(svc: MasterServices, clusterid: number) {
   ]);
   const ticketIds = new Set(tickets.map((t) => `ticket:${t.ticket}`));
   // Operations name their cluster in different ways (target, requester, ticket): any of them counts.
-  const mine = recent.filter((op) => op.target === `cluster:${clusterid}` || ticketIds.has(op.target)
-    || op.target.startsWith(`domain:${clusterid}:`) || op.requester.startsWith(`domain:${clusterid}:`));
+  const mine = recent.filter(
+    (op) =>
+      op.target === `cluster:${clusterid}` ||
+      ticketIds.has(op.target) ||
+      op.target.startsWith(`domain:${clusterid}:`) ||
+      op.requester.startsWith(`domain:${clusterid}:`),
+  );
   return {
     ...cluster,
     domains,

@@ -6,7 +6,10 @@ import { SfError } from '../common/errors.ts';
 import type { DomainForkSpec, DomainRemoteCloneSpec } from '../common/events.ts';
 import { GiB, masterFixture, seedConfig } from '../../test/support.ts';
 
-const hosts = [{ name: 'alpha', cpus: 2, ram: 4 * GiB }, { name: 'beta', cpus: 2, ram: 4 * GiB }];
+const hosts = [
+  { name: 'alpha', cpus: 2, ram: 4 * GiB },
+  { name: 'beta', cpus: 2, ram: 4 * GiB },
+];
 
 test('a boot the sfld refuses fails the seed with its error and frees the host', async (t) => {
   const f = await masterFixture(hosts);
@@ -22,7 +25,7 @@ test('a boot the sfld refuses fails the seed with its error and frees the host',
   assert.match(op!.error!, /^KVM_UNAVAILABLE/);
 });
 
-test("shutdown destroys the VMs that exist; clones that never ran need no command", async (t) => {
+test('shutdown destroys the VMs that exist; clones that never ran need no command', async (t) => {
   const f = await masterFixture(hosts);
   t.after(() => f.close());
   await f.online('alpha', 'beta');
@@ -37,7 +40,10 @@ test("shutdown destroys the VMs that exist; clones that never ran need no comman
   for (const d of domains) assert.equal(d.state, 'running', `${d.vmid} on ${d.host.name}`);
   const remote = domains.filter((d) => d.host.name !== home);
   const sentRemote = f.links.sent.filter((s) => s.command === 'domain:clone-remote');
-  assert.deepEqual(sentRemote.flatMap((s) => (s.payload as { clones: { vmid: number }[] }).clones.map((c) => c.vmid)), remote.map((d) => d.vmid));
+  assert.deepEqual(
+    sentRemote.flatMap((s) => (s.payload as { clones: { vmid: number }[] }).clones.map((c) => c.vmid)),
+    remote.map((d) => d.vmid),
+  );
   // The master's sfld served the fork (multicast, the default); targets learn where the descriptor and pages are.
   const fork = f.links.sent.find((s) => s.command === 'domain:fork')!;
   assert.deepEqual((fork.payload as DomainForkSpec).serve, { mode: 'multicast', interface: home });
@@ -48,8 +54,12 @@ test("shutdown destroys the VMs that exist; clones that never ran need no comman
   }
   f.links.sent.length = 0;
   await master.cluster.shutdown();
-  const expected = domains.filter((d) => d.state === 'running')
+  const expected = domains
+    .filter((d) => d.state === 'running')
     .map((d) => ({ host: d.host.name, command: 'domain:destroy', payload: { clusterid: 1, vmid: d.vmid } }));
-  assert.deepEqual(f.links.sent.sort((a, b) => (a.payload as { vmid: number }).vmid - (b.payload as { vmid: number }).vmid), expected);
+  assert.deepEqual(
+    f.links.sent.sort((a, b) => (a.payload as { vmid: number }).vmid - (b.payload as { vmid: number }).vmid),
+    expected,
+  );
   assert.equal(home, expected[0]!.host);
 });

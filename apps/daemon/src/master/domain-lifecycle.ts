@@ -11,7 +11,12 @@ import { isLiveDomainState, type DomainState } from './store/states.ts';
 const HAS_VM: readonly DomainState[] = ['booting', 'running', 'paused'];
 
 /** Records a domain's new state (ended states with their exit code and reason) and announces it. */
-export async function setState(svc: MasterServices, domainId: string, state: DomainState, end: { exitCode?: number | null; reason?: string | null } = {}) {
+export async function setState(
+  svc: MasterServices,
+  domainId: string,
+  state: DomainState,
+  end: { exitCode?: number | null; reason?: string | null } = {},
+) {
   const ended = !isLiveDomainState(state);
   const domain = await svc.db.domain.update({
     where: { id: domainId },
@@ -29,14 +34,21 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
   const seed = JSON.parse(domain.cluster.seedConfig) as SeedConfig;
   if (!seed.kernel) {
     await setState(svc, domainId, 'crashed');
-    throw new SfError('BAD_CONFIG', 'this seed config names only a disk_image (a Linux guest), which needs a host with ' +
-      "hardware virtualisation and a later Snowflock; for a flat guest give kernel = 'path/to/guest.elf'");
+    throw new SfError(
+      'BAD_CONFIG',
+      'this seed config names only a disk_image (a Linux guest), which needs a host with ' +
+        "hardware virtualisation and a later Snowflock; for a flat guest give kernel = 'path/to/guest.elf'",
+    );
   }
   await setState(svc, domainId, 'booting');
   try {
     const reply = await svc.links.command(domain.host.name, 'domain:boot', {
-      clusterid: domain.cluster.clusterid, vmid: domain.vmid, vcpus: domain.vcpus,
-      memoryMiB: Number(domain.memory / 1048576n), image: seed.kernel, args: seed.args ?? '',
+      clusterid: domain.cluster.clusterid,
+      vmid: domain.vmid,
+      vcpus: domain.vcpus,
+      memoryMiB: Number(domain.memory / 1048576n),
+      image: seed.kernel,
+      args: seed.args ?? '',
     });
     // The VM may already have finished (a short guest): keep the newer state the sfld reported.
     const now = await svc.db.domain.findUniqueOrThrow({ where: { id: domainId } });
@@ -49,7 +61,10 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
 }
 
 /** Asks the domain's sfld to destroy its VM, if it has one; a lost host has nothing left to destroy. */
-export async function destroyDomainVm(svc: MasterServices, domain: { state: DomainState; vmid: number; host: { name: string }; cluster: { clusterid: number } }): Promise<void> {
+export async function destroyDomainVm(
+  svc: MasterServices,
+  domain: { state: DomainState; vmid: number; host: { name: string }; cluster: { clusterid: number } },
+): Promise<void> {
   if (!HAS_VM.includes(domain.state)) return;
   try {
     await svc.links.command(domain.host.name, 'domain:destroy', { clusterid: domain.cluster.clusterid, vmid: domain.vmid });

@@ -31,8 +31,11 @@ export type LiveDomain = Awaited<ReturnType<typeof findLiveDomain>>;
 
 export function requireMaster(domain: LiveDomain, call: string): void {
   if (domain.vmid !== 0) {
-    throw new SfError('NOT_MASTER', `${call} may only be called by the master VM (vmid 0) of cluster ` +
-      `${domain.cluster.clusterid}; domain ${domain.cluster.clusterid}:${domain.vmid} is a clone`);
+    throw new SfError(
+      'NOT_MASTER',
+      `${call} may only be called by the master VM (vmid 0) of cluster ` +
+        `${domain.cluster.clusterid}; domain ${domain.cluster.clusterid}:${domain.vmid} is a clone`,
+    );
   }
 }
 

@@ -10,7 +10,12 @@ import { announceDomain, type LiveDomain } from './domains.ts';
 import { jsonDetail, type OperationHandle } from './operations.ts';
 import type { MasterServices } from './services.ts';
 
-interface CloneRecord { id: string; vmid: number; hostId: string; host: { name: string; unicast: string; multicast: string } }
+interface CloneRecord {
+  id: string;
+  vmid: number;
+  hostId: string;
+  host: { name: string; unicast: string; multicast: string };
+}
 
 async function applyOutcomes(svc: MasterServices, clusterid: number, clones: CloneRecord[], outcomes: CloneOutcome[], fallback: string) {
   for (const c of clones) {
@@ -38,7 +43,11 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
   let result;
   try {
     result = await svc.links.command(master.host.name, 'domain:fork', {
-      clusterid, vmid: master.vmid, ticket: ticketId, nclones: clones.length, clones: local.map((c) => ({ vmid: c.vmid })),
+      clusterid,
+      vmid: master.vmid,
+      ticket: ticketId,
+      nclones: clones.length,
+      clones: local.map((c) => ({ vmid: c.vmid })),
       serve: remote.length > 0 ? { mode: svc.config.networkMode, interface: master.host.multicast } : null,
     });
   } catch (err) {
@@ -55,33 +64,55 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
       await crashAll(svc, remote, `${master.host.name} did not serve the fork's memory to other hosts`);
     } else {
       // Each target sfld fetches the descriptor from the master's sfld (TCP) and pages from its memserver.
-      const descriptor = { host: master.host.unicast, port: served.descriptorPort, snapshotId: served.snapshotId, token: served.descriptorToken };
+      const descriptor = {
+        host: master.host.unicast,
+        port: served.descriptorPort,
+        snapshotId: served.snapshotId,
+        token: served.descriptorToken,
+      };
       const server = `${master.host.unicast}:${served.memserverPort}`;
       const byHost = new Map<string, CloneRecord[]>();
       for (const c of remote) byHost.set(c.host.name, [...(byHost.get(c.host.name) ?? []), c]);
-      await Promise.all([...byHost.entries()].map(async ([host, mine]) => {
-        try {
-          const made = await svc.links.command(host, 'domain:clone-remote', {
-            clusterid, ticket: ticketId, nclones: clones.length, descriptor, server, group: served.group,
-            interface: mine[0]!.host.multicast, clones: mine.map((c) => ({ vmid: c.vmid })),
-          });
-          remoteStarted += made.clones.filter((c) => c.ok).length;
-          await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);
-        } catch (err) {
-          await crashAll(svc, mine, `${host} could not make its clones: ${messageOf(err)}`);
-        }
-      }));
+      await Promise.all(
+        [...byHost.entries()].map(async ([host, mine]) => {
+          try {
+            const made = await svc.links.command(host, 'domain:clone-remote', {
+              clusterid,
+              ticket: ticketId,
+              nclones: clones.length,
+              descriptor,
+              server,
+              group: served.group,
+              interface: mine[0]!.host.multicast,
+              clones: mine.map((c) => ({ vmid: c.vmid })),
+            });
+            remoteStarted += made.clones.filter((c) => c.ok).length;
+            await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);
+          } catch (err) {
+            await crashAll(svc, mine, `${host} could not make its clones: ${messageOf(err)}`);
+          }
+        }),
+      );
     }
   }
   await svc.db.operation.update({
     where: { id: op.id },
     data: {
       detail: jsonDetail({
-        clones: clones.length, started: result.clones.filter((c) => c.ok).length + remoteStarted, remote: remote.length,
-        pauseMs: result.pauseMs, descriptorBytes: result.descriptorBytes, fromShells: result.fromShells,
-        network: served ? { mode: svc.config.networkMode, group: served.group, snapshotId: served.snapshotId, memserverPort: served.memserverPort } : null,
+        clones: clones.length,
+        started: result.clones.filter((c) => c.ok).length + remoteStarted,
+        remote: remote.length,
+        pauseMs: result.pauseMs,
+        descriptorBytes: result.descriptorBytes,
+        fromShells: result.fromShells,
+        network: served
+          ? { mode: svc.config.networkMode, group: served.group, snapshotId: served.snapshotId, memserverPort: served.memserverPort }
+          : null,
       }),
     },
   });
-  svc.log.info({ cluster: clusterid, ticket: ticketId, local: local.length, remote: remote.length, pauseMs: result.pauseMs }, 'clones forked');
+  svc.log.info(
+    { cluster: clusterid, ticket: ticketId, local: local.length, remote: remote.length, pauseMs: result.pauseMs },
+    'clones forked',
+  );
 }

@@ -8,7 +8,12 @@ export type HostSocket = Socket<SfldToSfmdEvents, SfmdToSfldEvents, Record<strin
 
 export interface HostLinks {
   isConnected(host: string): boolean;
-  command<C extends HostCommand>(host: string, command: C, payload: HostCommandMap[C][0], timeoutMs?: number): Promise<HostCommandMap[C][1]>;
+  command<C extends HostCommand>(
+    host: string,
+    command: C,
+    payload: HostCommandMap[C][0],
+    timeoutMs?: number,
+  ): Promise<HostCommandMap[C][1]>;
 }
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
@@ -31,14 +36,22 @@ export class SocketHostLinks implements HostLinks {
     return this.#sockets.get(host)?.connected === true;
   }
 
-  async command<C extends HostCommand>(host: string, command: C, payload: HostCommandMap[C][0], timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<HostCommandMap[C][1]> {
+  async command<C extends HostCommand>(
+    host: string,
+    command: C,
+    payload: HostCommandMap[C][0],
+    timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS,
+  ): Promise<HostCommandMap[C][1]> {
     const socket = this.#sockets.get(host);
-    if (!socket?.connected) throw new SfError('HOST_LOST', `host ${host} is not connected: is its sfld running? (sfld status on that host)`);
+    if (!socket?.connected)
+      throw new SfError('HOST_LOST', `host ${host} is not connected: is its sfld running? (sfld status on that host)`);
     let result;
     try {
       // The typed emit cannot see through the mapped command type; the map above is the contract.
-      result = await (socket.timeout(timeoutMs) as unknown as { emitWithAck(ev: string, p: unknown): Promise<unknown> })
-        .emitWithAck(command, payload) as { ok: true; value: HostCommandMap[C][1] } | { ok: false; error: { code: string; message: string } };
+      result = (await (socket.timeout(timeoutMs) as unknown as { emitWithAck(ev: string, p: unknown): Promise<unknown> }).emitWithAck(
+        command,
+        payload,
+      )) as { ok: true; value: HostCommandMap[C][1] } | { ok: false; error: { code: string; message: string } };
     } catch {
       throw new SfError('HOST_LOST', `host ${host} did not answer ${command} within ${timeoutMs} ms`);
     }

@@ -7,7 +7,10 @@ import { GiB, makeConfig, masterFixture, registration, seedConfig } from '../../
 import { hostSecretPath } from '../common/paths.ts';
 import { authenticateHost, graceOnlineHosts, recordHeartbeat, registerHost, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
 
-const hosts = [{ name: 'alpha', cpus: 4, ram: 8 * GiB }, { name: 'beta', cpus: 4, ram: 8 * GiB }];
+const hosts = [
+  { name: 'alpha', cpus: 4, ram: 8 * GiB },
+  { name: 'beta', cpus: 4, ram: 8 * GiB },
+];
 
 test('each configured host gets a secret file only its owner can read; wrong secrets are refused', async (t) => {
   const f = await masterFixture(hosts);

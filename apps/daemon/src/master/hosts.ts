@@ -11,7 +11,11 @@ import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
 
-export interface HostSyncResult { created: string[]; secretsWritten: string[]; removed: string[] }
+export interface HostSyncResult {
+  created: string[];
+  secretsWritten: string[];
+  removed: string[];
+}
 
 /**
  * Makes the Host table match cluster_hosts. A host new to the table gets a fresh secret written to
@@ -55,14 +59,19 @@ export async function syncConfiguredHosts(svc: MasterServices, paths: SnowflockP
 export async function authenticateHost(svc: MasterServices, name: string, secret: string) {
   const host = await svc.db.host.findUnique({ where: { name } });
   if (!host || host.state === 'removed' || !secretMatches(secret, host.secretHash)) {
-    throw new SfError('UNAUTHORIZED', `host '${name}' is not known to sfmd or its secret is wrong: ` +
-      `check that it is listed in sfmd.cfg cluster_hosts and that sfld uses the secret from sfmd's secrets/${name}.secret`);
+    throw new SfError(
+      'UNAUTHORIZED',
+      `host '${name}' is not known to sfmd or its secret is wrong: ` +
+        `check that it is listed in sfmd.cfg cluster_hosts and that sfld uses the secret from sfmd's secrets/${name}.secret`,
+    );
   }
   return host;
 }
 
 export async function registerHost(svc: MasterServices, name: string, info: HostRegistration): Promise<RegisterReply> {
-  return runOperation(svc, { kind: 'host.register', target: name, requester: `host:${name}`, detail: { version: info.version } },
+  return runOperation(
+    svc,
+    { kind: 'host.register', target: name, requester: `host:${name}`, detail: { version: info.version } },
     async () => {
       const now = new Date();
       const host = await svc.db.host.update({
@@ -74,7 +83,8 @@ export async function registerHost(svc: MasterServices, name: string, info: Host
       svc.events.emit('capacity');
       svc.log.info({ host: name, cpus: host.cpus, kvm: info.kvm.available }, 'host registered');
       return { hostId: host.id, name, heartbeatMs: svc.timing.heartbeatMs, offlineAfterMs: svc.timing.offlineAfterMs };
-    });
+    },
+  );
 }
 
 /**
@@ -84,11 +94,18 @@ export async function registerHost(svc: MasterServices, name: string, info: Host
 async function forgetVanishedDomains(svc: MasterServices, hostId: string, hostName: string, running: HostRegistration['domains']) {
   const alive = new Set(running.map((d) => `${d.clusterid}:${d.vmid}`));
   const recorded = await svc.db.domain.findMany({
-    where: { hostId, state: { in: ['booting', 'running', 'paused'] } }, include: { cluster: true },
+    where: { hostId, state: { in: ['booting', 'running', 'paused'] } },
+    include: { cluster: true },
   });
   for (const d of recorded) {
     if (alive.has(`${d.cluster.clusterid}:${d.vmid}`)) continue;
-    await applyStateReport(svc, hostName, { clusterid: d.cluster.clusterid, vmid: d.vmid, state: 'crashed', exitCode: null, reason: 'its sfld restarted' });
+    await applyStateReport(svc, hostName, {
+      clusterid: d.cluster.clusterid,
+      vmid: d.vmid,
+      state: 'crashed',
+      exitCode: null,
+      reason: 'its sfld restarted',
+    });
   }
 }
 

@@ -4,8 +4,12 @@ import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace } from 'socket.io';
 import { fail, messageOf, SfError } from '../common/errors.ts';
 import {
-  DASHBOARD_NAMESPACE, HOSTS_NAMESPACE,
-  type DashboardToSfmdEvents, type SfldToSfmdEvents, type SfmdToDashboardEvents, type SfmdToSfldEvents,
+  DASHBOARD_NAMESPACE,
+  HOSTS_NAMESPACE,
+  type DashboardToSfmdEvents,
+  type SfldToSfmdEvents,
+  type SfmdToDashboardEvents,
+  type SfmdToSfldEvents,
 } from '../common/events.ts';
 import { domainStateReportSchema, hostMetricsSchema, hostRegistrationSchema, parseWire } from '../common/wire.ts';
 import { tokenMatches } from './auth.ts';
@@ -65,7 +69,8 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
     socket.on('domain:state', (report) => {
       const parsed = domainStateReportSchema.safeParse(report);
       if (!parsed.success) return void svc.log.warn({ host: name }, 'dropped malformed domain state');
-      reports = reports.then(() => applyStateReport(svc, name, parsed.data))
+      reports = reports
+        .then(() => applyStateReport(svc, name, parsed.data))
         .catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));
     });
     socket.on('domain:console', (chunk) => consoles.fromHost(name, chunk));

@@ -36,12 +36,21 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
   const config = await loadSfmdConfig(options.configPath ?? paths.sfmdConfig);
   const db = await openDatabase(paths.database);
   const svc = createServices({
-    db, log, config, allocator: getAllocator(options.allocator ?? 'default'), ...(options.timing ? { timing: options.timing } : {}),
+    db,
+    log,
+    config,
+    allocator: getAllocator(options.allocator ?? 'default'),
+    ...(options.timing ? { timing: options.timing } : {}),
   });
   const sync = await syncConfiguredHosts(svc, paths);
   await graceOnlineHosts(svc);
   const { token, created } = ensureAdminToken(paths.adminToken);
-  const server = await startMasterServer(svc, token, options.port ?? config.masterListenPort, options.listen ?? process.env.SNOWFLOCK_LISTEN ?? '0.0.0.0');
+  const server = await startMasterServer(
+    svc,
+    token,
+    options.port ?? config.masterListenPort,
+    options.listen ?? process.env.SNOWFLOCK_LISTEN ?? '0.0.0.0',
+  );
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
@@ -51,10 +60,15 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
     sweeping = true;
     sweepSilentHosts(svc)
       .catch((err: unknown) => log.error({ err }, 'host sweep failed'))
-      .finally(() => { sweeping = false; });
+      .finally(() => {
+        sweeping = false;
+      });
   }, svc.timing.heartbeatMs);
 
-  log.info({ port, home: paths.home, hosts: config.clusterHosts.length, newHosts: sync.created, secretsWritten: sync.secretsWritten }, 'sfmd started');
+  log.info(
+    { port, home: paths.home, hosts: config.clusterHosts.length, newHosts: sync.created, secretsWritten: sync.secretsWritten },
+    'sfmd started',
+  );
   return {
     port,
     adminToken: token,

@@ -20,11 +20,7 @@ export function jsonDetail(detail: Record<string, unknown> | undefined): string 
   return JSON.stringify(detail ?? {}, (_key, value) => (typeof value === 'bigint' ? Number(value) : value));
 }
 
-export async function runOperation<T>(
-  svc: MasterServices,
-  spec: OperationSpec,
-  work: (op: OperationHandle) => Promise<T>,
-): Promise<T> {
+export async function runOperation<T>(svc: MasterServices, spec: OperationSpec, work: (op: OperationHandle) => Promise<T>): Promise<T> {
   const row = await svc.db.operation.create({
     data: { kind: spec.kind, target: spec.target, requester: spec.requester, detail: jsonDetail(spec.detail) },
   });

@@ -53,8 +53,12 @@ export async function listClusters(svc: MasterServices) {
     include: { _count: { select: { domains: { where: { state: { in: [...LIVE_DOMAIN_STATES] } } } } } },
   });
   return clusters.map((c) => ({
-    clusterid: c.clusterid, name: c.name, state: c.state, liveDomains: c._count.domains,
-    createdAt: c.createdAt.toISOString(), endedAt: c.endedAt?.toISOString() ?? null,
+    clusterid: c.clusterid,
+    name: c.name,
+    state: c.state,
+    liveDomains: c._count.domains,
+    createdAt: c.createdAt.toISOString(),
+    endedAt: c.endedAt?.toISOString() ?? null,
   }));
 }
 

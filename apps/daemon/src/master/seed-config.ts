@@ -2,14 +2,22 @@
 // and the SeedConfig type a cluster record stores. Nothing here touches sfmd's state.
 import { z } from 'zod';
 
-export const seedConfigSchema = z.object({
-  name: z.string().min(1).max(64).regex(/^[\w.-]+$/, 'letters, digits, _ . - only').nullable().default(null),
-  diskImage: z.string().min(1).max(4096).nullable().default(null),
-  kernel: z.string().min(1).max(4096).nullable().default(null),
-  args: z.string().max(4096).nullable().default(null),
-  vcpus: z.number().int().min(1).max(64),
-  memoryMiB: z.number().int().min(16).max(1_048_576),
-}).strict();
+export const seedConfigSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[\w.-]+$/, 'letters, digits, _ . - only')
+      .nullable()
+      .default(null),
+    diskImage: z.string().min(1).max(4096).nullable().default(null),
+    kernel: z.string().min(1).max(4096).nullable().default(null),
+    args: z.string().max(4096).nullable().default(null),
+    vcpus: z.number().int().min(1).max(64),
+    memoryMiB: z.number().int().min(16).max(1_048_576),
+  })
+  .strict();
 
 /** A seed config after its defaults: what seedCluster gets and the cluster record keeps (as JSON). */
 export type SeedConfig = z.output<typeof seedConfigSchema>;

@@ -58,10 +58,11 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
   });
   return {
     server,
-    close: () => new Promise<void>((resolve) => {
-      io.close(); // also closes the http server
-      server.closeAllConnections();
-      resolve();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        io.close(); // also closes the http server
+        server.closeAllConnections();
+        resolve();
+      }),
   };
 }

@@ -41,8 +41,9 @@ export interface MasterServices {
   links: HostLinks;
 }
 
-export function createServices(init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing' | 'links'> &
-  { timing?: Partial<Timing>; links?: HostLinks }): MasterServices {
+export function createServices(
+  init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing' | 'links'> & { timing?: Partial<Timing>; links?: HostLinks },
+): MasterServices {
   const events = new EventEmitter<MasterEventMap>();
   events.setMaxListeners(0); // every blocked request listens for capacity
   return {

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { GiB, masterFixture, seedConfig } from '../../test/support.ts';
 import { applyStateReport } from './state-reports.ts';
 
-const hosts = [{ name: 'alpha', cpus: 2, ram: 4 * GiB }, { name: 'beta', cpus: 2, ram: 4 * GiB }];
+const hosts = [
+  { name: 'alpha', cpus: 2, ram: 4 * GiB },
+  { name: 'beta', cpus: 2, ram: 4 * GiB },
+];
 
 test("an sfld's report ends a domain; the master's end shuts its cluster down; other hosts are not believed", async (t) => {
   const f = await masterFixture(hosts);
@@ -23,7 +26,10 @@ test("an sfld's report ends a domain; the master's end shuts its cluster down; o
   const after = await admin.cluster.get({ clusterid: 1 });
   assert.equal(after.state, 'shutdown');
   assert.equal(after.domains[0]!.state, 'exited');
-  assert.deepEqual(after.tickets.map((x) => [x.ticket, x.state]), [[ticket.ticket, 'disposed']]);
+  assert.deepEqual(
+    after.tickets.map((x) => [x.ticket, x.state]),
+    [[ticket.ticket, 'disposed']],
+  );
   assert.ok((await admin.state.hosts()).every((h) => h.cpusUsed === 0));
   assert.equal(await applyStateReport(f.svc, home, { ...report, state: 'crashed' }), false, 'an ended record stays ended');
 });

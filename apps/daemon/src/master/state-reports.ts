@@ -8,7 +8,12 @@ import type { MasterServices } from './services.ts';
 import { isLiveDomainState, type DomainState, type ReportedVmState } from './store/states.ts';
 
 const REPORTED_TO_RECORD: Record<ReportedVmState, DomainState> = {
-  running: 'running', paused: 'paused', halted: 'halted', exited: 'exited', crashed: 'crashed', stopped: 'stopped',
+  running: 'running',
+  paused: 'paused',
+  halted: 'halted',
+  exited: 'exited',
+  crashed: 'crashed',
+  stopped: 'stopped',
 };
 
 /**

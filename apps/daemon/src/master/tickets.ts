@@ -61,35 +61,51 @@ export async function requestTicket(svc: MasterServices, domain: LiveDomain, inp
     memory: Number(domain.memory),
   };
   const timeoutMs = Math.min(input.timeoutMs ?? DEFAULT_BLOCK_TIMEOUT_MS, svc.timing.maxWaitMs);
-  return runOperation(svc, {
-    kind: 'ticket.request', target: `cluster:${domain.cluster.clusterid}`, requester: requester(domain), detail: { ...input },
-  }, async () => {
-    let lastAvailable = 0;
-    const ticket = await waitFor(svc, 'capacity', input.block ? timeoutMs : 0, `${request.min} ${unit}`, async () => {
-      const attempt = await tryPlace(svc, domain, request);
-      lastAvailable = attempt.available;
-      if (attempt.ticket) return attempt.ticket;
-      if (!input.block) {
-        throw new SfError('NO_RESOURCES', `asked for ${input.nclones} ${unit} (at least ${request.min}) but only ` +
-          `${lastAvailable} fit on the online hosts now: ask for fewer, lower min, or pass block to wait`);
-      }
-      return null;
-    }).catch((err: unknown) => {
-      if (err instanceof SfError && err.code === 'TIMEOUT') {
-        throw new SfError('NO_RESOURCES', `waited ${timeoutMs} ms for ${request.min} ${unit} but at most ` +
-          `${lastAvailable} became available: free resources (merge or shut down other clusters) or ask for fewer`);
-      }
-      throw err;
-    });
-    return ticketDetail(svc, ticket.id);
-  });
+  return runOperation(
+    svc,
+    {
+      kind: 'ticket.request',
+      target: `cluster:${domain.cluster.clusterid}`,
+      requester: requester(domain),
+      detail: { ...input },
+    },
+    async () => {
+      let lastAvailable = 0;
+      const ticket = await waitFor(svc, 'capacity', input.block ? timeoutMs : 0, `${request.min} ${unit}`, async () => {
+        const attempt = await tryPlace(svc, domain, request);
+        lastAvailable = attempt.available;
+        if (attempt.ticket) return attempt.ticket;
+        if (!input.block) {
+          throw new SfError(
+            'NO_RESOURCES',
+            `asked for ${input.nclones} ${unit} (at least ${request.min}) but only ` +
+              `${lastAvailable} fit on the online hosts now: ask for fewer, lower min, or pass block to wait`,
+          );
+        }
+        return null;
+      }).catch((err: unknown) => {
+        if (err instanceof SfError && err.code === 'TIMEOUT') {
+          throw new SfError(
+            'NO_RESOURCES',
+            `waited ${timeoutMs} ms for ${request.min} ${unit} but at most ` +
+              `${lastAvailable} became available: free resources (merge or shut down other clusters) or ask for fewer`,
+          );
+        }
+        throw err;
+      });
+      return ticketDetail(svc, ticket.id);
+    },
+  );
 }
 
 async function ownTicket(svc: MasterServices, domain: LiveDomain, ticketId: string) {
   const ticket = await svc.db.ticket.findUnique({ where: { id: ticketId } });
   // Another cluster's ticket is reported as unknown: a guest learns nothing about other clusters.
   if (!ticket || ticket.clusterId !== domain.clusterId) {
-    throw new SfError('TICKET_UNKNOWN', `ticket ${ticketId} does not exist in cluster ${domain.cluster.clusterid}: list tickets with sf tickets`);
+    throw new SfError(
+      'TICKET_UNKNOWN',
+      `ticket ${ticketId} does not exist in cluster ${domain.cluster.clusterid}: list tickets with sf tickets`,
+    );
   }
   return ticket;
 }
@@ -109,7 +125,10 @@ export async function ticketDetail(svc: MasterServices, ticketId: string) {
     min: ticket.min,
     createdAt: ticket.createdAt.toISOString(),
     allocations: ticket.allocations.map((a) => ({
-      vmid: a.vmid, host: a.host.name, processors: a.processors, memory: Number(a.memory),
+      vmid: a.vmid,
+      host: a.host.name,
+      processors: a.processors,
+      memory: Number(a.memory),
     })),
   };
 }

@@ -18,17 +18,33 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
   return (
     <main className="signin">
       <div className="signin__card card">
-        <h1 className="signin__brand"><span aria-hidden="true">❄</span> SFDashBoard</h1>
+        <h1 className="signin__brand">
+          <span aria-hidden="true">❄</span> SFDashBoard
+        </h1>
         <p className="muted">The Snowflock dashboard: hosts, impromptu clusters and their clones.</p>
         {params.expired && (
-          <div className="banner banner--warn" role="status">Your session ended or sfmd no longer accepts the token: sign in again.</div>
+          <div className="banner banner--warn" role="status">
+            Your session ended or sfmd no longer accepts the token: sign in again.
+          </div>
         )}
         <p className={`sfmd-line sfmd-line--${health.state}`} data-testid="sfmd-status" data-state={health.state}>
           <span className="feed__dot" aria-hidden="true" />
           <span>
-            {health.state === 'online' && <>sfmd {health.version} is online at <code>{health.url}</code> · {health.hostsOnline} of {health.hostsTotal} hosts online</>}
-            {health.state === 'unhealthy' && <>sfmd at <code>{health.url}</code> is not healthy ({health.reason}): see its log</>}
-            {health.state === 'unreachable' && <>sfmd is unreachable at <code>{health.url}</code> ({health.reason}): start it with <code>npm start</code></>}
+            {health.state === 'online' && (
+              <>
+                sfmd {health.version} is online at <code>{health.url}</code> · {health.hostsOnline} of {health.hostsTotal} hosts online
+              </>
+            )}
+            {health.state === 'unhealthy' && (
+              <>
+                sfmd at <code>{health.url}</code> is not healthy ({health.reason}): see its log
+              </>
+            )}
+            {health.state === 'unreachable' && (
+              <>
+                sfmd is unreachable at <code>{health.url}</code> ({health.reason}): start it with <code>npm start</code>
+              </>
+            )}
           </span>
         </p>
         <SignInForm next={safeNext(params.next)} />

@@ -24,11 +24,25 @@ export function SignInForm({ next }: { next: string }) {
     <form className="form" onSubmit={submit} noValidate>
       <label className="field">
         <span className="field__label">Admin token</span>
-        <input name="token" type="password" autoComplete="current-password" required autoFocus spellCheck={false}
-          aria-invalid={error ? true : undefined} aria-describedby={error ? 'signin-error' : undefined} />
+        <input
+          name="token"
+          type="password"
+          autoComplete="current-password"
+          required
+          autoFocus
+          spellCheck={false}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? 'signin-error' : undefined}
+        />
       </label>
-      {error && <p id="signin-error" className="field__error" role="alert" data-testid="signin-error">{error}</p>}
-      <button type="submit" className="button button--primary" disabled={busy}>{busy ? 'Checking…' : 'Sign in'}</button>
+      {error && (
+        <p id="signin-error" className="field__error" role="alert" data-testid="signin-error">
+          {error}
+        </p>
+      )}
+      <button type="submit" className="button button--primary" disabled={busy}>
+        {busy ? 'Checking…' : 'Sign in'}
+      </button>
     </form>
   );
 }

@@ -37,7 +37,8 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
   useLive('domain:state', (e) => e.clusterid === id && refresh());
   useLive('domain:figures', (e) => setFigures((f) => foldFigures(f, id, e)));
   useLive('operation:progress', (e) => {
-    const mine = e.target === `cluster:${id}` || e.target.startsWith(`domain:${id}:`) || ticketTargets.has(e.target) || e.kind === 'ticket.request';
+    const mine =
+      e.target === `cluster:${id}` || e.target.startsWith(`domain:${id}:`) || ticketTargets.has(e.target) || e.kind === 'ticket.request';
     if (mine) refresh();
   });
   useLive('feed:status', (s) => s.state === 'live' && refresh());
@@ -54,8 +55,18 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
   async function run(p: Pending) {
     setPending(null);
     setBusy(true);
-    const body = p.kind === 'merge' ? { action: 'merge', ticket: p.ticket } : p.kind === 'kill' ? { action: 'kill', vmid: p.vmid } : { action: 'shutdown' };
-    const title = p.kind === 'merge' ? `Merge of ticket ${p.ticket ? shortId(p.ticket) : '(all)'}` : p.kind === 'kill' ? `Kill of ${id}:${p.vmid}` : `Shutdown of cluster ${id}`;
+    const body =
+      p.kind === 'merge'
+        ? { action: 'merge', ticket: p.ticket }
+        : p.kind === 'kill'
+          ? { action: 'kill', vmid: p.vmid }
+          : { action: 'shutdown' };
+    const title =
+      p.kind === 'merge'
+        ? `Merge of ticket ${p.ticket ? shortId(p.ticket) : '(all)'}`
+        : p.kind === 'kill'
+          ? `Kill of ${id}:${p.vmid}`
+          : `Shutdown of cluster ${id}`;
     const result = await postJson<NonNullable<ActionReport['outcome']>>(`/api/clusters/${id}/actions`, body);
     setReport(result.ok ? { title, outcome: result.value, error: null } : { title, outcome: null, error: result.error });
     setBusy(false);
@@ -63,60 +74,112 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
   }
 
   const seed = data.seedConfig;
-  const consoleDomain = consoleVmid === null ? null : data.domains.filter((d) => d.vmid === consoleVmid).at(-1) ?? null;
+  const consoleDomain = consoleVmid === null ? null : (data.domains.filter((d) => d.vmid === consoleVmid).at(-1) ?? null);
   return (
     <>
       <PageHeading
         title={`Cluster ${id}${data.name ? ` · ${data.name}` : ''}`}
         subtitle={
           <span className="cluster-sub">
-            <StateBadge state={data.state} /> {' '}
-            {seed.kernel ? <code title={seed.kernel}>{seed.kernel.split('/').pop()}</code> : <code>{seed.diskImage}</code>}
-            {' '}· {seed.vcpus} vCPU(s) · {formatMiB(seed.memoryMiB)}{seed.args ? <> · args <code>{seed.args}</code></> : null}
-            {' '}· seeded {formatClock(data.createdAt)}{data.endedAt ? `, ended ${formatClock(data.endedAt)}` : ''}
-            {' '}· {tree.counts.live} live, {tree.counts.ended} ended
+            <StateBadge state={data.state} />{' '}
+            {seed.kernel ? <code title={seed.kernel}>{seed.kernel.split('/').pop()}</code> : <code>{seed.diskImage}</code>} · {seed.vcpus}{' '}
+            vCPU(s) · {formatMiB(seed.memoryMiB)}
+            {seed.args ? (
+              <>
+                {' '}
+                · args <code>{seed.args}</code>
+              </>
+            ) : null}{' '}
+            · seeded {formatClock(data.createdAt)}
+            {data.endedAt ? `, ended ${formatClock(data.endedAt)}` : ''} · {tree.counts.live} live, {tree.counts.ended} ended
           </span>
         }
-        actions={running && (
-          <button type="button" className="button button--danger" disabled={busy} data-testid="shutdown-cluster"
-            onClick={() => setPending({ kind: 'shutdown', live: tree.counts.live })}>Shut down cluster</button>
-        )}
+        actions={
+          running && (
+            <button
+              type="button"
+              className="button button--danger"
+              disabled={busy}
+              data-testid="shutdown-cluster"
+              onClick={() => setPending({ kind: 'shutdown', live: tree.counts.live })}
+            >
+              Shut down cluster
+            </button>
+          )
+        }
       />
       {error && <ErrorBanner title="Could not refresh this cluster." message={error} />}
       {report && <ActionResults report={report} onClose={() => setReport(null)} />}
-      {busy && <div className="banner banner--warn" role="status">Working… each domain's host is asked in turn.</div>}
+      {busy && (
+        <div className="banner banner--warn" role="status">
+          Working… each domain's host is asked in turn.
+        </div>
+      )}
 
-      <h2 className="section-title">Domains <span className="count">{data.domains.length}</span></h2>
+      <h2 className="section-title">
+        Domains <span className="count">{data.domains.length}</span>
+      </h2>
       {tree.master ? (
-        <DomainTree tree={tree} figures={figures} busy={busy} consoleVmid={consoleVmid}
+        <DomainTree
+          tree={tree}
+          figures={figures}
+          busy={busy}
+          consoleVmid={consoleVmid}
           intents={{
             console: openConsole,
             kill: (vmid) => setPending({ kind: 'kill', vmid }),
             merge: (ticket, clones) => setPending({ kind: 'merge', ticket, clones }),
-          }} />
+          }}
+        />
       ) : (
-        <EmptyState title="No master VM recorded"><p>This cluster has no domain: it failed while being seeded. See its operations below.</p></EmptyState>
+        <EmptyState title="No master VM recorded">
+          <p>This cluster has no domain: it failed while being seeded. See its operations below.</p>
+        </EmptyState>
       )}
 
       {consoleVmid !== null && (
         <section className="card console-card" style={{ marginTop: '1rem' }} aria-label="console">
-          <ConsoleTerminal key={`${id}:${consoleVmid}`} clusterid={id} vmid={consoleVmid} state={consoleDomain?.state ?? 'unknown'}
+          <ConsoleTerminal
+            key={`${id}:${consoleVmid}`}
+            clusterid={id}
+            vmid={consoleVmid}
+            state={consoleDomain?.state ?? 'unknown'}
             actions={
               <>
-                <Link href={`/console/${id}:${consoleVmid}`} className="button button--small" target="_blank">Console only ↗</Link>
-                <button type="button" className="button button--small" onClick={() => { setConsoleVmid(null); window.history.replaceState(null, '', `/clusters/${id}`); }}>Close</button>
+                <Link href={`/console/${id}:${consoleVmid}`} className="button button--small" target="_blank">
+                  Console only ↗
+                </Link>
+                <button
+                  type="button"
+                  className="button button--small"
+                  onClick={() => {
+                    setConsoleVmid(null);
+                    window.history.replaceState(null, '', `/clusters/${id}`);
+                  }}
+                >
+                  Close
+                </button>
               </>
-            } />
+            }
+          />
         </section>
       )}
 
-      <h2 className="section-title">Tickets <span className="count">{data.tickets.length}</span></h2>
+      <h2 className="section-title">
+        Tickets <span className="count">{data.tickets.length}</span>
+      </h2>
       <TicketTable tickets={data.tickets} busy={busy} onMerge={(ticket, clones) => setPending({ kind: 'merge', ticket, clones })} />
 
-      <h2 className="section-title">Operations <span className="count">{data.operations.length}</span></h2>
-      {data.operations.length === 0
-        ? <EmptyState title="No operations on this cluster yet"><p>Tickets, clones, merges and shutdowns will be listed here.</p></EmptyState>
-        : <OperationsTable operations={data.operations} showCluster={false} />}
+      <h2 className="section-title">
+        Operations <span className="count">{data.operations.length}</span>
+      </h2>
+      {data.operations.length === 0 ? (
+        <EmptyState title="No operations on this cluster yet">
+          <p>Tickets, clones, merges and shutdowns will be listed here.</p>
+        </EmptyState>
+      ) : (
+        <OperationsTable operations={data.operations} showCluster={false} />
+      )}
 
       {pending && <ConfirmDialog {...confirmText(pending, id)} onCancel={() => setPending(null)} onConfirm={() => void run(pending)} />}
     </>
@@ -128,7 +191,12 @@ function confirmText(p: Pending, id: number) {
     case 'merge':
       return {
         title: `Merge ${p.clones} clone(s)?`,
-        body: <p>The clones of ticket <code>{p.ticket ? shortId(p.ticket) : 'all'}</code> are stopped and their resources freed. Whatever they have not handed back to the master is lost; the master keeps running.</p>,
+        body: (
+          <p>
+            The clones of ticket <code>{p.ticket ? shortId(p.ticket) : 'all'}</code> are stopped and their resources freed. Whatever they
+            have not handed back to the master is lost; the master keeps running.
+          </p>
+        ),
         confirmLabel: 'Merge clones',
       };
     case 'kill':
@@ -140,7 +208,12 @@ function confirmText(p: Pending, id: number) {
     case 'shutdown':
       return {
         title: `Shut down cluster ${id}?`,
-        body: <p>All {p.live} live domain(s) — the master and every clone — are destroyed, outstanding tickets merged, unused ones disposed. This cannot be undone.</p>,
+        body: (
+          <p>
+            All {p.live} live domain(s) — the master and every clone — are destroyed, outstanding tickets merged, unused ones disposed. This
+            cannot be undone.
+          </p>
+        ),
         confirmLabel: 'Shut down',
       };
   }

@@ -13,8 +13,18 @@ export interface TreeIntents {
   merge(ticket: string, clones: number): void;
 }
 
-export function DomainTree({ tree, figures, intents, busy, consoleVmid }: {
-  tree: ClusterTree; figures: FigureMap; intents: TreeIntents; busy: boolean; consoleVmid: number | null;
+export function DomainTree({
+  tree,
+  figures,
+  intents,
+  busy,
+  consoleVmid,
+}: {
+  tree: ClusterTree;
+  figures: FigureMap;
+  intents: TreeIntents;
+  busy: boolean;
+  consoleVmid: number | null;
 }) {
   return (
     <div data-testid="cluster-tree">
@@ -24,8 +34,14 @@ export function DomainTree({ tree, figures, intents, busy, consoleVmid }: {
             <NodeRow node={tree.master} figures={null} intents={intents} busy={busy} master consoleOpen={consoleVmid === 0} />
             {(tree.branches.length > 0 || tree.strays.length > 0) && (
               <ul>
-                {tree.branches.map((b) => <BranchView key={b.ticket.ticket} branch={b} figures={figures} intents={intents} busy={busy} consoleVmid={consoleVmid} />)}
-                {tree.strays.map((n) => <li key={n.key}><NodeRow node={n} figures={null} intents={intents} busy={busy} consoleOpen={consoleVmid === n.vmid} /></li>)}
+                {tree.branches.map((b) => (
+                  <BranchView key={b.ticket.ticket} branch={b} figures={figures} intents={intents} busy={busy} consoleVmid={consoleVmid} />
+                ))}
+                {tree.strays.map((n) => (
+                  <li key={n.key}>
+                    <NodeRow node={n} figures={null} intents={intents} busy={busy} consoleOpen={consoleVmid === n.vmid} />
+                  </li>
+                ))}
               </ul>
             )}
           </li>
@@ -35,7 +51,19 @@ export function DomainTree({ tree, figures, intents, busy, consoleVmid }: {
   );
 }
 
-function BranchView({ branch, figures, intents, busy, consoleVmid }: { branch: Branch; figures: FigureMap; intents: TreeIntents; busy: boolean; consoleVmid: number | null }) {
+function BranchView({
+  branch,
+  figures,
+  intents,
+  busy,
+  consoleVmid,
+}: {
+  branch: Branch;
+  figures: FigureMap;
+  intents: TreeIntents;
+  busy: boolean;
+  consoleVmid: number | null;
+}) {
   const { ticket, clones, reserved } = branch;
   const live = clones.filter((c) => c.live).length;
   return (
@@ -43,16 +71,31 @@ function BranchView({ branch, figures, intents, busy, consoleVmid }: { branch: B
       <div className="tree__branch-head">
         <span>ticket</span> <strong title={ticket.ticket}>{shortId(ticket.ticket)}</strong>
         <StateBadge state={ticket.state} />
-        <span>{ticket.granted} of {ticket.requested} {ticket.procs ? 'processors' : 'clones'} granted · {live} live</span>
+        <span>
+          {ticket.granted} of {ticket.requested} {ticket.procs ? 'processors' : 'clones'} granted · {live} live
+        </span>
         {ticket.state === 'outstanding' && (
-          <button type="button" className="button button--small button--danger" disabled={busy}
-            onClick={() => intents.merge(ticket.ticket, live)} data-testid={`merge-${ticket.ticket}`}>Merge clones</button>
+          <button
+            type="button"
+            className="button button--small button--danger"
+            disabled={busy}
+            onClick={() => intents.merge(ticket.ticket, live)}
+            data-testid={`merge-${ticket.ticket}`}
+          >
+            Merge clones
+          </button>
         )}
       </div>
       <ul>
         {clones.map((c) => (
           <li key={c.key}>
-            <NodeRow node={c} figures={c.live || figures[c.vmid] ? figuresFor(figures, c.vmid, c.host) : null} intents={intents} busy={busy} consoleOpen={consoleVmid === c.vmid && c.live} />
+            <NodeRow
+              node={c}
+              figures={c.live || figures[c.vmid] ? figuresFor(figures, c.vmid, c.host) : null}
+              intents={intents}
+              busy={busy}
+              consoleOpen={consoleVmid === c.vmid && c.live}
+            />
           </li>
         ))}
         {reserved.length > 0 && (
@@ -65,37 +108,97 @@ function BranchView({ branch, figures, intents, busy, consoleVmid }: { branch: B
   );
 }
 
-function NodeRow({ node, figures, intents, busy, master = false, consoleOpen }: {
-  node: DomainNode; figures: FigureView | null; intents: TreeIntents; busy: boolean; master?: boolean; consoleOpen: boolean;
+function NodeRow({
+  node,
+  figures,
+  intents,
+  busy,
+  master = false,
+  consoleOpen,
+}: {
+  node: DomainNode;
+  figures: FigureView | null;
+  intents: TreeIntents;
+  busy: boolean;
+  master?: boolean;
+  consoleOpen: boolean;
 }) {
   const name = formatDomainRef(node);
   return (
-    <div className={`node${master ? ' node--master' : ''}${node.live ? '' : ' node--ended'}`} data-testid={`node-${name}`} data-state={node.state}>
-      <span className="node__vmid" title={master ? 'the master VM' : 'a clone'}>{master ? '⌂ ' : ''}{node.vmid}</span>
-      <span className="node__cell"><small>host</small>{node.host}</span>
-      <span className="node__cell"><small>state</small><StateBadge state={node.state} /></span>
-      <span className="node__cell mono"><small>IP</small>{node.ip ?? '—'}</span>
-      <span className="node__cell"><small>vCPUs</small>{node.vcpus}</span>
-      <span className="node__cell"><small>memory</small>{formatBytes(node.memory)}</span>
+    <div
+      className={`node${master ? ' node--master' : ''}${node.live ? '' : ' node--ended'}`}
+      data-testid={`node-${name}`}
+      data-state={node.state}
+    >
+      <span className="node__vmid" title={master ? 'the master VM' : 'a clone'}>
+        {master ? '⌂ ' : ''}
+        {node.vmid}
+      </span>
+      <span className="node__cell">
+        <small>host</small>
+        {node.host}
+      </span>
+      <span className="node__cell">
+        <small>state</small>
+        <StateBadge state={node.state} />
+      </span>
+      <span className="node__cell mono">
+        <small>IP</small>
+        {node.ip ?? '—'}
+      </span>
+      <span className="node__cell">
+        <small>vCPUs</small>
+        {node.vcpus}
+      </span>
+      <span className="node__cell">
+        <small>memory</small>
+        {formatBytes(node.memory)}
+      </span>
       <span className="node__cell node__figures" data-testid={`figures-${name}`}>
         <small>data plane</small>
         {figures ? (
           <>
-            <b>{formatCount(figures.pagesFetched)}</b> pages fetched ({formatBytes(figures.bytesFetched)}) · <b>{formatRate(figures.faultRate)}</b> faults
+            <b>{formatCount(figures.pagesFetched)}</b> pages fetched ({formatBytes(figures.bytesFetched)}) ·{' '}
+            <b>{formatRate(figures.faultRate)}</b> faults
             {figures.faultP50Ns > 0 && <> · p50 {(figures.faultP50Ns / 1000).toFixed(1)} µs</>}
             {figures.multicastBytes !== null && <> · {formatBytes(figures.multicastBytes)} via multicast</>}
           </>
-        ) : master ? 'master: serves its pages to clones' : node.live ? 'no figures yet' : '—'}
-      </span>
-      <span className="node__actions">
-        <button type="button" className="button button--small" onClick={() => intents.console(node.vmid)} aria-pressed={consoleOpen}
-          data-testid={`console-${name}`}>Console</button>
-        {node.live && !master && (
-          <button type="button" className="button button--small button--danger" disabled={busy} onClick={() => intents.kill(node.vmid)}
-            data-testid={`kill-${name}`}>Kill</button>
+        ) : master ? (
+          'master: serves its pages to clones'
+        ) : node.live ? (
+          'no figures yet'
+        ) : (
+          '—'
         )}
       </span>
-      {node.ending && <span className="node__ending">{node.ending}{node.endedAt ? ` · ${new Date(node.endedAt).toLocaleTimeString('en-GB')}` : ''}</span>}
+      <span className="node__actions">
+        <button
+          type="button"
+          className="button button--small"
+          onClick={() => intents.console(node.vmid)}
+          aria-pressed={consoleOpen}
+          data-testid={`console-${name}`}
+        >
+          Console
+        </button>
+        {node.live && !master && (
+          <button
+            type="button"
+            className="button button--small button--danger"
+            disabled={busy}
+            onClick={() => intents.kill(node.vmid)}
+            data-testid={`kill-${name}`}
+          >
+            Kill
+          </button>
+        )}
+      </span>
+      {node.ending && (
+        <span className="node__ending">
+          {node.ending}
+          {node.endedAt ? ` · ${new Date(node.endedAt).toLocaleTimeString('en-GB')}` : ''}
+        </span>
+      )}
     </div>
   );
 }

@@ -22,8 +22,18 @@ function decode(base64: string): Uint8Array {
   return out;
 }
 
-export function ConsoleTerminal({ clusterid, vmid, state: initialState, actions, tall = false }: {
-  clusterid: number; vmid: number; state: string; actions?: ReactNode; tall?: boolean;
+export function ConsoleTerminal({
+  clusterid,
+  vmid,
+  state: initialState,
+  actions,
+  tall = false,
+}: {
+  clusterid: number;
+  vmid: number;
+  state: string;
+  actions?: ReactNode;
+  tall?: boolean;
 }) {
   const holder = useRef<HTMLDivElement>(null);
   const [state, setState] = useState(initialState);
@@ -58,7 +68,10 @@ export function ConsoleTerminal({ clusterid, vmid, state: initialState, actions,
       const [{ Terminal: XTerm }, { FitAddon }] = await Promise.all([import('@xterm/xterm'), import('@xterm/addon-fit')]);
       if (disposed || !holder.current) return;
       term = new XTerm({
-        convertEol: true, cursorBlink: true, scrollback: 5000, fontSize: 13,
+        convertEol: true,
+        cursorBlink: true,
+        scrollback: 5000,
+        fontSize: 13,
         fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
         theme: { background: '#0f1720', foreground: '#d8e1ea', cursor: '#8cc4ff' },
       });
@@ -92,7 +105,8 @@ export function ConsoleTerminal({ clusterid, vmid, state: initialState, actions,
         setStatus({ tone: 'error', text: err.code === 'DOMAIN_UNKNOWN' ? `no console for ${name}: ${err.message}` : err.message });
       });
       source.onerror = () => {
-        if (source?.readyState === EventSource.CLOSED) setStatus({ tone: 'error', text: 'the console stream closed: reload the page to attach again' });
+        if (source?.readyState === EventSource.CLOSED)
+          setStatus({ tone: 'error', text: 'the console stream closed: reload the page to attach again' });
       };
     })();
     return () => {
@@ -107,14 +121,24 @@ export function ConsoleTerminal({ clusterid, vmid, state: initialState, actions,
   return (
     <div className="console" data-testid={`console-${clusterid}:${vmid}`} data-state={state}>
       <div className="console__bar">
-        <h2>console {clusterid}:{vmid}</h2>
+        <h2>
+          console {clusterid}:{vmid}
+        </h2>
         <StateBadge state={state} />
-        <span className={`console__status${status.tone === 'error' ? ' console__status--error' : ''}`} role="status" data-testid="console-status">
+        <span
+          className={`console__status${status.tone === 'error' ? ' console__status--error' : ''}`}
+          role="status"
+          data-testid="console-status"
+        >
           {live ? status.text : status.tone === 'error' ? status.text : 'this domain has ended: its last output is shown; typing is off'}
         </span>
         <span style={{ marginLeft: 'auto', display: 'flex', gap: '0.4rem' }}>{actions}</span>
       </div>
-      <div ref={holder} className={`console__term${tall ? ' console__term--tall' : ''}`} onClick={() => holder.current?.querySelector('textarea')?.focus()} />
+      <div
+        ref={holder}
+        className={`console__term${tall ? ' console__term--tall' : ''}`}
+        onClick={() => holder.current?.querySelector('textarea')?.focus()}
+      />
     </div>
   );
 }

@@ -7,7 +7,11 @@ import { cpuSeries, memorySeries } from '../../lib/series.ts';
 import { LineChart } from '../line-chart.tsx';
 import { Meter, StateBadge } from '../ui.tsx';
 
-interface Registration { kernelRelease?: string; kvm?: { available?: boolean; error?: string | null }; cpus?: number }
+interface Registration {
+  kernelRelease?: string;
+  kvm?: { available?: boolean; error?: string | null };
+  cpus?: number;
+}
 
 export function HostCard({ host, domains, samples, now }: { host: HostInfo; domains: DomainRow[]; samples: HostMetrics[]; now: number }) {
   const caps = host.capabilities as Registration;
@@ -21,47 +25,88 @@ export function HostCard({ host, domains, samples, now }: { host: HostInfo; doma
       <header className="host__head">
         <h2>{host.name}</h2>
         <StateBadge state={host.state} />
-        {host.registeredAt && (
-          caps.kvm?.available
-            ? <span className="badge badge--ok" title="this host's sfld can run VMs">KVM</span>
-            : <span className="badge badge--bad" title={caps.kvm?.error ?? undefined}>no KVM</span>
-        )}
+        {host.registeredAt &&
+          (caps.kvm?.available ? (
+            <span className="badge badge--ok" title="this host's sfld can run VMs">
+              KVM
+            </span>
+          ) : (
+            <span className="badge badge--bad" title={caps.kvm?.error ?? undefined}>
+              no KVM
+            </span>
+          ))}
         {(host.unicast !== host.name || host.multicast !== host.unicast) && (
-          <span className="host__addr">{host.unicast}{host.multicast !== host.unicast ? ` · multicast ${host.multicast}` : ''}</span>
+          <span className="host__addr">
+            {host.unicast}
+            {host.multicast !== host.unicast ? ` · multicast ${host.multicast}` : ''}
+          </span>
         )}
       </header>
       {!online && (
         <p className="host__note" role="status">
-          {host.state === 'removed'
-            ? 'No longer in cluster_hosts of sfmd.cfg.'
-            : <>sfld is not connected{host.lastSeen ? ` (last heard ${new Date(host.lastSeen).toLocaleTimeString('en-GB')})` : ''}: run <code>sfld start</code> on this host.</>}
+          {host.state === 'removed' ? (
+            'No longer in cluster_hosts of sfmd.cfg.'
+          ) : (
+            <>
+              sfld is not connected{host.lastSeen ? ` (last heard ${new Date(host.lastSeen).toLocaleTimeString('en-GB')})` : ''}: run{' '}
+              <code>sfld start</code> on this host.
+            </>
+          )}
         </p>
       )}
       <div className="host__meters">
-        <Meter label="CPUs" used={host.cpusUsed} total={host.cpus}
-          text={`${host.cpusUsed} of ${host.cpus} reserved${online && latest ? ` · ${formatPercent(latest.cpuUtilization)} busy` : ''}`} />
-        <Meter label="RAM" used={host.ramUsed} total={host.ram}
-          text={`${formatBytes(host.ramUsed)} of ${formatBytes(host.ram)} reserved${online && memInUse !== null ? ` · ${formatBytes(memInUse)} in use` : ''}`} />
+        <Meter
+          label="CPUs"
+          used={host.cpusUsed}
+          total={host.cpus}
+          text={`${host.cpusUsed} of ${host.cpus} reserved${online && latest ? ` · ${formatPercent(latest.cpuUtilization)} busy` : ''}`}
+        />
+        <Meter
+          label="RAM"
+          used={host.ramUsed}
+          total={host.ram}
+          text={`${formatBytes(host.ramUsed)} of ${formatBytes(host.ram)} reserved${online && memInUse !== null ? ` · ${formatBytes(memInUse)} in use` : ''}`}
+        />
       </div>
       <div className="host__charts">
-        <LineChart title="CPU busy" points={cpuSeries(samples)} end={end} yMax={1} format={formatPercent} tone="cpu" testId={`cpu-chart-${host.name}`} stale={!online} />
-        <LineChart title="Memory in use" points={memorySeries(samples)} end={end} yMax={memTotal} format={formatBytes} tone="mem" testId={`mem-chart-${host.name}`} stale={!online} />
+        <LineChart
+          title="CPU busy"
+          points={cpuSeries(samples)}
+          end={end}
+          yMax={1}
+          format={formatPercent}
+          tone="cpu"
+          testId={`cpu-chart-${host.name}`}
+          stale={!online}
+        />
+        <LineChart
+          title="Memory in use"
+          points={memorySeries(samples)}
+          end={end}
+          yMax={memTotal}
+          format={formatBytes}
+          tone="mem"
+          testId={`mem-chart-${host.name}`}
+          stale={!online}
+        />
       </div>
       <section className="host__domains" aria-label={`domains on ${host.name}`}>
-        <h3>Domains here <span className="count">{domains.length}</span></h3>
-        {domains.length === 0
-          ? <p className="muted">None running. Seed a cluster to start one.</p>
-          : (
-            <ul className="chips">
-              {domains.map((d) => (
-                <li key={d.domain}>
-                  <Link href={`/clusters/${d.clusterid}`} className="chip" data-testid={`host-domain-${d.domain}`}>
-                    <span className="chip__id">{d.domain}</span> <StateBadge state={d.state} />
-                  </Link>
-                </li>
-              ))}
-            </ul>
-          )}
+        <h3>
+          Domains here <span className="count">{domains.length}</span>
+        </h3>
+        {domains.length === 0 ? (
+          <p className="muted">None running. Seed a cluster to start one.</p>
+        ) : (
+          <ul className="chips">
+            {domains.map((d) => (
+              <li key={d.domain}>
+                <Link href={`/clusters/${d.clusterid}`} className="chip" data-testid={`host-domain-${d.domain}`}>
+                  <span className="chip__id">{d.domain}</span> <StateBadge state={d.state} />
+                </Link>
+              </li>
+            ))}
+          </ul>
+        )}
       </section>
       <footer className="host__foot muted">
         {caps.kernelRelease && <span>Linux {caps.kernelRelease}</span>}

@@ -17,7 +17,10 @@ export function HostsLive({ initial }: { initial: Overview }) {
     setHistory((h) => ({ ...h, [host]: appendSample(h[host] ?? [], sample) }));
     setNow(Date.now());
   });
-  useLive('host:state', () => { setNow(Date.now()); refresh(); });
+  useLive('host:state', () => {
+    setNow(Date.now());
+    refresh();
+  });
   useLive('domain:state', refresh);
   useLive('feed:status', (s) => s.state === 'live' && refresh());
 
@@ -26,16 +29,27 @@ export function HostsLive({ initial }: { initial: Overview }) {
     <>
       {error && <ErrorBanner title="Could not refresh the hosts." message={error} />}
       <p className="summary" data-testid="hosts-summary">
-        {data.hosts.length === 0 ? 'No hosts configured.' : `${online} of ${data.hosts.length} host(s) online · ${data.domains.length} domain(s) running`}
+        {data.hosts.length === 0
+          ? 'No hosts configured.'
+          : `${online} of ${data.hosts.length} host(s) online · ${data.domains.length} domain(s) running`}
       </p>
       {data.hosts.length === 0 ? (
         <EmptyState title="No hosts yet">
-          <p>List your machines in <code>cluster_hosts</code> of <code>$SNOWFLOCK_HOME/sfmd.cfg</code>, restart sfmd, and run <code>sfld start</code> on each. <code>npm start</code> does this for this machine.</p>
+          <p>
+            List your machines in <code>cluster_hosts</code> of <code>$SNOWFLOCK_HOME/sfmd.cfg</code>, restart sfmd, and run{' '}
+            <code>sfld start</code> on each. <code>npm start</code> does this for this machine.
+          </p>
         </EmptyState>
       ) : (
         <div className="host-grid">
           {data.hosts.map((h) => (
-            <HostCard key={h.name} host={h} now={now} samples={history[h.name] ?? []} domains={data.domains.filter((d) => d.host === h.name)} />
+            <HostCard
+              key={h.name}
+              host={h}
+              now={now}
+              samples={history[h.name] ?? []}
+              domains={data.domains.filter((d) => d.host === h.name)}
+            />
           ))}
         </div>
       )}

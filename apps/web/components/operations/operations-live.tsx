@@ -34,17 +34,28 @@ export function OperationsLive({ initial }: { initial: Operation[] }) {
           <select value={filter} onChange={(e) => setFilter(e.target.value)}>
             <option value="all">all operations ({data.length})</option>
             <option value="failed">failed only</option>
-            {kinds.map((k) => <option key={k} value={k}>{kindLabel(k)}</option>)}
+            {kinds.map((k) => (
+              <option key={k} value={k}>
+                {kindLabel(k)}
+              </option>
+            ))}
           </select>
         </label>
       </div>
       {shown.length === 0 ? (
         <EmptyState title={data.length === 0 ? 'No operations yet' : 'Nothing matches this filter'}>
-          {data.length === 0
-            ? <p>Every change — seeding a cluster, cloning, merging, a host coming online — is recorded here with who did it. Seed a cluster to see the first ones.</p>
-            : <p>Choose “all operations” to see the rest.</p>}
+          {data.length === 0 ? (
+            <p>
+              Every change — seeding a cluster, cloning, merging, a host coming online — is recorded here with who did it. Seed a cluster to
+              see the first ones.
+            </p>
+          ) : (
+            <p>Choose “all operations” to see the rest.</p>
+          )}
         </EmptyState>
-      ) : <OperationsTable operations={shown} />}
+      ) : (
+        <OperationsTable operations={shown} />
+      )}
     </>
   );
 }

@@ -14,7 +14,15 @@ export function OperationsTable({ operations, showCluster = true }: { operations
     <div className="table-wrap">
       <table className="table ops-table" data-testid="operations-table">
         <thead>
-          <tr><th>started</th><th>operation</th><th>target</th><th>by</th><th>status</th><th>took</th><th /></tr>
+          <tr>
+            <th>started</th>
+            <th>operation</th>
+            <th>target</th>
+            <th>by</th>
+            <th>status</th>
+            <th>took</th>
+            <th />
+          </tr>
         </thead>
         <tbody>
           {operations.map((op) => {
@@ -24,8 +32,12 @@ export function OperationsTable({ operations, showCluster = true }: { operations
             return (
               <Fragment key={op.id}>
                 <tr data-testid={`op-${op.id}`} data-kind={op.kind} data-status={op.status} data-requester={op.requester}>
-                  <td className="ops-when" title={op.startedAt}>{formatClock(op.startedAt)}</td>
-                  <td><span className="ops-kind">{kindLabel(op.kind)}</span></td>
+                  <td className="ops-when" title={op.startedAt}>
+                    {formatClock(op.startedAt)}
+                  </td>
+                  <td>
+                    <span className="ops-kind">{kindLabel(op.kind)}</span>
+                  </td>
                   <td className="ops-target">
                     {cluster !== null ? <Link href={`/clusters/${cluster}`}>{targetLabel(op.target)}</Link> : targetLabel(op.target)}
                   </td>
@@ -33,20 +45,32 @@ export function OperationsTable({ operations, showCluster = true }: { operations
                   <td>
                     <StateBadge state={op.status} />
                     {op.status === 'running' && (
-                      <span className="progress" title={`${Math.round(op.progress * 100)} %`}><span style={{ width: `${Math.round(op.progress * 100)}%` }} /></span>
+                      <span className="progress" title={`${Math.round(op.progress * 100)} %`}>
+                        <span style={{ width: `${Math.round(op.progress * 100)}%` }} />
+                      </span>
                     )}
                     {op.error && <div className="ops-error">{op.error}</div>}
                   </td>
                   <td className="ops-when">{took === null ? '…' : formatDuration(took)}</td>
                   <td>
                     {hasDetail && (
-                      <button type="button" className="button button--small" aria-expanded={open === op.id}
-                        onClick={() => setOpen(open === op.id ? null : op.id)}>{open === op.id ? 'hide' : 'detail'}</button>
+                      <button
+                        type="button"
+                        className="button button--small"
+                        aria-expanded={open === op.id}
+                        onClick={() => setOpen(open === op.id ? null : op.id)}
+                      >
+                        {open === op.id ? 'hide' : 'detail'}
+                      </button>
                     )}
                   </td>
                 </tr>
                 {open === op.id && (
-                  <tr><td colSpan={7}><pre className="ops-detail">{JSON.stringify(op.detail, null, 2)}</pre></td></tr>
+                  <tr>
+                    <td colSpan={7}>
+                      <pre className="ops-detail">{JSON.stringify(op.detail, null, 2)}</pre>
+                    </td>
+                  </tr>
                 )}
               </Fragment>
             );

@@ -26,7 +26,9 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
   useLive('domain:state', refresh);
   const first = data.guests.find((g) => g.built) ?? data.guests[0];
   const [guest, setGuest] = useState(first?.name ?? CUSTOM);
-  const [values, setValues] = useState<SeedFormValues>(first ? valuesFor(first) : { kernel: '', name: '', vcpus: '1', memoryMiB: '64', args: '' });
+  const [values, setValues] = useState<SeedFormValues>(
+    first ? valuesFor(first) : { kernel: '', name: '', vcpus: '1', memoryMiB: '64', args: '' },
+  );
   const [schemaIssues, setSchemaIssues] = useState<SeedIssue[]>([]);
   const [touched, setTouched] = useState(false);
   const [submitting, setSubmitting] = useState(false);
@@ -71,9 +73,12 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
     setFailure(result.error);
   }
 
-  const show = (field: string) => (touched || field === 'form') && fields[field] ? (
-    <p className="field__error" role="alert" data-testid={`issue-${field}`}>{fields[field]!.join('; ')}</p>
-  ) : null;
+  const show = (field: string) =>
+    (touched || field === 'form') && fields[field] ? (
+      <p className="field__error" role="alert" data-testid={`issue-${field}`}>
+        {fields[field]!.join('; ')}
+      </p>
+    ) : null;
 
   return (
     <div className="seed-layout">
@@ -84,15 +89,35 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
           <div className="guest-list">
             {data.guests.map((g) => (
               <label key={g.name} className="guest-option" title={g.description}>
-                <input type="radio" name="guest" value={g.name} checked={guest === g.name} disabled={!g.built}
-                  onChange={() => { setGuest(g.name); setValues(valuesFor(g)); }} />
+                <input
+                  type="radio"
+                  name="guest"
+                  value={g.name}
+                  checked={guest === g.name}
+                  disabled={!g.built}
+                  onChange={() => {
+                    setGuest(g.name);
+                    setValues(valuesFor(g));
+                  }}
+                />
                 <strong>{g.name}</strong>
-                <span>{g.description}{g.built ? '' : ' — not built yet: run npm run build'}</span>
+                <span>
+                  {g.description}
+                  {g.built ? '' : ' — not built yet: run npm run build'}
+                </span>
               </label>
             ))}
             <label className="guest-option">
-              <input type="radio" name="guest" value={CUSTOM} checked={guest === CUSTOM}
-                onChange={() => { setGuest(CUSTOM); setValues((v) => ({ ...v, kernel: '', name: '' })); }} />
+              <input
+                type="radio"
+                name="guest"
+                value={CUSTOM}
+                checked={guest === CUSTOM}
+                onChange={() => {
+                  setGuest(CUSTOM);
+                  setValues((v) => ({ ...v, kernel: '', name: '' }));
+                }}
+              />
               <strong>other</strong>
               <span>any flat guest ELF: give its path on the hosts</span>
             </label>
@@ -101,56 +126,114 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
         {guest === CUSTOM ? (
           <label className="field">
             <span className="field__label">Kernel (guest ELF path on the hosts)</span>
-            <input value={values.kernel} onChange={set('kernel')} placeholder="/path/to/guest.elf" spellCheck={false} aria-invalid={Boolean(touched && fields.kernel)} />
+            <input
+              value={values.kernel}
+              onChange={set('kernel')}
+              placeholder="/path/to/guest.elf"
+              spellCheck={false}
+              aria-invalid={Boolean(touched && fields.kernel)}
+            />
             {show('kernel')}
           </label>
         ) : (
-          chosen && <p className="field__hint" style={{ margin: 0 }}>Boots <code>{chosen.kernel}</code>.</p>
+          chosen && (
+            <p className="field__hint" style={{ margin: 0 }}>
+              Boots <code>{chosen.kernel}</code>.
+            </p>
+          )
         )}
         <div className="field-row">
           <label className="field">
             <span className="field__label">vCPUs</span>
-            <input type="number" min={1} max={Math.max(1, limits.maxVcpus)} value={values.vcpus} onChange={set('vcpus')} aria-invalid={Boolean(touched && fields.vcpus)} name="vcpus" />
+            <input
+              type="number"
+              min={1}
+              max={Math.max(1, limits.maxVcpus)}
+              value={values.vcpus}
+              onChange={set('vcpus')}
+              aria-invalid={Boolean(touched && fields.vcpus)}
+              name="vcpus"
+            />
             <span className="field__hint">up to {limits.maxVcpus} free on one host</span>
             {show('vcpus')}
           </label>
           <label className="field">
             <span className="field__label">Memory (MiB)</span>
-            <input type="number" min={16} max={Math.max(16, limits.maxMemoryMiB)} step={16} value={values.memoryMiB} onChange={set('memoryMiB')} aria-invalid={Boolean(touched && fields.memoryMiB)} name="memoryMiB" />
+            <input
+              type="number"
+              min={16}
+              max={Math.max(16, limits.maxMemoryMiB)}
+              step={16}
+              value={values.memoryMiB}
+              onChange={set('memoryMiB')}
+              aria-invalid={Boolean(touched && fields.memoryMiB)}
+              name="memoryMiB"
+            />
             <span className="field__hint">up to {formatMiB(limits.maxMemoryMiB)} free on one host</span>
             {show('memoryMiB')}
           </label>
           <label className="field">
             <span className="field__label">Name</span>
-            <input value={values.name} onChange={set('name')} placeholder="optional" spellCheck={false} aria-invalid={Boolean(touched && fields.name)} name="name" />
+            <input
+              value={values.name}
+              onChange={set('name')}
+              placeholder="optional"
+              spellCheck={false}
+              aria-invalid={Boolean(touched && fields.name)}
+              name="name"
+            />
             {show('name')}
           </label>
         </div>
         <label className="field">
           <span className="field__label">Boot arguments</span>
-          <input value={values.args} onChange={set('args')} placeholder="e.g. clones=4 queries=16" spellCheck={false} aria-invalid={Boolean(touched && fields.args)} name="args" />
-          <span className="field__hint">The examples take <code>clones=N</code> to clone themselves; <code>hello</code> takes <code>interactive=1</code> to echo what you type.</span>
+          <input
+            value={values.args}
+            onChange={set('args')}
+            placeholder="e.g. clones=4 queries=16"
+            spellCheck={false}
+            aria-invalid={Boolean(touched && fields.args)}
+            name="args"
+          />
+          <span className="field__hint">
+            The examples take <code>clones=N</code> to clone themselves; <code>hello</code> takes <code>interactive=1</code> to echo what
+            you type.
+          </span>
           {show('args')}
         </label>
         {show('form')}
         <div>
-          <button type="submit" className="button button--primary" disabled={submitting || (touched && issues.length > 0)} data-testid="seed-submit">
+          <button
+            type="submit"
+            className="button button--primary"
+            disabled={submitting || (touched && issues.length > 0)}
+            data-testid="seed-submit"
+          >
             {submitting ? 'Seeding…' : 'Seed cluster'}
           </button>
         </div>
       </form>
       <aside className="card capacity" aria-label="capacity now">
         <h2 style={{ fontSize: '1rem' }}>Capacity now</h2>
-        {limits.onlineHosts === 0
-          ? <p className="field__error">No host is online: start sfld on a host listed in sfmd.cfg (<code>sfld start</code>).</p>
-          : (
-            <ul>
-              {data.hosts.filter((h) => h.state === 'online').map((h) => (
-                <li key={h.name}><b className="mono">{h.name}</b>: {h.cpus - h.cpusUsed} of {h.cpus} vCPUs, {formatMiB(Math.floor((h.ram - h.ramUsed) / 1048576))} of {formatMiB(Math.floor(h.ram / 1048576))} free</li>
+        {limits.onlineHosts === 0 ? (
+          <p className="field__error">
+            No host is online: start sfld on a host listed in sfmd.cfg (<code>sfld start</code>).
+          </p>
+        ) : (
+          <ul>
+            {data.hosts
+              .filter((h) => h.state === 'online')
+              .map((h) => (
+                <li key={h.name}>
+                  <b className="mono">{h.name}</b>: {h.cpus - h.cpusUsed} of {h.cpus} vCPUs,{' '}
+                  {formatMiB(Math.floor((h.ram - h.ramUsed) / 1048576))} of {formatMiB(Math.floor(h.ram / 1048576))} free
+                </li>
               ))}
-            </ul>
-          )}
-        <p className="muted small" style={{ margin: 0 }}>A master VM runs on one host; its clones go wherever the allocator finds room when the guest asks for a ticket.</p>
+          </ul>
+        )}
+        <p className="muted small" style={{ margin: 0 }}>
+          A master VM runs on one host; its clones go wherever the allocator finds room when the guest asks for a ticket.
+        </p>
       </aside>
     </div>
   );

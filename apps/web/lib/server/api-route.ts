@@ -46,7 +46,9 @@ export async function readRoute<T>(req: NextRequest, call: (c: SfmdClient) => Pr
 
 /** A POST whose JSON body must match `schema`, answered from sfmd. */
 export async function writeRoute<S extends z.ZodType, T>(
-  req: NextRequest, schema: S, call: (c: SfmdClient, input: z.infer<S>) => Promise<T>,
+  req: NextRequest,
+  schema: S,
+  call: (c: SfmdClient, input: z.infer<S>) => Promise<T>,
 ): Promise<NextResponse> {
   const token = tokenOf(req);
   if (!token) return errorResponse(401, 'UNAUTHORIZED', NOT_SIGNED_IN);
@@ -59,7 +61,11 @@ export async function writeRoute<S extends z.ZodType, T>(
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    return errorResponse(400, 'BAD_INPUT', `invalid request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    return errorResponse(
+      400,
+      'BAD_INPUT',
+      `invalid request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`,
+    );
   }
   try {
     return NextResponse.json(await call(sfmdClient(token), parsed.data), { headers: { 'cache-control': 'no-store' } });

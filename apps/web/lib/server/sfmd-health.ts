@@ -38,8 +38,7 @@ export async function fetchSfmdHealth(url: string = sfmdUrl()): Promise<SfmdHeal
 function isHealthy(body: unknown): body is { ok: true; version: string; hostsOnline: number; hostsTotal: number } {
   if (typeof body !== 'object' || body === null) return false;
   const b = body as Record<string, unknown>;
-  return b.ok === true && typeof b.version === 'string'
-    && typeof b.hostsOnline === 'number' && typeof b.hostsTotal === 'number';
+  return b.ok === true && typeof b.version === 'string' && typeof b.hostsOnline === 'number' && typeof b.hostsTotal === 'number';
 }
 
 function describeFetchError(err: unknown): string {

@@ -30,7 +30,15 @@ test("sfmd's error code and message pass through, with the token sent as a beare
   const { url, server } = await serve((req, res) => {
     authorization = req.headers.authorization;
     res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { message: 'cluster 7 does not exist', code: -32004, data: { code: 'NOT_FOUND', httpStatus: 404, sfCode: 'CLUSTER_UNKNOWN' } } }));
+    res.end(
+      JSON.stringify({
+        error: {
+          message: 'cluster 7 does not exist',
+          code: -32004,
+          data: { code: 'NOT_FOUND', httpStatus: 404, sfCode: 'CLUSTER_UNKNOWN' },
+        },
+      }),
+    );
   });
   try {
     const result = await withSfmdUrl(url, () => trySfmd('t0ken', (c) => c.dashboard.cluster.query({ clusterid: 7 })));
@@ -48,18 +56,26 @@ test("sfmd's error code and message pass through, with the token sent as a beare
 test('nothing listening is UNAVAILABLE, with how to start sfmd', async () => {
   const { url, server } = await serve(() => {});
   server.close();
-  const err = await withSfmdUrl(url, () => sfmdClient('t').whoami.query().then(() => null, sfmdError));
+  const err = await withSfmdUrl(url, () =>
+    sfmdClient('t')
+      .whoami.query()
+      .then(() => null, sfmdError),
+  );
   assert.equal(err?.code, 'UNAVAILABLE');
   assert.equal(err?.message, `sfmd is not reachable at ${url}: start it with npm start (or sfmd start)`);
 });
 
-test('an answer that is not sfmd\'s is INTERNAL, saying the dashboard does not know it', async () => {
+test("an answer that is not sfmd's is INTERNAL, saying the dashboard does not know it", async () => {
   const { url, server } = await serve((_req, res) => {
     res.writeHead(502, { 'content-type': 'text/html' });
     res.end('<html>bad gateway</html>');
   });
   try {
-    const err = await withSfmdUrl(url, () => sfmdClient('t').whoami.query().then(() => null, sfmdError));
+    const err = await withSfmdUrl(url, () =>
+      sfmdClient('t')
+        .whoami.query()
+        .then(() => null, sfmdError),
+    );
     assert.equal(err?.code, 'INTERNAL');
     assert.match(err?.message ?? '', /^sfmd answered with an error the dashboard does not know: /);
   } finally {
@@ -67,10 +83,15 @@ test('an answer that is not sfmd\'s is INTERNAL, saying the dashboard does not k
   }
 });
 
-test('a request past its time limit is TIMEOUT, pointing at sfmd\'s log', async () => {
+test("a request past its time limit is TIMEOUT, pointing at sfmd's log", async () => {
   const { url, server } = await serve(() => {}); // never answers
   try {
-    const err = await createSfmdClient({ url, token: 't', timeoutMs: 100 }).whoami.query().then(() => null, (e) => clientError(e, url));
+    const err = await createSfmdClient({ url, token: 't', timeoutMs: 100 })
+      .whoami.query()
+      .then(
+        () => null,
+        (e) => clientError(e, url),
+      );
     assert.equal(err?.code, 'TIMEOUT');
     assert.equal(err?.message, `sfmd at ${url} did not answer in time: see its log ($SNOWFLOCK_HOME/logs)`);
   } finally {
@@ -86,7 +107,14 @@ test('a caller-supplied fetch sends the requests, never from a cache', async () 
     res.end(JSON.stringify({ result: { data: { caller: 'admin' } } }));
   });
   try {
-    const client = createSfmdClient({ url, token: 't', fetch: (input, init) => { seen.push(init); return fetch(input, init); } });
+    const client = createSfmdClient({
+      url,
+      token: 't',
+      fetch: (input, init) => {
+        seen.push(init);
+        return fetch(input, init);
+      },
+    });
     assert.deepEqual(await client.whoami.query(), { caller: 'admin' });
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.cache, 'no-store');

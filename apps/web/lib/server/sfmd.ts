@@ -20,7 +20,10 @@ export function sfmdError(err: unknown): SfError {
 }
 
 /** One call with the session's token; a failure comes back as a value, so pages can show it. */
-export async function trySfmd<T>(token: string, call: (c: SfmdClient) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: SfError }> {
+export async function trySfmd<T>(
+  token: string,
+  call: (c: SfmdClient) => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: SfError }> {
   try {
     return { ok: true, value: await call(sfmdClient(token)) };
   } catch (err) {

@@ -62,10 +62,9 @@ int main(int argc, char **argv) {
       sf_arg_u64(argc, argv, "queries", 4, &nq) || sf_arg_u64(argc, argv, "qlen", 96, &qlen) ||
       sf_arg_u64(argc, argv, "seed", 1, &seed) || share_init(argc, argv, &sh) < 0)
     return 64;
-  if (nseq < 2 || nseq > (1u << 20) || len > (1u << 24) || nq < 1 || nq > MAX_QUERIES ||
-      qlen < QUERY_SRC_MIN || qlen > QUERY_SRC_MAX || qlen > len) {
-    printf("need db >= 2, 1 <= queries <= %d, %d <= qlen <= min(len, %d)\n", MAX_QUERIES,
-           QUERY_SRC_MIN, QUERY_SRC_MAX);
+  if (nseq < 2 || nseq > (1u << 20) || len > (1u << 24) || nq < 1 || nq > MAX_QUERIES || qlen < QUERY_SRC_MIN ||
+      qlen > QUERY_SRC_MAX || qlen > len) {
+    printf("need db >= 2, 1 <= queries <= %d, %d <= qlen <= min(len, %d)\n", MAX_QUERIES, QUERY_SRC_MIN, QUERY_SRC_MAX);
     return 64;
   }
 
@@ -112,10 +111,11 @@ int main(int argc, char **argv) {
     int ok = best_seq == pq->target && best.score == pq->expected && second < best.score;
     char text[17];
     bases_to_text(pq->bases, 16, text, sizeof text);
-    printf("query %d (%s..., %d bases, %d sub %d ins %d del): best seq %d score %d ends q%d/t%d, "
-           "next best %d; planted seq %d at %d score %d %s\n",
-           q, text, pq->len, pq->subs, pq->ins, pq->dels, best_seq, best.score, best.query_end,
-           best.target_end, second, pq->target, pq->start, pq->expected, ok ? "ok" : "WRONG");
+    printf(
+        "query %d (%s..., %d bases, %d sub %d ins %d del): best seq %d score %d ends q%d/t%d, "
+        "next best %d; planted seq %d at %d score %d %s\n",
+        q, text, pq->len, pq->subs, pq->ins, pq->dels, best_seq, best.score, best.query_end, best.target_end, second,
+        pq->target, pq->start, pq->expected, ok ? "ok" : "WRONG");
     failures += !ok;
     done++;
     /* What the digest vouches for: this query's best hit, exactly. */
@@ -125,8 +125,8 @@ int main(int argc, char **argv) {
   }
   uint64_t align_ns = sf_time_ns() - t0;
 
-  printf("align vmid=%u nvms=%u db=%llux%llu queries=%d/%llu cells=%llu gen_ns=%llu align_ns=%llu %s\n",
-         sh.vmid, sh.nvms, nseq, len, done, nq, cells, (unsigned long long)gen_ns,
-         (unsigned long long)align_ns, failures ? "FAILED" : "OK");
+  printf("align vmid=%u nvms=%u db=%llux%llu queries=%d/%llu cells=%llu gen_ns=%llu align_ns=%llu %s\n", sh.vmid,
+         sh.nvms, nseq, len, done, nq, cells, (unsigned long long)gen_ns, (unsigned long long)align_ns,
+         failures ? "FAILED" : "OK");
   return share_finish(&sh, failures ? 1 : 0);
 }

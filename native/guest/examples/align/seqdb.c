@@ -5,9 +5,9 @@
  * costs (5 for a substitution, gap_open + gap_extend = 7 for a 1-base indel), re-routing around
  * one costs more than it (two gaps = 14 > 5; a shifted diagonal matches only by chance), and the
  * other database sequences are random. The host tests check this against sw_naive over many seeds. */
+#include "align/seqdb.h"
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
-#include "align/seqdb.h"
 
 int seqdb_generate(struct seqdb *db, int nseq, int len, uint64_t seed) {
   struct sf_prng r;
@@ -31,8 +31,8 @@ void seqdb_free(struct seqdb *db) {
 
 enum { MUT_SUB, MUT_INS, MUT_DEL };
 
-void plant_query(const struct seqdb *db, int qi, int srclen, uint64_t seed,
-                 const struct sw_scoring *sc, struct planted_query *out) {
+void plant_query(const struct seqdb *db, int qi, int srclen, uint64_t seed, const struct sw_scoring *sc,
+                 struct planted_query *out) {
   struct sf_prng r;
   sf_prng_seed(&r, seed ^ (0x51ed270b27e3f1a5ull * (uint64_t)(qi + 1)));
   out->target = (int)sf_prng_below(&r, (uint32_t)db->nseq);
@@ -70,8 +70,8 @@ void plant_query(const struct seqdb *db, int qi, int srclen, uint64_t seed,
   }
   out->len = n;
   int matches = srclen - out->subs - out->dels;
-  out->expected = matches * sc->match + out->subs * sc->mismatch -
-                  (out->ins + out->dels) * (sc->gap_open + sc->gap_extend);
+  out->expected =
+      matches * sc->match + out->subs * sc->mismatch - (out->ins + out->dels) * (sc->gap_open + sc->gap_extend);
 }
 
 void bases_to_text(const uint8_t *b, int n, char *out, int size) {

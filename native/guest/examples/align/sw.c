@@ -1,14 +1,14 @@
 /* Smith-Waterman–Gotoh scoring (see sw.h). The fast version keeps one row of H and of the
  * vertical-gap state F and carries the horizontal-gap state E along the row: O(qlen) memory. */
-#include <sfguest/malloc.h>
 #include "align/sw.h"
+#include <sfguest/malloc.h>
 
 #define NEG_INF (-(1 << 28)) /* far below any score, yet safe to subtract from */
 
 static inline int max2(int a, int b) { return a > b ? a : b; }
 
-void sw_align(const uint8_t *q, int qlen, const uint8_t *t, int tlen, const struct sw_scoring *sc,
-              int *work, struct sw_result *out) {
+void sw_align(const uint8_t *q, int qlen, const uint8_t *t, int tlen, const struct sw_scoring *sc, int *work,
+              struct sw_result *out) {
   int *H = work, *F = work + qlen + 1;
   const int oe = sc->gap_open + sc->gap_extend, e = sc->gap_extend;
   int best = 0, best_q = -1, best_t = -1;

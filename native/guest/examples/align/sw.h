@@ -12,7 +12,8 @@ struct sw_scoring {
   int gap_open;   /* >= 0, charged once per gap */
   int gap_extend; /* > 0, charged per gap position */
 };
-#define SW_DEFAULT_SCORING {2, -3, 5, 2} /* a 1-base gap costs 7, a substitution loses 5 */
+#define SW_DEFAULT_SCORING \
+  { 2, -3, 5, 2 } /* a 1-base gap costs 7, a substitution loses 5 */
 
 struct sw_result {
   int score;      /* best local score, >= 0 */
@@ -21,8 +22,8 @@ struct sw_result {
 };
 
 /* Scores query q against target t. work: at least 2 * (qlen + 1) ints of scratch. */
-void sw_align(const uint8_t *q, int qlen, const uint8_t *t, int tlen, const struct sw_scoring *sc,
-              int *work, struct sw_result *out);
+void sw_align(const uint8_t *q, int qlen, const uint8_t *t, int tlen, const struct sw_scoring *sc, int *work,
+              struct sw_result *out);
 /* Same score from full matrices (3 * (qlen+1) * (tlen+1) ints, malloc'd). -1 if out of memory. */
 int sw_naive(const uint8_t *q, int qlen, const uint8_t *t, int tlen, const struct sw_scoring *sc);
 

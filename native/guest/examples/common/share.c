@@ -1,6 +1,7 @@
 /* Fork/join plumbing shared by the example guests (see share.h): one ticket, one sf_clone, each
  * VM does its share and digests it, clones exit with digest + verdict, the master joins, adds the
  * digests up and prints the one result line. */
+#include "common/share.h"
 #include <sfguest/args.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/malloc.h>
@@ -9,7 +10,6 @@
 #include <sfguest/stdlib.h>
 #include <sfguest/string.h>
 #include <sfguest/time.h>
-#include "common/share.h"
 
 /* The join's records and which clones answered: static, since the master joins once and 4 KiB
  * would be a lot of crt0's stack. */
@@ -73,7 +73,8 @@ int share_fork(struct share *s) {
     sf_kill(s->ticket);
     return -1;
   }
-  if (vmid > 0 && (unsigned long long)vmid == s->crash_vmid) sf_panic("clone %d crashes on purpose (crash=%d)", vmid, vmid);
+  if (vmid > 0 && (unsigned long long)vmid == s->crash_vmid)
+    sf_panic("clone %d crashes on purpose (crash=%d)", vmid, vmid);
   s->vmid = (unsigned)vmid;
   s->nvms = (unsigned)granted + 1;
   s->forked = 1;
@@ -95,8 +96,7 @@ void share_add(struct share *s, unsigned long long item, uint64_t value) {
 }
 
 static void result_line(const struct share *s, uint32_t digest, int ok) {
-  printf("%s result digest=0x%08x items=%llu verified %s\n", s->name, digest, s->items,
-         ok ? "OK" : "FAILED");
+  printf("%s result digest=0x%08x items=%llu verified %s\n", s->name, digest, s->items, ok ? "OK" : "FAILED");
 }
 
 /* This VM folded in exactly the items it owns (a program that skips share_add for an item would
@@ -166,8 +166,7 @@ int share_finish(struct share *s, int status) {
   int mine_ok = own_count_ok(s) && status == 0;
   if (s->forked && s->vmid > 0) {
     int code = share_encode(s->digest, !mine_ok);
-    printf("%s clone vmid=%u digest=0x%08x exit_status=0x%08x\n", s->name, s->vmid, s->digest,
-           (unsigned)code);
+    printf("%s clone vmid=%u digest=0x%08x exit_status=0x%08x\n", s->name, s->vmid, s->digest, (unsigned)code);
     sf_flush();
     sf_exit_status(code); /* returns only if the exit was refused */
     printf("IC_EXIT refused: %s\n", sf_errmsg());
@@ -175,14 +174,15 @@ int share_finish(struct share *s, int status) {
   }
   if (!s->forked && s->nvms > 1) {
     /* One VM of several booted separately: its part only; the parts' digests add up. */
-    printf("%s partial vmid=%u nvms=%u digest=0x%08x items=%llu/%llu verified %s\n", s->name, s->vmid,
-           s->nvms, s->digest, s->added, s->items, mine_ok ? "OK" : "FAILED");
+    printf("%s partial vmid=%u nvms=%u digest=0x%08x items=%llu/%llu verified %s\n", s->name, s->vmid, s->nvms,
+           s->digest, s->added, s->items, mine_ok ? "OK" : "FAILED");
     return mine_ok ? 0 : status ? status : 1;
   }
   uint32_t digest = s->digest;
   int clones = s->forked ? gather(s, &digest) : 0;
   /* The parallel part's wall time (benchmarks set it against a single VM's work time). */
-  if (s->forked) printf("%s master fork_to_join_ns=%llu\n", s->name, (unsigned long long)(sf_time_ns() - s->fork_t0_ns));
+  if (s->forked)
+    printf("%s master fork_to_join_ns=%llu\n", s->name, (unsigned long long)(sf_time_ns() - s->fork_t0_ns));
   result_line(s, digest, mine_ok && clones == 0);
   if (status) return status;
   return !mine_ok ? 1 : clones;

@@ -20,8 +20,8 @@
 #ifndef EXAMPLES_SHARE_H
 #define EXAMPLES_SHARE_H
 
-#include <stdint.h>
 #include <sf.h>
+#include <stdint.h>
 
 #define SHARE_DIGEST_BITS 29
 #define SHARE_DIGEST_MASK ((1u << SHARE_DIGEST_BITS) - 1u)
@@ -29,15 +29,15 @@
 #define SHARE_MARK (1u << 30)
 
 struct share {
-  unsigned vmid;  /* this VM: 0 master, 1..n clones */
-  unsigned nvms;  /* VMs sharing the work (master included) */
-  int forked;     /* this program cloned itself (then the master joins, clones exit) */
+  unsigned vmid; /* this VM: 0 master, 1..n clones */
+  unsigned nvms; /* VMs sharing the work (master included) */
+  int forked;    /* this program cloned itself (then the master joins, clones exit) */
   unsigned long long clones_wanted;
   char ticket[SF_TICKET_SIZE + 1];
-  const char *name;          /* argv[0]: starts the result lines */
-  unsigned long long items;  /* work items in the whole job: the program sets it before finishing */
-  unsigned long long added;  /* items this VM folded in with share_add */
-  uint32_t digest;           /* this VM's digest so far */
+  const char *name;         /* argv[0]: starts the result lines */
+  unsigned long long items; /* work items in the whole job: the program sets it before finishing */
+  unsigned long long added; /* items this VM folded in with share_add */
+  uint32_t digest;          /* this VM's digest so far */
   /* share_fork's clock (host monotonic ns) around sf_clone: t0 is taken in the master just before
    * the call; a clone starts with the master's memory, so it sees the same t0, and its t1 is its
    * first act after sf_clone returns. t1 - t0: the fork call in the master, the time from the
@@ -45,7 +45,7 @@ struct share {
   uint64_t fork_t0_ns, fork_t1_ns;
   /* crash=V (fault tests): clone V panics right after the fork, so the master's join must report it. */
   unsigned long long crash_vmid;
-  int granted;  /* clones the ticket granted (share_init requests it when clones=N) */
+  int granted; /* clones the ticket granted (share_init requests it when clones=N) */
 };
 
 /* Reads clones=, nvms=, hints= and crash= and the VM's identity; with clones=N the master requests its
@@ -55,9 +55,7 @@ int share_init(int argc, char **argv, struct share *s);
 /* If clones=N was given: fork now with the ticket share_init got. Returns 0 (in every VM), or -1 in the
  * master if the cluster could not be made (the reason is printed). */
 int share_fork(struct share *s);
-static inline int share_owns(const struct share *s, unsigned long long item) {
-  return item % s->nvms == s->vmid;
-}
+static inline int share_owns(const struct share *s, unsigned long long item) { return item % s->nvms == s->vmid; }
 /* Folds the result of one owned item into this VM's digest. value must be a pure function of the
  * item's correct result, the same whichever VM computes it. */
 void share_add(struct share *s, unsigned long long item, uint64_t value);

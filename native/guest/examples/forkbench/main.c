@@ -8,13 +8,13 @@
  * Lines: "forkbench master clone_call_ns=N" (forked master), "forkbench vmid=V
  * first_instruction_ns=N" (clone), "forkbench vmid=V touched=T verified OK|FAILED" (every VM), and
  * the master's last "forkbench result digest=0x... items=T verified OK|FAILED". */
-#include <stdint.h>
 #include <sfguest/args.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
 #include <sfguest/stdio.h>
 #include <sfguest/time.h>
+#include <stdint.h>
 #include "common/share.h"
 
 SF_PROGRAM_NAME("forkbench");
@@ -58,8 +58,8 @@ static int scratch_pass(uint64_t npages, unsigned vmid) {
   for (uint64_t i = 0; i < npages * WORDS_PER_PAGE; i += 61) bad += s[i] != sf_mix64(i ^ vmid);
   struct sf_heap_stats hs;
   sf_heap_stats(&hs);
-  printf("forkbench vmid=%u scratch=%llu write_ns=%llu fresh_pages=%llu\n", vmid,
-         (unsigned long long)npages, (unsigned long long)write_ns, (unsigned long long)hs.fresh_pages);
+  printf("forkbench vmid=%u scratch=%llu write_ns=%llu fresh_pages=%llu\n", vmid, (unsigned long long)npages,
+         (unsigned long long)write_ns, (unsigned long long)hs.fresh_pages);
   free(s);
   return bad != 0;
 }
@@ -78,15 +78,14 @@ int main(int argc, char **argv) {
 
   uint64_t *buf = aligned_alloc(SF_PAGE_SIZE, pages * SF_PAGE_SIZE);
   if (!buf) {
-    printf("forkbench: cannot allocate %llu pages (%llu MiB of %llu MiB RAM)\n", pages,
-           (pages * SF_PAGE_SIZE) >> 20, sf_ram_bytes() >> 20);
+    printf("forkbench: cannot allocate %llu pages (%llu MiB of %llu MiB RAM)\n", pages, (pages * SF_PAGE_SIZE) >> 20,
+           sf_ram_bytes() >> 20);
     return 1;
   }
   uint64_t t0 = sf_time_ns();
   for (uint64_t pg = 0; pg < pages; pg++)
     for (uint64_t w = 0; w < WORDS_PER_PAGE; w++) buf[pg * WORDS_PER_PAGE + w] = word_of(seed, pg, w);
-  printf("forkbench vmid=%u pages=%llu fill_ns=%llu\n", sh.vmid, pages,
-         (unsigned long long)(sf_time_ns() - t0));
+  printf("forkbench vmid=%u pages=%llu fill_ns=%llu\n", sh.vmid, pages, (unsigned long long)(sf_time_ns() - t0));
 
   if (share_fork(&sh) < 0) return 2;
   /* Signed: a clone on another host reads another clock (see share.h). */

@@ -1,12 +1,12 @@
 /* hello — the smallest flat guest: greets with its vmid, lists its boot arguments; with
  * `tickets=N` it walks the seed API (request, list, info, dispose a ticket for N clones), and with
  * `interactive=1` echoes console lines back until "quit" (or Ctrl-D). */
+#include <sf.h>
 #include <sfguest/args.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/stdio.h>
 #include <sfguest/stdlib.h>
 #include <sfguest/string.h>
-#include <sf.h>
 
 SF_PROGRAM_NAME("hello");
 
@@ -32,7 +32,8 @@ static int ticket_tour(int nclones) {
     printf("ticket info failed: %s\n", sf_errmsg());
     return 4;
   }
-  for (sf_clone_info *c = info->clone_list; c; c = c->next) printf("  vmid %d: %d processor(s)\n", c->vmid, c->processors);
+  for (sf_clone_info *c = info->clone_list; c; c = c->next)
+    printf("  vmid %d: %d processor(s)\n", c->vmid, c->processors);
   FREE_SF_RES(info);
 
   sf_result *bogus = READ_TICKET_INFO("00000000-0000-4000-8000-000000000000");
@@ -47,15 +48,15 @@ static int ticket_tour(int nclones) {
   FREE_SF_RES(again);
 
   int ok = listed && refused && disposed && twice_refused;
-  printf("ticket tour %s (listed=%d unknown-refused=%d disposed=%d twice-refused=%d)\n",
-         ok ? "ok" : "FAILED", listed, refused, disposed, twice_refused);
+  printf("ticket tour %s (listed=%d unknown-refused=%d disposed=%d twice-refused=%d)\n", ok ? "ok" : "FAILED", listed,
+         refused, disposed, twice_refused);
   return ok ? 0 : 5;
 }
 
 int main(int argc, char **argv) {
   printf("hello from Snowflock vmid %u\n", sf_vmid());
-  printf("cluster %u, %llu MiB RAM, %u vCPU(s), %d arg(s)\n", sf_clusterid(),
-         sf_ram_bytes() >> 20, sf_bootinfo()->vcpus, argc - 1);
+  printf("cluster %u, %llu MiB RAM, %u vCPU(s), %d arg(s)\n", sf_clusterid(), sf_ram_bytes() >> 20,
+         sf_bootinfo()->vcpus, argc - 1);
   for (int i = 0; i < argc; i++) printf("argv[%d] = \"%s\"\n", i, argv[i]);
 
   const char *tickets = sf_arg_get(argc, argv, "tickets");

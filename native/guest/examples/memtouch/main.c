@@ -7,13 +7,13 @@
  * hint=1 hints the touched pages explicitly; hints=0 stops malloc's own fresh-page hints.
  * Args: pages=1024 stride=1 words=1 write=0 random=0 seed=1 fill=1 hint=0 split=0 clones=0 nvms=1
  *       hints=1 */
-#include <stdint.h>
 #include <sfguest/args.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
 #include <sfguest/stdio.h>
 #include <sfguest/time.h>
+#include <stdint.h>
 #include "common/share.h"
 
 SF_PROGRAM_NAME("memtouch");
@@ -147,12 +147,13 @@ int main(int argc, char **argv) {
 
   struct sf_heap_stats hs;
   sf_heap_stats(&hs);
-  printf("memtouch vmid=%u pages=%llu stride=%llu words=%llu write=%llu random=%llu touched=%llu "
-         "checksum=0x%016llx expected=0x%016llx fill_ns=%llu elapsed_ns=%llu ns_per_page=%llu "
-         "fresh_pages=%llu %s\n",
-         sh.vmid, p.pages, p.stride, p.words, p.write, p.random, (unsigned long long)touched,
-         (unsigned long long)sum, (unsigned long long)expected, (unsigned long long)fill_ns,
-         (unsigned long long)touch_ns, (unsigned long long)(touched ? touch_ns / touched : 0),
-         (unsigned long long)hs.fresh_pages, ok ? "OK" : "MISMATCH");
+  printf(
+      "memtouch vmid=%u pages=%llu stride=%llu words=%llu write=%llu random=%llu touched=%llu "
+      "checksum=0x%016llx expected=0x%016llx fill_ns=%llu elapsed_ns=%llu ns_per_page=%llu "
+      "fresh_pages=%llu %s\n",
+      sh.vmid, p.pages, p.stride, p.words, p.write, p.random, (unsigned long long)touched, (unsigned long long)sum,
+      (unsigned long long)expected, (unsigned long long)fill_ns, (unsigned long long)touch_ns,
+      (unsigned long long)(touched ? touch_ns / touched : 0), (unsigned long long)hs.fresh_pages,
+      ok ? "OK" : "MISMATCH");
   return share_finish(&sh, ok ? 0 : 1);
 }

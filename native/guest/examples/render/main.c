@@ -101,10 +101,10 @@ int main(int argc, char **argv) {
 
   if (ascii && sh.nvms == 1) print_ascii(image, &p);
   int ok = !mismatches && !blank;
-  printf("render vmid=%u nvms=%u %dx%d tile=%d aa=%d tiles=%d/%d checksum=0x%016llx tiles_ns=%llu "
-         "full_ns=%llu %s\n",
-         sh.vmid, sh.nvms, p.width, p.height, p.tile, p.aa, mine, ntiles,
-         (unsigned long long)image_sum, (unsigned long long)tiles_ns, (unsigned long long)full_ns,
-         ok ? "OK" : "MISMATCH");
+  printf(
+      "render vmid=%u nvms=%u %dx%d tile=%d aa=%d tiles=%d/%d checksum=0x%016llx tiles_ns=%llu "
+      "full_ns=%llu %s\n",
+      sh.vmid, sh.nvms, p.width, p.height, p.tile, p.aa, mine, ntiles, (unsigned long long)image_sum,
+      (unsigned long long)tiles_ns, (unsigned long long)full_ns, ok ? "OK" : "MISMATCH");
   return share_finish(&sh, ok ? 0 : 1);
 }

@@ -1,12 +1,17 @@
 /* The ray tracer behind the render workload (see scene.h). Doubles throughout (SSE2), no libm:
  * square roots are sqrtsd, powers are repeated squaring, so results are bit-identical on every
  * x86-64 VM of a cluster and on the host. */
-#include <sfguest/math.h>
 #include "render/scene.h"
+#include <sfguest/math.h>
 
-struct vec { double x, y, z; };
+struct vec {
+  double x, y, z;
+};
 
-static struct vec v3(double x, double y, double z) { struct vec v = {x, y, z}; return v; }
+static struct vec v3(double x, double y, double z) {
+  struct vec v = {x, y, z};
+  return v;
+}
 static struct vec add(struct vec a, struct vec b) { return v3(a.x + b.x, a.y + b.y, a.z + b.z); }
 static struct vec sub(struct vec a, struct vec b) { return v3(a.x - b.x, a.y - b.y, a.z - b.z); }
 static struct vec scale(struct vec a, double s) { return v3(a.x * s, a.y * s, a.z * s); }

@@ -18,7 +18,6 @@ const char *sf_arg_get(int argc, char **argv, const char *key);
  * Returns 0 and stores *out, or -1 if s is not entirely such a number or it overflows. */
 int sf_parse_u64(const char *s, unsigned long long *out);
 /* *out = the value of `key`, or dflt if absent. Returns 0, or -1 (and prints why) if malformed. */
-int sf_arg_u64(int argc, char **argv, const char *key, unsigned long long dflt,
-               unsigned long long *out);
+int sf_arg_u64(int argc, char **argv, const char *key, unsigned long long dflt, unsigned long long *out);
 
 #endif /* SFGUEST_ARGS_H */

@@ -8,13 +8,11 @@
 #include <snowflock/abi.h>
 
 #ifdef SF_HOST_TEST
-long sf_host_hypercall(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
-                       unsigned long a3);
+long sf_host_hypercall(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3);
 #endif
 
 /* "memory": the VMM reads and writes the guest memory the arguments name. */
-static inline long sf_hc4(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
-                          unsigned long a3) {
+static inline long sf_hc4(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3) {
 #ifdef SF_HOST_TEST
   return sf_host_hypercall(nr, a0, a1, a2, a3);
 #else
@@ -29,9 +27,7 @@ static inline long sf_hc4(unsigned long nr, unsigned long a0, unsigned long a1, 
 #endif
 }
 
-static inline long sf_hc2(unsigned long nr, unsigned long a0, unsigned long a1) {
-  return sf_hc4(nr, a0, a1, 0, 0);
-}
+static inline long sf_hc2(unsigned long nr, unsigned long a0, unsigned long a1) { return sf_hc4(nr, a0, a1, 0, 0); }
 static inline long sf_hc1(unsigned long nr, unsigned long a0) { return sf_hc4(nr, a0, 0, 0, 0); }
 static inline long sf_hc0(unsigned long nr) { return sf_hc4(nr, 0, 0, 0, 0); }
 
@@ -46,8 +42,7 @@ static inline long sf_hc_time_ns(void) { return sf_hc0(SF_HC_TIME_NS); }
 static inline long sf_hc_nop(void) { return sf_hc0(SF_HC_NOP); }
 
 /* SF_HC_PANIC(vector, rip, gpa_msg, len): does not return. */
-static inline long sf_hc_panic(unsigned long vector, unsigned long rip, const char *msg,
-                               unsigned long len) {
+static inline long sf_hc_panic(unsigned long vector, unsigned long rip, const char *msg, unsigned long len) {
   return sf_hc4(SF_HC_PANIC, vector, rip, (unsigned long)msg, len);
 }
 

@@ -17,31 +17,25 @@ static inline uint8_t inb(uint16_t port) {
   __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
   return v;
 }
-static inline void outb(uint16_t port, uint8_t value) {
-  __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
-}
+static inline void outb(uint16_t port, uint8_t value) { __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port)); }
 static inline uint16_t inw(uint16_t port) {
   uint16_t v;
   __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
   return v;
 }
-static inline void outw(uint16_t port, uint16_t value) {
-  __asm__ volatile("outw %0, %1" : : "a"(value), "Nd"(port));
-}
+static inline void outw(uint16_t port, uint16_t value) { __asm__ volatile("outw %0, %1" : : "a"(value), "Nd"(port)); }
 static inline uint32_t inl(uint16_t port) {
   uint32_t v;
   __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
   return v;
 }
-static inline void outl(uint16_t port, uint32_t value) {
-  __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
-}
+static inline void outl(uint16_t port, uint32_t value) { __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port)); }
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 #endif
 
 /* 16550 registers, as offsets from SF_SERIAL_PORT. */
-#define SF_UART_RBR 0 /* receive buffer (read) / transmit holding (write) */
-#define SF_UART_LSR 5 /* line status */
+#define SF_UART_RBR 0          /* receive buffer (read) / transmit holding (write) */
+#define SF_UART_LSR 5          /* line status */
 #define SF_UART_LSR_DR 0x01u   /* a received byte waits in RBR */
 #define SF_UART_LSR_THRE 0x20u /* transmit holding register empty */
 

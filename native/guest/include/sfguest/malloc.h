@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-void *malloc(size_t size);          /* 16-byte aligned; NULL when the heap is exhausted */
+void *malloc(size_t size); /* 16-byte aligned; NULL when the heap is exhausted */
 void free(void *p);
 void *calloc(size_t n, size_t size); /* zeroes explicitly: fresh pages are not promised zero */
 void *realloc(void *p, size_t size);
@@ -26,12 +26,12 @@ void sf_malloc_set_hints(int on);
 void sf_heap_init(void *start, void *limit);
 
 struct sf_heap_stats {
-  size_t arena_bytes;   /* limit - start */
-  size_t heap_bytes;    /* reached so far (the break) */
-  size_t used_bytes;    /* in allocated blocks, headers included */
-  size_t free_bytes;    /* in free blocks below the break */
-  size_t fresh_pages;   /* announced with SF_HC_FRESH_PAGES */
-  size_t hint_calls;    /* SF_HC_FRESH_PAGES hypercalls issued */
+  size_t arena_bytes; /* limit - start */
+  size_t heap_bytes;  /* reached so far (the break) */
+  size_t used_bytes;  /* in allocated blocks, headers included */
+  size_t free_bytes;  /* in free blocks below the break */
+  size_t fresh_pages; /* announced with SF_HC_FRESH_PAGES */
+  size_t hint_calls;  /* SF_HC_FRESH_PAGES hypercalls issued */
 };
 void sf_heap_stats(struct sf_heap_stats *out);
 /* Walks every block and checks the heap's invariants: 0 if sound, else a negative step number. */

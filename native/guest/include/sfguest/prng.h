@@ -5,7 +5,9 @@
 
 #include <stdint.h>
 
-struct sf_prng { uint64_t state; };
+struct sf_prng {
+  uint64_t state;
+};
 
 static inline void sf_prng_seed(struct sf_prng *r, uint64_t seed) { r->state = seed; }
 

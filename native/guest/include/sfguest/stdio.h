@@ -15,8 +15,7 @@
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap) SF_PRINTF(3, 0);
 int snprintf(char *buf, size_t size, const char *fmt, ...) SF_PRINTF(3, 4);
 /* The formatter behind both: calls put(c, ctx) once per output char, returns the count. */
-int sf_format(void (*put)(char c, void *ctx), void *ctx, const char *fmt, va_list ap)
-    SF_PRINTF(3, 0);
+int sf_format(void (*put)(char c, void *ctx), void *ctx, const char *fmt, va_list ap) SF_PRINTF(3, 0);
 
 /* stdout is line-buffered: flushed at '\n', when full, before reading input and at exit. */
 int printf(const char *fmt, ...) SF_PRINTF(1, 2);
@@ -28,8 +27,8 @@ void sf_flush(void);
 void sf_console_write(const void *buf, size_t len);
 
 /* Console input from the 16550 (keystrokes of `sf console`), polled: interrupts stay off. */
-int sf_trygetchar(void);   /* a waiting byte, or EOF if none */
-int getchar(void);         /* blocks until a byte arrives */
+int sf_trygetchar(void); /* a waiting byte, or EOF if none */
+int getchar(void);       /* blocks until a byte arrives */
 /* Reads one line (ends at CR, LF or CR LF; BS/DEL erase; echo != 0 echoes to the console) into
  * buf without the line end, NUL-terminated; characters past size-1 are dropped. Returns the
  * length, or EOF for Ctrl-D on an empty line. */

@@ -2,8 +2,8 @@
 #ifndef SFGUEST_STDLIB_H
 #define SFGUEST_STDLIB_H
 
-#include <stddef.h>
 #include <sfguest/malloc.h>
+#include <stddef.h>
 
 #define EXIT_SUCCESS 0
 #define EXIT_FAILURE 1

@@ -3,8 +3,8 @@
 #ifndef SFGUEST_TIME_H
 #define SFGUEST_TIME_H
 
-#include <stdint.h>
 #include <sfguest/hypercall.h>
+#include <stdint.h>
 
 /* Host monotonic ns; 0 if the VMM refused the call. Clones on other hosts see another clock. */
 static inline uint64_t sf_time_ns(void) {

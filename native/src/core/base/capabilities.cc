@@ -137,8 +137,7 @@ UniqueFd OpenUffd(UffdOpenPath path, std::string* error) {
       if (!fd) *error = ErrnoText("ioctl(/dev/userfaultfd, USERFAULTFD_IOC_NEW)", errno);
       return fd;
     }
-    case UffdOpenPath::kNone:
-      break;
+    case UffdOpenPath::kNone: break;
   }
   *error = "no userfaultfd open path";
   return UniqueFd();
@@ -223,8 +222,7 @@ UffdInfo ProbeUffd() {
   UffdInfo info;
   // Least privilege first: a user-mode-only fd is allowed even when vm.unprivileged_userfaultfd=0.
   // Then the full syscall, then the device node for when the syscall itself is denied (seccomp, sysctl).
-  constexpr UffdOpenPath kOrder[] = {UffdOpenPath::kSyscallUserModeOnly, UffdOpenPath::kSyscall,
-                                     UffdOpenPath::kDevice};
+  constexpr UffdOpenPath kOrder[] = {UffdOpenPath::kSyscallUserModeOnly, UffdOpenPath::kSyscall, UffdOpenPath::kDevice};
   UniqueFd uffd;
   std::string errors;
   for (UffdOpenPath path : kOrder) {

@@ -11,14 +11,14 @@
 namespace sf {
 
 struct KvmInfo {
-  bool available = false;     // /dev/kvm opened and speaks API version 12
-  int api_version = 0;        // KVM_GET_API_VERSION (0 when /dev/kvm could not be opened)
-  std::string error;          // empty when available
-  int max_vcpus = 0;          // hard per-VM limit (KVM_CAP_MAX_VCPUS, with the api.rst fallbacks)
-  int nr_vcpus = 0;           // recommended per-VM limit (KVM_CAP_NR_VCPUS)
-  int nr_memslots = 0;        // KVM_CAP_NR_MEMSLOTS
-  int vcpu_mmap_size = 0;     // KVM_GET_VCPU_MMAP_SIZE: bytes of the shared kvm_run area
-  int xsave2_size = 0;        // KVM_CAP_XSAVE2: bytes needed by KVM_GET_XSAVE2 (0 = not supported)
+  bool available = false;           // /dev/kvm opened and speaks API version 12
+  int api_version = 0;              // KVM_GET_API_VERSION (0 when /dev/kvm could not be opened)
+  std::string error;                // empty when available
+  int max_vcpus = 0;                // hard per-VM limit (KVM_CAP_MAX_VCPUS, with the api.rst fallbacks)
+  int nr_vcpus = 0;                 // recommended per-VM limit (KVM_CAP_NR_VCPUS)
+  int nr_memslots = 0;              // KVM_CAP_NR_MEMSLOTS
+  int vcpu_mmap_size = 0;           // KVM_GET_VCPU_MMAP_SIZE: bytes of the shared kvm_run area
+  int xsave2_size = 0;              // KVM_CAP_XSAVE2: bytes needed by KVM_GET_XSAVE2 (0 = not supported)
   bool has_user_memory = false;     // KVM_CAP_USER_MEMORY: memslots backed by our own mmap
   bool has_sync_mmu = false;        // KVM_CAP_SYNC_MMU: KVM follows host remaps (needed for fork CoW)
   bool has_irqchip = false;         // KVM_CAP_IRQCHIP: in-kernel PIC/IOAPIC/LAPIC
@@ -31,33 +31,33 @@ struct KvmInfo {
 
 // How the probe obtained its userfaultfd (see ProbeUffd for the order it tries).
 enum class UffdOpenPath {
-  kNone,                  // nothing worked
-  kSyscallUserModeOnly,   // userfaultfd(UFFD_USER_MODE_ONLY): handles user-space faults only
-  kSyscall,               // userfaultfd(): also handles faults taken inside the kernel
-  kDevice,                // /dev/userfaultfd + USERFAULTFD_IOC_NEW
+  kNone,                 // nothing worked
+  kSyscallUserModeOnly,  // userfaultfd(UFFD_USER_MODE_ONLY): handles user-space faults only
+  kSyscall,              // userfaultfd(): also handles faults taken inside the kernel
+  kDevice,               // /dev/userfaultfd + USERFAULTFD_IOC_NEW
 };
 const char* UffdOpenPathName(UffdOpenPath path);
 
 struct UffdInfo {
-  bool available = false;   // a userfaultfd was created and UFFDIO_API succeeded
-  uint64_t api = 0;         // UFFDIO_API's api field as returned (0xAA)
-  uint64_t features = 0;    // every feature bit the kernel offers
+  bool available = false;                  // a userfaultfd was created and UFFDIO_API succeeded
+  uint64_t api = 0;                        // UFFDIO_API's api field as returned (0xAA)
+  uint64_t features = 0;                   // every feature bit the kernel offers
   std::vector<std::string> feature_names;  // names of those bits ("MISSING_SHMEM"; unknown bits as "BIT_n")
-  uint64_t ioctls = 0;      // ioctl bitmask UFFDIO_API reports for the fd
+  uint64_t ioctls = 0;                     // ioctl bitmask UFFDIO_API reports for the fd
   std::vector<std::string> ioctl_names;    // names of those bits ("REGISTER", "API", ...)
   UffdOpenPath opened_via = UffdOpenPath::kNone;
   // Whether a userfaultfd that also traps kernel-mode faults can be created. KVM touches guest RAM
   // from inside the kernel, so lazy clone memory needs this, not just a user-mode-only fd.
   bool kernel_faults = false;
-  std::string error;        // empty when available
+  std::string error;  // empty when available
 };
 
 struct HostCapabilities {
-  int cpus = 0;               // online CPUs
-  uint64_t ram_bytes = 0;     // total RAM
+  int cpus = 0;            // online CPUs
+  uint64_t ram_bytes = 0;  // total RAM
   KvmInfo kvm;
   UffdInfo uffd;
-  std::string kernel_release; // uname -r
+  std::string kernel_release;  // uname -r
 };
 
 KvmInfo ProbeKvm();

@@ -8,10 +8,10 @@
 namespace sf {
 
 struct ShmemHugePages {
-  std::string mode;     // always | within_size | advise | never | deny | force | "" (unknown)
-  bool usable = false;  // guest RAM gets huge pages (mode is advise, within_size, always or force)
-  bool changed = false; // allow_shmem_huge_pages() switched it from never/deny to advise
-  std::string error;    // why it could not be read or changed
+  std::string mode;      // always | within_size | advise | never | deny | force | "" (unknown)
+  bool usable = false;   // guest RAM gets huge pages (mode is advise, within_size, always or force)
+  bool changed = false;  // allow_shmem_huge_pages() switched it from never/deny to advise
+  std::string error;     // why it could not be read or changed
 };
 
 ShmemHugePages probe_shmem_huge_pages();

@@ -25,16 +25,14 @@ struct Status {
     return Status{code != 0 ? code : EINVAL, std::move(message)};
   }
   // "what: strerror (ENAME)" for a failed system call.
-  static Status FromErrno(const std::string& what, int err) {
-    return Error(err, ErrnoText(what, err));
-  }
+  static Status FromErrno(const std::string& what, int err) { return Error(err, ErrnoText(what, err)); }
 };
 
 // Either a T or a failed Status. Deliberately small: enough to return values without exceptions.
 template <class T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor): `return value;`
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor): `return value;`
   Result(Status status) : status_(std::move(status)) {  // NOLINT: `return Status::Error(...);`
     if (status_.ok()) status_ = Status::Error(EINVAL, "internal error: Result built from a success status");
   }

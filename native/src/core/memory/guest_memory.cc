@@ -37,8 +37,8 @@ Result<Mapping> map_aligned(uint64_t bytes, int flags, int fd) {
   if (aligned > start) ::munmap(reserve, aligned - start);
   const uintptr_t tail = aligned + bytes;
   if (start + bytes + kHugePage > tail) ::munmap(reinterpret_cast<void*>(tail), start + bytes + kHugePage - tail);
-  void* addr = ::mmap(reinterpret_cast<void*>(aligned), bytes, PROT_READ | PROT_WRITE, flags | MAP_FIXED | MAP_NORESERVE,
-                      fd, 0);
+  void* addr =
+      ::mmap(reinterpret_cast<void*>(aligned), bytes, PROT_READ | PROT_WRITE, flags | MAP_FIXED | MAP_NORESERVE, fd, 0);
   if (addr == MAP_FAILED) {
     const int err = errno;
     ::munmap(reinterpret_cast<void*>(aligned), bytes);
@@ -70,7 +70,8 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes, boo
   if (!map.ok()) return map.status();
   if (huge_pages) advise_huge(map.value());
 
-  return std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map).value(), layout(ram_bytes)));
+  return std::unique_ptr<GuestMemory>(
+      new GuestMemory(ram_bytes, std::move(fd), std::move(map).value(), layout(ram_bytes)));
 }
 
 GuestMemory::GuestMemory(uint64_t ram_bytes, UniqueFd memfd, Mapping map, std::vector<RamRegion> regions)
@@ -160,7 +161,8 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create_private(uint64_t ram_by
   auto map = map_aligned(ram_bytes, MAP_PRIVATE, fd.get());
   if (!map.ok()) return map.status();
   advise_huge(map.value());
-  auto mem = std::unique_ptr<GuestMemory>(new GuestMemory(ram_bytes, std::move(fd), std::move(map).value(), layout(ram_bytes)));
+  auto mem = std::unique_ptr<GuestMemory>(
+      new GuestMemory(ram_bytes, std::move(fd), std::move(map).value(), layout(ram_bytes)));
   mem->private_ = true;
   return mem;
 }
@@ -228,7 +230,8 @@ constexpr uint64_t kPageIsFile = 1ull << 2, kPageIsPresent = 1ull << 3, kPageIsS
 
 // Page ranges [first, end) of the mapping that are ours alone: present or swapped, not page cache.
 // nullopt when the kernel has no PAGEMAP_SCAN.
-std::optional<std::vector<std::pair<uint64_t, uint64_t>>> scan_private_pages(int pagemap, const uint8_t* base, uint64_t bytes) {
+std::optional<std::vector<std::pair<uint64_t, uint64_t>>> scan_private_pages(int pagemap, const uint8_t* base,
+                                                                             uint64_t bytes) {
   std::vector<std::pair<uint64_t, uint64_t>> out;
   std::vector<PageRegion> vec(512);
   uint64_t at = reinterpret_cast<uintptr_t>(base);
@@ -271,7 +274,8 @@ Status write_range(int fd, const uint8_t* src, uint64_t off, uint64_t len) {
 Result<UniqueFd> new_memfd(uint64_t bytes, const char* what) {
   UniqueFd fd(::memfd_create("snowflock-guest-ram", MFD_CLOEXEC));
   if (!fd) return Status::FromErrno(std::string("memfd_create(") + what + ")", errno);
-  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) return Status::FromErrno(std::string("ftruncate(") + what + ")", errno);
+  if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
+    return Status::FromErrno(std::string("ftruncate(") + what + ")", errno);
   return fd;
 }
 
@@ -338,7 +342,9 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
   if (!overlay.ok()) return overlay.status();
   if (auto ranges = scan_private_pages(pagemap.get(), map_.bytes(), ram_bytes_)) {
     for (const auto& [first, end] : *ranges) {
-      if (Status s = write_range(overlay->get(), map_.bytes(), first * SF_PAGE_SIZE, (end - first) * SF_PAGE_SIZE); !s.ok()) return s;
+      if (Status s = write_range(overlay->get(), map_.bytes(), first * SF_PAGE_SIZE, (end - first) * SF_PAGE_SIZE);
+          !s.ok())
+        return s;
       frozen.overlay_pages += end - first;
     }
     frozen.base = UniqueFd(::fcntl(memfd_.get(), F_DUPFD_CLOEXEC, 0));
@@ -352,13 +358,15 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
   const off_t at = static_cast<off_t>(reinterpret_cast<uintptr_t>(map_.bytes()) / SF_PAGE_SIZE * sizeof(uint64_t));
   uint64_t got = 0;
   while (got < pages * sizeof(uint64_t)) {
-    const ssize_t n = ::pread(pagemap.get(), reinterpret_cast<uint8_t*>(entries.data()) + got, pages * sizeof(uint64_t) - got,
-                              at + static_cast<off_t>(got));
+    const ssize_t n = ::pread(pagemap.get(), reinterpret_cast<uint8_t*>(entries.data()) + got,
+                              pages * sizeof(uint64_t) - got, at + static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Status::FromErrno("read /proc/self/pagemap", n < 0 ? errno : EIO);
     got += static_cast<uint64_t>(n);
   }
-  auto mine = [&](uint64_t p) { return (entries[p] & (kPagemapPresent | kPagemapSwapped)) != 0 && (entries[p] & kPagemapFile) == 0; };
+  auto mine = [&](uint64_t p) {
+    return (entries[p] & (kPagemapPresent | kPagemapSwapped)) != 0 && (entries[p] & kPagemapFile) == 0;
+  };
   for (uint64_t p = 0; p < pages;) {
     if (!mine(p)) {
       ++p;
@@ -366,7 +374,8 @@ Result<GuestMemory::FrozenMemory> GuestMemory::freeze() {
     }
     uint64_t q = p;
     while (q < pages && mine(q)) ++q;
-    if (Status s = write_range(overlay->get(), map_.bytes(), p * SF_PAGE_SIZE, (q - p) * SF_PAGE_SIZE); !s.ok()) return s;
+    if (Status s = write_range(overlay->get(), map_.bytes(), p * SF_PAGE_SIZE, (q - p) * SF_PAGE_SIZE); !s.ok())
+      return s;
     frozen.overlay_pages += q - p;
     p = q;
   }

@@ -134,7 +134,7 @@ class GuestMemory {
   Mapping map_;
   std::vector<RamRegion> regions_;
   std::unique_ptr<Memtap> memtap_;  // after map_: stops serving before the mapping goes
-  bool private_ = false;  // mapped MAP_PRIVATE over a template: memfd_ must never be written again
+  bool private_ = false;            // mapped MAP_PRIVATE over a template: memfd_ must never be written again
 };
 
 }  // namespace sf::memory

@@ -27,7 +27,7 @@ namespace sf::memory {
 namespace {
 
 constexpr uint64_t kPage = SF_PAGE_SIZE;
-constexpr uint64_t kPrefetchChunk = 256;        // pages per source call in prefetch (1 MiB)
+constexpr uint64_t kPrefetchChunk = 256;         // pages per source call in prefetch (1 MiB)
 constexpr size_t kMaxLatencySamples = 1u << 20;  // fault service samples kept for percentiles
 constexpr size_t kMsgBatch = 64;                 // userfaultfd messages read at once
 
@@ -75,20 +75,23 @@ Result<std::unique_ptr<Memtap>> Memtap::create(uint8_t* base, uint64_t bytes, st
   reg.range.len = bytes;
   reg.mode = UFFDIO_REGISTER_MODE_MISSING;
   if (::ioctl(uffd.get(), UFFDIO_REGISTER, &reg) != 0) return Status::FromErrno("UFFDIO_REGISTER(guest RAM)", errno);
-  const uint64_t need = (uint64_t{1} << _UFFDIO_COPY) | (uint64_t{1} << _UFFDIO_ZEROPAGE) | (uint64_t{1} << _UFFDIO_WAKE);
-  if ((reg.ioctls & need) != need) return Status::Error(ENOTSUP, "userfaultfd: COPY/ZEROPAGE/WAKE not offered on guest RAM");
+  const uint64_t need =
+      (uint64_t{1} << _UFFDIO_COPY) | (uint64_t{1} << _UFFDIO_ZEROPAGE) | (uint64_t{1} << _UFFDIO_WAKE);
+  if ((reg.ioctls & need) != need)
+    return Status::Error(ENOTSUP, "userfaultfd: COPY/ZEROPAGE/WAKE not offered on guest RAM");
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Status::FromErrno("eventfd(memtap)", errno);
 
   auto tap = std::unique_ptr<Memtap>(
       new Memtap(base, bytes, std::move(uffd), std::move(wake), std::move(source), std::move(options)));
-  Status st = tap->thread_.start([t = tap.get()] { t->run(); }, "sf-memtap", Thread::Signals::none, nullptr, 128 * 1024);
+  Status st =
+      tap->thread_.start([t = tap.get()] { t->run(); }, "sf-memtap", Thread::Signals::none, nullptr, 128 * 1024);
   if (!st.ok()) return st;
   return tap;
 }
 
-Memtap::Memtap(uint8_t* base, uint64_t bytes, UniqueFd uffd, UniqueFd wake,
-               std::shared_ptr<PageSource> source, MemtapOptions options)
+Memtap::Memtap(uint8_t* base, uint64_t bytes, UniqueFd uffd, UniqueFd wake, std::shared_ptr<PageSource> source,
+               MemtapOptions options)
     : base_(base),
       bytes_(bytes),
       pages_(bytes / kPage),

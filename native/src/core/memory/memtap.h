@@ -78,8 +78,8 @@ class Memtap final : private PageWaiter {
 
  private:
   enum class Served { ok, pending, parked, stop };
-  Memtap(uint8_t* base, uint64_t bytes, UniqueFd uffd, UniqueFd wake,
-         std::shared_ptr<PageSource> source, MemtapOptions options);
+  Memtap(uint8_t* base, uint64_t bytes, UniqueFd uffd, UniqueFd wake, std::shared_ptr<PageSource> source,
+         MemtapOptions options);
   void run();
   // Serves one fault read at `t0` (counts it, fills the page unless present, wakes the faulter), or
   // starts an asynchronous fetch that page_ready() completes.
@@ -104,14 +104,14 @@ class Memtap final : private PageWaiter {
   UniqueFd wake_;  // eventfd: shutdown() wakes the poll
   const std::shared_ptr<PageSource> source_;
   const MemtapOptions options_;
-  const bool async_;         // source_->is_async()
-  PresenceBitmap present_;   // claimed by a filler (set before the page is mapped)
+  const bool async_;        // source_->is_async()
+  PresenceBitmap present_;  // claimed by a filler (set before the page is mapped)
   PresenceBitmap fresh_;
-  PresenceBitmap pending_;   // claimed and waiting for an asynchronous fetch
+  PresenceBitmap pending_;  // claimed and waiting for an asynchronous fetch
 
   MemtapCounters counters_;
   mutable std::mutex lat_mu_;
-  std::vector<uint32_t> lat_ns_;  // fault service times (capped sample count)
+  std::vector<uint32_t> lat_ns_;                     // fault service times (capped sample count)
   std::unordered_map<uint64_t, uint64_t> fetch_t0_;  // page → when its fault was read (async fetches)
   mutable std::mutex failure_mu_;
   Status failure_;

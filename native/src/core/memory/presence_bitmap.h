@@ -12,8 +12,7 @@ namespace sf::memory {
 
 class PresenceBitmap {
  public:
-  explicit PresenceBitmap(uint64_t pages)
-      : pages_(pages), words_(new std::atomic<uint64_t>[(pages + 63) / 64]) {
+  explicit PresenceBitmap(uint64_t pages) : pages_(pages), words_(new std::atomic<uint64_t>[(pages + 63) / 64]) {
     for (uint64_t i = 0; i < (pages + 63) / 64; ++i) words_[i].store(0, std::memory_order_relaxed);
   }
   PresenceBitmap(const PresenceBitmap&) = delete;

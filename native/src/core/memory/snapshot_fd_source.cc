@@ -60,7 +60,8 @@ Result<std::shared_ptr<SnapshotFdSource>> SnapshotFdSource::create(int snapshot_
       ok = false;
       break;
     }
-    for (uint64_t p = static_cast<uint64_t>(d) / kPage; p < pages && p * kPage < static_cast<uint64_t>(h); ++p) data[p] = true;
+    for (uint64_t p = static_cast<uint64_t>(d) / kPage; p < pages && p * kPage < static_cast<uint64_t>(h); ++p)
+      data[p] = true;
     pos = h;
   }
   if (!ok) return src;  // treat every page as data (always correct) and pread it: see below
@@ -75,7 +76,8 @@ Result<std::shared_ptr<SnapshotFdSource>> SnapshotFdSource::create(int snapshot_
 Status SnapshotFdSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
                              const std::atomic<bool>& cancel) {
   (void)cancel;  // a memfd read never waits for long
-  if (first >= bytes_ / kPage || n > bytes_ / kPage - first) return Status::Error(EINVAL, "snapshot source: page range outside the snapshot");
+  if (first >= bytes_ / kPage || n > bytes_ / kPage - first)
+    return Status::Error(EINVAL, "snapshot source: page range outside the snapshot");
   uint64_t i = 0;
   while (i < n) {
     if (!has_data(first + i)) {

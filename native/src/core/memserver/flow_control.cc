@@ -48,7 +48,8 @@ FlowControl::Clock::duration FlowControl::delay(Clock::time_point now) {
   const uint64_t rate = pace();
   if (rate == 0 || tokens_ >= 0) return Clock::duration::zero();
   const double secs = -tokens_ / static_cast<double>(rate);
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs)) + std::chrono::microseconds(1);
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs)) +
+         std::chrono::microseconds(1);
 }
 
 void FlowControl::spent(size_t bytes, Clock::time_point now) {

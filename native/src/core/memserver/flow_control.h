@@ -11,10 +11,10 @@ namespace sf::memserver {
 
 struct FlowControlConfig {
   bool enabled = true;
-  double weight = 0.125;          // of each new report in the weighted average
-  double headroom = 0.25;         // pace = average × (1 + headroom): room to find out whether clients take more
-  uint64_t min_rate = 8u << 20;   // bytes/s: a floor, so one slow or confused report cannot starve everyone
-  uint64_t max_rate = 0;          // bytes/s ceiling, also the pace before any report; 0: none
+  double weight = 0.125;         // of each new report in the weighted average
+  double headroom = 0.25;        // pace = average × (1 + headroom): room to find out whether clients take more
+  uint64_t min_rate = 8u << 20;  // bytes/s: a floor, so one slow or confused report cannot starve everyone
+  uint64_t max_rate = 0;         // bytes/s ceiling, also the pace before any report; 0: none
 };
 
 class FlowControl {
@@ -41,7 +41,7 @@ class FlowControl {
   const FlowControlConfig config_;
   double average_ = 0;
   uint64_t reports_ = 0;
-  double tokens_ = 0;            // bytes the sender may still send; negative: debt to wait out
+  double tokens_ = 0;  // bytes the sender may still send; negative: debt to wait out
   Clock::time_point refilled_{};
 };
 

@@ -21,7 +21,7 @@ namespace {
 
 constexpr uint64_t kPage = kWirePage;
 constexpr size_t kRecvBatch = 16;
-constexpr size_t kRecvBytes = 512;   // requests are 48 bytes; anything longer is dropped as oversized
+constexpr size_t kRecvBytes = 512;  // requests are 48 bytes; anything longer is dropped as oversized
 constexpr int kSocketBuffer = 4 << 20;
 // Working-set streams: pages queued per turn (small, so a request arriving meanwhile waits little), and
 // set pages looked at per pump at most (a stretch the client already has must not hold requests up).
@@ -41,7 +41,8 @@ bool all_zero(const uint8_t* p) {
 }  // namespace
 
 Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& config) {
-  if (config.ram_bytes == 0 || config.ram_bytes % kPage != 0) return Status::Error(EINVAL, "memserver: RAM size must be whole pages");
+  if (config.ram_bytes == 0 || config.ram_bytes % kPage != 0)
+    return Status::Error(EINVAL, "memserver: RAM size must be whole pages");
   const bool multicast = config.mode == NetworkMode::multicast;
   uint32_t max_datagram = config.max_datagram;
   if (max_datagram == 0) {
@@ -49,7 +50,9 @@ Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& conf
     // server bound to the wildcard has no interface of its own: the configured multicast one stands in.)
     const uint32_t via = multicast || config.bind.addr == 0 ? config.multicast_interface : config.bind.addr;
     auto mtu = interface_mtu(via);
-    if (!mtu.ok()) return Status::Error(mtu.status().code, "memserver: max_datagram 0 needs the interface MTU: " + mtu.status().message);
+    if (!mtu.ok())
+      return Status::Error(mtu.status().code,
+                           "memserver: max_datagram 0 needs the interface MTU: " + mtu.status().message);
     max_datagram = std::min<uint32_t>(datagram_for_mtu(mtu.value()), kFragmentOverhead + kWirePage);
   }
   if (fragment_payload(max_datagram) == 0 || max_datagram > kMaxDatagram) {
@@ -74,7 +77,8 @@ Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& conf
   if (multicast) {
     group = Endpoint{config.group.addr, config.group.port != 0 ? config.group.port : bound.port};
     if (!is_multicast(group.addr)) {
-      return Status::Error(EINVAL, "memserver: multicast mode needs a 224.0.0.0/4 group, not " + config.group.to_string());
+      return Status::Error(EINVAL,
+                           "memserver: multicast mode needs a 224.0.0.0/4 group, not " + config.group.to_string());
     }
     Status st = set_multicast_sender(sock.value().get(), config.multicast_interface, config.multicast_ttl);
     if (!st.ok()) return Status::Error(st.code, "memserver: " + st.message);
@@ -86,15 +90,14 @@ Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& conf
   auto server = std::unique_ptr<Memserver>(new Memserver(config, std::move(source).value(), std::move(sock).value(),
                                                          std::move(wake), bound, group, max_datagram, data_pages));
   if (!server->pagebuf_ || !server->arena_) return Status::Error(ENOMEM, "memserver: buffers");
-  Status st = server->thread_.start([s = server.get()] { s->run(); }, "sf-memserver", Thread::Signals::none,
-                                         nullptr, 128 * 1024);
+  Status st = server->thread_.start([s = server.get()] { s->run(); }, "sf-memserver", Thread::Signals::none, nullptr,
+                                    128 * 1024);
   if (!st.ok()) return st;
   return server;
 }
 
-Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<memory::SnapshotFdSource> source,
-                     UniqueFd sock, UniqueFd wake, Endpoint endpoint, Endpoint group,
-                     uint32_t max_datagram, uint64_t data_pages)
+Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<memory::SnapshotFdSource> source, UniqueFd sock,
+                     UniqueFd wake, Endpoint endpoint, Endpoint group, uint32_t max_datagram, uint64_t data_pages)
     : snapshot_id_(config.snapshot_id),
       key_(config.key),
       pages_(config.ram_bytes / kPage),
@@ -113,8 +116,8 @@ Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<memory::Snap
       arena_(new (std::nothrow) uint8_t[kSendBatch * (kFragmentOverhead + fragment_payload(max_datagram))]),
       backlog_(config.max_backlog_pages),
       // The send history (4 bytes and 2 bits a page) only matters to a multicast server.
-      lockstep_(config.mode == NetworkMode::multicast ? config.ram_bytes / kPage : 0, data_pages, config.lockstep_window,
-                config.lockstep_first_ask_window),
+      lockstep_(config.mode == NetworkMode::multicast ? config.ram_bytes / kPage : 0, data_pages,
+                config.lockstep_window, config.lockstep_first_ask_window),
       flow_(config.flow),
       send_loss_(config.send_drop_for_test, config.snapshot_id ^ 0x6d63646973740000ull),
       working_set_(config.ram_bytes / kPage),
@@ -301,7 +304,8 @@ void Memserver::note_request(const PageRequest& req, const sockaddr_in& from, Cl
     // earlier ones touched: send it that in bulk rather than fault by fault.
     if (working_set_.seeded_count() > 0 || (reap_ && working_set_.recorded_count() > 0)) {
       const WorkingSetStreams::Target target{req.client_id, from, mode_ == NetworkMode::multicast && !req.unicast};
-      (streams_.start(target, now) ? counters_.streams_started : counters_.streams_refused).fetch_add(1, std::memory_order_relaxed);
+      (streams_.start(target, now) ? counters_.streams_started : counters_.streams_refused)
+          .fetch_add(1, std::memory_order_relaxed);
     }
   }
   streams_.asked(req.client_id, req.first_page, req.npages);
@@ -415,7 +419,9 @@ Memserver::Clock::duration Memserver::pump() {
       // Holes and pages that happen to be all zero cost one small datagram per run, not 4 KiB each.
       while (done < job.n && (!lockstep || lockstep_.queued(page + done))) {
         const uint8_t* next = nullptr;
-        if (!source_->get(page + done, 1, pagebuf_.get(), &next, stopping_).ok() || (next != nullptr && !all_zero(next))) break;
+        if (!source_->get(page + done, 1, pagebuf_.get(), &next, stopping_).ok() ||
+            (next != nullptr && !all_zero(next)))
+          break;
         ++done;
       }
       f.zero = true;
@@ -442,7 +448,8 @@ Memserver::Clock::duration Memserver::pump() {
       const Clock::time_point now = Clock::now();
       for (uint32_t i = 0; i < done; ++i) lockstep_.sent(page + i, now, source_->has_data(page + i));
       if (!endgame_ && lockstep_.data_pages() > 0 &&
-          static_cast<double>(lockstep_.data_pages_sent()) >= endgame_share_ * static_cast<double>(lockstep_.data_pages())) {
+          static_cast<double>(lockstep_.data_pages_sent()) >=
+              endgame_share_ * static_cast<double>(lockstep_.data_pages())) {
         endgame_ = true;
       }
     }

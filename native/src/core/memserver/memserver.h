@@ -41,8 +41,8 @@ namespace sf::memserver {
 constexpr uint32_t kEthernetDatagram = 1472;
 
 struct MemserverConfig {
-  int snapshot_fd = -1;        // the frozen snapshot memfd (dup()ed)
-  uint64_t ram_bytes = 0;      // pages served: [0, ram_bytes / 4096)
+  int snapshot_fd = -1;    // the frozen snapshot memfd (dup()ed)
+  uint64_t ram_bytes = 0;  // pages served: [0, ram_bytes / 4096)
   uint64_t snapshot_id = 0;
   SnapshotKey key{};
   Endpoint bind = Endpoint::loopback(0);
@@ -50,13 +50,13 @@ struct MemserverConfig {
   // leave by (multicast_interface, or the bind address in unicast mode unless that is the wildcard),
   // e.g. whole pages on jumbo frames.
   uint32_t max_datagram = kEthernetDatagram;
-  uint32_t max_request_pages = 256;           // larger requests are malformed here (≤ kMaxRequestPages)
+  uint32_t max_request_pages = 256;  // larger requests are malformed here (≤ kMaxRequestPages)
 
   // mcdist. (The struct defaults to unicast so existing callers keep their behaviour; sfld's
   // network_mode defaults to multicast.)
   NetworkMode mode = NetworkMode::unicast;
-  Endpoint group{};                            // multicast: a 224.0.0.0/4 group; port 0 = the request port
-  uint32_t multicast_interface = 0x7f000001;   // the local address multicast leaves by (IP_MULTICAST_IF)
+  Endpoint group{};                           // multicast: a 224.0.0.0/4 group; port 0 = the request port
+  uint32_t multicast_interface = 0x7f000001;  // the local address multicast leaves by (IP_MULTICAST_IF)
   int multicast_ttl = 1;
   // Lockstep: a page multicast less than this long ago (or still queued) is not sent again for a
   // retry (keep it below the clients' first retry interval); 0: lockstep off. For a client's first
@@ -68,8 +68,8 @@ struct MemserverConfig {
   // requests for pages already multicast (retransmissions) are answered by unicast. > 1: never.
   double endgame_share = 0.9;
   FlowControlConfig flow{};
-  uint32_t max_backlog_pages = 1u << 16;       // pages queued for sending at most; further requests are dropped
-  double send_drop_for_test = 0.0;             // test-only: this fraction of reply datagrams is never sent
+  uint32_t max_backlog_pages = 1u << 16;  // pages queued for sending at most; further requests are dropped
+  double send_drop_for_test = 0.0;        // test-only: this fraction of reply datagrams is never sent
 
   // Working-set prefetch (REAP). The pages of every authentic request are recorded (working_set()).
   // When a client sends its first request, the server streams it the seed (pages an earlier fork's
@@ -81,8 +81,8 @@ struct MemserverConfig {
   // existing callers keep their behaviour; the JS API defaults to on.)
   bool reap = false;
   std::vector<uint32_t> working_set_seed;
-  uint32_t max_streams = 16;          // clients streamed to at once; a client arriving beyond faults on demand
-  uint32_t max_stream_clients = 4096; // client ids remembered (first requests recognised)
+  uint32_t max_streams = 16;           // clients streamed to at once; a client arriving beyond faults on demand
+  uint32_t max_stream_clients = 4096;  // client ids remembered (first requests recognised)
 };
 
 class Memserver {
@@ -135,9 +135,9 @@ class Memserver {
   const uint64_t snapshot_id_;
   const SnapshotKey key_;
   const uint64_t pages_;
-  const uint32_t payload_;     // data bytes per fragment
+  const uint32_t payload_;  // data bytes per fragment
   const uint32_t max_request_pages_;
-  const size_t slot_bytes_;    // arena bytes per queued datagram
+  const size_t slot_bytes_;  // arena bytes per queued datagram
   const NetworkMode mode_;
   const Endpoint group_;
   const sockaddr_in group_sa_;
@@ -161,7 +161,7 @@ class Memserver {
   FlowControl flow_;
   LossKnob send_loss_;
   bool endgame_ = false;
-  WorkingSet working_set_;          // written here, read by working_set() from any thread
+  WorkingSet working_set_;  // written here, read by working_set() from any thread
   WorkingSetStreams streams_;
   const bool reap_;
 

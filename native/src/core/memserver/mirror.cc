@@ -150,7 +150,8 @@ void Mirror::fail(uint64_t page, const Status& status) {
 void Mirror::forget(memory::PageWaiter* waiter) {
   {
     std::lock_guard lock(waiters_mu_);
-    for (auto it = waiters_.begin(); it != waiters_.end();) it = it->second == waiter ? waiters_.erase(it) : std::next(it);
+    for (auto it = waiters_.begin(); it != waiters_.end();)
+      it = it->second == waiter ? waiters_.erase(it) : std::next(it);
     nwaiters_.store(waiters_.size(), std::memory_order_release);
   }
   // A delivery that took this waiter's entry before we removed it finishes before we return.

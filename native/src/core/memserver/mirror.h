@@ -90,7 +90,7 @@ class Mirror {
   const uint64_t snapshot_id_;
   const uint64_t bytes_;
   UniqueFd fd_;
-  Mapping map_;             // MAP_SHARED view of fd_: stores go through it, memtaps copy from it
+  Mapping map_;                     // MAP_SHARED view of fd_: stores go through it, memtaps copy from it
   memory::PresenceBitmap claimed_;  // someone is storing (or has stored) the page
   memory::PresenceBitmap zero_;     // set before present_ for zero pages
   memory::PresenceBitmap present_;  // set after the bytes are in place (release), read with acquire

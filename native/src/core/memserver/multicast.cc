@@ -34,7 +34,8 @@ const char* network_mode_name(NetworkMode mode) { return mode == NetworkMode::mu
 
 Status set_multicast_sender(int fd, uint32_t interface_addr, int ttl) {
   if (interface_addr == 0 || is_multicast(interface_addr)) {
-    return Status::Error(EINVAL, "multicast interface must be a unicast address of this host, not " + addr_text(interface_addr));
+    return Status::Error(
+        EINVAL, "multicast interface must be a unicast address of this host, not " + addr_text(interface_addr));
   }
   // Without an explicit interface the kernel would pick the default route's: never send there.
   in_addr ifa{};
@@ -43,7 +44,8 @@ Status set_multicast_sender(int fd, uint32_t interface_addr, int ttl) {
     return Status::FromErrno("IP_MULTICAST_IF " + addr_text(interface_addr), errno);
   }
   const unsigned char t = static_cast<unsigned char>(ttl < 1 ? 1 : (ttl > 255 ? 255 : ttl));
-  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t) != 0) return Status::FromErrno("IP_MULTICAST_TTL", errno);
+  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t) != 0)
+    return Status::FromErrno("IP_MULTICAST_TTL", errno);
   const unsigned char loop = 1;
   if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) != 0) {
     return Status::FromErrno("IP_MULTICAST_LOOP", errno);
@@ -58,7 +60,8 @@ Result<UniqueFd> open_group_receiver(const Endpoint& group, uint32_t interface_a
   UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return Status::FromErrno("socket(UDP group)", errno);
   const int one = 1, zero = 0;
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return Status::FromErrno("SO_REUSEADDR", errno);
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    return Status::FromErrno("SO_REUSEADDR", errno);
   if (rcvbuf > 0 && ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
     (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   }
@@ -98,7 +101,8 @@ Result<uint32_t> interface_mtu(uint32_t addr) {
   ifreq req{};
   std::memcpy(req.ifr_name, name.c_str(), name.size() + 1);
   if (::ioctl(fd.get(), SIOCGIFMTU, &req) != 0) return Status::FromErrno("SIOCGIFMTU " + name, errno);
-  if (req.ifr_mtu <= 0) return Status::Error(EINVAL, "interface " + name + " reports MTU " + std::to_string(req.ifr_mtu));
+  if (req.ifr_mtu <= 0)
+    return Status::Error(EINVAL, "interface " + name + " reports MTU " + std::to_string(req.ifr_mtu));
   return static_cast<uint32_t>(req.ifr_mtu);
 }
 

@@ -26,7 +26,9 @@ inline uint32_t get32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
          (static_cast<uint32_t>(p[3]) << 24);
 }
-inline uint64_t get64(const uint8_t* p) { return static_cast<uint64_t>(get32(p)) | (static_cast<uint64_t>(get32(p + 4)) << 32); }
+inline uint64_t get64(const uint8_t* p) {
+  return static_cast<uint64_t>(get32(p)) | (static_cast<uint64_t>(get32(p + 4)) << 32);
+}
 
 constexpr uint16_t kFlagZero = 1;
 
@@ -102,8 +104,9 @@ size_t encode_request(const PageRequest& req, const SnapshotKey& key, std::span<
     return 0;
   }
   uint8_t* p = out.data();
-  const uint16_t flags = static_cast<uint16_t>((req.rate_kib != 0 ? kRequestFlagRate : 0) |
-                                               (req.unicast ? kRequestFlagUnicast : 0) | (req.retry ? kRequestFlagRetry : 0));
+  const uint16_t flags =
+      static_cast<uint16_t>((req.rate_kib != 0 ? kRequestFlagRate : 0) | (req.unicast ? kRequestFlagUnicast : 0) |
+                            (req.retry ? kRequestFlagRetry : 0));
   put_header(p, MsgType::request, flags, req.snapshot_id);
   put64(p + 16, req.first_page);
   put32(p + 24, req.npages);
@@ -165,7 +168,8 @@ WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, cons
   return WireError::ok;
 }
 
-WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageFragment* out) {
+WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key,
+                          PageFragment* out) {
   if (const WireError e = check_header(in, MsgType::page); e != WireError::ok) return e;
   if (in.size() < kFragmentOverhead) return WireError::truncated;
   const uint8_t* p = in.data();

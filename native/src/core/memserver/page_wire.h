@@ -25,11 +25,11 @@ constexpr uint8_t kWireVersion = 1;
 constexpr uint32_t kWirePage = 4096;
 constexpr size_t kHeaderBytes = 16;  // magic u32, version u8, type u8, flags u16, snapshot id u64
 constexpr size_t kMacBytes = 8;
-constexpr size_t kRequestBytes = 48;          // header + 24 bytes of fields + MAC
-constexpr size_t kFragmentOverhead = 48;      // header + 24 bytes of fields + MAC, then the payload
-constexpr size_t kMaxDatagram = 65507;        // largest UDP payload over IPv4
-constexpr uint32_t kMaxRequestPages = 1024;   // bounds what one small request can make a server send
-constexpr uint32_t kFragmentAlign = 8;        // fragment offsets and lengths: multiples of 8 bytes
+constexpr size_t kRequestBytes = 48;         // header + 24 bytes of fields + MAC
+constexpr size_t kFragmentOverhead = 48;     // header + 24 bytes of fields + MAC, then the payload
+constexpr size_t kMaxDatagram = 65507;       // largest UDP payload over IPv4
+constexpr uint32_t kMaxRequestPages = 1024;  // bounds what one small request can make a server send
+constexpr uint32_t kFragmentAlign = 8;       // fragment offsets and lengths: multiples of 8 bytes
 
 enum class MsgType : uint8_t { request = 1, page = 2 };
 
@@ -78,9 +78,9 @@ struct PageFragment {
   uint64_t page = 0;
   uint32_t client_id = 0;  // echoed from the request (0: unsolicited push)
   uint32_t seq = 0;
-  uint32_t count = 1;      // zero runs: pages in the run (≥ 1); data: 1
-  uint16_t offset = 0;     // data: byte offset inside the page
-  uint16_t length = 0;     // data: payload bytes (> 0); zero runs: 0
+  uint32_t count = 1;   // zero runs: pages in the run (≥ 1); data: 1
+  uint16_t offset = 0;  // data: byte offset inside the page
+  uint16_t length = 0;  // data: payload bytes (> 0); zero runs: 0
   bool zero = false;
   std::span<const uint8_t> payload;  // decode: points into the datagram; encode: the bytes to send
 };
@@ -92,10 +92,8 @@ size_t encode_fragment(const PageFragment& frag, const SnapshotKey& key, std::sp
 
 // Decoders check, in this order: length ≥ header, magic, version, type, exact length, snapshot id,
 // MAC, then field consistency; the first failure is returned and `out` is left unspecified.
-WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key,
-                         PageRequest* out);
-WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key,
-                          PageFragment* out);
+WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageRequest* out);
+WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageFragment* out);
 
 // The largest payload that fits a datagram of `max_datagram` bytes, rounded down to the fragment
 // alignment and capped at one page; 0 if nothing fits.

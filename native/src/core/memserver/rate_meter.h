@@ -32,7 +32,7 @@ class RateMeter {
   void sample(uint64_t end_ns);
 
   uint64_t start_ = 0, last_ = 0;
-  uint64_t bytes_ = 0;      // bytes after the train's first datagram (n datagrams span n − 1 gaps)
+  uint64_t bytes_ = 0;  // bytes after the train's first datagram (n datagrams span n − 1 gaps)
   uint32_t datagrams_ = 0;
   std::atomic<uint64_t> rate_{0};
 };

@@ -33,7 +33,7 @@ constexpr size_t kRecvBatch = 32;
 // Room for the largest valid datagram (one whole page in one fragment) plus one byte, so that anything
 // longer shows up as oversized (MSG_TRUNC) rather than being cut to a plausible length.
 constexpr size_t kRecvBytes = kFragmentOverhead + kWirePage + 16;
-constexpr size_t kMaxPartials = 4096;  // half-assembled pages kept at most (16 MiB)
+constexpr size_t kMaxPartials = 4096;   // half-assembled pages kept at most (16 MiB)
 constexpr int kSocketBuffer = 8 << 20;  // a window of replies arrives as one burst
 
 // A page being reassembled from fragments: which 8-byte units have arrived.
@@ -74,7 +74,7 @@ struct RemotePageSource::Reassembly {
 };
 
 Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteSourceConfig& config,
-                                                                         std::shared_ptr<Mirror> mirror) {
+                                                                   std::shared_ptr<Mirror> mirror) {
   if (!mirror) return Status::Error(EINVAL, "remote page source: no mirror");
   if (mirror->snapshot_id() != config.snapshot_id) {
     return Status::Error(EINVAL, "remote page source: mirror holds another snapshot");
@@ -87,7 +87,8 @@ Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteS
   }
   RemoteSourceConfig cfg = config;
   while (cfg.client_id == 0) {
-    if (::getrandom(&cfg.client_id, sizeof cfg.client_id, 0) != sizeof cfg.client_id) cfg.client_id = static_cast<uint32_t>(::getpid());
+    if (::getrandom(&cfg.client_id, sizeof cfg.client_id, 0) != sizeof cfg.client_id)
+      cfg.client_id = static_cast<uint32_t>(::getpid());
   }
   if (cfg.max_retry < cfg.first_retry) cfg.max_retry = cfg.first_retry;
   if (!(cfg.drop_for_test >= 0.0 && cfg.drop_for_test <= 1.0)) {
@@ -112,15 +113,14 @@ Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteS
   if (!wake) return Status::FromErrno("eventfd(remote page source)", errno);
   auto src = std::shared_ptr<RemotePageSource>(new RemotePageSource(
       cfg, std::move(mirror), std::move(sock).value(), std::move(group_sock), std::move(wake), local, group));
-  Status st = src->thread_.start([s = src.get()] { s->receive_loop(); }, "sf-memclient", Thread::Signals::none,
-                                      nullptr, 128 * 1024);
+  Status st = src->thread_.start([s = src.get()] { s->receive_loop(); }, "sf-memclient", Thread::Signals::none, nullptr,
+                                 128 * 1024);
   if (!st.ok()) return st;
   return src;
 }
 
-RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror,
-                                   UniqueFd sock, UniqueFd group_sock, UniqueFd wake,
-                                   Endpoint local, Endpoint group)
+RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, UniqueFd sock,
+                                   UniqueFd group_sock, UniqueFd wake, Endpoint local, Endpoint group)
     : config_(config),
       server_(config.server.sockaddr()),
       mirror_(std::move(mirror)),
@@ -159,7 +159,8 @@ void RemotePageSource::send_request(uint64_t first, uint32_t n, bool retry) {
   req.client_id = config_.client_id;
   req.seq = seq_.fetch_add(1, std::memory_order_relaxed) + 1;
   const uint64_t forced = config_.report_rate_for_test;
-  req.rate_kib = forced != 0 ? static_cast<uint32_t>(std::clamp<uint64_t>(forced / 1024, 1, UINT32_MAX)) : meter_.rate_kib();
+  req.rate_kib =
+      forced != 0 ? static_cast<uint32_t>(std::clamp<uint64_t>(forced / 1024, 1, UINT32_MAX)) : meter_.rate_kib();
   req.unicast = !group_sock_;  // not in the group: a multicast reply would never reach us
   req.retry = retry;
   uint8_t buf[kRequestBytes];
@@ -199,10 +200,11 @@ void RemotePageSource::request_missing(uint64_t first, uint64_t n, bool retry) {
 }
 
 Status RemotePageSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
-                                  const std::atomic<bool>& cancel) {
+                             const std::atomic<bool>& cancel) {
   (void)scratch;  // pages are handed out from the mirror itself
   const uint64_t pages = mirror_->pages();
-  if (first >= pages || n > pages - first) return Status::Error(EINVAL, "remote page source: page range outside the snapshot");
+  if (first >= pages || n > pages - first)
+    return Status::Error(EINVAL, "remote page source: page range outside the snapshot");
   uint64_t missing = 0;
   for (uint64_t p = first; p < first + n; ++p) missing += mirror_->has(p) ? 0 : 1;
   counters_.mirror_hits.fetch_add(n - missing, std::memory_order_relaxed);
@@ -249,9 +251,9 @@ Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, memory:
 
 Status RemotePageSource::timeout_status(uint64_t page, uint64_t sends) const {
   return Status::Error(ETIMEDOUT, "memserver " + config_.server.to_string() + " did not deliver page " +
-                                           std::to_string(page) + " of snapshot " + std::to_string(config_.snapshot_id) +
-                                           " within " + std::to_string(config_.timeout.count()) + " ms (" +
-                                           std::to_string(sends) + " requests)");
+                                      std::to_string(page) + " of snapshot " + std::to_string(config_.snapshot_id) +
+                                      " within " + std::to_string(config_.timeout.count()) + " ms (" +
+                                      std::to_string(sends) + " requests)");
 }
 
 int RemotePageSource::service_asks() {
@@ -424,7 +426,8 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
     if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
       err = WireError::oversized;
     } else {
-      err = decode_fragment({rx.bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, config_.snapshot_id, config_.key, &f);
+      err = decode_fragment({rx.bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, config_.snapshot_id,
+                            config_.key, &f);
     }
     if (err != WireError::ok) {
       dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
@@ -472,7 +475,8 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
     }
     Partial& part = it->second;
     std::memcpy(part.bytes.get() + f.offset, f.payload.data(), f.length);
-    for (uint32_t u = f.offset / kFragmentAlign; u < (uint32_t{f.offset} + f.length) / kFragmentAlign; ++u) part.have.set(u);
+    for (uint32_t u = f.offset / kFragmentAlign; u < (uint32_t{f.offset} + f.length) / kFragmentAlign; ++u)
+      part.have.set(u);
     if (part.have.all()) {
       mirror_->deliver_early(f.page, part.bytes.get());
       if (mirror_->install(f.page, part.bytes.get())) {

@@ -31,31 +31,31 @@
 namespace sf::memserver {
 
 struct RemoteSourceConfig {
-  Endpoint server;                         // the memserver's request address
-  Endpoint bind = Endpoint::loopback(0);   // the client socket (replies come back here)
+  Endpoint server;                        // the memserver's request address
+  Endpoint bind = Endpoint::loopback(0);  // the client socket (replies come back here)
   uint64_t snapshot_id = 0;
   SnapshotKey key{};
-  uint32_t client_id = 0;                  // 0: a random one
-  uint32_t max_request_pages = 64;         // pages per request datagram (≤ the server's limit)
-  uint32_t window_pages = 256;             // pages one get() has outstanding at a time
-  std::chrono::milliseconds first_retry{10};   // re-ask for missing pages after this; doubles per retry...
-  std::chrono::milliseconds max_retry{200};    // ...up to this
-  std::chrono::milliseconds timeout{1000};     // give up when no page of a window arrived for this long
+  uint32_t client_id = 0;                     // 0: a random one
+  uint32_t max_request_pages = 64;            // pages per request datagram (≤ the server's limit)
+  uint32_t window_pages = 256;                // pages one get() has outstanding at a time
+  std::chrono::milliseconds first_retry{10};  // re-ask for missing pages after this; doubles per retry...
+  std::chrono::milliseconds max_retry{200};   // ...up to this
+  std::chrono::milliseconds timeout{1000};    // give up when no page of a window arrived for this long
 
   // mcdist: the snapshot's multicast group (from the descriptor), joined on the interface that owns
   // `multicast_interface`; port 0 = the server's port. No group (addr 0): requests ask the server
   // for unicast replies, whatever its mode.
   Endpoint group{};
   uint32_t multicast_interface = 0x7f000001;
-  double drop_for_test = 0.0;          // test-only: this fraction of received datagrams is discarded unread
-  uint64_t report_rate_for_test = 0;   // test-only: report this receive rate (bytes/s), not the measured one
+  double drop_for_test = 0.0;         // test-only: this fraction of received datagrams is discarded unread
+  uint64_t report_rate_for_test = 0;  // test-only: report this receive rate (bytes/s), not the measured one
 };
 
 class RemotePageSource final : public memory::PageSource {
  public:
   // `mirror` must be for the same snapshot id; its size is the snapshot's size.
   static Result<std::shared_ptr<RemotePageSource>> create(const RemoteSourceConfig& config,
-                                                               std::shared_ptr<Mirror> mirror);
+                                                          std::shared_ptr<Mirror> mirror);
   RemotePageSource(const RemotePageSource&) = delete;
   RemotePageSource& operator=(const RemotePageSource&) = delete;
   ~RemotePageSource() override;  // stops the receive thread
@@ -64,7 +64,7 @@ class RemotePageSource final : public memory::PageSource {
   // Pages come back as pointers into the mirror (null for zero pages). Blocking (prefetch): asks for
   // a window of pages at a time and waits for the mirror to fill.
   Status get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
-                  const std::atomic<bool>& cancel) override;
+             const std::atomic<bool>& cancel) override;
   // Faults: a page the mirror lacks is asked for once and the waiter registered with the mirror; the
   // receive thread maps it when it arrives, re-asks on the retry schedule, and fails it (ETIMEDOUT)
   // `timeout` after the first ask.
@@ -83,8 +83,8 @@ class RemotePageSource final : public memory::PageSource {
   RemoteSourceStats stats() const;
 
  private:
-  RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, UniqueFd sock,
-                   UniqueFd group_sock, UniqueFd wake, Endpoint local, Endpoint group);
+  RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, UniqueFd sock, UniqueFd group_sock,
+                   UniqueFd wake, Endpoint local, Endpoint group);
   struct Reassembly;
   using Clock = std::chrono::steady_clock;
   // An outstanding asynchronous ask for one page (retry schedule and deadline).
@@ -115,16 +115,16 @@ class RemotePageSource final : public memory::PageSource {
   UniqueFd wake_;
   const Endpoint local_;
   const Endpoint group_;
-  LossKnob loss_;       // receive thread only
-  RateMeter meter_;     // fed by the receive thread
+  LossKnob loss_;    // receive thread only
+  RateMeter meter_;  // fed by the receive thread
   std::atomic<uint32_t> seq_{0};
 
   RemoteSourceCounters counters_;
   std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};
   std::mutex asks_mu_;
   std::unordered_map<uint64_t, Ask> asks_;
-  Clock::time_point last_ask_{};       // the receive thread keeps a retry tick for a while after this
-  std::atomic<bool> rx_idle_{true};    // the receive thread sleeps without a tick: kick it on a new ask
+  Clock::time_point last_ask_{};     // the receive thread keeps a retry tick for a while after this
+  std::atomic<bool> rx_idle_{true};  // the receive thread sleeps without a tick: kick it on a new ask
   std::atomic<bool> stopping_{false};
   Thread thread_;
 };

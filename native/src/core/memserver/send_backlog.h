@@ -12,12 +12,12 @@
 namespace sf::memserver {
 
 struct SendJob {
-  uint64_t first = 0;   // pages [first, first + n)
+  uint64_t first = 0;  // pages [first, first + n)
   uint32_t n = 0;
   bool multicast = false;
-  sockaddr_in to{};     // unicast destination (unused for the group)
+  sockaddr_in to{};                 // unicast destination (unused for the group)
   uint32_t client_id = 0, seq = 0;  // echoed in the replies
-  bool streamed = false;  // working-set stream, not a request: counted apart
+  bool streamed = false;            // working-set stream, not a request: counted apart
 };
 
 class SendBacklog {

@@ -41,8 +41,8 @@ sockaddr_in Endpoint::sockaddr() const {
 Endpoint Endpoint::from(const sockaddr_in& sa) { return Endpoint{ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port)}; }
 
 std::string Endpoint::to_string() const {
-  return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 0xff) + "." + std::to_string((addr >> 8) & 0xff) +
-         "." + std::to_string(addr & 0xff) + ":" + std::to_string(port);
+  return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 0xff) + "." +
+         std::to_string((addr >> 8) & 0xff) + "." + std::to_string(addr & 0xff) + ":" + std::to_string(port);
 }
 
 Result<UniqueFd> open_udp(const Endpoint& bind, Endpoint* bound, int rcvbuf, int sndbuf) {
@@ -61,7 +61,8 @@ Result<UniqueFd> open_udp(const Endpoint& bind, Endpoint* bound, int rcvbuf, int
   }
   sockaddr_in got{};
   socklen_t len = sizeof got;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&got), &len) != 0) return Status::FromErrno("getsockname", errno);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&got), &len) != 0)
+    return Status::FromErrno("getsockname", errno);
   if (bound != nullptr) *bound = Endpoint::from(got);
   return fd;
 }

@@ -57,8 +57,8 @@ std::optional<WorkingSetStreams::Run> WorkingSetStreams::next(const WorkingSet& 
     }
     Run run{s.target, s.started, p, 1};
     uint64_t q = p + 1;
-    while (run.n < max_pages && q < pages_ && (set.seeded(q) || (with_recorded && set.recorded(q))) && !s.was_asked(q) &&
-           !(skip && skip(q))) {
+    while (run.n < max_pages && q < pages_ && (set.seeded(q) || (with_recorded && set.recorded(q))) &&
+           !s.was_asked(q) && !(skip && skip(q))) {
       ++run.n;
       ++q;
     }

@@ -24,8 +24,8 @@ class WorkingSetStreams {
   using Clock = std::chrono::steady_clock;
   struct Target {
     uint32_t client_id = 0;
-    sockaddr_in to{};          // the client's request address (unicast replies)
-    bool multicast = false;    // the client is in the group: stream to the group
+    sockaddr_in to{};        // the client's request address (unicast replies)
+    bool multicast = false;  // the client is in the group: stream to the group
   };
   struct Run {
     Target target;

@@ -214,7 +214,8 @@ Status restore_vcpu(int fd, const VcpuDescriptor& d, uint32_t* msrs_skipped) {
   if (::ioctl(fd, KVM_SET_FPU, &d.fpu) != 0) return Status::FromErrno("KVM_SET_FPU", errno);
   if (!d.xsave.empty()) {
     // KVM_SET_XSAVE copies the size the vCPU needs (KVM_CAP_XSAVE2): the region must be at least that.
-    if (d.xsave.size() < xsave_bytes(fd)) return Status::Error(EINVAL, "descriptor's XSAVE region is too small for this host");
+    if (d.xsave.size() < xsave_bytes(fd))
+      return Status::Error(EINVAL, "descriptor's XSAVE region is too small for this host");
     if (::ioctl(fd, uapi::kSetXsave, d.xsave.data()) != 0) return Status::FromErrno("KVM_SET_XSAVE", errno);
   }
   if (::ioctl(fd, KVM_SET_XCRS, &d.xcrs) != 0) return Status::FromErrno("KVM_SET_XCRS", errno);
@@ -251,7 +252,8 @@ std::vector<PageExtent> coarsen_extents(std::vector<PageExtent> extents, size_t 
     // Close the smallest holes first: a threshold pass per round keeps this O(n log n) overall.
     std::vector<uint64_t> gaps;
     gaps.reserve(extents.size() - 1);
-    for (size_t i = 1; i < extents.size(); ++i) gaps.push_back(extents[i].first - (extents[i - 1].first + extents[i - 1].count));
+    for (size_t i = 1; i < extents.size(); ++i)
+      gaps.push_back(extents[i].first - (extents[i - 1].first + extents[i - 1].count));
     const size_t merges = extents.size() - max;
     std::nth_element(gaps.begin(), gaps.begin() + static_cast<ptrdiff_t>(merges - 1), gaps.end());
     const uint64_t threshold = gaps[merges - 1];
@@ -355,7 +357,8 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
   }
   if (magic != kDescriptorMagic) return bad("wrong magic (not a Snowflock descriptor)");
   if (version != kDescriptorVersion) {
-    return bad("version " + std::to_string(version) + ", this build reads version " + std::to_string(kDescriptorVersion));
+    return bad("version " + std::to_string(version) + ", this build reads version " +
+               std::to_string(kDescriptorVersion));
   }
   if (header != kDescriptorHeaderBytes) return bad("header length " + std::to_string(header));
   if (total != bytes.size()) {
@@ -407,9 +410,9 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
                               uint64_t{f.ncpuid} * sizeof(kvm_cpuid_entry2);
         if (want != len) return bad("vCPU section length disagrees with its counts");
         if (f.id != d.vcpu.size() || f.started > 1) return bad("vCPU sections out of order or malformed");
-        if (f.pending_call_nr != 0 && (!f.started || f.pending_call_nr < SF_HC_TICKET_REQUEST ||
-                                       f.pending_call_nr > SF_HC_CLUSTER_SHUTDOWN ||
-                                       f.pending_call_block % alignof(sf_hc_block) != 0)) {
+        if (f.pending_call_nr != 0 &&
+            (!f.started || f.pending_call_nr < SF_HC_TICKET_REQUEST || f.pending_call_nr > SF_HC_CLUSTER_SHUTDOWN ||
+             f.pending_call_block % alignof(sf_hc_block) != 0)) {
           return bad("vCPU " + std::to_string(f.id) + " has a malformed pending guest call");
         }
         VcpuDescriptor v;
@@ -436,9 +439,11 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
         break;
       }
       case kTagIdentity: {
-        if (d.vcpu.size() != d.vcpus || d.identity || d.data_extents) return bad("identity section misplaced or repeated");
+        if (d.vcpu.size() != d.vcpus || d.identity || d.data_extents)
+          return bad("identity section misplaced or repeated");
         SnapshotIdentity id;
-        if (len != sizeof id.snapshot_id + id.key.size() || !r.get(&id.snapshot_id) || !r.bytes(id.key.data(), id.key.size())) {
+        if (len != sizeof id.snapshot_id + id.key.size() || !r.get(&id.snapshot_id) ||
+            !r.bytes(id.key.data(), id.key.size())) {
           return bad("identity section of the wrong size");
         }
         if (id.snapshot_id == 0) return bad("snapshot id 0");
@@ -466,8 +471,7 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
         d.data_extents = std::move(extents);
         break;
       }
-      default:
-        return bad("unknown section tag " + std::to_string(tag));
+      default: return bad("unknown section tag " + std::to_string(tag));
     }
     if (r.pos() != end) return bad("section " + std::to_string(tag) + " length disagrees with its content");
   }

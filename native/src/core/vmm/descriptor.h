@@ -17,7 +17,7 @@
 namespace sf::vmm {
 
 inline constexpr uint64_t kDescriptorMagic = 0x3143534544464c53ull;  // "SLFDESC1" little-endian
-inline constexpr uint32_t kDescriptorVersion = 2;  // 2: a vCPU's pending guest call
+inline constexpr uint32_t kDescriptorVersion = 2;                    // 2: a vCPU's pending guest call
 inline constexpr size_t kDescriptorHeaderBytes = 32;
 inline constexpr uint32_t kDescriptorMaxMsrs = 1024;
 inline constexpr uint32_t kDescriptorMaxCpuid = 256;
@@ -36,8 +36,8 @@ struct VcpuDescriptor {
   kvm_xcrs xcrs{};
   kvm_debugregs debugregs{};
   kvm_vcpu_events events{};
-  std::vector<kvm_msr_entry> msrs;       // readable entries of KVM_GET_MSR_INDEX_LIST, probed at runtime
-  std::vector<kvm_cpuid_entry2> cpuid;   // what KVM_GET_CPUID2 reports
+  std::vector<kvm_msr_entry> msrs;      // readable entries of KVM_GET_MSR_INDEX_LIST, probed at runtime
+  std::vector<kvm_cpuid_entry2> cpuid;  // what KVM_GET_CPUID2 reports
   // A vCPU forked while it waits for a guest call (the master's vCPU inside sf_clone): the call's
   // number and request block. The clone answers it with its own reply (its vmid) before it runs.
   uint32_t pending_call_nr = 0;  // 0: none

@@ -43,7 +43,8 @@ Status check_elf_header(const Elf64_Ehdr& eh, uint64_t size) {
     return bad(eh.e_type == ET_DYN ? "position-independent executable (link with -no-pie -static)"
                                    : "not an executable (e_type " + std::to_string(eh.e_type) + ")");
   }
-  if (eh.e_machine != EM_X86_64) return bad("not an x86-64 executable (e_machine " + std::to_string(eh.e_machine) + ")");
+  if (eh.e_machine != EM_X86_64)
+    return bad("not an x86-64 executable (e_machine " + std::to_string(eh.e_machine) + ")");
   if (eh.e_flags != 0) return bad("unexpected e_flags " + hex(eh.e_flags));
   if (eh.e_ehsize != sizeof(Elf64_Ehdr)) return bad("e_ehsize " + std::to_string(eh.e_ehsize) + " != 64");
 
@@ -51,7 +52,8 @@ Status check_elf_header(const Elf64_Ehdr& eh, uint64_t size) {
   if (eh.e_phnum == 0) return bad("no program headers");
   if (eh.e_phnum > kMaxProgramHeaders) return bad("too many program headers (" + std::to_string(eh.e_phnum) + ")");
   const uint64_t ph_bytes = uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr);
-  if (eh.e_phoff < sizeof(Elf64_Ehdr)) return bad("program headers overlap the ELF header (e_phoff " + hex(eh.e_phoff) + ")");
+  if (eh.e_phoff < sizeof(Elf64_Ehdr))
+    return bad("program headers overlap the ELF header (e_phoff " + hex(eh.e_phoff) + ")");
   if (eh.e_phoff % 8 != 0) return bad("misaligned program headers (e_phoff " + hex(eh.e_phoff) + ")");
   if (!in_file(eh.e_phoff, ph_bytes, size)) return bad("program headers extend past the end of the file");
 
@@ -70,7 +72,8 @@ Status check_elf_header(const Elf64_Ehdr& eh, uint64_t size) {
 
 Result<LoadedImage> load_elf(std::span<const uint8_t> image, memory::GuestMemory& memory) {
   const uint64_t size = image.size();
-  if (size < sizeof(Elf64_Ehdr)) return bad("truncated (" + std::to_string(size) + " bytes, smaller than an ELF header)");
+  if (size < sizeof(Elf64_Ehdr))
+    return bad("truncated (" + std::to_string(size) + " bytes, smaller than an ELF header)");
   Elf64_Ehdr eh;
   std::memcpy(&eh, image.data(), sizeof eh);
   if (Status s = check_elf_header(eh, size); !s.ok()) return s;
@@ -87,14 +90,10 @@ Result<LoadedImage> load_elf(std::span<const uint8_t> image, memory::GuestMemory
     if (ph.p_align > 1 && (ph.p_align & (ph.p_align - 1)) != 0) return bad(where + "p_align is not a power of two");
     switch (ph.p_type) {
       case PT_INTERP:
-      case PT_DYNAMIC:
-        return bad(where + "dynamic executable (link with -static)");
-      case PT_TLS:
-        return bad(where + "thread-local storage is not supported in flat guests");
-      case PT_LOAD:
-        break;
-      default:
-        continue;  // notes, GNU_STACK, GNU_PROPERTY...: nothing to load
+      case PT_DYNAMIC: return bad(where + "dynamic executable (link with -static)");
+      case PT_TLS: return bad(where + "thread-local storage is not supported in flat guests");
+      case PT_LOAD: break;
+      default: continue;  // notes, GNU_STACK, GNU_PROPERTY...: nothing to load
     }
     if (ph.p_filesz > ph.p_memsz) return bad(where + "p_filesz " + hex(ph.p_filesz) + " > p_memsz " + hex(ph.p_memsz));
     if (ph.p_memsz == 0) continue;

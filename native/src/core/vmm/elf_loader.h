@@ -13,9 +13,9 @@
 namespace sf::vmm {
 
 struct LoadedImage {
-  uint64_t entry = 0;     // e_entry
-  uint64_t lowest = 0;    // lowest loaded guest-physical address
-  uint64_t highest = 0;   // one past the highest loaded address (bss included)
+  uint64_t entry = 0;    // e_entry
+  uint64_t lowest = 0;   // lowest loaded guest-physical address
+  uint64_t highest = 0;  // one past the highest loaded address (bss included)
 };
 
 // Validates `image` and loads it into `memory`: segments at p_paddr (>= SF_IMAGE_MIN_GPA, inside one

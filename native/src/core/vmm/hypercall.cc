@@ -117,25 +117,20 @@ Status write_hypercall_result(int vcpu_fd, int64_t rax) {
 
 HypercallOutcome handle_hypercall(const HypercallArgs& a, memory::GuestMemory& memory, HypercallEnv& env) {
   switch (a.nr) {
-    case SF_HC_NOP:
-      return reply(0);
+    case SF_HC_NOP: return reply(0);
     case SF_HC_EXIT: {
       HypercallOutcome o;
       o.kind = HypercallOutcome::Kind::exit;
       o.value = static_cast<int32_t>(a.a0);  // an exit code is an int, like a process's
       return o;
     }
-    case SF_HC_CONSOLE_WRITE:
-      return console_write(a, memory, env);
-    case SF_HC_FRESH_PAGES:
-      return fresh_pages(a, memory, env);
+    case SF_HC_CONSOLE_WRITE: return console_write(a, memory, env);
+    case SF_HC_FRESH_PAGES: return fresh_pages(a, memory, env);
     case SF_HC_VCPU_START:
       if (a.a0 > UINT32_MAX) return error(SF_EINVAL);
       return reply(env.start_vcpu(static_cast<uint32_t>(a.a0), a.a1, a.a2));
-    case SF_HC_PANIC:
-      return panic(a, memory);
-    case SF_HC_TIME_NS:
-      return reply(monotonic_ns());
+    case SF_HC_PANIC: return panic(a, memory);
+    case SF_HC_TIME_NS: return reply(monotonic_ns());
     default:
       if (is_guest_call(a.nr)) return guest_call(a, memory);
       return error(SF_ENOSYS);

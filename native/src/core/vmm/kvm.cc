@@ -7,8 +7,8 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -145,7 +145,8 @@ Status KvmVm::set_cpuid(int vcpu_fd, uint32_t vcpu_id, uint32_t vcpus) const {
       // (lets Linux find the KVM leaves); EDX[28] HTT when there is more than one logical CPU.
       e.ebx = (e.ebx & 0x0000ffffu) | ((vcpus & 0xffu) << 16) | ((vcpu_id & 0xffu) << 24);
       e.ecx |= 1u << 31;
-      if (vcpus > 1) e.edx |= 1u << 28; else e.edx &= ~(1u << 28);
+      if (vcpus > 1) e.edx |= 1u << 28;
+      else e.edx &= ~(1u << 28);
       if (!irqchip_) {
         // No in-kernel LAPIC: do not advertise one. EDX[9] APIC, ECX[21] x2APIC, ECX[24] TSC deadline
         // (a LAPIC timer mode).

@@ -31,8 +31,7 @@ constexpr uint64_t kDirty = 1ull << 6;
 constexpr uint64_t kLarge = 1ull << 7;
 
 // Control-register and EFER bits.
-constexpr uint64_t kCr0Pe = 1ull << 0, kCr0Mp = 1ull << 1, kCr0Et = 1ull << 4, kCr0Ne = 1ull << 5,
-                   kCr0Pg = 1ull << 31;
+constexpr uint64_t kCr0Pe = 1ull << 0, kCr0Mp = 1ull << 1, kCr0Et = 1ull << 4, kCr0Ne = 1ull << 5, kCr0Pg = 1ull << 31;
 constexpr uint64_t kCr4Pae = 1ull << 5, kCr4Osfxsr = 1ull << 9, kCr4Osxmmexcpt = 1ull << 10;
 constexpr uint64_t kEferLme = 1ull << 8, kEferLma = 1ull << 10;
 
@@ -68,6 +67,8 @@ static_assert(L::kIoBitmap - L::kTss <= 0xffff, "the TSS's I/O map base is a 16-
 //   sti_insn: orq $0x200,40(%rsp);  jmp skip
 //   hlt_insn: testq $0x200,40(%rsp);  jnz 2f;  3: hlt; jmp 3b;  2: sti; hlt; cli
 //   skip:     incq 24(%rsp);  pop %rax;  add $16,%rsp;  iretq
+// One instruction a line, its bytes beside its assembly:
+// clang-format off
 constexpr uint8_t kCommonCode[] = {
     0x50,                                      // push %rax
     0x48, 0x83, 0x7c, 0x24, 0x08, 0x0d,        // cmpq $13,8(%rsp)
@@ -101,12 +102,22 @@ constexpr uint8_t kCommonCode[] = {
     0x48, 0x83, 0xc4, 0x10,                    // add $16,%rsp
     0x48, 0xcf,                                // iretq
 };
+// clang-format on
 static_assert(sizeof kCommonCode == 0x7a, "the jump offsets above assume this exact length");
 static_assert(L::kCommon + sizeof kCommonCode <= L::kTss);
 
 bool pushes_error_code(int vector) {
   switch (vector) {
-    case 8: case 10: case 11: case 12: case 13: case 14: case 17: case 21: case 29: case 30: return true;
+    case 8:
+    case 10:
+    case 11:
+    case 12:
+    case 13:
+    case 14:
+    case 17:
+    case 21:
+    case 29:
+    case 30: return true;
     default: return false;
   }
 }
@@ -191,7 +202,8 @@ Status write_boot_tables(memory::GuestMemory& memory, GuestPrivilege privilege, 
     return Status::Error(EFAULT, "PML4 does not fit in guest RAM");
   }
   std::fill(table.begin(), table.end(), 0);
-  for (uint64_t i = 0; i < pds; ++i) table[i] = (SF_PAGEDIR_GPA + i * SF_PAGE_SIZE) | kPresent | kWritable | kAccessed | u;
+  for (uint64_t i = 0; i < pds; ++i)
+    table[i] = (SF_PAGEDIR_GPA + i * SF_PAGE_SIZE) | kPresent | kWritable | kAccessed | u;
   if (!memory.write_bytes(SF_PAGETABLE_GPA + SF_PAGE_SIZE,
                           {reinterpret_cast<const uint8_t*>(table.data()), SF_PAGE_SIZE})) {
     return Status::Error(EFAULT, "PDPT does not fit in guest RAM");

@@ -28,10 +28,10 @@ uint64_t page_directories_for(uint64_t gpa_end);
 
 // Guest-physical addresses inside the supervisor area (user mode), for tests and fault reports.
 struct SupervisorLayout {
-  static constexpr uint64_t kIdt = 0x58000;          // 32 interrupt gates
-  static constexpr uint64_t kEntryStubs = 0x58200;   // 32 x 16 bytes: push error/vector, jmp common
-  static constexpr uint64_t kCommon = 0x58400;       // the shared handler
-  static constexpr uint64_t kTss = 0x59000;          // one 128-byte slot per vCPU
+  static constexpr uint64_t kIdt = 0x58000;         // 32 interrupt gates
+  static constexpr uint64_t kEntryStubs = 0x58200;  // 32 x 16 bytes: push error/vector, jmp common
+  static constexpr uint64_t kCommon = 0x58400;      // the shared handler
+  static constexpr uint64_t kTss = 0x59000;         // one 128-byte slot per vCPU
   static constexpr uint64_t kTssSlot = 0x80;
   static constexpr uint64_t kIoBitmap = 0x5a000;     // 8 KiB of zero bits (every port allowed) + 0xff
   static constexpr uint64_t kRing0Stacks = 0x60000;  // 2 KiB per vCPU

@@ -308,7 +308,8 @@ void RunControl::probe_quiet() {
 
 Status RunControl::begin_paused(const std::vector<bool>& started) {
   std::lock_guard lock(mu_);
-  if (state_ != VmState::created) return Status::Error(EINVAL, std::string("cannot restore into a VM that is ") + to_string(state_));
+  if (state_ != VmState::created)
+    return Status::Error(EINVAL, std::string("cannot restore into a VM that is ") + to_string(state_));
   for (size_t i = 0; i < slots_.size() && i < started.size(); ++i) slots_[i]->started = started[i];
   pause_requested_ = true;
   sync_leave_flag_locked();
@@ -327,13 +328,15 @@ Status RunControl::wait_quiescent() {
 
 Result<std::vector<RunControl::ForkVcpu>> RunControl::fork_check() const {
   std::lock_guard lock(mu_);
-  if (state_ != VmState::paused) return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(state_));
+  if (state_ != VmState::paused)
+    return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(state_));
   std::vector<ForkVcpu> out(slots_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = *slots_[i];
     if (!s.started) continue;
     if (s.exited || !(s.parked || s.call_waiting)) {
-      return Status::Error(EBUSY, "vCPU " + std::to_string(i) + " is asleep in HLT or has stopped: such a VM cannot be forked");
+      return Status::Error(
+          EBUSY, "vCPU " + std::to_string(i) + " is asleep in HLT or has stopped: such a VM cannot be forked");
     }
     out[i].started = true;
     out[i].call_nr = s.call_waiting ? s.call_nr : 0;

@@ -92,7 +92,7 @@ class RunControl {
   // ---- vCPU side ----
   // VCPU_START's bookkeeping: -SF_EINVAL (id out of range), -SF_ESTATE (already started) or 0.
   int claim_start(uint32_t i);
-  void unclaim_start(uint32_t i);  // the thread could not be created
+  void unclaim_start(uint32_t i);   // the thread could not be created
   void thread_entered(uint32_t i);  // first thing a vCPU thread does: from now on it may be kicked
   void thread_leaving(uint32_t i);  // last thing: no more kicks (its pthread_t is about to be joined)
   // Called when KVM_RUN returned EINTR. Parks while a pause is in effect. Returns false when the vCPU
@@ -120,11 +120,11 @@ class RunControl {
   struct Slot {
     kvm_run* run = nullptr;
     Thread* thread = nullptr;
-    bool started = false;     // claimed (vCPU 0 at boot, others by VCPU_START)
-    bool kickable = false;    // thread between thread_entered and thread_leaving
-    bool exited = false;      // thread left its loop
-    bool parked = false;      // waiting in park_if_requested
-    bool in_call = false;     // a guest call is open (from open_call to the end of wait_call)
+    bool started = false;   // claimed (vCPU 0 at boot, others by VCPU_START)
+    bool kickable = false;  // thread between thread_entered and thread_leaving
+    bool exited = false;    // thread left its loop
+    bool parked = false;    // waiting in park_if_requested
+    bool in_call = false;   // a guest call is open (from open_call to the end of wait_call)
     bool call_waiting = false;
     bool answered = false;
     bool dead_halted = false;

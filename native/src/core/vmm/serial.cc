@@ -41,7 +41,8 @@ void Serial::write(uint16_t port, uint8_t value) {
       }
       return;
     case kIer:
-      if (dlab) dlm_ = value; else ier_ = value & 0x0f;
+      if (dlab) dlm_ = value;
+      else ier_ = value & 0x0f;
       return;
     case kIirFcr:
       // Input queued by the host is deliberately not cleared by a FIFO reset: a guest that resets the

@@ -99,7 +99,7 @@ class Serial {
   const Backoff backoff_;
   std::condition_variable input_cv_;
   uint32_t idle_reads_ = 0;
-  std::chrono::microseconds idle_wait_{0};  // the last wait's length; 0 = none yet
+  std::chrono::microseconds idle_wait_{0};                    // the last wait's length; 0 = none yet
   std::chrono::steady_clock::time_point last_idle_answer_{};  // when the last empty LSR read returned
   std::atomic<uint64_t> idle_waits_{0};
 };

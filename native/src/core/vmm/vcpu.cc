@@ -51,8 +51,7 @@ Status Vcpu::make_runnable() {
 Status Vcpu::start(VcpuHost& host) {
   char name[16];
   std::snprintf(name, sizeof name, "sf-vcpu%u", id_);
-  return thread_.start([this, &host] { loop(host); }, name, Thread::Signals::kick,
-                       static_cast<const void*>(&host));
+  return thread_.start([this, &host] { loop(host); }, name, Thread::Signals::kick, static_cast<const void*>(&host));
 }
 
 std::string Vcpu::where() const {
@@ -75,8 +74,7 @@ void Vcpu::loop(VcpuHost& host) {
       if (err == EINTR || err == EAGAIN) {
         keep = on_interrupted(host);
       } else {
-        host.end_run(VmState::crashed, 0,
-                     "vCPU " + std::to_string(id_) + ": " + ErrnoText("KVM_RUN", err) + where());
+        host.end_run(VmState::crashed, 0, "vCPU " + std::to_string(id_) + ": " + ErrnoText("KVM_RUN", err) + where());
         keep = false;
       }
     } else {
@@ -100,12 +98,12 @@ void Vcpu::loop(VcpuHost& host) {
           kvm_regs regs{};
           if (::ioctl(fd(), KVM_GET_REGS, &regs) != 0) {
             host.end_run(VmState::crashed, 0,
-                         "vCPU " + std::to_string(id_) + ": " + ErrnoText("KVM_GET_REGS", errno) +
-                             " after HLT");
+                         "vCPU " + std::to_string(id_) + ": " + ErrnoText("KVM_GET_REGS", errno) + " after HLT");
           } else if ((regs.rflags & kRflagsIf) == 0) {
             if (control.mark_dead_halted(id_)) {
-              host.end_run(VmState::halted, 0, "every vCPU halted with interrupts disabled (vCPU " +
-                                                   std::to_string(id_) + " at rip=" + hex(regs.rip) + ")");
+              host.end_run(VmState::halted, 0,
+                           "every vCPU halted with interrupts disabled (vCPU " + std::to_string(id_) +
+                               " at rip=" + hex(regs.rip) + ")");
             }
             control.wait_for_stop(id_);
           } else {
@@ -114,9 +112,7 @@ void Vcpu::loop(VcpuHost& host) {
           keep = false;
           break;
         }
-        case KVM_EXIT_INTR:
-          keep = on_interrupted(host);
-          break;
+        case KVM_EXIT_INTR: keep = on_interrupted(host); break;
         case KVM_EXIT_SHUTDOWN:
           counters_.exits_other.fetch_add(1, std::memory_order_relaxed);
           host.end_run(VmState::crashed, 0, "triple fault" + where() + " (vCPU " + std::to_string(id_) + ")");
@@ -127,8 +123,9 @@ void Vcpu::loop(VcpuHost& host) {
           std::string reason = "KVM internal error, suberror " + std::to_string(r->internal.suberror);
           if (r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
             // The usual cause on kvm_pvm hosts: CPL 0 guest code is emulated there, and SSE cannot be.
-            reason += " (instruction emulation failed; on kvm_pvm hosts CPL 0 code is emulated and SSE is not "
-                      "supported there: run the guest in user mode or drop to ring 3)";
+            reason +=
+                " (instruction emulation failed; on kvm_pvm hosts CPL 0 code is emulated and SSE is not "
+                "supported there: run the guest in user mode or drop to ring 3)";
           }
           reason += where();
           const uint32_t n = std::min<uint32_t>(r->internal.ndata, 4);
@@ -213,8 +210,7 @@ bool Vcpu::on_hypercall(VcpuHost& host) {
       }
       return true;
     case HypercallOutcome::Kind::exit:
-      host.end_run(VmState::exited, static_cast<int>(o.value),
-                   "the guest exited with code " + std::to_string(o.value));
+      host.end_run(VmState::exited, static_cast<int>(o.value), "the guest exited with code " + std::to_string(o.value));
       return false;
     case HypercallOutcome::Kind::panic:
       host.end_run(VmState::crashed, 0, o.reason + " (vCPU " + std::to_string(id_) + ")");
@@ -236,14 +232,38 @@ bool Vcpu::on_hypercall(VcpuHost& host) {
 bool Vcpu::on_fault_report(VcpuHost& host) {
   // The user-mode supervisor's exception handler (long_mode.cc): rdi = vector, rsi = rip,
   // r8 = error code, r10 = cr2. (A guest writing this port itself only ends its own run.)
-  static constexpr const char* kNames[32] = {
-      "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound range",
-      "#UD invalid opcode", "#NM device not available", "#DF double fault", "coprocessor segment overrun",
-      "#TS invalid TSS", "#NP segment not present", "#SS stack fault", "#GP general protection",
-      "#PF page fault", "vector 15", "#MF x87 error", "#AC alignment check", "#MC machine check",
-      "#XM SIMD exception", "#VE virtualization exception", "#CP control protection", "vector 22",
-      "vector 23", "vector 24", "vector 25", "vector 26", "vector 27", "#HV hypervisor injection",
-      "#VC VMM communication", "#SX security exception", "vector 31"};
+  static constexpr const char* kNames[32] = {"#DE divide error",
+                                             "#DB debug",
+                                             "NMI",
+                                             "#BP breakpoint",
+                                             "#OF overflow",
+                                             "#BR bound range",
+                                             "#UD invalid opcode",
+                                             "#NM device not available",
+                                             "#DF double fault",
+                                             "coprocessor segment overrun",
+                                             "#TS invalid TSS",
+                                             "#NP segment not present",
+                                             "#SS stack fault",
+                                             "#GP general protection",
+                                             "#PF page fault",
+                                             "vector 15",
+                                             "#MF x87 error",
+                                             "#AC alignment check",
+                                             "#MC machine check",
+                                             "#XM SIMD exception",
+                                             "#VE virtualization exception",
+                                             "#CP control protection",
+                                             "vector 22",
+                                             "vector 23",
+                                             "vector 24",
+                                             "vector 25",
+                                             "vector 26",
+                                             "vector 27",
+                                             "#HV hypervisor injection",
+                                             "#VC VMM communication",
+                                             "#SX security exception",
+                                             "vector 31"};
   HypercallArgs a;
   if (Status s = read_hypercall_args(fd(), &a); !s.ok()) {
     host.end_run(VmState::crashed, 0, "guest exception (registers unavailable: " + s.message + ")");
@@ -287,8 +307,9 @@ bool Vcpu::on_interrupted(VcpuHost& host) {
   if (::ioctl(fd(), KVM_GET_REGS, &regs) != 0 || (regs.rflags & kRflagsIf) != 0) return true;
   counters_.exits_hlt.fetch_add(1, std::memory_order_relaxed);
   if (control.mark_dead_halted(id_)) {
-    host.end_run(VmState::halted, 0, "every vCPU halted with interrupts disabled (vCPU " + std::to_string(id_) +
-                                         " at rip=" + hex(regs.rip) + ")");
+    host.end_run(
+        VmState::halted, 0,
+        "every vCPU halted with interrupts disabled (vCPU " + std::to_string(id_) + " at rip=" + hex(regs.rip) + ")");
   }
   control.wait_for_stop(id_);
   return false;

@@ -24,8 +24,8 @@ Status Vm::Impl::init() {
                                      std::to_string(config_.vcpus) + ")");
   }
   if (config_.cmdline.size() >= SF_CMDLINE_MAX || config_.cmdline.find('\0') != std::string::npos) {
-    return Status::Error(EINVAL, "cmdline must be shorter than " + std::to_string(SF_CMDLINE_MAX) +
-                                     " bytes and contain no NUL");
+    return Status::Error(
+        EINVAL, "cmdline must be shorter than " + std::to_string(SF_CMDLINE_MAX) + " bytes and contain no NUL");
   }
   if (config_.pit && !config_.irqchip) return Status::Error(EINVAL, "the PIT needs the in-kernel irqchip (irqchip)");
   if (Status s = init_parts(); !s.ok()) return s;
@@ -100,9 +100,7 @@ Status Vm::Impl::load(std::span<const uint8_t> image) {
   return Status::Ok();
 }
 
-Status Vm::Impl::start_vcpu_thread(Vcpu& vcpu) {
-  return vcpu.start(*this);
-}
+Status Vm::Impl::start_vcpu_thread(Vcpu& vcpu) { return vcpu.start(*this); }
 
 Status Vm::Impl::boot() {
   std::lock_guard api(api_mu_);

@@ -23,9 +23,9 @@
 namespace sf::vmm {
 
 struct VmConfig {
-  uint32_t vcpus = 1;           // 1 .. SF_MAX_VCPUS (and what KVM allows)
-  uint64_t ram_bytes = 0;       // multiple of 4 KiB, 2 MiB .. SF_RAM_MAX; above 3 GiB RAM continues at 4 GiB
-  std::string cmdline;          // < SF_CMDLINE_MAX bytes, no NUL; the guest finds it via its bootinfo
+  uint32_t vcpus = 1;      // 1 .. SF_MAX_VCPUS (and what KVM allows)
+  uint64_t ram_bytes = 0;  // multiple of 4 KiB, 2 MiB .. SF_RAM_MAX; above 3 GiB RAM continues at 4 GiB
+  std::string cmdline;     // < SF_CMDLINE_MAX bytes, no NUL; the guest finds it via its bootinfo
   uint32_t clusterid = 0, vmid = 0;
   // CPU privilege at entry (abi.h "Privilege"): kernel (CPL 0, no IDT; the default and what the SDK's
   // crt0 expects) or user (CPL 3 under the VMM's supervisor: native speed and SSE on kvm_pvm hosts for
@@ -64,10 +64,10 @@ struct CloneShape {
 };
 
 struct GuestCall {
-  uint64_t id;           // pass to answer_call
-  uint32_t nr;           // SF_HC_TICKET_REQUEST .. SF_HC_CLUSTER_SHUTDOWN
-  uint32_t vcpu;         // the vCPU that waits for the answer
-  sf_hc_request request; // validated copy: nr matches, ticket NUL-terminated and zero-padded
+  uint64_t id;            // pass to answer_call
+  uint32_t nr;            // SF_HC_TICKET_REQUEST .. SF_HC_CLUSTER_SHUTDOWN
+  uint32_t vcpu;          // the vCPU that waits for the answer
+  sf_hc_request request;  // validated copy: nr matches, ticket NUL-terminated and zero-padded
 };
 
 // Called from vCPU threads (and a helper thread for console flushes): must be cheap and thread-safe.
@@ -106,7 +106,7 @@ class Vm {
 
   VmStats stats() const;
   VmState state() const;
-  int exit_code() const;     // exited: the guest's code
+  int exit_code() const;       // exited: the guest's code
   std::string reason() const;  // halted / exited / crashed: what happened (e.g. "triple fault at rip=…")
   // Copies guest RAM [gpa, gpa + out.size()) (diagnostics, tests); EFAULT outside RAM or after destroy().
   Status read_guest(uint64_t gpa, std::span<uint8_t> out) const;
@@ -123,9 +123,9 @@ class Vm {
   // descriptor, with `vmid` (also written into every vCPU's bootinfo). It starts paused, at the fork
   // instant: resume() lets it run.
   static Result<std::unique_ptr<Vm>> create_from_snapshot(const Snapshot& snapshot, uint32_t vmid,
-                                                         VmCallbacks callbacks, const CloneOptions& options);
+                                                          VmCallbacks callbacks, const CloneOptions& options);
   static Result<std::unique_ptr<Vm>> create_from_snapshot(const Snapshot& snapshot, uint32_t vmid,
-                                                         VmCallbacks callbacks, bool lazy = false) {
+                                                          VmCallbacks callbacks, bool lazy = false) {
     CloneOptions o;
     o.lazy = lazy;
     return create_from_snapshot(snapshot, vmid, std::move(callbacks), o);
@@ -141,8 +141,8 @@ class Vm {
   // memserver on the master's host through this host's mirror). If the source gives up on a page the
   // clone cannot go on: it ends as crashed with the source's reason. Such a clone cannot fork again.
   static Result<std::unique_ptr<Vm>> create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
-                                                           VmCallbacks callbacks, const CloneOptions& options,
-                                                           std::shared_ptr<memory::PageSource> source);
+                                                            VmCallbacks callbacks, const CloneOptions& options,
+                                                            std::shared_ptr<memory::PageSource> source);
   // Lazy clones: memtap counters (EINVAL for other VMs), prefetch of [gpa, gpa + npages pages) before
   // the guest asks, and FRESH_PAGES-style hints (pages the guest will overwrite: zero-filled, never
   // copied). prefetch/hint_fresh are no-ops on eager RAM.

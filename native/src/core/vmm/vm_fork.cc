@@ -13,9 +13,9 @@ namespace sf::vmm {
 
 namespace {
 uint64_t mono_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 }  // namespace
 
@@ -156,7 +156,8 @@ Status Vm::Impl::attach(const Descriptor& d, int memfd, uint32_t vmid, const Clo
   return finish_clone(d, options);
 }
 
-Status Vm::Impl::init_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source, const CloneOptions& options) {
+Status Vm::Impl::init_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source,
+                             const CloneOptions& options) {
   if (Status s = init_shell(); !s.ok()) return s;
   shell_ = false;
   memory::MemtapOptions tap;
@@ -195,7 +196,8 @@ Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) 
       const uint64_t first = gpa / SF_PAGE_SIZE * SF_PAGE_SIZE;
       const uint64_t pages = (gpa + len - first + SF_PAGE_SIZE - 1) / SF_PAGE_SIZE;
       if (!mem_->contains(first, pages * SF_PAGE_SIZE)) return Status::Ok();  // the checks below say why
-      if (Status s = prefetch(first, pages); !s.ok()) return Status::Error(s.code, "guest memory unavailable: " + s.message);
+      if (Status s = prefetch(first, pages); !s.ok())
+        return Status::Error(s.code, "guest memory unavailable: " + s.message);
       return Status::Ok();
     };
     for (uint32_t i = 0; i < config_.vcpus; ++i) {
@@ -225,7 +227,9 @@ Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) 
     }
   }
   image_loaded_ = true;
-  if (Status s = ticker_.start(kTickPeriod, [this] { serial_->flush(); }, "sf-vm-ticker", owner_tag()); !s.ok()) {
+  if (Status s = ticker_.start(
+          kTickPeriod, [this] { serial_->flush(); }, "sf-vm-ticker", owner_tag());
+      !s.ok()) {
     return s;
   }
   if (Status s = control_->begin_paused(started); !s.ok()) return s;
@@ -247,14 +251,16 @@ Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) 
 Status Vm::Impl::answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options) {
   // The descriptor is untrusted input: the block must lie in RAM like any guest pointer.
   if (!mem_->contains(v.pending_call_block, sizeof(sf_hc_block))) {
-    return Status::Error(EINVAL, "malformed descriptor: vCPU " + std::to_string(v.id) + "'s pending call block is outside RAM");
+    return Status::Error(EINVAL,
+                         "malformed descriptor: vCPU " + std::to_string(v.id) + "'s pending call block is outside RAM");
   }
   sf_hc_reply reply{};
   if (v.pending_call_nr == SF_HC_CLONE_MASTER && options.clone_reply) {
     reply = *options.clone_reply;
   } else {
     reply.status = -static_cast<int>(SF_EUNAVAIL);
-    std::snprintf(reply.errmsg, sizeof reply.errmsg, "this VM is a clone made while the call was in progress: retry it");
+    std::snprintf(reply.errmsg, sizeof reply.errmsg,
+                  "this VM is a clone made while the call was in progress: retry it");
   }
   // Registers were captured after the doorbell completed: only rax (the status) and the block change.
   if (!write_guest_call_reply(*mem_, v.pending_call_block, reply)) {
@@ -268,7 +274,8 @@ Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, u
   if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
   auto d = parse(snapshot.descriptor());
   if (!d.ok()) return d.status();
-  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
+  if (d->ram_bytes != snapshot.ram_bytes())
+    return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
   if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
   VmConfig config;
   config.vcpus = d->vcpus;
@@ -299,7 +306,8 @@ Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOpti
   if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
   auto d = parse(snapshot.descriptor());
   if (!d.ok()) return d.status();
-  if (d->ram_bytes != snapshot.ram_bytes()) return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
+  if (d->ram_bytes != snapshot.ram_bytes())
+    return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
   if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
   if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
   Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
@@ -313,7 +321,8 @@ Result<std::unique_ptr<Vm>> Vm::create_from_descriptor(std::span<const uint8_t> 
   if (!source) return Status::Error(EINVAL, "no page source");
   auto d = parse(descriptor);
   if (!d.ok()) return d.status();
-  if (source->bytes() < d->ram_bytes) return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
+  if (source->bytes() < d->ram_bytes)
+    return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
   if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
   VmConfig config;
   config.vcpus = d->vcpus;

@@ -102,8 +102,8 @@ int main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[2]) == "user") g_privilege = sf::vmm::GuestPrivilege::user;
   if (argc > 3 && std::string(argv[3]) == "irqchip") g_irqchip = true;
   std::string json = "{\"bench\":\"vmm_boot\",\"runs\":" + std::to_string(runs) + ",\"privilege\":\"" +
-                     (g_privilege == sf::vmm::GuestPrivilege::user ? "user" : "kernel") + "\",\"irqchip\":" +
-                     (g_irqchip ? "true" : "false");
+                     (g_privilege == sf::vmm::GuestPrivilege::user ? "user" : "kernel") +
+                     "\",\"irqchip\":" + (g_irqchip ? "true" : "false");
   for (uint64_t ram : {64ull << 20, 1ull << 30}) {
     std::vector<double> create, booted, console, destroy, total;
     Sample warm;
@@ -118,10 +118,11 @@ int main(int argc, char** argv) {
       total.push_back(s.total_us);
     }
     const std::string name = ram == (64ull << 20) ? "64MiB" : "1GiB";
-    std::printf("%-6s create p50 %6.0f us | +load+boot() returned p50 %6.0f us | create+boot→first console byte "
-                "p50 %6.0f us (p90 %6.0f, min %6.0f) | destroy p50 %6.0f us | total p50 %6.0f us\n",
-                name.c_str(), pct(create, 0.5), pct(booted, 0.5), pct(console, 0.5), pct(console, 0.9),
-                pct(console, 0.0), pct(destroy, 0.5), pct(total, 0.5));
+    std::printf(
+        "%-6s create p50 %6.0f us | +load+boot() returned p50 %6.0f us | create+boot→first console byte "
+        "p50 %6.0f us (p90 %6.0f, min %6.0f) | destroy p50 %6.0f us | total p50 %6.0f us\n",
+        name.c_str(), pct(create, 0.5), pct(booted, 0.5), pct(console, 0.5), pct(console, 0.9), pct(console, 0.0),
+        pct(destroy, 0.5), pct(total, 0.5));
     char buf[256];
     std::snprintf(buf, sizeof buf,
                   ",\"%s\":{\"create_p50_us\":%.0f,\"first_console_p50_us\":%.0f,\"destroy_p50_us\":%.0f,"

@@ -27,7 +27,8 @@ constexpr uint64_t kPg = 4096;
 
 uint64_t mono() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 [[noreturn]] void die(const std::string& what) {
@@ -133,7 +134,8 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> page(kPg / 8);
     for (uint64_t p = 0; p < pages; ++p) {
       std::fill(page.begin(), page.end(), pattern(p));
-      if (::pwrite(snap.get(), page.data(), kPg, static_cast<off_t>(p * kPg)) != static_cast<ssize_t>(kPg)) die("pwrite failed");
+      if (::pwrite(snap.get(), page.data(), kPg, static_cast<off_t>(p * kPg)) != static_cast<ssize_t>(kPg))
+        die("pwrite failed");
     }
   }
 

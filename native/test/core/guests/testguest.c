@@ -3,7 +3,7 @@
  * (0 = everything as expected, otherwise which check failed) or through memory the test reads. */
 #include "runtime.h"
 
-#define COUNTER_GPA 0x300000ul  /* the spin modes' counters (the test reads them) */
+#define COUNTER_GPA 0x300000ul /* the spin modes' counters (the test reads them) */
 #define KiB 1024ul
 #define MiB (1024ul * KiB)
 #define GiB (1024ul * MiB)
@@ -77,8 +77,9 @@ static int mode_hyper(void) {
   memset(block.req.ticket, 0, sizeof block.req.ticket);
   i64 r = hc(SF_HC_TICKET_REQUEST, (u64)&block, 0, 0, 0);
   if (r != 0) fail |= 1 << 4;
-  if (block.rep.status != 0 || block.rep.count != 3 || strcmp(block.rep.ticket, "11111111-2222-3333-4444-555555555555") != 0 ||
-      block.rep.alloc[0].vmid != 1 || block.rep.alloc[0].processors != 2)
+  if (block.rep.status != 0 || block.rep.count != 3 ||
+      strcmp(block.rep.ticket, "11111111-2222-3333-4444-555555555555") != 0 || block.rep.alloc[0].vmid != 1 ||
+      block.rep.alloc[0].processors != 2)
     fail |= 1 << 5;
 
   /* A second call, answered with an error. */
@@ -171,9 +172,7 @@ static int mode_ud2(void) {
   return 1;
 }
 
-static int mode_pagefault(void) {
-  return (int)*(volatile u64*)0x7f0000001000ul; /* far beyond the identity map */
-}
+static int mode_pagefault(void) { return (int)*(volatile u64*)0x7f0000001000ul; /* far beyond the identity map */ }
 
 static int mode_privileged(void) {
   static const u64 idtr[2] = {0, 0};
@@ -214,17 +213,17 @@ static int mode_hostile(void) {
   const u64 end = ram_top();
   const u64 big = 0x200000;
   int check = 0;
-#define EXPECT(call, want) \
-  do {                     \
-    ++check;               \
+#define EXPECT(call, want)              \
+  do {                                  \
+    ++check;                            \
     if ((call) != (want)) return check; \
   } while (0)
 
-  EXPECT(hc(SF_HC_CONSOLE_WRITE, end - 4, 8, 0, 0), -(i64)SF_EFAULT);             /* 1: past RAM end */
-  EXPECT(hc(SF_HC_CONSOLE_WRITE, ~0ul - 3, 8, 0, 0), -(i64)SF_EFAULT);            /* 2: gpa + len wraps */
-  EXPECT(hc(SF_HC_CONSOLE_WRITE, big, ~0ul, 0, 0), -(i64)SF_EFAULT);              /* 3: huge length */
-  EXPECT(hc(SF_HC_CONSOLE_WRITE, big, 1ul << 40, 0, 0), -(i64)SF_EFAULT);         /* 4 */
-  EXPECT(hc(SF_HC_CONSOLE_WRITE, end, 0, 0, 0), 0);                               /* 5: empty at the end: fine */
+  EXPECT(hc(SF_HC_CONSOLE_WRITE, end - 4, 8, 0, 0), -(i64)SF_EFAULT);     /* 1: past RAM end */
+  EXPECT(hc(SF_HC_CONSOLE_WRITE, ~0ul - 3, 8, 0, 0), -(i64)SF_EFAULT);    /* 2: gpa + len wraps */
+  EXPECT(hc(SF_HC_CONSOLE_WRITE, big, ~0ul, 0, 0), -(i64)SF_EFAULT);      /* 3: huge length */
+  EXPECT(hc(SF_HC_CONSOLE_WRITE, big, 1ul << 40, 0, 0), -(i64)SF_EFAULT); /* 4 */
+  EXPECT(hc(SF_HC_CONSOLE_WRITE, end, 0, 0, 0), 0);                       /* 5: empty at the end: fine */
   memset((void*)big, 'x', 1 * MiB);
   EXPECT(hc(SF_HC_CONSOLE_WRITE, big, 1 * MiB, 0, 0), (i64)SF_CONSOLE_WRITE_MAX); /* 6: capped */
   EXPECT(hc(SF_HC_FRESH_PAGES, big + 1, 1, 0, 0), -(i64)SF_EINVAL);               /* 7: unaligned */
@@ -238,36 +237,36 @@ static int mode_hostile(void) {
   EXPECT(hc0(1ul << 63), -(i64)SF_ENOSYS);                                        /* 15 */
   EXPECT(hc0(0x100000000ul | SF_HC_NOP), -(i64)SF_ENOSYS);                        /* 16: upper bits count */
 
-  EXPECT(hc(SF_HC_TICKET_REQUEST, end + 4096, 0, 0, 0), -(i64)SF_EFAULT);         /* 17: block outside RAM */
-  EXPECT(hc(SF_HC_TICKET_REQUEST, end - 100, 0, 0, 0), -(i64)SF_EFAULT);          /* 18: block runs past end */
-  EXPECT(hc(SF_HC_TICKET_REQUEST, ~0ul - 10, 0, 0, 0), -(i64)SF_EFAULT);          /* 19: wraps */
+  EXPECT(hc(SF_HC_TICKET_REQUEST, end + 4096, 0, 0, 0), -(i64)SF_EFAULT); /* 17: block outside RAM */
+  EXPECT(hc(SF_HC_TICKET_REQUEST, end - 100, 0, 0, 0), -(i64)SF_EFAULT);  /* 18: block runs past end */
+  EXPECT(hc(SF_HC_TICKET_REQUEST, ~0ul - 10, 0, 0, 0), -(i64)SF_EFAULT);  /* 19: wraps */
   memset(&block, 0, sizeof block);
   block.req.nr = SF_HC_TICKET_LIST;
-  EXPECT(hc(SF_HC_TICKET_REQUEST, (u64)&block, 0, 0, 0), -(i64)SF_EINVAL);        /* 20: nr mismatch */
+  EXPECT(hc(SF_HC_TICKET_REQUEST, (u64)&block, 0, 0, 0), -(i64)SF_EINVAL); /* 20: nr mismatch */
   block.req.nr = SF_HC_TICKET_REQUEST;
   memset(block.req.ticket, 'a', sizeof block.req.ticket);
-  EXPECT(hc(SF_HC_TICKET_REQUEST, (u64)&block, 0, 0, 0), -(i64)SF_EINVAL);        /* 21: unterminated ticket */
+  EXPECT(hc(SF_HC_TICKET_REQUEST, (u64)&block, 0, 0, 0), -(i64)SF_EINVAL); /* 21: unterminated ticket */
   memset(block.req.ticket, 0, sizeof block.req.ticket);
   block.req.flags = 0x80;
-  EXPECT(hc(SF_HC_TICKET_REQUEST, (u64)&block, 0, 0, 0), -(i64)SF_EINVAL);        /* 22: unknown flag */
+  EXPECT(hc(SF_HC_TICKET_REQUEST, (u64)&block, 0, 0, 0), -(i64)SF_EINVAL); /* 22: unknown flag */
 
-  EXPECT(hc(SF_HC_VCPU_START, 99, (u64)ap_start, ap_stack_top(1), 0), -(i64)SF_EINVAL);      /* 23 */
+  EXPECT(hc(SF_HC_VCPU_START, 99, (u64)ap_start, ap_stack_top(1), 0), -(i64)SF_EINVAL);        /* 23 */
   EXPECT(hc(SF_HC_VCPU_START, 1ul << 40, (u64)ap_start, ap_stack_top(1), 0), -(i64)SF_EINVAL); /* 24 */
-  EXPECT(hc(SF_HC_VCPU_START, 1, end + 4096, ap_stack_top(1), 0), -(i64)SF_EFAULT);          /* 25 */
-  EXPECT(hc(SF_HC_VCPU_START, 1, (u64)ap_start, 8, 0), -(i64)SF_EFAULT);                     /* 26 */
-  EXPECT(hc(SF_HC_VCPU_START, 1, (u64)ap_start, end + 64, 0), -(i64)SF_EFAULT);              /* 27 */
-  EXPECT(hc(SF_HC_VCPU_START, 0, (u64)ap_start, ap_stack_top(0), 0), -(i64)SF_ESTATE);       /* 28 */
+  EXPECT(hc(SF_HC_VCPU_START, 1, end + 4096, ap_stack_top(1), 0), -(i64)SF_EFAULT);            /* 25 */
+  EXPECT(hc(SF_HC_VCPU_START, 1, (u64)ap_start, 8, 0), -(i64)SF_EFAULT);                       /* 26 */
+  EXPECT(hc(SF_HC_VCPU_START, 1, (u64)ap_start, end + 64, 0), -(i64)SF_EFAULT);                /* 27 */
+  EXPECT(hc(SF_HC_VCPU_START, 0, (u64)ap_start, ap_stack_top(0), 0), -(i64)SF_ESTATE);         /* 28 */
 
   /* Devices nobody owns: port reads float high, MMIO beyond RAM reads all-ones. */
-  EXPECT(inb(0x80), 0xff);                                                        /* 29 */
-  EXPECT(inl(0x1234), 0xfffffffful);                                              /* 30 */
-  EXPECT(inl(SF_HC_PORT), 0xfffffffful);                                          /* 31: IN on the doorbell */
-  EXPECT(*(volatile u32*)(end + 16 * MiB), 0xfffffffful);                         /* 32: MMIO, ram 64 MiB */
-  *(volatile u32*)(end + 16 * MiB) = 1;                                           /* ignored */
+  EXPECT(inb(0x80), 0xff);                                /* 29 */
+  EXPECT(inl(0x1234), 0xfffffffful);                      /* 30 */
+  EXPECT(inl(SF_HC_PORT), 0xfffffffful);                  /* 31: IN on the doorbell */
+  EXPECT(*(volatile u32*)(end + 16 * MiB), 0xfffffffful); /* 32: MMIO, ram 64 MiB */
+  *(volatile u32*)(end + 16 * MiB) = 1;                   /* ignored */
   outb(SF_SERIAL_PORT + 7, 0x5a);
-  EXPECT(inb(SF_SERIAL_PORT + 7), 0x5a);                                          /* 33: scratch register */
-  EXPECT(inb(SF_SERIAL_PORT + 5) & 0x61, 0x60);                                   /* 34: LSR: THR empty, no data */
-  EXPECT(hc0(SF_HC_NOP), 0);                                                      /* 35: still alive */
+  EXPECT(inb(SF_SERIAL_PORT + 7), 0x5a);        /* 33: scratch register */
+  EXPECT(inb(SF_SERIAL_PORT + 5) & 0x61, 0x60); /* 34: LSR: THR empty, no data */
+  EXPECT(hc0(SF_HC_NOP), 0);                    /* 35: still alive */
 #undef EXPECT
   return 0;
 }

@@ -9,43 +9,49 @@ import { call } from '../../common/sfmd-client.ts';
 import { parseCount } from './guest-args.ts';
 
 export const state: Command = {
-  name: 'state', classic: 'sfstate',
+  name: 'state',
+  classic: 'sfstate',
   summary: 'Show the hosts (cpus, RAM, what is in use) and the domains (VMs) Snowflock manages.',
   usage: 'sfstate [--all] [--json]',
   options: { all: { type: 'boolean', description: 'include domains that have ended' } },
   examples: ['sfstate', 'sfstate --json | jq .hosts', 'sfstate --all'],
   async run(ctx, _args, values) {
     const client = ctx.client();
-    const [hosts, domains] = await call(ctx.url, () => Promise.all([
-      client.state.hosts.query(), client.state.domains.query({ all: values.all === true }),
-    ]));
-    ctx.out.result({ hosts, domains }, () => [
-      'HOSTS',
-      renderTable(hosts, [
-        { header: 'NAME', value: (h) => h.name },
-        { header: 'STATE', value: (h) => h.state },
-        { header: 'CPUS', value: (h) => `${h.cpusUsed}/${h.cpus}`, align: 'right' },
-        { header: 'RAM', value: (h) => `${formatBytes(h.ramUsed)}/${formatBytes(h.ram)}`, align: 'right' },
-        { header: 'KVM', value: (h) => (h.kvm ? 'yes' : 'no') },
-        { header: 'LAST SEEN', value: (h) => h.lastSeen },
-      ]),
-      '',
-      'DOMAINS',
-      domains.length === 0 ? '(none: seed one with sfseed CFG)' : renderTable(domains, [
-        { header: 'DOMAIN', value: (d) => d.domain },
-        { header: 'HOST', value: (d) => d.host },
-        { header: 'VCPUS', value: (d) => d.vcpus, align: 'right' },
-        { header: 'MEMORY', value: (d) => formatBytes(d.memory), align: 'right' },
-        { header: 'STATE', value: (d) => (d.exitCode !== null ? `${d.state}(${d.exitCode})` : d.state) },
-        { header: 'TICKET', value: (d) => d.ticket },
-        { header: 'REASON', value: (d) => d.endReason },
-      ]),
-    ].join('\n'));
+    const [hosts, domains] = await call(ctx.url, () =>
+      Promise.all([client.state.hosts.query(), client.state.domains.query({ all: values.all === true })]),
+    );
+    ctx.out.result({ hosts, domains }, () =>
+      [
+        'HOSTS',
+        renderTable(hosts, [
+          { header: 'NAME', value: (h) => h.name },
+          { header: 'STATE', value: (h) => h.state },
+          { header: 'CPUS', value: (h) => `${h.cpusUsed}/${h.cpus}`, align: 'right' },
+          { header: 'RAM', value: (h) => `${formatBytes(h.ramUsed)}/${formatBytes(h.ram)}`, align: 'right' },
+          { header: 'KVM', value: (h) => (h.kvm ? 'yes' : 'no') },
+          { header: 'LAST SEEN', value: (h) => h.lastSeen },
+        ]),
+        '',
+        'DOMAINS',
+        domains.length === 0
+          ? '(none: seed one with sfseed CFG)'
+          : renderTable(domains, [
+              { header: 'DOMAIN', value: (d) => d.domain },
+              { header: 'HOST', value: (d) => d.host },
+              { header: 'VCPUS', value: (d) => d.vcpus, align: 'right' },
+              { header: 'MEMORY', value: (d) => formatBytes(d.memory), align: 'right' },
+              { header: 'STATE', value: (d) => (d.exitCode !== null ? `${d.state}(${d.exitCode})` : d.state) },
+              { header: 'TICKET', value: (d) => d.ticket },
+              { header: 'REASON', value: (d) => d.endReason },
+            ]),
+      ].join('\n'),
+    );
   },
 };
 
 export const seed: Command = {
-  name: 'seed', classic: 'sfseed',
+  name: 'seed',
+  classic: 'sfseed',
   summary: 'Start a new cluster: place its master VM as described by an sfseed.cfg.',
   usage: 'sfseed CFG [--json]',
   description: "CFG is a classic seed file: disk_image = '...', vcpus = N, memory = MiB (plus kernel, args, name).",
@@ -55,7 +61,10 @@ export const seed: Command = {
     const config = await loadSfseedConfig(path.resolve(args[0]));
     const cluster = await call(ctx.url, () => ctx.client().cluster.seed.mutate({ config }));
     const master = cluster.domains.find((d) => d.vmid === 0);
-    ctx.out.result(cluster, () => `cluster ${cluster.clusterid} seeded: master ${cluster.clusterid}:0 on ${master?.host} (${master?.state})`);
+    ctx.out.result(
+      cluster,
+      () => `cluster ${cluster.clusterid} seeded: master ${cluster.clusterid}:0 on ${master?.host} (${master?.state})`,
+    );
   },
 };
 
@@ -72,14 +81,16 @@ export const ops: Command = {
     const limit = typeof values.limit === 'string' ? parseCount(values.limit, '--limit') : 20;
     const kind = typeof values.kind === 'string' ? values.kind : undefined;
     const list = await call(ctx.url, () => ctx.client().operations.list.query({ limit, ...(kind ? { kind } : {}) }));
-    ctx.out.result(list, () => renderTable(list, [
-      { header: 'STARTED', value: (o) => o.startedAt },
-      { header: 'KIND', value: (o) => o.kind },
-      { header: 'TARGET', value: (o) => o.target },
-      { header: 'BY', value: (o) => o.requester },
-      { header: 'STATUS', value: (o) => o.status },
-      { header: 'ERROR', value: (o) => o.error },
-    ]));
+    ctx.out.result(list, () =>
+      renderTable(list, [
+        { header: 'STARTED', value: (o) => o.startedAt },
+        { header: 'KIND', value: (o) => o.kind },
+        { header: 'TARGET', value: (o) => o.target },
+        { header: 'BY', value: (o) => o.requester },
+        { header: 'STATUS', value: (o) => o.status },
+        { header: 'ERROR', value: (o) => o.error },
+      ]),
+    );
   },
 };
 

@@ -13,7 +13,9 @@ const DETACH = 0x1d; // Ctrl-]
 function connect(url: string, token: string): Promise<Socket<SfmdToDashboardEvents, DashboardToSfmdEvents>> {
   return new Promise((resolve, reject) => {
     const socket: Socket<SfmdToDashboardEvents, DashboardToSfmdEvents> = io(`${url}${DASHBOARD_NAMESPACE}`, {
-      auth: { token }, transports: ['websocket'], reconnection: false,
+      auth: { token },
+      transports: ['websocket'],
+      reconnection: false,
     });
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (err) => {
@@ -42,11 +44,11 @@ export const consoleCommand: Command = {
     if (!token) throw new SfError('UNAUTHORIZED', `no admin token: pass --token or set SNOWFLOCK_TOKEN`);
     const socket = await connect(ctx.url, token);
     const print = (data: Buffer) => {
-      if (ctx.options.json) process.stdout.write(JSON.stringify({ domain: args[0], data: data.toString('utf8') }) + '\n');
+      if (ctx.options.json) process.stdout.write(`${JSON.stringify({ domain: args[0], data: data.toString('utf8') })}\n`);
       else process.stdout.write(data);
     };
     try {
-      const { replay } = unwrap(await socket.timeout(30_000).emitWithAck('console:subscribe', address) as Result<ConsoleReplay>);
+      const { replay } = unwrap((await socket.timeout(30_000).emitWithAck('console:subscribe', address)) as Result<ConsoleReplay>);
       print(Buffer.from(replay));
       if (values.once === true) return 0;
       socket.on('domain:console', (chunk) => {
@@ -70,12 +72,16 @@ export const consoleCommand: Command = {
           const detach = data.indexOf(DETACH);
           const keys = detach >= 0 ? data.subarray(0, detach) : data;
           if (keys.length > 0) {
-            socket.timeout(10_000).emitWithAck('console:input', { ...address, data: keys })
+            socket
+              .timeout(10_000)
+              .emitWithAck('console:input', { ...address, data: keys })
               .then(unwrap, (err: unknown) => ctx.out.note(`[input lost: ${messageOf(err)}]`));
           }
           if (detach >= 0) finish(0);
         });
-        process.stdin.on('end', () => { /* piped input done: keep following until Ctrl-C */ });
+        process.stdin.on('end', () => {
+          /* piped input done: keep following until Ctrl-C */
+        });
       });
     } finally {
       socket.close();

@@ -13,7 +13,7 @@ import { defaultSfldCfg, defaultSfmdCfg, thisHostName, writeIfMissing } from '..
 const daemonOptions = {
   foreground: { type: 'boolean', description: 'run in this terminal instead of the background' },
   config: { type: 'string', value: 'FILE', description: 'config file (default $SNOWFLOCK_HOME/sfmd.cfg or sfld.cfg)' },
-  port: { type: 'string', value: 'N', description: 'listen on this port instead of the config\'s (0 = any)' },
+  port: { type: 'string', value: 'N', description: "listen on this port instead of the config's (0 = any)" },
 } as const;
 
 function parsePort(value: string | boolean | undefined): number | undefined {
@@ -33,7 +33,10 @@ function untilSignal(stop: () => Promise<void>): Promise<number> {
     const onSignal = () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      stop().then(() => resolve(0), () => resolve(1));
+      stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
@@ -50,7 +53,8 @@ function forwardArgs(ctx: CommandContext, values: Record<string, string | boolea
 }
 
 export const sfmd: Command = {
-  name: 'sfmd', classic: 'sfmd',
+  name: 'sfmd',
+  classic: 'sfmd',
   summary: 'The master daemon: allocates hosts, keeps the record, serves the API (tRPC + socket.io).',
   usage: 'sfmd start|stop|status [--foreground] [--config FILE] [--port N]',
   description: 'On first start it writes a default sfmd.cfg for this machine and an admin token into the data directory.',
@@ -78,31 +82,45 @@ export const sfmd: Command = {
         return untilSignal(running.stop);
       }
       const tokenExisted = existsSync(ctx.paths.adminToken);
-      const status = await startDaemon(ctx.paths, {
-        id: 'sfmd',
-        foregroundArgs: ['sfmd', 'start', '--foreground', ...forwardArgs(ctx, values)],
-        ready: async () => Boolean(await getJson(`http://127.0.0.1:${port}/healthz`)),
-      }, { ...process.env, SNOWFLOCK_TOKEN_ANNOUNCED: '1' });
+      const status = await startDaemon(
+        ctx.paths,
+        {
+          id: 'sfmd',
+          foregroundArgs: ['sfmd', 'start', '--foreground', ...forwardArgs(ctx, values)],
+          ready: async () => Boolean(await getJson(`http://127.0.0.1:${port}/healthz`)),
+        },
+        { ...process.env, SNOWFLOCK_TOKEN_ANNOUNCED: '1' },
+      );
       const token = !tokenExisted ? readSecretFile(ctx.paths.adminToken) : null;
-      ctx.out.result({ ...status, url: `http://127.0.0.1:${port}`, adminTokenFile: ctx.paths.adminToken, ...(token ? { adminToken: token } : {}) }, () => [
-        status.alreadyRunning ? `sfmd is already running (pid ${status.pid})` : `sfmd started (pid ${status.pid}), listening on port ${port}`,
-        `  log: ${status.logFile}`,
-        `  admin token: ${ctx.paths.adminToken}`,
-        ...(token ? [`  new admin token (shown once): ${token}`] : []),
-      ].join('\n'));
+      ctx.out.result(
+        { ...status, url: `http://127.0.0.1:${port}`, adminTokenFile: ctx.paths.adminToken, ...(token ? { adminToken: token } : {}) },
+        () =>
+          [
+            status.alreadyRunning
+              ? `sfmd is already running (pid ${status.pid})`
+              : `sfmd started (pid ${status.pid}), listening on port ${port}`,
+            `  log: ${status.logFile}`,
+            `  admin token: ${ctx.paths.adminToken}`,
+            ...(token ? [`  new admin token (shown once): ${token}`] : []),
+          ].join('\n'),
+      );
       return;
     }
     if (action === 'stop') {
       const result = await stopDaemon(ctx.paths, 'sfmd');
-      ctx.out.result(result, () => (result.wasRunning ? `sfmd stopped${result.forced ? ' (killed after the grace period)' : ''}` : 'sfmd was not running'));
+      ctx.out.result(result, () =>
+        result.wasRunning ? `sfmd stopped${result.forced ? ' (killed after the grace period)' : ''}` : 'sfmd was not running',
+      );
       return;
     }
     if (action === 'status') {
       const status = daemonStatus(ctx.paths, 'sfmd');
       const health = status.running ? await getJson(`${ctx.url}/healthz`).catch(() => null) : null;
-      ctx.out.result({ ...status, url: ctx.url, health }, () => status.running
-        ? `sfmd is running (pid ${status.pid}) at ${ctx.url}${health ? '' : ' but does not answer /healthz'}`
-        : 'sfmd is not running: start it with sfmd start');
+      ctx.out.result({ ...status, url: ctx.url, health }, () =>
+        status.running
+          ? `sfmd is running (pid ${status.pid}) at ${ctx.url}${health ? '' : ' but does not answer /healthz'}`
+          : 'sfmd is not running: start it with sfmd start',
+      );
       return status.running ? 0 : 3;
     }
     throw new SfError('BAD_INPUT', `unknown action '${action}': use start, stop or status`);
@@ -110,11 +128,15 @@ export const sfmd: Command = {
 };
 
 export const sfld: Command = {
-  name: 'sfld', classic: 'sfld',
+  name: 'sfld',
+  classic: 'sfld',
   summary: 'The local daemon of a host: registers it with sfmd, sends heartbeats and metrics, runs its VMs.',
   usage: 'sfld start|stop|status [--foreground] [--config FILE] [--secret-file FILE] [--port N]',
   description: 'On first start it writes a default sfld.cfg naming this machine and pointing at sfmd on localhost.',
-  options: { ...daemonOptions, 'secret-file': { type: 'string', value: 'FILE', description: "this host's secret (default $SNOWFLOCK_HOME/secrets/HOSTNAME.secret)" } },
+  options: {
+    ...daemonOptions,
+    'secret-file': { type: 'string', value: 'FILE', description: "this host's secret (default $SNOWFLOCK_HOME/secrets/HOSTNAME.secret)" },
+  },
   examples: ['sfld start', 'sfld status --json', 'sfld start --foreground --config ./node2.cfg --secret-file ./node2.secret'],
   async run(ctx, args, values) {
     const action = args[0] ?? 'status';
@@ -130,7 +152,9 @@ export const sfld: Command = {
       if (values.foreground === true) {
         const { startSfld } = await import('../../local/sfld.ts');
         const running = await startSfld({
-          home: ctx.paths.home, configPath, localPort: port,
+          home: ctx.paths.home,
+          configPath,
+          localPort: port,
           ...(typeof values['secret-file'] === 'string' ? { secretFile: values['secret-file'] } : {}),
         });
         return untilSignal(running.stop);
@@ -147,11 +171,16 @@ export const sfld: Command = {
         registered = health?.registered === true;
         if (!registered) await new Promise((r) => setTimeout(r, 100));
       }
-      ctx.out.result({ ...status, host: config.hostname, registered }, () => [
-        status.alreadyRunning ? `sfld ${config.hostname} is already running (pid ${status.pid})` : `sfld ${config.hostname} started (pid ${status.pid})`,
-        registered ? `  registered with sfmd at ${config.masterHost}:${config.masterPort}`
-          : `  not registered yet with sfmd at ${config.masterHost}:${config.masterPort}: it keeps trying; see ${status.logFile}`,
-      ].join('\n'));
+      ctx.out.result({ ...status, host: config.hostname, registered }, () =>
+        [
+          status.alreadyRunning
+            ? `sfld ${config.hostname} is already running (pid ${status.pid})`
+            : `sfld ${config.hostname} started (pid ${status.pid})`,
+          registered
+            ? `  registered with sfmd at ${config.masterHost}:${config.masterPort}`
+            : `  not registered yet with sfmd at ${config.masterHost}:${config.masterPort}: it keeps trying; see ${status.logFile}`,
+        ].join('\n'),
+      );
       return;
     }
     if (action === 'stop') {
@@ -162,9 +191,11 @@ export const sfld: Command = {
     if (action === 'status') {
       const status = daemonStatus(ctx.paths, id);
       const health = status.running ? await getJson(`http://127.0.0.1:${port}/healthz`).catch(() => null) : null;
-      ctx.out.result({ ...status, host: config.hostname, health }, () => status.running
-        ? `sfld ${config.hostname} is running (pid ${status.pid})`
-        : `sfld ${config.hostname} is not running: start it with sfld start`);
+      ctx.out.result({ ...status, host: config.hostname, health }, () =>
+        status.running
+          ? `sfld ${config.hostname} is running (pid ${status.pid})`
+          : `sfld ${config.hostname} is not running: start it with sfld start`,
+      );
       return status.running ? 0 : 3;
     }
     throw new SfError('BAD_INPUT', `unknown action '${action}': use start, stop or status`);

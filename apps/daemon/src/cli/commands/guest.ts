@@ -7,7 +7,7 @@ import { parseCount, parseSeconds, parseTicket, requireDomain } from './guest-ar
 import type { TicketDetail } from '../../master/tickets.ts';
 
 const requestOptions = {
-  procs: { type: 'boolean', description: 'N counts processors, spread over clones of at most the master\'s vcpus' },
+  procs: { type: 'boolean', description: "N counts processors, spread over clones of at most the master's vcpus" },
   min: { type: 'string', value: 'M', description: 'accept as few as M (default: any, at least 1)' },
   block: { type: 'boolean', description: 'wait until at least M fit instead of failing' },
   timeout: { type: 'string', value: 'S', description: 'with --block: give up after S seconds (default 60)' },
@@ -33,7 +33,8 @@ function requestInput(args: string[], values: Record<string, string | boolean | 
 }
 
 export const dotix: Command = {
-  name: 'dotix', classic: 'sfdotix',
+  name: 'dotix',
+  classic: 'sfdotix',
   summary: 'Request a clone ticket: reserve resources for up to N clones (REQUEST_CLONE_TICKET).',
   usage: 'sfdotix N [--procs] [--min M] [--block [--timeout S]] --domain C:0',
   options: requestOptions,
@@ -47,7 +48,8 @@ export const dotix: Command = {
 };
 
 export const doclone: Command = {
-  name: 'doclone', classic: 'sfdoclone',
+  name: 'doclone',
+  classic: 'sfdoclone',
   summary: 'Clone the master with a ticket (CLONE_MASTER); the master gets vmid 0.',
   usage: 'sfdoclone TICKET --domain C:0',
   examples: ['sfdoclone 6f1c…-… --domain 1:0'],
@@ -60,7 +62,8 @@ export const doclone: Command = {
 };
 
 export const clone: Command = {
-  name: 'clone', classic: 'sfclone',
+  name: 'clone',
+  classic: 'sfclone',
   summary: 'Request a ticket and clone with it in one step (sfdotix + sfdoclone).',
   usage: 'sfclone N [--procs] [--min M] [--block [--timeout S]] --domain C:0',
   options: requestOptions,
@@ -71,13 +74,16 @@ export const clone: Command = {
     const ticket = await call(ctx.url, () => ctx.client().ticket.request.mutate(input));
     ctx.out.note(`ticket ${ticket.ticket}: ${ticket.granted} granted`);
     const result = await call(ctx.url, () => ctx.client().clone.master.mutate({ ticket: ticket.ticket }));
-    ctx.out.result({ ...result, allocations: ticket.allocations },
-      () => `cloned ${result.nclones} VMs on ticket ${result.ticket}; this is vmid ${result.vmid}`);
+    ctx.out.result(
+      { ...result, allocations: ticket.allocations },
+      () => `cloned ${result.nclones} VMs on ticket ${result.ticket}; this is vmid ${result.vmid}`,
+    );
   },
 };
 
 export const merge: Command = {
-  name: 'merge', classic: 'sfmerge',
+  name: 'merge',
+  classic: 'sfmerge',
   summary: 'Merge (end) the clones of a ticket, or of all tickets with --all (MERGE_MASTER / IC_KILL).',
   usage: 'sfmerge TICKET|--all --domain C:0',
   options: { all: { type: 'boolean', description: 'merge every outstanding ticket of the cluster' } },
@@ -91,7 +97,8 @@ export const merge: Command = {
 };
 
 export const shutdown: Command = {
-  name: 'shutdown', classic: 'sfshutdown',
+  name: 'shutdown',
+  classic: 'sfshutdown',
   summary: 'Shut the whole cluster down: every VM stops and its resources are released (SHUTDOWN_CLUSTER).',
   usage: 'sfshutdown --domain C:0',
   examples: ['sfshutdown --domain 1:0'],
@@ -104,21 +111,22 @@ export const shutdown: Command = {
 
 export const tickets: Command = {
   name: 'tickets',
-  summary: 'List the cluster\'s unused and outstanding tickets (LIST_TICKETS).',
+  summary: "List the cluster's unused and outstanding tickets (LIST_TICKETS).",
   usage: 'sf tickets --domain C:0',
   examples: ['sf tickets --domain 1:0 --json'],
   async run(ctx) {
     requireDomain(ctx, 'sf tickets');
     const list = await call(ctx.url, () => ctx.client().ticket.list.query());
-    ctx.out.result(list, () => [
-      ...list.unused.map((t) => `${t}  unused`), ...list.outstanding.map((t) => `${t}  outstanding`),
-    ].join('\n') || 'no tickets');
+    ctx.out.result(
+      list,
+      () => [...list.unused.map((t) => `${t}  unused`), ...list.outstanding.map((t) => `${t}  outstanding`)].join('\n') || 'no tickets',
+    );
   },
 };
 
 export const ticket: Command = {
   name: 'ticket',
-  summary: 'Show a ticket\'s allocation: vmid → host and processors (READ_TICKET_INFO).',
+  summary: "Show a ticket's allocation: vmid → host and processors (READ_TICKET_INFO).",
   usage: 'sf ticket TICKET --domain C:0',
   examples: ['sf ticket 6f1c…-… --domain 1:0'],
   async run(ctx, args) {
@@ -131,7 +139,7 @@ export const ticket: Command = {
 
 export const dispose: Command = {
   name: 'dispose',
-  summary: 'Give back an unused ticket\'s reservations (DISPOSE_TICKET).',
+  summary: "Give back an unused ticket's reservations (DISPOSE_TICKET).",
   usage: 'sf dispose TICKET --domain C:0',
   examples: ['sf dispose 6f1c…-… --domain 1:0'],
   async run(ctx, args) {
@@ -152,7 +160,9 @@ export const join: Command = {
     requireDomain(ctx, 'sf join');
     const id = parseTicket(args[0]);
     const timeoutMs = parseSeconds(values.timeout, '--timeout');
-    const result = await call(ctx.url, () => ctx.client().clone.join.mutate({ ticket: id, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }));
+    const result = await call(ctx.url, () =>
+      ctx.client().clone.join.mutate({ ticket: id, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }),
+    );
     ctx.out.result(result, () => `all ${result.clones} clones of ${result.ticket} exited; merged`);
   },
 };

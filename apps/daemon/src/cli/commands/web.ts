@@ -30,8 +30,9 @@ export const web: Command = {
   async run(ctx, args, values) {
     const action = args[0] ?? 'status';
     ensureDirs(ctx.paths);
-    const port = Number(typeof values.port === 'string' ? values.port : process.env.SNOWFLOCK_WEB_PORT ?? DEFAULT_WEB_PORT);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SfError('BAD_INPUT', `--port must be 1..65535, got '${values.port}'`);
+    const port = Number(typeof values.port === 'string' ? values.port : (process.env.SNOWFLOCK_WEB_PORT ?? DEFAULT_WEB_PORT));
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new SfError('BAD_INPUT', `--port must be 1..65535, got '${values.port}'`);
     const listen = typeof values.listen === 'string' ? values.listen : '127.0.0.1';
     const url = `http://${listen === '0.0.0.0' ? '127.0.0.1' : listen}:${port}`;
     if (action === 'start') {
@@ -40,7 +41,8 @@ export const web: Command = {
       }
       if (values.foreground === true) {
         const child = spawn(process.execPath, [nextBin(), 'start', '-p', String(port), '-H', listen], {
-          cwd: WEB_DIR, stdio: 'inherit',
+          cwd: WEB_DIR,
+          stdio: 'inherit',
           env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', SNOWFLOCK_SFMD_URL: ctx.url, SNOWFLOCK_HOME: ctx.paths.home },
         });
         const forward = (signal: NodeJS.Signals) => child.kill(signal);
@@ -50,12 +52,25 @@ export const web: Command = {
       }
       const status = await startDaemon(ctx.paths, {
         id: 'web',
-        foregroundArgs: ['web', 'start', '--foreground', '--port', String(port), '--listen', listen,
-          ...(ctx.options.home ? ['--home', ctx.options.home] : []), '--url', ctx.url],
+        foregroundArgs: [
+          'web',
+          'start',
+          '--foreground',
+          '--port',
+          String(port),
+          '--listen',
+          listen,
+          ...(ctx.options.home ? ['--home', ctx.options.home] : []),
+          '--url',
+          ctx.url,
+        ],
         ready: async () => (await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) })).ok,
         readyTimeoutMs: 60_000,
       });
-      ctx.out.result({ ...status, url }, () => `${status.alreadyRunning ? 'dashboard is already running' : 'dashboard started'} at ${url} (log: ${status.logFile})`);
+      ctx.out.result(
+        { ...status, url },
+        () => `${status.alreadyRunning ? 'dashboard is already running' : 'dashboard started'} at ${url} (log: ${status.logFile})`,
+      );
       return;
     }
     if (action === 'stop') {
@@ -65,7 +80,9 @@ export const web: Command = {
     }
     if (action === 'status') {
       const status = daemonStatus(ctx.paths, 'web');
-      ctx.out.result({ ...status, url }, () => (status.running ? `dashboard is running at ${url} (pid ${status.pid})` : 'dashboard is not running: sf web start'));
+      ctx.out.result({ ...status, url }, () =>
+        status.running ? `dashboard is running at ${url} (pid ${status.pid})` : 'dashboard is not running: sf web start',
+      );
       return status.running ? 0 : 3;
     }
     throw new SfError('BAD_INPUT', `unknown action '${action}': use start, stop or status`);

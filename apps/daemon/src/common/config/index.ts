@@ -4,5 +4,11 @@ export { loadSfmdConfig, parseSfmdConfig, type ClusterHost, type NetworkMode, ty
 export { loadSfldConfig, parseSfldConfig, type SfldConfig } from './sfld-config.ts';
 export { loadSfseedConfig, parseSfseedConfig, type SfseedConfig } from './sfseed-config.ts';
 export {
-  PY_LIMITS, formatPath, lineOfChild, parsePyLiteralFile, type PyAssignment, type PyDict, type PyValue,
+  PY_LIMITS,
+  formatPath,
+  lineOfChild,
+  parsePyLiteralFile,
+  type PyAssignment,
+  type PyDict,
+  type PyValue,
 } from './pyliteral.ts';

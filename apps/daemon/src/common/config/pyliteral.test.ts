@@ -135,12 +135,18 @@ test('arithmetic follows Python precedence', () => {
 
 test('// and % floor like Python: the remainder takes the sign of the divisor', () => {
   const cases: [string, number][] = [
-    ['7 // 2', 3], ['7 % 2', 1],
-    ['-7 // 2', -4], ['-7 % 2', 1],
-    ['7 // -2', -4], ['7 % -2', -1],
-    ['-7 // -2', 3], ['-7 % -2', -1],
-    ['6 // -3', -2], ['-6 % 3', 0],
-    ['-1 // 1024', -1], ['-1 % 1024', 1023],
+    ['7 // 2', 3],
+    ['7 % 2', 1],
+    ['-7 // 2', -4],
+    ['-7 % 2', 1],
+    ['7 // -2', -4],
+    ['7 % -2', -1],
+    ['-7 // -2', 3],
+    ['-7 % -2', -1],
+    ['6 // -3', -2],
+    ['-6 % 3', 0],
+    ['-1 // 1024', -1],
+    ['-1 % 1024', 1023],
   ];
   for (const [expr, expected] of cases) assert.equal(value(expr), expected, expr);
 });
@@ -198,7 +204,7 @@ test('hostile: calls, imports, lambdas, comprehensions, names, attributes are ne
   bad("a = 1\nb = f'{a}'\n", 2, 'b', 'f-strings are not supported');
   bad("a = 1\nb = b'bytes'\n", 2, 'b', 'byte strings');
   bad('a = 1\nb = [*a]\n', 2, 'b', 'unpacking is not allowed');
-  bad("a = 1\nb = {**a}\n", 2, 'b', 'unpacking is not allowed');
+  bad('a = 1\nb = {**a}\n', 2, 'b', 'unpacking is not allowed');
   bad('a = 1\nb = {1, 2}\n', 2, 'b', 'sets are not supported');
   bad('a = 1\nb = {1: 2}\n', 2, 'b', 'dict keys must be strings');
   bad('a = 1\nb = 10**1000\n', 2, 'b', "there is no '**' operator");

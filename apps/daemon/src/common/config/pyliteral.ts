@@ -55,12 +55,14 @@ type Tok =
 
 type Fail = (line: number, col: number, message: string) => never;
 
+// biome-ignore format: a word list reads best packed
 const PY_KEYWORDS = new Set([
   'False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del',
   'elif', 'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal',
   'not', 'or', 'pass', 'raise', 'return', 'try', 'while', 'with', 'yield',
 ]);
 // Tried longest first (3, 2, 1 characters), so '//=' wins over '//' and '/'.
+// biome-ignore format: a token list reads best packed
 const OPERATORS = new Set([
   '**=', '//=', '>>=', '<<=', '...', '**', '//', '<<', '>>', '==', '!=', '<=', '>=', '+=', '-=', '*=', '/=', '%=',
   '&=', '|=', '^=', '@=', '->', ':=', '(', ')', '[', ']', '{', '}', ',', ':', '=', '+', '-', '*', '/', '%', '<',
@@ -69,7 +71,16 @@ const OPERATORS = new Set([
 const OPENERS: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
 const CLOSERS = new Set([')', ']', '}']);
 const SIMPLE_ESCAPES: Record<string, string> = {
-  '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v',
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
 };
 
 class Lexer {
@@ -80,7 +91,10 @@ class Lexer {
   private lineHasTokens = false;
   private peeked: Tok | null = null;
 
-  constructor(private readonly src: string, private readonly fail: Fail) {}
+  constructor(
+    private readonly src: string,
+    private readonly fail: Fail,
+  ) {}
 
   peek(): Tok {
     return (this.peeked ??= this.lex());
@@ -199,7 +213,8 @@ class Lexer {
       /^0[bB](?:_?[01])+$/.test(raw) ||
       /^(?:0(?:_?0)*|[1-9](?:_?[0-9])*)$/.test(raw);
     if (!isInt) {
-      if (/^0[0-9_]+$/.test(raw)) this.fail(line, col, `leading zeros are not allowed in '${raw}': write 0o${raw.replace(/^[0_]+/, '')} for octal`);
+      if (/^0[0-9_]+$/.test(raw))
+        this.fail(line, col, `leading zeros are not allowed in '${raw}': write 0o${raw.replace(/^[0_]+/, '')} for octal`);
       this.fail(line, col, `'${raw}' is not a valid integer`);
     }
     // Digit count first: BigInt() of a huge literal is itself slow, and it could never fit anyway.
@@ -284,7 +299,7 @@ class Lexer {
     if (e === 'N') this.fail(line, col, '\\N{...} escapes are not supported: write the character itself');
     // Python keeps unknown escapes as they are (e.g. '\d'), and so do we.
     this.advance(2);
-    return '\\' + e;
+    return `\\${e}`;
   }
 }
 
@@ -294,11 +309,16 @@ type Pos = { line: number; col: number };
 
 function describeTok(tok: Tok): string {
   switch (tok.kind) {
-    case 'newline': return 'the end of the line';
-    case 'eof': return 'the end of the file';
-    case 'str': return 'a string';
-    case 'int': return `the number ${tok.text}`;
-    default: return `'${tok.text}'`;
+    case 'newline':
+      return 'the end of the line';
+    case 'eof':
+      return 'the end of the file';
+    case 'str':
+      return 'a string';
+    case 'int':
+      return `the number ${tok.text}`;
+    default:
+      return `'${tok.text}'`;
   }
 }
 
@@ -316,7 +336,10 @@ class Parser {
   private readonly open: Tok[] = []; // brackets not yet closed, for "never closed" messages
   private depth = 0;
 
-  constructor(src: string, private readonly file: string) {
+  constructor(
+    src: string,
+    private readonly file: string,
+  ) {
     this.lx = new Lexer(src, this.fail);
   }
 
@@ -353,7 +376,8 @@ class Parser {
   /** The `name =` part of a statement. */
   private target(tok: Tok): string {
     const shape = 'a config file holds only `name = value` lines';
-    if (tok.kind !== 'name') return this.failAt(tok, `expected a setting name at the start of the line (${shape}), got ${describeTok(tok)}`);
+    if (tok.kind !== 'name')
+      return this.failAt(tok, `expected a setting name at the start of the line (${shape}), got ${describeTok(tok)}`);
     const name = tok.text;
     if (name === 'import' || name === 'from') this.failAt(tok, `import statements are not allowed: ${NEVER_RUN}`);
     if (name === 'True' || name === 'False' || name === 'None') this.failAt(tok, `cannot assign to ${name}`);
@@ -453,7 +477,8 @@ class Parser {
     const value = this.atom();
     const after = this.lx.peek();
     if (after.kind === 'op') {
-      if (after.text === '**') this.failAt(after, "there is no '**' operator here: write the number out, or use << for powers of two (1 << 30)");
+      if (after.text === '**')
+        this.failAt(after, "there is no '**' operator here: write the number out, or use << for powers of two (1 << 30)");
       if (after.text === '(') this.failAt(after, `calls are not allowed: ${NEVER_RUN}`);
       if (after.text === '[') this.failAt(after, `indexing and slicing are not allowed: ${LITERALS_HINT}`);
       if (after.text === '.') this.failAt(after, `attribute access is not allowed: ${NEVER_RUN}`);
@@ -479,9 +504,12 @@ class Parser {
       return this.failAt(op, `cannot apply '${op.text}' to ${typeName(a)} and ${typeName(b)}${hint}`);
     }
     switch (op.text) {
-      case '+': return this.checked(a + b, op);
-      case '-': return this.checked(a - b, op);
-      case '*': return this.checked(a * b, op);
+      case '+':
+        return this.checked(a + b, op);
+      case '-':
+        return this.checked(a - b, op);
+      case '*':
+        return this.checked(a * b, op);
       case '<<':
       case '>>': {
         if (b < 0n) this.failAt(op, 'negative shift count');
@@ -549,7 +577,8 @@ class Parser {
   /** At the end of the file inside brackets, the useful report is where the bracket was opened. */
   private unclosedOr(tok: Tok, message: string): never {
     const open = this.open[this.open.length - 1];
-    if (tok.kind === 'eof' && open) this.failAt(open, `'${open.text}' is never closed: expected '${OPENERS[open.text]}' before the end of the file`);
+    if (tok.kind === 'eof' && open)
+      this.failAt(open, `'${open.text}' is never closed: expected '${OPENERS[open.text]}' before the end of the file`);
     return this.failAt(tok, message);
   }
 
@@ -561,7 +590,8 @@ class Parser {
     }
     if (tok.kind === 'op') {
       if (['<', '>', '==', '!=', '<=', '>='].includes(tok.text)) this.failAt(tok, `comparisons are not supported: ${LITERALS_HINT}`);
-      if (['|', '&', '^', '@', '!'].includes(tok.text)) this.failAt(tok, `the '${tok.text}' operator is not supported (use + - * // % << >>)`);
+      if (['|', '&', '^', '@', '!'].includes(tok.text))
+        this.failAt(tok, `the '${tok.text}' operator is not supported (use + - * // % << >>)`);
     }
     return this.unclosedOr(tok, `expected ${expected}, got ${describeTok(tok)}`);
   }

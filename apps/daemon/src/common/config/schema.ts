@@ -43,9 +43,12 @@ export function integer(opts: { min?: number; max?: number; what?: string } = {}
   const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = opts;
   const what =
     opts.what ??
-    (opts.max !== undefined ? `an integer from ${min} to ${max}`
-      : min === 1 ? 'a positive integer'
-        : min === 0 ? 'a non-negative integer'
+    (opts.max !== undefined
+      ? `an integer from ${min} to ${max}`
+      : min === 1
+        ? 'a positive integer'
+        : min === 0
+          ? 'a non-negative integer'
           : 'an integer');
   return (value, at) => {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -65,7 +68,8 @@ export function string(opts: { minLength?: number; maxLength?: number; pattern?:
     if (typeof value !== 'string') throw configError(at, `expected ${what}, got ${describe(value)}`);
     // '\x00' in a file is legal Python but cuts paths and arguments short once handed to the OS.
     if (value.includes('\0')) throw configError(at, 'must not contain a NUL character');
-    if (value.length < minLength) throw configError(at, minLength === 1 ? `expected ${what}, got an empty string` : `expected at least ${minLength} characters`);
+    if (value.length < minLength)
+      throw configError(at, minLength === 1 ? `expected ${what}, got an empty string` : `expected at least ${minLength} characters`);
     if (value.length > maxLength) throw configError(at, `is ${value.length} characters long; at most ${maxLength} are allowed`);
     if (opts.pattern && !opts.pattern.test(value)) throw configError(at, `expected ${what}, got ${describe(value)}`);
     return value;
@@ -93,7 +97,13 @@ export function listOf<T>(
   const { minItems = 0, maxItems = 100_000, what = 'a list' } = opts;
   return (value, at) => {
     if (!Array.isArray(value)) throw configError(at, `expected ${what}, got ${describe(value)}`);
-    if (value.length < minItems) throw configError(at, minItems === 1 ? `expected ${what} with at least one item, got an empty list` : `expected at least ${minItems} items, got ${value.length}`);
+    if (value.length < minItems)
+      throw configError(
+        at,
+        minItems === 1
+          ? `expected ${what} with at least one item, got an empty list`
+          : `expected at least ${minItems} items, got ${value.length}`,
+      );
     if (value.length > maxItems) throw configError(at, `expected at most ${maxItems} items, got ${value.length}`);
     const seen = new Map<string, Where>();
     return value.map((v, i) => {

@@ -61,7 +61,13 @@ test('wrong sfld.cfg settings', () => {
   bad("hostname = 'node1/../x'\n", 1, 'hostname', 'expected a host name');
   bad('hostname = None\n', 1, 'hostname', 'expected a host name, got None');
   bad("hostname = 'node1'\nmaster_host = ['a']\n", 2, 'master_host', 'got a list of 1 item');
-  bad("hostname = 'node1'\nmasterhost = 'a'\n", 2, 'masterhost', "did you mean 'master_host'?", 'allowed keys: hostname, master_host, master_port, local_listen_port');
+  bad(
+    "hostname = 'node1'\nmasterhost = 'a'\n",
+    2,
+    'masterhost',
+    "did you mean 'master_host'?",
+    'allowed keys: hostname, master_host, master_port, local_listen_port',
+  );
   bad("hostname = 'node1'\nhostname = 'node2'\n", 2, 'hostname', 'already set on line 1');
   bad("hostname = 'node1'\nmaster_host = socket.gethostname()\n", 2, 'master_host', "'socket' is a name");
 });

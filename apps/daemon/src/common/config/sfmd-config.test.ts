@@ -108,15 +108,36 @@ test('wrong types and ranges', () => {
 
 test('cluster_hosts entries: required keys, positive sizes, names, pairs', () => {
   bad('cluster_hosts = []\n', 1, 'cluster_hosts', 'at least one item');
-  bad("cluster_hosts = [\n  {'host': 'node1', 'cpus': -4, 'RAM': 1 << 30},\n]\n", 2, 'cluster_hosts[0].cpus', 'expected a positive integer, got -4');
+  bad(
+    "cluster_hosts = [\n  {'host': 'node1', 'cpus': -4, 'RAM': 1 << 30},\n]\n",
+    2,
+    'cluster_hosts[0].cpus',
+    'expected a positive integer, got -4',
+  );
   bad("cluster_hosts = [\n  {'host': 'node1', 'cpus': 0, 'RAM': 1 << 30},\n]\n", 2, 'cluster_hosts[0].cpus', 'got 0');
   bad("cluster_hosts = [\n  {'host': 'node1', 'cpus': 4, 'RAM': 0},\n]\n", 2, 'cluster_hosts[0].RAM', 'expected a positive integer, got 0');
   bad("cluster_hosts = [\n  {'host': 'node1', 'cpus': 4},\n]\n", 2, 'cluster_hosts[0]', "missing key 'RAM'");
   bad("cluster_hosts = [\n  {'cpus': 4, 'RAM': 1},\n]\n", 2, 'cluster_hosts[0]', "missing key 'host'");
-  bad("cluster_hosts = [\n  {'host': 'node1', 'cpus': 4,\n   'ram': 1},\n]\n", 3, 'cluster_hosts[0]', "unknown key 'ram' (did you mean 'RAM'?)", 'allowed keys: host, cpus, RAM');
-  bad("cluster_hosts = [{'host': '../etc/passwd', 'cpus': 4, 'RAM': 1}]\n", 1, 'cluster_hosts[0].host', 'expected a host name or IP address');
+  bad(
+    "cluster_hosts = [\n  {'host': 'node1', 'cpus': 4,\n   'ram': 1},\n]\n",
+    3,
+    'cluster_hosts[0]',
+    "unknown key 'ram' (did you mean 'RAM'?)",
+    'allowed keys: host, cpus, RAM',
+  );
+  bad(
+    "cluster_hosts = [{'host': '../etc/passwd', 'cpus': 4, 'RAM': 1}]\n",
+    1,
+    'cluster_hosts[0].host',
+    'expected a host name or IP address',
+  );
   bad("cluster_hosts = [{'host': '', 'cpus': 4, 'RAM': 1}]\n", 1, 'cluster_hosts[0].host', 'empty');
-  bad("cluster_hosts = [{'host': ['a', 'b', 'c'], 'cpus': 4, 'RAM': 1}]\n", 1, 'cluster_hosts[0].host', '[unicast_name, multicast_name] pair');
+  bad(
+    "cluster_hosts = [{'host': ['a', 'b', 'c'], 'cpus': 4, 'RAM': 1}]\n",
+    1,
+    'cluster_hosts[0].host',
+    '[unicast_name, multicast_name] pair',
+  );
   bad("cluster_hosts = [{'host': ['a', 7], 'cpus': 4, 'RAM': 1}]\n", 1, 'cluster_hosts[0].host[1]', 'got 7');
   bad("cluster_hosts = [{'host': 'node1', 'cpus': 4, 'RAM': 4.5}]\n", 1, 'cluster_hosts[0].RAM', 'floating-point');
 });
@@ -183,7 +204,10 @@ test('loadSfmdConfig refuses directories, oversized files and invalid UTF-8', as
 
   const huge = path.join(dir, 'huge.cfg');
   await writeFile(huge, `${MINIMAL_HOSTS}# ${'x'.repeat(2 * 1024 * 1024)}\n`);
-  await assert.rejects(loadSfmdConfig(huge), (err: SfError) => err.code === 'BAD_CONFIG' && err.message.includes(huge) && err.message.includes('1 MiB'));
+  await assert.rejects(
+    loadSfmdConfig(huge),
+    (err: SfError) => err.code === 'BAD_CONFIG' && err.message.includes(huge) && err.message.includes('1 MiB'),
+  );
 
   const binary = path.join(dir, 'binary.cfg');
   await writeFile(binary, Buffer.from([0x61, 0x20, 0x3d, 0x20, 0xff, 0xfe, 0x0a]));

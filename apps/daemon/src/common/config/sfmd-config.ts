@@ -5,8 +5,20 @@ import { hostName, networkAddress } from './net-names.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
 import { readConfigFile } from './read-config-file.ts';
 import {
-  childAt, configError, describe, listOf, nonNegativeInt, nullable, oneOf, optional, port, positiveInt, readSettings,
-  record, required, type Check,
+  childAt,
+  configError,
+  describe,
+  listOf,
+  nonNegativeInt,
+  nullable,
+  oneOf,
+  optional,
+  port,
+  positiveInt,
+  readSettings,
+  record,
+  required,
+  type Check,
 } from './schema.ts';
 
 export type NetworkMode = 'multicast' | 'unicast';

@@ -41,9 +41,7 @@ test('the classic sfseed.cfg, paths kept as written by parse', () => {
 });
 
 test('a kernel-only seed with boot arguments; vcpus defaults to 1', () => {
-  const config = parseSfseedConfig(
-    "kernel = '/boot/vmlinuz-sf'\nargs = 'console=ttyS0 ' + 'root=/dev/vda1 ro'\nmemory = 256\n",
-  );
+  const config = parseSfseedConfig("kernel = '/boot/vmlinuz-sf'\nargs = 'console=ttyS0 ' + 'root=/dev/vda1 ro'\nmemory = 256\n");
   assert.deepEqual(config, {
     diskImage: null,
     vcpus: 1,
@@ -69,7 +67,13 @@ test('wrong sfseed.cfg settings', () => {
   bad("disk_image = 'a.img'\nmemory = 512\nname = 'my seed'\n", 3, 'name', "letters, digits, '_', '.' and '-'");
   bad("disk_image = 'a.img\\x00.txt'\nmemory = 512\n", 1, 'disk_image', 'NUL character');
   bad("disk_image = ''\nmemory = 512\n", 1, 'disk_image', 'empty');
-  bad("disk_image = 'a.img'\nmemory_mb = 512\n", 2, 'memory_mb', "unknown key 'memory_mb' (did you mean 'memory'?)", 'allowed keys: disk_image, vcpus, memory, kernel, args, name');
+  bad(
+    "disk_image = 'a.img'\nmemory_mb = 512\n",
+    2,
+    'memory_mb',
+    "unknown key 'memory_mb' (did you mean 'memory'?)",
+    'allowed keys: disk_image, vcpus, memory, kernel, args, name',
+  );
   bad("disk_image = 'a.img'\nmemory = 512\nmemory = 1024\n", 3, 'memory', 'already set on line 2');
   bad("disk_image = 'a.img'\nmemory = 512\nkernel = open('/etc/passwd').read()\n", 3, 'kernel', 'function calls');
 });

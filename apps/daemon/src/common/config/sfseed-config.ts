@@ -20,13 +20,13 @@ const filePath = string({ maxLength: 4096, what: 'a file path' });
 const SFSEED_FIELDS = {
   disk_image: optional(nullable(filePath), null),
   vcpus: optional(integer({ min: 1, max: 64 }), 1),
-  memory: required(integer({ min: 16, max: 1_048_576, what: 'a size in MiB from 16 to 1048576' }), "the seed VM's memory in MiB, e.g. memory = 1024"),
+  memory: required(
+    integer({ min: 16, max: 1_048_576, what: 'a size in MiB from 16 to 1048576' }),
+    "the seed VM's memory in MiB, e.g. memory = 1024",
+  ),
   kernel: optional(nullable(filePath), null),
   args: optional(nullable(string({ minLength: 0, maxLength: 4096, what: 'a string of boot arguments' })), null),
-  name: optional(
-    nullable(string({ maxLength: 64, pattern: /^[\w.-]+$/, what: "a name of letters, digits, '_', '.' and '-'" })),
-    null,
-  ),
+  name: optional(nullable(string({ maxLength: 64, pattern: /^[\w.-]+$/, what: "a name of letters, digits, '_', '.' and '-'" })), null),
 };
 
 export function parseSfseedConfig(text: string, fileName = 'sfseed.cfg'): SfseedConfig {

@@ -35,7 +35,8 @@ function randomCase(seed: number, mode?: 'clone' | 'procs'): Case {
     let ramFree: number;
     const r = rng();
     if (r < 0.1) ramFree = 0;
-    else if (r < 0.35 && memory > 0) ramFree = Math.min(256 * GiB, randInt(rng, 0, 16) * memory); // exact multiples
+    else if (r < 0.35 && memory > 0)
+      ramFree = Math.min(256 * GiB, randInt(rng, 0, 16) * memory); // exact multiples
     else ramFree = randInt(rng, 0, 256 * GiB);
     hosts.push({ hostId: `h${i}`, name: `host-${i}`, cpusFree, ramFree });
   }
@@ -159,20 +160,30 @@ test('property: maximality — if less than the amount is placed, no host can fi
 });
 
 test('property: clone mode gives every VM exactly masterVcpus and places min(amount, what fits) clones', () => {
-  forAll(5_000_000, (c, placements) => {
-    for (const p of placements) assert.equal(p.processors, c.request.masterVcpus, `vm ${p.vmid} processors`);
-    assert.equal(placements.length, Math.min(c.request.amount, capacity(c.hosts, c.request)), 'clone count');
-  }, 'clone');
+  forAll(
+    5_000_000,
+    (c, placements) => {
+      for (const p of placements) assert.equal(p.processors, c.request.masterVcpus, `vm ${p.vmid} processors`);
+      assert.equal(placements.length, Math.min(c.request.amount, capacity(c.hosts, c.request)), 'clone count');
+    },
+    'clone',
+  );
 });
 
 test('property: procs mode gives every VM 1..masterVcpus and places min(amount, what fits) processors', () => {
-  forAll(6_000_000, (c, placements) => {
-    for (const p of placements) {
-      assert.ok(Number.isInteger(p.processors) && p.processors >= 1 && p.processors <= c.request.masterVcpus,
-        `vm ${p.vmid} has ${p.processors} processors, want 1..${c.request.masterVcpus}`);
-    }
-    assert.equal(placedAmount(c.request, placements), Math.min(c.request.amount, capacity(c.hosts, c.request)), 'processor sum');
-  }, 'procs');
+  forAll(
+    6_000_000,
+    (c, placements) => {
+      for (const p of placements) {
+        assert.ok(
+          Number.isInteger(p.processors) && p.processors >= 1 && p.processors <= c.request.masterVcpus,
+          `vm ${p.vmid} has ${p.processors} processors, want 1..${c.request.masterVcpus}`,
+        );
+      }
+      assert.equal(placedAmount(c.request, placements), Math.min(c.request.amount, capacity(c.hosts, c.request)), 'processor sum');
+    },
+    'procs',
+  );
 });
 
 test('property: procs mode with ample capacity makes exactly ceil(N / masterVcpus) VMs', () => {
@@ -184,7 +195,10 @@ test('property: procs mode with ample capacity makes exactly ceil(N / masterVcpu
     const memory = randInt(rng, 0, 4) * GiB;
     const vms = Math.ceil(amount / masterVcpus);
     const hosts = Array.from({ length: randInt(rng, 1, 12) }, (_, k) => ({
-      hostId: `h${k}`, name: `host-${k}`, cpusFree: amount + randInt(rng, 0, 64), ramFree: vms * memory + randInt(rng, 0, GiB),
+      hostId: `h${k}`,
+      name: `host-${k}`,
+      cpusFree: amount + randInt(rng, 0, 64),
+      ramFree: vms * memory + randInt(rng, 0, GiB),
     }));
     const c: Case = { seed, hosts, request: { amount, procs: true, min: randInt(rng, 0, amount), masterVcpus, memory } };
     const placements = run(c);
@@ -239,8 +253,14 @@ test('example: 3 hosts x 4 cpus, master 2 vcpus, 5 clones -> {2,2,1}', () => {
 test('example: procs mode, 10 processors, master 4 vcpus, one big host -> [4,4,2]', () => {
   const hosts = [{ hostId: 'big', name: 'big', cpusFree: 64, ramFree: 256 * GiB }];
   const placements = defaultAllocator.allocate(hosts, { amount: 10, procs: true, min: 10, masterVcpus: 4, memory: 2 * GiB }, mulberry32(2));
-  assert.deepEqual(placements.map((p) => p.processors), [4, 4, 2]);
-  assert.deepEqual(placements.map((p) => p.vmid), [1, 2, 3]);
+  assert.deepEqual(
+    placements.map((p) => p.processors),
+    [4, 4, 2],
+  );
+  assert.deepEqual(
+    placements.map((p) => p.vmid),
+    [1, 2, 3],
+  );
 });
 
 test('example: hosts without cpus or RAM get nothing', () => {
@@ -253,7 +273,10 @@ test('example: hosts without cpus or RAM get nothing', () => {
   for (const procs of [false, true]) {
     const placements = defaultAllocator.allocate(hosts, { amount: 20, procs, min: 0, masterVcpus: 1, memory: GiB }, mulberry32(3));
     assert.ok(placements.length > 0);
-    assert.ok(placements.every((p) => p.hostId === 'ok'), JSON.stringify(placements));
+    assert.ok(
+      placements.every((p) => p.hostId === 'ok'),
+      JSON.stringify(placements),
+    );
   }
   const none = defaultAllocator.allocate(hosts.slice(0, 3), { amount: 3, procs: false, min: 0, masterVcpus: 1, memory: GiB });
   assert.deepEqual(none, []);

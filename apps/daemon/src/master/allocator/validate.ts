@@ -8,7 +8,10 @@ const isCount = (n: number, least: number): boolean => Number.isSafeInteger(n) &
 export function assertValidRequest(request: AllocationRequest): void {
   const { amount, min, masterVcpus, memory } = request;
   if (!isCount(amount, 1)) {
-    throw new SfError('BAD_INPUT', `allocation amount must be an integer >= 1, got ${amount}; ask for at least one ${request.procs ? 'processor' : 'clone'}`);
+    throw new SfError(
+      'BAD_INPUT',
+      `allocation amount must be an integer >= 1, got ${amount}; ask for at least one ${request.procs ? 'processor' : 'clone'}`,
+    );
   }
   if (!isCount(min, 0) || min > amount) {
     throw new SfError('BAD_INPUT', `allocation min must be an integer in 0..${amount}, got ${min}; lower min or raise the amount`);

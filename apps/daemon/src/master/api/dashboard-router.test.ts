@@ -44,14 +44,27 @@ test('overview: hosts with reservations, live domains and the metric history the
   await admin.cluster.seed({ config: seedConfig(2, 512) });
   for (let i = 0; i < 3; i++) {
     f.svc.events.emit('host:metrics', {
-      host: 'alpha', sampledAt: 1000 * i, cpuUtilization: 0.25, load1: 0.5, memTotal: 8 * GiB, memAvailable: 6 * GiB, domainsRunning: 1, uptimeSeconds: 10,
+      host: 'alpha',
+      sampledAt: 1000 * i,
+      cpuUtilization: 0.25,
+      load1: 0.5,
+      memTotal: 8 * GiB,
+      memAvailable: 6 * GiB,
+      domainsRunning: 1,
+      uptimeSeconds: 10,
     });
   }
   const view = await admin.dashboard.overview();
   assert.equal(view.hosts[0]?.state, 'online');
   assert.equal(view.hosts[0]?.cpusUsed, 2);
-  assert.deepEqual(view.domains.map((d) => d.domain), ['1:0']);
-  assert.deepEqual(view.history.alpha?.map((s) => s.sampledAt), [0, 1000, 2000]);
+  assert.deepEqual(
+    view.domains.map((d) => d.domain),
+    ['1:0'],
+  );
+  assert.deepEqual(
+    view.history.alpha?.map((s) => s.sampledAt),
+    [0, 1000, 2000],
+  );
   assert.deepEqual((await admin.dashboard.hostMetrics({ host: 'alpha' })).length, 3);
 });
 
@@ -65,12 +78,27 @@ test('merge ends the clones as merged and reports each one; a host that fails is
     return command(host, c, payload);
   };
   const out = await admin.dashboard.merge({ clusterid: 1, ticket });
-  assert.deepEqual(out.results.map((r) => [r.vmid, r.ok]), [[1, true], [2, false], [3, true]]);
+  assert.deepEqual(
+    out.results.map((r) => [r.vmid, r.ok]),
+    [
+      [1, true],
+      [2, false],
+      [3, true],
+    ],
+  );
   assert.match(out.results[1]!.error!, /HOST_LOST.*may still run/);
   assert.match(out.summary, /2 of 3 .*vmid 2 on alpha/);
 
   const view = await admin.dashboard.cluster({ clusterid: 1 });
-  assert.deepEqual(view.domains.map((d) => [d.vmid, d.state]), [[0, 'running'], [1, 'merged'], [2, 'merged'], [3, 'merged']]);
+  assert.deepEqual(
+    view.domains.map((d) => [d.vmid, d.state]),
+    [
+      [0, 'running'],
+      [1, 'merged'],
+      [2, 'merged'],
+      [3, 'merged'],
+    ],
+  );
   assert.equal(view.tickets[0]?.state, 'merged');
   assert.equal(view.tickets[0]?.allocations.length, 3, 'the allocation map stays readable');
   const op = view.operations.find((o) => o.kind === 'clone.merge' && o.requester === 'admin');
@@ -84,12 +112,19 @@ test('kill stops one clone and refuses the master; shutdown ends the cluster and
   t.after(() => f.close());
   const { admin } = await clusterWithClones(f, 2);
   const killed = await admin.dashboard.kill({ clusterid: 1, vmid: 2 });
-  assert.deepEqual(killed.results.map((r) => [r.vmid, r.ok, r.state]), [[2, true, 'stopped']]);
+  assert.deepEqual(
+    killed.results.map((r) => [r.vmid, r.ok, r.state]),
+    [[2, true, 'stopped']],
+  );
   await assert.rejects(admin.dashboard.kill({ clusterid: 1, vmid: 0 }), (e) => sfCode(e) === 'BAD_INPUT');
   await assert.rejects(admin.dashboard.kill({ clusterid: 1, vmid: 2 }), (e) => sfCode(e) === 'DOMAIN_UNKNOWN');
 
   const down = await admin.dashboard.shutdown({ clusterid: 1 });
-  assert.deepEqual(down.results.map((r) => r.vmid), [1, 0], 'clones first, the master last');
+  assert.deepEqual(
+    down.results.map((r) => r.vmid),
+    [1, 0],
+    'clones first, the master last',
+  );
   const view = await admin.dashboard.cluster({ clusterid: 1 });
   assert.equal(view.state, 'shutdown');
   assert.ok(view.domains.every((d) => !['running', 'booting', 'defined'].includes(d.state)));
@@ -109,7 +144,7 @@ test('console input goes to the sfld of a live domain only', async (t) => {
   await assert.rejects(admin.dashboard.consoleInput({ clusterid: 1, vmid: 9, text: 'x' }), (e) => sfCode(e) === 'DOMAIN_UNKNOWN');
 });
 
-test('checkSeed answers with the seed schema\'s own messages, by field', async (t) => {
+test("checkSeed answers with the seed schema's own messages, by field", async (t) => {
   const f = await masterFixture(oneHost);
   t.after(() => f.close());
   const admin = await f.admin();

@@ -13,10 +13,10 @@ const vmid = z.number().int().min(0);
 
 export const dashboardRouter = router({
   overview: adminProcedure.query(({ ctx }) => dashboardOverview(ctx.svc)),
-  hostMetrics: adminProcedure.input(z.object({ host: z.string().min(1).max(253) }).strict())
+  hostMetrics: adminProcedure
+    .input(z.object({ host: z.string().min(1).max(253) }).strict())
     .query(({ ctx, input }) => metricHistory(ctx.svc).of(input.host)),
-  cluster: adminProcedure.input(z.object({ clusterid }).strict())
-    .query(({ ctx, input }) => dashboardCluster(ctx.svc, input.clusterid)),
+  cluster: adminProcedure.input(z.object({ clusterid }).strict()).query(({ ctx, input }) => dashboardCluster(ctx.svc, input.clusterid)),
   guests: adminProcedure.query(() => listExampleGuests()),
   /**
    * Checks a seed form against cluster.seed's own schema and answers every issue with its field, so
@@ -28,12 +28,14 @@ export const dashboardRouter = router({
       ? { ok: true as const, issues: [] }
       : { ok: false as const, issues: parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message })) };
   }),
-  merge: adminProcedure.input(z.object({ clusterid, ticket: z.string().uuid('a ticket is a 36-character uuid').nullable() }).strict())
+  merge: adminProcedure
+    .input(z.object({ clusterid, ticket: z.string().uuid('a ticket is a 36-character uuid').nullable() }).strict())
     .mutation(({ ctx, input }) => adminMerge(ctx.svc, input.clusterid, input.ticket)),
-  kill: adminProcedure.input(z.object({ clusterid, vmid }).strict())
+  kill: adminProcedure
+    .input(z.object({ clusterid, vmid }).strict())
     .mutation(({ ctx, input }) => adminKill(ctx.svc, input.clusterid, input.vmid)),
-  shutdown: adminProcedure.input(z.object({ clusterid }).strict())
-    .mutation(({ ctx, input }) => adminShutdown(ctx.svc, input.clusterid)),
-  consoleInput: adminProcedure.input(z.object({ clusterid, vmid, text: z.string().min(1).max(4096) }).strict())
+  shutdown: adminProcedure.input(z.object({ clusterid }).strict()).mutation(({ ctx, input }) => adminShutdown(ctx.svc, input.clusterid)),
+  consoleInput: adminProcedure
+    .input(z.object({ clusterid, vmid, text: z.string().min(1).max(4096) }).strict())
     .mutation(({ ctx, input }) => consoleInput(ctx.svc, input.clusterid, input.vmid, input.text)),
 });

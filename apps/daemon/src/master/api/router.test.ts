@@ -17,7 +17,10 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?:
   });
 }
 
-const twoHosts = [{ name: 'alpha', cpus: 4, ram: 8 * GiB }, { name: 'beta', cpus: 4, ram: 8 * GiB }];
+const twoHosts = [
+  { name: 'alpha', cpus: 4, ram: 8 * GiB },
+  { name: 'beta', cpus: 4, ram: 8 * GiB },
+];
 // Clones run on their master's host until the multi-host data plane exists: fork tests use one host.
 const oneHost = [{ name: 'alpha', cpus: 8, ram: 16 * GiB }];
 
@@ -60,9 +63,13 @@ test('state.hosts and host.get list configured hosts with cpus, RAM, use and no 
   await f.online('alpha');
   const admin = await f.admin();
   const hosts = await admin.state.hosts();
-  assert.deepEqual(hosts.map((h) => [h.name, h.state, h.cpus, h.ram, h.cpusUsed]), [
-    ['alpha', 'online', 4, 8 * GiB, 0], ['beta', 'offline', 4, 8 * GiB, 0],
-  ]);
+  assert.deepEqual(
+    hosts.map((h) => [h.name, h.state, h.cpus, h.ram, h.cpusUsed]),
+    [
+      ['alpha', 'online', 4, 8 * GiB, 0],
+      ['beta', 'offline', 4, 8 * GiB, 0],
+    ],
+  );
   assert.ok(!JSON.stringify(hosts).includes('secretHash'), 'no secret hash leaks');
   assert.equal((await admin.host.get({ name: 'alpha' })).kvm, true);
   await rejectsWith(admin.host.get({ name: 'gamma' }), 'HOST_UNKNOWN');
@@ -80,18 +87,29 @@ test('seed places a master on an online host, reserves it, and rejects bad confi
   assert.equal(cluster.domains[0]!.vmid, 0);
   assert.equal(cluster.domains[0]!.state, 'running');
   assert.deepEqual(f.links.sent[0], {
-    host: cluster.domains[0]!.host, command: 'domain:boot',
+    host: cluster.domains[0]!.host,
+    command: 'domain:boot',
     payload: { clusterid: 1, vmid: 0, vcpus: 2, memoryMiB: 1024, image: '/guests/test.elf', args: '' },
   });
   const second = await admin.cluster.seed({ config: { ...seedConfig(), name: 'render' } });
   assert.equal(second.clusterid, 2);
-  assert.deepEqual((await admin.cluster.list()).map((c) => [c.clusterid, c.state, c.liveDomains]), [[1, 'running', 1], [2, 'running', 1]]);
+  assert.deepEqual(
+    (await admin.cluster.list()).map((c) => [c.clusterid, c.state, c.liveDomains]),
+    [
+      [1, 'running', 1],
+      [2, 'running', 1],
+    ],
+  );
   const used = (await admin.state.hosts()).reduce((sum, h) => sum + h.cpusUsed, 0);
   assert.equal(used, 3);
   await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), vcpus: 0 } }), 'BAD_INPUT');
   await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), kernel: null } }), 'BAD_CONFIG', /disk_image or kernel/);
   const hostsBefore = await admin.state.hosts();
-  await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), kernel: null, diskImage: '/img/debian.qcow2' } }), 'BAD_CONFIG', /Linux guest/);
+  await rejectsWith(
+    admin.cluster.seed({ config: { ...seedConfig(), kernel: null, diskImage: '/img/debian.qcow2' } }),
+    'BAD_CONFIG',
+    /Linux guest/,
+  );
   assert.deepEqual(await admin.state.hosts(), hostsBefore, 'a seed that cannot boot gives its reservation back');
   await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), name: '../etc' } }), 'BAD_INPUT');
   await rejectsWith(admin.cluster.seed({ config: { ...seedConfig(), evil: 1 } as never }), 'BAD_INPUT');
@@ -130,19 +148,27 @@ test('the ticket lifecycle through every guest procedure, with fork answers and 
   const ticket = await master.ticket.request({ nclones: 3 });
   assert.equal(ticket.state, 'unused');
   assert.equal(ticket.granted, 3);
-  assert.deepEqual(ticket.allocations.map((a) => a.vmid), [1, 2, 3]);
+  assert.deepEqual(
+    ticket.allocations.map((a) => a.vmid),
+    [1, 2, 3],
+  );
   assert.ok(ticket.allocations.every((a) => a.processors === 1 && a.memory === 512 * 2 ** 20));
   assert.deepEqual(await master.ticket.list(), { unused: [ticket.ticket], outstanding: [] });
   assert.deepEqual((await master.ticket.info({ ticket: ticket.ticket })).allocations, ticket.allocations);
 
   const fork = await master.clone.master({ ticket: ticket.ticket });
   assert.deepEqual(fork, { ticket: ticket.ticket, nclones: 3, vmid: 0 });
-  assert.deepEqual(f.links.sent.filter((s) => s.command === 'domain:fork').map((s) => s.payload),
-    [{ clusterid: 1, vmid: 0, ticket: ticket.ticket, nclones: 3, clones: [{ vmid: 1 }, { vmid: 2 }, { vmid: 3 }], serve: null }]);
+  assert.deepEqual(
+    f.links.sent.filter((s) => s.command === 'domain:fork').map((s) => s.payload),
+    [{ clusterid: 1, vmid: 0, ticket: ticket.ticket, nclones: 3, clones: [{ vmid: 1 }, { vmid: 2 }, { vmid: 3 }], serve: null }],
+  );
   assert.ok((await admin.state.domains()).every((d) => d.state === 'running'));
   assert.deepEqual(await master.ticket.list(), { unused: [], outstanding: [ticket.ticket] });
   const domains = await admin.state.domains();
-  assert.deepEqual(domains.map((d) => d.domain), ['1:0', '1:1', '1:2', '1:3']);
+  assert.deepEqual(
+    domains.map((d) => d.domain),
+    ['1:0', '1:1', '1:2', '1:3'],
+  );
 
   // A clone may not act as the master, and the master may not exit like a clone.
   const clone2 = await f.admin('1:2');
@@ -158,7 +184,8 @@ test('the ticket lifecycle through every guest procedure, with fork answers and 
     assert.deepEqual(exit, { clusterid: 1, vmid, status: vmid });
   }
   assert.deepEqual(await joined, {
-    ticket: ticket.ticket, clones: 3,
+    ticket: ticket.ticket,
+    clones: 3,
     exits: [1, 2, 3].map((vmid) => ({ vmid, how: 'exited', status: vmid, reason: null })),
   });
   assert.equal((await master.ticket.info({ ticket: ticket.ticket })).state, 'merged');
@@ -168,7 +195,10 @@ test('the ticket lifecycle through every guest procedure, with fork answers and 
   await master.clone.master({ ticket: second.ticket });
   const merged = await master.clone.merge({ ticket: null });
   assert.deepEqual(merged, { merged: [second.ticket], clones: 2 });
-  assert.deepEqual((await admin.state.domains()).map((d) => d.domain), ['1:0']);
+  assert.deepEqual(
+    (await admin.state.domains()).map((d) => d.domain),
+    ['1:0'],
+  );
 
   const kinds = (await admin.operations.list({ limit: 100 })).map((o) => o.kind);
   for (const kind of ['cluster.seed', 'ticket.request', 'clone.master', 'clone.exit', 'clone.join', 'clone.merge', 'host.register']) {
@@ -204,7 +234,10 @@ test('illegal ticket transitions are refused with TICKET_STATE and leave state u
   await rejectsWith(master.ticket.info({ ticket: crypto.randomUUID() }), 'TICKET_UNKNOWN');
   await rejectsWith(master.ticket.info({ ticket: 'not-a-uuid' }), 'BAD_INPUT');
   const failed = await admin.operations.list({ limit: 100 });
-  assert.ok(failed.some((o) => o.status === 'failed' && o.error?.startsWith('TICKET_STATE')), 'failures are recorded too');
+  assert.ok(
+    failed.some((o) => o.status === 'failed' && o.error?.startsWith('TICKET_STATE')),
+    'failures are recorded too',
+  );
 });
 
 test("a cluster cannot see or use another cluster's tickets", async (t) => {
@@ -224,7 +257,10 @@ test("a cluster cannot see or use another cluster's tickets", async (t) => {
 });
 
 test('min, block and procs behave as the classic API says', async (t) => {
-  const f = await masterFixture([{ name: 'alpha', cpus: 4, ram: 64 * GiB }, { name: 'beta', cpus: 4, ram: 64 * GiB }]);
+  const f = await masterFixture([
+    { name: 'alpha', cpus: 4, ram: 64 * GiB },
+    { name: 'beta', cpus: 4, ram: 64 * GiB },
+  ]);
   t.after(() => f.close());
   await f.online('alpha', 'beta');
   const admin = await f.admin();
@@ -270,7 +306,13 @@ test('shutdown stops every domain, disposes and merges tickets and frees the hos
   const result = await master.cluster.shutdown();
   assert.equal(result.state, 'shutdown');
   assert.ok(result.domains.every((d) => d.state === 'stopped'));
-  assert.deepEqual(result.tickets.map((x) => [x.ticket, x.state]), [[out.ticket, 'merged'], [spare.ticket, 'disposed']]);
+  assert.deepEqual(
+    result.tickets.map((x) => [x.ticket, x.state]),
+    [
+      [out.ticket, 'merged'],
+      [spare.ticket, 'disposed'],
+    ],
+  );
   assert.ok((await admin.state.hosts()).every((h) => h.cpusUsed === 0 && h.ramUsed === 0));
   await rejectsWith(master.ticket.list(), 'DOMAIN_UNKNOWN');
   assert.equal((await admin.state.domains({ all: true })).length, 3);
@@ -288,12 +330,15 @@ test('over HTTP, the error table sets the status code', async (t) => {
   const get = (path: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${port}/trpc/${path}`, { headers });
   assert.equal((await get('state.hosts')).status, 401);
   assert.equal((await get('state.hosts', { authorization: `Bearer ${f.adminToken}` })).status, 200);
-  const missing = await get(`cluster.get?input=${encodeURIComponent(JSON.stringify({ clusterid: 9 }))}`, { authorization: `Bearer ${f.adminToken}` });
+  const missing = await get(`cluster.get?input=${encodeURIComponent(JSON.stringify({ clusterid: 9 }))}`, {
+    authorization: `Bearer ${f.adminToken}`,
+  });
   assert.equal(missing.status, 404);
   assert.equal((await missing.json()).error.data.sfCode, 'CLUSTER_UNKNOWN');
   // NO_RESOURCES is 409 in the table (tRPC alone would say 412 for PRECONDITION_FAILED).
   const seed = await fetch(`http://127.0.0.1:${port}/trpc/cluster.seed`, {
-    method: 'POST', headers: { authorization: `Bearer ${f.adminToken}`, 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { authorization: `Bearer ${f.adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ config: seedConfig() }),
   });
   assert.equal(seed.status, 409);

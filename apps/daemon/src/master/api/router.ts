@@ -15,59 +15,81 @@ const waitMs = z.number().int().min(0).max(3_600_000);
 
 const ticketRouter = router({
   request: domainProcedure
-    .input(z.object({
-      nclones: z.number().int().min(1).max(1024),
-      procs: z.boolean().default(false),
-      min: z.number().int().min(0).max(1024).default(0),
-      block: z.boolean().default(false),
-      timeoutMs: waitMs.optional(),
-    }).strict())
+    .input(
+      z
+        .object({
+          nclones: z.number().int().min(1).max(1024),
+          procs: z.boolean().default(false),
+          min: z.number().int().min(0).max(1024).default(0),
+          block: z.boolean().default(false),
+          timeoutMs: waitMs.optional(),
+        })
+        .strict(),
+    )
     .mutation(({ ctx, input }) => requestTicket(ctx.svc, ctx.domain, input)),
   list: domainProcedure.query(({ ctx }) => listTickets(ctx.svc, ctx.domain)),
-  info: domainProcedure.input(z.object({ ticket: ticketId }).strict())
+  info: domainProcedure
+    .input(z.object({ ticket: ticketId }).strict())
     .query(({ ctx, input }) => ticketInfo(ctx.svc, ctx.domain, input.ticket)),
-  dispose: domainProcedure.input(z.object({ ticket: ticketId }).strict())
+  dispose: domainProcedure
+    .input(z.object({ ticket: ticketId }).strict())
     .mutation(({ ctx, input }) => disposeTicket(ctx.svc, ctx.domain, input.ticket)),
 });
 
 const cloneRouter = router({
-  master: domainProcedure.input(z.object({ ticket: ticketId }).strict())
+  master: domainProcedure
+    .input(z.object({ ticket: ticketId }).strict())
     .mutation(({ ctx, input }) => cloneMaster(ctx.svc, ctx.domain, input.ticket)),
-  merge: domainProcedure.input(z.object({ ticket: ticketId.nullable() }).strict())
+  merge: domainProcedure
+    .input(z.object({ ticket: ticketId.nullable() }).strict())
     .mutation(({ ctx, input }) => mergeClones(ctx.svc, ctx.domain, input.ticket)),
-  join: domainProcedure.input(z.object({ ticket: ticketId, timeoutMs: waitMs.optional() }).strict())
+  join: domainProcedure
+    .input(z.object({ ticket: ticketId, timeoutMs: waitMs.optional() }).strict())
     .mutation(({ ctx, input }) => joinClones(ctx.svc, ctx.domain, input.ticket, input.timeoutMs)),
-  exit: domainProcedure.input(z.object({ status: z.number().int().min(-2147483648).max(2147483647).default(0) }).strict())
+  exit: domainProcedure
+    .input(z.object({ status: z.number().int().min(-2147483648).max(2147483647).default(0) }).strict())
     .mutation(({ ctx, input }) => exitClone(ctx.svc, ctx.domain, input.status)),
 });
 
 const clusterRouter = router({
-  seed: adminProcedure.input(z.object({ config: seedConfigSchema }).strict())
+  seed: adminProcedure
+    .input(z.object({ config: seedConfigSchema }).strict())
     .mutation(({ ctx, input }) => seedCluster(ctx.svc, input.config, 'admin')),
   shutdown: domainProcedure.mutation(({ ctx }) => shutdownCluster(ctx.svc, ctx.domain)),
   list: adminProcedure.query(({ ctx }) => listClusters(ctx.svc)),
-  get: adminProcedure.input(z.object({ clusterid: z.number().int().min(0) }).strict())
+  get: adminProcedure
+    .input(z.object({ clusterid: z.number().int().min(0) }).strict())
     .query(({ ctx, input }) => clusterDetail(ctx.svc, input.clusterid)),
 });
 
 const stateRouter = router({
   hosts: adminProcedure.query(({ ctx }) => listHosts(ctx.svc)),
   domains: adminProcedure
-    .input(z.object({ all: z.boolean().default(false), clusterid: z.number().int().min(0).optional() }).strict().default({ all: false }))
+    .input(
+      z
+        .object({ all: z.boolean().default(false), clusterid: z.number().int().min(0).optional() })
+        .strict()
+        .default({ all: false }),
+    )
     .query(({ ctx, input }) => listDomains(ctx.svc, input)),
 });
 
 const hostRouter = router({
-  get: adminProcedure.input(z.object({ name: z.string().min(1).max(253) }).strict())
+  get: adminProcedure
+    .input(z.object({ name: z.string().min(1).max(253) }).strict())
     .query(({ ctx, input }) => getHost(ctx.svc, input.name)),
 });
 
 const operationsRouter = router({
   list: adminProcedure
-    .input(z.object({ limit: z.number().int().min(1).max(1000).default(50), kind: z.string().max(64).optional() }).strict().default({ limit: 50 }))
+    .input(
+      z
+        .object({ limit: z.number().int().min(1).max(1000).default(50), kind: z.string().max(64).optional() })
+        .strict()
+        .default({ limit: 50 }),
+    )
     .query(({ ctx, input }) => listOperations(ctx.svc, input)),
-  get: adminProcedure.input(z.object({ id: z.string().uuid() }).strict())
-    .query(({ ctx, input }) => getOperation(ctx.svc, input.id)),
+  get: adminProcedure.input(z.object({ id: z.string().uuid() }).strict()).query(({ ctx, input }) => getOperation(ctx.svc, input.id)),
 });
 
 export const appRouter = router({
@@ -77,7 +99,8 @@ export const appRouter = router({
     hostsOnline: await ctx.svc.db.host.count({ where: { state: 'online' } }),
   })),
   whoami: publicProcedure.query(({ ctx }) => ({
-    caller: ctx.caller.kind, host: ctx.caller.kind === 'host' ? ctx.caller.name : null,
+    caller: ctx.caller.kind,
+    host: ctx.caller.kind === 'host' ? ctx.caller.name : null,
   })),
   ticket: ticketRouter,
   clone: cloneRouter,

@@ -7,10 +7,7 @@ import { ERROR_TABLE, SfError, type ErrorCode } from '../../common/errors.ts';
 import { findLiveDomain } from '../domains.ts';
 import type { MasterServices } from '../services.ts';
 
-export type Caller =
-  | { kind: 'admin' }
-  | { kind: 'host'; hostId: string; name: string }
-  | { kind: 'anonymous'; reason: string };
+export type Caller = { kind: 'admin' } | { kind: 'host'; hostId: string; name: string } | { kind: 'anonymous'; reason: string };
 
 export interface ApiContext {
   svc: MasterServices;
@@ -21,14 +18,22 @@ export interface ApiContext {
 
 const t = initTRPC.context<ApiContext>().create({
   errorFormatter({ shape, error }) {
-    const sfCode: ErrorCode = error.cause instanceof SfError ? error.cause.code
-      : error.cause instanceof ZodError ? 'BAD_INPUT'
-      : error.code === 'NOT_FOUND' ? 'BAD_INPUT'
-      : error.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED'
-      : error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR' ? 'BAD_INPUT' : 'INTERNAL';
-    const message = error.cause instanceof ZodError
-      ? 'invalid input: ' + error.cause.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')
-      : shape.message;
+    const sfCode: ErrorCode =
+      error.cause instanceof SfError
+        ? error.cause.code
+        : error.cause instanceof ZodError
+          ? 'BAD_INPUT'
+          : error.code === 'NOT_FOUND'
+            ? 'BAD_INPUT'
+            : error.code === 'UNAUTHORIZED'
+              ? 'UNAUTHORIZED'
+              : error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR'
+                ? 'BAD_INPUT'
+                : 'INTERNAL';
+    const message =
+      error.cause instanceof ZodError
+        ? `invalid input: ${error.cause.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`
+        : shape.message;
     return { ...shape, message, data: { ...shape.data, sfCode, stack: undefined } };
   },
 });
@@ -48,9 +53,12 @@ export const publicProcedure = t.procedure.use(mapErrors);
 
 export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
   if (ctx.caller.kind !== 'admin') {
-    throw new SfError(ctx.caller.kind === 'host' ? 'FORBIDDEN' : 'UNAUTHORIZED',
-      ctx.caller.kind === 'host' ? 'hosts may not call admin procedures'
-        : `this call needs the admin token (${ctx.caller.reason}): pass --token or set SNOWFLOCK_TOKEN; sfmd wrote it to $SNOWFLOCK_HOME/admin.token`);
+    throw new SfError(
+      ctx.caller.kind === 'host' ? 'FORBIDDEN' : 'UNAUTHORIZED',
+      ctx.caller.kind === 'host'
+        ? 'hosts may not call admin procedures'
+        : `this call needs the admin token (${ctx.caller.reason}): pass --token or set SNOWFLOCK_TOKEN; sfmd wrote it to $SNOWFLOCK_HOME/admin.token`,
+    );
   }
   return next({ ctx });
 });

@@ -24,8 +24,10 @@ test('illegal transitions throw TICKET_STATE with advice', () => {
     ['unused', 'unused', /cannot become unused/],
   ];
   for (const [from, to, advice] of cases) {
-    assert.throws(() => assertTicketTransition('t-1', from, to), (err: unknown) =>
-      err instanceof SfError && err.code === 'TICKET_STATE' && advice.test(err.message) && err.message.includes('t-1'));
+    assert.throws(
+      () => assertTicketTransition('t-1', from, to),
+      (err: unknown) => err instanceof SfError && err.code === 'TICKET_STATE' && advice.test(err.message) && err.message.includes('t-1'),
+    );
   }
 });
 

@@ -4,9 +4,21 @@ import { SfError } from '../../common/errors.ts';
 
 // The lists themselves live in common/states.ts (the wire schemas use them too); the store's code reads them here.
 export {
-  CLUSTER_STATES, DOMAIN_STATES, ENDED_DOMAIN_STATES, HOST_STATES, isLiveDomainState, LIVE_DOMAIN_STATES, OPERATION_STATUSES,
-  REPORTED_VM_STATES, TICKET_STATES,
-  type ClusterState, type DomainState, type HostState, type OperationStatus, type ReportedVmState, type TicketState,
+  CLUSTER_STATES,
+  DOMAIN_STATES,
+  ENDED_DOMAIN_STATES,
+  HOST_STATES,
+  isLiveDomainState,
+  LIVE_DOMAIN_STATES,
+  OPERATION_STATUSES,
+  REPORTED_VM_STATES,
+  TICKET_STATES,
+  type ClusterState,
+  type DomainState,
+  type HostState,
+  type OperationStatus,
+  type ReportedVmState,
+  type TicketState,
 } from '../../common/states.ts';
 import { DOMAIN_STATES, TICKET_STATES, type DomainState, type TicketState } from '../../common/states.ts';
 

@@ -9,12 +9,26 @@ export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Clusters — SFDashBoard' };
 
 export default async function ClustersPage() {
-  const clusters = await loadForPage('/clusters', async (c) => ({ clusters: await c.cluster.list.query(), domains: await c.state.domains.query({ all: false }) }));
+  const clusters = await loadForPage('/clusters', async (c) => ({
+    clusters: await c.cluster.list.query(),
+    domains: await c.state.domains.query({ all: false }),
+  }));
   return (
     <>
-      <PageHeading title="Clusters" subtitle="Each cluster is a master VM and the clones it made of itself."
-        actions={<Link href="/seed" className="button button--primary">Seed a cluster</Link>} />
-      {clusters.ok ? <ClusterList initial={clusters.value} /> : <ErrorBanner title="Could not load the clusters." message={clusters.error.message} />}
+      <PageHeading
+        title="Clusters"
+        subtitle="Each cluster is a master VM and the clones it made of itself."
+        actions={
+          <Link href="/seed" className="button button--primary">
+            Seed a cluster
+          </Link>
+        }
+      />
+      {clusters.ok ? (
+        <ClusterList initial={clusters.value} />
+      ) : (
+        <ErrorBanner title="Could not load the clusters." message={clusters.error.message} />
+      )}
     </>
   );
 }

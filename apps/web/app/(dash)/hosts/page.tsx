@@ -11,8 +11,15 @@ export default async function HostsPage() {
   const overview = await loadForPage('/hosts', (c) => c.dashboard.overview.query());
   return (
     <>
-      <PageHeading title="Hosts" subtitle="Every host, what it has, what Snowflock reserved there and what runs on it. Charts show up to the last 5 minutes, live." />
-      {overview.ok ? <HostsLive initial={overview.value} /> : <ErrorBanner title="Could not load the hosts." message={overview.error.message} />}
+      <PageHeading
+        title="Hosts"
+        subtitle="Every host, what it has, what Snowflock reserved there and what runs on it. Charts show up to the last 5 minutes, live."
+      />
+      {overview.ok ? (
+        <HostsLive initial={overview.value} />
+      ) : (
+        <ErrorBanner title="Could not load the hosts." message={overview.error.message} />
+      )}
     </>
   );
 }

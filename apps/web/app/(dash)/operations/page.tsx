@@ -11,7 +11,10 @@ export default async function OperationsPage() {
   const ops = await loadForPage('/operations', (c) => c.operations.list.query({ limit: 200 }));
   return (
     <>
-      <PageHeading title="Operations" subtitle="Every change to the system, newest first: who asked, how far it got, and how it ended. Live." />
+      <PageHeading
+        title="Operations"
+        subtitle="Every change to the system, newest first: who asked, how far it got, and how it ended. Live."
+      />
       {ops.ok ? <OperationsLive initial={ops.value} /> : <ErrorBanner title="Could not load the operations." message={ops.error.message} />}
     </>
   );

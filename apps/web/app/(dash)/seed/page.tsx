@@ -8,11 +8,21 @@ export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Seed — SFDashBoard' };
 
 export default async function SeedPage() {
-  const loaded = await loadForPage('/seed', async (c) => ({ guests: await c.dashboard.guests.query(), hosts: await c.state.hosts.query() }));
+  const loaded = await loadForPage('/seed', async (c) => ({
+    guests: await c.dashboard.guests.query(),
+    hosts: await c.state.hosts.query(),
+  }));
   return (
     <>
-      <PageHeading title="Seed a cluster" subtitle="Boot a master VM. If its guest asks for clones, they appear in the Cluster View as it makes them." />
-      {loaded.ok ? <SeedForm initial={loaded.value} /> : <ErrorBanner title="Could not load the guests and hosts." message={loaded.error.message} />}
+      <PageHeading
+        title="Seed a cluster"
+        subtitle="Boot a master VM. If its guest asks for clones, they appear in the Cluster View as it makes them."
+      />
+      {loaded.ok ? (
+        <SeedForm initial={loaded.value} />
+      ) : (
+        <ErrorBanner title="Could not load the guests and hosts." message={loaded.error.message} />
+      )}
     </>
   );
 }

@@ -22,7 +22,11 @@ export async function POST(req: NextRequest): Promise<NextResponse> {
     return sfmdErrorResponse(err);
   }
   if (caller !== 'admin') {
-    return errorResponse(401, 'UNAUTHORIZED', 'sfmd does not accept this token: copy it again from $SNOWFLOCK_HOME/admin.token on the master host');
+    return errorResponse(
+      401,
+      'UNAUTHORIZED',
+      'sfmd does not accept this token: copy it again from $SNOWFLOCK_HOME/admin.token on the master host',
+    );
   }
   const res = NextResponse.json({ ok: true });
   res.cookies.set(SESSION_COOKIE, token, cookieOptions(req.nextUrl.protocol === 'https:'));

@@ -18,7 +18,11 @@ export default async function ConsolePage({ params }: { params: Promise<{ domain
   if (!ref) {
     return (
       <main className="page console-page">
-        <EmptyState title={`'${raw}' is not a domain`}><p>Name a domain CLUSTER:VMID, e.g. <Link href="/console/1:0">/console/1:0</Link>.</p></EmptyState>
+        <EmptyState title={`'${raw}' is not a domain`}>
+          <p>
+            Name a domain CLUSTER:VMID, e.g. <Link href="/console/1:0">/console/1:0</Link>.
+          </p>
+        </EmptyState>
       </main>
     );
   }
@@ -28,10 +32,23 @@ export default async function ConsolePage({ params }: { params: Promise<{ domain
     <main className="page console-page">
       {!domains.ok && <ErrorBanner title="Could not look the domain up." message={domains.error.message} />}
       {domains.ok && !domain ? (
-        <EmptyState title={`There is no domain ${raw}`}><p>See <Link href={`/clusters/${ref.clusterid}`}>cluster {ref.clusterid}</Link> for its domains.</p></EmptyState>
+        <EmptyState title={`There is no domain ${raw}`}>
+          <p>
+            See <Link href={`/clusters/${ref.clusterid}`}>cluster {ref.clusterid}</Link> for its domains.
+          </p>
+        </EmptyState>
       ) : (
-        <ConsoleTerminal clusterid={ref.clusterid} vmid={ref.vmid} state={domain?.state ?? 'unknown'} tall
-          actions={<Link href={`/clusters/${ref.clusterid}`} className="button button--small">Cluster {ref.clusterid}</Link>} />
+        <ConsoleTerminal
+          clusterid={ref.clusterid}
+          vmid={ref.vmid}
+          state={domain?.state ?? 'unknown'}
+          tall
+          actions={
+            <Link href={`/clusters/${ref.clusterid}`} className="button button--small">
+              Cluster {ref.clusterid}
+            </Link>
+          }
+        />
       )}
     </main>
   );

@@ -11,8 +11,12 @@ export async function generateMetadata({ params }: { params: Promise<{ id: strin
   return { title: `Cluster ${(await params).id} — SFDashBoard` };
 }
 
-export default async function ClusterPage({ params, searchParams }: {
-  params: Promise<{ id: string }>; searchParams: Promise<Record<string, string | string[] | undefined>>;
+export default async function ClusterPage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ id: string }>;
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
 }) {
   const { id } = await params;
   const { console: consoleParam } = await searchParams;
@@ -20,7 +24,11 @@ export default async function ClusterPage({ params, searchParams }: {
     return (
       <>
         <PageHeading title="No such cluster" />
-        <EmptyState title={`'${id}' is not a cluster id`}><p>Cluster ids are whole numbers. See the <Link href="/clusters">cluster list</Link>.</p></EmptyState>
+        <EmptyState title={`'${id}' is not a cluster id`}>
+          <p>
+            Cluster ids are whole numbers. See the <Link href="/clusters">cluster list</Link>.
+          </p>
+        </EmptyState>
       </>
     );
   }
@@ -29,8 +37,12 @@ export default async function ClusterPage({ params, searchParams }: {
     return (
       <>
         <PageHeading title={`Cluster ${id}`} />
-        <ErrorBanner title={cluster.error.code === 'CLUSTER_UNKNOWN' ? 'No such cluster.' : 'Could not load this cluster.'} message={cluster.error.message}>
-          {' '}<Link href="/clusters">All clusters</Link>
+        <ErrorBanner
+          title={cluster.error.code === 'CLUSTER_UNKNOWN' ? 'No such cluster.' : 'Could not load this cluster.'}
+          message={cluster.error.message}
+        >
+          {' '}
+          <Link href="/clusters">All clusters</Link>
         </ErrorBanner>
       </>
     );

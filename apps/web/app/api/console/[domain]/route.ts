@@ -36,7 +36,10 @@ export async function GET(req: NextRequest, ctx: { params: Promise<{ domain: str
           close();
         }
       } catch {
-        send('console:error', { code: 'TIMEOUT', message: `sfmd did not attach the console within ${SUBSCRIBE_TIMEOUT_MS / 1000} s: is the domain's host online?` });
+        send('console:error', {
+          code: 'TIMEOUT',
+          message: `sfmd did not attach the console within ${SUBSCRIBE_TIMEOUT_MS / 1000} s: is the domain's host online?`,
+        });
       }
     });
     socket.on('connect_error', (err) => send('console:error', { code: 'UNAVAILABLE', message: describeConnectError(err) }));

@@ -18,9 +18,12 @@ export async function POST(req: NextRequest, ctx: { params: Promise<{ id: string
   const clusterid = Number(id);
   return writeRoute(req, action, (c, input) => {
     switch (input.action) {
-      case 'merge': return c.dashboard.merge.mutate({ clusterid, ticket: input.ticket });
-      case 'kill': return c.dashboard.kill.mutate({ clusterid, vmid: input.vmid });
-      case 'shutdown': return c.dashboard.shutdown.mutate({ clusterid });
+      case 'merge':
+        return c.dashboard.merge.mutate({ clusterid, ticket: input.ticket });
+      case 'kill':
+        return c.dashboard.kill.mutate({ clusterid, vmid: input.vmid });
+      case 'shutdown':
+        return c.dashboard.shutdown.mutate({ clusterid });
     }
   });
 }
