@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
   allowShmemHugePages,
-  SfExitHow,
+  joinReply,
   SfHypercall,
   SfStatus,
   VirtualMachine,
@@ -137,15 +137,7 @@ async function forkRun(o: ForkRunOptions): Promise<ForkRun> {
           return { status: 0 };
         case SfHypercall.CLONE_JOIN:
           await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
-          return {
-            status: 0,
-            count: n,
-            exits: [...Array(n).keys()].map((i) => ({
-              vmid: i + 1,
-              status: exits.get(i + 1) ?? 0,
-              how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
-            })),
-          };
+          return joinReply(n, exits);
         default:
           return { status: -SfStatus.ENOSYS };
       }

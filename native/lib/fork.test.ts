@@ -8,8 +8,8 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { inspectDescriptor, type VmSnapshot } from './fork.ts';
-import { SfExitHow, SfHypercall, SfStatus } from './guest-abi.ts';
-import type { GuestCall, GuestReply } from './guest-call.ts';
+import { SfHypercall, SfStatus } from './guest-abi.ts';
+import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
 import { VirtualMachine } from './vm.ts';
 
 const memtouch = fileURLToPath(new URL('../guest/build/bin/memtouch.elf', import.meta.url));
@@ -83,15 +83,7 @@ async function runForked(n: number, lazy: boolean, args = '', image = memtouch, 
           return { status: 0 };
         case SfHypercall.CLONE_JOIN:
           await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
-          return {
-            status: 0,
-            count: n,
-            exits: [...Array(n).keys()].map((i) => ({
-              vmid: i + 1,
-              status: exits.get(i + 1) ?? 0,
-              how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
-            })),
-          };
+          return joinReply(n, exits);
         default:
           return { status: -SfStatus.ENOSYS };
       }

@@ -214,3 +214,19 @@ export function normalizeGuestReply(reply: unknown): NormalizedGuestReply {
 export function failureReply(status: number, message: string): NormalizedGuestReply {
   return normalizeGuestReply({ status: -status, errmsg: message });
 }
+
+/**
+ * The clone.join answer for clones 1..n from the IC_EXIT statuses they sent (`exits`, by vmid): a clone that sent
+ * none ended without exiting, so it counts as crashed. For hosts that run a cluster without sfmd (tests, benchmarks).
+ */
+export function joinReply(n: number, exits: ReadonlyMap<number, number>): GuestReply {
+  return {
+    status: 0,
+    count: n,
+    exits: [...Array(n).keys()].map((i) => ({
+      vmid: i + 1,
+      status: exits.get(i + 1) ?? 0,
+      how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
+    })),
+  };
+}

@@ -8,8 +8,8 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { startMemserver, type Memserver, type MemserverOptions } from './memserver.ts';
-import { SfExitHow, SfHypercall, SfStatus } from './guest-abi.ts';
-import type { GuestCall, GuestReply } from './guest-call.ts';
+import { SfHypercall, SfStatus } from './guest-abi.ts';
+import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
 import { VirtualMachine, type CloneMemtapStats } from './vm.ts';
 
 const forkbench = fileURLToPath(new URL('../guest/build/bin/forkbench.elf', import.meta.url));
@@ -90,15 +90,7 @@ async function remoteForkbench(
           return { status: 0 };
         case SfHypercall.CLONE_JOIN:
           await Promise.all(ended);
-          return {
-            status: 0,
-            count: n,
-            exits: [...Array(n).keys()].map((i) => ({
-              vmid: i + 1,
-              status: exits.get(i + 1) ?? 0,
-              how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
-            })),
-          };
+          return joinReply(n, exits);
         default:
           return { status: -SfStatus.ENOSYS };
       }
@@ -334,15 +326,7 @@ test('a later clone of a snapshot gets the working set an earlier one touched st
         return { status: 0, vmid: 0, count: n, ticket: 'reap' };
       }
       case SfHypercall.CLONE_JOIN:
-        return {
-          status: 0,
-          count: n,
-          exits: [...Array(n).keys()].map((i) => ({
-            vmid: i + 1,
-            status: exits.get(i + 1) ?? 0,
-            how: exits.has(i + 1) ? SfExitHow.EXITED : SfExitHow.CRASHED,
-          })),
-        };
+        return joinReply(n, exits);
       default:
         return { status: -SfStatus.ENOSYS };
     }
