@@ -6,17 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { VmError } from './errors.ts';
+import { rejectsWith } from './vm-error-assert.ts';
 import { checkCloneShape, checkCreateOptions } from './vm-options.ts';
-
-async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof VmError, `expected a VmError, got ${String(error)}`);
-    assert.equal(error.code, code, `code of: ${error.message}`);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 describe('checkCreateOptions', () => {
   test('invalid arguments are rejected with VmError BAD_INPUT', async () => {

@@ -10,6 +10,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { VmError } from './errors.ts';
+import { rejectsWith } from './vm-error-assert.ts';
 import { SfAbi, SfHypercall, SfStatus } from './guest-abi.ts';
 import type { GuestCall } from './guest-call.ts';
 import { VirtualMachine, type VmStateEvent } from './vm.ts';
@@ -221,15 +222,6 @@ async function waitUntil(what: string, check: () => boolean, timeoutMs = 5000): 
 
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof VmError, `expected a VmError, got ${String(error)}`);
-    assert.equal(error.code, code, `code of: ${error.message}`);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  });
 }
 
 // ---- argument checks (the cases are vm-options.test.ts's) ----
