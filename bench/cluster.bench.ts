@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { cannotBuildNetwork, hostsDown, hostsUp } from '../scripts/hosts.mjs';
 import { runSf } from '../apps/daemon/test/cli-runner.ts';
 import { domains, masterOutput, seed } from '../apps/daemon/test/harness.ts';
+import type { MemserverStats } from '../native/lib/addon.ts';
+import type { CloneMemtapStats } from '../native/lib/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GUESTS = `${ROOT}native/guest/build/bin/`;
@@ -54,16 +56,28 @@ async function down(h: Harness) {
   await hostsDown({ prefix: h.prefix, home: h.home, purge: true });
 }
 
+/**
+ * An sfld's JSON log line, with the fields of the two read here (apps/daemon/src/local/domain-manager.ts):
+ * 'memserver stopped' carries `stats`, 'VM ended' carries `memtap` (null: not a lazy clone).
+ */
+interface SfldLogLine {
+  msg: string;
+  domain?: string;
+  stats?: MemserverStats;
+  memtap?: CloneMemtapStats | null;
+  [field: string]: unknown;
+}
+
 /** Every JSON log line of every sfld of the harness with this msg. */
-function logLines(h: Harness, msg: string): Record<string, any>[] {
-  const out: Record<string, any>[] = [];
+function logLines(h: Harness, msg: string): (SfldLogLine & { sfld: string })[] {
+  const out: (SfldLogLine & { sfld: string })[] = [];
   for (const host of h.hosts) {
     const file = path.join(h.home, 'logs', `sfld-${host.address}.log`);
     if (!existsSync(file)) continue;
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (!line.startsWith('{')) continue;
       try {
-        const o = JSON.parse(line) as Record<string, any>;
+        const o = JSON.parse(line) as SfldLogLine;
         if (o.msg === msg) out.push({ ...o, sfld: host.address });
       } catch {
         /* a partial line */
@@ -135,7 +149,8 @@ async function bytesFor(h: Harness) {
     return fail(`no memserver stopped line for ${r.clusterid}:0 in the sfld logs`);
   })();
   const ended = logLines(h, 'VM ended').filter((l) => String(l.domain).startsWith(`${r.clusterid}:`) && l.memtap?.remote);
-  return { bytes: stopped.stats.bytesSent as number, remote: ended.map((l) => l.memtap) };
+  // The filter above kept only lines with memtap figures; 'memserver stopped' lines always carry stats.
+  return { bytes: stopped.stats!.bytesSent, remote: ended.map((l) => l.memtap!) };
 }
 
 const multicast = await up('m', 'multicast');

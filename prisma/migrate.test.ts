@@ -22,9 +22,9 @@ test('migrates a new file once, then finds nothing to do', (t) => {
   assert.deepEqual(migrateDatabase(file), { applied: [], alreadyApplied: first.applied.length });
   const db = new Database(file);
   const tables = db
-    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     .all()
-    .map((r: any) => r.name);
+    .map((r) => r.name);
   db.close();
   for (const table of ['Allocation', 'Cluster', 'Domain', 'Host', 'Operation', 'Ticket']) assert.ok(tables.includes(table), table);
 });

@@ -322,8 +322,7 @@ export async function hostsDown(opts = {}) {
 export function hostsExec(opts, host, command) {
   const status = hostsStatus(opts);
   const h = status.hosts.find((x) => [x.host, String(x.host.slice(1)), x.netns, x.address].includes(host));
-  if (!h || !h.present)
-    throw new HarnessError(`no host '${host}' is up (hosts: ${status.hosts.map((x) => x.host).join(', ') || 'none'})`, 2);
+  if (!h?.present) throw new HarnessError(`no host '${host}' is up (hosts: ${status.hosts.map((x) => x.host).join(', ') || 'none'})`, 2);
   if (command.length === 0) throw new HarnessError('exec needs a command after --, e.g. exec h1 -- node -v', 2);
   const r = spawnSync('ip', ['netns', 'exec', h.netns, ...command], {
     stdio: 'inherit',

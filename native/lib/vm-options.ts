@@ -1,5 +1,6 @@
 // What VirtualMachine's create and clone calls accept, checked before any native code runs and turned into what
 // the binding takes. Boundary: the VM's option types and checks; generic value checks are argument-checks.ts's.
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 
 import type { NativeCloneOptions, NativeCloneShape, NativeRemoteCloneOptions, NativeVmConfig } from './addon.ts';
@@ -99,7 +100,7 @@ export async function checkCreateOptions(options: VirtualMachineOptions): Promis
   const image = options.image;
   if (typeof image !== 'string' || image === '') badInput(`image must be a file path, got ${describe(image)}.`);
   if (image.includes('\0')) badInput('image path must not contain NUL characters.');
-  let info;
+  let info: Stats;
   try {
     info = await stat(image);
   } catch (error) {

@@ -32,7 +32,7 @@ export function runBin(bin: string, args: string[], env: NodeJS.ProcessEnv = {})
 
 export const runSf = (args: string[], env: NodeJS.ProcessEnv = {}) => runBin('sf', args, env);
 
-export async function json<T = any>(result: Promise<CliResult>): Promise<T> {
+export async function json<T = unknown>(result: Promise<CliResult>): Promise<T> {
   const r = await result;
   if (r.code !== 0) throw new Error(`command failed (${r.code}): ${r.stderr}${r.stdout}`);
   return JSON.parse(r.stdout) as T;

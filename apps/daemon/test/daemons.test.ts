@@ -18,6 +18,13 @@ interface HostRow {
   kvm: boolean;
 }
 
+/** What `sfdotix --json` and `sf ticket --json` print, as far as this test reads it. */
+interface TicketInfo {
+  ticket: string;
+  granted: number;
+  allocations: { host: string }[];
+}
+
 test('sfmd + three sflds: registration, a lost host, an sfmd restart', { timeout: 150_000 }, async (t) => {
   if (skipIf(t, cannotRunVms())) return;
   const home = tempHome('sf-e2e-');
@@ -47,14 +54,14 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
     rmSync(home, { recursive: true, force: true });
   });
 
-  const started = await json(sf('sfmd', 'start', '--json'));
+  const started = await json<{ alreadyRunning: boolean; adminToken?: string }>(sf('sfmd', 'start', '--json'));
   assert.equal(started.alreadyRunning, false);
   assert.ok(started.adminToken, 'first start announces the admin token once');
   assert.equal(readFileSync(path.join(home, 'admin.token'), 'utf8').trim(), started.adminToken);
-  assert.equal((await json(sf('sfmd', 'start', '--json'))).alreadyRunning, true);
+  assert.equal((await json<{ alreadyRunning: boolean }>(sf('sfmd', 'start', '--json'))).alreadyRunning, true);
 
   for (const name of names) {
-    const r = await json(sf('sfld', 'start', '--config', sfldConfigs[name]!, '--json'));
+    const r = await json<{ registered: boolean }>(sf('sfld', 'start', '--config', sfldConfigs[name]!, '--json'));
     assert.equal(r.registered, true, `${name} registered`);
   }
   const state = await json<{ hosts: HostRow[] }>(runBin('sfstate', ['--json'], env));
@@ -67,16 +74,16 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
   const seedCfg = path.join(home, 'seed.cfg');
   // An interactive hello waits for console input: a master that stays up through the whole test.
   writeFileSync(seedCfg, seedFile(guestImage('hello'), 'interactive=1'));
-  const cluster = await json(runBin('sfseed', [seedCfg, '--json'], env));
-  const masterHost: string = cluster.domains[0].host;
-  const ticket = await json(runBin('sfdotix', ['5', '--domain', '1:0', '--json'], env));
+  const cluster = await json<{ domains: { host: string }[] }>(runBin('sfseed', [seedCfg, '--json'], env));
+  const masterHost = cluster.domains[0]!.host;
+  const ticket = await json<TicketInfo>(runBin('sfdotix', ['5', '--domain', '1:0', '--json'], env));
   assert.equal(ticket.granted, 5);
   const victim = names.find((n) => n !== masterHost)!;
-  const victimShare = ticket.allocations.filter((a: { host: string }) => a.host === victim).length;
+  const victimShare = ticket.allocations.filter((a) => a.host === victim).length;
   assert.ok(victimShare >= 1);
 
   // Kill the victim's sfld outright: sfmd notices within 5 s and releases its reservations.
-  const status = await json(sf('sfld', 'status', '--config', sfldConfigs[victim]!, '--json'));
+  const status = await json<{ pid: number }>(sf('sfld', 'status', '--config', sfldConfigs[victim]!, '--json'));
   process.kill(status.pid, 'SIGKILL');
   const killedAt = Date.now();
   await waitUntil(`${victim} offline`, 8000, async () => {
@@ -86,9 +93,9 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
   const detectMs = Date.now() - killedAt;
   t.diagnostic(`host offline after ${detectMs} ms`);
   assert.ok(detectMs <= 5000 + 1500, `offline within 5 s (+ CLI latency), took ${detectMs} ms`);
-  const info = await json(sf('ticket', ticket.ticket, '--domain', '1:0', '--json'));
+  const info = await json<TicketInfo>(sf('ticket', ticket.ticket, '--domain', '1:0', '--json'));
   assert.equal(info.granted, 5 - victimShare);
-  assert.ok(info.allocations.every((a: { host: string }) => a.host !== victim));
+  assert.ok(info.allocations.every((a) => a.host !== victim));
 
   // Restart sfmd: nothing lost, and the live sflds stay online through it.
   assert.equal((await sf('sfmd', 'stop')).code, 0);
@@ -104,11 +111,11 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
     after.domains.map((d) => [d.domain, d.state]),
     [['1:0', 'running']],
   );
-  const again = await json(sf('ticket', ticket.ticket, '--domain', '1:0', '--json'));
+  const again = await json<TicketInfo>(sf('ticket', ticket.ticket, '--domain', '1:0', '--json'));
   assert.deepEqual(again.allocations, info.allocations);
 
   // The killed host returns and registers cleanly.
-  assert.equal((await json(sf('sfld', 'start', '--config', sfldConfigs[victim]!, '--json'))).registered, true);
+  assert.equal((await json<{ registered: boolean }>(sf('sfld', 'start', '--config', sfldConfigs[victim]!, '--json'))).registered, true);
   const back = await json<{ hosts: HostRow[] }>(sf('sfstate', '--json'));
   assert.equal(back.hosts.find((h) => h.name === victim)!.state, 'online');
 });

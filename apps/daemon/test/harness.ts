@@ -126,9 +126,18 @@ export async function masterOutput(env: NodeJS.ProcessEnv, clusterid: number, ti
   return consoleText(env, `${clusterid}:0`);
 }
 
+/**
+ * An operation's detail as `sf ops --json` prints it: the figures clone.master records (master/fork.ts)
+ * are typed, the rest of any kind's detail is left unknown.
+ */
+export interface OperationDetail extends Record<string, unknown> {
+  started?: number;
+  network?: { mode: string; group: string | null; snapshotId: string; memserverPort: number } | null;
+}
+
 /** The newest operation of a kind, with its detail. */
 export async function lastOperation(env: NodeJS.ProcessEnv, kind: string) {
-  const ops = await json<{ kind: string; status: string; detail: Record<string, any> }[]>(
+  const ops = await json<{ kind: string; status: string; detail: OperationDetail }[]>(
     runSf(['ops', '--kind', kind, '--limit', '1', '--json'], env),
   );
   assert.ok(ops[0], `an operation of kind ${kind}`);

@@ -9,6 +9,7 @@ import { io, type Socket } from 'socket.io-client';
 import { startSfmd } from '../src/master/main.ts';
 import { startSfld } from '../src/local/sfld.ts';
 import { SfError } from '../src/common/errors.ts';
+import type { HostMetricsEvent } from '../src/common/wire.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { hostSecretPath, snowflockPaths } from '../src/common/paths.ts';
 import { tempHome } from './support.ts';
@@ -56,7 +57,7 @@ test('a real sfld registers, and its metrics reach an authenticated dashboard', 
 
   const dash = connect(`${url}/dash`, { token: sfmd.adminToken });
   sockets.push(dash);
-  const metrics = await new Promise<any>((resolve) => dash.once('host:metrics', resolve));
+  const metrics = await new Promise<HostMetricsEvent>((resolve) => dash.once('host:metrics', resolve));
   assert.equal(metrics.host, 'solo');
   assert.ok(metrics.memTotal > 0 && metrics.cpuUtilization >= 0 && metrics.cpuUtilization <= 1);
 

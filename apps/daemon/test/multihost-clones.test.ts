@@ -14,8 +14,10 @@ import {
   masterOutput,
   seed,
   upHosts,
+  type DomainRow,
   type HarnessHost,
   type HostRow,
+  type OperationDetail,
 } from './harness.ts';
 
 const align = guestImage('align');
@@ -79,10 +81,10 @@ test('align split over 16 clones on 4 namespaced hosts gives the verified single
   const flooder = status.hosts.find((h) => h.address !== run.master.host) as HarnessHost;
   const clusterid = await seed(env, home, align, 'queries=24 db=64 len=2048 qlen=128 clones=8');
   const port = await waitUntil('the fork to be served', 60_000, async () => {
-    const ops = await json<{ requester: string; detail: Record<string, any> }[]>(
+    const ops = await json<{ requester: string; detail: OperationDetail }[]>(
       runSf(['ops', '--kind', 'clone.master', '--limit', '1', '--json'], env),
     );
-    return ops[0]?.requester === `domain:${clusterid}:0` ? (ops[0].detail.network?.memserverPort as number | undefined) : null;
+    return ops[0]?.requester === `domain:${clusterid}:0` ? ops[0].detail.network?.memserverPort : null;
   });
   const master = (await domains(env)).find((d) => d.domain === `${clusterid}:0`)!;
   const flood = spawn('ip', ['netns', 'exec', flooder.netns, process.execPath, '-e', FLOOD, master.host, String(port)], {
@@ -123,7 +125,7 @@ test('a host lost mid-run fails its clones with the reason, frees what it held, 
   const clusterid = await seed(env, home, align, 'queries=14 db=512 len=4096 qlen=256 clones=6');
   const seen: string[] = [];
   const running = await waitUntil('clones to run', 60_000, async () => {
-    let rows;
+    let rows: DomainRow[];
     try {
       rows = (await domains(env)).filter((d) => d.domain.startsWith(`${clusterid}:`));
     } catch (err) {

@@ -28,7 +28,7 @@ export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB
     rmSync(home, { recursive: true, force: true });
   });
   await json(runSf(['sfmd', 'start', '--json'], env));
-  assert.equal((await json(runSf(['sfld', 'start', '--json'], env))).registered, true);
+  assert.equal((await json<{ registered: boolean }>(runSf(['sfld', 'start', '--json'], env))).registered, true);
   let n = 0;
   return {
     home,
@@ -36,7 +36,7 @@ export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB
     async seed(image: string, args = '', memoryMiB = 64) {
       const file = path.join(home, `seed${++n}.cfg`);
       writeFileSync(file, seedFile(image, args, memoryMiB));
-      return json(runBin('sfseed', [file, '--json'], env));
+      return json<{ clusterid: number }>(runBin('sfseed', [file, '--json'], env));
     },
     async domain(name: string): Promise<DomainRow> {
       return (await domains(env)).find((d) => d.domain === name)!;

@@ -68,7 +68,7 @@ test('sf console replays output and delivers keystrokes; sfshutdown stops a runn
   assert.equal(code, 0);
 
   assert.equal((await c.domain(name)).state, 'running');
-  const down = await json(runBin('sfshutdown', ['--domain', name, '--json'], c.env));
+  const down = await json<{ state: string }>(runBin('sfshutdown', ['--domain', name, '--json'], c.env));
   assert.equal(down.state, 'shutdown');
   assert.equal((await c.domain(name)).state, 'stopped');
   const hosts = await json<{ hosts: { cpusUsed: number }[] }>(runSf(['state', '--json'], c.env));

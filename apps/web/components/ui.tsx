@@ -72,6 +72,7 @@ export function Meter({ label, used, total, text }: { label: string; used: numbe
         <span>{label}</span>
         <span className="meter__text">{text}</span>
       </div>
+      {/* biome-ignore lint/a11y/useSemanticElements: a native <meter> draws its own bar and cannot hold the styled track and fill */}
       <div className="meter__track" role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={total} aria-valuenow={used}>
         <div className={`meter__fill${pct > 90 ? ' meter__fill--hot' : ''}`} style={{ width: `${pct}%` }} />
       </div>

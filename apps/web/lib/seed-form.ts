@@ -93,7 +93,9 @@ export function byField(issues: readonly SeedIssue[]): Record<string, string[]> 
   const out: Record<string, string[]> = {};
   for (const { field, message } of issues) {
     const key = field === '' ? 'form' : field;
-    (out[key] ??= []).includes(message) || out[key]!.push(message);
+    const messages = out[key] ?? [];
+    out[key] = messages;
+    if (!messages.includes(message)) messages.push(message);
   }
   return out;
 }

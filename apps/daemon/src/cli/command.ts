@@ -18,6 +18,7 @@ export interface Command {
   description?: string;
   options?: Record<string, OptionSpec>;
   examples: string[];
+  // biome-ignore lint/suspicious/noConfusingVoidType: a command may end without a value (exit 0); Promise<void> bodies must fit
   run(ctx: CommandContext, args: string[], values: Record<string, string | boolean | undefined>): Promise<number | void>;
 }
 

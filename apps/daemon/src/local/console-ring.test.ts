@@ -17,7 +17,10 @@ test('keeps everything until full, then the newest bytes in order', () => {
 
 test('matches a naive model over random writes', () => {
   let seed = 7;
-  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   const ring = new ConsoleRing(100);
   let model = '';
   for (let i = 0; i < 2000; i++) {

@@ -54,12 +54,19 @@ export class DescriptorShelf {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: false, error }));
     };
-    if (req.method !== 'GET') return (reply(405, 'descriptors are fetched with GET'), true);
+    if (req.method !== 'GET') {
+      reply(405, 'descriptors are fetched with GET');
+      return true;
+    }
     const item = this.#items.get(match[1]!);
-    if (!item) return (reply(404, `no fork with snapshot id ${match[1]} is served here (its master ended?)`), true);
+    if (!item) {
+      reply(404, `no fork with snapshot id ${match[1]} is served here (its master ended?)`);
+      return true;
+    }
     const shown = /^Bearer ([0-9a-f]{64})$/.exec(req.headers.authorization ?? '')?.[1];
     if (!shown || !timingSafeEqual(Buffer.from(shown, 'hex'), item.token)) {
-      return (reply(403, 'the descriptor needs the token sfmd gave with the clone request'), true);
+      reply(403, 'the descriptor needs the token sfmd gave with the clone request');
+      return true;
     }
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': item.descriptor.length });
     res.end(item.descriptor);

@@ -13,7 +13,10 @@ export class MetricHistory {
 
   record(host: string, sample: HostMetrics): void {
     let ring = this.#rings.get(host);
-    if (!ring) this.#rings.set(host, (ring = []));
+    if (!ring) {
+      ring = [];
+      this.#rings.set(host, ring);
+    }
     ring.push(sample);
     // Samples arrive one at a time, so at most one falls off: cheaper than a real ring at this size.
     if (ring.length > this.capacity) ring.splice(0, ring.length - this.capacity);
@@ -40,7 +43,8 @@ export function metricHistory(svc: MasterServices): MetricHistory {
   if (!history) {
     const created = new MetricHistory();
     svc.events.on('host:metrics', ({ host, ...sample }) => created.record(host, sample));
-    histories.set(svc, (history = created));
+    histories.set(svc, created);
+    history = created;
   }
   return history;
 }

@@ -4,7 +4,7 @@
 // mcdist (sfmd.cfg network_mode). Each clone record follows what really happened.
 // Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
 import { messageOf, SfError } from '../common/errors.ts';
-import type { CloneOutcome } from '../common/events.ts';
+import type { CloneOutcome, HostCommandMap } from '../common/events.ts';
 import { setState } from './domain-lifecycle.ts';
 import { announceDomain, type LiveDomain } from './domains.ts';
 import { jsonDetail, type OperationHandle } from './operations.ts';
@@ -40,7 +40,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
   const clusterid = master.cluster.clusterid;
   const local = clones.filter((c) => c.hostId === master.hostId);
   const remote = clones.filter((c) => c.hostId !== master.hostId);
-  let result;
+  let result: HostCommandMap['domain:fork'][1];
   try {
     result = await svc.links.command(master.host.name, 'domain:fork', {
       clusterid,

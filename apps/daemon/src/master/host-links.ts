@@ -18,6 +18,9 @@ export interface HostLinks {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
+/** An sfld's ack to a command: the Result of the command map's answer type. */
+type CommandAck<T> = { ok: true; value: T } | { ok: false; error: { code: string; message: string } };
+
 export class SocketHostLinks implements HostLinks {
   readonly #sockets = new Map<string, HostSocket>();
 
@@ -45,13 +48,13 @@ export class SocketHostLinks implements HostLinks {
     const socket = this.#sockets.get(host);
     if (!socket?.connected)
       throw new SfError('HOST_LOST', `host ${host} is not connected: is its sfld running? (sfld status on that host)`);
-    let result;
+    let result: CommandAck<HostCommandMap[C][1]>;
     try {
       // The typed emit cannot see through the mapped command type; the map above is the contract.
       result = (await (socket.timeout(timeoutMs) as unknown as { emitWithAck(ev: string, p: unknown): Promise<unknown> }).emitWithAck(
         command,
         payload,
-      )) as { ok: true; value: HostCommandMap[C][1] } | { ok: false; error: { code: string; message: string } };
+      )) as CommandAck<HostCommandMap[C][1]>;
     } catch {
       throw new SfError('HOST_LOST', `host ${host} did not answer ${command} within ${timeoutMs} ms`);
     }

@@ -29,6 +29,7 @@ export function SignInForm({ next }: { next: string }) {
           type="password"
           autoComplete="current-password"
           required
+          // biome-ignore lint/a11y/noAutofocus: the token is the page's only field; typing straight away is the point
           autoFocus
           spellCheck={false}
           aria-invalid={error ? true : undefined}

@@ -134,6 +134,7 @@ export function ConsoleTerminal({
         </span>
         <span style={{ marginLeft: 'auto', display: 'flex', gap: '0.4rem' }}>{actions}</span>
       </div>
+      {/* biome-ignore lint/a11y/useKeyWithClickEvents lint/a11y/noStaticElementInteractions: a mouse shortcut to xterm's own textarea, which keyboard users tab to; keys typed there bubble through this div */}
       <div
         ref={holder}
         className={`console__term${tall ? ' console__term--tall' : ''}`}

@@ -28,7 +28,7 @@ export function OperationsLive({ initial }: { initial: Operation[] }) {
   return (
     <>
       {error && <ErrorBanner title="Could not refresh the operations." message={error} />}
-      <div className="filters" role="group" aria-label="filter operations">
+      <fieldset className="filters" aria-label="filter operations">
         <label className="field" style={{ width: 'min(18rem, 100%)' }}>
           <span className="field__label">Show</span>
           <select value={filter} onChange={(e) => setFilter(e.target.value)}>
@@ -41,7 +41,7 @@ export function OperationsLive({ initial }: { initial: Operation[] }) {
             ))}
           </select>
         </label>
-      </div>
+      </fieldset>
       {shown.length === 0 ? (
         <EmptyState title={data.length === 0 ? 'No operations yet' : 'Nothing matches this filter'}>
           {data.length === 0 ? (

@@ -56,7 +56,7 @@ test('strings: both quotes, triple quotes, escapes, raw and u prefixes, concaten
   assert.equal(value(String.raw`'\U0001F600'`), '😀');
   assert.equal(value(String.raw`'keep \d unknown'`), String.raw`keep \d unknown`);
   assert.equal(value(String.raw`r'C:\path\n'`), String.raw`C:\path\n`);
-  assert.equal(value(String.raw`u'unicode'`), 'unicode');
+  assert.equal(value(`u'unicode'`), 'unicode');
   assert.equal(value(`'con' "cat"  'enated'`), 'concatenated');
   assert.equal(value(`('multi '\n     'line')`), 'multi line');
   assert.equal(value(`'a' + 'b' + "c"`), 'abc');

@@ -97,7 +97,8 @@ class Lexer {
   ) {}
 
   peek(): Tok {
-    return (this.peeked ??= this.lex());
+    if (this.peeked === null) this.peeked = this.lex();
+    return this.peeked;
   }
 
   next(): Tok {

@@ -210,7 +210,7 @@ test('property: procs mode with ample capacity makes exactly ceil(N / masterVcpu
 
 test('property: vmids are 1..n in the order returned', () => {
   forAll(8_000_000, (_c, placements) => {
-    placements.forEach((p, i) => assert.equal(p.vmid, i + 1, `placement ${i} has vmid ${p.vmid}`));
+    for (const [i, p] of placements.entries()) assert.equal(p.vmid, i + 1, `placement ${i} has vmid ${p.vmid}`);
   });
 });
 

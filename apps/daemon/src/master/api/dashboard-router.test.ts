@@ -102,8 +102,9 @@ test('merge ends the clones as merged and reports each one; a host that fails is
   assert.equal(view.tickets[0]?.state, 'merged');
   assert.equal(view.tickets[0]?.allocations.length, 3, 'the allocation map stays readable');
   const op = view.operations.find((o) => o.kind === 'clone.merge' && o.requester === 'admin');
-  assert.equal(op?.status, 'succeeded');
-  assert.equal((op?.detail.results as unknown[]).length, 3, 'per-clone results are kept on the operation');
+  assert.ok(op, 'the merge is recorded as an operation');
+  assert.equal(op.status, 'succeeded');
+  assert.equal((op.detail.results as unknown[]).length, 3, 'per-clone results are kept on the operation');
   await assert.rejects(admin.dashboard.merge({ clusterid: 1, ticket }), (e) => sfCode(e) === 'TICKET_STATE');
 });
 
