@@ -37,14 +37,7 @@ export function ConfirmDialog({ title, body, confirmLabel, onConfirm, onCancel }
         <button type="button" className="button" onClick={onCancel}>
           Cancel
         </button>
-        <button
-          type="button"
-          className="button button--danger-solid"
-          onClick={onConfirm}
-          // biome-ignore lint/a11y/noAutofocus: the dialog opens focused on its confirm button, as built (Cancel would be the safer default)
-          autoFocus
-          data-testid="confirm-yes"
-        >
+        <button type="button" className="button button--danger-solid" onClick={onConfirm} data-testid="confirm-yes">
           {confirmLabel}
         </button>
       </div>
