@@ -1,8 +1,10 @@
 // Finds import cycles: the module graph of the TypeScript/JavaScript under apps/ and native/lib, and the
-// `#include "…"` graph of native/src. Plain Node with no dependencies, so it runs before anything is installed.
-// `node scripts/import-cycles.mjs [ROOT]` prints every cycle and exits 1, or prints a one-line summary.
+// `#include "…"` graph of native/src, whose core rooms must also include only downward (core-rooms.mjs).
+// Plain Node with no dependencies, so it runs before anything is installed.
+// `node scripts/import-cycles.mjs [ROOT]` prints every cycle and room breach and exits 1, or prints a one-line summary.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { roomViolations } from './core-rooms.mjs';
 
 const SKIP_DIRS = new Set(['node_modules', '.next', '.turbo', 'build', 'build-cmake', 'dist', 'out', 'generated', '.git']);
 const MODULE_EXT = /\.(ts|tsx|mts|mjs)$/;
@@ -300,10 +302,11 @@ export function findCycles(graph, limit = MAX_CYCLES) {
 
 /** The whole check for a repository root: its graph's size and every cycle in it. */
 export function findImportCycles(root) {
-  const graph = buildGraph(path.resolve(root));
+  const resolved = path.resolve(root);
+  const graph = buildGraph(resolved);
   let edges = 0;
   for (const targets of graph.values()) edges += targets.size;
-  return { files: graph.size, edges, ...findCycles(graph) };
+  return { files: graph.size, edges, ...findCycles(graph), rooms: roomViolations(graph, resolved) };
 }
 
 export function formatCycle(cycle) {
@@ -312,9 +315,14 @@ export function formatCycle(cycle) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = path.resolve(process.argv[2] ?? path.join(import.meta.dirname, '..'));
-  const { files, edges, cycles, groups, truncated } = findImportCycles(root);
+  const { files, edges, cycles, groups, truncated, rooms } = findImportCycles(root);
+  for (const violation of rooms) console.log(violation);
+  if (rooms.length > 0) {
+    console.error(`import-cycles: ${rooms.length} include(s) against the core's room order (scripts/core-rooms.mjs)`);
+    process.exitCode = 1;
+  }
   if (cycles.length === 0) {
-    console.log(`import-cycles: no cycles among ${files} files (${edges} imports/includes)`);
+    console.log(`import-cycles: no cycles among ${files} files (${edges} imports/includes)${rooms.length ? '' : '; core rooms in order'}`);
   } else {
     for (const cycle of cycles) console.log(formatCycle(cycle));
     if (truncated) {

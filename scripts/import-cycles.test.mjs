@@ -122,3 +122,27 @@ test('the command exits 1 and prints the cycle, or 0 with a summary', () => {
   assert.equal(good.status, 0);
   assert.match(good.stdout, /no cycles among 2 files/);
 });
+
+test('the core rooms include only downward; memserver never includes vmm; core code never includes napi.h', () => {
+  const root = fixture({
+    'native/src/core/base/status.h': '#pragma once\n',
+    'native/src/core/memory/memtap.h': '#pragma once\n#include "../base/status.h"\n',
+    'native/src/core/vmm/vm.h': '#pragma once\n#include "../memory/memtap.h"\n#include "../base/status.h"\n',
+    'native/src/core/memserver/mirror.h': '#pragma once\n#include "../vmm/vm.h"\n#include "../memory/memtap.h"\n',
+    'native/src/core/base/thread.h': '#pragma once\n#include "../memory/memtap.h"\n',
+    'native/src/core/devices/queue.cc': '#include <napi.h>\n#include "../base/status.h"\n',
+    'native/src/core/loose.h': '#pragma once\n',
+    'native/src/binding/vm_binding.cc': '#include <napi.h>\n#include "../core/vmm/vm.h"\n',
+  });
+  const result = findImportCycles(root);
+  assert.deepEqual(result.cycles, []);
+  assert.deepEqual(result.rooms, [
+    'native/src/core/base/thread.h → native/src/core/memory/memtap.h: base may not include memory',
+    'native/src/core/devices/queue.cc: core code must not include napi.h (the binding does)',
+    'native/src/core/loose.h: not in a room (base, memory, devices, vmm, memserver)',
+    'native/src/core/memserver/mirror.h → native/src/core/vmm/vm.h: memserver may not include vmm',
+  ]);
+  const run = spawnSync(process.execPath, [path.join(import.meta.dirname, 'import-cycles.mjs'), root], { encoding: 'utf8' });
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /4 include\(s\) against the core's room order/);
+});

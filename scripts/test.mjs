@@ -25,7 +25,7 @@ function findTests(dir, found = []) {
 /** Whole-tree checks of a full run: [name, exit status]; they run before the tests, their verdict comes after. */
 function runChecks() {
   const checks = [
-    ['import cycles', [path.join(root, 'scripts', 'import-cycles.mjs'), root]],
+    ['import cycles and core rooms', [path.join(root, 'scripts', 'import-cycles.mjs'), root]],
     ['lint and format', [path.join(root, 'scripts', 'lint.mjs')]],
   ];
   return checks.map(([name, argv]) => {
