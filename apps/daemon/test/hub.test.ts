@@ -116,6 +116,23 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
   assert.deepEqual(health, { ok: true, version: '0.1.0', hostsOnline: 0, hostsTotal: 1 });
   const missing = await fetch(`${url}/nope`);
   assert.equal(missing.status, 404);
+
+  // sfmd checks what an sfld answers against the wire contract before anything is recorded from it.
+  sfld.on('host:ping', (_ping: unknown, ack: (r: unknown) => void) => ack({ ok: true, value: { receivedAt: 'soon' } }));
+  sfld.on('domain:destroy', (_addr: unknown, ack: (r: unknown) => void) => ack({ ok: false, error: { code: 'NOPE' } }));
+  sfld.on('domain:boot', (_spec: unknown, ack: (r: unknown) => void) => ack('garbage'));
+  const refused = (code: string, pattern: RegExp) => (err: unknown) =>
+    err instanceof SfError && err.code === code && pattern.test(err.message);
+  await assert.rejects(
+    sfmd.svc.links.command('solo', 'host:ping', { sentAt: Date.now() }),
+    refused('INTERNAL', /^host solo: malformed answer to host:ping: receivedAt: .*same version as sfmd/),
+  );
+  await assert.rejects(
+    sfmd.svc.links.command('solo', 'domain:destroy', { clusterid: 1, vmid: 0 }),
+    refused('INTERNAL', /domain:destroy failed without a reason/),
+  );
+  const boot = { clusterid: 1, vmid: 0, vcpus: 1, memoryMiB: 64, image: '/x.elf', args: '' };
+  await assert.rejects(sfmd.svc.links.command('solo', 'domain:boot', boot), refused('INTERNAL', /answered domain:boot with garbage/));
 });
 
 test("one host's domain state reports apply in the order sent: a fork's pause then resume leaves the domain running", {

@@ -1,8 +1,10 @@
 // sfmd's live links to sflds: the socket of each connected host, and typed commands sent over it
-// whose acks carry a Result. A host that is not connected, or does not answer in time, is HOST_LOST.
+// whose acks carry a Result, checked against the wire contract. A host that is not connected, or does
+// not answer in time, is HOST_LOST; an answer the contract does not allow is INTERNAL (an sfld bug).
 import type { Socket } from 'socket.io';
-import { isErrorCode, SfError } from '../common/errors.ts';
+import { isErrorCode, messageOf, SfError } from '../common/errors.ts';
 import type { HostCommand, HostCommandMap, SfldToSfmdEvents, SfmdToSfldEvents } from '../common/events.ts';
+import { hostCommandSchemas, parseWire } from '../common/wire.ts';
 
 export type HostSocket = Socket<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, { host: string }>;
 
@@ -59,7 +61,16 @@ export class SocketHostLinks implements HostLinks {
       throw new SfError('HOST_LOST', `host ${host} did not answer ${command} within ${timeoutMs} ms`);
     }
     if (!result || typeof result !== 'object') throw new SfError('INTERNAL', `host ${host} answered ${command} with garbage`);
-    if (result.ok) return result.value;
-    throw new SfError(isErrorCode(result.error.code) ? result.error.code : 'INTERNAL', `host ${host}: ${result.error.message}`);
+    if (result.ok) {
+      // A record is written from this answer: an sfld bug must not become a wrong record.
+      try {
+        return parseWire(hostCommandSchemas[command].value, result.value, `answer to ${command}`) as HostCommandMap[C][1];
+      } catch (err) {
+        throw new SfError('INTERNAL', `host ${host}: ${messageOf(err)}; is its sfld the same version as sfmd?`);
+      }
+    }
+    const error = result.error as { code?: unknown; message?: unknown } | undefined;
+    const code = isErrorCode(error?.code) ? error.code : 'INTERNAL';
+    throw new SfError(code, `host ${host}: ${typeof error?.message === 'string' ? error.message : `${command} failed without a reason`}`);
   }
 }
