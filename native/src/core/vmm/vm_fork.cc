@@ -17,6 +17,34 @@ uint64_t mono_ns() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
           .count());
 }
+
+// A clone's descriptor, parsed: every clone path refuses the same malformed ones.
+Result<Descriptor> parse_clone_descriptor(std::span<const uint8_t> bytes) {
+  auto d = parse(bytes);
+  if (!d.ok()) return d.status();
+  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
+  return d;
+}
+
+// The same, for a snapshot on this host: its memory must be the descriptor's size.
+Result<Descriptor> parse_snapshot(const Snapshot& snapshot) {
+  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
+  auto d = parse_clone_descriptor(snapshot.descriptor());
+  if (d.ok() && d->ram_bytes != snapshot.ram_bytes())
+    return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
+  return d;
+}
+
+// The machine a clone runs as: its parent's, with its own vmid.
+VmConfig clone_config(const Descriptor& d, uint32_t vmid) {
+  VmConfig config;
+  config.vcpus = d.vcpus;
+  config.ram_bytes = d.ram_bytes;
+  config.clusterid = d.clusterid;
+  config.vmid = vmid;
+  config.privilege = d.privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
+  return config;
+}
 }  // namespace
 
 Result<Descriptor> Vm::Impl::capture_locked() {
@@ -271,19 +299,9 @@ Status Vm::Impl::answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const C
 
 Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, uint32_t vmid, VmCallbacks callbacks,
                                                      const CloneOptions& options) {
-  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
-  auto d = parse(snapshot.descriptor());
+  auto d = parse_snapshot(snapshot);
   if (!d.ok()) return d.status();
-  if (d->ram_bytes != snapshot.ram_bytes())
-    return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
-  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
-  VmConfig config;
-  config.vcpus = d->vcpus;
-  config.ram_bytes = d->ram_bytes;
-  config.clusterid = d->clusterid;
-  config.vmid = vmid;
-  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
-  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  auto impl = std::make_unique<Impl>(clone_config(d.value(), vmid), std::move(callbacks));
   if (Status s = impl->init_from(d.value(), snapshot.memfd(), options); !s.ok()) {
     if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
     return s;
@@ -303,12 +321,8 @@ Result<std::unique_ptr<Vm>> Vm::create_clone_shell(const CloneShape& shape, VmCa
 }
 
 Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options) {
-  if (!snapshot.valid()) return Status::Error(EINVAL, "empty snapshot");
-  auto d = parse(snapshot.descriptor());
+  auto d = parse_snapshot(snapshot);
   if (!d.ok()) return d.status();
-  if (d->ram_bytes != snapshot.ram_bytes())
-    return Status::Error(EINVAL, "descriptor and snapshot memory disagree on RAM size");
-  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
   if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
   Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
   if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
@@ -319,18 +333,11 @@ Result<std::unique_ptr<Vm>> Vm::create_from_descriptor(std::span<const uint8_t> 
                                                        VmCallbacks callbacks, const CloneOptions& options,
                                                        std::shared_ptr<memory::PageSource> source) {
   if (!source) return Status::Error(EINVAL, "no page source");
-  auto d = parse(descriptor);
+  auto d = parse_clone_descriptor(descriptor);
   if (!d.ok()) return d.status();
   if (source->bytes() < d->ram_bytes)
     return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
-  if (d->serial.reserved != 0) return Status::Error(EINVAL, "malformed descriptor: serial state");
-  VmConfig config;
-  config.vcpus = d->vcpus;
-  config.ram_bytes = d->ram_bytes;
-  config.clusterid = d->clusterid;
-  config.vmid = vmid;
-  config.privilege = d->privilege == 1 ? GuestPrivilege::user : GuestPrivilege::kernel;
-  auto impl = std::make_unique<Impl>(config, std::move(callbacks));
+  auto impl = std::make_unique<Impl>(clone_config(d.value(), vmid), std::move(callbacks));
   if (Status s = impl->init_remote(d.value(), std::move(source), options); !s.ok()) {
     if (impl->assembled()) impl->destroy();
     return s;
