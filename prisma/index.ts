@@ -5,7 +5,7 @@ import { PrismaClient } from './generated/client.ts';
 import { migrateDatabase } from './migrate.ts';
 
 export { migrateDatabase, MIGRATIONS_DIR, type MigrationResult } from './migrate.ts';
-export { PrismaClient, Prisma } from './generated/client.ts';
+export { $Enums, PrismaClient, Prisma } from './generated/client.ts';
 export type * from './generated/models.ts';
 
 /** Migrates `file` (created if missing) and returns a connected client. */

@@ -3,6 +3,7 @@
 // The results must equal a single-VM run; a crashing clone must reach the join and the record.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { DomainState, OperationStatus } from '../src/master/store/states.ts';
 import { json, runSf } from './cli-runner.ts';
 import { cannotRunVms, guestImage, skipIf } from './guests.ts';
 import { vmCluster } from './vm-cluster.ts';
@@ -11,7 +12,7 @@ const RESULT = /^(\w+) result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$
 
 interface OpRow {
   kind: string;
-  status: string;
+  status: OperationStatus;
   requester: string;
   target: string;
   detail?: Record<string, unknown>;
@@ -108,9 +109,9 @@ test('fewer clones granted than asked: the VMs that exist share the work and the
   assert.match(text, /3 of 8 clones granted/, text);
   assert.match(text, /forked 3 clones/, text);
   assert.equal(text.match(RESULT)?.[0], expected, text);
-  const clones = (await json<{ domains: { domain: string; state: string }[] }>(runSf(['state', '--all', '--json'], c.env))).domains.filter(
-    (d) => d.domain.startsWith(`${forked.clusterid}:`) && d.domain !== `${forked.clusterid}:0`,
-  );
+  const clones = (
+    await json<{ domains: { domain: string; state: DomainState }[] }>(runSf(['state', '--all', '--json'], c.env))
+  ).domains.filter((d) => d.domain.startsWith(`${forked.clusterid}:`) && d.domain !== `${forked.clusterid}:0`);
   assert.deepEqual(
     clones.map((d) => d.state),
     ['exited', 'exited', 'exited'],

@@ -2,12 +2,12 @@
 // asked in-process over tRPC with the home's admin token, waiting for a domain to end, its console text.
 import assert from 'node:assert/strict';
 import { createCommandContext } from '../src/cli/context.ts';
-import { LIVE_DOMAIN_STATES } from '../src/master/store/states.ts';
+import { type DomainState, isLiveDomainState } from '../src/master/store/states.ts';
 import { runSf, waitUntil } from './cli-runner.ts';
 
 export interface DomainRow {
   domain: string;
-  state: string;
+  state: DomainState;
   host: string;
   exitCode: number | null;
   endReason: string | null;
@@ -19,14 +19,14 @@ export interface DomainRow {
  */
 export async function domains(env: NodeJS.ProcessEnv): Promise<DomainRow[]> {
   const client = createCommandContext({ home: env.SNOWFLOCK_HOME, json: true }).client();
-  return (await client.state.domains.query({ all: true })) as unknown as DomainRow[];
+  return await client.state.domains.query({ all: true });
 }
 
 /** Waits until domain `name` (CLUSTER:VMID) is in an ended state; returns its row. */
 export function domainEnded(env: NodeJS.ProcessEnv, name: string, timeoutMs: number): Promise<DomainRow> {
   return waitUntil(`${name} to end`, timeoutMs, async () => {
     const d = (await domains(env)).find((x) => x.domain === name);
-    return d && !(LIVE_DOMAIN_STATES as readonly string[]).includes(d.state) ? d : null;
+    return d && !isLiveDomainState(d.state) ? d : null;
   });
 }
 

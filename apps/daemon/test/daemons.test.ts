@@ -5,13 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { DomainState, HostState } from '../src/master/store/states.ts';
 import { tempHome } from './support.ts';
 import { freePort, json, runBin, runSf, waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, seedFile, skipIf } from './guests.ts';
 
 interface HostRow {
   name: string;
-  state: string;
+  state: HostState;
   cpus: number;
   ram: number;
   cpusUsed: number;
@@ -102,7 +103,7 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
   assert.equal((await sf('sfstate')).code, 12, 'UNAVAILABLE while sfmd is down');
   await json(sf('sfmd', 'start', '--json'));
   await new Promise((r) => setTimeout(r, 6000)); // longer than the offline timeout
-  const after = await json<{ hosts: HostRow[]; domains: { domain: string; state: string }[] }>(sf('sfstate', '--json'));
+  const after = await json<{ hosts: HostRow[]; domains: { domain: string; state: DomainState }[] }>(sf('sfstate', '--json'));
   assert.deepEqual(
     after.hosts.map((h) => [h.name, h.state]),
     names.map((n) => [n, n === victim ? 'offline' : 'online']),

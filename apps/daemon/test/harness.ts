@@ -6,6 +6,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { HostState, OperationStatus } from '../src/master/store/states.ts';
 import { json, runSf, type CliResult } from './cli-runner.ts';
 import { consoleText, domainEnded } from './cluster-driver.ts';
 export { domains, type DomainRow } from './cluster-driver.ts';
@@ -36,7 +37,7 @@ export interface HostRow {
   name: string;
   unicast: string;
   multicast: string;
-  state: string;
+  state: HostState;
   cpusUsed?: number;
 }
 
@@ -137,7 +138,7 @@ export interface OperationDetail extends Record<string, unknown> {
 
 /** The newest operation of a kind, with its detail. */
 export async function lastOperation(env: NodeJS.ProcessEnv, kind: string) {
-  const ops = await json<{ kind: string; status: string; detail: OperationDetail }[]>(
+  const ops = await json<{ kind: string; status: OperationStatus; detail: OperationDetail }[]>(
     runSf(['ops', '--kind', kind, '--limit', '1', '--json'], env),
   );
   assert.ok(ops[0], `an operation of kind ${kind}`);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { ClusterState, OperationStatus } from '../src/master/store/states.ts';
 import { json, runBin, runSf, SF_BIN, waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, seedFile, skipIf } from './guests.ts';
 import { vmCluster as cluster } from './vm-cluster.ts';
@@ -36,7 +37,7 @@ test('guest API calls travel hypercall → sfld → sfmd, stamped with the guest
   const name = `${seeded.clusterid}:0`;
   assert.equal((await c.ended(name)).exitCode, 0, await c.consoleText(name));
   assert.match(await c.consoleText(name), /ticket [0-9a-f-]{36}: 1 of 3 clones granted[\s\S]*ticket tour ok/);
-  const ops = await json<{ kind: string; requester: string; status: string }[]>(runSf(['ops', '--limit', '50', '--json'], c.env));
+  const ops = await json<{ kind: string; requester: string; status: OperationStatus }[]>(runSf(['ops', '--limit', '50', '--json'], c.env));
   const guestOps = ops
     .filter((o) => o.requester === `domain:${name}`)
     .map((o) => `${o.kind}:${o.status}`)
@@ -68,7 +69,7 @@ test('sf console replays output and delivers keystrokes; sfshutdown stops a runn
   assert.equal(code, 0);
 
   assert.equal((await c.domain(name)).state, 'running');
-  const down = await json<{ state: string }>(runBin('sfshutdown', ['--domain', name, '--json'], c.env));
+  const down = await json<{ state: ClusterState }>(runBin('sfshutdown', ['--domain', name, '--json'], c.env));
   assert.equal(down.state, 'shutdown');
   assert.equal((await c.domain(name)).state, 'stopped');
   const hosts = await json<{ hosts: { cpusUsed: number }[] }>(runSf(['state', '--json'], c.env));

@@ -1,8 +1,10 @@
 // Small building blocks every page uses: state badges with one colour per meaning, empty states that
 // say what to do, error banners that say what happened, and the page heading.
 import type { ReactNode } from 'react';
+import type { AnyState } from '@snowflock/daemon/states';
 
-const TONES: Record<string, 'ok' | 'warn' | 'bad' | 'idle' | 'busy'> = {
+// Every state has its tone: a state added to sfmd's lists does not compile here until it has one.
+const TONES: Record<AnyState, 'ok' | 'warn' | 'bad' | 'idle' | 'busy'> = {
   online: 'ok',
   running: 'ok',
   succeeded: 'ok',
@@ -25,10 +27,11 @@ const TONES: Record<string, 'ok' | 'warn' | 'bad' | 'idle' | 'busy'> = {
   disposed: 'idle',
 };
 
-export function StateBadge({ state, label }: { state: string; label?: string }) {
+/** `null`: the state is not known (its record could not be read). */
+export function StateBadge({ state, label }: { state: AnyState | null; label?: string }) {
   return (
-    <span className={`badge badge--${TONES[state] ?? 'idle'}`} data-state={state}>
-      {label ?? state}
+    <span className={`badge badge--${state ? TONES[state] : 'idle'}`} data-state={state ?? 'unknown'}>
+      {label ?? state ?? 'unknown'}
     </span>
   );
 }

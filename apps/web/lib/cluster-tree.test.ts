@@ -2,12 +2,13 @@
 // reservations only for unused tickets, strays kept visible, counts and endings as people read them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { DomainState, TicketState } from '@snowflock/daemon/states';
 import { buildClusterTree, describeEnding, mergeableTickets, type TreeDomain, type TreeTicket } from './cluster-tree.ts';
 
 const T1 = '11111111-1111-4111-8111-111111111111';
 const T2 = '22222222-2222-4222-8222-222222222222';
 
-const dom = (vmid: number, state: string, ticket: string | null, extra: Partial<TreeDomain> = {}): TreeDomain => ({
+const dom = (vmid: number, state: DomainState, ticket: string | null, extra: Partial<TreeDomain> = {}): TreeDomain => ({
   clusterid: 1,
   vmid,
   host: 'kvm1',
@@ -22,7 +23,7 @@ const dom = (vmid: number, state: string, ticket: string | null, extra: Partial<
   endedAt: null,
   ...extra,
 });
-const ticket = (id: string, state: string, createdAt: string, vmids: number[]): TreeTicket => ({
+const ticket = (id: string, state: TicketState, createdAt: string, vmids: number[]): TreeTicket => ({
   ticket: id,
   state,
   requested: vmids.length,

@@ -1,12 +1,13 @@
 // The Cluster View's tree: a cluster's domains and tickets → its master at the root, then one branch
 // per ticket (a clone generation) holding that ticket's clones and its allocation map. Pure, tested.
+import { isLiveDomainState, type DomainState, type TicketState } from '@snowflock/daemon/states';
 
 /** The fields of a domain row the tree needs (sfmd's state.domains / dashboard.cluster rows). */
 export interface TreeDomain {
   clusterid: number;
   vmid: number;
   host: string;
-  state: string;
+  state: DomainState;
   ip: string | null;
   vcpus: number;
   memory: number;
@@ -19,17 +20,13 @@ export interface TreeDomain {
 
 export interface TreeTicket {
   ticket: string;
-  state: string;
+  state: TicketState;
   requested: number;
   granted: number;
   procs: boolean;
   createdAt: string;
   allocations: { vmid: number; host: string; processors: number; memory: number }[];
 }
-
-/** States in which a domain holds resources (sfmd's LIVE_DOMAIN_STATES). */
-export const LIVE_STATES = ['defined', 'booting', 'running', 'paused', 'cloning'] as const;
-export const isLive = (state: string) => (LIVE_STATES as readonly string[]).includes(state);
 
 export interface DomainNode extends TreeDomain {
   /** Unique within the cluster: a vmid comes back with every generation of clones. */
@@ -55,13 +52,13 @@ export interface ClusterTree {
 }
 
 export function describeEnding(d: Pick<TreeDomain, 'state' | 'exitCode' | 'endReason'>): string | null {
-  if (isLive(d.state)) return null;
+  if (isLiveDomainState(d.state)) return null;
   const base = d.state === 'exited' ? `exited ${d.exitCode ?? 0}` : d.state;
   return d.endReason ? `${base}: ${d.endReason}` : base;
 }
 
 function node(d: TreeDomain): DomainNode {
-  return { ...d, key: `${d.vmid}@${d.ticket ?? 'seed'}`, live: isLive(d.state), ending: describeEnding(d) };
+  return { ...d, key: `${d.vmid}@${d.ticket ?? 'seed'}`, live: isLiveDomainState(d.state), ending: describeEnding(d) };
 }
 
 export function buildClusterTree(domains: readonly TreeDomain[], tickets: readonly TreeTicket[]): ClusterTree {

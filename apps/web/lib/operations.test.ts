@@ -1,10 +1,11 @@
 // The operations panel's list under live progress events, and the words it shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { OperationStatus } from '@snowflock/daemon/states';
 import type { Operation } from './api-types.ts';
 import { applyProgress, clusterOf, kindLabel, requesterLabel, targetLabel } from './operations.ts';
 
-const op = (id: string, status = 'running'): Operation => ({
+const op = (id: string, status: OperationStatus = 'running'): Operation => ({
   id,
   kind: 'clone.merge',
   target: 'cluster:1',

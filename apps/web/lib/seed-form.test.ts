@@ -2,10 +2,10 @@
 // issues only the form can know (nothing to boot, more than any host has, no single host fits).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { byField, formIssues, seedLimits, toSeedConfig } from './seed-form.ts';
+import { byField, formIssues, type HostCapacity, seedLimits, toSeedConfig } from './seed-form.ts';
 
 const MiB = 1024 * 1024;
-const hosts = [
+const hosts: HostCapacity[] = [
   { name: 'a', state: 'online', cpus: 4, cpusUsed: 1, ram: 1024 * MiB, ramUsed: 0 },
   { name: 'b', state: 'online', cpus: 2, cpusUsed: 0, ram: 4096 * MiB, ramUsed: 1024 * MiB },
   { name: 'c', state: 'offline', cpus: 64, cpusUsed: 0, ram: 65536 * MiB, ramUsed: 0 },

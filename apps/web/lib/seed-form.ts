@@ -1,5 +1,6 @@
 // The seed form's logic: its text fields → the config cluster.seed takes, the limits the online hosts
 // can give now, and every issue (the API schema's, sent back by sfmd, plus capacity) sorted by field. Pure.
+import type { HostState } from '@snowflock/daemon/states';
 
 export interface SeedFormValues {
   kernel: string;
@@ -39,7 +40,7 @@ export function toSeedConfig(v: SeedFormValues): SeedConfigDraft {
 /** What a host offers for a new master VM: only online hosts count. */
 export interface HostCapacity {
   name: string;
-  state: string;
+  state: HostState;
   cpus: number;
   cpusUsed: number;
   ram: number;

@@ -1,5 +1,6 @@
-// The closed sets of states: the ones sfmd stores as strings in SQLite and the ones an sfld reports
-// about its VMs. Shared by the store, the wire schemas and the dashboard, so each list exists once.
+// The closed sets of states: the ones sfmd stores in SQLite (schema.prisma's enums hold the same values,
+// store/states.test.ts checks both ways) and the ones an sfld reports about its VMs. Shared by the store,
+// the wire schemas and the dashboard (as @snowflock/daemon/states), so each list exists once: no imports here.
 
 export const HOST_STATES = ['online', 'offline', 'removed'] as const;
 export type HostState = (typeof HOST_STATES)[number];
@@ -11,6 +12,8 @@ export type ClusterState = (typeof CLUSTER_STATES)[number];
 export const LIVE_DOMAIN_STATES = ['defined', 'booting', 'running', 'paused', 'cloning'] as const;
 export const ENDED_DOMAIN_STATES = ['exited', 'halted', 'merged', 'stopped', 'lost', 'crashed'] as const;
 export const DOMAIN_STATES = [...LIVE_DOMAIN_STATES, ...ENDED_DOMAIN_STATES] as const;
+export type LiveDomainState = (typeof LIVE_DOMAIN_STATES)[number];
+export type EndedDomainState = (typeof ENDED_DOMAIN_STATES)[number];
 export type DomainState = (typeof DOMAIN_STATES)[number];
 
 /** What an sfld says about one of its VMs (the VM's own lifecycle, not the record's): each is also a record state. */
@@ -23,6 +26,9 @@ export type TicketState = (typeof TICKET_STATES)[number];
 export const OPERATION_STATUSES = ['running', 'succeeded', 'failed'] as const;
 export type OperationStatus = (typeof OPERATION_STATUSES)[number];
 
-export function isLiveDomainState(state: string): boolean {
-  return (LIVE_DOMAIN_STATES as readonly string[]).includes(state);
+/** Any stored state (what a dashboard's badge shows); an sfld's reported VM states are domain states too. */
+export type AnyState = HostState | ClusterState | DomainState | TicketState | OperationStatus;
+
+export function isLiveDomainState(state: DomainState): state is LiveDomainState {
+  return (LIVE_DOMAIN_STATES as readonly DomainState[]).includes(state);
 }

@@ -7,7 +7,7 @@ import { destroyDomainVm } from './domain-lifecycle.ts';
 import { forkClones } from './fork.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
-import { assertTicketTransition, LIVE_DOMAIN_STATES, storedDomainState, type DomainState } from './store/states.ts';
+import { assertTicketTransition, LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { ownTicket, requester, transitionTicket } from './tickets.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
@@ -63,7 +63,7 @@ async function endClones(svc: MasterServices, ticketId: string, state: 'merged' 
     where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } },
     include: { host: true, cluster: true },
   });
-  for (const c of clones) await destroyDomainVm(svc, { ...c, state: storedDomainState(c.state) });
+  for (const c of clones) await destroyDomainVm(svc, c);
   await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state, endedAt: new Date() } });
   for (const c of clones) announceDomain(svc, c.cluster.clusterid, c.vmid, c.host.name, state);
   return clones.length;
@@ -111,7 +111,7 @@ export async function joinClones(svc: MasterServices, domain: LiveDomain, ticket
     await transitionTicket(svc.db, ticketId, 'merged');
     svc.events.emit('capacity');
     const ended = await svc.db.domain.findMany({ where: { ticketId }, orderBy: { vmid: 'asc' } });
-    return { ticket: ticketId, clones: total, exits: ended.map((d) => exitRecord({ ...d, state: storedDomainState(d.state) })) };
+    return { ticket: ticketId, clones: total, exits: ended.map(exitRecord) };
   });
 }
 

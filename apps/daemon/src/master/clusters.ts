@@ -8,7 +8,7 @@ import { bootDomain, destroyDomainVm } from './domain-lifecycle.ts';
 import { runOperation } from './operations.ts';
 import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
-import { LIVE_DOMAIN_STATES, storedDomainState } from './store/states.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
 import { requester } from './tickets.ts';
 
 const MiB = 1024 * 1024;
@@ -83,7 +83,7 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
     where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } },
     include: { host: true, cluster: true },
   });
-  for (const d of rest) await destroyDomainVm(svc, { ...d, state: storedDomainState(d.state) });
+  for (const d of rest) await destroyDomainVm(svc, d);
   const now = new Date();
   await svc.db.domain.updateMany({ where: { id: { in: rest.map((d) => d.id) } }, data: { state: 'stopped', endedAt: now } });
   await svc.db.cluster.update({ where: { id: clusterId }, data: { state, endedAt: now } });

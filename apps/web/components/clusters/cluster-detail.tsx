@@ -143,7 +143,7 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
             key={`${id}:${consoleVmid}`}
             clusterid={id}
             vmid={consoleVmid}
-            state={consoleDomain?.state ?? 'unknown'}
+            state={consoleDomain?.state ?? null}
             actions={
               <>
                 <Link href={`/console/${id}:${consoleVmid}`} className="button button--small" target="_blank">

@@ -6,10 +6,11 @@ import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import type { Terminal } from '@xterm/xterm';
 import { formatDomainRef } from '@snowflock/daemon/domain-ref';
+import { isLiveDomainState, type DomainState } from '@snowflock/daemon/states';
+import type { DomainStateEvent } from '../../lib/api-types.ts';
 import { postJson } from '../http.ts';
 import { StateBadge } from '../ui.tsx';
 
-const LIVE_STATES = ['defined', 'booting', 'running', 'paused', 'cloning'];
 /** Keystrokes typed within this window go in one request (a paste is one request, too). */
 const INPUT_BATCH_MS = 12;
 
@@ -31,14 +32,15 @@ export function ConsoleTerminal({
 }: {
   clusterid: number;
   vmid: number;
-  state: string;
+  /** `null`: not known (the domain could not be looked up); input stays off as for an ended domain. */
+  state: DomainState | null;
   actions?: ReactNode;
   tall?: boolean;
 }) {
   const holder = useRef<HTMLDivElement>(null);
   const [state, setState] = useState(initialState);
   const [status, setStatus] = useState<Status>({ tone: 'info', text: 'attaching…' });
-  const live = LIVE_STATES.includes(state);
+  const live = state !== null && isLiveDomainState(state);
   const liveRef = useRef(live);
   liveRef.current = live;
   useEffect(() => setState(initialState), [initialState]);
@@ -99,7 +101,7 @@ export function ConsoleTerminal({
         setStatus({ tone: 'info', text: 'attached: recent output above, new output follows' });
       });
       source.addEventListener('output', (e) => term?.write(decode(JSON.parse((e as MessageEvent<string>).data) as string)));
-      source.addEventListener('domain:state', (e) => setState((JSON.parse((e as MessageEvent<string>).data) as { state: string }).state));
+      source.addEventListener('domain:state', (e) => setState((JSON.parse((e as MessageEvent<string>).data) as DomainStateEvent).state));
       source.addEventListener('console:error', (e) => {
         const err = JSON.parse((e as MessageEvent<string>).data) as { code: string; message: string };
         setStatus({ tone: 'error', text: err.code === 'DOMAIN_UNKNOWN' ? `no console for ${name}: ${err.message}` : err.message });

@@ -1,5 +1,6 @@
-// The closed sets of states stored as strings in SQLite, read back as their unions, and the ticket lifecycle:
-// unused → outstanding → merged, or unused → disposed. Every change of a ticket's state goes through here.
+// The closed sets of states stored in SQLite, and the ticket lifecycle: unused → outstanding → merged, or
+// unused → disposed. Every change of a ticket's state goes through here. The Prisma client reads and writes
+// these columns as their unions and refuses any other value, so nothing here re-checks a stored state.
 import { SfError } from '../../common/errors.ts';
 
 // The lists themselves live in common/states.ts (the wire schemas use them too); the store's code reads them here.
@@ -20,17 +21,7 @@ export {
   type ReportedVmState,
   type TicketState,
 } from '../../common/states.ts';
-import { DOMAIN_STATES, TICKET_STATES, type DomainState, type TicketState } from '../../common/states.ts';
-
-/** A domain state read from the database; anything outside the list is a fault of the record, not a state. */
-export function storedDomainState(stored: string): DomainState {
-  if ((DOMAIN_STATES as readonly string[]).includes(stored)) return stored as DomainState;
-  throw new SfError('INTERNAL', `the database holds a domain in state '${stored}', which this sfmd does not know`);
-}
-
-function isTicketState(stored: string): stored is TicketState {
-  return (TICKET_STATES as readonly string[]).includes(stored);
-}
+import type { TicketState } from '../../common/states.ts';
 
 const TICKET_TRANSITIONS: Record<TicketState, readonly TicketState[]> = {
   unused: ['outstanding', 'disposed'],
@@ -47,14 +38,12 @@ const TICKET_STATE_HINTS: Record<TicketState, string> = {
   disposed: 'it was disposed: request a new ticket (sfdotix)',
 };
 
-// These two read a ticket's state as stored, so they take its text: a value outside TICKET_STATES allows nothing.
-export function canTransitionTicket(from: string, to: TicketState): boolean {
-  return isTicketState(from) && TICKET_TRANSITIONS[from].includes(to);
+export function canTransitionTicket(from: TicketState, to: TicketState): boolean {
+  return TICKET_TRANSITIONS[from].includes(to);
 }
 
-export function assertTicketTransition(ticketId: string, from: string, to: TicketState): void {
+export function assertTicketTransition(ticketId: string, from: TicketState, to: TicketState): void {
   if (!canTransitionTicket(from, to)) {
-    const hint = isTicketState(from) ? TICKET_STATE_HINTS[from] : 'its state is unknown';
-    throw new SfError('TICKET_STATE', `ticket ${ticketId} is ${from} and cannot become ${to}: ${hint}`);
+    throw new SfError('TICKET_STATE', `ticket ${ticketId} is ${from} and cannot become ${to}: ${TICKET_STATE_HINTS[from]}`);
   }
 }

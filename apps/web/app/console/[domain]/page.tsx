@@ -41,7 +41,7 @@ export default async function ConsolePage({ params }: { params: Promise<{ domain
         <ConsoleTerminal
           clusterid={ref.clusterid}
           vmid={ref.vmid}
-          state={domain?.state ?? 'unknown'}
+          state={domain?.state ?? null}
           tall
           actions={
             <Link href={`/clusters/${ref.clusterid}`} className="button button--small">
