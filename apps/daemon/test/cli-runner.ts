@@ -1,6 +1,5 @@
 // Runs the real command-line tools as child processes, the way a user would, and parses --json.
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const SF_BIN = fileURLToPath(new URL('../bin/sf.mjs', import.meta.url));
@@ -38,17 +37,7 @@ export async function json<T = unknown>(result: Promise<CliResult>): Promise<T> 
   return JSON.parse(r.stdout) as T;
 }
 
-/** A port that was free a moment ago (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './free-port.ts';
 
 export async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -5,22 +5,15 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { tempHome } from './support.ts';
-import { freePort, json, runBin, runSf } from './cli-runner.ts';
+import { json, runBin, runSf } from './cli-runner.ts';
 import { consoleText, domainEnded, domains, type DomainRow } from './cluster-driver.ts';
 import { seedFile } from './guests.ts';
+import { writeOneHostConfigs } from './one-host.ts';
 
 /** sfmd + one sfld (host kvm1, `cpus`/`ramGiB` of capacity) in a fresh SNOWFLOCK_HOME, stopped after the test. */
 export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB: number } = { cpus: 2, ramGiB: 4 }) {
   const home = tempHome('sf-vms-');
-  const port = await freePort();
-  writeFileSync(
-    path.join(home, 'sfmd.cfg'),
-    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`,
-  );
-  writeFileSync(
-    path.join(home, 'sfld.cfg'),
-    `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`,
-  );
+  await writeOneHostConfigs(home, capacity);
   const env = { SNOWFLOCK_HOME: home };
   t.after(async () => {
     await runSf(['sfld', 'stop'], env);

@@ -3,16 +3,17 @@
 // chromium through playwright-core, and screenshots kept under apps/web/test-artifacts/.
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
-export { cannotRunVms } from '../../daemon/test/guests.ts';
+import { freePort, writeOneHostConfigs } from '@snowflock/daemon/testing';
+
+export { cannotRunVms } from '@snowflock/daemon/testing';
 
 export const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SF_BIN = path.resolve(WEB_DIR, '../daemon/bin/sf.mjs');
@@ -36,30 +37,10 @@ function sfJson(args: string[], home: string): Promise<Record<string, unknown>> 
   });
 }
 
-/** A port that was free a moment ago (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** sfmd + an sfld for host kvm1 in a fresh home; both stopped and the home removed after the test. */
 export async function startSnowflock(t: TestContext, capacity = { cpus: 8, ramGiB: 8 }) {
   const home = mkdtempSync(path.join(os.tmpdir(), 'sf-web-e2e-'));
-  const port = await freePort();
-  writeFileSync(
-    path.join(home, 'sfmd.cfg'),
-    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`,
-  );
-  writeFileSync(
-    path.join(home, 'sfld.cfg'),
-    `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`,
-  );
+  const port = await writeOneHostConfigs(home, capacity);
   t.after(async () => {
     await sfJson(['sfld', 'stop'], home).catch(() => {});
     await sfJson(['sfmd', 'stop'], home).catch(() => {});
