@@ -75,3 +75,37 @@ test("Prisma's CLI agrees the migrated database is up to date, and the client wo
   });
   assert.match(status, /Database schema is up to date/);
 });
+
+test('states recorded before the state enums are brought into their lists, so every row reads back', (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const before = path.join(dir, 'migrations');
+  cpSync(MIGRATIONS_DIR, before, { recursive: true });
+  rmSync(path.join(before, '20261207040000_states_in_their_lists'), { recursive: true });
+  const file = path.join(dir, 'db.sqlite');
+  migrateDatabase(file, before);
+  const db = new Database(file);
+  db.exec(`
+    INSERT INTO "Host" (id, name, unicast, multicast, cpus, ram, secretHash, state) VALUES ('h', 'alpha', 'a', 'a', 2, 1, 'x', 'busy');
+    INSERT INTO "Cluster" (id, clusterid, seedConfig, state) VALUES ('c', 1, '{}', 'running');
+    INSERT INTO "Domain" (id, clusterId, vmid, hostId, vcpus, memory, state) VALUES
+      ('d0', 'c', 0, 'h', 1, 1, 'created'), ('d1', 'c', 1, 'h', 1, 1, 'destroyed'), ('d2', 'c', 2, 'h', 1, 1, 'exploded'),
+      ('d3', 'c', 3, 'h', 1, 1, 'paused');
+  `);
+  db.close();
+  assert.deepEqual(migrateDatabase(file).applied, ['20261207040000_states_in_their_lists']);
+  const after = new Database(file);
+  const states = after.prepare<[], { id: string; state: string }>('SELECT id, state FROM "Domain" ORDER BY id').all();
+  const host = after.prepare<[], { state: string }>(`SELECT state FROM "Host"`).get();
+  after.close();
+  assert.deepEqual(
+    states.map((r) => [r.id, r.state]),
+    [
+      ['d0', 'running'],
+      ['d1', 'stopped'],
+      ['d2', 'lost'],
+      ['d3', 'paused'],
+    ],
+  );
+  assert.equal(host?.state, 'offline');
+});

@@ -9,6 +9,8 @@ import { onPath } from './preflight.mjs';
 const root = path.resolve(import.meta.dirname, '..');
 const BIOME_PATHS = ['apps', 'native/lib', 'scripts', 'bench', 'prisma'];
 const CLANG_DIRS = ['native/src', 'native/test', 'native/guest'];
+/** The clang-format release whose layout the tree is in (`.ci/run` installs Debian 12's). */
+const CLANG_FORMAT_MAJOR = 14;
 const CLANG_EXT = /\.(c|cc|cpp|cxx|h|hh|hpp|hxx)$/;
 const SKIP_DIRS = new Set(['node_modules', 'build', 'build-cmake', '.git']);
 
@@ -43,6 +45,17 @@ function runBiome(write) {
 function runClangFormat(write) {
   if (!onPath('clang-format')) {
     console.error('lint: SKIP the C/C++ format check: clang-format is not installed (apt-get install clang-format)');
+    return 0;
+  }
+  // Each clang-format release lays out the same style a little differently: check and write only with the one the
+  // tree is formatted with, or a machine with another would fail the check (or rewrite files) over nothing.
+  const version = spawnSync('clang-format', ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const major = Number(/version (\d+)\./.exec(version)?.[1]);
+  if (major !== CLANG_FORMAT_MAJOR) {
+    console.error(
+      `lint: SKIP the C/C++ format check: the tree is formatted with clang-format ${CLANG_FORMAT_MAJOR} ` +
+        `(Debian 12's), this machine has ${Number.isNaN(major) ? 'an unknown version' : major}`,
+    );
     return 0;
   }
   const files = CLANG_DIRS.flatMap((d) => listFiles(path.join(root, d))).sort();

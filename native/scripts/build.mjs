@@ -22,7 +22,7 @@ function findNodeGyp() {
   try {
     return createRequire(join(nativeDir, 'package.json')).resolve('node-gyp/bin/node-gyp.js');
   } catch {
-    fail('node-gyp is not installed (it is a devDependency of native/; run `npm install` at the repository root).');
+    fail('node-gyp is not installed (it is a devDependency of native/; run `npm ci` at the repository root).');
   }
 }
 

@@ -521,8 +521,8 @@ TEST(Vm, DestroyWithoutTheIrqchipIsQuickForSmallAndLargeRam) {
       took.push_back(ms_since(t));
     }
     std::sort(took.begin(), took.end());
-    // The fastest of five: a busy machine slows some destroys, but with the irqchip none is under ≈15 ms.
-    EXPECT_LT(took[0], 8.0) << "fastest destroy of a " << (ram >> 20) << " MiB VM";
+    // The second fastest of five: a busy machine slows some destroys, but with the irqchip none is under ≈15 ms.
+    EXPECT_LT(took[1], 8.0) << "second-fastest destroy of a " << (ram >> 20) << " MiB VM";
     std::printf("[ info ] destroy %llu MiB: fastest %.2f ms, median %.2f ms\n",
                 static_cast<unsigned long long>(ram >> 20), took[0], took[2]);
   }

@@ -1,6 +1,7 @@
 // The wire contract: every message between sfmd and its sflds, and from sfmd to dashboards, as one zod
 // schema each. The TypeScript types are inferred from these schemas; events.ts builds the socket.io
 // event maps from them. Whoever receives a message checks it with the schema named here, nowhere else.
+import { SfAbi } from '@snowflock/native/guest-abi';
 import { z } from 'zod';
 import { MAX_CLUSTERID, MAX_VMID } from './domain-ref.ts';
 import { SfError } from './errors.ts';
@@ -119,10 +120,15 @@ export type DomainFiguresBatch = z.infer<typeof domainFiguresBatchSchema>;
 
 // ---- sfmd → sfld commands (payloads and the values of successful answers) ----
 
+/** The machine a VM may have: the VMM's own limits (guest ABI), so a seed sfmd accepts is one an sfld can boot. */
+export const VM_LIMITS = { minMemoryMiB: 16, maxMemoryMiB: SfAbi.RAM_MAX / 2 ** 20, maxVcpus: SfAbi.MAX_VCPUS } as const;
+export const vcpusSchema = z.number().int().min(1).max(VM_LIMITS.maxVcpus);
+export const memoryMiBSchema = z.number().int().min(VM_LIMITS.minMemoryMiB).max(VM_LIMITS.maxMemoryMiB);
+
 /** What an sfld needs to boot a domain: the seed config's machine, resolved on sfmd. */
 export const domainBootSpecSchema = domainAddressSchema.extend({
-  vcpus: z.number().int().min(1).max(64),
-  memoryMiB: z.number().int().min(16).max(65536),
+  vcpus: vcpusSchema,
+  memoryMiB: memoryMiBSchema,
   /** A flat guest's ELF image (the seed config's `kernel`), a path on the sfld's host. */
   image: z.string().min(1).max(4096),
   args: z.string().max(4096),

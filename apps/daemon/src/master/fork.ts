@@ -35,6 +35,21 @@ async function crashAll(svc: MasterServices, clones: CloneRecord[], reason: stri
   for (const c of clones) await setState(svc, c.id, 'crashed', { reason });
 }
 
+/**
+ * After a fork command failed without a usable answer (a timeout, or an answer the wire contract refuses), its
+ * sfld may still run some of the clones: they are recorded as crashed, so nothing else would ever stop them.
+ * Best effort: a host that is gone or never made the clone answers with an error, which changes nothing.
+ */
+async function destroyLeftovers(svc: MasterServices, host: string, clusterid: number, clones: CloneRecord[]) {
+  await Promise.all(
+    clones.map((c) =>
+      svc.links.command(host, 'domain:destroy', { clusterid, vmid: c.vmid }, 5_000).catch((err: unknown) => {
+        svc.log.debug({ host, clusterid, vmid: c.vmid, err: messageOf(err) }, 'no leftover clone to destroy');
+      }),
+    ),
+  );
+}
+
 /** Starts a ticket's clones; returns once each clone record is running or crashed (with its reason). */
 export async function forkClones(svc: MasterServices, master: LiveDomain, ticketId: string, clones: CloneRecord[], op: OperationHandle) {
   const clusterid = master.cluster.clusterid;
@@ -53,6 +68,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
   } catch (err) {
     const reason = `the fork of ${clusterid}:${master.vmid} failed: ${messageOf(err)}`;
     await crashAll(svc, clones, reason);
+    await destroyLeftovers(svc, master.host.name, clusterid, local);
     throw err instanceof SfError ? new SfError(err.code, `${reason}; merge the ticket (sfmerge) and try again`) : err;
   }
   await applyOutcomes(svc, clusterid, local, result.clones, `${master.host.name} did not report this clone`);
@@ -90,6 +106,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
             await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);
           } catch (err) {
             await crashAll(svc, mine, `${host} could not make its clones: ${messageOf(err)}`);
+            await destroyLeftovers(svc, host, clusterid, mine);
           }
         }),
       );

@@ -1,6 +1,7 @@
 // What a seed config may say (cluster.seed's input, and the dashboard's seed-form check): one schema,
 // and the SeedConfig type a cluster record stores. Nothing here touches sfmd's state.
 import { z } from 'zod';
+import { memoryMiBSchema, vcpusSchema } from '../common/wire.ts';
 
 export const seedConfigSchema = z
   .object({
@@ -14,8 +15,8 @@ export const seedConfigSchema = z
     diskImage: z.string().min(1).max(4096).nullable().default(null),
     kernel: z.string().min(1).max(4096).nullable().default(null),
     args: z.string().max(4096).nullable().default(null),
-    vcpus: z.number().int().min(1).max(64),
-    memoryMiB: z.number().int().min(16).max(1_048_576),
+    vcpus: vcpusSchema,
+    memoryMiB: memoryMiBSchema,
   })
   .strict();
 

@@ -57,10 +57,11 @@ test('wrong sfseed.cfg settings', () => {
   bad("disk_image = 'a.img'\n", null, 'memory', "missing required setting 'memory'", 'memory = 1024');
   bad('memory = 512\n', null, 'disk_image', "missing required setting 'disk_image'", 'kernel');
   bad('memory = 512\ndisk_image = None\n', 2, 'disk_image', 'disk_image is None');
-  bad("disk_image = 'a.img'\nmemory = 8\n", 2, 'memory', 'expected a size in MiB from 16 to 1048576, got 8');
+  bad("disk_image = 'a.img'\nmemory = 8\n", 2, 'memory', 'expected a size in MiB from 16 to 65536, got 8');
   bad("disk_image = 'a.img'\nmemory = 2 << 20\n", 2, 'memory', 'got 2097152');
   bad("disk_image = 'a.img'\nmemory = '512M'\n", 2, 'memory', "got '512M'");
-  bad("disk_image = 'a.img'\nmemory = 512\nvcpus = 65\n", 3, 'vcpus', 'expected an integer from 1 to 64, got 65');
+  bad("disk_image = 'a.img'\nmemory = 512\nvcpus = 33\n", 3, 'vcpus', 'expected an integer from 1 to 32, got 33');
+  bad("disk_image = 'a.img'\nmemory = 65537\n", 2, 'memory', 'expected a size in MiB from 16 to 65536, got 65537');
   bad("disk_image = 'a.img'\nmemory = 512\nvcpus = -1\n", 3, 'vcpus', 'got -1');
   bad("disk_image = 'a.img'\nmemory = 512\nargs = 'x' * 5000\n", 3, 'args', "cannot apply '*'");
   bad(`disk_image = 'a.img'\nmemory = 512\nargs = '${'x'.repeat(4097)}'\n`, 3, 'args', 'at most 4096');

@@ -1,6 +1,7 @@
 // sfseed.cfg: what the seed (master) VM of a new cluster boots and how big it is.
 // parseSfseedConfig is pure and keeps paths as written; loadSfseedConfig resolves them against the file's folder.
 import path from 'node:path';
+import { VM_LIMITS } from '../wire.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
 import { readConfigFile } from './read-config-file.ts';
 import { configError, integer, nullable, optional, readSettings, required, string } from './schema.ts';
@@ -16,12 +17,13 @@ export interface SfseedConfig {
 
 const filePath = string({ maxLength: 4096, what: 'a file path' });
 
-// The limits match what sfmd's seed API accepts, so a bad file fails here, with a line number.
+// The limits are sfmd's seed API's (the VMM's own), so a bad file fails here, with a line number.
+const { minMemoryMiB, maxMemoryMiB, maxVcpus } = VM_LIMITS;
 const SFSEED_FIELDS = {
   disk_image: optional(nullable(filePath), null),
-  vcpus: optional(integer({ min: 1, max: 64 }), 1),
+  vcpus: optional(integer({ min: 1, max: maxVcpus }), 1),
   memory: required(
-    integer({ min: 16, max: 1_048_576, what: 'a size in MiB from 16 to 1048576' }),
+    integer({ min: minMemoryMiB, max: maxMemoryMiB, what: `a size in MiB from ${minMemoryMiB} to ${maxMemoryMiB}` }),
     "the seed VM's memory in MiB, e.g. memory = 1024",
   ),
   kernel: optional(nullable(filePath), null),

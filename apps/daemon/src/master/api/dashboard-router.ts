@@ -1,6 +1,7 @@
 // Admin procedures for SFDashBoard (mounted as `dashboard.*`): one read per page, the admin actions
 // with per-domain results, console input, the example guests and seed-form checks with the API's schema.
 import { z } from 'zod';
+import { domainAddressSchema } from '../../common/wire.ts';
 import { adminKill, adminMerge, adminShutdown, consoleInput } from '../dashboard-actions.ts';
 import { listExampleGuests } from '../dashboard-guests.ts';
 import { metricHistory } from '../dashboard-metric-history.ts';
@@ -8,8 +9,7 @@ import { dashboardCluster, dashboardOverview } from '../dashboard-views.ts';
 import { seedConfigSchema } from '../seed-config.ts';
 import { adminProcedure, router } from './trpc.ts';
 
-const clusterid = z.number().int().min(0);
-const vmid = z.number().int().min(0);
+const { clusterid, vmid } = domainAddressSchema.shape;
 
 export const dashboardRouter = router({
   overview: adminProcedure.query(({ ctx }) => dashboardOverview(ctx.svc)),

@@ -1,6 +1,7 @@
 // sfmd's one public API. Guest procedures (one per seed API call) act for a domain; admin
 // procedures serve the CLI and the dashboard. Inputs are zod schemas; outputs are explicit views.
 import { z } from 'zod';
+import { domainAddressSchema } from '../../common/wire.ts';
 import { cloneMaster, exitClone, joinClones, mergeClones } from '../clones.ts';
 import { clusterDetail, seedCluster, shutdownCluster } from '../clusters.ts';
 import { seedConfigSchema } from '../seed-config.ts';
@@ -58,7 +59,7 @@ const clusterRouter = router({
   shutdown: domainProcedure.mutation(({ ctx }) => shutdownCluster(ctx.svc, ctx.domain)),
   list: adminProcedure.query(({ ctx }) => listClusters(ctx.svc)),
   get: adminProcedure
-    .input(z.object({ clusterid: z.number().int().min(0) }).strict())
+    .input(z.object({ clusterid: domainAddressSchema.shape.clusterid }).strict())
     .query(({ ctx, input }) => clusterDetail(ctx.svc, input.clusterid)),
 });
 
@@ -67,7 +68,7 @@ const stateRouter = router({
   domains: adminProcedure
     .input(
       z
-        .object({ all: z.boolean().default(false), clusterid: z.number().int().min(0).optional() })
+        .object({ all: z.boolean().default(false), clusterid: domainAddressSchema.shape.clusterid.optional() })
         .strict()
         .default({ all: false }),
     )
