@@ -53,6 +53,7 @@ export function registration(overrides: Partial<HostRegistration> = {}): HostReg
     localListenPort: 0,
     pid: process.pid,
     domains: [],
+    ended: [],
     ...overrides,
   };
 }
@@ -159,6 +160,7 @@ export class RecordingHostLinks implements HostLinks {
       'domain:input': { accepted: 0 },
       'domain:console-replay': { data: Buffer.alloc(0) },
       'host:ping': { receivedAt: Date.now() },
+      'host:reregister': registration(),
     };
     return answers[command];
   }

@@ -33,6 +33,14 @@ export const reportedVmStateSchema = z.enum(REPORTED_VM_STATES);
 
 // ---- sfld → sfmd ----
 
+/** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
+export const domainStateReportSchema = domainAddressSchema.extend({
+  state: reportedVmStateSchema,
+  exitCode: z.number().int().nullable(),
+  reason: z.string().max(4096).nullable(),
+});
+export type DomainStateReport = z.infer<typeof domainStateReportSchema>;
+
 /** What sfld tells sfmd about its host when it (re)connects. */
 export const hostRegistrationSchema = z.object({
   version: z.string().max(64),
@@ -45,6 +53,11 @@ export const hostRegistrationSchema = z.object({
   pid: z.number().int().min(0),
   /** The VMs this sfld runs right now: after an sfld restart, sfmd learns which domains died with it. */
   domains: z.array(domainAddressSchema).max(4096),
+  /**
+   * How the VMs that ended here lately ended (their first final report, oldest first; at most the last
+   * 64): after a stall, sfmd learns how the VMs it presumed lost with the host really ended.
+   */
+  ended: z.array(domainStateReportSchema).max(64),
 });
 export type HostRegistration = z.infer<typeof hostRegistrationSchema>;
 
@@ -75,14 +88,6 @@ export const hostMetricsSchema = z.object({
   uptimeSeconds: z.number().min(0),
 });
 export type HostMetrics = z.infer<typeof hostMetricsSchema>;
-
-/** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
-export const domainStateReportSchema = domainAddressSchema.extend({
-  state: reportedVmStateSchema,
-  exitCode: z.number().int().nullable(),
-  reason: z.string().max(4096).nullable(),
-});
-export type DomainStateReport = z.infer<typeof domainStateReportSchema>;
 
 /** Console output of a domain (sfld → sfmd → dashboards), and keystrokes for it (the other way). */
 export const consoleChunkSchema = domainAddressSchema.extend({ data: consoleBytes });
@@ -227,6 +232,11 @@ export const hostCommandSchemas = {
   'domain:input': { payload: consoleChunkSchema, value: acceptedSchema },
   'domain:console-replay': { payload: domainAddressSchema, value: z.object({ data: bytes }) },
   'host:ping': { payload: z.object({ sentAt: z.number() }), value: z.object({ receivedAt: z.number() }) },
+  /**
+   * A heartbeat came from a host sfmd had declared offline while its sfld stayed connected: sfmd asks
+   * for the registration it would send on connect (its VMs now, and how recent ones ended) to take it back.
+   */
+  'host:reregister': { payload: z.object({ reason: z.string().max(1024) }), value: hostRegistrationSchema },
 } as const;
 export type HostCommand = keyof typeof hostCommandSchemas;
 export type HostCommandPayload<C extends HostCommand> = z.infer<(typeof hostCommandSchemas)[C]['payload']>;

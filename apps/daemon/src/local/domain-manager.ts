@@ -63,6 +63,8 @@ const KEEP_ENDED = 64;
 export class DomainManager {
   readonly #domains = new Map<string, Domain>();
   readonly #ended = new Map<string, ConsoleRing>();
+  /** How recent VMs ended (first final report each), told to sfmd when it re-registers this host. */
+  readonly #endings = new Map<string, DomainStateReport>();
   readonly #shells: CloneShells;
   readonly #lossForTest = pageLossForTest();
 
@@ -90,6 +92,11 @@ export class DomainManager {
       const [clusterid, vmid] = id.split(':').map(Number);
       return { clusterid: clusterid!, vmid: vmid! };
     });
+  }
+
+  /** How the VMs that ended here lately ended, oldest first (at most KEEP_ENDED). */
+  endings(): DomainStateReport[] {
+    return [...this.#endings.values()];
   }
 
   async boot(spec: DomainBootSpec): Promise<HostCommandValue<'domain:boot'>> {
@@ -145,12 +152,18 @@ export class DomainManager {
       // Only the first final state counts: the destroy that follows an exit is housekeeping.
       if (ended) return;
       ended = (finalVmStates as readonly string[]).includes(event.state);
-      this.hooks.reportState({
+      const report: DomainStateReport = {
         ...address,
         state: reportedState(event.state),
         exitCode: event.state === 'exited' ? event.exitCode : null,
         reason: event.reason || null,
-      });
+      };
+      if (ended) {
+        this.#endings.delete(id); // re-inserted last: the map stays oldest first
+        this.#endings.set(id, report);
+        while (this.#endings.size > KEEP_ENDED) this.#endings.delete(this.#endings.keys().next().value!);
+      }
+      this.hooks.reportState(report);
     });
     vm.on('exit', (event) => {
       // A clone's data-plane figures go to the log with its end (pages fetched, fault service, mcdist).

@@ -31,6 +31,11 @@ export interface RunningSfld {
   config: SfldConfig;
   localPort: number;
   isRegistered(): boolean;
+  /**
+   * TEST ONLY: sends no heartbeat or metrics for `ms` (the connection, commands and VMs go on), as a
+   * stalled machine would look to sfmd. Returns when the beats resume.
+   */
+  stallHeartbeatsForTest(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +51,7 @@ function describeHost(localListenPort: number): HostRegistration {
     localListenPort,
     pid: process.pid,
     domains: [],
+    ended: [],
   };
 }
 
@@ -110,8 +116,10 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     shelf,
     descriptorPort: () => localPort,
   });
+  // What sfmd is told on every (re)registration: the host, the VMs it runs now and how recent ones ended.
+  const currentRegistration = (): HostRegistration => ({ ...registration, domains: domains.addresses(), ended: domains.endings() });
   socket.on('connect', () => {
-    socket.timeout(10_000).emit('host:register', { ...registration, domains: domains.addresses() }, (err: Error | null, result) => {
+    socket.timeout(10_000).emit('host:register', currentRegistration(), (err: Error | null, result) => {
       if (err) {
         log.warn({ err: err.message }, 'registration not answered; retrying on reconnect');
         socket.disconnect().connect();
@@ -153,11 +161,21 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       return domains.input(address, data);
     }),
   );
+  // sfmd declared this host offline (it heard no heartbeat in time) while we stayed connected: it asks
+  // for the registration again to take the host back and reconcile its VMs.
+  socket.on('host:reregister', (request, ack) =>
+    answer(ack, () => {
+      const { reason } = parseCommand('host:reregister', request);
+      log.warn({ reason, domains: domains.running }, 'sfmd asked this host to re-register');
+      return currentRegistration();
+    }),
+  );
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
 
   let seq = 0;
+  let stalledUntil = 0;
   const ticker = setInterval(() => {
-    if (!registered) return;
+    if (!registered || Date.now() < stalledUntil) return;
     socket.emit('host:heartbeat', { seq: ++seq, sentAt: Date.now() });
     socket.emit('host:metrics', sampler.sample(domains.running));
   }, 1000);
@@ -168,6 +186,11 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     config,
     localPort,
     isRegistered: () => registered,
+    async stallHeartbeatsForTest(ms) {
+      log.warn({ ms }, 'TEST HOOK: heartbeats stalled on purpose');
+      stalledUntil = Date.now() + ms;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    },
     async stop() {
       clearInterval(ticker);
       await domains.destroyAll();

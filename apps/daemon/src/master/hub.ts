@@ -11,7 +11,7 @@ import {
   type SfmdToDashboardEvents,
   type SfmdToSfldEvents,
 } from '../common/events.ts';
-import { domainStateReportSchema, hostMetricsSchema, hostRegistrationSchema, parseWire } from '../common/wire.ts';
+import { domainStateReportSchema, heartbeatSchema, hostMetricsSchema, hostRegistrationSchema, parseWire } from '../common/wire.ts';
 import { tokenMatches } from './auth.ts';
 import { authenticateHost, recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
 import type { MasterServices } from './services.ts';
@@ -47,31 +47,53 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
   hosts.on('connection', (socket) => {
     const name = socket.data.host;
     svc.log.info({ host: name }, 'sfld connected');
-    socket.on('host:register', async (info, ack) => {
+    // One host's registrations and reports are applied in the order it sent them: a fork's pause and
+    // resume arrive a millisecond apart, and applied concurrently the pause could land last and stick;
+    // a report sent after a registration's VM list must land on the record that list reconciled.
+    let inOrder: Promise<unknown> = Promise.resolve();
+    const serially = <T>(work: () => Promise<T>): Promise<T> => {
+      const done = inOrder.then(work);
+      inOrder = done.catch(() => undefined);
+      return done;
+    };
+    socket.on('host:register', (info, ack) => {
       if (typeof ack !== 'function') return;
-      try {
-        ack({ ok: true, value: await registerHost(svc, name, parseWire(hostRegistrationSchema, info, `registration from ${name}`)) });
-      } catch (err) {
-        ack(fail(err));
-      }
+      serially(() => registerHost(svc, name, parseWire(hostRegistrationSchema, info, `registration from ${name}`))).then(
+        (reply) => ack({ ok: true, value: reply }),
+        (err: unknown) => ack(fail(err)),
+      );
     });
-    socket.on('host:heartbeat', () => {
-      recordHeartbeat(svc, name).catch((err: unknown) => svc.log.error({ err, host: name }, 'heartbeat not recorded'));
+    // A heartbeat from a host declared offline is evidence that it lives (a stall, not a death): ask its
+    // sfld for its registration (the VMs it runs now) and take the host back. One request at a time.
+    let reregistering = false;
+    socket.on('host:heartbeat', (beat) => {
+      const parsed = heartbeatSchema.safeParse(beat);
+      recordHeartbeat(svc, name, parsed.success ? parsed.data : undefined)
+        .then(async (evidence) => {
+          if (!evidence || reregistering) return;
+          reregistering = true;
+          try {
+            svc.log.warn({ host: name, evidence }, 'heartbeat from a host declared offline: asking its sfld to re-register');
+            const reason = `sfmd declared ${name} offline after ${evidence.silentMs ?? '?'} ms without a heartbeat; heartbeat ${evidence.seq ?? '?'} shows it alive`;
+            const info = await svc.links.command(name, 'host:reregister', { reason }, 10_000);
+            await serially(() => registerHost(svc, name, info, evidence));
+          } finally {
+            reregistering = false;
+          }
+        })
+        .catch((err: unknown) => svc.log.error({ err, host: name }, 'heartbeat not recorded or host not taken back'));
     });
     socket.on('host:metrics', (metrics) => {
       const parsed = hostMetricsSchema.safeParse(metrics);
       if (parsed.success) recordMetrics(svc, name, parsed.data);
       else svc.log.warn({ host: name }, 'dropped malformed metrics');
     });
-    // One host's reports are applied in the order it sent them: a fork's pause and resume arrive a
-    // millisecond apart, and applied concurrently the pause could land last and stick.
-    let reports: Promise<unknown> = Promise.resolve();
     socket.on('domain:state', (report) => {
       const parsed = domainStateReportSchema.safeParse(report);
       if (!parsed.success) return void svc.log.warn({ host: name }, 'dropped malformed domain state');
-      reports = reports
-        .then(() => applyStateReport(svc, name, parsed.data))
-        .catch((err: unknown) => svc.log.error({ err, host: name }, 'domain state not applied'));
+      serially(() => applyStateReport(svc, name, parsed.data)).catch((err: unknown) =>
+        svc.log.error({ err, host: name }, 'domain state not applied'),
+      );
     });
     socket.on('domain:console', (chunk) => consoles.fromHost(name, chunk));
     socket.on('domain:figures', (batch) => figures.fromHost(name, batch));
