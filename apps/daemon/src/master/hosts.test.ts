@@ -94,3 +94,74 @@ test('an sfld that comes back without a VM it had: that domain is lost with its 
   assert.deepEqual([domain!.state, domain!.endReason], ['crashed', 'its sfld restarted']);
   assert.equal((await admin.cluster.get({ clusterid: 1 })).state, 'shutdown');
 });
+
+test('a host declared offline comes back: clones it still runs are running again, one that ended says how, unwanted ones are destroyed', async (t) => {
+  const f = await masterFixture(hosts, { offlineAfterMs: 200 });
+  t.after(() => f.close());
+  await f.online('alpha', 'beta');
+  const admin = await f.admin();
+  await admin.cluster.seed({ config: seedConfig(1, 256) });
+  const masterHost = (await admin.state.domains())[0]!.host;
+  const other = masterHost === 'alpha' ? 'beta' : 'alpha';
+  const master = await f.admin('1:0');
+  const ticket = await master.ticket.request({ nclones: 4 });
+  await master.clone.master({ ticket: ticket.ticket });
+  const [kept, crashed] = ticket.allocations.filter((a) => a.host === other).map((a) => a.vmid);
+  const state = async (vmid: number) => (await admin.state.domains({ all: true })).find((d) => d.domain === `1:${vmid}`)!;
+  const silence = async () => {
+    await new Promise((r) => setTimeout(r, 250));
+    await recordHeartbeat(f.svc, masterHost);
+    assert.deepEqual(await sweepSilentHosts(f.svc), [other]);
+  };
+
+  await silence();
+  assert.equal((await state(kept!)).state, 'lost');
+  // A heartbeat from the offline host is evidence, not a refresh: it stays offline until it re-registers.
+  const evidence = await recordHeartbeat(f.svc, other, { seq: 7, sentAt: Date.now() });
+  assert.equal(evidence?.seq, 7);
+  assert.ok((evidence?.silentMs ?? 0) >= 200);
+  assert.equal((await admin.state.hosts()).find((h) => h.name === other)!.state, 'offline');
+
+  await registerHost(
+    f.svc,
+    other,
+    registration({
+      domains: [{ clusterid: 1, vmid: kept! }],
+      ended: [{ clusterid: 1, vmid: crashed!, state: 'crashed', exitCode: null, reason: 'triple fault' }],
+    }),
+    evidence,
+  );
+  assert.deepEqual([(await state(kept!)).state, (await state(kept!)).endReason], ['running', null]);
+  const gone = await state(crashed!);
+  assert.equal(gone.state, 'crashed');
+  assert.match(gone.endReason ?? '', /^triple fault \(ended while sfmd had declared host .* offline\)$/);
+  assert.equal((await master.ticket.info({ ticket: ticket.ticket })).state, 'outstanding');
+  assert.equal((await admin.state.hosts()).find((h) => h.name === other)!.cpusUsed, 1, 'the revived clone holds its cpu again');
+
+  // Lost again, and the master merges meanwhile: the clone that still runs is not wanted any more.
+  await silence();
+  await master.clone.merge({ ticket: ticket.ticket });
+  f.links.sent.length = 0;
+  await registerHost(f.svc, other, registration({ domains: [{ clusterid: 1, vmid: kept! }] }));
+  assert.equal((await state(kept!)).state, 'lost');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    f.links.sent.filter((s) => s.command === 'domain:destroy').map((s) => s.payload),
+    [{ clusterid: 1, vmid: kept }],
+  );
+});
+
+test('a master presumed lost with its host is running again with its cluster when the host comes back', async (t) => {
+  const f = await masterFixture(hosts, { offlineAfterMs: 200 });
+  t.after(() => f.close());
+  await f.online('alpha', 'beta');
+  const admin = await f.admin();
+  await admin.cluster.seed({ config: seedConfig(1, 256) });
+  const masterHost = (await admin.state.domains())[0]!.host;
+  await new Promise((r) => setTimeout(r, 250));
+  assert.deepEqual(await sweepSilentHosts(f.svc), ['alpha', 'beta']);
+  assert.equal((await admin.cluster.get({ clusterid: 1 })).state, 'lost');
+  await registerHost(f.svc, masterHost, registration({ domains: [{ clusterid: 1, vmid: 0 }] }));
+  assert.equal((await admin.cluster.get({ clusterid: 1 })).state, 'running');
+  assert.equal((await admin.state.domains())[0]!.state, 'running');
+});
