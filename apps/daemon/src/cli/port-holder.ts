@@ -80,11 +80,10 @@ export function portHolder(port: number): PortHolder | null {
   if (pid === null) return { port, pid: null, command: null, home: null };
   const argv = readNulSeparated(`/proc/${pid}/cmdline`);
   const command = argv ? argv.join(' ') : null;
-  let home: string | null = null;
-  if (command?.includes('sf.mjs')) {
-    const env = readNulSeparated(`/proc/${pid}/environ`) ?? [];
-    home = env.find((v) => v.startsWith('SNOWFLOCK_HOME='))?.slice('SNOWFLOCK_HOME='.length) ?? null;
-  }
+  // A Snowflock daemon: run by sf.mjs, or started by one (the dashboard's next-server has the start's nonce).
+  const env = readNulSeparated(`/proc/${pid}/environ`) ?? [];
+  const started = command?.includes('sf.mjs') || env.some((v) => v.startsWith('SNOWFLOCK_START_NONCE='));
+  const home = started ? (env.find((v) => v.startsWith('SNOWFLOCK_HOME='))?.slice('SNOWFLOCK_HOME='.length) ?? null) : null;
   return { port, pid, command, home };
 }
 
