@@ -1,6 +1,11 @@
 // `npm start`: install, build, then start sfmd, this machine's sfld and the dashboard in the background (pid files
 // and logs under $SNOWFLOCK_HOME); `npm start -- --hosts N` runs N sflds in network namespaces (scripts/hosts.mjs).
-import { execFileSync } from 'node:child_process';
+// Each start checks that the process answering on its port is the one it started (a nonce on its health endpoint);
+// when one fails, what this run started is stopped again and the exit status is not 0. The run's own pid is in
+// $SNOWFLOCK_HOME/run/start.pid while it runs, so `npm stop` can stop a start that is still under way.
+// `--no-build` skips the install and the build (the tests use it; so can a restart right after a build).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureInstalled } from './ensure-installed.mjs';
 import { build } from './build.mjs';
@@ -9,6 +14,9 @@ import { cannotBuildNetwork, hostsUp } from './hosts.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const sf = path.join(root, 'apps', 'daemon', 'bin', 'sf.mjs');
+const home = path.resolve(process.env.SNOWFLOCK_HOME ?? path.join(process.env.HOME ?? '~', '.snowflock'));
+const runDir = path.join(home, 'run');
+const startPidFile = path.join(runDir, 'start.pid');
 
 /** N from `--hosts N` or `--hosts=N`, null without the flag; exits with a reason when N is wrong. */
 function hostsFlag(argv) {
@@ -32,22 +40,122 @@ if (hostCount !== null) {
   }
 }
 
-ensureInstalled();
-build();
-const run = (...args) => execFileSync(process.execPath, [sf, ...args], { cwd: root, stdio: 'inherit' });
-if (hostCount !== null) await startHosts(hostCount);
-else startHere();
-
-function startHere() {
+function alive(pid) {
   try {
-    run('sfmd', 'start');
-    run('sfld', 'start');
-    run('web', 'start');
-  } catch {
-    console.error('snowflock: start failed (see the message above); stop what did start with npm stop');
-    process.exit(1);
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
   }
-  const home = process.env.SNOWFLOCK_HOME ?? path.join(process.env.HOME ?? '~', '.snowflock');
+}
+
+/** The live pid a pid file names, if its command line has `marker` (pids get reused); null otherwise. */
+function pidIn(file, marker) {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return null;
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker) ? pid : null;
+    } catch {
+      return pid; // no /proc: trust the file
+    }
+  } catch {
+    return null;
+  }
+}
+
+// One start at a time per data directory; the pid file goes in before anything is installed, built or started.
+mkdirSync(runDir, { recursive: true });
+const other = pidIn(startPidFile, 'start.mjs');
+if (other !== null && other !== process.pid) {
+  console.error(`snowflock: npm start is already running (pid ${other}) for ${home}; wait for it, or stop it with npm stop`);
+  process.exit(1);
+}
+writeFileSync(startPidFile, `${process.pid}\n`);
+process.on('exit', () => {
+  if (pidIn(startPidFile, 'start.mjs') === process.pid) rmSync(startPidFile, { force: true });
+});
+
+if (!process.argv.includes('--no-build')) {
+  ensureInstalled();
+  build();
+}
+
+/** Daemons with a live pid file now: what this run finds running is not its own to stop. */
+const runningBefore = new Set(
+  readdirSync(runDir)
+    .filter((f) => f.endsWith('.pid') && f !== 'start.pid' && pidIn(path.join(runDir, f), 'sf.mjs') !== null)
+    .map((f) => f.slice(0, -'.pid'.length)),
+);
+/** The steps run so far, newest last, for stopping what they started. */
+const steps = [];
+let current = null;
+let interrupted = null;
+
+/** `sf ARGS`, asynchronously, so a signal reaches this script (and is passed on) while it waits. */
+function run(...args) {
+  return new Promise((resolve, reject) => {
+    current = spawn(process.execPath, [sf, ...args], { cwd: root, stdio: 'inherit' });
+    current.once('error', reject);
+    current.once('exit', (code, signal) => {
+      current = null;
+      if (code === 0) resolve();
+      else reject(new Error(`sf ${args.join(' ')} failed (${signal ?? `status ${code}`})`));
+    });
+  });
+}
+
+/** Stops, newest first, the daemons this run started (those that were not running before it). */
+async function stopStarted() {
+  // A step that failed or was interrupted has stopped its own daemon already.
+  for (const step of steps.filter((s) => s.done).reverse()) {
+    const wasRunning = [...runningBefore].some((id) => (step.idPrefix ? id.startsWith(step.idPrefix) : id === step.id));
+    if (wasRunning) continue;
+    console.error(`snowflock: stopping ${step.name}, which this start started`);
+    await run(...step.stop).catch(() => {});
+  }
+}
+
+// `npm stop` (SIGTERM) or Ctrl-C (SIGINT) while starting: the sf command under way stops what it was starting;
+// Ctrl-C also stops what this run started before it (npm stop does that itself, once this script is gone).
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = signal;
+    console.error(`snowflock: ${signal === 'SIGTERM' ? 'stopped (npm stop?)' : 'interrupted'} while starting`);
+    current?.kill(signal);
+  });
+}
+
+/** Runs one start; `id` (or `idPrefix`) names its pid file, to tell whether it was running before. */
+async function step(name, args, stop, ids) {
+  if (interrupted) throw new Error('interrupted');
+  const entry = { name, stop, ...ids, done: false };
+  steps.push(entry);
+  await run(...args);
+  entry.done = true;
+}
+
+if (hostCount !== null) await startHosts(hostCount);
+else await startHere();
+
+async function startHere() {
+  try {
+    await step('sfmd', ['sfmd', 'start'], ['sfmd', 'stop'], { id: 'sfmd' });
+    await step('sfld', ['sfld', 'start'], ['sfld', 'stop'], { idPrefix: 'sfld-' });
+    await step('the dashboard', ['web', 'start'], ['web', 'stop'], { id: 'web' });
+    if (interrupted) throw new Error('interrupted');
+  } catch {
+    if (interrupted !== 'SIGTERM') await stopStarted();
+    console.error(
+      interrupted === 'SIGTERM'
+        ? 'snowflock: start stopped while under way (npm stop stops what it had started)'
+        : interrupted
+          ? 'snowflock: start interrupted; what it had started is stopped again'
+          : 'snowflock: start failed (see the message above); what this start started is stopped again',
+    );
+    process.exit(interrupted === 'SIGINT' ? 130 : 1);
+  }
   const webPort = process.env.SNOWFLOCK_WEB_PORT ?? '61709';
   console.log(`
 Snowflock is running.
@@ -68,7 +176,7 @@ async function startHosts(count) {
     process.exit(1);
   }
   try {
-    run('web', 'start', '--home', status.home);
+    await step('the dashboard', ['web', 'start', '--home', status.home], ['web', 'stop', '--home', status.home], { id: 'web' });
   } catch {
     console.error('snowflock: the dashboard did not start (see the message above); the hosts are up; npm stop stops everything');
     process.exit(1);

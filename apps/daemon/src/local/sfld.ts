@@ -84,7 +84,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     res.end(
       JSON.stringify(
         req.url === '/healthz'
-          ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION }
+          ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION, startNonce: process.env.SNOWFLOCK_START_NONCE }
           : { ok: false, error: 'sfld serves /healthz and /descriptors/<snapshot id> (with its token)' },
       ),
     );

@@ -37,7 +37,15 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
     const url = req.url ?? '/';
     if (url === '/healthz' || url.startsWith('/healthz?')) {
       Promise.all([svc.db.host.count({ where: { state: 'online' } }), svc.db.host.count({ where: { state: { not: 'removed' } } })])
-        .then(([hostsOnline, hostsTotal]) => sendJson(res, 200, { ok: true, version: SNOWFLOCK_VERSION, hostsOnline, hostsTotal }))
+        .then(([hostsOnline, hostsTotal]) =>
+          sendJson(res, 200, {
+            ok: true,
+            version: SNOWFLOCK_VERSION,
+            hostsOnline,
+            hostsTotal,
+            startNonce: process.env.SNOWFLOCK_START_NONCE,
+          }),
+        )
         .catch(() => sendJson(res, 503, { ok: false, error: 'database unavailable' }));
       return;
     }

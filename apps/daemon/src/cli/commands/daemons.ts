@@ -87,7 +87,8 @@ export const sfmd: Command = {
         {
           id: 'sfmd',
           foregroundArgs: ['sfmd', 'start', '--foreground', ...forwardArgs(ctx, values)],
-          ready: async () => Boolean(await getJson(`http://127.0.0.1:${port}/healthz`)),
+          healthUrl: `http://127.0.0.1:${port}/healthz`,
+          port,
         },
         { ...process.env, SNOWFLOCK_TOKEN_ANNOUNCED: '1' },
       );
@@ -162,7 +163,8 @@ export const sfld: Command = {
       const status = await startDaemon(ctx.paths, {
         id,
         foregroundArgs: ['sfld', 'start', '--foreground', ...forwardArgs(ctx, values)],
-        ready: async () => Boolean(await getJson(`http://127.0.0.1:${port}/healthz`)),
+        healthUrl: `http://127.0.0.1:${port}/healthz`,
+        port,
       });
       // Registration needs sfmd: wait a little for it, but a running sfld keeps trying anyway.
       let registered = false;

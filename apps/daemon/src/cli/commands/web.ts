@@ -64,7 +64,8 @@ export const web: Command = {
           '--url',
           ctx.url,
         ],
-        ready: async () => (await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) })).ok,
+        healthUrl: `${url}/api/health`,
+        port,
         readyTimeoutMs: 60_000,
       });
       ctx.out.result(
