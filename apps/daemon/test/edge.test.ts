@@ -7,7 +7,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { ERROR_TABLE, isErrorCode } from '../src/common/errors.ts';
+import { ERROR_TABLE, INTERNAL_MESSAGE, isErrorCode } from '../src/common/errors.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { hostSecretPath, snowflockPaths } from '../src/common/paths.ts';
 import { appRouter } from '../src/master/api/router.ts';
@@ -236,4 +236,42 @@ test('the /hosts handshake refuses malformed Unicode and wrong secrets without i
     assert.match(err.message, pattern);
     for (const p of INTERNAL_TEXT) assert.doesNotMatch(err.message, p);
   }
+});
+
+test('an unexpected failure reaches clients as INTERNAL with our message; anyone asking health costs one read a second', async (t) => {
+  const { url, sfmd } = await sfmdOnLoopback(t);
+  const host = sfmd.svc.db.host;
+  const count = host.count.bind(host);
+  t.after(() => {
+    host.count = count;
+  });
+  let reads = 0;
+  host.count = ((...args: Parameters<typeof count>) => {
+    reads++;
+    return count(...args);
+  }) as typeof count;
+  const batch = Array.from({ length: MAX_BATCH_CALLS }, () => 'health').join(',');
+  for (let i = 0; i < 5; i++) assert.equal((await send(`${url}/trpc/${batch}?batch=1&input={}`)).status, 200);
+  assert.equal((await send(`${url}/healthz`)).status, 200);
+  assert.ok(reads <= 2, `${reads} host counts for 80 anonymous health calls and a /healthz; at most one pair a second`);
+
+  // What a database failure looks like from inside: its text must stay in the log.
+  host.count = (() =>
+    Promise.reject(
+      Object.assign(
+        new Error(
+          '\nInvalid `prisma.host.count()` invocation in\n/work/x/apps/daemon/src/master/api/router.ts:99:5\n\n  at count (/work/x/node_modules/@prisma/client/runtime/library.js:1:1)',
+        ),
+        { name: 'PrismaClientUnknownRequestError' },
+      ),
+    )) as unknown as typeof count;
+  await new Promise((r) => setTimeout(r, 1100)); // past the counts' freshness
+  const failed = await send(`${url}/trpc/health`);
+  assert.equal(failed.status, 500);
+  assert.equal((failed.body as { error: { message: string } }).error.message, INTERNAL_MESSAGE);
+  assert.match(failed.text, /"sfCode":"INTERNAL"/);
+  for (const pattern of INTERNAL_TEXT) assert.doesNotMatch(failed.text, pattern);
+  const healthz = await send(`${url}/healthz`);
+  assert.equal(healthz.status, 503);
+  for (const pattern of INTERNAL_TEXT) assert.doesNotMatch(healthz.text, pattern);
 });

@@ -10,6 +10,7 @@ import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { contextFromHeaders } from './api/context.ts';
 import { appRouter } from './api/router.ts';
 import { MAX_BATCH_CALLS, MAX_BODY_BYTES, MAX_URL_BYTES, sfCodeOf } from './api/trpc.ts';
+import { hostCounts } from './host-counts.ts';
 import { attachHub } from './hub.ts';
 import type { MasterServices } from './services.ts';
 
@@ -94,8 +95,8 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === '/healthz' || url.startsWith('/healthz?')) {
-      Promise.all([svc.db.host.count({ where: { state: 'online' } }), svc.db.host.count({ where: { state: { not: 'removed' } } })])
-        .then(([hostsOnline, hostsTotal]) => sendJson(res, 200, { ok: true, version: SNOWFLOCK_VERSION, hostsOnline, hostsTotal }))
+      hostCounts(svc)
+        .then(({ hostsOnline, hostsTotal }) => sendJson(res, 200, { ok: true, version: SNOWFLOCK_VERSION, hostsOnline, hostsTotal }))
         .catch(() => sendJson(res, 503, { ok: false, error: 'database unavailable' }));
       return;
     }
