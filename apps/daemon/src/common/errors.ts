@@ -6,6 +6,8 @@ import { messageOf } from '@snowflock/native/message';
 export const ERROR_TABLE = {
   BAD_INPUT: { trpc: 'BAD_REQUEST', exit: 2, http: 400 },
   BAD_CONFIG: { trpc: 'BAD_REQUEST', exit: 3, http: 400 },
+  // A request over one of sfmd's bounds (calls per batch, body or URL size): refused before any work.
+  TOO_LARGE: { trpc: 'PAYLOAD_TOO_LARGE', exit: 2, http: 413 },
   UNAUTHORIZED: { trpc: 'UNAUTHORIZED', exit: 4, http: 401 },
   FORBIDDEN: { trpc: 'FORBIDDEN', exit: 4, http: 403 },
   NOT_MASTER: { trpc: 'FORBIDDEN', exit: 5, http: 403 },
@@ -47,6 +49,56 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export function toSfError(err: unknown): SfError {
   if (err instanceof SfError) return err;
   return new SfError('INTERNAL', messageOf(err), { cause: err });
+}
+
+/** What a client is told about a failure nobody expected; the detail goes to sfmd's log only. */
+export const INTERNAL_MESSAGE =
+  'sfmd failed on this call (an internal error, logged in its log with the time of the call): try again, and report it if it persists';
+
+// Text that belongs in a log, never in an answer: stack frames, source paths, ORM dumps.
+const INTERNAL_TEXT = /prisma|node_modules|\/work\/|\.[cm]?[jt]sx?:\d|\n\s+at |invocation:|\bat [\w.<>]+ \(/i;
+
+export function hasInternalText(text: string): boolean {
+  return INTERNAL_TEXT.test(text);
+}
+
+/**
+ * The form of an error that may be shown to a remote client: SfErrors raised on purpose keep their code
+ * and message; anything else (or a message carrying internal text) becomes INTERNAL with a generic
+ * message. `leaked` says the original should be logged.
+ */
+export function forClient(err: unknown): { error: SfError; leaked: boolean } {
+  const ours = err instanceof SfError && !(err.code === 'INTERNAL' && err.cause !== undefined && !(err.cause instanceof SfError));
+  if (ours && !hasInternalText(err.message)) return { error: err, leaked: false };
+  return { error: new SfError('INTERNAL', INTERNAL_MESSAGE, { cause: err }), leaked: true };
+}
+
+// A UTF-16 surrogate without its partner: JSON can carry it ("\ud800") but no database, file or
+// terminal can store it.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function isWellFormedText(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
+
+/**
+ * The field path of the first string in `value` (object keys included) that is not well-formed
+ * Unicode; null if there is none. Iterative: nesting depth is the client's choice.
+ */
+export function malformedTextPath(value: unknown): string | null {
+  const pending: Array<[unknown, string]> = [[value, '']];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [item, path] = next;
+    if (typeof item === 'string') {
+      if (!isWellFormedText(item)) return path || 'input';
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, child] of Object.entries(item)) {
+        if (!isWellFormedText(key)) return path ? `a key of ${path}` : 'a key of input';
+        pending.push([child, path ? `${path}.${key}` : key]);
+      }
+    }
+  }
+  return null;
 }
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -2,7 +2,7 @@
 // and metrics; dashboards connect to /dash (admin token) and receive live events and consoles.
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace } from 'socket.io';
-import { fail, messageOf, SfError } from '../common/errors.ts';
+import { fail, forClient, isWellFormedText, SfError } from '../common/errors.ts';
 import {
   DASHBOARD_NAMESPACE,
   HOSTS_NAMESPACE,
@@ -37,11 +37,21 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       if (typeof auth.host !== 'string' || typeof auth.secret !== 'string') {
         throw new SfError('UNAUTHORIZED', 'sfld must send {host, secret} when it connects');
       }
+      for (const [field, value] of Object.entries({ host: auth.host, secret: auth.secret })) {
+        if (!isWellFormedText(value) || value.length > 1024) {
+          throw new SfError(
+            'BAD_INPUT',
+            `${field} is not well-formed Unicode of at most 1024 characters: send the name and secret sfmd made`,
+          );
+        }
+      }
       const host = await authenticateHost(svc, auth.host, auth.secret);
       socket.data.host = host.name;
       next();
     } catch (err) {
-      next(new Error(messageOf(err)));
+      const { error, leaked } = forClient(err);
+      if (leaked) svc.log.error({ err }, 'sfld handshake failed');
+      next(Object.assign(new Error(error.message), { data: { code: error.code } }));
     }
   });
   hosts.on('connection', (socket) => {

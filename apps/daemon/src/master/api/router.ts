@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { domainAddressSchema } from '../../common/wire.ts';
 import { cloneMaster, exitClone, joinClones, mergeClones } from '../clones.ts';
 import { clusterDetail, seedCluster, shutdownCluster } from '../clusters.ts';
+import { hostCounts } from '../host-counts.ts';
 import { seedConfigSchema } from '../seed-config.ts';
 import { getHost, getOperation, listClusters, listDomains, listHosts, listOperations } from '../queries.ts';
 import { disposeTicket, listTickets, requestTicket, ticketInfo } from '../tickets.ts';
@@ -97,7 +98,7 @@ export const appRouter = router({
   health: publicProcedure.query(async ({ ctx }) => ({
     ok: true as const,
     version: SNOWFLOCK_VERSION,
-    hostsOnline: await ctx.svc.db.host.count({ where: { state: 'online' } }),
+    hostsOnline: (await hostCounts(ctx.svc)).hostsOnline, // shared and at most 1 s old: anyone may ask
   })),
   whoami: publicProcedure.query(({ ctx }) => ({
     caller: ctx.caller.kind,
