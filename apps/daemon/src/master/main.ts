@@ -7,6 +7,7 @@ import { ensureDirs, snowflockPaths } from '../common/paths.ts';
 import { getAllocator } from './allocator/index.ts';
 import { ensureAdminToken } from './auth.ts';
 import { graceOnlineHosts, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
+import { pruneOperations } from './operations.ts';
 import { startMasterServer } from './server.ts';
 import { createServices, type MasterServices, type Timing } from './services.ts';
 
@@ -44,6 +45,7 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
   });
   const sync = await syncConfiguredHosts(svc, paths);
   await graceOnlineHosts(svc);
+  await pruneOperations(svc);
   const { token, created } = ensureAdminToken(paths.adminToken);
   const server = await startMasterServer(
     svc,

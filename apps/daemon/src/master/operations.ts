@@ -1,6 +1,9 @@
 // Every mutating call leaves an Operation row: created `running` before the work, finished as
 // `succeeded` or `failed` (with the error code and message) after it, and announced to dashboards.
+// Two exceptions keep the table bounded: a guest's call refused (guest-refusals.ts: counted, not
+// stored) leaves no row, and only the newest keepOperations rows are kept (running ones always).
 import { toSfError } from '../common/errors.ts';
+import { isRefusal } from './guest-refusals.ts';
 import type { MasterServices } from './services.ts';
 import type { OperationStatus } from './store/states.ts';
 
@@ -46,10 +49,50 @@ export async function runOperation<T>(svc: MasterServices, spec: OperationSpec, 
   } catch (err) {
     const sfErr = toSfError(err);
     const error = `${sfErr.code}: ${sfErr.message}`;
-    await svc.db.operation
-      .update({ where: { id: row.id }, data: { status: 'failed', error, finishedAt: new Date() } })
-      .catch((dbErr: unknown) => svc.log.error({ err: dbErr, operation: row.id }, 'could not record operation failure'));
+    // A guest asking for what it may not have changed nothing: its refusal is a metric, not a record.
+    const refused = spec.requester.startsWith('domain:') && isRefusal(sfErr.code);
+    await (refused
+      ? svc.db.operation.delete({ where: { id: row.id } })
+      : svc.db.operation.update({ where: { id: row.id }, data: { status: 'failed', error, finishedAt: new Date() } })
+    ).catch((dbErr: unknown) => svc.log.error({ err: dbErr, operation: row.id }, 'could not record operation failure'));
     announce('failed', 0, error);
     throw sfErr;
+  } finally {
+    await notePruning(svc);
   }
+}
+
+/** Pruning runs once per this many finished operations (and at sfmd's start). */
+export const PRUNE_EVERY = 64;
+const finishedSincePrune = new WeakMap<MasterServices, number>();
+
+async function notePruning(svc: MasterServices): Promise<void> {
+  const n = (finishedSincePrune.get(svc) ?? 0) + 1;
+  if (n < PRUNE_EVERY) {
+    finishedSincePrune.set(svc, n);
+    return;
+  }
+  finishedSincePrune.set(svc, 0);
+  await pruneOperations(svc).catch((err: unknown) => svc.log.error({ err }, 'could not prune old operations'));
+}
+
+/**
+ * Keeps the newest `svc.keepOperations` rows: finished rows older than the oldest of those are
+ * deleted; running operations are never pruned, however old. Returns how many rows went.
+ */
+export async function pruneOperations(svc: MasterServices): Promise<number> {
+  const oldestKept = await svc.db.operation.findFirst({
+    orderBy: [{ startedAt: 'desc' }, { id: 'desc' }],
+    skip: Math.max(0, svc.keepOperations - 1),
+    select: { startedAt: true, id: true },
+  });
+  if (!oldestKept) return 0;
+  const { count } = await svc.db.operation.deleteMany({
+    where: {
+      status: { not: 'running' },
+      OR: [{ startedAt: { lt: oldestKept.startedAt } }, { startedAt: oldestKept.startedAt, id: { lt: oldestKept.id } }],
+    },
+  });
+  if (count > 0) svc.log.info({ pruned: count, kept: svc.keepOperations }, 'old operations pruned');
+  return count;
 }

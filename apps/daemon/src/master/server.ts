@@ -102,6 +102,7 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
             version: SNOWFLOCK_VERSION,
             hostsOnline,
             hostsTotal,
+            guestRefusals: svc.refusals.stats(),
             startNonce: process.env.SNOWFLOCK_START_NONCE,
           }),
         )

@@ -7,6 +7,7 @@ import type { SfmdConfig } from '../common/config/index.ts';
 import type { DomainStateEvent, HostMetrics, HostMetricsEvent, HostStateEvent, OperationProgressEvent } from '../common/wire.ts';
 import { Mutex } from '../common/mutex.ts';
 import type { Allocator } from './allocator/index.ts';
+import { GuestRefusals } from './guest-refusals.ts';
 import { SocketHostLinks, type HostLinks } from './host-links.ts';
 
 export interface MasterEventMap {
@@ -39,10 +40,21 @@ export interface MasterServices {
   metrics: Map<string, HostMetrics>;
   /** Commands to connected sflds. */
   links: HostLinks;
+  /** Refused guest calls, counted per code (volatile: metrics, not records). */
+  refusals: GuestRefusals;
+  /** Operation rows kept: older finished ones are pruned (operations.ts). */
+  keepOperations: number;
 }
 
+/** Operation rows kept by default: weeks of ordinary use, a few MiB of SQLite at most. */
+export const DEFAULT_KEEP_OPERATIONS = 10_000;
+
 export function createServices(
-  init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing' | 'links'> & { timing?: Partial<Timing>; links?: HostLinks },
+  init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing' | 'links' | 'refusals' | 'keepOperations'> & {
+    timing?: Partial<Timing>;
+    links?: HostLinks;
+    keepOperations?: number;
+  },
 ): MasterServices {
   const events = new EventEmitter<MasterEventMap>();
   events.setMaxListeners(0); // every blocked request listens for capacity
@@ -53,5 +65,7 @@ export function createServices(
     events,
     metrics: new Map(),
     links: init.links ?? new SocketHostLinks(),
+    refusals: new GuestRefusals(),
+    keepOperations: init.keepOperations ?? DEFAULT_KEEP_OPERATIONS,
   };
 }

@@ -92,6 +92,12 @@ const operationsRouter = router({
     )
     .query(({ ctx, input }) => listOperations(ctx.svc, input)),
   get: adminProcedure.input(z.object({ id: z.string().uuid() }).strict()).query(({ ctx, input }) => getOperation(ctx.svc, input.id)),
+  /** What is not stored one row each: refused guest calls per code; and the rows kept. */
+  stats: adminProcedure.query(async ({ ctx }) => ({
+    guestRefusals: ctx.svc.refusals.stats(),
+    rows: await ctx.svc.db.operation.count(),
+    keep: ctx.svc.keepOperations,
+  })),
 });
 
 export const appRouter = router({

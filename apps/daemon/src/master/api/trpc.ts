@@ -15,6 +15,7 @@ import {
   SfError,
 } from '../../common/errors.ts';
 import { findLiveDomain } from '../domains.ts';
+import { isRefusal } from '../guest-refusals.ts';
 import type { MasterServices } from '../services.ts';
 
 /** sfmd's bounds on one HTTP request to /trpc (checked at the edge, in server.ts, before any work). */
@@ -146,7 +147,17 @@ export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
  * Guest calls act for one domain. An sfld may only act for domains on its own host (the identity it
  * stamps is checked, never trusted); an admin may act for any domain.
  */
-export const domainProcedure = publicProcedure.use(async ({ ctx, next }) => {
+/** Counts (and samples in the log) every guest call refused, whatever refused it. */
+const countRefusals = t.middleware(async ({ ctx, path, next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const code = sfCodeOf(result.error);
+    if (isRefusal(code)) ctx.svc.refusals.note(ctx.svc.log, ctx.domainHeader ?? '(none)', path, code, clientMessage(result.error, path));
+  }
+  return result;
+});
+
+export const domainProcedure = publicProcedure.use(countRefusals).use(async ({ ctx, next }) => {
   if (ctx.caller.kind === 'anonymous') {
     throw new SfError('UNAUTHORIZED', `guest calls need an sfld's or the admin's credentials (${ctx.caller.reason})`);
   }

@@ -1,0 +1,74 @@
+// Nothing piles up in the Operation table: a guest looping refused calls leaves it flat (the
+// refusals are counted instead), and pruning keeps the newest rows and every running one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GiB, masterFixture, seedConfig } from '../../test/support.ts';
+import { PRUNE_EVERY, pruneOperations, runOperation } from './operations.ts';
+
+const oneHost = [{ name: 'alpha', cpus: 8, ram: 16 * GiB }];
+
+test('a clone looping a master-only call leaves the Operation table flat and is counted 500 times', async (t) => {
+  const f = await masterFixture(oneHost);
+  t.after(() => f.close());
+  await f.online('alpha');
+  const admin = await f.admin();
+  await admin.cluster.seed({ config: seedConfig(1, 256) });
+  const master = await f.admin('1:0');
+  const ticket = await master.ticket.request({ nclones: 1 });
+  await master.clone.master({ ticket: ticket.ticket });
+  const asHost = (domain: string) => f.caller({ authorization: `SfHost alpha:${f.hostSecret('alpha')}`, 'x-snowflock-domain': domain });
+  const clone = await asHost('1:1');
+  const rowsBefore = await f.svc.db.operation.count();
+
+  for (let i = 0; i < 500; i++) await assert.rejects(clone.ticket.request({ nclones: 1 }));
+  assert.equal(await f.svc.db.operation.count(), rowsBefore, 'no row per refused call');
+  assert.deepEqual((await admin.operations.stats()).guestRefusals, { total: 500, byCode: { NOT_MASTER: 500 } });
+
+  // Refusals found inside an operation (an unknown ticket) leave no row either.
+  const owner = await asHost('1:0');
+  for (let i = 0; i < 50; i++) await assert.rejects(owner.ticket.dispose({ ticket: crypto.randomUUID() }));
+  assert.equal(await f.svc.db.operation.count(), rowsBefore);
+  const stats = await admin.operations.stats();
+  assert.deepEqual(stats.guestRefusals, { total: 550, byCode: { NOT_MASTER: 500, TICKET_UNKNOWN: 50 } });
+  assert.equal(stats.rows, rowsBefore);
+
+  // A successful mutating call still leaves its row.
+  await master.clone.merge({ ticket: null });
+  assert.equal(await f.svc.db.operation.count(), rowsBefore + 1);
+  const last = await admin.operations.list({ limit: 1 });
+  assert.equal(last[0]!.kind, 'clone.merge');
+  assert.equal(last[0]!.status, 'succeeded');
+});
+
+test('pruning keeps the newest K rows and every running operation', async (t) => {
+  const f = await masterFixture(oneHost);
+  t.after(() => f.close());
+  f.svc.keepOperations = 5;
+  const base = Date.now() - 3_600_000;
+  const at = (i: number) => new Date(base + i * 1000);
+  // 3 old operations still running, then 20 finished ones.
+  for (let i = 0; i < 3; i++) {
+    await f.svc.db.operation.create({ data: { kind: 'old.running', target: 't', requester: 'admin', startedAt: at(i) } });
+  }
+  for (let i = 3; i < 23; i++) {
+    await f.svc.db.operation.create({
+      data: { kind: `done.${i}`, target: 't', requester: 'admin', status: 'succeeded', startedAt: at(i), finishedAt: at(i) },
+    });
+  }
+  assert.equal(await pruneOperations(f.svc), 15);
+  const left = await f.svc.db.operation.findMany({ orderBy: { startedAt: 'asc' } });
+  assert.deepEqual(
+    left.map((o) => o.kind),
+    ['old.running', 'old.running', 'old.running', 'done.18', 'done.19', 'done.20', 'done.21', 'done.22'],
+  );
+  assert.equal(await pruneOperations(f.svc), 0, 'pruning again changes nothing');
+
+  // runOperation prunes by itself every PRUNE_EVERY operations.
+  for (let i = 0; i < PRUNE_EVERY; i++) {
+    await runOperation(f.svc, { kind: 'work', target: 't', requester: 'admin' }, async () => i);
+  }
+  const after = await f.svc.db.operation.findMany({ orderBy: { startedAt: 'asc' } });
+  assert.equal(after.filter((o) => o.status === 'running').length, 3, 'running operations are never pruned');
+  assert.equal(after.filter((o) => o.status !== 'running').length, 5);
+  assert.ok(after.filter((o) => o.status !== 'running').every((o) => o.kind === 'work'));
+});
