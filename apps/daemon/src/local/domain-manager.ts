@@ -4,7 +4,6 @@
 import { stat } from 'node:fs/promises';
 import {
   finalVmStates,
-  SfHypercall,
   SfStatus,
   VirtualMachine,
   type CloneMemtapStats,
@@ -181,10 +180,9 @@ export class DomainManager {
     vm.onGuestCall = async (call) => {
       const { client, url } = this.hooks.clientFor(address);
       const reply = await answerGuestCall(client, url, call);
-      // A granted ticket is a fork to come: prepare its clones' shells while the master goes on.
-      if (call.nr === SfHypercall.TICKET_REQUEST && reply.status === SfStatus.OK && reply.ticket && domain.shape) {
-        this.#shells.prepare(reply.ticket, domain.shape, reply.count ?? 0);
-      }
+      // A granted ticket is a fork to come (shells prepared while the master goes on); one disposed of,
+      // merged or joined has its shells released.
+      this.#shells.afterGuestCall(call, reply, domain.shape);
       return reply;
     };
     return domain;
