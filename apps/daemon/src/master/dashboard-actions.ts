@@ -144,7 +144,7 @@ export async function adminShutdown(svc: MasterServices, clusterid: number): Pro
       orderBy: { vmid: 'desc' },
     });
     const results = await destroyEach(svc, live, 'stopped', op);
-    await endCluster(svc, cluster.id, 'shutdown');
+    await endCluster(svc, cluster.id, 'shutdown', 'shut down by the admin');
     await keepResults(svc, op, detail, results);
     return { operation: op.id, clusterid, results, summary: summarize('shut down', results) };
   });
