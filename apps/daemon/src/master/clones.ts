@@ -132,10 +132,11 @@ export type ExitActor = 'guest' | 'admin';
 /**
  * IC_EXIT: a clone is done; its resources go back to the pool.
  * A guest's own call comes from inside its VM, which ends by itself right after. The admin's call
- * (`sf exit --domain C:V`) comes from outside while the VM runs on: its VM is destroyed on its host
- * first, and only then is the clone recorded as exited; if the host cannot destroy it the call is
- * refused and the record stays as it was (a record saying "exited" over a running VM would let its
- * CPUs be promised twice).
+ * (`sf exit --domain C:V`) comes from outside while the VM runs on, so its VM is destroyed on its host.
+ * The record goes first, as for the dashboard's merge and kill: the sfld's report of the destroyed VM
+ * (`stopped`) then finds the clone ended and cannot make a master's join see it as killed. If the host
+ * cannot destroy the VM the call is refused and the record put back as it was: a record saying "exited"
+ * over a VM that runs would let its CPUs be promised twice.
  */
 export async function exitClone(svc: MasterServices, domain: LiveDomain, status: number, by: ExitActor = 'guest') {
   requireClone(domain, 'clone.exit');
@@ -144,24 +145,36 @@ export async function exitClone(svc: MasterServices, domain: LiveDomain, status:
     svc,
     { kind: 'clone.exit', target: `domain:${address}`, requester: requester(domain), detail: { status, by } },
     async () => {
-      let reason = `the clone called clone.exit (status ${status})`;
+      const reason =
+        by === 'admin'
+          ? `ended by the admin with clone.exit (status ${status}): its VM was destroyed on host ${domain.host.name}`
+          : `the clone called clone.exit (status ${status})`;
+      const { count } = await svc.db.domain.updateMany({
+        where: { id: domain.id, state: domain.state },
+        data: { state: 'exited', exitCode: status, endedAt: new Date(), endReason: reason },
+      });
+      if (count === 0) {
+        const now = await svc.db.domain.findUniqueOrThrow({ where: { id: domain.id } });
+        throw new SfError(
+          'DOMAIN_UNKNOWN',
+          `domain ${address} is ${now.state} now (${now.endReason ?? 'no reason recorded'}): it has ended already`,
+        );
+      }
       if (by === 'admin') {
         try {
           await svc.links.command(domain.host.name, 'domain:destroy', { clusterid: domain.cluster.clusterid, vmid: domain.vmid });
         } catch (err) {
+          await svc.db.domain.updateMany({
+            where: { id: domain.id, state: 'exited', endReason: reason },
+            data: { state: domain.state, exitCode: domain.exitCode, endedAt: domain.endedAt, endReason: domain.endReason },
+          });
           throw new SfError(
             'UNAVAILABLE',
             `could not destroy the VM of clone ${address} on host ${domain.host.name} (${messageOf(err)}): ` +
               'it is still recorded as running; try again when the host answers, or merge its ticket from the master',
           );
         }
-        reason = `ended by the admin with clone.exit (status ${status}): its VM was destroyed on host ${domain.host.name}`;
       }
-      // Unconditional: the sfld's report of the destroyed VM (`stopped`) may have come first; the exit is what happened.
-      await svc.db.domain.update({
-        where: { id: domain.id },
-        data: { state: 'exited', exitCode: status, endedAt: new Date(), endReason: reason },
-      });
       announceDomain(svc, domain.cluster.clusterid, domain.vmid, domain.host.name, 'exited');
       svc.events.emit('capacity');
       return { clusterid: domain.cluster.clusterid, vmid: domain.vmid, status };

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { GiB, masterFixture, registration, seedConfig, type MasterFixture } from '../../test/support.ts';
 import { SfError } from '../common/errors.ts';
 import { exitClone } from './clones.ts';
+import { adminMerge, adminShutdown } from './dashboard-actions.ts';
 import { findLiveDomain } from './domains.ts';
 import { recordHeartbeat, registerHost, sweepSilentHosts } from './hosts.ts';
 import { applyStateReport } from './state-reports.ts';
@@ -173,4 +174,21 @@ test('a master that exits ends its cluster shut down, and its clones say why; a 
     const d = await c.domain(vmid);
     assert.deepEqual([d.state, d.endReason], ['stopped', `cluster 1 was shut down: its master 1:0 exited (${master.endReason})`]);
   }
+});
+
+test("the dashboard's merge and shutdown end every domain with a reason", async (t) => {
+  const f = await masterFixture(hosts);
+  t.after(() => f.close());
+  const c = await clusterWithClones(f);
+  await adminMerge(f.svc, 1, c.ticket);
+  for (const vmid of [...c.vmidsOn('alpha'), ...c.vmidsOn('beta')]) {
+    const d = await c.domain(vmid);
+    assert.deepEqual([d.state, d.endReason], ['merged', `merged by the admin from the dashboard (ticket ${c.ticket})`]);
+  }
+  await adminShutdown(f.svc, 1);
+  assert.equal((await c.admin.cluster.get({ clusterid: 1 })).state, 'shutdown');
+  const master = await c.domain(0);
+  assert.equal(master.state, 'stopped');
+  assert.match(master.endReason ?? '', /^cluster 1 was shut down: shut down by the admin$/);
+  assert.deepEqual(await f.svc.db.domain.findMany({ where: { endReason: null } }), []);
 });
