@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DomainState, OperationStatus } from '../src/master/store/states.ts';
-import { json, runSf } from './cli-runner.ts';
+import { json, runSf, waitUntil } from './cli-runner.ts';
+import { domains } from './cluster-driver.ts';
 import { cannotRunVms, guestImage, skipIf } from './guests.ts';
 import { vmCluster } from './vm-cluster.ts';
 
@@ -116,4 +117,36 @@ test('fewer clones granted than asked: the VMs that exist share the work and the
     clones.map((d) => d.state),
     ['exited', 'exited', 'exited'],
   );
+});
+
+test("the admin's sf exit for a running clone destroys its VM on the host, not only in the record", { timeout: 180_000 }, async (t) => {
+  if (skipIf(t, cannotRunVms())) return;
+  const c = await vmCluster(t, { cpus: 4, ramGiB: 8 });
+  // Long enough per clone (many seconds) that the clones still compute when the admin ends them.
+  const { clusterid } = await c.seed(guestImage('align'), 'queries=40 db=512 len=4096 qlen=256 clones=2');
+  const live = (rows: Awaited<ReturnType<typeof domains>>) =>
+    rows.filter((d) => d.domain.startsWith(`${clusterid}:`) && ['booting', 'running', 'paused', 'cloning', 'defined'].includes(d.state));
+  await waitUntil('both clones to run', 60_000, async () => {
+    const rows = live(await domains(c.env));
+    return rows.length === 3 && rows.every((d) => d.state === 'running') ? rows : null;
+  });
+  for (const vmid of [1, 2]) {
+    const r = await runSf(['exit', '5', '--domain', `${clusterid}:${vmid}`], c.env);
+    assert.equal(r.code, 0, r.stderr);
+    const d = await c.domain(`${clusterid}:${vmid}`);
+    assert.deepEqual([d.state, d.exitCode], ['exited', 5]);
+    assert.match(d.endReason ?? '', /^ended by the admin with clone\.exit \(status 5\): its VM was destroyed on host /);
+  }
+  // The host's own count of running VMs follows the record: the clones' VMs are gone, not just recorded gone.
+  await waitUntil('the host to run no more VMs than the record says', 15_000, async () => {
+    const state = await json<{ hosts: { metrics: { domainsRunning: number; sampledAt: number } | null }[] }>(
+      runSf(['state', '--json'], c.env),
+    );
+    const running = state.hosts[0]?.metrics?.domainsRunning;
+    return running !== undefined && running <= live(await domains(c.env)).length ? true : null;
+  });
+  const master = await c.ended(`${clusterid}:0`);
+  const text = await c.consoleText(`${clusterid}:0`);
+  assert.equal(master.state, 'exited', text);
+  assert.match(text, /verified FAILED/, 'the join saw the clones end early: no result is passed off as verified');
 });

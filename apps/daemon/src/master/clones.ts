@@ -1,7 +1,7 @@
 // The clone calls of a cluster: clone.master (a ticket's reservations become clone domains),
 // clone.merge (= ic_kill), clone.join (wait for the clones to exit) and clone.exit (a clone ends).
 // They record state and reservations; fork.ts has the master's sfld make the clones real.
-import { SfError } from '../common/errors.ts';
+import { messageOf, SfError } from '../common/errors.ts';
 import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { destroyDomainVm } from './domain-lifecycle.ts';
 import { forkClones } from './fork.ts';
@@ -58,13 +58,17 @@ export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticke
   });
 }
 
-async function endClones(svc: MasterServices, ticketId: string, state: 'merged' | 'stopped') {
+/** Ends the live clones of a ticket: each VM destroyed on its host, each record `state` with `reason`. */
+async function endClones(svc: MasterServices, ticketId: string, state: 'merged' | 'stopped', reason: string) {
   const clones = await svc.db.domain.findMany({
     where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } },
     include: { host: true, cluster: true },
   });
   for (const c of clones) await destroyDomainVm(svc, c);
-  await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state, endedAt: new Date() } });
+  await svc.db.domain.updateMany({
+    where: { id: { in: clones.map((c) => c.id) } },
+    data: { state, endedAt: new Date(), endReason: reason },
+  });
   for (const c of clones) announceDomain(svc, c.cluster.clusterid, c.vmid, c.host.name, state);
   return clones.length;
 }
@@ -86,7 +90,7 @@ export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticke
       let clones = 0;
       for (const id of tickets) {
         await transitionTicket(svc.db, id, 'merged');
-        clones += await endClones(svc, id, 'merged');
+        clones += await endClones(svc, id, 'merged', `merged by ${requester(domain)} (ticket ${id})`);
       }
       svc.events.emit('capacity');
       return { merged: tickets, clones };
@@ -122,14 +126,55 @@ function exitRecord(d: { vmid: number; state: DomainState; exitCode: number | nu
   return { vmid: d.vmid, how, status: how === 'exited' ? (d.exitCode ?? 0) : 0, reason: d.endReason } as const;
 }
 
-/** IC_EXIT: a clone is done; its resources go back to the pool. */
-export async function exitClone(svc: MasterServices, domain: LiveDomain, status: number) {
+/** Who ends a clone with clone.exit: the guest itself (through its sfld), or the admin acting for it. */
+export type ExitActor = 'guest' | 'admin';
+
+/**
+ * IC_EXIT: a clone is done; its resources go back to the pool.
+ * A guest's own call comes from inside its VM, which ends by itself right after. The admin's call
+ * (`sf exit --domain C:V`) comes from outside while the VM runs on, so its VM is destroyed on its host.
+ * The record goes first, as for the dashboard's merge and kill: the sfld's report of the destroyed VM
+ * (`stopped`) then finds the clone ended and cannot make a master's join see it as killed. If the host
+ * cannot destroy the VM the call is refused and the record put back as it was: a record saying "exited"
+ * over a VM that runs would let its CPUs be promised twice.
+ */
+export async function exitClone(svc: MasterServices, domain: LiveDomain, status: number, by: ExitActor = 'guest') {
   requireClone(domain, 'clone.exit');
+  const address = `${domain.cluster.clusterid}:${domain.vmid}`;
   return runOperation(
     svc,
-    { kind: 'clone.exit', target: `domain:${domain.cluster.clusterid}:${domain.vmid}`, requester: requester(domain), detail: { status } },
+    { kind: 'clone.exit', target: `domain:${address}`, requester: requester(domain), detail: { status, by } },
     async () => {
-      await svc.db.domain.update({ where: { id: domain.id }, data: { state: 'exited', exitCode: status, endedAt: new Date() } });
+      const reason =
+        by === 'admin'
+          ? `ended by the admin with clone.exit (status ${status}): its VM was destroyed on host ${domain.host.name}`
+          : `the clone called clone.exit (status ${status})`;
+      const { count } = await svc.db.domain.updateMany({
+        where: { id: domain.id, state: domain.state },
+        data: { state: 'exited', exitCode: status, endedAt: new Date(), endReason: reason },
+      });
+      if (count === 0) {
+        const now = await svc.db.domain.findUniqueOrThrow({ where: { id: domain.id } });
+        throw new SfError(
+          'DOMAIN_UNKNOWN',
+          `domain ${address} is ${now.state} now (${now.endReason ?? 'no reason recorded'}): it has ended already`,
+        );
+      }
+      if (by === 'admin') {
+        try {
+          await svc.links.command(domain.host.name, 'domain:destroy', { clusterid: domain.cluster.clusterid, vmid: domain.vmid });
+        } catch (err) {
+          await svc.db.domain.updateMany({
+            where: { id: domain.id, state: 'exited', endReason: reason },
+            data: { state: domain.state, exitCode: domain.exitCode, endedAt: domain.endedAt, endReason: domain.endReason },
+          });
+          throw new SfError(
+            'UNAVAILABLE',
+            `could not destroy the VM of clone ${address} on host ${domain.host.name} (${messageOf(err)}): ` +
+              'it is still recorded as running; try again when the host answers, or merge its ticket from the master',
+          );
+        }
+      }
       announceDomain(svc, domain.cluster.clusterid, domain.vmid, domain.host.name, 'exited');
       svc.events.emit('capacity');
       return { clusterid: domain.cluster.clusterid, vmid: domain.vmid, status };

@@ -1,6 +1,6 @@
 // Clusters: seeding a new master VM (placed by the allocator like any clone) and shutting a cluster
 // down (every domain stopped, unused tickets disposed, outstanding ones merged, resources released).
-import { SfError } from '../common/errors.ts';
+import { messageOf, SfError } from '../common/errors.ts';
 import { freeCapacity } from './capacity.ts';
 import { announceDomain, requireMaster, type LiveDomain } from './domains.ts';
 import { endClones } from './clones.ts';
@@ -60,7 +60,8 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
       try {
         await bootDomain(svc, master.id);
       } catch (err) {
-        await endCluster(svc, cluster.id, 'lost'); // nothing runs: give the reservation back at once
+        // nothing runs: give the reservation back at once
+        await endCluster(svc, cluster.id, 'lost', `its master did not boot (${messageOf(err)})`);
         throw err;
       }
       return clusterDetail(svc, cluster.clusterid);
@@ -71,12 +72,16 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
 /**
  * Ends a cluster: clones of outstanding tickets are stopped and their tickets merged, unused tickets
  * disposed, every remaining VM destroyed, and the cluster marked `state`. Its resources are free after.
+ * `why` says what ended it ("shut down by domain:1:0", "its master 1:0 crashed (…)"): every domain it
+ * ends carries it as its end reason, so an orderly stop and a crash never look alike in the record.
  */
-export async function endCluster(svc: MasterServices, clusterId: string, state: 'shutdown' | 'lost') {
+export async function endCluster(svc: MasterServices, clusterId: string, state: 'shutdown' | 'lost', why: string) {
   const cluster = await svc.db.cluster.findUniqueOrThrow({ where: { id: clusterId } });
+  const reason = `cluster ${cluster.clusterid} ${state === 'shutdown' ? 'was shut down' : 'was lost'}: ${why}`;
   const tickets = await svc.db.ticket.findMany({ where: { clusterId, state: { in: ['unused', 'outstanding'] } } });
   for (const t of tickets) {
-    if (t.state === 'outstanding') await endClones(svc, t.id, 'stopped');
+    // An outstanding ticket's clones were made: it ends merged (they are over); an unused one was never used: disposed.
+    if (t.state === 'outstanding') await endClones(svc, t.id, 'stopped', reason);
     await svc.db.ticket.updateMany({ where: { id: t.id, state: t.state }, data: { state: t.state === 'unused' ? 'disposed' : 'merged' } });
   }
   const rest = await svc.db.domain.findMany({
@@ -85,7 +90,10 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
   });
   for (const d of rest) await destroyDomainVm(svc, d);
   const now = new Date();
-  await svc.db.domain.updateMany({ where: { id: { in: rest.map((d) => d.id) } }, data: { state: 'stopped', endedAt: now } });
+  await svc.db.domain.updateMany({
+    where: { id: { in: rest.map((d) => d.id) } },
+    data: { state: 'stopped', endedAt: now, endReason: reason },
+  });
   await svc.db.cluster.update({ where: { id: clusterId }, data: { state, endedAt: now } });
   for (const d of rest) announceDomain(svc, cluster.clusterid, d.vmid, d.host.name, 'stopped');
   svc.events.emit('capacity');
@@ -98,7 +106,7 @@ export async function shutdownCluster(svc: MasterServices, domain: LiveDomain) {
     svc,
     { kind: 'cluster.shutdown', target: `cluster:${domain.cluster.clusterid}`, requester: requester(domain) },
     async () => {
-      await endCluster(svc, domain.clusterId, 'shutdown');
+      await endCluster(svc, domain.clusterId, 'shutdown', `shut down by ${requester(domain)}`);
       return clusterDetail(svc, domain.cluster.clusterid);
     },
   );

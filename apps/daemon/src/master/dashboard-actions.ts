@@ -102,7 +102,11 @@ export async function adminMerge(svc: MasterServices, clusterid: number, ticketI
         include: { host: true, cluster: true },
         orderBy: { vmid: 'asc' },
       });
-      await svc.db.domain.updateMany({ where: { id: { in: clones.map((c) => c.id) } }, data: { state: 'merged', endedAt: new Date() } });
+      for (const id of ids) {
+        const endReason = `merged by the admin from the dashboard (ticket ${id})`;
+        const ofTicket = clones.filter((c) => c.ticketId === id).map((c) => c.id);
+        await svc.db.domain.updateMany({ where: { id: { in: ofTicket } }, data: { state: 'merged', endedAt: new Date(), endReason } });
+      }
       for (const c of clones) announceDomain(svc, clusterid, c.vmid, c.host.name, 'merged');
       svc.events.emit('capacity');
       const results = await destroyEach(svc, clones, 'merged', op);
@@ -144,7 +148,7 @@ export async function adminShutdown(svc: MasterServices, clusterid: number): Pro
       orderBy: { vmid: 'desc' },
     });
     const results = await destroyEach(svc, live, 'stopped', op);
-    await endCluster(svc, cluster.id, 'shutdown');
+    await endCluster(svc, cluster.id, 'shutdown', 'shut down by the admin');
     await keepResults(svc, op, detail, results);
     return { operation: op.id, clusterid, results, summary: summarize('shut down', results) };
   });

@@ -33,12 +33,13 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
   const domain = await svc.db.domain.findUniqueOrThrow({ where: { id: domainId }, include: { cluster: true, host: true } });
   const seed = JSON.parse(domain.cluster.seedConfig) as SeedConfig;
   if (!seed.kernel) {
-    await setState(svc, domainId, 'crashed');
-    throw new SfError(
+    const error = new SfError(
       'BAD_CONFIG',
       'this seed config names only a disk_image (a Linux guest), which needs a host with ' +
         "hardware virtualisation and a later Snowflock; for a flat guest give kernel = 'path/to/guest.elf'",
     );
+    await setState(svc, domainId, 'crashed', { reason: `not booted: ${error.message}` });
+    throw error;
   }
   await setState(svc, domainId, 'booting');
   try {

@@ -1,11 +1,10 @@
 // Takes back the presumption that a host was lost: when its sfld registers again (on reconnect, or asked to
 // after a heartbeat from a host sfmd declared offline), the record of its domains follows what the sfld runs.
 import type { HostRegistration } from '../common/events.ts';
-import { endCluster } from './clusters.ts';
 import { setState } from './domain-lifecycle.ts';
 import { announceDomain } from './domains.ts';
 import type { MasterServices } from './services.ts';
-import { applyStateReport } from './state-reports.ts';
+import { applyStateReport, endClusterAfterMaster } from './state-reports.ts';
 import { isLiveDomainState, LIVE_DOMAIN_STATES } from './store/states.ts';
 
 /** What a (re)registration did to the record of the host's domains. */
@@ -48,6 +47,9 @@ export async function reconcileDomains(
   const recorded = await svc.db.domain.findMany({
     where: { hostId: before.id, state: { in: ['booting', 'running', 'paused'] } },
     include: { cluster: true },
+    // Clones before masters: each VM that vanished is recorded crashed with its own reason before its
+    // master's end stops what is left of the cluster.
+    orderBy: { vmid: 'desc' },
   });
   for (const d of recorded) {
     const key = address({ clusterid: d.cluster.clusterid, vmid: d.vmid });
@@ -98,14 +100,12 @@ export async function reconcileDomains(
     }
     const ending = endings.get(key);
     if (!ending || isLiveDomainState(ending.state)) continue; // the sfld has no word of it: lost it stays
-    await setState(svc, d.id, ending.state, {
-      exitCode: ending.exitCode,
-      reason: `${ending.reason ?? ending.state} (ended while sfmd had declared host ${hostName} offline)`,
-    });
+    const reason = `${ending.reason ?? ending.state} (ended while sfmd had declared host ${hostName} offline)`;
+    await setState(svc, d.id, ending.state, { exitCode: ending.exitCode, reason });
     outcome.ended.push(key);
     if (d.vmid === 0 && d.cluster.state === 'lost') {
       // The master did end: its cluster ends as it would have had the report come in time.
-      await endCluster(svc, d.clusterId, 'shutdown');
+      await endClusterAfterMaster(svc, d.clusterId, d.cluster.clusterid, ending.state, reason);
     }
   }
   return outcome;

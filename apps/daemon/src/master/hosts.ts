@@ -7,6 +7,7 @@ import { SfError } from '../common/errors.ts';
 import { hostSecretPath, type SnowflockPaths } from '../common/paths.ts';
 import { writeSecretFile } from '../common/secret-file.ts';
 import { hashSecret, newSecret, secretMatches } from './auth.ts';
+import { endCluster } from './clusters.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
@@ -141,7 +142,10 @@ export function recordMetrics(svc: MasterServices, name: string, metrics: HostMe
 
 /**
  * Takes a host out of service: reservations of unused tickets on it are released (a ticket left
- * with none is disposed), its live domains are lost, and a cluster whose master was there is lost.
+ * with none is disposed), its live domains are lost, and a cluster whose master was there is lost
+ * and ended (endCluster): its clones elsewhere stopped, its tickets over. An outstanding ticket of a
+ * master still running elsewhere stays outstanding: its clones lost here end it through the master's
+ * join (they count as crashed there) or merge.
  */
 export async function releaseHost(svc: MasterServices, hostId: string, state: 'offline' | 'removed', reason: string) {
   const host = await svc.db.host.findUniqueOrThrow({ where: { id: hostId } });
@@ -174,6 +178,12 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
     svc.events.emit('host:state', { host: host.name, state, at });
     for (const d of lostDomains) {
       svc.events.emit('domain:state', { clusterid: d.cluster.clusterid, vmid: d.vmid, host: host.name, state: 'lost', at });
+    }
+    // A cluster whose master was here cannot go on: its clones on other hosts are destroyed there and
+    // recorded `stopped` with the reason, its outstanding tickets end merged (their clones were made and
+    // are over), its unused ones disposed. What they held is free again.
+    for (const m of lostDomains.filter((d) => d.vmid === 0)) {
+      await endCluster(svc, m.clusterId, 'lost', `its master ${m.cluster.clusterid}:0 was lost with host ${host.name} (${reason})`);
     }
     svc.events.emit('capacity');
     svc.log.warn({ host: host.name, reason, lostDomains: lostDomains.length }, 'host released');

@@ -16,6 +16,24 @@ const REPORTED_TO_RECORD: Record<ReportedVmState, DomainState> = {
   stopped: 'stopped',
 };
 
+/** Master end states that are not an orderly end of its cluster: the cluster is `lost`, not `shutdown`. */
+const MASTER_FAILURES: readonly DomainState[] = ['crashed', 'lost'];
+
+/**
+ * Ends the cluster of a master that ended (as an sfld reported it): a master that exited, halted or was
+ * stopped ends it `shutdown`; one that crashed ends it `lost`. Either way with the master's end as the reason.
+ */
+export async function endClusterAfterMaster(
+  svc: MasterServices,
+  clusterId: string,
+  clusterid: number,
+  masterState: DomainState,
+  masterReason: string | null,
+) {
+  const why = `its master ${clusterid}:0 ${masterState}${masterReason ? ` (${masterReason})` : ''}`;
+  await endCluster(svc, clusterId, MASTER_FAILURES.includes(masterState) ? 'lost' : 'shutdown', why);
+}
+
 /**
  * Applies an sfld's report about one of its VMs. Reports about domains on other hosts, or about
  * domains whose record already ended (merged, stopped), are ignored: the record wins.
@@ -28,10 +46,15 @@ export async function applyStateReport(svc: MasterServices, hostName: string, re
   if (!domain || !isLiveDomainState(domain.state)) return false;
   const state = REPORTED_TO_RECORD[report.state];
   if (state === domain.state) return false;
-  await setState(svc, domain.id, state, { exitCode: report.exitCode, reason: report.reason });
-  if (domain.vmid === 0 && !isLiveDomainState(state)) {
+  // Every end carries a reason: the sfld's, or what it reported and from where.
+  const ended = !isLiveDomainState(state);
+  const reason =
+    report.reason ??
+    (ended ? `its VM ${state}${report.exitCode !== null ? ` with status ${report.exitCode}` : ''} (reported by host ${hostName})` : null);
+  await setState(svc, domain.id, state, { exitCode: report.exitCode, reason });
+  if (domain.vmid === 0 && ended) {
     // The master is gone: its cluster cannot go on. Release everything it held.
-    await endCluster(svc, domain.clusterId, 'shutdown');
+    await endClusterAfterMaster(svc, domain.clusterId, report.clusterid, state, reason);
   }
   svc.log.info({ domain: `${report.clusterid}:${report.vmid}`, state, exitCode: report.exitCode, reason: report.reason }, 'domain state');
   return true;

@@ -179,14 +179,24 @@ test('the ticket lifecycle through every guest procedure, with fork answers and 
 
   // join waits for every clone's exit.
   const joined = master.clone.join({ ticket: ticket.ticket, timeoutMs: 10_000 });
+  const hostOf = new Map<number, string>();
   for (const vmid of [1, 2, 3]) {
     const exit = await (await f.admin(`1:${vmid}`)).clone.exit({ status: vmid });
     assert.deepEqual(exit, { clusterid: 1, vmid, status: vmid });
+    // The admin's exit comes from outside the VM: its host was told to destroy it.
+    const destroy = f.links.sent.filter((s) => s.command === 'domain:destroy').at(-1);
+    assert.deepEqual(destroy?.payload, { clusterid: 1, vmid });
+    hostOf.set(vmid, destroy!.host);
   }
   assert.deepEqual(await joined, {
     ticket: ticket.ticket,
     clones: 3,
-    exits: [1, 2, 3].map((vmid) => ({ vmid, how: 'exited', status: vmid, reason: null })),
+    exits: [1, 2, 3].map((vmid) => ({
+      vmid,
+      how: 'exited',
+      status: vmid,
+      reason: `ended by the admin with clone.exit (status ${vmid}): its VM was destroyed on host ${hostOf.get(vmid)}`,
+    })),
   });
   assert.equal((await master.ticket.info({ ticket: ticket.ticket })).state, 'merged');
 

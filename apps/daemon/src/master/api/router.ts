@@ -50,7 +50,7 @@ const cloneRouter = router({
     .mutation(({ ctx, input }) => joinClones(ctx.svc, ctx.domain, input.ticket, input.timeoutMs)),
   exit: domainProcedure
     .input(z.object({ status: z.number().int().min(-2147483648).max(2147483647).default(0) }).strict())
-    .mutation(({ ctx, input }) => exitClone(ctx.svc, ctx.domain, input.status)),
+    .mutation(({ ctx, input }) => exitClone(ctx.svc, ctx.domain, input.status, ctx.caller.kind === 'admin' ? 'admin' : 'guest')),
 });
 
 const clusterRouter = router({
