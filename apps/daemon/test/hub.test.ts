@@ -113,7 +113,7 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
   assert.equal(host.state, 'offline', 'never registered');
   assert.equal(sfmd.svc.metrics.size, 0, 'malformed metrics are dropped');
   const health = await (await fetch(`${url}/healthz`)).json();
-  assert.deepEqual(health, { ok: true, version: '0.1.0', hostsOnline: 0, hostsTotal: 1 });
+  assert.deepEqual(health, { ok: true, version: '0.1.0', hostsOnline: 0, hostsTotal: 1, guestRefusals: { total: 0, byCode: {} } });
   const missing = await fetch(`${url}/nope`);
   assert.equal(missing.status, 404);
 

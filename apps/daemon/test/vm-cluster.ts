@@ -13,7 +13,7 @@ import { writeOneHostConfigs } from './one-host.ts';
 /** sfmd + one sfld (host kvm1, `cpus`/`ramGiB` of capacity) in a fresh SNOWFLOCK_HOME, stopped after the test. */
 export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB: number } = { cpus: 2, ramGiB: 4 }) {
   const home = tempHome('sf-vms-');
-  await writeOneHostConfigs(home, capacity);
+  const port = await writeOneHostConfigs(home, capacity);
   const env = { SNOWFLOCK_HOME: home };
   t.after(async () => {
     await runSf(['sfld', 'stop'], env);
@@ -26,6 +26,8 @@ export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB
   return {
     home,
     env,
+    /** sfmd's base URL. */
+    url: `http://127.0.0.1:${port}`,
     async seed(image: string, args = '', memoryMiB = 64) {
       const file = path.join(home, `seed${++n}.cfg`);
       writeFileSync(file, seedFile(image, args, memoryMiB));
