@@ -654,6 +654,7 @@ describe('VirtualMachine and the Node process lifetime', () => {
     assert.ok(m, r.out);
     const [baseline, during, afterGc] = [Number(m[1]), Number(m[2]), Number(m[3])];
     assert.ok(during > baseline, `VMs hold descriptors while alive (${baseline} -> ${during})`);
-    assert.equal(afterGc, baseline, r.out);
+    // At most the baseline: Node may close a descriptor of its own meanwhile (seen: one fewer), a leak adds some.
+    assert.ok(afterGc <= baseline, `descriptors after GC: ${afterGc}, baseline ${baseline} (${r.out})`);
   });
 });
