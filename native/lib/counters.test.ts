@@ -4,20 +4,12 @@
 // set once (native/src/core/**/*_stats.h) and the binding loops over that list, so a field added or renamed
 // there without its TS type shows up here.
 import assert from 'node:assert/strict';
-import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import {
-  hostCapabilities,
-  startMemserver,
-  VirtualMachine,
-  type MemserverStats,
-  type MemtapStats,
-  type RemoteSourceStats,
-  type VmStats,
-} from './index.ts';
+import { startMemserver, VirtualMachine, type MemserverStats, type MemtapStats, type RemoteSourceStats, type VmStats } from './index.ts';
+import { skipUnlessKvm } from './kvm-test-skip.ts';
 
 // `satisfies Record<keyof T, true>` on an object literal: a missing key and an extra key both fail tsc.
 const MEMSERVER_KEYS = {
@@ -126,25 +118,6 @@ function assertKeys(actual: unknown, expected: object, what: string): void {
 
 const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));
 
-function skipUnless(t: TestContext, needsUffd: boolean): boolean {
-  let why: string | null = null;
-  try {
-    closeSync(openSync('/dev/kvm', constants.O_RDWR));
-  } catch (error) {
-    why = `/dev/kvm cannot be opened (${(error as Error).message})`;
-  }
-  if (!why && !existsSync(hello)) why = `${hello} is missing: build the guest SDK (make -C native/guest)`;
-  if (!why && needsUffd) {
-    const uffd = hostCapabilities().userfaultfd;
-    if (!uffd.kernelFaults) why = `lazy clones need a userfaultfd for kernel faults (${uffd.error ?? 'not offered'})`;
-  }
-  if (why) {
-    console.log(`# skipped: ${why}`);
-    t.skip(why);
-  }
-  return why !== null;
-}
-
 /** A running VM forked once; the snapshot is released and the VM destroyed when the test ends. */
 async function forkedVm(t: TestContext) {
   const live = await VirtualMachine.create({ memoryMiB: 32, image: hello, cmdline: 'interactive=1' });
@@ -156,7 +129,7 @@ async function forkedVm(t: TestContext) {
 }
 
 test('VM stats carry exactly the keys of VmStats', { timeout: 30_000 }, async (t) => {
-  if (skipUnless(t, false)) return;
+  if (skipUnlessKvm(t, { images: [hello] })) return;
   const { live } = await forkedVm(t);
   const stats = live.stats();
   assertKeys(stats, VM_KEYS, 'VirtualMachine.stats()');
@@ -166,7 +139,7 @@ test('VM stats carry exactly the keys of VmStats', { timeout: 30_000 }, async (t
 });
 
 test('memserver stats carry exactly the keys of MemserverStats', { timeout: 30_000 }, async (t) => {
-  if (skipUnless(t, false)) return;
+  if (skipUnlessKvm(t, { images: [hello] })) return;
   const { snapshot } = await forkedVm(t);
   const server = startMemserver(snapshot, '127.0.0.1:0');
   t.after(() => server.stop());
@@ -179,7 +152,7 @@ test('memserver stats carry exactly the keys of MemserverStats', { timeout: 30_0
 });
 
 test('memtap and remote-source stats carry exactly the keys of MemtapStats and RemoteSourceStats', { timeout: 30_000 }, async (t) => {
-  if (skipUnless(t, true)) return;
+  if (skipUnlessKvm(t, { images: [hello], kernelFaults: true })) return;
   const { snapshot } = await forkedVm(t);
   const local = await VirtualMachine.createClone(snapshot, { vmid: 1, lazy: true });
   t.after(() => local.destroy());
@@ -240,7 +213,7 @@ function rawVm(addon: RawAddon): RawVm {
 }
 
 test("the addon's own VM and memtap stats objects carry exactly the listed keys", { timeout: 30_000 }, async (t) => {
-  if (skipUnless(t, true)) return;
+  if (skipUnlessKvm(t, { images: [hello], kernelFaults: true })) return;
   const addon = rawAddon();
   const master = rawVm(addon);
   t.after(() => master.destroy());

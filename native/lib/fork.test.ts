@@ -3,38 +3,18 @@
 // handles and clone options are checked. The seed calls are answered here by a tiny in-test orchestrator (the
 // daemons' job, tested end to end in apps/daemon/test); the VMs, fork and memtap are real.
 import assert from 'node:assert/strict';
-import { closeSync, constants, existsSync, openSync } from 'node:fs';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { inspectDescriptor, type VmSnapshot } from './fork.ts';
 import { SfHypercall, SfStatus } from './guest-abi.ts';
 import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
+import { skipUnlessKvm } from './kvm-test-skip.ts';
 import { VirtualMachine } from './vm.ts';
 
 const memtouch = fileURLToPath(new URL('../guest/build/bin/memtouch.elf', import.meta.url));
 const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));
 const forkbench = fileURLToPath(new URL('../guest/build/bin/forkbench.elf', import.meta.url));
-
-function cannotRun(): string | null {
-  try {
-    closeSync(openSync('/dev/kvm', constants.O_RDWR));
-  } catch (error) {
-    return `/dev/kvm cannot be opened (${(error as Error).message})`;
-  }
-  if (!existsSync(memtouch)) return `${memtouch} is missing: build the guest SDK (make -C native/guest)`;
-  return null;
-}
-
-function skipUnlessRunnable(t: TestContext): boolean {
-  const why = cannotRun();
-  if (why) {
-    console.log(`# skipped: ${why}`);
-    t.skip(why);
-    return true;
-  }
-  return false;
-}
 
 interface Cluster {
   master: VirtualMachine;
@@ -100,7 +80,7 @@ async function destroyAll(c: Cluster) {
 
 for (const lazy of [true, false]) {
   test(`a master that calls sf_clone gets 3 ${lazy ? 'lazy' : 'copy-on-write'} clones, each with its own vmid and the master's memory`, async (t) => {
-    if (skipUnlessRunnable(t)) return;
+    if (skipUnlessKvm(t, { images: [memtouch] })) return;
     const c = await runForked(3, lazy, 'pages=2048');
     t.after(() => destroyAll(c));
     const final = await c.master.waitForExit(30_000);
@@ -120,7 +100,7 @@ for (const lazy of [true, false]) {
 }
 
 test('32 lazy clones of a 1 GiB master run at once on this host, each verifying the pages it reads', { timeout: 120_000 }, async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [memtouch] })) return;
   const c = await runForked(32, true, 'pages=8192 touch=512', forkbench, 1024);
   t.after(() => destroyAll(c));
   const final = await c.master.waitForExit(90_000);
@@ -134,7 +114,7 @@ test('32 lazy clones of a 1 GiB master run at once on this host, each verifying 
 });
 
 test('a lazy clone fetches only what it touches, and reports it', async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [memtouch] })) return;
   const c = await runForked(1, true, 'pages=2048 stride=16');
   t.after(() => destroyAll(c));
   // Stats are read while the clone is alive: wait for its output, then look before it is destroyed.
@@ -155,7 +135,7 @@ test('a lazy clone fetches only what it touches, and reports it', async (t) => {
 });
 
 test('a clone shell prepared before the fork becomes a clone that runs like one made at the fork', async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [memtouch] })) return;
   const shell = await VirtualMachine.prepareClone({ memoryMiB: 64 });
   const wrongShape = await VirtualMachine.prepareClone({ memoryMiB: 128 });
   t.after(() => Promise.all([shell.destroy(), wrongShape.destroy()]));
@@ -181,7 +161,7 @@ test('a clone shell prepared before the fork becomes a clone that runs like one 
 });
 
 test('clone options and snapshot handles are checked', async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [memtouch] })) return;
   const master = await VirtualMachine.create({ memoryMiB: 16, image: memtouch, cmdline: 'pages=16' });
   t.after(() => master.destroy());
   await master.boot();

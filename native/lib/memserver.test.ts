@@ -3,32 +3,17 @@
 // they verify their pages, only touched pages cross the wire, and a stopped memserver ends a clone with
 // the reason. The seed calls are answered by a tiny in-test orchestrator (the daemons do it for real).
 import assert from 'node:assert/strict';
-import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { startMemserver, type Memserver, type MemserverOptions } from './memserver.ts';
 import { SfHypercall, SfStatus } from './guest-abi.ts';
 import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
+import { skipUnlessKvm } from './kvm-test-skip.ts';
 import { VirtualMachine, type CloneMemtapStats } from './vm.ts';
 
 const forkbench = fileURLToPath(new URL('../guest/build/bin/forkbench.elf', import.meta.url));
 const hello = fileURLToPath(new URL('../guest/build/bin/hello.elf', import.meta.url));
-
-function skipUnlessRunnable(t: TestContext): boolean {
-  let why: string | null = null;
-  try {
-    closeSync(openSync('/dev/kvm', constants.O_RDWR));
-  } catch (error) {
-    why = `/dev/kvm cannot be opened (${(error as Error).message})`;
-  }
-  if (!why && !existsSync(forkbench)) why = `${forkbench} is missing: build the guest SDK (make -C native/guest)`;
-  if (why) {
-    console.log(`# skipped: ${why}`);
-    t.skip(why);
-  }
-  return why !== null;
-}
 
 interface RemoteRun {
   server: Memserver;
@@ -106,7 +91,7 @@ async function remoteForkbench(
 }
 
 test('clones made from a descriptor and a memserver run their share and verify every page they read', { timeout: 60_000 }, async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
   const { server, clones } = await remoteForkbench(t, {});
   const stats = server.stats();
   assert.equal(server.mode, 'unicast');
@@ -125,7 +110,7 @@ test('clones made from a descriptor and a memserver run their share and verify e
 });
 
 test("three remote clones in multicast mode get their pages through the snapshot's group", { timeout: 60_000 }, async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
   const { server, clones } = await remoteForkbench(t, { mode: 'multicast' }, 3, (s) => ({ group: s.group }));
   assert.equal(server.mode, 'multicast');
   // Derived from the snapshot id (239.x.y.z), on the server's own port.
@@ -141,7 +126,7 @@ test("three remote clones in multicast mode get their pages through the snapshot
 });
 
 test('a clone whose memserver has stopped ends as crashed with the reason; bad arguments are refused', { timeout: 30_000 }, async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
   const live = await VirtualMachine.create({ memoryMiB: 64, image: hello, cmdline: 'interactive=1' });
   t.after(() => live.destroy());
   await live.boot();
@@ -171,7 +156,7 @@ test('a clone whose memserver has stopped ends as crashed with the reason; bad a
 });
 
 test('memserver and remote-clone network options are checked with clear errors', { timeout: 30_000 }, async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
   const live = await VirtualMachine.create({ memoryMiB: 64, image: hello, cmdline: 'interactive=1' });
   t.after(() => live.destroy());
   await live.boot();
@@ -271,7 +256,7 @@ test('memserver and remote-clone network options are checked with clear errors',
 test('a later clone of a snapshot gets the working set an earlier one touched streamed in bulk (reap on vs off)', {
   timeout: 90_000,
 }, async (t) => {
-  if (skipUnlessRunnable(t)) return;
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
   // Clone A runs to completion through a memserver; then clone B, on a fresh mirror (A is gone, so this
   // host's source for the snapshot is new: a new client to the server), does the same work. With reap the
   // server streams B what A asked for; without, B faults every page itself.
