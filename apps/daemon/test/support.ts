@@ -15,7 +15,7 @@ import { getAllocator } from '../src/master/allocator/index.ts';
 import { contextFromHeaders } from '../src/master/api/context.ts';
 import { appRouter } from '../src/master/api/router.ts';
 import { ensureAdminToken } from '../src/master/auth.ts';
-import { registerHost, syncConfiguredHosts } from '../src/master/hosts.ts';
+import { recordHeartbeat, registerHost, sweepSilentHosts, syncConfiguredHosts } from '../src/master/hosts.ts';
 import { createServices, type MasterServices, type Timing } from '../src/master/services.ts';
 
 export const GiB = 2 ** 30;
@@ -115,6 +115,26 @@ export const seedConfig = (vcpus = 1, memoryMiB = 256) => ({
   vcpus,
   memoryMiB,
 });
+
+/** Hosts alpha and beta online and cluster 1 seeded; its master asks for `nclones` clones (spread over both hosts). */
+export async function twoHostTicket(f: MasterFixture, nclones = 4) {
+  await f.online('alpha', 'beta');
+  const admin = await f.admin();
+  await admin.cluster.seed({ config: seedConfig(1, 256) });
+  const masterHost = (await admin.state.domains())[0]!.host;
+  const otherHost = masterHost === 'alpha' ? 'beta' : 'alpha';
+  const master = await f.admin('1:0');
+  const ticket = await master.ticket.request({ nclones });
+  return { admin, master, ticket, masterHost, otherHost };
+}
+
+/** Lets `silent` miss its heartbeats while `beating` beats, and has sfmd sweep it offline (fixture offlineAfterMs ≤ 200). */
+export async function silenceHost(f: MasterFixture, silent: string, beating: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 250));
+  await recordHeartbeat(f.svc, beating);
+  const swept = await sweepSilentHosts(f.svc);
+  if (swept.length !== 1 || swept[0] !== silent) throw new Error(`expected only ${silent} swept offline, got ${JSON.stringify(swept)}`);
+}
 
 export interface SentCommand {
   host: string;

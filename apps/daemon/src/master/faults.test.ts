@@ -3,12 +3,12 @@
 // stopped and released, a lost host's tickets end, and every end state after an sfld restart has a reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GiB, masterFixture, registration, seedConfig, type MasterFixture } from '../../test/support.ts';
+import { GiB, masterFixture, registration, silenceHost, twoHostTicket, type MasterFixture } from '../../test/support.ts';
 import { SfError } from '../common/errors.ts';
 import { exitClone } from './clones.ts';
 import { adminMerge, adminShutdown } from './dashboard-actions.ts';
 import { findLiveDomain } from './domains.ts';
-import { recordHeartbeat, registerHost, sweepSilentHosts } from './hosts.ts';
+import { registerHost } from './hosts.ts';
 import { applyStateReport } from './state-reports.ts';
 
 const hosts = [
@@ -18,13 +18,7 @@ const hosts = [
 
 /** A cluster whose master runs with 4 clones out on one ticket, 2 on each host. */
 async function clusterWithClones(f: MasterFixture) {
-  await f.online('alpha', 'beta');
-  const admin = await f.admin();
-  await admin.cluster.seed({ config: seedConfig(1, 256) });
-  const masterHost = (await admin.state.domains())[0]!.host;
-  const otherHost = masterHost === 'alpha' ? 'beta' : 'alpha';
-  const master = await f.admin('1:0');
-  const ticket = await master.ticket.request({ nclones: 4 });
+  const { admin, master, ticket, masterHost, otherHost } = await twoHostTicket(f);
   await master.clone.master({ ticket: ticket.ticket });
   const vmidsOn = (host: string) => ticket.allocations.filter((a) => a.host === host).map((a) => a.vmid);
   assert.equal(vmidsOn(otherHost).length, 2);
@@ -36,13 +30,6 @@ async function clusterWithClones(f: MasterFixture) {
       .map((s) => (s.payload as { vmid: number }).vmid)
       .sort();
   return { admin, master, ticket: ticket.ticket, masterHost, otherHost, vmidsOn, domain, used, destroyed };
-}
-
-/** Lets `silent` miss its heartbeats while the others beat, and has sfmd sweep it offline. */
-async function silence(f: MasterFixture, silent: string, beating: string) {
-  await new Promise((r) => setTimeout(r, 250));
-  await recordHeartbeat(f.svc, beating);
-  assert.deepEqual(await sweepSilentHosts(f.svc), [silent]);
 }
 
 test("the admin's clone.exit destroys the clone's VM on its host before recording it exited", async (t) => {
@@ -95,7 +82,7 @@ test("the master's host is lost: its clones on other hosts are destroyed, stoppe
   const spare = await c.master.ticket.request({ nclones: 2 }); // reserved, never used
   assert.ok((await c.used(c.otherHost)) > 0);
 
-  await silence(f, c.masterHost, c.otherHost);
+  await silenceHost(f, c.masterHost, c.otherHost);
   assert.equal((await c.admin.cluster.get({ clusterid: 1 })).state, 'lost');
   assert.deepEqual(c.destroyed(c.otherHost), c.vmidsOn(c.otherHost).sort(), 'each clone elsewhere destroyed on its host');
   for (const vmid of c.vmidsOn(c.otherHost)) {
@@ -125,7 +112,7 @@ test("a host with clones but not the master is lost: the ticket stays the master
   const f = await masterFixture(hosts, { offlineAfterMs: 200 });
   t.after(() => f.close());
   const c = await clusterWithClones(f);
-  await silence(f, c.otherHost, c.masterHost);
+  await silenceHost(f, c.otherHost, c.masterHost);
   assert.equal((await c.admin.cluster.get({ clusterid: 1 })).state, 'running');
   for (const vmid of c.vmidsOn(c.masterHost)) await (await f.admin(`1:${vmid}`)).clone.exit({ status: 0 });
   const joined = await c.master.clone.join({ ticket: c.ticket, timeoutMs: 5_000 });

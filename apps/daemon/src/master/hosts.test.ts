@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, rmSync } from 'node:fs';
-import { GiB, makeConfig, masterFixture, registration, seedConfig } from '../../test/support.ts';
+import { GiB, makeConfig, masterFixture, registration, seedConfig, silenceHost, twoHostTicket } from '../../test/support.ts';
 import { hostSecretPath } from '../common/paths.ts';
 import { authenticateHost, graceOnlineHosts, recordHeartbeat, registerHost, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
 
@@ -39,18 +39,10 @@ test('re-syncing keeps secrets, regenerates a deleted one, and removes hosts dro
 test('a silent host goes offline; its unused reservations and domains are released', async (t) => {
   const f = await masterFixture(hosts, { offlineAfterMs: 200 });
   t.after(() => f.close());
-  await f.online('alpha', 'beta');
-  const admin = await f.admin();
-  await admin.cluster.seed({ config: seedConfig(1, 256) });
-  const masterHost = (await admin.state.domains())[0]!.host;
-  const otherHost = masterHost === 'alpha' ? 'beta' : 'alpha';
-  const master = await f.admin('1:0');
-  const ticket = await master.ticket.request({ nclones: 4 }); // 2 on each host (balanced)
+  const { admin, master, ticket, masterHost, otherHost } = await twoHostTicket(f); // 2 clones on each host (balanced)
   assert.deepEqual(ticket.allocations.filter((a) => a.host === otherHost).length, 2);
 
-  await new Promise((r) => setTimeout(r, 250));
-  await recordHeartbeat(f.svc, masterHost); // only the master's host keeps beating
-  assert.deepEqual(await sweepSilentHosts(f.svc), [otherHost]);
+  await silenceHost(f, otherHost, masterHost); // only the master's host keeps beating
   const info = await master.ticket.info({ ticket: ticket.ticket });
   assert.equal(info.granted, 2);
   assert.ok(info.allocations.every((a) => a.host === masterHost));
@@ -99,21 +91,11 @@ test('an sfld that comes back without a VM it had: that domain is lost with its 
 test('a host declared offline comes back: clones it still runs are running again, one that ended says how, unwanted ones are destroyed', async (t) => {
   const f = await masterFixture(hosts, { offlineAfterMs: 200 });
   t.after(() => f.close());
-  await f.online('alpha', 'beta');
-  const admin = await f.admin();
-  await admin.cluster.seed({ config: seedConfig(1, 256) });
-  const masterHost = (await admin.state.domains())[0]!.host;
-  const other = masterHost === 'alpha' ? 'beta' : 'alpha';
-  const master = await f.admin('1:0');
-  const ticket = await master.ticket.request({ nclones: 4 });
+  const { admin, master, ticket, masterHost, otherHost: other } = await twoHostTicket(f);
   await master.clone.master({ ticket: ticket.ticket });
   const [kept, crashed] = ticket.allocations.filter((a) => a.host === other).map((a) => a.vmid);
   const state = async (vmid: number) => (await admin.state.domains({ all: true })).find((d) => d.domain === `1:${vmid}`)!;
-  const silence = async () => {
-    await new Promise((r) => setTimeout(r, 250));
-    await recordHeartbeat(f.svc, masterHost);
-    assert.deepEqual(await sweepSilentHosts(f.svc), [other]);
-  };
+  const silence = () => silenceHost(f, other, masterHost);
 
   await silence();
   assert.equal((await state(kept!)).state, 'lost');
