@@ -3,38 +3,15 @@
 // batches, bodies and URLs, and the socket.io handshake. No answer is a 5xx or carries internal text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { io } from 'socket.io-client';
 import { ERROR_TABLE, INTERNAL_MESSAGE, isErrorCode } from '../src/common/errors.ts';
-import { createLogger } from '../src/common/logger.ts';
-import { hostSecretPath, snowflockPaths } from '../src/common/paths.ts';
 import { appRouter } from '../src/master/api/router.ts';
 import { MAX_BATCH_CALLS, MAX_BODY_BYTES } from '../src/master/api/trpc.ts';
-import { startSfmd } from '../src/master/main.ts';
-import { tempHome } from './support.ts';
-
-const quiet = () => {
-  const log = createLogger('test');
-  log.level = 'silent';
-  return log;
-};
+import { soloSnowflock } from './in-process.ts';
 
 // What must never reach a client: ORM dumps, source paths, stack frames.
 const INTERNAL_TEXT = [/prisma/i, /\/work\//, /node_modules/, /\n\s+at /, / at [\w.<>]+ \(/, /\.ts:\d/, /invocation/i];
-
-async function sfmdOnLoopback(t: { after(fn: () => Promise<void>): void }) {
-  const home = tempHome('sf-edge-');
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
-  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
-  t.after(async () => {
-    await sfmd.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
-  const secret = readFileSync(hostSecretPath(snowflockPaths(home), 'solo'), 'utf8').trim();
-  return { sfmd, url: `http://127.0.0.1:${sfmd.port}`, secret };
-}
 
 interface Answer {
   status: number;
@@ -84,7 +61,7 @@ const malformed: unknown[] = [
 ];
 
 test('every procedure refuses malformed Unicode, wrong methods and content types with a 4xx of the table', async (t) => {
-  const { url, sfmd, secret } = await sfmdOnLoopback(t);
+  const { url, sfmd, secret } = await soloSnowflock(t, 'sf-edge-');
   assert.ok(procedures.length > 10, `found ${procedures.length} procedures`);
   const callers: Array<[string, Record<string, string>]> = [
     ['anonymous', {}],
@@ -149,7 +126,7 @@ test('every procedure refuses malformed Unicode, wrong methods and content types
 });
 
 test('oversize batches, URLs and bodies are refused before any work, quickly, with TOO_LARGE', async (t) => {
-  const { url, sfmd } = await sfmdOnLoopback(t);
+  const { url, sfmd } = await soloSnowflock(t, 'sf-edge-');
   const names = (n: number) => Array.from({ length: n }, () => 'health').join(',');
 
   const ok = await send(`${url}/trpc/${names(MAX_BATCH_CALLS)}?batch=1&input={}`);
@@ -219,7 +196,7 @@ test('oversize batches, URLs and bodies are refused before any work, quickly, wi
 });
 
 test('the /hosts handshake refuses malformed Unicode and wrong secrets without internal text', async (t) => {
-  const { url, secret } = await sfmdOnLoopback(t);
+  const { url, secret } = await soloSnowflock(t, 'sf-edge-');
   const attempts: Array<[Record<string, unknown>, string, RegExp]> = [
     [{ host: '\ud800', secret: 'x' }, 'BAD_INPUT', /host is not well-formed Unicode/],
     [{ host: 'solo', secret: 'a\udfff' }, 'BAD_INPUT', /secret is not well-formed Unicode/],
@@ -239,7 +216,7 @@ test('the /hosts handshake refuses malformed Unicode and wrong secrets without i
 });
 
 test('an unexpected failure reaches clients as INTERNAL with our message; anyone asking health costs one read a second', async (t) => {
-  const { url, sfmd } = await sfmdOnLoopback(t);
+  const { url, sfmd } = await soloSnowflock(t, 'sf-edge-');
   const host = sfmd.svc.db.host;
   const count = host.count.bind(host);
   t.after(() => {

@@ -4,39 +4,17 @@
 // ends as the sfld saw it (with its reason), and its cluster with it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { startSfmd } from '../src/master/main.ts';
-import { startSfld } from '../src/local/sfld.ts';
 import { seedCluster } from '../src/master/clusters.ts';
-import { createLogger } from '../src/common/logger.ts';
-import { tempHome } from './support.ts';
-import { freePort, waitUntil } from './cli-runner.ts';
+import { soloSnowflock } from './in-process.ts';
+import { waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, skipIf } from './guests.ts';
-
-const quiet = () => {
-  const log = createLogger('test');
-  log.level = process.env.SNOWFLOCK_TEST_LOG === '1' ? 'info' : 'silent';
-  return log;
-};
 
 test('a stalled sfld comes back within a beat; its VMs are running again or ended with their reason', { timeout: 90_000 }, async (t) => {
   if (skipIf(t, cannotRunVms())) return;
-  const home = tempHome('sf-comeback-');
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
-  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
-  writeFileSync(
-    path.join(home, 'sfld.cfg'),
-    `hostname = 'solo'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\nlocal_listen_port = ${await freePort()}\n`,
-  );
-  const sfld = await startSfld({ home, log: quiet() });
-  t.after(async () => {
-    await sfld.stop();
-    await sfmd.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
+  const solo = await soloSnowflock(t, 'sf-comeback-', { sfld: true });
+  const { sfmd } = solo;
+  const sfld = solo.sfld!;
   const { svc } = sfmd;
-  await waitUntil('registration', 10_000, async () => sfld.isRegistered());
 
   // Two interactive masters: `stays` runs through the stall, `quits` is told to quit during it.
   const seed = { name: null, diskImage: null, kernel: guestImage('hello'), args: 'interactive=1', vcpus: 1, memoryMiB: 64 };

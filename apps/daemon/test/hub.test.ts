@@ -2,24 +2,12 @@
 // metrics relayed to an authenticated dashboard, and hostile clients refused or ignored.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
-import { startSfmd } from '../src/master/main.ts';
-import { startSfld } from '../src/local/sfld.ts';
 import { SfError } from '../src/common/errors.ts';
 import type { HostMetricsEvent } from '../src/common/wire.ts';
-import { createLogger } from '../src/common/logger.ts';
-import { hostSecretPath, snowflockPaths } from '../src/common/paths.ts';
-import { tempHome } from './support.ts';
-import { freePort, waitUntil } from './cli-runner.ts';
-
-const quiet = () => {
-  const log = createLogger('test');
-  log.level = 'silent';
-  return log;
-};
+import { soloSnowflock } from './in-process.ts';
+import { waitUntil } from './cli-runner.ts';
 
 function connect(url: string, auth: Record<string, unknown>): Socket {
   return io(url, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
@@ -30,24 +18,13 @@ function connectError(socket: Socket): Promise<string> {
 }
 
 test('a real sfld registers, and its metrics reach an authenticated dashboard', { timeout: 30_000 }, async (t) => {
-  const home = tempHome('sf-hub-');
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
-  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
-  writeFileSync(
-    path.join(home, 'sfld.cfg'),
-    `hostname = 'solo'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\nlocal_listen_port = ${await freePort()}\n`,
-  );
-  const sfld = await startSfld({ home, log: quiet() });
-  const url = `http://127.0.0.1:${sfmd.port}`;
+  const solo = await soloSnowflock(t, 'sf-hub-', { sfld: true });
+  const { sfmd, url } = solo;
+  const sfld = solo.sfld!;
   const sockets: Socket[] = [];
   t.after(async () => {
     for (const s of sockets) s.close();
-    await sfld.stop();
-    await sfmd.stop();
-    rmSync(home, { recursive: true, force: true });
   });
-
-  await waitUntil('registration', 10_000, async () => sfld.isRegistered());
   const host = await sfmd.svc.db.host.findUniqueOrThrow({ where: { name: 'solo' } });
   assert.equal(host.state, 'online');
   const caps = JSON.parse(host.capabilities);
@@ -75,15 +52,10 @@ test('a real sfld registers, and its metrics reach an authenticated dashboard', 
 });
 
 test('hostile sfld clients: bad secrets are refused, garbage registrations and metrics are rejected', { timeout: 30_000 }, async (t) => {
-  const home = tempHome('sf-hub-');
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
-  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
-  const url = `http://127.0.0.1:${sfmd.port}`;
+  const { sfmd, url, secret } = await soloSnowflock(t, 'sf-hub-');
   const sockets: Socket[] = [];
   t.after(async () => {
     for (const s of sockets) s.close();
-    await sfmd.stop();
-    rmSync(home, { recursive: true, force: true });
   });
   for (const auth of [{}, { host: 'solo', secret: 'guess' }, { host: 'nobody', secret: 'x' }, { host: ['solo'], secret: 1 }]) {
     const s = connect(`${url}/hosts`, auth);
@@ -94,7 +66,6 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
   sockets.push(root);
   assert.match(await connectError(root), /connect to \/hosts/);
 
-  const secret = (await import('node:fs')).readFileSync(hostSecretPath(snowflockPaths(home), 'solo'), 'utf8').trim();
   const sfld = connect(`${url}/hosts`, { host: 'solo', secret });
   sockets.push(sfld);
   await new Promise<void>((resolve) => sfld.once('connect', () => resolve()));
@@ -138,15 +109,10 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
 test("one host's domain state reports apply in the order sent: a fork's pause then resume leaves the domain running", {
   timeout: 30_000,
 }, async (t) => {
-  const home = tempHome('sf-hub-order-');
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
-  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quiet() });
-  const secret = (await import('node:fs')).readFileSync(hostSecretPath(snowflockPaths(home), 'solo'), 'utf8').trim();
-  const sfld = connect(`http://127.0.0.1:${sfmd.port}/hosts`, { host: 'solo', secret });
+  const { sfmd, url, secret } = await soloSnowflock(t, 'sf-hub-order-');
+  const sfld = connect(`${url}/hosts`, { host: 'solo', secret });
   t.after(async () => {
     sfld.close();
-    await sfmd.stop();
-    rmSync(home, { recursive: true, force: true });
   });
   await new Promise<void>((resolve) => sfld.once('connect', () => resolve()));
   const db = sfmd.svc.db;
