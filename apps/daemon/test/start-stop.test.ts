@@ -1,10 +1,12 @@
 // Starts that tell the truth, with real processes on loopback: a second Snowflock on a taken port fails with the
 // cause (who holds it) and leaves nothing running, through `sfmd start` and through `npm start`; a stop while a
-// start is under way (`sfmd stop` during `sfmd start`, `npm stop` during `npm start`) leaves nothing running.
+// start is under way (`sfmd stop` during `sfmd start`, `npm stop` during `npm start`) leaves nothing running; a taken
+// dashboard port fails `npm start` with its holder and stops the daemons it had started.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +115,28 @@ test('a second Snowflock on a taken port fails with the cause and leaves nothing
   const health = (await (await fetch(`http://127.0.0.1:${first.masterPort}/healthz`)).json()) as { startNonce?: string };
   assert.equal(health.startNonce, readFileSync(path.join(first.home, 'run', 'sfmd.nonce'), 'utf8').trim());
   assert.equal((await runSf(['sfmd', 'start'], first.env)).code, 0, 'a start over the running sfmd finds it as itself');
+});
+
+test('npm start with the dashboard port taken fails naming its holder and stops the sfmd and sfld it started', {
+  timeout: 90_000,
+}, async (t) => {
+  if (!existsSync(path.join(SCRIPTS, '..', 'apps', 'web', '.next', 'BUILD_ID'))) {
+    t.skip('the dashboard is not built (npm run build builds it; npm test does so before the tests)');
+    return;
+  }
+  const h = await makeHome();
+  t.after(() => cleanUp(h));
+  // Some other program (this test process) holds the dashboard's port.
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(Number(h.env.SNOWFLOCK_WEB_PORT), '127.0.0.1', resolve));
+  t.after(() => holder.close());
+  const start = await script('start.mjs', ['--no-build'], h.env);
+  assert.equal(start.code, 1, start.stdout + start.stderr);
+  assert.match(start.stderr, new RegExp(`port ${h.env.SNOWFLOCK_WEB_PORT} is in use by pid ${process.pid}`));
+  assert.match(start.stderr, /stopping sfld, which this start started/);
+  assert.match(start.stderr, /stopping sfmd, which this start started/);
+  assert.doesNotMatch(start.stdout, /Snowflock is running/);
+  assertNothingRunning(h.home);
 });
 
 test('sfmd stop while sfmd start waits stops the starting sfmd', { timeout: 60_000 }, async (t) => {
