@@ -24,12 +24,15 @@ function fakeLane(options: { watch?: boolean } = {}) {
   return { clock, lane, run, warnings };
 }
 
-test('gaps between beats, and which are late (over 1.5 heartbeat intervals)', () => {
+test('gaps between beats, and which are late (over 1.5 heartbeat intervals) as read and as sent', () => {
   const { lane, run } = fakeLane();
   lane.registered('a');
-  for (const at of [1000, 2000, 3700, 4700]) {
+  // sentAt by sfld's clock (another host's: offset). The third was sent on time but read late; the fourth
+  // was sent late (its host was busy) and read on time.
+  const sent = [50_980, 51_990, 52_990, 54_700];
+  for (const [i, at] of [1000, 2000, 3700, 4700].entries()) {
     run(at);
-    lane.beat('a');
+    lane.beat('a', sent[i]);
   }
   assert.deepEqual(lane.figures('a'), {
     lastAt: new Date(4700).toISOString(),
@@ -38,6 +41,7 @@ test('gaps between beats, and which are late (over 1.5 heartbeat intervals)', ()
     beats: 4,
     late: 1,
     lateWhileSfmdStalled: 0,
+    sentLate: 1,
   });
   assert.equal(lane.figures('never-heard'), null);
 });

@@ -15,6 +15,11 @@ export interface HeartbeatFigures {
   late: number;
   /** Of the late ones, those whose wait spanned a stall of sfmd's own event loop (sfmd was busy, not the host). */
   lateWhileSfmdStalled: number;
+  /**
+   * Beats the sfld itself sent late: by its own clock (sentAt, so no skew between hosts) more than LATE_FACTOR
+   * intervals after its previous one (the host was busy or stalled, not sfmd).
+   */
+  sentLate: number;
 }
 
 /** sfmd's own event loop, as the lane saw it since sfmd started (the /healthz figures). */
@@ -46,6 +51,9 @@ interface HostBeats {
   beats: number;
   late: number;
   lateWhileSfmdStalled: number;
+  sentLate: number;
+  /** The previous beat's sentAt (sfld's clock); null after a registration. */
+  lastSentAt: number | null;
   /** As the database has it; null until sfmd learns it (a host first heard after an sfmd restart). */
   state: 'online' | 'offline' | 'removed' | null;
   persistedAt: number;
@@ -140,7 +148,7 @@ export class HeartbeatLane {
    * Records a beat the moment it is read. Returns when, when the host was heard before (null if never since
    * sfmd started), its state as the lane knows it, and whether lastSeen is due to be written to the database.
    */
-  beat(name: string): { at: number; previousAt: number | null; state: HostBeats['state']; persist: boolean } {
+  beat(name: string, sentAt?: number): { at: number; previousAt: number | null; state: HostBeats['state']; persist: boolean } {
     const at = this.now();
     this.observeLoop(at);
     const host = this.hosts.get(name);
@@ -152,6 +160,8 @@ export class HeartbeatLane {
         beats: 1,
         late: 0,
         lateWhileSfmdStalled: 0,
+        sentLate: 0,
+        lastSentAt: sentAt ?? null,
         state: null,
         persistedAt: at,
         heardBeforeRelease: null,
@@ -168,6 +178,10 @@ export class HeartbeatLane {
       host.late++;
       if (this.resumedAt > previousAt) host.lateWhileSfmdStalled++;
     }
+    if (sentAt !== undefined && host.lastSentAt !== null && sentAt - host.lastSentAt > LATE_FACTOR * this.timing.heartbeatMs) {
+      host.sentLate++;
+    }
+    host.lastSentAt = sentAt ?? null;
     const persist = at - host.persistedAt >= this.persistEveryMs;
     if (persist) host.persistedAt = at;
     return { at, previousAt, state: host.state, persist };
@@ -176,7 +190,7 @@ export class HeartbeatLane {
   /** A registration is a receipt too (the next beat's gap is measured from it) and makes the host online. */
   registered(name: string, at = this.now()): void {
     const host = this.hosts.get(name);
-    if (host) Object.assign(host, { lastAt: at, state: 'online', persistedAt: at, heardBeforeRelease: null });
+    if (host) Object.assign(host, { lastAt: at, lastSentAt: null, state: 'online', persistedAt: at, heardBeforeRelease: null });
     else
       this.hosts.set(name, {
         lastAt: at,
@@ -185,6 +199,8 @@ export class HeartbeatLane {
         beats: 0,
         late: 0,
         lateWhileSfmdStalled: 0,
+        sentLate: 0,
+        lastSentAt: null,
         state: 'online',
         persistedAt: at,
         heardBeforeRelease: null,
@@ -242,6 +258,7 @@ export class HeartbeatLane {
       beats: host.beats,
       late: host.late,
       lateWhileSfmdStalled: host.lateWhileSfmdStalled,
+      sentLate: host.sentLate,
     };
   }
 

@@ -126,7 +126,7 @@ export async function registerHost(
  */
 export async function recordHeartbeat(svc: MasterServices, name: string, beat?: Heartbeat): Promise<HeartbeatEvidence | null> {
   const lane = heartbeatLane(svc);
-  const receipt = lane.beat(name);
+  const receipt = lane.beat(name, beat?.sentAt);
   if (receipt.state === 'removed' || (receipt.state === 'online' && !receipt.persist)) return null;
   const now = new Date(receipt.at);
   if (receipt.state !== 'offline') {
