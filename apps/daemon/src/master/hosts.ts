@@ -221,14 +221,14 @@ export async function sweepSilentHosts(svc: MasterServices): Promise<string[]> {
   const swept: string[] = [];
   for (const host of online) {
     // Judged right before each release: an earlier release took time, during which beats may have come.
-    const { silent, countedMs, heardAt } = lane.silence(host.name, host.lastSeen);
+    const now = lane.now();
+    const { silent, countedMs, heardAt } = lane.silence(host.name, host.lastSeen, now);
     if (!silent) continue;
     // The evidence for declaring the host lost: when it was last heard and how long it has been silent.
-    const now = lane.now();
     const heard =
       heardAt === null
         ? 'since sfmd started'
-        : `for ${now - heardAt} ms (last at ${new Date(heardAt).toISOString()}${now - heardAt > countedMs ? `; ${countedMs} ms of it with sfmd awake` : ''})`;
+        : `for ${now - heardAt} ms (last at ${new Date(heardAt).toISOString()}${now - heardAt > countedMs ? `; ${countedMs} ms of it counted: not sfmd's own stalls or start-up grace` : ''})`;
     await releaseHost(svc, host.id, 'offline', `no heartbeat ${heard}`);
     swept.push(host.name);
   }
