@@ -12,6 +12,7 @@ import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
 import { offlineEndReasonPrefix, reconcileDomains } from './host-reconcile.ts';
+import { heartbeatLane } from './heartbeat-lane.ts';
 
 export interface HostSyncResult {
   created: string[];
@@ -103,6 +104,7 @@ export async function registerHost(
         where: { name },
         data: { state: 'online', lastSeen: now, registeredAt: now, capabilities: JSON.stringify(info) },
       });
+      heartbeatLane(svc).registered(name, now.getTime());
       svc.events.emit('host:state', { host: name, state: 'online', at: now.toISOString() });
       const outcome = await reconcileDomains(svc, before, info);
       svc.events.emit('capacity');
@@ -117,21 +119,34 @@ export async function registerHost(
 }
 
 /**
- * Refreshes an online host's lastSeen. A heartbeat from a host sfmd declared offline is returned as
- * evidence that it is alive (the caller asks its sfld to re-register); a removed host's beats count for nothing.
+ * Records a heartbeat in sfmd's heartbeat lane the moment it is read (heartbeat-lane.ts: memory, no
+ * database on the way), and writes lastSeen to the record at most every offlineAfterMs/3. A heartbeat from
+ * a host sfmd declared offline is returned as evidence that it is alive (the caller asks its sfld to
+ * re-register); a removed host's beats count for nothing.
  */
 export async function recordHeartbeat(svc: MasterServices, name: string, beat?: Heartbeat): Promise<HeartbeatEvidence | null> {
-  const now = new Date();
-  const { count } = await svc.db.host.updateMany({ where: { name, state: 'online' }, data: { lastSeen: now } });
-  if (count > 0) return null;
+  const lane = heartbeatLane(svc);
+  const receipt = lane.beat(name, beat?.sentAt);
+  if (receipt.state === 'removed' || (receipt.state === 'online' && !receipt.persist)) return null;
+  const now = new Date(receipt.at);
+  if (receipt.state !== 'offline') {
+    const { count } = await svc.db.host.updateMany({ where: { name, state: 'online' }, data: { lastSeen: now } });
+    if (count > 0) {
+      lane.known(name, 'online');
+      return null;
+    }
+  }
   const host = await svc.db.host.findUnique({ where: { name } });
+  if (host?.state === 'online') lane.known(name, 'online');
   if (host?.state !== 'offline') return null;
+  lane.known(name, 'offline');
+  const lastSeen = lane.heardBeforeRelease(name) ?? host.lastSeen?.getTime() ?? null;
   return {
     seq: beat?.seq ?? null,
     sentAt: beat ? new Date(beat.sentAt).toISOString() : null,
     receivedAt: now.toISOString(),
-    lastSeen: host.lastSeen?.toISOString() ?? null,
-    silentMs: host.lastSeen ? now.getTime() - host.lastSeen.getTime() : null,
+    lastSeen: lastSeen === null ? null : new Date(lastSeen).toISOString(),
+    silentMs: lastSeen === null ? null : now.getTime() - lastSeen,
   };
 }
 
@@ -149,9 +164,12 @@ export function recordMetrics(svc: MasterServices, name: string, metrics: HostMe
  */
 export async function releaseHost(svc: MasterServices, hostId: string, state: 'offline' | 'removed', reason: string) {
   const host = await svc.db.host.findUniqueOrThrow({ where: { id: hostId } });
+  const lane = heartbeatLane(svc);
   await runOperation(svc, { kind: 'host.release', target: host.name, requester: 'sfmd', detail: { state, reason } }, async () => {
+    // The record keeps when the host was really last heard (the lane writes lastSeen only now and then).
+    const heardAt = lane.lastAt(host.name);
     const lostDomains = await svc.db.$transaction(async (tx) => {
-      await tx.host.update({ where: { id: hostId }, data: { state } });
+      await tx.host.update({ where: { id: hostId }, data: { state, ...(heardAt ? { lastSeen: new Date(heardAt) } : {}) } });
       const allocations = await tx.allocation.findMany({ where: { hostId, ticket: { state: 'unused' } } });
       await tx.allocation.deleteMany({ where: { id: { in: allocations.map((a) => a.id) } } });
       for (const ticketId of new Set(allocations.map((a) => a.ticketId))) {
@@ -174,6 +192,7 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
       await tx.cluster.updateMany({ where: { id: { in: lostMasters } }, data: { state: 'lost', endedAt: now } });
       return domains;
     });
+    lane.released(host.name, state);
     const at = new Date().toISOString();
     svc.events.emit('host:state', { host: host.name, state, at });
     for (const d of lostDomains) {
@@ -190,21 +209,35 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
   });
 }
 
-/** Marks silent hosts offline. Runs every heartbeat interval; returns the names it took offline. */
-export async function sweepSilentHosts(svc: MasterServices, now = Date.now()): Promise<string[]> {
-  const cutoff = new Date(now - svc.timing.offlineAfterMs);
-  const silent = await svc.db.host.findMany({
-    where: { state: 'online', OR: [{ lastSeen: null }, { lastSeen: { lt: cutoff } }] },
-  });
-  // The evidence for declaring the host lost: when it was last heard and how long it has been silent.
-  for (const host of silent) {
-    const heard = host.lastSeen ? `for ${now - host.lastSeen.getTime()} ms (last at ${host.lastSeen.toISOString()})` : 'since sfmd started';
+/**
+ * Marks silent hosts offline. Runs every heartbeat interval; returns the names it took offline. The
+ * judgement is the heartbeat lane's, in memory: a host is silent for the time sfmd was awake to hear it
+ * (after a stall of sfmd's own, every host gets a full offlineAfterMs); the record's lastSeen counts only
+ * for hosts sfmd has not heard since it started.
+ */
+export async function sweepSilentHosts(svc: MasterServices): Promise<string[]> {
+  const lane = heartbeatLane(svc);
+  const online = await svc.db.host.findMany({ where: { state: 'online' } });
+  const swept: string[] = [];
+  for (const host of online) {
+    // Judged right before each release: an earlier release took time, during which beats may have come.
+    const now = lane.now();
+    const { silent, countedMs, heardAt } = lane.silence(host.name, host.lastSeen, now);
+    if (!silent) continue;
+    // The evidence for declaring the host lost: when it was last heard and how long it has been silent.
+    const heard =
+      heardAt === null
+        ? 'since sfmd started'
+        : `for ${now - heardAt} ms (last at ${new Date(heardAt).toISOString()}${now - heardAt > countedMs ? `; ${countedMs} ms of it counted: not sfmd's own stalls or start-up grace` : ''})`;
     await releaseHost(svc, host.id, 'offline', `no heartbeat ${heard}`);
+    swept.push(host.name);
   }
-  return silent.map((h) => h.name);
+  return swept;
 }
 
 /** After sfmd restarts, hosts that were online get a fresh grace period to reconnect. */
 export async function graceOnlineHosts(svc: MasterServices): Promise<void> {
-  await svc.db.host.updateMany({ where: { state: 'online' }, data: { lastSeen: new Date() } });
+  const at = new Date();
+  heartbeatLane(svc).grace(at.getTime());
+  await svc.db.host.updateMany({ where: { state: 'online' }, data: { lastSeen: at } });
 }

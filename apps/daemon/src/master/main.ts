@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureDirs, snowflockPaths } from '../common/paths.ts';
 import { getAllocator } from './allocator/index.ts';
 import { ensureAdminToken } from './auth.ts';
+import { heartbeatLane } from './heartbeat-lane.ts';
 import { graceOnlineHosts, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
 import { pruneOperations } from './operations.ts';
 import { startMasterServer } from './server.ts';
@@ -56,6 +57,9 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
+  // sfmd's own stalls are noted as they happen, so that they never count as a host's silence.
+  const lane = heartbeatLane(svc);
+  lane.watchLoop();
   let sweeping = false;
   const sweeper = setInterval(() => {
     if (sweeping) return;
@@ -78,6 +82,7 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
     svc,
     async stop() {
       clearInterval(sweeper);
+      lane.stopWatching();
       await server.close();
       await db.$disconnect();
       log.info('sfmd stopped');

@@ -10,6 +10,7 @@ import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { contextFromHeaders } from './api/context.ts';
 import { appRouter } from './api/router.ts';
 import { MAX_BATCH_CALLS, MAX_BODY_BYTES, MAX_URL_BYTES, sfCodeOf } from './api/trpc.ts';
+import { heartbeatLane } from './heartbeat-lane.ts';
 import { hostCounts } from './host-counts.ts';
 import { attachHub } from './hub.ts';
 import type { MasterServices } from './services.ts';
@@ -103,6 +104,7 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
             hostsOnline,
             hostsTotal,
             guestRefusals: svc.refusals.stats(),
+            ...heartbeatLane(svc).loop(), // sfmd's own event-loop stalls (no host names here)
             startNonce: process.env.SNOWFLOCK_START_NONCE,
           }),
         )

@@ -1,5 +1,6 @@
 // Explicit outputs of the admin queries: each field a caller may see is named here, so a new column
 // (a secret hash, say) never leaks through the API by accident.
+import { heartbeatLane } from './heartbeat-lane.ts';
 import type { MasterServices } from './services.ts';
 
 type Db = MasterServices['db'];
@@ -13,6 +14,9 @@ export function hostView(host: HostRow, svc: MasterServices, used: { cpus: numbe
   } catch {
     // A row written by a broken sfld must not break every listing.
   }
+  // The record's lastSeen is written only now and then: the lane has the last beat sfmd read.
+  const lane = heartbeatLane(svc);
+  const heard = Math.max(lane.lastAt(host.name) ?? 0, host.lastSeen?.getTime() ?? 0);
   return {
     name: host.name,
     unicast: host.unicast,
@@ -24,9 +28,11 @@ export function hostView(host: HostRow, svc: MasterServices, used: { cpus: numbe
     ramUsed: used.ram,
     kvm: Boolean((capabilities.kvm as { available?: boolean } | undefined)?.available),
     capabilities,
-    lastSeen: host.lastSeen?.toISOString() ?? null,
+    lastSeen: heard ? new Date(heard).toISOString() : null,
     registeredAt: host.registeredAt?.toISOString() ?? null,
     metrics: svc.metrics.get(host.name) ?? null,
+    /** Gaps between beats as sfmd read them since it started; null if it has not heard the host since. */
+    heartbeat: lane.figures(host.name),
   };
 }
 

@@ -30,6 +30,8 @@ export const state: Command = {
           { header: 'RAM', value: (h) => `${formatBytes(h.ramUsed)}/${formatBytes(h.ram)}`, align: 'right' },
           { header: 'KVM', value: (h) => (h.kvm ? 'yes' : 'no') },
           { header: 'LAST SEEN', value: (h) => h.lastSeen },
+          // Since sfmd started: beats read over 1.5 intervals after the previous one, and the longest gap.
+          { header: 'LATE BEATS', value: (h) => (h.heartbeat ? `${h.heartbeat.late} (max gap ${h.heartbeat.maxGapMs} ms)` : null) },
         ]),
         '',
         'DOMAINS',
