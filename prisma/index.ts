@@ -19,3 +19,16 @@ export async function openDatabase(file: string): Promise<PrismaClient> {
   await prisma.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
   return prisma;
 }
+
+/**
+ * A second, read-only connection to a database openDatabase migrated: the lane for reads that anyone
+ * may ask for in bulk (sfmd's state views), so that they queue on their own connection and not in front
+ * of the writes that keep the record (hosts' reports, forks). WAL lets it read while the other writes.
+ */
+export async function openReadOnlyDatabase(file: string): Promise<PrismaClient> {
+  const adapter = new PrismaBetterSQLite3({ url: file, timeout: 5000 });
+  const prisma = new PrismaClient({ adapter });
+  await prisma.$connect();
+  await prisma.$queryRawUnsafe('PRAGMA query_only = ON');
+  return prisma;
+}

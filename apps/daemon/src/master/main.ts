@@ -1,6 +1,6 @@
 // Starts sfmd in this process: migrates the database, syncs hosts from sfmd.cfg, makes the admin
 // token on first start, serves the API and sweeps silent hosts. Returns a handle to stop it cleanly.
-import { openDatabase } from '@snowflock/db';
+import { openDatabase, openReadOnlyDatabase } from '@snowflock/db';
 import { loadSfmdConfig } from '../common/config/index.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureDirs, snowflockPaths } from '../common/paths.ts';
@@ -37,8 +37,10 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
   const log = options.log ?? createLogger('sfmd');
   const config = await loadSfmdConfig(options.configPath ?? paths.sfmdConfig);
   const db = await openDatabase(paths.database);
+  const reads = await openReadOnlyDatabase(paths.database);
   const svc = createServices({
     db,
+    reads,
     log,
     config,
     allocator: getAllocator(options.allocator ?? 'default'),
@@ -84,6 +86,7 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
       clearInterval(sweeper);
       lane.stopWatching();
       await server.close();
+      await reads.$disconnect();
       await db.$disconnect();
       log.info('sfmd stopped');
     },

@@ -1,4 +1,5 @@
 // Read-only views for admins and the dashboard: hosts with their use, domains, clusters, operations.
+// They read through svc.reads, a connection of their own, so a flood of them never queues ahead of the record's writes.
 import { SfError } from '../common/errors.ts';
 import { freeCapacity } from './capacity.ts';
 import type { MasterServices } from './services.ts';
@@ -6,7 +7,7 @@ import { LIVE_DOMAIN_STATES } from './store/states.ts';
 import { hostView, operationView } from './views.ts';
 
 export async function listHosts(svc: MasterServices) {
-  const [hosts, free] = await Promise.all([svc.db.host.findMany({ orderBy: { name: 'asc' } }), freeCapacity(svc.db)]);
+  const [hosts, free] = await Promise.all([svc.reads.host.findMany({ orderBy: { name: 'asc' } }), freeCapacity(svc.reads)]);
   const freeById = new Map(free.map((f) => [f.hostId, f]));
   return hosts.map((h) => {
     const f = freeById.get(h.id);
@@ -21,7 +22,7 @@ export async function getHost(svc: MasterServices, name: string) {
 }
 
 export async function listDomains(svc: MasterServices, opts: { all: boolean; clusterid?: number | undefined }) {
-  const domains = await svc.db.domain.findMany({
+  const domains = await svc.reads.domain.findMany({
     where: {
       ...(opts.all ? {} : { state: { in: [...LIVE_DOMAIN_STATES] } }),
       ...(opts.clusterid !== undefined ? { cluster: { clusterid: opts.clusterid } } : {}),
@@ -48,7 +49,7 @@ export async function listDomains(svc: MasterServices, opts: { all: boolean; clu
 }
 
 export async function listClusters(svc: MasterServices) {
-  const clusters = await svc.db.cluster.findMany({
+  const clusters = await svc.reads.cluster.findMany({
     orderBy: { clusterid: 'asc' },
     include: { _count: { select: { domains: { where: { state: { in: [...LIVE_DOMAIN_STATES] } } } } } },
   });
@@ -63,7 +64,7 @@ export async function listClusters(svc: MasterServices) {
 }
 
 export async function listOperations(svc: MasterServices, opts: { limit: number; kind?: string | undefined }) {
-  const ops = await svc.db.operation.findMany({
+  const ops = await svc.reads.operation.findMany({
     where: opts.kind ? { kind: opts.kind } : {},
     orderBy: { startedAt: 'desc' },
     take: opts.limit,
@@ -72,7 +73,7 @@ export async function listOperations(svc: MasterServices, opts: { limit: number;
 }
 
 export async function getOperation(svc: MasterServices, id: string) {
-  const op = await svc.db.operation.findUnique({ where: { id } });
+  const op = await svc.reads.operation.findUnique({ where: { id } });
   if (!op) throw new SfError('OPERATION_UNKNOWN', `there is no operation ${id}: list operations with sf ops`);
   return operationView(op);
 }

@@ -30,6 +30,8 @@ export const DEFAULT_TIMING: Timing = { heartbeatMs: 1000, offlineAfterMs: 3000,
 
 export interface MasterServices {
   db: PrismaClient;
+  /** Read-only connection for the admin and dashboard views: their queue never delays the record's writes. */
+  reads: PrismaClient;
   log: Logger;
   config: SfmdConfig;
   allocator: Allocator;
@@ -50,7 +52,8 @@ export interface MasterServices {
 export const DEFAULT_KEEP_OPERATIONS = 10_000;
 
 export function createServices(
-  init: Omit<MasterServices, 'placementLock' | 'events' | 'metrics' | 'timing' | 'links' | 'refusals' | 'keepOperations'> & {
+  init: Omit<MasterServices, 'reads' | 'placementLock' | 'events' | 'metrics' | 'timing' | 'links' | 'refusals' | 'keepOperations'> & {
+    reads?: PrismaClient;
     timing?: Partial<Timing>;
     links?: HostLinks;
     keepOperations?: number;
@@ -60,6 +63,7 @@ export function createServices(
   events.setMaxListeners(0); // every blocked request listens for capacity
   return {
     ...init,
+    reads: init.reads ?? init.db,
     timing: { ...DEFAULT_TIMING, ...init.timing },
     placementLock: new Mutex(),
     events,
