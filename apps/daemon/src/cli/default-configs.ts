@@ -24,6 +24,7 @@ network_mode = 'multicast'   # or 'unicast'
 network_whitelist = []
 bandwidth_cap = 0            # bytes/s for page traffic, 0 = no cap
 clusterid = 1                # id of the first cluster
+keep_operations = 10000      # Operation rows kept (at least 100); older finished ones are pruned
 `;
 }
 

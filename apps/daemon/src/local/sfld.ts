@@ -76,6 +76,8 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   else if (!huge.usable) log.warn({ mode: huge.mode, error: huge.error }, 'guest RAM gets no huge pages: forks of large VMs pause longer');
 
   let registered = false;
+  // Set once the domain manager exists (the listener starts first): what /healthz shows of the VMs' calls and shells.
+  let domainFigures: DomainManager | null = null;
   const sampler = new MetricsSampler();
   const shelf = new DescriptorShelf();
   const local = http.createServer((req, res) => {
@@ -84,7 +86,15 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     res.end(
       JSON.stringify(
         req.url === '/healthz'
-          ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION, startNonce: process.env.SNOWFLOCK_START_NONCE }
+          ? {
+              ok: true,
+              host: config.hostname,
+              registered,
+              version: SNOWFLOCK_VERSION,
+              startNonce: process.env.SNOWFLOCK_START_NONCE,
+              shells: domainFigures?.shellCount ?? 0,
+              guestCalls: domainFigures?.guestCalls ?? null,
+            }
           : { ok: false, error: 'sfld serves /healthz and /descriptors/<snapshot id> (with its token)' },
       ),
     );
@@ -116,6 +126,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     shelf,
     descriptorPort: () => localPort,
   });
+  domainFigures = domains;
   // What sfmd is told on every (re)registration: the host, the VMs it runs now and how recent ones ended.
   const currentRegistration = (): HostRegistration => ({ ...registration, domains: domains.addresses(), ended: domains.endings() });
   socket.on('connect', () => {
@@ -171,13 +182,14 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     }),
   );
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
+  socket.on('ticket:ended', (ended, ack) => answer(ack, () => domains.ticketEnded(parseCommand('ticket:ended', ended).ticket)));
 
   let seq = 0;
   let stalledUntil = 0;
   const ticker = setInterval(() => {
     if (!registered || Date.now() < stalledUntil) return;
     socket.emit('host:heartbeat', { seq: ++seq, sentAt: Date.now() });
-    socket.emit('host:metrics', sampler.sample(domains.running));
+    socket.emit('host:metrics', sampler.sample(domains.running, domains.guestCalls));
   }, 1000);
   startDomainFigures(socket, domains, () => registered, log);
 

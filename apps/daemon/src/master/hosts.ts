@@ -12,6 +12,7 @@ import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
 import { offlineEndReasonPrefix, reconcileDomains } from './host-reconcile.ts';
+import { tellClusterTicketsEnded } from './ticket-ended.ts';
 
 export interface HostSyncResult {
   created: string[];
@@ -150,16 +151,18 @@ export function recordMetrics(svc: MasterServices, name: string, metrics: HostMe
 export async function releaseHost(svc: MasterServices, hostId: string, state: 'offline' | 'removed', reason: string) {
   const host = await svc.db.host.findUniqueOrThrow({ where: { id: hostId } });
   await runOperation(svc, { kind: 'host.release', target: host.name, requester: 'sfmd', detail: { state, reason } }, async () => {
+    const disposed: { id: string; clusterId: string }[] = [];
     const lostDomains = await svc.db.$transaction(async (tx) => {
       await tx.host.update({ where: { id: hostId }, data: { state } });
       const allocations = await tx.allocation.findMany({ where: { hostId, ticket: { state: 'unused' } } });
       await tx.allocation.deleteMany({ where: { id: { in: allocations.map((a) => a.id) } } });
       for (const ticketId of new Set(allocations.map((a) => a.ticketId))) {
         const left = await tx.allocation.count({ where: { ticketId } });
-        await tx.ticket.update({
+        const ticket = await tx.ticket.update({
           where: { id: ticketId },
           data: left === 0 ? { granted: 0, state: 'disposed' } : { granted: left },
         });
+        if (left === 0) disposed.push(ticket);
       }
       const domains = await tx.domain.findMany({
         where: { hostId, state: { in: [...LIVE_DOMAIN_STATES] } },
@@ -174,6 +177,14 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
       await tx.cluster.updateMany({ where: { id: { in: lostMasters } }, data: { state: 'lost', endedAt: now } });
       return domains;
     });
+    // A disposed ticket's master runs on another host (or ends below), whose sfld holds its clone shells.
+    for (const clusterId of new Set(disposed.map((t) => t.clusterId))) {
+      await tellClusterTicketsEnded(
+        svc,
+        clusterId,
+        disposed.filter((t) => t.clusterId === clusterId).map((t) => t.id),
+      );
+    }
     const at = new Date().toISOString();
     svc.events.emit('host:state', { host: host.name, state, at });
     for (const d of lostDomains) {
