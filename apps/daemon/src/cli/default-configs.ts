@@ -2,6 +2,7 @@
 // sfld.cfg pointing at it, written in the classic syntax so they can be edited by hand later.
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { DEFAULT_GUEST_CALL_RATE } from '../common/config/index.ts';
 import { DEFAULT_LOCAL_PORT, DEFAULT_MASTER_PORT } from '../common/ports.ts';
 
 export function thisHostName(): string {
@@ -34,6 +35,7 @@ hostname = '${hostname}'
 master_host = '${masterHost}'
 master_port = 0x${DEFAULT_MASTER_PORT.toString(16).toUpperCase()}
 local_listen_port = 0x${DEFAULT_LOCAL_PORT.toString(16).toUpperCase()}
+guest_call_rate = ${DEFAULT_GUEST_CALL_RATE}          # seed API calls a second each VM may make; over it calls wait
 `;
 }
 

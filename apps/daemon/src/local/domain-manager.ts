@@ -28,7 +28,13 @@ import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
 import { ConsoleRing } from './console-ring.ts';
 import { answerGuestCall } from './guest-calls.ts';
-import { GuestCallLimit, newGuestCallCounts, type GuestCallCounts } from './guest-call-limit.ts';
+import {
+  DEFAULT_GUEST_CALL_LIMITS,
+  GuestCallLimit,
+  newGuestCallCounts,
+  type GuestCallCounts,
+  type GuestCallLimits,
+} from './guest-call-limit.ts';
 import { CloneShells, type CloneShape } from './clone-shells.ts';
 import { fetchDescriptor, type DescriptorShelf } from './descriptor-shelf.ts';
 import { pageLossForTest, resolveIPv4, serveFork } from './fork-serving.ts';
@@ -73,6 +79,7 @@ export class DomainManager {
   constructor(
     private readonly log: Logger,
     private readonly hooks: DomainManagerHooks,
+    private readonly callLimits: GuestCallLimits = DEFAULT_GUEST_CALL_LIMITS,
   ) {
     this.#shells = new CloneShells(log);
     if (this.#lossForTest > 0)
@@ -181,7 +188,7 @@ export class DomainManager {
       if (event.state !== 'destroyed') void vm.destroy();
     });
     // Every VM's own bucket: a clone made by a fork starts with a full one, like any new VM.
-    const limit = new GuestCallLimit(id, this.guestCalls, this.log);
+    const limit = new GuestCallLimit(id, this.guestCalls, this.log, this.callLimits);
     vm.onGuestCall = (call) =>
       limit.run(async () => {
         // Held back by the limit while the VM ended: nobody waits for the answer, sfmd need not hear it.

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SfStatus, type GuestReply } from '@snowflock/native';
 import { createLogger } from '../common/logger.ts';
-import { GuestCallLimit, newGuestCallCounts } from './guest-call-limit.ts';
+import { DEFAULT_GUEST_CALL_LIMITS, GuestCallLimit, guestCallLimits, newGuestCallCounts } from './guest-call-limit.ts';
 
 const log = createLogger('test');
 log.level = 'silent';
@@ -32,6 +32,23 @@ test('a burst goes at once, then calls wait 1/rate each; a quiet VM earns its bu
   clock.advance(60_000); // quiet for a minute: the whole burst again, no more
   for (let i = 0; i < 5; i++) assert.equal(limit.admit().waitMs, 0);
   assert.ok(limit.admit().waitMs > 0);
+});
+
+test('sfld.cfg guest_call_rate sets the limits: a burst of two seconds, a backlog of 25 calls; 20/s by default', () => {
+  assert.deepEqual(guestCallLimits(20), { ratePerSec: 20, burst: 40, maxDelayMs: 1250 });
+  assert.deepEqual(guestCallLimits(100), { ratePerSec: 100, burst: 200, maxDelayMs: 250 });
+  assert.deepEqual(DEFAULT_GUEST_CALL_LIMITS, guestCallLimits(20));
+  // A single vCPU looping as fast as it is answered, for a simulated minute: slowed, never refused.
+  const clock = fakeClock();
+  const limit = new GuestCallLimit('1:0', newGuestCallCounts(), log, DEFAULT_GUEST_CALL_LIMITS, clock.now);
+  let calls = 0;
+  while (clock.now() < 61_000) {
+    const a = limit.admit();
+    assert.equal(a.go, true);
+    clock.advance(a.waitMs + 1); // 1 ms for sfmd to answer
+    calls++;
+  }
+  assert.ok(calls <= 40 + 20 * 60 && calls >= 20 * 60, `${calls} calls in a minute`);
 });
 
 test('only a backlog longer than maxDelayMs is refused; refusals cost no token', () => {

@@ -3,6 +3,7 @@
 // Over the rate a call waits (its vCPU simply stays in the hypercall, nothing is dropped); only a backlog
 // longer than maxDelayMs (many vCPUs calling at once, non-stop) is refused with EUNAVAIL.
 import { SfStatus, type GuestReply } from '@snowflock/native';
+import { DEFAULT_GUEST_CALL_RATE } from '../common/config/index.ts';
 import type { Logger } from '../common/logger.ts';
 
 export interface GuestCallLimits {
@@ -14,15 +15,24 @@ export interface GuestCallLimits {
   maxDelayMs: number;
 }
 
+/** Calls of one VM that may wait at once before more are refused: a single vCPU never has more than one. */
+export const MAX_WAITING_CALLS = 25;
+
+/** A VM allowed `ratePerSec` (sfld.cfg guest_call_rate): a burst of two seconds' worth, a backlog of 25 calls. */
+export function guestCallLimits(ratePerSec: number): GuestCallLimits {
+  return { ratePerSec, burst: 2 * ratePerSec, maxDelayMs: (MAX_WAITING_CALLS * 1000) / ratePerSec };
+}
+
 /**
- * 100/s: a master's fork cycle is four or five seed calls (request, clone, join or merge, maybe info and
- * list), so this is twenty forks a second, more than the daemons can serve for one VM anyway; each call
- * costs sfmd a few ms of SQLite work, so one VM can take at most a fraction of its event loop.
- * Burst 200: a master that starts by listing, asking and inspecting many tickets is never slowed.
- * 250 ms: a single-vCPU guest waits 10 ms a call at the rate and is never refused; refusals need a
- * backlog of 25 calls, i.e. most of 32 vCPUs calling non-stop at once.
+ * 20/s: measured on the 2-core build machines, a guest looping ticket request/dispose unlimited gets 40-65
+ * calls/s through the daemons and costs sfmd about 10 ms of CPU a call (50 % of a core at 50/s); at 20/s
+ * one VM takes at most about a fifth. A master's fork cycle is four or five seed calls (request, clone,
+ * join or merge, maybe info), so 20/s is still four forks a second, sustained, per VM.
+ * Burst 40: two seconds' worth, so a master that lists, asks for and inspects tickets at once is not slowed.
+ * Backlog 25 calls (1.25 s at 20/s): a single-vCPU guest waits 50 ms a call at the rate and is never
+ * refused; refusals need most of 32 vCPUs calling non-stop at once.
  */
-export const DEFAULT_GUEST_CALL_LIMITS: GuestCallLimits = { ratePerSec: 100, burst: 200, maxDelayMs: 250 };
+export const DEFAULT_GUEST_CALL_LIMITS: GuestCallLimits = guestCallLimits(DEFAULT_GUEST_CALL_RATE);
 
 /** This host's guest calls since sfld started, over all VMs (reported with the host's metrics). */
 export interface GuestCallCounts {

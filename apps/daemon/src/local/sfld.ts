@@ -12,6 +12,7 @@ import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { readSecretFile } from '../common/secret-file.ts';
 import { DescriptorShelf } from './descriptor-shelf.ts';
 import { DomainManager } from './domain-manager.ts';
+import { guestCallLimits } from './guest-call-limit.ts';
 import { MetricsSampler } from './metrics.ts';
 import { startDomainFigures } from './domain-figures.ts';
 import { createSfmdClient } from '../common/sfmd-client.ts';
@@ -116,16 +117,20 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     reconnectionDelayMax: 1000, // sfmd gives a restarted host a few seconds: come back well within them
   });
 
-  const domains = new DomainManager(log, {
-    clientFor: (domain) => ({
-      client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
-      url: masterUrl,
-    }),
-    reportState: (report) => socket.emit('domain:state', report),
-    console: (chunk) => socket.emit('domain:console', chunk),
-    shelf,
-    descriptorPort: () => localPort,
-  });
+  const domains = new DomainManager(
+    log,
+    {
+      clientFor: (domain) => ({
+        client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
+        url: masterUrl,
+      }),
+      reportState: (report) => socket.emit('domain:state', report),
+      console: (chunk) => socket.emit('domain:console', chunk),
+      shelf,
+      descriptorPort: () => localPort,
+    },
+    guestCallLimits(config.guestCallRate),
+  );
   domainFigures = domains;
   // What sfmd is told on every (re)registration: the host, the VMs it runs now and how recent ones ended.
   const currentRegistration = (): HostRegistration => ({ ...registration, domains: domains.addresses(), ended: domains.endings() });

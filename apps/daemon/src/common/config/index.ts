@@ -9,7 +9,7 @@ export {
   type NetworkMode,
   type SfmdConfig,
 } from './sfmd-config.ts';
-export { loadSfldConfig, parseSfldConfig, type SfldConfig } from './sfld-config.ts';
+export { DEFAULT_GUEST_CALL_RATE, loadSfldConfig, parseSfldConfig, type SfldConfig } from './sfld-config.ts';
 export { loadSfseedConfig, parseSfseedConfig, type SfseedConfig } from './sfseed-config.ts';
 export {
   PY_LIMITS,
