@@ -9,12 +9,12 @@ export interface OneHostCapacity {
   ramGiB: number;
 }
 
-/** Writes both configs into `home`; returns sfmd's port. */
-export async function writeOneHostConfigs(home: string, capacity: OneHostCapacity): Promise<number> {
+/** Writes both configs into `home` (sfmd.cfg ending with `sfmdExtra`, more settings); returns sfmd's port. */
+export async function writeOneHostConfigs(home: string, capacity: OneHostCapacity, sfmdExtra = ''): Promise<number> {
   const port = await freePort();
   writeFileSync(
     path.join(home, 'sfmd.cfg'),
-    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n`,
+    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n${sfmdExtra}`,
   );
   writeFileSync(
     path.join(home, 'sfld.cfg'),

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '@snowflock/db';
-import type { SfmdConfig } from '../src/common/config/index.ts';
+import { DEFAULT_KEEP_OPERATIONS, type SfmdConfig } from '../src/common/config/index.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { snowflockPaths, ensureDirs, hostSecretPath, type SnowflockPaths } from '../src/common/paths.ts';
 import { readSecretFile } from '../src/common/secret-file.ts';
@@ -35,6 +35,7 @@ export function makeConfig(hosts: HostSpec[]): SfmdConfig {
     networkWhitelist: [],
     bandwidthCap: 0,
     clusterId: 1,
+    keepOperations: DEFAULT_KEEP_OPERATIONS,
   };
 }
 
@@ -181,6 +182,7 @@ export class RecordingHostLinks implements HostLinks {
       'domain:console-replay': { data: Buffer.alloc(0) },
       'host:ping': { receivedAt: Date.now() },
       'host:reregister': registration(),
+      'ticket:ended': { released: 0 },
     };
     return answers[command];
   }

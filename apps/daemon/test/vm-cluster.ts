@@ -10,10 +10,13 @@ import { consoleText, domainEnded, domains, type DomainRow } from './cluster-dri
 import { seedFile } from './guests.ts';
 import { writeOneHostConfigs } from './one-host.ts';
 
-/** sfmd + one sfld (host kvm1, `cpus`/`ramGiB` of capacity) in a fresh SNOWFLOCK_HOME, stopped after the test. */
-export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB: number } = { cpus: 2, ramGiB: 4 }) {
+/**
+ * sfmd + one sfld (host kvm1, `cpus`/`ramGiB` of capacity) in a fresh SNOWFLOCK_HOME, stopped after the test;
+ * `sfmdCfg` adds settings to sfmd.cfg.
+ */
+export async function vmCluster(t: TestContext, capacity: { cpus: number; ramGiB: number } = { cpus: 2, ramGiB: 4 }, sfmdCfg = '') {
   const home = tempHome('sf-vms-');
-  const port = await writeOneHostConfigs(home, capacity);
+  const port = await writeOneHostConfigs(home, capacity, sfmdCfg);
   const env = { SNOWFLOCK_HOME: home };
   t.after(async () => {
     await runSf(['sfld', 'stop'], env);

@@ -2,6 +2,7 @@
 // sfld.cfg pointing at it, written in the classic syntax so they can be edited by hand later.
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { DEFAULT_GUEST_CALL_RATE } from '../common/config/index.ts';
 import { DEFAULT_LOCAL_PORT, DEFAULT_MASTER_PORT } from '../common/ports.ts';
 
 export function thisHostName(): string {
@@ -24,6 +25,7 @@ network_mode = 'multicast'   # or 'unicast'
 network_whitelist = []
 bandwidth_cap = 0            # bytes/s for page traffic, 0 = no cap
 clusterid = 1                # id of the first cluster
+keep_operations = 10000      # Operation rows kept (at least 100); older finished ones are pruned
 `;
 }
 
@@ -33,6 +35,7 @@ hostname = '${hostname}'
 master_host = '${masterHost}'
 master_port = 0x${DEFAULT_MASTER_PORT.toString(16).toUpperCase()}
 local_listen_port = 0x${DEFAULT_LOCAL_PORT.toString(16).toUpperCase()}
+guest_call_rate = ${DEFAULT_GUEST_CALL_RATE}          # seed API calls a second each VM may make; over it calls wait
 `;
 }
 

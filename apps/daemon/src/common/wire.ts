@@ -86,6 +86,11 @@ export const hostMetricsSchema = z.object({
   memAvailable: z.number().min(0),
   domainsRunning: z.number().int().min(0),
   uptimeSeconds: z.number().min(0),
+  /**
+   * The host's seed-API hypercalls since its sfld started, over all its VMs: those that went on to sfmd,
+   * those of them the per-VM rate limit held back first, and those it refused (EUNAVAIL).
+   */
+  guestCalls: z.object({ calls: count, delayed: count, refused: count }).optional(),
 });
 export type HostMetrics = z.infer<typeof hostMetricsSchema>;
 
@@ -237,6 +242,11 @@ export const hostCommandSchemas = {
    * for the registration it would send on connect (its VMs now, and how recent ones ended) to take it back.
    */
   'host:reregister': { payload: z.object({ reason: z.string().max(1024) }), value: hostRegistrationSchema },
+  /**
+   * A ticket of a master on this host ended by another path than the master's own dispose, merge or join
+   * (the admin, a cluster's end, a lost host): the shells prepared for its clones are released now.
+   */
+  'ticket:ended': { payload: z.object({ ticket: ticketId }), value: z.object({ released: z.number().int().min(0) }) },
 } as const;
 export type HostCommand = keyof typeof hostCommandSchemas;
 export type HostCommandPayload<C extends HostCommand> = z.infer<(typeof hostCommandSchemas)[C]['payload']>;

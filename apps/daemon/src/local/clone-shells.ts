@@ -1,7 +1,8 @@
 // Clone shells made ahead of a fork: when a master's ticket is granted, this host prepares one shell per
 // clone it may run (KVM VM, vCPUs, empty RAM), so the fork itself only restores state into them.
 // Boundary: a cache with a lifetime and a cap; the fork (domain-manager.ts) decides when to take them,
-// and the master's own guest calls say when they are no longer wanted (ticket disposed, merged, joined).
+// and the master's own guest calls say when they are no longer wanted (ticket disposed, merged, joined),
+// or sfmd does when the ticket ended another way (ticket:ended).
 import { SfHypercall, SfStatus, VirtualMachine, type GuestCall, type GuestReply } from '@snowflock/native';
 import { messageOf } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
@@ -108,9 +109,14 @@ export class CloneShells {
     return shells.slice(0, n);
   }
 
-  /** Destroys the shells of `ticket` (disposed of, merged, or simply not used in time). */
-  async release(ticket: string): Promise<void> {
+  /**
+   * Destroys the shells of `ticket` (disposed of, merged, or simply not used in time); returns how many
+   * it held or was making (0 for a ticket without shells here).
+   */
+  async release(ticket: string): Promise<number> {
+    const count = this.#byTicket.get(ticket)?.count ?? 0;
     await this.take(ticket, 0);
+    return count;
   }
 
   async releaseAll(): Promise<void> {

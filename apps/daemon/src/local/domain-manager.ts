@@ -28,6 +28,13 @@ import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
 import { ConsoleRing } from './console-ring.ts';
 import { answerGuestCall } from './guest-calls.ts';
+import {
+  DEFAULT_GUEST_CALL_LIMITS,
+  GuestCallLimit,
+  newGuestCallCounts,
+  type GuestCallCounts,
+  type GuestCallLimits,
+} from './guest-call-limit.ts';
 import { CloneShells, type CloneShape } from './clone-shells.ts';
 import { fetchDescriptor, type DescriptorShelf } from './descriptor-shelf.ts';
 import { pageLossForTest, resolveIPv4, serveFork } from './fork-serving.ts';
@@ -66,10 +73,13 @@ export class DomainManager {
   readonly #endings = new Map<string, DomainStateReport>();
   readonly #shells: CloneShells;
   readonly #lossForTest = pageLossForTest();
+  /** Guest calls of every VM here since sfld started (each VM has its own limit; the counts are the host's). */
+  readonly guestCalls: GuestCallCounts = newGuestCallCounts();
 
   constructor(
     private readonly log: Logger,
     private readonly hooks: DomainManagerHooks,
+    private readonly callLimits: GuestCallLimits = DEFAULT_GUEST_CALL_LIMITS,
   ) {
     this.#shells = new CloneShells(log);
     if (this.#lossForTest > 0)
@@ -177,14 +187,19 @@ export class DomainManager {
       if (this.#domains.get(id) === domain) this.#retire(id, domain);
       if (event.state !== 'destroyed') void vm.destroy();
     });
-    vm.onGuestCall = async (call) => {
-      const { client, url } = this.hooks.clientFor(address);
-      const reply = await answerGuestCall(client, url, call);
-      // A granted ticket is a fork to come (shells prepared while the master goes on); one disposed of,
-      // merged or joined has its shells released.
-      this.#shells.afterGuestCall(call, reply, domain.shape);
-      return reply;
-    };
+    // Every VM's own bucket: a clone made by a fork starts with a full one, like any new VM.
+    const limit = new GuestCallLimit(id, this.guestCalls, this.log, this.callLimits);
+    vm.onGuestCall = (call) =>
+      limit.run(async () => {
+        // Held back by the limit while the VM ended: nobody waits for the answer, sfmd need not hear it.
+        if (this.#domains.get(id) !== domain) return { status: -SfStatus.EUNAVAIL, errmsg: `VM ${id} has ended` };
+        const { client, url } = this.hooks.clientFor(address);
+        const reply = await answerGuestCall(client, url, call);
+        // A granted ticket is a fork to come (shells prepared while the master goes on); one disposed of,
+        // merged or joined has its shells released.
+        this.#shells.afterGuestCall(call, reply, domain.shape);
+        return reply;
+      });
     return domain;
   }
 
@@ -371,6 +386,18 @@ export class DomainManager {
     const ring = this.#domains.get(key(address))?.ring ?? this.#ended.get(key(address));
     if (!ring) throw new SfError('DOMAIN_UNKNOWN', `domain ${key(address)} has no console on this host`);
     return { data: ring.contents() };
+  }
+
+  /** sfmd says a ticket ended by another path than its master's own call: its shells are not wanted. */
+  async ticketEnded(ticket: string): Promise<HostCommandValue<'ticket:ended'>> {
+    const released = await this.#shells.release(ticket);
+    if (released > 0) this.log.info({ ticket, shells: released }, 'clone shells released: sfmd says their ticket ended');
+    return { released };
+  }
+
+  /** Shells held or being made on this host. */
+  get shellCount(): number {
+    return this.#shells.count;
   }
 
   async destroyAll(): Promise<void> {

@@ -1,8 +1,10 @@
 // Samples this host's load for the once-a-second host:metrics event: cpu utilisation from
-// /proc/stat deltas, memory from /proc/meminfo, the 1-minute load average and uptime.
+// /proc/stat deltas, memory from /proc/meminfo, the 1-minute load average and uptime, and the
+// counters of the guest calls its VMs made (how many the per-VM rate limit held back or refused).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { HostMetrics } from '../common/events.ts';
+import type { GuestCallCounts } from './guest-call-limit.ts';
 
 interface CpuTimes {
   busy: number;
@@ -35,7 +37,7 @@ function readMemAvailable(): number {
 export class MetricsSampler {
   #last = readCpuTimes();
 
-  sample(domainsRunning: number): HostMetrics {
+  sample(domainsRunning: number, guestCalls?: GuestCallCounts): HostMetrics {
     const now = readCpuTimes();
     let cpuUtilization = 0;
     if (now && this.#last && now.total > this.#last.total) {
@@ -50,6 +52,7 @@ export class MetricsSampler {
       memAvailable: readMemAvailable(),
       domainsRunning,
       uptimeSeconds: os.uptime(),
+      ...(guestCalls ? { guestCalls: { ...guestCalls } } : {}),
     };
   }
 }

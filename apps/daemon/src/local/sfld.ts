@@ -12,6 +12,7 @@ import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { readSecretFile } from '../common/secret-file.ts';
 import { DescriptorShelf } from './descriptor-shelf.ts';
 import { DomainManager } from './domain-manager.ts';
+import { guestCallLimits } from './guest-call-limit.ts';
 import { MetricsSampler } from './metrics.ts';
 import { startDomainFigures } from './domain-figures.ts';
 import { createSfmdClient } from '../common/sfmd-client.ts';
@@ -76,6 +77,8 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   else if (!huge.usable) log.warn({ mode: huge.mode, error: huge.error }, 'guest RAM gets no huge pages: forks of large VMs pause longer');
 
   let registered = false;
+  // Set once the domain manager exists (the listener starts first): what /healthz shows of the VMs' calls and shells.
+  let domainFigures: DomainManager | null = null;
   const sampler = new MetricsSampler();
   const shelf = new DescriptorShelf();
   const local = http.createServer((req, res) => {
@@ -84,7 +87,15 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     res.end(
       JSON.stringify(
         req.url === '/healthz'
-          ? { ok: true, host: config.hostname, registered, version: SNOWFLOCK_VERSION, startNonce: process.env.SNOWFLOCK_START_NONCE }
+          ? {
+              ok: true,
+              host: config.hostname,
+              registered,
+              version: SNOWFLOCK_VERSION,
+              startNonce: process.env.SNOWFLOCK_START_NONCE,
+              shells: domainFigures?.shellCount ?? 0,
+              guestCalls: domainFigures?.guestCalls ?? null,
+            }
           : { ok: false, error: 'sfld serves /healthz and /descriptors/<snapshot id> (with its token)' },
       ),
     );
@@ -106,16 +117,21 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     reconnectionDelayMax: 1000, // sfmd gives a restarted host a few seconds: come back well within them
   });
 
-  const domains = new DomainManager(log, {
-    clientFor: (domain) => ({
-      client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
-      url: masterUrl,
-    }),
-    reportState: (report) => socket.emit('domain:state', report),
-    console: (chunk) => socket.emit('domain:console', chunk),
-    shelf,
-    descriptorPort: () => localPort,
-  });
+  const domains = new DomainManager(
+    log,
+    {
+      clientFor: (domain) => ({
+        client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
+        url: masterUrl,
+      }),
+      reportState: (report) => socket.emit('domain:state', report),
+      console: (chunk) => socket.emit('domain:console', chunk),
+      shelf,
+      descriptorPort: () => localPort,
+    },
+    guestCallLimits(config.guestCallRate),
+  );
+  domainFigures = domains;
   // What sfmd is told on every (re)registration: the host, the VMs it runs now and how recent ones ended.
   const currentRegistration = (): HostRegistration => ({ ...registration, domains: domains.addresses(), ended: domains.endings() });
   socket.on('connect', () => {
@@ -171,13 +187,14 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     }),
   );
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
+  socket.on('ticket:ended', (ended, ack) => answer(ack, () => domains.ticketEnded(parseCommand('ticket:ended', ended).ticket)));
 
   let seq = 0;
   let stalledUntil = 0;
   const ticker = setInterval(() => {
     if (!registered || Date.now() < stalledUntil) return;
     socket.emit('host:heartbeat', { seq: ++seq, sentAt: Date.now() });
-    socket.emit('host:metrics', sampler.sample(domains.running));
+    socket.emit('host:metrics', sampler.sample(domains.running, domains.guestCalls));
   }, 1000);
   startDomainFigures(socket, domains, () => registered, log);
 

@@ -9,6 +9,7 @@ import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { assertTicketTransition, LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { ownTicket, requester, transitionTicket } from './tickets.ts';
+import { tellTicketsEnded, type CallActor } from './ticket-ended.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
 
@@ -73,8 +74,11 @@ async function endClones(svc: MasterServices, ticketId: string, state: 'merged' 
   return clones.length;
 }
 
-/** MERGE_MASTER / IC_KILL: ends the clones of one outstanding ticket, or of all when ticket is null. */
-export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticketId: string | null) {
+/**
+ * MERGE_MASTER / IC_KILL: ends the clones of one outstanding ticket, or of all when ticket is null. The
+ * master's sfld learns of the merged tickets from the call itself only when it names one.
+ */
+export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticketId: string | null, by: CallActor = 'guest') {
   requireMaster(domain, 'clone.merge');
   return runOperation(
     svc,
@@ -92,6 +96,7 @@ export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticke
         await transitionTicket(svc.db, id, 'merged');
         clones += await endClones(svc, id, 'merged', `merged by ${requester(domain)} (ticket ${id})`);
       }
+      if (by === 'admin' || ticketId === null) tellTicketsEnded(svc, domain.host.name, tickets);
       svc.events.emit('capacity');
       return { merged: tickets, clones };
     },
@@ -99,7 +104,13 @@ export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticke
 }
 
 /** IC_JOIN: waits until every clone of the ticket has exited, then the ticket is merged. */
-export async function joinClones(svc: MasterServices, domain: LiveDomain, ticketId: string, timeoutMs = DEFAULT_JOIN_TIMEOUT_MS) {
+export async function joinClones(
+  svc: MasterServices,
+  domain: LiveDomain,
+  ticketId: string,
+  timeoutMs = DEFAULT_JOIN_TIMEOUT_MS,
+  by: CallActor = 'guest',
+) {
   requireMaster(domain, 'clone.join');
   return runOperation(svc, { kind: 'clone.join', target: `ticket:${ticketId}`, requester: requester(domain) }, async (op) => {
     const ticket = await ownTicket(svc, domain, ticketId);
@@ -113,6 +124,7 @@ export async function joinClones(svc: MasterServices, domain: LiveDomain, ticket
       return live === 0 ? true : null;
     });
     await transitionTicket(svc.db, ticketId, 'merged');
+    if (by === 'admin') tellTicketsEnded(svc, domain.host.name, [ticketId]);
     svc.events.emit('capacity');
     const ended = await svc.db.domain.findMany({ where: { ticketId }, orderBy: { vmid: 'asc' } });
     return { ticket: ticketId, clones: total, exits: ended.map(exitRecord) };
@@ -127,7 +139,7 @@ function exitRecord(d: { vmid: number; state: DomainState; exitCode: number | nu
 }
 
 /** Who ends a clone with clone.exit: the guest itself (through its sfld), or the admin acting for it. */
-export type ExitActor = 'guest' | 'admin';
+export type ExitActor = CallActor;
 
 /**
  * IC_EXIT: a clone is done; its resources go back to the pool.

@@ -10,6 +10,7 @@ import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
 import { requester } from './tickets.ts';
+import { tellClusterTicketsEnded } from './ticket-ended.ts';
 
 const MiB = 1024 * 1024;
 
@@ -84,6 +85,11 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
     if (t.state === 'outstanding') await endClones(svc, t.id, 'stopped', reason);
     await svc.db.ticket.updateMany({ where: { id: t.id, state: t.state }, data: { state: t.state === 'unused' ? 'disposed' : 'merged' } });
   }
+  await tellClusterTicketsEnded(
+    svc,
+    clusterId,
+    tickets.map((t) => t.id),
+  );
   const rest = await svc.db.domain.findMany({
     where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } },
     include: { host: true, cluster: true },

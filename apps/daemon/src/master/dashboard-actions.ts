@@ -9,6 +9,7 @@ import { jsonDetail, runOperation, type OperationHandle } from './operations.ts'
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { transitionTicket } from './tickets.ts';
+import { tellClusterTicketsEnded } from './ticket-ended.ts';
 
 export const ADMIN = 'admin';
 
@@ -97,6 +98,7 @@ export async function adminMerge(svc: MasterServices, clusterid: number, ticketI
       }
       const ids = tickets.map((t) => t!.id);
       for (const id of ids) await transitionTicket(svc.db, id, 'merged');
+      await tellClusterTicketsEnded(svc, cluster.id, ids);
       const clones = await svc.db.domain.findMany({
         where: { ticketId: { in: ids }, state: { in: [...LIVE_DOMAIN_STATES] } },
         include: { host: true, cluster: true },

@@ -13,6 +13,7 @@ import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
 import { offlineEndReasonPrefix, reconcileDomains } from './host-reconcile.ts';
 import { heartbeatLane } from './heartbeat-lane.ts';
+import { tellClusterTicketsEnded } from './ticket-ended.ts';
 
 export interface HostSyncResult {
   created: string[];
@@ -168,16 +169,18 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
   await runOperation(svc, { kind: 'host.release', target: host.name, requester: 'sfmd', detail: { state, reason } }, async () => {
     // The record keeps when the host was really last heard (the lane writes lastSeen only now and then).
     const heardAt = lane.lastAt(host.name);
+    const disposed: { id: string; clusterId: string }[] = [];
     const lostDomains = await svc.db.$transaction(async (tx) => {
       await tx.host.update({ where: { id: hostId }, data: { state, ...(heardAt ? { lastSeen: new Date(heardAt) } : {}) } });
       const allocations = await tx.allocation.findMany({ where: { hostId, ticket: { state: 'unused' } } });
       await tx.allocation.deleteMany({ where: { id: { in: allocations.map((a) => a.id) } } });
       for (const ticketId of new Set(allocations.map((a) => a.ticketId))) {
         const left = await tx.allocation.count({ where: { ticketId } });
-        await tx.ticket.update({
+        const ticket = await tx.ticket.update({
           where: { id: ticketId },
           data: left === 0 ? { granted: 0, state: 'disposed' } : { granted: left },
         });
+        if (left === 0) disposed.push(ticket);
       }
       const domains = await tx.domain.findMany({
         where: { hostId, state: { in: [...LIVE_DOMAIN_STATES] } },
@@ -193,6 +196,14 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
       return domains;
     });
     lane.released(host.name, state);
+    // A disposed ticket's master runs on another host (or ends below), whose sfld holds its clone shells.
+    for (const clusterId of new Set(disposed.map((t) => t.clusterId))) {
+      await tellClusterTicketsEnded(
+        svc,
+        clusterId,
+        disposed.filter((t) => t.clusterId === clusterId).map((t) => t.id),
+      );
+    }
     const at = new Date().toISOString();
     svc.events.emit('host:state', { host: host.name, state, at });
     for (const d of lostDomains) {

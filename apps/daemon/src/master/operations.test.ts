@@ -1,8 +1,14 @@
 // Nothing piles up in the Operation table: a guest looping refused calls leaves it flat (the
-// refusals are counted instead), and pruning keeps the newest rows and every running one.
+// refusals are counted instead), and pruning keeps the newest rows (sfmd.cfg keep_operations) and
+// every running one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GiB, masterFixture, seedConfig } from '../../test/support.ts';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { GiB, masterFixture, seedConfig, tempHome } from '../../test/support.ts';
+import { quietLog } from '../../test/in-process.ts';
+import { appRouter } from './api/router.ts';
+import { startSfmd } from './main.ts';
 import { PRUNE_EVERY, pruneOperations, runOperation } from './operations.ts';
 
 const oneHost = [{ name: 'alpha', cpus: 8, ram: 16 * GiB }];
@@ -71,4 +77,21 @@ test('pruning keeps the newest K rows and every running operation', async (t) =>
   assert.equal(after.filter((o) => o.status === 'running').length, 3, 'running operations are never pruned');
   assert.equal(after.filter((o) => o.status !== 'running').length, 5);
   assert.ok(after.filter((o) => o.status !== 'running').every((o) => o.kind === 'work'));
+});
+
+test("sfmd.cfg keep_operations is what sfmd keeps (and reports), pruned to at sfmd's start", async (t) => {
+  const home = tempHome('sf-keep-');
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\nkeep_operations = 150\n");
+  const first = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quietLog() });
+  assert.equal(first.svc.keepOperations, 150);
+  for (let i = 0; i < 200; i++) {
+    await first.svc.db.operation.create({ data: { kind: 'old', target: 't', requester: 'admin', status: 'succeeded' } });
+  }
+  await first.stop();
+  const again = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quietLog() });
+  t.after(() => again.stop());
+  const admin = appRouter.createCaller({ svc: again.svc, caller: { kind: 'admin' }, domainHeader: null });
+  const stats = await admin.operations.stats();
+  assert.deepEqual([stats.keep, stats.rows], [150, 150]);
 });

@@ -44,12 +44,9 @@ export interface MasterServices {
   links: HostLinks;
   /** Refused guest calls, counted per code (volatile: metrics, not records). */
   refusals: GuestRefusals;
-  /** Operation rows kept: older finished ones are pruned (operations.ts). */
+  /** Operation rows kept: older finished ones are pruned (operations.ts). sfmd.cfg keep_operations. */
   keepOperations: number;
 }
-
-/** Operation rows kept by default: weeks of ordinary use, a few MiB of SQLite at most. */
-export const DEFAULT_KEEP_OPERATIONS = 10_000;
 
 export function createServices(
   init: Omit<MasterServices, 'reads' | 'placementLock' | 'events' | 'metrics' | 'timing' | 'links' | 'refusals' | 'keepOperations'> & {
@@ -70,6 +67,6 @@ export function createServices(
     metrics: new Map(),
     links: init.links ?? new SocketHostLinks(),
     refusals: new GuestRefusals(),
-    keepOperations: init.keepOperations ?? DEFAULT_KEEP_OPERATIONS,
+    keepOperations: init.keepOperations ?? init.config.keepOperations,
   };
 }

@@ -6,6 +6,7 @@ import { placedAmount, type AllocationRequest } from './allocator/index.ts';
 import { requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
+import { tellTicketsEnded, type CallActor } from './ticket-ended.ts';
 import { assertTicketTransition, type TicketState } from './store/states.ts';
 
 export interface TicketRequest {
@@ -153,11 +154,13 @@ export async function listTickets(svc: MasterServices, domain: LiveDomain) {
   };
 }
 
-export async function disposeTicket(svc: MasterServices, domain: LiveDomain, ticketId: string) {
+/** DISPOSE_TICKET. The master's own call releases its shells on its sfld; the admin's tells that sfld. */
+export async function disposeTicket(svc: MasterServices, domain: LiveDomain, ticketId: string, by: CallActor = 'guest') {
   requireMaster(domain, 'ticket.dispose');
   return runOperation(svc, { kind: 'ticket.dispose', target: `ticket:${ticketId}`, requester: requester(domain) }, async () => {
     await ownTicket(svc, domain, ticketId);
     await transitionTicket(svc.db, ticketId, 'disposed');
+    if (by === 'admin') tellTicketsEnded(svc, domain.host.name, [ticketId]);
     svc.events.emit('capacity');
     return ticketDetail(svc, ticketId);
   });

@@ -1,5 +1,7 @@
 /* hello — the smallest flat guest: greets with its vmid, lists its boot arguments; with
- * `tickets=N` it walks the seed API (request, list, info, dispose a ticket for N clones), and with
+ * `tickets=N` it walks the seed API (request, list, info, dispose a ticket for N clones), with
+ * `hold=N` it asks for a ticket for N clones and keeps it, with `churn=S` it hammers the seed API
+ * for S seconds (request a ticket, dispose of it, dispose of it again: refused), and with
  * `interactive=1` echoes console lines back until "quit" (or Ctrl-D). */
 #include <sf.h>
 #include <sfguest/args.h>
@@ -7,6 +9,7 @@
 #include <sfguest/stdio.h>
 #include <sfguest/stdlib.h>
 #include <sfguest/string.h>
+#include <sfguest/time.h>
 
 SF_PROGRAM_NAME("hello");
 
@@ -53,6 +56,52 @@ static int ticket_tour(int nclones) {
   return ok ? 0 : 5;
 }
 
+/* Asks for a ticket and keeps it: what the daemons do with a ticket ended from outside shows. */
+static int hold_ticket(int nclones) {
+  sf_result *req = REQUEST_CLONE_TICKET(nclones, 0, 1, 0);
+  if (!req) {
+    printf("ticket request failed: %s\n", sf_errmsg());
+    return 3;
+  }
+  printf("holding ticket %s (%d of %d clones)\n", req->ticket, req->rc.allowed_clones, nclones);
+  FREE_SF_RES(req);
+  return 0;
+}
+
+#define NS_PER_S 1000000000ull
+
+/* A guest looping the seed API as fast as it is answered: three calls a round, the last one refused.
+ * Every call is checked, so a reply that is wrong (not just slow) shows as failed. */
+static void churn(unsigned long long seconds) {
+  unsigned long long rounds = 0, calls = 0, failed = 0;
+  uint64_t t0 = sf_time_ns(), report = t0 + 5 * NS_PER_S, now = t0;
+  for (; now - t0 < seconds * NS_PER_S; now = sf_time_ns()) {
+    if (now >= report) {
+      printf("churn t=%llus rounds=%llu calls=%llu failed=%llu\n", (unsigned long long)((now - t0) / NS_PER_S), rounds,
+             calls, failed);
+      report += 5 * NS_PER_S;
+    }
+    calls++;
+    sf_result *req = REQUEST_VM_TICKET(1);
+    if (!req) {
+      failed++;
+      continue;
+    }
+    calls += 2;
+    sf_result *gone = DISPOSE_TICKET(req->ticket);
+    failed += gone == NULL;
+    sf_result *again = DISPOSE_TICKET(req->ticket);
+    failed += again != NULL || sf_errno != SF_ESTATE;
+    FREE_SF_RES(again);
+    FREE_SF_RES(gone);
+    FREE_SF_RES(req);
+    rounds++;
+  }
+  unsigned long long ms = (now - t0) / 1000000ull;
+  printf("churn done: %llu rounds, %llu calls in %llu ms (%llu calls/s), %llu failed\n", rounds, calls, ms,
+         ms ? calls * 1000 / ms : 0, failed);
+}
+
 int main(int argc, char **argv) {
   printf("hello from Snowflock vmid %u\n", sf_vmid());
   printf("cluster %u, %llu MiB RAM, %u vCPU(s), %d arg(s)\n", sf_clusterid(), sf_ram_bytes() >> 20,
@@ -64,6 +113,16 @@ int main(int argc, char **argv) {
     int status = ticket_tour(atoi(tickets));
     if (status) return status;
   }
+
+  const char *hold = sf_arg_get(argc, argv, "hold");
+  if (hold) {
+    int status = hold_ticket(atoi(hold));
+    if (status) return status;
+  }
+
+  unsigned long long churn_s = 0;
+  if (sf_arg_u64(argc, argv, "churn", 0, &churn_s)) return 2;
+  if (churn_s) churn(churn_s);
 
   const char *interactive = sf_arg_get(argc, argv, "interactive");
   if (interactive && strcmp(interactive, "0") != 0) {

@@ -39,6 +39,7 @@ test('the classic sfld.cfg', () => {
     masterHost: 'master.cluster.local',
     masterPort: 61708,
     localListenPort: 49183,
+    guestCallRate: 20,
   });
 });
 
@@ -48,8 +49,10 @@ test('only hostname is required', () => {
     masterHost: 'localhost',
     masterPort: 0xf10c,
     localListenPort: 0xc01f,
+    guestCallRate: 20,
   });
   assert.equal(parseSfldConfig("hostname = '10.1.2.3'\nmaster_host = '::1'\n").masterHost, '::1');
+  assert.equal(parseSfldConfig("hostname = 'node1'\nguest_call_rate = 20\n").guestCallRate, 20);
 });
 
 test('wrong sfld.cfg settings', () => {
@@ -66,9 +69,11 @@ test('wrong sfld.cfg settings', () => {
     2,
     'masterhost',
     "did you mean 'master_host'?",
-    'allowed keys: hostname, master_host, master_port, local_listen_port',
+    'allowed keys: hostname, master_host, master_port, local_listen_port, guest_call_rate',
   );
   bad("hostname = 'node1'\nhostname = 'node2'\n", 2, 'hostname', 'already set on line 1');
+  bad("hostname = 'node1'\nguest_call_rate = 0\n", 2, 'guest_call_rate', 'an integer from 1 to 100000, got 0');
+  bad("hostname = 'node1'\nguest_call_rate = 'fast'\n", 2, 'guest_call_rate', "got 'fast'");
   bad("hostname = 'node1'\nmaster_host = socket.gethostname()\n", 2, 'master_host', "'socket' is a name");
 });
 

@@ -54,6 +54,7 @@ test('the classic sfmd.cfg', () => {
     networkWhitelist: ['10.0.0.0/8', 'gateway.example.org', '192.168.1.7'],
     bandwidthCap: 100 * 2 ** 20,
     clusterId: 1,
+    keepOperations: 10_000,
   };
   assert.deepEqual(parseSfmdConfig(CLASSIC), expected);
 });
@@ -66,7 +67,19 @@ test('only cluster_hosts is required; the rest has defaults', () => {
     networkWhitelist: [],
     bandwidthCap: 0,
     clusterId: 1,
+    keepOperations: 10_000,
   });
+});
+
+test('keep_operations: how many Operation rows sfmd keeps, at least 100', () => {
+  assert.equal(parseSfmdConfig(`${MINIMAL_HOSTS}keep_operations = 100\n`).keepOperations, 100);
+  assert.equal(parseSfmdConfig(`${MINIMAL_HOSTS}keep_operations = 250 * 1000  # a busy cluster\n`).keepOperations, 250_000);
+  bad(`${MINIMAL_HOSTS}keep_operations = 99\n`, 2, 'keep_operations', 'expected an integer of at least 100', 'got 99');
+  bad(`${MINIMAL_HOSTS}keep_operations = 0\n`, 2, 'keep_operations', 'got 0');
+  bad(`${MINIMAL_HOSTS}keep_operations = -10000\n`, 2, 'keep_operations', 'got -10000');
+  bad(`${MINIMAL_HOSTS}keep_operations = 'all'\n`, 2, 'keep_operations', "got 'all'");
+  bad(`${MINIMAL_HOSTS}keep_operations = None\n`, 2, 'keep_operations', 'got None');
+  bad(`${MINIMAL_HOSTS}keep_operations = True\n`, 2, 'keep_operations', 'got True');
 });
 
 test('unicast mode, None bandwidth cap, IP hosts, tuple pair, and a later first cluster id', () => {

@@ -8,6 +8,7 @@ import {
   childAt,
   configError,
   describe,
+  integer,
   listOf,
   nonNegativeInt,
   nullable,
@@ -43,7 +44,14 @@ export interface SfmdConfig {
   bandwidthCap: number;
   /** The id the first cluster gets. */
   clusterId: number;
+  /** Operation rows sfmd keeps: older finished ones are pruned. */
+  keepOperations: number;
 }
+
+/** Operation rows kept by default: weeks of ordinary use, a few MiB of SQLite at most. */
+export const DEFAULT_KEEP_OPERATIONS = 10_000;
+/** Fewer rows would leave too little history to see what just happened (a fork is several operations). */
+export const MIN_KEEP_OPERATIONS = 100;
 
 // Hosts with a separate interface for memory-page multicast are written as [unicast_name, multicast_name].
 const hostNames: Check<{ unicast: string; multicast: string }> = (value, at) => {
@@ -83,6 +91,10 @@ const SFMD_FIELDS = {
   network_whitelist: optional(listOf(networkAddress), [] as string[]),
   bandwidth_cap: optional(nullable(nonNegativeInt), 0),
   clusterid: optional(nonNegativeInt, 1),
+  keep_operations: optional(
+    integer({ min: MIN_KEEP_OPERATIONS, what: `an integer of at least ${MIN_KEEP_OPERATIONS} (how many Operation rows sfmd keeps)` }),
+    DEFAULT_KEEP_OPERATIONS,
+  ),
 };
 
 export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig {
@@ -100,6 +112,7 @@ export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig
     networkWhitelist: s.network_whitelist,
     bandwidthCap: s.bandwidth_cap ?? 0,
     clusterId: s.clusterid,
+    keepOperations: s.keep_operations,
   };
 }
 
