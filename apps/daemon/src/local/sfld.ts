@@ -170,6 +170,12 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       return currentRegistration();
     }),
   );
+  socket.on('host:inventory', (request, ack) =>
+    answer(ack, () => {
+      parseCommand('host:inventory', request);
+      return { domains: domains.inventory(), ended: domains.endings() };
+    }),
+  );
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
 
   let seq = 0;
