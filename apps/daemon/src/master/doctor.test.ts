@@ -118,7 +118,7 @@ test('a VM the record says ended, and one it does not know: found and destroyed 
   f.links.vmsOf(c.masterHost).set('9:3', 'running');
 
   const found = await check(f);
-  assert.deepEqual(kinds(found), ['vm-unrecorded 1:' + vmid, 'vm-unrecorded 9:3'].sort());
+  assert.deepEqual(kinds(found), [`vm-unrecorded 1:${vmid}`, 'vm-unrecorded 9:3'].sort());
   assert.equal(found.findings.find((x) => x.subject === '9:3')!.recorded, 'no such domain');
   assert.equal(found.findings.find((x) => x.subject === `1:${vmid}`)!.recorded, 'exited(0): test');
 
@@ -164,7 +164,10 @@ test('domains live on a host recorded offline: the host is released again, its m
   await repairsCleanly(f, stranded);
   const master = await c.domain(0);
   assert.equal(master.state, 'lost');
-  assert.match(master.endReason ?? '', new RegExp(`^host ${c.masterHost} went offline \\(sf doctor found 3 domain\\(s\\) still recorded live`));
+  assert.match(
+    master.endReason ?? '',
+    new RegExp(`^host ${c.masterHost} went offline \\(sf doctor found 3 domain\\(s\\) still recorded live`),
+  );
   assert.equal((await c.admin.cluster.get({ clusterid: 1 })).state, 'lost');
   assert.equal((await f.svc.db.ticket.findUniqueOrThrow({ where: { id: c.ticket } })).state, 'merged');
 });

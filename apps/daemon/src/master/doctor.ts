@@ -368,7 +368,16 @@ export async function checkConsistency(svc: MasterServices, options: DoctorOptio
   if (!options.repair) {
     const s = await settledSurvey(svc, settleMs);
     const findings = s.diagnoses.map((d) => asFinding(d));
-    return { checkedAt, repair: false, hosts: s.hosts, domains: s.domains, findings, after: null, clean: findings.length === 0, operation: null };
+    return {
+      checkedAt,
+      repair: false,
+      hosts: s.hosts,
+      domains: s.domains,
+      findings,
+      after: null,
+      clean: findings.length === 0,
+      operation: null,
+    };
   }
   return runOperation(svc, { kind: 'doctor.repair', target: 'record', requester: 'admin' }, async (op) => {
     const s = await settledSurvey(svc, settleMs);

@@ -69,7 +69,11 @@ export async function reconcileDomains(
   for (const d of recorded) {
     const key = address({ clusterid: d.cluster.clusterid, vmid: d.vmid });
     if (alive.has(key)) continue;
-    const applied = await applyStateReport(svc, hostName, vanishedReport({ clusterid: d.cluster.clusterid, vmid: d.vmid }, endings, 'its sfld restarted'));
+    const applied = await applyStateReport(
+      svc,
+      hostName,
+      vanishedReport({ clusterid: d.cluster.clusterid, vmid: d.vmid }, endings, 'its sfld restarted'),
+    );
     if (applied) outcome.ended.push(key);
   }
 
