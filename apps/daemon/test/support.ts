@@ -10,6 +10,7 @@ import { snowflockPaths, ensureDirs, hostSecretPath, type SnowflockPaths } from 
 import { readSecretFile } from '../src/common/secret-file.ts';
 import type { HostCommand, HostCommandMap, HostRegistration } from '../src/common/events.ts';
 import type { SfError } from '../src/common/errors.ts';
+import type { ReportedVmState } from '../src/common/states.ts';
 import type { HostLinks } from '../src/master/host-links.ts';
 import { getAllocator } from '../src/master/allocator/index.ts';
 import { contextFromHeaders } from '../src/master/api/context.ts';
@@ -150,13 +151,30 @@ export interface SentCommand {
 export class RecordingHostLinks implements HostLinks {
   readonly sent: SentCommand[] = [];
   fail: Partial<Record<HostCommand, SfError>> = {};
-  isConnected(): boolean {
+  /**
+   * The VMs each host runs by the commands answered ('CLUSTER:VMID' → state), which host:inventory reports:
+   * a test changes it to play a VM the sflds did not report (gone, stray, paused).
+   */
+  readonly vms = new Map<string, Map<string, ReportedVmState>>();
+  isConnected(_host: string): boolean {
     return true;
+  }
+  vmsOf(host: string): Map<string, ReportedVmState> {
+    if (!this.vms.has(host)) this.vms.set(host, new Map());
+    return this.vms.get(host)!;
+  }
+  #track(host: string, command: HostCommand, payload: unknown): void {
+    const p = payload as { clusterid: number; vmid?: number; clones?: { vmid: number }[] };
+    if (command === 'domain:boot') this.vmsOf(host).set(`${p.clusterid}:${p.vmid}`, 'running');
+    if (command === 'domain:fork' || command === 'domain:clone-remote')
+      for (const c of p.clones ?? []) this.vmsOf(host).set(`${p.clusterid}:${c.vmid}`, 'running');
+    if (command === 'domain:destroy') this.vmsOf(host).delete(`${p.clusterid}:${p.vmid}`);
   }
   async command<C extends HostCommand>(host: string, command: C, payload: HostCommandMap[C][0]): Promise<HostCommandMap[C][1]> {
     this.sent.push({ host, command, payload });
     const failure = this.fail[command];
     if (failure) throw failure;
+    this.#track(host, command, payload);
     const answers: { [K in HostCommand]: HostCommandMap[K][1] } = {
       'domain:boot': { state: 'running' },
       'domain:destroy': { state: 'stopped' },
@@ -183,6 +201,13 @@ export class RecordingHostLinks implements HostLinks {
       'host:ping': { receivedAt: Date.now() },
       'host:reregister': registration(),
       'ticket:ended': { released: 0 },
+      'host:inventory': {
+        domains: [...this.vmsOf(host)].map(([address, state]) => {
+          const [clusterid, vmid] = address.split(':').map(Number);
+          return { clusterid: clusterid!, vmid: vmid!, state };
+        }),
+        ended: [],
+      },
     };
     return answers[command];
   }

@@ -9,10 +9,11 @@ import { daemonCommands } from './commands/daemons.ts';
 import { guestCommands } from './commands/guest.ts';
 import { web } from './commands/web.ts';
 import { consoleCommand } from './commands/console.ts';
+import { doctor } from './commands/doctor.ts';
 import { createCommandContext } from './context.ts';
 import { reportError } from './output.ts';
 
-export const COMMANDS: Command[] = [...daemonCommands, web, ...adminCommands, consoleCommand, ...guestCommands];
+export const COMMANDS: Command[] = [...daemonCommands, web, ...adminCommands, doctor, consoleCommand, ...guestCommands];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name || c.classic === name);

@@ -221,6 +221,16 @@ export const domainForkResultSchema = z.object({
 });
 export type DomainForkResult = z.infer<typeof domainForkResultSchema>;
 
+/**
+ * What an sfld runs right now, each VM with its state, and how recent ones ended (as in a registration):
+ * read-only, for sf doctor to compare with the record.
+ */
+export const hostInventorySchema = z.object({
+  domains: z.array(domainAddressSchema.extend({ state: reportedVmStateSchema })).max(4096),
+  ended: z.array(domainStateReportSchema).max(64),
+});
+export type HostInventory = z.infer<typeof hostInventorySchema>;
+
 /** A VM's state after a boot or destroy command, as the sfld reports it. */
 const vmStateReplySchema = z.object({ state: reportedVmStateSchema });
 const acceptedSchema = z.object({ accepted: z.number().int().min(0) });
@@ -247,6 +257,8 @@ export const hostCommandSchemas = {
    * (the admin, a cluster's end, a lost host): the shells prepared for its clones are released now.
    */
   'ticket:ended': { payload: z.object({ ticket: ticketId }), value: z.object({ released: z.number().int().min(0) }) },
+  /** sf doctor asks what the sfld runs (side-effect free) to compare it with the record. */
+  'host:inventory': { payload: z.object({}).strict(), value: hostInventorySchema },
 } as const;
 export type HostCommand = keyof typeof hostCommandSchemas;
 export type HostCommandPayload<C extends HostCommand> = z.infer<(typeof hostCommandSchemas)[C]['payload']>;

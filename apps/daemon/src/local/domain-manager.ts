@@ -103,6 +103,11 @@ export class DomainManager {
     });
   }
 
+  /** The domains whose VMs run here now, each with its VM's state (what sf doctor compares with the record). */
+  inventory(): Array<DomainAddress & { state: ReportedVmState }> {
+    return this.addresses().map((a) => ({ ...a, state: reportedState(this.#domains.get(key(a))!.vm.state) }));
+  }
+
   /** How the VMs that ended here lately ended, oldest first (at most KEEP_ENDED). */
   endings(): DomainStateReport[] {
     return [...this.#endings.values()];

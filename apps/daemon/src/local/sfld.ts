@@ -186,6 +186,12 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       return currentRegistration();
     }),
   );
+  socket.on('host:inventory', (request, ack) =>
+    answer(ack, () => {
+      parseCommand('host:inventory', request);
+      return { domains: domains.inventory(), ended: domains.endings() };
+    }),
+  );
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
   socket.on('ticket:ended', (ended, ack) => answer(ack, () => domains.ticketEnded(parseCommand('ticket:ended', ended).ticket)));
 

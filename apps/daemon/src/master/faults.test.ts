@@ -1,6 +1,7 @@
 // Records stay true after faults (issue 11, item 3), over a real SQLite file with the sflds' data plane
 // recorded: an admin's clone.exit destroys the VM (or is refused), a lost master's clones elsewhere are
 // stopped and released, a lost host's tickets end, and every end state after an sfld restart has a reason.
+// After each, sf doctor's check finds nothing to repair.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GiB, masterFixture, registration, silenceHost, twoHostTicket, type MasterFixture } from '../../test/support.ts';
@@ -10,6 +11,13 @@ import { adminMerge, adminShutdown } from './dashboard-actions.ts';
 import { findLiveDomain } from './domains.ts';
 import { registerHost } from './hosts.ts';
 import { applyStateReport } from './state-reports.ts';
+import { checkConsistency } from './doctor.ts';
+
+/** After each fault, sf doctor's check: the record agrees with the VMs the sflds (as recorded here) run, and with itself. */
+async function doctorFindsNothing(f: MasterFixture) {
+  const r = await checkConsistency(f.svc, { repair: false, settleMs: 10 });
+  assert.deepEqual(r.findings, [], 'sf doctor finds nothing to repair');
+}
 
 const hosts = [
   { name: 'alpha', cpus: 4, ram: 8 * GiB },
@@ -45,6 +53,7 @@ test("the admin's clone.exit destroys the clone's VM on its host before recordin
   assert.deepEqual([d.state, d.exitCode], ['exited', 3]);
   assert.equal(d.endReason, `ended by the admin with clone.exit (status 3): its VM was destroyed on host ${c.otherHost}`);
   assert.equal(await c.used(c.otherHost), before - 1, 'its CPU is free again');
+  await doctorFindsNothing(f);
 });
 
 test("the admin's clone.exit is refused, the record unchanged, when the host cannot destroy the VM", async (t) => {
@@ -62,6 +71,7 @@ test("the admin's clone.exit is refused, the record unchanged, when the host can
   const d = await c.domain(vmid!);
   assert.deepEqual([d.state, d.endReason], ['running', null]);
   assert.equal(await c.used(c.otherHost), before, 'a VM that still runs keeps its CPU');
+  await doctorFindsNothing(f);
 });
 
 test("a guest's own clone.exit sends no destroy (its VM ends by itself) and says so in the record", async (t) => {
@@ -70,9 +80,11 @@ test("a guest's own clone.exit sends no destroy (its VM ends by itself) and says
   const c = await clusterWithClones(f);
   const [vmid] = c.vmidsOn(c.otherHost);
   await exitClone(f.svc, await findLiveDomain(f.svc, { clusterid: 1, vmid: vmid! }), 0, 'guest');
+  f.links.vmsOf(c.otherHost).delete(`1:${vmid}`); // as its VM does, right after the call
   assert.deepEqual(c.destroyed(c.otherHost), []);
   const d = await c.domain(vmid!);
   assert.deepEqual([d.state, d.exitCode, d.endReason], ['exited', 0, 'the clone called clone.exit (status 0)']);
+  await doctorFindsNothing(f);
 });
 
 test("the master's host is lost: its clones on other hosts are destroyed, stopped with the reason, its tickets end", async (t) => {
@@ -106,6 +118,7 @@ test("the master's host is lost: its clones on other hosts are destroyed, stoppe
   );
   assert.equal(await c.used(c.otherHost), 0, 'nothing of the cluster holds the surviving host');
   assert.equal((await c.admin.state.domains()).length, 0, 'nothing left running in the record: nothing left to stop is true');
+  await doctorFindsNothing(f);
 });
 
 test("a host with clones but not the master is lost: the ticket stays the master's to join, and the join ends it", async (t) => {
@@ -122,6 +135,7 @@ test("a host with clones but not the master is lost: the ticket stays the master
   );
   assert.equal((await c.master.ticket.info({ ticket: c.ticket })).state, 'merged');
   assert.equal(await c.used(c.masterHost), 1, 'only the master holds a CPU');
+  await doctorFindsNothing(f);
 });
 
 test('an sfld restart that lost the master: its crash is no orderly stop (cluster lost, every end with its reason)', async (t) => {
@@ -129,6 +143,8 @@ test('an sfld restart that lost the master: its crash is no orderly stop (cluste
   t.after(() => f.close());
   const c = await clusterWithClones(f);
   const survivors = c.vmidsOn(c.masterHost).slice(0, 1); // one clone there survived the restart, the rest did not
+  const onMasterHost = f.links.vmsOf(c.masterHost);
+  for (const key of onMasterHost.keys()) if (!survivors.some((vmid) => key === `1:${vmid}`)) onMasterHost.delete(key);
   await registerHost(f.svc, c.masterHost, registration({ domains: survivors.map((vmid) => ({ clusterid: 1, vmid })) }));
 
   assert.equal((await c.admin.cluster.get({ clusterid: 1 })).state, 'lost');
@@ -147,12 +163,14 @@ test('an sfld restart that lost the master: its crash is no orderly stop (cluste
   assert.deepEqual(ended, [], 'no domain ended without a reason');
   assert.equal((await f.svc.db.ticket.findUniqueOrThrow({ where: { id: c.ticket } })).state, 'merged');
   assert.deepEqual([await c.used('alpha'), await c.used('beta')], [0, 0]);
+  await doctorFindsNothing(f);
 });
 
 test('a master that exits ends its cluster shut down, and its clones say why; a report without a reason gets one', async (t) => {
   const f = await masterFixture(hosts);
   t.after(() => f.close());
   const c = await clusterWithClones(f);
+  f.links.vmsOf(c.masterHost).delete('1:0');
   await applyStateReport(f.svc, c.masterHost, { clusterid: 1, vmid: 0, state: 'exited', exitCode: 0, reason: null });
   assert.equal((await c.admin.cluster.get({ clusterid: 1 })).state, 'shutdown');
   const master = await c.domain(0);
@@ -161,6 +179,7 @@ test('a master that exits ends its cluster shut down, and its clones say why; a 
     const d = await c.domain(vmid);
     assert.deepEqual([d.state, d.endReason], ['stopped', `cluster 1 was shut down: its master 1:0 exited (${master.endReason})`]);
   }
+  await doctorFindsNothing(f);
 });
 
 test("the dashboard's merge and shutdown end every domain with a reason", async (t) => {
@@ -178,4 +197,5 @@ test("the dashboard's merge and shutdown end every domain with a reason", async 
   assert.equal(master.state, 'stopped');
   assert.match(master.endReason ?? '', /^cluster 1 was shut down: shut down by the admin$/);
   assert.deepEqual(await f.svc.db.domain.findMany({ where: { endReason: null } }), []);
+  await doctorFindsNothing(f);
 });

@@ -1,11 +1,26 @@
 // Takes back the presumption that a host was lost: when its sfld registers again (on reconnect, or asked to
 // after a heartbeat from a host sfmd declared offline), the record of its domains follows what the sfld runs.
-import type { HostRegistration } from '../common/events.ts';
+import type { DomainAddress, DomainStateReport, HostRegistration } from '../common/events.ts';
 import { setState } from './domain-lifecycle.ts';
 import { announceDomain } from './domains.ts';
 import type { MasterServices } from './services.ts';
 import { applyStateReport, endClusterAfterMaster } from './state-reports.ts';
 import { isLiveDomainState, LIVE_DOMAIN_STATES } from './store/states.ts';
+
+/** How the VMs an sfld no longer runs ended, by CLUSTER:VMID, as it reports them (with a registration or an inventory). */
+export function endingsOf(info: { domains: DomainAddress[]; ended: DomainStateReport[] }): Map<string, DomainStateReport> {
+  const alive = new Set(info.domains.map(address));
+  return new Map(info.ended.filter((e) => !alive.has(address(e))).map((e) => [address(e), e]));
+}
+
+/**
+ * What ends the record of a domain whose VM its sfld no longer runs: the end the sfld saw, or, when it saw
+ * none (it restarted, or the VM vanished unreported), `crashed` with `why`.
+ */
+export function vanishedReport(d: DomainAddress, endings: Map<string, DomainStateReport>, why: string): DomainStateReport {
+  const ending = endings.get(address(d));
+  return ending && !isLiveDomainState(ending.state) ? ending : { ...d, state: 'crashed', exitCode: null, reason: why };
+}
 
 /** What a (re)registration did to the record of the host's domains. */
 export interface DomainReconciliation {
@@ -41,7 +56,7 @@ export async function reconcileDomains(
 ): Promise<DomainReconciliation> {
   const outcome: DomainReconciliation = { revived: [], ended: [], destroyed: [] };
   const alive = new Set(info.domains.map(address));
-  const endings = new Map(info.ended.filter((e) => !alive.has(address(e))).map((e) => [address(e), e]));
+  const endings = endingsOf(info);
   const hostName = before.name;
 
   const recorded = await svc.db.domain.findMany({
@@ -54,13 +69,10 @@ export async function reconcileDomains(
   for (const d of recorded) {
     const key = address({ clusterid: d.cluster.clusterid, vmid: d.vmid });
     if (alive.has(key)) continue;
-    const ending = endings.get(key);
     const applied = await applyStateReport(
       svc,
       hostName,
-      ending && !isLiveDomainState(ending.state)
-        ? ending
-        : { clusterid: d.cluster.clusterid, vmid: d.vmid, state: 'crashed', exitCode: null, reason: 'its sfld restarted' },
+      vanishedReport({ clusterid: d.cluster.clusterid, vmid: d.vmid }, endings, 'its sfld restarted'),
     );
     if (applied) outcome.ended.push(key);
   }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { domainAddressSchema } from '../../common/wire.ts';
 import { cloneMaster, exitClone, joinClones, mergeClones } from '../clones.ts';
 import { clusterDetail, seedCluster, shutdownCluster } from '../clusters.ts';
+import { checkConsistency } from '../doctor.ts';
 import { hostCounts } from '../host-counts.ts';
 import { seedConfigSchema } from '../seed-config.ts';
 import { getHost, getOperation, listClusters, listDomains, listHosts, listOperations } from '../queries.ts';
@@ -102,6 +103,12 @@ const operationsRouter = router({
   })),
 });
 
+/** sf doctor: the record against what the sflds run; check lists the differences, repair mends them. */
+const doctorRouter = router({
+  check: adminProcedure.query(({ ctx }) => checkConsistency(ctx.svc, { repair: false })),
+  repair: adminProcedure.mutation(({ ctx }) => checkConsistency(ctx.svc, { repair: true })),
+});
+
 export const appRouter = router({
   health: publicProcedure.query(async ({ ctx }) => ({
     ok: true as const,
@@ -118,6 +125,7 @@ export const appRouter = router({
   state: stateRouter,
   host: hostRouter,
   operations: operationsRouter,
+  doctor: doctorRouter,
   dashboard: dashboardRouter,
 });
 
