@@ -9,6 +9,7 @@ import { setState } from './domain-lifecycle.ts';
 import { announceDomain, type LiveDomain } from './domains.ts';
 import { jsonDetail, type OperationHandle } from './operations.ts';
 import type { MasterServices } from './services.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
 
 interface CloneRecord {
   id: string;
@@ -31,8 +32,13 @@ async function applyOutcomes(svc: MasterServices, clusterid: number, clones: Clo
   }
 }
 
+/** Records the clones that are still live as crashed; one that already ended (a lost host's) keeps its end. */
 async function crashAll(svc: MasterServices, clones: CloneRecord[], reason: string) {
-  for (const c of clones) await setState(svc, c.id, 'crashed', { reason });
+  const live = await svc.db.domain.findMany({
+    where: { id: { in: clones.map((c) => c.id) }, state: { in: [...LIVE_DOMAIN_STATES] } },
+    select: { id: true },
+  });
+  for (const c of live) await setState(svc, c.id, 'crashed', { reason });
 }
 
 /**

@@ -51,14 +51,26 @@ export class SocketHostLinks implements HostLinks {
     if (!socket?.connected)
       throw new SfError('HOST_LOST', `host ${host} is not connected: is its sfld running? (sfld status on that host)`);
     let result: CommandAck<HostCommandMap[C][1]>;
+    // A socket that closes never acks: fail at once rather than wait out the timeout (an sfld killed
+    // mid-fork must not hold the master's clone call for 30 s).
+    let onDisconnect: (() => void) | undefined;
+    const disconnected = new Promise<never>((_resolve, reject) => {
+      onDisconnect = () =>
+        reject(new SfError('HOST_LOST', `host ${host}'s sfld disconnected before it answered ${command}: is it running? (sfld status)`));
+      socket.once('disconnect', onDisconnect);
+    });
     try {
       // The typed emit cannot see through the mapped command type; the map above is the contract.
-      result = (await (socket.timeout(timeoutMs) as unknown as { emitWithAck(ev: string, p: unknown): Promise<unknown> }).emitWithAck(
+      const acked = (socket.timeout(timeoutMs) as unknown as { emitWithAck(ev: string, p: unknown): Promise<unknown> }).emitWithAck(
         command,
         payload,
-      )) as CommandAck<HostCommandMap[C][1]>;
-    } catch {
+      );
+      result = (await Promise.race([acked, disconnected])) as CommandAck<HostCommandMap[C][1]>;
+    } catch (err) {
+      if (err instanceof SfError) throw err;
       throw new SfError('HOST_LOST', `host ${host} did not answer ${command} within ${timeoutMs} ms`);
+    } finally {
+      if (onDisconnect) socket.off('disconnect', onDisconnect);
     }
     if (!result || typeof result !== 'object') throw new SfError('INTERNAL', `host ${host} answered ${command} with garbage`);
     if (result.ok) {

@@ -8,7 +8,7 @@ import { getAllocator } from './allocator/index.ts';
 import { ensureAdminToken } from './auth.ts';
 import { heartbeatLane } from './heartbeat-lane.ts';
 import { graceOnlineHosts, sweepSilentHosts, syncConfiguredHosts } from './hosts.ts';
-import { pruneOperations } from './operations.ts';
+import { failInterruptedOperations, pruneOperations } from './operations.ts';
 import { startMasterServer } from './server.ts';
 import { createServices, type MasterServices, type Timing } from './services.ts';
 
@@ -48,6 +48,7 @@ export async function startSfmd(options: SfmdOptions = {}): Promise<RunningSfmd>
   });
   const sync = await syncConfiguredHosts(svc, paths);
   await graceOnlineHosts(svc);
+  await failInterruptedOperations(svc);
   await pruneOperations(svc);
   const { token, created } = ensureAdminToken(paths.adminToken);
   const server = await startMasterServer(

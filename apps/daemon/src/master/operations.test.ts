@@ -79,7 +79,7 @@ test('pruning keeps the newest K rows and every running operation', async (t) =>
   assert.ok(after.filter((o) => o.status !== 'running').every((o) => o.kind === 'work'));
 });
 
-test("sfmd.cfg keep_operations is what sfmd keeps (and reports), pruned to at sfmd's start", async (t) => {
+test("sfmd.cfg keep_operations is what sfmd keeps (and reports), pruned to at sfmd's start; operations a stopped sfmd left running fail then", async (t) => {
   const home = tempHome('sf-keep-');
   t.after(() => rmSync(home, { recursive: true, force: true }));
   writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\nkeep_operations = 150\n");
@@ -88,10 +88,22 @@ test("sfmd.cfg keep_operations is what sfmd keeps (and reports), pruned to at sf
   for (let i = 0; i < 200; i++) {
     await first.svc.db.operation.create({ data: { kind: 'old', target: 't', requester: 'admin', status: 'succeeded' } });
   }
+  // What an sfmd killed in the middle of a join and a fork leaves behind.
+  for (const kind of ['clone.join', 'clone.master']) {
+    await first.svc.db.operation.create({ data: { kind, target: '1:0', requester: 'domain:1:0' } });
+  }
   await first.stop();
   const again = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quietLog() });
   t.after(() => again.stop());
   const admin = appRouter.createCaller({ svc: again.svc, caller: { kind: 'admin' }, domainHeader: null });
   const stats = await admin.operations.stats();
   assert.deepEqual([stats.keep, stats.rows], [150, 150]);
+  const interrupted = await again.svc.db.operation.findMany({ where: { kind: { in: ['clone.join', 'clone.master'] } } });
+  assert.equal(interrupted.length, 2);
+  for (const op of interrupted) {
+    assert.equal(op.status, 'failed');
+    assert.ok(op.finishedAt);
+    assert.match(op.error ?? '', /^UNAVAILABLE: sfmd stopped while this operation ran/);
+  }
+  assert.equal(await again.svc.db.operation.count({ where: { status: 'running' } }), 0);
 });

@@ -62,6 +62,25 @@ export async function runOperation<T>(svc: MasterServices, spec: OperationSpec, 
   }
 }
 
+/**
+ * At start: operations recorded `running` by an sfmd that stopped without finishing them (killed, or the
+ * machine went down) can never finish; they fail with a reason instead of staying `running` for ever.
+ * What they had changed is in the record; sf doctor compares it with what the hosts run.
+ */
+export async function failInterruptedOperations(svc: MasterServices): Promise<number> {
+  const { count } = await svc.db.operation.updateMany({
+    where: { status: 'running' },
+    data: {
+      status: 'failed',
+      finishedAt: new Date(),
+      error:
+        'UNAVAILABLE: sfmd stopped while this operation ran; what it had done is in the record (sf doctor checks it against the hosts)',
+    },
+  });
+  if (count > 0) svc.log.warn({ operations: count }, 'operations left running by a previous sfmd marked failed');
+  return count;
+}
+
 /** Pruning runs once per this many finished operations (and at sfmd's start). */
 export const PRUNE_EVERY = 64;
 const finishedSincePrune = new WeakMap<MasterServices, number>();
