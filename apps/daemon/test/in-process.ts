@@ -17,10 +17,13 @@ export function quietLog(): Logger {
   return log;
 }
 
-/** sfmd on a free loopback port with host 'solo' (2 cpus, 1 GiB); with `sfld`, solo's sfld too, registered. */
-export async function soloSnowflock(t: Pick<TestContext, 'after'>, prefix: string, options: { sfld?: boolean } = {}) {
+/**
+ * sfmd on a free loopback port with host 'solo' (2 cpus, 1 GiB); with `sfld`, solo's sfld too, registered.
+ * `sfmdCfg` is added to sfmd.cfg (e.g. a `rate_limits` line).
+ */
+export async function soloSnowflock(t: Pick<TestContext, 'after'>, prefix: string, options: { sfld?: boolean; sfmdCfg?: string } = {}) {
   const home = tempHome(prefix);
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
+  writeFileSync(path.join(home, 'sfmd.cfg'), `cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n${options.sfmdCfg ?? ''}\n`);
   const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quietLog() });
   let sfld: Awaited<ReturnType<typeof startSfld>> | null = null;
   t.after(async () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '@snowflock/db';
-import type { SfmdConfig } from '../src/common/config/index.ts';
+import { DEFAULT_RATE_LIMITS, type SfmdConfig } from '../src/common/config/index.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { snowflockPaths, ensureDirs, hostSecretPath, type SnowflockPaths } from '../src/common/paths.ts';
 import { readSecretFile } from '../src/common/secret-file.ts';
@@ -35,6 +35,7 @@ export function makeConfig(hosts: HostSpec[]): SfmdConfig {
     networkWhitelist: [],
     bandwidthCap: 0,
     clusterId: 1,
+    rateLimits: { ...DEFAULT_RATE_LIMITS },
   };
 }
 

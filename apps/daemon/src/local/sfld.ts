@@ -148,7 +148,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       .then(work)
       .then(
         (value) => ack(ok(value)),
-        (err: unknown) => ack(fail(err)),
+        (err: unknown) => ack(fail(err, (leaked) => log.error({ err: leaked }, 'command from sfmd failed'), 'sfld')),
       );
   };
   socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand('domain:boot', spec))));

@@ -1,6 +1,7 @@
 // The config package's public face: typed loaders for sfmd.cfg, sfld.cfg and sfseed.cfg, and the safe
 // Python-literal parser under them for anything else that reads the classic files.
 export { loadSfmdConfig, parseSfmdConfig, type ClusterHost, type NetworkMode, type SfmdConfig } from './sfmd-config.ts';
+export { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limit-settings.ts';
 export { loadSfldConfig, parseSfldConfig, type SfldConfig } from './sfld-config.ts';
 export { loadSfseedConfig, parseSfseedConfig, type SfseedConfig } from './sfseed-config.ts';
 export {

@@ -3,6 +3,7 @@
 import { DEFAULT_MASTER_PORT } from '../ports.ts';
 import { hostName, networkAddress } from './net-names.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
+import { type RateLimits, rateLimitsField } from './rate-limit-settings.ts';
 import { readConfigFile } from './read-config-file.ts';
 import {
   childAt,
@@ -43,6 +44,8 @@ export interface SfmdConfig {
   bandwidthCap: number;
   /** The id the first cluster gets. */
   clusterId: number;
+  /** Calls and events per second per caller before RATE_LIMITED (null: no limit). */
+  rateLimits: RateLimits;
 }
 
 // Hosts with a separate interface for memory-page multicast are written as [unicast_name, multicast_name].
@@ -83,6 +86,7 @@ const SFMD_FIELDS = {
   network_whitelist: optional(listOf(networkAddress), [] as string[]),
   bandwidth_cap: optional(nullable(nonNegativeInt), 0),
   clusterid: optional(nonNegativeInt, 1),
+  rate_limits: rateLimitsField,
 };
 
 export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig {
@@ -100,6 +104,7 @@ export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig
     networkWhitelist: s.network_whitelist,
     bandwidthCap: s.bandwidth_cap ?? 0,
     clusterId: s.clusterid,
+    rateLimits: s.rate_limits,
   };
 }
 
