@@ -48,7 +48,9 @@ export class SocketGate {
       );
       return;
     }
-    const refusal = this.limits.handshakeRefusal(address);
+    // Refused here, a client's socket.io retries by itself (with its backoff); refused by a namespace, it
+    // would give up (socket.io treats that as final). So the limits are judged here first.
+    const refusal = this.limits.failedAuthRefusal(address) ?? this.limits.handshakeRefusal(address);
     callback(refusal?.message, !refusal);
   };
 
@@ -70,10 +72,12 @@ export class SocketGate {
     else this.#pendingPerAddress.delete(address);
   }
 
-  /** Before a namespace checks credentials: the handshake rate, and the lock on failed checks. */
+  /**
+   * Before a namespace checks credentials: the lock on failed checks, again, for clients that try namespace
+   * after namespace over one connection (and for the instant between a connection and its first namespace).
+   */
   beforeCredentials(socket: Socket): Error | null {
-    const address = addressKey(socket.handshake.address);
-    const refusal = this.limits.handshakeRefusal(address) ?? this.limits.failedAuthRefusal(address);
+    const refusal = this.limits.failedAuthRefusal(addressKey(socket.handshake.address));
     return refusal ? rateLimited(refusal) : null;
   }
 
@@ -86,7 +90,9 @@ export class SocketGate {
 /**
  * Limits the events a connected socket sends to `rate` (null: none). Events over it are dropped (an ack
  * is answered RATE_LIMITED), except those named in `keep`, which are only counted; a socket sending
- * ABSURD_RATE_FACTOR times its limit for seconds on end is disconnected, with a logged reason.
+ * ABSURD_RATE_FACTOR times its limit for seconds on end loses its connection, with a logged reason. Its
+ * client may connect again (socket.io's own retry): an sfld whose guests flood their consoles comes back
+ * and re-registers, instead of leaving its host for lost.
  */
 export function limitSocketEvents(
   socket: Socket,
@@ -105,9 +111,9 @@ export function limitSocketEvents(
     if (ceiling.take(now) > 0) {
       options.log.warn(
         { ...options.who, event, limit: rate.perSecond, dropped },
-        `socket disconnected: it sent events at over ${ABSURD_RATE_FACTOR} times its limit of ${rate.perSecond} a second (rate_limits['${options.setting}'] in sfmd.cfg)`,
+        `connection closed: it sent events at over ${ABSURD_RATE_FACTOR} times its limit of ${rate.perSecond} a second (rate_limits['${options.setting}'] in sfmd.cfg)`,
       );
-      socket.disconnect(true);
+      socket.conn.close();
       return;
     }
     const wait = bucket.take(now);
