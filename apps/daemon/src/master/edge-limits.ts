@@ -163,7 +163,7 @@ export class EdgeLimits {
     this.#failedAuth?.take(address);
   }
 
-  /** A socket.io handshake (an engine connection or a namespace connect) from this address, or why not. */
+  /** A new socket.io connection from this address, or why not. */
   handshakeRefusal(address: string): RateRefusal | null {
     return this.#spend(this.#handshake, address, 1, {
       what: `socket.io handshakes from ${address}`,

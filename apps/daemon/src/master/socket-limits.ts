@@ -1,6 +1,6 @@
-// socket.io's share of sfmd's limits: handshakes per address (engine connections and namespace connects
-// alike), a cap on the sockets one address holds before any namespace accepted them, the strict limit on
-// failed credential checks (shared with HTTP), and per-socket event rates once connected.
+// socket.io's share of sfmd's limits: new connections per address, a cap on the sockets one address holds
+// before any namespace accepted them, the strict limit on failed credential checks (shared with HTTP), and
+// per-socket event rates once connected.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'socket.io';
 import { type ErrorCode, fail, SfError } from '../common/errors.ts';
@@ -12,7 +12,7 @@ import { monotonicMs, type Rate, TokenBucket } from './rate-limits.ts';
 export const MAX_PENDING_SOCKETS_PER_ADDRESS = 32;
 /** How long a socket may stay connected without joining a namespace (socket.io's default is 45 s). */
 export const SOCKET_CONNECT_TIMEOUT_MS = 10_000;
-/** A socket sending this many times its event limit, for seconds on end, is disconnected. */
+/** A socket sending this many times its event limit, for seconds on end, loses its connection. */
 export const ABSURD_RATE_FACTOR = 4;
 /** At most one log line per socket in this time about its dropped events. */
 const DROP_LOG_INTERVAL_MS = 10_000;

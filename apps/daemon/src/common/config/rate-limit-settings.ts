@@ -13,7 +13,7 @@ export interface RateLimits {
   anonymous: number | null;
   /** Failed credential checks per second from one address, HTTP and socket.io together. */
   failedAuth: number | null;
-  /** socket.io handshakes per second from one address. */
+  /** New socket.io connections per second from one address. */
   handshake: number | null;
   /** Events per second on one sfld's socket (heartbeats, state reports and its own registration are never dropped). */
   hostEvents: number | null;
