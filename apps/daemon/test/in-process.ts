@@ -23,11 +23,15 @@ export function quietLog(): Logger {
 /**
  * sfmd on a free loopback port with host 'solo' (2 cpus, 1 GiB); with `sfld`, solo's sfld too, registered:
  * in this process (true), or as a child process through the CLI ('child': it runs on while this process's
- * event loop, sfmd's, is blocked).
+ * event loop, sfmd's, is blocked). `sfmdCfg` is added to sfmd.cfg (e.g. a `rate_limits` line).
  */
-export async function soloSnowflock(t: Pick<TestContext, 'after'>, prefix: string, options: { sfld?: boolean | 'child' } = {}) {
+export async function soloSnowflock(
+  t: Pick<TestContext, 'after'>,
+  prefix: string,
+  options: { sfld?: boolean | 'child'; sfmdCfg?: string } = {},
+) {
   const home = tempHome(prefix);
-  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n");
+  writeFileSync(path.join(home, 'sfmd.cfg'), `cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n${options.sfmdCfg ?? ''}\n`);
   const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quietLog() });
   let sfld: Awaited<ReturnType<typeof startSfld>> | null = null;
   let child: ChildProcess | null = null;

@@ -13,6 +13,7 @@ import { readSecretFile } from '../src/common/secret-file.ts';
 import { isLiveDomainState } from '../src/master/store/states.ts';
 import type { DoctorReport } from '../src/master/doctor.ts';
 import { json, runSf, waitUntil } from './cli-runner.ts';
+import { DOCTOR_DIFFERENCES_EXIT } from '../src/cli/commands/doctor.ts';
 import { domains, type DomainRow } from './cluster-driver.ts';
 import { cannotRunVms, guestImage, skipIf } from './guests.ts';
 import { vmCluster } from './vm-cluster.ts';
@@ -229,7 +230,7 @@ test('SIGKILL of sfld before, during and after a fork, and of sfmd while clones 
     await everyEndHasAReason();
 
     // A difference made behind sfmd's back (a clone recorded exited while its VM runs, as a lost destroy would
-    // leave it): sf doctor lists it and exits 13; --repair destroys the VM on the host, and all agree again.
+    // leave it): sf doctor lists it and exits 20; --repair destroys the VM on the host, and all agree again.
     const db = await openDatabase(paths.database);
     try {
       await db.domain.updateMany({
@@ -240,7 +241,7 @@ test('SIGKILL of sfld before, during and after a fork, and of sfmd while clones 
       await db.$disconnect();
     }
     const found = await runSf(['doctor'], c.env);
-    assert.equal(found.code, 13, found.stdout + found.stderr);
+    assert.equal(found.code, DOCTOR_DIFFERENCES_EXIT, found.stdout + found.stderr);
     assert.match(
       found.stdout,
       new RegExp(`vm-unrecorded +${cid}:2 +kvm1 +exited\\(0\\): written by the test +its VM is running +destroy the VM on host kvm1`),

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '@snowflock/db';
-import { DEFAULT_KEEP_OPERATIONS, type SfmdConfig } from '../src/common/config/index.ts';
+import { DEFAULT_KEEP_OPERATIONS, DEFAULT_RATE_LIMITS, type SfmdConfig } from '../src/common/config/index.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { snowflockPaths, ensureDirs, hostSecretPath, type SnowflockPaths } from '../src/common/paths.ts';
 import { readSecretFile } from '../src/common/secret-file.ts';
@@ -37,6 +37,7 @@ export function makeConfig(hosts: HostSpec[]): SfmdConfig {
     bandwidthCap: 0,
     clusterId: 1,
     keepOperations: DEFAULT_KEEP_OPERATIONS,
+    rateLimits: { ...DEFAULT_RATE_LIMITS },
   };
 }
 

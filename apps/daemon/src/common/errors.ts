@@ -8,6 +8,8 @@ export const ERROR_TABLE = {
   BAD_CONFIG: { trpc: 'BAD_REQUEST', exit: 3, http: 400 },
   // A request over one of sfmd's bounds (calls per batch, body or URL size): refused before any work.
   TOO_LARGE: { trpc: 'PAYLOAD_TOO_LARGE', exit: 2, http: 413 },
+  // Over one of sfmd's rate limits (per credential, per address, per socket): answered with retry-after.
+  RATE_LIMITED: { trpc: 'TOO_MANY_REQUESTS', exit: 13, http: 429 },
   UNAUTHORIZED: { trpc: 'UNAUTHORIZED', exit: 4, http: 401 },
   FORBIDDEN: { trpc: 'FORBIDDEN', exit: 4, http: 403 },
   NOT_MASTER: { trpc: 'FORBIDDEN', exit: 5, http: 403 },
@@ -51,9 +53,11 @@ export function toSfError(err: unknown): SfError {
   return new SfError('INTERNAL', messageOf(err), { cause: err });
 }
 
-/** What a client is told about a failure nobody expected; the detail goes to sfmd's log only. */
-export const INTERNAL_MESSAGE =
-  'sfmd failed on this call (an internal error, logged in its log with the time of the call): try again, and report it if it persists';
+/** What a client is told about a failure nobody expected; the detail goes to the daemon's log only. */
+export const internalMessage = (daemon: string) =>
+  `${daemon} failed on this call (an internal error, logged in its log with the time of the call): try again, and report it if it persists`;
+
+export const INTERNAL_MESSAGE = internalMessage('sfmd');
 
 // Text that belongs in a log, never in an answer: stack frames, source paths, ORM dumps.
 const INTERNAL_TEXT = /prisma|node_modules|\/work\/|\.[cm]?[jt]sx?:\d|\n\s+at |invocation:|\bat [\w.<>]+ \(/i;
@@ -67,10 +71,10 @@ export function hasInternalText(text: string): boolean {
  * and message; anything else (or a message carrying internal text) becomes INTERNAL with a generic
  * message. `leaked` says the original should be logged.
  */
-export function forClient(err: unknown): { error: SfError; leaked: boolean } {
+export function forClient(err: unknown, daemon = 'sfmd'): { error: SfError; leaked: boolean } {
   const ours = err instanceof SfError && !(err.code === 'INTERNAL' && err.cause !== undefined && !(err.cause instanceof SfError));
   if (ours && !hasInternalText(err.message)) return { error: err, leaked: false };
-  return { error: new SfError('INTERNAL', INTERNAL_MESSAGE, { cause: err }), leaked: true };
+  return { error: new SfError('INTERNAL', internalMessage(daemon), { cause: err }), leaked: true };
 }
 
 // A UTF-16 surrogate without its partner: JSON can carry it ("\ud800") but no database, file or
@@ -113,4 +117,12 @@ export function httpStatusFor(code: ErrorCode): number {
 export type Result<T> = { ok: true; value: T } | { ok: false; error: { code: ErrorCode; message: string } };
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-export const fail = (err: unknown): Result<never> => ({ ok: false, error: toSfError(err).toJSON() });
+/**
+ * A failure as an ack carries it, in the form a client may see (forClient); what it would have leaked is
+ * handed to `onLeak` for the caller's log. `daemon` names who failed in the generic message.
+ */
+export function fail(err: unknown, onLeak?: (err: unknown) => void, daemon = 'sfmd'): Result<never> {
+  const { error, leaked } = forClient(err, daemon);
+  if (leaked) onLeak?.(err);
+  return { ok: false, error: error.toJSON() };
+}

@@ -48,12 +48,16 @@ export function createSfmdClient(options: ClientOptions): SfmdClient {
         },
         // Never from a cache (Next.js caches server-side fetches unless told not to): every answer is the
         // system's state now. tRPC always passes a signal of its own, so the time limit joins it.
-        fetch: (input, init) =>
-          (options.fetch ?? fetch)(input, {
+        fetch: async (input, init) => {
+          const res = await (options.fetch ?? fetch)(input, {
             ...init,
             cache: 'no-store',
             signal: timeoutMs === null ? init?.signal : withTimeout(init?.signal, timeoutMs),
-          }),
+          });
+          // sfmd's 429s are JSON that tRPC reads; one that is not (a proxy's page) would fail as unparsable.
+          if (res.status === 429 && !res.headers.get('content-type')?.includes('json')) throw rateLimited(res, base);
+          return res;
+        },
       }),
     ],
   });
@@ -64,12 +68,23 @@ function withTimeout(signal: AbortSignal | null | undefined, ms: number): AbortS
   return signal ? AbortSignal.any([signal, timer]) : timer;
 }
 
+/** A 429 that is not sfmd's own answer, with its retry-after. */
+function rateLimited(res: Response, url: string): SfError {
+  const after = Number(res.headers.get('retry-after'));
+  const when = Number.isInteger(after) && after > 0 ? `retry in ${after} s` : 'retry in a while';
+  return new SfError('RATE_LIMITED', `sfmd at ${url} (or a proxy before it) refused: too many requests; ${when}`);
+}
+
 /** Turns what a tRPC call threw into an SfError that says what to do. */
 export function clientError(err: unknown, url: string, advice: ClientAdvice = CLI_ADVICE): SfError {
   if (err instanceof SfError) return err;
   if (err instanceof TRPCClientError) {
     const data = err.data as { sfCode?: unknown } | undefined;
     if (data && isErrorCode(data.sfCode)) return new SfError(data.sfCode, err.message);
+    if (err.cause instanceof SfError) return err.cause;
+    // A 429 without sfmd's error body (a proxy's JSON): still RATE_LIMITED.
+    const response = (err.meta as { response?: Response } | undefined)?.response;
+    if (response?.status === 429) return rateLimited(response, url);
     const cause = err.cause as { name?: string; code?: string; cause?: { code?: string } } | undefined;
     if (cause?.name === 'TimeoutError') {
       return new SfError('TIMEOUT', `sfmd at ${url} did not answer in time: see its log ($SNOWFLOCK_HOME/logs)`);

@@ -15,6 +15,7 @@ const STATUS_FOR_CODE: Partial<Record<ErrorCode, number>> = {
   HOST_LOST: SfStatus.EHOSTLOST,
   TIMEOUT: SfStatus.ETIMEDOUT,
   UNAVAILABLE: SfStatus.EUNAVAIL,
+  RATE_LIMITED: SfStatus.EUNAVAIL,
   UNAUTHORIZED: SfStatus.EPERM,
   FORBIDDEN: SfStatus.EPERM,
   DOMAIN_UNKNOWN: SfStatus.EPERM,

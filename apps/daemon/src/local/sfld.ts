@@ -153,7 +153,16 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     registered = false;
     log.warn({ reason }, 'lost sfmd connection; reconnecting');
   });
-  socket.on('connect_error', (err) => log.warn({ err: err.message, master: url }, 'cannot reach sfmd; retrying'));
+  let stopping = false;
+  socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfterS?: unknown } }) => {
+    log.warn({ err: err.message, master: url }, 'cannot reach sfmd; retrying');
+    // sfmd refused /hosts for its rate limits: socket.io takes any refusal there as final, so come back when told.
+    if (err.data?.code !== 'RATE_LIMITED') return;
+    const ms = 1000 * Math.min(60, Math.max(1, Number(err.data.retryAfterS) || 1));
+    setTimeout(() => {
+      if (!stopping && !socket.connected) socket.connect();
+    }, ms).unref();
+  });
   socket.on('host:ping', (_ping, ack) => ack({ ok: true, value: { receivedAt: Date.now() } }));
 
   // Commands from sfmd: each answers with a Result, whatever happens. sfmd is trusted, but a bug there
@@ -164,7 +173,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       .then(work)
       .then(
         (value) => ack(ok(value)),
-        (err: unknown) => ack(fail(err)),
+        (err: unknown) => ack(fail(err, (leaked) => log.error({ err: leaked }, 'command from sfmd failed'), 'sfld')),
       );
   };
   socket.on('domain:boot', (spec, ack) => answer(ack, () => domains.boot(parseCommand('domain:boot', spec))));
@@ -215,6 +224,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       await new Promise((resolve) => setTimeout(resolve, ms));
     },
     async stop() {
+      stopping = true;
       clearInterval(ticker);
       await domains.destroyAll();
       socket.close();

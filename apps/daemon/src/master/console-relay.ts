@@ -48,7 +48,7 @@ export class ConsoleRelay {
         await socket.join(roomOf(where));
         ack({ ok: true, value: { replay: data } });
       } catch (err) {
-        ack(fail(err));
+        ack(fail(err, (leaked) => this.svc.log.error({ err: leaked }, 'console subscription failed')));
       }
     });
     socket.on('console:unsubscribe', (address) => {
@@ -63,7 +63,7 @@ export class ConsoleRelay {
         const domain = await this.#target(parsed.data, true);
         ack({ ok: true, value: await this.svc.links.command(domain.host.name, 'domain:input', parsed.data) });
       } catch (err) {
-        ack(fail(err));
+        ack(fail(err, (leaked) => this.svc.log.error({ err: leaked }, 'console input failed')));
       }
     });
   }

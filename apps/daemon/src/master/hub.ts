@@ -1,5 +1,6 @@
 // sfmd's socket.io hub: sflds connect to /hosts (per-host secret) to register and send heartbeats
-// and metrics; dashboards connect to /dash (admin token) and receive live events and consoles.
+// and metrics; dashboards connect to /dash (admin token) and receive live events and consoles. Both
+// pass socket-limits.ts: handshakes and events are rate-limited, failed credentials strictly.
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace } from 'socket.io';
 import { fail, forClient, isWellFormedText, SfError } from '../common/errors.ts';
@@ -13,16 +14,30 @@ import {
 } from '../common/events.ts';
 import { domainStateReportSchema, heartbeatSchema, hostMetricsSchema, hostRegistrationSchema, parseWire } from '../common/wire.ts';
 import { tokenMatches } from './auth.ts';
-import { authenticateHost, recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
+import { recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
 import type { MasterServices } from './services.ts';
 import { applyStateReport } from './state-reports.ts';
 import { ConsoleRelay } from './console-relay.ts';
 import { SocketHostLinks } from './host-links.ts';
 import { attachFigureRelay } from './dashboard-figures.ts';
 import { metricHistory } from './dashboard-metric-history.ts';
+import type { EdgeLimits } from './edge-limits.ts';
+import { rateOf } from './rate-limits.ts';
+import { handshakeError, limitSocketEvents, SOCKET_CONNECT_TIMEOUT_MS, SocketGate } from './socket-limits.ts';
 
-export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToken: string): Server {
-  const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 1 << 20, cors: { origin: false } });
+/** What an sfld's socket sends that is never dropped for its rate: registrations, heartbeats, fork pause/resume. */
+const ESSENTIAL_HOST_EVENTS: ReadonlySet<string> = new Set(['host:register', 'host:heartbeat', 'domain:state']);
+
+export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToken: string, limits: EdgeLimits): Server {
+  const gate = new SocketGate(limits);
+  const io = new Server(httpServer, {
+    serveClient: false,
+    maxHttpBufferSize: 1 << 20,
+    cors: { origin: false },
+    connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
+    allowRequest: gate.allowRequest,
+  });
+  io.engine.on('connection', (conn: Parameters<SocketGate['track']>[0]) => gate.track(conn));
   // The default namespace serves nobody: refuse it so stray clients learn quickly.
   io.of('/').use((_socket, next) => next(new Error('connect to /hosts (sfld) or /dash (dashboard)')));
 
@@ -32,6 +47,8 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
   const figures = attachFigureRelay(svc, (e) => dash.emit('domain:figures', e));
   const hosts = io.of(HOSTS_NAMESPACE) as unknown as Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, { host: string }>;
   hosts.use(async (socket, next) => {
+    const limited = gate.beforeCredentials(socket);
+    if (limited) return next(limited);
     const auth = socket.handshake.auth as { host?: unknown; secret?: unknown };
     try {
       if (typeof auth.host !== 'string' || typeof auth.secret !== 'string') {
@@ -45,17 +62,25 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
           );
         }
       }
-      const host = await authenticateHost(svc, auth.host, auth.secret);
+      const host = await limits.hosts.authenticate(auth.host, auth.secret);
       socket.data.host = host.name;
       next();
     } catch (err) {
       const { error, leaked } = forClient(err);
       if (leaked) svc.log.error({ err }, 'sfld handshake failed');
-      next(Object.assign(new Error(error.message), { data: { code: error.code } }));
+      else gate.failedCredentials(socket);
+      next(handshakeError(error.code, error.message));
     }
   });
   hosts.on('connection', (socket) => {
     const name = socket.data.host;
+    gate.accepted(socket.conn);
+    limitSocketEvents(socket, rateOf(limits.settings.hostEvents), {
+      who: { host: name },
+      keep: ESSENTIAL_HOST_EVENTS,
+      log: svc.log,
+      setting: 'host_events',
+    });
     svc.log.info({ host: name }, 'sfld connected');
     // One host's registrations and reports are applied in the order it sent them: a fork's pause and
     // resume arrive a millisecond apart, and applied concurrently the pause could land last and stick;
@@ -70,7 +95,7 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       if (typeof ack !== 'function') return;
       serially(() => registerHost(svc, name, parseWire(hostRegistrationSchema, info, `registration from ${name}`))).then(
         (reply) => ack({ ok: true, value: reply }),
-        (err: unknown) => ack(fail(err)),
+        (err: unknown) => ack(fail(err, (leaked) => svc.log.error({ err: leaked, host: name }, 'registration failed'))),
       );
     });
     // A heartbeat from a host declared offline is evidence that it lives (a stall, not a death): ask its
@@ -115,11 +140,22 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
   });
 
   dash.use((socket, next) => {
+    const limited = gate.beforeCredentials(socket);
+    if (limited) return next(limited);
     const token = (socket.handshake.auth as { token?: unknown }).token;
-    if (typeof token === 'string' && tokenMatches(token, adminToken)) next();
-    else next(new Error('the dashboard feed needs the admin token'));
+    if (typeof token === 'string' && tokenMatches(token, adminToken)) return next();
+    gate.failedCredentials(socket);
+    next(handshakeError('UNAUTHORIZED', 'the dashboard feed needs the admin token'));
   });
-  dash.on('connection', (socket) => consoles.serve(socket));
+  dash.on('connection', (socket) => {
+    gate.accepted(socket.conn);
+    limitSocketEvents(socket, rateOf(limits.settings.dashEvents), {
+      who: { dashboard: socket.handshake.address },
+      log: svc.log,
+      setting: 'dash_events',
+    });
+    consoles.serve(socket);
+  });
   svc.events.on('host:metrics', (m) => dash.emit('host:metrics', m));
   svc.events.on('host:state', (e) => dash.emit('host:state', e));
   svc.events.on('domain:state', (e) => dash.emit('domain:state', e));

@@ -1,16 +1,18 @@
 // sfmd's HTTP front: /healthz, tRPC under /trpc, socket.io on the same port. Unknown paths get a
-// JSON 404 that says where the API is. Requests over sfmd's bounds (batch size, URL, body) are refused
-// here, before a context is built or a procedure runs; every error answer carries a code of the table.
+// JSON 404 that says where the API is. Requests over sfmd's bounds (batch size, URL, body) or over their
+// caller's rate limit are refused here, before a context is built or a procedure runs; every error answer
+// carries a code of the table.
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
-import { ERROR_TABLE, type ErrorCode, httpStatusFor } from '../common/errors.ts';
+import { ERROR_TABLE, type ErrorCode, httpStatusFor, INTERNAL_MESSAGE } from '../common/errors.ts';
 import { SNOWFLOCK_VERSION } from '../common/version.ts';
-import { contextFromHeaders } from './api/context.ts';
+import { contextFor } from './api/context.ts';
 import { appRouter } from './api/router.ts';
-import { MAX_BATCH_CALLS, MAX_BODY_BYTES, MAX_URL_BYTES, sfCodeOf } from './api/trpc.ts';
 import { heartbeatLane } from './heartbeat-lane.ts';
+import { type Caller, MAX_BATCH_CALLS, MAX_BODY_BYTES, MAX_URL_BYTES, sfCodeOf } from './api/trpc.ts';
+import { EdgeLimits, type RateRefusal } from './edge-limits.ts';
 import { hostCounts } from './host-counts.ts';
 import { attachHub } from './hub.ts';
 import type { MasterServices } from './services.ts';
@@ -31,17 +33,20 @@ function errorBody(code: ErrorCode, message: string) {
   return { error: { message, code: TRPC_ERROR_CODES_BY_KEY[trpc], data: { code: trpc, httpStatus: httpStatusFor(code), sfCode: code } } };
 }
 
+/** How many procedure calls a /trpc URL makes: one, or a batch's count. */
+export function callsIn(url: string): number {
+  const query = url.indexOf('?');
+  if (query < 0 || !/(?:^|&)batch=1(?:&|$)/.test(url.slice(query + 1))) return 1;
+  // tRPC splits the decoded path on commas: count encoded ones too.
+  return (url.slice(0, query).match(/,|%2c/gi)?.length ?? 0) + 1;
+}
+
 /** The bound a /trpc request breaks, judged from its request line and headers alone; null if none. */
 export function edgeRefusal(req: http.IncomingMessage): { code: ErrorCode; message: string } | null {
   const url = req.url ?? '/';
-  const query = url.indexOf('?');
-  const path = query < 0 ? url : url.slice(0, query);
-  if (query >= 0 && /(?:^|&)batch=1(?:&|$)/.test(url.slice(query + 1))) {
-    // tRPC splits the decoded path on commas: count encoded ones too.
-    const calls = (path.match(/,|%2c/gi)?.length ?? 0) + 1;
-    if (calls > MAX_BATCH_CALLS) {
-      return { code: 'TOO_LARGE', message: `a batch may hold at most ${MAX_BATCH_CALLS} calls, this one has ${calls}: split it` };
-    }
+  const calls = callsIn(url);
+  if (calls > MAX_BATCH_CALLS) {
+    return { code: 'TOO_LARGE', message: `a batch may hold at most ${MAX_BATCH_CALLS} calls, this one has ${calls}: split it` };
   }
   if (url.length > MAX_URL_BYTES) {
     return {
@@ -57,6 +62,13 @@ export function edgeRefusal(req: http.IncomingMessage): { code: ErrorCode; messa
     };
   }
   return null;
+}
+
+/** A RATE_LIMITED answer with retry-after; a request body is left unread, so its connection is closed. */
+function refuseRate(req: http.IncomingMessage, res: http.ServerResponse, refusal: RateRefusal): void {
+  if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding']) res.setHeader('connection', 'close');
+  res.setHeader('retry-after', String(refusal.retryAfterS));
+  sendJson(res, httpStatusFor('RATE_LIMITED'), errorBody('RATE_LIMITED', refusal.message));
 }
 
 /** Node's own refusals (headers too large, unparsable requests) with a JSON body like every other error. */
@@ -80,10 +92,14 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 }
 
 export async function startMasterServer(svc: MasterServices, adminToken: string, port: number, host: string): Promise<MasterServer> {
+  const limits = new EdgeLimits(svc, adminToken, svc.config.rateLimits);
+  // Each request's caller, decided at the edge (with its rate limit) before tRPC builds a context.
+  const callers = new WeakMap<http.IncomingMessage, Caller>();
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
-    createContext: ({ req }) => contextFromHeaders(svc, adminToken, req.headers),
+    createContext: ({ req }) =>
+      contextFor(svc, callers.get(req) ?? { kind: 'anonymous', reason: 'no Authorization header was sent' }, req.headers),
     maxBodySize: MAX_BODY_BYTES, // for bodies without a content-length; the others are refused at the edge
     maxBatchSize: MAX_BATCH_CALLS,
     // The error table decides the HTTP status too (one error per response: clients do not batch).
@@ -95,6 +111,8 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
   });
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
+    // Not rate-limited: its answer comes from counts read at most once a second (host-counts.ts), so a
+    // refusal would cost as much as the answer; and it is what monitors and npm start poll.
     if (url === '/healthz' || url.startsWith('/healthz?')) {
       hostCounts(svc)
         .then(({ hostsOnline, hostsTotal }) =>
@@ -119,14 +137,25 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
         sendJson(res, httpStatusFor(refusal.code), errorBody(refusal.code, refusal.message));
         return;
       }
-      trpc(req, res);
+      limits.admitCall(req, callsIn(url)).then(
+        (admission) => {
+          if ('refusal' in admission) return refuseRate(req, res, admission.refusal);
+          callers.set(req, admission.caller);
+          trpc(req, res);
+        },
+        (err: unknown) => {
+          svc.log.error({ err }, 'request not admitted');
+          res.setHeader('connection', 'close');
+          sendJson(res, httpStatusFor('INTERNAL'), errorBody('INTERNAL', INTERNAL_MESSAGE));
+        },
+      );
       return;
     }
     if (url.startsWith('/socket.io/')) return; // socket.io answers these
     sendJson(res, 404, { ok: false, error: `no such path ${url}: the API is under /trpc/, health under /healthz` });
   });
   server.on('clientError', answerClientError);
-  const io = attachHub(server, svc, adminToken);
+  const io = attachHub(server, svc, adminToken, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

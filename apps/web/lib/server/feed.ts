@@ -17,7 +17,9 @@ export function connectDash(token: string): DashSocket {
 }
 
 /** Why the link failed, in words for the status line. */
-export function describeConnectError(err: Error): string {
+export function describeConnectError(err: Error & { data?: { code?: unknown } }): string {
+  // Over sfmd's handshake limits (rate_limits in sfmd.cfg): its message says which and when.
+  if (err.data?.code === 'RATE_LIMITED') return `sfmd is refusing new links for now (${err.message}): reload the page then`;
   if (/admin token/.test(err.message)) return 'sfmd refused the admin token: sign in again';
   return `cannot reach sfmd at ${sfmdUrl()} (${err.message}): is it running? (npm start)`;
 }

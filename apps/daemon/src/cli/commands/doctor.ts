@@ -6,7 +6,7 @@ import type { Command } from '../command.ts';
 import { renderTable } from '../output.ts';
 
 /** Exit status when differences were found and are not (all) repaired: apart from every error code's. */
-export const DOCTOR_DIFFERENCES_EXIT = 13;
+export const DOCTOR_DIFFERENCES_EXIT = 20;
 
 function findingsTable(findings: readonly Finding[], repaired: boolean): string {
   return renderTable(findings, [

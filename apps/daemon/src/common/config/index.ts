@@ -10,6 +10,7 @@ export {
   type SfmdConfig,
 } from './sfmd-config.ts';
 export { DEFAULT_GUEST_CALL_RATE, loadSfldConfig, parseSfldConfig, type SfldConfig } from './sfld-config.ts';
+export { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limit-settings.ts';
 export { loadSfseedConfig, parseSfseedConfig, type SfseedConfig } from './sfseed-config.ts';
 export {
   PY_LIMITS,

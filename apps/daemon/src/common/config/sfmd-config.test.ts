@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { SfError } from '../errors.ts';
-import { loadSfmdConfig, parseSfmdConfig, type SfmdConfig } from './index.ts';
+import { DEFAULT_RATE_LIMITS, loadSfmdConfig, parseSfmdConfig, type SfmdConfig } from './index.ts';
 
 // As in the SnowFlock 0.2c seed documentation, with RAM written the two usual ways.
 const CLASSIC = `# sfmd.cfg -- SnowFlock master daemon configuration
@@ -55,6 +55,7 @@ test('the classic sfmd.cfg', () => {
     bandwidthCap: 100 * 2 ** 20,
     clusterId: 1,
     keepOperations: 10_000,
+    rateLimits: DEFAULT_RATE_LIMITS,
   };
   assert.deepEqual(parseSfmdConfig(CLASSIC), expected);
 });
@@ -68,6 +69,7 @@ test('only cluster_hosts is required; the rest has defaults', () => {
     bandwidthCap: 0,
     clusterId: 1,
     keepOperations: 10_000,
+    rateLimits: DEFAULT_RATE_LIMITS,
   });
 });
 
@@ -169,6 +171,27 @@ test('unknown, missing and duplicate top-level keys', () => {
   bad("cluster_host = [{'host': 'a', 'cpus': 1, 'RAM': 1}]\n", 1, 'cluster_host', "did you mean 'cluster_hosts'?");
   bad('master_listen_port = 0xF10C\n', null, 'cluster_hosts', "missing required setting 'cluster_hosts'", 'cluster_hosts = [');
   bad(`${MINIMAL_HOSTS}\n${MINIMAL_HOSTS}`, 3, 'cluster_hosts', 'already set on line 1');
+});
+
+test('rate_limits: each key given replaces its default, None turns a limit off, the rest are kept', () => {
+  const config = parseSfmdConfig(`${MINIMAL_HOSTS}rate_limits = {'anonymous': 10, 'admin': None, 'host_events': 5 * 1000}\n`);
+  assert.deepEqual(config.rateLimits, { ...DEFAULT_RATE_LIMITS, anonymous: 10, admin: null, hostEvents: 5000 });
+  assert.deepEqual(parseSfmdConfig(`${MINIMAL_HOSTS}rate_limits = {}\n`).rateLimits, DEFAULT_RATE_LIMITS);
+});
+
+test('rate_limits: unknown keys, wrong types and ranges name the key', () => {
+  bad(
+    `${MINIMAL_HOSTS}rate_limits = {'anonymus': 10}\n`,
+    2,
+    'rate_limits',
+    "unknown key 'anonymus' (did you mean 'anonymous'?)",
+    'failed_auth',
+  );
+  bad(`${MINIMAL_HOSTS}rate_limits = {\n  'admin': 0,\n}\n`, 3, 'rate_limits.admin', 'a positive integer) or None for no limit, got 0');
+  bad(`${MINIMAL_HOSTS}rate_limits = {'host': '2000'}\n`, 2, 'rate_limits.host', "got '2000'");
+  bad(`${MINIMAL_HOSTS}rate_limits = {'guest': -5}\n`, 2, 'rate_limits.guest', 'got -5');
+  bad(`${MINIMAL_HOSTS}rate_limits = [100]\n`, 2, 'rate_limits', 'expected a dict of limits per second');
+  bad(`${MINIMAL_HOSTS}rate_limits = 100\n`, 2, 'rate_limits', 'got 100');
 });
 
 test('hostile content in sfmd.cfg', () => {

@@ -3,6 +3,7 @@
 import { DEFAULT_MASTER_PORT } from '../ports.ts';
 import { hostName, networkAddress } from './net-names.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
+import { type RateLimits, rateLimitsField } from './rate-limit-settings.ts';
 import { readConfigFile } from './read-config-file.ts';
 import {
   childAt,
@@ -46,6 +47,8 @@ export interface SfmdConfig {
   clusterId: number;
   /** Operation rows sfmd keeps: older finished ones are pruned. */
   keepOperations: number;
+  /** Calls and events per second per caller before RATE_LIMITED (null: no limit). */
+  rateLimits: RateLimits;
 }
 
 /** Operation rows kept by default: weeks of ordinary use, a few MiB of SQLite at most. */
@@ -95,6 +98,7 @@ const SFMD_FIELDS = {
     integer({ min: MIN_KEEP_OPERATIONS, what: `an integer of at least ${MIN_KEEP_OPERATIONS} (how many Operation rows sfmd keeps)` }),
     DEFAULT_KEEP_OPERATIONS,
   ),
+  rate_limits: rateLimitsField,
 };
 
 export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig {
@@ -113,6 +117,7 @@ export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig
     bandwidthCap: s.bandwidth_cap ?? 0,
     clusterId: s.clusterid,
     keepOperations: s.keep_operations,
+    rateLimits: s.rate_limits,
   };
 }
 

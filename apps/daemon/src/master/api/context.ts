@@ -1,5 +1,5 @@
-// Builds a request's ApiContext from its headers: admin token or host secret → caller, and the
-// x-snowflock-domain header → the domain a guest call acts for.
+// Builds a request's ApiContext: its caller (from the admin token or a host secret) and, from the
+// x-snowflock-domain header, the domain a guest call acts for.
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseAuthorization, tokenMatches } from '../auth.ts';
 import { authenticateHost } from '../hosts.ts';
@@ -23,6 +23,11 @@ export async function contextFromHeaders(svc: MasterServices, adminToken: string
   } else {
     caller = { kind: 'anonymous', reason: 'no Authorization header was sent' };
   }
+  return contextFor(svc, caller, headers);
+}
+
+/** The context of a request whose caller is already known (sfmd's edge decides it, see edge-limits.ts). */
+export function contextFor(svc: MasterServices, caller: Caller, headers: IncomingHttpHeaders): ApiContext {
   const domain = headers[DOMAIN_HEADER];
   return { svc, caller, domainHeader: typeof domain === 'string' ? domain : null };
 }

@@ -52,6 +52,8 @@ export function sfCodeOf(error: TRPCError): ErrorCode {
       return 'FORBIDDEN';
     case 'TIMEOUT':
       return 'TIMEOUT';
+    case 'TOO_MANY_REQUESTS':
+      return 'RATE_LIMITED';
     default:
       return 'INTERNAL';
   }
