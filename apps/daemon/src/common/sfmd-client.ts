@@ -16,6 +16,8 @@ export interface ClientOptions {
    * long as they were asked to.
    */
   timeoutMs?: number | null;
+  /** Times a call refused for a moment (429 with a short retry-after) is sent again; BUSY_RETRIES by default. */
+  busyRetries?: number;
   /** Sends the requests; the global fetch, looked up per request, when absent (Next.js replaces it at run time). */
   fetch?: typeof fetch;
 }
@@ -35,6 +37,7 @@ export type SfmdClient = ReturnType<typeof createTRPCClient<AppRouter>>;
 export function createSfmdClient(options: ClientOptions): SfmdClient {
   const base = options.url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? null;
+  const retries = options.busyRetries ?? BUSY_RETRIES;
   return createTRPCClient<AppRouter>({
     links: [
       httpLink({
@@ -49,17 +52,46 @@ export function createSfmdClient(options: ClientOptions): SfmdClient {
         // Never from a cache (Next.js caches server-side fetches unless told not to): every answer is the
         // system's state now. tRPC always passes a signal of its own, so the time limit joins it.
         fetch: async (input, init) => {
-          const res = await (options.fetch ?? fetch)(input, {
-            ...init,
-            cache: 'no-store',
-            signal: timeoutMs === null ? init?.signal : withTimeout(init?.signal, timeoutMs),
-          });
+          const signal = timeoutMs === null ? init?.signal : withTimeout(init?.signal, timeoutMs);
+          const send = () => (options.fetch ?? fetch)(input, { ...init, cache: 'no-store', signal });
+          let res = await send();
+          // A busy sfmd refuses for a moment (retry-after: 1): try again a few times before giving up.
+          for (let attempt = 0; res.status === 429 && attempt < retries; attempt++) {
+            const waitMs = retryAfterMs(res);
+            if (waitMs === null || waitMs > MAX_BUSY_WAIT_MS) break;
+            await res.body?.cancel();
+            await sleep(waitMs * (0.5 + Math.random()), signal);
+            res = await send();
+          }
           // sfmd's 429s are JSON that tRPC reads; one that is not (a proxy's page) would fail as unparsable.
           if (res.status === 429 && !res.headers.get('content-type')?.includes('json')) throw rateLimited(res, base);
           return res;
         },
       }),
     ],
+  });
+}
+
+/** How often a call refused for a moment (a busy sfmd, a limit that refills within MAX_BUSY_WAIT_MS) is sent again by default. */
+const BUSY_RETRIES = 3;
+const MAX_BUSY_WAIT_MS = 2000;
+
+/** A 429's retry-after in ms; null when absent or not whole seconds. */
+function retryAfterMs(res: Response): number | null {
+  const after = Number(res.headers.get('retry-after'));
+  return Number.isInteger(after) && after > 0 ? after * 1000 : null;
+}
+
+/** Waits `ms`, or less if the call is aborted meanwhile (the next attempt then fails with the abort). */
+function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
 

@@ -2,7 +2,7 @@
 // and its rate limit before any procedure or database read. Callers with good credentials are limited per
 // credential (so a flood from their address does not touch them), everyone else per address; failed
 // credential checks have a strict limit of their own, past which credentials are not even checked.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RateLimits } from '../common/config/index.ts';
 import { formatDomainRef, tryParseDomainRef } from '../common/domain-ref.ts';
@@ -11,6 +11,7 @@ import { DOMAIN_HEADER } from './api/context.ts';
 import type { Caller } from './api/trpc.ts';
 import { HostCredentials } from './host-credentials.ts';
 import { type Rate, RateLimiter, rateOf } from './rate-limits.ts';
+import { TurnBudget } from './turn-budget.ts';
 import type { MasterServices } from './services.ts';
 
 /** What a RATE_LIMITED answer says, and when to come back (the retry-after header, in whole seconds). */
@@ -20,6 +21,23 @@ export interface RateRefusal {
 }
 
 export type Admission = { caller: Caller } | { refusal: RateRefusal };
+
+/**
+ * Procedures that wait for something else (clones to end, capacity to free up) rather than work: they do not
+ * count as calls in progress, or a few waiting joins would shut their caller out.
+ */
+const WAITING_PROCEDURES = new Set(['clone.join', 'ticket.request']);
+
+/** The procedures a /trpc URL names (several for a batch). */
+function proceduresIn(url: string): string[] {
+  const query = url.indexOf('?');
+  const path = (query < 0 ? url : url.slice(0, query)).slice('/trpc/'.length);
+  try {
+    return decodeURIComponent(path).split(',');
+  } catch {
+    return [path]; // tRPC refuses it; it counts as work until then
+  }
+}
 
 /** All anonymous callers together may make this many times what one address may. */
 export const ANONYMOUS_TOTAL_FACTOR = 10;
@@ -66,11 +84,15 @@ export class EdgeLimits {
   readonly #anonymousTotal: RateLimiter | null;
   readonly #failedAuth: RateLimiter | null;
   readonly #handshake: RateLimiter | null;
+  /** Calls in progress per in-flight key ('admin', or an anonymous caller's address). */
+  readonly #inFlight = new Map<string, number>();
 
   constructor(
     svc: Pick<MasterServices, 'db'>,
     private readonly adminToken: string,
     readonly settings: RateLimits,
+    /** Admin and anonymous calls past a loop turn's budget are refused (hosts' never are). */
+    private readonly turn: Pick<TurnBudget, 'spent' | 'elapsed' | 'budgetMs'> = new TurnBudget(),
   ) {
     this.hosts = new HostCredentials(svc);
     this.#admin = limiter(settings.admin, 1);
@@ -86,7 +108,7 @@ export class EdgeLimits {
    * The caller of a /trpc request making `calls` calls (a batch is charged per call), or why it is refused.
    * Costs a hash compare for credentials and, at most once per few seconds, one read of the hosts.
    */
-  async admitCall(req: IncomingMessage, calls: number): Promise<Admission> {
+  async admitCall(req: IncomingMessage, res: ServerResponse, calls: number): Promise<Admission> {
     const address = addressKey(req.socket.remoteAddress);
     const credentials = parseAuthorization(req.headers.authorization);
     let reason = 'no Authorization header was sent';
@@ -94,11 +116,12 @@ export class EdgeLimits {
       const locked = this.failedAuthRefusal(address);
       if (locked) return { refusal: locked };
       if (tokenMatches(credentials.token, this.adminToken)) {
-        const refusal = this.#spend(this.#admin, 'admin', calls, {
-          what: 'calls with the admin token',
-          per: 'per credential',
-          setting: 'admin',
-        });
+        const refusal =
+          this.#spend(this.#admin, 'admin', calls, {
+            what: 'calls with the admin token',
+            per: 'per credential',
+            setting: 'admin',
+          }) ?? this.#hold(req, res, 'admin', 'calls with the admin token');
         return refusal ? { refusal } : { caller: { kind: 'admin' } };
       }
       this.noteFailedAuth(address);
@@ -126,11 +149,14 @@ export class EdgeLimits {
         what: 'calls without credentials from all addresses together',
         per: 'in all',
         setting: 'anonymous',
-      });
+      }) ??
+      this.#hold(req, res, address, `calls without credentials from ${address}`);
     return refusal ? { refusal } : { caller: { kind: 'anonymous', reason } };
   }
 
   #admitHost(hostId: string, name: string, req: IncomingMessage, calls: number): Admission {
+    this.turn.spent(); // a host's call is never refused for the turn's budget, but it spends it
+
     // A guest's calls are limited per domain too, so one guest cannot spend its host's whole budget. Only
     // well-formed names are keys (a header of any length must not become one).
     const header = req.headers[DOMAIN_HEADER];
@@ -144,6 +170,41 @@ export class EdgeLimits {
         })) ||
       this.#spend(this.#host, name, calls, { what: `calls with host ${name}'s secret`, per: 'per credential', setting: 'host' });
     return refusal ? { refusal } : { caller: { kind: 'host', hostId, name } };
+  }
+
+  /**
+   * Counts the request as a call in progress under `key` until its response is done (or its connection
+   * gone); refused if `in_flight` are in progress already, or if this turn of the loop has spent its budget
+   * (turn-budget.ts). Waiting procedures are neither counted nor refused.
+   */
+  #hold(req: IncomingMessage, res: ServerResponse, key: string, what: string): RateRefusal | null {
+    if (proceduresIn(req.url ?? '').every((p) => WAITING_PROCEDURES.has(p))) return null;
+    if (this.turn.spent()) {
+      return {
+        message:
+          `sfmd is busy: it has served calls for ${Math.round(this.turn.elapsed())} ms without a pause (${this.turn.budgetMs} ms ` +
+          'at most, so that its health, hosts and new connections are not kept waiting): retry in 1 s',
+        retryAfterS: 1,
+      };
+    }
+    const limit = this.settings.inFlight;
+    if (limit === null) return null;
+    const now = this.#inFlight.get(key) ?? 0;
+    if (now >= limit) {
+      return {
+        message:
+          `too many ${what} in progress together (${limit} at most): wait for their answers, or retry in 1 s` +
+          ` (the limit is rate_limits['in_flight'] in sfmd.cfg)`,
+        retryAfterS: 1,
+      };
+    }
+    this.#inFlight.set(key, now + 1);
+    res.once('close', () => {
+      const left = (this.#inFlight.get(key) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(key, left);
+      else this.#inFlight.delete(key);
+    });
+    return null;
   }
 
   /** Refused if failed credential checks from this address are over their limit: then none is checked. */

@@ -137,7 +137,7 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
         sendJson(res, httpStatusFor(refusal.code), errorBody(refusal.code, refusal.message));
         return;
       }
-      limits.admitCall(req, callsIn(url)).then(
+      limits.admitCall(req, res, callsIn(url)).then(
         (admission) => {
           if ('refusal' in admission) return refuseRate(req, res, admission.refusal);
           callers.set(req, admission.caller);

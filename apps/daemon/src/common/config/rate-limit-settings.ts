@@ -1,5 +1,5 @@
-// sfmd.cfg's `rate_limits`: how many calls (or socket events) per second each kind of caller may make
-// before sfmd answers RATE_LIMITED; bursts of twice the rate pass. None turns one limit off.
+// sfmd.cfg's `rate_limits`: how many calls (or socket events) per second each kind of caller may make, and
+// how many calls at once, before sfmd answers RATE_LIMITED; bursts of twice a rate pass. None turns one off.
 import { integer, nullable, optional, record, type Settings } from './schema.ts';
 
 export interface RateLimits {
@@ -19,6 +19,13 @@ export interface RateLimits {
   hostEvents: number | null;
   /** Events per second on one dashboard socket (console subscriptions and input). */
   dashEvents: number | null;
+  /**
+   * Calls in progress at once with the admin token, or from one address without credentials (waits such as
+   * join and blocking ticket requests excepted). What keeps each turn of sfmd's event loop short: a rate alone
+   * lets hundreds of calls be under way together, each turn then serves a step of every one, and sfmd's
+   * answers to everyone else (its health, new connections) wait seconds behind them.
+   */
+  inFlight: number | null;
 }
 
 /**
@@ -35,6 +42,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   handshake: 50,
   hostEvents: 2000,
   dashEvents: 100,
+  inFlight: 8,
 };
 
 const perSecond = nullable(integer({ min: 1, max: 1_000_000_000, what: 'a number per second (a positive integer) or None for no limit' }));
@@ -48,6 +56,10 @@ const RATE_LIMIT_FIELDS = {
   handshake: optional(perSecond, d.handshake),
   host_events: optional(perSecond, d.hostEvents),
   dash_events: optional(perSecond, d.dashEvents),
+  in_flight: optional(
+    nullable(integer({ min: 1, max: 1_000_000, what: 'a number of calls in progress at once (a positive integer) or None for no limit' })),
+    d.inFlight,
+  ),
 };
 
 const checkRateLimits = record(RATE_LIMIT_FIELDS, "a dict of limits per second, e.g. {'anonymous': 100, 'admin': 2000}");
@@ -62,6 +74,7 @@ function fromSettings(s: Settings<typeof RATE_LIMIT_FIELDS>): RateLimits {
     handshake: s.handshake,
     hostEvents: s.host_events,
     dashEvents: s.dash_events,
+    inFlight: s.in_flight,
   };
 }
 
