@@ -42,7 +42,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   handshake: 50,
   hostEvents: 2000,
   dashEvents: 100,
-  inFlight: 8,
+  inFlight: 32,
 };
 
 const perSecond = nullable(integer({ min: 1, max: 1_000_000_000, what: 'a number per second (a positive integer) or None for no limit' }));
