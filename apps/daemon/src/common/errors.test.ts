@@ -16,6 +16,13 @@ test('fail keeps our SfErrors as they are, and hands nothing to the log', () => 
   const result = fail(new SfError('DOMAIN_UNKNOWN', 'domain 1:5 does not exist'), (err) => leaks.push(err));
   assert.deepEqual(result, { ok: false, error: { code: 'DOMAIN_UNKNOWN', message: 'domain 1:5 does not exist' } });
   assert.equal(leaks.length, 0);
+  // A path a user gave (a guest image) is theirs to see, wherever the install lives.
+  const image = new SfError('BAD_INPUT', 'image /work/x/native/guest/build/bin/hello.elf is not a 64-bit ELF file');
+  assert.deepEqual(
+    fail(image, (err) => leaks.push(err)),
+    { ok: false, error: image.toJSON() },
+  );
+  assert.equal(leaks.length, 0);
 });
 
 test('fail answers INTERNAL with our message for anything else, and hands the original to the log', () => {
@@ -23,6 +30,7 @@ test('fail answers INTERNAL with our message for anything else, and hands the or
     prismaDump,
     new SfError('INTERNAL', 'wrapped', { cause: prismaDump }),
     new SfError('NO_RESOURCES', 'see /work/x/apps/daemon/src/master/tickets.ts:12'),
+    new SfError('NO_RESOURCES', 'thrown in /srv/snowflock/apps/daemon/src/master/tickets.ts'),
     'a thrown string',
   ]) {
     const leaks: unknown[] = [];

@@ -60,7 +60,7 @@ export const internalMessage = (daemon: string) =>
 export const INTERNAL_MESSAGE = internalMessage('sfmd');
 
 // Text that belongs in a log, never in an answer: stack frames, source paths, ORM dumps.
-const INTERNAL_TEXT = /prisma|node_modules|\/work\/|\.[cm]?[jt]sx?:\d|\n\s+at |invocation:|\bat [\w.<>]+ \(/i;
+const INTERNAL_TEXT = /prisma|node_modules|\/[\w.-]+\.[cm]?[jt]sx?\b|\.[cm]?[jt]sx?:\d|\n\s+at |invocation:|\bat [\w.<>]+ \(/i;
 
 export function hasInternalText(text: string): boolean {
   return INTERNAL_TEXT.test(text);
