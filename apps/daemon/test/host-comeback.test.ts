@@ -1,10 +1,11 @@
 // A host that stalls comes back: a real sfld in-process stops sending heartbeats for 5 s while it runs
 // real VMs, sfmd declares it offline (its VMs lost), and the first beat after the stall brings it back
 // online with the record reconciled: a VM still running is running again, one that ended meanwhile
-// ends as the sfld saw it (with its reason), and its cluster with it.
+// ends as the sfld saw it (with its reason), and its cluster with it; sf doctor then finds nothing to repair.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seedCluster } from '../src/master/clusters.ts';
+import { checkConsistency } from '../src/master/doctor.ts';
 import { soloSnowflock } from './in-process.ts';
 import { waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, skipIf } from './guests.ts';
@@ -70,4 +71,11 @@ test('a stalled sfld comes back within a beat; its VMs are running again or ende
   assert.equal((await record(stays.clusterid)).state, 'running');
   const capacity = await svc.db.domain.count({ where: { host: { name: 'solo' }, state: 'running' } });
   assert.equal(capacity, 1);
+  // The record and the host agree after the comeback: sf doctor finds nothing to repair.
+  const doctor = await checkConsistency(svc, { repair: false });
+  assert.deepEqual(doctor.findings, [], JSON.stringify(doctor.findings));
+  assert.deepEqual(
+    doctor.hosts.map((h) => [h.name, h.checked]),
+    [['solo', true]],
+  );
 });
