@@ -48,7 +48,7 @@ export const SfExitHow = { EXITED: 0, CRASHED: 1, KILLED: 2 } as const;
 
 /** Sizes and flags of the request/reply block and the boot layout. */
 export const SfAbi = {
-  ABI_VERSION: 1,
+  ABI_VERSION: 2,
   HC_PORT: 0x0f10,
   SERIAL_PORT: 0x3f8,
   MAX_VCPUS: 32,

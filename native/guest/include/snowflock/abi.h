@@ -3,7 +3,7 @@
 #ifndef SNOWFLOCK_ABI_H
 #define SNOWFLOCK_ABI_H
 
-#define SF_ABI_VERSION 1u
+#define SF_ABI_VERSION 2u /* 2: virtio-mmio device windows, bootinfo.ndevices */
 
 /* ---- Devices ---------------------------------------------------------------------------------- */
 /* The hypercall doorbell: the guest puts the call number in rax and up to four arguments in
@@ -15,6 +15,16 @@
 #define SF_HC_PORT 0x0F10u
 #define SF_SERIAL_PORT 0x3F8u /* 16550-style console, COM1 */
 #define SF_FAULT_PORT 0x0F11u /* used by the VMM's supervisor to report an unhandled guest exception */
+
+/* virtio 1.x devices on the virtio-mmio transport (register layout version 2), in the MMIO hole: device
+ * slot i is the window [SF_VIRTIO_MMIO_GPA + i * SF_VIRTIO_MMIO_STRIDE, + SF_VIRTIO_MMIO_SIZE) for
+ * i < bootinfo.ndevices (at most SF_MAX_DEVICES). A slot whose DeviceID register reads 0 holds no device.
+ * Flat guests have no interrupt controller: their drivers poll the used rings, and a device makes progress
+ * without interrupts. Each register access is a VM exit: drivers touch them at set-up and to notify. */
+#define SF_VIRTIO_MMIO_GPA 0xD0000000ull
+#define SF_VIRTIO_MMIO_STRIDE 0x1000ull
+#define SF_VIRTIO_MMIO_SIZE 0x200ull
+#define SF_MAX_DEVICES 8u
 
 /* ---- Privilege ------------------------------------------------------------------------------------ */
 /* Flat guests enter in 64-bit KERNEL mode (CPL 0, no IDT: any exception is a triple fault) unless the
@@ -69,7 +79,8 @@ struct sf_bootinfo {
   unsigned int cmdline_len;
   unsigned int clusterid; /* the VM's cluster, and its vmid (0 = master) */
   unsigned int vmid;
-  unsigned int reserved[5];
+  unsigned int ndevices; /* virtio-mmio device slots to probe (see SF_VIRTIO_MMIO_GPA) */
+  unsigned int reserved[4];
 };
 #define SF_BOOTINFO_MAGIC 0x534e4f57u /* "SNOW" */
 
