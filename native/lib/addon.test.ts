@@ -27,6 +27,7 @@ const vmMethods = {
   createRemoteClone: true,
   becomeClone: true,
   memtapStats: true,
+  netStats: true,
   prefetch: true,
   boot: true,
   pause: true,

@@ -89,6 +89,31 @@ export interface NativeVmConfig {
   vmid: number;
   imagePath: string;
   privilege: 'user' | 'kernel';
+  /** One virtio-net NIC (NetConfigFromJs); absent or null: none. */
+  net?: NativeNetConfig | null;
+}
+
+/** config.net: checked and normalised by net-options.ts, parsed again by the binding. */
+export interface NativeNetConfig {
+  tap: string;
+  mac: string;
+  ip: string;
+  prefixLength: number;
+  gateway: string | null;
+  dns: string[];
+}
+
+/** The keys of SF_NET_COUNTERS (core/devices/net_stats.h). */
+export interface NativeNetStats {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  rxDrops: number;
+  txDrops: number;
+  badChains: number;
+  dhcpAnswers: number;
+  wakeups: number;
 }
 
 /** A guest-call answer as answerCall takes it: `struct sf_hc_reply`, every field present (GuestReplyFromJs). */
@@ -193,6 +218,8 @@ export interface NativeVmHandle {
   becomeClone(snapshot: NativeSnapshotHandle, options: NativeCloneOptions): Promise<void>;
   /** null: not a lazy clone (or gone). */
   memtapStats(): MemtapStats | null;
+  /** null: no NIC (or gone). */
+  netStats(): NativeNetStats | null;
   prefetch(gpa: number, npages: number): void;
   boot(): Promise<void>;
   pause(): Promise<void>;

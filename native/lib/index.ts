@@ -27,6 +27,8 @@ export type {
   GuestRequest,
   NormalizedGuestReply,
 } from './guest-call.ts';
+export { checkNetOptions } from './net-options.ts';
+export type { NetOptions, NetStats } from './net-options.ts';
 export type { VirtualMachineOptions } from './vm-options.ts';
 export { finalVmStates, VirtualMachine, vmStates } from './vm.ts';
 export type { CloneMemtapStats, VirtualMachineEvents, VmStateEvent, VmStateName, VmStats } from './vm.ts';

@@ -31,6 +31,10 @@ describe('checkCreateOptions', () => {
         [{ memoryMiB: 16, image: dir }, /not a regular file/],
         [{ memoryMiB: 16, image: '' }, /image/],
         [{ memoryMiB: 16 }, /image/],
+        [
+          { memoryMiB: 16, image: file, net: { tap: 'sft1', mac: 'nope', ip: '10.0.0.2', prefixLength: 24, gateway: null, dns: [] } },
+          /net\.mac/,
+        ],
       ];
       for (const [options, pattern] of cases) {
         await rejectsWith(checkCreateOptions(options as never), 'BAD_INPUT', pattern);

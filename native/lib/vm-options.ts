@@ -17,6 +17,7 @@ import { checkLiveSnapshot, inspectDescriptor, type VmSnapshot } from './fork.ts
 import { SfAbi } from './guest-abi.ts';
 import { normalizeGuestReply, type GuestReply, type NormalizedGuestReply } from './guest-call.ts';
 import { messageOf } from './message.ts';
+import { checkNetOptions, type NetOptions } from './net-options.ts';
 
 export interface VirtualMachineOptions {
   /** 1..SfAbi.MAX_VCPUS (32, the ABI's limit); default 1. */
@@ -37,6 +38,11 @@ export interface VirtualMachineOptions {
    * 'kernel': ring 0, for guests that set up their own descriptor tables.
    */
   privilege?: 'user' | 'kernel';
+  /**
+   * One virtio-net NIC in device slot 0 on an existing tap (sfld makes it), answering the guest's DHCP with this
+   * identity; absent or null: no NIC. Such a VM cannot be forked yet.
+   */
+  net?: NetOptions | null;
 }
 
 /** VirtualMachine.createClone()'s and becomeClone()'s options. */
@@ -109,7 +115,8 @@ export async function checkCreateOptions(options: VirtualMachineOptions): Promis
   }
   if (!info.isFile()) badInput(`image ${image} is not a regular file.`);
   const privilege = checkPrivilege(options.privilege);
-  return { vcpus, ramBytes: memoryMiB * MiB, cmdline, clusterid, vmid, imagePath: image, privilege };
+  const net = checkNetOptions(options.net);
+  return { vcpus, ramBytes: memoryMiB * MiB, cmdline, clusterid, vmid, imagePath: image, privilege, net };
 }
 
 /** createClone / becomeClone: the snapshot (live, from fork()) and the clone's options. */

@@ -7,6 +7,7 @@ import { readCounters, shapeError } from './addon-results.ts';
 import { badInput, describe, intInRange } from './argument-checks.ts';
 import { makeVmErrorFromStatus, VmError } from './errors.ts';
 import { parseMemtapStats, VmSnapshot } from './fork.ts';
+import { type NetStats, parseNetStats } from './net-options.ts';
 import { SfAbi, SfStatus } from './guest-abi.ts';
 import {
   failureReply,
@@ -340,6 +341,12 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     else if (data instanceof Uint8Array) bytes = data;
     else badInput(`consoleInput() takes a string or a Uint8Array, got ${describe(data)}.`);
     if (bytes.length > 0) this.#native.consoleInput(bytes);
+  }
+
+  /** The NIC's counters (frames and bytes each way, drops, DHCP answers); null without a NIC or once destroyed. */
+  netStats(): NetStats | null {
+    if (this.#destroying) return null;
+    return parseNetStats(this.#native.netStats());
   }
 
   /** Counters since creation. Cheap (no vCPU is stopped). After destroy(), the final counters. */

@@ -301,6 +301,7 @@ Napi::Function VmBinding::DefineClass(Napi::Env env) {
                                                 InstanceMethod<&VmBinding::CreateRemoteClone>("createRemoteClone"),
                                                 InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
                                                 InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
+                                                InstanceMethod<&VmBinding::NetStats>("netStats"),
                                                 InstanceMethod<&VmBinding::Prefetch>("prefetch"),
                                                 InstanceMethod<&VmBinding::Boot>("boot"),
                                                 InstanceMethod<&VmBinding::Pause>("pause"),
@@ -506,6 +507,14 @@ Napi::Value VmBinding::MemtapStats(const Napi::CallbackInfo& info) {
   auto s = vm_->memtap_stats();
   if (!s.ok()) return env.Null();
   return MemtapStatsToJs(env, s.value());
+}
+
+Napi::Value VmBinding::NetStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!vm_) return env.Null();
+  auto s = vm_->net_stats();
+  if (!s.ok()) return env.Null();
+  return NetStatsToJs(env, s.value());
 }
 
 Napi::Value VmBinding::Prefetch(const Napi::CallbackInfo& info) {

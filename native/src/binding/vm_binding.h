@@ -54,6 +54,7 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value CreateRemoteClone(const Napi::CallbackInfo& info);
   Napi::Value BecomeClone(const Napi::CallbackInfo& info);   // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
   Napi::Value MemtapStats(const Napi::CallbackInfo& info);   // () => {...} | null (not a lazy clone)
+  Napi::Value NetStats(const Napi::CallbackInfo& info);      // () => {...} | null (no NIC, or gone)
   Napi::Value Prefetch(const Napi::CallbackInfo& info);      // (gpa, npages) => void, throws on failure
   Napi::Value Boot(const Napi::CallbackInfo& info);          // () => Promise<void>
   Napi::Value Pause(const Napi::CallbackInfo& info);         // () => Promise<void>

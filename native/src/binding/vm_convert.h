@@ -11,7 +11,8 @@
 
 namespace sf::binding {
 
-// {vcpus, ramBytes, cmdline, clusterid, vmid, imagePath} -> VmConfig + image path. EINVAL on a wrong type.
+// {vcpus, ramBytes, cmdline, clusterid, vmid, imagePath, privilege, net?} -> VmConfig + image path. EINVAL on a
+// wrong type; net's addresses are parsed and checked (check_net_config) here.
 sf::Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::string& image_path);
 
 // {id: bigint, nr, vcpu, request: {nr, flags, nclones, min, status, timeoutMs, ticket}}
@@ -29,6 +30,9 @@ sf::Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape
 
 // The keys of SF_MEMTAP_COUNTERS (core/memory/memtap_stats.h).
 Napi::Object MemtapStatsToJs(Napi::Env env, const sf::memory::MemtapStats& stats);
+
+// The keys of SF_NET_COUNTERS (core/devices/net_stats.h).
+Napi::Object NetStatsToJs(Napi::Env env, const sf::devices::NetStats& stats);
 
 // A reply carrying only a failure: status = -code, errmsg = message (truncated to fit).
 sf_hc_reply FailureReply(int sf_code, const std::string& message);

@@ -192,7 +192,10 @@ Status write_boot_tables(memory::GuestMemory& memory, GuestPrivilege privilege, 
   };
   if (!memory.write(SF_GDT_GPA, gdt)) return Status::Error(EFAULT, "GDT does not fit in guest RAM");
 
-  const uint64_t pds = page_directories_for(memory.gpa_end());
+  // RAM, and at least the GiB of the virtio-mmio device windows (in the hole below 4 GiB), so that
+  // drivers reach their registers at the ABI's addresses whatever the RAM size.
+  const uint64_t pds = std::max(page_directories_for(memory.gpa_end()),
+                                page_directories_for(SF_VIRTIO_MMIO_GPA + SF_MAX_DEVICES * SF_VIRTIO_MMIO_STRIDE));
   if (pds > SF_MAX_PAGEDIRS) return Status::Error(EINVAL, "guest RAM too large for the identity map");
   const uint64_t u = user ? kUser : 0;
 

@@ -86,7 +86,7 @@ void Vcpu::loop(VcpuHost& host) {
           break;
         case KVM_EXIT_MMIO:
           counters_.exits_mmio.fetch_add(1, std::memory_order_relaxed);
-          on_mmio();
+          on_mmio(host);
           break;
         case KVM_EXIT_HLT: {
           // Only seen without an in-kernel irqchip (with one, HLT sleeps in the kernel: see
@@ -315,9 +315,11 @@ bool Vcpu::on_interrupted(VcpuHost& host) {
   return false;
 }
 
-void Vcpu::on_mmio() {
-  // No MMIO devices yet: writes vanish, reads see all-ones (an empty bus).
+void Vcpu::on_mmio(VcpuHost& host) {
   kvm_run* r = run();
+  const uint32_t len = std::min<uint32_t>(r->mmio.len, sizeof r->mmio.data);
+  if (host.mmio_access(r->mmio.phys_addr, std::span<uint8_t>(r->mmio.data, len), r->mmio.is_write != 0)) return;
+  // No device there: writes vanish, reads see all-ones (an empty bus).
   if (!r->mmio.is_write) std::memset(r->mmio.data, 0xff, sizeof r->mmio.data);
 }
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "../base/guest_abi.h"
@@ -35,6 +36,9 @@ class VcpuHost {
   virtual void end_run(VmState state, int exit_code, std::string reason) = 0;
   // A validated seed-API request, to hand to the embedder (the vCPU then waits for the answer).
   virtual void guest_call(uint64_t id, uint32_t nr, uint32_t vcpu, const sf_hc_request& request) = 0;
+  // A KVM_EXIT_MMIO access (1..8 bytes): true when a device claimed the address and handled it. Several
+  // vCPUs may call at once.
+  virtual bool mmio_access(uint64_t gpa, std::span<uint8_t> data, bool is_write) = 0;
 
  protected:
   ~VcpuHost() = default;
@@ -77,7 +81,7 @@ class Vcpu {
   bool on_fault_report(VcpuHost& host);
   bool on_interrupted(VcpuHost& host);
   bool finish_call(VcpuHost& host);
-  void on_mmio();
+  void on_mmio(VcpuHost& host);
   std::string where() const;  // " at rip=0x…" for crash reasons
 
   uint32_t id_;

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "../devices/tap_backend.h"
+#include "../devices/virtio_net.h"
 #include "elf_loader.h"
 #include "long_mode.h"
 #include "vm_impl.h"
@@ -33,7 +35,37 @@ Status Vm::Impl::init() {
   if (!mem.ok()) return mem.status();
   mem_ = std::move(mem).value();
   if (Status s = init_kvm(); !s.ok()) return s;
+  if (Status s = init_devices(); !s.ok()) return s;
   return write_boot_data();
+}
+
+Status Vm::Impl::init_devices() {
+  if (!config_.net) return Status::Ok();
+  if (Status s = devices::check_net_config(*config_.net); !s.ok()) return s;
+  auto tap = devices::TapBackend::open(config_.net->tap);
+  if (!tap.ok()) {
+    // A missing or unusable tap is a configuration problem (sfld's), not KVM's; keep only the errnos
+    // that mean the host ran out of something.
+    const int code = tap.status().code;
+    const bool resources = code == EMFILE || code == ENFILE || code == ENOMEM;
+    return Status::Error(resources ? code : EINVAL, tap.status().message);
+  }
+  auto nic = devices::VirtioNet::create(*config_.net, std::move(tap).value());
+  if (!nic.ok()) return nic.status();
+  auto mmio = devices::VirtioMmio::create(*mem_, std::move(nic).value());
+  if (!mmio.ok()) return mmio.status();
+  return devices_.add(std::move(mmio).value());
+}
+
+Result<devices::NetStats> Vm::Impl::net_stats() const {
+  std::shared_lock lock(res_mu_);
+  if (destroyed_) {
+    if (final_net_stats_) return *final_net_stats_;
+  } else if (devices::VirtioMmio* d = devices_.slot(0);
+             d != nullptr && d->device().device_id() == devices::kDeviceIdNet) {
+    return static_cast<devices::VirtioNet&>(d->device()).stats();
+  }
+  return Status::Error(ENOENT, "this VM has no NIC (create it with the net option)");
 }
 
 Status Vm::Impl::init_parts() {
@@ -83,6 +115,7 @@ Status Vm::Impl::write_boot_data() {
     bi.cmdline_len = static_cast<uint32_t>(config_.cmdline.size());
     bi.clusterid = config_.clusterid;
     bi.vmid = config_.vmid;
+    bi.ndevices = devices_.size();
     if (!mem_->write(bootinfo_gpa(i), bi)) return Status::Error(EFAULT, "bootinfo does not fit in RAM");
   }
   return Status::Ok();
@@ -220,11 +253,13 @@ void Vm::Impl::destroy() {
   serial_->flush();
   // A destroyed VM reports 0 pages: no need to count them.
   final_stats_ = collect_stats(/*count_pages=*/false);
+  if (auto net = net_stats(); net.ok()) final_net_stats_ = net.value();
   {
     std::unique_lock lock(res_mu_);
-    vcpus_.clear();  // vCPU fds and kvm_run pages
-    kvm_.reset();    // VM fd and /dev/kvm
-    mem_.reset();    // guest RAM mapping and memfd
+    devices_.clear();  // device threads stop and taps close before RAM goes
+    vcpus_.clear();    // vCPU fds and kvm_run pages
+    kvm_.reset();      // VM fd and /dev/kvm
+    mem_.reset();      // guest RAM mapping and memfd
     destroyed_ = true;
   }
   control_->mark_destroyed();
@@ -303,6 +338,7 @@ VmState Vm::state() const { return impl_->control_ref().state(); }
 int Vm::exit_code() const { return impl_->control_ref().exit_code(); }
 std::string Vm::reason() const { return impl_->control_ref().reason(); }
 Status Vm::read_guest(uint64_t gpa, std::span<uint8_t> out) const { return impl_->read_guest(gpa, out); }
+Result<devices::NetStats> Vm::net_stats() const { return impl_->net_stats(); }
 void Vm::destroy() {
   if (impl_) impl_->destroy();
 }

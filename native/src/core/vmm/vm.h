@@ -14,6 +14,8 @@
 
 #include "../base/guest_abi.h"
 #include "../base/status.h"
+#include "../devices/net_config.h"
+#include "../devices/net_stats.h"
 #include "../memory/memtap_stats.h"
 #include "../memory/page_source.h"
 #include "fork.h"
@@ -40,6 +42,9 @@ struct VmConfig {
   bool irqchip = false;
   // The in-kernel PIT (i8254) too; requires `irqchip`. Adds a kernel thread and ≈8 ms to destroy here.
   bool pit = false;
+  // One virtio-net device in slot 0 (bootinfo.ndevices = 1), bound to an existing tap (sfld's), with
+  // the identity its DHCP answers give. Absent: no devices (ndevices = 0).
+  std::optional<devices::NetConfig> net;
 };
 
 const char* to_string(VmState);
@@ -110,6 +115,8 @@ class Vm {
   std::string reason() const;  // halted / exited / crashed: what happened (e.g. "triple fault at rip=…")
   // Copies guest RAM [gpa, gpa + out.size()) (diagnostics, tests); EFAULT outside RAM or after destroy().
   Status read_guest(uint64_t gpa, std::span<uint8_t> out) const;
+  // The NIC's counters (the last ones after destroy()); ENOENT for a VM without a NIC.
+  Result<devices::NetStats> net_stats() const;
 
   // ---- Same-host fork (DESIGN §4.4; notes §6) ----
   // Pauses the VM (every vCPU out of KVM_RUN with its last I/O instruction completed), captures the

@@ -80,6 +80,7 @@ Result<std::vector<uint8_t>> Vm::Impl::capture() {
   std::lock_guard api(api_mu_);
   if (destroyed_) return Status::Error(EINVAL, "cannot describe a destroyed VM");
   if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be described yet");
+  if (devices_.size() != 0) return Status::Error(ENOTSUP, "VMs with a NIC (the net option) cannot be described yet");
   auto d = capture_locked();
   if (!d.ok()) return d.status();
   return serialize(d.value());
@@ -89,6 +90,7 @@ Result<Snapshot> Vm::Impl::fork() {
   std::lock_guard api(api_mu_);
   if (destroyed_) return Status::Error(EINVAL, "cannot fork a destroyed VM");
   if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be forked yet");
+  if (devices_.size() != 0) return Status::Error(ENOTSUP, "VMs with a NIC (the net option) cannot be forked yet");
   const VmState before = control_->state();
   if (before != VmState::running && before != VmState::paused) {
     return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(before));

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -14,6 +15,7 @@
 #include "../base/ticker.h"
 #include "../memory/guest_memory.h"
 #include "descriptor.h"
+#include "device_bus.h"
 #include "hypercall.h"
 #include "kvm.h"
 #include "run_control.h"
@@ -74,6 +76,10 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   HypercallEnv& hypercall_env() override { return *this; }
   void end_run(VmState state, int exit_code, std::string reason) override;
   void guest_call(uint64_t id, uint32_t nr, uint32_t vcpu, const sf_hc_request& request) override;
+  bool mmio_access(uint64_t gpa, std::span<uint8_t> data, bool is_write) override {
+    return devices_.access(gpa, data, is_write);
+  }
+  Result<devices::NetStats> net_stats() const;
 
   // HypercallEnv
   void console_write(std::span<const uint8_t> bytes) override { serial_->write_console(bytes); }
@@ -92,6 +98,8 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   Status write_boot_data();
   Status init_parts();
   Status init_kvm();
+  // The devices of config_ (a NIC), in their slots; bootinfo.ndevices counts them.
+  Status init_devices();
   Result<Descriptor> capture_locked();
   Status start_vcpu_thread(Vcpu& vcpu);
   // The part of making a clone that needs the snapshot: registers, identity, threads (parked).
@@ -114,6 +122,9 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   std::unique_ptr<Serial> serial_;
   std::unique_ptr<RunControl> control_;
   std::unique_ptr<memory::GuestMemory> mem_;
+  // After mem_ (destroyed before RAM is unmapped: device threads use it), before kvm_ and vcpus_
+  // (destroyed after the vCPU threads are joined: they route MMIO exits here).
+  DeviceBus devices_;
   std::unique_ptr<KvmVm> kvm_;  // after mem_: on an early-failure teardown the VM closes before RAM unmaps
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   Ticker ticker_;
@@ -128,6 +139,7 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   bool destroyed_ = false;
   std::atomic<uint64_t> fresh_pages_{0};
   VmStats final_stats_{};  // what stats() reports after destroy()
+  std::optional<devices::NetStats> final_net_stats_;
 };
 
 }  // namespace sf::vmm

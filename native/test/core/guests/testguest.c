@@ -451,6 +451,95 @@ static int mode_forkcall(void) {
   return block.rep.vmid;
 }
 
+/* ---- virtio: the smallest virtio-net driver (the VMM's NIC wiring test) ----------------------- */
+/* Probes slot 0, negotiates VERSION_1 | MAC | STATUS, sets up two 8-entry queues, sends one frame of
+ * ethertype 0x88b5 carrying "snowflock", posts one rx buffer and polls for a frame back (the test on the
+ * tap answers). Prints what it saw; exit 0 when everything matched. */
+#define VQ_N 8
+#define VQ_BASE 0x380000ul /* rx ring, tx ring (4 KiB each), then buffers */
+struct vq_desc {
+  u64 addr;
+  u32 len;
+  u16 flags, next;
+};
+static volatile u32* vreg(u32 off) { return (volatile u32*)(SF_VIRTIO_MMIO_GPA + off); }
+static void vq_setup(u32 q, u64 base) {
+  *vreg(0x030) = q;
+  *vreg(0x038) = VQ_N;
+  u64 avail = base + 16 * VQ_N, used = base + 2048;
+  *vreg(0x080) = (u32)base;
+  *vreg(0x084) = (u32)(base >> 32);
+  *vreg(0x090) = (u32)avail;
+  *vreg(0x094) = (u32)(avail >> 32);
+  *vreg(0x0a0) = (u32)used;
+  *vreg(0x0a4) = (u32)(used >> 32);
+  *vreg(0x044) = 1;
+}
+static int mode_virtio(void) {
+  if (boot->ndevices != 1) return 10 + (int)boot->ndevices;
+  if (*vreg(0) != 0x74726976u || *vreg(4) != 2 || *vreg(8) != 1) return 2;
+  u8 mac[6];
+  for (int i = 0; i < 6; ++i) mac[i] = *(volatile u8*)(SF_VIRTIO_MMIO_GPA + 0x100 + i);
+  serial_puts("virtio mac=");
+  for (int i = 0; i < 6; ++i) serial_put_hex(mac[i]);
+  serial_puts(" status=");
+  serial_put_hex(*(volatile u16*)(SF_VIRTIO_MMIO_GPA + 0x106));
+  serial_puts("\n");
+  *vreg(0x070) = 0;
+  *vreg(0x070) = 1;
+  *vreg(0x070) = 3;
+  *vreg(0x024) = 0;
+  *vreg(0x020) = (1u << 5) | (1u << 16);
+  *vreg(0x024) = 1;
+  *vreg(0x020) = 1; /* VERSION_1 */
+  *vreg(0x070) = 11;
+  if ((*vreg(0x070) & 8) == 0) return 3;
+  memset((void*)VQ_BASE, 0, 0x3000);
+  vq_setup(0, VQ_BASE);
+  vq_setup(1, VQ_BASE + 0x1000);
+  *vreg(0x070) = 15;
+  u8* rxbuf = (u8*)(VQ_BASE + 0x2000);
+  u8* txbuf = (u8*)(VQ_BASE + 0x2800);
+  volatile struct vq_desc* rxd = (volatile struct vq_desc*)VQ_BASE;
+  volatile u16* rxavail = (volatile u16*)(VQ_BASE + 16 * VQ_N);
+  volatile u16* rxused = (volatile u16*)(VQ_BASE + 2048);
+  volatile struct vq_desc* txd = (volatile struct vq_desc*)(VQ_BASE + 0x1000);
+  volatile u16* txavail = (volatile u16*)(VQ_BASE + 0x1000 + 16 * VQ_N);
+  volatile u16* txused = (volatile u16*)(VQ_BASE + 0x1000 + 2048);
+  rxd[0].addr = (u64)rxbuf;
+  rxd[0].len = 1526;
+  rxd[0].flags = 2;
+  rxavail[2] = 0;
+  __asm__ volatile("" ::: "memory");
+  rxavail[1] = 1;
+  memset(txbuf, 0, 12 + 64);
+  memset(txbuf + 12, 0xff, 6);
+  memcpy(txbuf + 18, mac, 6);
+  txbuf[24] = 0x88;
+  txbuf[25] = 0xb5;
+  memcpy(txbuf + 26, "snowflock", 9);
+  txd[0].addr = (u64)txbuf;
+  txd[0].len = 12 + 64;
+  txd[0].flags = 0;
+  txavail[2] = 0;
+  __asm__ volatile("" ::: "memory");
+  txavail[1] = 1;
+  *vreg(0x050) = 1;
+  for (u64 spin = 0; txused[1] != 1; ++spin) {
+    if (spin > 4000000000ul) return 4;
+    cpu_relax();
+  }
+  for (u64 spin = 0; rxused[1] != 1; ++spin) {
+    if (spin > 4000000000ul) return 5;
+    cpu_relax();
+  }
+  const u32 len = *(volatile u32*)(VQ_BASE + 2048 + 8);
+  serial_puts("virtio rx len=");
+  serial_put_hex(len);
+  serial_puts(memcmp(rxbuf + 12 + 14, "flocksnow", 9) == 0 ? " payload ok\n" : " payload WRONG\n");
+  return len == 12 + 64 && memcmp(rxbuf + 12 + 14, "flocksnow", 9) == 0 ? 0 : 6;
+}
+
 /* ---- entry ---------------------------------------------------------------------------------- */
 
 int guest_main(const struct sf_bootinfo* bi) {
@@ -490,6 +579,7 @@ int guest_main(const struct sf_bootinfo* bi) {
   if (strcmp(mode, "clihlt") == 0) return mode_clihlt();
   if (strcmp(mode, "exitspin") == 0) return mode_exitspin();
   if (strcmp(mode, "apcrash") == 0) return mode_apcrash();
+  if (strcmp(mode, "virtio") == 0) return mode_virtio();
   serial_puts("unknown mode\n");
   return 250;
 }
