@@ -135,6 +135,8 @@ export interface NativeCloneOptions {
   vmid: number;
   lazy: boolean;
   cloneReply: NativeGuestReply | null;
+  /** The clone's own NIC; required when the parent had one. */
+  net?: NativeNetConfig | null;
 }
 
 /** createRemoteClone options: the clone's, plus its page source's network (RemoteSourceOptionsFromJs). */

@@ -67,7 +67,18 @@ export class VmError extends Error {
 // operation failed, and the table below is keyed by both. Anything not listed is INTERNAL.
 
 /** The native operations that can fail. 'load' is reading and loading the image during create(). */
-export type NativeOperation = 'create' | 'load' | 'boot' | 'pause' | 'resume' | 'destroy' | 'answerCall' | 'consoleInput';
+export type NativeOperation =
+  | 'create'
+  | 'load'
+  | 'boot'
+  | 'pause'
+  | 'resume'
+  | 'destroy'
+  | 'answerCall'
+  | 'consoleInput'
+  | 'createClone'
+  | 'becomeClone'
+  | 'createRemoteClone';
 
 type ErrnoName = keyof typeof constants.errno;
 type ErrnoTable = Partial<Record<ErrnoName, VmErrorCode>>;
@@ -125,6 +136,11 @@ const byOperation: Record<NativeOperation, ErrnoTable> = {
   // ENOENT: no vCPU waits for that id (answered already, or the VM stopped); EINVAL: a malformed reply.
   answerCall: { ENOENT: 'BAD_STATE', EINVAL: 'BAD_INPUT' },
   consoleInput: { EINVAL: 'BAD_INPUT' },
+  // Clones: EINVAL = options or a descriptor the VMM refuses (a missing or unusable tap for the clone's NIC, a
+  // parent with a NIC and no net for the clone, a malformed descriptor).
+  createClone: { EINVAL: 'BAD_INPUT' },
+  becomeClone: { EINVAL: 'BAD_INPUT' },
+  createRemoteClone: { EINVAL: 'BAD_INPUT' },
 };
 
 const errnoNames = new Map<number, ErrnoName>();

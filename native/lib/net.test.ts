@@ -1,6 +1,6 @@
 // VMs with the `net` option on a real tap: the guest finds its NIC in device slot 0 (bootinfo.ndevices, the
 // virtio-mmio registers, the MAC in its config space), the NIC thread runs once the driver says DRIVER_OK, a
-// missing tap is a clear BAD_INPUT, and destroy() releases the tap and every fd. Needs /dev/kvm, gcc and root
+// missing tap is a clear BAD_INPUT, destroy() releases the tap and every fd, and clones need their own NIC. Needs /dev/kvm, gcc and root
 // (to make taps with `ip tuntap`); skips with the reason otherwise.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -158,13 +158,23 @@ test('a tap that does not exist is a BAD_INPUT that says who makes it', async (t
   assert.equal(openFds(), fds);
 });
 
-test('a VM with a NIC refuses to fork until NIC state travels with the fork', async (t) => {
+test('a clone of a VM with a NIC needs its own net and comes up on its own tap', async (t) => {
   if (!ready(t)) return;
   const vm = await VirtualMachine.create({ memoryMiB: 16, image: env.guest!, cmdline: 'net', net: net(makeTap()) });
+  const clones: VirtualMachine[] = [];
   try {
     await vm.boot();
-    await assert.rejects(vm.fork(), /NIC/);
+    const snapshot = await vm.fork();
+    await rejectsWith(VirtualMachine.createClone(snapshot, { vmid: 1 }), 'BAD_INPUT', /needs its own net option/);
+    const clone = await VirtualMachine.createClone(snapshot, {
+      vmid: 1,
+      net: { ...net(makeTap()), mac: '02:00:00:05:00:09', ip: '10.5.0.9' },
+    });
+    clones.push(clone);
+    await clone.resume();
+    assert.ok(clone.netStats(), 'the clone has its own NIC');
+    snapshot.release();
   } finally {
-    await vm.destroy();
+    await Promise.all([vm, ...clones].map((v) => v.destroy()));
   }
 });

@@ -50,6 +50,8 @@ export interface CloneOptions {
   vmid: number;
   lazy?: boolean;
   cloneReply?: GuestReply;
+  /** The clone's own NIC (tap, MAC, IP): required when the master has one; its guest sees a link change. */
+  net?: NetOptions | null;
 }
 
 /** VirtualMachine.createRemoteClone()'s options (see there). */
@@ -58,6 +60,8 @@ export interface RemoteCloneOptions {
   server: string;
   bind?: string;
   cloneReply?: GuestReply;
+  /** The clone's own NIC, as for createClone. */
+  net?: NetOptions | null;
   group?: string | null;
   interface?: string;
   /** Test only: this fraction (0 to 0.5) of received page datagrams is discarded unread. */
@@ -124,7 +128,7 @@ export function checkCloneOptions(operation: string, snapshot: VmSnapshot, optio
   checkLiveSnapshot(operation, snapshot);
   const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
   if (options.lazy !== undefined && typeof options.lazy !== 'boolean') badInput(`lazy must be a boolean, got ${describe(options.lazy)}.`);
-  return { vmid, lazy: options.lazy ?? false, cloneReply: checkCloneReply(options.cloneReply) };
+  return { vmid, lazy: options.lazy ?? false, cloneReply: checkCloneReply(options.cloneReply), net: checkNetOptions(options.net) };
 }
 
 /** A clone's answer to its pending sf_clone, checked like any reply; null when none is given. */
@@ -165,6 +169,7 @@ export function checkRemoteCloneOptions(
   if (options.interface !== undefined) native.interface = checkInterfaceAddress('interface', options.interface);
   if (options.dropForTest !== undefined) native.dropForTest = checkTestFraction('dropForTest', options.dropForTest);
   native.cloneReply = checkCloneReply(options.cloneReply);
+  native.net = checkNetOptions(options.net);
   const snapshotId = inspectDescriptor(descriptor).snapshotId;
   if (!snapshotId) badInput('createRemoteClone(): the descriptor has no snapshot identity (not from a fork).');
   return { snapshotId, native };

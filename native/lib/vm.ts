@@ -7,7 +7,7 @@ import { readCounters, shapeError } from './addon-results.ts';
 import { badInput, describe, intInRange } from './argument-checks.ts';
 import { makeVmErrorFromStatus, VmError } from './errors.ts';
 import { parseMemtapStats, VmSnapshot } from './fork.ts';
-import { type NetStats, parseNetStats } from './net-options.ts';
+import { type NetOptions, type NetStats, parseNetStats } from './net-options.ts';
 import { SfAbi, SfStatus } from './guest-abi.ts';
 import {
   failureReply,
@@ -243,7 +243,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
    * Makes this clone shell (prepareClone) a lazy clone of `snapshot`, parked at the fork instant like
    * createClone's; resume() lets it run. The snapshot must have the shell's shape. On failure the shell is gone.
    */
-  becomeClone(snapshot: VmSnapshot, options: { vmid: number; cloneReply?: GuestReply }): Promise<void> {
+  becomeClone(snapshot: VmSnapshot, options: { vmid: number; cloneReply?: GuestReply; net?: NetOptions | null }): Promise<void> {
     const checked = checkCloneOptions('becomeClone', snapshot, { ...options, lazy: true });
     return this.#lifecycle('becomeClone', () => this.#native.becomeClone(snapshot.handle, checked));
   }

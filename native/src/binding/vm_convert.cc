@@ -70,42 +70,40 @@ Napi::String FieldString(Napi::Env env, const char* field, size_t size) {
 // config.net: absent/null = no NIC; otherwise {tap, mac, ip, prefixLength, gateway: string | null, dns: string[]}.
 Status NetConfigFromJs(const Napi::Value& value, std::optional<sf::devices::NetConfig>& out) {
   if (value.IsUndefined() || value.IsNull()) return Status::Ok();
-  if (!value.IsObject()) return Invalid("config.net must be an object or null");
+  if (!value.IsObject()) return Invalid("net must be an object or null");
   const Napi::Object o = value.As<Napi::Object>();
   sf::devices::NetConfig n;
-  if (Status s = ReadString(o, "tap", "config.net", n.tap); !s.ok()) return s;
+  if (Status s = ReadString(o, "tap", "net", n.tap); !s.ok()) return s;
   std::string text;
-  if (Status s = ReadString(o, "mac", "config.net", text); !s.ok()) return s;
-  if (!sf::devices::parse_mac(text, n.mac))
-    return Invalid("config.net.mac must be 'aa:bb:cc:dd:ee:ff', got '" + text + "'");
-  if (Status s = ReadString(o, "ip", "config.net", text); !s.ok()) return s;
-  if (!sf::devices::parse_ipv4(text, n.ip))
-    return Invalid("config.net.ip must be a dotted IPv4 address, got '" + text + "'");
+  if (Status s = ReadString(o, "mac", "net", text); !s.ok()) return s;
+  if (!sf::devices::parse_mac(text, n.mac)) return Invalid("net.mac must be 'aa:bb:cc:dd:ee:ff', got '" + text + "'");
+  if (Status s = ReadString(o, "ip", "net", text); !s.ok()) return s;
+  if (!sf::devices::parse_ipv4(text, n.ip)) return Invalid("net.ip must be a dotted IPv4 address, got '" + text + "'");
   uint32_t prefix = 0;
-  if (Status s = ReadUint32(o, "prefixLength", "config.net", prefix); !s.ok()) return s;
-  if (prefix > 32) return Invalid("config.net.prefixLength must be 1 to 30");
+  if (Status s = ReadUint32(o, "prefixLength", "net", prefix); !s.ok()) return s;
+  if (prefix > 32) return Invalid("net.prefixLength must be 1 to 30");
   n.prefix_length = static_cast<uint8_t>(prefix);
   Napi::Value gateway = o.Get("gateway");
   if (!gateway.IsNull() && !gateway.IsUndefined()) {
     if (!gateway.IsString() || !sf::devices::parse_ipv4(gateway.As<Napi::String>().Utf8Value(), n.gateway)) {
-      return Invalid("config.net.gateway must be a dotted IPv4 address or null");
+      return Invalid("net.gateway must be a dotted IPv4 address or null");
     }
   }
   Napi::Value dns = o.Get("dns");
-  if (!dns.IsArray()) return Invalid("config.net.dns must be an array of dotted IPv4 addresses");
+  if (!dns.IsArray()) return Invalid("net.dns must be an array of dotted IPv4 addresses");
   const Napi::Array list = dns.As<Napi::Array>();
   if (list.Length() > sf::devices::kMaxDnsServers) {
-    return Invalid("config.net.dns has more than " + std::to_string(sf::devices::kMaxDnsServers) + " entries");
+    return Invalid("net.dns has more than " + std::to_string(sf::devices::kMaxDnsServers) + " entries");
   }
   for (uint32_t i = 0; i < list.Length(); ++i) {
     Napi::Value d = list.Get(i);
     uint32_t ip = 0;
     if (!d.IsString() || !sf::devices::parse_ipv4(d.As<Napi::String>().Utf8Value(), ip)) {
-      return Invalid("config.net.dns[" + std::to_string(i) + "] must be a dotted IPv4 address");
+      return Invalid("net.dns[" + std::to_string(i) + "] must be a dotted IPv4 address");
     }
     n.dns.push_back(ip);
   }
-  if (Status s = sf::devices::check_net_config(n); !s.ok()) return Invalid("config." + s.message);
+  if (Status s = sf::devices::check_net_config(n); !s.ok()) return Invalid(s.message);
   out = std::move(n);
   return Status::Ok();
 }
@@ -221,6 +219,7 @@ Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::Clo
   Napi::Value lazy = o.Get("lazy");
   if (!lazy.IsBoolean()) return Invalid("clone options.lazy must be a boolean");
   options.lazy = lazy.As<Napi::Boolean>().Value();
+  if (Status s = NetConfigFromJs(o.Get("net"), options.net); !s.ok()) return s;
   Napi::Value reply = o.Get("cloneReply");
   if (reply.IsNull() || reply.IsUndefined()) return Status::Ok();
   sf_hc_reply r;

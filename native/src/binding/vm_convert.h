@@ -22,7 +22,7 @@ Napi::Object GuestCallToJs(Napi::Env env, const sf::vmm::GuestCall& call);
 // Strings must fit their NUL-terminated fields; arrays their ABI limits. EINVAL (with the field named) otherwise.
 sf::Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply);
 
-// {vmid, lazy, cloneReply: reply | null} -> vmid + CloneOptions. EINVAL (with the field named) otherwise.
+// {vmid, lazy, cloneReply: reply | null, net?} -> vmid + CloneOptions. EINVAL (with the field named) otherwise.
 sf::Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::CloneOptions& options);
 
 // {ramBytes, vcpus, privilege: 'user' | 'kernel'} -> CloneShape. EINVAL (with the field named) otherwise.

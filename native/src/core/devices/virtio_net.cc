@@ -49,8 +49,19 @@ void VirtioNet::read_config(uint32_t offset, std::span<uint8_t> out) const {
   std::memcpy(out.data(), space + offset, out.size());
 }
 
+Status VirtioNet::restore_state(std::span<const uint8_t> state) {
+  if (!state.empty()) return Status::Error(EINVAL, "virtio-net keeps no device state, but the descriptor carries some");
+  restored_ = true;
+  return Status::Ok();
+}
+
 void VirtioNet::activate(VirtioDeviceHost& host) {
   host_ = &host;
+  if (restored_) {
+    // A clone: same driver state, new MAC, new network position. Tell the guest before its NIC moves.
+    restored_ = false;
+    host.config_changed();
+  }
   {
     std::lock_guard lock(mu_);
     stop_ = false;
@@ -84,6 +95,7 @@ void VirtioNet::reset() {
     thread_.join();
   }
   host_ = nullptr;
+  restored_ = false;
   answers_.clear();
   frame_.clear();
   std::lock_guard lock(mu_);

@@ -53,6 +53,10 @@ class VirtioNet final : public VirtioDevice {
   void reset() override;
   bool quiesce(std::chrono::milliseconds limit) override;
   void resume() override;
+  // A clone's NIC: the parent's device keeps no state of its own (the clone has its own MAC and tap), so
+  // only an empty state is accepted; it marks the device as restored, and the activation that follows
+  // reports a link change (ConfigGeneration + the configuration interrupt bit): the guest re-asks DHCP.
+  Status restore_state(std::span<const uint8_t> state) override;
 
   NetStats stats() const;
   const NetConfig& config() const { return config_; }
@@ -76,6 +80,7 @@ class VirtioNet final : public VirtioDevice {
   mutable NetCounters counters_;
 
   VirtioDeviceHost* host_ = nullptr;  // set by activate, cleared by reset (NIC thread not running then)
+  bool restored_ = false;             // restore_state ran: the next activate announces a link change
   Thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;

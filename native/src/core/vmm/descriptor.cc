@@ -22,7 +22,7 @@ namespace sf::vmm {
 namespace {
 
 constexpr uint32_t kMsrTscDeadline = 0x6e0;
-enum : uint32_t { kTagVm = 1, kTagSerial = 2, kTagVcpu = 3, kTagIdentity = 4, kTagExtents = 5 };
+enum : uint32_t { kTagVm = 1, kTagSerial = 2, kTagVcpu = 3, kTagIdentity = 4, kTagExtents = 5, kTagDevice = 6 };
 
 // The host's MSR index list, asked once per process (notes §1: never hardcode it).
 const std::vector<uint32_t>& msr_index_list(Status* error) {
@@ -326,6 +326,12 @@ std::vector<uint8_t> serialize(const Descriptor& d) {
     w.bytes(v.cpuid.data(), v.cpuid.size() * sizeof(kvm_cpuid_entry2));
     w.end_section(s);
   }
+  for (const auto& dev : d.devices) {
+    const size_t s = w.begin_section(kTagDevice);
+    const std::vector<uint8_t> bytes = devices::encode_virtio_state(dev);
+    w.bytes(bytes.data(), bytes.size());
+    w.end_section(s);
+  }
   if (d.identity) {
     const size_t s = w.begin_section(kTagIdentity);
     w.put(d.identity->snapshot_id);
@@ -436,6 +442,18 @@ Result<Descriptor> parse(std::span<const uint8_t> bytes) {
           return bad("vCPU section truncated");
         }
         d.vcpu.push_back(std::move(v));
+        break;
+      }
+      case kTagDevice: {
+        if (d.vcpu.size() != d.vcpus || d.identity || d.data_extents) return bad("device section misplaced");
+        if (d.devices.size() >= SF_MAX_DEVICES) {
+          return bad("more than " + std::to_string(SF_MAX_DEVICES) + " device sections");
+        }
+        std::vector<uint8_t> bytes(len);
+        if (!r.bytes(bytes.data(), bytes.size())) return bad("device section truncated");
+        auto state = devices::decode_virtio_state(bytes);
+        if (!state.ok()) return bad("device " + std::to_string(d.devices.size()) + ": " + state.status().message);
+        d.devices.push_back(std::move(state).value());
         break;
       }
       case kTagIdentity: {

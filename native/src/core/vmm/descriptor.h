@@ -13,11 +13,12 @@
 #include <vector>
 
 #include "../base/status.h"
+#include "../devices/virtio_state.h"
 
 namespace sf::vmm {
 
 inline constexpr uint64_t kDescriptorMagic = 0x3143534544464c53ull;  // "SLFDESC1" little-endian
-inline constexpr uint32_t kDescriptorVersion = 2;                    // 2: a vCPU's pending guest call
+inline constexpr uint32_t kDescriptorVersion = 3;  // 2: a vCPU's pending guest call; 3: virtio devices
 inline constexpr size_t kDescriptorHeaderBytes = 32;
 inline constexpr uint32_t kDescriptorMaxMsrs = 1024;
 inline constexpr uint32_t kDescriptorMaxCpuid = 256;
@@ -70,6 +71,8 @@ struct Descriptor {
   uint32_t vcpus = 0;      // == vcpu.size()
   SerialRegisters serial;
   std::vector<VcpuDescriptor> vcpu;
+  // The virtio devices, slot by slot (at most SF_MAX_DEVICES), quiesced: no request in flight.
+  std::vector<devices::VirtioState> devices;
   // Set by a fork (absent from a plain capture of a paused VM).
   std::optional<SnapshotIdentity> identity;
   // Absent: unknown, any page may hold data. Sorted, disjoint, inside RAM, at most kDescriptorMaxExtents.
@@ -90,8 +93,8 @@ Status restore_vcpu(int vcpu_fd, const VcpuDescriptor& d, uint32_t* msrs_skipped
 
 // Binary form: header {magic u64, version u32, header bytes u32, total bytes u64, checksum u64 (FNV-1a 64
 // of every byte after the header)}, then sections {tag u32, length u32, payload}: one VM section first,
-// one SERIAL section, then exactly `vcpus` VCPU sections, then optionally one IDENTITY and one EXTENTS
-// section. Host byte order (x86-64, same-architecture).
+// one SERIAL section, then exactly `vcpus` VCPU sections, then one DEVICE section per device slot (its
+// payload encode_virtio_state's form), then optionally one IDENTITY and one EXTENTS section. Host byte order (x86-64, same-architecture).
 std::vector<uint8_t> serialize(const Descriptor& d);
 Result<Descriptor> parse(std::span<const uint8_t> bytes);
 // The checksum over `body` (tests use it to forge otherwise well-formed hostile input).

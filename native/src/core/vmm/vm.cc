@@ -39,10 +39,12 @@ Status Vm::Impl::init() {
   return write_boot_data();
 }
 
-Status Vm::Impl::init_devices() {
-  if (!config_.net) return Status::Ok();
-  if (Status s = devices::check_net_config(*config_.net); !s.ok()) return s;
-  auto tap = devices::TapBackend::open(config_.net->tap);
+namespace {
+
+// One virtio-net NIC on its virtio-mmio transport, bound to the tap `config` names.
+Result<std::unique_ptr<devices::VirtioMmio>> make_nic(memory::GuestMemory& mem, const devices::NetConfig& config) {
+  if (Status s = devices::check_net_config(config); !s.ok()) return s;
+  auto tap = devices::TapBackend::open(config.tap);
   if (!tap.ok()) {
     // A missing or unusable tap is a configuration problem (sfld's), not KVM's; keep only the errnos
     // that mean the host ran out of something.
@@ -50,11 +52,60 @@ Status Vm::Impl::init_devices() {
     const bool resources = code == EMFILE || code == ENFILE || code == ENOMEM;
     return Status::Error(resources ? code : EINVAL, tap.status().message);
   }
-  auto nic = devices::VirtioNet::create(*config_.net, std::move(tap).value());
+  auto nic = devices::VirtioNet::create(config, std::move(tap).value());
   if (!nic.ok()) return nic.status();
-  auto mmio = devices::VirtioMmio::create(*mem_, std::move(nic).value());
-  if (!mmio.ok()) return mmio.status();
-  return devices_.add(std::move(mmio).value());
+  return devices::VirtioMmio::create(mem, std::move(nic).value());
+}
+
+}  // namespace
+
+Status Vm::Impl::init_devices() {
+  if (!config_.net) return Status::Ok();
+  auto nic = make_nic(*mem_, *config_.net);
+  if (!nic.ok()) return nic.status();
+  return devices_.add(std::move(nic).value());
+}
+
+Status Vm::Impl::restore_devices(const Descriptor& d, const CloneOptions& options) {
+  bool nic_used = false;
+  for (size_t i = 0; i < d.devices.size(); ++i) {
+    const devices::VirtioState& state = d.devices[i];
+    if (state.device_id != devices::kDeviceIdNet || nic_used) {
+      return Status::Error(EINVAL, "malformed descriptor: device slot " + std::to_string(i) + " holds device id " +
+                                       std::to_string(state.device_id) + ", which a clone cannot rebuild");
+    }
+    if (!options.net) {
+      return Status::Error(EINVAL, "the parent VM had a NIC: the clone needs its own net option (tap, MAC, IP)");
+    }
+    auto nic = make_nic(*mem_, *options.net);
+    if (!nic.ok()) return nic.status();
+    if (Status s = nic.value()->restore(state); !s.ok()) {
+      return Status::Error(s.code, "restoring the NIC: " + s.message);
+    }
+    if (Status s = devices_.add(std::move(nic).value()); !s.ok()) return s;
+    nic_used = true;
+    config_.net = options.net;
+  }
+  if (options.net && !nic_used) {
+    return Status::Error(EINVAL, "net was given for a clone of a VM without a NIC (its guest would never find one)");
+  }
+  return Status::Ok();
+}
+
+Status Vm::Impl::capture_devices(Descriptor& d) {
+  constexpr std::chrono::milliseconds kQuiesceLimit{500};
+  for (uint32_t i = 0; i < devices_.size(); ++i) {
+    devices::VirtioMmio& dev = *devices_.slot(i);
+    if (Status s = dev.quiesce(kQuiesceLimit); !s.ok()) return s;
+    auto state = dev.capture();
+    if (!state.ok()) return state.status();
+    d.devices.push_back(std::move(state).value());
+  }
+  return Status::Ok();
+}
+
+void Vm::Impl::resume_devices() {
+  for (uint32_t i = 0; i < devices_.size(); ++i) devices_.slot(i)->resume();
 }
 
 Result<devices::NetStats> Vm::Impl::net_stats() const {

@@ -59,6 +59,9 @@ struct CloneOptions {
   // the clone returns from sf_clone with it. A pending call of any other kind, or this one without an
   // answer, returns -SF_EUNAVAIL in the clone (the master's own call is answered as usual).
   std::optional<sf_hc_reply> clone_reply;
+  // The clone's own NIC (its tap, MAC and IP), required when the parent had one and refused otherwise. The
+  // clone's driver state is the parent's; the device reports a link change so the guest asks DHCP again.
+  std::optional<devices::NetConfig> net;
 };
 
 // What a clone shell must match: the master's RAM size, vCPU count and entry privilege.

@@ -60,6 +60,7 @@ Result<Descriptor> Vm::Impl::capture_locked() {
   d.vcpus = config_.vcpus;
   // Device state before KVM state (notes §6.1.2).
   d.serial = serial_->registers();
+  if (Status s = capture_devices(d); !s.ok()) return s;
   for (uint32_t i = 0; i < config_.vcpus; ++i) {
     if (!started.value()[i].started) {
       VcpuDescriptor v;
@@ -80,8 +81,8 @@ Result<std::vector<uint8_t>> Vm::Impl::capture() {
   std::lock_guard api(api_mu_);
   if (destroyed_) return Status::Error(EINVAL, "cannot describe a destroyed VM");
   if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be described yet");
-  if (devices_.size() != 0) return Status::Error(ENOTSUP, "VMs with a NIC (the net option) cannot be described yet");
   auto d = capture_locked();
+  resume_devices();
   if (!d.ok()) return d.status();
   return serialize(d.value());
 }
@@ -90,7 +91,6 @@ Result<Snapshot> Vm::Impl::fork() {
   std::lock_guard api(api_mu_);
   if (destroyed_) return Status::Error(EINVAL, "cannot fork a destroyed VM");
   if (config_.irqchip) return Status::Error(ENOTSUP, "VMs with an in-kernel irqchip cannot be forked yet");
-  if (devices_.size() != 0) return Status::Error(ENOTSUP, "VMs with a NIC (the net option) cannot be forked yet");
   const VmState before = control_->state();
   if (before != VmState::running && before != VmState::paused) {
     return Status::Error(EINVAL, std::string("cannot fork a VM that is ") + to_string(before));
@@ -109,6 +109,8 @@ Result<Snapshot> Vm::Impl::fork() {
     std::unique_lock lock(res_mu_);  // read_guest must not copy while the mapping is replaced
     frozen = mem_->freeze();
   }
+  // Devices stayed quiesced until RAM was frozen: nothing they write afterwards reaches the snapshot.
+  resume_devices();
   const uint64_t t3 = mono_ns();
   Status resumed = before == VmState::running ? control_->resume() : Status::Ok();
   const uint64_t t4 = mono_ns();
@@ -218,6 +220,7 @@ Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& o
 
 Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) {
   serial_->set_registers(d.serial);
+  if (Status s = restore_devices(d, options); !s.ok()) return s;
   // With lazy RAM, the pages we are about to write (bootinfo, pending call blocks) are fetched first
   // through the memtap's own path: a source that cannot deliver them fails the clone here with its
   // reason, instead of leaving this thread in a page fault nobody will ever serve.

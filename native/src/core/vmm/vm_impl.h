@@ -100,6 +100,12 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   Status init_kvm();
   // The devices of config_ (a NIC), in their slots; bootinfo.ndevices counts them.
   Status init_devices();
+  // A clone's devices: the parent's, restored from the descriptor and bound to the clone's own backends.
+  Status restore_devices(const Descriptor& d, const CloneOptions& options);
+  // Fork: every device quiesced (no request in flight) and its state captured into `d`; resume_devices()
+  // lets them go on (after RAM is frozen).
+  Status capture_devices(Descriptor& d);
+  void resume_devices();
   Result<Descriptor> capture_locked();
   Status start_vcpu_thread(Vcpu& vcpu);
   // The part of making a clone that needs the snapshot: registers, identity, threads (parked).

@@ -475,13 +475,25 @@ static void vq_setup(u32 q, u64 base) {
   *vreg(0x0a4) = (u32)(used >> 32);
   *vreg(0x044) = 1;
 }
-static int mode_virtio(void) {
+static u8 vmac[6];
+#define RXD ((volatile struct vq_desc*)VQ_BASE)
+#define RXAVAIL ((volatile u16*)(VQ_BASE + 16 * VQ_N))
+#define RXUSED ((volatile u16*)(VQ_BASE + 2048))
+#define TXD ((volatile struct vq_desc*)(VQ_BASE + 0x1000))
+#define TXAVAIL ((volatile u16*)(VQ_BASE + 0x1000 + 16 * VQ_N))
+#define TXUSED ((volatile u16*)(VQ_BASE + 0x1000 + 2048))
+#define RXBUF ((u8*)(VQ_BASE + 0x2000))
+#define TXBUF ((u8*)(VQ_BASE + 0x2800))
+static void virtio_read_mac(void) {
+  for (int i = 0; i < 6; ++i) vmac[i] = *(volatile u8*)(SF_VIRTIO_MMIO_GPA + 0x100 + i);
+}
+/* Probe, negotiate, two queues, one rx buffer posted. 0 or the failed step. */
+static int virtio_up(void) {
   if (boot->ndevices != 1) return 10 + (int)boot->ndevices;
   if (*vreg(0) != 0x74726976u || *vreg(4) != 2 || *vreg(8) != 1) return 2;
-  u8 mac[6];
-  for (int i = 0; i < 6; ++i) mac[i] = *(volatile u8*)(SF_VIRTIO_MMIO_GPA + 0x100 + i);
+  virtio_read_mac();
   serial_puts("virtio mac=");
-  for (int i = 0; i < 6; ++i) serial_put_hex(mac[i]);
+  for (int i = 0; i < 6; ++i) serial_put_hex(vmac[i]);
   serial_puts(" status=");
   serial_put_hex(*(volatile u16*)(SF_VIRTIO_MMIO_GPA + 0x106));
   serial_puts("\n");
@@ -498,46 +510,64 @@ static int mode_virtio(void) {
   vq_setup(0, VQ_BASE);
   vq_setup(1, VQ_BASE + 0x1000);
   *vreg(0x070) = 15;
-  u8* rxbuf = (u8*)(VQ_BASE + 0x2000);
-  u8* txbuf = (u8*)(VQ_BASE + 0x2800);
-  volatile struct vq_desc* rxd = (volatile struct vq_desc*)VQ_BASE;
-  volatile u16* rxavail = (volatile u16*)(VQ_BASE + 16 * VQ_N);
-  volatile u16* rxused = (volatile u16*)(VQ_BASE + 2048);
-  volatile struct vq_desc* txd = (volatile struct vq_desc*)(VQ_BASE + 0x1000);
-  volatile u16* txavail = (volatile u16*)(VQ_BASE + 0x1000 + 16 * VQ_N);
-  volatile u16* txused = (volatile u16*)(VQ_BASE + 0x1000 + 2048);
-  rxd[0].addr = (u64)rxbuf;
-  rxd[0].len = 1526;
-  rxd[0].flags = 2;
-  rxavail[2] = 0;
+  RXD[0].addr = (u64)RXBUF;
+  RXD[0].len = 1526;
+  RXD[0].flags = 2;
+  RXAVAIL[2] = 0;
   __asm__ volatile("" ::: "memory");
-  rxavail[1] = 1;
-  memset(txbuf, 0, 12 + 64);
-  memset(txbuf + 12, 0xff, 6);
-  memcpy(txbuf + 18, mac, 6);
-  txbuf[24] = 0x88;
-  txbuf[25] = 0xb5;
-  memcpy(txbuf + 26, "snowflock", 9);
-  txd[0].addr = (u64)txbuf;
-  txd[0].len = 12 + 64;
-  txd[0].flags = 0;
-  txavail[2] = 0;
+  RXAVAIL[1] = 1;
+  return 0;
+}
+/* Sends a 64-byte broadcast frame of ethertype 0x88b5 carrying `text` (the n-th frame sent). */
+static int virtio_send(const char* text, u16 n) {
+  memset(TXBUF, 0, 12 + 64);
+  memset(TXBUF + 12, 0xff, 6);
+  memcpy(TXBUF + 18, vmac, 6);
+  TXBUF[24] = 0x88;
+  TXBUF[25] = 0xb5;
+  memcpy(TXBUF + 26, text, strlen(text));
+  TXD[0].addr = (u64)TXBUF;
+  TXD[0].len = 12 + 64;
+  TXD[0].flags = 0;
+  TXAVAIL[2 + (n % VQ_N)] = 0;
   __asm__ volatile("" ::: "memory");
-  txavail[1] = 1;
+  TXAVAIL[1] = (u16)(n + 1);
   *vreg(0x050) = 1;
-  for (u64 spin = 0; txused[1] != 1; ++spin) {
+  for (u64 spin = 0; TXUSED[1] != (u16)(n + 1); ++spin) {
     if (spin > 4000000000ul) return 4;
     cpu_relax();
   }
-  for (u64 spin = 0; rxused[1] != 1; ++spin) {
+  return 0;
+}
+static int mode_virtio(void) {
+  int r = virtio_up();
+  if (r != 0) return r;
+  if ((r = virtio_send("snowflock", 0)) != 0) return r;
+  for (u64 spin = 0; RXUSED[1] != 1; ++spin) {
     if (spin > 4000000000ul) return 5;
     cpu_relax();
   }
   const u32 len = *(volatile u32*)(VQ_BASE + 2048 + 8);
   serial_puts("virtio rx len=");
   serial_put_hex(len);
-  serial_puts(memcmp(rxbuf + 12 + 14, "flocksnow", 9) == 0 ? " payload ok\n" : " payload WRONG\n");
-  return len == 12 + 64 && memcmp(rxbuf + 12 + 14, "flocksnow", 9) == 0 ? 0 : 6;
+  serial_puts(memcmp(RXBUF + 12 + 14, "flocksnow", 9) == 0 ? " payload ok\n" : " payload WRONG\n");
+  return len == 12 + 64 && memcmp(RXBUF + 12 + 14, "flocksnow", 9) == 0 ? 0 : 6;
+}
+/* Brings the NIC up, says "parent", then waits for a link change (ConfigGeneration moves: it is a clone on
+ * a new tap) and says "clone" with the MAC its config space now holds. */
+static int mode_virtiofork(void) {
+  int r = virtio_up();
+  if (r != 0) return r;
+  if ((r = virtio_send("parent", 0)) != 0) return r;
+  const u32 gen = *vreg(0x0fc);
+  for (;;) {
+    if (*vreg(0x0fc) != gen) break;
+    for (int i = 0; i < 1000; ++i) cpu_relax();
+  }
+  virtio_read_mac();
+  *vreg(0x064) = *vreg(0x060); /* acknowledge the configuration interrupt bit */
+  if ((r = virtio_send("clone", 1)) != 0) return r;
+  return 0;
 }
 
 /* ---- entry ---------------------------------------------------------------------------------- */
@@ -580,6 +610,7 @@ int guest_main(const struct sf_bootinfo* bi) {
   if (strcmp(mode, "exitspin") == 0) return mode_exitspin();
   if (strcmp(mode, "apcrash") == 0) return mode_apcrash();
   if (strcmp(mode, "virtio") == 0) return mode_virtio();
+  if (strcmp(mode, "virtiofork") == 0) return mode_virtiofork();
   serial_puts("unknown mode\n");
   return 250;
 }
