@@ -558,8 +558,10 @@ static int mode_virtio(void) {
 static int mode_virtiofork(void) {
   int r = virtio_up();
   if (r != 0) return r;
-  if ((r = virtio_send("parent", 0)) != 0) return r;
+  /* Read before "parent" goes out: the test forks once it sees that frame, and a clone must find the
+   * generation it compares with already saved (a driver saves it before it asks DHCP, for the same reason). */
   const u32 gen = *vreg(0x0fc);
+  if ((r = virtio_send("parent", 0)) != 0) return r;
   for (;;) {
     if (*vreg(0x0fc) != gen) break;
     for (int i = 0; i < 1000; ++i) cpu_relax();
