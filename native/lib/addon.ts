@@ -220,7 +220,7 @@ export interface NativeVmHandle {
   becomeClone(snapshot: NativeSnapshotHandle, options: NativeCloneOptions): Promise<void>;
   /** null: not a lazy clone (or gone). */
   memtapStats(): MemtapStats | null;
-  /** null: no NIC (or gone). */
+  /** null: no NIC. Once destroyed, the last counters. */
   netStats(): NativeNetStats | null;
   prefetch(gpa: number, npages: number): void;
   boot(): Promise<void>;

@@ -343,9 +343,8 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     if (bytes.length > 0) this.#native.consoleInput(bytes);
   }
 
-  /** The NIC's counters (frames and bytes each way, drops, DHCP answers); null without a NIC or once destroyed. */
+  /** The NIC's counters (frames and bytes each way, drops, DHCP answers); null without a NIC. After destroy(), the final ones. */
   netStats(): NetStats | null {
-    if (this.#destroying) return null;
     return parseNetStats(this.#native.netStats());
   }
 

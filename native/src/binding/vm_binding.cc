@@ -276,15 +276,17 @@ class DestroyWorker final : public VmWorker {
     if (!vm_) return;
     vm_->destroy();
     stats_ = vm_->stats();
+    if (auto net = vm_->net_stats(); net.ok()) net_ = net.value();
     exit_code_ = vm_->exit_code();
     reason_ = vm_->reason();
     vm_.reset();
   }
 
-  void Finish(Napi::Env env) override { self_->FinishDestroy(env, stats_, exit_code_, reason_); }
+  void Finish(Napi::Env env) override { self_->FinishDestroy(env, stats_, net_, exit_code_, reason_); }
 
   std::unique_ptr<Vm> vm_;
   sf::vmm::VmStats stats_{};
+  std::optional<sf::devices::NetStats> net_;
   int exit_code_ = 0;
   std::string reason_;
 };
@@ -511,7 +513,8 @@ Napi::Value VmBinding::MemtapStats(const Napi::CallbackInfo& info) {
 
 Napi::Value VmBinding::NetStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!vm_) return env.Null();
+  // Gone (destroying or destroyed): the last counters, so the owner can record what the VM moved.
+  if (!vm_) return final_net_ ? Napi::Value(NetStatsToJs(env, *final_net_)) : env.Null();
   auto s = vm_->net_stats();
   if (!s.ok()) return env.Null();
   return NetStatsToJs(env, s.value());
@@ -586,6 +589,7 @@ Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
   }
   // phase_ == kReady or kShell (kCreating and kDestroying always have an operation in flight).
   final_stats_ = vm_->stats();
+  if (auto net = vm_->net_stats(); net.ok()) final_net_ = net.value();
   final_exit_code_ = vm_->exit_code();
   final_reason_ = vm_->reason();
   auto* worker = new DestroyWorker(env, this, std::move(vm_));
@@ -593,8 +597,11 @@ Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
   return StartWorker(worker, op_in_flight_);
 }
 
-void VmBinding::FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, int exit_code, const std::string& reason) {
+void VmBinding::FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats,
+                              const std::optional<sf::devices::NetStats>& net, int exit_code,
+                              const std::string& reason) {
   final_stats_ = stats;
+  final_net_ = net;
   final_exit_code_ = exit_code;
   final_reason_ = reason;
   // What the VM said while stopping (its last console bytes, the 'destroyed' state) still reaches JS; after

@@ -8,6 +8,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "../core/vmm/vm.h"
@@ -34,7 +35,8 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   void FinishBoot(Napi::Env env, bool ok);
   void FinishShell(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok);
   void FinishBecomeClone(Napi::Env env, bool ok);
-  void FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, int exit_code, const std::string& reason);
+  void FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, const std::optional<sf::devices::NetStats>& net,
+                     int exit_code, const std::string& reason);
   void EndOperation() { op_in_flight_ = false; }
   void DrainEvents(Napi::Env env) {
     if (events_) events_->Drain(env);
@@ -54,7 +56,7 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value CreateRemoteClone(const Napi::CallbackInfo& info);
   Napi::Value BecomeClone(const Napi::CallbackInfo& info);   // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
   Napi::Value MemtapStats(const Napi::CallbackInfo& info);   // () => {...} | null (not a lazy clone)
-  Napi::Value NetStats(const Napi::CallbackInfo& info);      // () => {...} | null (no NIC, or gone)
+  Napi::Value NetStats(const Napi::CallbackInfo& info);      // () => {...} | null (no NIC); final once gone
   Napi::Value Prefetch(const Napi::CallbackInfo& info);      // (gpa, npages) => void, throws on failure
   Napi::Value Boot(const Napi::CallbackInfo& info);          // () => Promise<void>
   Napi::Value Pause(const Napi::CallbackInfo& info);         // () => Promise<void>
@@ -92,6 +94,7 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
 
   // Snapshot taken when destroy() starts, replaced by the final values once it has finished.
   sf::vmm::VmStats final_stats_{};
+  std::optional<sf::devices::NetStats> final_net_;  // a NIC's last counters, once vm_ is gone
   int final_exit_code_ = 0;
   std::string final_reason_;
 };
