@@ -74,7 +74,8 @@ test('1000 calls leak no file descriptors', () => {
   const before = readdirSync('/proc/self/fd').length;
   for (let i = 0; i < 1000; i++) hostCapabilities();
   const after = readdirSync('/proc/self/fd').length;
-  assert.equal(after, before, `open fds went from ${before} to ${after}`);
+  // A leak per call would be ~1000 fds; the slack is for the test process's own (tsx's compiler pipes, libuv).
+  assert.ok(after - before <= 4, `open fds went from ${before} to ${after}`);
 });
 
 test('a malformed addon answer is rejected with the path of the bad field', () => {
