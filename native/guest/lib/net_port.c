@@ -27,8 +27,8 @@ unsigned int sf_lwip_rand(void) {
   unsigned vmid = sf_vmid();
   if (seeded_for != vmid + 1) {
     /* After a fork the clone has its parent's state: mix in who it is now and when. */
-    sf_prng_seed(&rand_state, sf_mix64(rand_state.state ^ sf_time_ns() ^ ((uint64_t)vmid << 48) ^
-                                       ((uint64_t)sf_clusterid() << 32)));
+    sf_prng_seed(&rand_state,
+                 sf_mix64(rand_state.state ^ sf_time_ns() ^ ((uint64_t)vmid << 48) ^ ((uint64_t)sf_clusterid() << 32)));
     seeded_for = vmid + 1;
   }
   return (unsigned int)(sf_prng_next(&rand_state) >> 32);

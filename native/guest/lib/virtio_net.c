@@ -13,7 +13,8 @@ static void read_config(struct sf_vnet *n, uint8_t mac[6], int *up) {
   uint32_t before, after;
   do {
     before = sf_virtio_config_generation(d);
-    for (unsigned i = 0; i < 6; i++) mac[i] = sf_mmio_read8(d->base + SF_VIRTIO_MMIO_CONFIG + SF_VIRTIO_NET_CFG_MAC + i);
+    for (unsigned i = 0; i < 6; i++)
+      mac[i] = sf_mmio_read8(d->base + SF_VIRTIO_MMIO_CONFIG + SF_VIRTIO_NET_CFG_MAC + i);
     uint16_t status = SF_VIRTIO_NET_S_LINK_UP; /* without F_STATUS the link is always up */
     if (d->features & SF_VIRTIO_NET_F_STATUS)
       status = sf_mmio_read16(d->base + SF_VIRTIO_MMIO_CONFIG + SF_VIRTIO_NET_CFG_STATUS);

@@ -18,7 +18,6 @@
 #define LWIP_UDP 1
 #define LWIP_TCP 1
 #define LWIP_DHCP 1
-#define LWIP_DHCP_DOES_ACD_CHECK 0
 #define DHCP_DOES_ARP_CHECK 0 /* the address comes from our own VMM: skip the 2 s ARP probe */
 #define LWIP_AUTOIP 0
 #define LWIP_IGMP 0
@@ -75,5 +74,13 @@
  * reseeded after a fork (lib/net_port.c). */
 unsigned int sf_lwip_rand(void);
 #define LWIP_RAND() (sf_lwip_rand())
+
+#ifdef SF_HOST_TEST
+/* The host tests run a peer netif inside the same lwIP on the same subnet: its unbound replies (a RST
+ * for a closed port) must leave through the peer, which plain longest-prefix routing cannot tell. */
+struct ip4_addr;
+struct netif *sf_test_route_src(const struct ip4_addr *src, const struct ip4_addr *dest);
+#define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) sf_test_route_src((src), (dest))
+#endif
 
 #endif /* SF_LWIPOPTS_H */

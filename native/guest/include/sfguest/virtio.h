@@ -86,8 +86,8 @@ struct sf_vring_used {
 };
 
 struct sf_virtqueue {
-  uint16_t index;    /* queue number in the device */
-  uint16_t num;      /* entries (a power of two) */
+  uint16_t index;      /* queue number in the device */
+  uint16_t num;        /* entries (a power of two) */
   uint16_t next_avail; /* our copy of avail->idx */
   uint16_t last_used;  /* used entries consumed so far */
   struct sf_vring_desc *desc;

@@ -13,7 +13,7 @@
 #define SF_VIRTIO_NET_CFG_MAC 0u
 #define SF_VIRTIO_NET_CFG_STATUS 6u
 
-#define SF_VNET_HDR_LEN 12u   /* struct virtio_net_hdr with num_buffers (VERSION_1) */
+#define SF_VNET_HDR_LEN 12u     /* struct virtio_net_hdr with num_buffers (VERSION_1) */
 #define SF_VNET_FRAME_MAX 1514u /* Ethernet header + 1500 bytes, no FCS */
 #define SF_VNET_FRAME_MIN 14u
 #define SF_VNET_BUF_LEN 1536u /* one rx or tx buffer: header + frame, rounded up */

@@ -5,6 +5,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef SF_HOST_TEST
+/* The host tests link lwIP beside the host libc: take its ssize_t (and SSIZE_MAX) instead of lwIP's own. */
+#include <limits.h>
+#include <sys/types.h>
+#endif
 
 #define LWIP_NO_INTTYPES_H 1
 #define LWIP_NO_CTYPE_H 1
@@ -23,7 +28,6 @@
 #define X32_F "x"
 #define SZT_F "zu"
 
-#define BYTE_ORDER LITTLE_ENDIAN
 #define LWIP_CHKSUM_ALGORITHM 3
 
 void sf_lwip_diag(const char *fmt, ...) __attribute__((format(__printf__, 1, 2)));

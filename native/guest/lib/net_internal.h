@@ -1,0 +1,22 @@
+/* Between the netif glue (net.c) and the socket layer (net_socket.c). Not installed. */
+#ifndef SF_NET_INTERNAL_H
+#define SF_NET_INTERNAL_H
+
+#include <stdint.h>
+
+/* 1 once sf_net_init brought the NIC up (the stack may still wait for DHCP). */
+int sf_net_ready(void);
+/* lwIP's index of the virtio netif: every socket's pcb is bound to it. */
+uint8_t sf_net_netif_index(void);
+/* Called by sf_net_poll when this VM turned out to be a clone or the link changed: sockets forget
+ * their connections (lwIP aborts the pcbs on the address change; listening sockets stay). */
+void sf_net_sockets_reset(void);
+/* The monotonic clock in ms used for timeouts. */
+uint64_t sf_net_now_ms(void);
+
+#ifdef SF_HOST_TEST
+/* The host tests' fake device moves frames here, at the top of every sf_net_poll (never inside lwIP). */
+void sf_host_net_tick(void);
+#endif
+
+#endif /* SF_NET_INTERNAL_H */
