@@ -85,7 +85,8 @@ static void restart_link(void) {
   netif_set_addr(&g.netif, IP4_ADDR_ANY4, IP4_ADDR_ANY4, IP4_ADDR_ANY4);
   netif_set_link_down(&g.netif);
   etharp_cleanup_netif(&g.netif);
-  sf_net_sockets_reset();
+  /* Connections bound to the old address were aborted by lwIP (their sockets now report ECONNRESET);
+   * listening and UDP sockets are bound to any address and carry on. */
   g.quiet = 0;
   memcpy(g.netif.hwaddr, g.vnet.mac, 6);
   if (g.vnet.link_up) {

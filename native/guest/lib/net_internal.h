@@ -8,9 +8,6 @@
 int sf_net_ready(void);
 /* lwIP's index of the virtio netif: every socket's pcb is bound to it. */
 uint8_t sf_net_netif_index(void);
-/* Called by sf_net_poll when this VM turned out to be a clone or the link changed: sockets forget
- * their connections (lwIP aborts the pcbs on the address change; listening sockets stay). */
-void sf_net_sockets_reset(void);
 /* The monotonic clock in ms used for timeouts. */
 uint64_t sf_net_now_ms(void);
 

@@ -219,6 +219,7 @@ int sf_listen(int s, uint16_t port) {
   struct sock *k = get(s, SF_SOCK_STREAM);
   if (!k) return -SF_NET_EBADF;
   if (!k->tcp || k->listening || k->connected || k->connecting) return -SF_NET_EINVAL;
+  ip_set_option(k->tcp, SOF_REUSEADDR);
   err_t e = tcp_bind(k->tcp, IP4_ADDR_ANY, port);
   if (e != ERR_OK) return -map_err(e);
   struct tcp_pcb *lpcb = tcp_listen_with_backlog(k->tcp, ACCEPT_QUEUE);
@@ -351,12 +352,23 @@ long sf_recvfrom(int s, void *buf, size_t len, uint32_t *ip, uint16_t *port) {
   return (long)copied;
 }
 
+int sf_readable(int s) {
+  struct sock *k = get(s, 0);
+  if (!k) return -SF_NET_EBADF;
+  if (k->type == SF_SOCK_DGRAM) return k->dq_len > 0;
+  if (k->listening) return k->acc_len > 0 || !k->tcp;
+  return readable(k);
+}
+
 static void drop_tcp(struct sock *k) {
   if (!k->tcp) return;
   tcp_arg(k->tcp, 0);
-  tcp_err(k->tcp, 0);
-  if (k->listening) tcp_accept(k->tcp, 0);
-  else tcp_recv(k->tcp, 0);
+  if (k->listening) {
+    tcp_accept(k->tcp, 0);
+  } else {
+    tcp_err(k->tcp, 0);
+    tcp_recv(k->tcp, 0);
+  }
   if (tcp_close(k->tcp) != ERR_OK) tcp_abort(k->tcp);
   k->tcp = 0;
 }
@@ -386,9 +398,4 @@ int sf_close(int s) {
   k->type = 0;
   sf_net_poll();
   return 0;
-}
-
-void sf_net_sockets_reset(void) {
-  /* The address change already made lwIP abort every connection bound to the old address (their err
-   * callbacks ran); what remains (listening and UDP sockets, bound to any address) carries on. */
 }

@@ -55,6 +55,7 @@
 #define TCP_LISTEN_BACKLOG 1
 #define TCP_DEFAULT_LISTEN_BACKLOG 16
 #define LWIP_TCP_KEEPALIVE 0
+#define SO_REUSE 1 /* a listener may take its port back while old connections sit in TIME_WAIT */
 
 /* Checksums in software both ways: the device offers no offloads. */
 #define CHECKSUM_GEN_IP 1

@@ -18,6 +18,7 @@
 #include <sfguest/virtio_net.h>
 #include "../lib/net_internal.h"
 #include "fake_vnet.h"
+#include "netecho/echo.h"
 #include "shim.h"
 #include "test.h"
 
@@ -246,6 +247,74 @@ static void peer_ping(uint32_t to) {
   pbuf_free(p);
 }
 
+/* ---- netecho's peers: an echo server for the guest's client, clients for the guest's server -------- */
+static err_t echo_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
+  (void)arg, (void)err;
+  if (!p) {
+    tcp_close(pcb);
+    return ERR_OK;
+  }
+  if (tcp_sndbuf(pcb) < p->tot_len) return ERR_MEM; /* lwIP offers it again later */
+  for (struct pbuf *q = p; q; q = q->next) tcp_write(pcb, q->payload, q->len, TCP_WRITE_FLAG_COPY);
+  tcp_output(pcb);
+  tcp_recved(pcb, p->tot_len);
+  pbuf_free(p);
+  return ERR_OK;
+}
+
+static err_t echo_accept(void *arg, struct tcp_pcb *pcb, err_t err) {
+  (void)arg, (void)err;
+  tcp_recv(pcb, echo_recv);
+  return ERR_OK;
+}
+
+struct peer_client {
+  struct tcp_pcb *pcb;
+  unsigned vmid;
+  uint32_t sent, got, bad;
+  int done;
+};
+
+static void pc_pump(struct peer_client *c) {
+  static uint8_t chunk[1024];
+  while (c->sent < BULK && c->sent - c->got < NETECHO_INFLIGHT && tcp_sndbuf(c->pcb) >= sizeof chunk) {
+    for (uint32_t i = 0; i < sizeof chunk; i++) chunk[i] = netecho_byte(c->vmid, c->sent + i);
+    if (tcp_write(c->pcb, chunk, sizeof chunk, TCP_WRITE_FLAG_COPY) != ERR_OK) break;
+    c->sent += sizeof chunk;
+  }
+  tcp_output(c->pcb);
+}
+
+static err_t pc_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
+  struct peer_client *c = arg;
+  (void)err;
+  if (!p) return ERR_OK;
+  for (struct pbuf *q = p; q; q = q->next)
+    for (u16_t i = 0; i < q->len; i++, c->got++) c->bad += ((uint8_t *)q->payload)[i] != netecho_byte(c->vmid, c->got);
+  tcp_recved(pcb, p->tot_len);
+  pbuf_free(p);
+  if (c->got == BULK && !c->done) {
+    c->done = 1;
+    tcp_close(pcb);
+    return ERR_OK;
+  }
+  pc_pump(c);
+  return ERR_OK;
+}
+
+static err_t pc_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
+  (void)pcb, (void)len;
+  struct peer_client *c = arg;
+  if (!c->done) pc_pump(c);
+  return ERR_OK;
+}
+
+static err_t pc_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
+  (void)pcb, (void)err;
+  pc_pump(arg);
+  return ERR_OK;
+}
+
 static void poll_for(unsigned n) {
   for (unsigned i = 0; i < n; i++) sf_net_poll();
 }
@@ -352,6 +421,48 @@ static void test_udp_icmp(void) {
   CHECK(sf_close(s) == -SF_NET_EBADF);
 }
 
+static void test_netecho(void) {
+  CHECK(netecho_master_ip(0x0a010207u, 0xffffff00u) == 0x0a010201u);
+  CHECK(netecho_master_ip(0xc0a80063u, 0xfffffff0u) == 0xc0a80061u);
+
+  /* The clone's side against an echo server on the peer. */
+  struct tcp_pcb *l = tcp_new();
+  tcp_bind_netif(l, &peer);
+  tcp_bind(l, IP4_ADDR_ANY, NETECHO_PORT);
+  l = tcp_listen(l);
+  tcp_accept(l, echo_accept);
+  int s = sf_socket(SF_SOCK_STREAM);
+  sf_set_timeout(s, 20000);
+  CHECK(sf_connect(s, PEER_IP, NETECHO_PORT) == 0);
+  long bad = netecho_client(s, 3, BULK);
+  CHECKF(bad == 0, "netecho client: %ld", bad);
+  sf_close(s);
+  tcp_close(l);
+
+  /* The master's side: two peer clients at once, each with its own pattern. (Another port: in this one
+   * lwIP the peer's side of the first test still holds NETECHO_PORT.) */
+  int ls = sf_socket(SF_SOCK_STREAM);
+  CHECK(sf_listen(ls, NETECHO_PORT + 1) == 0);
+  static struct peer_client pcs[2];
+  for (unsigned i = 0; i < 2; i++) {
+    memset(&pcs[i], 0, sizeof pcs[i]);
+    pcs[i].vmid = i + 1;
+    pcs[i].pcb = tcp_new();
+    tcp_bind_netif(pcs[i].pcb, &peer);
+    tcp_arg(pcs[i].pcb, &pcs[i]);
+    tcp_recv(pcs[i].pcb, pc_recv);
+    tcp_sent(pcs[i].pcb, pc_sent);
+    ip4_addr_t to;
+    ip4_addr_set_u32(&to, lwip_htonl(sf_ip()));
+    tcp_connect(pcs[i].pcb, &to, NETECHO_PORT + 1, pc_connected);
+  }
+  uint32_t per[2];
+  long long echoed = netecho_serve(ls, 2, 20000, per);
+  CHECKF(echoed == 2LL * BULK && per[0] == BULK && per[1] == BULK, "netecho served %lld", echoed);
+  CHECK(pcs[0].done && pcs[1].done && pcs[0].bad == 0 && pcs[1].bad == 0);
+  sf_close(ls);
+}
+
 static void test_link_change_and_fork(void) {
   int s = sf_socket(SF_SOCK_STREAM);
   sf_set_timeout(s, 5000);
@@ -396,5 +507,6 @@ void test_net(void) {
   test_bring_up();
   test_tcp_bulk();
   test_udp_icmp();
+  test_netecho();
   test_link_change_and_fork();
 }

@@ -80,6 +80,9 @@ long sf_recv(int s, void *buf, size_t len);
 long sf_sendto(int s, const void *buf, size_t len, uint32_t ip, uint16_t port);
 /* UDP: waits for one datagram, copies at most len bytes (the rest is dropped), sender in *ip and *port. */
 long sf_recvfrom(int s, void *buf, size_t len, uint32_t *ip, uint16_t *port);
+/* Non-blocking: 1 if the next sf_recv/sf_recvfrom (or sf_accept on a listening socket) would not wait
+ * (data, end of stream or an error), 0 if it would, -SF_NET_EBADF. Does not poll: call sf_net_poll. */
+int sf_readable(int s);
 /* Closes s: TCP sends what is queued and then FIN (lwIP finishes that as long as the stack is polled). */
 int sf_close(int s);
 
