@@ -21,14 +21,18 @@
 
 static struct {
   int stack_ready, nic_ready;
-  int quiet; /* set while the old address is torn down: nothing of the parent's leaves the NIC */
+  int quiet;     /* set while the old address is torn down: nothing of the parent's leaves the NIC */
+  int need_dhcp; /* the address was dropped while the link was down: DHCP starts afresh when it comes up */
   unsigned vmid;
   uint64_t last_config_ms;
   struct netif netif;
   struct sf_vnet vnet;
 } g;
 
-uint64_t sf_net_now_ms(void) { return sf_time_ns() / 1000000u; }
+/* One clock read per poll serves lwIP's timers (sys_now) and every timeout: each read is a VM exit. */
+static uint64_t clock_ms;
+uint64_t sf_net_clock_ms(void) { return clock_ms; }
+static void clock_update(void) { clock_ms = sf_time_ns() / 1000000u; }
 int sf_net_ready(void) { return g.nic_ready; }
 uint8_t sf_net_netif_index(void) { return netif_get_index(&g.netif); }
 struct netif *sf_net_netif(void) {
@@ -89,6 +93,7 @@ static void restart_link(void) {
    * listening and UDP sockets are bound to any address and carry on. */
   g.quiet = 0;
   memcpy(g.netif.hwaddr, g.vnet.mac, 6);
+  g.need_dhcp = !g.vnet.link_up;
   if (g.vnet.link_up) {
     netif_set_link_up(&g.netif);
     dhcp_start(&g.netif);
@@ -97,6 +102,7 @@ static void restart_link(void) {
 
 void sf_net_stack_init(void) {
   if (g.stack_ready) return;
+  clock_update();
   lwip_init();
   g.stack_ready = 1;
 }
@@ -105,8 +111,9 @@ void sf_net_poll(void) {
 #ifdef SF_HOST_TEST
   sf_host_net_tick();
 #endif
+  clock_update();
   if (!g.nic_ready) return;
-  uint64_t now = sf_net_now_ms();
+  uint64_t now = clock_ms;
   if (sf_vmid() != g.vmid) { /* the first poll in a clone */
     g.vmid = sf_vmid();
     g.vnet.config_gen = ~g.vnet.config_gen; /* re-read MAC and link whatever the generation says */
@@ -115,7 +122,15 @@ void sf_net_poll(void) {
     g.last_config_ms = now;
   } else if (now - g.last_config_ms >= CONFIG_CHECK_MS) {
     g.last_config_ms = now;
-    if (sf_vnet_check_config(&g.vnet)) restart_link();
+    if (sf_vnet_check_config(&g.vnet)) {
+      if (memcmp(g.netif.hwaddr, g.vnet.mac, 6) != 0 || (g.need_dhcp && g.vnet.link_up)) {
+        restart_link(); /* another identity on this NIC */
+      } else if (g.vnet.link_up) {
+        netif_set_link_up(&g.netif); /* a flap: lwIP's DHCP asks for the same address again (REBOOTING) */
+      } else {
+        netif_set_link_down(&g.netif);
+      }
+    }
   }
   while (sf_vnet_receive(&g.vnet, deliver, 0, RX_BATCH) == RX_BATCH) {
   }
@@ -134,17 +149,19 @@ int sf_net_init(unsigned timeout_ms) {
     netif_set_default(&g.netif);
     netif_set_up(&g.netif);
     g.nic_ready = 1;
-    g.last_config_ms = sf_net_now_ms();
+    g.last_config_ms = clock_ms;
+    g.need_dhcp = !g.vnet.link_up;
     if (g.vnet.link_up) {
       netif_set_link_up(&g.netif);
       dhcp_start(&g.netif);
     }
   }
-  uint64_t start = sf_net_now_ms(), limit = timeout_ms ? timeout_ms : SF_NET_INIT_TIMEOUT_MS;
+  sf_net_poll();
+  uint64_t start = clock_ms, limit = timeout_ms ? timeout_ms : SF_NET_INIT_TIMEOUT_MS;
   for (;;) {
-    sf_net_poll();
     if (dhcp_supplied_address(&g.netif)) return 0;
-    if (sf_net_now_ms() - start >= limit) return -SF_NET_ETIMEDOUT;
+    if (clock_ms - start >= limit) return -SF_NET_ETIMEDOUT;
+    sf_net_poll();
   }
 }
 

@@ -8,8 +8,8 @@
 int sf_net_ready(void);
 /* lwIP's index of the virtio netif: every socket's pcb is bound to it. */
 uint8_t sf_net_netif_index(void);
-/* The monotonic clock in ms used for timeouts. */
-uint64_t sf_net_now_ms(void);
+/* The monotonic clock in ms as of the last sf_net_poll (lwIP's sys_now and every timeout use it). */
+uint64_t sf_net_clock_ms(void);
 
 #ifdef SF_HOST_TEST
 /* The host tests' fake device moves frames here, at the top of every sf_net_poll (never inside lwIP). */

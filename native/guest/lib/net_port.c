@@ -1,5 +1,5 @@
-/* What lwIP asks of its platform (lwip-port/): sys_now from the time hypercall, diagnostics and asserts,
- * and LWIP_RAND, whose state is reseeded from the vmid and the clock the first time it is used after a fork. */
+/* What lwIP asks of its platform (lwip-port/): sys_now (the time hypercall, read once per poll), diagnostics
+ * and asserts, and LWIP_RAND, whose state is reseeded from the vmid and the clock the first time it is used after a fork. */
 #include <lwip/sys.h>
 #include <sfguest/bootinfo.h>
 #include <sfguest/prng.h>
@@ -7,8 +7,9 @@
 #include <sfguest/stdlib.h>
 #include <sfguest/time.h>
 #include <stdarg.h>
+#include "net_internal.h"
 
-u32_t sys_now(void) { return (u32_t)(sf_time_ns() / 1000000u); }
+u32_t sys_now(void) { return (u32_t)sf_net_clock_ms(); }
 
 void sf_lwip_diag(const char *fmt, ...) {
   va_list ap;

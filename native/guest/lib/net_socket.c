@@ -68,16 +68,15 @@ static int map_err(err_t e) {
   }
 }
 
-/* Polls until done(s) says 1, or the socket's timeout passes (-SF_NET_ETIMEDOUT). */
+/* Polls until done(k) says 1, or the socket's timeout passes (-SF_NET_ETIMEDOUT). The clock starts after
+ * a first poll: the one from the last poll may be old if the program computed in between. */
 static int wait_for(struct sock *k, int (*done)(struct sock *)) {
-  uint64_t start = 0;
+  if (done(k)) return 0;
+  sf_net_poll();
+  uint64_t start = sf_net_clock_ms();
   for (;;) {
     if (done(k)) return 0;
-    if (k->timeout_ms) {
-      uint64_t now = sf_net_now_ms();
-      if (!start) start = now ? now : 1;
-      else if (now - start >= k->timeout_ms) return -SF_NET_ETIMEDOUT;
-    }
+    if (k->timeout_ms && sf_net_clock_ms() - start >= k->timeout_ms) return -SF_NET_ETIMEDOUT;
     sf_net_poll();
   }
 }

@@ -463,6 +463,33 @@ static void test_netecho(void) {
   sf_close(ls);
 }
 
+/* The link goes down and up with the same MAC (same VM): the address and the connections stay; DHCP
+ * confirms the address (a REQUEST, no DISCOVER). */
+static void test_link_flap(void) {
+  int s = sf_socket(SF_SOCK_STREAM);
+  sf_set_timeout(s, 5000);
+  memset(&tp, 0, sizeof tp);
+  CHECK(sf_connect(s, PEER_IP, TCP_PORT) == 0);
+  uint32_t ip = sf_ip();
+  int discovers = dhcpd.discovers, requests = dhcpd.requests;
+  uint64_t changes = sf_net_stats()->link_changes;
+  fake_vnet_set_link(0, 0);
+  poll_for(60);
+  CHECK(!netif_is_link_up(sf_net_netif()) && sf_ip() == ip);
+  fake_vnet_set_link(1, 0);
+  poll_for(60);
+  CHECK(netif_is_link_up(sf_net_netif()) && sf_ip() == ip);
+  CHECKF(dhcpd.discovers == discovers && dhcpd.requests == requests + 1, "discovers %d→%d requests %d→%d", discovers,
+         dhcpd.discovers, requests, dhcpd.requests);
+  CHECK(sf_net_stats()->link_changes == changes + 2);
+  static uint8_t some[3000];
+  for (uint32_t i = 0; i < sizeof some; i++) some[i] = pat_a(i);
+  CHECK(sf_send(s, some, sizeof some) == (long)sizeof some);
+  poll_for(10);
+  CHECKF(tp.got == sizeof some && tp.bad == 0, "the connection survived the flap: peer got %u", tp.got);
+  sf_close(s);
+}
+
 static void test_link_change_and_fork(void) {
   int s = sf_socket(SF_SOCK_STREAM);
   sf_set_timeout(s, 5000);
@@ -508,5 +535,6 @@ void test_net(void) {
   test_tcp_bulk();
   test_udp_icmp();
   test_netecho();
+  test_link_flap();
   test_link_change_and_fork();
 }
