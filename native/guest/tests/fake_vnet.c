@@ -14,7 +14,6 @@ struct fake_queue {
 };
 static struct fake_queue q[2];
 static uint32_t dfsel, drfsel, qsel, isr;
-static uint64_t driver_features;
 static struct sf_bootinfo boot;
 
 const struct sf_bootinfo *sf_bootinfo(void) {
@@ -125,7 +124,7 @@ void fake_vnet_set_link(int up, const uint8_t *mac) {
 static void device_reset(void) {
   memset(q, 0, sizeof q);
   fake.status = 0;
-  driver_features = 0;
+  fake.driver_features = 0;
   isr = 0;
 }
 
@@ -165,7 +164,7 @@ void sf_host_mmio_write(uintptr_t addr, unsigned width, uint32_t v) {
     case SF_VIRTIO_MMIO_DEVICE_FEATURES_SEL: dfsel = v; break;
     case SF_VIRTIO_MMIO_DRIVER_FEATURES_SEL: drfsel = v; break;
     case SF_VIRTIO_MMIO_DRIVER_FEATURES:
-      if (drfsel < 2) set64(&driver_features, (int)drfsel, v);
+      if (drfsel < 2) set64(&fake.driver_features, (int)drfsel, v);
       break;
     case SF_VIRTIO_MMIO_QUEUE_SEL: qsel = v; break;
     case SF_VIRTIO_MMIO_QUEUE_NUM:
@@ -197,7 +196,8 @@ void sf_host_mmio_write(uintptr_t addr, unsigned width, uint32_t v) {
         break;
       }
       /* FEATURES_OK sticks only if the driver took nothing we did not offer. */
-      if ((v & SF_VIRTIO_STATUS_FEATURES_OK) && (driver_features & ~fake.offered)) v &= ~SF_VIRTIO_STATUS_FEATURES_OK;
+      if ((v & SF_VIRTIO_STATUS_FEATURES_OK) && (fake.driver_features & ~fake.offered))
+        v &= ~SF_VIRTIO_STATUS_FEATURES_OK;
       fake.status = v;
       break;
     default: break;

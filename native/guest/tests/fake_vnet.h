@@ -22,6 +22,7 @@ struct fake_vnet {
   uint16_t net_status; /* config status field */
   uint32_t generation;
   uint32_t status;
+  uint64_t driver_features; /* what the driver accepted */
   uint32_t notifies[2];
   uint32_t bad_descs; /* descriptors the device refused to read (out of bounds, bad length) */
   /* Frames the guest sent, oldest first (header stripped), and frames waiting for an rx buffer. */

@@ -325,6 +325,11 @@ static void test_bring_up(void) {
   CHECKF(sf_net_init(100) == -SF_NET_ENODEV, "no device in slot 0: ENODEV");
   fake.present = 1;
   CHECK(sf_socket(SF_SOCK_STREAM) == -SF_NET_ENETDOWN);
+  /* A legacy device (no VERSION_1) is refused and marked FAILED. */
+  uint64_t offered = fake.offered;
+  fake.offered &= ~SF_VIRTIO_F_VERSION_1;
+  CHECK(sf_net_init(100) == -SF_NET_ENODEV && (fake.status & SF_VIRTIO_STATUS_FAILED));
+  fake.offered = offered;
 
   dhcpd.offer_ip = 0x0a000002u;
   unsigned long t0 = ticks;
@@ -341,6 +346,8 @@ static void test_bring_up(void) {
   CHECK(fake.status == (SF_VIRTIO_STATUS_ACKNOWLEDGE | SF_VIRTIO_STATUS_DRIVER | SF_VIRTIO_STATUS_FEATURES_OK |
                         SF_VIRTIO_STATUS_DRIVER_OK));
   CHECK(fake.bad_descs == 0);
+  CHECKF(fake.driver_features == (SF_VIRTIO_F_VERSION_1 | SF_VIRTIO_NET_F_MAC | SF_VIRTIO_NET_F_STATUS),
+         "accepted %llx (CSUM is offered and must be left)", (unsigned long long)fake.driver_features);
   char buf[16];
   CHECK(strcmp(sf_ip_format(sf_ip(), buf), "10.0.0.2") == 0);
   uint32_t ip;
