@@ -6,12 +6,54 @@
 #include <sfguest/virtio.h>
 
 static uint32_t rd(const struct sf_virtio_dev *d, unsigned reg) { return sf_mmio_read32(d->base + reg); }
+
+#define PTE_P 0x1ull
+#define PTE_W 0x2ull
+#define PTE_U 0x4ull
+#define PTE_PWT 0x8ull
+#define PTE_PCD 0x10ull
+#define PTE_A 0x20ull
+#define PTE_D 0x40ull
+#define PTE_PS 0x80ull
+#define PTE_ADDR 0x000ffffffffff000ull
+#define LARGE_PAGE (2ull << 20)
+
+int sf_virtio_map_windows(void) {
+#ifdef SF_HOST_TEST
+  return 0;
+#else
+  /* The VMM's identity map (abi.h: PML4 at SF_PAGETABLE_GPA, PDPT after it, one PD per GiB from
+   * SF_PAGEDIR_GPA) may stop at the end of RAM; the windows lie in the MMIO hole at 3.25 GiB. Map the
+   * 2 MiB page that holds them (uncached, user) unless something already does. New entries only turn
+   * not-present into present, which needs no TLB flush. */
+  uint64_t *pml4 = (uint64_t *)(uintptr_t)SF_PAGETABLE_GPA;
+  if (!(pml4[0] & PTE_P) || (pml4[0] & PTE_ADDR) != SF_PAGETABLE_GPA + SF_PAGE_SIZE) return -1; /* not the ABI's map */
+  volatile uint64_t *pdpt = (uint64_t *)(uintptr_t)(pml4[0] & PTE_ADDR);
+  const uint64_t gib = SF_VIRTIO_MMIO_GPA >> 30;
+  const uint64_t last = SF_VIRTIO_MMIO_GPA + SF_MAX_DEVICES * SF_VIRTIO_MMIO_STRIDE - 1;
+  if ((last >> 21) != (SF_VIRTIO_MMIO_GPA >> 21) || gib >= SF_MAX_PAGEDIRS) return -1;
+  if (!(pdpt[gib] & PTE_P)) {
+    uint64_t *pd = (uint64_t *)(uintptr_t)(SF_PAGEDIR_GPA + gib * SF_PAGE_SIZE); /* that GiB's reserved PD */
+    memset(pd, 0, SF_PAGE_SIZE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the PD is whole before the PDPT entry makes it live */
+    pdpt[gib] = (uint64_t)(uintptr_t)pd | PTE_P | PTE_W | PTE_U | PTE_A;
+  }
+  if (pdpt[gib] & PTE_PS) return 0; /* a 1 GiB page covers the hole */
+  volatile uint64_t *pd = (uint64_t *)(uintptr_t)(pdpt[gib] & PTE_ADDR);
+  const uint64_t i = (SF_VIRTIO_MMIO_GPA >> 21) & 511;
+  if (!(pd[i] & PTE_P))
+    pd[i] =
+        (SF_VIRTIO_MMIO_GPA & ~(LARGE_PAGE - 1)) | PTE_P | PTE_W | PTE_U | PTE_PS | PTE_PWT | PTE_PCD | PTE_A | PTE_D;
+  return 0;
+#endif
+}
 static void wr(const struct sf_virtio_dev *d, unsigned reg, uint32_t v) { sf_mmio_write32(d->base + reg, v); }
 
 int sf_virtio_find(uint32_t device_id, unsigned nth, struct sf_virtio_dev *out) {
   const struct sf_bootinfo *bi = sf_bootinfo();
   unsigned slots = bi ? bi->ndevices : 0;
   if (slots > SF_MAX_DEVICES) slots = SF_MAX_DEVICES;
+  if (slots && sf_virtio_map_windows() != 0) return -1;
   for (unsigned i = 0; i < slots; i++) {
     struct sf_virtio_dev d = {.base = (uintptr_t)(SF_VIRTIO_MMIO_GPA + i * SF_VIRTIO_MMIO_STRIDE), .slot = i};
     if (rd(&d, SF_VIRTIO_MMIO_MAGIC) != SF_VIRTIO_MAGIC || rd(&d, SF_VIRTIO_MMIO_VERSION) != SF_VIRTIO_VERSION)

@@ -102,6 +102,9 @@ struct sf_virtio_dev {
   uint64_t features; /* negotiated */
 };
 
+/* Makes sure the device windows are mapped in the identity map (the VMM's may end with RAM): 0, or -1 if
+ * the page tables are not laid out as abi.h says (nothing is changed then). sf_virtio_find calls it. */
+int sf_virtio_map_windows(void);
 /* Finds the nth (0-based) device with device_id among the bootinfo.ndevices windows: 0, or -1 if none. */
 int sf_virtio_find(uint32_t device_id, unsigned nth, struct sf_virtio_dev *out);
 /* Resets the device, then ACKNOWLEDGE, DRIVER, accepts wanted & offered (VERSION_1 required) and checks
