@@ -21,19 +21,32 @@ trap 'rm -rf "$work"' EXIT
 if [ -f "$here/build/$tarball" ]; then
   cp "$here/build/$tarball" "$work/"
 else
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "fetch-lwip: apt-get is missing; put $tarball (sha256 $sha256) into $here/build/ and run make again" >&2
-    exit 1
+  # apt first (a private deb-src list: the Release signature vouches for the Sources index), then the
+  # pool URL directly with python3 (the pinned sha256 below vouches for the tarball either way).
+  fetched=0
+  if command -v apt-get >/dev/null 2>&1; then
+    mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+    echo "deb-src $mirror bookworm main" >"$work/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+      -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "Debug::NoLocking=1"
+      -o "APT::Sandbox::User=$(id -un)")
+    echo "fetch-lwip: fetching lwIP 2.1.3 from $mirror (Debian bookworm sources)…" >&2
+    if (cd "$work" && apt-get "${apt_opts[@]}" -qq update >"$work/log" 2>&1 &&
+      apt-get "${apt_opts[@]}" -qq source --download-only lwip=2.1.3+dfsg1-2 >>"$work/log" 2>&1) &&
+      [ -f "$work/$tarball" ]; then
+      fetched=1
+    fi
   fi
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-  echo "deb-src $mirror bookworm main" >"$work/sources.list"
-  apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "Debug::NoLocking=1"
-    -o "APT::Sandbox::User=$(id -un)")
-  echo "fetch-lwip: fetching lwIP 2.1.3 from $mirror (Debian bookworm sources)…" >&2
-  if ! (cd "$work" && apt-get "${apt_opts[@]}" -qq update >"$work/log" 2>&1 &&
-    apt-get "${apt_opts[@]}" -qq source --download-only lwip=2.1.3+dfsg1-2 >>"$work/log" 2>&1); then
-    cat "$work/log" >&2
+  if [ "$fetched" = 0 ] && command -v python3 >/dev/null 2>&1; then
+    url="$mirror/pool/main/l/lwip/$tarball"
+    echo "fetch-lwip: apt could not fetch it; trying $url" >&2
+    if python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+      "$url" "$work/$tarball" >>"$work/log" 2>&1; then
+      fetched=1
+    fi
+  fi
+  if [ "$fetched" = 0 ]; then
+    cat "$work/log" >&2 2>/dev/null || true
     echo "fetch-lwip: could not download lwIP from $mirror. Connect this machine to the network and run" >&2
     echo "  make -C native/guest" >&2
     echo "again, or copy $tarball (sha256 $sha256) into $here/build/ by hand." >&2
@@ -49,7 +62,19 @@ echo "$sha256  $work/$tarball" | sha256sum -c --quiet - || {
 # Only the sources the SDK compiles (src/) and the licence; unpacked beside, then moved in place at once.
 rm -rf "$dest.tmp"
 mkdir -p "$dest.tmp"
-tar -xJf "$work/$tarball" -C "$dest.tmp" --strip-components=1 lwip-2.1.3/src lwip-2.1.3/COPYING
+if command -v xz >/dev/null 2>&1; then
+  tar -xJf "$work/$tarball" -C "$dest.tmp" --strip-components=1 lwip-2.1.3/src lwip-2.1.3/COPYING
+else # no xz-utils: python3's tarfile reads xz itself
+  python3 - "$work/$tarball" "$dest.tmp" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1], "r:xz") as t:
+    for m in t.getmembers():
+        parts = m.name.split("/", 1)
+        if len(parts) == 2 and (parts[1] == "COPYING" or parts[1].startswith("src/")) and (m.isfile() or m.isdir()):
+            m.name = parts[1]
+            t.extract(m, sys.argv[2])
+PY
+fi
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 echo "$sha256  $tarball" >"$stamp"
