@@ -14,7 +14,8 @@
 #include <sfguest/virtio_net.h>
 #include "net_internal.h"
 
-/* Link state is looked at (one exit) at most this often; frames every poll. */
+/* Link state is looked at (one exit), and both queues notified again (two), at most this often; frames
+ * every poll. */
 #define CONFIG_CHECK_MS 50u
 #define RX_BATCH 64u
 #define MAX_PARTS 8u
@@ -122,6 +123,7 @@ void sf_net_poll(void) {
     g.last_config_ms = now;
   } else if (now - g.last_config_ms >= CONFIG_CHECK_MS) {
     g.last_config_ms = now;
+    sf_vnet_renotify(&g.vnet);
     if (sf_vnet_check_config(&g.vnet)) {
       if (memcmp(g.netif.hwaddr, g.vnet.mac, 6) != 0 || (g.need_dhcp && g.vnet.link_up)) {
         restart_link(); /* another identity on this NIC */

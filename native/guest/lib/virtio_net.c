@@ -7,6 +7,7 @@
 
 /* How long sf_vnet_send waits for the device to return a tx slot before dropping the frame. */
 #define TX_FULL_WAIT_NS (200ull * 1000 * 1000)
+#define TX_RENOTIFY_NS (1000ull * 1000)
 
 static void read_config(struct sf_vnet *n, uint8_t mac[6], int *up) {
   const struct sf_virtio_dev *d = &n->dev;
@@ -82,6 +83,14 @@ void sf_vnet_kick(struct sf_vnet *n) {
   }
 }
 
+void sf_vnet_renotify(struct sf_vnet *n) {
+  n->rx_unnotified = n->tx_unnotified = 0;
+  n->stats.rx_notifies++;
+  n->stats.tx_notifies++;
+  sf_virtqueue_notify(&n->dev, &n->rx);
+  sf_virtqueue_notify(&n->dev, &n->tx);
+}
+
 int sf_vnet_send(struct sf_vnet *n, const void *const *parts, const unsigned *lens, unsigned nparts) {
   unsigned total = 0;
   for (unsigned i = 0; i < nparts; i++) total += lens[i];
@@ -91,12 +100,16 @@ int sf_vnet_send(struct sf_vnet *n, const void *const *parts, const unsigned *le
   }
   sf_vnet_reap_tx(n);
   if (!n->tx_nfree) {
-    /* The ring is full: let the device see what waits, then give it a moment to drain. */
-    sf_vnet_kick(n);
-    uint64_t start = sf_time_ns();
+    /* The ring is full: notify (again, even if nothing is new: a notify the device missed, e.g. while a
+     * fork had it quiesced, must not stall us for good) once a millisecond while it drains. */
+    uint64_t start = sf_time_ns(), last = 0, now = start;
     do {
+      if (now - last >= TX_RENOTIFY_NS) {
+        last = now;
+        sf_vnet_renotify(n);
+      }
       sf_vnet_reap_tx(n);
-    } while (!n->tx_nfree && sf_time_ns() - start < TX_FULL_WAIT_NS);
+    } while (!n->tx_nfree && (now = sf_time_ns()) - start < TX_FULL_WAIT_NS);
     if (!n->tx_nfree) {
       n->stats.tx_dropped++;
       return -1;

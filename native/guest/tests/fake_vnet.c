@@ -187,7 +187,7 @@ void sf_host_mmio_write(uintptr_t addr, unsigned width, uint32_t v) {
       break;
     case SF_VIRTIO_MMIO_QUEUE_NOTIFY:
       if (v < 2) fake.notifies[v]++;
-      if (v == 1) consume_tx();
+      if (v == 1 && !fake.hold_tx) consume_tx();
       break;
     case SF_VIRTIO_MMIO_INTERRUPT_ACK: isr &= ~v; break;
     case SF_VIRTIO_MMIO_STATUS:

@@ -428,6 +428,26 @@ static void test_udp_icmp(void) {
   CHECK(sf_close(s) == -SF_NET_EBADF);
 }
 
+/* A device that stops taking tx: the ring fills, a send waits a bounded time and drops (an error, not a
+ * hang); once the device moves again, the queued frames go out and traffic flows. */
+static void test_tx_ring_full(void) {
+  int s = sf_socket(SF_SOCK_DGRAM);
+  sf_set_timeout(s, 2000);
+  const struct sf_vnet_stats *st = sf_net_stats();
+  uint64_t frames = st->tx_frames, dropped = st->tx_dropped;
+  fake.hold_tx = 1;
+  int failed = 0;
+  for (int i = 0; i < 300; i++) failed += sf_sendto(s, "x", 1, PEER_IP, 9) < 0;
+  CHECKF(st->tx_frames - frames == 256 && st->tx_dropped - dropped == 44 && failed == 44,
+         "queued %llu, dropped %llu, failed %d", (unsigned long long)(st->tx_frames - frames),
+         (unsigned long long)(st->tx_dropped - dropped), failed);
+  fake.hold_tx = 0;
+  char buf[8];
+  CHECK(sf_sendto(s, "again", 5, PEER_IP, ECHO_PORT) == 5);
+  CHECK(sf_recvfrom(s, buf, sizeof buf, 0, 0) == 5 && memcmp(buf, "again", 5) == 0);
+  sf_close(s);
+}
+
 static void test_netecho(void) {
   CHECK(netecho_master_ip(0x0a010207u, 0xffffff00u) == 0x0a010201u);
   CHECK(netecho_master_ip(0xc0a80063u, 0xfffffff0u) == 0xc0a80061u);
@@ -541,6 +561,7 @@ void test_net(void) {
   test_bring_up();
   test_tcp_bulk();
   test_udp_icmp();
+  test_tx_ring_full();
   test_netecho();
   test_link_flap();
   test_link_change_and_fork();
