@@ -262,6 +262,7 @@ long sf_send(int s, const void *buf, size_t len) {
   }
   if (k->listening) return -SF_NET_EINVAL;
   size_t done = 0;
+  uint64_t short_since = 0; /* clock + 1 when tcp_write first ran short of memory; 0 = it did not */
   while (done < len) {
     if (k->err) return -k->err;
     if (!k->tcp || !k->connected) return -SF_NET_ENOTCONN;
@@ -276,12 +277,15 @@ long sf_send(int s, const void *buf, size_t len) {
     if (chunk > 0xffff) chunk = 0xffff;
     err_t e = tcp_write(k->tcp, (const uint8_t *)buf + done, (u16_t)chunk,
                         TCP_WRITE_FLAG_COPY | (done + chunk < len ? TCP_WRITE_FLAG_MORE : 0));
-    if (e == ERR_MEM) { /* out of segments for now: let acks free some */
+    if (e == ERR_MEM) { /* out of segments or heap for now: let acks free some, within the timeout */
       tcp_output(k->tcp);
       sf_net_poll();
+      if (!short_since) short_since = sf_net_clock_ms() + 1;
+      else if (k->timeout_ms && sf_net_clock_ms() + 1 - short_since >= k->timeout_ms) return -SF_NET_ENOMEM;
       continue;
     }
     if (e != ERR_OK) return -map_err(e);
+    short_since = 0;
     done += chunk;
   }
   if (k->tcp) tcp_output(k->tcp);
