@@ -150,6 +150,13 @@ int sf_virtqueue_take_used(struct sf_virtqueue *q, uint32_t *id, uint32_t *len) 
   return 1;
 }
 
+int sf_virtqueue_wants_notify(const struct sf_virtqueue *q) {
+  /* Full fence: our avail index store must be visible before we read the device's flag, or a device
+   * that clears NO_NOTIFY and re-checks the ring could miss our entries while we skip the notify. */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  return !(__atomic_load_n(&q->used->flags, __ATOMIC_ACQUIRE) & SF_VRING_USED_F_NO_NOTIFY);
+}
+
 void sf_virtqueue_notify(struct sf_virtio_dev *d, const struct sf_virtqueue *q) {
   /* The device thread may only look at the rings after this exit: order our ring stores first. */
   __atomic_thread_fence(__ATOMIC_SEQ_CST);

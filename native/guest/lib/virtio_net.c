@@ -73,22 +73,23 @@ void sf_vnet_reap_tx(struct sf_vnet *n) {
 void sf_vnet_kick(struct sf_vnet *n) {
   if (n->rx_unnotified) {
     n->rx_unnotified = 0;
-    n->stats.rx_notifies++;
-    sf_virtqueue_notify(&n->dev, &n->rx);
+    if (sf_virtqueue_wants_notify(&n->rx)) {
+      n->stats.rx_notifies++;
+      sf_virtqueue_notify(&n->dev, &n->rx);
+    }
   }
   if (n->tx_unnotified) {
     n->tx_unnotified = 0;
-    n->stats.tx_notifies++;
-    sf_virtqueue_notify(&n->dev, &n->tx);
+    if (sf_virtqueue_wants_notify(&n->tx)) {
+      n->stats.tx_notifies++;
+      sf_virtqueue_notify(&n->dev, &n->tx);
+    }
   }
 }
 
 void sf_vnet_renotify(struct sf_vnet *n) {
-  n->rx_unnotified = n->tx_unnotified = 0;
-  n->stats.rx_notifies++;
-  n->stats.tx_notifies++;
-  sf_virtqueue_notify(&n->dev, &n->rx);
-  sf_virtqueue_notify(&n->dev, &n->tx);
+  n->rx_unnotified = n->tx_unnotified = 1; /* as if something were new: sf_vnet_kick does the rest */
+  sf_vnet_kick(n);
 }
 
 int sf_vnet_send(struct sf_vnet *n, const void *const *parts, const unsigned *lens, unsigned nparts) {

@@ -79,6 +79,10 @@ int fake_vnet_queue_to_guest(const void *frame, unsigned len) {
 
 void fake_vnet_fill_rx(void) {
   struct fake_queue *rq = &q[0];
+  if (q[1].ready) {
+    used(&q[1])->flags = fake.polls_tx ? SF_VRING_USED_F_NO_NOTIFY : 0;
+    if (fake.polls_tx) consume_tx();
+  }
   while (fake.to_len && rq->ready && (fake.status & SF_VIRTIO_STATUS_DRIVER_OK)) {
     int id = next_avail(rq);
     if (id < 0) return;

@@ -24,6 +24,7 @@ struct fake_vnet {
   uint32_t status;
   uint64_t driver_features; /* what the driver accepted */
   int hold_tx;              /* 1: notifies on the tx queue are ignored (a stalled device) */
+  int polls_tx;             /* 1: the device says NO_NOTIFY on tx and drains it at every fake_vnet_fill_rx */
   uint32_t notifies[2];
   uint32_t bad_descs; /* descriptors the device refused to read (out of bounds, bad length) */
   /* Frames the guest sent, oldest first (header stripped), and frames waiting for an rx buffer. */

@@ -430,6 +430,22 @@ static void test_udp_icmp(void) {
 
 /* A device that stops taking tx: the ring fills, a send waits a bounded time and drops (an error, not a
  * hang); once the device moves again, the queued frames go out and traffic flows. */
+/* A device that polls its tx queue (NO_NOTIFY in the used ring) gets no tx notifies, and still all frames. */
+static void test_no_notify(void) {
+  int s = sf_socket(SF_SOCK_DGRAM);
+  sf_set_timeout(s, 2000);
+  fake.polls_tx = 1;
+  poll_for(1);
+  uint32_t notifies = fake.notifies[1];
+  char buf[8];
+  int ok = 0;
+  for (int i = 0; i < 10; i++)
+    ok += sf_sendto(s, "poll", 4, PEER_IP, ECHO_PORT) == 4 && sf_recvfrom(s, buf, sizeof buf, 0, 0) == 4;
+  CHECKF(ok == 10 && fake.notifies[1] == notifies, "%d echoes, %u tx notifies", ok, fake.notifies[1] - notifies);
+  fake.polls_tx = 0;
+  sf_close(s);
+}
+
 static void test_tx_ring_full(void) {
   int s = sf_socket(SF_SOCK_DGRAM);
   sf_set_timeout(s, 2000);
@@ -561,6 +577,7 @@ void test_net(void) {
   test_bring_up();
   test_tcp_bulk();
   test_udp_icmp();
+  test_no_notify();
   test_tx_ring_full();
   test_netecho();
   test_link_flap();

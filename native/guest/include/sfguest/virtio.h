@@ -50,6 +50,7 @@
 
 #define SF_VRING_DESC_F_NEXT 1u
 #define SF_VRING_DESC_F_WRITE 2u
+#define SF_VRING_USED_F_NO_NOTIFY 1u /* the device polls this queue: notifies may be skipped */
 
 /* ---- Register access --------------------------------------------------------------------------- */
 #ifdef SF_HOST_TEST
@@ -123,6 +124,8 @@ void sf_virtqueue_publish(struct sf_virtqueue *q, uint16_t id);
 /* Takes the next used entry: 1 with *id and *len, or 0 when the device has returned nothing new. */
 int sf_virtqueue_take_used(struct sf_virtqueue *q, uint32_t *id, uint32_t *len);
 void sf_virtqueue_notify(struct sf_virtio_dev *d, const struct sf_virtqueue *q);
+/* 0 if the device said (used ring flag NO_NOTIFY) that it polls the queue and needs no notify now. */
+int sf_virtqueue_wants_notify(const struct sf_virtqueue *q);
 
 /* Reads len bytes of the device configuration at off, 8 bits at a time, retried until ConfigGeneration
  * is the same before and after (a consistent snapshot); returns that generation. */

@@ -52,8 +52,8 @@ void sf_vnet_kick(struct sf_vnet *n);
  * used entries are counted and dropped. Returns frames delivered. */
 unsigned sf_vnet_receive(struct sf_vnet *n, void (*deliver)(void *ctx, const uint8_t *frame, unsigned len), void *ctx,
                          unsigned max);
-/* Notifies both queues whether or not anything is new: the periodic insurance against a notify the device
- * never saw (sfguest/net.h calls it with every link check, every 50 ms). */
+/* Notifies both queues whether or not anything is new (unless the device polls them: NO_NOTIFY), the
+ * insurance against a notify the device never saw (sfguest/net.h calls it with every link check). */
 void sf_vnet_renotify(struct sf_vnet *n);
 /* Reaps finished tx descriptors. */
 void sf_vnet_reap_tx(struct sf_vnet *n);
