@@ -40,14 +40,17 @@ void test_sf(void);
 void test_align(void);
 void test_render(void);
 void test_share(void);
+void test_netfetch(void);
+void test_net(void);
 
 int main(void) {
   static const struct {
     const char *name;
     void (*fn)(void);
-  } suites[] = {{"string", test_string}, {"format", test_format},   {"malloc", test_malloc},
-                {"args", test_args},     {"console", test_console}, {"sf", test_sf},
-                {"align", test_align},   {"render", test_render},   {"share", test_share}};
+  } suites[] = {{"string", test_string},     {"format", test_format},   {"malloc", test_malloc},
+                {"args", test_args},         {"console", test_console}, {"sf", test_sf},
+                {"align", test_align},       {"render", test_render},   {"share", test_share},
+                {"netfetch", test_netfetch}, {"net", test_net}};
   for (unsigned i = 0; i < sizeof suites / sizeof suites[0]; i++) {
     unsigned long f0 = failed, p0 = passed;
     suites[i].fn();
