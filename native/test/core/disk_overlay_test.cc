@@ -241,6 +241,53 @@ TEST(CowOverlayTest, SweepRemovesOnlyStaleOverlayFiles) {
   EXPECT_FALSE(sweep_overlays(dir.file("missing")).ok());
 }
 
+// A read-only layer standing in for one that can fail (a remote layer whose fetch times out): the
+// overlay's behaviour above such a layer is what the test is about, not the layer.
+class FlakyLayer final : public BlockLayer {
+ public:
+  explicit FlakyLayer(uint64_t size) : bytes_(pattern(0, size, 0x3c)) {}
+  uint64_t size() const override { return bytes_.size(); }
+  Status read(uint64_t offset, std::span<uint8_t> out) override {
+    if (Status s = check_range(offset, out.size(), size()); !s.ok()) return s;
+    ++reads;
+    for (uint64_t b = offset / kB; out.size() > 0 && b <= (offset + out.size() - 1) / kB; ++b) {
+      if (b == failing) return Status::Error(ETIMEDOUT, "block " + std::to_string(b) + " did not arrive");
+    }
+    std::copy_n(bytes_.begin() + static_cast<ptrdiff_t>(offset), out.size(), out.begin());
+    return Status::Ok();
+  }
+  bool block_present(uint64_t block) const override { return block < bytes_.size() / kB && block != failing; }
+
+  uint64_t failing = UINT64_MAX;
+  int reads = 0;
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+TEST(CowOverlayTest, AFailingLayerBelowFailsOnlyWhatNeedsIt) {
+  TempDir dir;
+  auto below = std::make_shared<FlakyLayer>(8 * kB);
+  auto ov = overlay_over(below, dir.path());
+  ASSERT_TRUE(ov);
+  below->failing = 2;
+  std::vector<uint8_t> buf(kB);
+  EXPECT_EQ(ov->read(2 * kB, buf).code, ETIMEDOUT) << "the layer's reason comes through";
+  EXPECT_TRUE(ov->read(kB, buf).ok());
+  // A partial write needs the block from below: it fails, and the block stays absent.
+  EXPECT_EQ(ov->write(2 * kB + 512, filled(512, 1)).code, ETIMEDOUT);
+  EXPECT_FALSE(ov->block_present(2));
+  EXPECT_EQ(ov->stats().copied_up, 0u);
+  // A whole-block write needs nothing from below: a remote block overwritten is never fetched.
+  const int reads = below->reads;
+  ASSERT_TRUE(ov->write(3 * kB, filled(kB, 2)).ok());
+  EXPECT_EQ(below->reads, reads);
+  // Once the block arrives, the failed write has left no trace.
+  below->failing = UINT64_MAX;
+  EXPECT_EQ(read_all(*ov, 2 * kB, kB), pattern(2 * kB, kB, 0x3c));
+  EXPECT_EQ(read_all(*ov, 3 * kB, kB), filled(kB, 2));
+}
+
 // ---- the fork of a disk ----
 
 TEST(DiskForkTest, ClonesSeeTheSnapshotAndNeverEachOthersOrTheMastersLaterWrites) {
