@@ -15,8 +15,8 @@ inline constexpr uint64_t kSectorBytes = 512;
 // Overlays track presence and copy up at this granularity: the page size, so a disk block and a memory
 // page travel the same way through the memserver later (DESIGN §4.7).
 inline constexpr uint64_t kDiskBlockBytes = 4096;
-// The largest disk accepted (1 TiB): far beyond any seed's image, small enough that an overlay's
-// presence bitmap (32 MiB at this size) stays a detail.
+// The largest disk accepted (1 TiB): far beyond any seed's image. An overlay's presence bitmap costs
+// one bit per block: 32 MiB per VM at this size, 32 KiB for a 1 GiB disk.
 inline constexpr uint64_t kMaxDiskBytes = 1ull << 40;
 
 // A stack of layers is one disk: each layer answers for the blocks it holds and asks the layer below
@@ -25,8 +25,8 @@ inline constexpr uint64_t kMaxDiskBytes = 1ull << 40;
 //
 // Threads: read() and the const calls may run on several threads at once (the device threads of the
 // VMs sharing a frozen layer). write()/flush()/freeze() of one layer come from one writer at a time (the
-// device thread of the one VM whose top layer it is); a read racing a write of the same bytes sees the
-// old or the new bytes, never a mix within one 4 KiB block.
+// device thread of the one VM whose top layer it is). A read racing a write of the same bytes may see
+// old, new or mixed bytes, as on a real disk: a guest orders its own requests.
 class BlockLayer {
  public:
   virtual ~BlockLayer() = default;
