@@ -2,6 +2,7 @@
 // clone.merge (= ic_kill), clone.join (wait for the clones to exit) and clone.exit (a clone ends).
 // They record state and reservations; fork.ts has the master's sfld make the clones real.
 import { messageOf, SfError } from '../common/errors.ts';
+import { vmIdentity } from './cluster-net.ts';
 import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { destroyDomainVm } from './domain-lifecycle.ts';
 import { forkClones } from './fork.ts';
@@ -47,6 +48,7 @@ export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticke
             memory: a.memory,
             state: 'defined',
             ticketId,
+            ...vmIdentity(svc, domain.cluster.clusterid, a.vmid),
           },
         });
         records.push({ id: d.id, vmid: a.vmid, hostId: a.hostId, host: a.host });
