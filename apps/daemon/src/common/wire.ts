@@ -169,6 +169,9 @@ export const clusterNetSpecSchema = z.object({
   prefixLength: z.number().int().min(8).max(30),
   gateway: ipv4,
   vxlanPort: z.number().int().min(1).max(65535),
+  /** This host's page-network name or address: the VXLAN's local end (resolved by the sfld). */
+  local: hostOrAddress,
+  /** The page-network names or addresses of all the cluster's hosts (this one included). */
   hosts: z.array(hostOrAddress).max(1024),
   router: routerSpecSchema.nullable(),
 });

@@ -41,6 +41,7 @@ export function vmNet(svc: Pick<MasterServices, 'config'>, clusterid: number, vm
 export function clusterNetSpec(
   svc: Pick<MasterServices, 'config'>,
   clusterid: number,
+  local: string,
   hosts: string[],
   router: { inboundPorts: number[] } | null,
 ): ClusterNetSpec {
@@ -50,6 +51,7 @@ export function clusterNetSpec(
     prefixLength: subnet.prefixLength,
     gateway: subnet.gateway,
     vxlanPort: svc.config.vxlanPort,
+    local,
     hosts: [...new Set(hosts)].sort(),
     router: router && {
       whitelist: svc.config.networkWhitelist,

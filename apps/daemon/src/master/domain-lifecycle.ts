@@ -53,7 +53,9 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
       args: seed.args ?? '',
       // Only a master is booted: its host carries the cluster's router.
       net: vmNet(svc, domain.cluster.clusterid, domain.vmid),
-      cluster: clusterNetSpec(svc, domain.cluster.clusterid, [domain.host.multicast], { inboundPorts: seed.inboundPorts ?? [] }),
+      cluster: clusterNetSpec(svc, domain.cluster.clusterid, domain.host.multicast, [domain.host.multicast], {
+        inboundPorts: seed.inboundPorts ?? [],
+      }),
     });
     // The VM may already have finished (a short guest): keep the newer state the sfld reported.
     const now = await svc.db.domain.findUniqueOrThrow({ where: { id: domainId } });

@@ -76,7 +76,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
       nclones: clones.length,
       clones: local.map(withNet),
       serve: remote.length > 0 ? { mode: svc.config.networkMode, interface: master.host.multicast } : null,
-      cluster: clusterNetSpec(svc, clusterid, hosts, { inboundPorts: seed.inboundPorts ?? [] }),
+      cluster: clusterNetSpec(svc, clusterid, master.host.multicast, hosts, { inboundPorts: seed.inboundPorts ?? [] }),
     });
   } catch (err) {
     const reason = `the fork of ${clusterid}:${master.vmid} failed: ${messageOf(err)}`;
@@ -114,7 +114,7 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
               group: served.group,
               interface: mine[0]!.host.multicast,
               clones: mine.map(withNet),
-              cluster: clusterNetSpec(svc, clusterid, hosts, null),
+              cluster: clusterNetSpec(svc, clusterid, mine[0]!.host.multicast, hosts, null),
             });
             remoteStarted += made.clones.filter((c) => c.ok).length;
             await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);

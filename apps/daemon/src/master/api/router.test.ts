@@ -104,6 +104,7 @@ test('seed places a master on an online host, reserves it, and rejects bad confi
         prefixLength: 24,
         gateway: '10.128.1.254',
         vxlanPort: 4789,
+        local: cluster.domains[0]!.host,
         hosts: [cluster.domains[0]!.host],
         router: { whitelist: [], bandwidthCapMbit: 0, inboundPorts: [] },
       },
