@@ -39,6 +39,8 @@ master_host = '${masterHost}'
 master_port = 0x${DEFAULT_MASTER_PORT.toString(16).toUpperCase()}
 local_listen_port = 0x${DEFAULT_LOCAL_PORT.toString(16).toUpperCase()}
 guest_call_rate = ${DEFAULT_GUEST_CALL_RATE}          # seed API calls a second each VM may make; over it calls wait
+cluster_network = True       # build the VMs' cluster networks here (bridges, VXLAN, nftables, tc; needs root)
+outside_interface = None     # where cluster routers send outside traffic; None = the default route's interface
 `;
 }
 

@@ -1,9 +1,10 @@
 // sfmd's half of the cluster network (DESIGN §4.6): each domain's IP and MAC at creation, the cluster's
 // subnet, and what an sfld needs to wire a VM in (its `net`, the cluster's hosts and router) on the wire.
 import { clusterSubnet, subnetCount, subnetIndex, vmIp, vmMac } from '../common/cluster-addresses.ts';
-import { SfError } from '../common/errors.ts';
+import { messageOf, SfError } from '../common/errors.ts';
 import type { ClusterNetSpec, VmNet } from '../common/wire.ts';
 import type { MasterServices } from './services.ts';
+import { LIVE_DOMAIN_STATES } from './store/states.ts';
 
 /** The IP and MAC a domain is recorded with (NO_RESOURCES when its vmid does not fit the cluster's subnet). */
 export function vmIdentity(svc: Pick<MasterServices, 'config'>, clusterid: number, vmid: number): { ip: string; mac: string } {
@@ -59,4 +60,23 @@ export function clusterNetSpec(
       inboundPorts: router.inboundPorts,
     },
   };
+}
+
+/**
+ * After a cluster's clones ended, its remaining hosts stop flooding to hosts that run none of its VMs any
+ * more. Best effort: a stale entry only wastes a copy of broadcasts to a host that drops them.
+ */
+export async function tellClusterHosts(svc: MasterServices, clusterId: string): Promise<void> {
+  const live = await svc.db.domain.findMany({
+    where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } },
+    select: { host: { select: { name: true, multicast: true } }, cluster: { select: { clusterid: true } } },
+  });
+  if (live.length === 0) return;
+  const hosts = [...new Set(live.map((d) => d.host.multicast))];
+  const clusterid = live[0]!.cluster.clusterid;
+  for (const name of new Set(live.map((d) => d.host.name))) {
+    svc.links.command(name, 'cluster:peers', { clusterid, hosts }, 5_000).catch((err: unknown) => {
+      svc.log.debug({ host: name, clusterid, err: messageOf(err) }, 'could not update the cluster network peers');
+    });
+  }
 }

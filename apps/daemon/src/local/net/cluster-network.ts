@@ -67,7 +67,9 @@ export class ClusterNetworks {
   /** Puts a VM on its cluster's network (building that here first if needed); returns its tap's name. */
   attach(clusterid: number, vmid: number, net: VmNet, spec: ClusterNetSpec): Promise<string> {
     return this.#lock.run(async () => {
-      const cluster = this.#clusters.get(clusterid) ?? (await this.#build(clusterid, spec));
+      const known = this.#clusters.get(clusterid);
+      const cluster = known ?? (await this.#build(clusterid, spec));
+      if (known) await this.#writePeers(known, spec.hosts); // a fork may have placed clones on new hosts
       if (spec.router && !cluster.router) cluster.router = await this.#buildRouter(cluster, spec);
       const tap = tapName(clusterid, vmid);
       if (!cluster.vms.has(vmid)) {
@@ -191,6 +193,12 @@ export class ClusterNetworks {
   async #buildRouter(cluster: Cluster, spec: ClusterNetSpec): Promise<RouterRule> {
     const router = spec.router!;
     const outside = this.options.outsideInterface ?? (await defaultRouteInterface(this.cmd));
+    if (outside === null) {
+      this.log.warn(
+        { cluster: cluster.clusterid },
+        "this host has no default route: the cluster's router reaches nothing outside (add a route, or set outside_interface in sfld.cfg)",
+      );
+    }
     const leg = await buildRouter(this.cmd, cluster.clusterid, cluster.bridge, spec.gateway, spec.prefixLength, router);
     const rule: RouterRule = {
       leg: leg.gateway,

@@ -3,22 +3,14 @@
 // NAT, the whitelist and inbound ports are nftables rules (rules.ts). In-cluster frames never meet any of it.
 import { lookup } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
-import { SfError } from '../../common/errors.ts';
 import type { RouterSpec } from '../../common/wire.ts';
 import type { NetCommands } from './ip-commands.ts';
 import { OWNER_ALIAS, routerLegNames } from './names.ts';
 
-/** The interface of this host's default route: where the router sends outside traffic. */
-export async function defaultRouteInterface(cmd: NetCommands): Promise<string> {
+/** The interface of this host's default route (where the router sends outside traffic); null: there is none. */
+export async function defaultRouteInterface(cmd: NetCommands): Promise<string | null> {
   const routes = await cmd.json<{ dev?: string }>(['-4', 'route', 'show', 'default']);
-  const dev = routes.find((r) => r.dev)?.dev;
-  if (!dev) {
-    throw new SfError(
-      'BAD_CONFIG',
-      "this host has no default route, so a cluster's router has no way out: add one, or name the interface with outside_interface in sfld.cfg",
-    );
-  }
-  return dev;
+  return routes.find((r) => r.dev)?.dev ?? null;
 }
 
 /** Whitelist entries as addresses or blocks: host names are resolved now (seed: when the master starts). */

@@ -12,8 +12,8 @@ export interface VmRule {
 export interface RouterRule {
   /** The router's end of its leg on the cluster's bridge (holds the gateway address). */
   leg: string;
-  /** The host interface towards the outside. */
-  outside: string;
+  /** The host interface towards the outside; null: the host has none (no default route), the cluster stays inside. */
+  outside: string | null;
   /** Whitelisted destinations as IPv4 addresses or CIDR blocks (host names resolved already). */
   whitelist: string[];
   gateway: string;
@@ -44,6 +44,8 @@ function vmChecks(vm: VmRule): string[] {
 
 function routerRules(c: ClusterRules, r: RouterRule) {
   const br = q(r.leg);
+  const input = [`iifname ${br} ip daddr ${r.gateway} icmp type echo-request accept`];
+  if (r.outside === null) return { sets: [], forward: [], input, prerouting: [], postrouting: [] };
   const out = q(r.outside);
   const set = `wl_${c.clusterid}`;
   const ports = r.inboundPorts.length > 0 ? `{ ${r.inboundPorts.join(', ')} }` : null;
@@ -56,7 +58,7 @@ function routerRules(c: ClusterRules, r: RouterRule) {
       `iifname ${out} oifname ${br} ct state established,related accept`,
       `iifname ${out} oifname ${br} ct status dnat ip daddr ${r.master} accept`,
     ],
-    input: [`iifname ${br} ip daddr ${r.gateway} icmp type echo-request accept`],
+    input,
     prerouting: ports ? [`iifname ${out} meta l4proto { tcp, udp } th dport ${ports} dnat ip to ${r.master}`] : [],
     postrouting: [`iifname ${br} oifname ${out} masquerade`],
   };
