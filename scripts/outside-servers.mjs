@@ -6,7 +6,7 @@ import net from 'node:net';
 http
   .createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end(`snowflock outside ${req.socket.localAddress} ${req.method} ${req.url}\n`);
+    res.end(`snowflock outside ${req.socket.localAddress?.replace(/^::ffff:/, '')} ${req.method} ${req.url}\n`);
   })
   .listen(80);
 net.createServer((socket) => socket.pipe(socket)).listen(7);
