@@ -1,5 +1,6 @@
 // The network half of the multi-host harness: a bridge, one network namespace per host joined to it by
-// a veth pair, addresses in 198.18.0.0/15 and a multicast route; found again by name prefix to tear down.
+// a veth pair, addresses in 198.18.0.0/15 and a multicast route, and an "outside" namespace with test
+// servers that every host routes to by default; found again by name prefix to tear down.
 import { execFileSync, spawnSync } from 'node:child_process';
 
 /** 198.18.0.0/15 (RFC 2544, benchmarking): never routed on the Internet, so harness traffic cannot leak. */
@@ -9,6 +10,9 @@ export const BRIDGE_HOST = 1; // 198.18.X.1 on the bridge: where sfmd is reached
 export const HOST_BASE = 10; // host i gets 198.18.X.(10 + i)
 export const MAX_HOSTS = 64; // each host is a node process of ~100 MB: more does not fit a small machine
 export const MULTICAST_ROUTE = '224.0.0.0/4';
+/** The "outside" namespace's two addresses: OUTSIDE_HOST is what tests whitelist, OUTSIDE_OTHER what they do not. */
+export const OUTSIDE_HOST = 250;
+export const OUTSIDE_OTHER = 251;
 
 // Interface names are at most 15 bytes: `${prefix}-h64p` and `${prefix}br0` must fit.
 const PREFIX = /^[a-z][a-z0-9]{0,7}$/;
@@ -33,6 +37,8 @@ export class HarnessError extends Error {
 export const bridgeName = (prefix) => `${prefix}br0`;
 /** The namespace and the root-side end of its veth pair share a name (namespaces and links are separate name spaces). */
 export const hostNames = (prefix, i) => ({ netns: `${prefix}-h${i}`, veth: `${prefix}-h${i}`, peer: `${prefix}-h${i}p` });
+/** The "outside": a namespace on the same bridge holding test servers, every host's default route. */
+export const outsideNames = (prefix) => ({ netns: `${prefix}-out`, veth: `${prefix}-out`, peer: `${prefix}-outp` });
 
 /** Why this process cannot build the harness, or null. Checked before anything is changed. */
 export function cannotBuildNetwork() {
@@ -113,7 +119,7 @@ export function listNamespaces(prefix) {
 
 /** Links in the root namespace that belong to the harness with this prefix (bridge, veth ends). */
 export function listLinks(prefix) {
-  const re = new RegExp(`^(${prefix}br0|${prefix}-h\\d+p?)$`);
+  const re = new RegExp(`^(${prefix}br0|${prefix}-h\\d+p?|${prefix}-outp?)$`);
   return ipJson(['link'])
     .map((l) => l.ifname)
     .filter((n) => re.test(n));
@@ -139,6 +145,15 @@ export function namespaceAddress(netns) {
 export function namespacePids(netns) {
   const r = spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.split('\n').filter(Boolean).map(Number) : [];
+}
+
+/** The outside namespace if it exists (made by createNetwork; removed by destroyNetwork). */
+export function outsideNamespace(prefix) {
+  const { netns } = outsideNames(prefix);
+  const names = ip(['netns', 'list'])
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[0]);
+  return names.includes(netns) ? netns : null;
 }
 
 /**
@@ -169,7 +184,22 @@ export function createNetwork({ prefix, base, count }) {
     ip(['link', 'set', veth, 'up']);
     hosts.push({ index: i, netns, veth, address });
   }
-  return { bridge, bridgeAddress: bridgeIp, hosts };
+  // The outside: a namespace with two addresses and no route beyond the bridge. Each host's default
+  // route points at it, so clusters' routers (NAT, whitelist, cap) have an outside to reach, and
+  // nothing ever leaves for this machine's real network.
+  const out = outsideNames(prefix);
+  const outside = { netns: out.netns, whitelisted: `${base}.${OUTSIDE_HOST}`, other: `${base}.${OUTSIDE_OTHER}` };
+  ip(['netns', 'add', out.netns]);
+  ip(['link', 'add', out.veth, 'type', 'veth', 'peer', 'name', out.peer]);
+  ip(['link', 'set', out.peer, 'netns', out.netns]);
+  ip(['-n', out.netns, 'link', 'set', out.peer, 'name', 'eth0']);
+  for (const a of [outside.whitelisted, outside.other]) ip(['-n', out.netns, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
+  ip(['-n', out.netns, 'link', 'set', 'lo', 'up']);
+  ip(['-n', out.netns, 'link', 'set', 'eth0', 'up']);
+  ip(['link', 'set', out.veth, 'master', bridge]);
+  ip(['link', 'set', out.veth, 'up']);
+  for (const h of hosts) ip(['-n', h.netns, 'route', 'add', 'default', 'via', outside.whitelisted]);
+  return { bridge, bridgeAddress: bridgeIp, hosts, outside };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -208,7 +238,8 @@ export async function killNamespaceProcesses(namespaces, graceMs = 5000) {
  * namespaces, the namespaces (their veth pairs go with them), stray veth ends and the bridge.
  */
 export async function destroyNetwork(prefix) {
-  const namespaces = listNamespaces(prefix).map((n) => n.netns);
+  const outside = outsideNamespace(prefix);
+  const namespaces = [...listNamespaces(prefix).map((n) => n.netns), ...(outside ? [outside] : [])];
   const killed = await killNamespaceProcesses(namespaces);
   for (const ns of namespaces) ipQuietly(['netns', 'del', ns]);
   const links = listLinks(prefix);

@@ -1,7 +1,7 @@
 // `node scripts/hosts.mjs up N | status | down | exec HOST -- CMD`: N Snowflock hosts on this machine, each an
 // sfld in its own network namespace on a bridge, sfmd reachable from all; and the teardown of all of it.
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,8 @@ import {
   listLinks,
   listNamespaces,
   namespaceAddress,
+  outsideNamespace,
+  outsideNames,
   parseSubnet,
   pickFreeSubnet,
   subnetUsers,
@@ -142,6 +144,16 @@ function positiveInt(value, what, max) {
   return n;
 }
 
+/** The outside's test servers (HTTP on 80, echo on 7), left running in its namespace until `down` ends its processes. */
+function startOutsideServers(netns, home) {
+  const log = openSync(path.join(home, 'outside-servers.log'), 'a');
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, path.join(import.meta.dirname, 'outside-servers.mjs')], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  child.unref();
+}
+
 /**
  * Brings up `count` hosts and sfmd; on any failure tears down what it made and throws.
  * opts: { count, prefix?, home?, subnet? ('auto' or a /24 in 198.18.0.0/15), port?, cpus?, ramGiB?, networkMode? }
@@ -155,6 +167,7 @@ export async function hostsUp(opts) {
   const ramGiB = positiveInt(opts.ramGiB ?? 2, '--ram-gib', 1 << 20);
   const downHint = `node scripts/hosts.mjs down${prefix === defaultPrefix() ? '' : ` --prefix ${prefix}`}${opts.home ? ` --home ${home}` : ''}`;
   const leftovers = [...listNamespaces(prefix).map((n) => `namespace ${n.netns}`), ...listLinks(prefix).map((l) => `link ${l}`)];
+  if (outsideNamespace(prefix)) leftovers.push(`namespace ${outsideNames(prefix).netns}`);
   const sfmdPid = daemonPid(home, 'sfmd');
   if (sfmdPid) leftovers.push(`sfmd pid ${sfmdPid}`);
   if (leftovers.length) {
@@ -181,7 +194,19 @@ export async function hostsUp(opts) {
     const hosts = network.hosts.map((h) => ({ ...h, name: h.address, config: path.join(home, `sfld-h${h.index}.cfg`) }));
     writeFileSync(path.join(home, 'sfmd.cfg'), sfmdConfig(port, hosts, cpus, ramGiB, networkMode));
     for (const h of hosts) writeFileSync(h.config, sfldConfig(h, network.bridgeAddress, port));
-    const state = { prefix, subnet: subnet.cidr, bridge: network.bridge, bridgeAddress: network.bridgeAddress, port, cpus, ramGiB, hosts };
+    startOutsideServers(network.outside.netns, home);
+    const outside = { ...network.outside, httpPort: 80, echoPort: 7 };
+    const state = {
+      prefix,
+      subnet: subnet.cidr,
+      bridge: network.bridge,
+      bridgeAddress: network.bridgeAddress,
+      port,
+      cpus,
+      ramGiB,
+      hosts,
+      outside,
+    };
     writeFileSync(statePath(home), `${JSON.stringify(state, null, 2)}\n`);
     // sfmd listens on every address (its default): the namespaces reach it at the bridge address, this
     // machine's CLI and dashboard at 127.0.0.1 (where `sfmd start` also checks that it is up).
@@ -252,6 +277,8 @@ export function hostsStatus(opts = {}) {
     },
     dashboard: { pid: daemonPid(home, 'web'), running: daemonPid(home, 'web') !== null },
     hosts,
+    // Test servers for clusters' routers: whitelist `whitelisted`, leave `other` out.
+    outside: state?.outside ? { ...state.outside, present: canInspect ? outsideNamespace(prefix) !== null : null } : null,
   };
 }
 
@@ -260,7 +287,7 @@ export function hostsPresent(opts = {}) {
   const { prefix, home } = where(opts);
   if (existsSync(statePath(home)) || daemonPid(home, 'sfmd') !== null) return true;
   try {
-    return listNamespaces(prefix).length > 0 || listLinks(prefix).length > 0;
+    return listNamespaces(prefix).length > 0 || listLinks(prefix).length > 0 || outsideNamespace(prefix) !== null;
   } catch {
     return false; // no `ip`: then there cannot be namespaces either
   }

@@ -9,6 +9,7 @@ import type { DomainState, HostState } from '../src/master/store/states.ts';
 import { tempHome } from './support.ts';
 import { freePort, json, runBin, runSf, waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, seedFile, skipIf } from './guests.ts';
+import { NO_CLUSTER_NETWORK } from './one-host.ts';
 
 interface HostRow {
   name: string;
@@ -44,7 +45,7 @@ ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024}
     sfldConfigs[name] = path.join(home, `${name}.cfg`);
     writeFileSync(
       sfldConfigs[name]!,
-      `hostname = '${name}'\nmaster_host = '127.0.0.1'\nmaster_port = ${masterPort}\nlocal_listen_port = ${await freePort()}\n`,
+      `hostname = '${name}'\nmaster_host = '127.0.0.1'\nmaster_port = ${masterPort}\nlocal_listen_port = ${await freePort()}\n${NO_CLUSTER_NETWORK}`,
     );
   }
   const env = { SNOWFLOCK_HOME: home };

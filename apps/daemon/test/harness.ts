@@ -19,6 +19,8 @@ const ADDON = fileURLToPath(new URL('../../../native/build/Release/snowflock.nod
 export interface HarnessHost {
   host: string;
   netns: string;
+  /** Its sfld.cfg. */
+  config: string;
   address: string;
   pid: number | null;
   running: boolean;
@@ -32,6 +34,8 @@ export interface HarnessStatus {
   bridge: { name: string; address: string };
   sfmd: { pid: number; url: string };
   hosts: HarnessHost[];
+  /** The outside namespace's test servers (HTTP on httpPort, echo on echoPort) on two addresses. */
+  outside: { netns: string; whitelisted: string; other: string; httpPort: number; echoPort: number; present: boolean };
 }
 export interface HostRow {
   name: string;
@@ -68,7 +72,7 @@ export function leftovers(prefix: string): string[] {
     .stdout.split('\n')
     .map((l) => l.split(' ')[0]!);
   const links = (JSON.parse(spawnSync('ip', ['-j', 'link'], { encoding: 'utf8' }).stdout) as { ifname: string }[]).map((l) => l.ifname);
-  return [...namespaces, ...links].filter((n) => n === `${prefix}br0` || n.startsWith(`${prefix}-h`));
+  return [...namespaces, ...links].filter((n) => n === `${prefix}br0` || n.startsWith(`${prefix}-h`) || n.startsWith(`${prefix}-out`));
 }
 
 export interface UpOptions {

@@ -12,6 +12,7 @@ import { startSfld } from '../src/local/sfld.ts';
 import { startSfmd } from '../src/master/main.ts';
 import { BIN_DIR, freePort, waitUntil } from './cli-runner.ts';
 import { tempHome } from './support.ts';
+import { NO_CLUSTER_NETWORK } from './one-host.ts';
 
 /** A logger that prints nothing, unless SNOWFLOCK_TEST_LOG=1 asks to see the daemons' logs. */
 export function quietLog(): Logger {
@@ -50,7 +51,7 @@ export async function soloSnowflock(
   if (options.sfld) {
     writeFileSync(
       path.join(home, 'sfld.cfg'),
-      `hostname = 'solo'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\nlocal_listen_port = ${await freePort()}\n`,
+      `hostname = 'solo'\nmaster_host = '127.0.0.1'\nmaster_port = ${sfmd.port}\nlocal_listen_port = ${await freePort()}\n${NO_CLUSTER_NETWORK}`,
     );
     if (options.sfld === 'child') {
       child = spawn(process.execPath, [`${BIN_DIR}sfld.mjs`, 'start', '--foreground', '--home', home], {

@@ -18,7 +18,14 @@ export async function writeOneHostConfigs(home: string, capacity: OneHostCapacit
   );
   writeFileSync(
     path.join(home, 'sfld.cfg'),
-    `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`,
+    `hostname = 'kvm1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n${NO_CLUSTER_NETWORK}`,
   );
   return port;
 }
+
+/**
+ * sfld.cfg line for sflds of tests that share this machine's network namespace: test files run side by
+ * side, and their sflds would fight over the same bridge names and sweep each other's (the cluster
+ * network is tested in namespaces of its own: cluster-network.test.ts, and the multi-host harness).
+ */
+export const NO_CLUSTER_NETWORK = 'cluster_network = False\n';

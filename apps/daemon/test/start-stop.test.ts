@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CliResult, freePort, runSf, waitUntil } from './cli-runner.ts';
+import { NO_CLUSTER_NETWORK } from './one-host.ts';
 
 const SCRIPTS = fileURLToPath(new URL('../../../scripts/', import.meta.url));
 
@@ -30,7 +31,7 @@ async function makeHome(masterPort?: number): Promise<Home> {
   );
   writeFileSync(
     path.join(home, 'sfld.cfg'),
-    `hostname = 'n1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n`,
+    `hostname = 'n1'\nmaster_host = '127.0.0.1'\nmaster_port = ${port}\nlocal_listen_port = ${await freePort()}\n${NO_CLUSTER_NETWORK}`,
   );
   return { home, masterPort: port, env: { SNOWFLOCK_HOME: home, SNOWFLOCK_WEB_PORT: String(await freePort()) } };
 }

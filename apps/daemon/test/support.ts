@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '@snowflock/db';
-import { DEFAULT_KEEP_OPERATIONS, DEFAULT_RATE_LIMITS, type SfmdConfig } from '../src/common/config/index.ts';
+import { DEFAULT_KEEP_OPERATIONS, DEFAULT_RATE_LIMITS, DEFAULT_VXLAN_PORT, type SfmdConfig } from '../src/common/config/index.ts';
+import { DEFAULT_CLUSTER_NETWORK, DEFAULT_CLUSTER_PREFIX } from '../src/common/cluster-addresses.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { snowflockPaths, ensureDirs, hostSecretPath, type SnowflockPaths } from '../src/common/paths.ts';
 import { readSecretFile } from '../src/common/secret-file.ts';
@@ -35,6 +36,8 @@ export function makeConfig(hosts: HostSpec[]): SfmdConfig {
     networkMode: 'multicast',
     networkWhitelist: [],
     bandwidthCap: 0,
+    clusterNetwork: { block: DEFAULT_CLUSTER_NETWORK, prefix: DEFAULT_CLUSTER_PREFIX },
+    vxlanPort: DEFAULT_VXLAN_PORT,
     clusterId: 1,
     keepOperations: DEFAULT_KEEP_OPERATIONS,
     rateLimits: { ...DEFAULT_RATE_LIMITS },
@@ -198,6 +201,7 @@ export class RecordingHostLinks implements HostLinks {
           : null,
       },
       'domain:input': { accepted: 0 },
+      'cluster:peers': { peers: (payload as HostCommandMap['cluster:peers'][0]).hosts?.length ?? 0 },
       'domain:console-replay': { data: Buffer.alloc(0) },
       'host:ping': { receivedAt: Date.now() },
       'host:reregister': registration(),

@@ -14,6 +14,7 @@ const dom = (vmid: number, state: DomainState, ticket: string | null, extra: Par
   host: 'kvm1',
   state,
   ip: null,
+  mac: null,
   vcpus: 1,
   memory: 64 << 20,
   ticket,

@@ -9,6 +9,7 @@ export interface TreeDomain {
   host: string;
   state: DomainState;
   ip: string | null;
+  mac: string | null;
   vcpus: number;
   memory: number;
   ticket: string | null;

@@ -22,8 +22,11 @@ cluster_hosts = [
 ]
 
 network_mode = 'multicast'   # or 'unicast'
-network_whitelist = []
-bandwidth_cap = 0            # bytes/s for page traffic, 0 = no cap
+network_whitelist = []       # outside addresses, CIDR blocks or host names the clusters may reach
+bandwidth_cap = 0            # Mbit/s between each cluster and the whitelisted outside, 0 = no cap
+cluster_network = '10.128.0.0/12'  # private block each cluster's subnet is carved from (by clusterid)
+cluster_prefix = 24          # each cluster's subnet: /24 = 253 VMs (vmid + 1 = host number; .254 is the router)
+vxlan_port = 4789            # UDP port joining a cluster's bridges across hosts
 clusterid = 1                # id of the first cluster
 keep_operations = 10000      # Operation rows kept (at least 100); older finished ones are pruned
 `;
@@ -36,6 +39,8 @@ master_host = '${masterHost}'
 master_port = 0x${DEFAULT_MASTER_PORT.toString(16).toUpperCase()}
 local_listen_port = 0x${DEFAULT_LOCAL_PORT.toString(16).toUpperCase()}
 guest_call_rate = ${DEFAULT_GUEST_CALL_RATE}          # seed API calls a second each VM may make; over it calls wait
+cluster_network = True       # build the VMs' cluster networks here (bridges, VXLAN, nftables, tc; needs root)
+outside_interface = None     # where cluster routers send outside traffic; None = the default route's interface
 `;
 }
 

@@ -25,8 +25,6 @@ const consoleBytes = bytes.refine((data) => data.length <= 65536, 'at most 64 Ki
 const hostOrAddress = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name or IPv4 address');
 const ticketId = z.string().min(1).max(36);
 const nclones = z.number().int().min(1).max(256);
-// A fork may make no clone on the master's host (all placed elsewhere); a host asked for remote clones gets one at least.
-const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1).max(MAX_VMID) })).max(256);
 const count = z.number().min(0).finite();
 
 export const reportedVmStateSchema = z.enum(REPORTED_VM_STATES);
@@ -135,6 +133,50 @@ export const VM_LIMITS = { minMemoryMiB: 16, maxMemoryMiB: SfAbi.RAM_MAX / 2 ** 
 export const vcpusSchema = z.number().int().min(1).max(VM_LIMITS.maxVcpus);
 export const memoryMiBSchema = z.number().int().min(VM_LIMITS.minMemoryMiB).max(VM_LIMITS.maxMemoryMiB);
 
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'a dotted IPv4 address');
+
+/**
+ * A VM's identity on its cluster's network (sfmd decides, DESIGN §4.6): the NIC's MAC and what its DHCP
+ * answers say. The VM option `net` is this plus the tap the sfld made for it.
+ */
+export const vmNetSchema = z.object({
+  mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "a MAC like '02:00:00:01:00:01'"),
+  ip: ipv4,
+  prefixLength: z.number().int().min(8).max(30),
+  gateway: ipv4.nullable(),
+  dns: z.array(ipv4).max(4),
+});
+export type VmNet = z.infer<typeof vmNetSchema>;
+
+/** What the router of a cluster lets through (on the master's host only): seed semantics, sfmd.cfg and the seed config. */
+export const routerSpecSchema = z.object({
+  /** Outside destinations: IPv4 addresses, CIDR blocks or host names (resolved by the sfld when it builds the router). */
+  whitelist: z.array(z.string().min(1).max(253)).max(256),
+  /** Mbit/s of the cluster's outside traffic, each way; 0 = no cap. */
+  bandwidthCapMbit: z.number().int().min(0).max(1_000_000),
+  /** TCP/UDP ports of the master VM the outside may connect to. */
+  inboundPorts: z.array(z.number().int().min(1).max(65535)).max(64),
+});
+export type RouterSpec = z.infer<typeof routerSpecSchema>;
+
+/**
+ * A cluster's network as an sfld builds it on its host: the subnet, the VXLAN port, the page-network
+ * addresses of every host running the cluster's VMs (FDB entries: nothing floods) and, on the master's
+ * host, the router.
+ */
+export const clusterNetSpecSchema = z.object({
+  network: ipv4,
+  prefixLength: z.number().int().min(8).max(30),
+  gateway: ipv4,
+  vxlanPort: z.number().int().min(1).max(65535),
+  /** This host's page-network name or address: the VXLAN's local end (resolved by the sfld). */
+  local: hostOrAddress,
+  /** The page-network names or addresses of all the cluster's hosts (this one included). */
+  hosts: z.array(hostOrAddress).max(1024),
+  router: routerSpecSchema.nullable(),
+});
+export type ClusterNetSpec = z.infer<typeof clusterNetSpecSchema>;
+
 /** What an sfld needs to boot a domain: the seed config's machine, resolved on sfmd. */
 export const domainBootSpecSchema = domainAddressSchema.extend({
   vcpus: vcpusSchema,
@@ -142,6 +184,9 @@ export const domainBootSpecSchema = domainAddressSchema.extend({
   /** A flat guest's ELF image (the seed config's `kernel`), a path on the sfld's host. */
   image: z.string().min(1).max(4096),
   args: z.string().max(4096),
+  /** Absent: no NIC (an sfmd or sfld of before the cluster network). */
+  net: vmNetSchema.optional(),
+  cluster: clusterNetSpecSchema.optional(),
 });
 export type DomainBootSpec = z.infer<typeof domainBootSpecSchema>;
 
@@ -153,6 +198,9 @@ export const forkNetworkSchema = z.object({
 });
 export type ForkNetwork = z.infer<typeof forkNetworkSchema>;
 
+// A fork may make no clone on the master's host (all placed elsewhere); a host asked for remote clones gets one at least.
+const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1).max(MAX_VMID), net: vmNetSchema.optional() })).max(256);
+
 /**
  * VM fork (DESIGN §4.4 steps 2-3) on the master's host: freeze the master (which waits inside sf_clone),
  * and start these clones from its snapshot. `nclones` is what every VM's sf_clone reports as granted.
@@ -163,6 +211,8 @@ export const domainForkSpecSchema = domainAddressSchema.extend({
   clones: clonesSchema,
   /** Clones on other hosts will fetch pages: serve the snapshot (how: `serve`) and shelve its descriptor. */
   serve: forkNetworkSchema.nullable(),
+  /** The cluster's network (its hosts now include the clones'); absent: clones get no NIC. */
+  cluster: clusterNetSpecSchema.optional(),
 });
 export type DomainForkSpec = z.infer<typeof domainForkSpecSchema>;
 
@@ -191,6 +241,7 @@ export const domainRemoteCloneSpecSchema = z.object({
   /** This host's name or address on the page network. */
   interface: hostOrAddress,
   clones: clonesSchema.min(1),
+  cluster: clusterNetSpecSchema.optional(),
 });
 export type DomainRemoteCloneSpec = z.infer<typeof domainRemoteCloneSpecSchema>;
 
@@ -259,6 +310,11 @@ export const hostCommandSchemas = {
   'ticket:ended': { payload: z.object({ ticket: ticketId }), value: z.object({ released: z.number().int().min(0) }) },
   /** sf doctor asks what the sfld runs (side-effect free) to compare it with the record. */
   'host:inventory': { payload: z.object({}).strict(), value: hostInventorySchema },
+  /** The hosts running a cluster's VMs changed: the sfld rewrites its VXLAN forwarding entries (no-op without the cluster). */
+  'cluster:peers': {
+    payload: z.object({ clusterid: domainAddressSchema.shape.clusterid, hosts: z.array(hostOrAddress).max(1024) }),
+    value: z.object({ peers: z.number().int().min(0) }),
+  },
 } as const;
 export type HostCommand = keyof typeof hostCommandSchemas;
 export type HostCommandPayload<C extends HostCommand> = z.infer<(typeof hostCommandSchemas)[C]['payload']>;

@@ -23,7 +23,7 @@ import type {
 } from '../common/events.ts';
 import { messageOf, SfError } from '../common/errors.ts';
 import type { ReportedVmState } from '../common/states.ts';
-import type { HostCommandValue } from '../common/wire.ts';
+import type { ClusterNetSpec, HostCommandValue, VmNet } from '../common/wire.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SfmdClient } from '../common/sfmd-client.ts';
 import { ConsoleRing } from './console-ring.ts';
@@ -38,6 +38,8 @@ import {
 import { CloneShells, type CloneShape } from './clone-shells.ts';
 import { fetchDescriptor, type DescriptorShelf } from './descriptor-shelf.ts';
 import { pageLossForTest, resolveIPv4, serveFork } from './fork-serving.ts';
+import type { ClusterNetworks } from './net/cluster-network.ts';
+import { nicOption } from './net/vm-nic.ts';
 
 export interface DomainManagerHooks {
   /** A tRPC client that acts for `domain` with this host's credentials. */
@@ -47,6 +49,8 @@ export interface DomainManagerHooks {
   /** Descriptors of forks served to other hosts, fetched through this sfld's local HTTP port. */
   shelf: DescriptorShelf;
   descriptorPort(): number;
+  /** This host's cluster networks; null: VMs get no NIC (sfld.cfg cluster_network = False). */
+  networks?: ClusterNetworks | null;
 }
 
 interface Domain {
@@ -124,6 +128,7 @@ export class DomainManager {
       );
     }
     let vm: VirtualMachine;
+    const tap = await this.#attachNet(spec, spec.net, spec.cluster);
     try {
       vm = await VirtualMachine.create({
         vcpus: spec.vcpus,
@@ -132,8 +137,10 @@ export class DomainManager {
         cmdline: spec.args,
         clusterid: spec.clusterid,
         vmid: spec.vmid,
+        ...nicOption(tap, spec.net),
       });
     } catch (err) {
+      this.#detachNet(spec);
       const code = (err as { code?: string }).code;
       throw new SfError(
         code === 'KVM_UNAVAILABLE' ? 'KVM_UNAVAILABLE' : code === 'BAD_INPUT' || code === 'BAD_IMAGE' ? 'BAD_CONFIG' : 'INTERNAL',
@@ -145,6 +152,7 @@ export class DomainManager {
       await vm.boot();
     } catch (err) {
       this.#domains.delete(id);
+      this.#detachNet(spec);
       await vm.destroy();
       throw new SfError('INTERNAL', `VM ${id} did not boot: ${messageOf(err)}`);
     }
@@ -229,9 +237,11 @@ export class DomainManager {
     try {
       const shells = await this.#shells.take(spec.ticket, spec.clones.length);
       const made = await Promise.all(
-        spec.clones.map(async ({ vmid }, i) => {
+        spec.clones.map(async ({ vmid, net }, i) => {
           const cloneReply = { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket };
+          const address = { clusterid: spec.clusterid, vmid };
           try {
+            const tap = await this.#attachNet(address, net, spec.cluster);
             const shell = shells[i];
             if (shell) {
               try {
@@ -242,9 +252,10 @@ export class DomainManager {
                 this.log.warn({ ticket: spec.ticket, vmid, err: messageOf(err) }, 'clone shell not usable');
               }
             }
-            const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply });
+            const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply, ...nicOption(tap, net) });
             return { vmid, vm, error: null, fromShell: false };
           } catch (err) {
+            this.#detachNet(address);
             return { vmid, vm: null, fromShell: false, error: `clone ${spec.clusterid}:${vmid} could not be created: ${messageOf(err)}` };
           }
         }),
@@ -314,12 +325,14 @@ export class DomainManager {
       return { clones: spec.clones.map((c) => ({ vmid: c.vmid, ok: false, error })) };
     }
     const results = await Promise.all(
-      spec.clones.map(async ({ vmid }) => {
+      spec.clones.map(async ({ vmid, net }) => {
         const address = { clusterid: spec.clusterid, vmid };
         if (this.#domains.has(key(address))) return { vmid, ok: false, error: `domain ${key(address)} already runs on this host` };
         let vm: VirtualMachine;
         try {
+          const tap = await this.#attachNet(address, net, spec.cluster);
           vm = await VirtualMachine.createRemoteClone(descriptor, {
+            ...nicOption(tap, net),
             vmid,
             server,
             bind: '0.0.0.0:0',
@@ -329,6 +342,7 @@ export class DomainManager {
             cloneReply: { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket },
           });
         } catch (err) {
+          this.#detachNet(address);
           return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${messageOf(err)}` };
         }
         this.#adopt(vm, address, null);
@@ -364,8 +378,29 @@ export class DomainManager {
     domain.memservers.length = 0;
     this.hooks.shelf.withdrawOwner(id);
     this.#domains.delete(id);
+    const [clusterid, vmid] = id.split(':').map(Number);
+    this.#detachNet({ clusterid: clusterid!, vmid: vmid! });
     this.#ended.set(id, domain.ring);
     while (this.#ended.size > KEEP_ENDED) this.#ended.delete(this.#ended.keys().next().value!);
+  }
+
+  /** Puts the VM's tap on its cluster's network first (the VMM opens it by name); null: no NIC. */
+  async #attachNet(address: DomainAddress, net: VmNet | undefined, cluster: ClusterNetSpec | undefined): Promise<string | null> {
+    const networks = this.hooks.networks;
+    if (!networks || !net || !cluster) return null;
+    return networks.attach(address.clusterid, address.vmid, net, cluster);
+  }
+
+  /** The VM's tap goes (and the cluster's network with its last VM here); a failure is logged, the sweep at start mops up. */
+  #detachNet(address: DomainAddress): void {
+    this.hooks.networks?.detach(address.clusterid, address.vmid).catch((err: unknown) => {
+      this.log.warn({ domain: key(address), err: messageOf(err) }, 'could not take a VM off its cluster network');
+    });
+  }
+
+  /** The cluster's hosts changed (sfmd's placement): the VXLAN's flood list follows. */
+  async clusterPeers(clusterid: number, hosts: string[]): Promise<HostCommandValue<'cluster:peers'>> {
+    return { peers: (await this.hooks.networks?.setHosts(clusterid, hosts)) ?? 0 };
   }
 
   #get(address: DomainAddress): Domain {
@@ -410,5 +445,6 @@ export class DomainManager {
     this.#domains.clear();
     await this.#shells.releaseAll();
     await Promise.all(all.map((d) => d.vm.destroy()));
+    await this.hooks.networks?.stop();
   }
 }

@@ -18,6 +18,8 @@ import { startDomainFigures } from './domain-figures.ts';
 import { createSfmdClient } from '../common/sfmd-client.ts';
 import { fail, ok, SfError, type Result } from '../common/errors.ts';
 import { parseHostCommand as parseCommand } from '../common/wire.ts';
+import { ClusterNetworks } from './net/cluster-network.ts';
+import { netCommands } from './net/ip-commands.ts';
 
 export interface SfldOptions {
   home?: string;
@@ -76,6 +78,15 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   if (huge.changed) log.info({ mode: huge.mode }, 'shmem huge pages allowed for mappings that ask (guest RAM)');
   else if (!huge.usable) log.warn({ mode: huge.mode, error: huge.error }, 'guest RAM gets no huge pages: forks of large VMs pause longer');
 
+  // The cluster networks of an earlier run (killed, crashed) go before anything new is built.
+  let networks: ClusterNetworks | null = null;
+  if (config.clusterNetwork && process.getuid?.() !== 0) {
+    log.warn('sfld is not root: VMs get no network (cluster_network needs root; set cluster_network = False to say so)');
+  } else if (config.clusterNetwork) {
+    networks = new ClusterNetworks(netCommands(), log, { outsideInterface: config.outsideInterface });
+    await networks.start();
+  }
+
   let registered = false;
   // Set once the domain manager exists (the listener starts first): what /healthz shows of the VMs' calls and shells.
   let domainFigures: DomainManager | null = null;
@@ -128,6 +139,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       console: (chunk) => socket.emit('domain:console', chunk),
       shelf,
       descriptorPort: () => localPort,
+      networks,
     },
     guestCallLimits(config.guestCallRate),
   );
@@ -202,6 +214,12 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     }),
   );
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
+  socket.on('cluster:peers', (peers, ack) =>
+    answer(ack, () => {
+      const { clusterid, hosts } = parseCommand('cluster:peers', peers);
+      return domains.clusterPeers(clusterid, hosts);
+    }),
+  );
   socket.on('ticket:ended', (ended, ack) => answer(ack, () => domains.ticketEnded(parseCommand('ticket:ended', ended).ticket)));
 
   let seq = 0;

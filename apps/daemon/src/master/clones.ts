@@ -2,6 +2,7 @@
 // clone.merge (= ic_kill), clone.join (wait for the clones to exit) and clone.exit (a clone ends).
 // They record state and reservations; fork.ts has the master's sfld make the clones real.
 import { messageOf, SfError } from '../common/errors.ts';
+import { tellClusterHosts, vmIdentity } from './cluster-net.ts';
 import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { destroyDomainVm } from './domain-lifecycle.ts';
 import { forkClones } from './fork.ts';
@@ -47,6 +48,7 @@ export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticke
             memory: a.memory,
             state: 'defined',
             ticketId,
+            ...vmIdentity(svc, domain.cluster.clusterid, a.vmid),
           },
         });
         records.push({ id: d.id, vmid: a.vmid, hostId: a.hostId, host: a.host });
@@ -97,6 +99,7 @@ export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticke
         clones += await endClones(svc, id, 'merged', `merged by ${requester(domain)} (ticket ${id})`);
       }
       if (by === 'admin' || ticketId === null) tellTicketsEnded(svc, domain.host.name, tickets);
+      if (clones > 0) await tellClusterHosts(svc, domain.clusterId);
       svc.events.emit('capacity');
       return { merged: tickets, clones };
     },
@@ -125,6 +128,7 @@ export async function joinClones(
     });
     await transitionTicket(svc.db, ticketId, 'merged');
     if (by === 'admin') tellTicketsEnded(svc, domain.host.name, [ticketId]);
+    if (total > 0) await tellClusterHosts(svc, domain.clusterId);
     svc.events.emit('capacity');
     const ended = await svc.db.domain.findMany({ where: { ticketId }, orderBy: { vmid: 'asc' } });
     return { ticket: ticketId, clones: total, exits: ended.map(exitRecord) };

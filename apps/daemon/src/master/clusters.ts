@@ -2,6 +2,7 @@
 // down (every domain stopped, unused tickets disposed, outstanding ones merged, resources released).
 import { messageOf, SfError } from '../common/errors.ts';
 import { freeCapacity } from './capacity.ts';
+import { assertSubnetFree, vmIdentity } from './cluster-net.ts';
 import { announceDomain, requireMaster, type LiveDomain } from './domains.ts';
 import { endClones } from './clones.ts';
 import { bootDomain, destroyDomainVm } from './domain-lifecycle.ts';
@@ -42,6 +43,7 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
         }
         const last = await svc.db.cluster.findFirst({ orderBy: { clusterid: 'desc' } });
         const clusterid = last ? last.clusterid + 1 : svc.config.clusterId;
+        await assertSubnetFree(svc, clusterid);
         const cluster = await svc.db.cluster.create({
           data: {
             clusterid,
@@ -49,7 +51,14 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
             seedConfig: JSON.stringify(config),
             state: 'running',
             domains: {
-              create: { vmid: 0, hostId: placement.hostId, vcpus: config.vcpus, memory: BigInt(config.memoryMiB * MiB), state: 'defined' },
+              create: {
+                vmid: 0,
+                hostId: placement.hostId,
+                vcpus: config.vcpus,
+                memory: BigInt(config.memoryMiB * MiB),
+                state: 'defined',
+                ...vmIdentity(svc, clusterid, 0),
+              },
             },
           },
         });
@@ -141,6 +150,8 @@ export async function clusterDetail(svc: MasterServices, clusterid: number) {
       memory: Number(d.memory),
       state: d.state,
       ticket: d.ticketId,
+      ip: d.ip,
+      mac: d.mac,
     })),
     tickets: cluster.tickets.map((t) => ({ ticket: t.id, state: t.state, requested: t.requested, granted: t.granted, procs: t.procs })),
   };

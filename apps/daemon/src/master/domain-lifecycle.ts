@@ -2,6 +2,7 @@
 // its VM, and records each change of a domain's state. Mechanism only: what a change means for the
 // cluster (a master that ends takes its cluster with it) is decided above, in state-reports.ts.
 import { messageOf, SfError } from '../common/errors.ts';
+import { clusterNetSpec, vmNet } from './cluster-net.ts';
 import { announceDomain } from './domains.ts';
 import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
@@ -50,6 +51,11 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
       memoryMiB: Number(domain.memory / 1048576n),
       image: seed.kernel,
       args: seed.args ?? '',
+      // Only a master is booted: its host carries the cluster's router.
+      net: vmNet(svc, domain.cluster.clusterid, domain.vmid),
+      cluster: clusterNetSpec(svc, domain.cluster.clusterid, domain.host.multicast, [domain.host.multicast], {
+        inboundPorts: seed.inboundPorts ?? [],
+      }),
     });
     // The VM may already have finished (a short guest): keep the newer state the sfld reported.
     const now = await svc.db.domain.findUniqueOrThrow({ where: { id: domainId } });

@@ -5,7 +5,9 @@
 // Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
 import { messageOf, SfError } from '../common/errors.ts';
 import type { CloneOutcome, HostCommandMap } from '../common/events.ts';
+import { clusterNetSpec, vmNet } from './cluster-net.ts';
 import { setState } from './domain-lifecycle.ts';
+import type { SeedConfig } from './seed-config.ts';
 import { announceDomain, type LiveDomain } from './domains.ts';
 import { jsonDetail, type OperationHandle } from './operations.ts';
 import type { MasterServices } from './services.ts';
@@ -61,6 +63,10 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
   const clusterid = master.cluster.clusterid;
   const local = clones.filter((c) => c.hostId === master.hostId);
   const remote = clones.filter((c) => c.hostId !== master.hostId);
+  // Only one clone generation is live at a time: the master's host and the clones' are all the cluster's hosts.
+  const hosts = [master.host.multicast, ...clones.map((c) => c.host.multicast)];
+  const seed = JSON.parse(master.cluster.seedConfig) as SeedConfig;
+  const withNet = (c: CloneRecord) => ({ vmid: c.vmid, net: vmNet(svc, clusterid, c.vmid) });
   let result: HostCommandMap['domain:fork'][1];
   try {
     result = await svc.links.command(master.host.name, 'domain:fork', {
@@ -68,8 +74,9 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
       vmid: master.vmid,
       ticket: ticketId,
       nclones: clones.length,
-      clones: local.map((c) => ({ vmid: c.vmid })),
+      clones: local.map(withNet),
       serve: remote.length > 0 ? { mode: svc.config.networkMode, interface: master.host.multicast } : null,
+      cluster: clusterNetSpec(svc, clusterid, master.host.multicast, hosts, { inboundPorts: seed.inboundPorts ?? [] }),
     });
   } catch (err) {
     const reason = `the fork of ${clusterid}:${master.vmid} failed: ${messageOf(err)}`;
@@ -106,7 +113,8 @@ export async function forkClones(svc: MasterServices, master: LiveDomain, ticket
               server,
               group: served.group,
               interface: mine[0]!.host.multicast,
-              clones: mine.map((c) => ({ vmid: c.vmid })),
+              clones: mine.map(withNet),
+              cluster: clusterNetSpec(svc, clusterid, mine[0]!.host.multicast, hosts, null),
             });
             remoteStarted += made.clones.filter((c) => c.ok).length;
             await applyOutcomes(svc, clusterid, mine, made.clones, `${host} did not report this clone`);

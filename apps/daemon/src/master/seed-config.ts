@@ -17,6 +17,8 @@ export const seedConfigSchema = z
     args: z.string().max(4096).nullable().default(null),
     vcpus: vcpusSchema,
     memoryMiB: memoryMiBSchema,
+    /** Ports of the master VM the outside may connect to through the router (TCP and UDP). */
+    inboundPorts: z.array(z.number().int().min(1).max(65535)).max(64).optional(),
   })
   .strict();
 

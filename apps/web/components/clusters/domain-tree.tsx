@@ -146,6 +146,10 @@ function NodeRow({
         <small>IP</small>
         {node.ip ?? '—'}
       </span>
+      <span className="node__cell mono">
+        <small>MAC</small>
+        {node.mac ?? '—'}
+      </span>
       <span className="node__cell">
         <small>vCPUs</small>
         {node.vcpus}

@@ -43,6 +43,8 @@ export const state: Command = {
               { header: 'VCPUS', value: (d) => d.vcpus, align: 'right' },
               { header: 'MEMORY', value: (d) => formatBytes(d.memory), align: 'right' },
               { header: 'STATE', value: (d) => (d.exitCode !== null ? `${d.state}(${d.exitCode})` : d.state) },
+              { header: 'IP', value: (d) => d.ip },
+              { header: 'MAC', value: (d) => d.mac },
               { header: 'TICKET', value: (d) => d.ticket },
               { header: 'REASON', value: (d) => d.endReason },
             ]),
@@ -63,9 +65,12 @@ export const seed: Command = {
     const config = await loadSfseedConfig(path.resolve(args[0]));
     const cluster = await call(ctx.url, () => ctx.client().cluster.seed.mutate({ config }));
     const master = cluster.domains.find((d) => d.vmid === 0);
+    // The seed's first line is (domid, 'ip'): here the domid is the cluster id (its master is CLUSTERID:0).
     ctx.out.result(
       cluster,
-      () => `cluster ${cluster.clusterid} seeded: master ${cluster.clusterid}:0 on ${master?.host} (${master?.state})`,
+      () =>
+        `(${cluster.clusterid}, '${master?.ip ?? ''}')\n` +
+        `cluster ${cluster.clusterid} seeded: master ${cluster.clusterid}:0 on ${master?.host} (${master?.state})`,
     );
   },
 };

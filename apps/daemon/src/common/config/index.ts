@@ -2,6 +2,7 @@
 // Python-literal parser under them for anything else that reads the classic files.
 export {
   DEFAULT_KEEP_OPERATIONS,
+  DEFAULT_VXLAN_PORT,
   loadSfmdConfig,
   MIN_KEEP_OPERATIONS,
   parseSfmdConfig,

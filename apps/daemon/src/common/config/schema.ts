@@ -58,6 +58,11 @@ export function integer(opts: { min?: number; max?: number; what?: string } = {}
   };
 }
 
+export const boolean: Check<boolean> = (value, at) => {
+  if (typeof value !== 'boolean') throw configError(at, `expected True or False, got ${describe(value)}`);
+  return value;
+};
+
 export const positiveInt = integer({ min: 1 });
 export const nonNegativeInt = integer({ min: 0 });
 export const port = integer({ min: 1, max: 65535, what: 'a port number from 1 to 65535' });

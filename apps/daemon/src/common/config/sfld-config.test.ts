@@ -40,6 +40,8 @@ test('the classic sfld.cfg', () => {
     masterPort: 61708,
     localListenPort: 49183,
     guestCallRate: 20,
+    clusterNetwork: true,
+    outsideInterface: null,
   });
 });
 
@@ -50,12 +52,18 @@ test('only hostname is required', () => {
     masterPort: 0xf10c,
     localListenPort: 0xc01f,
     guestCallRate: 20,
+    clusterNetwork: true,
+    outsideInterface: null,
   });
+  const off = parseSfldConfig("hostname = 'node1'\ncluster_network = False\noutside_interface = 'eth1'\n");
+  assert.deepEqual([off.clusterNetwork, off.outsideInterface], [false, 'eth1']);
   assert.equal(parseSfldConfig("hostname = '10.1.2.3'\nmaster_host = '::1'\n").masterHost, '::1');
   assert.equal(parseSfldConfig("hostname = 'node1'\nguest_call_rate = 20\n").guestCallRate, 20);
 });
 
 test('wrong sfld.cfg settings', () => {
+  bad("hostname = 'node1'\ncluster_network = 1\n", 2, 'cluster_network', 'expected True or False, got 1');
+  bad("hostname = 'node1'\noutside_interface = 'eth 0'\n", 2, 'outside_interface', 'interface name');
   bad('master_port = 61708\n', null, 'hostname', "missing required setting 'hostname'", "hostname = 'node1'");
   bad("hostname = 'node1'\nmaster_port = '61708'\n", 2, 'master_port', "expected a port number from 1 to 65535, got '61708'");
   bad("hostname = 'node1'\nlocal_listen_port = 0\n", 2, 'local_listen_port', 'got 0');

@@ -5,7 +5,7 @@ import { DEFAULT_LOCAL_PORT, DEFAULT_MASTER_PORT } from '../ports.ts';
 import { hostName } from './net-names.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
 import { readConfigFile } from './read-config-file.ts';
-import { integer, optional, port, readSettings, required } from './schema.ts';
+import { boolean, integer, nullable, optional, port, readSettings, required, string } from './schema.ts';
 
 export interface SfldConfig {
   hostname: string;
@@ -14,6 +14,13 @@ export interface SfldConfig {
   localListenPort: number;
   /** Seed API calls a second one VM on this host may make to sfmd (the per-VM limit, guest-call-limit.ts). */
   guestCallRate: number;
+  /**
+   * Build the VMs' cluster networks here (bridges, VXLAN, taps, nftables, tc; needs root). Off: VMs get
+   * no NIC — for several sflds sharing one network namespace (tests), which would fight over the names.
+   */
+  clusterNetwork: boolean;
+  /** The interface a cluster's router sends outside traffic through; null: the default route's. */
+  outsideInterface: string | null;
 }
 
 /** See DEFAULT_GUEST_CALL_LIMITS (local/guest-call-limit.ts) for why 20. */
@@ -28,6 +35,11 @@ const SFLD_FIELDS = {
     integer({ min: 1, max: 100_000, what: 'seed API calls a second per VM, an integer from 1 to 100000' }),
     DEFAULT_GUEST_CALL_RATE,
   ),
+  cluster_network: optional(boolean, true),
+  outside_interface: optional(
+    nullable(string({ maxLength: 15, pattern: /^[A-Za-z0-9_.:-]+$/, what: "an interface name like 'eth0'" })),
+    null,
+  ),
 };
 
 export function parseSfldConfig(text: string, fileName = 'sfld.cfg'): SfldConfig {
@@ -38,6 +50,8 @@ export function parseSfldConfig(text: string, fileName = 'sfld.cfg'): SfldConfig
     masterPort: s.master_port,
     localListenPort: s.local_listen_port,
     guestCallRate: s.guest_call_rate,
+    clusterNetwork: s.cluster_network,
+    outsideInterface: s.outside_interface,
   };
 }
 

@@ -20,7 +20,7 @@ cluster_hosts = [ {'host': 'node1', 'cpus': 4, 'RAM': 4*1024*1024*1024},
 
 network_mode = 'multicast'      # or 'unicast'
 network_whitelist = ['10.0.0.0/8', 'gateway.example.org', '192.168.1.7']
-bandwidth_cap = 100 * 1024 * 1024   # bytes per second
+bandwidth_cap = 20   # Mbit/s with the whitelisted outside
 clusterid = 1
 `;
 
@@ -52,7 +52,9 @@ test('the classic sfmd.cfg', () => {
     ],
     networkMode: 'multicast',
     networkWhitelist: ['10.0.0.0/8', 'gateway.example.org', '192.168.1.7'],
-    bandwidthCap: 100 * 2 ** 20,
+    bandwidthCap: 20,
+    clusterNetwork: { block: '10.128.0.0/12', prefix: 24 },
+    vxlanPort: 4789,
     clusterId: 1,
     keepOperations: 10_000,
     rateLimits: DEFAULT_RATE_LIMITS,
@@ -67,10 +69,23 @@ test('only cluster_hosts is required; the rest has defaults', () => {
     networkMode: 'multicast',
     networkWhitelist: [],
     bandwidthCap: 0,
+    clusterNetwork: { block: '10.128.0.0/12', prefix: 24 },
+    vxlanPort: 4789,
     clusterId: 1,
     keepOperations: 10_000,
     rateLimits: DEFAULT_RATE_LIMITS,
   });
+});
+
+test('cluster_network: a private, aligned IPv4 block; cluster_prefix: the subnets fit in it', () => {
+  const net = parseSfmdConfig(`${MINIMAL_HOSTS}cluster_network = '192.168.0.0/16'\ncluster_prefix = 28\nvxlan_port = 8472\n`);
+  assert.deepEqual(net.clusterNetwork, { block: '192.168.0.0/16', prefix: 28 });
+  assert.equal(net.vxlanPort, 8472);
+  bad(`${MINIMAL_HOSTS}cluster_network = '8.8.0.0/16'\n`, 2, 'cluster_network', 'private range');
+  bad(`${MINIMAL_HOSTS}cluster_network = '10.128.0.1/12'\n`, 2, 'cluster_network', 'aligned');
+  bad(`${MINIMAL_HOSTS}cluster_network = '10.0.0.0/7'\n`, 2, 'cluster_network', 'private range');
+  bad(`${MINIMAL_HOSTS}cluster_network = '10.0.0.0/24'\ncluster_prefix = 20\n`, 3, 'cluster_prefix', 'at least 24');
+  bad(`${MINIMAL_HOSTS}cluster_prefix = 30\n`, 2, 'cluster_prefix', 'from 16 to 29');
 });
 
 test('keep_operations: how many Operation rows sfmd keeps, at least 100', () => {

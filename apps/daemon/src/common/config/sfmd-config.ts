@@ -1,5 +1,13 @@
 // sfmd.cfg: the master daemon's port, the hosts it may place VMs on and the clusters' network settings.
 // parseSfmdConfig is pure (text in, typed config out); loadSfmdConfig adds reading the file.
+import {
+  DEFAULT_CLUSTER_NETWORK,
+  DEFAULT_CLUSTER_PREFIX,
+  MAX_CLUSTER_PREFIX,
+  MIN_CLUSTER_PREFIX,
+  planProblem,
+  type ClusterNetworkPlan,
+} from '../cluster-addresses.ts';
 import { DEFAULT_MASTER_PORT } from '../ports.ts';
 import { hostName, networkAddress } from './net-names.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
@@ -20,6 +28,7 @@ import {
   readSettings,
   record,
   required,
+  string,
   type Check,
 } from './schema.ts';
 
@@ -41,8 +50,12 @@ export interface SfmdConfig {
   networkMode: NetworkMode;
   /** Host names, addresses or CIDR blocks allowed to reach the clusters' virtual networks. */
   networkWhitelist: string[];
-  /** Bytes per second; 0 means no cap. */
+  /** Mbit/s of each cluster's traffic with the outside (through its router, either way); 0 means no cap. */
   bandwidthCap: number;
+  /** The block clusters' subnets are carved from and each subnet's prefix length. */
+  clusterNetwork: ClusterNetworkPlan;
+  /** UDP port of the VXLAN tunnels that join a cluster's bridges across hosts (the same on every host). */
+  vxlanPort: number;
   /** The id the first cluster gets. */
   clusterId: number;
   /** Operation rows sfmd keeps: older finished ones are pruned. */
@@ -79,6 +92,9 @@ const clusterHost = record(
   `a host entry like ${HOST_EXAMPLE}`,
 );
 
+/** The IANA VXLAN port. */
+export const DEFAULT_VXLAN_PORT = 4789;
+
 const SFMD_FIELDS = {
   master_listen_port: optional(port, DEFAULT_MASTER_PORT),
   cluster_hosts: required(
@@ -93,6 +109,16 @@ const SFMD_FIELDS = {
   network_mode: optional(oneOf(['multicast', 'unicast'] as const), 'multicast'),
   network_whitelist: optional(listOf(networkAddress), [] as string[]),
   bandwidth_cap: optional(nullable(nonNegativeInt), 0),
+  cluster_network: optional(string({ maxLength: 18, what: "an IPv4 block like '10.128.0.0/12'" }), DEFAULT_CLUSTER_NETWORK),
+  cluster_prefix: optional(
+    integer({
+      min: MIN_CLUSTER_PREFIX,
+      max: MAX_CLUSTER_PREFIX,
+      what: `a prefix length from ${MIN_CLUSTER_PREFIX} to ${MAX_CLUSTER_PREFIX}`,
+    }),
+    DEFAULT_CLUSTER_PREFIX,
+  ),
+  vxlan_port: optional(port, DEFAULT_VXLAN_PORT),
   clusterid: optional(nonNegativeInt, 1),
   keep_operations: optional(
     integer({ min: MIN_KEEP_OPERATIONS, what: `an integer of at least ${MIN_KEEP_OPERATIONS} (how many Operation rows sfmd keeps)` }),
@@ -102,7 +128,11 @@ const SFMD_FIELDS = {
 };
 
 export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig {
-  const s = readSettings(parsePyLiteralFile(text, fileName), SFMD_FIELDS, fileName);
+  const entries = parsePyLiteralFile(text, fileName);
+  const s = readSettings(entries, SFMD_FIELDS, fileName);
+  const clusterNetwork = { block: s.cluster_network, prefix: s.cluster_prefix };
+  const problem = planProblem(clusterNetwork);
+  if (problem) throw configError({ file: fileName, line: entries.get(problem.key)?.line ?? null, path: problem.key }, problem.message);
   return {
     masterListenPort: s.master_listen_port,
     clusterHosts: s.cluster_hosts.map((h) => ({
@@ -115,6 +145,8 @@ export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig
     networkMode: s.network_mode,
     networkWhitelist: s.network_whitelist,
     bandwidthCap: s.bandwidth_cap ?? 0,
+    clusterNetwork,
+    vxlanPort: s.vxlan_port,
     clusterId: s.clusterid,
     keepOperations: s.keep_operations,
     rateLimits: s.rate_limits,

@@ -37,7 +37,13 @@ test('the classic sfseed.cfg, paths kept as written by parse', () => {
     kernel: null,
     args: null,
     name: 'blast-01',
+    inboundPorts: [],
   });
+});
+
+test('inbound_ports: the master ports the outside may reach through the router', () => {
+  assert.deepEqual(parseSfseedConfig("kernel = 'g.elf'\nmemory = 64\ninbound_ports = [80, 0x1F90]\n").inboundPorts, [80, 8080]);
+  bad("kernel = 'g.elf'\nmemory = 64\ninbound_ports = [70000]\n", 3, 'inbound_ports[0]', 'port number');
 });
 
 test('a kernel-only seed with boot arguments; vcpus defaults to 1', () => {
@@ -49,6 +55,7 @@ test('a kernel-only seed with boot arguments; vcpus defaults to 1', () => {
     kernel: '/boot/vmlinuz-sf',
     args: 'console=ttyS0 root=/dev/vda1 ro',
     name: null,
+    inboundPorts: [],
   });
   assert.equal(parseSfseedConfig("disk_image = 'a.img'\nmemory = 512\nargs = ''\n").args, '');
 });
@@ -73,7 +80,7 @@ test('wrong sfseed.cfg settings', () => {
     2,
     'memory_mb',
     "unknown key 'memory_mb' (did you mean 'memory'?)",
-    'allowed keys: disk_image, vcpus, memory, kernel, args, name',
+    'allowed keys: disk_image, vcpus, memory, kernel, args, inbound_ports, name',
   );
   bad("disk_image = 'a.img'\nmemory = 512\nmemory = 1024\n", 3, 'memory', 'already set on line 2');
   bad("disk_image = 'a.img'\nmemory = 512\nkernel = open('/etc/passwd').read()\n", 3, 'kernel', 'function calls');

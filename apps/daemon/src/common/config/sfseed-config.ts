@@ -4,7 +4,7 @@ import path from 'node:path';
 import { VM_LIMITS } from '../wire.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
 import { readConfigFile } from './read-config-file.ts';
-import { configError, integer, nullable, optional, readSettings, required, string } from './schema.ts';
+import { configError, integer, listOf, nullable, optional, port, readSettings, required, string } from './schema.ts';
 
 export interface SfseedConfig {
   diskImage: string | null;
@@ -13,6 +13,8 @@ export interface SfseedConfig {
   kernel: string | null;
   args: string | null;
   name: string | null;
+  /** Ports of the master VM the outside may connect to through the cluster's router. */
+  inboundPorts: number[];
 }
 
 const filePath = string({ maxLength: 4096, what: 'a file path' });
@@ -28,6 +30,7 @@ const SFSEED_FIELDS = {
   ),
   kernel: optional(nullable(filePath), null),
   args: optional(nullable(string({ minLength: 0, maxLength: 4096, what: 'a string of boot arguments' })), null),
+  inbound_ports: optional(listOf(port, { what: 'a list of port numbers' }), [] as number[]),
   name: optional(nullable(string({ maxLength: 64, pattern: /^[\w.-]+$/, what: "a name of letters, digits, '_', '.' and '-'" })), null),
 };
 
@@ -41,7 +44,15 @@ export function parseSfseedConfig(text: string, fileName = 'sfseed.cfg'): Sfseed
       `${line === null ? "missing required setting 'disk_image'" : 'disk_image is None'}: give the seed VM's disk image, e.g. disk_image = 'seed.qcow2' (or a kernel = '...' to boot directly)`,
     );
   }
-  return { diskImage: s.disk_image, vcpus: s.vcpus, memoryMiB: s.memory, kernel: s.kernel, args: s.args, name: s.name };
+  return {
+    diskImage: s.disk_image,
+    vcpus: s.vcpus,
+    memoryMiB: s.memory,
+    kernel: s.kernel,
+    args: s.args,
+    name: s.name,
+    inboundPorts: s.inbound_ports,
+  };
 }
 
 export async function loadSfseedConfig(file: string): Promise<SfseedConfig> {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import { SfError, type ErrorCode } from '../../common/errors.ts';
+import type { HostCommandMap } from '../../common/events.ts';
 import { GiB, masterFixture, seedConfig } from '../../../test/support.ts';
 
 async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<void> {
@@ -89,8 +90,27 @@ test('seed places a master on an online host, reserves it, and rejects bad confi
   assert.deepEqual(f.links.sent[0], {
     host: cluster.domains[0]!.host,
     command: 'domain:boot',
-    payload: { clusterid: 1, vmid: 0, vcpus: 2, memoryMiB: 1024, image: '/guests/test.elf', args: '' },
+    payload: {
+      clusterid: 1,
+      vmid: 0,
+      vcpus: 2,
+      memoryMiB: 1024,
+      image: '/guests/test.elf',
+      args: '',
+      // The master is host number 1 of cluster 1's subnet; its host carries the cluster's router.
+      net: { ip: '10.128.1.1', mac: '02:00:00:01:00:00', prefixLength: 24, gateway: '10.128.1.254', dns: [] },
+      cluster: {
+        network: '10.128.1.0',
+        prefixLength: 24,
+        gateway: '10.128.1.254',
+        vxlanPort: 4789,
+        local: cluster.domains[0]!.host,
+        hosts: [cluster.domains[0]!.host],
+        router: { whitelist: [], bandwidthCapMbit: 0, inboundPorts: [] },
+      },
+    },
   });
+  assert.deepEqual([cluster.domains[0]!.ip, cluster.domains[0]!.mac], ['10.128.1.1', '02:00:00:01:00:00']);
   const second = await admin.cluster.seed({ config: { ...seedConfig(), name: 'render' } });
   assert.equal(second.clusterid, 2);
   assert.deepEqual(
@@ -158,9 +178,23 @@ test('the ticket lifecycle through every guest procedure, with fork answers and 
 
   const fork = await master.clone.master({ ticket: ticket.ticket });
   assert.deepEqual(fork, { ticket: ticket.ticket, nclones: 3, vmid: 0 });
+  const forks = f.links.sent.filter((s) => s.command === 'domain:fork').map((s) => s.payload as HostCommandMap['domain:fork'][0]);
   assert.deepEqual(
-    f.links.sent.filter((s) => s.command === 'domain:fork').map((s) => s.payload),
-    [{ clusterid: 1, vmid: 0, ticket: ticket.ticket, nclones: 3, clones: [{ vmid: 1 }, { vmid: 2 }, { vmid: 3 }], serve: null }],
+    forks.map(({ cluster: _, clones, ...rest }) => ({ ...rest, clones: clones.map((c) => [c.vmid, c.net?.ip, c.net?.mac]) })),
+    [
+      {
+        clusterid: 1,
+        vmid: 0,
+        ticket: ticket.ticket,
+        nclones: 3,
+        clones: [
+          [1, '10.128.1.2', '02:00:00:01:00:01'],
+          [2, '10.128.1.3', '02:00:00:01:00:02'],
+          [3, '10.128.1.4', '02:00:00:01:00:03'],
+        ],
+        serve: null,
+      },
+    ],
   );
   assert.ok((await admin.state.domains()).every((d) => d.state === 'running'));
   assert.deepEqual(await master.ticket.list(), { unused: [], outstanding: [ticket.ticket] });
