@@ -11,6 +11,8 @@ export interface DomainRow {
   host: string;
   exitCode: number | null;
   endReason: string | null;
+  ip: string | null;
+  mac: string | null;
 }
 
 /**

@@ -245,7 +245,7 @@ export class DomainManager {
             const shell = shells[i];
             if (shell) {
               try {
-                await shell.becomeClone(snapshot, { vmid, cloneReply });
+                await shell.becomeClone(snapshot, { vmid, cloneReply, ...nicOption(tap, net) });
                 return { vmid, vm: shell, error: null, fromShell: true };
               } catch (err) {
                 // A shell of another shape (the master changed?) or a failed attach: make this one afresh.
