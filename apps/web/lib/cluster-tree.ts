@@ -10,6 +10,8 @@ export interface TreeDomain {
   state: DomainState;
   ip: string | null;
   mac: string | null;
+  /** What its NIC moved (live, or final once ended); null or absent: no NIC, or no figures yet. */
+  net?: { rxBytes: number; txBytes: number; live: boolean } | null;
   vcpus: number;
   memory: number;
   ticket: string | null;

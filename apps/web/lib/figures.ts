@@ -1,5 +1,5 @@
 // Data-plane figures of lazy clones, as the Cluster View shows them: pages and bytes fetched, the fault
-// rate from the last two samples, fault service times. Live batches fold into a per-domain map. Pure.
+// rate from the last two samples, fault service times; and every VM's NIC bytes. Live batches fold into maps. Pure.
 import type { DomainFigures, DomainFiguresEvent } from './api-types.ts';
 
 export const PAGE_BYTES = 4096;
@@ -62,4 +62,28 @@ export function foldFigures(map: FigureMap, clusterid: number, event: DomainFigu
 export function figuresFor(map: FigureMap, vmid: number, host: string): FigureView | null {
   const pair = map[vmid];
   return pair && pair.host === host ? figureView(pair) : null;
+}
+
+/** A domain's NIC bytes as the Cluster View shows them: live while it runs, the record's final ones after. */
+export interface NicView {
+  rxBytes: number;
+  txBytes: number;
+  live: boolean;
+}
+/** Live NIC counters by vmid, with the host that measured them. */
+export type NicMap = Record<number, { host: string; rxBytes: number; txBytes: number }>;
+
+export function foldNics(map: NicMap, clusterid: number, event: DomainFiguresEvent): NicMap {
+  const mine = (event.nics ?? []).filter((n) => n.clusterid === clusterid);
+  if (mine.length === 0) return map;
+  const next: NicMap = { ...map };
+  for (const n of mine) next[n.vmid] = { host: event.host, rxBytes: n.rxBytes, txBytes: n.txBytes };
+  return next;
+}
+
+/** A live domain's latest batch if measured where the record puts it, else what its row says (null: no NIC). */
+export function nicFor(map: NicMap, node: { vmid: number; host: string; live: boolean; net?: NicView | null }): NicView | null {
+  const sample = node.live ? map[node.vmid] : undefined;
+  if (sample && sample.host === node.host) return { rxBytes: sample.rxBytes, txBytes: sample.txBytes, live: true };
+  return node.net ?? null;
 }

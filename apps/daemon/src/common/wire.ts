@@ -31,11 +31,17 @@ export const reportedVmStateSchema = z.enum(REPORTED_VM_STATES);
 
 // ---- sfld → sfmd ----
 
+/** A VM's NIC counters since it started (frames and bytes each way, frames dropped either way). */
+export const nicFiguresSchema = z.object({ rxBytes: count, txBytes: count, rxPackets: count, txPackets: count, drops: count });
+export type NicFigures = z.infer<typeof nicFiguresSchema>;
+
 /** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
 export const domainStateReportSchema = domainAddressSchema.extend({
   state: reportedVmStateSchema,
   exitCode: z.number().int().nullable(),
   reason: z.string().max(4096).nullable(),
+  /** With a final state: the NIC's last counters (absent or null: the VM had no NIC). */
+  nic: nicFiguresSchema.nullable().optional(),
 });
 export type DomainStateReport = z.infer<typeof domainStateReportSchema>;
 
@@ -123,6 +129,8 @@ export type DomainFigures = z.infer<typeof domainFiguresSchema>;
 export const domainFiguresBatchSchema = z.object({
   sampledAt: z.number().finite(),
   domains: z.array(domainFiguresSchema).max(4096),
+  /** Every VM with a NIC here (masters too): its counters now. */
+  nics: z.array(domainAddressSchema.extend(nicFiguresSchema.shape)).max(4096).optional(),
 });
 export type DomainFiguresBatch = z.infer<typeof domainFiguresBatchSchema>;
 

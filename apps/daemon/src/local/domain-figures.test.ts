@@ -1,5 +1,5 @@
 // The sfld side of data-plane figures: a batch holds the lazy clones' memtap counters under the
-// dashboard's names, and leaves out VMs that are not lazy clones or end while being read.
+// dashboard's names and every NIC's counters, and leaves out VMs that have neither or end while being read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CloneMemtapStats, RemoteSourceStats } from '@snowflock/native';
@@ -65,6 +65,40 @@ test('a batch has every lazy clone, named for the dashboard, and skips the rest'
         faultP99Ns: 9000,
         multicastBytes: 8192,
       },
+    ],
+    nics: [],
+  });
+});
+
+test("every VM with a NIC has its counters in the batch, masters too; drops add up both ways' losses", () => {
+  const net = (n: number) => ({
+    rxPackets: n,
+    rxBytes: n * 100,
+    txPackets: n * 2,
+    txBytes: n * 300,
+    rxDrops: 1,
+    txDrops: 2,
+    badChains: 3,
+    dhcpAnswers: 1,
+    wakeups: 9,
+  });
+  const batch = sampleFigures(
+    {
+      addresses: () => [0, 1, 2].map((vmid) => ({ clusterid: 4, vmid })),
+      memtapStats: () => null,
+      netStats: (a) => {
+        if (a.vmid === 2) throw new Error('destroyed meanwhile');
+        return net(a.vmid + 1);
+      },
+    },
+    7,
+  );
+  assert.deepEqual(batch, {
+    sampledAt: 7,
+    domains: [],
+    nics: [
+      { clusterid: 4, vmid: 0, rxBytes: 100, txBytes: 300, rxPackets: 1, txPackets: 2, drops: 6 },
+      { clusterid: 4, vmid: 1, rxBytes: 200, txBytes: 600, rxPackets: 2, txPackets: 4, drops: 6 },
     ],
   });
 });

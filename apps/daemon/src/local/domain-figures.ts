@@ -1,7 +1,8 @@
 // Once a second, the data-plane figures of this host's lazy clones (memtap counters: faults, pages
-// fetched, fault service times) go to sfmd as one `domain:figures` batch, which it relays to dashboards.
-import type { CloneMemtapStats } from '@snowflock/native';
+// fetched, fault service times) and every VM's NIC counters go to sfmd as one `domain:figures` batch.
+import type { CloneMemtapStats, NetStats } from '@snowflock/native';
 import type { DomainAddress, DomainFigures, DomainFiguresBatch } from '../common/events.ts';
+import type { NicFigures } from '../common/wire.ts';
 import type { Logger } from '../common/logger.ts';
 
 /** What this module needs from the domain manager: the domains here and a lazy clone's counters. */
@@ -9,6 +10,8 @@ export interface FigureSource {
   addresses(): DomainAddress[];
   /** null for a VM that is not a lazy clone, or one that is ending. */
   memtapStats?(address: DomainAddress): CloneMemtapStats | null;
+  /** null for a VM without a NIC. */
+  netStats?(address: DomainAddress): NetStats | null;
 }
 
 export const FIGURES_INTERVAL_MS = 1000;
@@ -28,24 +31,42 @@ export function figuresOf(address: DomainAddress, stats: CloneMemtapStats): Doma
   };
 }
 
-/** One batch: every lazy clone's figures now; a VM that ends while being read is left out. */
+/** The NIC counters under the record's names: both directions' drops (and bad chains) are one figure. */
+export function nicFiguresOf(stats: NetStats): NicFigures {
+  return {
+    rxBytes: stats.rxBytes,
+    txBytes: stats.txBytes,
+    rxPackets: stats.rxPackets,
+    txPackets: stats.txPackets,
+    drops: stats.rxDrops + stats.txDrops + stats.badChains,
+  };
+}
+
+/** A reading that fails means the VM was destroyed between listing and reading: nothing to report for it. */
+function tryRead<T>(read: () => T | null | undefined): T | null {
+  try {
+    return read() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** One batch: every lazy clone's figures and every NIC's counters now; a VM that ends while being read is left out. */
 export function sampleFigures(source: FigureSource, now = Date.now()): DomainFiguresBatch {
   const domains: DomainFigures[] = [];
+  const nics: NonNullable<DomainFiguresBatch['nics']> = [];
   for (const address of source.addresses()) {
-    let stats: CloneMemtapStats | null = null;
-    try {
-      stats = source.memtapStats?.(address) ?? null;
-    } catch {
-      // Destroyed between listing and reading: nothing to report for it.
-    }
+    const stats = tryRead(() => source.memtapStats?.(address));
     if (stats) domains.push(figuresOf(address, stats));
+    const net = tryRead(() => source.netStats?.(address));
+    if (net) nics.push({ ...address, ...nicFiguresOf(net) });
   }
-  return { sampledAt: now, domains };
+  return { sampledAt: now, domains, nics };
 }
 
 /**
  * Starts the once-a-second batches while `connected()` says sfmd listens; an empty batch is not sent,
- * and nothing is sent until a clone exists. Returns the stop function.
+ * and nothing is sent until a clone or a NIC exists. Returns the stop function.
  */
 export function startDomainFigures(
   socket: { emit(event: 'domain:figures', batch: DomainFiguresBatch): unknown },
@@ -61,7 +82,7 @@ export function startDomainFigures(
   const timer = setInterval(() => {
     if (!connected()) return;
     const batch = sampleFigures(source);
-    if (batch.domains.length > 0) socket.emit('domain:figures', batch);
+    if (batch.domains.length > 0 || (batch.nics?.length ?? 0) > 0) socket.emit('domain:figures', batch);
   }, FIGURES_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);

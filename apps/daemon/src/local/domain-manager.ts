@@ -8,6 +8,7 @@ import {
   VirtualMachine,
   type CloneMemtapStats,
   type Memserver,
+  type NetStats,
   type VmSnapshot,
   type VmStateEvent,
 } from '@snowflock/native';
@@ -37,6 +38,7 @@ import {
 } from './guest-call-limit.ts';
 import { CloneShells, type CloneShape } from './clone-shells.ts';
 import { fetchDescriptor, type DescriptorShelf } from './descriptor-shelf.ts';
+import { nicFiguresOf } from './domain-figures.ts';
 import { pageLossForTest, resolveIPv4, serveFork } from './fork-serving.ts';
 import type { ClusterNetworks } from './net/cluster-network.ts';
 import { nicOption } from './net/vm-nic.ts';
@@ -97,6 +99,11 @@ export class DomainManager {
   /** A lazy clone's data-plane counters (memtap, and the host's page source for remote clones); null otherwise. */
   memtapStats(address: DomainAddress): CloneMemtapStats | null {
     return this.#domains.get(key(address))?.vm.memtapStats() ?? null;
+  }
+
+  /** A VM's NIC counters; null without a NIC. */
+  netStats(address: DomainAddress): NetStats | null {
+    return this.#domains.get(key(address))?.vm.netStats() ?? null;
   }
 
   /** The domains whose VMs run here now. */
@@ -181,6 +188,14 @@ export class DomainManager {
         reason: event.reason || null,
       };
       if (ended) {
+        // The record keeps what the VM's NIC moved: its counters as the VM ends (the guest sends no more).
+        let net: NetStats | null = null;
+        try {
+          net = vm.netStats();
+        } catch {
+          /* already torn down */
+        }
+        if (net) report.nic = nicFiguresOf(net);
         this.#endings.delete(id); // re-inserted last: the map stays oldest first
         this.#endings.set(id, report);
         while (this.#endings.size > KEEP_ENDED) this.#endings.delete(this.#endings.keys().next().value!);

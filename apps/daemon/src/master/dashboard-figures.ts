@@ -1,6 +1,7 @@
-// Data-plane figures of lazy clones on their way to dashboards: sflds send a batch a second, sfmd
-// checks its shape, relays it to /dash and keeps each domain's last two samples (for rates) until it ends.
+// Data-plane figures of lazy clones and NIC counters on their way to dashboards: sflds send a batch a second,
+// sfmd checks its shape, relays it to /dash and keeps each domain's last samples (for rates) until it ends.
 import type { DomainFigures, DomainFiguresEvent } from '../common/events.ts';
+import type { NicFigures } from '../common/wire.ts';
 import { domainFiguresBatchSchema } from '../common/wire.ts';
 import type { MasterServices } from './services.ts';
 import { isLiveDomainState } from './store/states.ts';
@@ -14,8 +15,15 @@ export interface FigureSamples {
 
 const key = (clusterid: number, vmid: number) => `${clusterid}:${vmid}`;
 
+/** A live VM's NIC counters, with the host that measured them. */
+export interface NicSample extends NicFigures {
+  host: string;
+  sampledAt: number;
+}
+
 export class FigureRelay {
   readonly #last = new Map<string, FigureSamples>();
+  readonly #nics = new Map<string, NicSample>();
 
   constructor(
     private readonly svc: MasterServices,
@@ -23,7 +31,10 @@ export class FigureRelay {
   ) {
     // An ended domain's figures stop meaning anything live; its last ones go with it.
     svc.events.on('domain:state', (e) => {
-      if (!isLiveDomainState(e.state)) this.#last.delete(key(e.clusterid, e.vmid));
+      if (!isLiveDomainState(e.state)) {
+        this.#last.delete(key(e.clusterid, e.vmid));
+        this.#nics.delete(key(e.clusterid, e.vmid));
+      }
     });
   }
 
@@ -31,14 +42,20 @@ export class FigureRelay {
   fromHost(host: string, batch: unknown): void {
     const parsed = domainFiguresBatchSchema.safeParse(batch);
     if (!parsed.success) return void this.svc.log.warn({ host }, 'dropped malformed domain figures');
-    const { sampledAt, domains } = parsed.data;
+    const { sampledAt, domains, nics = [] } = parsed.data;
+    for (const { clusterid, vmid, ...figures } of nics) this.#nics.set(key(clusterid, vmid), { ...figures, host, sampledAt });
     for (const d of domains) {
       const k = key(d.clusterid, d.vmid);
       const before = this.#last.get(k);
       // The sending host is remembered: the dashboard shows figures only where the record puts the domain.
       this.#last.set(k, { host, latest: { ...d, sampledAt }, previous: before?.host === host ? before.latest : null });
     }
-    if (domains.length > 0) this.emit({ host, sampledAt, domains });
+    if (domains.length > 0 || nics.length > 0) this.emit({ host, sampledAt, domains, nics });
+  }
+
+  /** A live domain's latest NIC counters; null when none came (no NIC, or it ended). */
+  nicOf(clusterid: number, vmid: number): NicSample | null {
+    return this.#nics.get(key(clusterid, vmid)) ?? null;
   }
 
   /** The figures of one cluster's domains, by vmid. */

@@ -2,8 +2,9 @@
 // They read through svc.reads, a connection of their own, so a flood of them never queues ahead of the record's writes.
 import { SfError } from '../common/errors.ts';
 import { freeCapacity } from './capacity.ts';
+import { figureRelay, type FigureRelay } from './dashboard-figures.ts';
 import type { MasterServices } from './services.ts';
-import { LIVE_DOMAIN_STATES } from './store/states.ts';
+import { isLiveDomainState, LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { hostView, operationView } from './views.ts';
 
 export async function listHosts(svc: MasterServices) {
@@ -21,6 +22,46 @@ export async function getHost(svc: MasterServices, name: string) {
   return host;
 }
 
+/** A domain's NIC figures: `live` ones from its sfld's last batch while it runs, the final ones on its record after. */
+export interface NicView {
+  rxBytes: number;
+  txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+  drops: number;
+  live: boolean;
+}
+
+interface NicColumns {
+  clusterid: number;
+  vmid: number;
+  host: string;
+  state: DomainState;
+  rxBytes: bigint | null;
+  txBytes: bigint | null;
+  rxPackets: bigint | null;
+  txPackets: bigint | null;
+  netDrops: bigint | null;
+}
+
+function nicView(d: NicColumns, relay: FigureRelay | null): NicView | null {
+  if (isLiveDomainState(d.state)) {
+    const sample = relay?.nicOf(d.clusterid, d.vmid);
+    if (!sample || sample.host !== d.host) return null;
+    const { rxBytes, txBytes, rxPackets, txPackets, drops } = sample;
+    return { rxBytes, txBytes, rxPackets, txPackets, drops, live: true };
+  }
+  if (d.rxBytes === null) return null;
+  return {
+    rxBytes: Number(d.rxBytes),
+    txBytes: Number(d.txBytes ?? 0n),
+    rxPackets: Number(d.rxPackets ?? 0n),
+    txPackets: Number(d.txPackets ?? 0n),
+    drops: Number(d.netDrops ?? 0n),
+    live: false,
+  };
+}
+
 export async function listDomains(svc: MasterServices, opts: { all: boolean; clusterid?: number | undefined }) {
   const domains = await svc.reads.domain.findMany({
     where: {
@@ -30,6 +71,7 @@ export async function listDomains(svc: MasterServices, opts: { all: boolean; clu
     include: { cluster: true, host: true },
     orderBy: [{ createdAt: 'asc' }, { vmid: 'asc' }],
   });
+  const relay = figureRelay(svc);
   return domains.map((d) => ({
     domain: `${d.cluster.clusterid}:${d.vmid}`,
     clusterid: d.cluster.clusterid,
@@ -42,6 +84,8 @@ export async function listDomains(svc: MasterServices, opts: { all: boolean; clu
     endReason: d.endReason,
     ip: d.ip,
     mac: d.mac,
+    /** What its NIC moved (rx: frames to the VM); null: no NIC, or no figures yet. */
+    net: nicView({ ...d, clusterid: d.cluster.clusterid, host: d.host.name }, relay),
     ticket: d.ticketId,
     createdAt: d.createdAt.toISOString(),
     endedAt: d.endedAt?.toISOString() ?? null,

@@ -2,10 +2,11 @@
 // master that ends takes its cluster with it. Sits above the record mechanism (domain-lifecycle.ts)
 // and the cluster policy (clusters.ts), so neither of those needs the other.
 import type { DomainStateReport } from '../common/events.ts';
+import type { NicFigures } from '../common/wire.ts';
 import { endCluster } from './clusters.ts';
 import { setState } from './domain-lifecycle.ts';
 import type { MasterServices } from './services.ts';
-import { isLiveDomainState, type DomainState, type ReportedVmState } from './store/states.ts';
+import { isLiveDomainState, LIVE_DOMAIN_STATES, type DomainState, type ReportedVmState } from './store/states.ts';
 
 const REPORTED_TO_RECORD: Record<ReportedVmState, DomainState> = {
   running: 'running',
@@ -39,6 +40,41 @@ export async function endClusterAfterMaster(
  * domains whose record already ended (merged, stopped), are ignored: the record wins.
  */
 export async function applyStateReport(svc: MasterServices, hostName: string, report: DomainStateReport): Promise<boolean> {
+  const applied = await applyState(svc, hostName, report);
+  if (report.nic) await recordNicFigures(svc, hostName, report, report.nic);
+  return applied;
+}
+
+/**
+ * Keeps an ended VM's NIC counters on its record. The record may have ended before the report came (a clone's
+ * sf_exit_status), and the vmid may already serve a newer clone: the figures go to the newest ended domain of
+ * that address on that host that has none yet.
+ */
+async function recordNicFigures(svc: MasterServices, hostName: string, report: DomainStateReport, nic: NicFigures): Promise<void> {
+  const domain = await svc.db.domain.findFirst({
+    where: {
+      vmid: report.vmid,
+      cluster: { clusterid: report.clusterid },
+      host: { name: hostName },
+      state: { notIn: [...LIVE_DOMAIN_STATES] },
+      rxBytes: null,
+    },
+    orderBy: { createdAt: 'desc' },
+  });
+  if (!domain) return;
+  await svc.db.domain.update({
+    where: { id: domain.id },
+    data: {
+      rxBytes: BigInt(nic.rxBytes),
+      txBytes: BigInt(nic.txBytes),
+      rxPackets: BigInt(nic.rxPackets),
+      txPackets: BigInt(nic.txPackets),
+      netDrops: BigInt(nic.drops),
+    },
+  });
+}
+
+async function applyState(svc: MasterServices, hostName: string, report: DomainStateReport): Promise<boolean> {
   const domain = await svc.db.domain.findFirst({
     where: { vmid: report.vmid, cluster: { clusterid: report.clusterid }, host: { name: hostName } },
     orderBy: { createdAt: 'desc' },

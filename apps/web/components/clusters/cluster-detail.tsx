@@ -6,7 +6,7 @@ import Link from 'next/link';
 import { useMemo, useState } from 'react';
 import type { ClusterPage } from '../../lib/api-types.ts';
 import { buildClusterTree } from '../../lib/cluster-tree.ts';
-import { foldFigures, type FigureMap } from '../../lib/figures.ts';
+import { foldFigures, foldNics, type FigureMap, type NicMap } from '../../lib/figures.ts';
 import { formatClock, formatMiB, shortId } from '../../lib/format.ts';
 import { ConsoleTerminal } from '../console/console-terminal.tsx';
 import { ConfirmDialog } from '../confirm-dialog.tsx';
@@ -28,6 +28,7 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
   const id = initial.clusterid;
   const { data, error, refresh } = useResource<ClusterPage>(`/api/clusters/${id}`, initial);
   const [figures, setFigures] = useState<FigureMap>(initial.figures);
+  const [nics, setNics] = useState<NicMap>({});
   const [pending, setPending] = useState<Pending | null>(null);
   const [busy, setBusy] = useState(false);
   const [report, setReport] = useState<ActionReport | null>(null);
@@ -35,7 +36,10 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
 
   const ticketTargets = useMemo(() => new Set(data.tickets.map((t) => `ticket:${t.ticket}`)), [data.tickets]);
   useLive('domain:state', (e) => e.clusterid === id && refresh());
-  useLive('domain:figures', (e) => setFigures((f) => foldFigures(f, id, e)));
+  useLive('domain:figures', (e) => {
+    setFigures((f) => foldFigures(f, id, e));
+    setNics((n) => foldNics(n, id, e));
+  });
   useLive('operation:progress', (e) => {
     const mine =
       e.target === `cluster:${id}` || e.target.startsWith(`domain:${id}:`) || ticketTargets.has(e.target) || e.kind === 'ticket.request';
@@ -123,6 +127,7 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
         <DomainTree
           tree={tree}
           figures={figures}
+          nics={nics}
           busy={busy}
           consoleVmid={consoleVmid}
           intents={{

@@ -1,9 +1,9 @@
 // A cluster as a tree: the master (vmid 0) at the root, then one branch per ticket with its clones
-// (vmid, host, state, IP, vCPUs, memory, data-plane figures) and whatever of its allocation map is
+// (vmid, host, state, IP, NIC bytes, vCPUs, memory, data-plane figures) and whatever of its allocation map is
 // still only reserved. Buttons raise intents; the page decides (and confirms) what happens.
 import { formatDomainRef } from '@snowflock/daemon/domain-ref';
 import type { Branch, ClusterTree, DomainNode } from '../../lib/cluster-tree.ts';
-import { figuresFor, type FigureMap, type FigureView } from '../../lib/figures.ts';
+import { figuresFor, nicFor, type FigureMap, type FigureView, type NicMap } from '../../lib/figures.ts';
 import { formatBytes, formatCount, formatRate, shortId } from '../../lib/format.ts';
 import { StateBadge } from '../ui.tsx';
 
@@ -16,12 +16,14 @@ export interface TreeIntents {
 export function DomainTree({
   tree,
   figures,
+  nics,
   intents,
   busy,
   consoleVmid,
 }: {
   tree: ClusterTree;
   figures: FigureMap;
+  nics: NicMap;
   intents: TreeIntents;
   busy: boolean;
   consoleVmid: number | null;
@@ -31,15 +33,23 @@ export function DomainTree({
       <ul className="tree">
         {tree.master && (
           <li>
-            <NodeRow node={tree.master} figures={null} intents={intents} busy={busy} master consoleOpen={consoleVmid === 0} />
+            <NodeRow node={tree.master} figures={null} nics={nics} intents={intents} busy={busy} master consoleOpen={consoleVmid === 0} />
             {(tree.branches.length > 0 || tree.strays.length > 0) && (
               <ul>
                 {tree.branches.map((b) => (
-                  <BranchView key={b.ticket.ticket} branch={b} figures={figures} intents={intents} busy={busy} consoleVmid={consoleVmid} />
+                  <BranchView
+                    key={b.ticket.ticket}
+                    branch={b}
+                    figures={figures}
+                    nics={nics}
+                    intents={intents}
+                    busy={busy}
+                    consoleVmid={consoleVmid}
+                  />
                 ))}
                 {tree.strays.map((n) => (
                   <li key={n.key}>
-                    <NodeRow node={n} figures={null} intents={intents} busy={busy} consoleOpen={consoleVmid === n.vmid} />
+                    <NodeRow node={n} figures={null} nics={nics} intents={intents} busy={busy} consoleOpen={consoleVmid === n.vmid} />
                   </li>
                 ))}
               </ul>
@@ -54,12 +64,14 @@ export function DomainTree({
 function BranchView({
   branch,
   figures,
+  nics,
   intents,
   busy,
   consoleVmid,
 }: {
   branch: Branch;
   figures: FigureMap;
+  nics: NicMap;
   intents: TreeIntents;
   busy: boolean;
   consoleVmid: number | null;
@@ -92,6 +104,7 @@ function BranchView({
             <NodeRow
               node={c}
               figures={c.live || figures[c.vmid] ? figuresFor(figures, c.vmid, c.host) : null}
+              nics={nics}
               intents={intents}
               busy={busy}
               consoleOpen={consoleVmid === c.vmid && c.live}
@@ -111,6 +124,7 @@ function BranchView({
 function NodeRow({
   node,
   figures,
+  nics,
   intents,
   busy,
   master = false,
@@ -118,12 +132,14 @@ function NodeRow({
 }: {
   node: DomainNode;
   figures: FigureView | null;
+  nics: NicMap;
   intents: TreeIntents;
   busy: boolean;
   master?: boolean;
   consoleOpen: boolean;
 }) {
   const name = formatDomainRef(node);
+  const nic = nicFor(nics, node);
   return (
     <div
       className={`node${master ? ' node--master' : ''}${node.live ? '' : ' node--ended'}`}
@@ -149,6 +165,10 @@ function NodeRow({
       <span className="node__cell mono">
         <small>MAC</small>
         {node.mac ?? '—'}
+      </span>
+      <span className="node__cell" data-testid={`net-${name}`} title={nic ? (nic.live ? 'live' : 'final, as the VM ended') : undefined}>
+        <small>net rx / tx</small>
+        {nic ? `${formatBytes(nic.rxBytes)} / ${formatBytes(nic.txBytes)}` : '—'}
       </span>
       <span className="node__cell">
         <small>vCPUs</small>

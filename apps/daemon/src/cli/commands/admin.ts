@@ -45,6 +45,8 @@ export const state: Command = {
               { header: 'STATE', value: (d) => (d.exitCode !== null ? `${d.state}(${d.exitCode})` : d.state) },
               { header: 'IP', value: (d) => d.ip },
               { header: 'MAC', value: (d) => d.mac },
+              // What the NIC moved: live while the VM runs, its final counters after.
+              { header: 'NET RX/TX', value: (d) => (d.net ? `${formatBytes(d.net.rxBytes)}/${formatBytes(d.net.txBytes)}` : null) },
               { header: 'TICKET', value: (d) => d.ticket },
               { header: 'REASON', value: (d) => d.endReason },
             ]),

@@ -1,0 +1,7 @@
+-- AlterTable
+ALTER TABLE "Domain" ADD COLUMN "netDrops" BIGINT;
+ALTER TABLE "Domain" ADD COLUMN "rxBytes" BIGINT;
+ALTER TABLE "Domain" ADD COLUMN "rxPackets" BIGINT;
+ALTER TABLE "Domain" ADD COLUMN "txBytes" BIGINT;
+ALTER TABLE "Domain" ADD COLUMN "txPackets" BIGINT;
+
