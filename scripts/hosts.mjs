@@ -117,7 +117,7 @@ function sfJson(home, args, netns = null) {
   });
 }
 
-function sfmdConfig(port, hosts, cpus, ramGiB, networkMode) {
+function sfmdConfig(port, hosts, cpus, ramGiB, networkMode, whitelist) {
   return `# sfmd.cfg of the multi-host harness (scripts/hosts.mjs): rewritten by every \`up\`.
 # Hosts are named by their addresses: sfmd and the other hosts reach each sfld at NAME:${SFLD_PORT}.
 master_listen_port = ${port}
@@ -125,7 +125,7 @@ cluster_hosts = [
 ${hosts.map((h) => `    {'host': '${h.address}', 'cpus': ${cpus}, 'RAM': ${ramGiB} << 30},   # h${h.index}, namespace ${h.netns}`).join('\n')}
 ]
 network_mode = '${networkMode}'
-`;
+${whitelist.length > 0 ? `network_whitelist = [${whitelist.map((a) => `'${a}'`).join(', ')}]   # the outside's test servers clusters may reach\n` : ''}`;
 }
 
 function sfldConfig(host, masterAddress, port) {
@@ -192,7 +192,8 @@ export async function hostsUp(opts) {
   try {
     const network = createNetwork({ prefix, base: subnet.base, count });
     const hosts = network.hosts.map((h) => ({ ...h, name: h.address, config: path.join(home, `sfld-h${h.index}.cfg`) }));
-    writeFileSync(path.join(home, 'sfmd.cfg'), sfmdConfig(port, hosts, cpus, ramGiB, networkMode));
+    const whitelist = opts.whitelistOutside ? [network.outside.whitelisted] : [];
+    writeFileSync(path.join(home, 'sfmd.cfg'), sfmdConfig(port, hosts, cpus, ramGiB, networkMode, whitelist));
     for (const h of hosts) writeFileSync(h.config, sfldConfig(h, network.bridgeAddress, port));
     startOutsideServers(network.outside.netns, home);
     const outside = { ...network.outside, httpPort: 80, echoPort: 7 };
@@ -395,6 +396,7 @@ Options:
   --cpus N       cpus each host offers to VMs (default 2)
   --ram-gib N    GiB of RAM each host offers to VMs (default 2)
   --network-mode multicast|unicast   how pages travel between hosts (sfmd.cfg network_mode; default multicast)
+  --whitelist-outside   sfmd.cfg network_whitelist lists the outside's first test address (its second stays off it)
   --purge        with down: also delete the data directory (database, logs, secrets)
   --json         print one JSON document
   -h, --help     this help
@@ -426,6 +428,7 @@ async function main(argv) {
       cpus: { type: 'string' },
       'ram-gib': { type: 'string' },
       'network-mode': { type: 'string' },
+      'whitelist-outside': { type: 'boolean' },
       purge: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -448,6 +451,7 @@ async function main(argv) {
       cpus: values.cpus,
       ramGiB: values['ram-gib'],
       networkMode: values['network-mode'],
+      whitelistOutside: values['whitelist-outside'],
     });
     print(status, describeStatus(status));
     return 0;

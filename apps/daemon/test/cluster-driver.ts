@@ -13,6 +13,10 @@ export interface DomainRow {
   endReason: string | null;
   ip: string | null;
   mac: string | null;
+  /** The ticket whose clone operation made it (null: a master). */
+  ticket: string | null;
+  /** What its NIC moved: live while it runs, final once ended (null: no NIC, or no figures yet). */
+  net: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; drops: number; live: boolean } | null;
 }
 
 /**

@@ -80,6 +80,8 @@ export interface UpOptions {
   cpus?: number;
   ramGiB?: number;
   networkMode?: 'multicast' | 'unicast';
+  /** sfmd.cfg network_whitelist lists the outside's `whitelisted` address (`other` stays off it). */
+  whitelistOutside?: boolean;
   /** Extra environment for the daemons (e.g. SNOWFLOCK_TEST_PAGE_LOSS). */
   env?: NodeJS.ProcessEnv;
 }
@@ -108,6 +110,7 @@ export async function upHosts(t: TestContext, tag: string, options: UpOptions) {
         String(options.ramGiB ?? 2),
         '--network-mode',
         options.networkMode ?? 'multicast',
+        ...(options.whitelistOutside ? ['--whitelist-outside'] : []),
         '--json',
       ],
       options.env,
