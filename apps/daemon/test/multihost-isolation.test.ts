@@ -63,7 +63,11 @@ test('clusters are walled off, the router keeps to its whitelist, late clones ge
     return /lingering/.test(text) ? text : null;
   });
   assert.match(lingering, /netecho: 4 clones echoed 4 MiB in 2 rounds, all verified/, lingering);
-  const masterA = (await domains(env)).find((d) => d.domain === `${a}:0`)!;
+  // While it runs, its NIC figures are live ones (sfld's batch a second, relayed by sfmd).
+  const masterA = await waitUntil(`${a}:0's live NIC figures`, 10_000, async () => {
+    const d = (await domains(env)).find((x) => x.domain === `${a}:0`);
+    return d?.net?.live && d.net.rxBytes >= 4 * MiB ? d : null;
+  });
   assert.ok(masterA.ip, 'A master has an IP');
 
   // (a) the outside reaches A's master through its host's inbound port (the listener is live) …
