@@ -82,10 +82,8 @@ static void udp_rtt(int u, unsigned peer, unsigned n) {
   for (unsigned i = 0; i < 20; i++) ping(u, ip, 0x40000000u + i, 1000); /* warm ARP and caches */
   for (unsigned i = 0; i < n; i++) {
     long us = ping(u, ip, i, 1000);
-    if (us < 0)
-      lost++;
-    else
-      rtt[ok++] = (uint32_t)us;
+    if (us < 0) lost++;
+    else rtt[ok++] = (uint32_t)us;
   }
   sort_u32(rtt, ok);
   printf("netbench udp-rtt peer=%u n=%u lost=%u p50_us=%u p99_us=%u min_us=%u\n", peer, ok, lost, ok ? rtt[ok / 2] : 0,
@@ -110,8 +108,8 @@ static int read_stream(const char *mode, int peer, uint32_t ip, uint16_t port) {
   uint64_t us = now_us() - t0;
   sf_close(s);
   if (peer >= 0)
-    printf("netbench %s peer=%d bytes=%llu us=%llu%s%s\n", mode, peer, bytes, (unsigned long long)us, n < 0 ? " error=" : "",
-           n < 0 ? sf_net_strerror((int)n) : "");
+    printf("netbench %s peer=%d bytes=%llu us=%llu%s%s\n", mode, peer, bytes, (unsigned long long)us,
+           n < 0 ? " error=" : "", n < 0 ? sf_net_strerror((int)n) : "");
   else
     printf("netbench %s bytes=%llu us=%llu%s%s\n", mode, bytes, (unsigned long long)us, n < 0 ? " error=" : "",
            n < 0 ? sf_net_strerror((int)n) : "");
@@ -129,10 +127,8 @@ static int driver(const char *mode, unsigned vms, unsigned n, unsigned timeout_m
       bad = 1;
       continue;
     }
-    if (strcmp(mode, "udp-rtt") == 0)
-      udp_rtt(u, peer, n);
-    else
-      bad |= read_stream(mode, (int)peer, vm_ip(peer), STREAM_PORT);
+    if (strcmp(mode, "udp-rtt") == 0) udp_rtt(u, peer, n);
+    else bad |= read_stream(mode, (int)peer, vm_ip(peer), STREAM_PORT);
   }
   for (unsigned peer = 2; peer < vms; peer++) stop_peer(u, vm_ip(peer));
   sf_close(u);
@@ -209,7 +205,7 @@ struct gather_conn {
 static void gather_serve(int l, unsigned expected, uint64_t forked, unsigned timeout_ms) {
   static struct gather_conn c[SF_NET_MAX_SOCKETS];
   static uint32_t their[MAX_VMS];
-  unsigned open = 0, served = 0, done = 0;
+  unsigned open = 0, served = 0, done = 0, figs = 0;
   uint64_t first = 0, last = 0;
   while (done < expected && now_us() - forked < timeout_ms * 1000ull) {
     int busy = 0;
@@ -239,10 +235,10 @@ static void gather_serve(int l, unsigned expected, uint64_t forked, unsigned tim
           c[k].replied = 1;
           last = now_us();
           served++;
-        } else if (done < MAX_VMS) {
+        } else if (figs < MAX_VMS) {
           unsigned long long us = 0;
           for (const char *p = c[k].text; *p >= '0' && *p <= '9'; p++) us = us * 10 + (unsigned)(*p - '0');
-          their[done] = (uint32_t)us;
+          their[figs++] = (uint32_t)us;
         }
         c[k].len = 0;
       }
@@ -255,10 +251,10 @@ static void gather_serve(int l, unsigned expected, uint64_t forked, unsigned tim
     }
     if (!busy) sf_net_poll();
   }
-  sort_u32(their, done);
-  printf("netbench connect-all clones=%u served=%u total_ms=%llu spread_ms=%llu p50_us=%u max_us=%u\n", expected, served,
-         (unsigned long long)(last - forked) / 1000u, (unsigned long long)(last - first) / 1000u, done ? their[done / 2] : 0,
-         done ? their[done - 1] : 0);
+  sort_u32(their, figs);
+  printf("netbench connect-all clones=%u served=%u total_ms=%llu spread_ms=%llu p50_us=%u max_us=%u\n", expected,
+         served, (unsigned long long)(last - forked) / 1000u, (unsigned long long)(last - first) / 1000u,
+         figs ? their[figs / 2] : 0, figs ? their[figs - 1] : 0);
 }
 
 int main(int argc, char **argv) {
@@ -274,9 +270,10 @@ int main(int argc, char **argv) {
   int outside = mode && strcmp(mode, "outside-stream") == 0;
   if ((!pairs && !gather && !outside) || clones < 1 || clones + 1 > MAX_VMS || n < 1 || n > MAX_PINGS || mib < 1 ||
       mib > 1024 || (pairs && clones < 2) || (outside && !host)) {
-    printf("netbench: need mode=udp-rtt|tcp-stream|connect-all|outside-stream (host=IP), 1 <= clones <= %u (2 for the "
-           "pair modes), 1 <= n <= %u, 1 <= mib <= 1024\n",
-           MAX_VMS - 1, MAX_PINGS);
+    printf(
+        "netbench: need mode=udp-rtt|tcp-stream|connect-all|outside-stream (host=IP), 1 <= clones <= %u (2 for the "
+        "pair modes), 1 <= n <= %u, 1 <= mib <= 1024\n",
+        MAX_VMS - 1, MAX_PINGS);
     return 64;
   }
   unsigned timeout_ms = (unsigned)timeout * 1000u;
