@@ -2,10 +2,10 @@
 // Boundary: finds node-gyp and local Node headers, picks rebuild vs. incremental build, reports failure.
 // Works from the repo root (`npm run build -w native`) and from native/ (`node scripts/build.mjs`).
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const nativeDir = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -53,11 +53,25 @@ function findNodeDir() {
   return found;
 }
 
-// An incremental `build` is only safe when configure already ran and binding.gyp has not changed since.
+/** The .cc files binding.gyp's globs find now (src/core/* rooms and src/binding). */
+function sourceFiles(dir = join(nativeDir, 'src'), found = []) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) sourceFiles(full, found);
+    else if (entry.name.endsWith('.cc')) found.push(relative(nativeDir, full));
+  }
+  return found;
+}
+
+// An incremental `build` is only safe when configure already ran, binding.gyp has not changed since, and the
+// globbed source list is the one configure saw (a new .cc file, e.g. from a merge, is missing from the Makefile).
 function alreadyConfigured() {
   const makefile = join(buildDir, 'Makefile');
-  if (!existsSync(makefile) || !existsSync(join(buildDir, 'config.gypi'))) return false;
-  return statSync(join(nativeDir, 'binding.gyp')).mtimeMs <= statSync(makefile).mtimeMs;
+  const targetMk = join(buildDir, 'snowflock.target.mk');
+  if (!existsSync(makefile) || !existsSync(join(buildDir, 'config.gypi')) || !existsSync(targetMk)) return false;
+  if (statSync(join(nativeDir, 'binding.gyp')).mtimeMs > statSync(makefile).mtimeMs) return false;
+  const configured = readFileSync(targetMk, 'utf8');
+  return sourceFiles().every((file) => configured.includes(`/${file.replace(/\.cc$/, '.o')}`));
 }
 
 const nodeGyp = findNodeGyp();
