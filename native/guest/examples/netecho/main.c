@@ -37,8 +37,8 @@ static int clone_main(unsigned vmid, uint32_t bytes, uint16_t port) {
   sf_close(s);
   uint8_t mac[6];
   sf_mac(mac);
-  printf("netecho vmid=%u (%s %02x:%02x:%02x:%02x:%02x:%02x): %u bytes to %s, %s\n", vmid, sf_ip_format(sf_ip(), ip), mac[0],
-         mac[1], mac[2], mac[3], mac[4], mac[5], bytes, sf_ip_format(to, master),
+  printf("netecho vmid=%u (%s %02x:%02x:%02x:%02x:%02x:%02x): %u bytes to %s, %s\n", vmid, sf_ip_format(sf_ip(), ip),
+         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], bytes, sf_ip_format(to, master),
          bad == 0  ? "echo verified"
          : bad > 0 ? "echo WRONG"
                    : sf_net_strerror((int)bad));
@@ -131,8 +131,7 @@ int main(int argc, char **argv) {
   }
   if (rounds > 1)
     printf("netecho: %d clones echoed %d MiB in %llu rounds, all verified\n", total, (int)(total * mib), rounds);
-  else
-    printf("netecho: %d clones echoed %d MiB, all verified\n", total, (int)(total * mib));
+  else printf("netecho: %d clones echoed %d MiB, all verified\n", total, (int)(total * mib));
   if (lingering > 0) {
     printf("netecho master: lingering %llu s on port %llu\n", lingering, port);
     printf("netecho master: %u connections while lingering\n", linger(l, lingering));
