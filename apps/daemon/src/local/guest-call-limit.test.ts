@@ -84,8 +84,9 @@ test('run: calls over the rate reach sfmd late but all of them, in order; the co
     'every call answered with its own reply',
   );
   assert.deepEqual(reached, [0, 1, 2, 3, 4, 5, 6, 7]);
-  // 3 at once, then 5 more at 200/s: the last one goes 25 ms after the first.
-  assert.ok(elapsed >= 24, `took ${elapsed} ms`);
+  // 3 at once, then 5 more at 200/s: the last one goes 25 ms after the first (timers may fire a little early;
+  // unlimited, all 8 would take well under a millisecond).
+  assert.ok(elapsed >= 20, `took ${elapsed} ms`);
   assert.deepEqual(counts, { calls: 8, delayed: 5, refused: 0 });
 });
 
