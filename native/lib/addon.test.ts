@@ -16,6 +16,7 @@ const addonExports = {
   NativeMemserver: true,
   startMemserver: true,
   remoteSourceStats: true,
+  sweepOverlays: true,
 } as const satisfies Record<keyof NativeAddon, true>;
 
 type VmHook = 'onConsole' | 'onState' | 'onGuestCall' | 'makeError';
@@ -28,6 +29,7 @@ const vmMethods = {
   becomeClone: true,
   memtapStats: true,
   netStats: true,
+  diskStats: true,
   prefetch: true,
   boot: true,
   pause: true,

@@ -91,6 +91,40 @@ export interface NativeVmConfig {
   privilege: 'user' | 'kernel';
   /** One virtio-net NIC (NetConfigFromJs); absent or null: none. */
   net?: NativeNetConfig | null;
+  /** One virtio-blk disk (DiskConfigFromJs); absent or null: none. */
+  disk?: NativeDiskConfig | null;
+}
+
+/** config.disk: checked by disk-options.ts, read again by the binding. */
+export interface NativeDiskConfig {
+  image: string;
+  overlayDir: string;
+  id: string;
+}
+
+/** diskStats() (DiskStatsToJs): SF_BLK_COUNTERS and SF_OVERLAY_COUNTERS (core/devices/blk_stats.h). */
+export interface NativeDiskStats {
+  device: {
+    reads: number;
+    writes: number;
+    flushes: number;
+    getIds: number;
+    readBytes: number;
+    writtenBytes: number;
+    badRequests: number;
+    unsupported: number;
+    ioErrors: number;
+    badChains: number;
+    queueErrors: number;
+  };
+  overlay: {
+    copiedUp: number;
+    lowerReads: number;
+    lowerReadBytes: number;
+    blocksPresent: number;
+    allocatedBytes: number;
+    frozen: boolean;
+  };
 }
 
 /** config.net: checked and normalised by net-options.ts, parsed again by the binding. */
@@ -137,6 +171,8 @@ export interface NativeCloneOptions {
   cloneReply: NativeGuestReply | null;
   /** The clone's own NIC; required when the parent had one. */
   net?: NativeNetConfig | null;
+  /** The clone's own overlay (CloneDiskFromJs); required when the parent had a disk. */
+  disk?: { overlayDir: string } | null;
 }
 
 /** createRemoteClone options: the clone's, plus its page source's network (RemoteSourceOptionsFromJs). */
@@ -222,6 +258,8 @@ export interface NativeVmHandle {
   memtapStats(): MemtapStats | null;
   /** null: no NIC. Once destroyed, the last counters. */
   netStats(): NativeNetStats | null;
+  /** null: no disk. Once destroyed, the last counters. */
+  diskStats(): NativeDiskStats | null;
   prefetch(gpa: number, npages: number): void;
   boot(): Promise<void>;
   pause(): Promise<void>;
@@ -423,6 +461,8 @@ export interface NativeAddon {
   startMemserver(snapshot: NativeSnapshotHandle, options: NativeMemserverOptions): NativeMemserverHandle;
   /** `snapshotId`: 16 hex digits. null when no clone of that snapshot lives on this host. */
   remoteSourceStats(snapshotId: string): RemoteSourceStats | null;
+  /** Removes overlay files a crash left in the directory; throws (statusCode = errno) when it cannot be read. */
+  sweepOverlays(dir: string): number;
 }
 
 /** Thrown when the addon binary has not been built yet (native/ is built by the root `npm run build`). */

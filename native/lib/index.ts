@@ -27,6 +27,8 @@ export type {
   GuestRequest,
   NormalizedGuestReply,
 } from './guest-call.ts';
+export { sweepOverlays } from './disk-options.ts';
+export type { BlkDeviceStats, CloneDiskOptions, DiskOptions, DiskStats, OverlayStats } from './disk-options.ts';
 export { checkNetOptions } from './net-options.ts';
 export type { NetOptions, NetStats } from './net-options.ts';
 export type { VirtualMachineOptions } from './vm-options.ts';

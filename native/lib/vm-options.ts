@@ -17,6 +17,7 @@ import { checkLiveSnapshot, inspectDescriptor, type VmSnapshot } from './fork.ts
 import { SfAbi } from './guest-abi.ts';
 import { normalizeGuestReply, type GuestReply, type NormalizedGuestReply } from './guest-call.ts';
 import { messageOf } from './message.ts';
+import { checkCloneDiskOptions, checkDiskOptions, type CloneDiskOptions, type DiskOptions } from './disk-options.ts';
 import { checkNetOptions, type NetOptions } from './net-options.ts';
 
 export interface VirtualMachineOptions {
@@ -43,6 +44,11 @@ export interface VirtualMachineOptions {
    * identity; absent or null: no NIC. Such a VM cannot be forked yet.
    */
   net?: NetOptions | null;
+  /**
+   * One virtio-blk disk in the next free device slot (slot 1 after a NIC): `image` read-only under an overlay of
+   * this VM's own in `overlayDir`. At a fork the disk is frozen with the memory; clones need their own overlayDir.
+   */
+  disk?: DiskOptions | null;
 }
 
 /** VirtualMachine.createClone()'s and becomeClone()'s options. */
@@ -52,6 +58,8 @@ export interface CloneOptions {
   cloneReply?: GuestReply;
   /** The clone's own NIC (tap, MAC, IP): required when the master has one; its guest sees a link change. */
   net?: NetOptions | null;
+  /** The clone's own overlay over the fork's disk: required when the master has a disk. */
+  disk?: CloneDiskOptions | null;
 }
 
 /** VirtualMachine.createRemoteClone()'s options (see there). */
@@ -120,7 +128,8 @@ export async function checkCreateOptions(options: VirtualMachineOptions): Promis
   if (!info.isFile()) badInput(`image ${image} is not a regular file.`);
   const privilege = checkPrivilege(options.privilege);
   const net = checkNetOptions(options.net);
-  return { vcpus, ramBytes: memoryMiB * MiB, cmdline, clusterid, vmid, imagePath: image, privilege, net };
+  const disk = await checkDiskOptions(options.disk);
+  return { vcpus, ramBytes: memoryMiB * MiB, cmdline, clusterid, vmid, imagePath: image, privilege, net, disk };
 }
 
 /** createClone / becomeClone: the snapshot (live, from fork()) and the clone's options. */
@@ -128,7 +137,9 @@ export function checkCloneOptions(operation: string, snapshot: VmSnapshot, optio
   checkLiveSnapshot(operation, snapshot);
   const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
   if (options.lazy !== undefined && typeof options.lazy !== 'boolean') badInput(`lazy must be a boolean, got ${describe(options.lazy)}.`);
-  return { vmid, lazy: options.lazy ?? false, cloneReply: checkCloneReply(options.cloneReply), net: checkNetOptions(options.net) };
+  const net = checkNetOptions(options.net);
+  const disk = checkCloneDiskOptions(options.disk);
+  return { vmid, lazy: options.lazy ?? false, cloneReply: checkCloneReply(options.cloneReply), net, disk };
 }
 
 /** A clone's answer to its pending sf_clone, checked like any reply; null when none is given. */

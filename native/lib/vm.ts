@@ -7,6 +7,7 @@ import { readCounters, shapeError } from './addon-results.ts';
 import { badInput, describe, intInRange } from './argument-checks.ts';
 import { makeVmErrorFromStatus, VmError } from './errors.ts';
 import { parseMemtapStats, VmSnapshot } from './fork.ts';
+import { type CloneDiskOptions, type DiskStats, parseDiskStats } from './disk-options.ts';
 import { type NetOptions, type NetStats, parseNetStats } from './net-options.ts';
 import { SfAbi, SfStatus } from './guest-abi.ts';
 import {
@@ -243,7 +244,10 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
    * Makes this clone shell (prepareClone) a lazy clone of `snapshot`, parked at the fork instant like
    * createClone's; resume() lets it run. The snapshot must have the shell's shape. On failure the shell is gone.
    */
-  becomeClone(snapshot: VmSnapshot, options: { vmid: number; cloneReply?: GuestReply; net?: NetOptions | null }): Promise<void> {
+  becomeClone(
+    snapshot: VmSnapshot,
+    options: { vmid: number; cloneReply?: GuestReply; net?: NetOptions | null; disk?: CloneDiskOptions | null },
+  ): Promise<void> {
     const checked = checkCloneOptions('becomeClone', snapshot, { ...options, lazy: true });
     return this.#lifecycle('becomeClone', () => this.#native.becomeClone(snapshot.handle, checked));
   }
@@ -346,6 +350,14 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   /** The NIC's counters (frames and bytes each way, drops, DHCP answers); null without a NIC. After destroy(), the final ones. */
   netStats(): NetStats | null {
     return parseNetStats(this.#native.netStats());
+  }
+
+  /**
+   * The disk's counters (requests, bytes, refusals) and its current overlay's (blocks held, space its sparse file
+   * takes); null without a disk. After destroy(), the final ones.
+   */
+  diskStats(): DiskStats | null {
+    return parseDiskStats(this.#native.diskStats());
   }
 
   /** Counters since creation. Cheap (no vCPU is stopped). After destroy(), the final counters. */

@@ -4,6 +4,7 @@
 #include <sfguest/bootinfo.h>
 #include <sfguest/string.h>
 #include <sfguest/virtio_net.h>
+#include "fake_vblk.h"
 
 struct fake_vnet fake;
 
@@ -134,6 +135,8 @@ static void device_reset(void) {
 
 uint32_t sf_host_mmio_read(uintptr_t addr, unsigned width) {
   uint64_t off = addr - SF_VIRTIO_MMIO_GPA;
+  if (off - SF_VIRTIO_MMIO_STRIDE < SF_VIRTIO_MMIO_STRIDE)
+    return fake_vblk_mmio_read(off - SF_VIRTIO_MMIO_STRIDE, width);
   if (off >= SF_VIRTIO_MMIO_STRIDE || !fake.present) return 0; /* other slots: empty */
   if (off >= SF_VIRTIO_MMIO_CONFIG) {
     unsigned c = (unsigned)(off - SF_VIRTIO_MMIO_CONFIG);
@@ -162,6 +165,10 @@ static void set64(uint64_t *v, int high, uint32_t x) {
 
 void sf_host_mmio_write(uintptr_t addr, unsigned width, uint32_t v) {
   uint64_t off = addr - SF_VIRTIO_MMIO_GPA;
+  if (off - SF_VIRTIO_MMIO_STRIDE < SF_VIRTIO_MMIO_STRIDE) {
+    fake_vblk_mmio_write(off - SF_VIRTIO_MMIO_STRIDE, width, v);
+    return;
+  }
   if (off >= SF_VIRTIO_MMIO_STRIDE || !fake.present || width != 4) return;
   struct fake_queue *fq = qsel < 2 ? &q[qsel] : 0;
   switch (off) {

@@ -42,6 +42,7 @@ void test_render(void);
 void test_share(void);
 void test_netfetch(void);
 void test_net(void);
+void test_blk(void);
 
 int main(void) {
   static const struct {
@@ -50,7 +51,7 @@ int main(void) {
   } suites[] = {{"string", test_string},     {"format", test_format},   {"malloc", test_malloc},
                 {"args", test_args},         {"console", test_console}, {"sf", test_sf},
                 {"align", test_align},       {"render", test_render},   {"share", test_share},
-                {"netfetch", test_netfetch}, {"net", test_net}};
+                {"netfetch", test_netfetch}, {"net", test_net},         {"blk", test_blk}};
   for (unsigned i = 0; i < sizeof suites / sizeof suites[0]; i++) {
     unsigned long f0 = failed, p0 = passed;
     suites[i].fn();

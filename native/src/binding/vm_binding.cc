@@ -7,6 +7,7 @@
 
 #include <utility>
 
+#include "../core/devices/cow_overlay.h"
 #include "../core/vmm/descriptor.h"
 #include "memserver_binding.h"
 #include "snapshot_binding.h"
@@ -277,16 +278,18 @@ class DestroyWorker final : public VmWorker {
     vm_->destroy();
     stats_ = vm_->stats();
     if (auto net = vm_->net_stats(); net.ok()) net_ = net.value();
+    if (auto disk = vm_->disk_stats(); disk.ok()) disk_ = disk.value();
     exit_code_ = vm_->exit_code();
     reason_ = vm_->reason();
     vm_.reset();
   }
 
-  void Finish(Napi::Env env) override { self_->FinishDestroy(env, stats_, net_, exit_code_, reason_); }
+  void Finish(Napi::Env env) override { self_->FinishDestroy(env, stats_, net_, disk_, exit_code_, reason_); }
 
   std::unique_ptr<Vm> vm_;
   sf::vmm::VmStats stats_{};
   std::optional<sf::devices::NetStats> net_;
+  std::optional<sf::vmm::DiskStats> disk_;
   int exit_code_ = 0;
   std::string reason_;
 };
@@ -304,6 +307,7 @@ Napi::Function VmBinding::DefineClass(Napi::Env env) {
                                                 InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
                                                 InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
                                                 InstanceMethod<&VmBinding::NetStats>("netStats"),
+                                                InstanceMethod<&VmBinding::DiskStats>("diskStats"),
                                                 InstanceMethod<&VmBinding::Prefetch>("prefetch"),
                                                 InstanceMethod<&VmBinding::Boot>("boot"),
                                                 InstanceMethod<&VmBinding::Pause>("pause"),
@@ -520,6 +524,14 @@ Napi::Value VmBinding::NetStats(const Napi::CallbackInfo& info) {
   return NetStatsToJs(env, s.value());
 }
 
+Napi::Value VmBinding::DiskStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!vm_) return final_disk_ ? Napi::Value(DiskStatsToJs(env, *final_disk_)) : env.Null();
+  auto s = vm_->disk_stats();
+  if (!s.ok()) return env.Null();
+  return DiskStatsToJs(env, s.value());
+}
+
 Napi::Value VmBinding::Prefetch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!vm_) {
@@ -590,6 +602,7 @@ Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
   // phase_ == kReady or kShell (kCreating and kDestroying always have an operation in flight).
   final_stats_ = vm_->stats();
   if (auto net = vm_->net_stats(); net.ok()) final_net_ = net.value();
+  if (auto disk = vm_->disk_stats(); disk.ok()) final_disk_ = disk.value();
   final_exit_code_ = vm_->exit_code();
   final_reason_ = vm_->reason();
   auto* worker = new DestroyWorker(env, this, std::move(vm_));
@@ -598,10 +611,11 @@ Napi::Value VmBinding::Destroy(const Napi::CallbackInfo& info) {
 }
 
 void VmBinding::FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats,
-                              const std::optional<sf::devices::NetStats>& net, int exit_code,
-                              const std::string& reason) {
+                              const std::optional<sf::devices::NetStats>& net,
+                              const std::optional<sf::vmm::DiskStats>& disk, int exit_code, const std::string& reason) {
   final_stats_ = stats;
   final_net_ = net;
+  final_disk_ = disk;
   final_exit_code_ = exit_code;
   final_reason_ = reason;
   // What the VM said while stopping (its last console bytes, the 'destroyed' state) still reaches JS; after
@@ -738,7 +752,30 @@ void VmBinding::OnVmEvent(Napi::Env env, VmEvent& event) {
   }
 }
 
+namespace {
+
+// sweepOverlays(dir): removes the overlay files a crash left in `dir` (sfld's start); the count removed.
+// Throws an Error with `code` = the errno name's number (statusCode) when the directory cannot be read.
+Napi::Value SweepOverlays(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    Napi::TypeError::New(env, "sweepOverlays(dir) takes a directory path").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto removed = sf::devices::sweep_overlays(info[0].As<Napi::String>().Utf8Value());
+  if (!removed.ok()) {
+    Napi::Error e = Napi::Error::New(env, removed.status().message);
+    e.Set("statusCode", Napi::Number::New(env, removed.status().code));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, removed.value());
+}
+
+}  // namespace
+
 void RegisterVm(Napi::Env env, Napi::Object exports) {
+  exports.Set("sweepOverlays", Napi::Function::New<SweepOverlays>(env, "sweepOverlays"));
   exports.Set("NativeVm", VmBinding::DefineClass(env));
   SnapshotBinding::Register(env, exports);
 }

@@ -36,7 +36,7 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   void FinishShell(Napi::Env env, std::unique_ptr<sf::vmm::Vm> vm, bool ok);
   void FinishBecomeClone(Napi::Env env, bool ok);
   void FinishDestroy(Napi::Env env, const sf::vmm::VmStats& stats, const std::optional<sf::devices::NetStats>& net,
-                     int exit_code, const std::string& reason);
+                     const std::optional<sf::vmm::DiskStats>& disk, int exit_code, const std::string& reason);
   void EndOperation() { op_in_flight_ = false; }
   void DrainEvents(Napi::Env env) {
     if (events_) events_->Drain(env);
@@ -54,15 +54,16 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value PrepareClone(const Napi::CallbackInfo& info);  // ({ramBytes, vcpus, privilege}) => Promise<void>
   // (descriptor: Buffer, {vmid, lazy, cloneReply?, server: 'ip:port', bind?: 'ip:port'}) => Promise<void>
   Napi::Value CreateRemoteClone(const Napi::CallbackInfo& info);
-  Napi::Value BecomeClone(const Napi::CallbackInfo& info);   // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
-  Napi::Value MemtapStats(const Napi::CallbackInfo& info);   // () => {...} | null (not a lazy clone)
-  Napi::Value NetStats(const Napi::CallbackInfo& info);      // () => {...} | null (no NIC); final once gone
-  Napi::Value Prefetch(const Napi::CallbackInfo& info);      // (gpa, npages) => void, throws on failure
-  Napi::Value Boot(const Napi::CallbackInfo& info);          // () => Promise<void>
-  Napi::Value Pause(const Napi::CallbackInfo& info);         // () => Promise<void>
-  Napi::Value Resume(const Napi::CallbackInfo& info);        // () => Promise<void>
-  Napi::Value Destroy(const Napi::CallbackInfo& info);       // () => Promise<void>
-  Napi::Value AnswerCall(const Napi::CallbackInfo& info);    // (id: bigint, reply) => void, throws on failure
+  Napi::Value BecomeClone(const Napi::CallbackInfo& info);  // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
+  Napi::Value MemtapStats(const Napi::CallbackInfo& info);  // () => {...} | null (not a lazy clone)
+  Napi::Value NetStats(const Napi::CallbackInfo& info);     // () => {...} | null (no NIC); final once gone
+  Napi::Value DiskStats(const Napi::CallbackInfo& info);    // () => {device, overlay} | null (no disk); final once gone
+  Napi::Value Prefetch(const Napi::CallbackInfo& info);     // (gpa, npages) => void, throws on failure
+  Napi::Value Boot(const Napi::CallbackInfo& info);         // () => Promise<void>
+  Napi::Value Pause(const Napi::CallbackInfo& info);        // () => Promise<void>
+  Napi::Value Resume(const Napi::CallbackInfo& info);       // () => Promise<void>
+  Napi::Value Destroy(const Napi::CallbackInfo& info);      // () => Promise<void>
+  Napi::Value AnswerCall(const Napi::CallbackInfo& info);   // (id: bigint, reply) => void, throws on failure
   Napi::Value ConsoleInput(const Napi::CallbackInfo& info);  // (bytes: Uint8Array) => void
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value State(const Napi::CallbackInfo& info);
@@ -95,11 +96,12 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   // Snapshot taken when destroy() starts, replaced by the final values once it has finished.
   sf::vmm::VmStats final_stats_{};
   std::optional<sf::devices::NetStats> final_net_;  // a NIC's last counters, once vm_ is gone
+  std::optional<sf::vmm::DiskStats> final_disk_;    // a disk's last counters, once vm_ is gone
   int final_exit_code_ = 0;
   std::string final_reason_;
 };
 
-// Adds `NativeVm` to the module's exports.
+// Adds `NativeVm` (and `sweepOverlays(dir) => number`) to the module's exports.
 void RegisterVm(Napi::Env env, Napi::Object exports);
 
 }  // namespace sf::binding

@@ -108,6 +108,40 @@ Status NetConfigFromJs(const Napi::Value& value, std::optional<sf::devices::NetC
   return Status::Ok();
 }
 
+// A path the caller names: a non-empty string without NUL.
+Status ReadPath(const Napi::Object& o, const char* key, const char* where, std::string& out) {
+  if (Status s = ReadString(o, key, where, out); !s.ok()) return s;
+  if (out.empty() || out.find('\0') != std::string::npos) {
+    return Invalid(std::string(where) + "." + key + " must be a non-empty path without NUL");
+  }
+  return Status::Ok();
+}
+
+// config.disk: absent/null = no disk; otherwise {image, overlayDir, id?: string}.
+Status DiskConfigFromJs(const Napi::Value& value, std::optional<sf::vmm::DiskConfig>& out) {
+  if (value.IsUndefined() || value.IsNull()) return Status::Ok();
+  if (!value.IsObject()) return Invalid("disk must be an object or null");
+  const Napi::Object o = value.As<Napi::Object>();
+  sf::vmm::DiskConfig d;
+  if (Status s = ReadPath(o, "image", "disk", d.image); !s.ok()) return s;
+  if (Status s = ReadPath(o, "overlayDir", "disk", d.overlay_dir); !s.ok()) return s;
+  if (Napi::Value id = o.Get("id"); !id.IsUndefined() && !id.IsNull()) {
+    if (Status s = ReadString(o, "id", "disk", d.id); !s.ok()) return s;
+  }
+  out = std::move(d);
+  return Status::Ok();
+}
+
+// clone options.disk: absent/null = none; otherwise {overlayDir} (the image is the snapshot's).
+Status CloneDiskFromJs(const Napi::Value& value, std::optional<std::string>& out) {
+  if (value.IsUndefined() || value.IsNull()) return Status::Ok();
+  if (!value.IsObject()) return Invalid("clone options.disk must be an object or null");
+  std::string dir;
+  if (Status s = ReadPath(value.As<Napi::Object>(), "overlayDir", "disk", dir); !s.ok()) return s;
+  out = std::move(dir);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::string& image_path) {
@@ -129,7 +163,8 @@ Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::
   if (image_path.empty() || image_path.find('\0') != std::string::npos) {
     return Invalid("config.imagePath must be a non-empty path without NUL");
   }
-  return NetConfigFromJs(o.Get("net"), config.net);
+  if (Status s = NetConfigFromJs(o.Get("net"), config.net); !s.ok()) return s;
+  return DiskConfigFromJs(o.Get("disk"), config.disk);
 }
 
 Napi::Object GuestCallToJs(Napi::Env env, const sf::vmm::GuestCall& call) {
@@ -220,6 +255,7 @@ Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::Clo
   if (!lazy.IsBoolean()) return Invalid("clone options.lazy must be a boolean");
   options.lazy = lazy.As<Napi::Boolean>().Value();
   if (Status s = NetConfigFromJs(o.Get("net"), options.net); !s.ok()) return s;
+  if (Status s = CloneDiskFromJs(o.Get("disk"), options.disk_overlay_dir); !s.ok()) return s;
   Napi::Value reply = o.Get("cloneReply");
   if (reply.IsNull() || reply.IsUndefined()) return Status::Ok();
   sf_hc_reply r;
@@ -246,6 +282,13 @@ Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape) {
 Napi::Object MemtapStatsToJs(Napi::Env env, const sf::memory::MemtapStats& s) { return CountersToJs(env, s); }
 
 Napi::Object NetStatsToJs(Napi::Env env, const sf::devices::NetStats& s) { return CountersToJs(env, s); }
+
+Napi::Object DiskStatsToJs(Napi::Env env, const sf::vmm::DiskStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("device", CountersToJs(env, s.device));
+  o.Set("overlay", CountersToJs(env, s.overlay));
+  return o;
+}
 
 sf_hc_reply FailureReply(int sf_code, const std::string& message) {
   sf_hc_reply reply;

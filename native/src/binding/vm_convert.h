@@ -11,7 +11,7 @@
 
 namespace sf::binding {
 
-// {vcpus, ramBytes, cmdline, clusterid, vmid, imagePath, privilege, net?} -> VmConfig + image path. EINVAL on a
+// {vcpus, ramBytes, cmdline, clusterid, vmid, imagePath, privilege, net?, disk?: {image, overlayDir, id}} -> VmConfig + image path. EINVAL on a
 // wrong type; net's addresses are parsed and checked (check_net_config) here.
 sf::Status VmConfigFromJs(const Napi::Value& value, sf::vmm::VmConfig& config, std::string& image_path);
 
@@ -22,7 +22,7 @@ Napi::Object GuestCallToJs(Napi::Env env, const sf::vmm::GuestCall& call);
 // Strings must fit their NUL-terminated fields; arrays their ABI limits. EINVAL (with the field named) otherwise.
 sf::Status GuestReplyFromJs(const Napi::Value& value, sf_hc_reply& reply);
 
-// {vmid, lazy, cloneReply: reply | null, net?} -> vmid + CloneOptions. EINVAL (with the field named) otherwise.
+// {vmid, lazy, cloneReply: reply | null, net?, disk?: {overlayDir}} -> vmid + CloneOptions. EINVAL (with the field named) otherwise.
 sf::Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::CloneOptions& options);
 
 // {ramBytes, vcpus, privilege: 'user' | 'kernel'} -> CloneShape. EINVAL (with the field named) otherwise.
@@ -33,6 +33,9 @@ Napi::Object MemtapStatsToJs(Napi::Env env, const sf::memory::MemtapStats& stats
 
 // The keys of SF_NET_COUNTERS (core/devices/net_stats.h).
 Napi::Object NetStatsToJs(Napi::Env env, const sf::devices::NetStats& stats);
+
+// {device: the keys of SF_BLK_COUNTERS, overlay: the keys of SF_OVERLAY_COUNTERS} (core/devices/blk_stats.h).
+Napi::Object DiskStatsToJs(Napi::Env env, const sf::vmm::DiskStats& stats);
 
 // A reply carrying only a failure: status = -code, errmsg = message (truncated to fit).
 sf_hc_reply FailureReply(int sf_code, const std::string& message);

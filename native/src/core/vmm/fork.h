@@ -12,6 +12,10 @@
 
 #include "../base/unique_fd.h"
 
+namespace sf::devices {
+class BlockLayer;
+}
+
 namespace sf::vmm {
 
 struct ForkTiming {
@@ -37,12 +41,16 @@ class Snapshot {
   int memfd() const { return memfd_ ? memfd_->get() : -1; }
   uint64_t ram_bytes() const { return ram_bytes_; }
   const ForkTiming& timing() const { return timing_; }
+  // A VM with a disk: its disk at the fork instant (frozen), which every local clone's overlay sits on.
+  const std::shared_ptr<devices::BlockLayer>& disk() const { return disk_; }
+  void set_disk(std::shared_ptr<devices::BlockLayer> disk) { disk_ = std::move(disk); }
 
  private:
   std::shared_ptr<const std::vector<uint8_t>> descriptor_;
   std::shared_ptr<const UniqueFd> memfd_;
   uint64_t ram_bytes_ = 0;
   ForkTiming timing_{};
+  std::shared_ptr<devices::BlockLayer> disk_;
 };
 
 }  // namespace sf::vmm

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "../devices/cow_overlay.h"
+#include "../devices/disk_image.h"
 #include "../devices/tap_backend.h"
 #include "../devices/virtio_net.h"
 #include "elf_loader.h"
@@ -57,37 +59,89 @@ Result<std::unique_ptr<devices::VirtioMmio>> make_nic(memory::GuestMemory& mem, 
   return devices::VirtioMmio::create(mem, std::move(nic).value());
 }
 
+// A refusal about the files the caller named is a configuration problem (EINVAL, so BAD_INPUT in JS);
+// only the errnos that mean the host ran out of something keep their own code.
+Status config_error(const Status& s) {
+  const bool resources = s.code == EMFILE || s.code == ENFILE || s.code == ENOMEM || s.code == ENOSPC;
+  return Status::Error(resources ? s.code : EINVAL, s.message);
+}
+
+// One virtio-blk device on its transport over `lower` (read-only: a base image or a fork's snapshot)
+// and a fresh overlay of this VM's own in `overlay_dir`.
+Result<std::unique_ptr<devices::VirtioMmio>> make_disk(memory::GuestMemory& mem,
+                                                       std::shared_ptr<devices::BlockLayer> lower,
+                                                       const std::string& overlay_dir, const std::string& id,
+                                                       std::shared_ptr<devices::CowOverlay>& top) {
+  auto overlay = devices::CowOverlay::create(std::move(lower), overlay_dir);
+  if (!overlay.ok()) return config_error(overlay.status());
+  top = overlay.value();
+  auto blk = devices::VirtioBlk::create(std::move(overlay).value(), id);
+  if (!blk.ok()) return config_error(blk.status());
+  return devices::VirtioMmio::create(mem, std::move(blk).value());
+}
+
 }  // namespace
 
 Status Vm::Impl::init_devices() {
-  if (!config_.net) return Status::Ok();
-  auto nic = make_nic(*mem_, *config_.net);
-  if (!nic.ok()) return nic.status();
-  return devices_.add(std::move(nic).value());
+  if (config_.net) {
+    auto nic = make_nic(*mem_, *config_.net);
+    if (!nic.ok()) return nic.status();
+    if (Status s = devices_.add(std::move(nic).value()); !s.ok()) return s;
+  }
+  if (config_.disk) {
+    auto image = devices::DiskImage::open(config_.disk->image);
+    if (!image.ok()) return config_error(image.status());
+    auto disk = make_disk(*mem_, std::move(image).value(), config_.disk->overlay_dir, config_.disk->id, overlay_);
+    if (!disk.ok()) return disk.status();
+    if (Status s = devices_.add(std::move(disk).value()); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 Status Vm::Impl::restore_devices(const Descriptor& d, const CloneOptions& options) {
-  bool nic_used = false;
+  bool nic_used = false, disk_used = false;
   for (size_t i = 0; i < d.devices.size(); ++i) {
     const devices::VirtioState& state = d.devices[i];
-    if (state.device_id != devices::kDeviceIdNet || nic_used) {
+    Result<std::unique_ptr<devices::VirtioMmio>> dev = Status::Error(EINVAL, "no device");
+    const char* what = "";
+    if (state.device_id == devices::kDeviceIdNet && !nic_used) {
+      if (!options.net) {
+        return Status::Error(EINVAL, "the parent VM had a NIC: the clone needs its own net option (tap, MAC, IP)");
+      }
+      dev = make_nic(*mem_, *options.net);
+      what = "the NIC";
+      nic_used = true;
+      config_.net = options.net;
+    } else if (state.device_id == devices::kDeviceIdBlock && !disk_used) {
+      if (!clone_disk_) {
+        return Status::Error(EINVAL,
+                             "the parent VM has a disk, and clones on another host cannot have one yet "
+                             "(disk blocks over the memserver are not built): clone it on its own host");
+      }
+      if (!options.disk_overlay_dir) {
+        return Status::Error(EINVAL, "the parent VM had a disk: the clone needs its own disk.overlayDir");
+      }
+      // The device thread may read the ring as soon as the transport is restored: RAM is attached by now.
+      dev = make_disk(*mem_, clone_disk_, *options.disk_overlay_dir, "", overlay_);
+      what = "the disk";
+      disk_used = true;
+      config_.disk = DiskConfig{"", *options.disk_overlay_dir, ""};  // where a fork of this clone puts overlays
+    } else {
       return Status::Error(EINVAL, "malformed descriptor: device slot " + std::to_string(i) + " holds device id " +
                                        std::to_string(state.device_id) + ", which a clone cannot rebuild");
     }
-    if (!options.net) {
-      return Status::Error(EINVAL, "the parent VM had a NIC: the clone needs its own net option (tap, MAC, IP)");
+    if (!dev.ok()) return dev.status();
+    if (Status s = dev.value()->restore(state); !s.ok()) {
+      return Status::Error(s.code, std::string("restoring ") + what + ": " + s.message);
     }
-    auto nic = make_nic(*mem_, *options.net);
-    if (!nic.ok()) return nic.status();
-    if (Status s = nic.value()->restore(state); !s.ok()) {
-      return Status::Error(s.code, "restoring the NIC: " + s.message);
-    }
-    if (Status s = devices_.add(std::move(nic).value()); !s.ok()) return s;
-    nic_used = true;
-    config_.net = options.net;
+    if (Status s = devices_.add(std::move(dev).value()); !s.ok()) return s;
   }
+  clone_disk_.reset();  // the clone's overlay holds it now
   if (options.net && !nic_used) {
     return Status::Error(EINVAL, "net was given for a clone of a VM without a NIC (its guest would never find one)");
+  }
+  if (options.disk_overlay_dir && !disk_used) {
+    return Status::Error(EINVAL, "disk was given for a clone of a VM without a disk (its guest would never find one)");
   }
   return Status::Ok();
 }
@@ -117,6 +171,39 @@ Result<devices::NetStats> Vm::Impl::net_stats() const {
     return static_cast<devices::VirtioNet&>(d->device()).stats();
   }
   return Status::Error(ENOENT, "this VM has no NIC (create it with the net option)");
+}
+
+devices::VirtioBlk* Vm::Impl::blk() const {
+  for (uint32_t i = 0; i < devices_.size(); ++i) {
+    devices::VirtioDevice& d = devices_.slot(i)->device();
+    if (d.device_id() == devices::kDeviceIdBlock) return static_cast<devices::VirtioBlk*>(&d);
+  }
+  return nullptr;
+}
+
+Result<DiskStats> Vm::Impl::disk_stats() const {
+  std::shared_lock lock(res_mu_);
+  if (destroyed_) {
+    if (final_disk_stats_) return *final_disk_stats_;
+  } else if (devices::VirtioBlk* b = blk(); b != nullptr) {
+    DiskStats s;
+    s.device = b->stats();
+    if (overlay_) s.overlay = overlay_->stats();
+    return s;
+  }
+  return Status::Error(ENOENT, "this VM has no disk (create it with the disk option)");
+}
+
+Result<std::shared_ptr<devices::BlockLayer>> Vm::Impl::fork_disk_locked() {
+  devices::VirtioBlk* b = blk();
+  if (b == nullptr) return std::shared_ptr<devices::BlockLayer>();
+  // A clone's overlays go where its creator says; the master's new one goes where its first one went.
+  if (!config_.disk) return Status::Error(EINVAL, "this VM's disk has no overlay directory");
+  auto forked = devices::fork_disk(b->disk(), config_.disk->overlay_dir);
+  if (!forked.ok()) return forked.status();
+  if (Status s = b->rebind(forked->master); !s.ok()) return s;
+  overlay_ = forked->master;
+  return forked->snapshot;
 }
 
 Status Vm::Impl::init_parts() {
@@ -305,12 +392,15 @@ void Vm::Impl::destroy() {
   // A destroyed VM reports 0 pages: no need to count them.
   final_stats_ = collect_stats(/*count_pages=*/false);
   if (auto net = net_stats(); net.ok()) final_net_stats_ = net.value();
+  if (auto disk = disk_stats(); disk.ok()) final_disk_stats_ = disk.value();
   {
     std::unique_lock lock(res_mu_);
     devices_.clear();  // device threads stop and taps close before RAM goes
-    vcpus_.clear();    // vCPU fds and kvm_run pages
-    kvm_.reset();      // VM fd and /dev/kvm
-    mem_.reset();      // guest RAM mapping and memfd
+    overlay_.reset();  // the overlay's unnamed file goes with its last holder
+    clone_disk_.reset();
+    vcpus_.clear();  // vCPU fds and kvm_run pages
+    kvm_.reset();    // VM fd and /dev/kvm
+    mem_.reset();    // guest RAM mapping and memfd
     destroyed_ = true;
   }
   control_->mark_destroyed();
@@ -390,6 +480,7 @@ int Vm::exit_code() const { return impl_->control_ref().exit_code(); }
 std::string Vm::reason() const { return impl_->control_ref().reason(); }
 Status Vm::read_guest(uint64_t gpa, std::span<uint8_t> out) const { return impl_->read_guest(gpa, out); }
 Result<devices::NetStats> Vm::net_stats() const { return impl_->net_stats(); }
+Result<DiskStats> Vm::disk_stats() const { return impl_->disk_stats(); }
 void Vm::destroy() {
   if (impl_) impl_->destroy();
 }

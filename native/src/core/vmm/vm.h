@@ -14,6 +14,7 @@
 
 #include "../base/guest_abi.h"
 #include "../base/status.h"
+#include "../devices/blk_stats.h"
 #include "../devices/net_config.h"
 #include "../devices/net_stats.h"
 #include "../memory/memtap_stats.h"
@@ -23,6 +24,19 @@
 #include "vm_stats.h"
 
 namespace sf::vmm {
+
+// A VM's disk (DESIGN §4.7): a raw base image read-only under a copy-on-write overlay of this VM's own.
+struct DiskConfig {
+  std::string image;        // the raw base image (a multiple of 512 bytes, at most 1 TiB); never written
+  std::string overlay_dir;  // where the VM's overlay files go (sparse, unnamed; sweep_overlays clears leftovers)
+  std::string id;           // what GET_ID answers (at most 20 printable ASCII bytes); may be empty
+};
+
+// The disk's counters: the device's requests and the VM's current (top) overlay.
+struct DiskStats {
+  devices::BlkStats device;
+  devices::OverlayStats overlay;
+};
 
 struct VmConfig {
   uint32_t vcpus = 1;      // 1 .. SF_MAX_VCPUS (and what KVM allows)
@@ -45,6 +59,9 @@ struct VmConfig {
   // One virtio-net device in slot 0 (bootinfo.ndevices = 1), bound to an existing tap (sfld's), with
   // the identity its DHCP answers give. Absent: no devices (ndevices = 0).
   std::optional<devices::NetConfig> net;
+  // One virtio-blk device in the next free slot (slot 1 after a NIC, else slot 0): `image` under an
+  // overlay in `overlay_dir`. Absent: no disk.
+  std::optional<DiskConfig> disk;
 };
 
 const char* to_string(VmState);
@@ -62,6 +79,9 @@ struct CloneOptions {
   // The clone's own NIC (its tap, MAC and IP), required when the parent had one and refused otherwise. The
   // clone's driver state is the parent's; the device reports a link change so the guest asks DHCP again.
   std::optional<devices::NetConfig> net;
+  // The directory of the clone's own overlay over the snapshot's disk, required when the parent had a disk
+  // and refused otherwise. Clones from a bare descriptor (another host) cannot have a disk yet.
+  std::optional<std::string> disk_overlay_dir;
 };
 
 // What a clone shell must match: the master's RAM size, vCPU count and entry privilege.
@@ -120,6 +140,8 @@ class Vm {
   Status read_guest(uint64_t gpa, std::span<uint8_t> out) const;
   // The NIC's counters (the last ones after destroy()); ENOENT for a VM without a NIC.
   Result<devices::NetStats> net_stats() const;
+  // The disk's counters (the last ones after destroy()); ENOENT for a VM without a disk.
+  Result<DiskStats> disk_stats() const;
 
   // ---- Same-host fork (DESIGN §4.4; notes §6) ----
   // Pauses the VM (every vCPU out of KVM_RUN with its last I/O instruction completed), captures the

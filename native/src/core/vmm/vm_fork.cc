@@ -105,11 +105,15 @@ Result<Snapshot> Vm::Impl::fork() {
   auto desc = capture_locked();
   const uint64_t t2 = mono_ns();
   Result<memory::GuestMemory::FrozenMemory> frozen = Status::Error(EINVAL, "not frozen");
-  if (desc.ok()) {
+  // The disk first: a failure there leaves the disk as it was and RAM not yet frozen.
+  Result<std::shared_ptr<devices::BlockLayer>> disk = std::shared_ptr<devices::BlockLayer>();
+  if (desc.ok()) disk = fork_disk_locked();
+  if (desc.ok() && disk.ok()) {
     std::unique_lock lock(res_mu_);  // read_guest must not copy while the mapping is replaced
     frozen = mem_->freeze();
   }
-  // Devices stayed quiesced until RAM was frozen: nothing they write afterwards reaches the snapshot.
+  // Devices stayed quiesced until RAM and disk were frozen: nothing they write afterwards reaches the
+  // snapshot (the disk's writes now go to the master's new overlay).
   resume_devices();
   const uint64_t t3 = mono_ns();
   Status resumed = before == VmState::running ? control_->resume() : Status::Ok();
@@ -117,6 +121,7 @@ Result<Snapshot> Vm::Impl::fork() {
   serial_->flush();
   deliver_events();
   if (!desc.ok()) return desc.status();
+  if (!disk.ok()) return Status::Error(disk.status().code, "forking the disk: " + disk.status().message);
   if (!frozen.ok()) return frozen.status();
   if (!resumed.ok()) return resumed;
   // A fork of RAM that was private already: its image is assembled now, with the parent running.
@@ -137,7 +142,9 @@ Result<Snapshot> Vm::Impl::fork() {
   timing.pause_ns = before == VmState::running ? t4 - t0 : 0;
   timing.capture_ns = t2 - t1;
   timing.freeze_ns = t3 - t2;
-  return Snapshot(serialize(desc.value()), std::move(image).value(), config_.ram_bytes, timing);
+  Snapshot snapshot(serialize(desc.value()), std::move(image).value(), config_.ram_bytes, timing);
+  snapshot.set_disk(std::move(disk).value());
+  return snapshot;
 }
 
 Result<memory::MemtapStats> Vm::Impl::memtap_stats() const {
@@ -307,6 +314,7 @@ Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, u
   auto d = parse_snapshot(snapshot);
   if (!d.ok()) return d.status();
   auto impl = std::make_unique<Impl>(clone_config(d.value(), vmid), std::move(callbacks));
+  impl->set_clone_disk(snapshot.disk());
   if (Status s = impl->init_from(d.value(), snapshot.memfd(), options); !s.ok()) {
     if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
     return s;
@@ -329,6 +337,7 @@ Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOpti
   auto d = parse_snapshot(snapshot);
   if (!d.ok()) return d.status();
   if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
+  impl_->set_clone_disk(snapshot.disk());
   Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
   if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
   return s;

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "../base/ticker.h"
+#include "../devices/cow_overlay.h"
+#include "../devices/virtio_blk.h"
 #include "../memory/guest_memory.h"
 #include "descriptor.h"
 #include "device_bus.h"
@@ -80,6 +82,9 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
     return devices_.access(gpa, data, is_write);
   }
   Result<devices::NetStats> net_stats() const;
+  Result<DiskStats> disk_stats() const;
+  // Clones on this host: the parent's disk snapshot their overlays sit on (set before init_from/attach).
+  void set_clone_disk(std::shared_ptr<devices::BlockLayer> disk) { clone_disk_ = std::move(disk); }
 
   // HypercallEnv
   void console_write(std::span<const uint8_t> bytes) override { serial_->write_console(bytes); }
@@ -106,6 +111,11 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   // lets them go on (after RAM is frozen).
   Status capture_devices(Descriptor& d);
   void resume_devices();
+  // The disk device, or null. Its slot is fixed from creation on.
+  devices::VirtioBlk* blk() const;
+  // Fork, with the devices quiesced: the disk's top layer frozen as the snapshot, the master rebound to a
+  // fresh overlay over it. Null (and nothing done) for a VM without a disk.
+  Result<std::shared_ptr<devices::BlockLayer>> fork_disk_locked();
   Result<Descriptor> capture_locked();
   Status start_vcpu_thread(Vcpu& vcpu);
   // The part of making a clone that needs the snapshot: registers, identity, threads (parked).
@@ -146,6 +156,9 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   std::atomic<uint64_t> fresh_pages_{0};
   VmStats final_stats_{};  // what stats() reports after destroy()
   std::optional<devices::NetStats> final_net_stats_;
+  std::optional<DiskStats> final_disk_stats_;
+  std::shared_ptr<devices::CowOverlay> overlay_;     // the disk's top layer (its writes go here)
+  std::shared_ptr<devices::BlockLayer> clone_disk_;  // a clone's parent disk snapshot (until restored)
 };
 
 }  // namespace sf::vmm
