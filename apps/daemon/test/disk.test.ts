@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createCommandContext } from '../src/cli/context.ts';
 import { daemonStatus, isAlive } from '../src/cli/daemon-control.ts';
 import { snowflockPaths } from '../src/common/paths.ts';
 import { isLiveDomainState } from '../src/master/store/states.ts';
@@ -80,6 +81,17 @@ test('disktouch with a disk: pre-fork writes seen by every clone, own writes pri
   const odd = await seedWithDisk(c, 'odd', guestImage('disktouch'), '', 'odd.img');
   assert.match(odd.stderr, /odd\.img is 1000 bytes, not a multiple of 512/);
   assert.deepEqual(await sfstate(c), [], 'no cluster was made for either');
+  // Past the CLI (the API, as the dashboard seeds): sfld checks the image on its host, and the master is not booted.
+  const api = createCommandContext({ home: c.home, json: true }).client();
+  const config = {
+    name: null,
+    kernel: guestImage('disktouch'),
+    args: '',
+    vcpus: 1,
+    memoryMiB: 64,
+    diskImage: path.join(c.home, 'gone.img'),
+  };
+  await assert.rejects(api.cluster.seed.mutate({ config }), /disk_image \(on this host\) .*gone\.img does not exist/);
 
   const seeded = await seedWithDisk(c, 'touch', guestImage('disktouch'), 'clones=2 base=2048 sectors=8', 'disk.img');
   assert.equal(seeded.code, 0, seeded.stderr);
