@@ -108,6 +108,12 @@ test('disktouch with a disk: pre-fork writes seen by every clone, own writes pri
     assert.match(text, new RegExp(`disktouch vmid=${vmid} regions=3 sectors=8 before=ok own=ok others=ok OK`), text);
   }
   assert.equal(rows[0]!.exitCode, 0, 'the master exited 0 (clones exit with their share of the result)');
+  const fork = (await api.operations.list.query({ limit: 50, kind: 'clone.master' })).find((o) => o.requester === `domain:${clusterid}:0`);
+  assert.deepEqual(
+    [fork?.detail.remote, fork?.detail.fromShells],
+    [0, 2],
+    `both clones on the master's host, made from the shells prepared at the ticket: ${JSON.stringify(fork?.detail)}`,
+  );
   for (const row of rows) {
     assert.equal(row.state, 'exited', `${row.domain} exited`);
     assert.equal(row.disk?.image, disk, `${row.domain}'s disk is the seed's image`);
