@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 export const GUEST_BIN = fileURLToPath(new URL('../../../native/guest/build/bin/', import.meta.url));
 
-export function guestImage(name: 'hello' | 'memtouch' | 'align' | 'render' | 'forkbench' | 'netecho' | 'netfetch'): string {
+export function guestImage(name: 'hello' | 'memtouch' | 'align' | 'render' | 'forkbench' | 'netecho' | 'netfetch' | 'disktouch'): string {
   return `${GUEST_BIN}${name}.elf`;
 }
 

@@ -12,6 +12,8 @@ export interface TreeDomain {
   mac: string | null;
   /** What its NIC moved (live, or final once ended); null or absent: no NIC, or no figures yet. */
   net?: { rxBytes: number; txBytes: number; live: boolean } | null;
+  /** Its disk: the cluster's image and what the VM wrote and its overlay holds (as of the row); null or absent: none. */
+  disk?: { image: string; figures: { writtenBytes: number; overlayBytes: number } | null; live: boolean } | null;
   vcpus: number;
   memory: number;
   ticket: string | null;

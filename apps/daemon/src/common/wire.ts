@@ -35,6 +35,20 @@ export const reportedVmStateSchema = z.enum(REPORTED_VM_STATES);
 export const nicFiguresSchema = z.object({ rxBytes: count, txBytes: count, rxPackets: count, txPackets: count, drops: count });
 export type NicFigures = z.infer<typeof nicFiguresSchema>;
 
+/**
+ * A VM's disk counters since it started: requests and bytes the guest read and wrote, requests the device
+ * refused (bad sectors, chains, I/O errors), and the space its overlay takes on the host now.
+ */
+export const diskFiguresSchema = z.object({
+  reads: count,
+  writes: count,
+  readBytes: count,
+  writtenBytes: count,
+  refused: count,
+  overlayBytes: count,
+});
+export type DiskFigures = z.infer<typeof diskFiguresSchema>;
+
 /** A domain's state as its sfld saw it change (a VM's own lifecycle, not the record's). */
 export const domainStateReportSchema = domainAddressSchema.extend({
   state: reportedVmStateSchema,
@@ -42,6 +56,8 @@ export const domainStateReportSchema = domainAddressSchema.extend({
   reason: z.string().max(4096).nullable(),
   /** With a final state: the NIC's last counters (absent or null: the VM had no NIC). */
   nic: nicFiguresSchema.nullable().optional(),
+  /** With a final state: the disk's last counters (absent or null: the VM had no disk). */
+  disk: diskFiguresSchema.nullable().optional(),
 });
 export type DomainStateReport = z.infer<typeof domainStateReportSchema>;
 
@@ -131,6 +147,8 @@ export const domainFiguresBatchSchema = z.object({
   domains: z.array(domainFiguresSchema).max(4096),
   /** Every VM with a NIC here (masters too): its counters now. */
   nics: z.array(domainAddressSchema.extend(nicFiguresSchema.shape)).max(4096).optional(),
+  /** Every VM with a disk here (masters too): its counters now. */
+  disks: z.array(domainAddressSchema.extend(diskFiguresSchema.shape)).max(4096).optional(),
 });
 export type DomainFiguresBatch = z.infer<typeof domainFiguresBatchSchema>;
 
@@ -192,6 +210,8 @@ export const domainBootSpecSchema = domainAddressSchema.extend({
   /** A flat guest's ELF image (the seed config's `kernel`), a path on the sfld's host. */
   image: z.string().min(1).max(4096),
   args: z.string().max(4096),
+  /** A flat guest's data disk (the seed config's `disk_image`, a path on the sfld's host); absent: none. */
+  disk: z.object({ image: z.string().min(1).max(4096) }).optional(),
   /** Absent: no NIC (an sfmd or sfld of before the cluster network). */
   net: vmNetSchema.optional(),
   cluster: clusterNetSpecSchema.optional(),

@@ -1,5 +1,5 @@
 // The sfld side of data-plane figures: a batch holds the lazy clones' memtap counters under the
-// dashboard's names and every NIC's counters, and leaves out VMs that have neither or end while being read.
+// dashboard's names and every NIC's and disk's counters, and leaves out VMs that have none or end while being read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CloneMemtapStats, RemoteSourceStats } from '@snowflock/native';
@@ -67,6 +67,7 @@ test('a batch has every lazy clone, named for the dashboard, and skips the rest'
       },
     ],
     nics: [],
+    disks: [],
   });
 });
 
@@ -100,7 +101,36 @@ test("every VM with a NIC has its counters in the batch, masters too; drops add 
       { clusterid: 4, vmid: 0, rxBytes: 100, txBytes: 300, rxPackets: 1, txPackets: 2, drops: 6 },
       { clusterid: 4, vmid: 1, rxBytes: 200, txBytes: 600, rxPackets: 2, txPackets: 4, drops: 6 },
     ],
+    disks: [],
   });
+});
+
+test('every VM with a disk has its counters in the batch: refusals of every kind add up, the overlay is its space', () => {
+  const device = (n: number) => ({
+    reads: n,
+    writes: n * 2,
+    flushes: 1,
+    getIds: 1,
+    readBytes: n * 4096,
+    writtenBytes: n * 8192,
+    badRequests: 1,
+    unsupported: 2,
+    ioErrors: 3,
+    badChains: 4,
+    queueErrors: 5,
+  });
+  const overlay = { copiedUp: 1, lowerReads: 2, lowerReadBytes: 8192, blocksPresent: 3, allocatedBytes: 12288, frozen: false };
+  const batch = sampleFigures(
+    {
+      addresses: () => [0, 1, 2].map((vmid) => ({ clusterid: 4, vmid })),
+      diskStats: (a) => (a.vmid === 1 ? null : { device: device(a.vmid + 1), overlay }),
+    },
+    7,
+  );
+  assert.deepEqual(batch.disks, [
+    { clusterid: 4, vmid: 0, reads: 1, writes: 2, readBytes: 4096, writtenBytes: 8192, refused: 15, overlayBytes: 12288 },
+    { clusterid: 4, vmid: 2, reads: 3, writes: 6, readBytes: 12288, writtenBytes: 24576, refused: 15, overlayBytes: 12288 },
+  ]);
 });
 
 test('without a way to read counters the batch is empty', () => {

@@ -1,8 +1,8 @@
 // Once a second, the data-plane figures of this host's lazy clones (memtap counters: faults, pages
-// fetched, fault service times) and every VM's NIC counters go to sfmd as one `domain:figures` batch.
-import type { CloneMemtapStats, NetStats } from '@snowflock/native';
+// fetched, fault service times) and every VM's NIC and disk counters go to sfmd as one `domain:figures` batch.
+import type { CloneMemtapStats, DiskStats, NetStats } from '@snowflock/native';
 import type { DomainAddress, DomainFigures, DomainFiguresBatch } from '../common/events.ts';
-import type { NicFigures } from '../common/wire.ts';
+import type { DiskFigures, NicFigures } from '../common/wire.ts';
 import type { Logger } from '../common/logger.ts';
 
 /** What this module needs from the domain manager: the domains here and a lazy clone's counters. */
@@ -12,6 +12,8 @@ export interface FigureSource {
   memtapStats?(address: DomainAddress): CloneMemtapStats | null;
   /** null for a VM without a NIC. */
   netStats?(address: DomainAddress): NetStats | null;
+  /** null for a VM without a disk. */
+  diskStats?(address: DomainAddress): DiskStats | null;
 }
 
 export const FIGURES_INTERVAL_MS = 1000;
@@ -42,6 +44,19 @@ export function nicFiguresOf(stats: NetStats): NicFigures {
   };
 }
 
+/** The disk counters under the record's names: every kind of refused request is one figure. */
+export function diskFiguresOf(stats: DiskStats): DiskFigures {
+  const d = stats.device;
+  return {
+    reads: d.reads,
+    writes: d.writes,
+    readBytes: d.readBytes,
+    writtenBytes: d.writtenBytes,
+    refused: d.badRequests + d.unsupported + d.ioErrors + d.badChains + d.queueErrors,
+    overlayBytes: stats.overlay.allocatedBytes,
+  };
+}
+
 /** A reading that fails means the VM was destroyed between listing and reading: nothing to report for it. */
 function tryRead<T>(read: () => T | null | undefined): T | null {
   try {
@@ -55,18 +70,21 @@ function tryRead<T>(read: () => T | null | undefined): T | null {
 export function sampleFigures(source: FigureSource, now = Date.now()): DomainFiguresBatch {
   const domains: DomainFigures[] = [];
   const nics: NonNullable<DomainFiguresBatch['nics']> = [];
+  const disks: NonNullable<DomainFiguresBatch['disks']> = [];
   for (const address of source.addresses()) {
     const stats = tryRead(() => source.memtapStats?.(address));
     if (stats) domains.push(figuresOf(address, stats));
     const net = tryRead(() => source.netStats?.(address));
     if (net) nics.push({ ...address, ...nicFiguresOf(net) });
+    const disk = tryRead(() => source.diskStats?.(address));
+    if (disk) disks.push({ ...address, ...diskFiguresOf(disk) });
   }
-  return { sampledAt: now, domains, nics };
+  return { sampledAt: now, domains, nics, disks };
 }
 
 /**
  * Starts the once-a-second batches while `connected()` says sfmd listens; an empty batch is not sent,
- * and nothing is sent until a clone or a NIC exists. Returns the stop function.
+ * and nothing is sent until a clone, a NIC or a disk exists. Returns the stop function.
  */
 export function startDomainFigures(
   socket: { emit(event: 'domain:figures', batch: DomainFiguresBatch): unknown },
@@ -82,7 +100,7 @@ export function startDomainFigures(
   const timer = setInterval(() => {
     if (!connected()) return;
     const batch = sampleFigures(source);
-    if (batch.domains.length > 0 || (batch.nics?.length ?? 0) > 0) socket.emit('domain:figures', batch);
+    if (batch.domains.length > 0 || (batch.nics?.length ?? 0) > 0 || (batch.disks?.length ?? 0) > 0) socket.emit('domain:figures', batch);
   }, FIGURES_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);

@@ -7,6 +7,7 @@ import {
   SfStatus,
   VirtualMachine,
   type CloneMemtapStats,
+  type DiskStats,
   type Memserver,
   type NetStats,
   type VmSnapshot,
@@ -38,7 +39,8 @@ import {
 } from './guest-call-limit.ts';
 import { CloneShells, type CloneShape } from './clone-shells.ts';
 import { fetchDescriptor, type DescriptorShelf } from './descriptor-shelf.ts';
-import { nicFiguresOf } from './domain-figures.ts';
+import { diskFiguresOf, nicFiguresOf } from './domain-figures.ts';
+import { checkDiskImage } from '../common/config/index.ts';
 import { pageLossForTest, resolveIPv4, serveFork } from './fork-serving.ts';
 import type { ClusterNetworks } from './net/cluster-network.ts';
 import { nicOption } from './net/vm-nic.ts';
@@ -53,6 +55,8 @@ export interface DomainManagerHooks {
   descriptorPort(): number;
   /** This host's cluster networks; null: VMs get no NIC (sfld.cfg cluster_network = False). */
   networks?: ClusterNetworks | null;
+  /** Where VMs' disk overlays go (swept at sfld start); absent: a VM with a disk cannot be booted here. */
+  overlayDir?: string;
 }
 
 interface Domain {
@@ -64,6 +68,15 @@ interface Domain {
 }
 
 const key = (a: DomainAddress) => `${a.clusterid}:${a.vmid}`;
+
+/** A VM's disk counters, null without a disk or once they cannot be read (torn down). */
+function readDiskStats(vm: VirtualMachine): DiskStats | null {
+  try {
+    return vm.diskStats();
+  } catch {
+    return null;
+  }
+}
 
 function reportedState(state: VmStateEvent['state']): ReportedVmState {
   return state === 'destroyed' ? 'stopped' : state === 'created' ? 'running' : state;
@@ -106,6 +119,17 @@ export class DomainManager {
     return this.#domains.get(key(address))?.vm.netStats() ?? null;
   }
 
+  /** A VM's disk counters; null without a disk. */
+  diskStats(address: DomainAddress): DiskStats | null {
+    return this.#domains.get(key(address))?.vm.diskStats() ?? null;
+  }
+
+  /** A clone's own overlay, when its master has a disk (its clones must each have one). */
+  #cloneDisk(master: VirtualMachine): { disk?: { overlayDir: string } } {
+    if (!this.hooks.overlayDir || master.diskStats() === null) return {};
+    return { disk: { overlayDir: this.hooks.overlayDir } };
+  }
+
   /** The domains whose VMs run here now. */
   addresses(): DomainAddress[] {
     return [...this.#domains.keys()].map((id) => {
@@ -134,6 +158,13 @@ export class DomainManager {
         `guest image ${spec.image} is not a file on this host: build the guests (npm run build) or fix kernel in the seed config`,
       );
     }
+    let disk: { image: string; overlayDir: string } | undefined;
+    if (spec.disk) {
+      if (!this.hooks.overlayDir) throw new SfError('INTERNAL', `this sfld has no overlay directory: cannot give VM ${id} its disk`);
+      // Checked here too: the path sfmd passes must name a usable image on this host, not only where the seed was made.
+      await checkDiskImage(spec.disk.image, 'disk_image (on this host)');
+      disk = { image: spec.disk.image, overlayDir: this.hooks.overlayDir };
+    }
     let vm: VirtualMachine;
     const tap = await this.#attachNet(spec, spec.net, spec.cluster);
     try {
@@ -145,6 +176,7 @@ export class DomainManager {
         clusterid: spec.clusterid,
         vmid: spec.vmid,
         ...nicOption(tap, spec.net),
+        ...(disk ? { disk } : {}),
       });
     } catch (err) {
       this.#detachNet(spec);
@@ -163,7 +195,7 @@ export class DomainManager {
       await vm.destroy();
       throw new SfError('INTERNAL', `VM ${id} did not boot: ${messageOf(err)}`);
     }
-    this.log.info({ domain: id, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, image: spec.image }, 'VM booted');
+    this.log.info({ domain: id, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, image: spec.image, disk: disk?.image ?? null }, 'VM booted');
     return { state: reportedState(vm.state) };
   }
 
@@ -196,6 +228,8 @@ export class DomainManager {
           /* already torn down */
         }
         if (net) report.nic = nicFiguresOf(net);
+        const disk = readDiskStats(vm);
+        if (disk) report.disk = diskFiguresOf(disk);
         this.#endings.delete(id); // re-inserted last: the map stays oldest first
         this.#endings.set(id, report);
         while (this.#endings.size > KEEP_ENDED) this.#endings.delete(this.#endings.keys().next().value!);
@@ -210,7 +244,10 @@ export class DomainManager {
       } catch {
         /* already torn down */
       }
-      this.log.info({ domain: id, state: event.state, exitCode: event.exitCode, reason: event.reason, memtap }, 'VM ended');
+      // Its disk figures too (requests, bytes, what its overlay took): the overlay itself is gone with the VM.
+      const diskStats = readDiskStats(vm);
+      const disk = diskStats ? diskFiguresOf(diskStats) : null;
+      this.log.info({ domain: id, state: event.state, exitCode: event.exitCode, reason: event.reason, memtap, disk }, 'VM ended');
       // A finished VM's memory goes back at once; its console replay is kept a while longer.
       if (this.#domains.get(id) === domain) this.#retire(id, domain);
       if (event.state !== 'destroyed') void vm.destroy();
@@ -251,6 +288,7 @@ export class DomainManager {
     }
     try {
       const shells = await this.#shells.take(spec.ticket, spec.clones.length);
+      const cloneDisk = this.#cloneDisk(master.vm);
       const made = await Promise.all(
         spec.clones.map(async ({ vmid, net }, i) => {
           const cloneReply = { status: SfStatus.OK, vmid, count: spec.nclones, ticket: spec.ticket };
@@ -260,14 +298,14 @@ export class DomainManager {
             const shell = shells[i];
             if (shell) {
               try {
-                await shell.becomeClone(snapshot, { vmid, cloneReply, ...nicOption(tap, net) });
+                await shell.becomeClone(snapshot, { vmid, cloneReply, ...nicOption(tap, net), ...cloneDisk });
                 return { vmid, vm: shell, error: null, fromShell: true };
               } catch (err) {
                 // A shell of another shape (the master changed?) or a failed attach: make this one afresh.
                 this.log.warn({ ticket: spec.ticket, vmid, err: messageOf(err) }, 'clone shell not usable');
               }
             }
-            const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply, ...nicOption(tap, net) });
+            const vm = await VirtualMachine.createClone(snapshot, { vmid, lazy: true, cloneReply, ...nicOption(tap, net), ...cloneDisk });
             return { vmid, vm, error: null, fromShell: false };
           } catch (err) {
             this.#detachNet(address);

@@ -3,7 +3,9 @@
 // every second. socket.io reconnects by itself; every (re)connect registers again.
 import http from 'node:http';
 import { io, type Socket } from 'socket.io-client';
-import { allowShmemHugePages, hostCapabilities } from '@snowflock/native';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { allowShmemHugePages, hostCapabilities, sweepOverlays } from '@snowflock/native';
 import { loadSfldConfig, type SfldConfig } from '../common/config/index.ts';
 import { HOSTS_NAMESPACE, type HostRegistration, type SfldToSfmdEvents, type SfmdToSfldEvents } from '../common/events.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
@@ -87,6 +89,13 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     await networks.start();
   }
 
+  // VMs' disk overlays live here, one folder per host name (test hosts may share a home). They are unnamed
+  // files that vanish with their VM; only where O_TMPFILE is missing can a killed sfld leave any: swept now.
+  const overlayDir = path.join(paths.home, 'overlays', config.hostname);
+  mkdirSync(overlayDir, { recursive: true, mode: 0o700 });
+  const swept = sweepOverlays(overlayDir);
+  if (swept > 0) log.info({ overlayDir, swept }, 'overlays left by an earlier sfld removed');
+
   let registered = false;
   // Set once the domain manager exists (the listener starts first): what /healthz shows of the VMs' calls and shells.
   let domainFigures: DomainManager | null = null;
@@ -140,6 +149,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       shelf,
       descriptorPort: () => localPort,
       networks,
+      overlayDir,
     },
     guestCallLimits(config.guestCallRate),
   );

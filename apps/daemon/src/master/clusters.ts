@@ -5,7 +5,7 @@ import { freeCapacity } from './capacity.ts';
 import { assertSubnetFree, vmIdentity } from './cluster-net.ts';
 import { announceDomain, requireMaster, type LiveDomain } from './domains.ts';
 import { endClones } from './clones.ts';
-import { bootDomain, destroyDomainVm } from './domain-lifecycle.ts';
+import { bootDomain, destroyDomainVm, DISK_ONLY_SEED } from './domain-lifecycle.ts';
 import { runOperation } from './operations.ts';
 import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
@@ -19,6 +19,8 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
   if (!config.diskImage && !config.kernel) {
     throw new SfError('BAD_CONFIG', 'the seed config needs disk_image or kernel: say what the master VM boots');
   }
+  // Refused before anything is placed: a disk-only seed is a Linux guest.
+  if (!config.kernel) throw new SfError('BAD_CONFIG', DISK_ONLY_SEED);
   return runOperation(
     svc,
     { kind: 'cluster.seed', target: config.name ?? 'new cluster', requester: requesterName, detail: { ...config } },

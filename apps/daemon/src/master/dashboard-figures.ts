@@ -1,7 +1,7 @@
 // Data-plane figures of lazy clones and NIC counters on their way to dashboards: sflds send a batch a second,
 // sfmd checks its shape, relays it to /dash and keeps each domain's last samples (for rates) until it ends.
 import type { DomainFigures, DomainFiguresEvent } from '../common/events.ts';
-import type { NicFigures } from '../common/wire.ts';
+import type { DiskFigures, NicFigures } from '../common/wire.ts';
 import { domainFiguresBatchSchema } from '../common/wire.ts';
 import type { MasterServices } from './services.ts';
 import { isLiveDomainState } from './store/states.ts';
@@ -21,9 +21,16 @@ export interface NicSample extends NicFigures {
   sampledAt: number;
 }
 
+/** A live VM's disk counters, with the host that measured them. */
+export interface DiskSample extends DiskFigures {
+  host: string;
+  sampledAt: number;
+}
+
 export class FigureRelay {
   readonly #last = new Map<string, FigureSamples>();
   readonly #nics = new Map<string, NicSample>();
+  readonly #disks = new Map<string, DiskSample>();
 
   constructor(
     private readonly svc: MasterServices,
@@ -34,6 +41,7 @@ export class FigureRelay {
       if (!isLiveDomainState(e.state)) {
         this.#last.delete(key(e.clusterid, e.vmid));
         this.#nics.delete(key(e.clusterid, e.vmid));
+        this.#disks.delete(key(e.clusterid, e.vmid));
       }
     });
   }
@@ -42,15 +50,21 @@ export class FigureRelay {
   fromHost(host: string, batch: unknown): void {
     const parsed = domainFiguresBatchSchema.safeParse(batch);
     if (!parsed.success) return void this.svc.log.warn({ host }, 'dropped malformed domain figures');
-    const { sampledAt, domains, nics = [] } = parsed.data;
+    const { sampledAt, domains, nics = [], disks = [] } = parsed.data;
     for (const { clusterid, vmid, ...figures } of nics) this.#nics.set(key(clusterid, vmid), { ...figures, host, sampledAt });
+    for (const { clusterid, vmid, ...figures } of disks) this.#disks.set(key(clusterid, vmid), { ...figures, host, sampledAt });
     for (const d of domains) {
       const k = key(d.clusterid, d.vmid);
       const before = this.#last.get(k);
       // The sending host is remembered: the dashboard shows figures only where the record puts the domain.
       this.#last.set(k, { host, latest: { ...d, sampledAt }, previous: before?.host === host ? before.latest : null });
     }
-    if (domains.length > 0 || nics.length > 0) this.emit({ host, sampledAt, domains, nics });
+    if (domains.length > 0 || nics.length > 0 || disks.length > 0) this.emit({ host, sampledAt, domains, nics, disks });
+  }
+
+  /** A live domain's latest disk counters; null when none came (no disk, or it ended). */
+  diskOf(clusterid: number, vmid: number): DiskSample | null {
+    return this.#disks.get(key(clusterid, vmid)) ?? null;
   }
 
   /** A live domain's latest NIC counters; null when none came (no NIC, or it ended). */

@@ -8,6 +8,11 @@ import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
 import { isLiveDomainState, type DomainState } from './store/states.ts';
 
+/** Why a seed with a disk_image and no kernel cannot boot (yet). */
+export const DISK_ONLY_SEED =
+  'this seed config names only a disk_image (a Linux guest), which needs a host with ' +
+  "hardware virtualisation and a later Snowflock; for a flat guest give kernel = 'path/to/guest.elf'";
+
 /** Record states in which an sfld holds a VM for the domain. */
 const HAS_VM: readonly DomainState[] = ['booting', 'running', 'paused'];
 
@@ -34,11 +39,7 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
   const domain = await svc.db.domain.findUniqueOrThrow({ where: { id: domainId }, include: { cluster: true, host: true } });
   const seed = JSON.parse(domain.cluster.seedConfig) as SeedConfig;
   if (!seed.kernel) {
-    const error = new SfError(
-      'BAD_CONFIG',
-      'this seed config names only a disk_image (a Linux guest), which needs a host with ' +
-        "hardware virtualisation and a later Snowflock; for a flat guest give kernel = 'path/to/guest.elf'",
-    );
+    const error = new SfError('BAD_CONFIG', DISK_ONLY_SEED);
     await setState(svc, domainId, 'crashed', { reason: `not booted: ${error.message}` });
     throw error;
   }
@@ -51,6 +52,8 @@ export async function bootDomain(svc: MasterServices, domainId: string): Promise
       memoryMiB: Number(domain.memory / 1048576n),
       image: seed.kernel,
       args: seed.args ?? '',
+      // A flat guest's data disk: the sfld checks the image on its host and gives the VM its overlay.
+      ...(seed.diskImage ? { disk: { image: seed.diskImage } } : {}),
       // Only a master is booted: its host carries the cluster's router.
       net: vmNet(svc, domain.cluster.clusterid, domain.vmid),
       cluster: clusterNetSpec(svc, domain.cluster.clusterid, domain.host.multicast, [domain.host.multicast], {

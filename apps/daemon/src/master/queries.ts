@@ -3,6 +3,7 @@
 import { SfError } from '../common/errors.ts';
 import { freeCapacity } from './capacity.ts';
 import { figureRelay, type FigureRelay } from './dashboard-figures.ts';
+import { diskView } from './disk-view.ts';
 import type { MasterServices } from './services.ts';
 import { isLiveDomainState, LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { hostView, operationView } from './views.ts';
@@ -86,6 +87,8 @@ export async function listDomains(svc: MasterServices, opts: { all: boolean; clu
     mac: d.mac,
     /** What its NIC moved (rx: frames to the VM); null: no NIC, or no figures yet. */
     net: nicView({ ...d, clusterid: d.cluster.clusterid, host: d.host.name }, relay),
+    /** Its disk: the cluster's image and what the VM read and wrote; null: the cluster has no disk. */
+    disk: diskView({ ...d, clusterid: d.cluster.clusterid, host: d.host.name, seedConfig: d.cluster.seedConfig }, relay),
     ticket: d.ticketId,
     createdAt: d.createdAt.toISOString(),
     endedAt: d.endedAt?.toISOString() ?? null,

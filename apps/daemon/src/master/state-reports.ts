@@ -2,7 +2,7 @@
 // master that ends takes its cluster with it. Sits above the record mechanism (domain-lifecycle.ts)
 // and the cluster policy (clusters.ts), so neither of those needs the other.
 import type { DomainStateReport } from '../common/events.ts';
-import type { NicFigures } from '../common/wire.ts';
+import type { DiskFigures, NicFigures } from '../common/wire.ts';
 import { endCluster } from './clusters.ts';
 import { setState } from './domain-lifecycle.ts';
 import type { MasterServices } from './services.ts';
@@ -42,6 +42,7 @@ export async function endClusterAfterMaster(
 export async function applyStateReport(svc: MasterServices, hostName: string, report: DomainStateReport): Promise<boolean> {
   const applied = await applyState(svc, hostName, report);
   if (report.nic) await recordNicFigures(svc, hostName, report, report.nic);
+  if (report.disk) await recordDiskFigures(svc, hostName, report, report.disk);
   return applied;
 }
 
@@ -70,6 +71,31 @@ async function recordNicFigures(svc: MasterServices, hostName: string, report: D
       rxPackets: BigInt(nic.rxPackets),
       txPackets: BigInt(nic.txPackets),
       netDrops: BigInt(nic.drops),
+    },
+  });
+}
+
+/** Keeps an ended VM's disk counters on its record, found as recordNicFigures finds it. */
+async function recordDiskFigures(svc: MasterServices, hostName: string, report: DomainStateReport, disk: DiskFigures): Promise<void> {
+  const domain = await svc.db.domain.findFirst({
+    where: {
+      vmid: report.vmid,
+      cluster: { clusterid: report.clusterid },
+      host: { name: hostName },
+      state: { notIn: [...LIVE_DOMAIN_STATES] },
+      diskReads: null,
+    },
+    orderBy: { createdAt: 'desc' },
+  });
+  if (!domain) return;
+  await svc.db.domain.update({
+    where: { id: domain.id },
+    data: {
+      diskReads: BigInt(disk.reads),
+      diskWrites: BigInt(disk.writes),
+      diskReadBytes: BigInt(disk.readBytes),
+      diskWrittenBytes: BigInt(disk.writtenBytes),
+      overlayBytes: BigInt(disk.overlayBytes),
     },
   });
 }

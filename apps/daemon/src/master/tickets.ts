@@ -2,9 +2,10 @@
 // Placement happens under the placement lock so two requests can never overcommit a host.
 import { SfError } from '../common/errors.ts';
 import { freeCapacity } from './capacity.ts';
-import { placedAmount, type AllocationRequest } from './allocator/index.ts';
+import { placedAmount, type AllocationRequest, type HostCapacity } from './allocator/index.ts';
 import { requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { runOperation } from './operations.ts';
+import type { SeedConfig } from './seed-config.ts';
 import type { MasterServices } from './services.ts';
 import { tellTicketsEnded, type CallActor } from './ticket-ended.ts';
 import { assertTicketTransition, type TicketState } from './store/states.ts';
@@ -23,10 +24,22 @@ function requester(domain: LiveDomain): string {
   return `domain:${domain.cluster.clusterid}:${domain.vmid}`;
 }
 
+/**
+ * The hosts a cluster's clones may go to. A cluster with a disk keeps its clones on the master's host: clones
+ * elsewhere would need the fork's disk blocks over the memserver, which the VMM does not serve yet (DESIGN §4.7).
+ */
+function onlyHostsFor(domain: LiveDomain, hosts: HostCapacity[]): HostCapacity[] {
+  return diskBound(domain) ? hosts.filter((h) => h.hostId === domain.hostId) : hosts;
+}
+
+function diskBound(domain: LiveDomain): boolean {
+  return Boolean((JSON.parse(domain.cluster.seedConfig) as SeedConfig).diskImage);
+}
+
 /** Places what fits now; null when less than `min` fits. */
 async function tryPlace(svc: MasterServices, domain: LiveDomain, request: AllocationRequest) {
   return svc.placementLock.run(async () => {
-    const hosts = await freeCapacity(svc.db);
+    const hosts = onlyHostsFor(domain, await freeCapacity(svc.db));
     const placements = svc.allocator.allocate(hosts, request);
     const amount = placedAmount(request, placements);
     if (placements.length === 0 || amount < request.min) return { ticket: null, available: amount };
@@ -80,7 +93,8 @@ export async function requestTicket(svc: MasterServices, domain: LiveDomain, inp
           throw new SfError(
             'NO_RESOURCES',
             `asked for ${input.nclones} ${unit} (at least ${request.min}) but only ` +
-              `${lastAvailable} fit on the online hosts now: ask for fewer, lower min, or pass block to wait`,
+              `${lastAvailable} fit on ${diskBound(domain) ? `the master's host (a cluster with a disk clones only there)` : 'the online hosts'} now: ` +
+              'ask for fewer, lower min, or pass block to wait',
           );
         }
         return null;

@@ -1,5 +1,5 @@
 // A cluster as a tree: the master (vmid 0) at the root, then one branch per ticket with its clones
-// (vmid, host, state, IP, NIC bytes, vCPUs, memory, data-plane figures) and whatever of its allocation map is
+// (vmid, host, state, IP, NIC bytes, disk bytes, vCPUs, memory, data-plane figures) and whatever of its allocation map is
 // still only reserved. Buttons raise intents; the page decides (and confirms) what happens.
 import { formatDomainRef } from '@snowflock/daemon/domain-ref';
 import type { Branch, ClusterTree, DomainNode } from '../../lib/cluster-tree.ts';
@@ -170,6 +170,13 @@ function NodeRow({
         <small>net rx / tx</small>
         {nic ? `${formatBytes(nic.rxBytes)} / ${formatBytes(nic.txBytes)}` : '—'}
       </span>
+      {node.disk && (
+        // As of the row (refreshed as domains change): bytes the VM wrote, and what its overlay holds on its host.
+        <span className="node__cell" data-testid={`disk-${name}`} title={node.disk.image}>
+          <small>disk wr / overlay</small>
+          {node.disk.figures ? `${formatBytes(node.disk.figures.writtenBytes)} / ${formatBytes(node.disk.figures.overlayBytes)}` : '—'}
+        </span>
+      )}
       <span className="node__cell">
         <small>vCPUs</small>
         {node.vcpus}

@@ -1,7 +1,7 @@
 // Admin commands: sfstate (hosts and domains), sfseed (a new cluster from an sfseed.cfg), and the
 // operation log. They need the admin token.
 import path from 'node:path';
-import { loadSfseedConfig } from '../../common/config/index.ts';
+import { checkDiskImage, loadSfseedConfig } from '../../common/config/index.ts';
 import { SfError } from '../../common/errors.ts';
 import type { Command } from '../command.ts';
 import { formatBytes, renderTable } from '../output.ts';
@@ -47,6 +47,12 @@ export const state: Command = {
               { header: 'MAC', value: (d) => d.mac },
               // What the NIC moved: live while the VM runs, its final counters after.
               { header: 'NET RX/TX', value: (d) => (d.net ? `${formatBytes(d.net.rxBytes)}/${formatBytes(d.net.txBytes)}` : null) },
+              // What the disk did: bytes the guest wrote, and the space its own overlay takes (took) on its host.
+              {
+                header: 'DISK W/OVL',
+                value: (d) =>
+                  d.disk?.figures ? `${formatBytes(d.disk.figures.writtenBytes)}/${formatBytes(d.disk.figures.overlayBytes)}` : null,
+              },
               { header: 'TICKET', value: (d) => d.ticket },
               { header: 'REASON', value: (d) => d.endReason },
             ]),
@@ -60,11 +66,15 @@ export const seed: Command = {
   classic: 'sfseed',
   summary: 'Start a new cluster: place its master VM as described by an sfseed.cfg.',
   usage: 'sfseed CFG [--json]',
-  description: "CFG is a classic seed file: disk_image = '...', vcpus = N, memory = MiB (plus kernel, args, name).",
+  description:
+    "CFG is a classic seed file: kernel = '...' (a flat guest), vcpus = N, memory = MiB (plus disk_image: the guest's data disk, args, name).",
   examples: ['sfseed ./hello.cfg', 'sfseed /etc/snowflock/align.cfg --json'],
   async run(ctx, args) {
     if (!args[0]) throw new SfError('BAD_INPUT', 'missing CFG: the path of an sfseed.cfg file');
-    const config = await loadSfseedConfig(path.resolve(args[0]));
+    const file = path.resolve(args[0]);
+    const config = await loadSfseedConfig(file);
+    // A flat guest's data disk is checked here first, where the seed file is (sfld checks again on its host).
+    if (config.kernel && config.diskImage) await checkDiskImage(config.diskImage, `${file}: disk_image`);
     const cluster = await call(ctx.url, () => ctx.client().cluster.seed.mutate({ config }));
     const master = cluster.domains.find((d) => d.vmid === 0);
     // The seed's first line is (domid, 'ip'): here the domid is the cluster id (its master is CLUSTERID:0).

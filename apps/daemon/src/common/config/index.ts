@@ -13,6 +13,7 @@ export {
 export { DEFAULT_GUEST_CALL_RATE, loadSfldConfig, parseSfldConfig, type SfldConfig } from './sfld-config.ts';
 export { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limit-settings.ts';
 export { loadSfseedConfig, parseSfseedConfig, type SfseedConfig } from './sfseed-config.ts';
+export { checkDiskImage, MAX_DISK_IMAGE_BYTES } from './disk-image.ts';
 export {
   PY_LIMITS,
   formatPath,

@@ -60,6 +60,12 @@ test('a kernel-only seed with boot arguments; vcpus defaults to 1', () => {
   assert.equal(parseSfseedConfig("disk_image = 'a.img'\nmemory = 512\nargs = ''\n").args, '');
 });
 
+test("a flat guest with a data disk keeps both: kernel boots, disk_image is the guest's disk", () => {
+  const config = parseSfseedConfig("kernel = 'disktouch.elf'\ndisk_image = 'data.img'\nmemory = 64\n");
+  assert.equal(config.kernel, 'disktouch.elf');
+  assert.equal(config.diskImage, 'data.img');
+});
+
 test('wrong sfseed.cfg settings', () => {
   bad("disk_image = 'a.img'\n", null, 'memory', "missing required setting 'memory'", 'memory = 1024');
   bad('memory = 512\n', null, 'disk_image', "missing required setting 'disk_image'", 'kernel');
