@@ -47,56 +47,47 @@ export async function applyStateReport(svc: MasterServices, hostName: string, re
 }
 
 /**
- * Keeps an ended VM's NIC counters on its record. The record may have ended before the report came (a clone's
+ * Keeps an ended VM's final figures on its record. The record may have ended before the report came (a clone's
  * sf_exit_status), and the vmid may already serve a newer clone: the figures go to the newest ended domain of
- * that address on that host that has none yet.
+ * that address on that host whose `unset` column is still empty.
  */
-async function recordNicFigures(svc: MasterServices, hostName: string, report: DomainStateReport, nic: NicFigures): Promise<void> {
+async function recordEndFigures(
+  svc: MasterServices,
+  hostName: string,
+  report: DomainStateReport,
+  unset: 'rxBytes' | 'diskReads',
+  data: Record<string, bigint>,
+): Promise<void> {
   const domain = await svc.db.domain.findFirst({
     where: {
       vmid: report.vmid,
       cluster: { clusterid: report.clusterid },
       host: { name: hostName },
       state: { notIn: [...LIVE_DOMAIN_STATES] },
-      rxBytes: null,
+      [unset]: null,
     },
     orderBy: { createdAt: 'desc' },
   });
-  if (!domain) return;
-  await svc.db.domain.update({
-    where: { id: domain.id },
-    data: {
-      rxBytes: BigInt(nic.rxBytes),
-      txBytes: BigInt(nic.txBytes),
-      rxPackets: BigInt(nic.rxPackets),
-      txPackets: BigInt(nic.txPackets),
-      netDrops: BigInt(nic.drops),
-    },
+  if (domain) await svc.db.domain.update({ where: { id: domain.id }, data });
+}
+
+function recordNicFigures(svc: MasterServices, hostName: string, report: DomainStateReport, nic: NicFigures): Promise<void> {
+  return recordEndFigures(svc, hostName, report, 'rxBytes', {
+    rxBytes: BigInt(nic.rxBytes),
+    txBytes: BigInt(nic.txBytes),
+    rxPackets: BigInt(nic.rxPackets),
+    txPackets: BigInt(nic.txPackets),
+    netDrops: BigInt(nic.drops),
   });
 }
 
-/** Keeps an ended VM's disk counters on its record, found as recordNicFigures finds it. */
-async function recordDiskFigures(svc: MasterServices, hostName: string, report: DomainStateReport, disk: DiskFigures): Promise<void> {
-  const domain = await svc.db.domain.findFirst({
-    where: {
-      vmid: report.vmid,
-      cluster: { clusterid: report.clusterid },
-      host: { name: hostName },
-      state: { notIn: [...LIVE_DOMAIN_STATES] },
-      diskReads: null,
-    },
-    orderBy: { createdAt: 'desc' },
-  });
-  if (!domain) return;
-  await svc.db.domain.update({
-    where: { id: domain.id },
-    data: {
-      diskReads: BigInt(disk.reads),
-      diskWrites: BigInt(disk.writes),
-      diskReadBytes: BigInt(disk.readBytes),
-      diskWrittenBytes: BigInt(disk.writtenBytes),
-      overlayBytes: BigInt(disk.overlayBytes),
-    },
+function recordDiskFigures(svc: MasterServices, hostName: string, report: DomainStateReport, disk: DiskFigures): Promise<void> {
+  return recordEndFigures(svc, hostName, report, 'diskReads', {
+    diskReads: BigInt(disk.reads),
+    diskWrites: BigInt(disk.writes),
+    diskReadBytes: BigInt(disk.readBytes),
+    diskWrittenBytes: BigInt(disk.writtenBytes),
+    overlayBytes: BigInt(disk.overlayBytes),
   });
 }
 
