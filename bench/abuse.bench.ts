@@ -4,18 +4,24 @@
 // throughout, against its idle figures from the same run; the host's heartbeats are read before and after.
 // Prints one JSON line.
 import { execFile } from 'node:child_process';
-import http from 'node:http';
+import https from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createSfmdClient } from '../apps/daemon/src/common/sfmd-client.ts';
+import { PinnedAgent, sfmdTransport } from '../apps/daemon/src/common/pinned-tls.ts';
+import { homeTrust } from '../apps/daemon/src/common/sfmd-trust.ts';
 import { snowflockPaths } from '../apps/daemon/src/common/paths.ts';
 import { readSecretFile } from '../apps/daemon/src/common/secret-file.ts';
 import { json, runSf } from '../apps/daemon/test/cli-runner.ts';
 import { cannotRunVms, guestImage } from '../apps/daemon/test/guests.ts';
 import { writeOneHostConfigs } from '../apps/daemon/test/one-host.ts';
+import { hostTuning } from './host-tuning.ts';
+
+// What the daemons apply at start, applied here too and reported with the figures.
+const tuning = hostTuning();
 
 const PHASE_MS = 10_000;
 const IDLE_MS = 3_000;
@@ -27,7 +33,11 @@ const AUTH_RATE = 1000;
 const AUTH_MAX_IN_FLIGHT = 256;
 const TARGET_HEALTHZ_P99_MS = 100;
 
-type Load = { kind: 'batches'; url: string } | { kind: 'singles'; url: string } | { kind: 'auth'; url: string; token: string };
+/** Where sfmd is, and the fingerprint of its certificate (it serves HTTPS, as it does by default). */
+type Target = { url: string; fingerprint: string | null };
+type Load = (Target & { kind: 'batches' }) | (Target & { kind: 'singles' }) | (Target & { kind: 'auth'; token: string });
+
+const trustOf = (fingerprint: string | null) => ({ fingerprint, source: 'the bench' });
 
 /** Answers counted by what they were: served (2xx) or refused with sfmd's code (or the HTTP status, or the socket error). */
 interface Tally {
@@ -57,10 +67,11 @@ async function generate(load: Load): Promise<Tally> {
     if (code === null) tally.served++;
     else tally.refused[code] = (tally.refused[code] ?? 0) + 1;
   };
+  const send = sfmdTransport(load.url, trustOf(load.fingerprint)).fetch;
   const call = async (url: string, headers: Record<string, string> = {}) => {
     tally.sent++;
     try {
-      count(await classify(await fetch(url, { headers, signal: AbortSignal.timeout(30_000) })));
+      count(await classify(await send(url, { headers, signal: AbortSignal.timeout(30_000) })));
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       count(cause?.code ?? (err as Error).name);
@@ -131,13 +142,14 @@ function percentile(samples: number[], p: number): number {
 }
 
 /** Probes /healthz every PROBE_EVERY_MS (open loop: a slow answer does not delay the next probe) until stopped. */
-function probeHealthz(port: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function probeHealthz(port: number, fingerprint: string | null) {
+  const agent = new PinnedAgent(trustOf(fingerprint));
+  agent.maxSockets = 64;
   const samples: number[] = [];
   let failed = 0;
   const probe = () => {
     const start = performance.now();
-    const req = http.get({ host: '127.0.0.1', port, path: '/healthz', agent, timeout: 30_000 }, (res) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/healthz', agent, timeout: 30_000 }, (res) => {
       res.resume();
       res.on('end', () => {
         if (res.statusCode === 200) samples.push(performance.now() - start);
@@ -164,13 +176,14 @@ async function main() {
   const home = mkdtempSync(path.join(os.tmpdir(), 'sf-bench-abuse-'));
   const port = await writeOneHostConfigs(home, { cpus: 2, ramGiB: 2 });
   const env = { SNOWFLOCK_HOME: home };
-  const url = `http://127.0.0.1:${port}`;
+  const url = `https://127.0.0.1:${port}`;
   try {
     await json(runSf(['sfmd', 'start', '--json'], env));
+    const { fingerprint } = homeTrust(snowflockPaths(home));
     const sfld = await json<{ registered: boolean }>(runSf(['sfld', 'start', '--json'], env));
     if (!sfld.registered) throw new Error(`sfld did not register with sfmd: see the logs in ${home}/logs`);
     const token = readSecretFile(snowflockPaths(home).adminToken)!;
-    const admin = createSfmdClient({ url, token, timeoutMs: 60_000 });
+    const admin = createSfmdClient({ url, token, timeoutMs: 60_000, trust: trustOf(fingerprint) });
     // A VM on the host when this machine can run one: a host declared lost would take it.
     const vm = cannotRunVms()
       ? null
@@ -181,20 +194,27 @@ async function main() {
     const before = (await admin.state.hosts.query())[0]!;
 
     // sfmd's own event-loop stalls, as its /healthz counts them: read between phases.
-    const loop = async () => (await (await fetch(`${url}/healthz`)).json()) as { loopStallMaxMs: number; loopStalls: number };
+    const loop = async () =>
+      (await (await sfmdTransport(url, trustOf(fingerprint)).fetch(`${url}/healthz`)).json()) as {
+        loopStallMaxMs: number;
+        loopStalls: number;
+      };
     const loop0 = await loop();
-    let probe = probeHealthz(port);
+    let probe = probeHealthz(port, fingerprint);
     await sleep(IDLE_MS);
     const idle = await probe.stop();
     const loop1 = await loop();
 
-    probe = probeHealthz(port);
-    const [batches, singles] = await Promise.all([runLoad({ kind: 'batches', url }), runLoad({ kind: 'singles', url })]);
+    probe = probeHealthz(port, fingerprint);
+    const [batches, singles] = await Promise.all([
+      runLoad({ kind: 'batches', url, fingerprint }),
+      runLoad({ kind: 'singles', url, fingerprint }),
+    ]);
     const flood = await probe.stop();
     const loop2 = await loop();
 
-    probe = probeHealthz(port);
-    const auth = await runLoad({ kind: 'auth', url, token });
+    probe = probeHealthz(port, fingerprint);
+    const auth = await runLoad({ kind: 'auth', url, fingerprint, token });
     const authFlood = await probe.stop();
     const loop3 = await loop();
 
@@ -209,6 +229,7 @@ async function main() {
     console.log(
       JSON.stringify({
         bench: 'abuse',
+        ...tuning,
         healthzIdleP50Ms: idle.p50,
         healthzIdleP99Ms: idle.p99,
         floodHealthzP50Ms: flood.p50,

@@ -1,6 +1,7 @@
 // Clones across 4 namespaced hosts through the real daemons (DESIGN §7): time until all clones of a 1 GiB master run
 // their first instruction (1/8/32), memserver bytes for clones touching the same pages (multicast vs unicast), cross-host
-// fault service vs a bare userfaultfd fault + 2 UDP round trips (both measured here), align's speed-up vs clones.
+// fault service vs a bare userfaultfd fault + 2 UDP round trips (both measured here), align's speed-up vs clones,
+// and where each clone.master's time went (its operation's stages, sfmd's and the master's sfld's: master/fork.ts).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -8,14 +9,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cannotBuildNetwork, hostsDown, hostsUp } from '../scripts/hosts.mjs';
 import { runSf } from '../apps/daemon/test/cli-runner.ts';
-import { domains, masterOutput, seed } from '../apps/daemon/test/harness.ts';
+import { cloneMasterOf, domains, masterOutput, seed } from '../apps/daemon/test/harness.ts';
 import type { MemserverStats } from '../native/lib/addon.ts';
 import type { CloneMemtapStats } from '../native/lib/index.ts';
+import { hostTuning } from './host-tuning.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GUESTS = `${ROOT}native/guest/build/bin/`;
 const FAULT_BENCH = `${ROOT}native/build-cmake/sf_fault_bench`;
 const HOSTS = 4;
+/** Forks of 1, 8 and 32 clones each measured this many times (the stage figures are their p50). */
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));
 
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
@@ -68,7 +72,7 @@ interface SfldLogLine {
   [field: string]: unknown;
 }
 
-/** Every JSON log line of every sfld of the harness with this msg. */
+/** Every JSON log line of every sfld of the harness whose msg is `msg` or starts with `msg: ` (a variant with its reason). */
 function logLines(h: Harness, msg: string): (SfldLogLine & { sfld: string })[] {
   const out: (SfldLogLine & { sfld: string })[] = [];
   for (const host of h.hosts) {
@@ -78,7 +82,7 @@ function logLines(h: Harness, msg: string): (SfldLogLine & { sfld: string })[] {
       if (!line.startsWith('{')) continue;
       try {
         const o = JSON.parse(line) as SfldLogLine;
-        if (o.msg === msg) out.push({ ...o, sfld: host.address });
+        if (o.msg === msg || o.msg.startsWith(`${msg}: `)) out.push({ ...o, sfld: host.address });
       } catch {
         /* a partial line */
       }
@@ -108,7 +112,36 @@ async function run(h: Harness, image: string, args: string, memoryMiB: number, c
   return { clusterid, master, consoles };
 }
 
-const figures: Record<string, number | string> = { bench: 'cluster', hosts: HOSTS, cores: availableParallelism() };
+/**
+ * The stages of a cluster's clone.master, by short name: sfmd's (tx, send, fork, remote, record, total), the
+ * master's pause, and its sfld's own split of the fork (sfld_*) when that sfld reports one.
+ */
+async function forkStages(h: Harness, clusterid: number): Promise<Record<string, number>> {
+  const op = await cloneMasterOf(h.env, clusterid);
+  if (!op?.detail.stages) fail(`cluster ${clusterid}: its clone.master records no stages (${JSON.stringify(op)})`);
+  const { stages } = op.detail;
+  const out: Record<string, number> = {
+    tx: stages.txMs,
+    send: stages.sendMs,
+    fork: stages.forkMs,
+    remote: stages.remoteMs,
+    record: stages.recordMs,
+    total: stages.totalMs,
+  };
+  if (op.detail.pauseMs !== undefined) out.pause = op.detail.pauseMs;
+  for (const [name, ms] of Object.entries(op.detail.forkTiming ?? {})) out[`sfld_${name.replace(/Ms$/, '')}`] = ms;
+  // The other hosts' own split (descriptor fetched, shells taken, slowest tap, clones made and started): the
+  // slowest host's figure for each part.
+  for (const timing of Object.values(op.detail.remoteTiming ?? {})) {
+    for (const [name, ms] of Object.entries(timing)) {
+      const key = `remote_${name.replace(/Ms$/, '')}`;
+      out[key] = Math.max(out[key] ?? 0, ms);
+    }
+  }
+  return out;
+}
+
+const figures: Record<string, number | string> = { bench: 'cluster', ...hostTuning(), hosts: HOSTS, cores: availableParallelism() };
 
 // Baselines first (same run): a bare userfaultfd fault on this machine, and the UDP round trip between two hosts.
 {
@@ -171,14 +204,26 @@ try {
   // 1. sf_clone → every clone's first instruction, 1 GiB master (256 MiB of it filled), clones on all 4 hosts.
   await run(multicast, 'forkbench', 'pages=4096 touch=16', 1024, 1); // warm-up: page cache, code paths
   for (const n of [1, 8, 32]) {
-    const r = await run(multicast, 'forkbench', 'pages=65536 touch=64', 1024, n);
-    const first = r.consoles.map((c, i) =>
-      Number(/first_instruction_ns=(\d+)/.exec(c)?.[1] ?? fail(`clone ${i + 1} printed no first_instruction_ns:\n${c}`)),
-    );
-    const hosts = new Set((await domains(multicast.env)).filter((d) => d.domain.startsWith(`${r.clusterid}:`)).map((d) => d.host));
-    figures[`all_first_instruction_${n}c_ms`] = r3(Math.max(...first) / 1e6);
-    figures[`first_instruction_${n}c_p50_ms`] = r3(p50(first) / 1e6);
-    figures[`hosts_used_${n}c`] = hosts.size;
+    const stages: Record<string, number>[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const r = await run(multicast, 'forkbench', 'pages=65536 touch=64', 1024, n);
+      stages.push(await forkStages(multicast, r.clusterid));
+      if (i > 0) continue; // the first-instruction figures are the first run's
+      const first = r.consoles.map((c, v) =>
+        Number(/first_instruction_ns=(\d+)/.exec(c)?.[1] ?? fail(`clone ${v + 1} printed no first_instruction_ns:\n${c}`)),
+      );
+      const hosts = new Set((await domains(multicast.env)).filter((d) => d.domain.startsWith(`${r.clusterid}:`)).map((d) => d.host));
+      figures[`all_first_instruction_${n}c_ms`] = r3(Math.max(...first) / 1e6);
+      figures[`first_instruction_${n}c_p50_ms`] = r3(p50(first) / 1e6);
+      figures[`hosts_used_${n}c`] = hosts.size;
+      const rows = (await domains(multicast.env)).filter((d) => d.domain.startsWith(`${r.clusterid}:`));
+      const masterHost = rows.find((d) => d.domain === `${r.clusterid}:0`)?.host;
+      figures[`remote_clones_${n}c`] = rows.filter((d) => d.host !== masterHost).length;
+    }
+    for (const name of Object.keys(stages[0]!)) {
+      const xs = stages.map((s) => s[name]).filter((x): x is number => x !== undefined);
+      if (xs.length > 0) figures[`stage_${name}_${n}c_ms`] = r3(p50(xs));
+    }
   }
 
   // 2 + 3. 8 clones touching the same 1024 pages (4 MiB): memserver bytes and cross-host fault service.

@@ -1,7 +1,7 @@
 // The cluster network on 3 namespaced hosts through the real daemons (DESIGN §7, issue 12): clone↔clone UDP round
 // trips (same host, across hosts) and TCP streams vs the same between two hosts' namespaces (measured here), 8 clones
 // connecting to the master at once, and a download from the outside through the router capped at 20 Mbit/s.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,8 @@ import { createCommandContext } from '../apps/daemon/src/cli/context.ts';
 import { runSf, waitUntil } from '../apps/daemon/test/cli-runner.ts';
 import { consoleText } from '../apps/daemon/test/cluster-driver.ts';
 import { domains, masterOutput, seed } from '../apps/daemon/test/harness.ts';
+import { nsBaseline } from './ns-baseline.ts';
+import { hostTuning } from './host-tuning.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NETBENCH = `${ROOT}native/guest/build/bin/netbench.elf`;
@@ -42,7 +44,7 @@ const status = await hostsUp({ count: HOSTS, prefix, home, subnet: 'auto', cpus:
 const hosts = status.hosts as { address: string; netns: string }[];
 const outside = status.outside as { netns: string; whitelisted: string };
 const started: { kill(signal: string): void }[] = [];
-const figures: Record<string, unknown> = { bench: 'net', hosts: HOSTS };
+const figures: Record<string, unknown> = { bench: 'net', ...hostTuning(), hosts: HOSTS };
 
 try {
   // The harness's sfmd.cfg has no whitelist or cap: add both and restart sfmd (the sflds re-register by themselves).
@@ -56,50 +58,13 @@ try {
     return rows.filter((h) => h.state === 'online').length === HOSTS;
   });
 
-  // Baselines: a UDP echo and a TCP streamer in h1's namespace, the client in h2's (python: a tight loop adds little).
-  const SERVER = [
-    'import socket,sys,threading',
-    'u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);u.bind((sys.argv[1],47790))',
-    'def echo():',
-    ' while True:',
-    '  d,a=u.recvfrom(64);u.sendto(d,a)',
-    'threading.Thread(target=echo,daemon=True).start()',
-    't=socket.socket();t.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);t.bind((sys.argv[1],47791));t.listen(4)',
-    'buf=b"z"*65536',
-    'while True:',
-    ' c,_=t.accept()',
-    ` for i in range(${STREAM_MIB * 16}): c.sendall(buf)`,
-    ' c.close()',
-  ].join('\n');
-  const CLIENT = [
-    'import socket,sys,time,json',
-    'u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);u.settimeout(1)',
-    'out=[]',
-    `for i in range(${PINGS + 20}):`,
-    ' t=time.perf_counter_ns();u.sendto(b"x"*64,(sys.argv[1],47790));u.recvfrom(64)',
-    ' out.append(time.perf_counter_ns()-t)',
-    'out=sorted(out[20:])',
-    'best=0',
-    'for k in range(3):',
-    ' s=socket.create_connection((sys.argv[1],47791));t=time.perf_counter_ns();n=0;b=bytearray(1<<20)',
-    ' while True:',
-    '  r=s.recv_into(b)',
-    '  if r==0: break',
-    '  n+=r',
-    ' best=max(best,n/((time.perf_counter_ns()-t)/1e9)/1e6);s.close()',
-    'print(json.dumps({"p50":out[len(out)//2]/1e3,"p99":out[len(out)*99//100]/1e3,"mbs":best}))',
-  ].join('\n');
+  // Baselines: a UDP echo and a TCP streamer in h1's namespace, the client in h2's.
   const [a, b] = hosts;
-  const server = spawn('ip', ['netns', 'exec', a!.netns, 'python3', '-c', SERVER, a!.address], { stdio: 'ignore' });
-  started.push(server);
-  await new Promise((r) => setTimeout(r, 500));
-  const veth = JSON.parse(
-    execFileSync('ip', ['netns', 'exec', b!.netns, 'python3', '-c', CLIENT, a!.address], { encoding: 'utf8', timeout: 60_000 }),
-  ) as { p50: number; p99: number; mbs: number };
-  server.kill('SIGKILL');
-  figures.veth_udp_rtt_p50_us = r2(veth.p50);
-  figures.veth_udp_rtt_p99_us = r2(veth.p99);
-  figures.veth_tcp_stream_mb_s = r2(veth.mbs);
+  const base = await nsBaseline({ serverNetns: a!.netns, clientNetns: b!.netns, address: a!.address, pings: PINGS, streamMib: STREAM_MIB });
+  const veth = { p50: base.rtt_p50_us, p99: base.rtt_p99_us, mbs: base.tcp_mb_s };
+  figures.veth_udp_rtt_p50_us = veth.p50;
+  figures.veth_udp_rtt_p99_us = veth.p99;
+  figures.veth_tcp_stream_mb_s = veth.mbs;
 
   /** Seeds netbench; returns its cluster id, the master's console, clone 1's console and the host of each vmid. */
   const run = async (args: string) => {

@@ -109,3 +109,42 @@ test('states recorded before the state enums are brought into their lists, so ev
   );
   assert.equal(host?.state, 'offline');
 });
+
+test('operations recorded before they had a cluster column get their cluster from target, ticket or requester', (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const before = path.join(dir, 'migrations');
+  cpSync(MIGRATIONS_DIR, before, { recursive: true });
+  rmSync(path.join(before, '20261207115000_ops_index'), { recursive: true });
+  const file = path.join(dir, 'db.sqlite');
+  migrateDatabase(file, before);
+  const db = new Database(file);
+  db.exec(`
+    INSERT INTO "Cluster" (id, clusterid, seedConfig, state) VALUES ('c', 12, '{}', 'running');
+    INSERT INTO "Ticket" (id, clusterId, requested, granted, procs, min, state, updatedAt)
+      VALUES ('8f8a3c4e-0d7b-4a53-9d0b-2f1c1e4b9a10', 'c', 2, 2, 0, 1, 'merged', 0);
+    INSERT INTO "Operation" (id, kind, target, requester) VALUES
+      ('o1', 'cluster.shutdown', 'cluster:7', 'admin'),
+      ('o2', 'domain.kill', 'domain:31:2', 'admin'),
+      ('o3', 'clone.merge', 'ticket:8f8a3c4e-0d7b-4a53-9d0b-2f1c1e4b9a10', 'admin'),
+      ('o4', 'ticket.dispose', 'ticket:00000000-0000-4000-8000-000000000000', 'domain:5:0'),
+      ('o5', 'host.register', 'alpha', 'host:alpha'),
+      ('o6', 'cluster.seed', 'new cluster', 'admin');
+  `);
+  db.close();
+  assert.deepEqual(migrateDatabase(file).applied, ['20261207115000_ops_index']);
+  const after = new Database(file);
+  const rows = after.prepare<[], { id: string; clusterid: number | null }>('SELECT id, clusterid FROM "Operation" ORDER BY id').all();
+  after.close();
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.clusterid]),
+    [
+      ['o1', 7],
+      ['o2', 31],
+      ['o3', 12],
+      ['o4', 5],
+      ['o5', null],
+      ['o6', null],
+    ],
+  );
+});

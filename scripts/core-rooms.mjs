@@ -1,5 +1,5 @@
-// The C++ core's rooms (DESIGN §3) include only downward: base ← memory ← devices ← vmm, and memserver uses base and
-// memory but never vmm. Checked on the include graph import-cycles.mjs builds; core code never includes napi.h.
+// The C++ core's rooms (DESIGN §3) include only downward: base ← memory ← devices ← vmm, and memserver uses base,
+// memory and devices (a fork's disk snapshot is a devices BlockLayer it serves) but never vmm. Checked on the include graph import-cycles.mjs builds; core code never includes napi.h.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -11,7 +11,7 @@ export const ROOM_MAY_INCLUDE = {
   memory: ['base'],
   devices: ['base', 'memory'],
   vmm: ['base', 'memory', 'devices'],
-  memserver: ['base', 'memory'],
+  memserver: ['base', 'memory', 'devices'],
 };
 
 const roomOf = (file) => (file.startsWith(CORE) ? file.slice(CORE.length).split('/')[0] : null);

@@ -1,7 +1,7 @@
 // `node scripts/hosts.mjs up N | status | down | exec HOST -- CMD`: N Snowflock hosts on this machine, each an
 // sfld in its own network namespace on a bridge, sfmd reachable from all; and the teardown of all of it.
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,6 +124,7 @@ master_listen_port = ${port}
 cluster_hosts = [
 ${hosts.map((h) => `    {'host': '${h.address}', 'cpus': ${cpus}, 'RAM': ${ramGiB} << 30},   # h${h.index}, namespace ${h.netns}`).join('\n')}
 ]
+clusterid = 1
 network_mode = '${networkMode}'
 ${whitelist.length > 0 ? `network_whitelist = [${whitelist.map((a) => `'${a}'`).join(', ')}]   # the outside's test servers clusters may reach\n` : ''}`;
 }
@@ -211,7 +212,12 @@ export async function hostsUp(opts) {
     writeFileSync(statePath(home), `${JSON.stringify(state, null, 2)}\n`);
     // sfmd listens on every address (its default): the namespaces reach it at the bridge address, this
     // machine's CLI and dashboard at 127.0.0.1 (where `sfmd start` also checks that it is up).
-    await sfJson(home, ['sfmd', 'start']);
+    const master = await sfJson(home, ['sfmd', 'start']);
+    // Each host pins sfmd's certificate in its own sfld.cfg, as a host on another machine would (it could read
+    // the shared data directory's sfmd.fingerprint, but then a missing pin would go unnoticed here).
+    if (master.fingerprint) {
+      for (const h of hosts) appendFileSync(h.config, `master_fingerprint = '${master.fingerprint}'\n`);
+    }
     // Two at a time: each start is a node process, and this is meant to work on a 2-core machine.
     const queue = [...hosts];
     const worker = async () => {
@@ -273,8 +279,8 @@ export function hostsStatus(opts = {}) {
       pid: sfmdPid,
       running: sfmdPid !== null,
       port,
-      url: masterIp && port ? `http://${masterIp}:${port}` : null,
-      localUrl: port ? `http://127.0.0.1:${port}` : null,
+      url: masterIp && port ? `https://${masterIp}:${port}` : null,
+      localUrl: port ? `https://127.0.0.1:${port}` : null,
     },
     dashboard: { pid: daemonPid(home, 'web'), running: daemonPid(home, 'web') !== null },
     hosts,

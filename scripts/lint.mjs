@@ -7,7 +7,7 @@ import path from 'node:path';
 import { onPath } from './preflight.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const BIOME_PATHS = ['apps', 'native/lib', 'scripts', 'bench', 'prisma'];
+const BIOME_PATHS = ['apps', 'native/lib', 'scripts', 'bench', 'prisma', 'clients'];
 const CLANG_DIRS = ['native/src', 'native/test', 'native/guest'];
 /** The clang-format release whose layout the tree is in (`.ci/run` installs Debian 12's). */
 const CLANG_FORMAT_MAJOR = 14;

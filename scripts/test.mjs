@@ -39,7 +39,7 @@ ensureInstalled();
 if (!process.env.SNOWFLOCK_SKIP_BUILD) build();
 const args = process.argv.slice(2);
 const filters = args.filter((a) => a !== 'ctest');
-const files = ['prisma', 'native', 'apps', 'scripts']
+const files = ['prisma', 'native', 'apps', 'scripts', 'clients']
   .flatMap((d) => findTests(path.join(root, d)))
   // No arguments: everything. `ctest` alone: only the C++ suite. Other words select node test files.
   .filter((f) => (filters.length === 0 ? !args.includes('ctest') : filters.some((flt) => f.includes(flt))))
@@ -82,7 +82,8 @@ const coreStatus = args.length === 0 || args.includes('ctest') ? runGuestChecks(
 let testStatus = 0;
 if (files.length > 0) {
   console.error(`snowflock: running ${files.length} test files`);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=180000', ...files], {
+  // A whole test file counts as one test for this limit: files of several KVM cases need room on a busy 2-core machine.
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=300000', ...files], {
     cwd: root,
     stdio: 'inherit',
     env: { ...process.env, SNOWFLOCK_LOG_LEVEL: process.env.SNOWFLOCK_LOG_LEVEL ?? 'warn' },

@@ -11,7 +11,7 @@ export function proxy(req: NextRequest): NextResponse {
   if (req.cookies.get(SESSION_COOKIE)?.value) return NextResponse.next();
   if (pathname.startsWith('/api/')) {
     return NextResponse.json(
-      { error: { code: 'UNAUTHORIZED', message: 'not signed in: sign in with the admin token at /signin' } },
+      { error: { code: 'UNAUTHORIZED', message: 'not signed in: sign in with a token at /signin' } },
       { status: 401 },
     );
   }

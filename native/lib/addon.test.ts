@@ -24,9 +24,11 @@ const vmMethods = {
   create: true,
   createClone: true,
   fork: true,
+  forkInto: true,
   prepareClone: true,
   createRemoteClone: true,
   becomeClone: true,
+  becomeRemoteClone: true,
   memtapStats: true,
   netStats: true,
   diskStats: true,
@@ -58,6 +60,7 @@ const memserverMethods = {
   stats: true,
   workingSet: true,
   stop: true,
+  stallForTest: true,
 } as const satisfies Record<keyof NativeMemserverHandle, true>;
 
 test('the addon exports everything NativeAddon declares, as functions', () => {

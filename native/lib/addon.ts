@@ -102,7 +102,7 @@ export interface NativeDiskConfig {
   id: string;
 }
 
-/** diskStats() (DiskStatsToJs): SF_BLK_COUNTERS and SF_OVERLAY_COUNTERS (core/devices/blk_stats.h). */
+/** diskStats() (DiskStatsToJs): SF_BLK_COUNTERS, SF_OVERLAY_COUNTERS and SF_REMOTE_DISK_COUNTERS (core/devices/blk_stats.h). */
 export interface NativeDiskStats {
   device: {
     reads: number;
@@ -125,6 +125,15 @@ export interface NativeDiskStats {
     allocatedBytes: number;
     frozen: boolean;
   };
+  /** A clone on another host than its master's: its reads of the disk snapshot through the memserver; else null. */
+  remote: {
+    blocksFetched: number;
+    bytesFetched: number;
+    blocksLocal: number;
+    readaheadBlocks: number;
+    fetchErrors: number;
+    blocksOnHost: number;
+  } | null;
 }
 
 /** config.net: checked and normalised by net-options.ts, parsed again by the binding. */
@@ -169,6 +178,8 @@ export interface NativeCloneOptions {
   vmid: number;
   lazy: boolean;
   cloneReply: NativeGuestReply | null;
+  /** The parent's vCPUs 0 .. vcpus-1 run in the clone (CloneOptions::vcpus); absent: all. */
+  vcpus?: number;
   /** The clone's own NIC; required when the parent had one. */
   net?: NativeNetConfig | null;
   /** The clone's own overlay (CloneDiskFromJs); required when the parent had a disk. */
@@ -182,6 +193,7 @@ export interface NativeRemoteCloneOptions extends NativeCloneOptions {
   group?: string;
   interface?: string;
   dropForTest?: number;
+  pageLivenessMs?: number;
 }
 
 /** prepareClone()'s shape (CloneShapeFromJs). */
@@ -189,6 +201,8 @@ export interface NativeCloneShape {
   ramBytes: number;
   vcpus: number;
   privilege: 'user' | 'kernel';
+  /** For a fork on another host (becomeRemoteClone); absent/false: for this host's forks (becomeClone, forkInto). */
+  remote?: boolean;
 }
 
 /** What the onGuestCall hook receives (GuestCallToJs): `struct sf_hc_request` as the guest wrote it. */
@@ -232,7 +246,36 @@ export interface MemtapStats {
   p50Ns: number;
   p99Ns: number;
   maxNs: number;
+  /** Every fault's service time added up (ns): the fault-time histogram's sum. */
+  faultNsSum: number;
+  /** Faults by service time, one bucket each (upper bounds inclusive; not cumulative). FAULT_TIME_BUCKETS names them. */
+  faultsWithin10us: number;
+  faultsWithin25us: number;
+  faultsWithin50us: number;
+  faultsWithin100us: number;
+  faultsWithin250us: number;
+  faultsWithin500us: number;
+  faultsWithin1ms: number;
+  faultsWithin2500us: number;
+  faultsWithin10ms: number;
+  faultsWithin100ms: number;
+  faultsOver100ms: number;
 }
+
+/** The fault-time buckets of MemtapStats, shortest first, with each one's upper bound in seconds (Infinity: the rest). */
+export const FAULT_TIME_BUCKETS = [
+  ['faultsWithin10us', 10e-6],
+  ['faultsWithin25us', 25e-6],
+  ['faultsWithin50us', 50e-6],
+  ['faultsWithin100us', 100e-6],
+  ['faultsWithin250us', 250e-6],
+  ['faultsWithin500us', 500e-6],
+  ['faultsWithin1ms', 1e-3],
+  ['faultsWithin2500us', 2.5e-3],
+  ['faultsWithin10ms', 10e-3],
+  ['faultsWithin100ms', 100e-3],
+  ['faultsOver100ms', Number.POSITIVE_INFINITY],
+] as const satisfies ReadonlyArray<readonly [keyof MemtapStats, number]>;
 
 /**
  * One VM. Its hooks are plain properties the binding calls if they are functions (not persistent references),
@@ -249,11 +292,15 @@ export interface NativeVmHandle {
   /** This object becomes a paused clone of the snapshot. */
   createClone(snapshot: NativeSnapshotHandle, options: NativeCloneOptions): Promise<void>;
   fork(): Promise<NativeSnapshotHandle>;
+  /** fork(), then each shell becomeClone()d and resumed, in one worker; errors[i]: null when clone i runs. */
+  forkInto(shells: NativeVmHandle[], options: NativeCloneOptions[]): Promise<{ snapshot: NativeSnapshotHandle; errors: (Error | null)[] }>;
   /** This object becomes a clone shell (no snapshot yet), waiting for becomeClone. */
   prepareClone(shape: NativeCloneShape): Promise<void>;
   /** The binding forces `lazy` on: a remote clone's memory always comes page by page. */
   createRemoteClone(descriptor: Buffer, options: NativeRemoteCloneOptions): Promise<void>;
   becomeClone(snapshot: NativeSnapshotHandle, options: NativeCloneOptions): Promise<void>;
+  /** A shell made with {remote: true} becomes a clone of a fork on another host (createRemoteClone's options). */
+  becomeRemoteClone(descriptor: Buffer, options: NativeRemoteCloneOptions): Promise<void>;
   /** null: not a lazy clone (or gone). */
   memtapStats(): MemtapStats | null;
   /** null: no NIC. Once destroyed, the last counters. */
@@ -294,6 +341,10 @@ export interface DescriptorInfo {
   vcpus: number;
   /** Pages that may hold data (the rest are zero); null when the descriptor does not say. */
   dataPages: number | null;
+  /** The disk snapshot's size in bytes (a clone fetches its blocks); null when the VM had no disk. */
+  diskBytes: number | null;
+  /** The disk's GET_ID answer (its clones answer the same); null when the VM had no disk. */
+  diskId: string | null;
 }
 
 /** A fork's descriptor and frozen memory, as NativeVm.fork() hands it out. */
@@ -393,6 +444,17 @@ export interface MemserverStats {
   streamedDatagrams: number;
   /** Working-set pages a stream left out: its client asked for them itself, or had them through the group. */
   streamSkipped: number;
+  /** The disk snapshot's 4 KiB blocks served in the disk space (0: no disk); the page counts above exclude them. */
+  diskBlocks: number;
+  diskRequests: number;
+  /** Disk blocks sent (data + zero runs). */
+  diskBlocksServed: number;
+  diskZeroBlocks: number;
+  /** UDP payload bytes of disk datagrams (included in bytesSent). */
+  diskBytesSent: number;
+  /** Disk blocks multicast at least once. */
+  diskBlocksMulticast: number;
+  diskEndgame: boolean;
 }
 
 /** A running memserver (startMemserver); stats() and workingSet() still answer after stop(). */
@@ -404,6 +466,7 @@ export interface NativeMemserverHandle {
   stats(): MemserverStats;
   workingSet(): WorkingSet;
   stop(): void;
+  stallForTest(stalled: boolean): void;
 }
 
 /**
@@ -439,6 +502,12 @@ export interface RemoteSourceStats {
   testDrops: number;
   /** Measured receive rate, bytes/s. */
   receiveRate: number;
+  /** Of requestsSent: for disk blocks. */
+  diskRequestsSent: number;
+  /** Disk blocks stored in this host's disk mirror (data + zero). */
+  diskBlocksInstalled: number;
+  /** Disk fetches that gave up (the read failed with IOERR). */
+  diskTimeouts: number;
 }
 
 // ---- the module ----

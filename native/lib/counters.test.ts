@@ -45,6 +45,13 @@ const MEMSERVER_KEYS = {
   streamedPages: true,
   streamedDatagrams: true,
   streamSkipped: true,
+  diskBlocks: true,
+  diskRequests: true,
+  diskBlocksServed: true,
+  diskZeroBlocks: true,
+  diskBytesSent: true,
+  diskBlocksMulticast: true,
+  diskEndgame: true,
 } satisfies Record<keyof MemserverStats, true>;
 
 const REMOTE_SOURCE_KEYS = {
@@ -65,6 +72,9 @@ const REMOTE_SOURCE_KEYS = {
   timeouts: true,
   testDrops: true,
   receiveRate: true,
+  diskRequestsSent: true,
+  diskBlocksInstalled: true,
+  diskTimeouts: true,
 } satisfies Record<keyof RemoteSourceStats, true>;
 
 const MEMTAP_KEYS = {
@@ -78,6 +88,18 @@ const MEMTAP_KEYS = {
   p50Ns: true,
   p99Ns: true,
   maxNs: true,
+  faultNsSum: true,
+  faultsWithin10us: true,
+  faultsWithin25us: true,
+  faultsWithin50us: true,
+  faultsWithin100us: true,
+  faultsWithin250us: true,
+  faultsWithin500us: true,
+  faultsWithin1ms: true,
+  faultsWithin2500us: true,
+  faultsWithin10ms: true,
+  faultsWithin100ms: true,
+  faultsOver100ms: true,
 } satisfies Record<keyof MemtapStats, true>;
 
 const VM_KEYS = {
@@ -146,7 +168,8 @@ test('memserver stats carry exactly the keys of MemserverStats', { timeout: 30_0
   const stats = server.stats();
   assertKeys(stats, MEMSERVER_KEYS, 'Memserver.stats()');
   assert.equal(typeof stats.endgame, 'boolean');
-  for (const [k, v] of Object.entries(stats)) if (k !== 'endgame') assert.equal(typeof v, 'number', k);
+  assert.equal(typeof stats.diskEndgame, 'boolean');
+  for (const [k, v] of Object.entries(stats)) if (k !== 'endgame' && k !== 'diskEndgame') assert.equal(typeof v, 'number', k);
   server.stop();
   assertKeys(server.stats(), MEMSERVER_KEYS, 'Memserver.stats() after stop()');
 });

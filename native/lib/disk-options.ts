@@ -50,9 +50,27 @@ export interface OverlayStats {
   frozen: boolean;
 }
 
+/** A clone on another host than its master's: what its reads of the fork's disk snapshot cost through the memserver. */
+export interface RemoteDiskStats {
+  /** Blocks its reads found missing on this host and waited for (fetched from the master's host). */
+  blocksFetched: number;
+  /** Their bytes (4 KiB blocks). */
+  bytesFetched: number;
+  /** Blocks its reads found on this host already (fetched earlier, for it or a sibling clone). */
+  blocksLocal: number;
+  /** Blocks asked for ahead of its sequential reads. */
+  readaheadBlocks: number;
+  /** Reads that failed because the memserver did not deliver (the guest saw an I/O error). */
+  fetchErrors: number;
+  /** The snapshot's blocks this host holds, for all its clones. */
+  blocksOnHost: number;
+}
+
 export interface DiskStats {
   device: BlkDeviceStats;
   overlay: OverlayStats;
+  /** null unless the VM is a clone reading its disk snapshot from another host. */
+  remote: RemoteDiskStats | null;
 }
 
 const deviceKeys = [
@@ -69,6 +87,14 @@ const deviceKeys = [
   'queueErrors',
 ] as const satisfies readonly (keyof NativeDiskStats['device'])[];
 const overlayKeys = ['copiedUp', 'lowerReads', 'lowerReadBytes', 'blocksPresent', 'allocatedBytes'] as const;
+const remoteKeys = [
+  'blocksFetched',
+  'bytesFetched',
+  'blocksLocal',
+  'readaheadBlocks',
+  'fetchErrors',
+  'blocksOnHost',
+] as const satisfies readonly (keyof RemoteDiskStats)[];
 
 const SECTOR = 512;
 const MAX_DISK_BYTES = 2 ** 40;
@@ -134,12 +160,16 @@ export function checkCloneDiskOptions(value: unknown): { overlayDir: string } | 
 /** diskStats(): null when the VM has no disk. */
 export function parseDiskStats(value: unknown): DiskStats | null {
   if (value === null) return null;
-  const o = (typeof value === 'object' && value !== null ? value : {}) as { device?: unknown; overlay?: unknown };
+  const o = (typeof value === 'object' && value !== null ? value : {}) as { device?: unknown; overlay?: unknown; remote?: unknown };
   const device = readCounters(o.device, deviceKeys, (k, v) => malformedAnswer(`diskStats.device.${k}`, v));
   const counts = readCounters(o.overlay, overlayKeys, (k, v) => malformedAnswer(`diskStats.overlay.${k}`, v));
   const frozen = (o.overlay as { frozen?: unknown }).frozen;
   if (typeof frozen !== 'boolean') malformedAnswer('diskStats.overlay.frozen', frozen);
-  return { device, overlay: { ...counts, frozen } };
+  const remote =
+    o.remote === null || o.remote === undefined
+      ? null
+      : readCounters(o.remote, remoteKeys, (k, v) => malformedAnswer(`diskStats.remote.${k}`, v));
+  return { device, overlay: { ...counts, frozen }, remote };
 }
 
 /**

@@ -23,12 +23,16 @@ interface Cluster {
   snapshot?: VmSnapshot;
 }
 
-/** Boots a guest with clones=n and answers its seed calls the way sfld + sfmd would on one host. */
-async function runForked(n: number, lazy: boolean, args = '', image = memtouch, memoryMiB = 64): Promise<Cluster> {
+/**
+ * Boots a guest with clones=n and answers its seed calls the way sfld + sfmd would on one host. oneCall: shells
+ * are prepared when the ticket is granted and the fork makes them clones with forkInto (sfld's fast path).
+ */
+async function runForked(n: number, lazy: boolean, args = '', image = memtouch, memoryMiB = 64, oneCall = false): Promise<Cluster> {
   const master = await VirtualMachine.create({ memoryMiB, image, cmdline: `clones=${n} ${args}`, clusterid: 5 });
   const cluster: Cluster = { master, clones: [], consoles: new Map([[0, '']]) };
   const exits = new Map<number, number>();
   const ended = new Map<number, Promise<void>>();
+  let shells: Promise<VirtualMachine[]> = Promise.resolve([]);
   const watch = (vm: VirtualMachine, vmid: number) => {
     vm.on('console', (c) => cluster.consoles.set(vmid, (cluster.consoles.get(vmid) ?? '') + c.toString()));
     ended.set(
@@ -41,8 +45,26 @@ async function runForked(n: number, lazy: boolean, args = '', image = memtouch, 
     async (call: GuestCall): Promise<GuestReply> => {
       switch (call.nr) {
         case SfHypercall.TICKET_REQUEST:
+          if (oneCall) shells = Promise.all([...Array(n).keys()].map(() => VirtualMachine.prepareClone({ memoryMiB })));
           return { status: 0, count: n, ticket: 'ticket-1' };
         case SfHypercall.CLONE_MASTER: {
+          if (oneCall) {
+            const made = await shells;
+            // The clones run before forkInto returns: their handlers and listeners come first.
+            made.forEach((clone, i) => {
+              clone.onGuestCall = handler(i + 1);
+              watch(clone, i + 1);
+              cluster.clones.push(clone);
+            });
+            const reply = (vmid: number) => ({ status: 0, vmid, count: n, ticket: 'ticket-1' });
+            const { snapshot, errors } = await master.forkInto(made.map((shell, i) => ({ shell, vmid: i + 1, cloneReply: reply(i + 1) })));
+            cluster.snapshot = snapshot;
+            assert.deepEqual(
+              errors,
+              made.map(() => null),
+            );
+            return reply(0);
+          }
           const snapshot = await master.fork();
           cluster.snapshot = snapshot;
           for (let id = 1; id <= n; id++) {
@@ -111,6 +133,51 @@ test('32 lazy clones of a 1 GiB master run at once on this host, each verifying 
   for (let vmid = 1; vmid <= 32; vmid++) {
     assert.match(c.consoles.get(vmid) ?? '', new RegExp(`forkbench vmid=${vmid} touched=512 verified OK`), c.consoles.get(vmid));
   }
+});
+
+test('forkInto: clones made from shells in the fork call itself run at once, each verifying the pages it reads', {
+  timeout: 60_000,
+}, async (t) => {
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
+  const c = await runForked(4, true, 'pages=8192 touch=512', forkbench, 256, true);
+  t.after(() => destroyAll(c));
+  const final = await c.master.waitForExit(45_000);
+  const out = c.consoles.get(0) ?? '';
+  assert.deepEqual([final.state, final.exitCode], ['exited', 0], out);
+  assert.match(out, /forkbench result digest=0x[0-9a-f]+ items=\d+ verified OK/, out);
+  for (let vmid = 1; vmid <= 4; vmid++) {
+    assert.match(c.consoles.get(vmid) ?? '', new RegExp(`forkbench vmid=${vmid} touched=512 verified OK`), c.consoles.get(vmid));
+  }
+});
+
+test('forkInto reports each shell that cannot become a clone, runs the others, and refuses what is not a shell', async (t) => {
+  if (skipUnlessKvm(t, { images: [hello] })) return;
+  const good = await VirtualMachine.prepareClone({ memoryMiB: 64 });
+  const wrongShape = await VirtualMachine.prepareClone({ memoryMiB: 128 });
+  const live = await VirtualMachine.create({ memoryMiB: 64, image: hello, cmdline: 'interactive=1' });
+  t.after(() => Promise.all([good.destroy(), wrongShape.destroy(), live.destroy()]));
+  await live.boot();
+  // Nothing that is not another VM's unused shell is accepted, and nothing is forked then.
+  await assert.rejects(live.forkInto([{ shell: live, vmid: 1 }]), { code: 'BAD_INPUT' });
+  await assert.rejects(live.forkInto([{ shell: good, vmid: -1 }]), { code: 'BAD_INPUT' });
+  let out = '';
+  good.on('console', (c) => (out += c.toString()));
+  const { snapshot, errors } = await live.forkInto([
+    { shell: good, vmid: 1 },
+    { shell: wrongShape, vmid: 2 },
+  ]);
+  t.after(() => snapshot.release());
+  assert.equal(errors[0], null);
+  assert.match(String(errors[1]), /shape/);
+  assert.equal(wrongShape.state, 'destroyed');
+  assert.equal(good.state, 'running', 'a clone from forkInto runs without resume()');
+  good.consoleInput('pong\r');
+  for (let i = 0; i < 200 && !out.includes('pong'); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(out, /pong/);
+  assert.ok(good.memtapStats(), 'its memory comes lazily from the snapshot');
+  // A shell used once is a shell no more.
+  await assert.rejects(live.forkInto([{ shell: good, vmid: 3 }]), /already|shell/);
+  assert.equal(live.state, 'running', 'the master runs on');
 });
 
 test('a lazy clone fetches only what it touches, and reports it', async (t) => {

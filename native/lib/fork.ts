@@ -60,6 +60,18 @@ const memtapKeys = [
   'p50Ns',
   'p99Ns',
   'maxNs',
+  'faultNsSum',
+  'faultsWithin10us',
+  'faultsWithin25us',
+  'faultsWithin50us',
+  'faultsWithin100us',
+  'faultsWithin250us',
+  'faultsWithin500us',
+  'faultsWithin1ms',
+  'faultsWithin2500us',
+  'faultsWithin10ms',
+  'faultsWithin100ms',
+  'faultsOver100ms',
 ] as const;
 
 /** Checks a NativeVm's memtapStats() answer (null: not a lazy clone). */

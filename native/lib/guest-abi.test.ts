@@ -37,6 +37,7 @@ describe('guest ABI mirror', () => {
     assert.equal(SfAbi.MAX_VCPUS, define('SF_MAX_VCPUS'));
     assert.equal(SfAbi.CMDLINE_MAX, define('SF_CMDLINE_MAX'));
     assert.equal(SfAbi.CONSOLE_WRITE_MAX, define('SF_CONSOLE_WRITE_MAX'));
+    assert.equal(SfAbi.WAIT_MAX_NS, define('SF_WAIT_MAX_NS'));
     assert.equal(SfAbi.TICKET_LEN, define('SF_TICKET_LEN'));
     assert.equal(SfAbi.MAX_TICKETS, define('SF_MAX_TICKETS'));
     assert.equal(SfAbi.MAX_ALLOC, define('SF_MAX_ALLOC'));

@@ -10,6 +10,7 @@ export const SfHypercall = {
   VCPU_START: 4,
   PANIC: 5,
   TIME_NS: 6,
+  WAIT: 7,
   TICKET_REQUEST: 16,
   TICKET_LIST: 17,
   TICKET_INFO: 18,
@@ -54,6 +55,8 @@ export const SfAbi = {
   MAX_VCPUS: 32,
   CMDLINE_MAX: 4096,
   CONSOLE_WRITE_MAX: 65536,
+  /** SF_HC_WAIT sleeps at most this long per call. */
+  WAIT_MAX_NS: 10_000_000,
   RAM_MAX: 64 * 1024 * 1024 * 1024,
   TICKET_LEN: 36,
   MAX_TICKETS: 64,

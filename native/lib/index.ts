@@ -1,6 +1,6 @@
 // Public TypeScript face of @snowflock/native: re-exports the typed wrappers around snowflock.node.
 // Boundary: exports only; each wrapper (types + argument/shape checks) lives in its own file.
-export { AddonNotBuiltError } from './addon.ts';
+export { AddonNotBuiltError, FAULT_TIME_BUCKETS } from './addon.ts';
 export { hostCapabilities } from './capabilities.ts';
 export { allowShmemHugePages, shmemHugePages } from './host-tuning.ts';
 export type { ShmemHugePages } from './host-tuning.ts';
@@ -28,9 +28,9 @@ export type {
   NormalizedGuestReply,
 } from './guest-call.ts';
 export { sweepOverlays } from './disk-options.ts';
-export type { BlkDeviceStats, CloneDiskOptions, DiskOptions, DiskStats, OverlayStats } from './disk-options.ts';
+export type { BlkDeviceStats, CloneDiskOptions, DiskOptions, DiskStats, OverlayStats, RemoteDiskStats } from './disk-options.ts';
 export { checkNetOptions } from './net-options.ts';
 export type { NetOptions, NetStats } from './net-options.ts';
 export type { VirtualMachineOptions } from './vm-options.ts';
 export { finalVmStates, VirtualMachine, vmStates } from './vm.ts';
-export type { CloneMemtapStats, VirtualMachineEvents, VmStateEvent, VmStateName, VmStats } from './vm.ts';
+export type { CloneMemtapStats, ForkIntoClone, VirtualMachineEvents, VmStateEvent, VmStateName, VmStats } from './vm.ts';

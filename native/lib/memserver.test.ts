@@ -29,6 +29,7 @@ async function remoteForkbench(
   serverOptions: Omit<MemserverOptions, 'bind'>,
   n = 3,
   cloneOptions: (server: Memserver) => { group?: string | null; interface?: string } = () => ({}),
+  shells = false,
 ): Promise<RemoteRun> {
   const master = await VirtualMachine.create({ memoryMiB: 256, image: forkbench, cmdline: `clones=${n} pages=8192 touch=512` });
   const vms: VirtualMachine[] = [master];
@@ -41,23 +42,31 @@ async function remoteForkbench(
   const ended: Promise<unknown>[] = [];
   const exits = new Map<number, number>();
   const clones: (CloneMemtapStats | null)[] = [];
+  let prepared: Promise<VirtualMachine[]> = Promise.resolve([]);
   const handler =
     (vmid: number) =>
     async (call: GuestCall): Promise<GuestReply> => {
       switch (call.nr) {
         case SfHypercall.TICKET_REQUEST:
+          // As the clones' host does when the ticket is granted: shells made for a fork on another host.
+          if (shells) prepared = Promise.all([...Array(n).keys()].map(() => VirtualMachine.prepareClone({ memoryMiB: 256, remote: true })));
           return { status: 0, count: n, ticket: 'remote' };
         case SfHypercall.CLONE_MASTER: {
           const snapshot = await master.fork();
           server = startMemserver(snapshot, { bind: '127.0.0.1:0', ...serverOptions });
           const descriptor = snapshot.descriptor();
+          const ready = await prepared;
+          vms.push(...ready);
           for (let id = 1; id <= n; id++) {
-            const clone = await VirtualMachine.createRemoteClone(descriptor, {
+            const options = {
               vmid: id,
               server: server.endpoint,
               cloneReply: { status: 0, vmid: id, count: n, ticket: 'remote' },
               ...cloneOptions(server),
-            });
+            };
+            const shell = ready[id - 1];
+            if (shell) await shell.becomeRemoteClone(descriptor, options);
+            const clone = shell ?? (await VirtualMachine.createRemoteClone(descriptor, options));
             vms.push(clone);
             out.set(id, '');
             clone.on('console', (c) => out.set(id, out.get(id)! + c.toString()));
@@ -109,6 +118,25 @@ test('clones made from a descriptor and a memserver run their share and verify e
   }
 });
 
+test('clones made in shells prepared for a remote fork run their share and verify; a shell for local forks is refused', {
+  timeout: 60_000,
+}, async (t) => {
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
+  const { clones } = await remoteForkbench(t, { mode: 'multicast' }, 3, (s) => ({ group: s.group }), true);
+  for (const c of clones) assert.ok(c?.remote && c.remote.bytesReceived > 0, 'its pages came from the memserver');
+  // A shell whose memtap was made for this host's snapshots cannot take a remote source.
+  const local = await VirtualMachine.prepareClone({ memoryMiB: 64 });
+  t.after(() => local.destroy());
+  const live = await VirtualMachine.create({ memoryMiB: 64, image: hello, cmdline: 'interactive=1' });
+  t.after(() => live.destroy());
+  await live.boot();
+  const snapshot = await live.fork();
+  const server = startMemserver(snapshot, { bind: '127.0.0.1:0' });
+  t.after(() => server.stop());
+  await assert.rejects(local.becomeRemoteClone(snapshot.descriptor(), { vmid: 1, server: server.endpoint }), /forks on this host/);
+  await assert.rejects(VirtualMachine.prepareClone({ memoryMiB: 64, remote: 'yes' as unknown as boolean }), { code: 'BAD_INPUT' });
+});
+
 test("three remote clones in multicast mode get their pages through the snapshot's group", { timeout: 60_000 }, async (t) => {
   if (skipUnlessKvm(t, { images: [forkbench] })) return;
   const { server, clones } = await remoteForkbench(t, { mode: 'multicast' }, 3, (s) => ({ group: s.group }));
@@ -125,6 +153,24 @@ test("three remote clones in multicast mode get their pages through the snapshot
   }
 });
 
+test('remote clones outlive a memserver that pauses for 2.5 s: their page waits retry with back-off', { timeout: 60_000 }, async (t) => {
+  if (skipUnlessKvm(t, { images: [forkbench] })) return;
+  let stalled = 0;
+  const { server, clones } = await remoteForkbench(t, {}, 2, (s) => {
+    // Paused before the clones are made: their creation (blocking fetches) and their first faults both wait it out.
+    if (stalled++ === 0) {
+      s.stallForTest(true);
+      setTimeout(() => s.stallForTest(false), 2500);
+    }
+    return {};
+  });
+  assert.ok(server.stats().pagesServed > 0);
+  for (const c of clones) {
+    assert.ok(c?.remote, 'a remote clone reports its page source');
+    assert.equal(c.remote.timeouts, 0, JSON.stringify(c.remote));
+  }
+});
+
 test('a clone whose memserver has stopped ends as crashed with the reason; bad arguments are refused', { timeout: 30_000 }, async (t) => {
   if (skipUnlessKvm(t, { images: [forkbench] })) return;
   const live = await VirtualMachine.create({ memoryMiB: 64, image: hello, cmdline: 'interactive=1' });
@@ -135,21 +181,25 @@ test('a clone whose memserver has stopped ends as crashed with the reason; bad a
   assert.match(server.endpoint, /^127\.0\.0\.1:\d+$/);
   assert.throws(() => startMemserver(snapshot, 'not-an-address'), { code: 'BAD_INPUT' });
   await assert.rejects(VirtualMachine.createRemoteClone(Buffer.from('garbage'), { vmid: 1, server: server.endpoint }), /descriptor/);
-  // Gone after the clone was made (it holds only the pages its creation needed): it crashes with the reason.
-  const clone = await VirtualMachine.createRemoteClone(snapshot.descriptor(), { vmid: 9, server: server.endpoint });
+  // Gone after the clone was made (it holds only the pages its creation needed): it crashes with the reason
+  // once the server has been silent for the clone's liveness window (here 1.5 s; 10 s by default).
+  const clone = await VirtualMachine.createRemoteClone(snapshot.descriptor(), { vmid: 9, server: server.endpoint, pageLivenessMs: 1500 });
   t.after(() => clone.destroy());
   server.stop();
+  const stopped = Date.now();
   await clone.resume();
   const end = await clone.waitForExit(10_000);
   assert.equal(end.state, 'crashed');
   assert.match(end.reason, /guest memory unavailable/);
+  assert.match(end.reason, /has not answered for 1500 ms/);
+  assert.ok(Date.now() - stopped < 1500 + 2000, `crashed ${Date.now() - stopped} ms after the stop`);
   snapshot.release();
   // Gone before (a new fork, so this host's mirror holds none of its pages): the clone cannot even be made.
   const second = await live.fork();
   const gone = startMemserver(second, '127.0.0.1:0');
   gone.stop();
   await assert.rejects(
-    VirtualMachine.createRemoteClone(second.descriptor(), { vmid: 10, server: gone.endpoint }),
+    VirtualMachine.createRemoteClone(second.descriptor(), { vmid: 10, server: gone.endpoint, pageLivenessMs: 1000 }),
     /guest memory unavailable/,
   );
   second.release();
@@ -206,6 +256,7 @@ test('memserver and remote-clone network options are checked with clear errors',
     [{ server: plain.endpoint, group: 17 }, /group must be 'a\.b\.c\.d:port'/],
     [{ server: plain.endpoint, interface: 'lo' }, /interface must be a unicast IPv4 address/],
     [{ server: plain.endpoint, dropForTest: 2 }, /dropForTest must be a fraction/],
+    [{ server: plain.endpoint, pageLivenessMs: 50 }, /pageLivenessMs must be/],
   ];
   for (const [options, message] of badClone) {
     await assert.rejects(VirtualMachine.createRemoteClone(descriptor, { vmid: 1, ...options } as never), (e: Error & { code?: string }) => {
@@ -233,6 +284,9 @@ test('memserver and remote-clone network options are checked with clear errors',
   assert.deepEqual(Object.keys(stats.remote).sort(), [
     'bytesReceived',
     'datagramsReceived',
+    'diskBlocksInstalled',
+    'diskRequestsSent',
+    'diskTimeouts',
     'dropped',
     'duplicates',
     'groupBytesReceived',

@@ -65,6 +65,11 @@ export class Memserver {
     return this.#native.workingSet();
   }
 
+  /** Test only: while stalled the server reads requests and answers none, as a paused (SIGSTOPped) host would. */
+  stallForTest(stalled: boolean): void {
+    this.#native.stallForTest(stalled === true);
+  }
+
   /** Stops serving: clones still missing pages time out and end as crashed with the reason. Idempotent. */
   stop(): void {
     this.#native.stop();
@@ -151,6 +156,9 @@ const remoteKeys = [
   'timeouts',
   'testDrops',
   'receiveRate',
+  'diskRequestsSent',
+  'diskBlocksInstalled',
+  'diskTimeouts',
 ] as const;
 
 /** This host's shared remote source for snapshot `snapshotId` (16 hex digits), or null if none lives. */

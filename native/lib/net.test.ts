@@ -15,7 +15,8 @@ import { VirtualMachine } from './vm.ts';
 
 const nativeDir = fileURLToPath(new URL('..', import.meta.url));
 
-// Probes slot 0 and brings the driver to DRIVER_OK (no queues: only the wiring is under test here).
+// Probes slot 0, brings the driver to DRIVER_OK and notifies once (no queues: only the wiring is under test
+// here; the notify wakes the NIC thread, which otherwise sleeps until a driver gives it something to do).
 const guestSource = String.raw`
 #include <snowflock/abi.h>
 typedef unsigned long u64;
@@ -43,6 +44,7 @@ void guest_main(struct sf_bootinfo* bi) {
   if ((*reg(0x70) & 8) == 0) { puts_(" features refused\n"); exit_(3); }
   *reg(0x70) = 15;
   puts_(" driver ok\n");
+  *reg(0x50) = 1;
   for (volatile u64 spin = 0; spin < 20000000ul; ++spin) {}
   exit_(0);
 }

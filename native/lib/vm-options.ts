@@ -55,6 +55,11 @@ export interface VirtualMachineOptions {
 export interface CloneOptions {
   vmid: number;
   lazy?: boolean;
+  /**
+   * How many of the master's vCPUs the clone runs (its processors, e.g. from a processor ticket): vCPUs 0 .. vcpus-1,
+   * each as the master left it; the guest's boot info says so. Absent: all of them; more than the master has: refused.
+   */
+  vcpus?: number;
   cloneReply?: GuestReply;
   /** The clone's own NIC (tap, MAC, IP): required when the master has one; its guest sees a link change. */
   net?: NetOptions | null;
@@ -66,12 +71,25 @@ export interface CloneOptions {
 export interface RemoteCloneOptions {
   vmid: number;
   server: string;
+  /** How many of the master's vCPUs the clone runs, as for createClone. */
+  vcpus?: number;
   bind?: string;
   cloneReply?: GuestReply;
   /** The clone's own NIC, as for createClone. */
   net?: NetOptions | null;
+  /**
+   * The clone's own overlay over the fork's disk, as for createClone: required when the master has a disk, whose
+   * blocks this clone then reads lazily through the memserver (its writes stay in its overlay).
+   */
+  disk?: CloneDiskOptions | null;
   group?: string | null;
   interface?: string;
+  /**
+   * How long the memserver may stay silent (nothing received from it) before a page the clone waits for is given up
+   * and the clone crashes, in ms (100 to 3 600 000; default 10 000). Waits are retried with back-off meanwhile, so a
+   * server that pauses for less than this costs only time. Per host and fork: the first remote clone's value holds.
+   */
+  pageLivenessMs?: number;
   /** Test only: this fraction (0 to 0.5) of received page datagrams is discarded unread. */
   dropForTest?: number;
 }
@@ -81,6 +99,8 @@ export interface CloneShape {
   memoryMiB: number;
   vcpus?: number;
   privilege?: 'user' | 'kernel';
+  /** A shell for a fork on another host (becomeRemoteClone); otherwise for this host's forks. */
+  remote?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -135,11 +155,18 @@ export async function checkCreateOptions(options: VirtualMachineOptions): Promis
 /** createClone / becomeClone: the snapshot (live, from fork()) and the clone's options. */
 export function checkCloneOptions(operation: string, snapshot: VmSnapshot, options: CloneOptions): NativeCloneOptions {
   checkLiveSnapshot(operation, snapshot);
+  return checkCloneSpec(options);
+}
+
+/** A clone's options before its snapshot exists (forkInto makes the snapshot and the clones in one call). */
+export function checkCloneSpec(options: CloneOptions): NativeCloneOptions {
   const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
   if (options.lazy !== undefined && typeof options.lazy !== 'boolean') badInput(`lazy must be a boolean, got ${describe(options.lazy)}.`);
   const net = checkNetOptions(options.net);
   const disk = checkCloneDiskOptions(options.disk);
-  return { vmid, lazy: options.lazy ?? false, cloneReply: checkCloneReply(options.cloneReply), net, disk };
+  const native: NativeCloneOptions = { vmid, lazy: options.lazy ?? false, cloneReply: checkCloneReply(options.cloneReply), net, disk };
+  if (options.vcpus !== undefined) native.vcpus = checkVcpus(options.vcpus);
+  return native;
 }
 
 /** A clone's answer to its pending sf_clone, checked like any reply; null when none is given. */
@@ -157,7 +184,8 @@ export function checkCloneShape(shape: CloneShape): NativeCloneShape {
   const memoryMiB = checkMemoryMiB(shape.memoryMiB);
   const vcpus = checkVcpus(shape.vcpus);
   const privilege = checkPrivilege(shape.privilege);
-  return { ramBytes: memoryMiB * MiB, vcpus, privilege };
+  if (shape.remote !== undefined && typeof shape.remote !== 'boolean') badInput(`remote must be a boolean, got ${describe(shape.remote)}.`);
+  return { ramBytes: memoryMiB * MiB, vcpus, privilege, ...(shape.remote ? { remote: true } : {}) };
 }
 
 /**
@@ -172,6 +200,7 @@ export function checkRemoteCloneOptions(
   const vmid = intInRange('vmid', options.vmid, 0, 0xffff_ffff);
   const server = checkEndpoint('server', options.server);
   const native: NativeRemoteCloneOptions = { vmid, lazy: true, cloneReply: null, server };
+  if (options.vcpus !== undefined) native.vcpus = checkVcpus(options.vcpus);
   if (options.bind !== undefined) native.bind = checkEndpoint('bind', options.bind);
   if (options.group !== undefined && options.group !== null) {
     native.group = checkEndpoint('group', options.group);
@@ -179,8 +208,10 @@ export function checkRemoteCloneOptions(
   }
   if (options.interface !== undefined) native.interface = checkInterfaceAddress('interface', options.interface);
   if (options.dropForTest !== undefined) native.dropForTest = checkTestFraction('dropForTest', options.dropForTest);
+  if (options.pageLivenessMs !== undefined) native.pageLivenessMs = intInRange('pageLivenessMs', options.pageLivenessMs, 100, 3_600_000);
   native.cloneReply = checkCloneReply(options.cloneReply);
   native.net = checkNetOptions(options.net);
+  native.disk = checkCloneDiskOptions(options.disk);
   const snapshotId = inspectDescriptor(descriptor).snapshotId;
   if (!snapshotId) badInput('createRemoteClone(): the descriptor has no snapshot identity (not from a fork).');
   return { snapshotId, native };

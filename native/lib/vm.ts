@@ -2,7 +2,14 @@
 // guest calls). Boundary: lifecycle, events and the answer-once discipline; checks, ABI and the VMM live elsewhere.
 import { EventEmitter } from 'node:events';
 
-import { loadAddon, type MemtapStats, type NativeVmHandle, type NativeVmStats, type RemoteSourceStats } from './addon.ts';
+import {
+  loadAddon,
+  type MemtapStats,
+  type NativeSnapshotHandle,
+  type NativeVmHandle,
+  type NativeVmStats,
+  type RemoteSourceStats,
+} from './addon.ts';
 import { readCounters, shapeError } from './addon-results.ts';
 import { badInput, describe, intInRange } from './argument-checks.ts';
 import { makeVmErrorFromStatus, VmError } from './errors.ts';
@@ -24,6 +31,7 @@ import { messageOf } from './message.ts';
 import {
   checkCloneOptions,
   checkCloneShape,
+  checkCloneSpec,
   checkCreateOptions,
   checkRemoteCloneOptions,
   type CloneOptions,
@@ -76,6 +84,15 @@ export interface VirtualMachineEvents {
 
 /** A lazy clone's memtap counters; `remote`: a remote clone's page source on this host (null: a local clone). */
 export type CloneMemtapStats = MemtapStats & { remote: RemoteSourceStats | null };
+
+/** One clone of VirtualMachine.forkInto(): the shell it is made in, and its becomeClone() options. */
+export interface ForkIntoClone {
+  shell: VirtualMachine;
+  vmid: number;
+  cloneReply?: GuestReply;
+  net?: NetOptions | null;
+  disk?: CloneDiskOptions | null;
+}
 
 // Checked here rather than trusted: an addon built before NativeVm existed must fail with a clear message.
 function nativeVmClass(): new () => NativeVmHandle {
@@ -241,6 +258,17 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   }
 
   /**
+   * Makes this clone shell (prepareClone with `remote: true`) a clone of a fork on another host, exactly as
+   * createRemoteClone would make one (same descriptor and options, parked until resume()). On failure the shell
+   * is gone.
+   */
+  async becomeRemoteClone(descriptor: Buffer, options: RemoteCloneOptions): Promise<void> {
+    const { snapshotId, native: checked } = checkRemoteCloneOptions(descriptor, options);
+    await this.#lifecycle('becomeRemoteClone', () => this.#native.becomeRemoteClone(descriptor, checked));
+    this.#remoteSnapshot = snapshotId;
+  }
+
+  /**
    * Makes this clone shell (prepareClone) a lazy clone of `snapshot`, parked at the fork instant like
    * createClone's; resume() lets it run. The snapshot must have the shell's shape. On failure the shell is gone.
    */
@@ -262,6 +290,36 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return this.#lifecycle('fork', async () => {
       snapshot = new VmSnapshot(await this.#native.fork());
     }).then(() => snapshot!);
+  }
+
+  /**
+   * The fast fork (issue 19): forks this VM, makes each shell (prepareClone) a lazy clone of the snapshot and
+   * lets them all run, in one native call — no JS turn between the fork and the clones' first instruction.
+   * The clones run before this resolves: give each shell its onGuestCall and listeners first. Resolves with
+   * the snapshot and, per clone, null (running) or the Error that stopped it (a shell that failed to become a
+   * clone is gone; one that failed to resume is a parked clone: destroy() either). Rejects only when the fork
+   * itself failed (the shells are then untouched).
+   */
+  async forkInto(clones: ForkIntoClone[]): Promise<{ snapshot: VmSnapshot; errors: (Error | null)[] }> {
+    const specs = clones.map(({ shell: _, ...options }) => checkCloneSpec({ ...options, lazy: true }));
+    const shells = clones.map((c) => c.shell);
+    if (shells.some((s) => !(s instanceof VirtualMachine) || s === this)) {
+      throw new VmError('BAD_INPUT', 'forkInto(): every clone needs a shell of its own (VirtualMachine.prepareClone()).');
+    }
+    let result: { snapshot: NativeSnapshotHandle; errors: (Error | null)[] } | undefined;
+    // The shells' own queued operations finish first; theirs and ours are one operation until it settles.
+    const before = Promise.all(shells.map((s) => s.#ops.catch(() => undefined)));
+    const run = this.#lifecycle('forkInto', async () => {
+      await before;
+      for (const s of shells) if (s.#destroying) throw new VmError('BAD_STATE', 'forkInto(): a shell is destroyed.');
+      result = await this.#native.forkInto(
+        shells.map((s) => s.#native),
+        specs,
+      );
+    });
+    for (const s of shells) s.#ops = run;
+    await run;
+    return { snapshot: new VmSnapshot(result!.snapshot), errors: result!.errors };
   }
 
   /**

@@ -2,6 +2,7 @@
 // asked in-process over tRPC with the home's admin token, waiting for a domain to end, its console text.
 import assert from 'node:assert/strict';
 import { createCommandContext } from '../src/cli/context.ts';
+import type { DiskView } from '../src/master/disk-view.ts';
 import { type DomainState, isLiveDomainState } from '../src/master/store/states.ts';
 import { runSf, waitUntil } from './cli-runner.ts';
 
@@ -13,10 +14,14 @@ export interface DomainRow {
   endReason: string | null;
   ip: string | null;
   mac: string | null;
+  /** Its processors: a master's from its seed, a clone's from its ticket's allocation. */
+  vcpus: number;
   /** The ticket whose clone operation made it (null: a master). */
   ticket: string | null;
   /** What its NIC moved: live while it runs, final once ended (null: no NIC, or no figures yet). */
   net: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number; drops: number; live: boolean } | null;
+  /** Its disk: the cluster's image and its figures, live while it runs, final once ended (null: no disk). */
+  disk: DiskView | null;
 }
 
 /**

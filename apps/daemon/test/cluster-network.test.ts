@@ -21,6 +21,15 @@ let lan: Record<string, string> = {};
 const vms: Record<string, { host: string; clusterid: number; vmid: number; ip: string }> = {};
 const figures: Record<string, number> = {};
 
+/** Where cluster 1's VMs run (sfmd's placement): per-MAC VXLAN entries follow it. */
+const PLACEMENT: Record<number, Array<{ vmid: number; host: string }>> = {
+  1: [
+    { vmid: 0, host: 'hA' },
+    { vmid: 1, host: 'hA' },
+    { vmid: 2, host: 'hB' },
+  ],
+};
+
 function spec(clusterid: number, host: string, router: ClusterNetSpec['router']): ClusterNetSpec {
   const s = clusterSubnet(plan, clusterid);
   return {
@@ -30,6 +39,7 @@ function spec(clusterid: number, host: string, router: ClusterNetSpec['router'])
     vxlanPort: 4789,
     local: lan[host]!,
     hosts: [lan.hA!, lan.hB!],
+    vms: PLACEMENT[clusterid]?.map((p) => ({ vmid: p.vmid, host: lan[p.host]! })),
     router,
   };
 }
@@ -96,6 +106,27 @@ test('VMs of a cluster talk on one host and across hosts through VXLAN (ICMP and
     nets.hB!.describe().map((c) => [c.clusterid, c.taps, c.peers, c.router]),
     [[1, ['sf1v2'], [lan.hA], false]],
     "hB has cluster 1's bridge with b2's tap, hA as its only VXLAN peer, and no router",
+  );
+  // Unicast to a VM elsewhere goes to its host alone: the kernel holds one entry per remote VM.
+  const fdb = await lab.in('hB', ['bridge', 'fdb', 'show', 'dev', 'sf1x']);
+  for (const vmid of [0, 1])
+    assert.match(fdb, new RegExp(`${vmMac(1, vmid)} dst ${lan.hA!.replaceAll('.', '\\.')} `), `hB: VM 1:${vmid} → hA`);
+  assert.doesNotMatch(fdb, new RegExp(`${vmMac(1, 2)} dst`), 'hB holds no VXLAN entry for its own VM');
+  // The placement changes (VM 1:1 ended): its entry goes, the others stay.
+  await nets.hB!.setHosts(
+    1,
+    [lan.hA!, lan.hB!],
+    [
+      { vmid: 0, host: lan.hA! },
+      { vmid: 2, host: lan.hB! },
+    ],
+  );
+  assert.deepEqual(nets.hB!.describe()[0]!.remoteMacs, [`${vmMac(1, 0)}@${lan.hA}`]);
+  assert.doesNotMatch(await lab.in('hB', ['bridge', 'fdb', 'show', 'dev', 'sf1x']), new RegExp(`${vmMac(1, 1)} dst`));
+  await nets.hB!.setHosts(
+    1,
+    [lan.hA!, lan.hB!],
+    PLACEMENT[1]!.map((p) => ({ vmid: p.vmid, host: lan[p.host]! })),
   );
 });
 

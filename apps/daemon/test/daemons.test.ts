@@ -38,6 +38,7 @@ test('sfmd + three sflds: registration, a lost host, an sfmd restart', { timeout
 cluster_hosts = [
 ${names.map((n) => `  {'host': '${n}', 'cpus': 2, 'RAM': 2 * 1024 * 1024 * 1024},`).join('\n')}
 ]
+clusterid = 1
 `,
   );
   const sfldConfigs: Record<string, string> = {};

@@ -3,12 +3,12 @@
 // batches, bodies and URLs, and the socket.io handshake. No answer is a 5xx or carries internal text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import tls from 'node:tls';
 import { io } from 'socket.io-client';
 import { ERROR_TABLE, INTERNAL_MESSAGE, isErrorCode } from '../src/common/errors.ts';
 import { appRouter } from '../src/master/api/router.ts';
 import { MAX_BATCH_CALLS, MAX_BODY_BYTES } from '../src/master/api/trpc.ts';
-import { soloSnowflock } from './in-process.ts';
+import { soloFetch, soloSnowflock, soloSocketOptions } from './in-process.ts';
 
 // What must never reach a client: ORM dumps, source paths, stack frames.
 const INTERNAL_TEXT = [/prisma/i, /\/work\//, /node_modules/, /\n\s+at /, / at [\w.<>]+ \(/, /\.ts:\d/, /invocation/i];
@@ -20,7 +20,7 @@ interface Answer {
 }
 
 async function send(url: string, init: RequestInit = {}): Promise<Answer> {
-  const res = await fetch(url, init);
+  const res = await soloFetch(url, init);
   const text = await res.text();
   let body: unknown = null;
   try {
@@ -184,7 +184,10 @@ test('oversize batches, URLs and bodies are refused before any work, quickly, wi
 
   // Garbage that is not HTTP at all gets a JSON 400, not a bare close.
   const raw = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(sfmd.port, '127.0.0.1', () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
+    // Inside TLS (sfmd's default): the HTTP parser is what answers here.
+    const socket = tls.connect({ port: sfmd.port, host: '127.0.0.1', rejectUnauthorized: false }, () =>
+      socket.write('NOT HTTP AT ALL\r\n\r\n'),
+    );
     let got = '';
     socket.on('data', (d) => {
       got += d;
@@ -207,7 +210,7 @@ test('the /hosts handshake refuses malformed Unicode and wrong secrets without i
     [{ host: 42 }, 'UNAUTHORIZED', /must send \{host, secret\}/],
   ];
   for (const [auth, code, pattern] of attempts) {
-    const socket = io(`${url}/hosts`, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
+    const socket = io(`${url}/hosts`, { auth, transports: ['websocket'], reconnection: false, forceNew: true, ...soloSocketOptions(url) });
     const err = await new Promise<Error & { data?: { code?: string } }>((resolve) => socket.once('connect_error', resolve));
     socket.close();
     assert.equal(err.data?.code, code, `${JSON.stringify(auth).slice(0, 60)}: ${err.message}`);

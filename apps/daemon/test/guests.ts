@@ -6,7 +6,24 @@ import { fileURLToPath } from 'node:url';
 
 export const GUEST_BIN = fileURLToPath(new URL('../../../native/guest/build/bin/', import.meta.url));
 
-export function guestImage(name: 'hello' | 'memtouch' | 'align' | 'render' | 'forkbench' | 'netecho' | 'netfetch' | 'disktouch'): string {
+export function guestImage(
+  name:
+    | 'hello'
+    | 'memtouch'
+    | 'align'
+    | 'render'
+    | 'forkbench'
+    | 'netecho'
+    | 'netfetch'
+    | 'disktouch'
+    | 'smpcheck'
+    | 'mpitest'
+    | 'heat'
+    | 'pingpong'
+    | 'netapi'
+    | 'sfsh'
+    | 'mpialign',
+): string {
   return `${GUEST_BIN}${name}.elf`;
 }
 
@@ -21,8 +38,8 @@ export function cannotRunVms(): string | null {
   return null;
 }
 
-export function seedFile(image: string, args = '', memoryMiB = 64): string {
-  return `kernel = '${image}'\nvcpus = 1\nmemory = ${memoryMiB}\nargs = '${args}'\n`;
+export function seedFile(image: string, args = '', memoryMiB = 64, vcpus = 1): string {
+  return `kernel = '${image}'\nvcpus = ${vcpus}\nmemory = ${memoryMiB}\nargs = '${args}'\n`;
 }
 
 /** Skips `t` when `why` says it cannot run, printing the reason (a skip in the log says why); true if skipped. */

@@ -6,6 +6,9 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { ForkTiming } from '../src/common/events.ts';
+import type { RemoteCloneTiming } from '../src/common/wire.ts';
+import type { CloneStages } from '../src/master/fork.ts';
 import type { HostState, OperationStatus } from '../src/master/store/states.ts';
 import { json, runSf, type CliResult } from './cli-runner.ts';
 import { consoleText, domainEnded } from './cluster-driver.ts';
@@ -122,9 +125,9 @@ export async function upHosts(t: TestContext, tag: string, options: UpOptions) {
 export const ALIGN_RESULT = /^align result digest=0x[0-9a-f]+ items=\d+ verified (OK|FAILED)$/m;
 
 /** Seeds `image args`; returns its cluster id once it is seeded (the master runs). */
-export async function seed(env: NodeJS.ProcessEnv, home: string, image: string, args: string, memoryMiB = 64): Promise<number> {
+export async function seed(env: NodeJS.ProcessEnv, home: string, image: string, args: string, memoryMiB = 64, vcpus = 1): Promise<number> {
   const file = path.join(home, `seed-${path.basename(image)}-${args.replace(/\W+/g, '_')}.cfg`);
-  writeFileSync(file, seedFile(image, args, memoryMiB));
+  writeFileSync(file, seedFile(image, args, memoryMiB, vcpus));
   return (await json<{ clusterid: number }>(runSf(['seed', file, '--json'], env))).clusterid;
 }
 
@@ -140,14 +143,37 @@ export async function masterOutput(env: NodeJS.ProcessEnv, clusterid: number, ti
  */
 export interface OperationDetail extends Record<string, unknown> {
   started?: number;
+  pauseMs?: number;
+  /** Clones made in shells: on the master's host (prepared from its ticket call) and elsewhere (ticket:shells). */
+  fromShells?: number;
+  remoteFromShells?: number;
   network?: { mode: string; group: string | null; snapshotId: string; memserverPort: number } | null;
+  /** Where the clone.master's time went (sfmd's view); absent from records of an sfmd before these figures. */
+  stages?: CloneStages;
+  /** The master's sfld's own split of its fork; null when that sfld sends none. */
+  forkTiming?: ForkTiming | null;
+  /** Each other host's own split of making its clones (absent from older records). */
+  remoteTiming?: Record<string, RemoteCloneTiming>;
+}
+
+/** An operation's row as `sf ops --json` prints it. */
+export interface OperationRow {
+  kind: string;
+  status: OperationStatus;
+  requester: string;
+  target: string;
+  detail: OperationDetail;
 }
 
 /** The newest operation of a kind, with its detail. */
 export async function lastOperation(env: NodeJS.ProcessEnv, kind: string) {
-  const ops = await json<{ kind: string; status: OperationStatus; detail: OperationDetail }[]>(
-    runSf(['ops', '--kind', kind, '--limit', '1', '--json'], env),
-  );
+  const ops = await json<OperationRow[]>(runSf(['ops', '--kind', kind, '--limit', '1', '--json'], env));
   assert.ok(ops[0], `an operation of kind ${kind}`);
   return ops[0];
+}
+
+/** The clone.master of cluster `clusterid`'s master among the newest `limit`, or null. */
+export async function cloneMasterOf(env: NodeJS.ProcessEnv, clusterid: number, limit = 20): Promise<OperationRow | null> {
+  const ops = await json<OperationRow[]>(runSf(['ops', '--kind', 'clone.master', '--limit', String(limit), '--json'], env));
+  return ops.find((o) => o.requester === `domain:${clusterid}:0`) ?? null;
 }

@@ -6,11 +6,11 @@ import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { SfError } from '../src/common/errors.ts';
 import type { HostMetricsEvent } from '../src/common/wire.ts';
-import { soloSnowflock } from './in-process.ts';
+import { soloFetch, soloSnowflock, soloSocketOptions } from './in-process.ts';
 import { waitUntil } from './cli-runner.ts';
 
 function connect(url: string, auth: Record<string, unknown>): Socket {
-  return io(url, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
+  return io(url, { auth, transports: ['websocket'], reconnection: false, forceNew: true, ...soloSocketOptions(url) });
 }
 
 function connectError(socket: Socket): Promise<string> {
@@ -34,13 +34,13 @@ test('a real sfld registers, and its metrics reach an authenticated dashboard', 
 
   const dash = connect(`${url}/dash`, { token: sfmd.adminToken });
   sockets.push(dash);
-  const metrics = await new Promise<HostMetricsEvent>((resolve) => dash.once('host:metrics', resolve));
-  assert.equal(metrics.host, 'solo');
-  assert.ok(metrics.memTotal > 0 && metrics.cpuUtilization >= 0 && metrics.cpuUtilization <= 1);
+  const [metrics] = await new Promise<HostMetricsEvent[]>((resolve) => dash.once('host:metrics-batch', resolve));
+  assert.equal(metrics!.host, 'solo');
+  assert.ok(metrics!.memTotal > 0 && metrics!.cpuUtilization >= 0 && metrics!.cpuUtilization <= 1);
 
   const intruder = connect(`${url}/dash`, { token: 'wrong' });
   sockets.push(intruder);
-  assert.match(await connectError(intruder), /admin token/);
+  assert.match(await connectError(intruder), /API token/);
 
   // The sfld checks what sfmd sends: a malformed command is answered BAD_INPUT naming the field, not a crash.
   const fork = { clusterid: 1, vmid: 0, ticket: 'x', nclones: 1, clones: [{ vmid: 0 }], serve: null };
@@ -83,10 +83,10 @@ test('hostile sfld clients: bad secrets are refused, garbage registrations and m
   const host = await sfmd.svc.db.host.findUniqueOrThrow({ where: { name: 'solo' } });
   assert.equal(host.state, 'offline', 'never registered');
   assert.equal(sfmd.svc.metrics.size, 0, 'malformed metrics are dropped');
-  const { loopStallMaxMs, loopStalls, ...health } = await (await fetch(`${url}/healthz`)).json();
+  const { loopStallMaxMs, loopStalls, ...health } = await (await soloFetch(`${url}/healthz`)).json();
   assert.deepEqual(health, { ok: true, version: '0.1.0', hostsOnline: 0, hostsTotal: 1, guestRefusals: { total: 0, byCode: {} } });
   assert.ok(typeof loopStallMaxMs === 'number' && typeof loopStalls === 'number', 'sfmd says how long its own loop stalled');
-  const missing = await fetch(`${url}/nope`);
+  const missing = await soloFetch(`${url}/nope`);
   assert.equal(missing.status, 404);
 
   // sfmd checks what an sfld answers against the wire contract before anything is recorded from it.

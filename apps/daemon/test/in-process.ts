@@ -10,9 +10,24 @@ import { hostSecretPath, snowflockPaths } from '../src/common/paths.ts';
 import { createLogger, type Logger } from '../src/common/logger.ts';
 import { startSfld } from '../src/local/sfld.ts';
 import { startSfmd } from '../src/master/main.ts';
+import { type SfmdTrust, sfmdSocketOptions, sfmdTransport } from '../src/common/pinned-tls.ts';
 import { BIN_DIR, freePort, waitUntil } from './cli-runner.ts';
 import { tempHome } from './support.ts';
 import { NO_CLUSTER_NETWORK } from './one-host.ts';
+
+/** The pins of the sfmds soloSnowflock started in this process, by origin. */
+const pins = new Map<string, SfmdTrust>();
+
+/** fetch() that trusts any sfmd soloSnowflock started by its fingerprint (other URLs: the global fetch). */
+export const soloFetch: typeof fetch = (input, init) => {
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  return sfmdTransport(url, pins.get(new URL(url).origin) ?? null).fetch(input, init);
+};
+
+/** socket.io-client options that trust the soloSnowflock sfmd at `url`. */
+export function soloSocketOptions(url: string): { agent?: string | boolean } {
+  return sfmdSocketOptions(url, pins.get(new URL(url).origin) ?? null);
+}
 
 /** A logger that prints nothing, unless SNOWFLOCK_TEST_LOG=1 asks to see the daemons' logs. */
 export function quietLog(): Logger {
@@ -32,7 +47,10 @@ export async function soloSnowflock(
   options: { sfld?: boolean | 'child'; sfmdCfg?: string } = {},
 ) {
   const home = tempHome(prefix);
-  writeFileSync(path.join(home, 'sfmd.cfg'), `cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\n${options.sfmdCfg ?? ''}\n`);
+  writeFileSync(
+    path.join(home, 'sfmd.cfg'),
+    `cluster_hosts = [{'host': 'solo', 'cpus': 2, 'RAM': 1 << 30}]\nclusterid = 1\n${options.sfmdCfg ?? ''}\n`,
+  );
   const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quietLog() });
   let sfld: Awaited<ReturnType<typeof startSfld>> | null = null;
   let child: ChildProcess | null = null;
@@ -67,12 +85,21 @@ export async function soloSnowflock(
       await waitUntil('registration', 10_000, async () => started.isRegistered());
     }
   }
+  const url = `${sfmd.fingerprint ? 'https' : 'http'}://127.0.0.1:${sfmd.port}`;
+  const trust = { fingerprint: sfmd.fingerprint, source: 'the test fixture' };
+  pins.set(new URL(url).origin, trust);
   return {
     home,
     sfmd,
     sfld,
     child,
-    url: `http://127.0.0.1:${sfmd.port}`,
+    url,
+    /** The pin of sfmd's certificate (null fingerprint: plain HTTP). */
+    trust,
+    /** fetch() that trusts this sfmd's certificate by its fingerprint. */
+    fetch: sfmdTransport(url, trust).fetch,
+    /** socket.io-client options (the pinned agent) for this sfmd. */
+    socketOptions: sfmdSocketOptions(url, trust),
     secret: readFileSync(hostSecretPath(snowflockPaths(home), 'solo'), 'utf8').trim(),
   };
 }

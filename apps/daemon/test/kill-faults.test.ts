@@ -50,6 +50,7 @@ test('SIGKILL of sfld before, during and after a fork, and of sfmd while clones 
   const feed: Socket = io(`${c.url}${DASHBOARD_NAMESPACE}`, {
     auth: { token: readSecretFile(paths.adminToken) },
     transports: ['websocket'],
+    ...c.socketOptions,
   });
   t.after(() => feed.close());
   await waitUntil('the dashboard feed', 5_000, async () => feed.connected);

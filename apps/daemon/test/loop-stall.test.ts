@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seedCluster } from '../src/master/clusters.ts';
 import { getHost } from '../src/master/queries.ts';
-import { soloSnowflock } from './in-process.ts';
+import { soloFetch, soloSnowflock } from './in-process.ts';
 import { waitUntil } from './cli-runner.ts';
 import { cannotRunVms, guestImage, skipIf } from './guests.ts';
 
@@ -46,6 +46,6 @@ test("a 5 s stall of sfmd's event loop takes no host offline and loses no VM", {
   assert.ok(beats.maxGapMs >= 4500, `the stall's gap is in the figures: ${JSON.stringify(beats)}`);
   assert.ok(beats.lateWhileSfmdStalled >= 1 && beats.late >= beats.lateWhileSfmdStalled, JSON.stringify(beats));
   assert.ok(Date.parse(beats.lastAt) > blockedAt + 5000 + svc.timing.heartbeatMs, 'beats are read again after the stall');
-  const health = (await (await fetch(`${solo.url}/healthz`)).json()) as { loopStallMaxMs: number; loopStalls: number };
+  const health = (await (await soloFetch(`${solo.url}/healthz`)).json()) as { loopStallMaxMs: number; loopStalls: number };
   assert.ok(health.loopStallMaxMs >= 4500 && health.loopStalls >= 1, JSON.stringify(health));
 });

@@ -1,5 +1,5 @@
-// Clones across namespaced hosts through the real daemons: align split over 16 clones on 4 hosts gives the
-// single-VM result over mcdist multicast; under 5 % packet loss and in unicast mode too; garbage at the
+// Clones across namespaced hosts through the real daemons: align split over 16 clones on 4 hosts (each made in a
+// shell its host prepared when the ticket was granted) gives the single-VM result over mcdist multicast; under 5 % packet loss and in unicast mode too; garbage at the
 // memserver changes nothing; a host lost mid-run fails its clones with the reason and nothing else.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -76,6 +76,10 @@ test('align split over 16 clones on 4 namespaced hosts gives the verified single
   assert.equal(op.detail.network?.mode, 'multicast');
   assert.match(op.detail.network?.group ?? '', /^239\.\d+\.\d+\.\d+:\d+$/);
   assert.equal(op.detail.started, 16);
+  // Every clone was made in a shell its host prepared when the ticket was granted, on the master's host and
+  // elsewhere (ticket:shells), and still gave the single-VM result above.
+  const remote = run.clones.filter((c) => c.host !== run.master.host).length;
+  assert.deepEqual([op.detail.fromShells, op.detail.remoteFromShells], [16 - remote, remote], JSON.stringify(op.detail));
 
   // Garbage and forged datagrams at the next fork's memserver while its clones fetch pages.
   const flooder = status.hosts.find((h) => h.address !== run.master.host) as HarnessHost;
@@ -114,6 +118,13 @@ test('unicast mode (network_mode = unicast) end to end', { timeout: 300_000 }, a
   );
   const op = await lastOperation(env, 'clone.master');
   assert.deepEqual([op.detail.network?.mode, op.detail.network?.group], ['unicast', null]);
+  // The other host's clone-remote is its own stage, timed per host; the clone.master waited for the slowest.
+  const stages = op.detail.stages;
+  const other = run.clones.find((c) => c.host !== run.master.host)!.host;
+  assert.ok(stages, JSON.stringify(op.detail));
+  assert.deepEqual(Object.keys(stages.remoteHostMs), [other]);
+  const hostMs = stages.remoteHostMs[other]!;
+  assert.ok(hostMs > 0 && hostMs <= stages.remoteMs + 0.01, JSON.stringify(stages));
 });
 
 test('a host lost mid-run fails its clones with the reason, frees what it held, and the master and other clones go on', {

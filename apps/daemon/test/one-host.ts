@@ -14,7 +14,7 @@ export async function writeOneHostConfigs(home: string, capacity: OneHostCapacit
   const port = await freePort();
   writeFileSync(
     path.join(home, 'sfmd.cfg'),
-    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\n${sfmdExtra}`,
+    `master_listen_port = ${port}\ncluster_hosts = [{'host': 'kvm1', 'cpus': ${capacity.cpus}, 'RAM': ${capacity.ramGiB} << 30}]\nclusterid = 1\n${sfmdExtra}`,
   );
   writeFileSync(
     path.join(home, 'sfld.cfg'),

@@ -12,6 +12,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CliResult, freePort, runSf, waitUntil } from './cli-runner.ts';
 import { NO_CLUSTER_NETWORK } from './one-host.ts';
+import { snowflockPaths } from '../src/common/paths.ts';
+import { sfmdTransport } from '../src/common/pinned-tls.ts';
+import { homeTrust } from '../src/common/sfmd-trust.ts';
 
 const SCRIPTS = fileURLToPath(new URL('../../../scripts/', import.meta.url));
 
@@ -27,7 +30,7 @@ async function makeHome(masterPort?: number): Promise<Home> {
   const port = masterPort ?? (await freePort());
   writeFileSync(
     path.join(home, 'sfmd.cfg'),
-    `master_listen_port = ${port}\ncluster_hosts = [ {'host': 'n1', 'cpus': 1, 'RAM': 1024 * 1024 * 1024} ]\n`,
+    `master_listen_port = ${port}\ncluster_hosts = [ {'host': 'n1', 'cpus': 1, 'RAM': 1024 * 1024 * 1024} ]\nclusterid = 1\n`,
   );
   writeFileSync(
     path.join(home, 'sfld.cfg'),
@@ -113,7 +116,9 @@ test('a second Snowflock on a taken port fails with the cause and leaves nothing
   assertNothingRunning(second.home);
 
   // The first one is untouched and still answers as itself.
-  const health = (await (await fetch(`http://127.0.0.1:${first.masterPort}/healthz`)).json()) as { startNonce?: string };
+  const firstUrl = `https://127.0.0.1:${first.masterPort}`;
+  const pinned = sfmdTransport(firstUrl, homeTrust(snowflockPaths(first.home))).fetch;
+  const health = (await (await pinned(`${firstUrl}/healthz`)).json()) as { startNonce?: string };
   assert.equal(health.startNonce, readFileSync(path.join(first.home, 'run', 'sfmd.nonce'), 'utf8').trim());
   assert.equal((await runSf(['sfmd', 'start'], first.env)).code, 0, 'a start over the running sfmd finds it as itself');
 });

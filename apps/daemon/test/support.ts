@@ -19,6 +19,7 @@ import { appRouter } from '../src/master/api/router.ts';
 import { ensureAdminToken } from '../src/master/auth.ts';
 import { recordHeartbeat, registerHost, sweepSilentHosts, syncConfiguredHosts } from '../src/master/hosts.ts';
 import { createServices, type MasterServices, type Timing } from '../src/master/services.ts';
+import { tokenRegistry } from '../src/master/tokens.ts';
 
 export const GiB = 2 ** 30;
 export const MiB = 2 ** 20;
@@ -41,6 +42,7 @@ export function makeConfig(hosts: HostSpec[]): SfmdConfig {
     clusterId: 1,
     keepOperations: DEFAULT_KEEP_OPERATIONS,
     rateLimits: { ...DEFAULT_RATE_LIMITS },
+    metrics: 'token',
   };
 }
 
@@ -89,7 +91,8 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
   const links = new RecordingHostLinks();
   const svc = createServices({ db, log, config: makeConfig(hosts), allocator: getAllocator('default'), timing, links });
   await syncConfiguredHosts(svc, paths);
-  const { token } = ensureAdminToken(paths.adminToken);
+  const { token, created } = ensureAdminToken(paths.adminToken);
+  await tokenRegistry(svc).adoptAdminToken(token, created);
   const fixture: MasterFixture = {
     svc,
     paths,
@@ -100,7 +103,7 @@ export async function masterFixture(hosts: HostSpec[], timing: Partial<Timing> =
       for (const name of names) await registerHost(svc, name, registration());
     },
     async caller(headers) {
-      return appRouter.createCaller(await contextFromHeaders(svc, token, headers));
+      return appRouter.createCaller(await contextFromHeaders(svc, headers));
     },
     admin(domain) {
       return fixture.caller({ authorization: `Bearer ${token}`, ...(domain ? { 'x-snowflock-domain': domain } : {}) });
@@ -182,6 +185,7 @@ export class RecordingHostLinks implements HostLinks {
     const answers: { [K in HostCommand]: HostCommandMap[K][1] } = {
       'domain:boot': { state: 'running' },
       'domain:destroy': { state: 'stopped' },
+      'ticket:shells': { preparing: (payload as HostCommandMap['ticket:shells'][0]).count },
       'domain:clone-remote': {
         clones: (payload as HostCommandMap['domain:clone-remote'][0]).clones?.map((c) => ({ vmid: c.vmid, ok: true, error: null })) ?? [],
       },
@@ -206,6 +210,7 @@ export class RecordingHostLinks implements HostLinks {
       'host:ping': { receivedAt: Date.now() },
       'host:reregister': registration(),
       'ticket:ended': { released: 0 },
+      'fork:release': { stopped: 0 },
       'host:inventory': {
         domains: [...this.vmsOf(host)].map(([address, state]) => {
           const [clusterid, vmid] = address.split(':').map(Number);

@@ -44,7 +44,7 @@ test('guest API calls travel hypercall → sfld → sfmd, stamped with the guest
     .sort();
   // The tour's second dispose of the same ticket is refused: counted, not kept as an Operation row.
   assert.deepEqual(guestOps, ['ticket.dispose:succeeded', 'ticket.request:succeeded']);
-  const health = (await (await fetch(`${c.url}/healthz`)).json()) as { guestRefusals: { total: number } };
+  const health = (await (await c.fetch(`${c.url}/healthz`)).json()) as { guestRefusals: { total: number } };
   assert.ok(health.guestRefusals.total >= 1, JSON.stringify(health.guestRefusals));
 });
 

@@ -43,6 +43,13 @@ export function LiveFeedProvider({ children }: { children: ReactNode }) {
         source.addEventListener(name, (e) => {
           const payload = JSON.parse((e as MessageEvent<string>).data) as unknown;
           if (name === 'feed:status') setStatus(payload as FeedStatusView);
+          if (name === 'session:ended') {
+            // The token opens nothing any more: what the page shows would only go stale.
+            stopped = true;
+            source?.close();
+            window.location.assign(`/signin?expired=1&next=${encodeURIComponent(window.location.pathname)}`);
+            return;
+          }
           bus.emit(name, payload);
         });
       }

@@ -1,14 +1,17 @@
 'use client';
-// The dashboard's top bar: the name, the views (the current one marked), the live feed's state in
-// words, and sign out. On a phone the views wrap below the name.
+// The dashboard's top bar: the name, the views (the current one marked; Seed only for tokens that may
+// seed), the live feed's state in words, who is signed in with which role, and sign out. On a phone the
+// views wrap below the name.
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
 import { useFeedStatus } from './live-feed.tsx';
+import { TimeZoneToggle } from './time-zone.tsx';
+import { useCanOperate, useSession } from './session.tsx';
 
 const VIEWS = [
   { href: '/hosts', label: 'Hosts' },
   { href: '/clusters', label: 'Clusters' },
-  { href: '/seed', label: 'Seed' },
+  { href: '/seed', label: 'Seed', operate: true },
   { href: '/operations', label: 'Operations' },
 ];
 
@@ -17,13 +20,15 @@ const FEED_TEXT = { connecting: 'connecting…', live: 'live', 'sfmd-down': 'sfm
 export function TopBar() {
   const path = usePathname();
   const feed = useFeedStatus();
+  const session = useSession();
+  const canOperate = useCanOperate();
   return (
-    <header className="topbar">
+    <header className="topbar" data-role={session?.role}>
       <Link href="/hosts" className="brand">
         <span aria-hidden="true">❄</span> SFDashBoard
       </Link>
       <nav className="views" aria-label="views">
-        {VIEWS.map((v) => (
+        {VIEWS.filter((v) => !v.operate || canOperate).map((v) => (
           <Link key={v.href} href={v.href} className="views__link" aria-current={path.startsWith(v.href) ? 'page' : undefined}>
             {v.label}
           </Link>
@@ -39,6 +44,12 @@ export function TopBar() {
           <span className="feed__dot" aria-hidden="true" />
           {FEED_TEXT[feed.state]}
         </span>
+        <TimeZoneToggle />
+        {session?.name && (
+          <span className="topbar__who" data-testid="session-who" data-role={session.role} title={`signed in with token '${session.name}'`}>
+            {session.name} · {session.role}
+          </span>
+        )}
         <SignOut />
       </div>
     </header>

@@ -21,6 +21,7 @@ export type ClusterPage = Outputs['dashboard']['cluster'];
 export type TicketInfo = ClusterPage['tickets'][number];
 export type FigureSamples = ClusterPage['figures'][number];
 export type Operation = Outputs['operations']['list'][number];
+export type OperationPage = Outputs['operations']['page'];
 export type ExampleGuest = Outputs['dashboard']['guests'][number];
 export type SeedCheck = Outputs['dashboard']['checkSeed'];
 export type SeededCluster = Outputs['cluster']['seed'];
@@ -32,22 +33,26 @@ export type HostMetricsEvent = HostMetrics & { host: string };
 
 /** What /api/live streams to the browser: sfmd's dashboard events, unchanged, plus the feed's own state. */
 export interface LiveEventMap {
-  'host:metrics': HostMetricsEvent;
+  /** Each host's latest sample, batched by sfmd a few times a second. */
+  'host:metrics-batch': HostMetricsEvent[];
   'host:state': HostStateEvent;
   'domain:state': DomainStateEvent;
   'operation:progress': OperationProgressEvent;
   'domain:figures': DomainFiguresEvent;
   /** The Next server's link to sfmd: up, or down with the reason (it keeps retrying). */
   'feed:status': FeedStatus;
+  /** sfmd ended the feed: the session's token was revoked or expired (the page goes to sign in). */
+  'session:ended': { reason: string };
 }
 export type LiveEventName = keyof LiveEventMap;
 export const LIVE_EVENTS: readonly LiveEventName[] = [
-  'host:metrics',
+  'host:metrics-batch',
   'host:state',
   'domain:state',
   'operation:progress',
   'domain:figures',
   'feed:status',
+  'session:ended',
 ];
 
 export interface FeedStatus {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DomainState, TicketState } from '@snowflock/daemon/states';
-import { buildClusterTree, describeEnding, mergeableTickets, type TreeDomain, type TreeTicket } from './cluster-tree.ts';
+import { buildClusterTree, describeEnding, mergeableTickets, shutdownStops, type TreeDomain, type TreeTicket } from './cluster-tree.ts';
 
 const T1 = '11111111-1111-4111-8111-111111111111';
 const T2 = '22222222-2222-4222-8222-222222222222';
@@ -85,4 +85,42 @@ test('endings read as people say them', () => {
   assert.equal(describeEnding({ state: 'exited', exitCode: 0, endReason: null }), 'exited 0');
   assert.equal(describeEnding({ state: 'crashed', exitCode: null, endReason: 'triple fault' }), 'crashed: triple fault');
   assert.equal(describeEnding({ state: 'merged', exitCode: null, endReason: null }), 'merged');
+});
+
+test('several generations out at once sit side by side under the master; a shutdown would stop them all', () => {
+  const T3 = '33333333-3333-4333-8333-333333333333';
+  // Getting Started: sfdotix 1 + sfdoclone (vmid 1), then sfclone 2 while it runs (vmids 2, 3), then a spare ticket.
+  const tree = buildClusterTree(
+    [dom(0, 'running', null), dom(1, 'running', T1), dom(3, 'running', T2), dom(2, 'exited', T2)],
+    [
+      ticket(T1, 'outstanding', '2026-01-01T00:00:10Z', [1]),
+      ticket(T2, 'outstanding', '2026-01-01T00:00:20Z', [2, 3]),
+      ticket(T3, 'unused', '2026-01-01T00:00:30Z', [4]),
+    ],
+  );
+  assert.deepEqual(
+    tree.branches.map((b) => [b.ticket.ticket, b.clones.map((c) => c.vmid), b.reserved.map((r) => r.vmid)]),
+    [
+      [T1, [1], []],
+      [T2, [2, 3], []],
+      [T3, [], [4]],
+    ],
+  );
+  assert.deepEqual(mergeableTickets(tree), [T1, T2]);
+  const stops = shutdownStops(tree);
+  assert.deepEqual(
+    stops.clones.map((c) => c.vmid),
+    [1, 3],
+    'live clones only: the exited one needs no stopping',
+  );
+  assert.deepEqual(
+    stops.tickets.map((t) => [t.ticket, t.state]),
+    [
+      [T1, 'outstanding'],
+      [T2, 'outstanding'],
+      [T3, 'unused'],
+    ],
+  );
+  const done = buildClusterTree([dom(0, 'running', null), dom(1, 'merged', T1)], [ticket(T1, 'merged', '2026-01-01T00:00:10Z', [1])]);
+  assert.deepEqual(shutdownStops(done), { clones: [], tickets: [] });
 });

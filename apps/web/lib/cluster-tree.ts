@@ -1,6 +1,7 @@
 // The Cluster View's tree: a cluster's domains and tickets → its master at the root, then one branch
 // per ticket (a clone generation) holding that ticket's clones and its allocation map. Pure, tested.
 import { isLiveDomainState, type DomainState, type TicketState } from '@snowflock/daemon/states';
+import type { RowDisk } from './disk-figures.ts';
 
 /** The fields of a domain row the tree needs (sfmd's state.domains / dashboard.cluster rows). */
 export interface TreeDomain {
@@ -12,8 +13,8 @@ export interface TreeDomain {
   mac: string | null;
   /** What its NIC moved (live, or final once ended); null or absent: no NIC, or no figures yet. */
   net?: { rxBytes: number; txBytes: number; live: boolean } | null;
-  /** Its disk: the cluster's image and what the VM wrote and its overlay holds (as of the row); null or absent: none. */
-  disk?: { image: string; figures: { writtenBytes: number; overlayBytes: number } | null; live: boolean } | null;
+  /** Its disk: the cluster's image, what the VM wrote, its overlay holds and it fetched remotely (as of the row); null or absent: none. */
+  disk?: RowDisk | null;
   vcpus: number;
   memory: number;
   ticket: string | null;
@@ -99,4 +100,14 @@ export function buildClusterTree(domains: readonly TreeDomain[], tickets: readon
 /** Which tickets can be merged now: outstanding ones (their clones are out). */
 export function mergeableTickets(tree: ClusterTree): string[] {
   return tree.branches.filter((b) => b.ticket.state === 'outstanding').map((b) => b.ticket.ticket);
+}
+
+/**
+ * What a shutdown would stop besides the master: live clones and tickets not merged or disposed. While any
+ * remain sfmd refuses a plain shutdown (seed), so the dashboard lists them and offers to force it.
+ */
+export function shutdownStops(tree: ClusterTree): { clones: DomainNode[]; tickets: TreeTicket[] } {
+  const clones = [...tree.branches.flatMap((b) => b.clones), ...tree.strays].filter((n) => n.live && n.vmid !== 0);
+  const tickets = tree.branches.map((b) => b.ticket).filter((t) => t.state === 'unused' || t.state === 'outstanding');
+  return { clones: clones.sort((a, b) => a.vmid - b.vmid), tickets };
 }

@@ -1,4 +1,4 @@
-// How numbers read on the dashboard: sizes in binary units, percentages, durations and clock times.
+// How numbers read on the dashboard: sizes in binary units, percentages, durations and times of day.
 // Pure functions, shared by server and client components so both render the same text.
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -46,11 +46,33 @@ export function formatCount(n: number): string {
   return Number.isFinite(n) ? n.toLocaleString('en-US') : '—';
 }
 
-/** "14:03:22" in the viewer's time zone; the ISO string in a title attribute carries the date. */
-export function formatClock(iso: string | number): string {
+export type TimeZoneChoice = 'local' | 'utc';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** A moment's calendar fields in the viewer's zone or in UTC (Date's own getters: no Intl zone database needed). */
+function fields(d: Date, zone: TimeZoneChoice) {
+  return zone === 'utc'
+    ? { y: d.getUTCFullYear(), mo: d.getUTCMonth(), day: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds() }
+    : { y: d.getFullYear(), mo: d.getMonth(), day: d.getDate(), h: d.getHours(), mi: d.getMinutes(), s: d.getSeconds() };
+}
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * Every time the dashboard shows: "14:03:22" when it is today in that zone, "5 Dec 14:03:22" on another
+ * day, "5 Dec 2025 14:03:22" in another year; " UTC" marks UTC times so a screenshot cannot be misread.
+ * `now: null` always writes the date (the same text on server and browser, whatever their clocks say).
+ */
+export function formatWhen(iso: string | number, zone: TimeZoneChoice, now: number | null): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '—';
-  return d.toLocaleTimeString('en-GB', { hour12: false });
+  const f = fields(d, zone);
+  const clock = `${two(f.h)}:${two(f.mi)}:${two(f.s)}${zone === 'utc' ? ' UTC' : ''}`;
+  const today = now === null ? null : fields(new Date(now), zone);
+  if (today && today.y === f.y && today.mo === f.mo && today.day === f.day) return clock;
+  const year = today && today.y === f.y ? '' : ` ${f.y}`;
+  return `${f.day} ${MONTHS[f.mo]}${year} ${clock}`;
 }
 
 export function formatAgo(iso: string | null, now: number): string {

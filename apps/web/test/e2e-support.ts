@@ -14,6 +14,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, writeOneHostConfigs } from '@snowflock/daemon/testing';
 
 export { cannotRunVms } from '@snowflock/daemon/testing';
+import { snowflockPaths } from '@snowflock/daemon/paths';
+import { sfmdTransport } from '@snowflock/daemon/pinned-tls';
+import { homeTrust } from '@snowflock/daemon/sfmd-trust';
 
 export const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SF_BIN = path.resolve(WEB_DIR, '../daemon/bin/sf.mjs');
@@ -48,11 +51,21 @@ export async function startSnowflock(t: TestContext, capacity = { cpus: 8, ramGi
   });
   await sfJson(['sfmd', 'start'], home);
   assert.equal((await sfJson(['sfld', 'start'], home)).registered, true);
+  const url = `https://127.0.0.1:${port}`;
+  homes.set(url, home);
   return {
     home,
-    url: `http://127.0.0.1:${port}`,
+    url,
     adminToken: readFileSync(path.join(home, 'admin.token'), 'utf8').trim(),
+    /** fetch() for sfmd's URLs, pinned to its certificate. */
+    fetch: sfmdTransport(url, () => homeTrust(snowflockPaths(home))).fetch,
     stopSfld: () => sfJson(['sfld', 'stop'], home),
+    /** `sf seed CFG`, as a user seeds from a file (what the form cannot give yet, e.g. a disk_image). */
+    seedFile: async (cfg: string) => (await sfJson(['seed', cfg], home)) as { clusterid: number },
+    /** `sf token create NAME --role ROLE`: the new token's secret. */
+    token: async (name: string, role: 'read' | 'operate' | 'admin') =>
+      ((await sfJson(['token', 'create', name, '--role', role], home)) as { secret: string }).secret,
+    revokeToken: (name: string) => sfJson(['token', 'revoke', name], home),
   };
 }
 
@@ -71,6 +84,9 @@ function nextBin(): string {
   return createRequire(path.join(WEB_DIR, 'package.json')).resolve('next/dist/bin/next');
 }
 
+/** The data directory of each sfmd startSnowflock started, by URL: the dashboard reads the pin of its certificate there. */
+const homes = new Map<string, string>();
+
 /** `next start` of the built dashboard, pointed at `sfmdUrl`; its whole process group ends with the test. */
 export async function startDashboard(t: TestContext, sfmdUrl: string): Promise<string> {
   const port = await freePort();
@@ -78,7 +94,13 @@ export async function startDashboard(t: TestContext, sfmdUrl: string): Promise<s
     cwd: WEB_DIR,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SNOWFLOCK_SFMD_URL: sfmdUrl, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' },
+    env: {
+      ...process.env,
+      SNOWFLOCK_SFMD_URL: sfmdUrl,
+      ...(homes.has(sfmdUrl) ? { SNOWFLOCK_HOME: homes.get(sfmdUrl) } : {}),
+      NEXT_TELEMETRY_DISABLED: '1',
+      NODE_ENV: 'production',
+    },
   });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -144,6 +166,45 @@ export async function launchChromium(t: TestContext): Promise<Browser> {
     clearTimeout(timer);
   });
   return browser;
+}
+
+/**
+ * Makes `page.goto` and `page.waitForURL` return only once React has revealed the streamed page. On a full load
+ * React 19 throttles the reveal of a streamed Suspense segment (up to ~300 ms after `load`): meanwhile the page is
+ * in the DOM twice, once visible and once in a hidden `<div id="S:n">` at the end of the body, and any locator
+ * may match both. Users never see the hidden copy; tests must not trip on it.
+ */
+export function waitForStreamedReveal(page: Page): Page {
+  const revealed = () =>
+    page.waitForFunction(() => document.querySelector('body > div[hidden][id^="S:"]') === null, undefined, { timeout: 10_000 });
+  const goto = page.goto.bind(page);
+  const waitForURL = page.waitForURL.bind(page);
+  page.goto = async (...args: Parameters<Page['goto']>) => {
+    const response = await goto(...args);
+    await revealed();
+    return response;
+  };
+  page.waitForURL = async (...args: Parameters<Page['waitForURL']>) => {
+    await waitForURL(...args);
+    await revealed();
+  };
+  return page;
+}
+
+const AXE_SCRIPT = createRequire(path.join(WEB_DIR, 'package.json')).resolve('axe-core/axe.min.js');
+
+/** axe-core's serious and critical findings on the page as it is now, one line each (rule, what, where). */
+export async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ path: AXE_SCRIPT });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: AxeViolation[] }> } }).axe;
+    type AxeViolation = { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] };
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => String(n.target)) }));
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.targets.slice(0, 5).join(', ')})`);
 }
 
 /** Screenshots of what the page shows (the viewport), named in the order they were taken. */

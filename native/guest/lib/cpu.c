@@ -24,6 +24,7 @@ struct tss64 {
 } __attribute__((packed));
 
 extern char sf_kstack_top[];
+extern int sf_smp_kernel_entry; /* smp.c: no secondaries for a VM entered in kernel mode */
 void sf_idt_install(uint16_t code_selector);
 
 /* Selectors: 0x10/0x18 kernel code/data (the same as the VMM's GDT), 0x23/0x2b user data/code,
@@ -114,6 +115,7 @@ static void set_control_registers(void) {
 
 void sf_cpu_setup(const struct sf_bootinfo *bi) {
   (void)bi;
+  sf_smp_kernel_entry = 1;
   set_control_registers();
   load_gdt_tss();
   sf_idt_install(0x10);

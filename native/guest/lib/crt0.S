@@ -18,8 +18,8 @@ _start:
   lea sf_kstack_top(%rip), %rsp     /* our own stack in either mode */
   xor %ebp, %ebp
 
-  /* Clear .bss (the VMM zero-fills p_memsz > p_filesz, but a guest must not depend on it).
-   * Nothing lives on either stack yet, so clearing them (they are in .bss) is harmless. */
+  /* Clear .bss (the VMM zero-fills p_memsz > p_filesz, but a guest must not depend on it). The
+   * stacks are in .noinit, past it: they need no zeroes, and clearing them cost page faults. */
   lea __bss_start(%rip), %rdi
   lea __bss_end(%rip), %rcx
   sub %rdi, %rcx
@@ -66,7 +66,7 @@ sf_mxcsr_default:
 sf_image_tag:
   .asciz "snowflock flat guest, abi 1"
 
-  .section .bss.stack, "aw", @nobits
+  .section .noinit.stack, "aw", @nobits  /* not cleared with .bss (flat.ld) */
   .balign 4096
   .globl sf_stack_bottom
 sf_stack_bottom:

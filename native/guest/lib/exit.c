@@ -15,7 +15,10 @@ __attribute__((noreturn)) void sf_terminate(int code) {
   for (;;) cpu_relax();
 }
 
+void (*sf_exit_hook)(int code);
+
 __attribute__((noreturn)) void exit(int code) {
+  if (sf_exit_hook) sf_exit_hook(code);
   if (!sf_stack_intact()) {
     static const char msg[] = "\nsnowflock guest: stack overflow detected at exit\n";
     sf_flush();

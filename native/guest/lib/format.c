@@ -1,9 +1,10 @@
 /* printf-style formatting for the flat-guest libc: one formatter (sf_format) that emits through
- * a callback, and vsnprintf/snprintf on top of it. Pure code, no I/O: host tests compare it
- * against the host libc's snprintf. */
+ * a callback, and vsnprintf on top of it (the variadic entry points are in lib/varargs.c). Pure code,
+ * no I/O: host tests compare it against the host libc's snprintf. */
 #include <sfguest/stdio.h>
 #include <sfguest/string.h>
 #include <stdint.h>
+#include "format_internal.h"
 
 struct spec {
   int left, zero, plus, space, alt;
@@ -88,6 +89,95 @@ static long long take_signed(va_list *ap, enum len_mod m) {
     case L_INTMAX: return va_arg(*ap, intmax_t);
     default: return va_arg(*ap, int);
   }
+}
+
+/* A double argument, as its bits: this file is built without SSE, so va_arg(double) is out of reach. The
+ * x86-64 va_list is read by hand instead: 8 XMM slots of 16 bytes after the 48 bytes of general registers,
+ * filled by a variadic function built with SSE (lib/varargs.c), then the stack. */
+struct va_regs {
+  unsigned gp_offset, fp_offset;
+  char *overflow_arg_area, *reg_save_area;
+} __attribute__((may_alias));
+typedef uint64_t __attribute__((may_alias)) u64_alias;
+
+static uint64_t take_double_bits(va_list *ap) {
+  struct va_regs *r = (struct va_regs *)(void *)*ap;
+  if (r->fp_offset < 48 + 8 * 16) {
+    uint64_t v = *(const u64_alias *)(void *)(r->reg_save_area + r->fp_offset);
+    r->fp_offset += 16;
+    return v;
+  }
+  uint64_t v = *(const u64_alias *)(void *)r->overflow_arg_area;
+  r->overflow_arg_area += 8;
+  return v;
+}
+
+static int digit_at(const struct sf_dec *x, int i) { return i >= 0 && i < x->n ? x->d[i] : '0'; }
+
+/* %f %e %g (and upper case) with C's flags, width and precision; inf and nan as glibc spells them. */
+static void emit_float(struct out *o, const struct spec *sp, char conv, uint64_t bits) {
+  int upper = conv == 'F' || conv == 'E' || conv == 'G';
+  char lower = (char)(upper ? conv - 'A' + 'a' : conv);
+  const char *sign = bits >> 63 ? "-" : sp->plus ? "+" : sp->space ? " " : "";
+  int slen = *sign ? 1 : 0;
+  if (((bits >> 52) & 0x7ff) == 0x7ff) {
+    const char *word = bits & ((1ull << 52) - 1) ? (upper ? "NAN" : "nan") : (upper ? "INF" : "inf");
+    int pad = sp->width - slen - 3;
+    if (!sp->left) emit_n(o, ' ', pad);
+    if (slen) emit(o, *sign);
+    for (int i = 0; i < 3; i++) emit(o, word[i]);
+    if (sp->left) emit_n(o, ' ', pad);
+    return;
+  }
+  struct sf_dec x;
+  sf_dec_from_bits(bits, &x);
+  int prec = sp->precision < 0 ? 6 : sp->precision;
+  int style_e = lower == 'e', frac;
+  if (lower == 'g') {
+    int p = prec ? prec : 1;
+    sf_dec_round(&x, p);
+    int exp10 = x.n ? x.point - 1 : 0;
+    style_e = !(p > exp10 && exp10 >= -4);
+    frac = style_e ? p - 1 : p - 1 - exp10;
+    /* Without #, %g drops the fraction's trailing zeros (and the point if nothing is left). */
+    if (!sp->alt) {
+      int significant = style_e ? (x.n > 1 ? x.n - 1 : 0) : (x.n - x.point > 0 ? x.n - x.point : 0);
+      if (frac > significant) frac = significant;
+    }
+  } else {
+    frac = prec;
+    sf_dec_round(&x, style_e ? prec + 1 : x.point + prec);
+  }
+  int exp10 = x.n ? x.point - 1 : 0;
+  int has_point = frac > 0 || sp->alt;
+  int body;
+  char expdigits[8];
+  int ne = 0;
+  if (style_e) {
+    for (unsigned v = (unsigned)(exp10 < 0 ? -exp10 : exp10); v || ne < 2; v /= 10)
+      expdigits[ne++] = (char)('0' + v % 10);
+    body = 1 + has_point + frac + 2 + ne;
+  } else {
+    body = (x.point > 0 ? x.point : 1) + has_point + frac;
+  }
+  int pad = sp->width - slen - body;
+  if (!sp->left && !sp->zero) emit_n(o, ' ', pad);
+  if (slen) emit(o, *sign);
+  if (!sp->left && sp->zero) emit_n(o, '0', pad);
+  if (style_e) {
+    emit(o, x.n ? x.d[0] : '0');
+    if (has_point) emit(o, '.');
+    for (int i = 1; i <= frac; i++) emit(o, (char)digit_at(&x, i));
+    emit(o, upper ? 'E' : 'e');
+    emit(o, exp10 < 0 ? '-' : '+');
+    while (ne) emit(o, expdigits[--ne]);
+  } else {
+    if (x.point <= 0) emit(o, '0');
+    for (int i = 0; i < x.point; i++) emit(o, (char)digit_at(&x, i));
+    if (has_point) emit(o, '.');
+    for (int i = 0; i < frac; i++) emit(o, (char)digit_at(&x, x.point + i));
+  }
+  if (sp->left) emit_n(o, ' ', pad);
 }
 
 int sf_format(void (*put)(char c, void *ctx), void *ctx, const char *fmt, va_list ap_in) {
@@ -184,6 +274,12 @@ int sf_format(void (*put)(char c, void *ctx), void *ctx, const char *fmt, va_lis
         break;
       }
       case 's': emit_str(&o, &sp, va_arg(ap, const char *)); break;
+      case 'f':
+      case 'F':
+      case 'e':
+      case 'E':
+      case 'g':
+      case 'G': emit_float(&o, &sp, conv, take_double_bits(&ap)); break;
       case 'c': {
         char c = (char)va_arg(ap, int);
         if (!sp.left) emit_n(&o, ' ', sp.width - 1);
@@ -220,7 +316,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap) {
   return n;
 }
 
-int snprintf(char *buf, size_t size, const char *fmt, ...) {
+int sf_snprintf_gpr(char *buf, size_t size, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(buf, size, fmt, ap);

@@ -5,6 +5,7 @@
  * benchmark turned that off with sf_malloc_set_hints(0) to measure the difference). */
 #include <sfguest/hypercall.h>
 #include <sfguest/malloc.h>
+#include <sfguest/smp.h>
 #include <sfguest/stdlib.h>
 #include <sfguest/string.h>
 #include <stdint.h>
@@ -142,7 +143,7 @@ static struct blk *grow(size_t need) {
   return b;
 }
 
-void *malloc(size_t n) {
+static void *malloc_unlocked(size_t n) {
   size_t need = block_size_for(n ? n : 1);
   if (!need) return 0;
   struct fblk *f = free_head;
@@ -155,15 +156,21 @@ void *malloc(size_t n) {
   return payload_of(b);
 }
 
+/* Every vCPU may allocate (sfguest/smp.h): one lock around the whole heap. */
+static sf_spinlock_t heap_lock = SF_SPINLOCK_INIT;
+
+/* Called with heap_lock held: it is let go before a panic, which prints (and which the host tests survive). */
 static struct blk *checked_header(void *p, const char *who) {
   struct blk *b = header_of(p);
   uintptr_t a = (uintptr_t)b;
-  if (a < heap_lo || a + HDR > heap_brk || (a & 15) || !used(b) || bsize(b) < MIN_BLOCK)
+  if (a < heap_lo || a + HDR > heap_brk || (a & 15) || !used(b) || bsize(b) < MIN_BLOCK) {
+    sf_spin_unlock(&heap_lock);
     sf_panic("%s(%p): not an allocated block (double free or heap corruption)", who, p);
+  }
   return b;
 }
 
-void free(void *p) {
+static void free_unlocked(void *p) {
   if (!p) return;
   struct blk *b = checked_header(p, "free");
   size_t size = bsize(b);
@@ -189,10 +196,10 @@ void *calloc(size_t n, size_t size) {
   return p;
 }
 
-void *realloc(void *p, size_t n) {
-  if (!p) return malloc(n);
+static void *realloc_unlocked(void *p, size_t n) {
+  if (!p) return malloc_unlocked(n);
   if (!n) {
-    free(p);
+    free_unlocked(p);
     return 0;
   }
   struct blk *b = checked_header(p, "realloc");
@@ -202,10 +209,10 @@ void *realloc(void *p, size_t n) {
   if (need > cur) {
     struct blk *next = next_blk(b);
     if (used(next) || cur + bsize(next) < need) {
-      void *q = malloc(n);
+      void *q = malloc_unlocked(n);
       if (!q) return 0;
       memcpy(q, p, cur - HDR);
-      free(p);
+      free_unlocked(p);
       return q;
     }
     list_remove(next);
@@ -215,13 +222,13 @@ void *realloc(void *p, size_t n) {
   return p;
 }
 
-void *aligned_alloc(size_t align, size_t n) {
+static void *aligned_alloc_unlocked(size_t align, size_t n) {
   if (align & (align - 1)) return 0;
-  if (align <= 16) return malloc(n);
+  if (align <= 16) return malloc_unlocked(n);
   if (n > (size_t)-1 - align - MIN_BLOCK) return 0;
   size_t need = block_size_for(n);
   if (!need) return 0;
-  char *p = malloc(n + align + MIN_BLOCK);
+  char *p = malloc_unlocked(n + align + MIN_BLOCK);
   if (!p) return 0;
   uintptr_t a = align_up((uintptr_t)p, align);
   while (a != (uintptr_t)p && a - (uintptr_t)p < MIN_BLOCK) a += align;
@@ -246,6 +253,33 @@ void *aligned_alloc(size_t align, size_t n) {
   }
   split_tail(b, need);
   return (void *)a;
+}
+
+void *malloc(size_t n) {
+  sf_spin_lock(&heap_lock);
+  void *p = malloc_unlocked(n);
+  sf_spin_unlock(&heap_lock);
+  return p;
+}
+
+void free(void *p) {
+  sf_spin_lock(&heap_lock);
+  free_unlocked(p);
+  sf_spin_unlock(&heap_lock);
+}
+
+void *realloc(void *p, size_t n) {
+  sf_spin_lock(&heap_lock);
+  void *q = realloc_unlocked(p, n);
+  sf_spin_unlock(&heap_lock);
+  return q;
+}
+
+void *aligned_alloc(size_t align, size_t n) {
+  sf_spin_lock(&heap_lock);
+  void *q = aligned_alloc_unlocked(align, n);
+  sf_spin_unlock(&heap_lock);
+  return q;
 }
 
 void sf_heap_stats(struct sf_heap_stats *out) {

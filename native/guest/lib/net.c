@@ -30,10 +30,26 @@ static struct {
   struct sf_vnet vnet;
 } g;
 
-/* One clock read per poll serves lwIP's timers (sys_now) and every timeout: each read is a VM exit. */
+/* One clock read per poll serves lwIP's timers (sys_now) and every timeout: each read is a VM exit. The read
+ * is an SF_HC_WAIT with no timeout when the VMM has it: it answers the time too, and it takes back a device
+ * interrupt that is old news (the rings are looked at right after), so that the next real wait sleeps. A
+ * wait that just returned left the time in clock_ms already (clock_fresh). */
 static uint64_t clock_ms;
+static int clock_fresh;
+static int no_wait; /* the VMM answered SF_HC_WAIT with an error (an older VMM): only poll */
 uint64_t sf_net_clock_ms(void) { return clock_ms; }
-static void clock_update(void) { clock_ms = sf_time_ns() / 1000000u; }
+static void clock_update(void) {
+  if (clock_fresh) {
+    clock_fresh = 0;
+    return;
+  }
+  long now = no_wait ? -1 : sf_hc_wait(0);
+  if (now < 0) {
+    no_wait = 1;
+    now = (long)sf_time_ns();
+  }
+  clock_ms = (uint64_t)now / 1000000u;
+}
 int sf_net_ready(void) { return g.nic_ready; }
 uint8_t sf_net_netif_index(void) { return netif_get_index(&g.netif); }
 struct netif *sf_net_netif(void) {
@@ -62,7 +78,9 @@ static err_t link_output(struct netif *netif, struct pbuf *p) {
 static err_t netif_setup(struct netif *netif) {
   netif->name[0] = 'v';
   netif->name[1] = 'n';
-  netif->mtu = 1500;
+  /* The cluster network crosses hosts in VXLAN over 1500-byte links: 50 bytes of its headers leave 1450
+   * for IP, so larger packets are fragmented here (once) rather than by the hosts (outer fragments, slow). */
+  netif->mtu = SF_NET_MTU;
   netif->hwaddr_len = 6;
   memcpy(netif->hwaddr, g.vnet.mac, 6);
   netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
@@ -141,6 +159,30 @@ void sf_net_poll(void) {
   sf_vnet_kick(&g.vnet);
 }
 
+void sf_net_flush(void) {
+  if (g.nic_ready) sf_vnet_kick(&g.vnet);
+}
+
+void sf_net_wait(unsigned max_ms) {
+  /* No need to poll first: a frame that came after the last poll's look at the ring raised the NIC's
+   * interrupt, and the wait then returns at once. */
+  if (g.nic_ready && !no_wait && max_ms) {
+    /* Not past lwIP's next timer (retransmits, delayed ACKs, DHCP), which is measured from the last poll. */
+    u32_t next = sys_timeouts_sleeptime();
+    if (next < max_ms) max_ms = next;
+    if (max_ms) {
+      long now = sf_hc_wait((unsigned long)max_ms * 1000000ul);
+      if (now < 0) {
+        no_wait = 1;
+      } else {
+        clock_ms = (uint64_t)now / 1000000u;
+        clock_fresh = 1;
+      }
+    }
+  }
+  sf_net_poll();
+}
+
 int sf_net_init(unsigned timeout_ms) {
   sf_net_stack_init();
   if (!g.nic_ready) {
@@ -163,7 +205,7 @@ int sf_net_init(unsigned timeout_ms) {
   for (;;) {
     if (dhcp_supplied_address(&g.netif)) return 0;
     if (clock_ms - start >= limit) return -SF_NET_ETIMEDOUT;
-    sf_net_poll();
+    sf_net_wait((unsigned)(limit - (clock_ms - start)));
   }
 }
 

@@ -8,6 +8,8 @@
 int sf_net_ready(void);
 /* lwIP's index of the virtio netif: every socket's pcb is bound to it. */
 uint8_t sf_net_netif_index(void);
+/* Notifies the NIC of frames lwIP queued (no clock read, no receive: one exit, or none if nothing is new). */
+void sf_net_flush(void);
 /* The monotonic clock in ms as of the last sf_net_poll (lwIP's sys_now and every timeout use it). */
 uint64_t sf_net_clock_ms(void);
 

@@ -68,16 +68,18 @@ static int map_err(err_t e) {
   }
 }
 
-/* Polls until done(k) says 1, or the socket's timeout passes (-SF_NET_ETIMEDOUT). The clock starts after
- * a first poll: the one from the last poll may be old if the program computed in between. */
+/* Polls until done(k) says 1, or the socket's timeout passes (-SF_NET_ETIMEDOUT), sleeping between polls
+ * that brought nothing. The clock starts after a first poll: the one from the last poll may be old if the
+ * program computed in between. */
 static int wait_for(struct sock *k, int (*done)(struct sock *)) {
   if (done(k)) return 0;
   sf_net_poll();
   uint64_t start = sf_net_clock_ms();
   for (;;) {
     if (done(k)) return 0;
-    if (k->timeout_ms && sf_net_clock_ms() - start >= k->timeout_ms) return -SF_NET_ETIMEDOUT;
-    sf_net_poll();
+    uint64_t spent = sf_net_clock_ms() - start;
+    if (k->timeout_ms && spent >= k->timeout_ms) return -SF_NET_ETIMEDOUT;
+    sf_net_wait(k->timeout_ms ? (unsigned)(k->timeout_ms - spent) : 1000u);
   }
 }
 
@@ -279,7 +281,7 @@ long sf_send(int s, const void *buf, size_t len) {
                         TCP_WRITE_FLAG_COPY | (done + chunk < len ? TCP_WRITE_FLAG_MORE : 0));
     if (e == ERR_MEM) { /* out of segments or heap for now: let acks free some, within the timeout */
       tcp_output(k->tcp);
-      sf_net_poll();
+      sf_net_wait(1);
       if (!short_since) short_since = sf_net_clock_ms() + 1;
       else if (k->timeout_ms && sf_net_clock_ms() + 1 - short_since >= k->timeout_ms) return -SF_NET_ENOMEM;
       continue;
@@ -289,7 +291,33 @@ long sf_send(int s, const void *buf, size_t len) {
     done += chunk;
   }
   if (k->tcp) tcp_output(k->tcp);
-  sf_net_poll();
+  sf_net_flush();
+  return (long)done;
+}
+
+/* sf_send without waiting: what fits in the send buffer now is queued and pushed; the caller comes back for
+ * the rest after polling (libsfmpi's progress loop, which must keep reading while it sends). */
+long sf_send_some(int s, const void *buf, size_t len) {
+  struct sock *k = get(s, 0);
+  if (!k) return -SF_NET_EBADF;
+  if (k->type != SF_SOCK_STREAM || k->listening) return -SF_NET_EINVAL;
+  if (k->err) return -k->err;
+  if (!k->tcp || !k->connected) return -SF_NET_ENOTCONN;
+  size_t done = 0;
+  while (done < len && sendable(k)) {
+    size_t chunk = len - done, room = tcp_sndbuf(k->tcp);
+    if (chunk > room) chunk = room;
+    if (chunk > 0xffff) chunk = 0xffff;
+    err_t e = tcp_write(k->tcp, (const uint8_t *)buf + done, (u16_t)chunk,
+                        TCP_WRITE_FLAG_COPY | (done + chunk < len ? TCP_WRITE_FLAG_MORE : 0));
+    if (e == ERR_MEM) break; /* out of segments for now: acks will free some */
+    if (e != ERR_OK) return -map_err(e);
+    done += chunk;
+  }
+  if (done) {
+    tcp_output(k->tcp);
+    sf_net_flush();
+  }
   return (long)done;
 }
 
@@ -333,7 +361,7 @@ long sf_sendto(int s, const void *buf, size_t len, uint32_t ip, uint16_t port) {
   ip_addr_t addr = IPADDR4_INIT(lwip_htonl(ip));
   err_t e = udp_sendto(k->udp, p, &addr, port);
   pbuf_free(p);
-  sf_net_poll();
+  sf_net_flush(); /* the datagram leaves now; what came in is the next poll's */
   return e == ERR_OK ? (long)len : -map_err(e);
 }
 

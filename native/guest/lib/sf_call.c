@@ -1,6 +1,7 @@
 /* The one path every seed API call takes: fill the shared request/reply block (union sf_hc_block),
  * ring the doorbell with its address, and turn rax and the reply's status into one SF_E* code.
- * Keeps sf_errno and the last error message for sf.h. */
+ * Keeps sf_errno and the last error message for sf.h. With sf_set_transport(SF_TRANSPORT_NET) the calls but
+ * clone.master go over the cluster network instead (sf_seed_transport, set by lib/api_net.c). */
 #include <sf.h>
 #include <sfguest/hypercall.h>
 #include <sfguest/string.h>
@@ -53,17 +54,30 @@ int sf_ticket_ok(const char *ticket, int allow_empty) {
   return n <= SF_TICKET_SIZE && (n > 0 || allow_empty);
 }
 
+int sf_succeed(void) {
+  sf_errno = 0;
+  errmsg[0] = 0;
+  return 0;
+}
+
+int (*sf_seed_transport)(unsigned nr, const struct sf_seed_args *a, unsigned timeout_ms, struct sf_hc_reply *rep);
+
 int sf_seed_call(unsigned nr, const struct sf_seed_args *a, const struct sf_hc_reply **reply) {
   memset(&block, 0, sizeof block);
-  block.req.nr = nr;
-  block.req.flags = a ? a->flags : 0;
-  block.req.nclones = a ? a->nclones : 0;
-  block.req.min = a ? a->min : 0;
-  block.req.status = a ? a->status : 0;
-  block.req.timeout_ms = timeout_ms;
-  if (a && a->ticket) strlcpy(block.req.ticket, a->ticket, sizeof block.req.ticket);
-
-  long rax = sf_hc1(nr, (unsigned long)(uintptr_t)&block);
+  long rax;
+  /* A fork's answer differs in every VM it makes: only the VMM can give it, so clone.master stays a hypercall. */
+  if (sf_seed_transport && nr != SF_HC_CLONE_MASTER) {
+    rax = sf_seed_transport(nr, a, timeout_ms, &block.rep);
+  } else {
+    block.req.nr = nr;
+    block.req.flags = a ? a->flags : 0;
+    block.req.nclones = a ? a->nclones : 0;
+    block.req.min = a ? a->min : 0;
+    block.req.status = a ? a->status : 0;
+    block.req.timeout_ms = timeout_ms;
+    if (a && a->ticket) strlcpy(block.req.ticket, a->ticket, sizeof block.req.ticket);
+    rax = sf_hc1(nr, (unsigned long)(uintptr_t)&block);
+  }
 
   /* Never trust the VMM's strings to be terminated. */
   block.rep.errmsg[SF_ERRMSG_LEN - 1] = 0;
@@ -77,6 +91,9 @@ int sf_seed_call(unsigned nr, const struct sf_seed_args *a, const struct sf_hc_r
   }
   /* SF_ECLONE is the highest code abi.h defines: anything beyond is not ours to interpret. */
   int code = status < -SF_ECLONE ? SF_EINTERNAL : (int)-status;
-  /* The VMM rejected the call itself (rax < 0): the reply block holds nothing of sfld's. */
-  return sf_fail(code, rax < 0 ? 0 : (block.rep.errmsg[0] ? block.rep.errmsg : 0));
+  /* The VMM answers sfld's failure in rax too, with the reply (and sfld's message) in the block; when it
+   * rejected the call itself the block still holds our request, whose nr (where rep.status lies) is
+   * positive, so the two cases never look alike. */
+  int replied = rax >= 0 || block.rep.status == rax;
+  return sf_fail(code, replied && block.rep.errmsg[0] ? block.rep.errmsg : 0);
 }

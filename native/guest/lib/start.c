@@ -20,13 +20,13 @@ extern const char sf_program_name[] __attribute__((weak));
 int main(int argc, char **argv);
 
 static const struct sf_bootinfo *boot;
-static unsigned current_vmid;
 static char cmdline[SF_CMDLINE_MAX + 1];
 static char *argv_store[SF_MAX_ARGS + 1];
 
 const struct sf_bootinfo *sf_bootinfo(void) { return boot; }
-unsigned sf_vmid(void) { return current_vmid; }
-void sf_set_vmid(unsigned vmid) { current_vmid = vmid; }
+/* Read fresh from the boot info each time: a fork (asked for by this program or by the host, at any
+ * moment) resumes each clone with the VMM having written the clone's own vmid there. */
+unsigned sf_vmid(void) { return ((const volatile struct sf_bootinfo *)boot)->vmid; }
 unsigned sf_clusterid(void) { return boot->clusterid; }
 unsigned long long sf_ram_bytes(void) { return boot->ram_bytes; }
 
@@ -60,7 +60,6 @@ __attribute__((noreturn)) void sf_libc_start(const struct sf_bootinfo *bi) {
   if (bi->magic != SF_BOOTINFO_MAGIC) bad_boot("no boot info (bad magic in rdi and at 0x600)");
   if (bi->abi_version != SF_ABI_VERSION) bad_boot("boot info has another ABI version");
   boot = bi;
-  current_vmid = bi->vmid;
 
   /* The heap is one contiguous range: it stops at the MMIO hole below 4 GiB (RAM beyond
    * SF_RAM_LOW_MAX continues at SF_RAM_HIGH_GPA and is left to the program). */

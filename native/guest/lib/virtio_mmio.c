@@ -157,6 +157,12 @@ int sf_virtqueue_wants_notify(const struct sf_virtqueue *q) {
   return !(__atomic_load_n(&q->used->flags, __ATOMIC_ACQUIRE) & SF_VRING_USED_F_NO_NOTIFY);
 }
 
+void sf_virtqueue_set_interrupt(struct sf_virtqueue *q, int on) {
+  __atomic_store_n(&q->avail->flags, on ? 0 : SF_VRING_AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
+  /* Full fence: the flag before our next read of used->idx (the device pushes, then reads the flag). */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 void sf_virtqueue_notify(struct sf_virtio_dev *d, const struct sf_virtqueue *q) {
   /* The device thread may only look at the rings after this exit: order our ring stores first. */
   __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -1,5 +1,6 @@
 /* The polled virtio-net driver (sfguest/virtio_net.h): fixed buffers per descriptor, frames copied in and
  * out, one notify per batch, used rings polled, link and MAC from a generation-consistent config read. */
+#include <sfguest/hypercall.h>
 #include <sfguest/malloc.h>
 #include <sfguest/string.h>
 #include <sfguest/time.h>
@@ -54,6 +55,8 @@ int sf_vnet_init(struct sf_vnet *n, unsigned nth) {
   for (uint16_t i = n->tx.num; i-- > 0;) n->tx_free[n->tx_nfree++] = i;
   n->tx_unnotified = n->rx_unnotified = 0;
   for (uint16_t i = 0; i < n->rx.num; i++) post_rx(n, i);
+  /* Finished tx frames are reaped when the next one is sent: they need not wake a sleeping guest. */
+  sf_virtqueue_set_interrupt(&n->tx, 0);
   sf_virtio_driver_ok(&n->dev);
   if (sf_virtio_status(&n->dev) & SF_VIRTIO_STATUS_NEEDS_RESET) goto failed;
   read_config(n, n->mac, &n->link_up);
@@ -102,15 +105,22 @@ int sf_vnet_send(struct sf_vnet *n, const void *const *parts, const unsigned *le
   sf_vnet_reap_tx(n);
   if (!n->tx_nfree) {
     /* The ring is full: notify (again, even if nothing is new: a notify the device missed, e.g. while a
-     * fork had it quiesced, must not stall us for good) once a millisecond while it drains. */
+     * fork had it quiesced, must not stall us for good) once a millisecond while it drains, sleeping in
+     * between until the device returns a buffer (its interrupt is on meanwhile; a VMM without SF_HC_WAIT
+     * means spinning). */
+    sf_virtqueue_set_interrupt(&n->tx, 1);
     uint64_t start = sf_time_ns(), last = 0, now = start;
-    do {
+    for (;;) {
       if (now - last >= TX_RENOTIFY_NS) {
         last = now;
         sf_vnet_renotify(n);
       }
       sf_vnet_reap_tx(n);
-    } while (!n->tx_nfree && (now = sf_time_ns()) - start < TX_FULL_WAIT_NS);
+      if (n->tx_nfree || now - start >= TX_FULL_WAIT_NS) break;
+      long t = sf_hc_wait(TX_RENOTIFY_NS);
+      now = t > 0 ? (uint64_t)t : sf_time_ns();
+    }
+    sf_virtqueue_set_interrupt(&n->tx, 0);
     if (!n->tx_nfree) {
       n->stats.tx_dropped++;
       return -1;

@@ -25,6 +25,7 @@ struct shim_state {
   } hints[SHIM_MAX_HINTS];
   int nhints;
   unsigned long time_ns;
+  int wait_missing; /* 1: SF_HC_WAIT answers -SF_ENOSYS (a VMM without it) */
   /* Seed API calls go here; NULL answers -SF_ENOSYS. */
   long (*seed)(unsigned nr, union sf_hc_block *block);
   int seed_nr_mismatch;       /* a request whose req.nr differed from rax */
@@ -41,5 +42,7 @@ void shim_reset(void);      /* clears everything above (console hypercall enable
 void shim_heap_reset(void); /* re-initialises the guest heap on a fresh 64 MiB arena */
 char *shim_heap_arena(size_t *size);
 void shim_console_clear(void);
+/* What the fake VMM's boot info says this VM is (sf_vmid); a fake fork sets it as the VMM does. */
+void sf_set_vmid(unsigned vmid);
 
 #endif /* TESTS_SHIM_H */

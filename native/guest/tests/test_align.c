@@ -1,9 +1,13 @@
 /* Host tests of the alignment workload: the fast Smith-Waterman against the naive one on random
  * pairs, both against an exhaustive enumeration of alignments on tiny pairs, and the planted
- * queries' claimed optimum and best hit over many seeds and lengths. */
+ * queries' claimed optimum and best hit over many seeds and lengths; the database files (dbfile.h) read back
+ * what was written, and malformed ones are refused. */
 #include <sfguest/malloc.h>
 #include <sfguest/prng.h>
+#include <sfguest/stdio.h>
+#include <sfguest/string.h>
 #include <stdint.h>
+#include "align/dbfile.h"
 #include "align/seqdb.h"
 #include "align/sw.h"
 #include "shim.h"
@@ -137,7 +141,78 @@ static void test_planted(void) {
   seqdb_free(&db);
 }
 
+static char text[64 * 1024];
+
+/* A small database and its queries through the file format and back: the same bases, the same truth. */
+static void test_dbfile_round_trip(void) {
+  struct seqdb db, back;
+  CHECK(seqdb_generate(&db, 5, 130, 3) == 0);
+  size_t n = 0;
+  for (int s = 0; s < db.nseq; s++)
+    n += dbfile_record(text + n, s == 2 ? "s2 a comment" : "s", seqdb_seq(&db, s), db.len);
+  CHECKF(dbfile_parse_seqs(text, n, &back) == 0, "%s", dbfile_error());
+  CHECK(back.nseq == 5 && back.len == 130 && memcmp(back.bases, db.bases, 5 * 130) == 0);
+  seqdb_free(&back);
+
+  static struct db_query q[3], got[4];
+  n = 0;
+  for (int i = 0; i < 3; i++) {
+    plant_query(&db, i, 64, 3, &sc, &q[i].pq);
+    q[i].query_end = q[i].pq.len - 1;
+    q[i].target_end = q[i].pq.start + 63;
+    char header[160];
+    CHECK(dbfile_query_header(header, sizeof header, i, &q[i]) > 0);
+    n += dbfile_record(text + n, header, q[i].pq.bases, q[i].pq.len);
+  }
+  CHECKF(dbfile_parse_queries(text, n, got, 4) == 3, "%s", dbfile_error());
+  for (int i = 0; i < 3; i++) {
+    CHECK(got[i].pq.target == q[i].pq.target && got[i].pq.start == q[i].pq.start && got[i].pq.len == q[i].pq.len);
+    CHECK(got[i].pq.expected == q[i].pq.expected && got[i].query_end == q[i].query_end);
+    CHECK(got[i].target_end == q[i].target_end && memcmp(got[i].pq.bases, q[i].pq.bases, (size_t)q[i].pq.len) == 0);
+  }
+  CHECK(dbfile_queries_fit(&db, got, 3) == 0);
+  CHECK(dbfile_parse_queries(text, n, got, 2) < 0); /* more queries than room */
+  got[1].pq.target = db.nseq;
+  CHECK(dbfile_queries_fit(&db, got, 3) < 0);
+  seqdb_free(&db);
+
+  /* The FNV-1a 64 test vector, and that it continues across pieces. */
+  CHECK(dbfile_fnv1a(DBFILE_FNV_INIT, "a", 1) == 0xaf63dc4c8601ec8cull);
+  CHECK(dbfile_fnv1a(dbfile_fnv1a(DBFILE_FNV_INIT, "ab", 2), "c", 1) == dbfile_fnv1a(DBFILE_FNV_INIT, "abc", 3));
+}
+
+static int seqs_refused(const char *t) {
+  struct seqdb db;
+  return dbfile_parse_seqs(t, strlen(t), &db) < 0;
+}
+
+static int queries_refused(const char *t) {
+  static struct db_query q[4];
+  return dbfile_parse_queries(t, strlen(t), q, 4) < 0;
+}
+
+static void test_dbfile_refused(void) {
+  CHECK(!seqs_refused(">s0\nACGT\nAC\n>s1\nACGTAC"));
+  CHECK(seqs_refused(">s0\nACGT\n>s1\nACG\n")); /* unequal lengths */
+  CHECK(seqs_refused(">s0\nACGN\n"));           /* not a base */
+  CHECK(seqs_refused("ACGT\n>s0\nACGT\n"));     /* bases before a header */
+  CHECK(seqs_refused(""));
+  CHECK(seqs_refused(">s0\n>s1\n")); /* no bases at all */
+  char ok[200];
+  snprintf(ok, sizeof ok, ">q0 target=1 start=2 srclen=48 subs=1 ins=0 dels=0 expected=1 qend=47 tend=49\n%.*s\n", 48,
+           "ACGTACGTACGTACGTACGTACGTACGTACGTACGTACGTACGTACGTACGT");
+  CHECKF(!queries_refused(ok), "%s", dbfile_error());
+  CHECK(queries_refused(">q0 target=1 start=2 srclen=48 subs=1 ins=0 dels=0 expected=1 qend=47 tend=49\nACGT\n"));
+  CHECK(queries_refused(">q1 target=1 start=2 srclen=48 subs=1 ins=0 dels=0 expected=1 qend=47 tend=49\n"));
+  CHECK(queries_refused(">q0 target=1 start=2 srclen=9999 subs=1 ins=0 dels=0 expected=1 qend=47 tend=49\n"));
+  CHECK(queries_refused(">q0 target=-1 start=2 srclen=48 subs=1 ins=0 dels=0 expected=1 qend=47 tend=49\n"));
+  CHECK(queries_refused(">q0 target=1 start=2 srclen=48 subs=1 ins=0 dels=0 expected=1 qend=47\n"));
+  CHECK(queries_refused(">q0 target=1 start=2 srclen=48 subs=1 ins=0 dels=0 expected=1 qend=47 tend=49 more=1\n"));
+}
+
 void test_align(void) {
   test_random_pairs();
   test_planted();
+  test_dbfile_round_trip();
+  test_dbfile_refused();
 }

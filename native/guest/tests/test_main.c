@@ -43,6 +43,10 @@ void test_share(void);
 void test_netfetch(void);
 void test_net(void);
 void test_blk(void);
+void test_mpi(void);
+void test_json(void);
+void test_sfsh(void);
+void test_mpi_shm(void);
 
 int main(void) {
   static const struct {
@@ -51,7 +55,9 @@ int main(void) {
   } suites[] = {{"string", test_string},     {"format", test_format},   {"malloc", test_malloc},
                 {"args", test_args},         {"console", test_console}, {"sf", test_sf},
                 {"align", test_align},       {"render", test_render},   {"share", test_share},
-                {"netfetch", test_netfetch}, {"net", test_net},         {"blk", test_blk}};
+                {"netfetch", test_netfetch}, {"net", test_net},         {"blk", test_blk},
+                {"mpi", test_mpi},           {"json", test_json},       {"sfsh", test_sfsh},
+                {"mpi_shm", test_mpi_shm}};
   for (unsigned i = 0; i < sizeof suites / sizeof suites[0]; i++) {
     unsigned long f0 = failed, p0 = passed;
     suites[i].fn();

@@ -446,6 +446,27 @@ static void test_no_notify(void) {
   sf_close(s);
 }
 
+/* Idle socket calls sleep in SF_HC_WAIT (which answers the time too: no TIME_NS calls); a VMM without it
+ * (-SF_ENOSYS) leaves the stack polling with TIME_NS, and traffic still flows. */
+static void test_wait(void) {
+  int s = sf_socket(SF_SOCK_DGRAM);
+  CHECK(s >= 0 && sf_bind(s, 4001) == 0);
+  sf_set_timeout(s, 50);
+  char buf[8];
+  poll_for(3);
+  unsigned long waits = shim.calls[SF_HC_WAIT], times = shim.calls[SF_HC_TIME_NS];
+  CHECK(sf_recvfrom(s, buf, sizeof buf, 0, 0) == -SF_NET_ETIMEDOUT);
+  CHECKF(shim.calls[SF_HC_WAIT] > waits && shim.calls[SF_HC_TIME_NS] == times, "%lu waits, %lu time reads",
+         shim.calls[SF_HC_WAIT] - waits, shim.calls[SF_HC_TIME_NS] - times);
+  shim.wait_missing = 1;
+  sf_set_timeout(s, 2000);
+  CHECK(sf_sendto(s, "nowait", 6, PEER_IP, ECHO_PORT) == 6);
+  CHECK(sf_recvfrom(s, buf, sizeof buf, 0, 0) == 6 && memcmp(buf, "nowait", 6) == 0);
+  CHECK(shim.calls[SF_HC_TIME_NS] > times);
+  shim.wait_missing = 0;
+  sf_close(s);
+}
+
 static void test_tx_ring_full(void) {
   int s = sf_socket(SF_SOCK_DGRAM);
   sf_set_timeout(s, 2000);
@@ -582,4 +603,5 @@ void test_net(void) {
   test_netecho();
   test_link_flap();
   test_link_change_and_fork();
+  test_wait(); /* last: after it the stack keeps polling (a VMM without SF_HC_WAIT stays one) */
 }

@@ -35,6 +35,7 @@ static long fake_sfld(unsigned nr, union sf_hc_block *b) {
     case SF_HC_CLONE_MASTER:
       rep->count = CLONES;
       rep->vmid = fake_vmid;
+      if (fake_vmid > 0) sf_set_vmid((unsigned)fake_vmid); /* the VMM rewrites a clone's boot info */
       break;
     case SF_HC_CLONE_JOIN:
       rep->status = fake_join_status;

@@ -9,6 +9,7 @@ namespace sf::binding {
 struct AddonData {
   Napi::FunctionReference snapshot_constructor;
   Napi::FunctionReference memserver_constructor;
+  Napi::FunctionReference vm_constructor;  // forkInto() recognises its shells by it
 };
 
 // Created on first use; freed with the environment.

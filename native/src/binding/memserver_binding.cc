@@ -10,6 +10,8 @@
 #include <map>
 #include <mutex>
 
+#include "../core/devices/virtio_blk.h"
+#include "../core/memserver/disk_fetcher.h"
 #include "../core/memserver/memserver.h"
 #include "../core/memserver/mirror.h"
 #include "../core/memserver/multicast.h"
@@ -149,7 +151,8 @@ class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
         env, "NativeMemserver",
         {InstanceMethod<&MemserverBinding::Endpoint>("endpoint"), InstanceMethod<&MemserverBinding::Mode>("mode"),
          InstanceMethod<&MemserverBinding::Group>("group"), InstanceMethod<&MemserverBinding::Stats>("stats"),
-         InstanceMethod<&MemserverBinding::WorkingSet>("workingSet"), InstanceMethod<&MemserverBinding::Stop>("stop")});
+         InstanceMethod<&MemserverBinding::WorkingSet>("workingSet"), InstanceMethod<&MemserverBinding::Stop>("stop"),
+         InstanceMethod<&MemserverBinding::StallForTest>("stallForTest")});
   }
   explicit MemserverBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemserverBinding>(info) {}
   void Adopt(std::unique_ptr<sf::memserver::Memserver> s, uint64_t ram_bytes) {
@@ -183,6 +186,11 @@ class MemserverBinding final : public Napi::ObjectWrap<MemserverBinding> {
     o.Set("pages", a);
     return o;
   }
+  // Test hook: while stalled the server reads requests and answers none (a paused or hung host).
+  Napi::Value StallForTest(const Napi::CallbackInfo& info) {
+    if (server_) server_->set_stall_for_test(info.Length() > 0 && info[0].ToBoolean().Value());
+    return info.Env().Undefined();
+  }
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     // The figures and the working set outlive the server (callers read them after stopping it, the
     // working set at the next fork); the snapshot fd must not.
@@ -215,6 +223,7 @@ Napi::Value StartMemserver(const Napi::CallbackInfo& info) {
   c.ram_bytes = snapshot->ram_bytes();
   c.snapshot_id = d->identity->snapshot_id;
   c.key = d->identity->key;
+  c.disk = snapshot->disk();  // a fork with a disk serves its blocks too (and keeps the snapshot's files open)
   if (Status s = MemserverOptionsFromJs(info[1], c.snapshot_id, c); !s.ok())
     return Throw(env, "startMemserver(): " + s.message);
   auto server = sf::memserver::Memserver::create(c);
@@ -282,16 +291,47 @@ Status RemoteSourceOptionsFromJs(const Napi::Object& o, sf::memserver::RemoteSou
   if (Status s = ReadFraction(o, "dropForTest", 0.0, 0.5, 0.0, rc.drop_for_test); !s.ok()) {
     return Status::Error(EINVAL, "createRemoteClone(): " + s.message);
   }
+  double liveness_ms = 0;
+  if (Status s = ReadFraction(o, "pageLivenessMs", 100, 3600000, static_cast<double>(rc.timeout.count()), liveness_ms);
+      !s.ok()) {
+    return Status::Error(EINVAL, "createRemoteClone(): " + s.message);
+  }
+  rc.timeout = std::chrono::milliseconds(static_cast<int64_t>(liveness_ms));
   return Status::Ok();
 }
 
+sf::Result<uint64_t> DescriptorDiskBytes(const sf::vmm::Descriptor& d) {
+  for (const auto& dev : d.devices) {
+    if (dev.device_id != sf::devices::kDeviceIdBlock) continue;
+    auto bytes = sf::devices::blk_state_capacity(dev.device);
+    if (!bytes.ok()) return Status::Error(EINVAL, "malformed descriptor: " + bytes.status().message);
+    if (bytes.value() == 0 || bytes.value() % sf::devices::kSectorBytes != 0 ||
+        bytes.value() > sf::devices::kMaxDiskBytes) {
+      return Status::Error(EINVAL, "malformed descriptor: a disk of " + std::to_string(bytes.value()) + " bytes");
+    }
+    return bytes.value();
+  }
+  return uint64_t{0};
+}
+
+sf::Result<std::shared_ptr<sf::devices::RemoteDisk>> RemoteDiskFor(
+    std::shared_ptr<sf::memserver::RemotePageSource> source, uint64_t disk_bytes) {
+  auto fetcher = sf::memserver::DiskFetcher::create(std::move(source), disk_bytes);
+  if (!fetcher.ok()) return fetcher.status();
+  return sf::devices::RemoteDisk::create(std::move(fetcher).value());
+}
+
 sf::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
-    const sf::memserver::RemoteSourceConfig& config, uint64_t ram_bytes) {
+    const sf::memserver::RemoteSourceConfig& config, uint64_t ram_bytes, uint64_t disk_bytes) {
+  const uint64_t disk_blocks = (disk_bytes + sf::memserver::kWirePage - 1) / sf::memserver::kWirePage;
   // One source (and one mirror) per snapshot per host: a page one clone fetched is there for the next.
   std::lock_guard lock(cache_mu);
   for (auto it = cache.begin(); it != cache.end();) it = it->second.expired() ? cache.erase(it) : std::next(it);
   if (auto live = cache[config.snapshot_id].lock()) {
     if (live->bytes() < ram_bytes) return Status::Error(EINVAL, "snapshot size disagrees with an earlier clone's");
+    const uint64_t live_blocks = live->disk_mirror() ? live->disk_mirror()->pages() : 0;
+    if (live_blocks != disk_blocks)
+      return Status::Error(EINVAL, "the snapshot's disk size disagrees with an earlier clone's descriptor");
     // The first clone's network options made the source; a clone wanting another group would silently
     // get nothing through it (or everything twice), so say so.
     const Endpoint want =
@@ -313,7 +353,14 @@ sf::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
   }
   auto mirror = sf::memserver::Mirror::create(config.snapshot_id, ram_bytes);
   if (!mirror.ok()) return mirror.status();
-  auto source = sf::memserver::RemotePageSource::create(config, mirror.value());
+  // The disk's blocks get a host mirror of their own (a memfd of the disk's size, filled as read).
+  std::shared_ptr<sf::memserver::Mirror> disk_mirror;
+  if (disk_blocks > 0) {
+    auto m = sf::memserver::Mirror::create(config.snapshot_id, disk_blocks * sf::memserver::kWirePage);
+    if (!m.ok()) return m.status();
+    disk_mirror = std::move(m).value();
+  }
+  auto source = sf::memserver::RemotePageSource::create(config, mirror.value(), std::move(disk_mirror));
   if (!source.ok()) return source.status();
   cache[config.snapshot_id] = source.value();
   return source;

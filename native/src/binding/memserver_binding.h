@@ -7,7 +7,9 @@
 
 #include <memory>
 
+#include "../core/devices/remote_disk.h"
 #include "../core/memserver/remote_source.h"
+#include "../core/vmm/descriptor.h"
 
 namespace sf::binding {
 
@@ -20,7 +22,15 @@ sf::Status RemoteSourceOptionsFromJs(const Napi::Object& options, sf::memserver:
 
 // The page source for clones of snapshot `snapshot_id` on this host: shared while any clone uses it; the
 // first clone's network options make it, a later clone asking for another group is refused (EINVAL).
+// `disk_bytes` > 0: the snapshot has a disk of that size, fetched into the source's disk mirror.
 sf::Result<std::shared_ptr<sf::memserver::RemotePageSource>> SharedRemoteSource(
-    const sf::memserver::RemoteSourceConfig& config, uint64_t ram_bytes);
+    const sf::memserver::RemoteSourceConfig& config, uint64_t ram_bytes, uint64_t disk_bytes = 0);
+
+// The disk size a descriptor's virtio-blk state records (0: the parent had no disk); EINVAL if unreadable.
+sf::Result<uint64_t> DescriptorDiskBytes(const sf::vmm::Descriptor& d);
+
+// A remote clone's disk snapshot: its reads fetch blocks through `source` (whose disk mirror holds them).
+sf::Result<std::shared_ptr<sf::devices::RemoteDisk>> RemoteDiskFor(
+    std::shared_ptr<sf::memserver::RemotePageSource> source, uint64_t disk_bytes);
 
 }  // namespace sf::binding

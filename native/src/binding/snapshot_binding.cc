@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "../core/devices/virtio_blk.h"
 #include "../core/vmm/descriptor.h"
 #include "addon_data.h"
 
@@ -13,7 +14,8 @@ namespace {
 
 Napi::FunctionReference& Constructor(Napi::Env env) { return GetAddonData(env)->snapshot_constructor; }
 
-// inspectDescriptor(Buffer) => {snapshotId: string | null, ramBytes, vcpus, dataPages: number | null}:
+// inspectDescriptor(Buffer) => {snapshotId: string | null, ramBytes, vcpus, dataPages: number | null,
+// diskBytes: number | null, diskId: string | null}:
 // parses with the same checks a clone applies, so a receiver can verify what it was sent before using it.
 Napi::Value InspectDescriptor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -44,6 +46,18 @@ Napi::Value InspectDescriptor(const Napi::CallbackInfo& info) {
     o.Set("dataPages", Napi::Number::New(env, static_cast<double>(pages)));
   } else {
     o.Set("dataPages", env.Null());
+  }
+  // The disk snapshot's size and id (a clone on another host fetches its blocks), or null without a disk.
+  o.Set("diskBytes", env.Null());
+  o.Set("diskId", env.Null());
+  for (const auto& dev : d.devices) {
+    if (dev.device_id != sf::devices::kDeviceIdBlock) continue;
+    auto blk = sf::devices::parse_blk_state(dev.device);
+    if (blk.ok()) {
+      o.Set("diskBytes", Napi::Number::New(env, static_cast<double>(blk->capacity_bytes)));
+      o.Set("diskId", Napi::String::New(env, blk->id));
+    }
+    break;
   }
   return o;
 }

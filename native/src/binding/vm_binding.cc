@@ -5,10 +5,12 @@
 
 #include <errno.h>
 
+#include <thread>
 #include <utility>
 
 #include "../core/devices/cow_overlay.h"
 #include "../core/vmm/descriptor.h"
+#include "addon_data.h"
 #include "memserver_binding.h"
 #include "snapshot_binding.h"
 #include "vm_convert.h"
@@ -132,6 +134,36 @@ class CloneWorker final : public VmWorker {
   std::unique_ptr<Vm> vm_;
 };
 
+// What a clone of a fork on another host reads its pages and disk blocks through: this host's shared remote
+// source for the descriptor's snapshot (its identity, `config`'s network options) and, when the parent had a
+// disk, the remote disk over the same source.
+struct RemoteParts {
+  std::shared_ptr<sf::memory::PageSource> source;
+  std::shared_ptr<sf::devices::RemoteDisk> disk;
+};
+
+Result<RemoteParts> RemotePartsFor(const std::vector<uint8_t>& descriptor, sf::memserver::RemoteSourceConfig config) {
+  auto d = sf::vmm::parse(descriptor);
+  if (!d.ok()) return d.status();
+  if (!d->identity) return Status::Error(EINVAL, "the descriptor has no snapshot identity (not from a fork)");
+  config.snapshot_id =
+      d->identity->snapshot_id;  // the network options are the caller's; the identity is the descriptor's
+  config.key = d->identity->key;
+  auto disk_bytes = DescriptorDiskBytes(d.value());
+  if (!disk_bytes.ok()) return disk_bytes.status();
+  auto source = SharedRemoteSource(config, d->ram_bytes, disk_bytes.value());
+  if (!source.ok()) return source.status();
+  RemoteParts parts{source.value(), nullptr};
+  // The parent's disk: the clone reads the snapshot's blocks through the same source (its own overlay, in
+  // options.disk_overlay_dir, on top; restore_devices asks for it).
+  if (disk_bytes.value() > 0) {
+    auto remote = RemoteDiskFor(source.value(), disk_bytes.value());
+    if (!remote.ok()) return remote.status();
+    parts.disk = std::move(remote).value();
+  }
+  return parts;
+}
+
 // Vm::create_from_descriptor with this host's shared remote source for the snapshot (memserver elsewhere).
 class RemoteCloneWorker final : public VmWorker {
  public:
@@ -147,24 +179,13 @@ class RemoteCloneWorker final : public VmWorker {
 
  private:
   void Execute() override {
-    auto d = sf::vmm::parse(descriptor_);
-    if (!d.ok()) {
-      status_ = d.status();
+    auto parts = RemotePartsFor(descriptor_, source_);
+    if (!parts.ok()) {
+      status_ = parts.status();
       return;
     }
-    if (!d->identity) {
-      status_ = Status::Error(EINVAL, "the descriptor has no snapshot identity (not from a fork)");
-      return;
-    }
-    sf::memserver::RemoteSourceConfig rc = source_;  // the network options; the identity is the descriptor's
-    rc.snapshot_id = d->identity->snapshot_id;
-    rc.key = d->identity->key;
-    auto source = SharedRemoteSource(rc, d->ram_bytes);
-    if (!source.ok()) {
-      status_ = source.status();
-      return;
-    }
-    auto created = Vm::create_from_descriptor(descriptor_, vmid_, std::move(callbacks_), options_, source.value());
+    auto created = Vm::create_from_descriptor(descriptor_, vmid_, std::move(callbacks_), options_, parts->source,
+                                              std::move(parts->disk));
     if (!created.ok()) {
       status_ = created.status();
       return;
@@ -224,6 +245,33 @@ class BecomeCloneWorker final : public VmWorker {
   sf::vmm::CloneOptions options_;
 };
 
+// Vm::become_remote_clone: a shell made for remote forks takes a descriptor and this host's remote source.
+class BecomeRemoteCloneWorker final : public VmWorker {
+ public:
+  BecomeRemoteCloneWorker(Napi::Env env, VmBinding* self, Vm* vm, std::vector<uint8_t> descriptor, uint32_t vmid,
+                          sf::vmm::CloneOptions options, sf::memserver::RemoteSourceConfig source)
+      : VmWorker(env, self, "becomeRemoteClone"),
+        vm_(vm),
+        descriptor_(std::move(descriptor)),
+        vmid_(vmid),
+        options_(std::move(options)),
+        source_(source) {}
+
+ private:
+  void Execute() override {
+    auto parts = RemotePartsFor(descriptor_, source_);
+    status_ = parts.ok() ? vm_->become_remote_clone(descriptor_, vmid_, options_, parts->source, std::move(parts->disk))
+                         : parts.status();
+  }
+  void Finish(Napi::Env env) override { self_->FinishBecomeClone(env, status_.ok()); }
+
+  Vm* vm_;
+  std::vector<uint8_t> descriptor_;
+  uint32_t vmid_;
+  sf::vmm::CloneOptions options_;
+  sf::memserver::RemoteSourceConfig source_;
+};
+
 // Vm::fork_snapshot: pauses the VM for the capture (≈1 ms), so it runs off the JS thread too.
 class ForkWorker final : public VmWorker {
  public:
@@ -242,6 +290,93 @@ class ForkWorker final : public VmWorker {
   Napi::Value Resolution(Napi::Env env) override { return SnapshotBinding::Wrap(env, std::move(snapshot_)); }
 
   Vm* vm_;
+  sf::vmm::Snapshot snapshot_;
+};
+
+// Vm::fork_snapshot, then every shell's become_clone and resume, on one worker thread: the clones run as soon
+// as they are made, with no hop through the JS thread between the fork and their first instruction.
+class ForkIntoWorker final : public VmWorker {
+ public:
+  struct Target {
+    VmBinding* binding;
+    Vm* vm;
+    uint32_t vmid;
+    sf::vmm::CloneOptions options;
+    Napi::ObjectReference owner;  // keeps the shell's JS object alive while the work runs
+    Status status;
+    const char* failed = nullptr;  // "becomeClone" or "resume"
+  };
+
+  ForkIntoWorker(Napi::Env env, VmBinding* self, Vm* vm, std::vector<Target> targets)
+      : VmWorker(env, self, "forkInto"), vm_(vm), targets_(std::move(targets)) {}
+
+ private:
+  void Execute() override {
+    auto snap = vm_->fork_snapshot();
+    if (!snap.ok()) {
+      status_ = snap.status();
+      failed_operation_ = "fork";
+      for (Target& t : targets_) {
+        t.status = Status::Error(ECANCELED, "the fork failed: " + snap.status().message);
+        t.failed = "fork";
+      }
+      return;
+    }
+    snapshot_ = std::move(snap).value();
+    // One clone runs as soon as it is made. Several are all made first, then all let go: running clones would
+    // take the cores from the making of the others (each parks first, which costs far less). Many are made on
+    // two threads, as the separate calls were on libuv's pool.
+    const bool one = targets_.size() == 1;
+    auto make = [this, one](size_t from, size_t step) {
+      for (size_t i = from; i < targets_.size(); i += step) {
+        Target& t = targets_[i];
+        t.options.run_at_once = one;
+        t.status = t.vm->become_clone(snapshot_, t.vmid, t.options);
+        if (!t.status.ok()) t.failed = "becomeClone";
+      }
+    };
+    if (targets_.size() >= kSecondMakerFrom) {
+      std::thread second(make, 1, 2);
+      make(0, 2);
+      second.join();
+    } else {
+      make(0, 1);
+    }
+    for (Target& t : targets_) {
+      if (t.failed != nullptr) continue;
+      t.status = t.vm->resume();
+      if (!t.status.ok()) t.failed = "resume";
+    }
+  }
+
+  void Finish(Napi::Env env) override {
+    self_->DrainEvents(env);
+    for (Target& t : targets_) {
+      t.binding->EndOperation();
+      // The fork failed: the shell was not touched and stays one.
+      if (t.failed != nullptr && std::string_view(t.failed) == "fork") continue;
+      // A shell that failed to become a clone was destroyed by the VMM; one that failed to resume is a parked clone.
+      t.binding->FinishBecomeClone(env, t.failed == nullptr || std::string_view(t.failed) == "resume");
+    }
+  }
+
+  Napi::Value Resolution(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("snapshot", SnapshotBinding::Wrap(env, std::move(snapshot_)));
+    Napi::Array clones = Napi::Array::New(env, targets_.size());
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      Target& t = targets_[i];
+      clones.Set(static_cast<uint32_t>(i),
+                 t.failed == nullptr ? env.Null() : t.binding->MakeError(env, t.status, t.failed));
+    }
+    out.Set("errors", clones);
+    return out;
+  }
+
+  static constexpr size_t kSecondMakerFrom = 4;  // fewer clones are made faster than a thread is started
+
+  Vm* vm_;
+  std::vector<Target> targets_;
   sf::vmm::Snapshot snapshot_;
 };
 
@@ -297,29 +432,34 @@ class DestroyWorker final : public VmWorker {
 }  // namespace
 
 Napi::Function VmBinding::DefineClass(Napi::Env env) {
-  return ObjectWrap<VmBinding>::DefineClass(env, "NativeVm",
-                                            {
-                                                InstanceMethod<&VmBinding::Create>("create"),
-                                                InstanceMethod<&VmBinding::CreateClone>("createClone"),
-                                                InstanceMethod<&VmBinding::Fork>("fork"),
-                                                InstanceMethod<&VmBinding::PrepareClone>("prepareClone"),
-                                                InstanceMethod<&VmBinding::CreateRemoteClone>("createRemoteClone"),
-                                                InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
-                                                InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
-                                                InstanceMethod<&VmBinding::NetStats>("netStats"),
-                                                InstanceMethod<&VmBinding::DiskStats>("diskStats"),
-                                                InstanceMethod<&VmBinding::Prefetch>("prefetch"),
-                                                InstanceMethod<&VmBinding::Boot>("boot"),
-                                                InstanceMethod<&VmBinding::Pause>("pause"),
-                                                InstanceMethod<&VmBinding::Resume>("resume"),
-                                                InstanceMethod<&VmBinding::Destroy>("destroy"),
-                                                InstanceMethod<&VmBinding::AnswerCall>("answerCall"),
-                                                InstanceMethod<&VmBinding::ConsoleInput>("consoleInput"),
-                                                InstanceMethod<&VmBinding::Stats>("stats"),
-                                                InstanceMethod<&VmBinding::State>("state"),
-                                                InstanceMethod<&VmBinding::ExitCode>("exitCode"),
-                                                InstanceMethod<&VmBinding::Reason>("reason"),
-                                            });
+  Napi::Function constructor =
+      ObjectWrap<VmBinding>::DefineClass(env, "NativeVm",
+                                         {
+                                             InstanceMethod<&VmBinding::Create>("create"),
+                                             InstanceMethod<&VmBinding::CreateClone>("createClone"),
+                                             InstanceMethod<&VmBinding::Fork>("fork"),
+                                             InstanceMethod<&VmBinding::ForkInto>("forkInto"),
+                                             InstanceMethod<&VmBinding::PrepareClone>("prepareClone"),
+                                             InstanceMethod<&VmBinding::CreateRemoteClone>("createRemoteClone"),
+                                             InstanceMethod<&VmBinding::BecomeClone>("becomeClone"),
+                                             InstanceMethod<&VmBinding::BecomeRemoteClone>("becomeRemoteClone"),
+                                             InstanceMethod<&VmBinding::MemtapStats>("memtapStats"),
+                                             InstanceMethod<&VmBinding::NetStats>("netStats"),
+                                             InstanceMethod<&VmBinding::DiskStats>("diskStats"),
+                                             InstanceMethod<&VmBinding::Prefetch>("prefetch"),
+                                             InstanceMethod<&VmBinding::Boot>("boot"),
+                                             InstanceMethod<&VmBinding::Pause>("pause"),
+                                             InstanceMethod<&VmBinding::Resume>("resume"),
+                                             InstanceMethod<&VmBinding::Destroy>("destroy"),
+                                             InstanceMethod<&VmBinding::AnswerCall>("answerCall"),
+                                             InstanceMethod<&VmBinding::ConsoleInput>("consoleInput"),
+                                             InstanceMethod<&VmBinding::Stats>("stats"),
+                                             InstanceMethod<&VmBinding::State>("state"),
+                                             InstanceMethod<&VmBinding::ExitCode>("exitCode"),
+                                             InstanceMethod<&VmBinding::Reason>("reason"),
+                                         });
+  GetAddonData(env)->vm_constructor = Napi::Persistent(constructor);
+  return constructor;
 }
 
 VmBinding::VmBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmBinding>(info) {
@@ -435,24 +575,49 @@ Napi::Value VmBinding::CreateClone(const Napi::CallbackInfo& info) {
   return StartWorker(worker, op_in_flight_);
 }
 
+namespace {
+// What createRemoteClone and becomeRemoteClone take: the descriptor (a Buffer) and the clone's and remote
+// source's options (lazy forced on: a remote clone's memory always comes page by page).
+struct RemoteCloneArgs {
+  std::vector<uint8_t> descriptor;
+  uint32_t vmid = 0;
+  sf::vmm::CloneOptions options;
+  sf::memserver::RemoteSourceConfig source;
+};
+
+Status RemoteCloneArgsFromJs(const Napi::CallbackInfo& info, const char* operation, RemoteCloneArgs& out) {
+  if (!info[0].IsBuffer()) return Status::Error(EINVAL, std::string(operation) + "(): the descriptor must be a Buffer");
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  out.descriptor.assign(buf.Data(), buf.Data() + buf.Length());
+  if (Status s = CloneOptionsFromJs(info[1], out.vmid, out.options); !s.ok()) return s;
+  if (Status s = RemoteSourceOptionsFromJs(info[1].As<Napi::Object>(), out.source); !s.ok()) return s;
+  out.options.lazy = true;
+  return Status::Ok();
+}
+}  // namespace
+
 Napi::Value VmBinding::CreateRemoteClone(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (Napi::Value rejected = CheckOperation(env, "createRemoteClone", Phase::kNew); !rejected.IsEmpty())
     return rejected;
-  if (!info[0].IsBuffer())
-    return Reject(env, Status::Error(EINVAL, "createRemoteClone(): the descriptor must be a Buffer"),
-                  "createRemoteClone");
-  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
-  std::vector<uint8_t> descriptor(buf.Data(), buf.Data() + buf.Length());
-  uint32_t vmid = 0;
-  sf::vmm::CloneOptions options;
-  if (Status s = CloneOptionsFromJs(info[1], vmid, options); !s.ok()) return Reject(env, s, "createRemoteClone");
-  sf::memserver::RemoteSourceConfig source;
-  if (Status s = RemoteSourceOptionsFromJs(info[1].As<Napi::Object>(), source); !s.ok())
+  RemoteCloneArgs a;
+  if (Status s = RemoteCloneArgsFromJs(info, "createRemoteClone", a); !s.ok())
     return Reject(env, s, "createRemoteClone");
-  options.lazy = true;
-  auto* worker = new RemoteCloneWorker(env, this, std::move(descriptor), vmid, std::move(options), source, Callbacks());
+  auto* worker =
+      new RemoteCloneWorker(env, this, std::move(a.descriptor), a.vmid, std::move(a.options), a.source, Callbacks());
   phase_ = Phase::kCreating;
+  return StartWorker(worker, op_in_flight_);
+}
+
+Napi::Value VmBinding::BecomeRemoteClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "becomeRemoteClone", Phase::kShell); !rejected.IsEmpty())
+    return rejected;
+  RemoteCloneArgs a;
+  if (Status s = RemoteCloneArgsFromJs(info, "becomeRemoteClone", a); !s.ok())
+    return Reject(env, s, "becomeRemoteClone");
+  auto* worker = new BecomeRemoteCloneWorker(env, this, vm_.get(), std::move(a.descriptor), a.vmid,
+                                             std::move(a.options), a.source);
   return StartWorker(worker, op_in_flight_);
 }
 
@@ -503,6 +668,42 @@ Napi::Value VmBinding::Fork(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (Napi::Value rejected = CheckOperation(env, "fork", Phase::kReady); !rejected.IsEmpty()) return rejected;
   auto* worker = new ForkWorker(env, this, vm_.get());
+  return StartWorker(worker, op_in_flight_);
+}
+
+Napi::Value VmBinding::ForkInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Napi::Value rejected = CheckOperation(env, "forkInto", Phase::kReady); !rejected.IsEmpty()) return rejected;
+  if (!info[0].IsArray() || !info[1].IsArray() ||
+      info[0].As<Napi::Array>().Length() != info[1].As<Napi::Array>().Length()) {
+    return Reject(env, Status::Error(EINVAL, "forkInto(shells, options): two arrays of the same length"), "forkInto");
+  }
+  Napi::Array shells = info[0].As<Napi::Array>();
+  Napi::Array options = info[1].As<Napi::Array>();
+  std::vector<ForkIntoWorker::Target> targets;
+  targets.reserve(shells.Length());
+  for (uint32_t i = 0; i < shells.Length(); ++i) {
+    Napi::Value v = shells.Get(i);
+    VmBinding* shell = v.IsObject() && v.As<Napi::Object>().InstanceOf(GetAddonData(env)->vm_constructor.Value())
+                           ? Unwrap(v.As<Napi::Object>())
+                           : nullptr;
+    if (shell == nullptr || shell == this) {
+      return Reject(env, Status::Error(EINVAL, "forkInto(): shell " + std::to_string(i) + " is not another NativeVm"),
+                    "forkInto");
+    }
+    for (const auto& t : targets) {
+      if (t.binding == shell)
+        return Reject(env, Status::Error(EINVAL, "forkInto(): a shell is named twice"), "forkInto");
+    }
+    if (Napi::Value rejected = shell->CheckOperation(env, "forkInto", Phase::kShell); !rejected.IsEmpty())
+      return rejected;
+    ForkIntoWorker::Target t{shell, shell->vm_.get(), 0, {}, Napi::Persistent(v.As<Napi::Object>()), Status::Ok()};
+    if (Status s = CloneOptionsFromJs(options.Get(i), t.vmid, t.options); !s.ok()) return Reject(env, s, "forkInto");
+    t.options.lazy = true;  // shells hold lazy memory only
+    targets.push_back(std::move(t));
+  }
+  for (auto& t : targets) t.binding->op_in_flight_ = true;
+  auto* worker = new ForkIntoWorker(env, this, vm_.get(), std::move(targets));
   return StartWorker(worker, op_in_flight_);
 }
 

@@ -50,11 +50,17 @@ class VmBinding final : public Napi::ObjectWrap<VmBinding>, public VmEventSink {
   Napi::Value Create(const Napi::CallbackInfo& info);  // (config) => Promise<void>
   // (snapshot: NativeSnapshot, {vmid, lazy, cloneReply?}) => Promise<void>: this object becomes a paused clone.
   Napi::Value CreateClone(const Napi::CallbackInfo& info);
-  Napi::Value Fork(const Napi::CallbackInfo& info);          // () => Promise<NativeSnapshot>
+  Napi::Value Fork(const Napi::CallbackInfo& info);  // () => Promise<NativeSnapshot>
+  // (shells: NativeVm[], options: cloneOptions[]) => Promise<{snapshot, errors: (Error|null)[]}>: the fork, and
+  // each shell made a clone of it and resumed, in one worker.
+  Napi::Value ForkInto(const Napi::CallbackInfo& info);
   Napi::Value PrepareClone(const Napi::CallbackInfo& info);  // ({ramBytes, vcpus, privilege}) => Promise<void>
   // (descriptor: Buffer, {vmid, lazy, cloneReply?, server: 'ip:port', bind?: 'ip:port'}) => Promise<void>
   Napi::Value CreateRemoteClone(const Napi::CallbackInfo& info);
   Napi::Value BecomeClone(const Napi::CallbackInfo& info);  // (snapshot, {vmid, lazy, cloneReply?}) => Promise<void>
+  // (descriptor: Buffer, createRemoteClone's options) => Promise<void>: a shell made with {remote: true} becomes
+  // a clone of a fork on another host.
+  Napi::Value BecomeRemoteClone(const Napi::CallbackInfo& info);
   Napi::Value MemtapStats(const Napi::CallbackInfo& info);  // () => {...} | null (not a lazy clone)
   Napi::Value NetStats(const Napi::CallbackInfo& info);     // () => {...} | null (no NIC); final once gone
   Napi::Value DiskStats(const Napi::CallbackInfo& info);    // () => {device, overlay} | null (no disk); final once gone

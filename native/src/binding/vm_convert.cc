@@ -254,6 +254,11 @@ Status CloneOptionsFromJs(const Napi::Value& value, uint32_t& vmid, sf::vmm::Clo
   Napi::Value lazy = o.Get("lazy");
   if (!lazy.IsBoolean()) return Invalid("clone options.lazy must be a boolean");
   options.lazy = lazy.As<Napi::Boolean>().Value();
+  // Absent: all of the parent's vCPUs (CloneOptions::vcpus = 0).
+  if (Napi::Value v = o.Get("vcpus"); !v.IsUndefined() && !v.IsNull()) {
+    if (Status s = ReadUint32(o, "vcpus", "clone options", options.vcpus); !s.ok()) return s;
+    if (options.vcpus == 0) return Invalid("clone options.vcpus must be at least 1");
+  }
   if (Status s = NetConfigFromJs(o.Get("net"), options.net); !s.ok()) return s;
   if (Status s = CloneDiskFromJs(o.Get("disk"), options.disk_overlay_dir); !s.ok()) return s;
   Napi::Value reply = o.Get("cloneReply");
@@ -276,6 +281,9 @@ Status CloneShapeFromJs(const Napi::Value& value, sf::vmm::CloneShape& shape) {
   if (Status s = ReadString(o, "privilege", "clone shape", privilege); !s.ok()) return s;
   if (privilege != "user" && privilege != "kernel") return Invalid("clone shape.privilege must be 'user' or 'kernel'");
   shape.privilege = privilege == "user" ? sf::vmm::GuestPrivilege::user : sf::vmm::GuestPrivilege::kernel;
+  const Napi::Value remote = o.Get("remote");
+  if (!remote.IsUndefined() && !remote.IsBoolean()) return Invalid("clone shape.remote must be a boolean");
+  shape.remote = remote.IsBoolean() && remote.As<Napi::Boolean>().Value();
   return Status::Ok();
 }
 
@@ -287,6 +295,7 @@ Napi::Object DiskStatsToJs(Napi::Env env, const sf::vmm::DiskStats& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("device", CountersToJs(env, s.device));
   o.Set("overlay", CountersToJs(env, s.overlay));
+  o.Set("remote", s.remote ? Napi::Value(CountersToJs(env, *s.remote)) : env.Null());
   return o;
 }
 

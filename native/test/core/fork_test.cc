@@ -367,6 +367,49 @@ TEST(Fork, MultiVcpuParentForkedMidComputation) {
   EXPECT_NE(hc.console().find(line), std::string::npos) << hc.console();
 }
 
+// A clone given k of its parent's vCPUs (a processor ticket's share) has exactly vCPUs 0 .. k-1, each restored as
+// the parent left it, and every boot info it has says k; more than the parent has is refused.
+TEST(Fork, ACloneRunsTheFirstKOfItsParentsVcpus) {
+  SF_REQUIRE_KVM();
+  Harness hp, hc;
+  VmConfig cfg = user_config();
+  cfg.vcpus = 4;
+  auto parent = boot_guest(hp, "forksmp", cfg);
+  ASSERT_TRUE(parent);
+  auto step = [&](uint32_t id) { return read_u64(*parent, kCounterGpa + 64 * id); };
+  ASSERT_TRUE(wait_for([&] { return step(0) > 100 && step(3) > 100; }));
+  auto snap = parent->fork_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message;
+  CloneOptions too_many;
+  too_many.vcpus = 5;
+  auto refused = Vm::create_from_snapshot(snap.value(), 1, hc.callbacks(), too_many);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code, EINVAL) << refused.status().message;
+  CloneOptions two;
+  two.vcpus = 2;
+  two.lazy = true;
+  auto clone = Vm::create_from_snapshot(snap.value(), 1, hc.callbacks(), two);
+  ASSERT_TRUE(clone.ok()) << clone.status().message;
+  for (uint32_t id = 0; id < 2; ++id) {
+    sf_bootinfo bi{};
+    ASSERT_TRUE(
+        clone.value()->read_guest(SF_BOOTINFO_GPA + id * sizeof bi, {reinterpret_cast<uint8_t*>(&bi), sizeof bi}).ok());
+    EXPECT_EQ(bi.vcpus, 2u) << "vCPU " << id;
+    EXPECT_EQ(bi.vmid, 1u) << "vCPU " << id;
+  }
+  auto bytes = clone.value()->capture_descriptor();
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message;
+  auto desc = parse(bytes.value());
+  ASSERT_TRUE(desc.ok());
+  ASSERT_EQ(desc->vcpus, 2u);
+  for (const auto& v : desc->vcpu) EXPECT_TRUE(v.started) << "vCPU " << v.id;
+  clone.value()->destroy();
+  // The parent keeps all four and finishes.
+  auto pf = hp.wait_final();
+  ASSERT_TRUE(pf);
+  EXPECT_EQ(pf->state, VmState::exited) << pf->reason;
+}
+
 // The clone path: the master's vCPU waits inside CLONE_MASTER while it is forked; each clone returns
 // from that call with its own answer, the master with the one its embedder gives.
 TEST(Fork, EveryVmReturnsFromTheCloneCallWithItsOwnAnswer) {

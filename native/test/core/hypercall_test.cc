@@ -69,8 +69,17 @@ TEST_F(Hypercall, SimpleCalls) {
   EXPECT_EQ(o.value, -3) << "the exit code is the low 32 bits, signed";
 }
 
+TEST_F(Hypercall, WaitIsBoundedWhateverTheGuestAsks) {
+  for (uint64_t asked :
+       std::initializer_list<uint64_t>{0, 1, 2000000, SF_WAIT_MAX_NS, SF_WAIT_MAX_NS + 1, UINT64_MAX}) {
+    HypercallOutcome o = call(SF_HC_WAIT, asked);
+    EXPECT_EQ(o.kind, HypercallOutcome::Kind::wait) << asked;
+    EXPECT_EQ(static_cast<uint64_t>(o.value), std::min<uint64_t>(asked, SF_WAIT_MAX_NS)) << asked;
+  }
+}
+
 TEST_F(Hypercall, UnknownNumbersAreEnosys) {
-  for (uint64_t nr : std::initializer_list<uint64_t>{7, 8, 15, 25, 255, 0xffffffff, 0x100000000, UINT64_MAX}) {
+  for (uint64_t nr : std::initializer_list<uint64_t>{8, 9, 15, 25, 255, 0xffffffff, 0x100000000, UINT64_MAX}) {
     EXPECT_EQ(value(nr), err(SF_ENOSYS)) << nr;
   }
 }

@@ -507,6 +507,57 @@ TEST(Memserver, ADeadServerFailsTheFaultWithinTheTimeoutAndShutdownStaysPrompt) 
   EXPECT_TRUE(done.load());
 }
 
+// A server that pauses (here: hangs for 2.5 s, as a SIGSTOPped or overloaded host would) costs the
+// waiting fault only time: retries back off instead of hammering it, and nothing gives up while the
+// pause is shorter than the liveness window.
+TEST(Memserver, AFaultOutlivesAServerPauseShorterThanTheLivenessWindow) {
+  SF_REQUIRE_UFFD();
+  Snapshot snap(64);
+  auto server = start_server(snap);
+  ASSERT_TRUE(server);
+  RemoteSourceConfig defaults;
+  EXPECT_EQ(defaults.timeout, 10000ms);  // the liveness window remote clones get
+  EXPECT_EQ(defaults.first_retry, 20ms);
+  EXPECT_EQ(defaults.max_retry, 1000ms);
+  auto src = remote(*server, mirror_for(snap), 5000ms);
+  ASSERT_TRUE(src);
+  std::vector<Status> failures;
+  std::mutex mu;
+  memory::MemtapOptions opts;
+  opts.on_failure = [&](const Status& st) {
+    std::lock_guard l(mu);
+    failures.push_back(st);
+  };
+  CloneRam clone(snap.bytes(), src, opts);
+  ASSERT_TRUE(clone.tap);
+  EXPECT_TRUE(clone.page_ok(snap, 0));
+  server->set_stall_for_test(true);
+  std::atomic<bool> done{false};
+  const uint64_t t0 = mono();
+  std::thread toucher([&] {
+    (void)clone.word(1);
+    done = true;
+  });
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_FALSE(done.load());
+  const uint64_t asked_during_pause = src->stats().requests_sent;
+  server->set_stall_for_test(false);
+  toucher.join();
+  const uint64_t waited_ms = (mono() - t0) / 1000000;
+  EXPECT_TRUE(clone.page_ok(snap, 1));
+  EXPECT_EQ(src->stats().timeouts, 0u);
+  {
+    std::lock_guard l(mu);
+    EXPECT_TRUE(failures.empty()) << failures.front().message;
+  }
+  // Back-off: 20 ms doubling to 1 s asks about 8 times in 2.5 s (a fixed 20 ms would be 125).
+  EXPECT_LE(asked_during_pause, 12u);
+  // The next retry after the pause (at most 1 s later) fetched it.
+  EXPECT_LT(waited_ms, 2500u + 1500u);
+  std::printf("[ memserver ] a 2.5 s pause: the fault waited %llu ms, %llu requests in all\n",
+              (unsigned long long)waited_ms, (unsigned long long)src->stats().requests_sent);
+}
+
 TEST(Memserver, ShutdownInterruptsAFetchInFlight) {
   SF_REQUIRE_UFFD();
   Snapshot snap(64);

@@ -99,6 +99,17 @@ TEST(Memtap, CopiesOnFirstTouchAndZeroFillsHoles) {
   EXPECT_EQ(s.pages_copied, 3u);
   EXPECT_EQ(s.zero_pages, 2u);
   EXPECT_EQ(s.present, 5u);
+  // Each fault served lands in exactly one service-time bucket, and in their sum. The time is counted
+  // just after the page is mapped, so the faulting thread may read the stats a moment before it is.
+  auto timed = [&] {
+    s = f.tap->stats();
+    return s.faults_within_10us + s.faults_within_25us + s.faults_within_50us + s.faults_within_100us +
+           s.faults_within_250us + s.faults_within_500us + s.faults_within_1ms + s.faults_within_2500us +
+           s.faults_within_10ms + s.faults_within_100ms + s.faults_over_100ms;
+  };
+  for (int i = 0; i < 1000 && timed() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(timed(), 5u);
+  EXPECT_GT(s.fault_ns_sum, 0u);
   EXPECT_TRUE(f.tap->presence().test(511));
   EXPECT_FALSE(f.tap->presence().test(6));
 }

@@ -272,7 +272,8 @@ TEST(PageWire, EachRejectionHasItsReason) {
   EXPECT_EQ(fedit(37, 0x0f), WireError::malformed);                              // offset 0xf90 + 1424 > 4096
   EXPECT_EQ(fedit(32, 2), WireError::malformed);                                 // data with a run count
   EXPECT_EQ(fedit(6, 1), WireError::malformed);                                  // zero flag with a payload
-  EXPECT_EQ(fedit(6, 2), WireError::malformed);                                  // unknown flag
+  EXPECT_EQ(fedit(6, 2), WireError::malformed);                                  // the disk flag, no disk
+  EXPECT_EQ(fedit(6, 4), WireError::malformed);                                  // unknown flag
   {
     auto b = frag;
     b[38] = 0;  // length 1280 instead of 1424: the datagram is now longer than its fields say

@@ -377,7 +377,7 @@ TEST_F(VirtioBlkTest, TheForkFreezesTheDiskAndAClonesWritesStayItsOwn) {
   ASSERT_TRUE(t_->quiesce(std::chrono::milliseconds(500)).ok());
   auto state = t_->capture();
   ASSERT_TRUE(state.ok()) << state.status().message;
-  EXPECT_EQ(state->device.size(), 16u);
+  EXPECT_EQ(state->device.size(), 36u) << "version, size, GET_ID answer";
   auto fork = fork_disk(blk_->disk(), dir_.path());
   ASSERT_TRUE(fork.ok()) << fork.status().message;
   ASSERT_TRUE(blk_->rebind(fork->master).ok());
@@ -447,6 +447,35 @@ TEST_F(VirtioBlkTest, TheForkFreezesTheDiskAndAClonesWritesStayItsOwn) {
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.message.find("disk snapshot"), std::string::npos) << bad.message;
   EXPECT_EQ(blk_->rebind(small.value()).code, EINVAL);
+}
+
+TEST_F(VirtioBlkTest, ItsStateCarriesTheDisksSizeAndIdForClonesElsewhere) {
+  const std::vector<uint8_t> state = blk_->capture_state();
+  auto parsed = parse_blk_state(state);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message;
+  EXPECT_EQ(parsed->capacity_bytes, kDiskBytes);
+  EXPECT_EQ(parsed->id, "sf-test-disk");
+  EXPECT_EQ(blk_state_capacity(state).value(), kDiskBytes);
+  // A version-1 state (no id) from an older build still reads: the id is empty.
+  std::vector<uint8_t> v1(state.begin(), state.begin() + 16);
+  v1[0] = 1;
+  parsed = parse_blk_state(v1);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message;
+  EXPECT_EQ(parsed->capacity_bytes, kDiskBytes);
+  EXPECT_EQ(parsed->id, "");
+  EXPECT_TRUE(blk_->restore_state(v1).ok());
+  // Refused: the wrong length for its version, an unknown version, an id no guest could be shown.
+  EXPECT_FALSE(parse_blk_state({state.data(), 16}).ok());
+  auto bad = state;
+  bad[0] = 3;
+  EXPECT_FALSE(parse_blk_state(bad).ok());
+  bad = state;
+  bad[16] = 0x07;
+  EXPECT_FALSE(parse_blk_state(bad).ok());
+  bad = state;
+  bad[16 + 19] = 'x';  // a character after the NUL padding began
+  EXPECT_FALSE(parse_blk_state(bad).ok());
+  EXPECT_FALSE(blk_->restore_state(bad).ok());
 }
 
 TEST_F(VirtioBlkTest, AReadOnlyDiskFailsWritesWithIoErr) {

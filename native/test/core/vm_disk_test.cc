@@ -129,7 +129,8 @@ TEST_P(VmDiskFork, TheSnapshotHoldsTheFrozenDiskAndEachCloneStacksItsOwnOverlay)
     ASSERT_TRUE(again.ok()) << again.status().message;
     EXPECT_EQ(devices::test::open_files_in(clone_dir.path()), 2);
 
-    // Another host's clone would need the disk's blocks over the memserver: not yet, and it says so.
+    // Another host's clone needs a source for the disk's blocks (the memserver's: disk_remote_test.cc,
+    // native/lib/disk-remote.test.ts); without one it is refused, saying where they come from.
     auto source = memory::SnapshotFdSource::create(snap->memfd(), snap->ram_bytes());
     ASSERT_TRUE(source.ok());
     CloneOptions remote;
@@ -139,8 +140,7 @@ TEST_P(VmDiskFork, TheSnapshotHoldsTheFrozenDiskAndEachCloneStacksItsOwnOverlay)
       auto far = Vm::create_from_descriptor(snap->descriptor(), 2, {}, remote, source.value());
       ASSERT_FALSE(far.ok());
       EXPECT_EQ(far.status().code, EINVAL);
-      EXPECT_NE(far.status().message.find("clones on another host cannot have one yet"), std::string::npos)
-          << far.status().message;
+      EXPECT_NE(far.status().message.find("has no source for its blocks"), std::string::npos) << far.status().message;
     }
     clone.value()->destroy();
     EXPECT_TRUE(clone.value()->disk_stats().ok()) << "the last figures survive destroy";

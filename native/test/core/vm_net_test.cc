@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 #include "devices/virtio_net.h"
 #include "net_test_support.h"
@@ -31,7 +32,7 @@ int count_dir(const char* path) {
   return n;
 }
 
-VmConfig net_config(const std::string& tap, const char* cmdline) {
+VmConfig net_config(const std::string& tap, const char* cmdline = "") {
   VmConfig c;
   c.ram_bytes = 64ull << 20;
   c.privilege = GuestPrivilege::user;
@@ -109,11 +110,9 @@ TEST(VmNet, GuestDriverTalksThroughTheTapAndTeardownLeavesNothing) {
   const int threads = count_dir("/proc/self/task");
   {
     Harness h;
-    auto vm = Vm::create(net_config(tap.name(), "virtio"), h.callbacks());
-    ASSERT_TRUE(vm.ok()) << vm.status().message;
-    EXPECT_EQ(ndevices(*vm.value()), 1u);
-    ASSERT_TRUE(vm.value()->load_elf(guest_image()).ok());
-    ASSERT_TRUE(vm.value()->boot().ok());
+    auto vm = boot_guest(h, "virtio", net_config(tap.name()));
+    ASSERT_TRUE(vm);
+    EXPECT_EQ(ndevices(*vm), 1u);
     // The guest's frame, out on the tap.
     std::vector<uint8_t> out = wire.receive(devices::test::kTestEtherType, std::chrono::seconds(10));
     ASSERT_EQ(out.size(), 64u) << h.console();
@@ -129,13 +128,13 @@ TEST(VmNet, GuestDriverTalksThroughTheTapAndTeardownLeavesNothing) {
     EXPECT_EQ(end->state, VmState::exited) << end->reason << "\n" << h.console();
     EXPECT_EQ(end->code, 0) << h.console();
     EXPECT_NE(h.console().find("payload ok"), std::string::npos) << h.console();
-    auto stats = vm.value()->net_stats();
+    auto stats = vm->net_stats();
     ASSERT_TRUE(stats.ok());
     EXPECT_EQ(stats->tx_packets, 1u);
     EXPECT_GE(stats->rx_packets, 1u);
-    EXPECT_GE(vm.value()->stats().exits_mmio, 20u);
-    vm.value()->destroy();
-    EXPECT_EQ(vm.value()->net_stats()->tx_packets, 1u);  // the last figures survive destroy
+    EXPECT_GE(vm->stats().exits_mmio, 20u);
+    vm->destroy();
+    EXPECT_EQ(vm->net_stats()->tx_packets, 1u);  // the last figures survive destroy
   }
   EXPECT_EQ(count_dir("/proc/self/fd"), fds);
   EXPECT_EQ(count_dir("/proc/self/task"), threads);
@@ -163,6 +162,106 @@ std::vector<uint8_t> said(devices::test::Wire& wire, const char* text, std::chro
   return {};
 }
 
+// SF_HC_WAIT with a real NIC: a wait is bounded (an hour asked for is SF_WAIT_MAX_NS), honours a shorter
+// timeout and answers the clock; a frame from the tap ends it at once; a pause or stop ends it at once.
+TEST(VmNet, WaitHypercallSleepsUntilAFrameAndStaysBounded) {
+  SF_REQUIRE_KVM();
+  TestTap tap;
+  if (!tap.usable()) GTEST_SKIP() << tap.why();
+  if (guest_image().empty()) GTEST_SKIP() << "test guest not built";
+  devices::test::Wire wire(tap.name());
+  Harness h;
+  auto vm = boot_guest(h, "devwait", net_config(tap.name()));
+  ASSERT_TRUE(vm);
+  ASSERT_TRUE(h.wait_console("devwait ready")) << h.console();
+  uint64_t out[6] = {};
+  auto read_out = [&] { ASSERT_TRUE(vm->read_guest(0x300000, {reinterpret_cast<uint8_t*>(out), sizeof out}).ok()); };
+  read_out();
+  // Nothing arrives meanwhile: each wait sleeps its whole timeout, and never more than the cap.
+  EXPECT_GE(out[0], SF_WAIT_MAX_NS);
+  EXPECT_LT(out[0], 20 * SF_WAIT_MAX_NS);
+  EXPECT_GE(out[1], 2000000u);
+  EXPECT_LT(out[2], 20 * SF_WAIT_MAX_NS);
+  EXPECT_EQ(out[3], 1u) << "a WAIT answered a time outside the TIME_NS calls around it";
+
+  // Frames wake it: the guest's answer comes back far sooner than a 10 ms wait would end (median of rounds).
+  std::vector<int64_t> us;
+  for (int k = 1; k <= 10; ++k) {
+    std::vector<uint8_t> f(64, 0);
+    std::memset(f.data(), 0xff, 6);
+    std::memcpy(f.data() + 6, "\x02\x00\x00\x00\x0f\x0f", 6);
+    f[12] = devices::test::kTestEtherType >> 8;
+    f[13] = devices::test::kTestEtherType & 0xff;
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));  // the guest is asleep again by now
+    const auto t0 = std::chrono::steady_clock::now();
+    wire.send(f);
+    std::vector<uint8_t> back = said(wire, "woke", std::chrono::seconds(5));
+    ASSERT_FALSE(back.empty()) << "round " << k << "\n" << h.console();
+    us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  std::printf("[ figures ] frame -> answer of a guest asleep in SF_HC_WAIT: p50 %lld us, max %lld us\n",
+              static_cast<long long>(us[us.size() / 2]), static_cast<long long>(us.back()));
+  // (Without the wake-up each answer waits for the guest's 10 ms wait to end: ~7 ms here, 3 ms after the last.)
+  EXPECT_LT(us[us.size() / 2], 3000) << "frames do not end the wait: it ran to its timeout";
+  ASSERT_TRUE(h.wait_console("devwait idle")) << h.console();
+
+  // Idle: asleep (not spinning), woken at most every SF_WAIT_MAX_NS; the NIC thread asleep too.
+  const VmStats a = vm->stats();
+  const uint64_t nic_a = vm->net_stats()->wakeups;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const VmStats b = vm->stats();
+  EXPECT_LE(vm->net_stats()->wakeups - nic_a, 5u) << "an idle NIC thread keeps waking up";
+  EXPECT_LE(b.device_waits - a.device_waits, 60u);
+  EXPECT_GE(b.device_waits - a.device_waits, 10u);
+  EXPECT_LT(b.vcpu_cpu_ns - a.vcpu_cpu_ns, 60'000'000u) << "an idle waiting guest used its core";
+
+  // A pause does not wait for the guest's timeout to pass.
+  std::vector<int64_t> pause_us;
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(vm->pause().ok());
+    pause_us.push_back(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+    EXPECT_EQ(vm->state(), VmState::paused);
+    ASSERT_TRUE(vm->resume().ok());
+  }
+  std::sort(pause_us.begin(), pause_us.end());
+  std::printf("[ figures ] pause of a guest asleep in SF_HC_WAIT: p50 %lld us, max %lld us\n",
+              static_cast<long long>(pause_us[pause_us.size() / 2]), static_cast<long long>(pause_us.back()));
+  EXPECT_LT(pause_us[pause_us.size() / 2], 2000);
+  read_out();
+  EXPECT_EQ(out[4], 10u);
+  EXPECT_GT(out[5], 0u);
+  const auto t0 = std::chrono::steady_clock::now();
+  vm->destroy();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_EQ(vm->state(), VmState::destroyed);
+}
+
+// The guest's QueueNotify writes reach the NIC through KVM_IOEVENTFD: thousands of them cost no exit to
+// user space, and the NIC still sees them (the frame after them goes out).
+TEST(VmNet, NotifiesReachTheNicWithoutAnExit) {
+  SF_REQUIRE_KVM();
+  TestTap tap;
+  if (!tap.usable()) GTEST_SKIP() << tap.why();
+  if (guest_image().empty()) GTEST_SKIP() << "test guest not built";
+  devices::test::Wire wire(tap.name());
+  Harness h;
+  auto vm = boot_guest(h, "exitcost notify", net_config(tap.name()));
+  ASSERT_TRUE(vm);
+  ASSERT_FALSE(said(wire, "notified", std::chrono::seconds(20)).empty()) << h.console();
+  auto end = h.wait_final();
+  ASSERT_TRUE(end.has_value()) << h.console();
+  EXPECT_EQ(end->state, VmState::exited) << end->reason;
+  const VmStats st = vm->stats();
+  std::printf("[ figures ] 20000 QueueNotify writes: %llu MMIO exits, vCPU CPU time %llu ms\n",
+              static_cast<unsigned long long>(st.exits_mmio),
+              static_cast<unsigned long long>(st.vcpu_cpu_ns / 1000000));
+  EXPECT_LT(st.exits_mmio, 1000u);
+}
+
 class VmNetFork : public ::testing::TestWithParam<bool> {};
 
 TEST_P(VmNetFork, CloneComesUpOnItsOwnTapWithItsOwnMacAndSeesALinkChange) {
@@ -174,14 +273,12 @@ TEST_P(VmNetFork, CloneComesUpOnItsOwnTapWithItsOwnMacAndSeesALinkChange) {
   if (guest_image().empty()) GTEST_SKIP() << "test guest not built";
   devices::test::Wire master_wire(master_tap.name()), clone_wire(clone_tap.name());
   Harness hm, hc;
-  auto master = Vm::create(net_config(master_tap.name(), "virtiofork"), hm.callbacks());
-  ASSERT_TRUE(master.ok()) << master.status().message;
-  ASSERT_TRUE(master.value()->load_elf(guest_image()).ok());
-  ASSERT_TRUE(master.value()->boot().ok());
+  auto master = boot_guest(hm, "virtiofork", net_config(master_tap.name()));
+  ASSERT_TRUE(master);
   ASSERT_FALSE(said(master_wire, "parent", std::chrono::seconds(10)).empty()) << hm.console();
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto snap = master.value()->fork_snapshot();
+  auto snap = master->fork_snapshot();
   ASSERT_TRUE(snap.ok()) << snap.status().message;
   auto d = parse(snap->descriptor());
   ASSERT_TRUE(d.ok()) << d.status().message;
@@ -217,8 +314,8 @@ TEST_P(VmNetFork, CloneComesUpOnItsOwnTapWithItsOwnMacAndSeesALinkChange) {
               static_cast<long long>(ms));
   // The master saw no link change and goes on on its own tap.
   EXPECT_TRUE(said(master_wire, "clone", std::chrono::milliseconds(200)).empty());
-  EXPECT_EQ(master.value()->state(), VmState::running);
-  EXPECT_EQ(master.value()->net_stats()->tx_packets, 1u);
+  EXPECT_EQ(master->state(), VmState::running);
+  EXPECT_EQ(master->net_stats()->tx_packets, 1u);
   EXPECT_EQ(clone.value()->net_stats()->tx_packets, 1u);
 }
 

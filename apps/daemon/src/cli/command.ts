@@ -7,7 +7,15 @@ export interface OptionSpec {
   short?: string;
   description: string;
   value?: string;
+  /** The values it takes, when they are a fixed few (shell completion offers them). */
+  choices?: readonly string[];
 }
+
+/**
+ * What a positional argument is, for shell completion: fixed words, a file, a domain (CLUSTER:VMID) or a
+ * cluster id (the last two asked of sfmd when the completion runs).
+ */
+export type ArgKind = readonly string[] | 'file' | 'domain' | 'cluster';
 
 export interface Command {
   name: string;
@@ -17,16 +25,24 @@ export interface Command {
   usage: string;
   description?: string;
   options?: Record<string, OptionSpec>;
+  /** Its positional arguments in order, for shell completion. */
+  args?: readonly ArgKind[];
   examples: string[];
   // biome-ignore lint/suspicious/noConfusingVoidType: a command may end without a value (exit 0); Promise<void> bodies must fit
   run(ctx: CommandContext, args: string[], values: Record<string, string | boolean | undefined>): Promise<number | void>;
 }
 
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  json: { type: 'boolean', description: 'print one JSON document instead of text' },
+  json: { type: 'boolean', description: 'print one JSON document instead of text (the same as --format json)' },
+  format: {
+    type: 'string',
+    value: 'FMT',
+    choices: ['json', 'yaml', 'table'],
+    description: 'json, yaml or table (the default: text for people)',
+  },
   home: { type: 'string', value: 'DIR', description: 'data directory (default $SNOWFLOCK_HOME or ~/.snowflock)' },
   url: { type: 'string', value: 'URL', description: "sfmd's address (default from $SNOWFLOCK_URL or the configs)" },
-  token: { type: 'string', value: 'TOKEN', description: 'admin token (default $SNOWFLOCK_TOKEN or $SNOWFLOCK_HOME/admin.token)' },
+  token: { type: 'string', value: 'TOKEN', description: 'API token (default $SNOWFLOCK_TOKEN or $SNOWFLOCK_HOME/admin.token)' },
   domain: { type: 'string', value: 'C:V', description: 'the domain a guest-side call acts for, e.g. 1:0 (outside a VM)' },
   help: { type: 'boolean', short: 'h', description: 'show help' },
 };

@@ -1,4 +1,4 @@
-// What every command gets: parsed global options (--json, --home, --url, --token, --domain), the
+// What every command gets: parsed global options (--json/--format, --home, --url, --token, --domain), the
 // data directory's paths, output helpers, and a lazily built sfmd client.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseSfldConfig, parseSfmdConfig } from '../common/config/index.ts';
@@ -6,11 +6,17 @@ import { SfError } from '../common/errors.ts';
 import { DEFAULT_MASTER_PORT } from '../common/ports.ts';
 import { snowflockPaths, type SnowflockPaths } from '../common/paths.ts';
 import { readSecretFile } from '../common/secret-file.ts';
+import type { OutputFormat } from './formats.ts';
 import { createOutput, type Output } from './output.ts';
 import { createSfmdClient, type SfmdClient } from '../common/sfmd-client.ts';
+import { type SfmdTrust, sfmdTransport } from '../common/pinned-tls.ts';
+import { resolveTrust, sfmdScheme } from '../common/sfmd-trust.ts';
 
 export interface GlobalOptions {
+  /** Output for programs (--json, or --format json|yaml): no notes, no progress line. */
   json: boolean;
+  /** --format; absent: json with --json, else table. */
+  format?: OutputFormat | undefined;
   home?: string | undefined;
   url?: string | undefined;
   token?: string | undefined;
@@ -22,7 +28,11 @@ export interface CommandContext {
   paths: SnowflockPaths;
   out: Output;
   url: string;
-  /** Client with the admin token (and the --domain header when given). */
+  /** The fingerprint of sfmd's certificate this command pins, and where it was read. */
+  trust: SfmdTrust;
+  /** fetch() for sfmd's own URLs (its /healthz), over the pinned connection when sfmd speaks HTTPS. */
+  sfmdFetch: typeof fetch;
+  /** Client with the caller's token (--token, $SNOWFLOCK_TOKEN or the admin token) and the --domain header when given. */
   client(): SfmdClient;
 }
 
@@ -39,10 +49,15 @@ export function resolveMasterUrl(options: GlobalOptions, paths: SnowflockPaths):
   if (options.url) return options.url;
   if (process.env.SNOWFLOCK_URL) return process.env.SNOWFLOCK_URL;
   const sfmd = readConfigQuietly(paths.sfmdConfig, parseSfmdConfig);
-  if (sfmd) return `http://127.0.0.1:${sfmd.masterListenPort}`;
+  if (sfmd) return `${sfmdScheme(sfmd.tls?.enabled ?? true)}://127.0.0.1:${sfmd.masterListenPort}`;
   const sfld = readConfigQuietly(paths.sfldConfig, parseSfldConfig);
-  if (sfld) return `http://${sfld.masterHost}:${sfld.masterPort}`;
-  return `http://127.0.0.1:${DEFAULT_MASTER_PORT}`;
+  if (sfld) return `${sfmdScheme(sfld.masterTls)}://${sfld.masterHost}:${sfld.masterPort}`;
+  return `https://127.0.0.1:${DEFAULT_MASTER_PORT}`;
+}
+
+/** The pin for sfmd's certificate: $SNOWFLOCK_FINGERPRINT, this home's sfld.cfg, or the fingerprint file sfmd wrote here. */
+export function resolveCliTrust(paths: SnowflockPaths): SfmdTrust {
+  return resolveTrust(paths, readConfigQuietly(paths.sfldConfig, parseSfldConfig));
 }
 
 export function resolveToken(options: GlobalOptions, paths: SnowflockPaths): string | null {
@@ -52,22 +67,25 @@ export function resolveToken(options: GlobalOptions, paths: SnowflockPaths): str
 export function createCommandContext(options: GlobalOptions): CommandContext {
   const paths = snowflockPaths(options.home);
   const url = resolveMasterUrl(options, paths);
+  const trust = resolveCliTrust(paths);
   let client: SfmdClient | null = null;
   return {
     options,
     paths,
-    out: createOutput(options.json),
+    out: createOutput(options.format ?? options.json),
     url,
+    trust,
+    sfmdFetch: sfmdTransport(url, trust).fetch,
     client() {
       if (!client) {
         const token = resolveToken(options, paths);
         if (!token) {
           throw new SfError(
             'UNAUTHORIZED',
-            `no admin token: pass --token, set SNOWFLOCK_TOKEN, or run where ${paths.adminToken} exists (sfmd writes it at first start)`,
+            `no API token: pass --token, set SNOWFLOCK_TOKEN, or run where ${paths.adminToken} exists (sfmd writes it at first start)`,
           );
         }
-        client = createSfmdClient({ url, token, domain: options.domain ?? null });
+        client = createSfmdClient({ url, token, domain: options.domain ?? null, trust });
       }
       return client;
     },

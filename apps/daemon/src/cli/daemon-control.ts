@@ -1,7 +1,8 @@
 // Runs sfmd, sfld and the dashboard in the background: a detached child (its own process group) with its log in
-// $SNOWFLOCK_HOME/logs and its pid in $SNOWFLOCK_HOME/run, started only once, stopped with SIGTERM (SIGKILL after
-// a grace). Each start hands the child a random nonce (SNOWFLOCK_START_NONCE) that its health endpoint reports:
-// the start is done only when the process answering is the one it started, not another instance on the same port.
+// $SNOWFLOCK_HOME/logs (the daemons roll theirs at a size) and its pid in $SNOWFLOCK_HOME/run, started only once,
+// stopped with SIGTERM (SIGKILL after a grace). Each start hands the child a random nonce (SNOWFLOCK_START_NONCE)
+// that its health endpoint reports: the start is done only when the process answering is the one it started, not
+// another instance on the same port.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,8 @@ export interface DaemonSpec {
   foregroundArgs: string[];
   /** Its health endpoint: answers JSON with the `startNonce` it was started with. */
   healthUrl: string;
+  /** How to ask it (sfmd's pinned HTTPS); the global fetch when absent. */
+  fetch?: typeof fetch;
   /** The port it listens on, to name what holds it when the start fails (0: any, nothing to name). */
   port: number;
   readyTimeoutMs?: number;
@@ -99,9 +102,9 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-async function health(url: string): Promise<{ startNonce?: unknown } | null> {
+async function health(url: string, send: typeof fetch = fetch): Promise<{ startNonce?: unknown } | null> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    const res = await send(url, { signal: AbortSignal.timeout(1000) });
     if (!res.ok) return null;
     const body = (await res.json()) as unknown;
     return body && typeof body === 'object' ? (body as { startNonce?: unknown }) : {};
@@ -128,7 +131,7 @@ async function confirmRunning(paths: SnowflockPaths, spec: DaemonSpec, pid: numb
   const deadline = Date.now() + (spec.readyTimeoutMs ?? 30_000);
   let foreign = false;
   while (Date.now() < deadline && isAlive(pid)) {
-    const answer = await health(spec.healthUrl);
+    const answer = await health(spec.healthUrl, spec.fetch);
     if (answer && (nonce === null || answer.startNonce === nonce)) return;
     foreign ||= answer !== null;
     await sleep(100);
@@ -163,7 +166,9 @@ export async function startDaemon(
     child = spawn(process.execPath, [SF_BIN, ...spec.foregroundArgs], {
       detached: true,
       stdio: ['ignore', logFd, logFd],
-      env: { ...env, SNOWFLOCK_HOME: paths.home, [START_NONCE_ENV]: nonce },
+      // The daemon writes its own log lines to the file, rolled at a size (common/logger.ts); its stdout and
+      // stderr (a crash's stack, say) still land in it too.
+      env: { ...env, SNOWFLOCK_HOME: paths.home, [START_NONCE_ENV]: nonce, SNOWFLOCK_LOG_FILE: logFile },
     });
   } finally {
     closeSync(logFd);
@@ -199,7 +204,7 @@ export async function startDaemon(
     const deadline = Date.now() + (spec.readyTimeoutMs ?? 30_000);
     let foreign = false;
     while (Date.now() < deadline) {
-      const answer = await health(spec.healthUrl);
+      const answer = await health(spec.healthUrl, spec.fetch);
       if (exited === null && answer?.startNonce === nonce) return { ...daemonStatus(paths, spec.id), alreadyRunning: false };
       foreign ||= answer !== null;
       if (exited !== null) {

@@ -2,7 +2,7 @@
 // sfld.cfg pointing at it, written in the classic syntax so they can be edited by hand later.
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { DEFAULT_GUEST_CALL_RATE } from '../common/config/index.ts';
+import { DEFAULT_GUEST_API_PORT, DEFAULT_GUEST_CALL_RATE } from '../common/config/index.ts';
 import { DEFAULT_LOCAL_PORT, DEFAULT_MASTER_PORT } from '../common/ports.ts';
 
 export function thisHostName(): string {
@@ -29,6 +29,8 @@ cluster_prefix = 24          # each cluster's subnet: /24 = 253 VMs (vmid + 1 = 
 vxlan_port = 4789            # UDP port joining a cluster's bridges across hosts
 clusterid = 1                # id of the first cluster
 keep_operations = 10000      # Operation rows kept (at least 100); older finished ones are pruned
+metrics = 'token'            # /metrics: 'token' (admin token as bearer), 'open' (no token) or 'off'
+allocator = 'default'        # who places clones: 'default' (Snowflock), 'slurm' or 'sge' (README: Using a batch scheduler)
 `;
 }
 
@@ -41,6 +43,10 @@ local_listen_port = 0x${DEFAULT_LOCAL_PORT.toString(16).toUpperCase()}
 guest_call_rate = ${DEFAULT_GUEST_CALL_RATE}          # seed API calls a second each VM may make; over it calls wait
 cluster_network = True       # build the VMs' cluster networks here (bridges, VXLAN, nftables, tc; needs root)
 outside_interface = None     # where cluster routers send outside traffic; None = the default route's interface
+metrics = 'open'             # /metrics on local_listen_port (host totals, no cluster or VM names), or 'off'
+guest_api_port = ${DEFAULT_GUEST_API_PORT}        # guests' API on their cluster gateway (same on every host), or 0 for none
+# sfmd's certificate, when sfmd runs on another machine ('sf fingerprint' there prints it; here it is read
+# from the data directory): master_fingerprint = 'AB:CD:...'
 `;
 }
 

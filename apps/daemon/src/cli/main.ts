@@ -7,13 +7,39 @@ import { GLOBAL_OPTIONS, commandHelp, type Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
 import { daemonCommands } from './commands/daemons.ts';
 import { guestCommands } from './commands/guest.ts';
+import { guest } from './commands/guest-build.ts';
 import { web } from './commands/web.ts';
 import { consoleCommand } from './commands/console.ts';
 import { doctor } from './commands/doctor.ts';
+import { events } from './commands/events.ts';
+import { completionCommand } from './commands/completion.ts';
+import { config } from './commands/config.ts';
+import { viewCommands } from './commands/views.ts';
+import { fingerprint } from './commands/fingerprint.ts';
+import { installUnits } from './commands/install-units.ts';
+import { mpirun } from './commands/mpirun.ts';
+import { token } from './commands/token.ts';
 import { createCommandContext } from './context.ts';
+import { resolveFormat } from './formats.ts';
 import { reportError } from './output.ts';
 
-export const COMMANDS: Command[] = [...daemonCommands, web, ...adminCommands, doctor, consoleCommand, ...guestCommands];
+export const COMMANDS: Command[] = [
+  ...daemonCommands,
+  web,
+  installUnits,
+  ...adminCommands,
+  ...viewCommands,
+  events,
+  token,
+  doctor,
+  fingerprint,
+  consoleCommand,
+  ...guestCommands,
+  guest,
+  mpirun,
+  config,
+  completionCommand(() => COMMANDS),
+];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name || c.classic === name);
@@ -23,7 +49,7 @@ function overview(): string {
   return [
     `Snowflock ${SNOWFLOCK_VERSION}: clone running VMs into impromptu clusters.`,
     '',
-    'Usage: sf COMMAND [ARGS] [--json] [--help]   (each command also has its classic name)',
+    'Usage: sf COMMAND [ARGS] [--json|--format json|yaml|table] [--help]   (each command also has its classic name)',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${(c.classic && c.classic !== c.name ? c.classic : '').padEnd(11)} ${c.summary}`),
@@ -32,6 +58,13 @@ function overview(): string {
     'Help on one command: sf COMMAND --help',
     '',
   ].join('\n');
+}
+
+function machineFormatAsked(args: string[]): boolean {
+  const at = args.findIndex((a) => a === '--format' || a.startsWith('--format='));
+  if (at < 0) return false;
+  const value = args[at] === '--format' ? args[at + 1] : args[at]!.slice('--format='.length);
+  return value === 'json' || value === 'yaml';
 }
 
 /** Runs one command line; returns the exit code. `argv[0]` is the command (or classic binary) name. */
@@ -46,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${SNOWFLOCK_VERSION}\n`);
     return 0;
   }
-  const json = rest.includes('--json');
+  // Before parsing: an error while parsing is still reported in the form the caller asked for.
+  const json = rest.includes('--json') || machineFormatAsked(rest);
   const command = findCommand(name);
   if (!command) return reportError(new SfError('BAD_INPUT', `unknown command '${name}': see sf help`), json);
   try {
@@ -65,8 +99,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(commandHelp(command));
       return 0;
     }
+    const format = resolveFormat(values.format, values.json === true);
     const ctx = createCommandContext({
-      json: values.json === true,
+      json: format !== 'table',
+      format,
       home: values.home as string | undefined,
       url: values.url as string | undefined,
       token: values.token as string | undefined,

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { SfError, ERROR_TABLE, ERROR_CODES } from '../common/errors.ts';
+import { resolveFormat, toYaml } from './formats.ts';
 import { createOutput, formatBytes, renderTable, reportError } from './output.ts';
 
 function capture() {
@@ -54,4 +55,51 @@ test('every error code has a distinct-enough exit code and reportError uses it',
   assert.deepEqual(JSON.parse(out.text()), { ok: false, error: { code: 'NO_RESOURCES', message: 'none left' } });
   assert.match(err.text(), /^sf: NO_RESOURCES: none left/);
   assert.equal(reportError(new Error('boom'), false, err.stream, out.stream), 1);
+});
+
+test('--format yaml reads back (with an independent YAML parser) as exactly what --json prints', async () => {
+  const { parse } = await import('yaml');
+  const value = {
+    hosts: [{ name: 'solo', state: 'online', cpus: 2, kvm: true, metrics: null, lastSeen: '2026-12-07T11:50:00.000Z' }],
+    domains: [],
+    empty: {},
+    tricky: ['yes', 'no', 'null', '1:0', '0123', '', ' padded ', 'a: b', '# not a comment', 'line\nbreak', '-', 'ünïcode', "it's"],
+    nested: [[1, 2], [{ a: { b: [true, false] } }], 1.5, -3, 1e21],
+    'key with space': 'x',
+  };
+  for (const format of ['json', 'yaml'] as const) {
+    const out = capture();
+    createOutput(format, out.stream).result(value, () => 'table');
+    assert.deepEqual(format === 'json' ? JSON.parse(out.text()) : parse(out.text()), value, format);
+  }
+  assert.equal(toYaml({ a: 'plain', b: '1:0' }), 'a: plain\nb: "1:0"\n');
+});
+
+test('streams are NDJSON with --json, YAML documents with --format yaml, lines otherwise', () => {
+  const lines = capture();
+  const out = createOutput('json', lines.stream);
+  out.record({ a: 1 }, () => 'one');
+  out.record({ a: 2 }, () => 'two');
+  assert.deepEqual(
+    lines
+      .text()
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+    [{ a: 1 }, { a: 2 }],
+  );
+  const yaml = capture();
+  createOutput('yaml', yaml.stream).record({ a: 1 }, () => 'one');
+  assert.equal(yaml.text(), '---\na: 1\n');
+  const text = capture();
+  createOutput('table', text.stream).record({ a: 1 }, () => 'one');
+  assert.equal(text.text(), 'one\n');
+});
+
+test('--format takes json, yaml or table, and --json agrees only with json', () => {
+  assert.equal(resolveFormat(undefined, false), 'table');
+  assert.equal(resolveFormat(undefined, true), 'json');
+  assert.equal(resolveFormat('yaml', false), 'yaml');
+  assert.throws(() => resolveFormat('xml', false), /--format must be one of table, json, yaml/);
+  assert.throws(() => resolveFormat('table', true), /disagree/);
 });

@@ -21,9 +21,14 @@ export const ERROR_TABLE = {
   DOMAIN_UNKNOWN: { trpc: 'NOT_FOUND', exit: 7, http: 404 },
   HOST_UNKNOWN: { trpc: 'NOT_FOUND', exit: 7, http: 404 },
   OPERATION_UNKNOWN: { trpc: 'NOT_FOUND', exit: 7, http: 404 },
+  TOKEN_UNKNOWN: { trpc: 'NOT_FOUND', exit: 7, http: 404 },
+  // A token's name is its identity in the operation log: a second token may not take it, revoked or not.
+  TOKEN_EXISTS: { trpc: 'CONFLICT', exit: 8, http: 409 },
   HOST_LOST: { trpc: 'PRECONDITION_FAILED', exit: 9, http: 409 },
   KVM_UNAVAILABLE: { trpc: 'PRECONDITION_FAILED', exit: 10, http: 503 },
   TIMEOUT: { trpc: 'TIMEOUT', exit: 11, http: 408 },
+  // Not a failure: a waiting call's poll window (pollMs) ended first; the client calls again (wait-window.ts).
+  STILL_WAITING: { trpc: 'TIMEOUT', exit: 11, http: 408 },
   UNAVAILABLE: { trpc: 'INTERNAL_SERVER_ERROR', exit: 12, http: 503 },
   INTERNAL: { trpc: 'INTERNAL_SERVER_ERROR', exit: 1, http: 500 },
 } as const;

@@ -36,6 +36,7 @@ export type {
   DomainStateEvent,
   DomainStateReport,
   ForkNetwork,
+  ForkTiming,
   Heartbeat,
   HostCommand,
   HostMetrics,
@@ -68,12 +69,15 @@ export type SfmdToSfldEvents = {
 
 /** sfmd → dashboards (namespace /dash). */
 export interface SfmdToDashboardEvents {
-  'host:metrics': (metrics: HostMetricsEvent) => void;
+  /** Each host's latest sample, a batch a few times a second (metrics-coalescer.ts). */
+  'host:metrics-batch': (batch: HostMetricsEvent[]) => void;
   'host:state': (event: HostStateEvent) => void;
   'domain:state': (event: DomainStateEvent) => void;
   'domain:console': (chunk: ConsoleChunk) => void;
   'operation:progress': (event: OperationProgressEvent) => void;
   'domain:figures': (event: DomainFiguresEvent) => void;
+  /** Sent just before sfmd closes the feed because its token was revoked or expired: sign in again. */
+  'session:ended': (event: { reason: string }) => void;
 }
 
 /** Dashboards and `sf console` follow a domain's console and type into it. */

@@ -1,6 +1,7 @@
-// Where Snowflock keeps its files: the data directory ($SNOWFLOCK_HOME, default ~/.snowflock) and
-// the well-known names inside it. Every process resolves paths here so they always agree.
-import { mkdirSync } from 'node:fs';
+// Where Snowflock keeps its files: the data directory ($SNOWFLOCK_HOME, default ~/.snowflock), the
+// well-known names inside it, and where sfmd.cfg and sfld.cfg are found (the data directory when one is
+// named, else /etc/snowflock as in the seed, else ~/.snowflock). Every process resolves paths here.
+import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -8,6 +9,11 @@ export interface SnowflockPaths {
   home: string;
   database: string;
   adminToken: string;
+  /** sfmd's self-signed certificate and key (made at first start unless sfmd.cfg names its own pair). */
+  tlsCert: string;
+  tlsKey: string;
+  /** The SHA-256 fingerprint of the certificate sfmd serves, written at each start for clients on this machine. */
+  fingerprint: string;
   secretsDir: string;
   runDir: string;
   logDir: string;
@@ -15,21 +21,46 @@ export interface SnowflockPaths {
   sfldConfig: string;
 }
 
-export function resolveHome(explicit?: string): string {
-  return path.resolve(explicit ?? process.env.SNOWFLOCK_HOME ?? path.join(os.homedir(), '.snowflock'));
+/** The seed's place for the config files (§2, §11, §12). */
+export const ETC_DIR = '/etc/snowflock';
+
+/** Where to look; tests point these elsewhere. */
+export interface PathSources {
+  env?: NodeJS.ProcessEnv;
+  etcDir?: string;
 }
 
-export function snowflockPaths(explicitHome?: string): SnowflockPaths {
-  const home = resolveHome(explicitHome);
+export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(explicit ?? env.SNOWFLOCK_HOME ?? path.join(os.homedir(), '.snowflock'));
+}
+
+/**
+ * A config file: in the data directory when one is named (--home, $SNOWFLOCK_HOME), else in /etc/snowflock when
+ * it is there (a seed-style install), else in ~/.snowflock (where first start writes defaults).
+ */
+function configFile(name: string, home: string, named: boolean, etcDir: string): string {
+  if (named) return path.join(home, name);
+  const etc = path.join(etcDir, name);
+  return existsSync(etc) ? etc : path.join(home, name);
+}
+
+export function snowflockPaths(explicitHome?: string, sources: PathSources = {}): SnowflockPaths {
+  const env = sources.env ?? process.env;
+  const home = resolveHome(explicitHome, env);
+  const named = explicitHome !== undefined || env.SNOWFLOCK_HOME !== undefined;
+  const etcDir = sources.etcDir ?? ETC_DIR;
   return {
     home,
     database: path.join(home, 'sfmd.db'),
     adminToken: path.join(home, 'admin.token'),
+    tlsCert: path.join(home, 'tls', 'sfmd.crt'),
+    tlsKey: path.join(home, 'tls', 'sfmd.key'),
+    fingerprint: path.join(home, 'sfmd.fingerprint'),
     secretsDir: path.join(home, 'secrets'),
     runDir: path.join(home, 'run'),
     logDir: path.join(home, 'logs'),
-    sfmdConfig: path.join(home, 'sfmd.cfg'),
-    sfldConfig: path.join(home, 'sfld.cfg'),
+    sfmdConfig: configFile('sfmd.cfg', home, named, etcDir),
+    sfldConfig: configFile('sfld.cfg', home, named, etcDir),
   };
 }
 

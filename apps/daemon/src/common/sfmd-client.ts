@@ -4,6 +4,7 @@
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../master/api/client-types.ts';
 import { SfError, isErrorCode, messageOf } from './errors.ts';
+import { sfmdTransport, type TrustSource } from './pinned-tls.ts';
 
 export interface ClientOptions {
   url: string;
@@ -11,15 +12,19 @@ export interface ClientOptions {
   host?: { name: string; secret: string } | null;
   /** CLUSTER:VMID that guest calls act for. */
   domain?: string | null;
+  /** The guest call came over the cluster network (sfld's guest API on a router): sent as x-snowflock-via. */
+  viaClusterNetwork?: boolean;
   /**
-   * Gives up on a request after this long, as TIMEOUT. None by default: some calls (clone.join) wait as
-   * long as they were asked to.
+   * Gives up on one HTTP request after this long, as TIMEOUT; httpTimeoutMs() by default. Waiting calls
+   * (a join, a blocking ticket request) are never cut by it: waitingCall asks for an answer well before it.
    */
   timeoutMs?: number | null;
   /** Times a call refused for a moment (429 with a short retry-after) is sent again; BUSY_RETRIES by default. */
   busyRetries?: number;
   /** Sends the requests; the global fetch, looked up per request, when absent (Next.js replaces it at run time). */
   fetch?: typeof fetch;
+  /** For an https URL: the fingerprint of sfmd's certificate to pin (pinned-tls.ts); absent, the system's CAs decide. */
+  trust?: TrustSource | null;
 }
 
 /** What the reader of a failure is told to do; the CLI's words unless the caller has its own. */
@@ -36,8 +41,9 @@ export type SfmdClient = ReturnType<typeof createTRPCClient<AppRouter>>;
 
 export function createSfmdClient(options: ClientOptions): SfmdClient {
   const base = options.url.replace(/\/+$/, '');
-  const timeoutMs = options.timeoutMs ?? null;
+  const timeoutMs = options.timeoutMs ?? httpTimeoutMs();
   const retries = options.busyRetries ?? BUSY_RETRIES;
+  const pinned = options.trust && base.startsWith('https:') ? sfmdTransport(base, options.trust).fetch : null;
   return createTRPCClient<AppRouter>({
     links: [
       httpLink({
@@ -47,13 +53,14 @@ export function createSfmdClient(options: ClientOptions): SfmdClient {
           if (options.token) headers.authorization = `Bearer ${options.token}`;
           else if (options.host) headers.authorization = `SfHost ${options.host.name}:${options.host.secret}`;
           if (options.domain) headers['x-snowflock-domain'] = options.domain;
+          if (options.viaClusterNetwork) headers['x-snowflock-via'] = 'cluster-network';
           return headers;
         },
         // Never from a cache (Next.js caches server-side fetches unless told not to): every answer is the
         // system's state now. tRPC always passes a signal of its own, so the time limit joins it.
         fetch: async (input, init) => {
           const signal = timeoutMs === null ? init?.signal : withTimeout(init?.signal, timeoutMs);
-          const send = () => (options.fetch ?? fetch)(input, { ...init, cache: 'no-store', signal });
+          const send = () => (options.fetch ?? pinned ?? fetch)(input, { ...init, cache: 'no-store', signal });
           let res = await send();
           // A busy sfmd refuses for a moment (retry-after: 1): try again a few times before giving up.
           for (let attempt = 0; res.status === 429 && attempt < retries; attempt++) {
@@ -70,6 +77,55 @@ export function createSfmdClient(options: ClientOptions): SfmdClient {
       }),
     ],
   });
+}
+
+/**
+ * The longest one HTTP request to sfmd may take: SNOWFLOCK_HTTP_TIMEOUT_MS, else 300 s (what Node's fetch
+ * allows for an answer's headers anyway). Tests shorten it to prove long waits outlive it.
+ */
+export function httpTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SNOWFLOCK_HTTP_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return DEFAULT_HTTP_TIMEOUT_MS;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 100) {
+    throw new SfError('BAD_CONFIG', `SNOWFLOCK_HTTP_TIMEOUT_MS must be whole milliseconds of at least 100, got '${raw}'`);
+  }
+  return ms;
+}
+
+const DEFAULT_HTTP_TIMEOUT_MS = 300_000;
+/** The longest one round of a waiting call: short enough for any proxy's idle limit, long enough to be cheap. */
+const MAX_POLL_MS = 60_000;
+
+/** One round of a waiting call lasts a third of the HTTP time limit (at most a minute): its answer always comes in time. */
+export function pollWindowMs(httpMs: number = httpTimeoutMs()): number {
+  return Math.max(10, Math.min(MAX_POLL_MS, Math.floor(httpMs / 3)));
+}
+
+/**
+ * Runs a waiting call (clone.join, a blocking ticket.request) as long as it takes, like waitpid: each round asks
+ * sfmd to answer within the poll window, and a STILL_WAITING answer is asked again. With `timeoutMs` the whole
+ * wait ends after that long with sfmd's own TIMEOUT or NO_RESOURCES answer.
+ */
+export async function waitingCall<T>(
+  send: (wait: { pollMs: number; timeoutMs?: number }) => Promise<T>,
+  timeoutMs?: number,
+  pollMs: number = pollWindowMs(),
+): Promise<T> {
+  const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+  for (;;) {
+    const remaining = Math.max(0, deadline - Date.now());
+    try {
+      return await send(timeoutMs === undefined ? { pollMs } : { pollMs, timeoutMs: Math.round(remaining) });
+    } catch (err) {
+      if (!isStillWaiting(err)) throw err;
+    }
+  }
+}
+
+function isStillWaiting(err: unknown): boolean {
+  if (err instanceof SfError) return err.code === 'STILL_WAITING';
+  return err instanceof TRPCClientError && (err.data as { sfCode?: unknown } | undefined)?.sfCode === 'STILL_WAITING';
 }
 
 /** How often a call refused for a moment (a busy sfmd, a limit that refills within MAX_BUSY_WAIT_MS) is sent again by default. */

@@ -26,6 +26,10 @@ export type TicketState = (typeof TICKET_STATES)[number];
 export const OPERATION_STATUSES = ['running', 'succeeded', 'failed'] as const;
 export type OperationStatus = (typeof OPERATION_STATUSES)[number];
 
+/** What an API token may do, each role including the ones before it (read < operate < admin). */
+export const TOKEN_ROLES = ['read', 'operate', 'admin'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
 /** Any stored state (what a dashboard's badge shows); an sfld's reported VM states are domain states too. */
 export type AnyState = HostState | ClusterState | DomainState | TicketState | OperationStatus;
 

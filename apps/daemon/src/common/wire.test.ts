@@ -91,6 +91,16 @@ test('every command sfmd can send has a payload schema and an answer schema', ()
   assert.equal(hostCommandSchemas['domain:boot'].value.safeParse({ state: 'created' }).success, false, 'not a state the record knows');
 });
 
+test("a fork's answer may carry the sfld's stage timings; an older sfld's answer without them still passes", () => {
+  const answer = { clones: [{ vmid: 1, ok: true, error: null }], pauseMs: 0.4, descriptorBytes: 8192, fromShells: 1, served: null };
+  const timing = { networkMs: 0.1, snapshotMs: 0.5, shellsMs: 0, createMs: 1.2, startMs: 0.3, serveMs: 0 };
+  const schema = hostCommandSchemas['domain:fork'].value;
+  assert.deepEqual(schema.parse(answer), answer);
+  assert.deepEqual(schema.parse({ ...answer, timing }), { ...answer, timing });
+  assert.equal(schema.safeParse({ ...answer, timing: { ...timing, startMs: -1 } }).success, false, 'no negative stage');
+  assert.equal(schema.safeParse({ ...answer, timing: { snapshotMs: 1 } }).success, false, 'all stages or none');
+});
+
 test('malformed reports fail their schemas (sfmd drops them)', () => {
   const report = { clusterid: 7, vmid: 0, state: 'exited', exitCode: 0, reason: null };
   assert.ok(domainStateReportSchema.safeParse(report).success);

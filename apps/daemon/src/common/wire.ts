@@ -37,7 +37,8 @@ export type NicFigures = z.infer<typeof nicFiguresSchema>;
 
 /**
  * A VM's disk counters since it started: requests and bytes the guest read and wrote, requests the device
- * refused (bad sectors, chains, I/O errors), and the space its overlay takes on the host now.
+ * refused (bad sectors, chains, I/O errors), the space its overlay takes on the host now, and the 4 KiB blocks
+ * of its fork's disk snapshot it had fetched from another host (a clone away from its master; 0 elsewhere).
  */
 export const diskFiguresSchema = z.object({
   reads: count,
@@ -46,6 +47,7 @@ export const diskFiguresSchema = z.object({
   writtenBytes: count,
   refused: count,
   overlayBytes: count,
+  remoteBlocks: count,
 });
 export type DiskFigures = z.infer<typeof diskFiguresSchema>;
 
@@ -154,8 +156,16 @@ export type DomainFiguresBatch = z.infer<typeof domainFiguresBatchSchema>;
 
 // ---- sfmd → sfld commands (payloads and the values of successful answers) ----
 
-/** The machine a VM may have: the VMM's own limits (guest ABI), so a seed sfmd accepts is one an sfld can boot. */
-export const VM_LIMITS = { minMemoryMiB: 16, maxMemoryMiB: SfAbi.RAM_MAX / 2 ** 20, maxVcpus: SfAbi.MAX_VCPUS } as const;
+/**
+ * The machine a VM may have: the VMM's own limits (guest ABI), so a seed sfmd accepts is one an sfld can boot;
+ * and the clones one ticket may hold: as many as a guest's ticket info and join replies carry (SF_MAX_ALLOC).
+ */
+export const VM_LIMITS = {
+  minMemoryMiB: 16,
+  maxMemoryMiB: SfAbi.RAM_MAX / 2 ** 20,
+  maxVcpus: SfAbi.MAX_VCPUS,
+  maxClonesPerTicket: SfAbi.MAX_ALLOC,
+} as const;
 export const vcpusSchema = z.number().int().min(1).max(VM_LIMITS.maxVcpus);
 export const memoryMiBSchema = z.number().int().min(VM_LIMITS.minMemoryMiB).max(VM_LIMITS.maxMemoryMiB);
 
@@ -185,6 +195,10 @@ export const routerSpecSchema = z.object({
 });
 export type RouterSpec = z.infer<typeof routerSpecSchema>;
 
+/** One VM of a cluster and the page-network name or address of the host it runs on. */
+export const vmPlacementSchema = z.object({ vmid: domainAddressSchema.shape.vmid, host: hostOrAddress });
+export type VmPlacement = z.infer<typeof vmPlacementSchema>;
+
 /**
  * A cluster's network as an sfld builds it on its host: the subnet, the VXLAN port, the page-network
  * addresses of every host running the cluster's VMs (FDB entries: nothing floods) and, on the master's
@@ -199,6 +213,8 @@ export const clusterNetSpecSchema = z.object({
   local: hostOrAddress,
   /** The page-network names or addresses of all the cluster's hosts (this one included). */
   hosts: z.array(hostOrAddress).max(1024),
+  /** Where each live VM of the cluster runs: per-MAC VXLAN entries send its unicast frames to that host only. */
+  vms: z.array(vmPlacementSchema).max(4096).optional(),
   router: routerSpecSchema.nullable(),
 });
 export type ClusterNetSpec = z.infer<typeof clusterNetSpecSchema>;
@@ -227,7 +243,16 @@ export const forkNetworkSchema = z.object({
 export type ForkNetwork = z.infer<typeof forkNetworkSchema>;
 
 // A fork may make no clone on the master's host (all placed elsewhere); a host asked for remote clones gets one at least.
-const clonesSchema = z.array(z.object({ vmid: z.number().int().min(1).max(MAX_VMID), net: vmNetSchema.optional() })).max(256);
+// `vcpus`: the clone's processors from the ticket's allocation, the first that many of the master's vCPUs (absent: all).
+const clonesSchema = z
+  .array(
+    z.object({
+      vmid: z.number().int().min(1).max(MAX_VMID),
+      net: vmNetSchema.optional(),
+      vcpus: z.number().int().min(1).max(32).optional(),
+    }),
+  )
+  .max(256);
 
 /**
  * VM fork (DESIGN §4.4 steps 2-3) on the master's host: freeze the master (which waits inside sf_clone),
@@ -288,6 +313,35 @@ export const servedForkSchema = z.object({
 });
 export type ServedFork = z.infer<typeof servedForkSchema>;
 
+/**
+ * Where the sfld's time went in a fork, in ms, each stage after the one before: the cluster network's hosts
+ * set, the ticket's shells taken and every clone's tap made (shellsMs), the fork itself with the clones made in
+ * shells and running (snapshotMs, forkInto: the master's pause included), the clones without a usable shell
+ * made afresh (createMs) and started (startMs), the fork served to other hosts (0 without clones elsewhere).
+ */
+export const forkTimingSchema = z.object({
+  networkMs: z.number().min(0),
+  snapshotMs: z.number().min(0),
+  shellsMs: z.number().min(0),
+  createMs: z.number().min(0),
+  startMs: z.number().min(0),
+  serveMs: z.number().min(0),
+});
+export type ForkTiming = z.infer<typeof forkTimingSchema>;
+
+/**
+ * Where a host's time went making a fork's clones from its descriptor, in ms, each stage after the one before: the
+ * descriptor fetched from the master's sfld (names resolved first), the ticket's shells taken, the clones' taps
+ * made (all at once), the clones made and started in parallel.
+ */
+export const remoteCloneTimingSchema = z.object({
+  descriptorMs: z.number().min(0),
+  shellsMs: z.number().min(0),
+  netMs: z.number().min(0),
+  clonesMs: z.number().min(0),
+});
+export type RemoteCloneTiming = z.infer<typeof remoteCloneTimingSchema>;
+
 /** What became of each clone of a fork; the fork's figures for the record. */
 export const domainForkResultSchema = z.object({
   clones: z.array(cloneOutcomeSchema),
@@ -297,6 +351,8 @@ export const domainForkResultSchema = z.object({
   fromShells: z.number().int().min(0),
   /** With `serve`: where other hosts get the descriptor (the sfld's local port) and the pages. */
   served: servedForkSchema.nullable(),
+  /** Optional: an sfld older than these figures answers without them. */
+  timing: forkTimingSchema.optional(),
 });
 export type DomainForkResult = z.infer<typeof domainForkResultSchema>;
 
@@ -322,7 +378,15 @@ export const hostCommandSchemas = {
   'domain:boot': { payload: domainBootSpecSchema, value: vmStateReplySchema },
   'domain:destroy': { payload: domainAddressSchema, value: vmStateReplySchema },
   'domain:fork': { payload: domainForkSpecSchema, value: domainForkResultSchema },
-  'domain:clone-remote': { payload: domainRemoteCloneSpecSchema, value: z.object({ clones: z.array(cloneOutcomeSchema) }) },
+  'domain:clone-remote': {
+    payload: domainRemoteCloneSpecSchema,
+    // fromShells: how many were made in shells prepared at the ticket's grant (ticket:shells); absent from older sflds.
+    value: z.object({
+      clones: z.array(cloneOutcomeSchema),
+      fromShells: z.number().int().min(0).optional(),
+      timing: remoteCloneTimingSchema.optional(),
+    }),
+  },
   'domain:input': { payload: consoleChunkSchema, value: acceptedSchema },
   'domain:console-replay': { payload: domainAddressSchema, value: z.object({ data: bytes }) },
   'host:ping': { payload: z.object({ sentAt: z.number() }), value: z.object({ receivedAt: z.number() }) },
@@ -336,11 +400,47 @@ export const hostCommandSchemas = {
    * (the admin, a cluster's end, a lost host): the shells prepared for its clones are released now.
    */
   'ticket:ended': { payload: z.object({ ticket: ticketId }), value: z.object({ released: z.number().int().min(0) }) },
+  /**
+   * A ticket granted places clones on this host: shells of the master's shape, and the clones' taps, are prepared
+   * for its fork now, while the master computes (released by ticket:ended, taken by the fork's domain:fork or
+   * domain:clone-remote, or gone after their lifetime).
+   */
+  'ticket:shells': {
+    payload: z.object({
+      ticket: ticketId,
+      memoryMiB: memoryMiBSchema,
+      vcpus: vcpusSchema,
+      count: z.number().int().min(1).max(VM_LIMITS.maxClonesPerTicket),
+      /** Shells for the master's own host (its forks: becomeClone/forkInto); absent or true: for a remote fork. */
+      remote: z.boolean().optional(),
+      /** The clones' places on their cluster's network (absent without one): their taps are made now too. */
+      net: z
+        .object({
+          clusterid: domainAddressSchema.shape.clusterid,
+          clones: z.array(z.object({ vmid: domainAddressSchema.shape.vmid, net: vmNetSchema })).max(VM_LIMITS.maxClonesPerTicket),
+          cluster: clusterNetSpecSchema,
+        })
+        .optional(),
+    }),
+    value: z.object({ preparing: z.number().int().min(0) }),
+  },
+  /**
+   * The last clone on another host of a master's fork (its ticket) ended: the master's sfld stops that fork's
+   * memserver and lets its frozen memory go (local clones keep their own hold on it). Idempotent.
+   */
+  'fork:release': {
+    payload: z.object({ clusterid: domainAddressSchema.shape.clusterid, ticket: ticketId }),
+    value: z.object({ stopped: z.number().int().min(0) }),
+  },
   /** sf doctor asks what the sfld runs (side-effect free) to compare it with the record. */
   'host:inventory': { payload: z.object({}).strict(), value: hostInventorySchema },
   /** The hosts running a cluster's VMs changed: the sfld rewrites its VXLAN forwarding entries (no-op without the cluster). */
   'cluster:peers': {
-    payload: z.object({ clusterid: domainAddressSchema.shape.clusterid, hosts: z.array(hostOrAddress).max(1024) }),
+    payload: z.object({
+      clusterid: domainAddressSchema.shape.clusterid,
+      hosts: z.array(hostOrAddress).max(1024),
+      vms: z.array(vmPlacementSchema).max(4096).optional(),
+    }),
     value: z.object({ peers: z.number().int().min(0) }),
   },
 } as const;

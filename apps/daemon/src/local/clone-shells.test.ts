@@ -81,3 +81,17 @@ test('a host keeps at most its cap of shells, releasing the oldest ticket first;
   await settle(shells, f.live, 2);
   assert.equal(shells.count, 0);
 });
+
+test("what was prepared with a ticket's shells is released with them, never when a fork takes them", async () => {
+  const f = fakeFactory();
+  const released: string[] = [];
+  const shells = new CloneShells(log, 200, f.make, 10, (ticket) => released.push(ticket));
+  for (const ticket of ['disposed', 'forked', 'expired', 'evicted']) shells.prepare(ticket, shape, 2);
+  await shells.release('disposed');
+  await shells.take('forked', 2); // the fork's now: its taps are the clones'
+  await shells.release('unknown'); // nothing held: nothing to say
+  shells.prepare('late', shape, 4); // over the cap of 10: the oldest held ('expired') makes room
+  await sleep(300); // the rest outlive their lifetime
+  await settle(shells, f.live, 2); // the fork's two
+  assert.deepEqual(released.sort(), ['disposed', 'evicted', 'expired', 'late']);
+});

@@ -10,6 +10,8 @@ import type { Logger } from '../common/logger.ts';
 export interface CloneShape {
   memoryMiB: number;
   vcpus: number;
+  /** Shells for a fork on another host (its clones come with domain:clone-remote). */
+  remote?: boolean;
 }
 
 /** Shells not taken by a fork within this time are destroyed (a ticket may be disposed of elsewhere). */
@@ -29,7 +31,8 @@ interface Entry {
 
 export type ShellFactory = (shape: CloneShape) => Promise<VirtualMachine>;
 
-const prepareClone: ShellFactory = (shape) => VirtualMachine.prepareClone({ memoryMiB: shape.memoryMiB, vcpus: shape.vcpus });
+const prepareClone: ShellFactory = (shape) =>
+  VirtualMachine.prepareClone({ memoryMiB: shape.memoryMiB, vcpus: shape.vcpus, ...(shape.remote ? { remote: true } : {}) });
 
 export class CloneShells {
   /** Oldest first (insertion order): the cap releases from the front. */
@@ -40,6 +43,8 @@ export class CloneShells {
     private readonly lifetimeMs = SHELL_LIFETIME_MS,
     private readonly make: ShellFactory = prepareClone,
     private readonly maxShells = MAX_SHELLS_PER_HOST,
+    /** A ticket's shells went unused (released, not taken by a fork): what was prepared with them goes too. */
+    private readonly onRelease: (ticket: string) => void = () => {},
   ) {}
 
   /** Shells held or being made, over all tickets. */
@@ -115,6 +120,7 @@ export class CloneShells {
    */
   async release(ticket: string): Promise<number> {
     const count = this.#byTicket.get(ticket)?.count ?? 0;
+    if (count > 0) this.onRelease(ticket);
     await this.take(ticket, 0);
     return count;
   }

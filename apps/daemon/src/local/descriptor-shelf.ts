@@ -34,6 +34,11 @@ export class DescriptorShelf {
     return token.toString('hex');
   }
 
+  /** Drops one snapshot's descriptor (its memserver stopped: no clone could fetch its pages). */
+  withdraw(snapshotId: string): void {
+    this.#items.delete(snapshotId);
+  }
+
   /** Drops every descriptor of `owner` (a master domain that ended: its memservers are gone too). */
   withdrawOwner(owner: string): void {
     for (const [id, item] of this.#items) if (item.owner === owner) this.#items.delete(id);

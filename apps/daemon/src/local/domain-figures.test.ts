@@ -16,6 +16,18 @@ const stats = (faults: number, remote: Partial<RemoteSourceStats> | null = null)
   p50Ns: 800,
   p99Ns: 9000,
   maxNs: 12000,
+  faultNsSum: faults * 800,
+  faultsWithin10us: faults,
+  faultsWithin25us: 0,
+  faultsWithin50us: 0,
+  faultsWithin100us: 0,
+  faultsWithin250us: 0,
+  faultsWithin500us: 0,
+  faultsWithin1ms: 0,
+  faultsWithin2500us: 0,
+  faultsWithin10ms: 0,
+  faultsWithin100ms: 0,
+  faultsOver100ms: 0,
   remote: remote as RemoteSourceStats | null,
 });
 
@@ -123,13 +135,23 @@ test('every VM with a disk has its counters in the batch: refusals of every kind
   const batch = sampleFigures(
     {
       addresses: () => [0, 1, 2].map((vmid) => ({ clusterid: 4, vmid })),
-      diskStats: (a) => (a.vmid === 1 ? null : { device: device(a.vmid + 1), overlay }),
+      diskStats: (a) => (a.vmid === 1 ? null : { device: device(a.vmid + 1), overlay, remote: null }),
     },
     7,
   );
   assert.deepEqual(batch.disks, [
-    { clusterid: 4, vmid: 0, reads: 1, writes: 2, readBytes: 4096, writtenBytes: 8192, refused: 15, overlayBytes: 12288 },
-    { clusterid: 4, vmid: 2, reads: 3, writes: 6, readBytes: 12288, writtenBytes: 24576, refused: 15, overlayBytes: 12288 },
+    { clusterid: 4, vmid: 0, reads: 1, writes: 2, readBytes: 4096, writtenBytes: 8192, refused: 15, overlayBytes: 12288, remoteBlocks: 0 },
+    {
+      clusterid: 4,
+      vmid: 2,
+      reads: 3,
+      writes: 6,
+      readBytes: 12288,
+      writtenBytes: 24576,
+      refused: 15,
+      overlayBytes: 12288,
+      remoteBlocks: 0,
+    },
   ]);
 });
 

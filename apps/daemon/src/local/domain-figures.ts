@@ -54,6 +54,9 @@ export function diskFiguresOf(stats: DiskStats): DiskFigures {
     writtenBytes: d.writtenBytes,
     refused: d.badRequests + d.unsupported + d.ioErrors + d.badChains + d.queueErrors,
     overlayBytes: stats.overlay.allocatedBytes,
+    // A clone away from its master's host: the snapshot blocks it read, all of which came from the master's
+    // host through the memserver — fetched for it, or already on this host (a sibling's fetch, multicast, readahead).
+    remoteBlocks: (stats.remote?.blocksFetched ?? 0) + (stats.remote?.blocksLocal ?? 0),
   };
 }
 

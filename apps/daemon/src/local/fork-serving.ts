@@ -30,6 +30,16 @@ export function pageLossForTest(env: NodeJS.ProcessEnv = process.env): number {
   return loss;
 }
 
+/**
+ * The memserver's datagram size for sfld.cfg page_mtu: the UDP payload that MTU carries unfragmented (IPv4 and UDP
+ * headers take 28 bytes), 0 for 'auto' (the memserver reads the interface's MTU), undefined for the default
+ * 1500-byte path.
+ */
+export function datagramForMtu(pageMtu: number | 'auto' | null | undefined): number | undefined {
+  if (pageMtu === 'auto') return 0;
+  return typeof pageMtu === 'number' ? pageMtu - 28 : undefined;
+}
+
 export interface ServeOptions {
   shelf: DescriptorShelf;
   /** The master domain ('clusterid:vmid'): its descriptors go when it ends. */
@@ -38,6 +48,8 @@ export interface ServeOptions {
   /** The master's previous memserver: the pages its clones wanted are streamed to the new ones first. */
   previous: Memserver | undefined;
   lossForTest: number;
+  /** sfld.cfg page_mtu (see datagramForMtu). */
+  pageMtu?: number | 'auto' | null;
 }
 
 /** Serves `snapshot` to clones on other hosts; the memserver is the caller's to stop. */
@@ -47,10 +59,12 @@ export async function serveFork(
   options: ServeOptions,
 ): Promise<{ memserver: Memserver; served: ServedFork }> {
   const iface = await resolveIPv4(network.interface, "this host's page-network name");
+  const maxDatagram = datagramForMtu(options.pageMtu);
   const memserver = startMemserver(snapshot, {
     bind: '0.0.0.0:0',
     mode: network.mode,
     interface: iface,
+    ...(maxDatagram !== undefined ? { maxDatagram } : {}),
     workingSet: options.previous?.workingSet() ?? null,
     ...(options.lossForTest > 0 ? { lossForTest: options.lossForTest } : {}),
   });

@@ -30,7 +30,7 @@ test('every seed-API hypercall reaches its procedure and answers in the guest re
   const home = tempHome('sf-bridge-');
   writeFileSync(
     path.join(home, 'sfmd.cfg'),
-    "cluster_hosts = [{'host': 'h1', 'cpus': 4, 'RAM': 8 << 30}, {'host': 'h2', 'cpus': 4, 'RAM': 8 << 30}]\n",
+    "cluster_hosts = [{'host': 'h1', 'cpus': 4, 'RAM': 8 << 30}, {'host': 'h2', 'cpus': 4, 'RAM': 8 << 30}]\nclusterid = 1\n",
   );
   const log = createLogger('test');
   log.level = 'silent';
@@ -41,13 +41,14 @@ test('every seed-API hypercall reaches its procedure and answers in the guest re
   });
   sfmd.svc.links = new RecordingHostLinks(); // no sfld here: boots and destroys are answered as one would
   for (const h of ['h1', 'h2']) await registerHost(sfmd.svc, h, registration());
-  const url = `http://127.0.0.1:${sfmd.port}`;
-  const admin = createSfmdClient({ url, token: sfmd.adminToken });
+  const url = `https://127.0.0.1:${sfmd.port}`;
+  const trust = { fingerprint: sfmd.fingerprint, source: 'the test' };
+  const admin = createSfmdClient({ url, token: sfmd.adminToken, trust });
   const seeded = await admin.cluster.seed.mutate({ config: seedConfig() });
   const home1 = seeded.domains[0]!.host;
   const other = home1 === 'h1' ? 'h2' : 'h1';
   const secret = (h: string) => readSecretFile(hostSecretPath(snowflockPaths(home), h))!;
-  const as = (domain: string, host = home1) => createSfmdClient({ url, host: { name: host, secret: secret(host) }, domain });
+  const as = (domain: string, host = home1) => createSfmdClient({ url, host: { name: host, secret: secret(host) }, domain, trust });
   const master = (c: GuestCall) => answerGuestCall(as('1:0'), url, c);
 
   const req = await master(call(SfHypercall.TICKET_REQUEST, { nclones: 2 }));
@@ -103,4 +104,57 @@ test('every seed-API hypercall reaches its procedure and answers in the guest re
 
   assert.deepEqual(await master(call(SfHypercall.CLUSTER_SHUTDOWN)), { status: 0 });
   assert.equal((await admin.cluster.get.query({ clusterid: 1 })).state, 'shutdown');
+});
+
+test('IC_JOIN and a blocking ticket request wait past the HTTP client time limit, like waitpid', { timeout: 60_000 }, async (t) => {
+  // Every HTTP request of the clients made below gives up after 600 ms; the waits below last over 2 s.
+  const before = process.env.SNOWFLOCK_HTTP_TIMEOUT_MS;
+  process.env.SNOWFLOCK_HTTP_TIMEOUT_MS = '600';
+  t.after(() => {
+    if (before === undefined) delete process.env.SNOWFLOCK_HTTP_TIMEOUT_MS;
+    else process.env.SNOWFLOCK_HTTP_TIMEOUT_MS = before;
+  });
+  const home = tempHome('sf-longwait-');
+  writeFileSync(path.join(home, 'sfmd.cfg'), "cluster_hosts = [{'host': 'h1', 'cpus': 2, 'RAM': 8 << 30}]\nclusterid = 1\n");
+  const log = createLogger('test');
+  log.level = 'silent';
+  const sfmd = await startSfmd({ home, port: 0, listen: '127.0.0.1', log, timing: { offlineAfterMs: 600_000 } });
+  t.after(async () => {
+    await sfmd.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+  sfmd.svc.links = new RecordingHostLinks();
+  await registerHost(sfmd.svc, 'h1', registration());
+  const url = `https://127.0.0.1:${sfmd.port}`;
+  const trust = { fingerprint: sfmd.fingerprint, source: 'the test' };
+  await createSfmdClient({ url, token: sfmd.adminToken, trust }).cluster.seed.mutate({ config: seedConfig() });
+  const secret = readSecretFile(hostSecretPath(snowflockPaths(home), 'h1'))!;
+  const as = (domain: string) => createSfmdClient({ url, host: { name: 'h1', secret }, domain, trust });
+  const master = (c: GuestCall) => answerGuestCall(as('1:0'), url, c);
+  const ticket = (await master(call(SfHypercall.TICKET_REQUEST, { nclones: 1 }))).ticket!;
+  await master(call(SfHypercall.CLONE_MASTER, { ticket }));
+
+  // The limit is real: a join sent as one plain request is cut by it.
+  await assert.rejects(as('1:0').clone.join.mutate({ ticket }), /aborted|timeout/i);
+
+  // The master joins, and asks for one more clone blocking: the host is full until the clone ends.
+  const started = Date.now();
+  let joined: number | null = null;
+  let granted: number | null = null;
+  const join = master(call(SfHypercall.CLONE_JOIN, { ticket })).then((r) => {
+    joined = Date.now() - started;
+    return r;
+  });
+  const blocked = master(call(SfHypercall.TICKET_REQUEST, { nclones: 1, block: true })).then((r) => {
+    granted = Date.now() - started;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.deepEqual([joined, granted], [null, null], 'both still waiting after 4 times the HTTP limit');
+  assert.equal((await answerGuestCall(as('1:1'), url, call(SfHypercall.CLONE_EXIT, { status: 9 }))).status, SfStatus.OK);
+  assert.deepEqual(await join, { status: 0, count: 1, exits: [{ vmid: 1, status: 9, how: SfExitHow.EXITED }] });
+  const grant = await blocked;
+  assert.equal(grant.status, SfStatus.OK, grant.errmsg);
+  assert.equal(grant.count, 1);
+  assert.ok(joined! >= 2500 && granted! >= 2500, `joined after ${joined} ms, granted after ${granted} ms`);
 });

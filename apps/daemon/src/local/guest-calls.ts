@@ -3,7 +3,7 @@
 // guest's reply block. Every guest field is untrusted: sfmd's zod schemas judge it.
 import { SfExitHow, SfHypercall, SfStatus, type GuestCall, type GuestReply } from '@snowflock/native';
 import type { ErrorCode } from '../common/errors.ts';
-import { clientError, type SfmdClient } from '../common/sfmd-client.ts';
+import { clientError, waitingCall, type SfmdClient } from '../common/sfmd-client.ts';
 
 const STATUS_FOR_CODE: Partial<Record<ErrorCode, number>> = {
   BAD_INPUT: SfStatus.EINVAL,
@@ -35,13 +35,11 @@ export async function answerGuestCall(client: SfmdClient, url: string, call: Gue
   try {
     switch (call.nr) {
       case SfHypercall.TICKET_REQUEST: {
-        const t = await client.ticket.request.mutate({
-          nclones: r.nclones,
-          procs: r.procs,
-          min: r.min,
-          block: r.block,
-          ...(r.timeoutMs > 0 ? { timeoutMs: r.timeoutMs } : {}),
-        });
+        // A blocking request waits as long as it takes (seed), unless the guest gave a time limit.
+        const t = await waitingCall(
+          (wait) => client.ticket.request.mutate({ nclones: r.nclones, procs: r.procs, min: r.min, block: r.block, ...wait }),
+          r.timeoutMs > 0 ? r.timeoutMs : undefined,
+        );
         return { status: SfStatus.OK, count: t.granted, ticket: t.ticket };
       }
       case SfHypercall.TICKET_LIST: {
@@ -70,7 +68,11 @@ export async function answerGuestCall(client: SfmdClient, url: string, call: Gue
         return { status: SfStatus.OK, count: m.clones };
       }
       case SfHypercall.CLONE_JOIN: {
-        const j = await client.clone.join.mutate({ ticket: r.ticket, ...(r.timeoutMs > 0 ? { timeoutMs: r.timeoutMs } : {}) });
+        // Like waitpid: as long as the clones run, unless the guest gave a time limit.
+        const j = await waitingCall(
+          (wait) => client.clone.join.mutate({ ticket: r.ticket, ...wait }),
+          r.timeoutMs > 0 ? r.timeoutMs : undefined,
+        );
         const exits = j.exits.slice(0, 256).map((e) => ({ vmid: e.vmid, status: e.status, how: EXIT_HOW[e.how] }));
         return { status: SfStatus.OK, count: exits.length, exits };
       }

@@ -24,7 +24,7 @@ function readCpuTimes(): CpuTimes | null {
   }
 }
 
-function readMemAvailable(): number {
+export function readMemAvailable(): number {
   try {
     const match = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
     if (match) return Number(match[1]) * 1024;

@@ -12,15 +12,21 @@ import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureDirs, hostSecretPath, snowflockPaths } from '../common/paths.ts';
 import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { readSecretFile } from '../common/secret-file.ts';
+import { hostIdentity } from './host-identity.ts';
 import { DescriptorShelf } from './descriptor-shelf.ts';
 import { DomainManager } from './domain-manager.ts';
-import { guestCallLimits } from './guest-call-limit.ts';
+import { guestCallLimits, newGuestCallCounts } from './guest-call-limit.ts';
+import { GuestApi } from './net/guest-api.ts';
 import { MetricsSampler } from './metrics.ts';
 import { startDomainFigures } from './domain-figures.ts';
 import { createSfmdClient } from '../common/sfmd-client.ts';
+import { sfmdSocketOptions, sfmdTransport, socketCause } from '../common/pinned-tls.ts';
+import { resolveTrust, sfmdScheme } from '../common/sfmd-trust.ts';
 import { fail, ok, SfError, type Result } from '../common/errors.ts';
 import { parseHostCommand as parseCommand } from '../common/wire.ts';
 import { ClusterNetworks } from './net/cluster-network.ts';
+import { cachedExposition, type CachedReading, type MetricsAnswer } from '../common/prometheus.ts';
+import { sfldMetrics } from './prometheus-metrics.ts';
 import { netCommands } from './net/ip-commands.ts';
 
 export interface SfldOptions {
@@ -44,6 +50,27 @@ export interface RunningSfld {
   stop(): Promise<void>;
 }
 
+/** sfld's /metrics: the text format, or why not (off in sfld.cfg, or sfld still starting). */
+function serveMetrics(res: http.ServerResponse, metrics: CachedReading<MetricsAnswer> | 'off' | null): void {
+  const refuse = (status: number, error: string) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok: false, error }));
+  };
+  if (metrics === 'off') {
+    refuse(404, "/metrics is off on this sfld: set metrics = 'open' in sfld.cfg and restart it");
+  } else if (!metrics) {
+    refuse(503, 'sfld is starting: its metrics are not ready yet, retry in a second');
+  } else {
+    metrics.get().then(
+      ({ contentType, text }) => {
+        res.writeHead(200, { 'content-type': contentType });
+        res.end(text);
+      },
+      (err: unknown) => refuse(500, `the metrics could not be read: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  }
+}
+
 function describeHost(localListenPort: number): HostRegistration {
   const caps = hostCapabilities();
   return {
@@ -64,7 +91,12 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   const paths = snowflockPaths(options.home);
   ensureDirs(paths);
   const log = options.log ?? createLogger('sfld');
-  const config = await loadSfldConfig(options.configPath ?? paths.sfldConfig);
+  const configured = await loadSfldConfig(options.configPath ?? paths.sfldConfig);
+  // The name sfmd knows this host by: sfld.cfg's hostname, or the cluster_hosts entry it resolves to (seed §11).
+  const hostname = options.secretFile ? configured.hostname : await hostIdentity(configured.hostname, paths);
+  const config = { ...configured, hostname };
+  if (hostname !== configured.hostname)
+    log.info({ configured: configured.hostname, host: hostname }, 'hostname matched a cluster_hosts entry by address');
   const secretFile = options.secretFile ?? hostSecretPath(paths, config.hostname);
   const secret = process.env.SNOWFLOCK_HOST_SECRET ?? readSecretFile(secretFile);
   if (!secret) {
@@ -80,12 +112,38 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   if (huge.changed) log.info({ mode: huge.mode }, 'shmem huge pages allowed for mappings that ask (guest RAM)');
   else if (!huge.usable) log.warn({ mode: huge.mode, error: huge.error }, 'guest RAM gets no huge pages: forks of large VMs pause longer');
 
+  const masterUrl = `${sfmdScheme(config.masterTls)}://${config.masterHost}:${config.masterPort}`;
+  // One pinned transport for the hub link and every VM's calls; the pin is read again for each new connection.
+  const transport = sfmdTransport(masterUrl, () => resolveTrust(paths, config));
+  // Set once the domain manager exists: the host's guest call counters, hypercalls and network calls alike.
+  let domainFigures: DomainManager | null = null;
+  const guestApiCounts = newGuestCallCounts();
+
   // The cluster networks of an earlier run (killed, crashed) go before anything new is built.
   let networks: ClusterNetworks | null = null;
+  let guestApi: GuestApi | null = null;
   if (config.clusterNetwork && process.getuid?.() !== 0) {
     log.warn('sfld is not root: VMs get no network (cluster_network needs root; set cluster_network = False to say so)');
   } else if (config.clusterNetwork) {
-    networks = new ClusterNetworks(netCommands(), log, { outsideInterface: config.outsideInterface });
+    if (config.guestApiPort > 0) {
+      guestApi = new GuestApi({
+        port: config.guestApiPort,
+        clientFor: (domain) => ({
+          client: createSfmdClient({
+            url: masterUrl,
+            host: { name: config.hostname, secret },
+            domain: `${domain.clusterid}:${domain.vmid}`,
+            viaClusterNetwork: true,
+            fetch: transport.fetch,
+          }),
+          url: masterUrl,
+        }),
+        log,
+        limits: guestCallLimits(config.guestCallRate),
+        counts: () => domainFigures?.guestCalls ?? guestApiCounts,
+      });
+    }
+    networks = new ClusterNetworks(netCommands(), log, { outsideInterface: config.outsideInterface, guestApi });
     await networks.start();
   }
 
@@ -97,12 +155,16 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   if (swept > 0) log.info({ overlayDir, swept }, 'overlays left by an earlier sfld removed');
 
   let registered = false;
-  // Set once the domain manager exists (the listener starts first): what /healthz shows of the VMs' calls and shells.
-  let domainFigures: DomainManager | null = null;
   const sampler = new MetricsSampler();
   const shelf = new DescriptorShelf();
+  // Set once the domain manager exists, unless sfld.cfg turned /metrics off.
+  let metrics: CachedReading<MetricsAnswer> | null = null;
   const local = http.createServer((req, res) => {
     if (shelf.handle(req, res)) return;
+    if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
+      serveMetrics(res, config.metrics === 'off' ? 'off' : metrics);
+      return;
+    }
     res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify(
@@ -114,9 +176,11 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
               version: SNOWFLOCK_VERSION,
               startNonce: process.env.SNOWFLOCK_START_NONCE,
               shells: domainFigures?.shellCount ?? 0,
+              memservers: domainFigures?.memserverCount ?? 0,
               guestCalls: domainFigures?.guestCalls ?? null,
+              guestApi: guestApi ? { port: guestApi.port, clusters: guestApi.clusters() } : null,
             }
-          : { ok: false, error: 'sfld serves /healthz and /descriptors/<snapshot id> (with its token)' },
+          : { ok: false, error: 'sfld serves /healthz, /metrics and /descriptors/<snapshot id> (with its token)' },
       ),
     );
   });
@@ -128,10 +192,11 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   const localPort = typeof address === 'object' && address ? address.port : 0;
   const registration = describeHost(localPort);
 
-  const masterUrl = `http://${config.masterHost}:${config.masterPort}`;
   const url = `${masterUrl}${HOSTS_NAMESPACE}`;
+  if (!config.masterTls) log.warn({ master: masterUrl }, 'sfld.cfg has master_tls = False: this host secret crosses the network in clear');
   const socket: Socket<SfmdToSfldEvents, SfldToSfmdEvents> = io(url, {
     auth: { host: config.hostname, secret },
+    ...sfmdSocketOptions(masterUrl, transport.agent ? () => resolveTrust(paths, config) : null),
     transports: ['websocket'],
     reconnectionDelay: 250,
     reconnectionDelayMax: 1000, // sfmd gives a restarted host a few seconds: come back well within them
@@ -141,7 +206,12 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     log,
     {
       clientFor: (domain) => ({
-        client: createSfmdClient({ url: masterUrl, host: { name: config.hostname, secret }, domain: `${domain.clusterid}:${domain.vmid}` }),
+        client: createSfmdClient({
+          url: masterUrl,
+          host: { name: config.hostname, secret },
+          domain: `${domain.clusterid}:${domain.vmid}`,
+          fetch: transport.fetch,
+        }),
         url: masterUrl,
       }),
       reportState: (report) => socket.emit('domain:state', report),
@@ -150,10 +220,13 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       descriptorPort: () => localPort,
       networks,
       overlayDir,
+      pageMtu: config.pageMtu,
+      pageLivenessMs: config.pageLivenessMs,
     },
     guestCallLimits(config.guestCallRate),
   );
   domainFigures = domains;
+  if (config.metrics === 'open') metrics = cachedExposition(sfldMetrics(config.hostname, domains));
   // What sfmd is told on every (re)registration: the host, the VMs it runs now and how recent ones ended.
   const currentRegistration = (): HostRegistration => ({ ...registration, domains: domains.addresses(), ended: domains.endings() });
   socket.on('connect', () => {
@@ -168,6 +241,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
         return;
       }
       registered = true;
+      refusedCertificate = null;
       log.info({ host: config.hostname, master: url }, 'registered with sfmd');
     });
   });
@@ -176,7 +250,16 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
     log.warn({ reason }, 'lost sfmd connection; reconnecting');
   });
   let stopping = false;
+  let refusedCertificate: string | null = null;
   socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfterS?: unknown } }) => {
+    // sfmd's certificate is not the pinned one: said once at error level (each retry would repeat it), then retried
+    // quietly, since a fixed sfld.cfg pin or fingerprint file is read again on the next try.
+    const untrustedCertificate = socketCause(err);
+    if (untrustedCertificate) {
+      if (untrustedCertificate.message !== refusedCertificate) log.error({ master: url }, untrustedCertificate.message);
+      refusedCertificate = untrustedCertificate.message;
+      return;
+    }
     log.warn({ err: err.message, master: url }, 'cannot reach sfmd; retrying');
     // sfmd refused /hosts for its rate limits: socket.io takes any refusal there as final, so come back when told.
     if (err.data?.code !== 'RATE_LIMITED') return;
@@ -226,11 +309,18 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
   socket.on('domain:console-replay', (address, ack) => answer(ack, () => domains.replay(parseCommand('domain:console-replay', address))));
   socket.on('cluster:peers', (peers, ack) =>
     answer(ack, () => {
-      const { clusterid, hosts } = parseCommand('cluster:peers', peers);
-      return domains.clusterPeers(clusterid, hosts);
+      const { clusterid, hosts, vms } = parseCommand('cluster:peers', peers);
+      return domains.clusterPeers(clusterid, hosts, vms);
     }),
   );
   socket.on('ticket:ended', (ended, ack) => answer(ack, () => domains.ticketEnded(parseCommand('ticket:ended', ended).ticket)));
+  socket.on('ticket:shells', (spec, ack) => answer(ack, () => domains.prepareShells(parseCommand('ticket:shells', spec))));
+  socket.on('fork:release', (release, ack) =>
+    answer(ack, () => {
+      const { clusterid, ticket } = parseCommand('fork:release', release);
+      return domains.releaseFork(clusterid, ticket);
+    }),
+  );
 
   let seq = 0;
   let stalledUntil = 0;
@@ -255,6 +345,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       stopping = true;
       clearInterval(ticker);
       await domains.destroyAll();
+      await guestApi?.stop();
       socket.close();
       await new Promise<void>((resolve) => local.close(() => resolve()));
       log.info('sfld stopped');

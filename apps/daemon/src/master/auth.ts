@@ -1,5 +1,5 @@
-// Credentials: the admin token (made at sfmd's first start, kept in $SNOWFLOCK_HOME/admin.token) and
-// per-host secrets for sflds (only their sha256 is stored). Comparisons are constant-time.
+// Credentials: API tokens (tokens.ts; the first one, `admin`, made at sfmd's first start and kept in
+// $SNOWFLOCK_HOME/admin.token) and per-host secrets for sflds. Only sha256s are stored; compares are constant-time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readSecretFile, writeSecretFile } from '../common/secret-file.ts';
 
@@ -26,21 +26,17 @@ export function ensureAdminToken(file: string): { token: string; created: boolea
   return { token, created: true };
 }
 
-export type Credentials = { kind: 'admin'; token: string } | { kind: 'host'; name: string; secret: string } | { kind: 'none' };
+export type Credentials = { kind: 'bearer'; token: string } | { kind: 'host'; name: string; secret: string } | { kind: 'none' };
 
-/** Reads `Authorization: Bearer <admin token>` or `Authorization: SfHost <name>:<secret>`. */
+/** Reads `Authorization: Bearer <token>` or `Authorization: SfHost <name>:<secret>`. */
 export function parseAuthorization(header: string | undefined): Credentials {
   if (!header) return { kind: 'none' };
   const [scheme, ...rest] = header.trim().split(/\s+/);
   const value = rest.join(' ');
-  if (scheme === 'Bearer' && value) return { kind: 'admin', token: value };
+  if (scheme === 'Bearer' && value) return { kind: 'bearer', token: value };
   if (scheme === 'SfHost') {
     const colon = value.indexOf(':');
     if (colon > 0) return { kind: 'host', name: value.slice(0, colon), secret: value.slice(colon + 1) };
   }
   return { kind: 'none' };
-}
-
-export function tokenMatches(given: string, expected: string): boolean {
-  return secretMatches(given, hashSecret(expected));
 }

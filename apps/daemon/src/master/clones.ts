@@ -1,64 +1,71 @@
 // The clone calls of a cluster: clone.master (a ticket's reservations become clone domains),
 // clone.merge (= ic_kill), clone.join (wait for the clones to exit) and clone.exit (a clone ends).
 // They record state and reservations; fork.ts has the master's sfld make the clones real.
+import { randomUUID } from 'node:crypto';
 import { messageOf, SfError } from '../common/errors.ts';
+import { stopwatch } from '../common/stopwatch.ts';
 import { tellClusterHosts, vmIdentity } from './cluster-net.ts';
 import { announceDomain, requireClone, requireMaster, waitFor, type LiveDomain } from './domains.ts';
 import { destroyDomainVm } from './domain-lifecycle.ts';
-import { forkClones } from './fork.ts';
+import { forkClones, liveOthers } from './fork.ts';
 import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { assertTicketTransition, LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { ownTicket, requester, transitionTicket } from './tickets.ts';
+import { releaseRemoteShells } from './remote-shells.ts';
 import { tellTicketsEnded, type CallActor } from './ticket-ended.ts';
+import { stillWaiting, waitWindow, type WaitInput } from './wait-window.ts';
 
-export const DEFAULT_JOIN_TIMEOUT_MS = 600_000;
-
-/** CLONE_MASTER: the master's answer is vmid 0; each clone's own answer comes from the data plane. */
+/**
+ * CLONE_MASTER: the master's answer is vmid 0; each clone's own answer comes from the data plane. Before the
+ * fork command the record is one transaction: the ticket outstanding, its allocations read, every clone row
+ * written (one statement), other tickets' live clones read. If any of it fails none of it stays (the
+ * operation row, written before, records the failure).
+ */
 export async function cloneMaster(svc: MasterServices, domain: LiveDomain, ticketId: string) {
   requireMaster(domain, 'clone.master');
-  return runOperation(svc, { kind: 'clone.master', target: `ticket:${ticketId}`, requester: requester(domain) }, async (op) => {
-    const ticket = await ownTicket(svc, domain, ticketId);
-    assertTicketTransition(ticketId, ticket.state, 'outstanding'); // its own state is the better message
-    const clones = await svc.db.$transaction(async (tx) => {
-      const busy = await tx.ticket.findFirst({ where: { clusterId: domain.clusterId, state: 'outstanding' } });
-      if (busy) {
-        throw new SfError(
-          'TICKET_STATE',
-          `cluster ${domain.cluster.clusterid} already has clones out on ticket ` + `${busy.id}: merge them (sfmerge) before cloning again`,
-        );
-      }
-      await transitionTicket(tx, ticketId, 'outstanding');
-      const allocations = await tx.allocation.findMany({ where: { ticketId }, include: { host: true }, orderBy: { vmid: 'asc' } });
-      const lost = allocations.filter((a) => a.host.state !== 'online');
-      if (lost.length > 0) {
-        throw new SfError(
-          'HOST_LOST',
-          `host ${lost[0]!.host.name} of ticket ${ticketId} is offline: dispose of the ticket and request a new one`,
-        );
-      }
-      const records = [];
-      for (const a of allocations) {
-        const d = await tx.domain.create({
-          data: {
+  const watch = stopwatch(); // the stages of the operation's detail count from the call's arrival
+  return runOperation(
+    svc,
+    { kind: 'clone.master', target: `ticket:${ticketId}`, requester: requester(domain), clusterid: domain.cluster.clusterid },
+    async (op) => {
+      // Other tickets' clones may be out meanwhile (seed: several tickets at once); their vmids never clash
+      // with this one's, which were set aside when it was granted (vmids.ts).
+      const { clones, others } = await svc.db.$transaction(async (tx) => {
+        const ticket = await ownTicket(svc, domain, ticketId, tx);
+        assertTicketTransition(ticketId, ticket.state, 'outstanding'); // its own state is the better message
+        await transitionTicket(tx, ticketId, 'outstanding');
+        const allocations = await tx.allocation.findMany({ where: { ticketId }, include: { host: true }, orderBy: { vmid: 'asc' } });
+        const lost = allocations.filter((a) => a.host.state !== 'online');
+        if (lost.length > 0) {
+          throw new SfError(
+            'HOST_LOST',
+            `host ${lost[0]!.host.name} of ticket ${ticketId} is offline: dispose of the ticket and request a new one`,
+          );
+        }
+        // Ids made here (the schema's default is a client-side uuid too): one INSERT for all, no read back.
+        const records = allocations.map((a) => ({ id: randomUUID(), vmid: a.vmid, hostId: a.hostId, host: a.host, vcpus: a.processors }));
+        await tx.domain.createMany({
+          data: allocations.map((a, i) => ({
+            id: records[i]!.id,
             clusterId: domain.clusterId,
             vmid: a.vmid,
             hostId: a.hostId,
             vcpus: a.processors,
             memory: a.memory,
-            state: 'defined',
+            state: 'defined' as const,
             ticketId,
             ...vmIdentity(svc, domain.cluster.clusterid, a.vmid),
-          },
+          })),
         });
-        records.push({ id: d.id, vmid: a.vmid, hostId: a.hostId, host: a.host });
-      }
-      return records;
-    });
-    for (const a of clones) announceDomain(svc, domain.cluster.clusterid, a.vmid, a.host.name, 'defined');
-    await forkClones(svc, domain, ticketId, clones, op);
-    return { ticket: ticketId, nclones: clones.length, vmid: 0 };
-  });
+        return { clones: records, others: await liveOthers(tx, domain, ticketId) };
+      });
+      const txMs = watch.lap();
+      for (const a of clones) announceDomain(svc, domain.cluster.clusterid, a.vmid, a.host.name, 'defined');
+      await forkClones(svc, domain, ticketId, clones, others, op, watch, txMs);
+      return { ticket: ticketId, nclones: clones.length, vmid: 0 };
+    },
+  );
 }
 
 /** Ends the live clones of a ticket: each VM destroyed on its host, each record `state` with `reason`. */
@@ -84,7 +91,12 @@ export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticke
   requireMaster(domain, 'clone.merge');
   return runOperation(
     svc,
-    { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${domain.cluster.clusterid}`, requester: requester(domain) },
+    {
+      kind: 'clone.merge',
+      target: ticketId ? `ticket:${ticketId}` : `cluster:${domain.cluster.clusterid}`,
+      requester: requester(domain),
+      clusterid: domain.cluster.clusterid,
+    },
     async () => {
       let tickets: string[];
       if (ticketId) {
@@ -99,6 +111,7 @@ export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticke
         clones += await endClones(svc, id, 'merged', `merged by ${requester(domain)} (ticket ${id})`);
       }
       if (by === 'admin' || ticketId === null) tellTicketsEnded(svc, domain.host.name, tickets);
+      await releaseRemoteShells(svc, domain.host.name, tickets); // an unused ticket merged: its other hosts' shells
       if (clones > 0) await tellClusterHosts(svc, domain.clusterId);
       svc.events.emit('capacity');
       return { merged: tickets, clones };
@@ -106,26 +119,40 @@ export async function mergeClones(svc: MasterServices, domain: LiveDomain, ticke
   );
 }
 
-/** IC_JOIN: waits until every clone of the ticket has exited, then the ticket is merged. */
-export async function joinClones(
-  svc: MasterServices,
-  domain: LiveDomain,
-  ticketId: string,
-  timeoutMs = DEFAULT_JOIN_TIMEOUT_MS,
-  by: CallActor = 'guest',
-) {
+/**
+ * IC_JOIN: waits until every clone of the ticket has exited, then the ticket is merged. Like waitpid it waits
+ * as long as it takes unless the caller gives `timeoutMs`; with `pollMs` it answers STILL_WAITING when that much
+ * has passed, and the client asks again (no HTTP timeout on the way can cut the wait).
+ */
+export async function joinClones(svc: MasterServices, domain: LiveDomain, ticketId: string, wait: WaitInput = {}, by: CallActor = 'guest') {
   requireMaster(domain, 'clone.join');
-  return runOperation(svc, { kind: 'clone.join', target: `ticket:${ticketId}`, requester: requester(domain) }, async (op) => {
-    const ticket = await ownTicket(svc, domain, ticketId);
-    if (ticket.state !== 'outstanding') {
-      throw new SfError('TICKET_STATE', `ticket ${ticketId} is ${ticket.state}: only a ticket whose clones are out can be joined`);
-    }
+  const ticket = await ownTicket(svc, domain, ticketId);
+  if (ticket.state !== 'outstanding') {
+    throw new SfError('TICKET_STATE', `ticket ${ticketId} is ${ticket.state}: only a ticket whose clones are out can be joined`);
+  }
+  const window = waitWindow({
+    ...wait,
+    timeoutMs: wait.timeoutMs === undefined ? undefined : Math.min(wait.timeoutMs, svc.timing.maxWaitMs),
+  });
+  const what = `the clones of ticket ${ticketId} to exit`;
+  const spec = { kind: 'clone.join', target: `ticket:${ticketId}`, requester: requester(domain), clusterid: domain.cluster.clusterid };
+  // The wait changes nothing and leaves no operation row; the merge after it does, and so does a wait
+  // that ran out of the caller's own time.
+  const done = await waitFor(
+    svc,
+    'domain:state',
+    window.limitMs,
+    what,
+    async () => ((await svc.db.domain.count({ where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } } })) === 0 ? true : null),
+    wait.signal,
+  ).catch(async (err: unknown) => {
+    if (!(err instanceof SfError && err.code === 'TIMEOUT')) throw err;
+    if (window.pollOnly) return false;
+    return runOperation(svc, spec, () => Promise.reject(err));
+  });
+  if (!done) throw stillWaiting(what);
+  return runOperation(svc, spec, async () => {
     const total = await svc.db.domain.count({ where: { ticketId } });
-    await waitFor(svc, 'domain:state', Math.min(timeoutMs, svc.timing.maxWaitMs), `the clones of ticket ${ticketId} to exit`, async () => {
-      const live = await svc.db.domain.count({ where: { ticketId, state: { in: [...LIVE_DOMAIN_STATES] } } });
-      if (total > 0) await op.progress((total - live) / total);
-      return live === 0 ? true : null;
-    });
     await transitionTicket(svc.db, ticketId, 'merged');
     if (by === 'admin') tellTicketsEnded(svc, domain.host.name, [ticketId]);
     if (total > 0) await tellClusterHosts(svc, domain.clusterId);

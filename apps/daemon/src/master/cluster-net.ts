@@ -2,7 +2,7 @@
 // subnet, and what an sfld needs to wire a VM in (its `net`, the cluster's hosts and router) on the wire.
 import { clusterSubnet, subnetCount, subnetIndex, vmIp, vmMac } from '../common/cluster-addresses.ts';
 import { messageOf, SfError } from '../common/errors.ts';
-import type { ClusterNetSpec, VmNet } from '../common/wire.ts';
+import type { ClusterNetSpec, VmNet, VmPlacement } from '../common/wire.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
 
@@ -38,12 +38,15 @@ export function vmNet(svc: Pick<MasterServices, 'config'>, clusterid: number, vm
   };
 }
 
-/** The cluster's network as the sfld of one of its hosts builds it; the router goes with the master's host. */
+/**
+ * The cluster's network as the sfld of one of its hosts builds it, from where each of its VMs runs
+ * (`vms`: page-network host names); the router goes with the master's host.
+ */
 export function clusterNetSpec(
   svc: Pick<MasterServices, 'config'>,
   clusterid: number,
   local: string,
-  hosts: string[],
+  vms: VmPlacement[],
   router: { inboundPorts: number[] } | null,
 ): ClusterNetSpec {
   const subnet = clusterSubnet(svc.config.clusterNetwork, clusterid);
@@ -53,7 +56,8 @@ export function clusterNetSpec(
     gateway: subnet.gateway,
     vxlanPort: svc.config.vxlanPort,
     local,
-    hosts: [...new Set(hosts)].sort(),
+    hosts: [...new Set(vms.map((v) => v.host))].sort(),
+    vms,
     router: router && {
       whitelist: svc.config.networkWhitelist,
       bandwidthCapMbit: svc.config.bandwidthCap,
@@ -64,18 +68,20 @@ export function clusterNetSpec(
 
 /**
  * After a cluster's clones ended, its remaining hosts stop flooding to hosts that run none of its VMs any
- * more. Best effort: a stale entry only wastes a copy of broadcasts to a host that drops them.
+ * more and drop the ended VMs' unicast entries. Best effort: a stale entry only wastes a copy of
+ * broadcasts to a host that drops them.
  */
 export async function tellClusterHosts(svc: MasterServices, clusterId: string): Promise<void> {
   const live = await svc.db.domain.findMany({
     where: { clusterId, state: { in: [...LIVE_DOMAIN_STATES] } },
-    select: { host: { select: { name: true, multicast: true } }, cluster: { select: { clusterid: true } } },
+    select: { vmid: true, host: { select: { name: true, multicast: true } }, cluster: { select: { clusterid: true } } },
   });
   if (live.length === 0) return;
-  const hosts = [...new Set(live.map((d) => d.host.multicast))];
+  const vms = live.map((d) => ({ vmid: d.vmid, host: d.host.multicast }));
+  const hosts = [...new Set(vms.map((v) => v.host))];
   const clusterid = live[0]!.cluster.clusterid;
   for (const name of new Set(live.map((d) => d.host.name))) {
-    svc.links.command(name, 'cluster:peers', { clusterid, hosts }, 5_000).catch((err: unknown) => {
+    svc.links.command(name, 'cluster:peers', { clusterid, hosts, vms }, 5_000).catch((err: unknown) => {
       svc.log.debug({ host: name, clusterid, err: messageOf(err) }, 'could not update the cluster network peers');
     });
   }

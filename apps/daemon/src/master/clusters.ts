@@ -24,7 +24,7 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
   return runOperation(
     svc,
     { kind: 'cluster.seed', target: config.name ?? 'new cluster', requester: requesterName, detail: { ...config } },
-    async () => {
+    async (op) => {
       const { cluster, hostName } = await svc.placementLock.run(async () => {
         const hosts = await freeCapacity(svc.db);
         const [placement] = svc.allocator.allocate(hosts, {
@@ -44,7 +44,8 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
           );
         }
         const last = await svc.db.cluster.findFirst({ orderBy: { clusterid: 'desc' } });
-        const clusterid = last ? last.clusterid + 1 : svc.config.clusterId;
+        // sfmd.cfg's clusterid is where numbering starts; raised later, new clusters start there (seed §12).
+        const clusterid = Math.max(last ? last.clusterid + 1 : 0, svc.config.clusterId);
         await assertSubnetFree(svc, clusterid);
         const cluster = await svc.db.cluster.create({
           data: {
@@ -72,10 +73,14 @@ export async function seedCluster(svc: MasterServices, config: SeedConfig, reque
       try {
         await bootDomain(svc, master.id);
       } catch (err) {
-        // nothing runs: give the reservation back at once
+        // Nothing runs: give the reservation back at once, and leave no cluster behind (a refused seed
+        // is not a cluster that was lost; the operation row keeps why it was refused).
         await endCluster(svc, cluster.id, 'lost', `its master did not boot (${messageOf(err)})`);
+        await forgetCluster(svc, cluster.id);
         throw err;
       }
+      // Only now: a refused seed's cluster is forgotten and its id given to the next one, whose page must not show it.
+      await op.belongsTo(cluster.clusterid);
       return clusterDetail(svc, cluster.clusterid);
     },
   );
@@ -94,7 +99,10 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
   for (const t of tickets) {
     // An outstanding ticket's clones were made: it ends merged (they are over); an unused one was never used: disposed.
     if (t.state === 'outstanding') await endClones(svc, t.id, 'stopped', reason);
-    await svc.db.ticket.updateMany({ where: { id: t.id, state: t.state }, data: { state: t.state === 'unused' ? 'disposed' : 'merged' } });
+    await svc.db.ticket.updateMany({
+      where: { id: t.id, state: t.state },
+      data: { state: t.state === 'unused' ? 'disposed' : 'merged', endedAt: new Date() },
+    });
   }
   await tellClusterTicketsEnded(
     svc,
@@ -116,12 +124,59 @@ export async function endCluster(svc: MasterServices, clusterId: string, state: 
   svc.events.emit('capacity');
 }
 
-/** SHUTDOWN_CLUSTER: the master (or an admin acting for it) ends the whole cluster. */
-export async function shutdownCluster(svc: MasterServices, domain: LiveDomain) {
+/** The records of a cluster whose master never ran: its domain rows and the cluster itself. */
+async function forgetCluster(svc: MasterServices, clusterId: string): Promise<void> {
+  await svc.db.$transaction([svc.db.domain.deleteMany({ where: { clusterId } }), svc.db.cluster.delete({ where: { id: clusterId } })]);
+}
+
+/** What a shutdown would end besides the master: clones still out and tickets not yet merged or disposed. */
+export async function shutdownBlockers(svc: MasterServices, clusterId: string) {
+  const clones = await svc.db.domain.findMany({
+    where: { clusterId, vmid: { gt: 0 }, state: { in: [...LIVE_DOMAIN_STATES] } },
+    select: { vmid: true, state: true, ticketId: true, host: { select: { name: true } } },
+    orderBy: { vmid: 'asc' },
+  });
+  const tickets = await svc.db.ticket.findMany({
+    where: { clusterId, state: { in: ['unused', 'outstanding'] } },
+    select: { id: true, state: true },
+    orderBy: { createdAt: 'asc' },
+  });
+  return {
+    clones: clones.map((c) => ({ vmid: c.vmid, state: c.state, ticket: c.ticketId, host: c.host.name })),
+    tickets: tickets.map((t) => ({ ticket: t.id, state: t.state })),
+  };
+}
+
+/** TICKET_STATE naming what is still out, unless nothing is: the seed's shutdown does not proceed then. */
+export async function refuseWhileOut(svc: MasterServices, clusterId: string, clusterid: number): Promise<void> {
+  const { clones, tickets } = await shutdownBlockers(svc, clusterId);
+  if (clones.length === 0 && tickets.length === 0) return;
+  const parts = [
+    clones.length > 0 ? `clones still out: ${clones.map((x) => `${clusterid}:${x.vmid}`).join(', ')}` : null,
+    tickets.length > 0 ? `tickets not merged: ${tickets.map((t) => `${t.ticket} (${t.state})`).join(', ')}` : null,
+  ].filter(Boolean);
+  throw new SfError(
+    'TICKET_STATE',
+    `cluster ${clusterid} was not shut down: ${parts.join('; ')}. Merge them first (sfmerge '' merges all, sf dispose gives an ` +
+      'unused ticket back), or force the shutdown (sfshutdown --force) to stop everything',
+  );
+}
+
+/**
+ * SHUTDOWN_CLUSTER: the master (or an admin acting for it) ends the whole cluster. As the seed says, it does not
+ * proceed while clones are out or tickets are unmerged (the error names them); `force` stops them all anyway.
+ */
+export async function shutdownCluster(svc: MasterServices, domain: LiveDomain, options: { force?: boolean } = {}) {
   requireMaster(domain, 'cluster.shutdown');
+  if (!options.force) await refuseWhileOut(svc, domain.clusterId, domain.cluster.clusterid);
   return runOperation(
     svc,
-    { kind: 'cluster.shutdown', target: `cluster:${domain.cluster.clusterid}`, requester: requester(domain) },
+    {
+      kind: 'cluster.shutdown',
+      target: `cluster:${domain.cluster.clusterid}`,
+      requester: requester(domain),
+      detail: { force: options.force === true },
+    },
     async () => {
       await endCluster(svc, domain.clusterId, 'shutdown', `shut down by ${requester(domain)}`);
       return clusterDetail(svc, domain.cluster.clusterid);

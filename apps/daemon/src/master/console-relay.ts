@@ -7,6 +7,10 @@ import type { DashboardToSfmdEvents, SfmdToDashboardEvents } from '../common/eve
 import { consoleChunkSchema, domainAddressSchema, type DomainAddress } from '../common/wire.ts';
 import { findLatestDomain, findLiveDomain } from './domains.ts';
 import type { MasterServices } from './services.ts';
+import type { TokenRole } from './store/states.ts';
+
+/** Throws (UNAUTHORIZED, FORBIDDEN) unless the socket's token may now do what needs `role`. */
+export type RoleCheck = (role: TokenRole) => void;
 
 const roomOf = (a: DomainAddress) => `console:${a.clusterid}:${a.vmid}`;
 
@@ -37,10 +41,11 @@ export class ConsoleRelay {
     if (this.#holder.get(room) === host && this.dash.adapter.rooms.get(room)?.size) this.dash.to(room).emit('domain:console', parsed.data);
   }
 
-  serve(socket: DashSocket): void {
+  serve(socket: DashSocket, may: RoleCheck): void {
     socket.on('console:subscribe', async (address, ack) => {
       if (typeof ack !== 'function') return;
       try {
+        may('read');
         const domain = await this.#target(address, false);
         const where = { clusterid: domain.cluster.clusterid, vmid: domain.vmid };
         const { data } = await this.svc.links.command(domain.host.name, 'domain:console-replay', where);
@@ -58,6 +63,7 @@ export class ConsoleRelay {
     socket.on('console:input', async (input, ack) => {
       if (typeof ack !== 'function') return;
       try {
+        may('operate');
         const parsed = consoleChunkSchema.safeParse(input);
         if (!parsed.success) throw new SfError('BAD_INPUT', 'console input needs {clusterid, vmid, data} with at most 64 KiB of data');
         const domain = await this.#target(parsed.data, true);

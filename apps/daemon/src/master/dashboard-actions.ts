@@ -1,8 +1,8 @@
 // What an admin does to running domains from the dashboard: merge a ticket's clones, kill one clone,
-// shut a cluster down, type into a console. Each leaves an Operation by 'admin' and answers with one
+// shut a cluster down, type into a console. Each leaves an Operation by its caller's token and answers with one
 // result per domain, so a partial success (a host that did not answer) is visible, not hidden.
 import { SfError, toSfError } from '../common/errors.ts';
-import { endCluster } from './clusters.ts';
+import { endCluster, refuseWhileOut } from './clusters.ts';
 import { announceDomain, findLiveDomain } from './domains.ts';
 import { setState } from './domain-lifecycle.ts';
 import { jsonDetail, runOperation, type OperationHandle } from './operations.ts';
@@ -11,7 +11,8 @@ import { LIVE_DOMAIN_STATES, type DomainState } from './store/states.ts';
 import { transitionTicket } from './tickets.ts';
 import { tellClusterTicketsEnded } from './ticket-ended.ts';
 
-export const ADMIN = 'admin';
+/** The requester when no caller is named (sfmd's own callers and tests): the first-start admin token. */
+export const ADMIN = 'token:admin';
 
 /** What became of one domain an action touched. */
 export interface DomainActionResult {
@@ -83,12 +84,17 @@ async function liveCluster(svc: MasterServices, clusterid: number) {
  * record goes first (ticket merged, clones `merged`), so the sflds' reports of the destroyed VMs
  * cannot turn them into `stopped`; then each VM is destroyed and its outcome reported.
  */
-export async function adminMerge(svc: MasterServices, clusterid: number, ticketId: string | null): Promise<ActionOutcome> {
+export async function adminMerge(
+  svc: MasterServices,
+  clusterid: number,
+  ticketId: string | null,
+  requester = ADMIN,
+): Promise<ActionOutcome> {
   const cluster = await liveCluster(svc, clusterid);
   const detail = { clusterid, ticket: ticketId };
   return runOperation(
     svc,
-    { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${clusterid}`, requester: ADMIN, detail },
+    { kind: 'clone.merge', target: ticketId ? `ticket:${ticketId}` : `cluster:${clusterid}`, requester, detail, clusterid },
     async (op) => {
       const tickets = ticketId
         ? [await svc.db.ticket.findUnique({ where: { id: ticketId } })].filter((t) => t?.clusterId === cluster.id)
@@ -119,7 +125,7 @@ export async function adminMerge(svc: MasterServices, clusterid: number, ticketI
 }
 
 /** Kills one clone: recorded `stopped` (its master's join sees it as killed), then its VM destroyed. */
-export async function adminKill(svc: MasterServices, clusterid: number, vmid: number): Promise<ActionOutcome> {
+export async function adminKill(svc: MasterServices, clusterid: number, vmid: number, requester = ADMIN): Promise<ActionOutcome> {
   if (vmid === 0) {
     throw new SfError(
       'BAD_INPUT',
@@ -128,7 +134,7 @@ export async function adminKill(svc: MasterServices, clusterid: number, vmid: nu
   }
   const domain = await findLiveDomain(svc, { clusterid, vmid });
   const detail = { clusterid, vmid };
-  return runOperation(svc, { kind: 'domain.kill', target: `domain:${clusterid}:${vmid}`, requester: ADMIN, detail }, async (op) => {
+  return runOperation(svc, { kind: 'domain.kill', target: `domain:${clusterid}:${vmid}`, requester, detail }, async (op) => {
     await setState(svc, domain.id, 'stopped', { reason: 'killed by an admin from the dashboard' });
     const results = await destroyEach(svc, [domain], 'stopped', op);
     await keepResults(svc, op, detail, results);
@@ -139,21 +145,31 @@ export async function adminKill(svc: MasterServices, clusterid: number, vmid: nu
 /**
  * Shuts a cluster down: every live VM destroyed (clones first, the master last, each with its outcome),
  * then the record ended as the master's own shutdown would (tickets merged or disposed, hosts freed).
+ * Like the master's own, refused while clones are out or tickets unmerged unless `force`.
  */
-export async function adminShutdown(svc: MasterServices, clusterid: number): Promise<ActionOutcome> {
+export async function adminShutdown(
+  svc: MasterServices,
+  clusterid: number,
+  options: { force?: boolean; requester?: string } = {},
+): Promise<ActionOutcome> {
   const cluster = await liveCluster(svc, clusterid);
-  const detail = { clusterid };
-  return runOperation(svc, { kind: 'cluster.shutdown', target: `cluster:${clusterid}`, requester: ADMIN, detail }, async (op) => {
-    const live = await svc.db.domain.findMany({
-      where: { clusterId: cluster.id, state: { in: [...LIVE_DOMAIN_STATES] } },
-      include: { host: true, cluster: true },
-      orderBy: { vmid: 'desc' },
-    });
-    const results = await destroyEach(svc, live, 'stopped', op);
-    await endCluster(svc, cluster.id, 'shutdown', 'shut down by the admin');
-    await keepResults(svc, op, detail, results);
-    return { operation: op.id, clusterid, results, summary: summarize('shut down', results) };
-  });
+  if (!options.force) await refuseWhileOut(svc, cluster.id, clusterid);
+  const detail = { clusterid, force: options.force === true };
+  return runOperation(
+    svc,
+    { kind: 'cluster.shutdown', target: `cluster:${clusterid}`, requester: options.requester ?? ADMIN, detail },
+    async (op) => {
+      const live = await svc.db.domain.findMany({
+        where: { clusterId: cluster.id, state: { in: [...LIVE_DOMAIN_STATES] } },
+        include: { host: true, cluster: true },
+        orderBy: { vmid: 'desc' },
+      });
+      const results = await destroyEach(svc, live, 'stopped', op);
+      await endCluster(svc, cluster.id, 'shutdown', 'shut down by the admin');
+      await keepResults(svc, op, detail, results);
+      return { operation: op.id, clusterid, results, summary: summarize('shut down', results) };
+    },
+  );
 }
 
 /** Keystrokes for a domain's serial port (not an Operation: typing is not a change to the system). */

@@ -8,8 +8,18 @@ export interface DiskView {
   /** The base image (the seed's disk_image, a path on the VM's host); every VM of the cluster reads it. */
   image: string;
   /** null: none yet (a VM that just started) or none reported (it ended without a final report). */
-  figures: { reads: number; writes: number; readBytes: number; writtenBytes: number; overlayBytes: number } | null;
+  figures: DiskViewFigures | null;
   live: boolean;
+}
+
+export interface DiskViewFigures {
+  reads: number;
+  writes: number;
+  readBytes: number;
+  writtenBytes: number;
+  overlayBytes: number;
+  /** 4 KiB blocks of the fork's disk snapshot fetched from the master's host (0 on that host). */
+  remoteBlocks: number;
 }
 
 interface DiskColumns {
@@ -23,6 +33,7 @@ interface DiskColumns {
   diskReadBytes: bigint | null;
   diskWrittenBytes: bigint | null;
   overlayBytes: bigint | null;
+  diskRemoteBlocks: bigint | null;
 }
 
 export function diskView(d: DiskColumns, relay: FigureRelay | null): DiskView | null {
@@ -31,8 +42,8 @@ export function diskView(d: DiskColumns, relay: FigureRelay | null): DiskView | 
   if (isLiveDomainState(d.state)) {
     const sample = relay?.diskOf(d.clusterid, d.vmid);
     if (!sample || sample.host !== d.host) return { image, figures: null, live: true };
-    const { reads, writes, readBytes, writtenBytes, overlayBytes } = sample;
-    return { image, figures: { reads, writes, readBytes, writtenBytes, overlayBytes }, live: true };
+    const { reads, writes, readBytes, writtenBytes, overlayBytes, remoteBlocks } = sample;
+    return { image, figures: { reads, writes, readBytes, writtenBytes, overlayBytes, remoteBlocks }, live: true };
   }
   if (d.diskReads === null) return { image, figures: null, live: false };
   return {
@@ -43,6 +54,7 @@ export function diskView(d: DiskColumns, relay: FigureRelay | null): DiskView | 
       readBytes: Number(d.diskReadBytes ?? 0n),
       writtenBytes: Number(d.diskWrittenBytes ?? 0n),
       overlayBytes: Number(d.overlayBytes ?? 0n),
+      remoteBlocks: Number(d.diskRemoteBlocks ?? 0n),
     },
     live: false,
   };

@@ -86,7 +86,7 @@ test('a clone recorded running whose VM is gone: found, recorded crashed with th
   assert.deepEqual([d.state, d.endReason], ['crashed', `sf doctor found no VM for it on host ${c.otherHost}`]);
   assert.equal((await c.admin.cluster.get({ clusterid: 1 })).state, 'running');
   const op = await f.svc.db.operation.findUniqueOrThrow({ where: { id: r.operation! } });
-  assert.deepEqual([op.kind, op.status, op.requester], ['doctor.repair', 'succeeded', 'admin']);
+  assert.deepEqual([op.kind, op.status, op.requester], ['doctor.repair', 'succeeded', 'token:admin']);
   assert.match(op.detail, /"kind":"vm-missing"/);
 });
 

@@ -40,6 +40,8 @@ export interface DoctorReport {
 
 export interface DoctorOptions {
   repair: boolean;
+  /** Who asked for a repair, as the operation log names it (default: the first-start admin token). */
+  requester?: string;
   /**
    * A difference counts only if a second look this much later still finds it: a change in flight (a fork
    * between its pause and resume reports, a cluster ending) is not a difference.
@@ -241,7 +243,7 @@ export async function checkConsistency(svc: MasterServices, options: DoctorOptio
       operation: null,
     };
   }
-  return runOperation(svc, { kind: 'doctor.repair', target: 'record', requester: 'admin' }, async (op) => {
+  return runOperation(svc, { kind: 'doctor.repair', target: 'record', requester: options.requester ?? 'token:admin' }, async (op) => {
     const s = await settledSurvey(svc, settleMs);
     // Domains first (the record follows the VMs), then what follows from them (clusters, tickets); one repair per key.
     const order = (d: Diagnosis) => (d.fix.key.startsWith('cluster:') ? 1 : 0);

@@ -50,16 +50,21 @@ export function announceDomain(svc: MasterServices, clusterid: number, vmid: num
   svc.events.emit('domain:state', { clusterid, vmid, host, state, at: new Date().toISOString() });
 }
 
-/** Resolves when `check` returns a value, re-checking whenever `event` fires; rejects with TIMEOUT. */
+/**
+ * Resolves when `check` returns a value, re-checking whenever `event` fires; rejects with TIMEOUT, or with
+ * UNAVAILABLE once `signal` aborts (the caller went away: nobody would take what the wait would get).
+ */
 export async function waitFor<T>(
   svc: MasterServices,
   event: 'capacity' | 'domain:state',
   timeoutMs: number,
   what: string,
   check: () => Promise<T | null>,
+  signal?: AbortSignal,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (signal?.aborted) throw new SfError('UNAVAILABLE', `stopped waiting for ${what}: the caller went away`);
     const value = await check();
     if (value !== null) return value;
     const remaining = deadline - Date.now();
@@ -70,9 +75,11 @@ export async function waitFor<T>(
       function done() {
         clearTimeout(timer);
         svc.events.off(event, done);
+        signal?.removeEventListener('abort', done);
         resolve();
       }
       svc.events.once(event, done);
+      signal?.addEventListener('abort', done, { once: true });
     });
   }
 }

@@ -6,13 +6,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RateLimits } from '../common/config/index.ts';
 import { formatDomainRef, tryParseDomainRef } from '../common/domain-ref.ts';
-import { parseAuthorization, tokenMatches } from './auth.ts';
-import { DOMAIN_HEADER } from './api/context.ts';
+import { parseAuthorization } from './auth.ts';
+import { DOMAIN_HEADER, tokenCaller } from './api/context.ts';
 import type { Caller } from './api/trpc.ts';
 import { HostCredentials } from './host-credentials.ts';
 import { type Rate, RateLimiter, rateOf } from './rate-limits.ts';
 import { TurnBudget } from './turn-budget.ts';
 import type { MasterServices } from './services.ts';
+import { type TokenRegistry, tokenRegistry } from './tokens.ts';
 
 /** What a RATE_LIMITED answer says, and when to come back (the retry-after header, in whole seconds). */
 export interface RateRefusal {
@@ -38,6 +39,9 @@ function proceduresIn(url: string): string[] {
     return [path]; // tRPC refuses it; it counts as work until then
   }
 }
+
+/** Tokens rate-limited at once, each in its own bucket (more than any site makes; the oldest idle go first). */
+const MAX_TOKEN_BUCKETS = 1024;
 
 /** All anonymous callers together may make this many times what one address may. */
 export const ANONYMOUS_TOTAL_FACTOR = 10;
@@ -84,18 +88,19 @@ export class EdgeLimits {
   readonly #anonymousTotal: RateLimiter | null;
   readonly #failedAuth: RateLimiter | null;
   readonly #handshake: RateLimiter | null;
-  /** Calls in progress per in-flight key ('admin', or an anonymous caller's address). */
+  readonly tokens: TokenRegistry;
+  /** Calls in progress per in-flight key (`token:NAME`, or an anonymous caller's address). */
   readonly #inFlight = new Map<string, number>();
 
   constructor(
-    svc: Pick<MasterServices, 'db'>,
-    private readonly adminToken: string,
+    svc: Pick<MasterServices, 'db' | 'log'>,
     readonly settings: RateLimits,
     /** Admin and anonymous calls past a loop turn's budget are refused (hosts' never are). */
     private readonly turn: Pick<TurnBudget, 'spent' | 'elapsed' | 'budgetMs'> = new TurnBudget(),
   ) {
     this.hosts = new HostCredentials(svc);
-    this.#admin = limiter(settings.admin, 1);
+    this.tokens = tokenRegistry(svc);
+    this.#admin = limiter(settings.admin, MAX_TOKEN_BUCKETS);
     this.#host = limiter(settings.host);
     this.#guest = limiter(settings.guest);
     this.#anonymous = limiter(settings.anonymous);
@@ -112,20 +117,19 @@ export class EdgeLimits {
     const address = addressKey(req.socket.remoteAddress);
     const credentials = parseAuthorization(req.headers.authorization);
     let reason = 'no Authorization header was sent';
-    if (credentials.kind === 'admin') {
+    if (credentials.kind === 'bearer') {
       const locked = this.failedAuthRefusal(address);
       if (locked) return { refusal: locked };
-      if (tokenMatches(credentials.token, this.adminToken)) {
+      const check = await this.tokens.check(credentials.token);
+      if ('token' in check) {
+        const key = `token:${check.token.name}`;
+        const what = `calls with token '${check.token.name}'`;
         const refusal =
-          this.#spend(this.#admin, 'admin', calls, {
-            what: 'calls with the admin token',
-            per: 'per credential',
-            setting: 'admin',
-          }) ?? this.#hold(req, res, 'admin', 'calls with the admin token');
-        return refusal ? { refusal } : { caller: { kind: 'admin' } };
+          this.#spend(this.#admin, key, calls, { what, per: 'per credential', setting: 'admin' }) ?? this.#hold(req, res, key, what);
+        return refusal ? { refusal } : { caller: tokenCaller(check.token) };
       }
       this.noteFailedAuth(address);
-      reason = 'the admin token is wrong';
+      reason = check.reason;
     } else if (credentials.kind === 'host') {
       const locked = this.failedAuthRefusal(address);
       if (locked) return { refusal: locked };
@@ -143,7 +147,7 @@ export class EdgeLimits {
         what: `calls without credentials from ${address}`,
         per: 'per address',
         setting: 'anonymous',
-        advice: ', or call with the admin token or a host secret',
+        advice: ', or call with an API token or a host secret',
       }) ??
       this.#spend(this.#anonymousTotal, '*', calls, {
         what: 'calls without credentials from all addresses together',

@@ -12,6 +12,7 @@ import { runOperation } from './operations.ts';
 import type { MasterServices } from './services.ts';
 import { LIVE_DOMAIN_STATES } from './store/states.ts';
 import { offlineEndReasonPrefix, reconcileDomains } from './host-reconcile.ts';
+import { lastSeenWriter } from './last-seen-writer.ts';
 import { heartbeatLane } from './heartbeat-lane.ts';
 import { tellClusterTicketsEnded } from './ticket-ended.ts';
 
@@ -51,7 +52,8 @@ export async function syncConfiguredHosts(svc: MasterServices, paths: SnowflockP
       result.created.push(host.name);
     }
   }
-  const stale = await svc.db.host.findMany({ where: { name: { notIn: [...configured] }, state: { not: 'removed' } } });
+  // Filtered here, not with `notIn`: a thousand configured names would pass SQLite's bound-parameter limit.
+  const stale = (await svc.db.host.findMany({ where: { state: { not: 'removed' } } })).filter((h) => !configured.has(h.name));
   for (const host of stale) {
     await releaseHost(svc, host.id, 'removed', 'no longer in cluster_hosts of sfmd.cfg');
     result.removed.push(host.name);
@@ -130,6 +132,11 @@ export async function recordHeartbeat(svc: MasterServices, name: string, beat?: 
   const receipt = lane.beat(name, beat?.sentAt);
   if (receipt.state === 'removed' || (receipt.state === 'online' && !receipt.persist)) return null;
   const now = new Date(receipt.at);
+  // The lane knows the host online (it learns every change of state where the record changes): batched.
+  if (receipt.state === 'online') {
+    lastSeenWriter(svc).note(name, receipt.at);
+    return null;
+  }
   if (receipt.state !== 'offline') {
     const { count } = await svc.db.host.updateMany({ where: { name, state: 'online' }, data: { lastSeen: now } });
     if (count > 0) {
@@ -178,7 +185,7 @@ export async function releaseHost(svc: MasterServices, hostId: string, state: 'o
         const left = await tx.allocation.count({ where: { ticketId } });
         const ticket = await tx.ticket.update({
           where: { id: ticketId },
-          data: left === 0 ? { granted: 0, state: 'disposed' } : { granted: left },
+          data: left === 0 ? { granted: 0, state: 'disposed', endedAt: new Date() } : { granted: left },
         });
         if (left === 0) disposed.push(ticket);
       }

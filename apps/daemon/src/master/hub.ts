@@ -1,6 +1,7 @@
 // sfmd's socket.io hub: sflds connect to /hosts (per-host secret) to register and send heartbeats
-// and metrics; dashboards connect to /dash (admin token) and receive live events and consoles. Both
-// pass socket-limits.ts: handshakes and events are rate-limited, failed credentials strictly.
+// and metrics; dashboards connect to /dash (an API token) and receive live events and consoles. Both
+// pass socket-limits.ts: handshakes and events are rate-limited, failed credentials strictly. A dashboard's
+// feed ends the moment its token is revoked or expires; console input needs an operate token, checked per event.
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace } from 'socket.io';
 import { fail, forClient, isWellFormedText, SfError } from '../common/errors.ts';
@@ -13,7 +14,6 @@ import {
   type SfmdToSfldEvents,
 } from '../common/events.ts';
 import { domainStateReportSchema, heartbeatSchema, hostMetricsSchema, hostRegistrationSchema, parseWire } from '../common/wire.ts';
-import { tokenMatches } from './auth.ts';
 import { recordHeartbeat, recordMetrics, registerHost } from './hosts.ts';
 import type { MasterServices } from './services.ts';
 import { applyStateReport } from './state-reports.ts';
@@ -21,14 +21,21 @@ import { ConsoleRelay } from './console-relay.ts';
 import { SocketHostLinks } from './host-links.ts';
 import { attachFigureRelay } from './dashboard-figures.ts';
 import { metricHistory } from './dashboard-metric-history.ts';
+import { MetricsCoalescer } from './metrics-coalescer.ts';
+import { releaseForksAsClonesEnd } from './fork-release.ts';
 import type { EdgeLimits } from './edge-limits.ts';
 import { rateOf } from './rate-limits.ts';
 import { handshakeError, limitSocketEvents, SOCKET_CONNECT_TIMEOUT_MS, SocketGate } from './socket-limits.ts';
+import { roleAtLeast, type TokenIdentity } from './tokens.ts';
+import type { TokenRole } from './store/states.ts';
 
 /** What an sfld's socket sends that is never dropped for its rate: registrations, heartbeats, fork pause/resume. */
 const ESSENTIAL_HOST_EVENTS: ReadonlySet<string> = new Set(['host:register', 'host:heartbeat', 'domain:state']);
 
-export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToken: string, limits: EdgeLimits): Server {
+/** The longest a timer may wait (setTimeout's bound); a token expiring later is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function attachHub(httpServer: HttpServer, svc: MasterServices, limits: EdgeLimits): Server {
   const gate = new SocketGate(limits);
   const io = new Server(httpServer, {
     serveClient: false,
@@ -42,7 +49,12 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
   io.of('/').use((_socket, next) => next(new Error('connect to /hosts (sfld) or /dash (dashboard)')));
 
   const links = svc.links instanceof SocketHostLinks ? svc.links : new SocketHostLinks();
-  const dash = io.of(DASHBOARD_NAMESPACE) as unknown as Namespace<DashboardToSfmdEvents, SfmdToDashboardEvents>;
+  const dash = io.of(DASHBOARD_NAMESPACE) as unknown as Namespace<
+    DashboardToSfmdEvents,
+    SfmdToDashboardEvents,
+    Record<string, never>,
+    { token: TokenIdentity }
+  >;
   const consoles = new ConsoleRelay(svc, dash);
   const figures = attachFigureRelay(svc, (e) => dash.emit('domain:figures', e));
   const hosts = io.of(HOSTS_NAMESPACE) as unknown as Namespace<SfldToSfmdEvents, SfmdToSfldEvents, Record<string, never>, { host: string }>;
@@ -139,13 +151,28 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
     });
   });
 
-  dash.use((socket, next) => {
+  dash.use(async (socket, next) => {
     const limited = gate.beforeCredentials(socket);
     if (limited) return next(limited);
     const token = (socket.handshake.auth as { token?: unknown }).token;
-    if (typeof token === 'string' && tokenMatches(token, adminToken)) return next();
+    const check = typeof token === 'string' && token.length <= 1024 ? await limits.tokens.check(token) : { reason: 'no token was sent' };
+    if ('token' in check) {
+      socket.data.token = check.token;
+      return next();
+    }
     gate.failedCredentials(socket);
-    next(handshakeError('UNAUTHORIZED', 'the dashboard feed needs the admin token'));
+    next(handshakeError('UNAUTHORIZED', `the dashboard feed needs an API token (${check.reason})`));
+  });
+  type DashSocket = Parameters<Parameters<typeof dash.on<'connection'>>[1]>[0];
+  /** Tells the dashboard why, then closes its feed (it does not reconnect by itself after this). */
+  const endSession = (socket: DashSocket, reason: string) => {
+    socket.emit('session:ended', { reason: `${reason}: sign in again with a valid token` });
+    socket.disconnect(true);
+  };
+  limits.tokens.onRevoked((name) => {
+    for (const socket of dash.sockets.values()) {
+      if (socket.data.token.name === name) endSession(socket, `token '${name}' was revoked`);
+    }
   });
   dash.on('connection', (socket) => {
     gate.accepted(socket.conn);
@@ -154,12 +181,38 @@ export function attachHub(httpServer: HttpServer, svc: MasterServices, adminToke
       log: svc.log,
       setting: 'dash_events',
     });
-    consoles.serve(socket);
+    const { id, expiresAt } = socket.data.token;
+    let expiry: NodeJS.Timeout | null = null;
+    const watchExpiry = () => {
+      if (!expiresAt) return;
+      const left = expiresAt.getTime() - Date.now();
+      expiry = setTimeout(
+        () => (left > MAX_TIMER_MS ? watchExpiry() : endSession(socket, `token '${socket.data.token.name}' expired`)),
+        Math.max(0, Math.min(left, MAX_TIMER_MS)),
+      );
+    };
+    watchExpiry();
+    socket.on('disconnect', () => {
+      if (expiry) clearTimeout(expiry);
+    });
+    // Each console event checks the token as it is now and the role that event needs.
+    consoles.serve(socket, (needed: TokenRole) => {
+      const now = limits.tokens.stillValid(id);
+      if ('reason' in now) throw new SfError('UNAUTHORIZED', `${now.reason}: sign in again with a valid token`);
+      if (!roleAtLeast(now.token.role, needed)) {
+        throw new SfError(
+          'FORBIDDEN',
+          `console input needs a token with role ${needed} or above; token '${now.token.name}' has role ${now.token.role}`,
+        );
+      }
+    });
   });
-  svc.events.on('host:metrics', (m) => dash.emit('host:metrics', m));
+  svc.events.on('host:metrics', new MetricsCoalescer((batch) => dash.emit('host:metrics-batch', batch)).push);
   svc.events.on('host:state', (e) => dash.emit('host:state', e));
   svc.events.on('domain:state', (e) => dash.emit('domain:state', e));
   svc.events.on('operation:progress', (e) => dash.emit('operation:progress', e));
+  // A fork's memserver (on its master's host) goes with the last of its clones on other hosts.
+  releaseForksAsClonesEnd(svc);
   // Charts of the last minutes are ready for a dashboard that connects later.
   metricHistory(svc);
   return io;

@@ -1,14 +1,16 @@
 // Nothing piles up in the Operation table: a guest looping refused calls leaves it flat (the
 // refusals are counted instead), and pruning keeps the newest rows (sfmd.cfg keep_operations) and
-// every running one.
+// every running one, archiving the pruned ones. A detail the work finds goes in with the row's finish.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GiB, masterFixture, seedConfig, tempHome } from '../../test/support.ts';
 import { quietLog } from '../../test/in-process.ts';
 import { appRouter } from './api/router.ts';
+import { contextFromHeaders } from './api/context.ts';
 import { startSfmd } from './main.ts';
+import { archiveFileOf } from './operation-archive.ts';
 import { PRUNE_EVERY, pruneOperations, runOperation } from './operations.ts';
 
 const oneHost = [{ name: 'alpha', cpus: 8, ram: 16 * GiB }];
@@ -46,10 +48,11 @@ test('a clone looping a master-only call leaves the Operation table flat and is 
   assert.equal(last[0]!.status, 'succeeded');
 });
 
-test('pruning keeps the newest K rows and every running operation', async (t) => {
+test('pruning keeps the newest K rows and every running operation; the pruned ones are archived by month', async (t) => {
   const f = await masterFixture(oneHost);
   t.after(() => f.close());
   f.svc.keepOperations = 5;
+  f.svc.operationArchive = path.join(f.paths.home, 'archive');
   const base = Date.now() - 3_600_000;
   const at = (i: number) => new Date(base + i * 1000);
   // 3 old operations still running, then 20 finished ones.
@@ -68,6 +71,15 @@ test('pruning keeps the newest K rows and every running operation', async (t) =>
     ['old.running', 'old.running', 'old.running', 'done.18', 'done.19', 'done.20', 'done.21', 'done.22'],
   );
   assert.equal(await pruneOperations(f.svc), 0, 'pruning again changes nothing');
+  const archived = readFileSync(archiveFileOf(f.svc.operationArchive, at(3)), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    archived.map((o) => [o.kind, o.status, o.startedAt]),
+    Array.from({ length: 15 }, (_, i) => [`done.${i + 3}`, 'succeeded', at(i + 3).toISOString()]),
+    'the pruned rows, oldest first, each whole',
+  );
 
   // runOperation prunes by itself every PRUNE_EVERY operations.
   for (let i = 0; i < PRUNE_EVERY; i++) {
@@ -95,7 +107,7 @@ test("sfmd.cfg keep_operations is what sfmd keeps (and reports), pruned to at sf
   await first.stop();
   const again = await startSfmd({ home, port: 0, listen: '127.0.0.1', log: quietLog() });
   t.after(() => again.stop());
-  const admin = appRouter.createCaller({ svc: again.svc, caller: { kind: 'admin' }, domainHeader: null });
+  const admin = appRouter.createCaller(await contextFromHeaders(again.svc, { authorization: `Bearer ${again.adminToken}` }));
   const stats = await admin.operations.stats();
   assert.deepEqual([stats.keep, stats.rows], [150, 150]);
   const interrupted = await again.svc.db.operation.findMany({ where: { kind: { in: ['clone.join', 'clone.master'] } } });
@@ -106,4 +118,37 @@ test("sfmd.cfg keep_operations is what sfmd keeps (and reports), pruned to at sf
     assert.match(op.error ?? '', /^UNAVAILABLE: sfmd stopped while this operation ran/);
   }
   assert.equal(await again.svc.db.operation.count({ where: { status: 'running' } }), 0);
+});
+
+test("the detail an operation's work sets is written with its finish, succeeded or failed; none set keeps the first", async (t) => {
+  const f = await masterFixture(oneHost);
+  t.after(() => f.close());
+  const spec = { kind: 'test.detail', target: 'cluster:1', requester: 'admin', detail: { asked: 1 } };
+  let seenRunning = '';
+  const ids: string[] = [];
+  await runOperation(f.svc, spec, async (op) => {
+    ids.push(op.id);
+    op.setDetail({ found: 2n, stages: { totalMs: 1.5 } });
+    seenRunning = (await f.svc.db.operation.findUniqueOrThrow({ where: { id: op.id } })).detail;
+  });
+  assert.equal(seenRunning, '{"asked":1}', 'held until the finish: no write of its own');
+  await assert.rejects(
+    runOperation(f.svc, spec, async (op) => {
+      ids.push(op.id);
+      op.setDetail({ found: 3 });
+      throw new Error('broke after');
+    }),
+  );
+  await runOperation(f.svc, spec, async (op) => {
+    ids.push(op.id);
+  });
+  const rows = await Promise.all(ids.map((id) => f.svc.db.operation.findUniqueOrThrow({ where: { id } })));
+  assert.deepEqual(
+    rows.map((r) => [r.status, r.detail]),
+    [
+      ['succeeded', '{"found":2,"stages":{"totalMs":1.5}}'],
+      ['failed', '{"found":3}'],
+      ['succeeded', '{"asked":1}'],
+    ],
+  );
 });

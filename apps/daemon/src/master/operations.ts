@@ -4,6 +4,7 @@
 // stored) leaves no row, and only the newest keepOperations rows are kept (running ones always).
 import { toSfError } from '../common/errors.ts';
 import { isRefusal } from './guest-refusals.ts';
+import { archiveOperations } from './operation-archive.ts';
 import type { MasterServices } from './services.ts';
 import type { OperationStatus } from './store/states.ts';
 
@@ -12,11 +13,26 @@ export interface OperationSpec {
   target: string;
   requester: string;
   detail?: Record<string, unknown>;
+  /** The cluster it acts on, when neither its target nor its requester names one (e.g. the admin's merge of a ticket). */
+  clusterid?: number;
 }
 
 export interface OperationHandle {
   id: string;
   progress(fraction: number): Promise<void>;
+  /** The cluster it turned out to act on (a seed learns its cluster's id while it runs). */
+  belongsTo(clusterid: number): Promise<void>;
+  /**
+   * Replaces the detail with what the work found out. Held until the operation finishes and written with its
+   * status, so the figures cost no round trip of their own on the way back to the caller.
+   */
+  setDetail(detail: Record<string, unknown>): void;
+}
+
+/** The cluster a "cluster:N" or "domain:N:V" target or requester names. */
+export function clusterNamedBy(text: string): number | null {
+  const m = /^(?:cluster|domain):(\d+)(?::|$)/.exec(text);
+  return m ? Number(m[1]) : null;
 }
 
 export function jsonDetail(detail: Record<string, unknown> | undefined): string {
@@ -25,24 +41,37 @@ export function jsonDetail(detail: Record<string, unknown> | undefined): string 
 
 export async function runOperation<T>(svc: MasterServices, spec: OperationSpec, work: (op: OperationHandle) => Promise<T>): Promise<T> {
   const row = await svc.db.operation.create({
-    data: { kind: spec.kind, target: spec.target, requester: spec.requester, detail: jsonDetail(spec.detail) },
+    data: {
+      kind: spec.kind,
+      target: spec.target,
+      requester: spec.requester,
+      detail: jsonDetail(spec.detail),
+      clusterid: spec.clusterid ?? clusterNamedBy(spec.target) ?? clusterNamedBy(spec.requester),
+    },
   });
   const announce = (status: OperationStatus, progress: number, error: string | null) =>
     svc.events.emit('operation:progress', { id: row.id, kind: spec.kind, target: spec.target, status, progress, error });
   announce('running', 0, null);
+  let detail: string | undefined;
   const handle: OperationHandle = {
     id: row.id,
+    setDetail(found) {
+      detail = jsonDetail(found);
+    },
     async progress(fraction) {
       const progress = Math.min(1, Math.max(0, fraction));
       await svc.db.operation.update({ where: { id: row.id }, data: { progress } });
       announce('running', progress, null);
+    },
+    async belongsTo(clusterid) {
+      await svc.db.operation.update({ where: { id: row.id }, data: { clusterid } });
     },
   };
   try {
     const value = await work(handle);
     await svc.db.operation.update({
       where: { id: row.id },
-      data: { status: 'succeeded', progress: 1, finishedAt: new Date() },
+      data: { status: 'succeeded', progress: 1, finishedAt: new Date(), detail },
     });
     announce('succeeded', 1, null);
     return value;
@@ -53,7 +82,7 @@ export async function runOperation<T>(svc: MasterServices, spec: OperationSpec, 
     const refused = spec.requester.startsWith('domain:') && isRefusal(sfErr.code);
     await (refused
       ? svc.db.operation.delete({ where: { id: row.id } })
-      : svc.db.operation.update({ where: { id: row.id }, data: { status: 'failed', error, finishedAt: new Date() } })
+      : svc.db.operation.update({ where: { id: row.id }, data: { status: 'failed', error, finishedAt: new Date(), detail } })
     ).catch((dbErr: unknown) => svc.log.error({ err: dbErr, operation: row.id }, 'could not record operation failure'));
     announce('failed', 0, error);
     throw sfErr;
@@ -95,9 +124,13 @@ async function notePruning(svc: MasterServices): Promise<void> {
   await pruneOperations(svc).catch((err: unknown) => svc.log.error({ err }, 'could not prune old operations'));
 }
 
+/** Rows archived and deleted per round: each round is one read, one append and one delete. */
+const PRUNE_CHUNK = 500;
+
 /**
- * Keeps the newest `svc.keepOperations` rows: finished rows older than the oldest of those are
- * deleted; running operations are never pruned, however old. Returns how many rows went.
+ * Keeps the newest `svc.keepOperations` rows: finished rows older than the oldest of those are archived
+ * (operation-archive.ts, when sfmd has an archive directory) and deleted; running operations are never
+ * pruned, however old. Returns how many rows went.
  */
 export async function pruneOperations(svc: MasterServices): Promise<number> {
   const oldestKept = await svc.db.operation.findFirst({
@@ -106,12 +139,24 @@ export async function pruneOperations(svc: MasterServices): Promise<number> {
     select: { startedAt: true, id: true },
   });
   if (!oldestKept) return 0;
-  const { count } = await svc.db.operation.deleteMany({
-    where: {
-      status: { not: 'running' },
-      OR: [{ startedAt: { lt: oldestKept.startedAt } }, { startedAt: oldestKept.startedAt, id: { lt: oldestKept.id } }],
-    },
-  });
-  if (count > 0) svc.log.info({ pruned: count, kept: svc.keepOperations }, 'old operations pruned');
+  const older = {
+    status: { not: 'running' as const },
+    OR: [{ startedAt: { lt: oldestKept.startedAt } }, { startedAt: oldestKept.startedAt, id: { lt: oldestKept.id } }],
+  };
+  let count = 0;
+  const files = new Set<string>();
+  for (;;) {
+    const rows = await svc.db.operation.findMany({ where: older, orderBy: [{ startedAt: 'asc' }, { id: 'asc' }], take: PRUNE_CHUNK });
+    if (rows.length === 0) break;
+    if (svc.operationArchive) for (const f of archiveOperations(svc.operationArchive, rows)) files.add(f);
+    const { count: gone } = await svc.db.operation.deleteMany({ where: { id: { in: rows.map((r) => r.id) } } });
+    count += gone;
+  }
+  if (count > 0) {
+    svc.log.info(
+      { pruned: count, kept: svc.keepOperations, archivedTo: [...files] },
+      svc.operationArchive ? 'old operations archived' : 'old operations pruned (no archive directory)',
+    );
+  }
   return count;
 }

@@ -63,15 +63,26 @@ function nicView(d: NicColumns, relay: FigureRelay | null): NicView | null {
   };
 }
 
-export async function listDomains(svc: MasterServices, opts: { all: boolean; clusterid?: number | undefined }) {
-  const domains = await svc.reads.domain.findMany({
+/** What `all` lists at most unless asked for more: ended domains pile up, and a listing is read whole. */
+export const DEFAULT_DOMAIN_LIMIT = 1000;
+
+/**
+ * The live domains, or with `all` the newest `limit` of every state (oldest first, as always; `limit` bounds
+ * the live listing too when given); only the
+ * columns the view shows are read (the record's reads cost per row, and ten thousand ended domains are many).
+ */
+export async function listDomains(svc: MasterServices, opts: { all: boolean; clusterid?: number | undefined; limit?: number | undefined }) {
+  const newest = await svc.reads.domain.findMany({
     where: {
       ...(opts.all ? {} : { state: { in: [...LIVE_DOMAIN_STATES] } }),
       ...(opts.clusterid !== undefined ? { cluster: { clusterid: opts.clusterid } } : {}),
     },
-    include: { cluster: true, host: true },
-    orderBy: [{ createdAt: 'asc' }, { vmid: 'asc' }],
+    omit: { id: true, clusterId: true, hostId: true },
+    include: { cluster: { select: { clusterid: true, seedConfig: true } }, host: { select: { name: true } } },
+    orderBy: [{ createdAt: 'desc' }, { vmid: 'desc' }],
+    take: opts.limit ?? (opts.all ? DEFAULT_DOMAIN_LIMIT : undefined),
   });
+  const domains = newest.reverse();
   const relay = figureRelay(svc);
   return domains.map((d) => ({
     domain: `${d.cluster.clusterid}:${d.vmid}`,

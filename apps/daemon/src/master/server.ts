@@ -1,23 +1,28 @@
-// sfmd's HTTP front: /healthz, tRPC under /trpc, socket.io on the same port. Unknown paths get a
+// sfmd's HTTP front: /healthz, /openapi.json, tRPC under /trpc, socket.io on the same port. Unknown paths get a
 // JSON 404 that says where the API is. Requests over sfmd's bounds (batch size, URL, body) or over their
 // caller's rate limit are refused here, before a context is built or a procedure runs; every error answer
 // carries a code of the table.
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import { ERROR_TABLE, type ErrorCode, httpStatusFor, INTERNAL_MESSAGE } from '../common/errors.ts';
+import { SERVER_KEEP_ALIVE_MS } from '../common/pinned-tls.ts';
 import { SNOWFLOCK_VERSION } from '../common/version.ts';
 import { contextFor } from './api/context.ts';
+import { openApiJson } from './api/openapi.ts';
 import { appRouter } from './api/router.ts';
 import { heartbeatLane } from './heartbeat-lane.ts';
 import { type Caller, MAX_BATCH_CALLS, MAX_BODY_BYTES, MAX_URL_BYTES, sfCodeOf } from './api/trpc.ts';
 import { EdgeLimits, type RateRefusal } from './edge-limits.ts';
 import { hostCounts } from './host-counts.ts';
 import { attachHub } from './hub.ts';
+import { answerMetrics, isMetricsPath, watchMetrics } from './metrics-route.ts';
 import type { MasterServices } from './services.ts';
 
 export interface MasterServer {
+  /** An https.Server unless sfmd.cfg asked for plain HTTP (https.Server is an http.Server to everything here). */
   server: http.Server;
   close(): Promise<void>;
 }
@@ -91,8 +96,14 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
-export async function startMasterServer(svc: MasterServices, adminToken: string, port: number, host: string): Promise<MasterServer> {
-  const limits = new EdgeLimits(svc, adminToken, svc.config.rateLimits);
+export async function startMasterServer(
+  svc: MasterServices,
+  port: number,
+  host: string,
+  tls: { cert: string; key: string } | null = null,
+): Promise<MasterServer> {
+  const limits = new EdgeLimits(svc, svc.config.rateLimits);
+  watchMetrics(svc);
   // Each request's caller, decided at the edge (with its rate limit) before tRPC builds a context.
   const callers = new WeakMap<http.IncomingMessage, Caller>();
   const trpc = createHTTPHandler({
@@ -109,7 +120,7 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
       if (sfCodeOf(error) === 'INTERNAL') svc.log.error({ err: error.cause ?? error, path }, 'procedure failed');
     },
   });
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const url = req.url ?? '/';
     // Not rate-limited: its answer comes from counts read at most once a second (host-counts.ts), so a
     // refusal would cost as much as the answer; and it is what monitors and npm start poll.
@@ -127,6 +138,12 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
           }),
         )
         .catch(() => sendJson(res, 503, { ok: false, error: 'database unavailable' }));
+      return;
+    }
+    // The API's OpenAPI document: built once from the router, the same bytes for everyone (so not rate-limited).
+    if (url === '/openapi.json' || url.startsWith('/openapi.json?')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(openApiJson());
       return;
     }
     if (url.startsWith('/trpc/')) {
@@ -151,11 +168,40 @@ export async function startMasterServer(svc: MasterServices, adminToken: string,
       );
       return;
     }
+    // Prometheus's scrape: who may read it is sfmd.cfg's `metrics` (metrics-route.ts).
+    if (isMetricsPath(url)) {
+      answerMetrics(svc, limits, svc.config.metrics, req, res).then(
+        (reply) => {
+          if ('refusal' in reply) return refuseRate(req, res, reply.refusal);
+          if ('code' in reply) return sendJson(res, httpStatusFor(reply.code), errorBody(reply.code, reply.message));
+          res.writeHead(200, { 'content-type': reply.contentType });
+          res.end(reply.text);
+        },
+        (err: unknown) => {
+          svc.log.error({ err }, 'metrics not collected');
+          sendJson(
+            res,
+            httpStatusFor('UNAVAILABLE'),
+            errorBody('UNAVAILABLE', 'the metrics could not be read (is the database answering?): retry'),
+          );
+        },
+      );
+      return;
+    }
     if (url.startsWith('/socket.io/')) return; // socket.io answers these
-    sendJson(res, 404, { ok: false, error: `no such path ${url}: the API is under /trpc/, health under /healthz` });
-  });
+    sendJson(res, 404, {
+      ok: false,
+      error: `no such path ${url}: the API is under /trpc/ (described at /openapi.json), health under /healthz`,
+    });
+  };
+  const server: http.Server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
   server.on('clientError', answerClientError);
-  const io = attachHub(server, svc, adminToken, limits);
+  // Idle keep-alive connections are closed by the clients first (their agents drop them after
+  // CLIENT_IDLE_SOCKET_MS, pinned-tls.ts): a server that closed first could do it just as a client reused the connection, and
+  // that call would fail as if sfmd were down (a clone's clone.exit after a long fork did, now and then).
+  server.keepAliveTimeout = SERVER_KEEP_ALIVE_MS;
+  server.headersTimeout = SERVER_KEEP_ALIVE_MS + 5_000; // Node wants it above keepAliveTimeout
+  const io = attachHub(server, svc, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

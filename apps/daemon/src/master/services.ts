@@ -46,14 +46,20 @@ export interface MasterServices {
   refusals: GuestRefusals;
   /** Operation rows kept: older finished ones are pruned (operations.ts). sfmd.cfg keep_operations. */
   keepOperations: number;
+  /** Where pruned operations are archived (operation-archive.ts); null: they are only deleted (tests). */
+  operationArchive: string | null;
 }
 
 export function createServices(
-  init: Omit<MasterServices, 'reads' | 'placementLock' | 'events' | 'metrics' | 'timing' | 'links' | 'refusals' | 'keepOperations'> & {
+  init: Omit<
+    MasterServices,
+    'reads' | 'placementLock' | 'events' | 'metrics' | 'timing' | 'links' | 'refusals' | 'keepOperations' | 'operationArchive'
+  > & {
     reads?: PrismaClient;
     timing?: Partial<Timing>;
     links?: HostLinks;
     keepOperations?: number;
+    operationArchive?: string | null;
   },
 ): MasterServices {
   const events = new EventEmitter<MasterEventMap>();
@@ -68,5 +74,6 @@ export function createServices(
     links: init.links ?? new SocketHostLinks(),
     refusals: new GuestRefusals(),
     keepOperations: init.keepOperations ?? init.config.keepOperations,
+    operationArchive: init.operationArchive ?? null,
   };
 }

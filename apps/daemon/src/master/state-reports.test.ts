@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GiB, MiB, masterFixture, seedConfig } from '../../test/support.ts';
 import { attachFigureRelay } from './dashboard-figures.ts';
+import { setState, setStateIf } from './domain-lifecycle.ts';
 import { applyStateReport } from './state-reports.ts';
 
 const hosts = [
@@ -72,4 +73,18 @@ test("an ended VM's NIC counters go on its record, also when the record ended fi
   const silent = { clusterid: 1, vmid: 0, state: 'exited' as const, exitCode: 0, reason: null };
   assert.equal(await applyStateReport(f.svc, home, silent), false);
   assert.equal((await admin.state.domains({ all: true })).find((d) => d.vmid === 0)!.net?.rxBytes, nic.rxBytes);
+});
+
+test("a report read before sfmd's own end of the domain does not overwrite that end and its reason", async (t) => {
+  const f = await masterFixture(hosts);
+  t.after(() => f.close());
+  await f.online('alpha', 'beta');
+  const admin = await f.admin();
+  await admin.cluster.seed({ config: seedConfig() });
+  const master = await f.svc.db.domain.findFirstOrThrow({ where: { vmid: 0 } });
+  // The report read the record while it was running; sfmd ended it meanwhile (a merge, the cluster's loss).
+  await setState(f.svc, master.id, 'stopped', { reason: 'cluster 1 was lost: its master …' });
+  assert.equal(await setStateIf(f.svc, master.id, 'running', 'stopped', { reason: 'its VM stopped (reported by host alpha)' }), null);
+  const after = await f.svc.db.domain.findUniqueOrThrow({ where: { id: master.id } });
+  assert.equal(after.endReason, 'cluster 1 was lost: its master …');
 });

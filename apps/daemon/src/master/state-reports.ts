@@ -4,7 +4,7 @@
 import type { DomainStateReport } from '../common/events.ts';
 import type { DiskFigures, NicFigures } from '../common/wire.ts';
 import { endCluster } from './clusters.ts';
-import { setState } from './domain-lifecycle.ts';
+import { setStateIf } from './domain-lifecycle.ts';
 import type { MasterServices } from './services.ts';
 import { isLiveDomainState, LIVE_DOMAIN_STATES, type DomainState, type ReportedVmState } from './store/states.ts';
 
@@ -88,6 +88,7 @@ function recordDiskFigures(svc: MasterServices, hostName: string, report: Domain
     diskReadBytes: BigInt(disk.readBytes),
     diskWrittenBytes: BigInt(disk.writtenBytes),
     overlayBytes: BigInt(disk.overlayBytes),
+    diskRemoteBlocks: BigInt(disk.remoteBlocks),
   });
 }
 
@@ -104,7 +105,8 @@ async function applyState(svc: MasterServices, hostName: string, report: DomainS
   const reason =
     report.reason ??
     (ended ? `its VM ${state}${report.exitCode !== null ? ` with status ${report.exitCode}` : ''} (reported by host ${hostName})` : null);
-  await setState(svc, domain.id, state, { exitCode: report.exitCode, reason });
+  // Conditional: sfmd may have ended this domain itself (merge, the cluster's loss) since the read above.
+  if (!(await setStateIf(svc, domain.id, domain.state, state, { exitCode: report.exitCode, reason }))) return false;
   if (domain.vmid === 0 && ended) {
     // The master is gone: its cluster cannot go on. Release everything it held.
     await endClusterAfterMaster(svc, domain.clusterId, report.clusterid, state, reason);

@@ -17,6 +17,11 @@ function ended(f: MasterFixture): [string, string][] {
   return f.links.sent.filter((c) => c.command === 'ticket:ended').map((c) => [c.host, parseHostCommand('ticket:ended', c.payload).ticket]);
 }
 
+/** The ticket:ended an unused ticket's other hosts get when it is disposed of (for their shells, remote-shells.ts). */
+function elsewhere(ticket: { ticket: string; allocations: { host: string }[] }, masterHost: string): [string, string][] {
+  return [...new Set(ticket.allocations.map((a) => a.host).filter((h) => h !== masterHost))].map((h) => [h, ticket.ticket]);
+}
+
 /** The master's own calls, as its sfld makes them: with the host's secret, acting for 1:0. */
 function guestOf(f: MasterFixture, host: string) {
   return f.caller({ authorization: `SfHost ${host}:${f.hostSecret(host)}`, 'x-snowflock-domain': '1:0' });
@@ -35,12 +40,16 @@ async function forkAndExit(f: MasterFixture, master: Awaited<ReturnType<typeof g
   return nclones;
 }
 
-test("the master's own dispose, merge and join tell no one: its sfld saw the call", async (t) => {
+test("the master's own dispose, merge and join tell its host nothing (its sfld saw the call); an unused ticket's other hosts hear of it", async (t) => {
   const f = await masterFixture(hosts);
   t.after(() => f.close());
   const { ticket, masterHost } = await twoHostTicket(f, 1);
   const guest = await guestOf(f, masterHost);
   await guest.ticket.dispose({ ticket: ticket.ticket });
+  // Disposed unused: its clones' other hosts (if any) made shells for it when it was granted (remote-shells.ts).
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(ended(f), elsewhere(ticket, masterHost));
+  f.links.sent.length = 0;
 
   const joined = await guest.ticket.request({ nclones: 2 });
   await forkAndExit(f, guest, joined.ticket);
@@ -58,7 +67,8 @@ test("the admin's dispose, merge and join for a master, and the dashboard's merg
   t.after(() => f.close());
   const { admin, master, ticket, masterHost } = await twoHostTicket(f, 1); // master: the admin acting for 1:0
   await master.ticket.dispose({ ticket: ticket.ticket });
-  assert.deepEqual(ended(f), [[masterHost, ticket.ticket]]);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(ended(f), [[masterHost, ticket.ticket], ...elsewhere(ticket, masterHost)]);
 
   const joined = await master.ticket.request({ nclones: 2 });
   await forkAndExit(f, master, joined.ticket);
@@ -74,7 +84,7 @@ test("the admin's dispose, merge and join for a master, and the dashboard's merg
   await master.clone.master({ ticket: dashboard.ticket });
   await admin.dashboard.merge({ clusterid: 1, ticket: dashboard.ticket });
   assert.deepEqual(ended(f).at(-1), [masterHost, dashboard.ticket]);
-  assert.equal(ended(f).length, 4, 'one command per ended ticket');
+  assert.equal(ended(f).length, 4 + elsewhere(ticket, masterHost).length, 'one command per ended ticket and host');
 });
 
 test("the master's merge of all its tickets tells its host which ones: the call names none", async (t) => {
@@ -87,21 +97,16 @@ test("the master's merge of all its tickets tells its host which ones: the call 
   assert.deepEqual(ended(f), [[masterHost, ticket.ticket]]);
 });
 
-test("a cluster's end tells the master's host of every ticket it ended, unused and outstanding", async (t) => {
+test("a cluster's end tells the master's host of every ticket it ended, unused and outstanding, and an unused one's other hosts", async (t) => {
   const f = await masterFixture(hosts);
   t.after(() => f.close());
   const { ticket: out, masterHost } = await twoHostTicket(f, 1);
   const guest = await guestOf(f, masterHost);
   await guest.clone.master({ ticket: out.ticket });
   const spare = await guest.ticket.request({ nclones: 1 });
-  await guest.cluster.shutdown();
-  assert.deepEqual(
-    ended(f).sort(),
-    [
-      [masterHost, out.ticket],
-      [masterHost, spare.ticket],
-    ].sort(),
-  );
+  await guest.cluster.shutdown({ force: true });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(ended(f).sort(), [[masterHost, out.ticket], [masterHost, spare.ticket], ...elsewhere(spare, masterHost)].sort());
 });
 
 test("a lost host's ticket disposed with it is told to the master's host; a ticket left partly placed is not", async (t) => {
@@ -127,5 +132,5 @@ test('a master host that cannot be told fails nothing: the operation succeeds, t
   f.links.fail['ticket:ended'] = new SfError('HOST_LOST', `host ${masterHost} is not connected`);
   assert.equal((await master.ticket.dispose({ ticket: ticket.ticket })).state, 'disposed');
   await new Promise((r) => setImmediate(r)); // the failed send is handled, not an unhandled rejection
-  assert.deepEqual(ended(f), [[masterHost, ticket.ticket]]);
+  assert.deepEqual(ended(f), [[masterHost, ticket.ticket], ...elsewhere(ticket, masterHost)]);
 });

@@ -2,6 +2,7 @@
 // (the admin, a cluster's end, a lost host), so the clone shells it prepared for them go at once.
 // Best-effort: a host that is gone holds nothing to release, and no operation waits for it or fails on it.
 import { messageOf } from '../common/errors.ts';
+import { releaseRemoteShells } from './remote-shells.ts';
 import type { MasterServices } from './services.ts';
 
 /** Who made a guest call: the guest itself (through its sfld), or the admin acting for its domain. */
@@ -28,7 +29,10 @@ export async function tellClusterTicketsEnded(svc: MasterServices, clusterId: st
       include: { host: true },
       orderBy: { createdAt: 'desc' },
     });
-    if (master) tellTicketsEnded(svc, master.host.name, tickets);
+    if (master) {
+      tellTicketsEnded(svc, master.host.name, tickets);
+      await releaseRemoteShells(svc, master.host.name, tickets);
+    }
   } catch (err) {
     svc.log.warn({ clusterId, tickets, err: messageOf(err) }, 'cannot tell which host holds shells of ended tickets');
   }

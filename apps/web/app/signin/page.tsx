@@ -1,4 +1,4 @@
-// Sign in: where the admin token is, whether sfmd answers, and the form. Nothing else of the
+// Sign in: which tokens work and where the admin one is, whether sfmd answers, and the form. Nothing else of the
 // dashboard is visible from here.
 import type { Metadata } from 'next';
 import { fetchSfmdHealth } from '../../lib/server/sfmd-health.ts';
@@ -49,8 +49,10 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
         </p>
         <SignInForm next={safeNext(params.next)} />
         <p className="muted small">
-          The token is in <code>$SNOWFLOCK_HOME/admin.token</code> on the master host (default <code>~/.snowflock/admin.token</code>);{' '}
-          <code>npm start</code> prints where. It is kept in an http-only cookie, never shown to page scripts.
+          Any token works: a read token shows the dashboard read-only, operate and admin tokens may seed, merge, kill and shut down. Make
+          one with <code>sf token create NAME --role operate</code>; the admin token is in <code>$SNOWFLOCK_HOME/admin.token</code> on the
+          master host (default <code>~/.snowflock/admin.token</code>); <code>npm start</code> prints where. It is kept in an http-only
+          cookie, never shown to page scripts.
         </p>
       </div>
     </main>

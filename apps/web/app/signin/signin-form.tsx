@@ -1,6 +1,6 @@
 'use client';
-// The sign-in form: posts the token to /api/session, which asks sfmd whether it is the admin token
-// and sets the session cookie; on success, on to the page that sent us here.
+// The sign-in form: posts the token to /api/session, which asks sfmd whether it takes the token (any
+// role) and sets the session cookie; on success, on to the page that sent us here.
 import { useState, type FormEvent } from 'react';
 import { postJson } from '../../components/http.ts';
 
@@ -23,7 +23,7 @@ export function SignInForm({ next }: { next: string }) {
   return (
     <form className="form" onSubmit={submit} noValidate>
       <label className="field">
-        <span className="field__label">Admin token</span>
+        <span className="field__label">Token</span>
         <input
           name="token"
           type="password"

@@ -5,14 +5,17 @@
 import Link from 'next/link';
 import { useMemo, useState } from 'react';
 import type { ClusterPage } from '../../lib/api-types.ts';
-import { buildClusterTree } from '../../lib/cluster-tree.ts';
+import { buildClusterTree, shutdownStops } from '../../lib/cluster-tree.ts';
+import { foldDisks, type DiskMap } from '../../lib/disk-figures.ts';
 import { foldFigures, foldNics, type FigureMap, type NicMap } from '../../lib/figures.ts';
-import { formatClock, formatMiB, shortId } from '../../lib/format.ts';
+import { formatMiB, shortId } from '../../lib/format.ts';
 import { ConsoleTerminal } from '../console/console-terminal.tsx';
 import { ConfirmDialog } from '../confirm-dialog.tsx';
 import { postJson } from '../http.ts';
 import { useLive } from '../live-feed.tsx';
-import { OperationsTable } from '../operations/operations-table.tsx';
+import { OperationsLive } from '../operations/operations-live.tsx';
+import { useCanOperate } from '../session.tsx';
+import { Time } from '../time-zone.tsx';
 import { useResource } from '../use-resource.ts';
 import { EmptyState, ErrorBanner, PageHeading, StateBadge } from '../ui.tsx';
 import { ActionResults, type ActionReport } from './action-results.tsx';
@@ -22,15 +25,17 @@ import { TicketTable } from './ticket-table.tsx';
 type Pending =
   | { kind: 'merge'; ticket: string | null; clones: number }
   | { kind: 'kill'; vmid: number }
-  | { kind: 'shutdown'; live: number };
+  | { kind: 'shutdown'; live: number; stops: ReturnType<typeof shutdownStops> };
 
 export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPage; initialConsole: number | null }) {
   const id = initial.clusterid;
   const { data, error, refresh } = useResource<ClusterPage>(`/api/clusters/${id}`, initial);
   const [figures, setFigures] = useState<FigureMap>(initial.figures);
   const [nics, setNics] = useState<NicMap>({});
+  const [disks, setDisks] = useState<DiskMap>({});
   const [pending, setPending] = useState<Pending | null>(null);
   const [busy, setBusy] = useState(false);
+  const canOperate = useCanOperate();
   const [report, setReport] = useState<ActionReport | null>(null);
   const [consoleVmid, setConsoleVmid] = useState<number | null>(initialConsole);
 
@@ -39,6 +44,7 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
   useLive('domain:figures', (e) => {
     setFigures((f) => foldFigures(f, id, e));
     setNics((n) => foldNics(n, id, e));
+    setDisks((d) => foldDisks(d, id, e));
   });
   useLive('operation:progress', (e) => {
     const mine =
@@ -64,7 +70,7 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
         ? { action: 'merge', ticket: p.ticket }
         : p.kind === 'kill'
           ? { action: 'kill', vmid: p.vmid }
-          : { action: 'shutdown' };
+          : { action: 'shutdown', force: p.stops.clones.length + p.stops.tickets.length > 0 };
     const title =
       p.kind === 'merge'
         ? `Merge of ticket ${p.ticket ? shortId(p.ticket) : '(all)'}`
@@ -86,26 +92,33 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
         subtitle={
           <span className="cluster-sub">
             <StateBadge state={data.state} />{' '}
-            {seed.kernel ? <code title={seed.kernel}>{seed.kernel.split('/').pop()}</code> : <code>{seed.diskImage}</code>} · {seed.vcpus}{' '}
-            vCPU(s) · {formatMiB(seed.memoryMiB)}
+            {seed.kernel ? <code title={seed.kernel}>{seed.kernel.split('/').pop()}</code> : <code>{seed.diskImage}</code>}
+            {seed.kernel && seed.diskImage ? (
+              <>
+                {' '}
+                · disk <code title={seed.diskImage}>{seed.diskImage.split('/').pop()}</code>
+              </>
+            ) : null}{' '}
+            · {seed.vcpus} vCPU(s) · {formatMiB(seed.memoryMiB)}
             {seed.args ? (
               <>
                 {' '}
                 · args <code>{seed.args}</code>
               </>
             ) : null}{' '}
-            · seeded {formatClock(data.createdAt)}
-            {data.endedAt ? `, ended ${formatClock(data.endedAt)}` : ''} · {tree.counts.live} live, {tree.counts.ended} ended
+            · seeded <Time iso={data.createdAt} />
+            {data.endedAt ? <Time iso={data.endedAt} prefix=", ended " /> : null} · {tree.counts.live} live, {tree.counts.ended} ended
           </span>
         }
         actions={
-          running && (
+          running &&
+          canOperate && (
             <button
               type="button"
               className="button button--danger"
               disabled={busy}
               data-testid="shutdown-cluster"
-              onClick={() => setPending({ kind: 'shutdown', live: tree.counts.live })}
+              onClick={() => setPending({ kind: 'shutdown', live: tree.counts.live, stops: shutdownStops(tree) })}
             >
               Shut down cluster
             </button>
@@ -128,6 +141,7 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
           tree={tree}
           figures={figures}
           nics={nics}
+          disks={disks}
           busy={busy}
           consoleVmid={consoleVmid}
           intents={{
@@ -175,16 +189,13 @@ export function ClusterDetail({ initial, initialConsole }: { initial: ClusterPag
       </h2>
       <TicketTable tickets={data.tickets} busy={busy} onMerge={(ticket, clones) => setPending({ kind: 'merge', ticket, clones })} />
 
-      <h2 className="section-title">
-        Operations <span className="count">{data.operations.length}</span>
-      </h2>
-      {data.operations.length === 0 ? (
-        <EmptyState title="No operations on this cluster yet">
-          <p>Tickets, clones, merges and shutdowns will be listed here.</p>
-        </EmptyState>
-      ) : (
-        <OperationsTable operations={data.operations} showCluster={false} />
-      )}
+      <h2 className="section-title">Operations</h2>
+      <OperationsLive
+        clusterid={id}
+        initial={{ operations: initial.operations, nextCursor: initial.operationsNext }}
+        showCluster={false}
+        empty={{ title: 'No operations on this cluster yet', body: <p>Tickets, clones, merges and shutdowns will be listed here.</p> }}
+      />
 
       {pending && <ConfirmDialog {...confirmText(pending, id)} onCancel={() => setPending(null)} onConfirm={() => void run(pending)} />}
     </>
@@ -210,16 +221,45 @@ function confirmText(p: Pending, id: number) {
         body: <p>This clone's VM is destroyed at once. Its master learns that it was killed when it joins.</p>,
         confirmLabel: 'Kill clone',
       };
-    case 'shutdown':
+    case 'shutdown': {
+      const { clones, tickets } = p.stops;
+      if (clones.length === 0 && tickets.length === 0) {
+        return {
+          title: `Shut down cluster ${id}?`,
+          body: <p>No clones are out and every ticket is merged: the master is shut down and its resources freed.</p>,
+          confirmLabel: 'Shut down',
+        };
+      }
+      // As the seed says, a plain shutdown does not proceed while clones are out: this one is forced.
       return {
-        title: `Shut down cluster ${id}?`,
+        title: `Force the shutdown of cluster ${id}?`,
         body: (
-          <p>
-            All {p.live} live domain(s) — the master and every clone — are destroyed, outstanding tickets merged, unused ones disposed. This
-            cannot be undone.
-          </p>
+          <>
+            <p>
+              Clones are still out or tickets unmerged, so a plain shutdown is refused. Forcing it stops all {p.live} live domain(s) and
+              ends these:
+            </p>
+            <ul data-testid="shutdown-stops">
+              {clones.map((c) => (
+                <li key={c.key}>
+                  clone{' '}
+                  <code>
+                    {id}:{c.vmid}
+                  </code>{' '}
+                  on {c.host} ({c.state}, ticket <code>{c.ticket ? shortId(c.ticket) : '?'}</code>)
+                </li>
+              ))}
+              {tickets.map((t) => (
+                <li key={t.ticket}>
+                  ticket <code>{shortId(t.ticket)}</code> ({t.state === 'unused' ? 'unused: disposed' : 'outstanding: merged'})
+                </li>
+              ))}
+            </ul>
+            <p>This cannot be undone.</p>
+          </>
         ),
-        confirmLabel: 'Shut down',
+        confirmLabel: 'Force shutdown',
       };
+    }
   }
 }

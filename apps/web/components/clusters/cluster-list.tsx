@@ -3,7 +3,7 @@
 // hosts), ended ones folded away below. Seeding, cloning and shutdowns show up here without a reload.
 import Link from 'next/link';
 import type { ClusterSummary, DomainRow } from '../../lib/api-types.ts';
-import { formatClock } from '../../lib/format.ts';
+import { Time } from '../time-zone.tsx';
 import { useLive } from '../live-feed.tsx';
 import { useResource } from '../use-resource.ts';
 import { EmptyState, ErrorBanner, StateBadge } from '../ui.tsx';
@@ -73,8 +73,14 @@ function ClusterCard({ cluster: c, domains }: { cluster: ClusterSummary; domains
       </div>
       <div className="cluster-card__meta">
         <span>{c.liveDomains} live domain(s)</span>
-        <span title={c.createdAt}>seeded {formatClock(c.createdAt)}</span>
-        {c.endedAt && <span title={c.endedAt}>ended {formatClock(c.endedAt)}</span>}
+        <span>
+          <Time iso={c.createdAt} prefix="seeded " />
+        </span>
+        {c.endedAt && (
+          <span>
+            <Time iso={c.endedAt} prefix="ended " />
+          </span>
+        )}
       </div>
       {master && (
         <ul className="mini-tree" aria-label="live domains">

@@ -1,10 +1,13 @@
 // A cluster as a tree: the master (vmid 0) at the root, then one branch per ticket with its clones
-// (vmid, host, state, IP, NIC bytes, disk bytes, vCPUs, memory, data-plane figures) and whatever of its allocation map is
+// (vmid, host, state, IP, NIC bytes, disk image and bytes, vCPUs, memory, data-plane figures) and whatever of its allocation map is
 // still only reserved. Buttons raise intents; the page decides (and confirms) what happens.
 import { formatDomainRef } from '@snowflock/daemon/domain-ref';
 import type { Branch, ClusterTree, DomainNode } from '../../lib/cluster-tree.ts';
+import { DISK_BLOCK_BYTES, diskFor, type DiskMap } from '../../lib/disk-figures.ts';
 import { figuresFor, nicFor, type FigureMap, type FigureView, type NicMap } from '../../lib/figures.ts';
 import { formatBytes, formatCount, formatRate, shortId } from '../../lib/format.ts';
+import { useCanOperate } from '../session.tsx';
+import { Time } from '../time-zone.tsx';
 import { StateBadge } from '../ui.tsx';
 
 export interface TreeIntents {
@@ -17,6 +20,7 @@ export function DomainTree({
   tree,
   figures,
   nics,
+  disks,
   intents,
   busy,
   consoleVmid,
@@ -24,6 +28,7 @@ export function DomainTree({
   tree: ClusterTree;
   figures: FigureMap;
   nics: NicMap;
+  disks: DiskMap;
   intents: TreeIntents;
   busy: boolean;
   consoleVmid: number | null;
@@ -33,7 +38,16 @@ export function DomainTree({
       <ul className="tree">
         {tree.master && (
           <li>
-            <NodeRow node={tree.master} figures={null} nics={nics} intents={intents} busy={busy} master consoleOpen={consoleVmid === 0} />
+            <NodeRow
+              node={tree.master}
+              figures={null}
+              nics={nics}
+              disks={disks}
+              intents={intents}
+              busy={busy}
+              master
+              consoleOpen={consoleVmid === 0}
+            />
             {(tree.branches.length > 0 || tree.strays.length > 0) && (
               <ul>
                 {tree.branches.map((b) => (
@@ -42,6 +56,7 @@ export function DomainTree({
                     branch={b}
                     figures={figures}
                     nics={nics}
+                    disks={disks}
                     intents={intents}
                     busy={busy}
                     consoleVmid={consoleVmid}
@@ -49,7 +64,15 @@ export function DomainTree({
                 ))}
                 {tree.strays.map((n) => (
                   <li key={n.key}>
-                    <NodeRow node={n} figures={null} nics={nics} intents={intents} busy={busy} consoleOpen={consoleVmid === n.vmid} />
+                    <NodeRow
+                      node={n}
+                      figures={null}
+                      nics={nics}
+                      disks={disks}
+                      intents={intents}
+                      busy={busy}
+                      consoleOpen={consoleVmid === n.vmid}
+                    />
                   </li>
                 ))}
               </ul>
@@ -65,6 +88,7 @@ function BranchView({
   branch,
   figures,
   nics,
+  disks,
   intents,
   busy,
   consoleVmid,
@@ -72,10 +96,12 @@ function BranchView({
   branch: Branch;
   figures: FigureMap;
   nics: NicMap;
+  disks: DiskMap;
   intents: TreeIntents;
   busy: boolean;
   consoleVmid: number | null;
 }) {
+  const canOperate = useCanOperate();
   const { ticket, clones, reserved } = branch;
   const live = clones.filter((c) => c.live).length;
   return (
@@ -86,7 +112,7 @@ function BranchView({
         <span>
           {ticket.granted} of {ticket.requested} {ticket.procs ? 'processors' : 'clones'} granted · {live} live
         </span>
-        {ticket.state === 'outstanding' && (
+        {ticket.state === 'outstanding' && canOperate && (
           <button
             type="button"
             className="button button--small button--danger"
@@ -105,6 +131,7 @@ function BranchView({
               node={c}
               figures={c.live || figures[c.vmid] ? figuresFor(figures, c.vmid, c.host) : null}
               nics={nics}
+              disks={disks}
               intents={intents}
               busy={busy}
               consoleOpen={consoleVmid === c.vmid && c.live}
@@ -125,6 +152,7 @@ function NodeRow({
   node,
   figures,
   nics,
+  disks,
   intents,
   busy,
   master = false,
@@ -133,13 +161,16 @@ function NodeRow({
   node: DomainNode;
   figures: FigureView | null;
   nics: NicMap;
+  disks: DiskMap;
   intents: TreeIntents;
   busy: boolean;
   master?: boolean;
   consoleOpen: boolean;
 }) {
+  const canOperate = useCanOperate();
   const name = formatDomainRef(node);
   const nic = nicFor(nics, node);
+  const disk = diskFor(disks, node);
   return (
     <div
       className={`node${master ? ' node--master' : ''}${node.live ? '' : ' node--ended'}`}
@@ -170,11 +201,16 @@ function NodeRow({
         <small>net rx / tx</small>
         {nic ? `${formatBytes(nic.rxBytes)} / ${formatBytes(nic.txBytes)}` : '—'}
       </span>
-      {node.disk && (
-        // As of the row (refreshed as domains change): bytes the VM wrote, and what its overlay holds on its host.
-        <span className="node__cell" data-testid={`disk-${name}`} title={node.disk.image}>
-          <small>disk wr / overlay</small>
-          {node.disk.figures ? `${formatBytes(node.disk.figures.writtenBytes)} / ${formatBytes(node.disk.figures.overlayBytes)}` : '—'}
+      {disk && (
+        // Live while it runs (the figure batches), final once ended: the image, bytes the VM wrote, what its overlay
+        // holds on its host, and what it fetched of the fork's disk from the master's host.
+        <span className="node__cell" data-testid={`disk-${name}`} title={`${disk.image}${disk.live ? '' : ' (final, as the VM ended)'}`}>
+          <small>disk wr / overlay / remote</small>
+          {/* The file name outside the label: the labels are set in capitals, a file name is not. */}
+          {disk.name}:{' '}
+          {disk.figures
+            ? `${formatBytes(disk.figures.writtenBytes)} / ${formatBytes(disk.figures.overlayBytes)} / ${formatBytes(disk.figures.remoteBlocks * DISK_BLOCK_BYTES)}`
+            : '—'}
         </span>
       )}
       <span className="node__cell">
@@ -212,7 +248,7 @@ function NodeRow({
         >
           Console
         </button>
-        {node.live && !master && (
+        {node.live && !master && canOperate && (
           <button
             type="button"
             className="button button--small button--danger"
@@ -227,7 +263,7 @@ function NodeRow({
       {node.ending && (
         <span className="node__ending">
           {node.ending}
-          {node.endedAt ? ` · ${new Date(node.endedAt).toLocaleTimeString('en-GB')}` : ''}
+          {node.endedAt ? <Time iso={node.endedAt} prefix=" · " /> : null}
         </span>
       )}
     </div>

@@ -1,7 +1,8 @@
-// A cluster's tickets: state (unused → outstanding → merged, or disposed), how much was asked and
-// granted, and the allocation map (which vmid goes to which host with how many processors).
+// A cluster's tickets (several may be out at once): state (unused → outstanding → merged, or disposed), how
+// much was asked and granted, when it was granted and ended, and the allocation map (which vmid goes to which host with how many processors).
 import type { TicketInfo } from '../../lib/api-types.ts';
 import { formatBytes, shortId } from '../../lib/format.ts';
+import { Time } from '../time-zone.tsx';
 import { EmptyState, StateBadge } from '../ui.tsx';
 
 export function TicketTable({
@@ -31,6 +32,7 @@ export function TicketTable({
             <th>ticket</th>
             <th>state</th>
             <th>granted</th>
+            <th>when</th>
             <th>allocation map</th>
             <th />
           </tr>
@@ -46,6 +48,10 @@ export function TicketTable({
               </td>
               <td>
                 {t.granted} of {t.requested} {t.procs ? 'processors' : 'clones'}
+              </td>
+              <td>
+                <Time iso={t.createdAt} />
+                {t.endedAt ? <Time iso={t.endedAt} prefix=" – " /> : null}
               </td>
               <td>
                 <div className="alloc">

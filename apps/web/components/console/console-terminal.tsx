@@ -9,6 +9,7 @@ import { formatDomainRef } from '@snowflock/daemon/domain-ref';
 import { isLiveDomainState, type DomainState } from '@snowflock/daemon/states';
 import type { DomainStateEvent } from '../../lib/api-types.ts';
 import { postJson } from '../http.ts';
+import { useCanOperate } from '../session.tsx';
 import { StateBadge } from '../ui.tsx';
 
 /** Keystrokes typed within this window go in one request (a paste is one request, too). */
@@ -43,6 +44,9 @@ export function ConsoleTerminal({
   const live = state !== null && isLiveDomainState(state);
   const liveRef = useRef(live);
   liveRef.current = live;
+  const canType = useCanOperate();
+  const canTypeRef = useRef(canType);
+  canTypeRef.current = canType;
   useEffect(() => setState(initialState), [initialState]);
 
   useEffect(() => {
@@ -84,6 +88,10 @@ export function ConsoleTerminal({
       observer = new ResizeObserver(() => fit.fit());
       observer.observe(holder.current);
       term.onData((data) => {
+        if (!canTypeRef.current) {
+          setStatus({ tone: 'error', text: 'your token has role read: it may watch consoles, not type into them' });
+          return;
+        }
         if (!liveRef.current) {
           setStatus({ tone: 'error', text: 'this domain has ended: nothing reads what you type' });
           return;

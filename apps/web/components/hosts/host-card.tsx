@@ -1,10 +1,11 @@
-// One host in the Host View: state and KVM capability, cpus and RAM (capacity, reserved by Snowflock,
-// in use on the machine), live CPU and memory charts, and the domains running there.
+// One host in the Host View: state and KVM capability, cpus and RAM (capacity, reserved by Snowflock, in use on
+// the machine), the batch scheduler's count when one places clones, CPU and memory charts, the domains there.
 import Link from 'next/link';
 import type { DomainRow, HostInfo, HostMetrics } from '../../lib/api-types.ts';
 import { formatBytes, formatDuration, formatPercent } from '../../lib/format.ts';
 import { cpuSeries, memorySeries } from '../../lib/series.ts';
 import { LineChart } from '../line-chart.tsx';
+import { Time } from '../time-zone.tsx';
 import { Meter, StateBadge } from '../ui.tsx';
 
 interface Registration {
@@ -48,8 +49,8 @@ export function HostCard({ host, domains, samples, now }: { host: HostInfo; doma
             'No longer in cluster_hosts of sfmd.cfg.'
           ) : (
             <>
-              sfld is not connected{host.lastSeen ? ` (last heard ${new Date(host.lastSeen).toLocaleTimeString('en-GB')})` : ''}: run{' '}
-              <code>sfld start</code> on this host.
+              sfld is not connected{host.lastSeen ? <Time iso={host.lastSeen} prefix=" (last heard " /> : null}
+              {host.lastSeen ? ')' : ''}: run <code>sfld start</code> on this host.
             </>
           )}
         </p>
@@ -68,6 +69,12 @@ export function HostCard({ host, domains, samples, now }: { host: HostInfo; doma
           text={`${formatBytes(host.ramUsed)} of ${formatBytes(host.ram)} reserved${online && memInUse !== null ? ` · ${formatBytes(memInUse)} in use` : ''}`}
         />
       </div>
+      {host.scheduler && (
+        <p className="host__sched" data-testid={`scheduler-${host.name}`}>
+          {host.allocator === 'sge' ? 'Grid Engine' : 'Slurm'} node <code>{host.scheduler.node}</code>: {host.scheduler.bySnowflock} of{' '}
+          {host.scheduler.cpus} CPUs held for Snowflock, {host.scheduler.byOthers} by the site&apos;s other jobs
+        </p>
+      )}
       <div className="host__charts">
         <LineChart
           title="CPU busy"

@@ -13,8 +13,12 @@ export function HostsLive({ initial }: { initial: Overview }) {
   const { data, error, refresh } = useResource<Overview>('/api/overview', initial);
   const [history, setHistory] = useState<Record<string, HostMetrics[]>>(initial.history);
   const [now, setNow] = useState(() => Date.parse(initial.at));
-  useLive('host:metrics', ({ host, ...sample }) => {
-    setHistory((h) => ({ ...h, [host]: appendSample(h[host] ?? [], sample) }));
+  useLive('host:metrics-batch', (batch) => {
+    setHistory((h) => {
+      const next = { ...h };
+      for (const { host, ...sample } of batch) next[host] = appendSample(next[host] ?? [], sample);
+      return next;
+    });
     setNow(Date.now());
   });
   useLive('host:state', () => {
@@ -31,7 +35,7 @@ export function HostsLive({ initial }: { initial: Overview }) {
       <p className="summary" data-testid="hosts-summary">
         {data.hosts.length === 0
           ? 'No hosts configured.'
-          : `${online} of ${data.hosts.length} host(s) online · ${data.domains.length} domain(s) running`}
+          : `${online} of ${data.hosts.length} host(s) online · ${data.domains.length} domain(s) running · clones placed by ${placedBy(data.hosts[0]!.allocator)}`}
       </p>
       {data.hosts.length === 0 ? (
         <EmptyState title="No hosts yet">
@@ -55,4 +59,9 @@ export function HostsLive({ initial }: { initial: Overview }) {
       )}
     </>
   );
+}
+
+/** Who is in charge of clone placement, as sfmd.cfg's allocator says. */
+function placedBy(allocator: string): string {
+  return allocator === 'slurm' ? 'Slurm' : allocator === 'sge' ? 'Grid Engine' : 'Snowflock';
 }

@@ -4,8 +4,9 @@
 import Link from 'next/link';
 import { Fragment, useState } from 'react';
 import type { Operation } from '../../lib/api-types.ts';
-import { formatClock, formatDuration } from '../../lib/format.ts';
+import { formatDuration } from '../../lib/format.ts';
 import { clusterOf, kindLabel, requesterLabel, targetLabel } from '../../lib/operations.ts';
+import { Time } from '../time-zone.tsx';
 import { StateBadge } from '../ui.tsx';
 
 export function OperationsTable({ operations, showCluster = true }: { operations: Operation[]; showCluster?: boolean }) {
@@ -32,8 +33,8 @@ export function OperationsTable({ operations, showCluster = true }: { operations
             return (
               <Fragment key={op.id}>
                 <tr data-testid={`op-${op.id}`} data-kind={op.kind} data-status={op.status} data-requester={op.requester}>
-                  <td className="ops-when" title={op.startedAt}>
-                    {formatClock(op.startedAt)}
+                  <td className="ops-when">
+                    <Time iso={op.startedAt} />
                   </td>
                   <td>
                     <span className="ops-kind">{kindLabel(op.kind)}</span>

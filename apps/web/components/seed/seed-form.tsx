@@ -13,6 +13,15 @@ import { useResource } from '../use-resource.ts';
 import { ErrorBanner } from '../ui.tsx';
 
 const CUSTOM = '(custom)';
+/** How the summary names a field (the schema's own names otherwise, e.g. diskImage). */
+const FIELD_NAMES: Record<string, string> = {
+  kernel: 'Kernel',
+  vcpus: 'vCPUs',
+  memoryMiB: 'Memory',
+  name: 'Name',
+  args: 'Boot arguments',
+  form: 'The form',
+};
 const CHECK_DELAY_MS = 250;
 
 function valuesFor(g: ExampleGuest): SeedFormValues {
@@ -73,12 +82,21 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
     setFailure(result.error);
   }
 
+  // Each field's issue is tied to its input (aria-describedby, aria-invalid); the summary above the button
+  // is the one alert a screen reader announces, and links each issue to its field.
+  const shown = (field: string) => (touched || field === 'form') && Boolean(fields[field]);
   const show = (field: string) =>
-    (touched || field === 'form') && fields[field] ? (
-      <p className="field__error" role="alert" data-testid={`issue-${field}`}>
+    shown(field) ? (
+      <p className="field__error" id={`seed-${field}-issue`} data-testid={`issue-${field}`}>
         {fields[field]!.join('; ')}
       </p>
     ) : null;
+  const described = (field: string, hint: boolean) => {
+    const ids = [hint ? `seed-${field}-hint` : '', shown(field) ? `seed-${field}-issue` : ''].filter(Boolean).join(' ');
+    return { id: `seed-${field}`, 'aria-invalid': shown(field), 'aria-describedby': ids || undefined };
+  };
+  const summary = Object.keys(fields).filter(shown);
+  const visible = new Set(['vcpus', 'memoryMiB', 'name', 'args', ...(guest === CUSTOM ? ['kernel'] : [])]);
 
   return (
     <div className="seed-layout">
@@ -131,7 +149,7 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
               onChange={set('kernel')}
               placeholder="/path/to/guest.elf"
               spellCheck={false}
-              aria-invalid={Boolean(touched && fields.kernel)}
+              {...described('kernel', false)}
             />
             {show('kernel')}
           </label>
@@ -151,10 +169,12 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
               max={Math.max(1, limits.maxVcpus)}
               value={values.vcpus}
               onChange={set('vcpus')}
-              aria-invalid={Boolean(touched && fields.vcpus)}
+              {...described('vcpus', true)}
               name="vcpus"
             />
-            <span className="field__hint">up to {limits.maxVcpus} free on one host</span>
+            <span className="field__hint" id="seed-vcpus-hint">
+              up to {limits.maxVcpus} free on one host
+            </span>
             {show('vcpus')}
           </label>
           <label className="field">
@@ -166,10 +186,12 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
               step={16}
               value={values.memoryMiB}
               onChange={set('memoryMiB')}
-              aria-invalid={Boolean(touched && fields.memoryMiB)}
+              {...described('memoryMiB', true)}
               name="memoryMiB"
             />
-            <span className="field__hint">up to {formatMiB(limits.maxMemoryMiB)} free on one host</span>
+            <span className="field__hint" id="seed-memoryMiB-hint">
+              up to {formatMiB(limits.maxMemoryMiB)} free on one host
+            </span>
             {show('memoryMiB')}
           </label>
           <label className="field">
@@ -179,7 +201,7 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
               onChange={set('name')}
               placeholder="optional"
               spellCheck={false}
-              aria-invalid={Boolean(touched && fields.name)}
+              {...described('name', false)}
               name="name"
             />
             {show('name')}
@@ -192,16 +214,28 @@ export function SeedForm({ initial }: { initial: { guests: ExampleGuest[]; hosts
             onChange={set('args')}
             placeholder="e.g. clones=4 queries=16"
             spellCheck={false}
-            aria-invalid={Boolean(touched && fields.args)}
+            {...described('args', true)}
             name="args"
           />
-          <span className="field__hint">
+          <span className="field__hint" id="seed-args-hint">
             The examples take <code>clones=N</code> to clone themselves; <code>hello</code> takes <code>interactive=1</code> to echo what
             you type.
           </span>
           {show('args')}
         </label>
-        {show('form')}
+        {summary.length > 0 && (
+          <div className="banner banner--error seed-summary" role="alert" data-testid="seed-issues">
+            <strong>{summary.length === 1 ? 'One field needs' : `${summary.length} fields need`} a change before seeding:</strong>
+            <ul>
+              {summary.map((field) => (
+                <li key={field}>
+                  {visible.has(field) ? <a href={`#seed-${field}`}>{FIELD_NAMES[field] ?? field}</a> : (FIELD_NAMES[field] ?? field)}:{' '}
+                  {fields[field]!.join('; ')}
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
         <div>
           <button
             type="submit"

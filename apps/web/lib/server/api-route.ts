@@ -31,7 +31,7 @@ export function sameOrigin(req: NextRequest): boolean {
   }
 }
 
-const NOT_SIGNED_IN = 'not signed in: sign in with the admin token (from $SNOWFLOCK_HOME/admin.token) at /signin';
+const NOT_SIGNED_IN = 'not signed in: sign in at /signin with a token (sf token create, or the admin token in $SNOWFLOCK_HOME/admin.token)';
 
 /** A GET answered from sfmd. */
 export async function readRoute<T>(req: NextRequest, call: (c: SfmdClient) => Promise<T>): Promise<NextResponse> {

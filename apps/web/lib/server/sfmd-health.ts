@@ -1,8 +1,11 @@
 // Asks the master daemon (sfmd) for its /healthz and turns every outcome into a value the page can
 // render: the dashboard must still load, and say why, when sfmd is down or slow.
 import { messageOf } from '@snowflock/daemon/errors';
+import { snowflockPaths } from '@snowflock/daemon/paths';
+import { type SfmdTrust, sfmdTransport } from '@snowflock/daemon/pinned-tls';
+import { resolveTrust } from '@snowflock/daemon/sfmd-trust';
 
-export const DEFAULT_SFMD_URL = 'http://127.0.0.1:61708';
+export const DEFAULT_SFMD_URL = 'https://127.0.0.1:61708';
 const TIMEOUT_MS = 1500;
 
 export type SfmdHealth =
@@ -15,10 +18,19 @@ export function sfmdUrl(): string {
   return (process.env.SNOWFLOCK_SFMD_URL || DEFAULT_SFMD_URL).replace(/\/+$/, '');
 }
 
+/**
+ * The fingerprint of sfmd's certificate the dashboard pins, read at each use like the CLI reads it:
+ * $SNOWFLOCK_FINGERPRINT, else the data directory's (`sf web` passes SNOWFLOCK_HOME) sfld.cfg or sfmd.fingerprint.
+ */
+export function sfmdTrust(): SfmdTrust {
+  return resolveTrust(snowflockPaths(), null);
+}
+
 export async function fetchSfmdHealth(url: string = sfmdUrl()): Promise<SfmdHealth> {
   let res: Response;
   try {
-    res = await fetch(`${url}/healthz`, { cache: 'no-store', signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const send = url.startsWith('https:') ? sfmdTransport(url, sfmdTrust()).fetch : fetch;
+    res = await send(`${url}/healthz`, { cache: 'no-store', signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (err) {
     return { state: 'unreachable', url, reason: describeFetchError(err) };
   }
@@ -42,6 +54,8 @@ function isHealthy(body: unknown): body is { ok: true; version: string; hostsOnl
 }
 
 function describeFetchError(err: unknown): string {
+  // A certificate that is not the pinned one: its message names both fingerprints and the fix.
+  if (err instanceof Error && err.name === 'SfError') return err.message;
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
     return `no answer within ${TIMEOUT_MS / 1000} s`;
   }

@@ -1,8 +1,8 @@
-// sfmd's tRPC API as the dashboard's server code calls it: the daemon's client carrying the session's admin
+// sfmd's tRPC API as the dashboard's server code calls it: the daemon's client carrying the session's
 // token, and every failure turned into the daemon's SfError with sfmd's code and a message that says what to do.
 import { clientError, createSfmdClient, type ClientAdvice, type SfmdClient } from '@snowflock/daemon/client';
 import type { SfError } from '@snowflock/daemon/errors';
-import { sfmdUrl } from './sfmd-health.ts';
+import { sfmdTrust, sfmdUrl } from './sfmd-health.ts';
 
 export type { SfmdClient };
 
@@ -11,7 +11,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const DASHBOARD_ADVICE: ClientAdvice = { unreachable: 'start it with npm start (or sfmd start)', client: 'the dashboard' };
 
 export function sfmdClient(token: string): SfmdClient {
-  return createSfmdClient({ url: sfmdUrl(), token, timeoutMs: REQUEST_TIMEOUT_MS });
+  return createSfmdClient({ url: sfmdUrl(), token, timeoutMs: REQUEST_TIMEOUT_MS, trust: sfmdTrust() });
 }
 
 /** What a call to sfmd threw, as an SfError in the dashboard's words. */

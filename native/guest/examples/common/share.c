@@ -183,6 +183,7 @@ int share_finish(struct share *s, int status) {
   /* The parallel part's wall time (benchmarks set it against a single VM's work time). */
   if (s->forked)
     printf("%s master fork_to_join_ns=%llu\n", s->name, (unsigned long long)(sf_time_ns() - s->fork_t0_ns));
+  s->result = digest;
   result_line(s, digest, mine_ok && clones == 0);
   if (status) return status;
   return !mine_ok ? 1 : clones;

@@ -38,6 +38,7 @@ struct share {
   unsigned long long items; /* work items in the whole job: the program sets it before finishing */
   unsigned long long added; /* items this VM folded in with share_add */
   uint32_t digest;          /* this VM's digest so far */
+  uint32_t result;          /* the master's result line's digest (its own plus its clones'), after share_finish */
   /* share_fork's clock (host monotonic ns) around sf_clone: t0 is taken in the master just before
    * the call; a clone starts with the master's memory, so it sees the same t0, and its t1 is its
    * first act after sf_clone returns. t1 - t0: the fork call in the master, the time from the

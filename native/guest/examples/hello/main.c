@@ -1,7 +1,8 @@
 /* hello — the smallest flat guest: greets with its vmid, lists its boot arguments; with
  * `tickets=N` it walks the seed API (request, list, info, dispose a ticket for N clones), with
  * `hold=N` it asks for a ticket for N clones and keeps it, with `churn=S` it hammers the seed API
- * for S seconds (request a ticket, dispose of it, dispose of it again: refused), and with
+ * for S seconds (request a ticket, dispose of it, dispose of it again: refused), with `watch=S` runs
+ * S seconds printing its vmid whenever it changes (a fork from the host: sfclone --domain), and with
  * `interactive=1` echoes console lines back until "quit" (or Ctrl-D). */
 #include <sf.h>
 #include <sfguest/args.h>
@@ -26,8 +27,11 @@ static int ticket_tour(int nclones) {
   FREE_SF_RES(req);
 
   sf_result *list = LIST_TICKETS();
-  int listed = list && list->num_unused == 1 && strcmp(list->unused_tickets->ticket, ticket) == 0;
-  printf("tickets: %d unused, %d outstanding\n", list ? list->num_unused : -1, list ? list->num_outstanding : -1);
+  int unused = 0, outstanding = 0;
+  for (sf_ticket_list *t = list ? list->unused_tickets : 0; t; t = t->next) unused++;
+  for (sf_ticket_list *t = list ? list->outstanding_tickets : 0; t; t = t->next) outstanding++;
+  int listed = list && unused == 1 && strcmp(list->unused_tickets->ticket, ticket) == 0;
+  printf("tickets: %d unused, %d outstanding\n", list ? unused : -1, list ? outstanding : -1);
   FREE_SF_RES(list);
 
   sf_result *info = READ_TICKET_INFO(ticket);
@@ -43,12 +47,10 @@ static int ticket_tour(int nclones) {
   int refused = bogus == NULL && sf_errno == SF_ETICKET;
   FREE_SF_RES(bogus);
 
-  sf_result *gone = DISPOSE_TICKET(ticket);
-  int disposed = gone != NULL;
-  FREE_SF_RES(gone);
-  sf_result *again = DISPOSE_TICKET(ticket);
-  int twice_refused = again == NULL && sf_errno == SF_ESTATE;
-  FREE_SF_RES(again);
+  DISPOSE_TICKET(ticket);
+  int disposed = sf_errno == 0;
+  DISPOSE_TICKET(ticket);
+  int twice_refused = sf_errno == SF_ESTATE;
 
   int ok = listed && refused && disposed && twice_refused;
   printf("ticket tour %s (listed=%d unknown-refused=%d disposed=%d twice-refused=%d)\n", ok ? "ok" : "FAILED", listed,
@@ -82,24 +84,37 @@ static void churn(unsigned long long seconds) {
       report += 5 * NS_PER_S;
     }
     calls++;
-    sf_result *req = REQUEST_VM_TICKET(1);
+    sf_result *req = REQUEST_CLONE_TICKET(1, 0, 1, 0);
     if (!req) {
       failed++;
       continue;
     }
     calls += 2;
-    sf_result *gone = DISPOSE_TICKET(req->ticket);
-    failed += gone == NULL;
-    sf_result *again = DISPOSE_TICKET(req->ticket);
-    failed += again != NULL || sf_errno != SF_ESTATE;
-    FREE_SF_RES(again);
-    FREE_SF_RES(gone);
+    DISPOSE_TICKET(req->ticket);
+    failed += sf_errno != 0;
+    DISPOSE_TICKET(req->ticket);
+    failed += sf_errno != SF_ESTATE;
     FREE_SF_RES(req);
     rounds++;
   }
   unsigned long long ms = (now - t0) / 1000000ull;
   printf("churn done: %llu rounds, %llu calls in %llu ms (%llu calls/s), %llu failed\n", rounds, calls, ms,
          ms ? calls * 1000 / ms : 0, failed);
+}
+
+/* Runs until the deadline, printing who this VM is each time that changes: a clone made by the host
+ * (no call of ours) resumes in this loop and must see its own vmid, not the master's it started with. */
+static void watch_vmid(unsigned long long seconds) {
+  unsigned seen = sf_vmid();
+  printf("watching vmid %u for %llu s\n", seen, seconds);
+  uint64_t end = sf_time_ns() + seconds * NS_PER_S;
+  while (sf_time_ns() < end) {
+    unsigned now = sf_vmid();
+    if (now == seen) continue;
+    printf("vmid changed from %u to %u\n", seen, now);
+    seen = now;
+  }
+  printf("watch done as vmid %u\n", seen);
 }
 
 int main(int argc, char **argv) {
@@ -123,6 +138,10 @@ int main(int argc, char **argv) {
   unsigned long long churn_s = 0;
   if (sf_arg_u64(argc, argv, "churn", 0, &churn_s)) return 2;
   if (churn_s) churn(churn_s);
+
+  unsigned long long watch_s = 0;
+  if (sf_arg_u64(argc, argv, "watch", 0, &watch_s)) return 2;
+  if (watch_s) watch_vmid(watch_s);
 
   const char *interactive = sf_arg_get(argc, argv, "interactive");
   if (interactive && strcmp(interactive, "0") != 0) {

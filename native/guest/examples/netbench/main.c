@@ -165,14 +165,14 @@ static int peer(uint32_t bytes, unsigned timeout_ms) {
       busy = 1;
     }
     if (!busy) {
-      sf_net_poll();
+      sf_net_wait(10); /* asleep until a ping or a connection comes: the driver and its peer get the cores */
       if (now_us() - start > timeout_ms * 1000ull) return 1;
     }
   }
   sf_close(u);
   sf_close(l);
   /* Let the FINs and the last echoes go out before the VM ends. */
-  for (uint64_t t = now_us(); now_us() - t < 50000;) sf_net_poll();
+  for (uint64_t t = now_us(); now_us() - t < 50000;) sf_net_wait(10);
   return 0;
 }
 
@@ -188,7 +188,7 @@ static int gather_client(unsigned vmid) {
     n = snprintf(line, sizeof line, "%llu\n", (unsigned long long)(now_us() - t0));
     sf_send(s, line, (size_t)n);
     sf_close(s);
-    for (uint64_t t = now_us(); now_us() - t < 50000;) sf_net_poll();
+    for (uint64_t t = now_us(); now_us() - t < 50000;) sf_net_wait(10);
     return 0;
   }
   if (s >= 0) sf_close(s);
@@ -249,7 +249,7 @@ static void gather_serve(int l, unsigned expected, uint64_t forked, unsigned tim
         k--;
       }
     }
-    if (!busy) sf_net_poll();
+    if (!busy) sf_net_wait(10);
   }
   sort_u32(their, figs);
   printf("netbench connect-all clones=%u served=%u total_ms=%llu spread_ms=%llu p50_us=%u max_us=%u\n", expected,
@@ -316,8 +316,7 @@ int main(int argc, char **argv) {
                              : peer((uint32_t)(mib << 20), timeout_ms));
     return 1; /* not reached */
   }
-  /* In the pair modes the master only joins: a VM waiting in sf_join leaves the host's cores to the others,
-   * while one polling its NIC (flat guests cannot sleep until a frame comes) would take one. */
+  /* In the pair modes the master only joins (a VM waiting in sf_join leaves the host's cores to the others). */
   if (gather) gather_serve(l, (unsigned)got, forked, timeout_ms);
   static struct sf_hc_exit exits[MAX_VMS];
   int joined = sf_join_results(ticket, exits, MAX_VMS);

@@ -60,7 +60,7 @@ long long netecho_serve(int l, unsigned expected, unsigned timeout_ms, uint32_t 
       k--;
     }
     if (!busy) {
-      sf_net_poll();
+      sf_net_wait(10);
       if (timeout_ms && sf_time_ns() / 1000000u - start >= timeout_ms) return -SF_NET_ETIMEDOUT;
     }
   }

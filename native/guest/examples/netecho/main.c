@@ -92,7 +92,7 @@ static unsigned linger(int l, unsigned long long seconds) {
         sf_close(c);
       }
     }
-    sf_net_poll();
+    sf_net_wait(10);
   }
   return came;
 }

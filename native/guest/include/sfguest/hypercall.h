@@ -39,6 +39,9 @@ static inline long sf_hc_fresh_pages(unsigned long gpa, unsigned long npages) {
   return sf_hc2(SF_HC_FRESH_PAGES, gpa, npages);
 }
 static inline long sf_hc_time_ns(void) { return sf_hc0(SF_HC_TIME_NS); }
+/* Sleeps until a device has news, timeout_ns (the VMM caps it at SF_WAIT_MAX_NS) or the VMM needs the vCPU;
+ * returns the host monotonic ns then, or -SF_ENOSYS from a VMM without SF_HC_WAIT. */
+static inline long sf_hc_wait(unsigned long timeout_ns) { return sf_hc1(SF_HC_WAIT, timeout_ns); }
 static inline long sf_hc_nop(void) { return sf_hc0(SF_HC_NOP); }
 
 /* SF_HC_PANIC(vector, rip, gpa_msg, len): does not return. */

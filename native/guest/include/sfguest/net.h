@@ -5,8 +5,10 @@
  * Rules
  *  - Only vCPU 0 may call these functions (lwIP is not reentrant and nothing here locks).
  *  - Nothing happens behind the program's back: there are no interrupts. Every blocking call polls the
- *    NIC and lwIP's timers until it can finish; a program that computes for a long time between calls
- *    should call sf_net_poll() now and then (peers' retransmits and pings are answered there).
+ *    NIC and lwIP's timers until it can finish, sleeping in between (SF_HC_WAIT: the vCPU gives its core
+ *    back until a frame arrives or a timer is due); a program that computes for a long time between calls
+ *    should call sf_net_poll() now and then (peers' retransmits and pings are answered there), and one that
+ *    only waits for the network should call sf_net_wait() rather than spin on sf_net_poll().
  *  - Addresses are IPv4 in host byte order (10.0.0.2 is 0x0a000002), ports in host order.
  *  - Errors are negative SF_NET_E* codes; sf_net_strerror names them.
  *  - After a fork (sf_clone) a clone's next call notices it is another VM: it drops the parent's address
@@ -35,7 +37,8 @@ enum sf_net_error {
 const char *sf_net_strerror(int code); /* accepts code or -code */
 
 #define SF_NET_INIT_TIMEOUT_MS 10000u /* sf_net_init(0) */
-#define SF_NET_UDP_MAX 1472u          /* largest datagram sent without fragmentation */
+#define SF_NET_MTU 1450u              /* IP packet size: the cluster network's VXLAN takes 50 of 1500 bytes */
+#define SF_NET_UDP_MAX 1422u          /* largest datagram: one packet at SF_NET_MTU (IP 20 + UDP 8 bytes) */
 #define SF_NET_MAX_SOCKETS 32
 
 /* Probes the NIC, brings it up and waits (at most timeout_ms; 0 = SF_NET_INIT_TIMEOUT_MS) for DHCP.
@@ -43,8 +46,12 @@ const char *sf_net_strerror(int code); /* accepts code or -code */
  * clone after the fork) only waits for the address. */
 int sf_net_init(unsigned timeout_ms);
 /* Moves received frames into lwIP, runs its timers, sends what is queued, notices link changes and
- * forks. Cheap when idle (one time hypercall). */
+ * forks. Cheap when idle (one clock hypercall). Never sleeps. */
 void sf_net_poll(void);
+/* sf_net_poll, but first sleeps until a frame arrives (or one arrived since the last poll), lwIP's next
+ * timer is due, or max_ms passes (the VMM wakes it at most SF_WAIT_MAX_NS later anyway: call it in a
+ * loop). For loops that have nothing to do until the network does something. */
+void sf_net_wait(unsigned max_ms);
 /* This VM's address, netmask and gateway (0 before DHCP finished), and its MAC. */
 uint32_t sf_ip(void);
 uint32_t sf_netmask(void);
@@ -73,6 +80,9 @@ int sf_accept(int s, uint32_t *ip, uint16_t *port);
 /* TCP: queues all len bytes (blocking while the send buffer is full) and pushes them; returns len.
  * UDP on a connected socket: one datagram. */
 long sf_send(int s, const void *buf, size_t len);
+/* TCP: sf_send without waiting — queues and pushes the part of len that fits now and returns its size
+ * (0 when the send buffer is full: poll and call again), or -SF_NET_E*. */
+long sf_send_some(int s, const void *buf, size_t len);
 /* TCP: waits for data, returns 1..len bytes, or 0 once the peer closed and everything was read.
  * UDP: one datagram (truncated to len). */
 long sf_recv(int s, void *buf, size_t len);

@@ -10,6 +10,9 @@
 
 /* Flushes stdout and ends the guest program with `code` (SF_HC_EXIT); never returns. */
 __attribute__((noreturn)) void exit(int code);
+/* Called by exit() first, from the exiting vCPU (one hook; NULL: none): libsfmpi tells its peers that a rank
+ * leaves mid-job, so they need not wait for it. */
+extern void (*sf_exit_hook)(int code);
 __attribute__((noreturn)) void abort(void);
 /* Prints "panic: <message>" and ends the program with SF_HC_PANIC (vector 0xFF, caller's rip). */
 __attribute__((noreturn, format(__printf__, 1, 2))) void sf_panic(const char *fmt, ...);

@@ -50,7 +50,8 @@
 
 #define SF_VRING_DESC_F_NEXT 1u
 #define SF_VRING_DESC_F_WRITE 2u
-#define SF_VRING_USED_F_NO_NOTIFY 1u /* the device polls this queue: notifies may be skipped */
+#define SF_VRING_USED_F_NO_NOTIFY 1u     /* the device polls this queue: notifies may be skipped */
+#define SF_VRING_AVAIL_F_NO_INTERRUPT 1u /* the driver needs no interrupt (no SF_HC_WAIT wake-up) for this queue */
 
 /* ---- Register access --------------------------------------------------------------------------- */
 #ifdef SF_HOST_TEST
@@ -126,6 +127,10 @@ int sf_virtqueue_take_used(struct sf_virtqueue *q, uint32_t *id, uint32_t *len);
 void sf_virtqueue_notify(struct sf_virtio_dev *d, const struct sf_virtqueue *q);
 /* 0 if the device said (used ring flag NO_NOTIFY) that it polls the queue and needs no notify now. */
 int sf_virtqueue_wants_notify(const struct sf_virtqueue *q);
+/* Whether the device raises its interrupt (what ends an SF_HC_WAIT) when it returns buffers on q: off
+ * suppresses it (VIRTQ_AVAIL_F_NO_INTERRUPT). Turning it on is ordered before any later look at the used
+ * ring, so a buffer returned in between still raises it. */
+void sf_virtqueue_set_interrupt(struct sf_virtqueue *q, int on);
 
 /* Reads len bytes of the device configuration at off, 8 bits at a time, retried until ConfigGeneration
  * is the same before and after (a consistent snapshot); returns that generation. */

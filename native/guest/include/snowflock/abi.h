@@ -98,6 +98,15 @@ enum sf_hypercall {
                              * (vCPU 0 always is); -SF_EFAULT: entry or stack outside RAM. */
   SF_HC_PANIC = 5,         /* (vector, rip, gpa_msg, len) → does not return: the guest reports a fault */
   SF_HC_TIME_NS = 6,       /* () → host monotonic nanoseconds */
+  SF_HC_WAIT = 7,          /* (timeout_ns) → host monotonic nanoseconds when it returns (as SF_HC_TIME_NS):
+                             * the vCPU sleeps until a device raised its interrupt since the VM's previous
+                             * WAIT (a used buffer the driver did not suppress with VIRTQ_AVAIL_F_NO_INTERRUPT,
+                             * or a configuration change), or timeout_ns passed (at most SF_WAIT_MAX_NS), or
+                             * the VMM needs the vCPU (pause, fork, stop; it then returns early). The
+                             * interrupt is a level kept until the next WAIT: one raised between the guest's
+                             * last look at its rings and this call makes it return at once. Any return may be
+                             * early: look at the rings again. Added in ABI 2 (a VMM without it answers
+                             * -SF_ENOSYS: poll instead). */
 
   /* The seed API (sf.h). Each takes the guest-physical address of a struct sf_hc_request, which the
    * VMM reads, passes to sfld (identity stamped by sfld, never taken from the guest), and answers by
@@ -114,6 +123,7 @@ enum sf_hypercall {
 };
 
 #define SF_CONSOLE_WRITE_MAX 65536u
+#define SF_WAIT_MAX_NS 10000000ull /* SF_HC_WAIT sleeps at most 10 ms per call */
 
 /* ---- Status codes (rax < 0 is -code) ----------------------------------------------------------- */
 enum sf_status {

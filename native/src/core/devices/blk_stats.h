@@ -1,6 +1,6 @@
-// BlkStats and OverlayStats: the counters of one virtio-blk device and of one copy-on-write overlay,
-// declared once (base/counters.h): snapshot structs, live atomics, the list a binding can expose.
-// Boundary: declarations only; VirtioBlk::stats() and CowOverlay::stats() fill them.
+// BlkStats, OverlayStats and RemoteDiskStats: the counters of one virtio-blk device, of one copy-on-write
+// overlay and of a remote clone's disk snapshot, declared once (base/counters.h): snapshot structs, live
+// atomics, the list a binding can expose. Boundary: declarations only; the owners' stats() fill them.
 #pragma once
 
 #include <cstdint>
@@ -43,5 +43,21 @@ struct OverlayStats {
   SF_OVERLAY_COUNTERS(SF_COUNTER_MEMBER)
 };
 SF_DEFINE_COUNTERS(OverlayStats, OverlayCounters, SF_OVERLAY_COUNTERS)
+
+// A remote clone's disk snapshot (remote_disk.h): what its reads cost in fetches from the master's host.
+// clang-format off
+#define SF_REMOTE_DISK_COUNTERS(X)                                                                          \
+  X(live, blocks_fetched, "blocksFetched")      /* blocks this VM's reads found missing on the host and waited for */ \
+  X(live, bytes_fetched, "bytesFetched")        /* their bytes (4 KiB each) */                              \
+  X(live, blocks_local, "blocksLocal")          /* blocks its reads found on the host already (no fetch) */ \
+  X(live, readahead_blocks, "readaheadBlocks")  /* blocks asked for ahead of its sequential reads */        \
+  X(live, fetch_errors, "fetchErrors")          /* reads failed: the memserver did not deliver (IOERR) */   \
+  X(derived, blocks_on_host, "blocksOnHost")    /* the snapshot's blocks this host holds (all its clones) */
+// clang-format on
+
+struct RemoteDiskStats {
+  SF_REMOTE_DISK_COUNTERS(SF_COUNTER_MEMBER)
+};
+SF_DEFINE_COUNTERS(RemoteDiskStats, RemoteDiskCounters, SF_REMOTE_DISK_COUNTERS)
 
 }  // namespace sf::devices

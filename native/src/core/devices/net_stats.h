@@ -18,7 +18,8 @@ namespace sf::devices {
   X(live, tx_drops, "txDrops")         /* chains shorter than the header or over 1514 + header, tap full */  \
   X(live, bad_chains, "badChains")     /* chains the virtqueue refused (returned with length 0) */           \
   X(live, dhcp_answers, "dhcpAnswers") /* OFFER / ACK / NAK put in the rx queue */                          \
-  X(live, wakeups, "wakeups")          /* NIC thread wake-ups (poll returns) */
+  X(live, wakeups, "wakeups")          /* NIC thread wake-ups (poll returns, notifies met awake) */                              \
+  X(live, spins, SF_CPP_ONLY)          /* looks at the rings without sleeping right after traffic */
 // clang-format on
 
 struct NetStats {

@@ -23,8 +23,11 @@ namespace sf::devices {
 
 namespace {
 
-constexpr uint32_t kStateVersion = 1;
-constexpr size_t kStateBytes = 16;  // {le32 version, le32 0, le64 capacity in bytes}
+// Version 1: {le32 version, le32 0, le64 capacity in bytes}; version 2 adds the GET_ID answer (20 bytes,
+// NUL-padded), so a clone's disk answers with its parent's id. Both are read; version 2 is written.
+constexpr uint32_t kStateVersion = 2;
+constexpr size_t kStateBytesV1 = 16;
+constexpr size_t kStateBytes = kStateBytesV1 + kBlkIdBytes;
 
 struct BlkHeader {
   uint32_t type;
@@ -297,21 +300,46 @@ std::vector<uint8_t> VirtioBlk::capture_state() const {
   std::vector<uint8_t> s(kStateBytes, 0);
   put_le(s.data(), kStateVersion, 4);
   put_le(s.data() + 8, capacity_bytes_, 8);
+  std::memcpy(s.data() + kStateBytesV1, id_, kBlkIdBytes);
   return s;
 }
 
-Status VirtioBlk::restore_state(std::span<const uint8_t> state) {
-  if (state.size() != kStateBytes) {
-    return Status::Error(
-        EINVAL, "virtio-blk state is " + std::to_string(state.size()) + " bytes, not " + std::to_string(kStateBytes));
-  }
+Result<BlkState> parse_blk_state(std::span<const uint8_t> state) {
   uint32_t version = 0;
-  uint64_t capacity = 0;
-  std::memcpy(&version, state.data(), 4);
-  std::memcpy(&capacity, state.data() + 8, 8);
-  if (version != kStateVersion) {
+  if (state.size() >= 4) std::memcpy(&version, state.data(), 4);
+  const size_t want = version == 1 ? kStateBytesV1 : kStateBytes;
+  if (state.size() != want) {
+    return Status::Error(EINVAL,
+                         "virtio-blk state is " + std::to_string(state.size()) + " bytes, not " + std::to_string(want));
+  }
+  if (version != 1 && version != kStateVersion) {
     return Status::Error(EINVAL, "virtio-blk state version " + std::to_string(version) + " is not known here");
   }
+  BlkState out;
+  std::memcpy(&out.capacity_bytes, state.data() + 8, 8);
+  if (version == 1) return out;
+  // The id as create() accepts it: printable ASCII, then NULs only.
+  const uint8_t* id = state.data() + kStateBytesV1;
+  size_t len = 0;
+  while (len < kBlkIdBytes && id[len] != 0) ++len;
+  for (size_t i = 0; i < kBlkIdBytes; ++i) {
+    if (i < len ? (id[i] < 0x20 || id[i] > 0x7e) : id[i] != 0)
+      return Status::Error(EINVAL, "virtio-blk state holds a disk id no guest could be shown");
+  }
+  out.id.assign(reinterpret_cast<const char*>(id), len);
+  return out;
+}
+
+Result<uint64_t> blk_state_capacity(std::span<const uint8_t> state) {
+  auto parsed = parse_blk_state(state);
+  if (!parsed.ok()) return parsed.status();
+  return parsed->capacity_bytes;
+}
+
+Status VirtioBlk::restore_state(std::span<const uint8_t> state) {
+  auto parsed = parse_blk_state(state);
+  if (!parsed.ok()) return parsed.status();
+  const uint64_t capacity = parsed->capacity_bytes;
   if (capacity != capacity_bytes_) {
     return Status::Error(EINVAL, "the parent's disk is " + std::to_string(capacity) + " bytes, this clone's " +
                                      std::to_string(capacity_bytes_) + ": a clone's overlay must sit on the " +

@@ -47,6 +47,17 @@ inline constexpr uint32_t kBlkConfigSegMax = 12;   // le32
 inline constexpr uint32_t kBlkConfigBlkSize = 20;  // le32
 inline constexpr uint32_t kBlkConfigBytes = 24;
 
+// What a captured virtio-blk state (VirtioBlk::capture_state, in the fork descriptor) records: the disk's
+// size — a clone on another host learns its parent's disk snapshot geometry from it — and its GET_ID
+// answer, which a clone's device gives too. EINVAL for a state this build cannot read (or an id create()
+// would refuse).
+struct BlkState {
+  uint64_t capacity_bytes = 0;
+  std::string id;
+};
+Result<BlkState> parse_blk_state(std::span<const uint8_t> state);
+Result<uint64_t> blk_state_capacity(std::span<const uint8_t> state);
+
 class VirtioBlk final : public VirtioDevice {
  public:
   // Requests served per wake-up before the thread looks at stop/quiesce/reset again.
@@ -66,10 +77,11 @@ class VirtioBlk final : public VirtioDevice {
   void activate(VirtioDeviceHost& host) override;
   // Hands the work to the device thread (an eventfd write): the vCPU goes back to the guest at once.
   void queue_notify(uint16_t index) override;
+  int notify_fd(uint16_t index) const override { return index == 0 ? wake_.get() : -1; }
   void reset() override;
   bool quiesce(std::chrono::milliseconds limit) override;
   void resume() override;
-  // The disk's size: a clone's device refuses a parent whose disk differs.
+  // The disk's size and id: a clone's device refuses a parent whose disk size differs.
   std::vector<uint8_t> capture_state() const override;
   Status restore_state(std::span<const uint8_t> state) override;
 

@@ -61,6 +61,10 @@ class VirtioDevice {
   // QueueNotify for a ready queue of an activated device. Processing may happen here (on the vCPU
   // thread) or be handed to the device's own thread.
   virtual void queue_notify(uint16_t index) = 0;
+  // An eventfd that stands for queue_notify(index) (the device treats it becoming readable exactly so), or
+  // -1. The VMM lets KVM signal it for the guest's QueueNotify write (KVM_IOEVENTFD), so that a notify
+  // never leaves the kernel. Valid from construction to destruction.
+  virtual int notify_fd(uint16_t /*index*/) const { return -1; }
   // The driver wrote Status = 0 (or the transport goes away, or a restore failed): stop using the
   // queues and return only when no device thread touches them any more; forget activation. Also
   // called on a device that was never activated.

@@ -129,14 +129,35 @@ NetStats VirtioNet::stats() const {
 
 // ---- the NIC thread ----
 
+void VirtioNet::set_notify(uint16_t index, bool wanted) {
+  if (host_ == nullptr) return;
+  Virtqueue& q = host_->queue(index);
+  if (q.ready() && !q.broken()) q.set_notify(wanted);
+}
+
 void VirtioNet::run() {
-  bool backend_ok = true;
+  // Notifies the thread needs: rx ones only when it runs out of buffers (while it has some it watches the
+  // tap, and re-posted buffers are found when a frame comes), tx ones except while it spins after activity.
+  // The flags live in guest RAM, so a clone or a restarted thread sets them afresh.
+  set_notify(kNetRxQueue, false);
+  set_notify(kNetTxQueue, true);
+  bool backend_ok = true, spinning = false, slept = false;
+  using Clock = std::chrono::steady_clock;
+  auto last_work = Clock::now(), slept_at = Clock::now();
+  // Adaptive, like KVM's halt polling: spinning pays only when the next frame follows within the window
+  // (a stream); when the other side takes longer (a ping-pong through a guest that must be scheduled first),
+  // a spinning thread only takes the core that guest needs. The window grows when a sleep ended early, and
+  // shrinks when a spin found nothing.
+  std::chrono::nanoseconds spin{0};
   for (;;) {
     {
       std::unique_lock lock(mu_);
       if (stop_) return;
       if (quiescing_) {
-        // Between iterations no chain is held: every chain popped is returned before serve_* ends.
+        // Between iterations no chain is held: every chain popped is returned before serve_* ends. A fork
+        // must not capture "no notifies" for a thread that is not running.
+        set_notify(kNetTxQueue, true);
+        spinning = false;
         parked_ = true;
         cv_.notify_all();
         cv_.wait(lock, [&] { return stop_ || !quiescing_; });
@@ -145,19 +166,56 @@ void VirtioNet::run() {
       }
     }
     uint64_t drained;
-    (void)!::read(wake_.get(), &drained, sizeof drained);
+    // Notifies that came while the thread was awake (spinning, or before its first look) count as a
+    // wake-up too: the thread answered them without sleeping.
+    if (::read(wake_.get(), &drained, sizeof drained) == sizeof drained && !slept) {
+      counters_.wakeups.fetch_add(1, std::memory_order_relaxed);
+    }
+    const bool woke = slept;  // this look follows a sleep
+    slept = false;
 
     bool did = serve_tx();
     if (backend_ok || !answers_.empty()) did |= serve_rx();
-    if (did) continue;
+    const auto now = Clock::now();
+    if (did) {
+      if (woke && now - slept_at < kBusyPoll) {
+        spin = std::min<std::chrono::nanoseconds>(
+            kBusyPoll, std::max<std::chrono::nanoseconds>(spin * 2, std::chrono::microseconds(10)));
+      }
+      last_work = now;
+      continue;
+    }
+    if (now - last_work < spin) {
+      // Right after traffic the next frame usually follows within microseconds: look again without
+      // sleeping, and let the guest skip its tx notifies (exits) meanwhile.
+      if (!spinning) set_notify(kNetTxQueue, false);
+      spinning = true;
+      counters_.spins.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (spinning) {
+      spinning = false;
+      spin /= 2;
+      set_notify(kNetTxQueue, true);  // then one more look: a frame published while notifies were off
+      continue;
+    }
 
-    const bool posted = rx_buffers_posted();
+    bool posted = rx_buffers_posted();
+    if (!posted) {
+      // Out of rx buffers: ask for the notify that brings new ones, then look once more (they may have
+      // come before the driver could see the flag).
+      set_notify(kNetRxQueue, true);
+      posted = rx_buffers_posted();
+    }
     pollfd fds[2] = {{wake_.get(), POLLIN, 0}, {backend_->fd(), POLLIN, 0}};
     // Frames stay in the tap's kernel queue while the guest has nowhere to put them.
     const nfds_t n = posted && backend_ok ? 2 : 1;
-    const timespec timeout = to_timespec(posted ? std::chrono::microseconds(kIdlePoll) : kRxPoll);
+    const timespec timeout = to_timespec(kIdlePoll);
+    slept_at = Clock::now();
     const int rc = ::ppoll(fds, n, &timeout, nullptr);
     counters_.wakeups.fetch_add(1, std::memory_order_relaxed);
+    slept = true;
+    if (!posted) set_notify(kNetRxQueue, false);
     if (rc > 0 && n == 2 && (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
       // The tap went away under us (deleted, or an I/O error): stop reading it rather than spin.
       backend_ok = false;
@@ -165,16 +223,7 @@ void VirtioNet::run() {
   }
 }
 
-bool VirtioNet::rx_buffers_posted() const {
-  if (host_ == nullptr) return false;
-  const Virtqueue& q = host_->queue(kNetRxQueue);
-  if (!q.ready() || q.broken()) return false;
-  auto idx = q.memory().span(q.layout().avail + 2, 2);
-  if (!idx) return false;
-  const uint16_t avail =
-      std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(idx->data())).load(std::memory_order_acquire);
-  return avail != q.indices().last_avail;
-}
+bool VirtioNet::rx_buffers_posted() const { return host_ != nullptr && host_->queue(kNetRxQueue).has_available(); }
 
 VirtioNet::Delivery VirtioNet::deliver(std::span<const uint8_t> frame) {
   Virtqueue& q = host_->queue(kNetRxQueue);

@@ -33,10 +33,12 @@ class VirtioNet final : public VirtioDevice {
  public:
   // Tuning of the NIC thread (tests shorten nothing; they are here to be named, not changed).
   static constexpr uint32_t kBudget = 64;  // frames per direction per wake-up
-  // How often the thread looks at the rx ring when the guest has no buffers (flat guests never notify rx).
-  static constexpr std::chrono::microseconds kRxPoll{500};
-  // The longest the thread sleeps with buffers posted (tx without a notify is noticed by then).
-  static constexpr std::chrono::milliseconds kIdlePoll{10};
+  // The longest the thread keeps looking at the tx ring and the tap after its last frame before it sleeps
+  // (the window adapts between 0 and this: see run()).
+  static constexpr std::chrono::microseconds kBusyPoll{50};
+  // The longest the thread sleeps: drivers notify (tx always, rx when the device ran out of buffers), so
+  // this only bounds what a driver that forgot a notify waits for.
+  static constexpr std::chrono::microseconds kIdlePoll{250000};
 
   // Checks the configuration; the backend is the NIC's (a tap opened for config.tap).
   static Result<std::unique_ptr<VirtioNet>> create(const NetConfig& config, std::unique_ptr<NetBackend> backend);
@@ -50,6 +52,7 @@ class VirtioNet final : public VirtioDevice {
   void read_config(uint32_t offset, std::span<uint8_t> out) const override;
   void activate(VirtioDeviceHost& host) override;
   void queue_notify(uint16_t index) override;
+  int notify_fd(uint16_t index) const override { return index < 2 ? wake_.get() : -1; }
   void reset() override;
   bool quiesce(std::chrono::milliseconds limit) override;
   void resume() override;
@@ -70,6 +73,8 @@ class VirtioNet final : public VirtioDevice {
   bool serve_rx();
   // Whether the guest has posted rx buffers the device has not taken (read from the ring, no pop).
   bool rx_buffers_posted() const;
+  // Notification suppression on one queue (no-op while the queue is not usable).
+  void set_notify(uint16_t index, bool wanted);
   // Puts `frame` into one rx chain; false when the guest has no buffer (the frame stays the caller's).
   enum class Delivery : uint8_t { kDelivered, kNoBuffer, kQueueBroken };
   Delivery deliver(std::span<const uint8_t> frame);

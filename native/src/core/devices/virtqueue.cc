@@ -245,6 +245,18 @@ bool Virtqueue::interrupt_wanted() const {
   return (flags & kAvailFlagNoInterrupt) == 0;
 }
 
+void Virtqueue::set_notify(bool wanted) {
+  if (!ready()) return;
+  std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(used_))
+      .store(wanted ? 0 : kUsedFlagNoNotify, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool Virtqueue::has_available() const {
+  if (!ready() || broken()) return false;
+  return std::atomic_ref<uint16_t>(*avail_idx()).load(std::memory_order_acquire) != last_avail_;
+}
+
 size_t Virtqueue::read(const Chain& chain, uint64_t offset, std::span<uint8_t> out) const {
   size_t done = 0;
   for (const Segment& s : chain.readable()) {

@@ -130,6 +130,13 @@ class Virtqueue {
   // Flat guests poll and never ask; Linux guests will.
   bool interrupt_wanted() const;
 
+  // Notification suppression (VIRTQ_USED_F_NO_NOTIFY): false tells the driver it may skip notifies because
+  // the device looks at the queue by itself. Turning notifies back on is followed by a full fence, so that
+  // the device's next look at avail.idx (has_available) sees what a driver published while they were off.
+  void set_notify(bool wanted);
+  // Whether the driver published entries the device has not taken (reads avail.idx; takes nothing).
+  bool has_available() const;
+
   // Copies the chain's readable bytes from `offset` into `out` / `in` into its writable bytes from
   // `offset`. Returns how many bytes moved (fewer when the chain ends first).
   size_t read(const Chain& chain, uint64_t offset, std::span<uint8_t> out) const;

@@ -74,6 +74,8 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t ram_bytes, boo
       new GuestMemory(ram_bytes, std::move(fd), std::move(map).value(), layout(ram_bytes)));
 }
 
+void GuestMemory::advise_huge_pages() { advise_huge(map_); }
+
 GuestMemory::GuestMemory(uint64_t ram_bytes, UniqueFd memfd, Mapping map, std::vector<RamRegion> regions)
     : ram_bytes_(ram_bytes), memfd_(std::move(memfd)), map_(std::move(map)), regions_(std::move(regions)) {}
 
@@ -186,8 +188,18 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create_unfilled(uint64_t ram_b
   return mem;
 }
 
-Status GuestMemory::attach_lazy(int template_fd) {
-  if (memtap_ || memfd_) return Status::Error(EALREADY, "this RAM already has its snapshot");
+Status GuestMemory::prepare_lazy() {
+  if (memtap_ || memfd_ || !private_) return Status::Error(EALREADY, "this RAM is not unfilled");
+  auto deferred = std::make_shared<DeferredSource>(ram_bytes_);
+  auto tap = Memtap::create(map_.bytes(), ram_bytes_, deferred);
+  if (!tap.ok()) return tap.status();
+  memtap_ = std::move(tap).value();
+  deferred_ = std::move(deferred);
+  return Status::Ok();
+}
+
+Status GuestMemory::attach_lazy(int template_fd, std::shared_ptr<SnapshotFdSource> shared) {
+  if (memfd_ || (memtap_ && !deferred_)) return Status::Error(EALREADY, "this RAM already has its snapshot");
   struct stat st {};
   if (::fstat(template_fd, &st) != 0) return Status::FromErrno("fstat(snapshot memfd)", errno);
   if (static_cast<uint64_t>(st.st_size) < ram_bytes_) {
@@ -196,10 +208,21 @@ Status GuestMemory::attach_lazy(int template_fd) {
   // The template fd stays with us too: freeze() of a lazy clone finds the snapshot's data through it.
   UniqueFd fd(::fcntl(template_fd, F_DUPFD_CLOEXEC, 0));
   if (!fd) return Status::FromErrno("dup(snapshot memfd)", errno);
-  auto tap = Memtap::create(map_.bytes(), ram_bytes_, fd.get());
-  if (!tap.ok()) return tap.status();
+  std::shared_ptr<SnapshotFdSource> source = std::move(shared);
+  if (!source || source->bytes() < ram_bytes_) {
+    auto own = SnapshotFdSource::create(fd.get(), ram_bytes_);
+    if (!own.ok()) return own.status();
+    source = std::move(own).value();
+  }
+  if (deferred_) {
+    if (Status s = deferred_->bind(std::move(source)); !s.ok()) return s;
+    deferred_.reset();
+  } else {
+    auto tap = Memtap::create(map_.bytes(), ram_bytes_, std::move(source));
+    if (!tap.ok()) return tap.status();
+    memtap_ = std::move(tap).value();
+  }
   memfd_ = std::move(fd);
-  memtap_ = std::move(tap).value();
   return Status::Ok();
 }
 

@@ -14,6 +14,7 @@
 #include "../base/mapping.h"
 #include "../base/status.h"
 #include "../base/unique_fd.h"
+#include "deferred_source.h"
 #include "memtap.h"
 
 namespace sf::memory {
@@ -32,6 +33,10 @@ class GuestMemory {
   // 2 MiB at a time where the host allows them. Off: exact 4 KiB accounting.
   static Result<std::unique_ptr<GuestMemory>> create(uint64_t ram_bytes, bool huge_pages = true);
 
+  // Asks for shmem huge pages from now on (create(…, false) then this): the VMM's own writes before it (the
+  // image, boot data) stay in 4 KiB pages instead of each costing a zeroed, maybe compacted, 2 MiB page.
+  void advise_huge_pages();
+
   // A clone's RAM: `template_fd` (a frozen snapshot memfd, dup()ed here) mapped MAP_PRIVATE: reads see
   // the snapshot, writes are copy-on-write and private to this VM.
   static Result<std::unique_ptr<GuestMemory>> create_private(uint64_t ram_bytes, int template_fd);
@@ -43,7 +48,11 @@ class GuestMemory {
   // The same in two steps, for clone shells made before the fork: the empty anonymous RAM first (KVM
   // can register it), the snapshot later (attach_lazy: dup of template_fd, userfaultfd, memtap thread).
   static Result<std::unique_ptr<GuestMemory>> create_unfilled(uint64_t ram_bytes);
-  Status attach_lazy(int template_fd);
+  // A shell's userfaultfd and memtap thread made now, the source bound by attach_lazy: the fork then
+  // only names its snapshot. Unfilled RAM only.
+  Status prepare_lazy();
+  // `shared`: the snapshot's page source made once for all its clones on this host (null: one of our own).
+  Status attach_lazy(int template_fd, std::shared_ptr<SnapshotFdSource> shared = nullptr);
   // Unfilled RAM filled from any page source (a memserver on another host through this host's mirror).
   // Such RAM has no local template: it cannot be forked again (freeze() says so).
   Status attach_source(std::shared_ptr<PageSource> source, MemtapOptions options);
@@ -133,8 +142,9 @@ class GuestMemory {
   UniqueFd memfd_;  // declared before map_: the mapping goes first, then the fd
   Mapping map_;
   std::vector<RamRegion> regions_;
-  std::unique_ptr<Memtap> memtap_;  // after map_: stops serving before the mapping goes
-  bool private_ = false;            // mapped MAP_PRIVATE over a template: memfd_ must never be written again
+  std::unique_ptr<Memtap> memtap_;            // after map_: stops serving before the mapping goes
+  std::shared_ptr<DeferredSource> deferred_;  // prepare_lazy's, until attach_lazy binds it
+  bool private_ = false;                      // mapped MAP_PRIVATE over a template: memfd_ must never be written again
 };
 
 }  // namespace sf::memory

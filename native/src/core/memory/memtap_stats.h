@@ -23,6 +23,20 @@ namespace sf::memory {
   X(derived, p50_ns, "p50Ns")                                                                              \
   X(derived, p99_ns, "p99Ns")                                                                              \
   X(derived, max_ns, "maxNs")                                                                              \
+  /* Every fault's service time counted in one bucket (upper bounds inclusive, not cumulative), and their */ \
+  /* sum: a histogram over all faults (the percentiles above come from a capped sample). */                \
+  X(live, fault_ns_sum, "faultNsSum")                                                                      \
+  X(live, faults_within_10us, "faultsWithin10us")                                                          \
+  X(live, faults_within_25us, "faultsWithin25us")                                                          \
+  X(live, faults_within_50us, "faultsWithin50us")                                                          \
+  X(live, faults_within_100us, "faultsWithin100us")                                                        \
+  X(live, faults_within_250us, "faultsWithin250us")                                                        \
+  X(live, faults_within_500us, "faultsWithin500us")                                                        \
+  X(live, faults_within_1ms, "faultsWithin1ms")                                                            \
+  X(live, faults_within_2500us, "faultsWithin2500us")                                                      \
+  X(live, faults_within_10ms, "faultsWithin10ms")                                                          \
+  X(live, faults_within_100ms, "faultsWithin100ms")                                                        \
+  X(live, faults_over_100ms, "faultsOver100ms")                                                            \
   X(live, fetch_failures, SF_CPP_ONLY)       /* faults the source could not answer (the thread stays parked) */
 // clang-format on
 

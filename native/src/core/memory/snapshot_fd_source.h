@@ -22,6 +22,10 @@ class SnapshotFdSource final : public PageSource {
  public:
   // `snapshot_fd` is dup()ed; it must hold at least `bytes` bytes.
   static Result<std::shared_ptr<SnapshotFdSource>> create(int snapshot_fd, uint64_t bytes);
+  // The same when the caller has found the data pages already (`has_data`, one flag per page: the fork's own
+  // scan for the descriptor), so the snapshot is not scanned twice.
+  static Result<std::shared_ptr<SnapshotFdSource>> create_with_extents(int snapshot_fd, uint64_t bytes,
+                                                                       std::vector<bool> has_data);
   uint64_t bytes() const override { return bytes_; }
   Status get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
              const std::atomic<bool>& cancel) override;

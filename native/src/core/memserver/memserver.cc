@@ -43,6 +43,8 @@ bool all_zero(const uint8_t* p) {
 Result<std::unique_ptr<Memserver>> Memserver::create(const MemserverConfig& config) {
   if (config.ram_bytes == 0 || config.ram_bytes % kPage != 0)
     return Status::Error(EINVAL, "memserver: RAM size must be whole pages");
+  if (config.disk && (config.disk->size() == 0 || config.disk->writable()))
+    return Status::Error(EINVAL, "memserver: the disk must be a fork's frozen disk snapshot (read-only, not empty)");
   const bool multicast = config.mode == NetworkMode::multicast;
   uint32_t max_datagram = config.max_datagram;
   if (max_datagram == 0) {
@@ -109,6 +111,8 @@ Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<memory::Snap
       group_sa_(group.sockaddr()),
       endgame_share_(config.endgame_share),
       source_(std::move(source)),
+      disk_(config.disk),
+      disk_blocks_(config.disk ? (config.disk->size() + kPage - 1) / kPage : 0),
       sock_(std::move(sock)),
       wake_(std::move(wake)),
       endpoint_(endpoint),
@@ -118,6 +122,8 @@ Memserver::Memserver(const MemserverConfig& config, std::shared_ptr<memory::Snap
       // The send history (4 bytes and 2 bits a page) only matters to a multicast server.
       lockstep_(config.mode == NetworkMode::multicast ? config.ram_bytes / kPage : 0, data_pages,
                 config.lockstep_window, config.lockstep_first_ask_window),
+      disk_lockstep_(config.mode == NetworkMode::multicast ? disk_blocks_ : 0, disk_blocks_, config.lockstep_window,
+                     config.lockstep_first_ask_window),
       flow_(config.flow),
       send_loss_(config.send_drop_for_test, config.snapshot_id ^ 0x6d63646973740000ull),
       working_set_(config.ram_bytes / kPage),
@@ -152,7 +158,9 @@ MemserverStats Memserver::stats() const {
     s.dropped_total += s.dropped[i];
   }
   s.endgame = endgame_flag_.load(std::memory_order_relaxed);
+  s.disk_endgame = disk_endgame_flag_.load(std::memory_order_relaxed);
   s.data_pages = data_pages_;
+  s.disk_blocks = disk_blocks_;
   s.working_set_pages = working_set_.count();
   s.working_set_seeded = working_set_.seeded_count();
   s.working_set_recorded = working_set_.recorded_count();
@@ -162,7 +170,9 @@ MemserverStats Memserver::stats() const {
 void Memserver::publish_stats() {
   counters_.backlog_pages.store(backlog_.pages(), std::memory_order_relaxed);
   counters_.data_pages_multicast.store(lockstep_.data_pages_sent(), std::memory_order_relaxed);
-  endgame_flag_.store(endgame_, std::memory_order_relaxed);
+  counters_.disk_blocks_multicast.store(disk_lockstep_.data_pages_sent(), std::memory_order_relaxed);
+  endgame_flag_.store(endgame_[0], std::memory_order_relaxed);
+  disk_endgame_flag_.store(endgame_[1], std::memory_order_relaxed);
   counters_.client_rate.store(flow_.average(), std::memory_order_relaxed);
   counters_.pace.store(mode_ == NetworkMode::multicast ? flow_.pace() : 0, std::memory_order_relaxed);
   counters_.streams_active.store(streams_.active(), std::memory_order_relaxed);
@@ -219,14 +229,16 @@ void Memserver::run() {
         if (len > kRecvBytes || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
           err = WireError::oversized;
         } else {
-          err = decode_request({bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, snapshot_id_, key_, &req);
+          err = decode_request({bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, snapshot_id_, key_, &req,
+                               disk_blocks_);
         }
         if (err == WireError::ok && req.npages > max_request_pages_) err = WireError::malformed;
         if (err != WireError::ok) {
           dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        if (req.first_page >= pages_ || req.npages > pages_ - req.first_page) {
+        // (Disk ranges are checked by the decoder: one past the disk's end is malformed.)
+        if (req.space == Space::memory && (req.first_page >= pages_ || req.npages > pages_ - req.first_page)) {
           counters_.out_of_range.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
@@ -245,16 +257,20 @@ void Memserver::admit(const PageRequest& req, const sockaddr_in& from) {
     counters_.backlog_full.fetch_add(1, std::memory_order_relaxed);  // the client's retry asks again later
     return;
   }
-  counters_.requests.fetch_add(1, std::memory_order_relaxed);
+  (req.space == Space::disk ? counters_.disk_requests : counters_.requests).fetch_add(1, std::memory_order_relaxed);
   if (req.rate_kib != 0) {
     flow_.report(uint64_t{req.rate_kib} * 1024);
     counters_.rate_reports.fetch_add(1, std::memory_order_relaxed);
   }
   const Clock::time_point now = Clock::now();
-  note_request(req, from, now);
+  // Disk blocks are not memory's working set: neither recorded nor a reason to start a stream.
+  if (req.space == Space::memory) note_request(req, from, now);
   const bool urgent = req.npages <= SendBacklog::kUrgentPages;
   const bool group = mode_ == NetworkMode::multicast && !req.unicast;
+  LockstepTracker& history = lockstep(req.space);
+  const bool endgame = endgame_[static_cast<size_t>(req.space)];
   SendJob run;
+  run.space = req.space;
   run.to = from;
   run.client_id = req.client_id;
   run.seq = req.seq;
@@ -266,19 +282,19 @@ void Memserver::admit(const PageRequest& req, const sockaddr_in& from) {
   for (uint64_t page = req.first_page; page < req.first_page + req.npages; ++page) {
     bool to_group = group;
     if (group) {
-      if (endgame_ && lockstep_.ever_sent(page)) {
+      if (endgame && history.ever_sent(page)) {
         // Everyone else had their chance at this page: a retransmission goes to the one who lost it.
         to_group = false;
-      } else if (lockstep_.redundant(page, now, urgent, req.retry)) {
+      } else if (history.redundant(page, now, urgent, req.retry)) {
         ++suppressed;  // the group just got it or is about to: this requester gets that copy too
         close_run();
         continue;
       } else {
-        lockstep_.set_queued(page, urgent);
+        history.set_queued(page, urgent);
       }
     }
     if (!to_group) {
-      if (!backlog_.mark_unicast(page, from)) {
+      if (!backlog_.mark_unicast(req.space, page, from)) {
         ++duplicates;  // a retry that overtook its original: that copy is still on its way
         close_run();
         continue;
@@ -340,7 +356,7 @@ bool Memserver::queue_stream(uint64_t* examined) {
         close_job();
         continue;
       }
-      if (endgame_ && lockstep_.ever_sent(page)) {
+      if (endgame_[0] && lockstep_.ever_sent(page)) {
         to_group = false;  // the other hosts had it: only the newcomer needs it
       } else if (lockstep_.redundant(page, now, /*urgent=*/false, /*retry=*/false)) {
         ++skipped;
@@ -350,7 +366,7 @@ bool Memserver::queue_stream(uint64_t* examined) {
         lockstep_.set_queued(page, /*urgent=*/false);
       }
     }
-    if (!to_group && !backlog_.mark_unicast(page, job.to)) {
+    if (!to_group && !backlog_.mark_unicast(Space::memory, page, job.to)) {
       ++skipped;  // already queued for this client
       close_job();
       continue;
@@ -389,20 +405,23 @@ Memserver::Clock::duration Memserver::pump() {
     }
     SendJob& job = backlog_.front();
     const uint64_t page = job.first;
+    const Space space = job.space;
+    const bool disk = space == Space::disk;
+    LockstepTracker& history = lockstep(space);
     // A page that is no longer queued went out with a fault's request that overtook this job.
-    const bool lockstep = job.multicast && lockstep_.enabled();
-    if (lockstep && !lockstep_.queued(page)) {
+    const bool lockstep = job.multicast && history.enabled();
+    if (lockstep && !history.queued(page)) {
       counters_.lockstep_suppressed.fetch_add(1, std::memory_order_relaxed);
       backlog_.consume(1);
       continue;
     }
     const uint8_t* data = nullptr;
-    if (!source_->get(page, 1, pagebuf_.get(), &data, stopping_).ok()) {
-      // A memfd read failed: nothing sensible to send; the client retries.
+    if (!read_unit(space, page, &data)) {
+      // A memfd (or disk file) read failed: nothing sensible to send; the client retries.
       if (job.multicast) {
-        lockstep_.unqueue(page);
+        history.unqueue(page);
       } else {
-        backlog_.unmark_unicast(page, job.to);
+        backlog_.unmark_unicast(space, page, job.to);
       }
       backlog_.consume(1);
       continue;
@@ -414,14 +433,13 @@ Memserver::Clock::duration Memserver::pump() {
     f.client_id = job.client_id;
     f.seq = job.seq;
     f.page = page;
+    f.space = space;
     uint32_t done = 1;
     if (data == nullptr || all_zero(data)) {
       // Holes and pages that happen to be all zero cost one small datagram per run, not 4 KiB each.
-      while (done < job.n && (!lockstep || lockstep_.queued(page + done))) {
+      while (done < job.n && (!lockstep || history.queued(page + done))) {
         const uint8_t* next = nullptr;
-        if (!source_->get(page + done, 1, pagebuf_.get(), &next, stopping_).ok() ||
-            (next != nullptr && !all_zero(next)))
-          break;
+        if (!read_unit(space, page + done, &next) || (next != nullptr && !all_zero(next))) break;
         ++done;
       }
       f.zero = true;
@@ -429,7 +447,7 @@ Memserver::Clock::duration Memserver::pump() {
       queue(f, job);
       --budget;
       datagrams = 1;
-      counters_.zero_pages.fetch_add(done, std::memory_order_relaxed);
+      (disk ? counters_.disk_zero_blocks : counters_.zero_pages).fetch_add(done, std::memory_order_relaxed);
     } else {
       for (uint32_t off = 0; off < kPage; off += payload_) {
         f.zero = false;
@@ -443,17 +461,18 @@ Memserver::Clock::duration Memserver::pump() {
       }
     }
     if (!job.multicast) {
-      for (uint32_t i = 0; i < done; ++i) backlog_.unmark_unicast(page + i, job.to);
+      for (uint32_t i = 0; i < done; ++i) backlog_.unmark_unicast(space, page + i, job.to);
     } else {
       const Clock::time_point now = Clock::now();
-      for (uint32_t i = 0; i < done; ++i) lockstep_.sent(page + i, now, source_->has_data(page + i));
-      if (!endgame_ && lockstep_.data_pages() > 0 &&
-          static_cast<double>(lockstep_.data_pages_sent()) >=
-              endgame_share_ * static_cast<double>(lockstep_.data_pages())) {
-        endgame_ = true;
+      for (uint32_t i = 0; i < done; ++i) history.sent(page + i, now, disk || source_->has_data(page + i));
+      bool& endgame = endgame_[static_cast<size_t>(space)];
+      if (!endgame && history.data_pages() > 0 &&
+          static_cast<double>(history.data_pages_sent()) >=
+              endgame_share_ * static_cast<double>(history.data_pages())) {
+        endgame = true;
       }
     }
-    counters_.pages_served.fetch_add(done, std::memory_order_relaxed);
+    (disk ? counters_.disk_blocks_served : counters_.pages_served).fetch_add(done, std::memory_order_relaxed);
     if (streamed) {
       counters_.streamed_pages.fetch_add(done, std::memory_order_relaxed);
       counters_.streamed_datagrams.fetch_add(datagrams, std::memory_order_relaxed);
@@ -462,6 +481,17 @@ Memserver::Clock::duration Memserver::pump() {
   }
   flush();
   return wait;
+}
+
+bool Memserver::read_unit(Space space, uint64_t n, const uint8_t** data) {
+  if (space == Space::memory) return source_->get(n, 1, pagebuf_.get(), data, stopping_).ok();
+  // The disk's last block may be short (sizes are whole sectors): it travels zero-padded.
+  const uint64_t offset = n * kPage;
+  const uint64_t len = std::min<uint64_t>(kPage, disk_->size() - offset);
+  if (len < kPage) std::memset(pagebuf_.get() + len, 0, kPage - len);
+  if (!disk_->read(offset, {pagebuf_.get(), static_cast<size_t>(len)}).ok()) return false;
+  *data = pagebuf_.get();
+  return true;
 }
 
 void Memserver::queue(const PageFragment& frag, const SendJob& job) {
@@ -474,6 +504,7 @@ void Memserver::queue(const PageFragment& frag, const SendJob& job) {
   if (len == 0) return;  // cannot happen: the fields come from checked requests and the payload size
   lens_[queued_] = len;
   to_group_[queued_] = job.multicast;
+  for_disk_[queued_] = frag.space == Space::disk;
   dests_[queued_] = job.multicast ? group_sa_ : job.to;
   ++queued_;
 }
@@ -492,13 +523,14 @@ void Memserver::flush() {
   }
   size_t sent = 0;
   int stalls = 0;
-  uint64_t bytes = 0, group = 0, ok = 0;
+  uint64_t bytes = 0, group = 0, ok = 0, disk_bytes = 0;
   while (sent < queued_) {
     const int n = ::sendmmsg(sock_.get(), msgs + sent, static_cast<unsigned>(queued_ - sent), 0);
     if (n > 0) {
       for (size_t i = sent; i < sent + static_cast<size_t>(n); ++i) {
         bytes += lens_[i];
         group += to_group_[i] ? 1 : 0;
+        disk_bytes += for_disk_[i] ? lens_[i] : 0;
       }
       ok += static_cast<uint64_t>(n);
       sent += static_cast<size_t>(n);
@@ -517,6 +549,7 @@ void Memserver::flush() {
     ++sent;
   }
   counters_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+  counters_.disk_bytes_sent.fetch_add(disk_bytes, std::memory_order_relaxed);
   counters_.datagrams_sent.fetch_add(ok, std::memory_order_relaxed);
   counters_.multicast_datagrams.fetch_add(group, std::memory_order_relaxed);
   counters_.unicast_datagrams.fetch_add(ok - group, std::memory_order_relaxed);

@@ -6,7 +6,11 @@
 // flow control (flow_control.h) and the end game (retransmissions by unicast) apply. It records which
 // pages clients ask for (working_set.h) and streams that set to each new client behind the replies
 // (working_set_stream.h): REAP's working-set prefetch, within a snapshot and, seeded, across forks.
-// Boundary: owns a dup of the snapshot fd, the socket and one service thread; trusts no datagram
+// A fork of a VM with a disk is served in a second address space (page_wire.h Space::disk): the
+// frozen disk's 4 KiB blocks travel like pages — multicast, lockstep, flow control and their own end
+// game — so clones on other hosts read the disk lazily (DESIGN §4.7).
+// Boundary: owns a dup of the snapshot fd, a hold on the disk snapshot, the socket and one service
+// thread; trusts no datagram
 // (malformed, foreign, forged ones are dropped and counted by reason, never answered).
 #pragma once
 
@@ -23,6 +27,7 @@
 #include "../base/status.h"
 #include "../base/thread.h"
 #include "../base/unique_fd.h"
+#include "../devices/blk_backend.h"
 #include "../memory/snapshot_fd_source.h"
 #include "flow_control.h"
 #include "lockstep.h"
@@ -83,6 +88,11 @@ struct MemserverConfig {
   std::vector<uint32_t> working_set_seed;
   uint32_t max_streams = 16;           // clients streamed to at once; a client arriving beyond faults on demand
   uint32_t max_stream_clients = 4096;  // client ids remembered (first requests recognised)
+
+  // The fork's frozen disk (Snapshot::disk()), served as Space::disk in 4 KiB blocks (the last one
+  // zero-padded when the size is not a multiple); held, and so kept open, while the server lives.
+  // Null: no disk (disk requests are malformed). Its blocks are never recorded in the working set.
+  std::shared_ptr<devices::BlockLayer> disk;
 };
 
 class Memserver {
@@ -102,6 +112,8 @@ class Memserver {
   // The UDP payload bytes of the largest reply datagram.
   uint32_t max_datagram() const { return static_cast<uint32_t>(slot_bytes_); }
   uint64_t snapshot_id() const { return snapshot_id_; }
+  // The disk's 4 KiB blocks served (0: none).
+  uint64_t disk_blocks() const { return disk_blocks_; }
   MemserverStats stats() const;
   // The working set so far (seeded ∪ recorded), sorted page numbers; any thread.
   std::vector<uint32_t> working_set() const { return working_set_.list(); }
@@ -126,6 +138,9 @@ class Memserver {
   // With nothing else queued: queues the next run of a working-set stream (deciding per page like
   // admit() does for a bulk request). False when no stream has more.
   bool queue_stream(uint64_t* examined);
+  // Unit `n` of `space` for sending: *data its 4 KiB, or null for a hole. False: the read failed.
+  bool read_unit(Space space, uint64_t n, const uint8_t** data);
+  LockstepTracker& lockstep(Space space) { return space == Space::disk ? disk_lockstep_ : lockstep_; }
   // Encodes one reply datagram into the next arena slot; sends the batch when the arena is full.
   void queue(const PageFragment& frag, const SendJob& job);
   // Sends every queued datagram (sendmmsg).
@@ -143,6 +158,8 @@ class Memserver {
   const sockaddr_in group_sa_;
   const double endgame_share_;
   std::shared_ptr<memory::SnapshotFdSource> source_;  // reads pages, knows the holes
+  const std::shared_ptr<devices::BlockLayer> disk_;   // reads disk blocks (null: no disk)
+  const uint64_t disk_blocks_;
   UniqueFd sock_;
   UniqueFd wake_;
   const Endpoint endpoint_;
@@ -156,17 +173,20 @@ class Memserver {
   std::array<size_t, kSendBatch> lens_{};   // byte length of each queued datagram
   std::array<sockaddr_in, kSendBatch> dests_{};
   std::array<bool, kSendBatch> to_group_{};
+  std::array<bool, kSendBatch> for_disk_{};
   SendBacklog backlog_;
-  LockstepTracker lockstep_;
+  LockstepTracker lockstep_;       // memory pages
+  LockstepTracker disk_lockstep_;  // disk blocks: every block counts as data for their end game
   FlowControl flow_;
   LossKnob send_loss_;
-  bool endgame_ = false;
-  WorkingSet working_set_;  // written here, read by working_set() from any thread
+  std::array<bool, kSpaceCount> endgame_{};  // per space: each has its own share multicast
+  WorkingSet working_set_;                   // written here, read by working_set() from any thread
   WorkingSetStreams streams_;
   const bool reap_;
 
   MemserverCounters counters_;
   std::atomic<bool> endgame_flag_{false};
+  std::atomic<bool> disk_endgame_flag_{false};
   const uint64_t data_pages_;
   std::array<std::atomic<uint64_t>, kWireErrorCount> dropped_{};
   std::atomic<bool> stalled_{false};

@@ -48,7 +48,16 @@ namespace sf::memserver {
   X(live, streams_active, "streamsActive")                                                                      \
   X(live, streamed_pages, "streamedPages")               /* pages sent by streams (data + zero) */              \
   X(live, streamed_datagrams, "streamedDatagrams")                                                              \
-  X(live, stream_skipped, "streamSkipped")               /* left out: asked for by the client, or the group had them */
+  X(live, stream_skipped, "streamSkipped")               /* left out: asked for by the client, or the group had them */ \
+  /* the disk (Space::disk): requests and page counts above are memory's; datagrams, bytes, lockstep and */ \
+  /* retransmission counts include the disk's */                                                           \
+  X(derived, disk_blocks, "diskBlocks")                  /* the disk snapshot's 4 KiB blocks (0: no disk) */    \
+  X(live, disk_requests, "diskRequests")                 /* authentic disk requests answered */               \
+  X(live, disk_blocks_served, "diskBlocksServed")        /* disk blocks sent (data + zero) */                 \
+  X(live, disk_zero_blocks, "diskZeroBlocks")            /* of which all-zero, sent as zero runs */           \
+  X(live, disk_bytes_sent, "diskBytesSent")              /* UDP payload bytes of disk datagrams */            \
+  X(live, disk_blocks_multicast, "diskBlocksMulticast")  /* blocks multicast at least once */                  \
+  X(flag, disk_endgame, "diskEndgame")                   /* the disk's end game has begun */
 // clang-format on
 
 struct MemserverStats {

@@ -75,6 +75,8 @@ Result<SnapshotKey> random_snapshot_key() {
   return key;
 }
 
+const char* space_name(Space s) { return s == Space::disk ? "disk" : "memory"; }
+
 const char* wire_error_name(WireError e) {
   switch (e) {
     case WireError::ok: return "ok";
@@ -106,7 +108,7 @@ size_t encode_request(const PageRequest& req, const SnapshotKey& key, std::span<
   uint8_t* p = out.data();
   const uint16_t flags =
       static_cast<uint16_t>((req.rate_kib != 0 ? kRequestFlagRate : 0) | (req.unicast ? kRequestFlagUnicast : 0) |
-                            (req.retry ? kRequestFlagRetry : 0));
+                            (req.retry ? kRequestFlagRetry : 0) | (req.space == Space::disk ? kRequestFlagDisk : 0));
   put_header(p, MsgType::request, flags, req.snapshot_id);
   put64(p + 16, req.first_page);
   put32(p + 24, req.npages);
@@ -129,7 +131,9 @@ size_t encode_fragment(const PageFragment& f, const SnapshotKey& key, std::span<
   const size_t total = kFragmentOverhead + f.length;
   if (out.size() < total || total > kMaxDatagram) return 0;
   uint8_t* p = out.data();
-  put_header(p, MsgType::page, f.zero ? kFlagZero : 0, f.snapshot_id);
+  put_header(p, MsgType::page,
+             static_cast<uint16_t>((f.zero ? kFlagZero : 0) | (f.space == Space::disk ? kFragmentFlagDisk : 0)),
+             f.snapshot_id);
   put64(p + 16, f.page);
   put32(p + 24, f.client_id);
   put32(p + 28, f.seq);
@@ -141,7 +145,8 @@ size_t encode_fragment(const PageFragment& f, const SnapshotKey& key, std::span<
   return total;
 }
 
-WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageRequest* out) {
+WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageRequest* out,
+                         uint64_t disk_blocks) {
   if (const WireError e = check_header(in, MsgType::request); e != WireError::ok) return e;
   if (in.size() < kRequestBytes) return WireError::truncated;
   if (in.size() > kRequestBytes) return WireError::oversized;
@@ -158,18 +163,21 @@ WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, cons
   r.rate_kib = get32(p + 36);
   r.unicast = (flags & kRequestFlagUnicast) != 0;
   r.retry = (flags & kRequestFlagRetry) != 0;
+  r.space = (flags & kRequestFlagDisk) != 0 ? Space::disk : Space::memory;
   // Without the rate flag the field is reserved (0); with it a rate of 0 would be a contradiction.
   const bool rate_ok = (flags & kRequestFlagRate) ? r.rate_kib != 0 : r.rate_kib == 0;
-  if ((flags & ~(kRequestFlagRate | kRequestFlagUnicast | kRequestFlagRetry)) != 0 || !rate_ok || r.npages == 0 ||
-      r.npages > kMaxRequestPages || r.first_page > UINT64_MAX - r.npages) {
+  if ((flags & ~(kRequestFlagRate | kRequestFlagUnicast | kRequestFlagRetry | kRequestFlagDisk)) != 0 || !rate_ok ||
+      r.npages == 0 || r.npages > kMaxRequestPages || r.first_page > UINT64_MAX - r.npages) {
     return WireError::malformed;
   }
+  if (r.space == Space::disk && (r.first_page >= disk_blocks || r.npages > disk_blocks - r.first_page))
+    return WireError::malformed;
   *out = r;
   return WireError::ok;
 }
 
-WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key,
-                          PageFragment* out) {
+WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageFragment* out,
+                          uint64_t disk_blocks) {
   if (const WireError e = check_header(in, MsgType::page); e != WireError::ok) return e;
   if (in.size() < kFragmentOverhead) return WireError::truncated;
   const uint8_t* p = in.data();
@@ -184,13 +192,14 @@ WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, con
   const uint16_t flags = get16(p + 6);
   f.snapshot_id = snapshot_id;
   f.zero = (flags & kFlagZero) != 0;
+  f.space = (flags & kFragmentFlagDisk) != 0 ? Space::disk : Space::memory;
   f.page = get64(p + 16);
   f.client_id = get32(p + 24);
   f.seq = get32(p + 28);
   f.count = get32(p + 32);
   f.offset = get16(p + 36);
   f.length = length;
-  if ((flags & ~kFlagZero) != 0) return WireError::malformed;
+  if ((flags & ~(kFlagZero | kFragmentFlagDisk)) != 0) return WireError::malformed;
   if (f.zero) {
     if (f.count == 0 || f.offset != 0 || f.length != 0 || f.page > UINT64_MAX - f.count) return WireError::malformed;
   } else {
@@ -200,6 +209,7 @@ WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, con
     }
     f.payload = in.subspan(40, f.length);
   }
+  if (f.space == Space::disk && (f.page >= disk_blocks || f.count > disk_blocks - f.page)) return WireError::malformed;
   *out = f;
   return WireError::ok;
 }

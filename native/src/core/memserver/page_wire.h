@@ -33,6 +33,14 @@ constexpr uint32_t kFragmentAlign = 8;       // fragment offsets and lengths: mu
 
 enum class MsgType : uint8_t { request = 1, page = 2 };
 
+// The address spaces one snapshot serves (issue 13 item 4): its frozen RAM in 4 KiB pages, and — for a
+// fork of a VM with a disk — its frozen disk in 4 KiB blocks (DESIGN §4.7). A flag in the header says
+// which; without it a datagram is about memory, exactly as before the disk existed, and a peer that
+// predates the flag drops disk datagrams as malformed rather than mistaking them for pages.
+enum class Space : uint8_t { memory = 0, disk = 1 };
+constexpr size_t kSpaceCount = 2;
+const char* space_name(Space s);
+
 // Why a datagram was dropped (decoders) — counters are indexed by this.
 enum class WireError : uint8_t {
   ok = 0,
@@ -54,10 +62,12 @@ const char* wire_error_name(WireError e);
 // the u32 at @36 reserved and 0): bit 0 (kRequestFlagRate) — @36 carries the client's receive rate in
 // KiB/s (> 0) for the server's flow control; bit 1 (kRequestFlagUnicast) — the client has not joined
 // the snapshot's multicast group: answer it by unicast; bit 2 (kRequestFlagRetry) — the client asked
-// for these pages before and got nothing (lockstep detection treats a retry as a sign of loss).
+// for these pages before and got nothing (lockstep detection treats a retry as a sign of loss);
+// bit 3 (kRequestFlagDisk) — first_page/npages name disk blocks, not RAM pages.
 constexpr uint16_t kRequestFlagRate = 1;
 constexpr uint16_t kRequestFlagUnicast = 2;
 constexpr uint16_t kRequestFlagRetry = 4;
+constexpr uint16_t kRequestFlagDisk = 8;
 struct PageRequest {
   uint64_t snapshot_id = 0;
   uint64_t first_page = 0;
@@ -67,12 +77,15 @@ struct PageRequest {
   uint32_t rate_kib = 0;   // the client's measured receive rate, KiB/s; 0: not measured (flag clear)
   bool unicast = false;    // reply to the sender's address even when the server multicasts
   bool retry = false;      // asked before, nothing came
+  Space space = Space::memory;
 };
 
 // One reply datagram: either `length` bytes at `offset` of one page (a page larger than the path MTU
 // is split into several), or — with `zero` — a run of `count` all-zero pages with no payload.
-// Layout after the header (flags bit 0 = zero), little-endian: page u64 @16, client_id u32 @24,
+// Layout after the header (flags bit 0 = zero, bit 1 = kFragmentFlagDisk: `page` is a disk block),
+// little-endian: page u64 @16, client_id u32 @24,
 // seq u32 @28, count u32 @32, offset u16 @36, length u16 @38, payload @40, MAC after the payload.
+constexpr uint16_t kFragmentFlagDisk = 2;
 struct PageFragment {
   uint64_t snapshot_id = 0;
   uint64_t page = 0;
@@ -82,6 +95,7 @@ struct PageFragment {
   uint16_t offset = 0;  // data: byte offset inside the page
   uint16_t length = 0;  // data: payload bytes (> 0); zero runs: 0
   bool zero = false;
+  Space space = Space::memory;
   std::span<const uint8_t> payload;  // decode: points into the datagram; encode: the bytes to send
 };
 
@@ -92,8 +106,13 @@ size_t encode_fragment(const PageFragment& frag, const SnapshotKey& key, std::sp
 
 // Decoders check, in this order: length ≥ header, magic, version, type, exact length, snapshot id,
 // MAC, then field consistency; the first failure is returned and `out` is left unspecified.
-WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageRequest* out);
-WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageFragment* out);
+// `disk_blocks`: the snapshot's disk in 4 KiB blocks (0: it has none). A disk-space datagram for a
+// snapshot without a disk, or naming blocks at or past its end, is malformed: the receiver has no
+// such block to serve or to store. (Memory ranges are the callers' check, counted as out of range.)
+WireError decode_request(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageRequest* out,
+                         uint64_t disk_blocks = 0);
+WireError decode_fragment(std::span<const uint8_t> in, uint64_t snapshot_id, const SnapshotKey& key, PageFragment* out,
+                          uint64_t disk_blocks = 0);
 
 // The largest payload that fits a datagram of `max_datagram` bytes, rounded down to the fragment
 // alignment and capped at one page; 0 if nothing fits.

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -33,8 +34,9 @@ constexpr size_t kRecvBatch = 32;
 // Room for the largest valid datagram (one whole page in one fragment) plus one byte, so that anything
 // longer shows up as oversized (MSG_TRUNC) rather than being cut to a plausible length.
 constexpr size_t kRecvBytes = kFragmentOverhead + kWirePage + 16;
-constexpr size_t kMaxPartials = 4096;   // half-assembled pages kept at most (16 MiB)
-constexpr int kSocketBuffer = 8 << 20;  // a window of replies arrives as one burst
+constexpr size_t kMaxPartials = 4096;          // half-assembled pages kept at most (16 MiB)
+constexpr int kSocketBuffer = 8 << 20;         // a window of replies arrives as one burst
+constexpr uint64_t kDiskPartial = 1ull << 63;  // reassembly key bit of a disk block (numbers stay far below)
 
 // A page being reassembled from fragments: which 8-byte units have arrived.
 struct Partial {
@@ -69,21 +71,23 @@ uint64_t arrival_ns(const msghdr& h, uint64_t fallback) {
 struct RemotePageSource::Reassembly {
   std::unique_ptr<uint8_t[]> bufs{new (std::nothrow) uint8_t[kRecvBatch * kRecvBytes]};
   std::unique_ptr<uint8_t[]> cmsgs{new (std::nothrow) uint8_t[kRecvBatch * kCmsgBytes]};
-  std::unordered_map<uint64_t, Partial> partials;
-  std::vector<Mirror::Range> stored;
+  std::unordered_map<uint64_t, Partial> partials;  // by page, disk blocks with kDiskPartial set
+  std::vector<Mirror::Range> stored, stored_disk;
 };
 
 Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteSourceConfig& config,
-                                                                   std::shared_ptr<Mirror> mirror) {
+                                                                   std::shared_ptr<Mirror> mirror,
+                                                                   std::shared_ptr<Mirror> disk_mirror) {
   if (!mirror) return Status::Error(EINVAL, "remote page source: no mirror");
-  if (mirror->snapshot_id() != config.snapshot_id) {
+  if (mirror->snapshot_id() != config.snapshot_id ||
+      (disk_mirror && disk_mirror->snapshot_id() != config.snapshot_id)) {
     return Status::Error(EINVAL, "remote page source: mirror holds another snapshot");
   }
   if (config.max_request_pages == 0 || config.max_request_pages > kMaxRequestPages || config.window_pages == 0) {
     return Status::Error(EINVAL, "remote page source: request/window sizes out of range");
   }
-  if (config.first_retry.count() <= 0 || config.timeout.count() <= 0) {
-    return Status::Error(EINVAL, "remote page source: retry and timeout must be positive");
+  if (config.first_retry.count() <= 0 || config.timeout.count() <= 0 || config.hard_timeout.count() <= 0) {
+    return Status::Error(EINVAL, "remote page source: retry and timeouts must be positive");
   }
   RemoteSourceConfig cfg = config;
   while (cfg.client_id == 0) {
@@ -91,6 +95,7 @@ Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteS
       cfg.client_id = static_cast<uint32_t>(::getpid());
   }
   if (cfg.max_retry < cfg.first_retry) cfg.max_retry = cfg.first_retry;
+  if (cfg.hard_timeout < cfg.timeout) cfg.hard_timeout = cfg.timeout;
   if (!(cfg.drop_for_test >= 0.0 && cfg.drop_for_test <= 1.0)) {
     return Status::Error(EINVAL, "remote page source: drop_for_test must be in [0, 1]");
   }
@@ -111,19 +116,23 @@ Result<std::shared_ptr<RemotePageSource>> RemotePageSource::create(const RemoteS
   if (group_sock) (void)::setsockopt(group_sock.get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return Status::FromErrno("eventfd(remote page source)", errno);
-  auto src = std::shared_ptr<RemotePageSource>(new RemotePageSource(
-      cfg, std::move(mirror), std::move(sock).value(), std::move(group_sock), std::move(wake), local, group));
+  auto src = std::shared_ptr<RemotePageSource>(new RemotePageSource(cfg, std::move(mirror), std::move(disk_mirror),
+                                                                    std::move(sock).value(), std::move(group_sock),
+                                                                    std::move(wake), local, group));
   Status st = src->thread_.start([s = src.get()] { s->receive_loop(); }, "sf-memclient", Thread::Signals::none, nullptr,
                                  128 * 1024);
   if (!st.ok()) return st;
   return src;
 }
 
-RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror, UniqueFd sock,
-                                   UniqueFd group_sock, UniqueFd wake, Endpoint local, Endpoint group)
+RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared_ptr<Mirror> mirror,
+                                   std::shared_ptr<Mirror> disk_mirror, UniqueFd sock, UniqueFd group_sock,
+                                   UniqueFd wake, Endpoint local, Endpoint group)
     : config_(config),
       server_(config.server.sockaddr()),
       mirror_(std::move(mirror)),
+      disk_mirror_(std::move(disk_mirror)),
+      disk_blocks_(disk_mirror_ ? disk_mirror_->pages() : 0),
       sock_(std::move(sock)),
       group_sock_(std::move(group_sock)),
       wake_(std::move(wake)),
@@ -131,6 +140,7 @@ RemotePageSource::RemotePageSource(const RemoteSourceConfig& config, std::shared
       group_(group),
       loss_(config.drop_for_test, (uint64_t{config.client_id} << 32) ^ config.snapshot_id ^ 0x6c6f7373ull) {
   for (auto& d : dropped_) d.store(0, std::memory_order_relaxed);
+  last_heard_.store(Clock::now().time_since_epoch().count(), std::memory_order_release);
 }
 
 RemotePageSource::~RemotePageSource() {
@@ -151,8 +161,9 @@ RemoteSourceStats RemotePageSource::stats() const {
   return s;
 }
 
-void RemotePageSource::send_request(uint64_t first, uint32_t n, bool retry) {
+void RemotePageSource::send_request(Space space, uint64_t first, uint32_t n, bool retry) {
   PageRequest req;
+  req.space = space;
   req.snapshot_id = config_.snapshot_id;
   req.first_page = first;
   req.npages = n;
@@ -176,27 +187,66 @@ void RemotePageSource::send_request(uint64_t first, uint32_t n, bool retry) {
     break;
   }
   counters_.requests_sent.fetch_add(1, std::memory_order_relaxed);
-  counters_.pages_requested.fetch_add(n, std::memory_order_relaxed);
+  if (space == Space::disk) {
+    counters_.disk_requests_sent.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.pages_requested.fetch_add(n, std::memory_order_relaxed);
+  }
 }
 
-void RemotePageSource::request(uint64_t first, uint64_t n) { request_missing(first, n, false); }
+void RemotePageSource::request(uint64_t first, uint64_t n) { request_missing(Space::memory, first, n, false); }
 
-void RemotePageSource::request_missing(uint64_t first, uint64_t n, bool retry) {
-  const uint64_t pages = mirror_->pages();
+void RemotePageSource::request_missing(Space space, uint64_t first, uint64_t n, bool retry) {
+  const Mirror& mirror = mirror_for(space);
+  const uint64_t pages = mirror.pages();
   if (first >= pages) return;
   const uint64_t end = first + std::min(n, pages - first);
   uint64_t p = first;
   while (p < end) {
-    if (mirror_->has(p)) {
+    if (mirror.has(p)) {
       ++p;
       continue;
     }
     // A run of missing pages, at most one request's worth.
     uint64_t q = p + 1;
-    while (q < end && q - p < config_.max_request_pages && !mirror_->has(q)) ++q;
-    send_request(p, static_cast<uint32_t>(q - p), retry);
+    while (q < end && q - p < config_.max_request_pages && !mirror.has(q)) ++q;
+    send_request(space, p, static_cast<uint32_t>(q - p), retry);
     p = q;
   }
+}
+
+void RemotePageSource::request_disk(uint64_t first, uint64_t n) {
+  if (!disk_mirror_ || first >= disk_blocks_) return;
+  n = std::min(n, disk_blocks_ - first);
+  const Clock::time_point now = Clock::now();
+  {
+    std::lock_guard lock(ahead_mu_);
+    // Bounded: entries older than the retry interval say nothing any more.
+    if (asked_ahead_.size() > 4096)
+      std::erase_if(asked_ahead_, [&](const auto& e) { return now - e.second >= config_.first_retry; });
+    for (uint64_t b = first; b < first + n; ++b)
+      if (!disk_mirror_->has(b)) asked_ahead_[b] = now;
+  }
+  request_missing(Space::disk, first, n, false);
+}
+
+bool RemotePageSource::asked_ahead(uint64_t block, Clock::time_point now) {
+  std::lock_guard lock(ahead_mu_);
+  auto it = asked_ahead_.find(block);
+  return it != asked_ahead_.end() && now - it->second < config_.first_retry;
+}
+
+Status RemotePageSource::fetch_disk(uint64_t first, uint64_t n, const std::atomic<bool>& cancel) {
+  if (!disk_mirror_) return Status::Error(EINVAL, "remote page source: the snapshot has no disk");
+  if (first >= disk_blocks_ || n > disk_blocks_ - first)
+    return Status::Error(EINVAL, "remote page source: block range outside the disk");
+  for (uint64_t w = first; w < first + n; w += config_.window_pages) {
+    const uint64_t len = std::min<uint64_t>(config_.window_pages, first + n - w);
+    if (disk_mirror_->has_all(w, len)) continue;
+    Status st = fetch_window(Space::disk, w, len, cancel);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
 }
 
 Status RemotePageSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const uint8_t** out,
@@ -211,7 +261,7 @@ Status RemotePageSource::get(uint64_t first, uint64_t n, uint8_t* scratch, const
   if (missing > 0) {
     counters_.mirror_misses.fetch_add(missing, std::memory_order_relaxed);
     for (uint64_t w = first; w < first + n; w += config_.window_pages) {
-      Status st = fetch_window(w, std::min<uint64_t>(config_.window_pages, first + n - w), cancel);
+      Status st = fetch_window(Space::memory, w, std::min<uint64_t>(config_.window_pages, first + n - w), cancel);
       if (!st.ok()) return st;
     }
   }
@@ -234,14 +284,14 @@ Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, memory:
     // One ask per page however many clones wait for it; the receive thread owns the retries.
     auto [it, inserted] = asks_.try_emplace(page);
     if (inserted) {
-      it->second = Ask{now + config_.first_retry, now + config_.timeout, config_.first_retry, 1};
+      it->second = Ask{now, now + config_.first_retry, now + config_.hard_timeout, config_.first_retry, 1};
       ask = true;
     }
     last_ask_ = now;
     // Under the lock: the receive thread decides to sleep without a tick under it too.
     kick = rx_idle_.load(std::memory_order_acquire);
   }
-  if (ask) send_request(page, 1, false);
+  if (ask) send_request(Space::memory, page, 1, false);
   if (kick) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
@@ -249,18 +299,27 @@ Status RemotePageSource::fetch_async(uint64_t page, const uint8_t** out, memory:
   return Status::Error(EINPROGRESS, "page fetch in flight");
 }
 
-Status RemotePageSource::timeout_status(uint64_t page, uint64_t sends) const {
-  return Status::Error(ETIMEDOUT, "memserver " + config_.server.to_string() + " did not deliver page " +
-                                      std::to_string(page) + " of snapshot " + std::to_string(config_.snapshot_id) +
-                                      " within " + std::to_string(config_.timeout.count()) + " ms (" +
-                                      std::to_string(sends) + " requests)");
+Status RemotePageSource::timeout_status(Space space, uint64_t page, uint64_t sends, bool silent) const {
+  const std::string what = std::string(space == Space::disk ? "disk block " : "page ") + std::to_string(page) +
+                           " of snapshot " + std::to_string(config_.snapshot_id);
+  const std::string server = "memserver " + config_.server.to_string();
+  if (silent) {
+    return Status::Error(ETIMEDOUT, server + " has not answered for " + std::to_string(config_.timeout.count()) +
+                                        " ms (gone or unreachable) while " + what + " was awaited (" +
+                                        std::to_string(sends) + " requests)");
+  }
+  return Status::Error(ETIMEDOUT, server + " did not deliver " + what + " within " +
+                                      std::to_string(config_.hard_timeout.count()) + " ms (" + std::to_string(sends) +
+                                      " requests)");
 }
 
 int RemotePageSource::service_asks() {
   // How long the receive thread keeps ticking after the last ask: a burst of faults then needs no kicks.
   constexpr auto kLinger = std::chrono::seconds(1);
-  std::vector<std::pair<uint64_t, uint32_t>> resend, expired;
+  std::vector<std::pair<uint64_t, uint32_t>> resend;
+  std::vector<std::tuple<uint64_t, uint32_t, bool>> expired;
   const Clock::time_point now = Clock::now();
+  const Clock::time_point heard = last_heard();
   Clock::time_point due = Clock::time_point::max();
   {
     std::lock_guard lock(asks_mu_);
@@ -270,8 +329,10 @@ int RemotePageSource::service_asks() {
         it = asks_.erase(it);  // arrived (the mirror already told the waiters)
         continue;
       }
-      if (now >= a.give_up) {
-        expired.emplace_back(it->first, a.sends);
+      // Silent since this page was asked for (or since the server last said anything, if later).
+      const Clock::time_point silent_until = std::max(a.first, heard) + config_.timeout;
+      if (now >= a.give_up || now >= silent_until) {
+        expired.emplace_back(it->first, a.sends, now >= silent_until);
         it = asks_.erase(it);
         continue;
       }
@@ -281,7 +342,7 @@ int RemotePageSource::service_asks() {
         a.next = std::min(now + a.retry, a.give_up);
         ++a.sends;
       }
-      due = std::min(due, std::min(a.next, a.give_up));
+      due = std::min({due, a.next, a.give_up, silent_until});
       ++it;
     }
     if (asks_.empty()) {
@@ -294,21 +355,22 @@ int RemotePageSource::service_asks() {
   }
   for (auto& [page, sends] : resend) {
     // The reply may have landed since the sweep: a retry for a page we hold is wasted server work.
-    if (!mirror_->has(page)) send_request(page, 1, true);
+    if (!mirror_->has(page)) send_request(Space::memory, page, 1, true);
   }
-  for (auto& [page, sends] : expired) {
+  for (auto& [page, sends, silent] : expired) {
     counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-    mirror_->fail(page, timeout_status(page, sends));
+    mirror_->fail(page, timeout_status(Space::memory, page, sends, silent));
   }
   if (due == Clock::time_point::max()) return -1;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count() + 1;
   return static_cast<int>(std::clamp<int64_t>(ms, 1, 60000));
 }
 
-Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std::atomic<bool>& cancel) {
+Status RemotePageSource::fetch_window(Space space, uint64_t first, uint64_t n, const std::atomic<bool>& cancel) {
+  Mirror& mirror = mirror_for(space);
   auto count_present = [&] {
     uint64_t c = 0;
-    for (uint64_t p = first; p < first + n; ++p) c += mirror_->has(p) ? 1 : 0;
+    for (uint64_t p = first; p < first + n; ++p) c += mirror.has(p) ? 1 : 0;
     return c;
   };
   auto retry = config_.first_retry;
@@ -317,21 +379,37 @@ Status RemotePageSource::fetch_window(uint64_t first, uint64_t n, const std::ato
   Clock::time_point last_progress = Clock::now();
   bool ask = true, deferred = false;
   for (;;) {
-    if (mirror_->has_all(first, n)) return Status::Ok();
+    if (mirror.has_all(first, n)) return Status::Ok();
     if (cancel.load(std::memory_order_acquire)) return Status::Error(ECANCELED, "page fetch cancelled");
     const Clock::time_point now = Clock::now();
-    const Clock::time_point give_up = last_progress + config_.timeout;
+    const Clock::time_point silent_until = std::max(last_progress, last_heard()) + config_.timeout;
+    const Clock::time_point give_up = std::min(silent_until, last_progress + config_.hard_timeout);
     if (now >= give_up) {
-      counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+      (space == Space::disk ? counters_.disk_timeouts : counters_.timeouts).fetch_add(1, std::memory_order_relaxed);
       uint64_t p = first;
-      while (p < first + n && mirror_->has(p)) ++p;
-      return timeout_status(p, asks);
+      while (p < first + n && mirror.has(p)) ++p;
+      return timeout_status(space, p, asks, now >= silent_until);
     }
-    if (ask) {
-      request_missing(first, n, asks > 0);  // only what is still missing
+    if (ask && asks == 0 && space == Space::disk) {
+      // The first ask leaves out blocks a readahead asked for moments ago (their replies are on the way);
+      // if they do not come, the retry a moment later asks for everything still missing.
+      uint64_t p = first;
+      while (p < first + n) {
+        if (mirror.has(p) || asked_ahead(p, now)) {
+          ++p;
+          continue;
+        }
+        uint64_t q = p + 1;
+        while (q < first + n && q - p < config_.max_request_pages && !mirror.has(q) && !asked_ahead(q, now)) ++q;
+        send_request(space, p, static_cast<uint32_t>(q - p), false);
+        p = q;
+      }
+      ++asks;
+    } else if (ask) {
+      request_missing(space, first, n, asks > 0);  // only what is still missing
       ++asks;
     }
-    mirror_->wait(first, n, std::min(now + retry, give_up), cancel);
+    mirror.wait(first, n, std::min(now + retry, give_up), cancel);
     const uint64_t now_have = count_present();
     if (now_have > have) {
       // Replies are still arriving for the earlier requests: re-asking now would only duplicate them.
@@ -384,10 +462,12 @@ void RemotePageSource::receive_loop() {
       }
       if (!(fds[i].revents & POLLIN)) continue;
       rx.stored.clear();
+      rx.stored_disk.clear();
       drain(fds[i].fd, i == 2, rx);
       // One publication per batch: blocked waiters rescan once; asynchronous waiters (faulting clones)
       // get their pages mapped right here, on this thread.
       mirror_->publish(rx.stored);
+      if (disk_mirror_ && !rx.stored_disk.empty()) disk_mirror_->publish(rx.stored_disk);
     }
     timeout_ms = service_asks();
   }
@@ -427,47 +507,56 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
       err = WireError::oversized;
     } else {
       err = decode_fragment({rx.bufs.get() + static_cast<size_t>(i) * kRecvBytes, len}, config_.snapshot_id,
-                            config_.key, &f);
+                            config_.key, &f, disk_blocks_);
     }
     if (err != WireError::ok) {
       dropped_[static_cast<size_t>(err)].fetch_add(1, std::memory_order_relaxed);
       continue;
     }
+    // Authentic: the server lives (even if this is a page nobody waits for any more).
+    last_heard_.store(Clock::now().time_since_epoch().count(), std::memory_order_release);
     // Authentic, but does it fit this snapshot? (A different-size snapshot under the same id and
     // key would be a bug on the other side; never write past the mirror.)
-    if (f.page >= pages || f.count > pages - f.page) {
+    // (The decoder checked disk blocks against the disk's size.)
+    const bool disk = f.space == Space::disk;
+    if (!disk && (f.page >= pages || f.count > pages - f.page)) {
       counters_.out_of_range.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     meter_.add(arrival_ns(msgs[i].msg_hdr, read_ns), len);
+    Mirror& mirror = mirror_for(f.space);
+    std::vector<Mirror::Range>& stored = disk ? rx.stored_disk : rx.stored;
+    auto& installed = disk ? counters_.disk_blocks_installed : counters_.pages_installed;
+    const uint64_t partial_key = disk ? (f.page | kDiskPartial) : f.page;
     if (f.zero) {
-      const uint64_t added = mirror_->install_zero(f.page, f.count);
-      counters_.zero_pages_installed.fetch_add(added, std::memory_order_relaxed);
+      const uint64_t added = mirror.install_zero(f.page, f.count);
+      (disk ? counters_.disk_blocks_installed : counters_.zero_pages_installed)
+          .fetch_add(added, std::memory_order_relaxed);
       if (added < f.count) counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
-      if (added > 0) rx.stored.push_back({f.page, f.count});
+      if (added > 0) stored.push_back({f.page, f.count});
       continue;
     }
-    if (mirror_->has(f.page)) {
+    if (mirror.has(f.page)) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
-      rx.partials.erase(f.page);
+      rx.partials.erase(partial_key);
       continue;
     }
     if (f.offset == 0 && f.length == kPage) {  // a whole page in one datagram: no reassembly
-      mirror_->deliver_early(f.page, f.payload.data());
-      if (mirror_->install(f.page, f.payload.data())) {
-        counters_.pages_installed.fetch_add(1, std::memory_order_relaxed);
-        rx.stored.push_back({f.page, 1});
+      mirror.deliver_early(f.page, f.payload.data());
+      if (mirror.install(f.page, f.payload.data())) {
+        installed.fetch_add(1, std::memory_order_relaxed);
+        stored.push_back({f.page, 1});
       }
       continue;
     }
-    auto it = rx.partials.find(f.page);
+    auto it = rx.partials.find(partial_key);
     if (it == rx.partials.end()) {
       if (rx.partials.size() >= kMaxPartials) {
         // Bounded memory beats completeness: pages in flight this long are re-asked for anyway.
         counters_.reassembly_evictions.fetch_add(rx.partials.size(), std::memory_order_relaxed);
         rx.partials.clear();
       }
-      it = rx.partials.try_emplace(f.page).first;
+      it = rx.partials.try_emplace(partial_key).first;
       if (!it->second.bytes) {
         rx.partials.erase(it);
         continue;
@@ -478,10 +567,10 @@ void RemotePageSource::drain(int fd, bool from_group, Reassembly& rx) {
     for (uint32_t u = f.offset / kFragmentAlign; u < (uint32_t{f.offset} + f.length) / kFragmentAlign; ++u)
       part.have.set(u);
     if (part.have.all()) {
-      mirror_->deliver_early(f.page, part.bytes.get());
-      if (mirror_->install(f.page, part.bytes.get())) {
-        counters_.pages_installed.fetch_add(1, std::memory_order_relaxed);
-        rx.stored.push_back({f.page, 1});
+      mirror.deliver_early(f.page, part.bytes.get());
+      if (mirror.install(f.page, part.bytes.get())) {
+        installed.fetch_add(1, std::memory_order_relaxed);
+        stored.push_back({f.page, 1});
       }
       rx.partials.erase(it);
     }

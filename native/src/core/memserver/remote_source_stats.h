@@ -30,7 +30,11 @@ namespace sf::memserver {
   X(live, timeouts, "timeouts")                        /* get() calls that gave up */                           \
   X(live, test_drops, "testDrops")                     /* discarded by the test-only loss knob (not received) */ \
   X(derived, receive_rate, "receiveRate")              /* measured receive rate, bytes/s (what requests report) */ \
-  X(live, reassembly_evictions, SF_CPP_ONLY)           /* half-assembled pages dropped to bound memory */
+  X(live, reassembly_evictions, SF_CPP_ONLY)           /* half-assembled pages dropped to bound memory */ \
+  /* the disk space: requests_sent and the datagram and byte counts include it, the page counts do not */   \
+  X(live, disk_requests_sent, "diskRequestsSent")                                                             \
+  X(live, disk_blocks_installed, "diskBlocksInstalled")  /* disk blocks stored in the disk mirror (data + zero) */ \
+  X(live, disk_timeouts, "diskTimeouts")                 /* disk fetches that gave up */
 // clang-format on
 
 struct RemoteSourceStats {

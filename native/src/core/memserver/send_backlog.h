@@ -9,10 +9,13 @@
 #include <deque>
 #include <unordered_set>
 
+#include "page_wire.h"
+
 namespace sf::memserver {
 
 struct SendJob {
-  uint64_t first = 0;  // pages [first, first + n)
+  Space space = Space::memory;
+  uint64_t first = 0;  // pages (or disk blocks) [first, first + n)
   uint32_t n = 0;
   bool multicast = false;
   sockaddr_in to{};                 // unicast destination (unused for the group)
@@ -38,8 +41,10 @@ class SendBacklog {
   SendJob& front() { return urgent_.empty() ? bulk_.front() : urgent_.front(); }
   bool front_is_urgent() const { return !urgent_.empty(); }
   // Records that `page` is queued for unicast to `to`; false if it already was.
-  bool mark_unicast(uint64_t page, const sockaddr_in& to) { return unicast_.insert(key(page, to)).second; }
-  void unmark_unicast(uint64_t page, const sockaddr_in& to) { unicast_.erase(key(page, to)); }
+  bool mark_unicast(Space space, uint64_t page, const sockaddr_in& to) {
+    return unicast_.insert(key(space, page, to)).second;
+  }
+  void unmark_unicast(Space space, uint64_t page, const sockaddr_in& to) { unicast_.erase(key(space, page, to)); }
 
   // The front job's first `n` pages were sent (or given up).
   void consume(uint32_t n) {
@@ -53,14 +58,15 @@ class SendBacklog {
  private:
   struct Key {
     uint64_t page;
-    uint64_t dest;  // IPv4 address and port
+    uint64_t dest;  // IPv4 address and port, and the space above them
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
     size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.page * 0x9e3779b97f4a7c15ull ^ k.dest); }
   };
-  static Key key(uint64_t page, const sockaddr_in& to) {
-    return Key{page, (uint64_t{to.sin_addr.s_addr} << 16) | to.sin_port};
+  static Key key(Space space, uint64_t page, const sockaddr_in& to) {
+    return Key{page,
+               (uint64_t{static_cast<uint8_t>(space)} << 48) | (uint64_t{to.sin_addr.s_addr} << 16) | to.sin_port};
   }
 
   const uint64_t max_pages_;

@@ -229,6 +229,12 @@ Status restore_vcpu(int fd, const VcpuDescriptor& d, uint32_t* msrs_skipped) {
 }
 
 Result<std::vector<PageExtent>> scan_data_extents(int fd, uint64_t bytes) {
+  auto exact = scan_exact_data_extents(fd, bytes);
+  if (!exact.ok()) return exact.status();
+  return coarsen_extents(std::move(exact).value(), kDescriptorMaxExtents);
+}
+
+Result<std::vector<PageExtent>> scan_exact_data_extents(int fd, uint64_t bytes) {
   std::vector<PageExtent> out;
   off_t pos = 0;
   while (static_cast<uint64_t>(pos) < bytes) {
@@ -243,7 +249,7 @@ Result<std::vector<PageExtent>> scan_data_extents(int fd, uint64_t bytes) {
     if (end > first) out.push_back({first, end - first});
     pos = hole;
   }
-  return coarsen_extents(std::move(out), kDescriptorMaxExtents);
+  return out;
 }
 
 std::vector<PageExtent> coarsen_extents(std::vector<PageExtent> extents, size_t max) {

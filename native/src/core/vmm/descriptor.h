@@ -81,6 +81,8 @@ struct Descriptor {
 
 // The data extents of a frozen memory image (SEEK_DATA / SEEK_HOLE), coarsened to fit the descriptor.
 Result<std::vector<PageExtent>> scan_data_extents(int fd, uint64_t bytes);
+// The same before coarsening: exactly the allocated pages, however many extents they make.
+Result<std::vector<PageExtent>> scan_exact_data_extents(int fd, uint64_t bytes);
 // Merges the extents separated by the smallest holes until at most `max` remain: the result covers
 // every page the input covers (a hole merged in is only fetched, never lost).
 std::vector<PageExtent> coarsen_extents(std::vector<PageExtent> extents, size_t max);

@@ -2,6 +2,9 @@
 // Boundary: decoding only; the device does the rest.
 #include "device_bus.h"
 
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
 namespace sf::vmm {
 
 Status DeviceBus::add(std::unique_ptr<devices::VirtioMmio> device) {
@@ -9,8 +12,30 @@ Status DeviceBus::add(std::unique_ptr<devices::VirtioMmio> device) {
   if (slots_.size() >= SF_MAX_DEVICES) {
     return Status::Error(EINVAL, "a VM has at most " + std::to_string(SF_MAX_DEVICES) + " virtio devices");
   }
+  // Flat guests have no interrupt controller: an interrupt only ends an SF_HC_WAIT (or makes the next one
+  // return at once).
+  device->set_interrupt([signal = &signal_] { signal->raise(); });
   slots_.push_back(std::move(device));
   return Status::Ok();
+}
+
+uint32_t DeviceBus::route_notifies(int vm_fd) const {
+  uint32_t routed = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const devices::VirtioDevice& dev = slots_[i]->device();
+    for (uint16_t q = 0; q < dev.num_queues(); ++q) {
+      const int fd = dev.notify_fd(q);
+      if (fd < 0) continue;
+      kvm_ioeventfd io{};
+      io.addr = SF_VIRTIO_MMIO_GPA + i * SF_VIRTIO_MMIO_STRIDE + devices::kMmioQueueNotify;
+      io.len = 4;
+      io.datamatch = q;
+      io.fd = fd;
+      io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+      if (::ioctl(vm_fd, KVM_IOEVENTFD, &io) == 0) ++routed;
+    }
+  }
+  return routed;
 }
 
 bool DeviceBus::access(uint64_t gpa, std::span<uint8_t> data, bool is_write) const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../base/unique_fd.h"
+#include "../memory/snapshot_fd_source.h"
 
 namespace sf::devices {
 class BlockLayer;
@@ -44,6 +45,10 @@ class Snapshot {
   // A VM with a disk: its disk at the fork instant (frozen), which every local clone's overlay sits on.
   const std::shared_ptr<devices::BlockLayer>& disk() const { return disk_; }
   void set_disk(std::shared_ptr<devices::BlockLayer> disk) { disk_ = std::move(disk); }
+  // The frozen RAM as a page source, made once at the fork and shared by every lazy clone made here from it
+  // (null: each clone makes its own).
+  const std::shared_ptr<memory::SnapshotFdSource>& page_source() const { return page_source_; }
+  void set_page_source(std::shared_ptr<memory::SnapshotFdSource> source) { page_source_ = std::move(source); }
 
  private:
   std::shared_ptr<const std::vector<uint8_t>> descriptor_;
@@ -51,6 +56,7 @@ class Snapshot {
   uint64_t ram_bytes_ = 0;
   ForkTiming timing_{};
   std::shared_ptr<devices::BlockLayer> disk_;
+  std::shared_ptr<memory::SnapshotFdSource> page_source_;
 };
 
 }  // namespace sf::vmm

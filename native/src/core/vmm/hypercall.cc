@@ -23,12 +23,6 @@ HypercallOutcome reply(int64_t value) {
 }
 HypercallOutcome error(int code) { return reply(-static_cast<int64_t>(code)); }
 
-int64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 HypercallOutcome console_write(const HypercallArgs& a, memory::GuestMemory& memory, HypercallEnv& env) {
   // The whole range must be RAM (a hostile length is an error, not a short write); then at most
   // SF_CONSOLE_WRITE_MAX bytes are taken, like write(2) returning a short count.
@@ -92,6 +86,12 @@ HypercallOutcome guest_call(const HypercallArgs& a, const memory::GuestMemory& m
 
 }  // namespace
 
+int64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 bool is_guest_call(uint64_t nr) { return nr >= SF_HC_TICKET_REQUEST && nr <= SF_HC_CLUSTER_SHUTDOWN; }
 
 Status read_hypercall_args(int vcpu_fd, HypercallArgs* args) {
@@ -131,6 +131,13 @@ HypercallOutcome handle_hypercall(const HypercallArgs& a, memory::GuestMemory& m
       return reply(env.start_vcpu(static_cast<uint32_t>(a.a0), a.a1, a.a2));
     case SF_HC_PANIC: return panic(a, memory);
     case SF_HC_TIME_NS: return reply(monotonic_ns());
+    case SF_HC_WAIT: {
+      // Bounded whatever the guest asks: a vCPU thread never sits in a hypercall for long.
+      HypercallOutcome o;
+      o.kind = HypercallOutcome::Kind::wait;
+      o.value = static_cast<int64_t>(std::min<uint64_t>(a.a0, SF_WAIT_MAX_NS));
+      return o;
+    }
     default:
       if (is_guest_call(a.nr)) return guest_call(a, memory);
       return error(SF_ENOSYS);

@@ -39,6 +39,7 @@ struct HypercallOutcome {
     exit,        // the guest ended with exit code `value`
     panic,       // the guest reported a fatal fault: `reason`
     guest_call,  // a valid seed-API request to hand to the embedder; the vCPU waits for the answer
+    wait,        // SF_HC_WAIT: sleep until a device interrupt, `value` ns (already capped) or a pause/stop
   };
   Kind kind = Kind::reply;
   int64_t value = 0;
@@ -55,6 +56,9 @@ HypercallOutcome handle_hypercall(const HypercallArgs& args, memory::GuestMemory
 
 // Stores an answer to a guest call in the request's block (the union's reply member).
 bool write_guest_call_reply(memory::GuestMemory& memory, uint64_t block_gpa, const sf_hc_reply& reply);
+
+// The clock SF_HC_TIME_NS and SF_HC_WAIT answer with (host CLOCK_MONOTONIC, ns).
+int64_t monotonic_ns();
 
 // True for the seed-API numbers (SF_HC_TICKET_REQUEST .. SF_HC_CLUSTER_SHUTDOWN).
 bool is_guest_call(uint64_t nr);

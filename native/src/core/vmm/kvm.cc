@@ -83,6 +83,8 @@ Result<std::unique_ptr<KvmVm>> KvmVm::create() {
     // Pause and snapshot rely on it to stop a vCPU without losing an instruction.
     return Status::Error(ENOTSUP, "KVM lacks KVM_CAP_IMMEDIATE_EXIT (Linux >= 4.11 needed)");
   }
+  const int sync = ::ioctl(vm->kvm_.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+  vm->sync_regs_ = sync > 0 && (sync & KVM_SYNC_X86_REGS) != 0;
   vm->vm_.reset(::ioctl(vm->kvm_.get(), KVM_CREATE_VM, 0));
   if (!vm->vm_) return Status::FromErrno("KVM_CREATE_VM", errno);
   // Keep the fd from leaking into child processes (ioctl-created fds are O_CLOEXEC already on modern

@@ -44,6 +44,9 @@ class KvmVm {
 
   size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
   uint32_t max_vcpus() const { return max_vcpus_; }
+  // KVM copies the general registers into kvm_run on every exit and back on entry (KVM_CAP_SYNC_REGS): a
+  // hypercall then needs no KVM_GET_REGS/KVM_SET_REGS ioctls.
+  bool sync_regs() const { return sync_regs_; }
   int fd() const { return vm_.get(); }
 
  private:
@@ -53,6 +56,7 @@ class KvmVm {
   UniqueFd vm_;
   size_t vcpu_mmap_size_ = 0;
   uint32_t max_vcpus_ = 1;
+  bool sync_regs_ = false;
   bool irqchip_ = false;  // create_irqchip() succeeded: vCPUs get a LAPIC (set_cpuid advertises it)
 };
 

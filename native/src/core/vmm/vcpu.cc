@@ -38,7 +38,27 @@ Result<std::unique_ptr<Vcpu>> Vcpu::create(KvmVm& vm, uint32_t id, uint32_t vcpu
   if (addr == MAP_FAILED) return Status::FromErrno("mmap(kvm_run of vCPU " + std::to_string(id) + ")", errno);
   Mapping run_map(addr, vm.vcpu_mmap_size());
   if (Status s = vm.set_cpuid(fd->get(), id, vcpus); !s.ok()) return s;
-  return std::unique_ptr<Vcpu>(new Vcpu(id, std::move(fd).value(), std::move(run_map)));
+  auto* run = static_cast<kvm_run*>(run_map.get());
+  if (vm.sync_regs()) run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+  return std::unique_ptr<Vcpu>(new Vcpu(id, std::move(fd).value(), std::move(run_map), vm.sync_regs()));
+}
+
+Status Vcpu::hypercall_args(HypercallArgs* args) {
+  if (!sync_regs_) return read_hypercall_args(fd(), args);
+  const kvm_regs& regs = run()->s.regs.regs;
+  args->nr = regs.rax;
+  args->a0 = regs.rdi;
+  args->a1 = regs.rsi;
+  args->a2 = regs.r8;
+  args->a3 = regs.r10;
+  return Status::Ok();
+}
+
+Status Vcpu::hypercall_result(int64_t rax) {
+  if (!sync_regs_) return write_hypercall_result(fd(), rax);
+  run()->s.regs.regs.rax = static_cast<uint64_t>(rax);
+  run()->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+  return Status::Ok();
 }
 
 Status Vcpu::make_runnable() {
@@ -197,14 +217,14 @@ bool Vcpu::on_io(VcpuHost& host) {
 bool Vcpu::on_hypercall(VcpuHost& host) {
   counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
   HypercallArgs args;
-  if (Status s = read_hypercall_args(fd(), &args); !s.ok()) {
+  if (Status s = hypercall_args(&args); !s.ok()) {
     host.end_run(VmState::crashed, 0, "hypercall: " + s.message);
     return false;
   }
   HypercallOutcome o = handle_hypercall(args, host.memory(), host.hypercall_env());
   switch (o.kind) {
     case HypercallOutcome::Kind::reply:
-      if (Status s = write_hypercall_result(fd(), o.value); !s.ok()) {
+      if (Status s = hypercall_result(o.value); !s.ok()) {
         host.end_run(VmState::crashed, 0, "hypercall: " + s.message);
         return false;
       }
@@ -215,6 +235,18 @@ bool Vcpu::on_hypercall(VcpuHost& host) {
     case HypercallOutcome::Kind::panic:
       host.end_run(VmState::crashed, 0, o.reason + " (vCPU " + std::to_string(id_) + ")");
       return false;
+    case HypercallOutcome::Kind::wait: {
+      const uint64_t t0 = now_ns();
+      host.wait_for_devices(std::chrono::nanoseconds(o.value));
+      counters_.device_waits.fetch_add(1, std::memory_order_relaxed);
+      counters_.device_wait_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+      // The answer is the clock after the wait, so a guest keeps its time without another exit.
+      if (Status s = hypercall_result(monotonic_ns()); !s.ok()) {
+        host.end_run(VmState::crashed, 0, "hypercall: " + s.message);
+        return false;
+      }
+      return true;
+    }
     case HypercallOutcome::Kind::guest_call: {
       const uint32_t nr = static_cast<uint32_t>(args.nr);
       const uint64_t id = host.control().open_call(id_, nr);

@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -39,6 +40,9 @@ class VcpuHost {
   // A KVM_EXIT_MMIO access (1..8 bytes): true when a device claimed the address and handled it. Several
   // vCPUs may call at once.
   virtual bool mmio_access(uint64_t gpa, std::span<uint8_t> data, bool is_write) = 0;
+  // SF_HC_WAIT: sleeps until a device interrupt (or one pending since the last wait), `timeout`, or a
+  // pause/stop asking the vCPUs to leave.
+  virtual void wait_for_devices(std::chrono::nanoseconds timeout) = 0;
 
  protected:
   ~VcpuHost() = default;
@@ -72,7 +76,12 @@ class Vcpu {
   uint64_t call_block_gpa() const { return call_block_gpa_; }
 
  private:
-  Vcpu(uint32_t id, UniqueFd fd, Mapping run_map) : id_(id), fd_(std::move(fd)), run_map_(std::move(run_map)) {}
+  Vcpu(uint32_t id, UniqueFd fd, Mapping run_map, bool sync_regs)
+      : id_(id), fd_(std::move(fd)), run_map_(std::move(run_map)), sync_regs_(sync_regs) {}
+  // The doorbell's arguments and its answer (rax), through kvm_run's synced registers when KVM offers them
+  // (the answer then reaches the vCPU at the next KVM_RUN, which the loop enters next), else ioctls.
+  Status hypercall_args(HypercallArgs* args);
+  Status hypercall_result(int64_t rax);
 
   void loop(VcpuHost& host);
   // Each returns false when the loop must end.
@@ -87,6 +96,7 @@ class Vcpu {
   uint32_t id_;
   UniqueFd fd_;
   Mapping run_map_;
+  bool sync_regs_;
   Thread thread_;  // last: joined (by ~Vcpu) before the fd and mapping go away
   VcpuCounters counters_;
 

@@ -13,6 +13,7 @@
 
 #include "../devices/cow_overlay.h"
 #include "../devices/disk_image.h"
+#include "../devices/remote_disk.h"
 #include "../devices/tap_backend.h"
 #include "../devices/virtio_net.h"
 #include "elf_loader.h"
@@ -33,7 +34,9 @@ Status Vm::Impl::init() {
   }
   if (config_.pit && !config_.irqchip) return Status::Error(EINVAL, "the PIT needs the in-kernel irqchip (irqchip)");
   if (Status s = init_parts(); !s.ok()) return s;
-  auto mem = memory::GuestMemory::create(config_.ram_bytes);
+  // Huge pages only once the image is in (load()): the boot data and image are a few small writes spread over
+  // several 2 MiB regions, and each would otherwise cost a whole zeroed huge page at create (~5 ms in all).
+  auto mem = memory::GuestMemory::create(config_.ram_bytes, /*huge_pages=*/false);
   if (!mem.ok()) return mem.status();
   mem_ = std::move(mem).value();
   if (Status s = init_kvm(); !s.ok()) return s;
@@ -95,6 +98,7 @@ Status Vm::Impl::init_devices() {
     if (!disk.ok()) return disk.status();
     if (Status s = devices_.add(std::move(disk).value()); !s.ok()) return s;
   }
+  (void)devices_.route_notifies(kvm_->fd());
   return Status::Ok();
 }
 
@@ -115,17 +119,20 @@ Status Vm::Impl::restore_devices(const Descriptor& d, const CloneOptions& option
     } else if (state.device_id == devices::kDeviceIdBlock && !disk_used) {
       if (!clone_disk_) {
         return Status::Error(EINVAL,
-                             "the parent VM has a disk, and clones on another host cannot have one yet "
-                             "(disk blocks over the memserver are not built): clone it on its own host");
+                             "the parent VM has a disk and this clone has no source for its blocks (a clone from "
+                             "a descriptor reads them through the master host's memserver: createRemoteClone)");
       }
       if (!options.disk_overlay_dir) {
         return Status::Error(EINVAL, "the parent VM had a disk: the clone needs its own disk.overlayDir");
       }
+      // The parent's GET_ID answer is the clone's too (an unreadable state fails the restore below).
+      auto blk = devices::parse_blk_state(state.device);
+      const std::string id = blk.ok() ? blk->id : "";
       // The device thread may read the ring as soon as the transport is restored: RAM is attached by now.
-      dev = make_disk(*mem_, clone_disk_, *options.disk_overlay_dir, "", overlay_);
+      dev = make_disk(*mem_, clone_disk_, *options.disk_overlay_dir, id, overlay_);
       what = "the disk";
       disk_used = true;
-      config_.disk = DiskConfig{"", *options.disk_overlay_dir, ""};  // where a fork of this clone puts overlays
+      config_.disk = DiskConfig{"", *options.disk_overlay_dir, id};  // where a fork of this clone puts overlays
     } else {
       return Status::Error(EINVAL, "malformed descriptor: device slot " + std::to_string(i) + " holds device id " +
                                        std::to_string(state.device_id) + ", which a clone cannot rebuild");
@@ -143,6 +150,7 @@ Status Vm::Impl::restore_devices(const Descriptor& d, const CloneOptions& option
   if (options.disk_overlay_dir && !disk_used) {
     return Status::Error(EINVAL, "disk was given for a clone of a VM without a disk (its guest would never find one)");
   }
+  (void)devices_.route_notifies(kvm_->fd());
   return Status::Ok();
 }
 
@@ -189,6 +197,7 @@ Result<DiskStats> Vm::Impl::disk_stats() const {
     DiskStats s;
     s.device = b->stats();
     if (overlay_) s.overlay = overlay_->stats();
+    if (remote_disk_) s.remote = remote_disk_->stats();
     return s;
   }
   return Status::Error(ENOENT, "this VM has no disk (create it with the disk option)");
@@ -209,8 +218,12 @@ Result<std::shared_ptr<devices::BlockLayer>> Vm::Impl::fork_disk_locked() {
 Status Vm::Impl::init_parts() {
   serial_ = std::make_unique<Serial>(callbacks_.on_console);
   control_ = std::make_unique<RunControl>(config_.vcpus);
-  // A vCPU in the serial port's idle back-off is outside KVM_RUN: pause and stop wake it explicitly.
-  control_->set_waker([serial = serial_.get()] { serial->wake(); });
+  // A vCPU in the serial port's idle back-off or in SF_HC_WAIT is outside KVM_RUN: pause and stop wake it
+  // explicitly.
+  control_->set_waker([serial = serial_.get(), signal = &devices_.signal()] {
+    serial->wake();
+    signal->wake();
+  });
 
   auto kvm = KvmVm::create();
   if (!kvm.ok()) return kvm.status();
@@ -268,6 +281,7 @@ Status Vm::Impl::load(std::span<const uint8_t> image) {
   if (!loaded.ok()) return loaded.status();
   entry_ = loaded->entry;
   image_loaded_ = true;
+  mem_->advise_huge_pages();  // what the guest touches from here on comes in 2 MiB pages where the host allows
   return Status::Ok();
 }
 
@@ -387,6 +401,8 @@ void Vm::Impl::destroy() {
   // Lazy RAM: a vCPU may sit in a page fault that will never be served (a stalled or dead memory
   // server); releasing the userfaultfd wakes it so that it sees the stop. The VM is going anyway.
   if (mem_) mem_->release_faults();
+  // Likewise a disk read waiting for a remote block: the device thread must not hold teardown up.
+  if (remote_disk_) remote_disk_->cancel();
   for (auto& v : vcpus_) v->join();
   serial_->flush();
   // A destroyed VM reports 0 pages: no need to count them.
@@ -398,6 +414,7 @@ void Vm::Impl::destroy() {
     devices_.clear();  // device threads stop and taps close before RAM goes
     overlay_.reset();  // the overlay's unnamed file goes with its last holder
     clone_disk_.reset();
+    remote_disk_.reset();
     vcpus_.clear();  // vCPU fds and kvm_run pages
     kvm_.reset();    // VM fd and /dev/kvm
     mem_.reset();    // guest RAM mapping and memfd

@@ -23,6 +23,10 @@
 #include "vm_state.h"
 #include "vm_stats.h"
 
+namespace sf::devices {
+class RemoteDisk;
+}
+
 namespace sf::vmm {
 
 // A VM's disk (DESIGN §4.7): a raw base image read-only under a copy-on-write overlay of this VM's own.
@@ -32,10 +36,12 @@ struct DiskConfig {
   std::string id;           // what GET_ID answers (at most 20 printable ASCII bytes); may be empty
 };
 
-// The disk's counters: the device's requests and the VM's current (top) overlay.
+// The disk's counters: the device's requests and the VM's current (top) overlay; for a clone on another
+// host than its master's, what its reads of the disk snapshot fetched through the memserver.
 struct DiskStats {
   devices::BlkStats device;
   devices::OverlayStats overlay;
+  std::optional<devices::RemoteDiskStats> remote;
 };
 
 struct VmConfig {
@@ -80,8 +86,15 @@ struct CloneOptions {
   // clone's driver state is the parent's; the device reports a link change so the guest asks DHCP again.
   std::optional<devices::NetConfig> net;
   // The directory of the clone's own overlay over the snapshot's disk, required when the parent had a disk
-  // and refused otherwise. Clones from a bare descriptor (another host) cannot have a disk yet.
+  // and refused otherwise (clones from a bare descriptor too: their overlay sits on the remote disk).
   std::optional<std::string> disk_overlay_dir;
+  // How many of the parent's vCPUs the clone runs (its processors, e.g. from a processor ticket): vCPUs
+  // 0 .. vcpus-1, each as the parent left it; the rest are dropped. 0 = all of them. Every boot info the clone
+  // has says `vcpus` so the guest knows. More than the parent has is refused (EINVAL).
+  uint32_t vcpus = 0;
+  // The clone runs as soon as it is made (running, not parked at the fork instant for a resume()): the fast
+  // fork's clones start without waiting for their vCPU threads to park first.
+  bool run_at_once = false;
 };
 
 // What a clone shell must match: the master's RAM size, vCPU count and entry privilege.
@@ -89,6 +102,9 @@ struct CloneShape {
   uint64_t ram_bytes = 0;
   uint32_t vcpus = 1;
   GuestPrivilege privilege = GuestPrivilege::user;
+  // For a fork on another host (become_remote_clone): its memtap is made when the page source is known. A
+  // shell for this host's forks has its memtap ready from the start.
+  bool remote = false;
 };
 
 struct GuestCall {
@@ -169,12 +185,20 @@ class Vm {
   // create_from_snapshot with lazy = true); on failure the shell is destroyed.
   static Result<std::unique_ptr<Vm>> create_clone_shell(const CloneShape& shape, VmCallbacks callbacks);
   Status become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options);
+  // A shell made with shape.remote becomes a clone of a fork on another host, exactly like
+  // create_from_descriptor (same arguments, same checks); on failure the shell is destroyed.
+  Status become_remote_clone(std::span<const uint8_t> descriptor, uint32_t vmid, const CloneOptions& options,
+                             std::shared_ptr<memory::PageSource> source, std::shared_ptr<devices::RemoteDisk> disk);
   // A lazy clone from a descriptor alone, its pages coming from `source` (e.g. a RemotePageSource: a
   // memserver on the master's host through this host's mirror). If the source gives up on a page the
   // clone cannot go on: it ends as crashed with the source's reason. Such a clone cannot fork again.
+  // A descriptor with a disk needs `disk`, the disk snapshot's blocks fetched the same way (its reads
+  // wait for missing blocks; one the source cannot deliver fails that request with IOERR, the VM goes
+  // on), and options.disk_overlay_dir for the clone's own overlay over it.
   static Result<std::unique_ptr<Vm>> create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
                                                             VmCallbacks callbacks, const CloneOptions& options,
-                                                            std::shared_ptr<memory::PageSource> source);
+                                                            std::shared_ptr<memory::PageSource> source,
+                                                            std::shared_ptr<devices::RemoteDisk> disk = nullptr);
   // Lazy clones: memtap counters (EINVAL for other VMs), prefetch of [gpa, gpa + npages pages) before
   // the guest asks, and FRESH_PAGES-style hints (pages the guest will overwrite: zero-filled, never
   // copied). prefetch/hint_fresh are no-ops on eager RAM.

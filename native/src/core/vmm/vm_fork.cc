@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "../devices/remote_disk.h"
+#include "hot_pages.h"
 #include "long_mode.h"
 #include "vm_impl.h"
 
@@ -35,10 +37,20 @@ Result<Descriptor> parse_snapshot(const Snapshot& snapshot) {
   return d;
 }
 
-// The machine a clone runs as: its parent's, with its own vmid.
-VmConfig clone_config(const Descriptor& d, uint32_t vmid) {
+// How many vCPUs a clone runs: options.vcpus of the parent's, or all of them.
+Result<uint32_t> clone_vcpus(const Descriptor& d, const CloneOptions& options) {
+  if (options.vcpus == 0) return d.vcpus;
+  if (options.vcpus > d.vcpus) {
+    return Status::Error(EINVAL, "a clone cannot run more vCPUs (" + std::to_string(options.vcpus) +
+                                     ") than its parent has (" + std::to_string(d.vcpus) + ")");
+  }
+  return options.vcpus;
+}
+
+// The machine a clone runs as: its parent's, with its own vmid and possibly fewer vCPUs.
+VmConfig clone_config(const Descriptor& d, uint32_t vmid, uint32_t vcpus) {
   VmConfig config;
-  config.vcpus = d.vcpus;
+  config.vcpus = vcpus;
   config.ram_bytes = d.ram_bytes;
   config.clusterid = d.clusterid;
   config.vmid = vmid;
@@ -136,14 +148,27 @@ Result<Snapshot> Vm::Impl::fork() {
   }
   if (id.snapshot_id == 0) id.snapshot_id = 1;
   desc->identity = id;
-  auto extents = scan_data_extents(image->get(), config_.ram_bytes);
+  auto extents = scan_exact_data_extents(image->get(), config_.ram_bytes);
   if (!extents.ok()) return extents.status();
-  desc->data_extents = std::move(extents).value();
+  // One scan for both: exact, it tells the local clones' shared page source which pages are holes (a hole must
+  // never be read through its mapping); coarsened, it goes into the descriptor.
+  std::vector<bool> has_data(config_.ram_bytes / SF_PAGE_SIZE, false);
+  for (const PageExtent& e : extents.value()) {
+    for (uint64_t p = e.first; p < e.first + e.count && p < has_data.size(); ++p) has_data[p] = true;
+  }
+  desc->data_extents = coarsen_extents(std::move(extents).value(), kDescriptorMaxExtents);
   timing.pause_ns = before == VmState::running ? t4 - t0 : 0;
   timing.capture_ns = t2 - t1;
   timing.freeze_ns = t3 - t2;
   Snapshot snapshot(serialize(desc.value()), std::move(image).value(), config_.ram_bytes, timing);
   snapshot.set_disk(std::move(disk).value());
+  // One page source for all local clones, not one (and a scan of the snapshot) per clone. A failure only loses
+  // the sharing: each clone then makes its own.
+  if (auto source =
+          memory::SnapshotFdSource::create_with_extents(snapshot.memfd(), config_.ram_bytes, std::move(has_data));
+      source.ok()) {
+    snapshot.set_page_source(std::move(source).value());
+  }
   return snapshot;
 }
 
@@ -169,51 +194,79 @@ Status Vm::Impl::hint_fresh(uint64_t gpa, uint64_t npages) {
   return mem_->hint_fresh(gpa, npages);
 }
 
-Status Vm::Impl::init_shell() {
+Status Vm::Impl::init_shell(bool memtap_ready) {
   if (Status s = install_kick_handler(); !s.ok()) return s;
   if (Status s = init_parts(); !s.ok()) return s;
   auto mem = memory::GuestMemory::create_unfilled(config_.ram_bytes);
   if (!mem.ok()) return mem.status();
   mem_ = std::move(mem).value();
+  // The userfaultfd registration and the memtap thread cost ~0.3 ms: paid here, ahead of the fork.
+  if (memtap_ready) {
+    if (Status s = mem_->prepare_lazy(); !s.ok()) return s;
+  }
   if (Status s = init_kvm(); !s.ok()) return s;
   shell_ = true;
   return Status::Ok();
 }
 
-Status Vm::Impl::attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options) {
-  std::lock_guard api(api_mu_);
+// A shell's claim on a clone of `d`: it must be unused and of the descriptor's shape. One attempt only.
+Status Vm::Impl::take_shell(const Descriptor& d, uint32_t vmid, const CloneOptions& options) {
   if (!shell_ || destroyed_) return Status::Error(EINVAL, "not an unused clone shell");
   const uint32_t privilege = config_.privilege == GuestPrivilege::user ? 1 : 0;
-  if (d.ram_bytes != config_.ram_bytes || d.vcpus != config_.vcpus || d.privilege != privilege) {
+  auto vcpus = clone_vcpus(d, options);
+  if (!vcpus.ok()) return vcpus.status();
+  if (d.ram_bytes != config_.ram_bytes || vcpus.value() != config_.vcpus || d.privilege != privilege) {
     return Status::Error(EINVAL, "this clone shell was made for another shape of VM (RAM, vCPUs or privilege)");
   }
   if (!options.lazy) return Status::Error(EINVAL, "clone shells hold lazy memory only");
   shell_ = false;  // one attempt: a shell that failed half-way is not reused
   config_.vmid = vmid;
   config_.clusterid = d.clusterid;
-  if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
+  return Status::Ok();
+}
+
+Status Vm::Impl::attach(const Descriptor& d, const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options) {
+  std::lock_guard api(api_mu_);
+  if (Status s = take_shell(d, vmid, options); !s.ok()) return s;
+  if (Status s = mem_->attach_lazy(snapshot.memfd(), snapshot.page_source()); !s.ok()) return s;
   return finish_clone(d, options);
 }
 
-Status Vm::Impl::init_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source,
-                             const CloneOptions& options) {
-  if (Status s = init_shell(); !s.ok()) return s;
-  shell_ = false;
+Status Vm::Impl::attach_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source, uint32_t vmid,
+                               const CloneOptions& options) {
+  std::lock_guard api(api_mu_);
+  if (mem_ && mem_->memtap() != nullptr) {
+    return Status::Error(EINVAL, "this clone shell was made for forks on this host, not for a remote one");
+  }
+  if (Status s = take_shell(d, vmid, options); !s.ok()) return s;
+  if (Status s = mem_->attach_source(std::move(source), remote_memtap_options()); !s.ok()) return s;
+  return finish_clone(d, options);
+}
+
+memory::MemtapOptions Vm::Impl::remote_memtap_options() {
   memory::MemtapOptions tap;
   // The source gave up on a page a vCPU waits for (memserver gone, timeout): the clone cannot continue.
   // This runs on the source's thread; end_run only records the end and kicks the vCPUs.
   tap.on_failure = [this](const Status& why) {
     end_run(VmState::crashed, 0, "guest memory unavailable: " + why.message);
   };
-  if (Status s = mem_->attach_source(std::move(source), std::move(tap)); !s.ok()) return s;
+  return tap;
+}
+
+Status Vm::Impl::init_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source,
+                             const CloneOptions& options) {
+  if (Status s = init_shell(/*memtap_ready=*/false); !s.ok()) return s;
+  shell_ = false;
+  if (Status s = mem_->attach_source(std::move(source), remote_memtap_options()); !s.ok()) return s;
   return finish_clone(d, options);
 }
 
-Status Vm::Impl::init_from(const Descriptor& d, int memfd, const CloneOptions& options) {
+Status Vm::Impl::init_from(const Descriptor& d, const Snapshot& snapshot, const CloneOptions& options) {
+  const int memfd = snapshot.memfd();
   if (options.lazy) {
-    if (Status s = init_shell(); !s.ok()) return s;
+    if (Status s = init_shell(/*memtap_ready=*/false); !s.ok()) return s;
     shell_ = false;
-    if (Status s = mem_->attach_lazy(memfd); !s.ok()) return s;
+    if (Status s = mem_->attach_lazy(memfd, snapshot.page_source()); !s.ok()) return s;
     return finish_clone(d, options);
   }
   if (Status s = install_kick_handler(); !s.ok()) return s;
@@ -241,26 +294,28 @@ Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) 
       return Status::Ok();
     };
     for (uint32_t i = 0; i < config_.vcpus; ++i) {
-      if (!d.vcpu[i].started) continue;
       if (Status s = need(bootinfo_gpa(i), sizeof(sf_bootinfo)); !s.ok()) return s;
       if (d.vcpu[i].pending_call_nr != 0) {
         if (Status s = need(d.vcpu[i].pending_call_block, sizeof(sf_hc_block)); !s.ok()) return s;
       }
     }
+    prefetch_first_touched(d);
   }
   std::vector<bool> started(config_.vcpus, false);
   for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    // The clone's identity and size: the guest reads its vmid and vCPU count from its bootinfo (a copy-on-write
+    // page of its own), a vCPU it starts later included.
+    auto bi = mem_->read<sf_bootinfo>(bootinfo_gpa(i));
+    if (bi && bi->magic == SF_BOOTINFO_MAGIC) {
+      bi->vmid = config_.vmid;
+      bi->vcpus = config_.vcpus;
+      mem_->write(bootinfo_gpa(i), *bi);
+    }
     const VcpuDescriptor& v = d.vcpu[i];
     if (!v.started) continue;
     started[i] = true;
     if (Status s = restore_vcpu(vcpus_[i]->fd(), v); !s.ok()) {
       return Status::Error(s.code, "restoring vCPU " + std::to_string(i) + ": " + s.message);
-    }
-    // The clone's identity: the guest reads its vmid from its bootinfo (a copy-on-write page of its own).
-    auto bi = mem_->read<sf_bootinfo>(bootinfo_gpa(i));
-    if (bi && bi->magic == SF_BOOTINFO_MAGIC) {
-      bi->vmid = config_.vmid;
-      mem_->write(bootinfo_gpa(i), *bi);
     }
     if (v.pending_call_nr != 0) {
       if (Status s = answer_forked_call(*vcpus_[i], v, options); !s.ok()) return s;
@@ -272,7 +327,15 @@ Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) 
       !s.ok()) {
     return s;
   }
-  if (Status s = control_->begin_paused(started); !s.ok()) return s;
+  if (options.run_at_once) {
+    for (uint32_t i = 0; i < config_.vcpus; ++i) {
+      if (started[i] && control_->claim_start(i) != 0)
+        return Status::Error(EINVAL, "the clone stopped while it was made");
+    }
+    if (Status s = control_->begin_running(); !s.ok()) return s;
+  } else if (Status s = control_->begin_paused(started); !s.ok()) {
+    return s;
+  }
   {
     std::lock_guard start(start_mu_);
     for (uint32_t i = 0; i < config_.vcpus; ++i) {
@@ -283,9 +346,29 @@ Status Vm::Impl::finish_clone(const Descriptor& d, const CloneOptions& options) 
       }
     }
   }
+  if (options.run_at_once) {
+    deliver_events();
+    return Status::Ok();
+  }
   Status s = control_->wait_quiescent();
   deliver_events();
   return s;
+}
+
+void Vm::Impl::prefetch_first_touched(const Descriptor& d) {
+  // Copied here in one pass, these pages cost a fraction of the faults the vCPU would otherwise take one
+  // after the other (fault, memtap wake-up, copy, wake) before its first instruction completes. Best effort:
+  // a page that cannot be had now is left to the fault path, which reports a source that is gone.
+  const TableEntryReader read_entry = [this](uint64_t gpa) -> std::optional<uint64_t> {
+    if (gpa % sizeof(uint64_t) != 0 || !mem_->contains(gpa, sizeof(uint64_t))) return std::nullopt;
+    if (!prefetch(gpa / SF_PAGE_SIZE * SF_PAGE_SIZE, 1).ok()) return std::nullopt;
+    return mem_->read<uint64_t>(gpa);
+  };
+  for (uint32_t i = 0; i < config_.vcpus; ++i) {
+    for (uint64_t page : first_touched_pages(d.vcpu[i], read_entry)) {
+      if (mem_->contains(page, SF_PAGE_SIZE)) (void)prefetch(page, 1);
+    }
+  }
 }
 
 Status Vm::Impl::answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options) {
@@ -313,9 +396,11 @@ Result<std::unique_ptr<Vm>> Vm::create_from_snapshot(const Snapshot& snapshot, u
                                                      const CloneOptions& options) {
   auto d = parse_snapshot(snapshot);
   if (!d.ok()) return d.status();
-  auto impl = std::make_unique<Impl>(clone_config(d.value(), vmid), std::move(callbacks));
+  auto vcpus = clone_vcpus(d.value(), options);
+  if (!vcpus.ok()) return vcpus.status();
+  auto impl = std::make_unique<Impl>(clone_config(d.value(), vmid, vcpus.value()), std::move(callbacks));
   impl->set_clone_disk(snapshot.disk());
-  if (Status s = impl->init_from(d.value(), snapshot.memfd(), options); !s.ok()) {
+  if (Status s = impl->init_from(d.value(), snapshot, options); !s.ok()) {
     if (impl->assembled()) impl->destroy();  // joins vCPU threads that may already be parked
     return s;
   }
@@ -329,7 +414,8 @@ Result<std::unique_ptr<Vm>> Vm::create_clone_shell(const CloneShape& shape, VmCa
   config.ram_bytes = shape.ram_bytes;
   config.privilege = shape.privilege;
   auto impl = std::make_unique<Impl>(config, std::move(callbacks));
-  if (Status s = impl->init_shell(); !s.ok()) return s;  // nothing runs yet: ~Impl releases it all
+  // nothing runs yet: on failure ~Impl releases it all
+  if (Status s = impl->init_shell(/*memtap_ready=*/!shape.remote); !s.ok()) return s;
   return std::unique_ptr<Vm>(new Vm(std::move(impl)));
 }
 
@@ -338,20 +424,43 @@ Status Vm::become_clone(const Snapshot& snapshot, uint32_t vmid, const CloneOpti
   if (!d.ok()) return d.status();
   if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
   impl_->set_clone_disk(snapshot.disk());
-  Status s = impl_->attach(d.value(), snapshot.memfd(), vmid, options);
+  Status s = impl_->attach(d.value(), snapshot, vmid, options);
   if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
   return s;
 }
 
-Result<std::unique_ptr<Vm>> Vm::create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
-                                                       VmCallbacks callbacks, const CloneOptions& options,
-                                                       std::shared_ptr<memory::PageSource> source) {
+Status Vm::become_remote_clone(std::span<const uint8_t> descriptor, uint32_t vmid, const CloneOptions& options,
+                               std::shared_ptr<memory::PageSource> source, std::shared_ptr<devices::RemoteDisk> disk) {
   if (!source) return Status::Error(EINVAL, "no page source");
   auto d = parse_clone_descriptor(descriptor);
   if (!d.ok()) return d.status();
   if (source->bytes() < d->ram_bytes)
     return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
-  auto impl = std::make_unique<Impl>(clone_config(d.value(), vmid), std::move(callbacks));
+  if (!impl_->is_shell()) return Status::Error(EINVAL, "not an unused clone shell");
+  if (disk) impl_->set_remote_disk(std::move(disk));
+  Status s = impl_->attach_remote(d.value(), std::move(source), vmid, options);
+  if (!s.ok() && impl_->assembled()) impl_->destroy();  // joins vCPU threads that may already be parked
+  return s;
+}
+
+void Vm::Impl::set_remote_disk(std::shared_ptr<devices::RemoteDisk> disk) {
+  clone_disk_ = disk;
+  remote_disk_ = std::move(disk);
+}
+
+Result<std::unique_ptr<Vm>> Vm::create_from_descriptor(std::span<const uint8_t> descriptor, uint32_t vmid,
+                                                       VmCallbacks callbacks, const CloneOptions& options,
+                                                       std::shared_ptr<memory::PageSource> source,
+                                                       std::shared_ptr<devices::RemoteDisk> disk) {
+  if (!source) return Status::Error(EINVAL, "no page source");
+  auto d = parse_clone_descriptor(descriptor);
+  if (!d.ok()) return d.status();
+  if (source->bytes() < d->ram_bytes)
+    return Status::Error(EINVAL, "the page source is smaller than the descriptor's RAM");
+  auto vcpus = clone_vcpus(d.value(), options);
+  if (!vcpus.ok()) return vcpus.status();
+  auto impl = std::make_unique<Impl>(clone_config(d.value(), vmid, vcpus.value()), std::move(callbacks));
+  if (disk) impl->set_remote_disk(std::move(disk));
   if (Status s = impl->init_remote(d.value(), std::move(source), options); !s.ok()) {
     if (impl->assembled()) impl->destroy();
     return s;

@@ -14,6 +14,7 @@
 
 #include "../base/ticker.h"
 #include "../devices/cow_overlay.h"
+#include "../devices/remote_disk.h"
 #include "../devices/virtio_blk.h"
 #include "../memory/guest_memory.h"
 #include "descriptor.h"
@@ -40,11 +41,17 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   ~Impl() = default;
 
   Status init();
-  Status init_from(const Descriptor& d, int memfd, const CloneOptions& options);
+  Status init_from(const Descriptor& d, const Snapshot& snapshot, const CloneOptions& options);
   // Clone shells: everything a lazy clone needs that does not depend on the snapshot, made ahead of the
   // fork (KVM VM, RAM registered as a memslot, vCPUs); attach() later makes it the clone.
-  Status init_shell();
-  Status attach(const Descriptor& d, int memfd, uint32_t vmid, const CloneOptions& options);
+  // memtap_ready: the shell's userfaultfd and memtap thread are made now too (a shell for this host's forks).
+  Status init_shell(bool memtap_ready);
+  Status attach(const Descriptor& d, const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options);
+  Status attach_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source, uint32_t vmid,
+                       const CloneOptions& options);
+  Status take_shell(const Descriptor& d, uint32_t vmid, const CloneOptions& options);
+  // A remote clone's memtap: a source that gives up on a page ends the clone as crashed, with the reason.
+  memory::MemtapOptions remote_memtap_options();
   Status init_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source, const CloneOptions& options);
   Result<memory::MemtapStats> memtap_stats() const;
   Status prefetch(uint64_t gpa, uint64_t npages);
@@ -81,10 +88,17 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   bool mmio_access(uint64_t gpa, std::span<uint8_t> data, bool is_write) override {
     return devices_.access(gpa, data, is_write);
   }
+  void wait_for_devices(std::chrono::nanoseconds timeout) override {
+    // A zero timeout is a guest's clock read that also takes back an interrupt it is about to see anyway.
+    if (timeout.count() <= 0) (void)devices_.signal().take();
+    else (void)devices_.signal().wait_until(DeviceSignal::Clock::now() + timeout, control_->leave_requested());
+  }
   Result<devices::NetStats> net_stats() const;
   Result<DiskStats> disk_stats() const;
   // Clones on this host: the parent's disk snapshot their overlays sit on (set before init_from/attach).
   void set_clone_disk(std::shared_ptr<devices::BlockLayer> disk) { clone_disk_ = std::move(disk); }
+  // Clones on another host: the same, as blocks fetched through the memserver (kept for its figures).
+  void set_remote_disk(std::shared_ptr<devices::RemoteDisk> disk);
 
   // HypercallEnv
   void console_write(std::span<const uint8_t> bytes) override { serial_->write_console(bytes); }
@@ -122,6 +136,8 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   Status finish_clone(const Descriptor& d, const CloneOptions& options);
   // A clone's vCPU that was forked inside a guest call returns from it before its first instruction.
   Status answer_forked_call(Vcpu& vcpu, const VcpuDescriptor& v, const CloneOptions& options);
+  // Lazy clones: copies in the pages each vCPU touches first (hot_pages.h) before it runs.
+  void prefetch_first_touched(const Descriptor& d);
   // Hands queued state changes to on_state, in order, one thread at a time.
   void deliver_events();
   // The counters of the live VM (the caller keeps mem_/vcpus_ alive); pages_touched only if asked.
@@ -157,8 +173,9 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   VmStats final_stats_{};  // what stats() reports after destroy()
   std::optional<devices::NetStats> final_net_stats_;
   std::optional<DiskStats> final_disk_stats_;
-  std::shared_ptr<devices::CowOverlay> overlay_;     // the disk's top layer (its writes go here)
-  std::shared_ptr<devices::BlockLayer> clone_disk_;  // a clone's parent disk snapshot (until restored)
+  std::shared_ptr<devices::CowOverlay> overlay_;      // the disk's top layer (its writes go here)
+  std::shared_ptr<devices::BlockLayer> clone_disk_;   // a clone's parent disk snapshot (until restored)
+  std::shared_ptr<devices::RemoteDisk> remote_disk_;  // a remote clone's disk snapshot (bottom of its stack)
 };
 
 }  // namespace sf::vmm

@@ -25,7 +25,9 @@ namespace sf::vmm {
   X(live, vcpu_run_ns, "vcpuRunNs")                /* wall time all vCPUs spent inside KVM_RUN */            \
   X(derived, pages_touched, "pagesTouched")        /* resident guest RAM pages (4 KiB) */                    \
   X(derived, vcpu_cpu_ns, SF_CPP_ONLY)             /* CPU time the vCPU threads used (guest, exits, devices) */ \
-  X(derived, serial_idle_waits, SF_CPP_ONLY)       /* vCPUs polling an empty serial port made to wait */
+  X(derived, serial_idle_waits, SF_CPP_ONLY)       /* vCPUs polling an empty serial port made to wait */ \
+  X(live, device_waits, SF_CPP_ONLY)               /* SF_HC_WAIT calls */                                    \
+  X(live, device_wait_ns, SF_CPP_ONLY)             /* wall time vCPUs slept in SF_HC_WAIT */
 // clang-format on
 
 struct VmStats {

@@ -230,7 +230,7 @@ static int mode_hostile(void) {
   EXPECT(hc(SF_HC_FRESH_PAGES, big, 1ul << 60, 0, 0), -(i64)SF_EFAULT);           /* 8: npages * 4096 wraps */
   EXPECT(hc(SF_HC_FRESH_PAGES, end - 4096, 2, 0, 0), -(i64)SF_EFAULT);            /* 9 */
   EXPECT(hc(SF_HC_FRESH_PAGES, big, 16, 0, 0), 0);                                /* 10 */
-  EXPECT(hc0(7), -(i64)SF_ENOSYS);                                                /* 11: unknown numbers */
+  EXPECT(hc0(8), -(i64)SF_ENOSYS);                                                /* 11: unknown numbers */
   EXPECT(hc0(15), -(i64)SF_ENOSYS);                                               /* 12 */
   EXPECT(hc0(25), -(i64)SF_ENOSYS);                                               /* 13 */
   EXPECT(hc0(0xfffffffful), -(i64)SF_ENOSYS);                                     /* 14 */
@@ -572,6 +572,70 @@ static int mode_virtiofork(void) {
   return 0;
 }
 
+/* ---- devwait: SF_HC_WAIT on a NIC --------------------------------------------------------------- */
+/* Results at COUNTER_GPA (ns unless said): [0] one WAIT asking for an hour, [1]/[2] the shortest/longest
+ * of five WAITs asking for 2 ms, [3] whether every WAIT answered a time in [TIME_NS before, TIME_NS after],
+ * [4] frames echoed, [5] WAITs made while idling at the end. Echo rounds: WAIT (10 ms each) until the test's
+ * frame k is in the rx ring, answer "woke", re-post the buffer; then idle in WAITs of an hour forever. */
+#define DEVWAIT_ROUNDS 10
+static int mode_devwait(void) {
+  volatile u64* out = (volatile u64*)COUNTER_GPA;
+  int r = virtio_up();
+  if (r != 0) return r;
+  *vreg(0x050) = 0;           /* the rx buffer: the device takes frames from the tap only once it knows of one */
+  hc(SF_HC_WAIT, 0, 0, 0, 0); /* takes back anything the set-up raised */
+  u64 clock_ok = 1;
+  i64 t0 = hc0(SF_HC_TIME_NS), t1 = hc(SF_HC_WAIT, 3600ul * 1000000000ul, 0, 0, 0);
+  clock_ok &= t1 >= t0 && hc0(SF_HC_TIME_NS) >= t1;
+  out[0] = (u64)(t1 - t0);
+  u64 lo = ~0ul, hi = 0;
+  for (int i = 0; i < 5; ++i) {
+    t0 = hc0(SF_HC_TIME_NS);
+    t1 = hc(SF_HC_WAIT, 2000000, 0, 0, 0);
+    clock_ok &= t1 >= t0 && hc0(SF_HC_TIME_NS) >= t1;
+    const u64 d = (u64)(t1 - t0);
+    lo = d < lo ? d : lo;
+    hi = d > hi ? d : hi;
+  }
+  out[1] = lo;
+  out[2] = hi;
+  out[3] = clock_ok;
+  serial_puts("devwait ready\n");
+  for (u16 k = 1; k <= DEVWAIT_ROUNDS; ++k) {
+    while (*(volatile u16*)&RXUSED[1] != k) hc(SF_HC_WAIT, SF_WAIT_MAX_NS, 0, 0, 0);
+    if ((r = virtio_send("woke", (u16)(k - 1))) != 0) return r;
+    out[4] = k;
+    RXAVAIL[2 + (k % VQ_N)] = 0;
+    __asm__ volatile("" ::: "memory");
+    RXAVAIL[1] = (u16)(k + 1);
+    *vreg(0x050) = 0;
+  }
+  serial_puts("devwait idle\n");
+  for (;;) {
+    hc(SF_HC_WAIT, ~0ul, 0, 0, 0);
+    out[5] = out[5] + 1;
+  }
+  return 1; /* not reached */
+}
+
+/* exitcost: a tight loop of one kind of exit (the flags: nop, mmio, notify, wait0), 20000 of them; after
+ * notifies, a frame saying "notified" (the test checks it left). */
+static int mode_exitcost(void) {
+  int r = virtio_up();
+  if (r != 0) return r;
+  if (has_flag("nop"))
+    for (int i = 0; i < 20000; ++i) hc0(SF_HC_NOP);
+  if (has_flag("mmio"))
+    for (int i = 0; i < 20000; ++i) (void)*vreg(0x0fc);
+  if (has_flag("wait0"))
+    for (int i = 0; i < 20000; ++i) hc(SF_HC_WAIT, 0, 0, 0, 0);
+  if (has_flag("notify")) {
+    for (int i = 0; i < 20000; ++i) *vreg(0x050) = 1;
+    return virtio_send("notified", 0);
+  }
+  return 0;
+}
+
 /* ---- entry ---------------------------------------------------------------------------------- */
 
 int guest_main(const struct sf_bootinfo* bi) {
@@ -613,6 +677,8 @@ int guest_main(const struct sf_bootinfo* bi) {
   if (strcmp(mode, "apcrash") == 0) return mode_apcrash();
   if (strcmp(mode, "virtio") == 0) return mode_virtio();
   if (strcmp(mode, "virtiofork") == 0) return mode_virtiofork();
+  if (strcmp(mode, "devwait") == 0) return mode_devwait();
+  if (strcmp(mode, "exitcost") == 0) return mode_exitcost();
   serial_puts("unknown mode\n");
   return 250;
 }

@@ -7,31 +7,37 @@ import { DASHBOARD_NAMESPACE, type DashboardToSfmdEvents, type SfmdToDashboardEv
 import type { ConsoleReplay } from '../../common/wire.ts';
 import type { Command } from '../command.ts';
 import { resolveToken } from '../context.ts';
+import { socketCause, type SfmdTrust, sfmdSocketOptions } from '../../common/pinned-tls.ts';
 
 const DETACH = 0x1d; // Ctrl-]
 
-function connect(url: string, token: string): Promise<Socket<SfmdToDashboardEvents, DashboardToSfmdEvents>> {
+/** A socket on sfmd's dashboard namespace (consoles); sfmpirun follows every rank through one too. */
+export function connect(url: string, token: string, trust: SfmdTrust): Promise<Socket<SfmdToDashboardEvents, DashboardToSfmdEvents>> {
   return new Promise((resolve, reject) => {
     const socket: Socket<SfmdToDashboardEvents, DashboardToSfmdEvents> = io(`${url}${DASHBOARD_NAMESPACE}`, {
       auth: { token },
       transports: ['websocket'],
       reconnection: false,
+      ...sfmdSocketOptions(url, trust),
     });
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (err) => {
       socket.close();
+      const refused = socketCause(err);
+      if (refused) return reject(refused);
       reject(new SfError(/token/.test(err.message) ? 'UNAUTHORIZED' : 'UNAVAILABLE', `cannot attach to sfmd at ${url}: ${err.message}`));
     });
   });
 }
 
-function unwrap<T>(result: Result<T>): T {
+export function unwrap<T>(result: Result<T>): T {
   if (result.ok) return result.value;
   throw new SfError(result.error.code, result.error.message);
 }
 
 export const consoleCommand: Command = {
   name: 'console',
+  args: ['domain'],
   summary: "Follow a domain's serial console and type into it (Ctrl-] to detach).",
   usage: 'sf console CLUSTER:VMID [--once] [--json]',
   description: 'The last 64 KiB of output are replayed first. With --json each chunk is a JSON line {domain, data}.',
@@ -42,7 +48,7 @@ export const consoleCommand: Command = {
     const address = parseDomainRef(args[0]);
     const token = resolveToken(ctx.options, ctx.paths);
     if (!token) throw new SfError('UNAUTHORIZED', `no admin token: pass --token or set SNOWFLOCK_TOKEN`);
-    const socket = await connect(ctx.url, token);
+    const socket = await connect(ctx.url, token, ctx.trust);
     const print = (data: Buffer) => {
       if (ctx.options.json) process.stdout.write(`${JSON.stringify({ domain: args[0], data: data.toString('utf8') })}\n`);
       else process.stdout.write(data);

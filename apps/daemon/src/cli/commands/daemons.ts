@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 import { loadSfldConfig, loadSfmdConfig } from '../../common/config/index.ts';
 import { SfError } from '../../common/errors.ts';
 import { ensureDirs } from '../../common/paths.ts';
+import { sfmdTransport } from '../../common/pinned-tls.ts';
 import { readSecretFile } from '../../common/secret-file.ts';
+import { homeTrust, sfmdScheme } from '../../common/sfmd-trust.ts';
 import type { Command } from '../command.ts';
 import type { CommandContext } from '../context.ts';
 import { daemonStatus, startDaemon, stopDaemon } from '../daemon-control.ts';
@@ -22,8 +24,8 @@ function parsePort(value: string | boolean | undefined): number | undefined {
   return Number(value);
 }
 
-async function getJson(url: string): Promise<unknown> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+async function getJson(url: string, send: typeof fetch = fetch): Promise<unknown> {
+  const res = await send(url, { signal: AbortSignal.timeout(1000) });
   return res.ok ? res.json() : null;
 }
 
@@ -54,6 +56,7 @@ function forwardArgs(ctx: CommandContext, values: Record<string, string | boolea
 
 export const sfmd: Command = {
   name: 'sfmd',
+  args: [['start', 'stop', 'status']],
   classic: 'sfmd',
   summary: 'The master daemon: allocates hosts, keeps the record, serves the API (tRPC + socket.io).',
   usage: 'sfmd start|stop|status [--foreground] [--config FILE] [--port N]',
@@ -73,11 +76,15 @@ export const sfmd: Command = {
       }
       const config = await loadSfmdConfig(configPath); // fail here, with the config's own message
       const port = parsePort(values.port) ?? config.masterListenPort;
+      const url = `${sfmdScheme(config.tls?.enabled ?? true)}://127.0.0.1:${port}`;
       if (values.foreground === true) {
         const { startSfmd } = await import('../../master/main.ts');
         const running = await startSfmd({ home: ctx.paths.home, configPath, port });
         if (running.adminTokenCreated && !process.env.SNOWFLOCK_TOKEN_ANNOUNCED) {
           process.stdout.write(`admin token (shown once; kept in ${ctx.paths.adminToken}): ${running.adminToken}\n`);
+        }
+        if (running.fingerprint && !process.env.SNOWFLOCK_TOKEN_ANNOUNCED) {
+          process.stdout.write(`certificate SHA-256 fingerprint (sflds elsewhere pin it): ${running.fingerprint}\n`);
         }
         return untilSignal(running.stop);
       }
@@ -87,23 +94,27 @@ export const sfmd: Command = {
         {
           id: 'sfmd',
           foregroundArgs: ['sfmd', 'start', '--foreground', ...forwardArgs(ctx, values)],
-          healthUrl: `http://127.0.0.1:${port}/healthz`,
+          healthUrl: `${url}/healthz`,
+          // The pin is read at each try: the sfmd being started writes its fingerprint file before it listens.
+          fetch: (input, init) => sfmdTransport(url, homeTrust(ctx.paths)).fetch(input, init),
           port,
         },
         { ...process.env, SNOWFLOCK_TOKEN_ANNOUNCED: '1' },
       );
       const token = !tokenExisted ? readSecretFile(ctx.paths.adminToken) : null;
-      ctx.out.result(
-        { ...status, url: `http://127.0.0.1:${port}`, adminTokenFile: ctx.paths.adminToken, ...(token ? { adminToken: token } : {}) },
-        () =>
-          [
-            status.alreadyRunning
-              ? `sfmd is already running (pid ${status.pid})`
-              : `sfmd started (pid ${status.pid}), listening on port ${port}`,
-            `  log: ${status.logFile}`,
-            `  admin token: ${ctx.paths.adminToken}`,
-            ...(token ? [`  new admin token (shown once): ${token}`] : []),
-          ].join('\n'),
+      const fingerprint = url.startsWith('https:') ? homeTrust(ctx.paths).fingerprint : null;
+      ctx.out.result({ ...status, url, fingerprint, adminTokenFile: ctx.paths.adminToken, ...(token ? { adminToken: token } : {}) }, () =>
+        [
+          status.alreadyRunning
+            ? `sfmd is already running (pid ${status.pid})`
+            : `sfmd started (pid ${status.pid}), listening on port ${port}`,
+          `  log: ${status.logFile}`,
+          `  admin token: ${ctx.paths.adminToken}`,
+          fingerprint
+            ? `  certificate SHA-256 fingerprint: ${fingerprint} (master_fingerprint in other hosts' sfld.cfg)`
+            : '  plain HTTP (tls = False in sfmd.cfg): traffic to sfmd is not encrypted',
+          ...(token ? [`  new admin token (shown once): ${token}`] : []),
+        ].join('\n'),
       );
       return;
     }
@@ -116,7 +127,7 @@ export const sfmd: Command = {
     }
     if (action === 'status') {
       const status = daemonStatus(ctx.paths, 'sfmd');
-      const health = status.running ? await getJson(`${ctx.url}/healthz`).catch(() => null) : null;
+      const health = status.running ? await getJson(`${ctx.url}/healthz`, ctx.sfmdFetch).catch(() => null) : null;
       ctx.out.result({ ...status, url: ctx.url, health }, () =>
         status.running
           ? `sfmd is running (pid ${status.pid}) at ${ctx.url}${health ? '' : ' but does not answer /healthz'}`
@@ -130,6 +141,7 @@ export const sfmd: Command = {
 
 export const sfld: Command = {
   name: 'sfld',
+  args: [['start', 'stop', 'status']],
   classic: 'sfld',
   summary: 'The local daemon of a host: registers it with sfmd, sends heartbeats and metrics, runs its VMs.',
   usage: 'sfld start|stop|status [--foreground] [--config FILE] [--secret-file FILE] [--port N]',

@@ -4,8 +4,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SfError } from '../../common/errors.ts';
+import { logDestination } from '../../common/logger.ts';
 import { ensureDirs } from '../../common/paths.ts';
 import { DEFAULT_WEB_PORT } from '../../common/ports.ts';
 import type { Command } from '../command.ts';
@@ -19,6 +21,7 @@ function nextBin(): string {
 
 export const web: Command = {
   name: 'web',
+  args: [['start', 'stop', 'status']],
   summary: 'SFDashBoard, the web dashboard: start, stop or show its status.',
   usage: 'sf web start|stop|status [--foreground] [--port N] [--listen ADDR]',
   options: {
@@ -40,11 +43,19 @@ export const web: Command = {
         throw new SfError('UNAVAILABLE', 'the dashboard is not built: run npm run build (or npm start) first');
       }
       if (values.foreground === true) {
+        // Started in the background (sf web start): Next.js's output goes line by line to the rolled log file.
+        const logFile = logDestination();
         const child = spawn(process.execPath, [nextBin(), 'start', '-p', String(port), '-H', listen], {
           cwd: WEB_DIR,
-          stdio: 'inherit',
+          stdio: logFile ? ['ignore', 'pipe', 'pipe'] : 'inherit',
           env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', SNOWFLOCK_SFMD_URL: ctx.url, SNOWFLOCK_HOME: ctx.paths.home },
         });
+        if (logFile) {
+          for (const output of [child.stdout, child.stderr]) {
+            if (output)
+              createInterface({ input: output, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => logFile.write(`${line}\n`));
+          }
+        }
         const forward = (signal: NodeJS.Signals) => child.kill(signal);
         process.on('SIGTERM', forward);
         process.on('SIGINT', forward);

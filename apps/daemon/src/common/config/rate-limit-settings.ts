@@ -3,7 +3,7 @@
 import { integer, nullable, optional, record, type Settings } from './schema.ts';
 
 export interface RateLimits {
-  /** tRPC calls per second with the admin token (the CLI, the dashboard, scripts). */
+  /** tRPC calls per second with one API token (the CLI, the dashboard, scripts); each token has its own. */
   admin: number | null;
   /** tRPC calls per second with one host's secret (its sfld and the guest calls it relays). */
   host: number | null;
@@ -20,7 +20,7 @@ export interface RateLimits {
   /** Events per second on one dashboard socket (console subscriptions and input). */
   dashEvents: number | null;
   /**
-   * Calls in progress at once with the admin token, or from one address without credentials (waits such as
+   * Calls in progress at once with one API token, or from one address without credentials (waits such as
    * join and blocking ticket requests excepted). What keeps each turn of sfmd's event loop short: a rate alone
    * lets hundreds of calls be under way together, each turn then serves a step of every one, and sfmd's
    * answers to everyone else (its health, new connections) wait seconds behind them.

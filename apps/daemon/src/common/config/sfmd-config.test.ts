@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { SfError } from '../errors.ts';
-import { DEFAULT_RATE_LIMITS, loadSfmdConfig, parseSfmdConfig, type SfmdConfig } from './index.ts';
+import { DEFAULT_RATE_LIMITS, DEFAULT_SCHEDULER_SETTINGS, loadSfmdConfig, parseSfmdConfig, type SfmdConfig } from './index.ts';
 
 // As in the SnowFlock 0.2c seed documentation, with RAM written the two usual ways.
 const CLASSIC = `# sfmd.cfg -- SnowFlock master daemon configuration
@@ -58,6 +58,10 @@ test('the classic sfmd.cfg', () => {
     clusterId: 1,
     keepOperations: 10_000,
     rateLimits: DEFAULT_RATE_LIMITS,
+    metrics: 'token',
+    tls: { enabled: true, certFile: null, keyFile: null },
+    allocator: 'default',
+    scheduler: DEFAULT_SCHEDULER_SETTINGS,
   };
   assert.deepEqual(parseSfmdConfig(CLASSIC), expected);
 });
@@ -71,9 +75,13 @@ test('only cluster_hosts is required; the rest has defaults', () => {
     bandwidthCap: 0,
     clusterNetwork: { block: '10.128.0.0/12', prefix: 24 },
     vxlanPort: 4789,
-    clusterId: 1,
+    clusterId: 0, // seed §12: the first cluster is 0
     keepOperations: 10_000,
     rateLimits: DEFAULT_RATE_LIMITS,
+    metrics: 'token',
+    tls: { enabled: true, certFile: null, keyFile: null },
+    allocator: 'default',
+    scheduler: DEFAULT_SCHEDULER_SETTINGS,
   });
 });
 
@@ -97,6 +105,14 @@ test('keep_operations: how many Operation rows sfmd keeps, at least 100', () => 
   bad(`${MINIMAL_HOSTS}keep_operations = 'all'\n`, 2, 'keep_operations', "got 'all'");
   bad(`${MINIMAL_HOSTS}keep_operations = None\n`, 2, 'keep_operations', 'got None');
   bad(`${MINIMAL_HOSTS}keep_operations = True\n`, 2, 'keep_operations', 'got True');
+});
+
+test("metrics: who may read /metrics, the admin token's holder unless set", () => {
+  assert.equal(parseSfmdConfig(MINIMAL_HOSTS).metrics, 'token');
+  assert.equal(parseSfmdConfig(`${MINIMAL_HOSTS}metrics = 'open'\n`).metrics, 'open');
+  assert.equal(parseSfmdConfig(`${MINIMAL_HOSTS}metrics = 'off'\n`).metrics, 'off');
+  bad(`${MINIMAL_HOSTS}metrics = 'public'\n`, 2, 'metrics', "expected 'open' or 'token' or 'off'", "got 'public'");
+  bad(`${MINIMAL_HOSTS}metrics = True\n`, 2, 'metrics', 'got True');
 });
 
 test('unicast mode, None bandwidth cap, IP hosts, tuple pair, and a later first cluster id', () => {
@@ -263,4 +279,14 @@ test('loadSfmdConfig refuses directories, oversized files and invalid UTF-8', as
   const binary = path.join(dir, 'binary.cfg');
   await writeFile(binary, Buffer.from([0x61, 0x20, 0x3d, 0x20, 0xff, 0xfe, 0x0a]));
   await assert.rejects(loadSfmdConfig(binary), (err: SfError) => err.code === 'BAD_CONFIG' && err.message.includes('UTF-8'));
+});
+
+test('tls: HTTPS unless tls = False; tls_cert and tls_key name a pair together or not at all', () => {
+  assert.deepEqual(parseSfmdConfig(`${MINIMAL_HOSTS}\ntls = False\n`).tls, { enabled: false, certFile: null, keyFile: null });
+  assert.deepEqual(parseSfmdConfig(`${MINIMAL_HOSTS}\ntls_cert = '/etc/s.crt'\ntls_key = '/etc/s.key'\n`).tls, {
+    enabled: true,
+    certFile: '/etc/s.crt',
+    keyFile: '/etc/s.key',
+  });
+  assert.throws(() => parseSfmdConfig(`${MINIMAL_HOSTS}\ntls_cert = '/etc/s.crt'\n`), /tls_key: tls_cert and tls_key go together/);
 });

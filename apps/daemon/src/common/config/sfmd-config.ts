@@ -13,7 +13,9 @@ import { hostName, networkAddress } from './net-names.ts';
 import { parsePyLiteralFile } from './pyliteral.ts';
 import { type RateLimits, rateLimitsField } from './rate-limit-settings.ts';
 import { readConfigFile } from './read-config-file.ts';
+import { type AllocatorName, SCHEDULER_FIELDS, type SchedulerSettings, schedulerSettings } from './scheduler-settings.ts';
 import {
+  boolean,
   childAt,
   configError,
   describe,
@@ -62,7 +64,28 @@ export interface SfmdConfig {
   keepOperations: number;
   /** Calls and events per second per caller before RATE_LIMITED (null: no limit). */
   rateLimits: RateLimits;
+  /** Who may read /metrics: anyone ('open'), an API token as a bearer ('token', any role), nobody ('off'). */
+  metrics: MetricsAccess;
+  /**
+   * HTTPS on master_listen_port (true unless sfmd.cfg says `tls = False`), with `tls_cert`/`tls_key` when given,
+   * else the self-signed pair sfmd makes in its data directory at first start.
+   */
+  tls?: TlsSettings;
+  /** Who places clones: Snowflock itself ('default', the absent value) or the site's batch scheduler. */
+  allocator?: AllocatorName;
+  /** Where and how placeholder jobs go when a batch scheduler places clones. */
+  scheduler?: SchedulerSettings;
 }
+
+export interface TlsSettings {
+  enabled: boolean;
+  /** PEM files of a configured certificate (chain) and its key; both or neither. */
+  certFile: string | null;
+  keyFile: string | null;
+}
+
+export const METRICS_ACCESS = ['open', 'token', 'off'] as const;
+export type MetricsAccess = (typeof METRICS_ACCESS)[number];
 
 /** Operation rows kept by default: weeks of ordinary use, a few MiB of SQLite at most. */
 export const DEFAULT_KEEP_OPERATIONS = 10_000;
@@ -119,12 +142,18 @@ const SFMD_FIELDS = {
     DEFAULT_CLUSTER_PREFIX,
   ),
   vxlan_port: optional(port, DEFAULT_VXLAN_PORT),
-  clusterid: optional(nonNegativeInt, 1),
+  // Seed §12: the first cluster is 0 unless sfmd.cfg says otherwise.
+  clusterid: optional(nonNegativeInt, 0),
   keep_operations: optional(
     integer({ min: MIN_KEEP_OPERATIONS, what: `an integer of at least ${MIN_KEEP_OPERATIONS} (how many Operation rows sfmd keeps)` }),
     DEFAULT_KEEP_OPERATIONS,
   ),
   rate_limits: rateLimitsField,
+  metrics: optional(oneOf(METRICS_ACCESS), 'token'),
+  tls: optional(boolean, true),
+  tls_cert: optional(nullable(string({ what: "the path of a PEM certificate file, e.g. '/etc/snowflock/sfmd.crt'" })), null),
+  tls_key: optional(nullable(string({ what: "the path of a PEM key file, e.g. '/etc/snowflock/sfmd.key'" })), null),
+  ...SCHEDULER_FIELDS,
 };
 
 export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig {
@@ -133,6 +162,13 @@ export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig
   const clusterNetwork = { block: s.cluster_network, prefix: s.cluster_prefix };
   const problem = planProblem(clusterNetwork);
   if (problem) throw configError({ file: fileName, line: entries.get(problem.key)?.line ?? null, path: problem.key }, problem.message);
+  if ((s.tls_cert === null) !== (s.tls_key === null)) {
+    const missing = s.tls_cert === null ? 'tls_cert' : 'tls_key';
+    throw configError(
+      { file: fileName, line: entries.get(s.tls_cert === null ? 'tls_key' : 'tls_cert')?.line ?? null, path: missing },
+      'tls_cert and tls_key go together (a certificate and its key): set both, or neither for the self-signed pair sfmd makes',
+    );
+  }
   return {
     masterListenPort: s.master_listen_port,
     clusterHosts: s.cluster_hosts.map((h) => ({
@@ -150,6 +186,14 @@ export function parseSfmdConfig(text: string, fileName = 'sfmd.cfg'): SfmdConfig
     clusterId: s.clusterid,
     keepOperations: s.keep_operations,
     rateLimits: s.rate_limits,
+    metrics: s.metrics,
+    tls: { enabled: s.tls, certFile: s.tls_cert, keyFile: s.tls_key },
+    allocator: s.allocator,
+    scheduler: schedulerSettings(
+      s,
+      s.cluster_hosts.map((h) => h.host.unicast),
+      (key) => ({ file: fileName, line: entries.get(key)?.line ?? null, path: key }),
+    ),
   };
 }
 

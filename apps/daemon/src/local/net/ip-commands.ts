@@ -7,7 +7,7 @@ export interface NetCommands {
   /** Runs `tool args…`; its stdout, or an error carrying the command and its stderr. */
   run(tool: NetTool, args: string[], input?: string): Promise<string>;
   /** As run, but a failure is only reported (for objects that may be gone already). */
-  quiet(tool: NetTool, args: string[]): Promise<boolean>;
+  quiet(tool: NetTool, args: string[], input?: string): Promise<boolean>;
   /** `ip -j …` parsed. */
   json<T>(args: string[]): Promise<T[]>;
 }
@@ -37,8 +37,8 @@ export function netCommands(netns: string | null = null): NetCommands {
     });
   return {
     run: exec,
-    quiet: (tool, args) =>
-      exec(tool, args).then(
+    quiet: (tool, args, input) =>
+      exec(tool, args, input).then(
         () => true,
         () => false,
       ),

@@ -5,7 +5,8 @@ import { lookup } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
 import type { RouterSpec } from '../../common/wire.ts';
 import type { NetCommands } from './ip-commands.ts';
-import { OWNER_ALIAS, routerLegNames } from './names.ts';
+import { routerLegNames } from './names.ts';
+import { addOwnedLink } from './owned-link.ts';
 
 /** The interface of this host's default route (where the router sends outside traffic); null: there is none. */
 export async function defaultRouteInterface(cmd: NetCommands): Promise<string | null> {
@@ -44,8 +45,7 @@ export async function buildRouter(
 ) {
   const leg = routerLegNames(clusterid);
   await cmd.quiet('ip', ['link', 'del', 'dev', leg.port]);
-  await cmd.run('ip', ['link', 'add', 'name', leg.port, 'type', 'veth', 'peer', 'name', leg.gateway]);
-  for (const end of [leg.port, leg.gateway]) await cmd.run('ip', ['link', 'set', 'dev', end, 'alias', OWNER_ALIAS]);
+  await addOwnedLink(cmd, ['link', 'add', 'name', leg.port, 'type', 'veth', 'peer', 'name', leg.gateway], [leg.port, leg.gateway]);
   await cmd.run('ip', ['link', 'set', 'dev', leg.port, 'master', bridge, 'up']);
   await cmd.run('ip', ['addr', 'replace', `${gateway}/${prefixLength}`, 'dev', leg.gateway]);
   await cmd.run('ip', ['link', 'set', 'dev', leg.gateway, 'up']);

@@ -19,6 +19,8 @@ export interface RouterRule {
   gateway: string;
   master: string;
   inboundPorts: number[];
+  /** The guest API's TCP port on the gateway address (sfld.cfg guest_api_port); null: not served. */
+  apiPort?: number | null;
 }
 
 export interface ClusterRules {
@@ -45,6 +47,10 @@ function vmChecks(vm: VmRule): string[] {
 function routerRules(c: ClusterRules, r: RouterRule) {
   const br = q(r.leg);
   const input = [`iifname ${br} ip daddr ${r.gateway} icmp type echo-request accept`];
+  if (r.apiPort) {
+    // The guest API answers this cluster's VMs only: from its own leg, never from another cluster's, the outside or this host.
+    input.push(`iifname ${br} ip daddr ${r.gateway} tcp dport ${r.apiPort} accept`, `ip daddr ${r.gateway} tcp dport ${r.apiPort} drop`);
+  }
   if (r.outside === null) return { sets: [], forward: [], input, prerouting: [], postrouting: [] };
   const out = q(r.outside);
   const set = `wl_${c.clusterid}`;

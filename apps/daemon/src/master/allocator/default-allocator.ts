@@ -1,5 +1,6 @@
-// The default placement policy: one VM at a time onto the least-loaded host that still fits one, ties broken
-// at random, never overcommitting a host's free cpus or RAM. Pure and synchronous over a capacity snapshot.
+// The default placement policy (seed §9): one VM at a time onto the host with the fewest clones (those it runs
+// already plus those placed so far) that still fits one, ties broken at random, never overcommitting a host's
+// free cpus or RAM. Pure and synchronous over a capacity snapshot.
 import type { AllocationRequest, Allocator, HostCapacity, Placement } from './types.ts';
 import { assertUniqueHosts, assertValidRequest } from './validate.ts';
 
@@ -14,7 +15,8 @@ interface Slot {
 function slotOf(h: HostCapacity): Slot {
   const cpus = Number.isNaN(h.cpusFree) ? 0 : Math.floor(h.cpusFree);
   const ram = Number.isNaN(h.ramFree) ? 0 : h.ramFree;
-  return { hostId: h.hostId, cpus, ram, count: 0 };
+  const running = Number.isSafeInteger(h.running) && h.running! > 0 ? h.running! : 0;
+  return { hostId: h.hostId, cpus, ram, count: running };
 }
 
 // Random values of exactly 1 (a broken or hand-written source) must not index past the end.

@@ -4,7 +4,11 @@ import { SfError } from '../../common/errors.ts';
 import { defaultAllocator } from './default-allocator.ts';
 import type { Allocator } from './types.ts';
 
-const allocators = new Map<string, Allocator>([[defaultAllocator.name, defaultAllocator]]);
+// 'slurm' and 'sge' hand clone tickets to the site's batch scheduler (master/scheduler/, started by main.ts);
+// the master VM a cluster starts with is still placed by the default policy on Snowflock's own hosts.
+const batchAllocator = (name: string): Allocator => ({ name, allocate: defaultAllocator.allocate });
+
+const allocators = new Map<string, Allocator>([defaultAllocator, batchAllocator('slurm'), batchAllocator('sge')].map((a) => [a.name, a]));
 
 export function registerAllocator(a: Allocator): void {
   if (!a.name) throw new SfError('INTERNAL', 'an allocator needs a non-empty name before it can be registered');

@@ -8,6 +8,11 @@ export interface HostCapacity {
   cpusFree: number;
   /** bytes */
   ramFree: number;
+  /**
+   * Clones already on the host (running, or reserved by an unused ticket), of every cluster: the balance rule
+   * (seed §9: no host runs more than one clone more than another) counts them. Absent: 0.
+   */
+  running?: number;
 }
 
 /** REQUEST_CLONE_TICKET(nclones, procs, min, block) in allocator units; `block` stays with the caller. */

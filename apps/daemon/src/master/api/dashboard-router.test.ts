@@ -101,14 +101,14 @@ test('merge ends the clones as merged and reports each one; a host that fails is
   );
   assert.equal(view.tickets[0]?.state, 'merged');
   assert.equal(view.tickets[0]?.allocations.length, 3, 'the allocation map stays readable');
-  const op = view.operations.find((o) => o.kind === 'clone.merge' && o.requester === 'admin');
+  const op = view.operations.find((o) => o.kind === 'clone.merge' && o.requester === 'token:admin');
   assert.ok(op, 'the merge is recorded as an operation');
   assert.equal(op.status, 'succeeded');
   assert.equal((op.detail.results as unknown[]).length, 3, 'per-clone results are kept on the operation');
   await assert.rejects(admin.dashboard.merge({ clusterid: 1, ticket }), (e) => sfCode(e) === 'TICKET_STATE');
 });
 
-test('kill stops one clone and refuses the master; shutdown ends the cluster and frees the host', async (t) => {
+test('kill stops one clone and refuses the master; shutdown refuses while a clone is out, force ends the cluster and frees the host', async (t) => {
   const f = await masterFixture(oneHost);
   t.after(() => f.close());
   const { admin } = await clusterWithClones(f, 2);
@@ -120,7 +120,12 @@ test('kill stops one clone and refuses the master; shutdown ends the cluster and
   await assert.rejects(admin.dashboard.kill({ clusterid: 1, vmid: 0 }), (e) => sfCode(e) === 'BAD_INPUT');
   await assert.rejects(admin.dashboard.kill({ clusterid: 1, vmid: 2 }), (e) => sfCode(e) === 'DOMAIN_UNKNOWN');
 
-  const down = await admin.dashboard.shutdown({ clusterid: 1 });
+  // Clone 1 is still out: refused, naming it, unless forced.
+  await assert.rejects(
+    admin.dashboard.shutdown({ clusterid: 1 }),
+    (e) => sfCode(e) === 'TICKET_STATE' && /clones still out: 1:1/.test(String(e)),
+  );
+  const down = await admin.dashboard.shutdown({ clusterid: 1, force: true });
   assert.deepEqual(
     down.results.map((r) => r.vmid),
     [1, 0],
@@ -130,8 +135,8 @@ test('kill stops one clone and refuses the master; shutdown ends the cluster and
   assert.equal(view.state, 'shutdown');
   assert.ok(view.domains.every((d) => !['running', 'booting', 'defined'].includes(d.state)));
   assert.ok((await admin.state.hosts()).every((h) => h.cpusUsed === 0 && h.ramUsed === 0));
-  assert.ok(view.operations.some((o) => o.kind === 'cluster.shutdown' && o.requester === 'admin'));
-  await assert.rejects(admin.dashboard.shutdown({ clusterid: 1 }), (e) => sfCode(e) === 'BAD_INPUT');
+  assert.ok(view.operations.some((o) => o.kind === 'cluster.shutdown' && o.requester === 'token:admin'));
+  await assert.rejects(admin.dashboard.shutdown({ clusterid: 1, force: true }), (e) => sfCode(e) === 'BAD_INPUT');
   await assert.rejects(admin.dashboard.cluster({ clusterid: 7 }), (e) => sfCode(e) === 'CLUSTER_UNKNOWN');
 });
 

@@ -25,15 +25,15 @@ const twoHosts = [
 // Clones run on their master's host until the multi-host data plane exists: fork tests use one host.
 const oneHost = [{ name: 'alpha', cpus: 8, ram: 16 * GiB }];
 
-test('health and whoami answer anyone; whoami tells admin, host and anonymous apart', async (t) => {
+test('health and whoami answer anyone; whoami tells tokens (name and role), hosts and anonymous apart', async (t) => {
   const f = await masterFixture(twoHosts);
   t.after(() => f.close());
   const anon = await f.caller({});
   assert.deepEqual(await anon.health(), { ok: true, version: '0.1.0', hostsOnline: 0 });
   assert.equal((await anon.whoami()).caller, 'anonymous');
-  assert.equal((await (await f.admin()).whoami()).caller, 'admin');
+  assert.deepEqual(await (await f.admin()).whoami(), { caller: 'token', host: null, token: 'admin', role: 'admin' });
   const host = await f.caller({ authorization: `SfHost alpha:${f.hostSecret('alpha')}` });
-  assert.deepEqual(await host.whoami(), { caller: 'host', host: 'alpha' });
+  assert.deepEqual(await host.whoami(), { caller: 'host', host: 'alpha', token: null, role: null });
   const wrong = await f.caller({ authorization: 'SfHost alpha:not-the-secret' });
   assert.equal((await wrong.whoami()).caller, 'anonymous');
 });
@@ -106,6 +106,7 @@ test('seed places a master on an online host, reserves it, and rejects bad confi
         vxlanPort: 4789,
         local: cluster.domains[0]!.host,
         hosts: [cluster.domains[0]!.host],
+        vms: [{ vmid: 0, host: cluster.domains[0]!.host }],
         router: { whitelist: [], bandwidthCapMbit: 0, inboundPorts: [] },
       },
     },
@@ -259,7 +260,9 @@ test('illegal ticket transitions are refused with TICKET_STATE and leave state u
   await f.online('alpha', 'beta');
   const admin = await f.admin();
   await admin.cluster.seed({ config: seedConfig() });
-  const master = await f.admin('1:0');
+  // The guest's own calls, through its host's sfld (a token's refused calls stay in the log: they are an operator's).
+  const masterHost = (await admin.state.domains())[0]!.host;
+  const master = await f.caller({ authorization: `SfHost ${masterHost}:${f.hostSecret(masterHost)}`, 'x-snowflock-domain': '1:0' });
   const a = await master.ticket.request({ nclones: 1 });
   const b = await master.ticket.request({ nclones: 1 });
   await rejectsWith(master.clone.merge({ ticket: a.ticket }), 'TICKET_STATE', /unused/);
@@ -267,7 +270,6 @@ test('illegal ticket transitions are refused with TICKET_STATE and leave state u
   await master.clone.master({ ticket: a.ticket });
   await rejectsWith(master.clone.master({ ticket: a.ticket }), 'TICKET_STATE', /outstanding/);
   await rejectsWith(master.ticket.dispose({ ticket: a.ticket }), 'TICKET_STATE', /merge/);
-  await rejectsWith(master.clone.master({ ticket: b.ticket }), 'TICKET_STATE', /already has clones out/);
   assert.equal((await master.ticket.info({ ticket: b.ticket })).state, 'unused');
   await master.clone.merge({ ticket: a.ticket });
   await rejectsWith(master.clone.master({ ticket: a.ticket }), 'TICKET_STATE', /merged/);
@@ -336,7 +338,7 @@ test('min, block and procs behave as the classic API says', async (t) => {
   await rejectsWith(master.ticket.request({ nclones: 0 }), 'BAD_INPUT');
 });
 
-test('shutdown stops every domain, disposes and merges tickets and frees the hosts', async (t) => {
+test('shutdown --force stops every domain, disposes and merges tickets and frees the hosts', async (t) => {
   const f = await masterFixture(oneHost);
   t.after(() => f.close());
   await f.online('alpha');
@@ -346,7 +348,7 @@ test('shutdown stops every domain, disposes and merges tickets and frees the hos
   const out = await master.ticket.request({ nclones: 2 });
   await master.clone.master({ ticket: out.ticket });
   const spare = await master.ticket.request({ nclones: 1 });
-  const result = await master.cluster.shutdown();
+  const result = await master.cluster.shutdown({ force: true });
   assert.equal(result.state, 'shutdown');
   assert.ok(result.domains.every((d) => d.state === 'stopped'));
   assert.deepEqual(
@@ -364,7 +366,7 @@ test('shutdown stops every domain, disposes and merges tickets and frees the hos
 test('over HTTP, the error table sets the status code', async (t) => {
   const { startMasterServer } = await import('../server.ts');
   const f = await masterFixture(twoHosts);
-  const server = await startMasterServer(f.svc, f.adminToken, 0, '127.0.0.1');
+  const server = await startMasterServer(f.svc, 0, '127.0.0.1');
   t.after(async () => {
     await server.close();
     await f.close();
@@ -385,4 +387,22 @@ test('over HTTP, the error table sets the status code', async (t) => {
     body: JSON.stringify({ config: seedConfig() }),
   });
   assert.equal(seed.status, 409);
+});
+
+test('idle connections are dropped by the clients first: sfmd keeps them open longer than any client agent does', async (t) => {
+  const { startMasterServer } = await import('../server.ts');
+  const { CLIENT_IDLE_SOCKET_MS, PinnedAgent } = await import('../../common/pinned-tls.ts');
+  const f = await masterFixture(twoHosts);
+  const server = await startMasterServer(f.svc, 0, '127.0.0.1');
+  t.after(async () => {
+    await server.close();
+    await f.close();
+  });
+  // Otherwise a call sent on a connection sfmd is closing fails as if sfmd were down (a clone's clone.exit after
+  // a long fork did, now and then, at Node's default 5 s).
+  assert.ok(server.server.keepAliveTimeout > CLIENT_IDLE_SOCKET_MS, `sfmd ${server.server.keepAliveTimeout} ms`);
+  assert.ok(server.server.headersTimeout > server.server.keepAliveTimeout);
+  const agent = new PinnedAgent({ fingerprint: null, source: 'test' });
+  t.after(() => agent.destroy());
+  assert.equal(agent.options.timeout, CLIENT_IDLE_SOCKET_MS, "the agent's idle sockets go after this long");
 });

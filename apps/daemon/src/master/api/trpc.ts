@@ -1,5 +1,6 @@
 // tRPC's foundation for sfmd: the request context (who is calling, for which domain), SfError →
-// tRPC error mapping (the code travels as data.sfCode), and the three kinds of procedure.
+// tRPC error mapping (the code travels as data.sfCode), and the procedure builders, each declaring in its
+// meta the token role it needs: the one place roles are enforced (tokens.ts has the order read < operate < admin).
 import { initTRPC, TRPCError } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import { ZodError } from 'zod';
@@ -14,22 +15,44 @@ import {
   malformedTextPath,
   SfError,
 } from '../../common/errors.ts';
+import { actingFor } from '../acting-for.ts';
 import { findLiveDomain } from '../domains.ts';
+import { LIVE_DOMAIN_STATES } from '../store/states.ts';
 import { isRefusal } from '../guest-refusals.ts';
 import type { MasterServices } from '../services.ts';
+import type { TokenRole } from '../store/states.ts';
+import { roleAtLeast, tokenRegistry } from '../tokens.ts';
 
 /** sfmd's bounds on one HTTP request to /trpc (checked at the edge, in server.ts, before any work). */
 export const MAX_BODY_BYTES = 1 << 20;
 export const MAX_URL_BYTES = 8 << 10;
 export const MAX_BATCH_CALLS = 16;
 
-export type Caller = { kind: 'admin' } | { kind: 'host'; hostId: string; name: string } | { kind: 'anonymous'; reason: string };
+/** A token's caller is known by its name (the operation log's `token:NAME`) and role. */
+export type Caller =
+  | { kind: 'token'; id: string; name: string; role: TokenRole }
+  | { kind: 'host'; hostId: string; name: string }
+  | { kind: 'anonymous'; reason: string };
+
+/** What a procedure declares: the role a token needs to call it ('public': anyone, no token). */
+export interface ProcedureMeta {
+  role?: TokenRole | 'public';
+}
+
+/** The operation log's name for a caller. */
+export function requesterOf(caller: Caller): string {
+  if (caller.kind === 'token') return `token:${caller.name}`;
+  if (caller.kind === 'host') return `host:${caller.name}`;
+  return 'anonymous';
+}
 
 export interface ApiContext {
   svc: MasterServices;
   caller: Caller;
   /** CLUSTER:VMID from the x-snowflock-domain header: whom a guest call acts for. */
   domainHeader: string | null;
+  /** The call came over the cluster network through the router's sfld (x-snowflock-via: cluster-network). */
+  viaClusterNetwork?: boolean;
 }
 
 /** The error table's code for any error tRPC answers with: ours, zod's, or tRPC's own refusals. */
@@ -98,18 +121,21 @@ export function clientMessage(error: TRPCError, path: string | undefined): strin
   }
 }
 
-const t = initTRPC.context<ApiContext>().create({
-  errorFormatter({ shape, error, path }) {
-    const sfCode = sfCodeOf(error);
-    const trpcCode = ERROR_TABLE[sfCode].trpc;
-    return {
-      ...shape,
-      code: TRPC_ERROR_CODES_BY_KEY[trpcCode],
-      message: clientMessage(error, path),
-      data: { ...shape.data, code: trpcCode, httpStatus: httpStatusFor(sfCode), sfCode, stack: undefined },
-    };
-  },
-});
+const t = initTRPC
+  .context<ApiContext>()
+  .meta<ProcedureMeta>()
+  .create({
+    errorFormatter({ shape, error, path }) {
+      const sfCode = sfCodeOf(error);
+      const trpcCode = ERROR_TABLE[sfCode].trpc;
+      return {
+        ...shape,
+        code: TRPC_ERROR_CODES_BY_KEY[trpcCode],
+        message: clientMessage(error, path),
+        data: { ...shape.data, code: trpcCode, httpStatus: httpStatusFor(sfCode), sfCode, stack: undefined },
+      };
+    },
+  });
 
 /** Refuses text that is not well-formed Unicode (lone surrogates) before any procedure sees it. */
 const wellFormedInput = t.middleware(async ({ getRawInput, next }) => {
@@ -133,22 +159,53 @@ const mapErrors = t.middleware(async ({ next }) => {
 export const router = t.router;
 export const publicProcedure = t.procedure.use(mapErrors).use(wellFormedInput);
 
-export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (ctx.caller.kind !== 'admin') {
+/** Health and whoami: anyone may ask. */
+export const openProcedure = publicProcedure.meta({ role: 'public' });
+
+/**
+ * A token caller's right to this call: its role at least the one the procedure declares, and the token still
+ * good now (the edge checked it when the request came; a revoke or an expiry since must not let it through).
+ */
+function requireRole(ctx: ApiContext, needed: TokenRole, path: string): void {
+  if (ctx.caller.kind !== 'token') return;
+  const now = tokenRegistry(ctx.svc).stillValid(ctx.caller.id);
+  if ('reason' in now) throw new SfError('UNAUTHORIZED', `${now.reason}: ask an admin for a new token (sf token create)`);
+  if (!roleAtLeast(now.token.role, needed)) {
     throw new SfError(
-      ctx.caller.kind === 'host' ? 'FORBIDDEN' : 'UNAUTHORIZED',
-      ctx.caller.kind === 'host'
-        ? 'hosts may not call admin procedures'
-        : `this call needs the admin token (${ctx.caller.reason}): pass --token or set SNOWFLOCK_TOKEN; sfmd wrote it to $SNOWFLOCK_HOME/admin.token`,
+      'FORBIDDEN',
+      `${path} needs a token with role ${needed} or above; token '${now.token.name}' has role ${now.token.role}: ask an admin for one (sf token create NAME --role ${needed})`,
     );
   }
+}
+
+/** The role a procedure declared (its builder's, or its own .meta); a procedure without one is refused. */
+function neededRole(meta: ProcedureMeta | undefined, path: string): TokenRole {
+  const role = meta?.role;
+  if (!role || role === 'public') throw new SfError('INTERNAL', `procedure ${path} declares no role`);
+  return role;
+}
+
+/** Calls made with a token only: the role the procedure declares in its meta is the least the token needs. */
+const tokenGuard = t.middleware(({ ctx, meta, path, next }) => {
+  if (ctx.caller.kind === 'host') throw new SfError('FORBIDDEN', `hosts may not call ${path}: it takes an API token`);
+  if (ctx.caller.kind === 'anonymous') {
+    throw new SfError(
+      'UNAUTHORIZED',
+      `${path} needs an API token (${ctx.caller.reason}): pass --token or set SNOWFLOCK_TOKEN; sfmd wrote the admin token to $SNOWFLOCK_HOME/admin.token`,
+    );
+  }
+  requireRole(ctx, neededRole(meta, path), path);
   return next({ ctx });
 });
 
-/**
- * Guest calls act for one domain. An sfld may only act for domains on its own host (the identity it
- * stamps is checked, never trusted); an admin may act for any domain.
- */
+const tokenProcedure = publicProcedure.use(tokenGuard);
+/** Reads: any good token. */
+export const readProcedure = tokenProcedure.meta({ role: 'read' });
+/** Cluster actions (seed, merge, kill, shutdown, console input): operate or admin tokens. */
+export const operateProcedure = tokenProcedure.meta({ role: 'operate' });
+/** Tokens themselves and repairs of the record: admin tokens only. */
+export const adminProcedure = tokenProcedure.meta({ role: 'admin' });
+
 /** Counts (and samples in the log) every guest call refused, whatever refused it. */
 const countRefusals = t.middleware(async ({ ctx, path, next }) => {
   const result = await next();
@@ -159,16 +216,39 @@ const countRefusals = t.middleware(async ({ ctx, path, next }) => {
   return result;
 });
 
-export const domainProcedure = publicProcedure.use(countRefusals).use(async ({ ctx, next }) => {
+/**
+ * Guest calls act for one domain. An sfld may only act for domains on its own host (the identity it
+ * stamps is checked, never trusted) — or, for a call that came over the cluster network, for any VM of a
+ * cluster whose router it runs (the one on its master's host, which maps a VM's source address to its
+ * domain); a token may act for any domain, with the role the procedure declares.
+ */
+const domainProcedure = publicProcedure.use(countRefusals).use(async ({ ctx, meta, path, next }) => {
   if (ctx.caller.kind === 'anonymous') {
-    throw new SfError('UNAUTHORIZED', `guest calls need an sfld's or the admin's credentials (${ctx.caller.reason})`);
+    throw new SfError('UNAUTHORIZED', `guest calls need an sfld's credentials or an API token (${ctx.caller.reason})`);
   }
+  requireRole(ctx, neededRole(meta, path), path);
   if (!ctx.domainHeader) {
     throw new SfError('BAD_INPUT', 'say which domain this call acts for: --domain CLUSTER:VMID (header x-snowflock-domain)');
   }
   const domain = await findLiveDomain(ctx.svc, parseDomainRef(ctx.domainHeader));
-  if (ctx.caller.kind === 'host' && domain.hostId !== ctx.caller.hostId) {
+  if (ctx.caller.kind === 'host' && domain.hostId !== ctx.caller.hostId && !(await routesFor(ctx, ctx.caller.hostId, domain.clusterId))) {
     throw new SfError('FORBIDDEN', `host ${ctx.caller.name} may not act for domain ${ctx.domainHeader}, which runs on ${domain.host.name}`);
   }
-  return next({ ctx: { ...ctx, domain } });
+  // A token acting for the domain is the one the log names; a guest's own call is the domain's.
+  return next({ ctx: { ...ctx, domain: ctx.caller.kind === 'token' ? actingFor(domain, requesterOf(ctx.caller)) : domain } });
 });
+
+/** The calling host runs the cluster's router (its live master is there) and says the call came over that network. */
+async function routesFor(ctx: ApiContext, hostId: string, clusterId: string): Promise<boolean> {
+  if (!ctx.viaClusterNetwork) return false;
+  const master = await ctx.svc.db.domain.findFirst({
+    where: { clusterId, vmid: 0, state: { in: [...LIVE_DOMAIN_STATES] } },
+    select: { hostId: true },
+  });
+  return master?.hostId === hostId;
+}
+
+/** Guest calls that only read (ticket list and info): a read token may make them from outside. */
+export const domainReadProcedure = domainProcedure.meta({ role: 'read' });
+/** Guest calls that change the cluster: from outside, an operate token at least. */
+export const domainOperateProcedure = domainProcedure.meta({ role: 'operate' });

@@ -15,11 +15,13 @@ import {
   HOST_STATES,
   OPERATION_STATUSES,
   TICKET_STATES,
+  TOKEN_ROLES,
   type ClusterState,
   type DomainState,
   type HostState,
   type OperationStatus,
   type TicketState,
+  type TokenRole,
 } from './states.ts';
 
 // Mutual assignability: a value added to either side only makes this `false`, and the line below stops compiling.
@@ -30,7 +32,8 @@ const schemaMatchesStates: [
   Same<$Enums.DomainState, DomainState>,
   Same<$Enums.TicketState, TicketState>,
   Same<$Enums.OperationStatus, OperationStatus>,
-] = [true, true, true, true, true];
+  Same<$Enums.TokenRole, TokenRole>,
+] = [true, true, true, true, true, true];
 
 test("schema.prisma's enums list exactly the states of common/states.ts, in the same order", () => {
   assert.ok(schemaMatchesStates.every(Boolean));
@@ -39,6 +42,7 @@ test("schema.prisma's enums list exactly the states of common/states.ts, in the 
   assert.deepEqual(Object.values($Enums.DomainState), [...DOMAIN_STATES]);
   assert.deepEqual(Object.values($Enums.TicketState), [...TICKET_STATES]);
   assert.deepEqual(Object.values($Enums.OperationStatus), [...OPERATION_STATUSES]);
+  assert.deepEqual(Object.values($Enums.TokenRole), [...TOKEN_ROLES]);
 });
 
 // The client itself refuses the value on read (so sfmd answers INTERNAL with the value and the enum) and on write.

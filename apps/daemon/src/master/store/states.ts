@@ -14,12 +14,14 @@ export {
   OPERATION_STATUSES,
   REPORTED_VM_STATES,
   TICKET_STATES,
+  TOKEN_ROLES,
   type ClusterState,
   type DomainState,
   type HostState,
   type OperationStatus,
   type ReportedVmState,
   type TicketState,
+  type TokenRole,
 } from '../../common/states.ts';
 import type { TicketState } from '../../common/states.ts';
 

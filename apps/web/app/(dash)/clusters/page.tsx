@@ -2,6 +2,7 @@
 import type { Metadata } from 'next';
 import Link from 'next/link';
 import { ClusterList } from '../../../components/clusters/cluster-list.tsx';
+import { OperateOnly } from '../../../components/session.tsx';
 import { ErrorBanner, PageHeading } from '../../../components/ui.tsx';
 import { loadForPage } from '../../../lib/server/page-data.ts';
 
@@ -19,9 +20,11 @@ export default async function ClustersPage() {
         title="Clusters"
         subtitle="Each cluster is a master VM and the clones it made of itself."
         actions={
-          <Link href="/seed" className="button button--primary">
-            Seed a cluster
-          </Link>
+          <OperateOnly>
+            <Link href="/seed" className="button button--primary">
+              Seed a cluster
+            </Link>
+          </OperateOnly>
         }
       />
       {clusters.ok ? (

@@ -1,6 +1,7 @@
 // Seed form: start a new cluster's master VM from an example guest or any guest ELF.
 import type { Metadata } from 'next';
 import { SeedForm } from '../../../components/seed/seed-form.tsx';
+import { OperateOnly } from '../../../components/session.tsx';
 import { ErrorBanner, PageHeading } from '../../../components/ui.tsx';
 import { loadForPage } from '../../../lib/server/page-data.ts';
 
@@ -19,7 +20,16 @@ export default async function SeedPage() {
         subtitle="Boot a master VM. If its guest asks for clones, they appear in the Cluster View as it makes them."
       />
       {loaded.ok ? (
-        <SeedForm initial={loaded.value} />
+        <OperateOnly
+          fallback={
+            <div className="banner banner--warn" role="status" data-testid="read-only">
+              This session&apos;s token has role read: it may look at everything but not seed. Sign in with an operate token (
+              <code>sf token create NAME --role operate</code>) to seed clusters.
+            </div>
+          }
+        >
+          <SeedForm initial={loaded.value} />
+        </OperateOnly>
       ) : (
         <ErrorBanner title="Could not load the guests and hosts." message={loaded.error.message} />
       )}

@@ -1,5 +1,5 @@
-// Sign in and out. POST checks the admin token against sfmd (whoami) and, if sfmd says admin, keeps it
-// in an http-only cookie; DELETE drops the cookie. The token never goes back to the page.
+// Sign in and out. POST checks the token against sfmd (whoami) and, if sfmd takes it (any role: read,
+// operate or admin), keeps it in an http-only cookie; DELETE drops the cookie. The token never goes back to the page.
 import { NextResponse, type NextRequest } from 'next/server';
 import { z } from 'zod';
 import { errorResponse, sameOrigin, sfmdErrorResponse } from '../../../lib/server/api-route.ts';
@@ -8,7 +8,7 @@ import { sfmdClient } from '../../../lib/server/sfmd.ts';
 
 export const dynamic = 'force-dynamic';
 
-const body = z.object({ token: z.string().trim().min(1, 'paste the admin token').max(512, 'that is too long for an admin token') });
+const body = z.object({ token: z.string().trim().min(1, 'paste your token').max(512, 'that is too long for a token') });
 
 export async function POST(req: NextRequest): Promise<NextResponse> {
   if (!sameOrigin(req)) return errorResponse(403, 'FORBIDDEN', 'sign in from the dashboard itself');
@@ -21,11 +21,11 @@ export async function POST(req: NextRequest): Promise<NextResponse> {
   } catch (err) {
     return sfmdErrorResponse(err);
   }
-  if (caller !== 'admin') {
+  if (caller !== 'token') {
     return errorResponse(
       401,
       'UNAUTHORIZED',
-      'sfmd does not accept this token: copy it again from $SNOWFLOCK_HOME/admin.token on the master host',
+      'sfmd does not accept this token (unknown, revoked or expired): use one from sf token create, or the admin token in $SNOWFLOCK_HOME/admin.token on the master host',
     );
   }
   const res = NextResponse.json({ ok: true });

@@ -4,7 +4,9 @@ import Link from 'next/link';
 import { tryParseDomainRef } from '@snowflock/daemon/domain-ref';
 import { ConsoleTerminal } from '../../../components/console/console-terminal.tsx';
 import { EmptyState, ErrorBanner } from '../../../components/ui.tsx';
+import { SessionProvider } from '../../../components/session.tsx';
 import { loadForPage } from '../../../lib/server/page-data.ts';
+import { sessionIdentity } from '../../../lib/server/session.ts';
 
 export const dynamic = 'force-dynamic';
 
@@ -26,6 +28,7 @@ export default async function ConsolePage({ params }: { params: Promise<{ domain
       </main>
     );
   }
+  const session = await sessionIdentity(`/console/${raw}`);
   const domains = await loadForPage(`/console/${raw}`, (c) => c.state.domains.query({ all: true, clusterid: ref.clusterid }));
   const domain = domains.ok ? domains.value.filter((d) => d.vmid === ref.vmid).at(-1) : undefined;
   return (
@@ -38,17 +41,19 @@ export default async function ConsolePage({ params }: { params: Promise<{ domain
           </p>
         </EmptyState>
       ) : (
-        <ConsoleTerminal
-          clusterid={ref.clusterid}
-          vmid={ref.vmid}
-          state={domain?.state ?? null}
-          tall
-          actions={
-            <Link href={`/clusters/${ref.clusterid}`} className="button button--small">
-              Cluster {ref.clusterid}
-            </Link>
-          }
-        />
+        <SessionProvider value={session}>
+          <ConsoleTerminal
+            clusterid={ref.clusterid}
+            vmid={ref.vmid}
+            state={domain?.state ?? null}
+            tall
+            actions={
+              <Link href={`/clusters/${ref.clusterid}`} className="button button--small">
+                Cluster {ref.clusterid}
+              </Link>
+            }
+          />
+        </SessionProvider>
       )}
     </main>
   );

@@ -9,7 +9,8 @@ export const dynamic = 'force-dynamic';
 const action = z.discriminatedUnion('action', [
   z.object({ action: z.literal('merge'), ticket: z.string().uuid().nullable() }),
   z.object({ action: z.literal('kill'), vmid: z.number().int().min(1) }),
-  z.object({ action: z.literal('shutdown') }),
+  // force: stop clones and end tickets too (sfmd refuses a plain shutdown while any are out).
+  z.object({ action: z.literal('shutdown'), force: z.boolean().default(false) }),
 ]);
 
 export async function POST(req: NextRequest, ctx: { params: Promise<{ id: string }> }) {
@@ -23,7 +24,7 @@ export async function POST(req: NextRequest, ctx: { params: Promise<{ id: string
       case 'kill':
         return c.dashboard.kill.mutate({ clusterid, vmid: input.vmid });
       case 'shutdown':
-        return c.dashboard.shutdown.mutate({ clusterid });
+        return c.dashboard.shutdown.mutate({ clusterid, force: input.force });
     }
   });
 }
