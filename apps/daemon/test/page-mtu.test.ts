@@ -17,8 +17,8 @@ async function serveOnce(master: VirtualMachine, iface: string, pageMtu: number 
   try {
     const { memserver, served } = await serveFork(
       snapshot,
-      { mode: 'unicast', interface: iface },
-      { shelf: new DescriptorShelf(), owner: '1:0', descriptorPort: 1, previous: undefined, lossForTest: 0, pageMtu },
+      { mode: 'unicast', interface: iface, handoff: { key: '0123456789abcdef', token: 'ab'.repeat(32) } },
+      { shelf: new DescriptorShelf(), previous: undefined, lossForTest: 0, pageMtu },
     );
     try {
       const clone = await VirtualMachine.createRemoteClone(snapshot.descriptor(), { vmid: 1, server: `127.0.0.1:${served.memserverPort}` });

@@ -58,7 +58,7 @@ export function registration(overrides: Partial<HostRegistration> = {}): HostReg
     kernelRelease: 'test',
     kvm: { available: true, apiVersion: 12, error: null },
     userfaultfd: { available: true, features: ['MISSING_SHMEM'], error: null },
-    localListenPort: 0,
+    localListenPort: 7001,
     pid: process.pid,
     domains: [],
     ended: [],
@@ -195,13 +195,7 @@ export class RecordingHostLinks implements HostLinks {
         descriptorBytes: 8192,
         fromShells: 0,
         served: (payload as HostCommandMap['domain:fork'][0]).serve
-          ? {
-              snapshotId: '00000000000000aa',
-              descriptorToken: 'ab'.repeat(32),
-              descriptorPort: 7001,
-              memserverPort: 40000,
-              group: '239.1.2.3:40000',
-            }
+          ? { snapshotId: '00000000000000aa', memserverPort: 40000, group: '239.1.2.3:40000' }
           : null,
       },
       'domain:input': { accepted: 0 },

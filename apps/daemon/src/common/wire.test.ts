@@ -25,9 +25,7 @@ const remoteSpec = {
   clusterid: 1,
   ticket: 't'.repeat(36),
   nclones: 2,
-  descriptor: { host: 'alpha', port: 7001, snapshotId: '00000000000000aa', token: 'ab'.repeat(32) },
-  server: 'alpha:40000',
-  group: '239.1.2.3:40000',
+  descriptor: { host: 'alpha', port: 7001, key: '00000000000000aa', token: 'ab'.repeat(32) },
   interface: 'beta',
   clones: [{ vmid: 2 }],
 };
@@ -59,8 +57,12 @@ test('a malformed command is refused with BAD_INPUT naming the field', () => {
     refusedNaming('descriptor.token', 'domain:clone-remote'),
   );
   assert.throws(
-    () => parseHostCommand('domain:clone-remote', { ...remoteSpec, group: '10.0.0.1:40000' }),
-    refusedNaming('group', 'domain:clone-remote'),
+    () => parseHostCommand('domain:clone-remote', { ...remoteSpec, descriptor: { ...remoteSpec.descriptor, key: '../etc/passwd' } }),
+    refusedNaming('descriptor.key', 'domain:clone-remote'),
+  );
+  assert.throws(
+    () => parseHostCommand('domain:fork', { ...forkSpec, serve: { mode: 'unicast', interface: 'a' } }),
+    refusedNaming('serve.handoff', 'domain:fork'),
   );
   assert.throws(
     () => parseHostCommand('domain:clone-remote', { ...remoteSpec, clones: [] }),

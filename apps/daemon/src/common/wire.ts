@@ -25,6 +25,12 @@ const consoleBytes = bytes.refine((data) => data.length <= 65536, 'at most 64 Ki
 const hostOrAddress = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name or IPv4 address');
 const ticketId = z.string().min(1).max(36);
 const nclones = z.number().int().min(1).max(256);
+const multicastGroup = z.string().regex(/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/, "group must be a multicast 'a.b.c.d:port'");
+/** A fork's descriptor hand-off, named by sfmd: targets ask the master's sfld for `key` showing `token`. */
+const handoffSchema = z.object({
+  key: z.string().regex(/^[0-9a-f]{16}$/, 'a hand-off key is 16 hex digits'),
+  token: z.string().regex(/^[0-9a-f]{64}$/, 'a descriptor token is 64 hex digits'),
+});
 const count = z.number().min(0).finite();
 
 export const reportedVmStateSchema = z.enum(REPORTED_VM_STATES);
@@ -239,6 +245,8 @@ export const forkNetworkSchema = z.object({
   mode: z.enum(['multicast', 'unicast']),
   /** This host's name or address on the page network (cluster_hosts' multicast name; resolved by the sfld). */
   interface: hostOrAddress,
+  /** Where the targets, asked at the same time as this host, wait for the descriptor. */
+  handoff: handoffSchema,
 });
 export type ForkNetwork = z.infer<typeof forkNetworkSchema>;
 
@@ -270,27 +278,20 @@ export const domainForkSpecSchema = domainAddressSchema.extend({
 export type DomainForkSpec = z.infer<typeof domainForkSpecSchema>;
 
 /**
- * Clones of a VM forked on another host (DESIGN §4.4 step 3): made here from the fork's descriptor (fetched
- * over TCP from the master host's sfld), their pages fetched from the memserver at `server` through this
- * host's mirror; in multicast mode replies arrive on `group`, joined on `interface`.
+ * Clones of a VM forked on another host (DESIGN §4.4 step 3), asked while the master's host forks: made here from the
+ * fork's descriptor, which the master host's sfld hands over (its local HTTP port) once the fork is served, with the
+ * memserver's port and group; pages come from that memserver through this host's mirror (multicast: replies on the
+ * group, joined on `interface`).
  */
 export const domainRemoteCloneSpecSchema = z.object({
   clusterid: domainAddressSchema.shape.clusterid,
   ticket: ticketId,
   nclones,
-  descriptor: z.object({
+  /** The master's host (its unicast name from sfmd.cfg, resolved by the sfld), its sfld's port, the hand-off. */
+  descriptor: handoffSchema.extend({
     host: hostOrAddress,
     port: z.number().int().min(1).max(65535),
-    snapshotId: z.string().regex(/^[0-9a-f]{16}$/, 'a snapshot id is 16 hex digits'),
-    token: z.string().regex(/^[0-9a-f]{64}$/, 'a descriptor token is 64 hex digits'),
   }),
-  /** 'host:port' of the memserver (the master host's unicast name from sfmd.cfg; resolved by the sfld). */
-  server: z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, "server must be 'host:port'"),
-  /** The snapshot's multicast group 'a.b.c.d:port'; null: replies come by unicast. */
-  group: z
-    .string()
-    .regex(/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/, "group must be a multicast 'a.b.c.d:port'")
-    .nullable(),
   /** This host's name or address on the page network. */
   interface: hostOrAddress,
   clones: clonesSchema.min(1),
@@ -303,13 +304,11 @@ export const cloneOutcomeSchema = z.object({ vmid: z.number().int().min(0), ok: 
 export type CloneOutcome = z.infer<typeof cloneOutcomeSchema>;
 
 export const servedForkSchema = z.object({
-  snapshotId: z.string(),
-  /** Shown to fetch the descriptor from this sfld (it carries the snapshot's page key). */
-  descriptorToken: z.string(),
-  descriptorPort: z.number().int().min(0).max(65535),
-  memserverPort: z.number().int().min(0).max(65535),
+  snapshotId: z.string().regex(/^[0-9a-f]{16}$/, 'a snapshot id is 16 hex digits'),
+  /** The memserver's port on the master's host (its address is the host's unicast name). */
+  memserverPort: z.number().int().min(1).max(65535),
   /** Multicast mode: the group replies go to, 'a.b.c.d:port'; null in unicast mode. */
-  group: z.string().nullable(),
+  group: multicastGroup.nullable(),
 });
 export type ServedFork = z.infer<typeof servedForkSchema>;
 
@@ -330,9 +329,10 @@ export const forkTimingSchema = z.object({
 export type ForkTiming = z.infer<typeof forkTimingSchema>;
 
 /**
- * Where a host's time went making a fork's clones from its descriptor, in ms, each stage after the one before: the
- * descriptor fetched from the master's sfld (names resolved first), the ticket's shells taken, the clones' taps
- * made (all at once), the clones made and started in parallel.
+ * Where a host's time went making a fork's clones, in ms from the clone request's arrival: the hand-off answered
+ * (descriptorMs: the master's fork captured and served, names resolved first), while it waited the ticket's shells
+ * taken (shellsMs) and the clones' taps made, all at once (netMs); then the clones made and started in parallel
+ * (clonesMs, from the later of the three).
  */
 export const remoteCloneTimingSchema = z.object({
   descriptorMs: z.number().min(0),

@@ -2,6 +2,7 @@
 // clones from its snapshot, keeps each one's console replay, routes its guest API calls to sfmd as
 // that domain, and reports its state changes.
 import { stat } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import {
   finalVmStates,
   inspectDescriptor,
@@ -26,7 +27,7 @@ import type {
   DomainStateReport,
 } from '../common/events.ts';
 import { messageOf, SfError } from '../common/errors.ts';
-import { stopwatch } from '../common/stopwatch.ts';
+import { roundMs, stopwatch } from '../common/stopwatch.ts';
 import type { ReportedVmState } from '../common/states.ts';
 import type { ClusterNetSpec, HostCommandPayload, HostCommandValue, VmNet, VmPlacement } from '../common/wire.ts';
 import type { Logger } from '../common/logger.ts';
@@ -41,7 +42,8 @@ import {
   type GuestCallLimits,
 } from './guest-call-limit.ts';
 import { CloneShells, type CloneShape } from './clone-shells.ts';
-import { fetchDescriptor, type DescriptorShelf } from './descriptor-shelf.ts';
+import { fetchHandoff } from './descriptor-fetch.ts';
+import type { DescriptorShelf } from './descriptor-shelf.ts';
 import { diskFiguresOf, nicFiguresOf } from './domain-figures.ts';
 import { checkDiskImage } from '../common/config/index.ts';
 import { pageLossForTest, resolveIPv4, serveFork } from './fork-serving.ts';
@@ -54,9 +56,8 @@ export interface DomainManagerHooks {
   clientFor(domain: DomainAddress): { client: SfmdClient; url: string };
   reportState(report: DomainStateReport): void;
   console(chunk: ConsoleChunk): void;
-  /** Descriptors of forks served to other hosts, fetched through this sfld's local HTTP port. */
+  /** Descriptors of forks served to other hosts, handed over through this sfld's local HTTP port. */
   shelf: DescriptorShelf;
-  descriptorPort(): number;
   /** This host's cluster networks; null: VMs get no NIC (sfld.cfg cluster_network = False). */
   networks?: ClusterNetworks | null;
   /** Where VMs' disk overlays go (swept at sfld start); absent: a VM with a disk cannot be booted here. */
@@ -321,6 +322,18 @@ export class DomainManager {
    * answer, then lets them all run. A clone that cannot be created is reported, not fatal to the rest.
    */
   async fork(spec: DomainForkSpec): Promise<DomainForkResult> {
+    // The targets asked for the descriptor when this command was sent: they wait for it, or learn why it failed.
+    const handoff = spec.serve?.handoff;
+    if (handoff) this.hooks.shelf.expect(handoff.key, handoff.token, key(spec));
+    try {
+      return await this.#fork(spec);
+    } catch (err) {
+      if (handoff) this.hooks.shelf.refuse(handoff.key, `the fork of ${key(spec)} failed: ${messageOf(err)}`);
+      throw err;
+    }
+  }
+
+  async #fork(spec: DomainForkSpec): Promise<DomainForkResult> {
     const master = this.#get(spec);
     for (const c of spec.clones) {
       if (this.#domains.has(key({ clusterid: spec.clusterid, vmid: c.vmid }))) {
@@ -388,6 +401,28 @@ export class DomainManager {
     }
     const snapshotMs = watch.lap();
     try {
+      // Clones on other hosts fetch their pages from here: serve the snapshot while the master lives. First, so the
+      // targets waiting for the descriptor make their clones while this host makes its fresh ones.
+      let served: DomainForkResult['served'] = null;
+      if (spec.serve) {
+        // Not serving fails only the clones on other hosts (sfmd records why); those here already run.
+        try {
+          const fork = await serveFork(snapshot, spec.serve, {
+            shelf: this.hooks.shelf,
+            previous: master.lastServer,
+            lossForTest: this.#lossForTest,
+            pageMtu: this.hooks.pageMtu ?? null,
+          });
+          master.memservers.push(fork.memserver);
+          master.served.set(fork.memserver, { ticket: spec.ticket, snapshotId: fork.served.snapshotId });
+          master.lastServer = fork.memserver;
+          served = fork.served;
+        } catch (err) {
+          this.log.error({ domain: key(spec), err: messageOf(err) }, 'cannot serve the fork to other hosts');
+          this.hooks.shelf.refuse(spec.serve.handoff.key, `${key(spec)}'s host could not serve the fork: ${messageOf(err)}`);
+        }
+      }
+      const serveMs = watch.lap();
       const outcomes = new Map<number, CloneOutcome>();
       for (const [i, p] of fast.entries()) {
         const domain = adopted[i]!;
@@ -437,28 +472,7 @@ export class DomainManager {
       const started = spec.clones.map((c) => outcomes.get(c.vmid)!);
       const fromShells = fast.filter((_, i) => errors[i] === null).length;
       const startMs = watch.lap();
-      // Clones on other hosts fetch their pages from here: serve the snapshot while the master lives.
-      let served: DomainForkResult['served'] = null;
-      if (spec.serve) {
-        // Not serving fails only the clones on other hosts (sfmd records why); those here already run.
-        try {
-          const fork = await serveFork(snapshot, spec.serve, {
-            shelf: this.hooks.shelf,
-            owner: key(spec),
-            descriptorPort: this.hooks.descriptorPort(),
-            previous: master.lastServer,
-            lossForTest: this.#lossForTest,
-            pageMtu: this.hooks.pageMtu ?? null,
-          });
-          master.memservers.push(fork.memserver);
-          master.served.set(fork.memserver, { ticket: spec.ticket, snapshotId: fork.served.snapshotId });
-          master.lastServer = fork.memserver;
-          served = fork.served;
-        } catch (err) {
-          this.log.error({ domain: key(spec), err: messageOf(err) }, 'cannot serve the fork to other hosts');
-        }
-      }
-      const timing = { networkMs, snapshotMs, shellsMs, createMs, startMs, serveMs: watch.lap() };
+      const timing = { networkMs, snapshotMs, shellsMs, serveMs, createMs, startMs };
       this.log.info(
         {
           domain: key(spec),
@@ -486,33 +500,50 @@ export class DomainManager {
   }
 
   /**
-   * Clones of a VM forked on another host (DESIGN §4.4 step 3): the descriptor comes over TCP from the
-   * master host's sfld, pages from its memserver through this host's mirror (multicast: on the group).
+   * Clones of a VM forked on another host (DESIGN §4.4 step 3), asked while that host forks: the descriptor is
+   * handed over by the master host's sfld once the fork is served (requested at once, so no control hop follows
+   * the capture), while this host takes the ticket's shells and makes the taps; pages come from the master
+   * host's memserver through this host's mirror (multicast: on the group).
    */
   async cloneRemote(spec: DomainRemoteCloneSpec): Promise<HostCommandValue<'domain:clone-remote'>> {
-    let descriptor: Buffer, server: string, iface: string;
-    const watch = stopwatch();
-    try {
-      const [masterAddress, serverAddress] = await Promise.all([
-        resolveIPv4(spec.descriptor.host, "the master's host"),
-        resolveIPv4(spec.server.slice(0, spec.server.lastIndexOf(':')), "the memserver's host"),
-      ]);
-      iface = await resolveIPv4(spec.interface, "this host's page-network name");
-      server = `${serverAddress}:${spec.server.slice(spec.server.lastIndexOf(':') + 1)}`;
-      descriptor = await fetchDescriptor(spec.descriptor, masterAddress);
-    } catch (err) {
-      const error = messageOf(err);
-      return { clones: spec.clones.map((c) => ({ vmid: c.vmid, ok: false, error })) };
-    }
-    const descriptorMs = watch.lap();
-    // Shells prepared here when the ticket was granted (ticket:shells) save each clone its VM's making.
-    const shells = await this.#shells.take(spec.ticket, spec.clones.length);
-    this.#preparedNets.delete(spec.ticket); // the taps made at the grant are these clones' now
-    const shellsMs = watch.lap();
+    const since = (t: number) => roundMs(performance.now() - t);
+    const t0 = performance.now();
     const fresh = spec.clones.filter((c) => !this.#domains.has(key({ clusterid: spec.clusterid, vmid: c.vmid })));
-    const taps = await this.#attachNets(spec.clusterid, fresh, spec.cluster);
+    const timing = { descriptorMs: 0, shellsMs: 0, netMs: 0, clonesMs: 0 };
+    const [got, shells, taps] = await Promise.all([
+      (async () => {
+        try {
+          const [masterAddress, iface] = await Promise.all([
+            resolveIPv4(spec.descriptor.host, "the master's host"),
+            resolveIPv4(spec.interface, "this host's page-network name"),
+          ]);
+          const handoff = await fetchHandoff(spec.descriptor, masterAddress);
+          return { handoff, server: `${masterAddress}:${handoff.memserverPort}`, iface, error: null };
+        } catch (err) {
+          return { handoff: null, server: '', iface: '', error: messageOf(err) };
+        } finally {
+          timing.descriptorMs = since(t0);
+        }
+      })(),
+      // Shells prepared here when the ticket was granted (ticket:shells) save each clone its VM's making.
+      this.#shells.take(spec.ticket, spec.clones.length).finally(() => {
+        timing.shellsMs = since(t0);
+      }),
+      this.#attachNets(spec.clusterid, fresh, spec.cluster).finally(() => {
+        timing.netMs = since(t0);
+      }),
+    ]);
+    this.#preparedNets.delete(spec.ticket); // the taps made at the grant are these clones' now
+    const ready = performance.now();
+    if (!got.handoff) {
+      // No fork to clone (it failed, or its host is unreachable): what was prepared for it goes.
+      await Promise.all(shells.map((shell) => shell.destroy()));
+      for (const [i, c] of fresh.entries()) if (!(taps[i] instanceof Error)) this.#detachNet({ clusterid: spec.clusterid, vmid: c.vmid });
+      return { clones: spec.clones.map((c) => ({ vmid: c.vmid, ok: false, error: got.error })), timing };
+    }
+    const { descriptor, group } = got.handoff;
+    const { server, iface } = got;
     const tapOf = new Map(fresh.map((c, i) => [c.vmid, taps[i]!]));
-    const netMs = watch.lap();
     let fromShells = 0;
     const results = await Promise.all(
       spec.clones.map(async ({ vmid, net, vcpus }, i) => {
@@ -533,7 +564,7 @@ export class DomainManager {
             ...(vcpus !== undefined ? { vcpus } : {}),
             server,
             bind: '0.0.0.0:0',
-            group: spec.group,
+            group,
             interface: iface,
             ...(this.#lossForTest > 0 ? { dropForTest: this.#lossForTest } : {}),
             ...(this.hooks.pageLivenessMs !== undefined ? { pageLivenessMs: this.hooks.pageLivenessMs } : {}),
@@ -556,19 +587,17 @@ export class DomainManager {
           this.#detachNet(address);
           return { vmid, ok: false, error: `clone ${key(address)} could not be made from ${server}: ${messageOf(err)}` };
         }
-        this.#adopt(vm, address, null).remoteSnapshot = spec.descriptor.snapshotId;
+        this.#adopt(vm, address, null).remoteSnapshot = got.handoff.snapshotId;
         return this.#start(address);
       }),
     );
-    // Where this host's time went: the descriptor (names resolved, fetched from the master's sfld), the shells,
-    // the clones' taps (all at once), and the clones made and started in parallel.
-    const timing = { descriptorMs, shellsMs, netMs, clonesMs: watch.lap() };
+    timing.clonesMs = since(ready); // where the rest of this host's time went (remoteCloneTimingSchema)
     this.log.info(
       {
         cluster: spec.clusterid,
         ticket: spec.ticket,
         server,
-        group: spec.group,
+        group,
         clones: results.filter((r) => r.ok).length,
         fromShells,
         timing,

@@ -42,9 +42,6 @@ export function datagramForMtu(pageMtu: number | 'auto' | null | undefined): num
 
 export interface ServeOptions {
   shelf: DescriptorShelf;
-  /** The master domain ('clusterid:vmid'): its descriptors go when it ends. */
-  owner: string;
-  descriptorPort: number;
   /** The master's previous memserver: the pages its clones wanted are streamed to the new ones first. */
   previous: Memserver | undefined;
   lossForTest: number;
@@ -52,7 +49,10 @@ export interface ServeOptions {
   pageMtu?: number | 'auto' | null;
 }
 
-/** Serves `snapshot` to clones on other hosts; the memserver is the caller's to stop. */
+/**
+ * Serves `snapshot` to clones on other hosts, and hands its descriptor to the targets waiting for
+ * `network.handoff` (the shelf expects it since the fork command arrived). The memserver is the caller's to stop.
+ */
 export async function serveFork(
   snapshot: VmSnapshot,
   network: ForkNetwork,
@@ -68,17 +68,7 @@ export async function serveFork(
     workingSet: options.previous?.workingSet() ?? null,
     ...(options.lossForTest > 0 ? { lossForTest: options.lossForTest } : {}),
   });
-  const descriptor = snapshot.descriptor();
-  const snapshotId = snapshot.id;
-  const descriptorToken = options.shelf.offer(snapshotId, descriptor, options.owner);
-  return {
-    memserver,
-    served: {
-      snapshotId,
-      descriptorToken,
-      descriptorPort: options.descriptorPort,
-      memserverPort: Number(memserver.endpoint.split(':').at(-1)),
-      group: memserver.group,
-    },
-  };
+  const served = { snapshotId: snapshot.id, memserverPort: Number(memserver.endpoint.split(':').at(-1)), group: memserver.group };
+  options.shelf.offer(network.handoff.key, { descriptor: snapshot.descriptor(), ...served });
+  return { memserver, served };
 }

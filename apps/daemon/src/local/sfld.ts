@@ -180,7 +180,7 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
               guestCalls: domainFigures?.guestCalls ?? null,
               guestApi: guestApi ? { port: guestApi.port, clusters: guestApi.clusters() } : null,
             }
-          : { ok: false, error: 'sfld serves /healthz, /metrics and /descriptors/<snapshot id> (with its token)' },
+          : { ok: false, error: 'sfld serves /healthz, /metrics and /handoffs/<key> (with its token)' },
       ),
     );
   });
@@ -217,7 +217,6 @@ export async function startSfld(options: SfldOptions = {}): Promise<RunningSfld>
       reportState: (report) => socket.emit('domain:state', report),
       console: (chunk) => socket.emit('domain:console', chunk),
       shelf,
-      descriptorPort: () => localPort,
       networks,
       overlayDir,
       pageMtu: config.pageMtu,

@@ -44,13 +44,17 @@ test('shutdown destroys the VMs that exist; clones that never ran need no comman
     sentRemote.flatMap((s) => (s.payload as { clones: { vmid: number }[] }).clones.map((c) => c.vmid)),
     remote.map((d) => d.vmid),
   );
-  // The master's sfld served the fork (multicast, the default); targets learn where the descriptor and pages are.
+  // The master's sfld served the fork (multicast, the default) under a hand-off sfmd named; the targets, asked at
+  // the same time, wait for the descriptor there (the sfld's registered local port), each on its page network.
   const fork = f.links.sent.find((s) => s.command === 'domain:fork')!;
-  assert.deepEqual((fork.payload as DomainForkSpec).serve, { mode: 'multicast', interface: home });
+  const serve = (fork.payload as DomainForkSpec).serve!;
+  assert.deepEqual([serve.mode, serve.interface], ['multicast', home]);
+  assert.match(serve.handoff.key, /^[0-9a-f]{16}$/);
+  assert.match(serve.handoff.token, /^[0-9a-f]{64}$/);
   for (const s of sentRemote) {
     const spec = s.payload as DomainRemoteCloneSpec;
-    assert.deepEqual(spec.descriptor, { host: home, port: 7001, snapshotId: '00000000000000aa', token: 'ab'.repeat(32) });
-    assert.deepEqual([spec.server, spec.group, spec.interface], [`${home}:40000`, '239.1.2.3:40000', s.host]);
+    assert.deepEqual(spec.descriptor, { host: home, port: 7001, ...serve.handoff });
+    assert.equal(spec.interface, s.host);
   }
   f.links.sent.length = 0;
   await master.cluster.shutdown({ force: true });

@@ -163,6 +163,48 @@ test("an sfld's fork timings, when it sends them, are kept in the operation's de
   assert.deepEqual(detail.stages.remoteHostMs, {}, 'no other host was asked');
 });
 
+test('a fork that fails while the other hosts wait for its descriptor crashes every clone; what they made anyway is destroyed', async (t) => {
+  const f = await masterFixture(twoHosts);
+  t.after(() => f.close());
+  const { admin, master, ticket, masterHost, otherHost } = await twoHostTicket(f, 4);
+  // The other host's answer comes only after the fork's failure (it waited on the master's sfld, which said why).
+  let answerRemote: () => void = () => {};
+  const remoteAnswered = new Promise<void>((resolve) => {
+    answerRemote = resolve;
+  });
+  const answer = f.links.command.bind(f.links);
+  f.links.command = (async (host: string, command: string, payload: unknown) => {
+    if (command === 'domain:fork') {
+      f.links.sent.push({ host, command, payload });
+      throw new SfError('HOST_LOST', `host ${host}'s sfld disconnected before it answered domain:fork`);
+    }
+    const value = await answer(host, command as 'domain:clone-remote', payload as never);
+    if (command === 'domain:clone-remote') await remoteAnswered;
+    return value;
+  }) as typeof f.links.command;
+  await assert.rejects(master.clone.master({ ticket: ticket.ticket }), /^TRPCError: the fork of 1:0 failed: .*disconnected.*sfmerge/);
+  const rows = await f.svc.db.domain.findMany({ where: { ticketId: ticket.ticket }, include: { host: true } });
+  assert.equal(rows.length, 4);
+  for (const d of rows) assert.deepEqual([d.state, d.endReason?.startsWith('the fork of 1:0 failed')], ['crashed', true], d.host.name);
+  // Both hosts were asked at once: the fork, and the other host's clones waiting for it.
+  assert.deepEqual(
+    f.links.sent.filter((s) => s.command === 'domain:fork' || s.command === 'domain:clone-remote').map((s) => [s.host, s.command]),
+    [
+      [masterHost, 'domain:fork'],
+      [otherHost, 'domain:clone-remote'],
+    ],
+  );
+  const destroyedOn = (host: string) => f.links.sent.filter((s) => s.command === 'domain:destroy' && s.host === host).length;
+  assert.deepEqual([destroyedOn(masterHost), destroyedOn(otherHost)], [2, 0]);
+  // The other host answers late (here as if it had made its clones): they are destroyed, and stay crashed.
+  answerRemote();
+  for (let i = 0; i < 100 && destroyedOn(otherHost) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(destroyedOn(otherHost), 2);
+  for (const d of await f.svc.db.domain.findMany({ where: { ticketId: ticket.ticket } })) assert.equal(d.state, 'crashed');
+  const [op] = await admin.operations.list({ kind: 'clone.master' });
+  assert.equal(op?.status, 'failed');
+});
+
 test("a host that cannot make its clones: they are crashed with its reason, the master's own run, and the leftovers are destroyed after the record", async (t) => {
   const f = await masterFixture(twoHosts);
   t.after(() => f.close());

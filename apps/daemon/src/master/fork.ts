@@ -1,13 +1,14 @@
 // The data-plane half of clone.master (DESIGN §4.4 steps 2-4): the master's sfld freezes the master and
-// starts the clones placed on its host; clones placed elsewhere are made by their hosts' sflds from the
-// fork's descriptor (fetched from the master's sfld), with pages from the master host's memserver over
-// mcdist (sfmd.cfg network_mode). Each clone record follows what really happened.
-// The record costs two transactions: clones.ts's before the fork command, setStates' after the answers.
+// starts the clones placed on its host; clones placed elsewhere are made by their hosts' sflds, asked at the
+// same moment: each waits on the master's sfld for the fork's descriptor (a hand-off sfmd names), then takes
+// pages from the master host's memserver over mcdist (sfmd.cfg network_mode). Each clone record follows what
+// really happened. The record costs two transactions: clones.ts's before the commands, setStates' after the answers.
 // Boundary: sfmd decides which clones exist (clones.ts); the sflds do the work.
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { messageOf, SfError } from '../common/errors.ts';
 import { roundMs, type Stopwatch } from '../common/stopwatch.ts';
-import type { CloneOutcome, HostCommandMap } from '../common/events.ts';
+import type { CloneOutcome } from '../common/events.ts';
 import type { RemoteCloneTiming } from '../common/wire.ts';
 import { clusterNetSpec, tellClusterHosts, vmNet } from './cluster-net.ts';
 import { setStates, type StateChange } from './domain-lifecycle.ts';
@@ -33,9 +34,10 @@ export interface CloneRecord {
  * Where a clone.master's time went, in ms, each stage after the one before (the operation's detail, for
  * bench/cluster): txMs from the call's arrival to the commit of its one transaction (the operation row
  * before it; ticket, allocations, clone rows and other tickets' clones in it); sendMs until the fork command
- * went to the master's sfld; forkMs until that sfld answered (capture and its local clones started: its own
- * split is the detail's forkTiming); remoteMs until the last other host answered (0 with none; each host's
- * own in remoteHostMs); recordMs the clones' outcomes written; totalMs from arrival to outcomes written.
+ * went to the master's sfld (the other hosts' commands go with it); forkMs until that sfld answered (capture and
+ * its local clones started: its own split is the detail's forkTiming); remoteMs from then until the last other
+ * host answered (about 0 with none or when they finished first; each host's own time since the commands went, in
+ * remoteHostMs); recordMs the clones' outcomes written; totalMs from arrival to outcomes written.
  */
 export interface CloneStages {
   txMs: number;
@@ -115,30 +117,41 @@ interface RemoteResult {
   hostTiming: Record<string, RemoteCloneTiming>;
 }
 
-/** Has each other host make its clones from the served fork (all at once); records nothing itself. */
+/** Where the master host's sfld hands over the fork's descriptor: its host, its local port (from its registration). */
+interface HandoffPlace {
+  host: string;
+  port: number;
+  key: string;
+  token: string;
+}
+
+/** The master host's sfld's local HTTP port, as it registered it; null when it never said (no remote clones then). */
+function sfldPort(host: { capabilities: string }): number | null {
+  try {
+    const port = (JSON.parse(host.capabilities) as { localListenPort?: unknown }).localListenPort;
+    return Number.isInteger(port) && (port as number) > 0 && (port as number) <= 65535 ? (port as number) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Has each other host make its clones of the fork being captured (all at once, while the master's sfld forks): each
+ * waits for the hand-off, then makes its clones. Records nothing itself.
+ */
 async function cloneRemote(
   svc: MasterServices,
   master: LiveDomain,
   ticketId: string,
   nclones: number,
   remote: CloneRecord[],
-  served: NonNullable<HostCommandMap['domain:fork'][1]['served']>,
+  descriptor: HandoffPlace,
   placement: { vmid: number; host: string }[],
 ): Promise<RemoteResult> {
   const clusterid = master.cluster.clusterid;
   const out: RemoteResult = { changes: [], started: 0, failed: [], hostMs: {}, fromShells: 0, hostTiming: {} };
-  // Each target sfld fetches the descriptor from the master's sfld (TCP) and pages from its memserver.
-  const descriptor = {
-    host: master.host.unicast,
-    port: served.descriptorPort,
-    snapshotId: served.snapshotId,
-    token: served.descriptorToken,
-  };
-  const server = `${master.host.unicast}:${served.memserverPort}`;
-  const byHost = new Map<string, CloneRecord[]>();
-  for (const c of remote) byHost.set(c.host.name, [...(byHost.get(c.host.name) ?? []), c]);
   await Promise.all(
-    [...byHost.entries()].map(async ([host, mine]) => {
+    groupByHost(remote).map(async ([host, mine]) => {
       const sent = performance.now();
       try {
         const made = await svc.links.command(host, 'domain:clone-remote', {
@@ -146,8 +159,6 @@ async function cloneRemote(
           ticket: ticketId,
           nclones,
           descriptor,
-          server,
-          group: served.group,
           interface: mine[0]!.host.multicast,
           clones: mine.map((c) => withNet(svc, clusterid, c)),
           cluster: clusterNetSpec(svc, clusterid, mine[0]!.host.multicast, placement, null),
@@ -164,6 +175,12 @@ async function cloneRemote(
     }),
   );
   return out;
+}
+
+function groupByHost(clones: CloneRecord[]): [string, CloneRecord[]][] {
+  const byHost = new Map<string, CloneRecord[]>();
+  for (const c of clones) byHost.set(c.host.name, [...(byHost.get(c.host.name) ?? []), c]);
+  return [...byHost.entries()];
 }
 
 function withNet(svc: MasterServices, clusterid: number, c: CloneRecord) {
@@ -190,36 +207,57 @@ export async function forkClones(
   const remote = clones.filter((c) => c.hostId !== master.hostId);
   const placement = [master, ...others, ...clones].map((d) => ({ vmid: d.vmid, host: d.host.multicast }));
   const seed = JSON.parse(master.cluster.seedConfig) as SeedConfig;
+  const port = sfldPort(master.host);
+  // The hand-off's names: a key the targets ask for, a token only they and the master's sfld learn.
+  const handoff =
+    remote.length > 0 && port !== null ? { key: randomBytes(8).toString('hex'), token: randomBytes(32).toString('hex') } : null;
   const spec = {
     clusterid,
     vmid: master.vmid,
     ticket: ticketId,
     nclones: clones.length,
     clones: local.map((c) => withNet(svc, clusterid, c)),
-    serve: remote.length > 0 ? { mode: svc.config.networkMode, interface: master.host.multicast } : null,
+    serve: handoff ? { mode: svc.config.networkMode, interface: master.host.multicast, handoff } : null,
     cluster: clusterNetSpec(svc, clusterid, master.host.multicast, placement, { inboundPorts: seed.inboundPorts ?? [] }),
   };
   const sendMs = watch.lap();
-  let result: HostCommandMap['domain:fork'][1];
-  try {
-    result = await svc.links.command(master.host.name, 'domain:fork', spec);
-  } catch (err) {
+  // The fork and the other hosts' clones at once: they wait on the master's sfld for the descriptor.
+  const forking = svc.links.command(master.host.name, 'domain:fork', spec).then(
+    (value) => ({ value, forkMs: watch.lap() }),
+    (err: unknown) => ({ err }),
+  );
+  const farAway: Promise<RemoteResult> =
+    handoff && port !== null
+      ? cloneRemote(svc, master, ticketId, clones.length, remote, { host: master.host.unicast, port, ...handoff }, placement)
+      : Promise.resolve({
+          changes: crashChanges(remote, `${master.host.name}'s sfld never said its local port: restart it (sfld restart) and fork again`),
+          started: 0,
+          failed: [],
+          hostMs: {},
+          fromShells: 0,
+          hostTiming: {},
+        });
+  const forked = await forking;
+  if ('err' in forked) {
+    const err = forked.err;
     const reason = `the fork of ${clusterid}:${master.vmid} failed: ${messageOf(err)}`;
     await setStates(svc, crashChanges(clones, reason));
     await destroyLeftovers(svc, master.host.name, clusterid, local);
+    // The other hosts learn of it from the master's sfld (or give up waiting); a clone one made anyway (the fork
+    // was served, its answer lost) goes when its host says so.
+    void farAway.then((far) => {
+      const made = new Set(far.changes.filter((c) => c.state === 'running').map((c) => c.id));
+      return Promise.all(
+        groupByHost(remote.filter((c) => made.has(c.id))).map(([host, mine]) => destroyLeftovers(svc, host, clusterid, mine)),
+      );
+    });
     throw err instanceof SfError ? new SfError(err.code, `${reason}; merge the ticket (sfmerge) and try again`) : err;
   }
-  const forkMs = watch.lap();
-
+  const { value: result, forkMs } = forked;
   const changes = outcomeChanges(local, result.clones, `${master.host.name} did not report this clone`);
   const served = result.served;
-  let far: RemoteResult = { changes: [], started: 0, failed: [], hostMs: {}, fromShells: 0, hostTiming: {} };
-  if (remote.length > 0 && !served) {
-    changes.push(...crashChanges(remote, `${master.host.name} did not serve the fork's memory to other hosts`));
-  } else if (remote.length > 0 && served) {
-    far = await cloneRemote(svc, master, ticketId, clones.length, remote, served, placement);
-    changes.push(...far.changes);
-  }
+  const far = await farAway;
+  changes.push(...far.changes);
   const remoteMs = watch.lap();
   // Local and remote outcomes in one transaction; the clones of hosts that failed are destroyed after it.
   await setStates(svc, changes);
