@@ -34,13 +34,16 @@ std::vector<uint8_t> read_region(Vm& vm) {
   return v;
 }
 
-size_t open_fds() {
+size_t dir_entries(const char* path) {
   size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
+  DIR* d = ::opendir(path);
   while (d != nullptr && ::readdir(d) != nullptr) ++n;
   if (d != nullptr) ::closedir(d);
   return n;
 }
+
+size_t open_fds() { return dir_entries("/proc/self/fd"); }
+size_t threads() { return dir_entries("/proc/self/task"); }
 
 std::string expected_forkcount_line() {
   uint64_t acc = 0;
@@ -268,6 +271,33 @@ TEST(Fork, AShellMadeBeforeTheForkBecomesTheClone) {
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message.find("shape"), std::string::npos) << refused.message;
   EXPECT_EQ(wrong.value()->state(), VmState::destroyed);
+}
+
+// A shell's vCPU threads are made with it, parked: a clone made in it starts them (checked above); a shell
+// destroyed unused, or refused for its shape, takes them away, and its fds.
+TEST(Fork, AnUnusedShellTakesItsParkedVcpuThreadsAway) {
+  SF_REQUIRE_KVM();
+  CloneShape shape;
+  shape.ram_bytes = 64ull << 20;
+  shape.vcpus = 3;
+  {
+    // Warm-up: whatever the process makes once, on its first VM, is in the baseline.
+    Harness hw;
+    auto warm = Vm::create_clone_shell(shape, hw.callbacks());
+    ASSERT_TRUE(warm.ok()) << warm.status().message;
+  }
+  const size_t fds = open_fds();
+  const size_t before = threads();
+  {
+    Harness h;
+    auto shell = Vm::create_clone_shell(shape, h.callbacks());
+    ASSERT_TRUE(shell.ok()) << shell.status().message;
+    EXPECT_GE(threads(), before + 3) << "three vCPU threads wait in the shell";
+    shell.value()->destroy();
+    EXPECT_EQ(shell.value()->state(), VmState::destroyed);
+  }
+  EXPECT_EQ(threads(), before);
+  EXPECT_EQ(open_fds(), fds);
 }
 
 TEST(Fork, CloneOutlivesItsParentAndFdsReturnToBaseline) {

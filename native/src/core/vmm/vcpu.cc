@@ -69,9 +69,49 @@ Status Vcpu::make_runnable() {
 }
 
 Status Vcpu::start(VcpuHost& host) {
+  if (gate_) {
+    {
+      std::lock_guard lock(gate_->mu);
+      if (gate_->state != Gate::State::parked) return Status::Error(EINVAL, "vCPU " + std::to_string(id_) + " started twice");
+      gate_->state = Gate::State::go;
+    }
+    gate_->cv.notify_one();
+    return Status::Ok();
+  }
   char name[16];
   std::snprintf(name, sizeof name, "sf-vcpu%u", id_);
   return thread_.start([this, &host] { loop(host); }, name, Thread::Signals::kick, static_cast<const void*>(&host));
+}
+
+Status Vcpu::prestart(VcpuHost& host) {
+  if (gate_ || thread_.started()) return Status::Error(EINVAL, "vCPU " + std::to_string(id_) + " has a thread already");
+  gate_ = std::make_unique<Gate>();
+  char name[16];
+  std::snprintf(name, sizeof name, "sf-vcpu%u", id_);
+  Gate* gate = gate_.get();
+  Status s = thread_.start(
+      [this, &host, gate] {
+        {
+          std::unique_lock lock(gate->mu);
+          gate->cv.wait(lock, [gate] { return gate->state != Gate::State::parked; });
+          if (gate->state == Gate::State::away) return;
+        }
+        loop(host);
+      },
+      name, Thread::Signals::kick, static_cast<const void*>(&host));
+  if (!s.ok()) gate_.reset();
+  return s;
+}
+
+void Vcpu::join() {
+  if (gate_) {
+    {
+      std::lock_guard lock(gate_->mu);
+      if (gate_->state == Gate::State::parked) gate_->state = Gate::State::away;
+    }
+    gate_->cv.notify_one();
+  }
+  thread_.join();
 }
 
 std::string Vcpu::where() const {

@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 
@@ -61,9 +63,12 @@ class Vcpu {
   // they are runnable already, and this is a harmless no-op).
   Status make_runnable();
   // Starts the run-loop thread (its current_thread_owner() is &host). The VM must have called
-  // RunControl::attach for this vCPU.
+  // RunControl::attach for this vCPU. After prestart() it only lets the parked thread go.
   Status start(VcpuHost& host);
-  void join() { thread_.join(); }
+  // Starts the run-loop thread parked before its first KVM_RUN (a clone shell's, made ahead of the fork,
+  // so the clone does not pay for a thread's creation); start() lets it go, join() sends it away unused.
+  Status prestart(VcpuHost& host);
+  void join();
 
   uint32_t id() const { return id_; }
   int fd() const { return fd_.get(); }
@@ -97,6 +102,13 @@ class Vcpu {
   UniqueFd fd_;
   Mapping run_map_;
   bool sync_regs_;
+  // Where a prestarted thread waits for start() (let go) or join() (sent away); null when not prestarted.
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    enum class State { parked, go, away } state = State::parked;
+  };
+  std::unique_ptr<Gate> gate_;
   Thread thread_;  // last: joined (by ~Vcpu) before the fd and mapping go away
   VcpuCounters counters_;
 

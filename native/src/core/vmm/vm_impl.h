@@ -46,6 +46,8 @@ class Vm::Impl final : public VcpuHost, public HypercallEnv {
   // fork (KVM VM, RAM registered as a memslot, vCPUs); attach() later makes it the clone.
   // memtap_ready: the shell's userfaultfd and memtap thread are made now too (a shell for this host's forks).
   Status init_shell(bool memtap_ready);
+  // A shell's vCPU threads, parked until the clone starts them (Vcpu::prestart).
+  Status prestart_vcpus();
   Status attach(const Descriptor& d, const Snapshot& snapshot, uint32_t vmid, const CloneOptions& options);
   Status attach_remote(const Descriptor& d, std::shared_ptr<memory::PageSource> source, uint32_t vmid,
                        const CloneOptions& options);
