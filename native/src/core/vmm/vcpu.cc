@@ -72,7 +72,8 @@ Status Vcpu::start(VcpuHost& host) {
   if (gate_) {
     {
       std::lock_guard lock(gate_->mu);
-      if (gate_->state != Gate::State::parked) return Status::Error(EINVAL, "vCPU " + std::to_string(id_) + " started twice");
+      if (gate_->state != Gate::State::parked)
+        return Status::Error(EINVAL, "vCPU " + std::to_string(id_) + " started twice");
       gate_->state = Gate::State::go;
     }
     gate_->cv.notify_one();
