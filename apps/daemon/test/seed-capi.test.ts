@@ -3,6 +3,7 @@
 // builds and runs; and clones the host makes with sfclone --domain each see their own vmid inside the guest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { json, runBin, runSf, waitUntil } from './cli-runner.ts';
@@ -26,7 +27,19 @@ test('a program written from section 6 alone builds with sf guest build and runs
   const elf = path.join(c.home, 'seedapi.elf');
   await guestBuild(c.env, elf, SEEDAPI_SOURCE);
   const { clusterid } = await c.seed(elf);
-  const master = await domainEnded(c.env, `${clusterid}:0`, 90_000);
+  const master = await domainEnded(c.env, `${clusterid}:0`, 90_000).catch(async (err: Error) => {
+    // Where it stopped is in its console and the record: say both.
+    const rows = (await domains(c.env)).map((d) => `${d.domain} ${d.state} ${d.ticket ?? ''} ${d.endReason ?? ''}`);
+    const logs = readdirSync(path.join(c.home, 'logs')).map((f) => {
+      const lines = readFileSync(path.join(c.home, 'logs', f), 'utf8')
+        .trimEnd()
+        .split('\n');
+      return `--- ${f} (last 40 lines)\n${lines.slice(-40).join('\n')}`;
+    });
+    throw new Error(
+      `${err.message}; the master's console:\n${await c.consoleText(`${clusterid}:0`)}\ndomains:\n${rows.join('\n')}\n${logs.join('\n')}`,
+    );
+  });
   const text = await c.consoleText(`${clusterid}:0`);
   const lines = text.split(/\r?\n/);
   const has = (re: RegExp) =>
