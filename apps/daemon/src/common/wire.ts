@@ -410,7 +410,8 @@ export const hostCommandSchemas = {
       ticket: ticketId,
       memoryMiB: memoryMiBSchema,
       vcpus: vcpusSchema,
-      count: z.number().int().min(1).max(VM_LIMITS.maxClonesPerTicket),
+      /** This host's share of the ticket's clones; 0 for the master's host without one (its network is still told). */
+      count: z.number().int().min(0).max(VM_LIMITS.maxClonesPerTicket),
       /** Shells for the master's own host (its forks: becomeClone/forkInto); absent or true: for a remote fork. */
       remote: z.boolean().optional(),
       /** The clones' places on their cluster's network (absent without one): their taps are made now too. */

@@ -95,3 +95,21 @@ test("what was prepared with a ticket's shells is released with them, never when
   await settle(shells, f.live, 2); // the fork's two
   assert.deepEqual(released.sort(), ['disposed', 'evicted', 'expired', 'late']);
 });
+
+test("sfmd's share for this host bounds the shells the guest's reply started, whichever comes first; a share of 0 makes none", async () => {
+  const f = fakeFactory();
+  const shells = new CloneShells(log, 60_000, f.make);
+  // The guest's reply counts all 6 clones of the ticket; sfmd says 2 are placed here.
+  shells.afterGuestCall(call(SfHypercall.TICKET_REQUEST), ok({ ticket: 'a', count: 6 }), shape);
+  shells.prepare('a', shape, 2, true);
+  const taken = await shells.take('a', 6);
+  assert.equal(taken.length, 2);
+  await settle(shells, f.live, 2);
+  // sfmd's word first: the guest's reply changes nothing, and a share of 0 means no shell at all.
+  shells.prepare('b', shape, 0, true);
+  shells.afterGuestCall(call(SfHypercall.TICKET_REQUEST), ok({ ticket: 'b', count: 4 }), shape);
+  shells.prepare('c', shape, 1, true);
+  shells.afterGuestCall(call(SfHypercall.TICKET_REQUEST), ok({ ticket: 'c', count: 4 }), shape);
+  assert.deepEqual([(await shells.take('b', 4)).length, (await shells.take('c', 4)).length], [0, 1]);
+  assert.ok(f.made() <= 2 + 1 + 1, `made ${f.made()}: at most one beyond the share before sfmd's word stopped it`);
+});

@@ -72,9 +72,21 @@ export class CloneShells {
     }
   }
 
-  /** Starts preparing `count` shells for `ticket` in the background; failures only mean no shells. */
-  prepare(ticket: string, shape: CloneShape, count: number): void {
-    if (this.#byTicket.has(ticket) || count < 1) return;
+  /**
+   * Starts preparing `count` shells for `ticket` in the background; failures only mean no shells. `exact`: sfmd's
+   * count of this host's share (ticket:shells), which also bounds what the guest's reply started (that counts every
+   * clone of the ticket, wherever placed), and a share of 0 means none.
+   */
+  prepare(ticket: string, shape: CloneShape, count: number, exact = false): void {
+    const known = this.#byTicket.get(ticket);
+    if (known) {
+      if (exact && count < known.wanted.n) {
+        known.wanted.n = count; // the making stops there; take() destroys any made beyond it
+        known.count = Math.min(known.count, count);
+      }
+      return;
+    }
+    if (count < 1 && !exact) return;
     const n = Math.min(count, MAX_SHELLS_PER_TICKET, this.maxShells);
     let held = this.count;
     for (const [oldest, entry] of this.#byTicket) {

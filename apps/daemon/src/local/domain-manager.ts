@@ -706,14 +706,19 @@ export class DomainManager {
    * and their taps on the cluster's network (building it here if needed), so that the fork finds both ready.
    */
   prepareShells(spec: HostCommandPayload<'ticket:shells'>): HostCommandValue<'ticket:shells'> {
-    this.#shells.prepare(spec.ticket, { memoryMiB: spec.memoryMiB, vcpus: spec.vcpus, remote: spec.remote ?? true }, spec.count);
+    this.#shells.prepare(spec.ticket, { memoryMiB: spec.memoryMiB, vcpus: spec.vcpus, remote: spec.remote ?? true }, spec.count, true);
     const { net } = spec;
     const networks = this.hooks.networks;
     if (net && networks) {
       const vmids = net.clones.map((c) => c.vmid).filter((vmid) => !this.#domains.has(key({ clusterid: net.clusterid, vmid })));
       this.#preparedNets.set(spec.ticket, { clusterid: net.clusterid, vmids });
       const wanted = net.clones.filter((c) => vmids.includes(c.vmid));
-      networks.attachMany(net.clusterid, wanted, net.cluster).catch((err: unknown) => {
+      // No clone here (the master's host, its clones all elsewhere): only the forwarding entries the fork will need.
+      const preparing =
+        wanted.length > 0
+          ? networks.attachMany(net.clusterid, wanted, net.cluster)
+          : networks.setHosts(net.clusterid, net.cluster.hosts, net.cluster.vms);
+      preparing.catch((err: unknown) => {
         // The fork makes them then (and says why if it cannot).
         this.#preparedNets.delete(spec.ticket);
         this.log.warn(

@@ -23,13 +23,17 @@ function shares(granted: GrantedTicket): Map<string, number[]> {
 }
 
 /**
- * Tells every host of a granted ticket to prepare shells of the master's shape for its clones (the master's own
- * host: for forks there, the others: for remote ones), and their taps on the cluster's network (the network the
- * fork will find, from the master and this ticket's clones; the fork's own placement then adds what changed).
+ * Tells every host of a granted ticket, and the master's, to prepare shells of the master's shape for its clones (the
+ * master's own host: for forks there, the others: for remote ones), and their taps on the cluster's network (the
+ * network the fork will find, from the master and this ticket's clones; the fork's own placement then adds what changed).
  */
 export function prepareTicketShells(svc: MasterServices, master: LiveDomain, granted: GrantedTicket): void {
   const byHost = shares(granted);
   if (byHost.size === 0) return;
+  // The master's host hears too, even with no clone of its own: its sfld bounds the shells it started from the
+  // guest's reply (which counts every clone) to its share, and writes the cluster's new forwarding entries now
+  // rather than in the fork.
+  if (!byHost.has(master.host.name)) byHost.set(master.host.name, []);
   void (async () => {
     const hosts = await svc.db.host.findMany({ where: { name: { in: [...byHost.keys()] } }, select: { name: true, multicast: true } });
     const multicast = new Map(hosts.map((h) => [h.name, h.multicast]));
