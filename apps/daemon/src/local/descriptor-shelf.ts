@@ -1,8 +1,6 @@
-// Descriptor hand-off between sflds (DESIGN §4.4 step 3): sfmd names a fork's hand-off (a key and a token) when it
-// sends the fork, and sends the clone requests to the target sflds at the same time. Each target asks the master's
-// sfld for the key at once (TCP, its local HTTP port); the request waits until the fork is captured and served,
-// then carries the descriptor and where its pages are served. No control hop between capture and the targets.
-// Boundary: storage, the HTTP handler and the fetching client; what a descriptor means is native code's.
+// Descriptor hand-off between sflds (DESIGN §4.4 step 3), the master host's side: a target asks for a fork's
+// hand-off key (sfmd named it, and sent the clone request with the fork) and is held until the fork is served.
+// Boundary: storage and the HTTP handler; descriptor-fetch.ts is the target's side, native code says what a descriptor means.
 import { timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import type { ServedFork } from '../common/wire.ts';
