@@ -12,6 +12,7 @@ import type { CloneOutcome } from '../common/events.ts';
 import type { RemoteCloneTiming } from '../common/wire.ts';
 import { clusterNetSpec, tellClusterHosts, vmNet } from './cluster-net.ts';
 import { setStates, type StateChange } from './domain-lifecycle.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS } from './host-links.ts';
 import type { SeedConfig } from './seed-config.ts';
 import type { LiveDomain } from './domains.ts';
 import type { OperationHandle } from './operations.ts';
@@ -154,15 +155,21 @@ async function cloneRemote(
     groupByHost(remote).map(async ([host, mine]) => {
       const sent = performance.now();
       try {
-        const made = await svc.links.command(host, 'domain:clone-remote', {
-          clusterid,
-          ticket: ticketId,
-          nclones,
-          descriptor,
-          interface: mine[0]!.host.multicast,
-          clones: mine.map((c) => withNet(svc, clusterid, c)),
-          cluster: clusterNetSpec(svc, clusterid, mine[0]!.host.multicast, placement, null),
-        });
+        const made = await svc.links.command(
+          host,
+          'domain:clone-remote',
+          {
+            clusterid,
+            ticket: ticketId,
+            nclones,
+            descriptor,
+            interface: mine[0]!.host.multicast,
+            clones: mine.map((c) => withNet(svc, clusterid, c)),
+            cluster: clusterNetSpec(svc, clusterid, mine[0]!.host.multicast, placement, null),
+          },
+          // Its wait for the fork (as long as sfmd waits for the fork itself), then the time to make its clones.
+          2 * DEFAULT_COMMAND_TIMEOUT_MS,
+        );
         out.started += made.clones.filter((c) => c.ok).length;
         out.fromShells += made.fromShells ?? 0;
         if (made.timing) out.hostTiming[host] = made.timing;
