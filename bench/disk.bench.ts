@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { runSf } from '../apps/daemon/test/cli-runner.ts';
 import { consoleText, domainEnded, domains } from '../apps/daemon/test/cluster-driver.ts';
 import type { MemserverStats } from '../native/lib/addon.ts';
-import { joinReply, SfHypercall, SfStatus, VirtualMachine, type GuestCall, type GuestReply } from '../native/lib/index.ts';
+import { exitOrJoinReply, SfHypercall, VirtualMachine, type GuestCall, type GuestReply } from '../native/lib/index.ts';
 import { cannotBuildNetwork, hostsDown, hostsUp } from '../scripts/hosts.mjs';
 import { hostTuning } from './host-tuning.ts';
 
@@ -107,14 +107,8 @@ async function oneClone(image: string, overlayDir: string): Promise<string> {
           await clone.resume();
           return { status: 0, vmid: 0, count: 1, ticket };
         }
-        case SfHypercall.CLONE_EXIT:
-          exits.set(vmid, call.request.status);
-          return { status: 0 };
-        case SfHypercall.CLONE_JOIN:
-          await cloneEnded;
-          return joinReply(1, exits);
         default:
-          return { status: -SfStatus.ENOSYS };
+          return exitOrJoinReply(call, vmid, 1, exits, () => cloneEnded);
       }
     };
   try {

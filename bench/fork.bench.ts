@@ -6,9 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
   allowShmemHugePages,
-  joinReply,
+  exitOrJoinReply,
   SfHypercall,
-  SfStatus,
   VirtualMachine,
   type GuestCall,
   type GuestReply,
@@ -157,14 +156,8 @@ async function forkRun(o: ForkRunOptions): Promise<ForkRun> {
           run.hostCreateMs = t2 - t1;
           return { status: 0, vmid: 0, count: n, ticket };
         }
-        case SfHypercall.CLONE_EXIT:
-          exits.set(vmid, call.request.status);
-          return { status: 0 };
-        case SfHypercall.CLONE_JOIN:
-          await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
-          return joinReply(n, exits);
         default:
-          return { status: -SfStatus.ENOSYS };
+          return exitOrJoinReply(call, vmid, n, exits, () => Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p)));
       }
     };
   try {

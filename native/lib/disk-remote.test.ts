@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { inspectDescriptor } from './fork.ts';
 import { SfHypercall, SfStatus } from './guest-abi.ts';
-import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
+import { exitOrJoinReply, joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
 import { skipUnlessKvm } from './kvm-test-skip.ts';
 import { remoteSourceStats, startMemserver, type Memserver, type MemserverOptions } from './memserver.ts';
 import { VirtualMachine } from './vm.ts';
@@ -122,14 +122,8 @@ async function remoteDisktouch(
           await Promise.all(clones.map((c) => c.resume()));
           return { status: 0, vmid: 0, count: n, ticket: 'disk' };
         }
-        case SfHypercall.CLONE_EXIT:
-          exits.set(vmid, call.request.status);
-          return { status: 0 };
-        case SfHypercall.CLONE_JOIN:
-          await Promise.all(ended);
-          return joinReply(n, exits);
         default:
-          return { status: -SfStatus.ENOSYS };
+          return exitOrJoinReply(call, vmid, n, exits, () => Promise.all(ended));
       }
     };
   master.onGuestCall = handler(0);

@@ -11,8 +11,8 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { sweepOverlays } from './disk-options.ts';
-import { SfHypercall, SfStatus } from './guest-abi.ts';
-import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
+import { SfHypercall } from './guest-abi.ts';
+import { exitOrJoinReply, type GuestCall, type GuestReply } from './guest-call.ts';
 import { skipUnlessKvm } from './kvm-test-skip.ts';
 import { VirtualMachine } from './vm.ts';
 
@@ -131,14 +131,8 @@ async function forkedDisktouch(n: number, image: string, dir: string, lazy: bool
           await Promise.all([...vms.entries()].filter(([id]) => id > 0).map(([, c]) => c.resume()));
           return { status: 0, vmid: 0, count: n, ticket: 't' };
         }
-        case SfHypercall.CLONE_EXIT:
-          exits.set(vmid, call.request.status);
-          return { status: 0 };
-        case SfHypercall.CLONE_JOIN:
-          await Promise.all(ended);
-          return joinReply(n, exits);
         default:
-          return { status: -SfStatus.ENOSYS };
+          return exitOrJoinReply(call, vmid, n, exits, () => Promise.all(ended));
       }
     };
   master.onGuestCall = handler(0);

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { inspectDescriptor, type VmSnapshot } from './fork.ts';
-import { SfHypercall, SfStatus } from './guest-abi.ts';
-import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
+import { SfHypercall } from './guest-abi.ts';
+import { exitOrJoinReply, type GuestCall, type GuestReply } from './guest-call.ts';
 import { skipUnlessKvm } from './kvm-test-skip.ts';
 import { VirtualMachine } from './vm.ts';
 
@@ -80,14 +80,8 @@ async function runForked(n: number, lazy: boolean, args = '', image = memtouch, 
           await Promise.all(cluster.clones.map((c) => c.resume()));
           return { status: 0, vmid: 0, count: n, ticket: 'ticket-1' };
         }
-        case SfHypercall.CLONE_EXIT:
-          exits.set(vmid, call.request.status);
-          return { status: 0 };
-        case SfHypercall.CLONE_JOIN:
-          await Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p));
-          return joinReply(n, exits);
         default:
-          return { status: -SfStatus.ENOSYS };
+          return exitOrJoinReply(call, vmid, n, exits, () => Promise.all([...ended.entries()].filter(([id]) => id > 0).map(([, p]) => p)));
       }
     };
   master.onGuestCall = handler(0);

@@ -230,3 +230,26 @@ export function joinReply(n: number, exits: ReadonlyMap<number, number>): GuestR
     })),
   };
 }
+
+/**
+ * The rest of a cluster run without sfmd (tests, benchmarks), once a handler has answered its own calls: IC_EXIT's
+ * status kept in `exits` under `vmid`, IC_JOIN answered (joinReply) once `clonesEnded` resolves, anything else ENOSYS.
+ */
+export async function exitOrJoinReply(
+  call: GuestCall,
+  vmid: number,
+  n: number,
+  exits: Map<number, number>,
+  clonesEnded: () => Promise<unknown>,
+): Promise<GuestReply> {
+  switch (call.nr) {
+    case SfHypercall.CLONE_EXIT:
+      exits.set(vmid, call.request.status);
+      return { status: 0 };
+    case SfHypercall.CLONE_JOIN:
+      await clonesEnded();
+      return joinReply(n, exits);
+    default:
+      return { status: -SfStatus.ENOSYS };
+  }
+}

@@ -18,7 +18,7 @@ export { VmError, vmErrorCodes, vmErrorCodeFor, makeVmErrorFromStatus } from './
 export type { NativeOperation, VmErrorCode, VmErrorOptions } from './errors.ts';
 export { SfAbi, SfExitHow, SfHypercall, SfStatus } from './guest-abi.ts';
 export type { SfHypercallName, SfHypercallNumber, SfStatusName } from './guest-abi.ts';
-export { joinReply, normalizeGuestReply } from './guest-call.ts';
+export { exitOrJoinReply, joinReply, normalizeGuestReply } from './guest-call.ts';
 export type {
   GuestCall,
   GuestCallHandler,

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { startMemserver, type Memserver, type MemserverOptions } from './memserver.ts';
 import { SfHypercall, SfStatus } from './guest-abi.ts';
-import { joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
+import { exitOrJoinReply, joinReply, type GuestCall, type GuestReply } from './guest-call.ts';
 import { skipUnlessKvm } from './kvm-test-skip.ts';
 import { VirtualMachine, type CloneMemtapStats } from './vm.ts';
 
@@ -79,14 +79,8 @@ async function remoteForkbench(
           }
           return { status: 0, vmid: 0, count: n, ticket: 'remote' };
         }
-        case SfHypercall.CLONE_EXIT:
-          exits.set(vmid, call.request.status);
-          return { status: 0 };
-        case SfHypercall.CLONE_JOIN:
-          await Promise.all(ended);
-          return joinReply(n, exits);
         default:
-          return { status: -SfStatus.ENOSYS };
+          return exitOrJoinReply(call, vmid, n, exits, () => Promise.all(ended));
       }
     };
   master.onGuestCall = handler(0);

@@ -1,21 +1,27 @@
 // clone.master's record: one transaction before the fork command, one after the answers, and nothing half-written
 // when either side fails (a fork without a usable answer crashes its clones and has its sfld destroy any it made).
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { TRPCError } from '@trpc/server';
 import { GiB, masterFixture, seedConfig, twoHostTicket, type MasterFixture } from '../../test/support.ts';
 import { SfError } from '../common/errors.ts';
 import { vmIdentity } from './cluster-net.ts';
 import { applyStateReport } from './state-reports.ts';
 
-test('a fork answered with something the wire contract refuses crashes its clones and destroys any left running', async (t) => {
+/** sfmd with one host (alpha), a seeded cluster of a 256 MiB master there, and a ticket of `nclones` it holds. */
+async function oneHostTicket(t: TestContext, nclones: number) {
   const f = await masterFixture([{ name: 'alpha', cpus: 8, ram: 16 * GiB }]);
   t.after(() => f.close());
   await f.online('alpha');
   const admin = await f.admin();
   await admin.cluster.seed({ config: seedConfig(1, 256) });
   const master = await f.admin('1:0');
-  const ticket = await master.ticket.request({ nclones: 2 });
+  const ticket = await master.ticket.request({ nclones });
+  return { f, admin, master, ticket };
+}
+
+test('a fork answered with something the wire contract refuses crashes its clones and destroys any left running', async (t) => {
+  const { f, admin, master, ticket } = await oneHostTicket(t, 2);
 
   f.links.fail['domain:fork'] = new SfError('INTERNAL', 'host alpha: malformed answer to domain:fork: pauseMs: expected number');
   await assert.rejects(master.clone.master({ ticket: ticket.ticket }), (err: unknown) => {
@@ -142,13 +148,7 @@ test('clone.master leaves the same record as ever: clone rows, the ticket outsta
 });
 
 test("an sfld's fork timings, when it sends them, are kept in the operation's detail", async (t) => {
-  const f = await masterFixture([{ name: 'alpha', cpus: 8, ram: 16 * GiB }]);
-  t.after(() => f.close());
-  await f.online('alpha');
-  const admin = await f.admin();
-  await admin.cluster.seed({ config: seedConfig(1, 256) });
-  const master = await f.admin('1:0');
-  const ticket = await master.ticket.request({ nclones: 2 });
+  const { f, admin, master, ticket } = await oneHostTicket(t, 2);
   const timing = { networkMs: 0.05, snapshotMs: 0.4, shellsMs: 0.01, createMs: 2.5, startMs: 0.3, serveMs: 0 };
   const answer = f.links.command.bind(f.links);
   f.links.command = (async (host: string, command: string, payload: unknown) => {
@@ -280,13 +280,7 @@ test('a clone.master refused inside its transaction leaves no clone row and the 
 });
 
 test("a clone that ended before its fork's answer keeps its end; a clone its sfld did not start is crashed with the sfld's reason", async (t) => {
-  const f = await masterFixture([{ name: 'alpha', cpus: 8, ram: 16 * GiB }]);
-  t.after(() => f.close());
-  await f.online('alpha');
-  const admin = await f.admin();
-  await admin.cluster.seed({ config: seedConfig(1, 256) });
-  const master = await f.admin('1:0');
-  const ticket = await master.ticket.request({ nclones: 3 });
+  const { f, admin, master, ticket } = await oneHostTicket(t, 3);
   // The sfld's report of clone 1's exit overtakes the fork's answer; clone 3 could not be made.
   const answer = f.links.command.bind(f.links);
   f.links.command = (async (host: string, command: string, payload: unknown) => {

@@ -94,14 +94,20 @@ int64_t monotonic_ns() {
 
 bool is_guest_call(uint64_t nr) { return nr >= SF_HC_TICKET_REQUEST && nr <= SF_HC_CLUSTER_SHUTDOWN; }
 
+HypercallArgs hypercall_args_of(const kvm_regs& regs) {
+  HypercallArgs args;
+  args.nr = regs.rax;
+  args.a0 = regs.rdi;
+  args.a1 = regs.rsi;
+  args.a2 = regs.r8;
+  args.a3 = regs.r10;
+  return args;
+}
+
 Status read_hypercall_args(int vcpu_fd, HypercallArgs* args) {
   kvm_regs regs{};
   if (::ioctl(vcpu_fd, KVM_GET_REGS, &regs) != 0) return Status::FromErrno("KVM_GET_REGS", errno);
-  args->nr = regs.rax;
-  args->a0 = regs.rdi;
-  args->a1 = regs.rsi;
-  args->a2 = regs.r8;
-  args->a3 = regs.r10;
+  *args = hypercall_args_of(regs);
   return Status::Ok();
 }
 

@@ -5,6 +5,8 @@
 // is vcpu.cc's and vm.cc's business.
 #pragma once
 
+#include <linux/kvm.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -49,6 +51,7 @@ struct HypercallOutcome {
 };
 
 // Registers <-> arguments and result (KVM_GET_REGS / KVM_SET_REGS on the calling vCPU's fd).
+HypercallArgs hypercall_args_of(const kvm_regs& regs);  // the doorbell's register convention, in one place
 Status read_hypercall_args(int vcpu_fd, HypercallArgs* args);
 Status write_hypercall_result(int vcpu_fd, int64_t rax);
 

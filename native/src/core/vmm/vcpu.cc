@@ -45,12 +45,7 @@ Result<std::unique_ptr<Vcpu>> Vcpu::create(KvmVm& vm, uint32_t id, uint32_t vcpu
 
 Status Vcpu::hypercall_args(HypercallArgs* args) {
   if (!sync_regs_) return read_hypercall_args(fd(), args);
-  const kvm_regs& regs = run()->s.regs.regs;
-  args->nr = regs.rax;
-  args->a0 = regs.rdi;
-  args->a1 = regs.rsi;
-  args->a2 = regs.r8;
-  args->a3 = regs.r10;
+  *args = hypercall_args_of(run()->s.regs.regs);
   return Status::Ok();
 }
 
