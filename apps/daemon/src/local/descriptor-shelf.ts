@@ -8,11 +8,11 @@ import type { ServedFork } from '../common/wire.ts';
 /** A descriptor is a few KiB (≤ 64 KiB by design); anything past this is not one. */
 export const MAX_DESCRIPTOR_BYTES = 1 << 20;
 /** How long a request for a key nobody announced yet waits (the fork command may arrive after the clone request). */
-export const EARLY_WAIT_MS = 10_000;
+const EARLY_WAIT_MS = 10_000;
 /** How long a fork that failed keeps answering with its reason (targets that ask later learn why). */
 const REFUSAL_KEPT_MS = 60_000;
 /** Requests held at once (announced or not): past this the shelf answers 503 instead of holding more. */
-export const MAX_WAITING = 1024;
+const MAX_WAITING = 1024;
 /** How long a target waits for the hand-off: as long as sfmd waits for the fork itself. */
 export const HANDOFF_TIMEOUT_MS = 30_000;
 const PATH = /^\/handoffs\/([0-9a-f]{16})$/;
